@@ -1,0 +1,127 @@
+# coldstart — plain make.
+#   make                      build ./coldstart
+#   make DEVELOPER=1          strict warnings, -Werror
+#   make SANITIZE=address,undefined   sanitized build (objects under build/san)
+#   make test                 install deps, build, run every test (unit, unit under ASan/UBSan, CLI)
+#   make demo                 the main job: build and run the demo experiment
+#   make fuzz                 libFuzzer targets (clang), FUZZ_TIME seconds each (not in CI)
+#   make install PREFIX=/usr/local DESTDIR=
+#   make deps                 install missing Debian packages (root)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+PROVE   ?= prove
+FUZZ_TIME ?= 60
+
+VERSION := 0.1.0
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null)
+FULL_VERSION := $(VERSION)$(if $(GIT_REV), ($(GIT_REV)))
+
+ifdef SANITIZE
+O ?= build/san
+SAN_CFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+O ?= build/default
+endif
+
+ifeq ($(DEVELOPER),1)
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wwrite-strings -Wvla -Wformat=2 -Wno-format-nonliteral
+else
+WARN := -Wall
+endif
+
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SAN_CFLAGS) -D_FILE_OFFSET_BITS=64 \
+	-DCS_VERSION='"$(FULL_VERSION)"' -Isrc -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) $(SAN_CFLAGS)
+LIBS := -ljansson -lpthread -lm
+
+CORE_SRC := $(sort $(wildcard src/core/*.c))
+CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
+APP_SRC  := src/main.c src/cli.c $(CMD_SRC)
+CORE_OBJ := $(CORE_SRC:%.c=$(O)/%.o)
+APP_OBJ  := $(APP_SRC:%.c=$(O)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:%.c=$(O)/%)
+FIXTURE_SRC := $(sort $(wildcard tests/fixtures/*.c))
+FIXTURE_BIN := $(FIXTURE_SRC:%.c=$(O)/%)
+
+# Rebuild when the flags change (each configuration has its own object dir).
+BUILD_ID := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(shell mkdir -p $(O) && (echo '$(BUILD_ID)' | cmp -s - $(O)/.build-id || echo '$(BUILD_ID)' > $(O)/.build-id))
+$(shell mkdir -p build && (echo '$(O) $(BUILD_ID)' | cmp -s - build/.binary-id || echo '$(O) $(BUILD_ID)' > build/.binary-id))
+
+.PHONY: all test check unit unit-san cli deps demo fuzz install uninstall clean
+
+all: coldstart $(FIXTURE_BIN)
+
+coldstart: $(APP_OBJ) $(CORE_OBJ) build/.binary-id
+	$(CC) $(ALL_LDFLAGS) -o $@ $(APP_OBJ) $(CORE_OBJ) $(LIBS)
+
+$(O)/%.o: %.c $(O)/.build-id
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/tests/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/tap.h $(O)/.build-id
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
+
+$(O)/tests/fixtures/%: tests/fixtures/%.c $(CORE_OBJ) $(O)/.build-id
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
+
+unit-bins: $(UNIT_BIN)
+
+unit: $(UNIT_BIN)
+	$(PROVE) -e '' $(UNIT_BIN)
+
+unit-san:
+	$(MAKE) SANITIZE=address,undefined unit
+
+cli: all
+	COLDSTART='$(CURDIR)/coldstart' FIXTURES='$(CURDIR)/$(O)/tests/fixtures' \
+		$(PROVE) -e bash tests/cli/t*.sh
+
+# What CI and the README call: dependencies, build, every test.
+test: deps
+	$(MAKE) check
+
+check: all
+	$(MAKE) unit
+	$(MAKE) unit-san
+	$(MAKE) cli
+
+deps:
+	@sh scripts/deps.sh
+
+demo: all
+	@sh scripts/demo.sh
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+build/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -Isrc -D_FILE_OFFSET_BITS=64 -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(CORE_SRC) $(LIBS)
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+		name=$$(basename $$t); mkdir -p build/fuzz/corpus-$$name; \
+		echo "fuzzing $$name for $(FUZZ_TIME)s"; \
+		$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 build/fuzz/corpus-$$name tests/fuzz/seeds/$$name || exit 1; \
+	done
+
+install: coldstart
+	install -d '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(PREFIX)/share/man/man1'
+	install -m 755 coldstart '$(DESTDIR)$(PREFIX)/bin/coldstart'
+	install -m 644 docs/coldstart.1 '$(DESTDIR)$(PREFIX)/share/man/man1/coldstart.1'
+
+uninstall:
+	rm -f '$(DESTDIR)$(PREFIX)/bin/coldstart' '$(DESTDIR)$(PREFIX)/share/man/man1/coldstart.1'
+
+clean:
+	rm -rf build coldstart
+
+-include $(shell find build -name '*.d' 2>/dev/null)

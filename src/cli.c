@@ -1,0 +1,110 @@
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "core/banned.h"
+
+volatile sig_atomic_t cli_signal;
+
+int usage_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error("%s", msg);
+	fprintf(stderr, "Try 'coldstart %s --help' for more information.\n",
+		cs_cmdname ? cs_cmdname : "");
+	return EXIT_USAGE;
+}
+
+int bad_option(int c, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	if (c == ':')
+		return usage_error("option '%s' needs a value", arg);
+	if (optopt && optopt != '?')
+		return usage_error("unknown option '-%c'", optopt);
+	return usage_error("unknown option '%s'", arg);
+}
+
+static void on_signal(int sig)
+{
+	cli_signal = sig;
+}
+
+void cli_catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int cli_signal_exit(void)
+{
+	return 128 + (cli_signal ? cli_signal : SIGINT);
+}
+
+void progress_init(struct progress *p, const char *label, int quiet)
+{
+	memset(p, 0, sizeof(*p));
+	p->label = label;
+	p->enabled = !quiet && isatty(STDERR_FILENO);
+	p->start_ns = now_ns();
+}
+
+void progress_update(struct progress *p, uint64_t done, uint64_t total)
+{
+	if (!p->enabled)
+		return;
+	uint64_t t = now_ns();
+	if (p->drawn && t - p->last_ns < 100000000ULL && done < total)
+		return;
+	p->last_ns = t;
+	p->drawn = 1;
+	double el = (double)(t - p->start_ns) / 1e9;
+	double frac = total ? (double)done / (double)total : 1;
+	double rate = el > 0 ? (double)done / el : 0;
+	char a[32], b[32], r[32], eta[32] = "";
+	fmt_bytes(a, sizeof(a), done);
+	fmt_bytes(b, sizeof(b), total);
+	fmt_bytes(r, sizeof(r), (uint64_t)rate);
+	if (rate > 0 && done < total)
+		fmt_duration(eta, sizeof(eta), (double)(total - done) / rate);
+	char bar[31];
+	int filled = (int)(frac * 30);
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < filled ? '#' : '.';
+	bar[30] = '\0';
+	fprintf(stderr, "\r%s [%s] %3d%%  %s / %s  %s/s%s%s\033[K", p->label, bar,
+		(int)(frac * 100), a, b, r, *eta ? "  ETA " : "", eta);
+	fflush(stderr);
+}
+
+void progress_done(struct progress *p)
+{
+	if (p->enabled && p->drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+}
+
+int print_json(json_t *j)
+{
+	int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
+	json_decref(j);
+	putchar('\n');
+	return rc;
+}

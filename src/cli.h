@@ -1,0 +1,42 @@
+#ifndef CS_CLI_H
+#define CS_CLI_H
+/*
+ * cli: helpers shared by the command layer (src/cmd/): usage errors,
+ * option parsing glue, signal flags, progress display, JSON output.
+ * These print (stderr for humans, stdout for results); core never does.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+
+/* Exit codes. */
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+/* Print "coldstart: CMD: message" and a hint to --help; returns EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report getopt_long's '?' or ':' result for argv; returns EXIT_USAGE. */
+int bad_option(int c, char **argv);
+
+/* Set by SIGINT/SIGTERM once cli_catch_signals() ran; holds the signal. */
+extern volatile sig_atomic_t cli_signal;
+void cli_catch_signals(void);
+/* 128 + signal for an interrupted command. */
+int cli_signal_exit(void);
+
+/* Progress bar on stderr, only when stderr is a TTY (and not quiet). */
+struct progress {
+	int enabled;
+	const char *label;
+	uint64_t start_ns, last_ns;
+	int drawn;
+};
+void progress_init(struct progress *p, const char *label, int quiet);
+void progress_update(struct progress *p, uint64_t done, uint64_t total);
+void progress_done(struct progress *p);
+
+/* Dump JSON to stdout with a newline; returns 0 or -1. Steals j. */
+int print_json(json_t *j);
+
+#endif

@@ -1,0 +1,7 @@
+#ifndef CS_CMDS_H
+#define CS_CMDS_H
+/* One function per subcommand, each in src/cmd/<name>.c. Each returns the
+ * process exit status: 0 success, 1 failure, 2 usage error, 128+N on signal. */
+int cmd_mkmodel(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+#endif

@@ -1,0 +1,195 @@
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli.h"
+#include "../core/safetensors.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart inspect MODEL_DIR [--json] [--tensors]\n"
+		"\n"
+		"Validate a safetensors model directory and summarize it: architecture\n"
+		"(from config.json), shards, tensor and parameter counts, bytes per dtype.\n"
+		"Every shard header is checked: the 8-byte length (<= 100 MB and within the\n"
+		"file), UTF-8 JSON object without duplicate keys, known dtypes, each\n"
+		"tensor's byte span equal to its shape times its dtype size, tensors\n"
+		"sorted, non-overlapping and covering the data region exactly; and the\n"
+		"index (model.safetensors.index.json) against the shards: every tensor in\n"
+		"exactly one shard, as the weight_map says, and total_size right.\n"
+		"Exit status 1 with a message naming the file, tensor and rule on the\n"
+		"first problem.\n"
+		"\n"
+		"Options:\n"
+		"      --json      machine-readable summary on stdout\n"
+		"  -t, --tensors   also list every tensor (name, dtype, shape, shard)\n"
+		"  -h, --help      this help\n"
+		"\n"
+		"Example:\n"
+		"  coldstart inspect ~/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/*/\n");
+}
+
+static void shape_text(const struct st_tensor *t, char *buf, size_t len)
+{
+	size_t o = (size_t)snprintf(buf, len, "[");
+	for (int i = 0; i < t->ndim && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%" PRIu64, i ? ", " : "", t->shape[i]);
+	if (o < len)
+		snprintf(buf + o, len - o, "]");
+}
+
+static json_t *model_json(const struct st_model *m, int tensors)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "dir", json_string(m->dir));
+	json_object_set_new(j, "architecture", m->architecture ? json_string(m->architecture) : json_null());
+	json_object_set_new(j, "model_type", m->model_type ? json_string(m->model_type) : json_null());
+	json_object_set_new(j, "torch_dtype", m->torch_dtype ? json_string(m->torch_dtype) : json_null());
+	json_object_set_new(j, "layers", m->num_layers >= 0 ? json_integer(m->num_layers) : json_null());
+	json_object_set_new(j, "hidden_size", m->hidden_size >= 0 ? json_integer(m->hidden_size) : json_null());
+	json_object_set_new(j, "indexed", json_boolean(m->has_index));
+	json_t *shards = json_array();
+	for (size_t s = 0; s < m->nshards; s++) {
+		const struct st_shard *sh = &m->shards[s];
+		uint64_t params = 0;
+		for (size_t t = 0; t < sh->h.ntensors; t++)
+			params += sh->h.tensors[t].nelem;
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(sh->name));
+		json_object_set_new(o, "file_bytes", json_integer((json_int_t)sh->file_size));
+		json_object_set_new(o, "header_bytes", json_integer((json_int_t)sh->h.header_len));
+		json_object_set_new(o, "tensors", json_integer((json_int_t)sh->h.ntensors));
+		json_object_set_new(o, "parameters", json_integer((json_int_t)params));
+		json_array_append_new(shards, o);
+	}
+	json_object_set_new(j, "shards", shards);
+	json_object_set_new(j, "tensors", json_integer((json_int_t)m->ntensors));
+	json_object_set_new(j, "parameters", json_integer((json_int_t)m->nparams));
+	json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)m->tensor_bytes));
+	json_object_set_new(j, "file_bytes", json_integer((json_int_t)m->file_bytes));
+	json_t *bd = json_object();
+	for (int d = 0; d < ST_NDTYPES; d++)
+		if (m->bytes_by_dtype[d])
+			json_object_set_new(bd, st_dtype_name(d), json_integer((json_int_t)m->bytes_by_dtype[d]));
+	json_object_set_new(j, "bytes_by_dtype", bd);
+	json_t *files = json_array();
+	for (size_t i = 0; i < m->nfiles; i++)
+		json_array_append_new(files, json_string(m->files[i]));
+	json_object_set_new(j, "files", files);
+	if (tensors) {
+		json_t *ta = json_array();
+		for (size_t s = 0; s < m->nshards; s++) {
+			for (size_t t = 0; t < m->shards[s].h.ntensors; t++) {
+				const struct st_tensor *x = &m->shards[s].h.tensors[t];
+				json_t *o = json_object(), *sh = json_array();
+				json_object_set_new(o, "name", json_string(x->name));
+				json_object_set_new(o, "dtype", json_string(st_dtype_name(x->dtype)));
+				for (int d = 0; d < x->ndim; d++)
+					json_array_append_new(sh, json_integer((json_int_t)x->shape[d]));
+				json_object_set_new(o, "shape", sh);
+				json_object_set_new(o, "shard", json_string(m->shards[s].name));
+				json_object_set_new(o, "offset", json_integer((json_int_t)(m->shards[s].h.data_start + x->begin)));
+				json_object_set_new(o, "bytes", json_integer((json_int_t)(x->end - x->begin)));
+				json_array_append_new(ta, o);
+			}
+		}
+		json_object_set_new(j, "tensor_list", ta);
+	}
+	return j;
+}
+
+static void print_human(const struct st_model *m, int tensors)
+{
+	char a[64], b[64];
+	printf("model:        %s\n", m->dir);
+	if (m->architecture || m->model_type) {
+		printf("architecture: %s", m->architecture ? m->architecture : "?");
+		if (m->model_type)
+			printf(" (%s)", m->model_type);
+		if (m->num_layers >= 0)
+			printf(", %" PRId64 " layers", m->num_layers);
+		if (m->hidden_size >= 0)
+			printf(", hidden %" PRId64, m->hidden_size);
+		if (m->torch_dtype)
+			printf(", %s", m->torch_dtype);
+		printf("\n");
+	} else {
+		printf("architecture: unknown (no config.json)\n");
+	}
+	printf("shards:       %zu%s\n", m->nshards, m->has_index ? " (indexed)" : "");
+	for (size_t s = 0; s < m->nshards; s++)
+		printf("  %-36s %5zu tensors  %s bytes\n", m->shards[s].name, m->shards[s].h.ntensors,
+		       fmt_thousands(a, sizeof(a), m->shards[s].file_size));
+	printf("tensors:      %" PRIu64 "\n", m->ntensors);
+	printf("parameters:   %s\n", fmt_thousands(a, sizeof(a), m->nparams));
+	for (int d = 0; d < ST_NDTYPES; d++)
+		if (m->bytes_by_dtype[d])
+			printf("  %-8s      %s params, %s bytes\n", st_dtype_name(d),
+			       fmt_thousands(a, sizeof(a), m->params_by_dtype[d]),
+			       fmt_thousands(b, sizeof(b), m->bytes_by_dtype[d]));
+	printf("tensor bytes: %s\n", fmt_thousands(a, sizeof(a), m->tensor_bytes));
+	printf("file bytes:   %s (%s)\n", fmt_thousands(a, sizeof(a), m->file_bytes),
+	       fmt_bytes(b, sizeof(b), m->file_bytes));
+	if (tensors) {
+		printf("\n");
+		for (size_t s = 0; s < m->nshards; s++) {
+			for (size_t t = 0; t < m->shards[s].h.ntensors; t++) {
+				const struct st_tensor *x = &m->shards[s].h.tensors[t];
+				char sh[256];
+				shape_text(x, sh, sizeof(sh));
+				printf("%-60s %-8s %-20s %s\n", x->name, st_dtype_name(x->dtype), sh,
+				       m->shards[s].name);
+			}
+		}
+	}
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "tensors", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int json = 0, tensors = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":th", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 't':
+			tensors = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing MODEL_DIR");
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	struct st_model m;
+	struct cs_err err;
+	if (st_model_open(argv[optind], &m, &err)) {
+		st_model_free(&m);
+		return error("%s", err.msg);
+	}
+	if (json)
+		print_json(model_json(&m, tensors));
+	else
+		print_human(&m, tensors);
+	st_model_free(&m);
+	return 0;
+}

@@ -1,0 +1,222 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli.h"
+#include "../core/ckptwrite.h"
+#include "../core/safetensors.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart mkmodel DIR --preset NAME [options]\n"
+		"\n"
+		"Write a synthetic Hugging Face checkpoint into DIR: config.json,\n"
+		"generation_config.json and safetensors shards (with\n"
+		"model.safetensors.index.json when there is more than one) holding the\n"
+		"preset's real tensor names, shapes and order. Tensor data is\n"
+		"pseudo-random and incompressible, small, finite and never zero; the same\n"
+		"seed gives the same bytes. The checkpoint is written under a temporary\n"
+		"name and renamed into place when complete, so DIR never holds half a model.\n"
+		"DIR's path is printed on stdout.\n"
+		"\n"
+		"Options:\n"
+		"  -p, --preset NAME      architecture to write (see below)\n"
+		"      --dtype TYPE       bf16 (default), fp16 or fp32\n"
+		"      --shard-size SIZE  largest shard, default 5GB (as transformers)\n"
+		"      --layers N         number of decoder layers (default: the preset's)\n"
+		"      --seed N           data seed (default 0)\n"
+		"  -f, --force            replace DIR if it is not empty\n"
+		"  -n, --dry-run          print the plan, write nothing\n"
+		"      --json             with --dry-run: the plan as JSON\n"
+		"  -q, --quiet            no progress bar or summary\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Presets:\n");
+	for (size_t i = 0; i < ms_npresets(); i++)
+		fprintf(f, "  %-14s %s\n", ms_preset_name(i), ms_preset_summary(i));
+	fprintf(f,
+		"\n"
+		"Examples:\n"
+		"  coldstart mkmodel /mnt/nvme0/models/qwen-0.5b --preset qwen2.5-0.5b\n"
+		"  coldstart mkmodel m8b --preset llama-3.1-8b --layers 2 --shard-size 200M\n"
+		"  coldstart mkmodel x --preset qwen2.5-7b --dry-run\n");
+}
+
+static int parse_dtype(const char *s)
+{
+	if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16"))
+		return ST_BF16;
+	if (!strcmp(s, "fp16") || !strcmp(s, "f16") || !strcmp(s, "float16"))
+		return ST_F16;
+	if (!strcmp(s, "fp32") || !strcmp(s, "f32") || !strcmp(s, "float32"))
+		return ST_F32;
+	return -1;
+}
+
+static void on_progress(uint64_t done, uint64_t total, void *arg)
+{
+	progress_update(arg, done, total);
+}
+
+static int print_plan(const struct ck_plan *p, const char *preset, const char *dir, int json)
+{
+	char a[64], b[64];
+	if (json) {
+		json_t *j = json_object();
+		json_object_set_new(j, "dir", json_string(dir));
+		json_object_set_new(j, "preset", json_string(preset));
+		json_object_set_new(j, "architecture", json_string(ms_hf_class(&p->model)));
+		json_object_set_new(j, "layers", json_integer(p->model.layers));
+		json_object_set_new(j, "dtype", json_string(st_dtype_name(p->model.dtype)));
+		json_object_set_new(j, "parameters", json_integer((json_int_t)p->nparams));
+		json_object_set_new(j, "tensors", json_integer((json_int_t)p->model.ntensors));
+		json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)p->tensor_bytes));
+		json_object_set_new(j, "file_bytes", json_integer((json_int_t)p->file_bytes));
+		json_t *sh = json_array();
+		for (size_t s = 0; s < p->nshards; s++) {
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(p->shards[s].name));
+			json_object_set_new(o, "tensors", json_integer((json_int_t)p->shards[s].ntensors));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)p->shards[s].file_bytes));
+			json_array_append_new(sh, o);
+		}
+		json_object_set_new(j, "shards", sh);
+		return print_json(j);
+	}
+	printf("preset:       %s (%s, %d layers, %s)\n", preset, ms_hf_class(&p->model),
+	       p->model.layers, st_dtype_name(p->model.dtype));
+	printf("parameters:   %s\n", fmt_thousands(a, sizeof(a), p->nparams));
+	printf("tensors:      %zu\n", p->model.ntensors);
+	printf("shards:       %zu\n", p->nshards);
+	for (size_t s = 0; s < p->nshards; s++)
+		printf("  %-36s %5zu tensors  %s bytes\n", p->shards[s].name, p->shards[s].ntensors,
+		       fmt_thousands(a, sizeof(a), p->shards[s].file_bytes));
+	printf("tensor bytes: %s\n", fmt_thousands(a, sizeof(a), p->tensor_bytes));
+	printf("file bytes:   %s (%s)\n", fmt_thousands(a, sizeof(a), p->file_bytes),
+	       fmt_bytes(b, sizeof(b), p->file_bytes));
+	return 0;
+}
+
+int cmd_mkmodel(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "preset", required_argument, NULL, 'p' },
+		{ "dtype", required_argument, NULL, 'd' },
+		{ "shard-size", required_argument, NULL, 's' },
+		{ "layers", required_argument, NULL, 'l' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *preset = NULL;
+	int dtype = ST_BF16, force = 0, dry = 0, json = 0, quiet = 0;
+	uint64_t shard = CK_DEFAULT_SHARD_SIZE, seed = 0;
+	long layers = 0;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:fnqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			preset = optarg;
+			break;
+		case 'd':
+			if ((dtype = parse_dtype(optarg)) < 0)
+				return usage_error("invalid --dtype '%s' (bf16, fp16 or fp32)", optarg);
+			break;
+		case 's':
+			if (parse_size(optarg, &shard) || !shard)
+				return usage_error("invalid --shard-size '%s' (e.g. 5GB, 500M)", optarg);
+			break;
+		case 'l':
+			if (parse_int_range(optarg, 1, 100000, &layers))
+				return usage_error("invalid --layers '%s' (a positive integer)", optarg);
+			break;
+		case 'S':
+			if (parse_u64(optarg, &seed))
+				return usage_error("invalid --seed '%s' (a non-negative integer)", optarg);
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'n':
+			dry = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing DIR");
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	const char *dir = argv[optind];
+	if (!preset)
+		return usage_error("missing --preset (one of: tiny, qwen2.5-0.5b, llama-3.2-1b, qwen2.5-7b, llama-3.1-8b)");
+	if (json && !dry)
+		return usage_error("--json goes with --dry-run");
+
+	struct ck_plan plan;
+	struct cs_err err;
+	if (ck_plan_build(preset, (int)layers, dtype, shard, seed, &plan, &err)) {
+		if (err.code == EINVAL && !strncmp(err.msg, "unknown preset", 14))
+			return usage_error("%s (see 'coldstart mkmodel --help')", err.msg);
+		return error("%s", err.msg);
+	}
+	if (dry) {
+		int rc = print_plan(&plan, preset, dir, json);
+		ck_plan_free(&plan);
+		return rc ? EXIT_FAIL : 0;
+	}
+
+	cli_catch_signals();
+	struct progress pg;
+	progress_init(&pg, "writing", quiet);
+	struct ck_write_opts wo = {
+		.dir = dir, .force = force, .progress = on_progress, .progress_arg = &pg,
+		.cancel = &cli_signal,
+	};
+	uint64_t t0 = now_ns();
+	int rc = ck_write(&plan, &wo, &err);
+	progress_done(&pg);
+	double el = (double)(now_ns() - t0) / 1e9;
+	if (rc) {
+		ck_plan_free(&plan);
+		if (err.code == ECANCELED) {
+			error("interrupted; nothing was written to '%s'", dir);
+			return cli_signal_exit();
+		}
+		return error("%s", err.msg);
+	}
+	if (!quiet) {
+		char a[32], b[32], r[32];
+		fprintf(stderr, "coldstart: mkmodel: wrote %s (%s params, %s) to '%s': %zu shard%s, %s in %.2fs (%s/s)\n",
+			preset, fmt_thousands(a, sizeof(a), plan.nparams), st_dtype_name(plan.model.dtype),
+			dir, plan.nshards, plan.nshards == 1 ? "" : "s",
+			fmt_bytes(b, sizeof(b), plan.file_bytes), el,
+			fmt_bytes(r, sizeof(r), el > 0 ? (uint64_t)((double)plan.file_bytes / el) : 0));
+	}
+	printf("%s\n", dir);
+	ck_plan_free(&plan);
+	return 0;
+}

@@ -1,0 +1,238 @@
+#define _GNU_SOURCE
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "banned.h"
+
+void *fs_alloc_aligned(size_t n)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 4096, n ? n : 4096))
+		die("out of memory allocating %zu aligned bytes", n);
+	return p;
+}
+
+int fs_preallocate(int fd, uint64_t len)
+{
+	if (!len)
+		return 0;
+	if (fallocate(fd, 0, 0, (off_t)len) == 0)
+		return 0;
+	if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+		return 0;
+	return -1;
+}
+
+int fs_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t w = pwrite(fd, p, len, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+int fs_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t r = pread(fd, p, len, off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err)
+{
+	char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int rc = cs_fail_errno(err, errno, "cannot create '%s'", tmp);
+		free(tmp);
+		return rc;
+	}
+	int rc = 0;
+	if (fs_pwrite_full(fd, buf, len, 0))
+		rc = cs_fail_errno(err, errno, "cannot write '%s'", tmp);
+	else if (fsync(fd) < 0)
+		rc = cs_fail_errno(err, errno, "cannot flush '%s' to disk", tmp);
+	if (close(fd) < 0 && !rc)
+		rc = cs_fail_errno(err, errno, "cannot close '%s'", tmp);
+	if (!rc && rename(tmp, path) < 0)
+		rc = cs_fail_errno(err, errno, "cannot rename '%s' to '%s'", tmp, path);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int fs_fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	/* Some file systems (FUSE without fsync) refuse directory fsync. */
+	if (rc < 0 && (errno == EINVAL || errno == EROFS || errno == ENOSYS))
+		rc = 0;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int fs_dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	struct dirent *de;
+	int empty = 1;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+int fs_is_mountpoint(const char *path)
+{
+	struct stat a, b;
+	char *parent = xasprintf("%s/..", path);
+	int r = stat(path, &a) == 0 && stat(parent, &b) == 0 &&
+		(a.st_dev != b.st_dev || a.st_ino == b.st_ino);
+	free(parent);
+	return r;
+}
+
+char *fs_parent_dir(const char *path)
+{
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	if (n == 0)
+		return xstrdup(".");
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	return xstrndup(path, n);
+}
+
+char *fs_basename(const char *path)
+{
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	size_t b = n;
+	while (b > 0 && path[b - 1] != '/')
+		b--;
+	return xstrndup(path + b, n - b);
+}
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		errno = ENOTDIR;
+		return -1;
+	}
+	char *parent = fs_parent_dir(path);
+	int rc = 0;
+	if (strcmp(parent, path) && strcmp(parent, ".") && strcmp(parent, "/"))
+		rc = fs_mkdir_p(parent, mode);
+	free(parent);
+	if (rc)
+		return -1;
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int fs_free_bytes(const char *path, uint64_t *out)
+{
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
+		return -1;
+	*out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return 0;
+}
+
+int fs_exchange(const char *a, const char *b)
+{
+	if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -1;
+	char *side = xasprintf("%s.swap-%d", a, (int)getpid());
+	int rc = -1;
+	if (rename(b, side) == 0) {
+		if (rename(a, b) == 0) {
+			rc = rename(side, a);
+		} else {
+			int e = errno;
+			if (rename(side, b) < 0) { /* best effort: put it back */ }
+			errno = e;
+		}
+	}
+	free(side);
+	return rc;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (type == FTW_DP || type == FTW_D)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0; /* keep going: best effort, the caller checks what stayed */
+}
+
+int fs_remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+	return lstat(path, &st) == 0 ? -1 : 0;
+}

@@ -1,0 +1,41 @@
+#ifndef CS_FSUTIL_H
+#define CS_FSUTIL_H
+/*
+ * fsutil: small file-system primitives with full error handling.
+ * All functions return 0 on success and -1 with errno set on failure, unless
+ * stated otherwise. Strings returned are malloc'd and owned by the caller.
+ * Thread-safe (no shared state).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+/* Page-aligned (4096) allocation suitable for O_DIRECT; dies on OOM. */
+void *fs_alloc_aligned(size_t n);
+/* Reserve blocks with fallocate; file systems without it are not an error. */
+int fs_preallocate(int fd, uint64_t len);
+int fs_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+int fs_pread_full(int fd, void *buf, size_t len, off_t off);
+/* Create path (O_EXCL unless it may replace: uses a temporary name and
+ * rename), write the bytes, fsync. Fills err. */
+int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err);
+/* open(O_RDONLY) + fsync + close: for directories after renames. */
+int fs_fsync_path(const char *path);
+/* 1 if the directory has no entries besides . and .., 0 if it has, -1 on error. */
+int fs_dir_is_empty(const char *path);
+/* 1 if path is the root of a mounted file system, else 0. */
+int fs_is_mountpoint(const char *path);
+char *fs_parent_dir(const char *path);
+char *fs_basename(const char *path);
+int fs_mkdir_p(const char *path, mode_t mode);
+/* Bytes available to an unprivileged writer on path's file system. */
+int fs_free_bytes(const char *path, uint64_t *out);
+/* Atomically swap two paths (renameat2 RENAME_EXCHANGE), falling back to two
+ * renames through a side name where the file system lacks it. */
+int fs_exchange(const char *a, const char *b);
+/* rm -rf without following symlinks; best effort, returns -1 if anything stayed. */
+int fs_remove_tree(const char *path);
+
+#endif

@@ -1,0 +1,108 @@
+#ifndef CS_SAFETENSORS_H
+#define CS_SAFETENSORS_H
+/*
+ * safetensors: parse and validate safetensors headers and Hugging Face model
+ * directories (single file or sharded with model.safetensors.index.json).
+ *
+ * File layout: u64 little-endian N | N bytes of UTF-8 JSON | data.
+ * Validation rules (each failure names the file, the tensor and the rule):
+ *  - 8 <= file size, N <= ST_MAX_HEADER (100 MB) and 8 + N <= file size;
+ *  - the header is valid UTF-8 JSON, an object, no duplicate keys;
+ *  - "__metadata__", if present, maps strings to strings;
+ *  - each tensor has a known dtype, a shape of non-negative integers and
+ *    data_offsets [begin, end] with begin <= end;
+ *  - (end - begin) * 8 == product(shape) * dtype bits;
+ *  - sorted by offset, tensors start at 0, never overlap, leave no gap and end
+ *    exactly at the end of the file.
+ *
+ * Ownership: every struct is filled by its *_open/parse function and released
+ * by the matching *_free; all strings inside are owned by the struct.
+ * Nothing here prints. Not thread-safe per struct; distinct structs are
+ * independent.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define ST_MAX_HEADER (100u * 1000u * 1000u)
+#define ST_MAX_DIMS 32
+
+enum st_dtype {
+	ST_BOOL, ST_U8, ST_I8, ST_F8_E4M3, ST_F8_E5M2, ST_F8_E8M0, ST_I16, ST_U16,
+	ST_F16, ST_BF16, ST_I32, ST_U32, ST_F32, ST_F64, ST_I64, ST_U64, ST_C64,
+	ST_F4, ST_F6_E2M3, ST_F6_E3M2,
+	ST_NDTYPES
+};
+
+const char *st_dtype_name(int dtype);
+unsigned st_dtype_bits(int dtype);
+/* Returns the dtype for a name like "BF16", or -1. */
+int st_dtype_parse(const char *name);
+
+struct st_tensor {
+	char *name;
+	int dtype;
+	int ndim;
+	uint64_t shape[ST_MAX_DIMS];
+	uint64_t nelem;
+	uint64_t begin, end;      /* relative to the start of the data region */
+};
+
+struct st_header {
+	uint64_t header_len;      /* N */
+	uint64_t data_start;      /* 8 + N: absolute offset of the data region */
+	uint64_t data_len;
+	size_t ntensors;
+	struct st_tensor *tensors; /* sorted by begin offset (file order) */
+	size_t nmeta;
+	char **meta_keys, **meta_vals;
+};
+
+/*
+ * Parse a whole safetensors prefix. buf holds the first len bytes of a file
+ * whose total size is file_size (len may equal file_size, or be just 8 + N).
+ * On error returns -1 with err filled (message without the file name).
+ */
+int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
+		    struct st_header *h, struct cs_err *err);
+void st_header_free(struct st_header *h);
+
+/* Read and validate one file's header. The message names the path. */
+int st_file_read(const char *path, struct st_header *h, uint64_t *file_size,
+		 struct cs_err *err);
+
+struct st_shard {
+	char *name;              /* file name inside the model directory */
+	char *path;
+	uint64_t file_size;
+	struct st_header h;
+};
+
+struct st_model {
+	char *dir;
+	int has_index;
+	uint64_t index_total_size;
+	size_t nshards;
+	struct st_shard *shards;  /* in name order */
+	uint64_t ntensors, nparams, tensor_bytes, file_bytes;
+	uint64_t params_by_dtype[ST_NDTYPES], bytes_by_dtype[ST_NDTYPES];
+	/* From config.json when present (NULL / -1 otherwise). */
+	char *architecture, *model_type, *torch_dtype;
+	int64_t num_layers, hidden_size, vocab_size;
+	/* Every regular file of the directory tree (relative names), sorted. */
+	size_t nfiles;
+	char **files;
+};
+
+/*
+ * Open and validate a model directory: the index (if any) against the
+ * shards, every shard's header, config.json if present.
+ */
+int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
+void st_model_free(struct st_model *m);
+
+/* True when the name is a plain file name (no '/', not "." or ".."). */
+int st_safe_name(const char *name);
+
+#endif

@@ -1,0 +1,404 @@
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "banned.h"
+
+const char *cs_cmdname;
+
+static int vfail(struct cs_err *err, int code, int with_errno, const char *fmt, va_list ap)
+{
+	if (!err)
+		return -1;
+	err->code = code;
+	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	if (n < 0)
+		err->msg[0] = '\0';
+	if (with_errno && code) {
+		size_t used = strlen(err->msg);
+		snprintf(err->msg + used, sizeof(err->msg) - used, ": %s", strerror(code));
+	}
+	return -1;
+}
+
+int cs_fail(struct cs_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(err, code, 0, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int cs_fail_errno(struct cs_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(err, code, 1, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void vreport(const char *kind, int errnum, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		msg[0] = '\0';
+	char line[4400];
+	snprintf(line, sizeof(line), "coldstart: %s%s%s%s%s%s\n",
+		 cs_cmdname ? cs_cmdname : "", cs_cmdname ? ": " : "",
+		 kind, msg, errnum ? ": " : "", errnum ? strerror(errnum) : "");
+	fflush(stdout);
+	fputs(line, stderr);
+}
+
+int error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", 0, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int error_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", e, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void warning(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("warning: ", 0, fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("fatal: ", 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void die_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("fatal: ", e, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		die("out of memory allocating %zu bytes", n);
+	return p;
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+	if (!p)
+		die("out of memory allocating %zu x %zu bytes", nmemb, size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		die("out of memory allocating %zu bytes", n);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		die("out of memory duplicating a string");
+	return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		die("out of memory duplicating a string");
+	return p;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *p;
+	if (vasprintf(&p, fmt, ap) < 0)
+		die("out of memory formatting a string");
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *p = xvasprintf(fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void *xgrow(void *p, size_t *alloc, size_t n, size_t sz)
+{
+	if (n <= *alloc)
+		return p;
+	size_t want = *alloc ? *alloc : 8;
+	while (want < n) {
+		if (want > SIZE_MAX / 2)
+			die("allocation too large");
+		want *= 2;
+	}
+	if (sz && want > SIZE_MAX / sz)
+		die("allocation too large");
+	*alloc = want;
+	return xrealloc(p, want * sz);
+}
+
+/*
+ * Parse "<digits>[.<digits>]" at *s exactly, as an integer part and a
+ * fraction in [0,1). Rejects signs, exponents, hex, empty input.
+ */
+static int parse_decimal(const char **s, uint64_t *ipart, double *frac)
+{
+	const char *p = *s;
+	uint64_t v = 0;
+	int digits = 0;
+	while (isdigit((unsigned char)*p)) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+		p++;
+		digits++;
+	}
+	double f = 0, scale = 0.1;
+	if (*p == '.') {
+		p++;
+		while (isdigit((unsigned char)*p)) {
+			f += (*p - '0') * scale;
+			scale /= 10;
+			p++;
+			digits++;
+		}
+	}
+	if (!digits)
+		return -1;
+	*s = p;
+	*ipart = v;
+	*frac = f;
+	return 0;
+}
+
+static int scale_checked(uint64_t ipart, double frac, uint64_t mult, uint64_t *out)
+{
+	uint64_t whole;
+	if (__builtin_mul_overflow(ipart, mult, &whole))
+		return -1;
+	double extra = frac * (double)mult;
+	uint64_t e = (uint64_t)llround(extra);
+	if (__builtin_add_overflow(whole, e, out))
+		return -1;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	if (!s)
+		return -1;
+	uint64_t ip;
+	double fr;
+	if (parse_decimal(&s, &ip, &fr))
+		return -1;
+	while (*s == ' ')
+		s++;
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "", 1 }, { "b", 1 },
+		{ "k", 1ULL << 10 }, { "kib", 1ULL << 10 }, { "kb", 1000ULL },
+		{ "m", 1ULL << 20 }, { "mib", 1ULL << 20 }, { "mb", 1000000ULL },
+		{ "g", 1ULL << 30 }, { "gib", 1ULL << 30 }, { "gb", 1000000000ULL },
+		{ "t", 1ULL << 40 }, { "tib", 1ULL << 40 }, { "tb", 1000000000000ULL },
+		{ "p", 1ULL << 50 }, { "pib", 1ULL << 50 }, { "pb", 1000000000000000ULL },
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcasecmp(s, units[i].suffix))
+			return scale_checked(ip, fr, units[i].mult, out);
+	}
+	return -1;
+}
+
+int parse_rate(const char *s, uint64_t *out)
+{
+	if (!s)
+		return -1;
+	size_t n = strlen(s);
+	if (n > 2 && !strcasecmp(s + n - 2, "/s")) {
+		char *tmp = xstrndup(s, n - 2);
+		int r = parse_size(tmp, out);
+		free(tmp);
+		return r;
+	}
+	return parse_size(s, out);
+}
+
+int parse_duration(const char *s, uint64_t *ns_out)
+{
+	if (!s)
+		return -1;
+	uint64_t ip;
+	double fr;
+	if (parse_decimal(&s, &ip, &fr))
+		return -1;
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "", 1000000000ULL }, { "s", 1000000000ULL }, { "ns", 1 },
+		{ "us", 1000ULL }, { "ms", 1000000ULL }, { "m", 60000000000ULL },
+		{ "min", 60000000000ULL }, { "h", 3600000000000ULL },
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(s, units[i].suffix))
+			return scale_checked(ip, fr, units[i].mult, ns_out);
+	}
+	return -1;
+}
+
+int parse_u64(const char *s, uint64_t *out)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_int_range(const char *s, long min, long max, long *out)
+{
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+char *fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+char *fmt_thousands(char *buf, size_t len, uint64_t v)
+{
+	char digits[32];
+	int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
+	size_t o = 0;
+	for (int i = 0; i < n && o + 1 < len; i++) {
+		if (i && (n - i) % 3 == 0 && o + 2 < len)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	if (len)
+		buf[o < len ? o : len - 1] = '\0';
+	return buf;
+}
+
+char *fmt_duration(char *buf, size_t len, double seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	if (seconds < 60)
+		snprintf(buf, len, "%.1fs", seconds);
+	else if (seconds < 3600)
+		snprintf(buf, len, "%dm %04.1fs", (int)(seconds / 60), fmod(seconds, 60));
+	else
+		snprintf(buf, len, "%dh %02dm", (int)(seconds / 3600), (int)fmod(seconds, 3600) / 60);
+	return buf;
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+double now_s(void)
+{
+	return (double)now_ns() / 1e9;
+}
+
+size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t *d = xcalloc((la + 1) * (lb + 1), sizeof(*d));
+#define D(i, j) d[(i) * (lb + 1) + (j)]
+	for (size_t i = 0; i <= la; i++)
+		D(i, 0) = i;
+	for (size_t j = 0; j <= lb; j++)
+		D(0, j) = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t best = D(i - 1, j) + 1;
+			if (D(i, j - 1) + 1 < best)
+				best = D(i, j - 1) + 1;
+			if (D(i - 1, j - 1) + cost < best)
+				best = D(i - 1, j - 1) + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    D(i - 2, j - 2) + 1 < best)
+				best = D(i - 2, j - 2) + 1;
+			D(i, j) = best;
+		}
+	}
+	size_t r = D(la, lb);
+#undef D
+	free(d);
+	return r;
+}
+
+char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return xasprintf("%.*s/%s", (int)n, dir, name);
+}

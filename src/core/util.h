@@ -1,0 +1,88 @@
+#ifndef CS_UTIL_H
+#define CS_UTIL_H
+/*
+ * util: errors, allocation, number/size/duration parsing and formatting.
+ *
+ * Two error channels:
+ *  - core modules never print: they fill a caller-owned struct cs_err and
+ *    return -1 (cs_fail). The message is complete ("what failed: 'subject'")
+ *    and the caller decides how to show it.
+ *  - the command layer reports with error()/warning()/die(), which print
+ *    "coldstart: CMD: message" on stderr. error() returns -1 so commands can
+ *    `return error(...)`.
+ * All allocation wrappers die on out-of-memory; nothing here returns NULL.
+ * Thread safety: the parsing and formatting functions are reentrant; the
+ * printing functions write whole lines with one stdio call each.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CS_ERRMSG_MAX 1024
+
+struct cs_err {
+	int code;                 /* errno-style value, 0 when not known */
+	char msg[CS_ERRMSG_MAX];  /* human message, no "coldstart:" prefix */
+};
+
+/* Fill err (if non-NULL) with a formatted message; returns -1. */
+int cs_fail(struct cs_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* As cs_fail, appending ": strerror(code)". */
+int cs_fail_errno(struct cs_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Name of the running subcommand, used as the message prefix; may be NULL. */
+extern const char *cs_cmdname;
+
+int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* Grow *p (of *alloc elements of size sz) so that it holds at least n. */
+void *xgrow(void *p, size_t *alloc, size_t n, size_t sz);
+
+/*
+ * Sizes: a number with an optional fraction and unit. Units are
+ * case-insensitive: B; K/M/G/T/P and KiB/MiB/GiB/TiB/PiB are powers of 1024;
+ * KB/MB/GB/TB/PB are powers of 1000 (as Hugging Face's "5GB"). A bare
+ * number is bytes. Returns 0 and stores bytes, or -1 (invalid or overflow).
+ */
+int parse_size(const char *s, uint64_t *out);
+/* A rate: a size with an optional "/s" suffix, in bytes per second. */
+int parse_rate(const char *s, uint64_t *out);
+/*
+ * Durations: a number with an optional fraction and unit ns, us, ms, s, m,
+ * h; a bare number is seconds. Returns 0 and stores nanoseconds, or -1.
+ */
+int parse_duration(const char *s, uint64_t *ns_out);
+/* A non-negative decimal integer that fits in uint64_t; -1 otherwise. */
+int parse_u64(const char *s, uint64_t *out);
+/* As parse_u64, bounded to [min, max]. */
+int parse_int_range(const char *s, long min, long max, long *out);
+
+/* Human formatting into a caller buffer; returns buf. */
+char *fmt_bytes(char *buf, size_t len, uint64_t bytes);       /* "1.5 GiB" */
+char *fmt_thousands(char *buf, size_t len, uint64_t v);       /* "494,032,768" */
+char *fmt_duration(char *buf, size_t len, double seconds);    /* "1m 02.3s" */
+
+/* Monotonic clock in nanoseconds / seconds. */
+uint64_t now_ns(void);
+double now_s(void);
+
+/* Edit distance (Damerau–Levenshtein, optimal string alignment). */
+size_t edit_distance(const char *a, const char *b);
+
+/* Join directory and name with one '/'; the result is malloc'd. */
+char *path_join(const char *dir, const char *name);
+
+#endif
