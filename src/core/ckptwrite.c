@@ -38,20 +38,54 @@ static uint64_t name_key(uint64_t seed, const char *name)
 
 /* One 8-byte word of tensor data: every lane a finite, non-zero value with
  * a random sign, a random mantissa and an exponent giving |x| in
- * [2^-10, 2^-2). */
+ * [2^-10, 2^-2). The random bits are wyrand's output for counter i (one
+ * 64x64->128 multiply), so any word can be computed on its own. */
+static inline uint64_t rand_word(uint64_t key, uint64_t i)
+{
+	uint64_t st = key + (i + 1) * 0xa0761d6478bd642fULL;
+	__uint128_t t = (__uint128_t)st * (st ^ 0xe7037ed1a0b428dbULL);
+	return (uint64_t)(t >> 64) ^ (uint64_t)t;
+}
+
+static inline uint64_t shape_bf16(uint64_t r)
+{
+	return (r & 0x807F807F807F807FULL) |
+	       ((((r >> 7) & 0x0007000700070007ULL) + 0x0075007500750075ULL) << 7);
+}
+
+static inline uint64_t shape_f16(uint64_t r)
+{
+	return (r & 0x83FF83FF83FF83FFULL) |
+	       ((((r >> 10) & 0x0007000700070007ULL) + 0x0005000500050005ULL) << 10);
+}
+
+static inline uint64_t shape_f32(uint64_t r)
+{
+	return (r & 0x807FFFFF807FFFFFULL) |
+	       ((((r >> 23) & 0x0000000700000007ULL) + 0x0000007500000075ULL) << 23);
+}
+
 static inline uint64_t word(uint64_t key, uint64_t i, int dtype)
 {
-	uint64_t r = mix64(key + i * 0x9E3779B97F4A7C15ULL);
-	switch (dtype) {
-	case ST_F16:
-		return (r & 0x83FF83FF83FF83FFULL) |
-		       ((((r >> 10) & 0x0007000700070007ULL) + 0x0005000500050005ULL) << 10);
-	case ST_F32:
-		return (r & 0x807FFFFF807FFFFFULL) |
-		       ((((r >> 23) & 0x0000000700000007ULL) + 0x0000007500000075ULL) << 23);
-	default: /* BF16 */
-		return (r & 0x807F807F807F807FULL) |
-		       ((((r >> 7) & 0x0007000700070007ULL) + 0x0075007500750075ULL) << 7);
+	uint64_t r = rand_word(key, i);
+	return dtype == ST_F16 ? shape_f16(r) : dtype == ST_F32 ? shape_f32(r) : shape_bf16(r);
+}
+
+/* Whole words [i, i + n) into out, one loop per dtype. */
+#define FILL_WORDS(SHAPE)                                        \
+	for (uint64_t k = 0; k < n; k++) {                       \
+		uint64_t w = SHAPE(rand_word(key, i + k));       \
+		memcpy(out + 8 * k, &w, 8);                      \
+	}
+
+static void fill_words(unsigned char *out, uint64_t key, uint64_t i, uint64_t n, int dtype)
+{
+	if (dtype == ST_F16) {
+		FILL_WORDS(shape_f16)
+	} else if (dtype == ST_F32) {
+		FILL_WORDS(shape_f32)
+	} else {
+		FILL_WORDS(shape_bf16)
 	}
 }
 
@@ -74,13 +108,11 @@ void ck_fill(const struct ck_plan *p, size_t tensor, uint64_t off, void *buf, si
 		off += n;
 		i++;
 	}
-	while (off + 8 <= end) {
-		uint64_t w = word(key, i, dtype);
-		memcpy(out, &w, 8);
-		out += 8;
-		off += 8;
-		i++;
-	}
+	uint64_t whole = off < end ? (end - off) / 8 : 0;
+	fill_words(out, key, i, whole, dtype);
+	out += 8 * whole;
+	off += 8 * whole;
+	i += whole;
 	if (off < end) {
 		uint64_t w = word(key, i, dtype);
 		memcpy(out, &w, (size_t)(end - off));
@@ -258,17 +290,28 @@ static void fill_stream(const struct ck_plan *p, size_t s, uint64_t off, unsigne
 	}
 }
 
-/* ---- generator thread and ring of buffers ---- */
+/* ---- generator threads and ring of buffers ----
+ *
+ * The shard files are cut into segments of BUFSZ bytes (segment k). Up to
+ * NGEN generator threads claim segments in order and fill ring slot k % NBUF
+ * once the writer has released it; the caller's thread writes segments in
+ * order. */
 
-#define NBUF 4
+#define NBUF 8
+#define NGEN_MAX 4
 #define BUFSZ (16u << 20)
+#define DIO_ALIGN 4096u
+
+struct seg {
+	size_t shard;
+	uint64_t off;
+	size_t len;
+};
 
 struct slot {
 	unsigned char *buf;
-	size_t len;
-	size_t shard;
-	uint64_t off;
-	int full;
+	int64_t filled;     /* segment held, -1 when empty */
+	int64_t free_for;   /* the segment allowed to fill it next */
 };
 
 struct ring {
@@ -276,38 +319,159 @@ struct ring {
 	pthread_cond_t cv;
 	struct slot slots[NBUF];
 	int stop;
+	size_t next;        /* next segment to claim */
+	size_t nseg;
+	struct seg *segs;
 	const struct ck_plan *plan;
 };
 
 static void *generator(void *arg)
 {
 	struct ring *r = arg;
-	const struct ck_plan *p = r->plan;
-	size_t seq = 0;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		size_t k = r->next++;
+		struct slot *sl = &r->slots[k % NBUF];
+		while (!r->stop && k < r->nseg && sl->free_for != (int64_t)k)
+			pthread_cond_wait(&r->cv, &r->mu);
+		int stop = r->stop || k >= r->nseg;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			return NULL;
+		const struct seg *sg = &r->segs[k];
+		fill_stream(r->plan, sg->shard, sg->off, sl->buf, sg->len);
+		pthread_mutex_lock(&r->mu);
+		sl->filled = (int64_t)k;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
+/* Write one segment: the aligned part through the O_DIRECT descriptor (if
+ * any), the unaligned tail through a buffered one. */
+static int write_seg(int dfd, int *bfd, const char *path, const unsigned char *buf, size_t len, uint64_t off)
+{
+	size_t direct = dfd >= 0 && off % DIO_ALIGN == 0 ? len & ~(size_t)(DIO_ALIGN - 1) : 0;
+	if (direct && fs_pwrite_full(dfd, buf, direct, (off_t)off))
+		return -1;
+	if (direct == len)
+		return 0;
+	if (*bfd < 0 && (*bfd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return -1;
+	return fs_pwrite_full(*bfd, buf + direct, len - direct, (off_t)(off + direct));
+}
+
+static int write_shards(const struct ck_plan *p, const char *tmp, const struct ck_write_opts *o,
+			struct cs_err *err)
+{
+	struct ring r;
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	r.plan = p;
+	size_t segalloc = 0;
 	for (size_t s = 0; s < p->nshards; s++) {
-		uint64_t total = p->shards[s].file_bytes;
-		for (uint64_t off = 0; off < total; seq++) {
-			struct slot *sl = &r->slots[seq % NBUF];
-			pthread_mutex_lock(&r->mu);
-			while (sl->full && !r->stop)
-				pthread_cond_wait(&r->cv, &r->mu);
-			int stop = r->stop;
-			pthread_mutex_unlock(&r->mu);
-			if (stop)
-				return NULL;
-			size_t n = total - off < BUFSZ ? (size_t)(total - off) : BUFSZ;
-			fill_stream(p, s, off, sl->buf, n);
-			pthread_mutex_lock(&r->mu);
-			sl->len = n;
-			sl->shard = s;
-			sl->off = off;
-			sl->full = 1;
-			pthread_cond_broadcast(&r->cv);
-			pthread_mutex_unlock(&r->mu);
-			off += n;
+		for (uint64_t off = 0; off < p->shards[s].file_bytes; off += BUFSZ) {
+			uint64_t left = p->shards[s].file_bytes - off;
+			r.segs = xgrow(r.segs, &segalloc, r.nseg + 1, sizeof(*r.segs));
+			r.segs[r.nseg++] = (struct seg){ s, off, left < BUFSZ ? (size_t)left : BUFSZ };
 		}
 	}
-	return NULL;
+	for (int i = 0; i < NBUF; i++) {
+		r.slots[i].buf = fs_alloc_aligned(BUFSZ);
+		r.slots[i].filled = -1;
+		r.slots[i].free_for = i;
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int ngen = ncpu < 1 ? 1 : ncpu > NGEN_MAX ? NGEN_MAX : (int)ncpu;
+	pthread_t th[NGEN_MAX];
+	int started = 0, rc = 0;
+	for (; started < ngen; started++) {
+		int perr = pthread_create(&th[started], NULL, generator, &r);
+		if (perr) {
+			if (!started)
+				rc = cs_fail_errno(err, perr, "cannot start a generator thread");
+			break;
+		}
+	}
+	uint64_t done = 0;
+	int dfd = -1, bfd = -1;
+	size_t cur = (size_t)-1;
+	char *path = NULL;
+	for (size_t k = 0; k < r.nseg && !rc; k++) {
+		const struct seg *sg = &r.segs[k];
+		if (sg->shard != cur) {
+			cur = sg->shard;
+			free(path);
+			path = path_join(tmp, p->shards[cur].name);
+			/* O_DIRECT: the data need not pass through (and evict) the
+			 * page cache; file systems without it get buffered writes. */
+			dfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
+			if (dfd < 0 && errno == EINVAL) {
+				bfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+				if (bfd < 0)
+					rc = cs_fail_errno(err, errno, "cannot create '%s'", path);
+			} else if (dfd < 0) {
+				rc = cs_fail_errno(err, errno, "cannot create '%s'", path);
+			}
+			if (!rc && fs_preallocate(dfd >= 0 ? dfd : bfd, p->shards[cur].file_bytes))
+				rc = cs_fail_errno(err, errno, "cannot allocate %" PRIu64 " bytes for '%s'",
+						   p->shards[cur].file_bytes, path);
+			if (rc)
+				break;
+		}
+		if (o->cancel && *o->cancel) {
+			rc = cs_fail(err, ECANCELED, "interrupted");
+			break;
+		}
+		struct slot *sl = &r.slots[k % NBUF];
+		pthread_mutex_lock(&r.mu);
+		while (sl->filled != (int64_t)k)
+			pthread_cond_wait(&r.cv, &r.mu);
+		pthread_mutex_unlock(&r.mu);
+		if (write_seg(dfd, &bfd, path, sl->buf, sg->len, sg->off)) {
+			rc = cs_fail_errno(err, errno, "cannot write '%s'", path);
+			break;
+		}
+		done += sg->len;
+		pthread_mutex_lock(&r.mu);
+		sl->filled = -1;
+		sl->free_for = (int64_t)(k + NBUF);
+		pthread_cond_broadcast(&r.cv);
+		pthread_mutex_unlock(&r.mu);
+		if (o->progress)
+			o->progress(done, p->file_bytes, o->progress_arg);
+		int last = k + 1 == r.nseg || r.segs[k + 1].shard != cur;
+		if (last) {
+			int fd = dfd >= 0 ? dfd : bfd;
+			if (fsync(fd) < 0)
+				rc = cs_fail_errno(err, errno, "cannot flush '%s' to disk", path);
+			else /* leave the new model cold, as a fresh copy from elsewhere would be */
+				posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			if (dfd >= 0 && close(dfd) < 0 && !rc)
+				rc = cs_fail_errno(err, errno, "cannot close '%s'", path);
+			if (bfd >= 0 && close(bfd) < 0 && !rc)
+				rc = cs_fail_errno(err, errno, "cannot close '%s'", path);
+			dfd = bfd = -1;
+		}
+	}
+	if (dfd >= 0)
+		close(dfd);
+	if (bfd >= 0)
+		close(bfd);
+	free(path);
+	pthread_mutex_lock(&r.mu);
+	r.stop = 1;
+	pthread_cond_broadcast(&r.cv);
+	pthread_mutex_unlock(&r.mu);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NBUF; i++)
+		free(r.slots[i].buf);
+	free(r.segs);
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.cv);
+	return rc;
 }
 
 /* ---- files ---- */
@@ -353,87 +517,6 @@ static json_t *index_json(const struct ck_plan *p)
 	free(shard_of);
 	json_object_set_new(idx, "weight_map", wm);
 	return idx;
-}
-
-static int write_shards(const struct ck_plan *p, const char *tmp, const struct ck_write_opts *o,
-			struct cs_err *err)
-{
-	struct ring r;
-	memset(&r, 0, sizeof(r));
-	pthread_mutex_init(&r.mu, NULL);
-	pthread_cond_init(&r.cv, NULL);
-	r.plan = p;
-	for (int i = 0; i < NBUF; i++)
-		r.slots[i].buf = fs_alloc_aligned(BUFSZ);
-	pthread_t th;
-	int perr = pthread_create(&th, NULL, generator, &r);
-	if (perr) {
-		for (int i = 0; i < NBUF; i++)
-			free(r.slots[i].buf);
-		return cs_fail_errno(err, perr, "cannot start the generator thread");
-	}
-	uint64_t done = 0;
-	int rc = 0, fd = -1;
-	char *path = NULL;
-	size_t seq = 0;
-	for (size_t s = 0; s < p->nshards && !rc; s++) {
-		const struct ck_shard *sh = &p->shards[s];
-		free(path);
-		path = path_join(tmp, sh->name);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			rc = cs_fail_errno(err, errno, "cannot create '%s'", path);
-			break;
-		}
-		if (fs_preallocate(fd, sh->file_bytes)) {
-			rc = cs_fail_errno(err, errno, "cannot allocate %" PRIu64 " bytes for '%s'",
-					   sh->file_bytes, path);
-			break;
-		}
-		for (uint64_t off = 0; off < sh->file_bytes && !rc; seq++) {
-			if (o->cancel && *o->cancel) {
-				rc = cs_fail(err, ECANCELED, "interrupted");
-				break;
-			}
-			struct slot *sl = &r.slots[seq % NBUF];
-			pthread_mutex_lock(&r.mu);
-			while (!sl->full)
-				pthread_cond_wait(&r.cv, &r.mu);
-			pthread_mutex_unlock(&r.mu);
-			if (fs_pwrite_full(fd, sl->buf, sl->len, (off_t)sl->off)) {
-				rc = cs_fail_errno(err, errno, "cannot write '%s'", path);
-				break;
-			}
-			off += sl->len;
-			done += sl->len;
-			pthread_mutex_lock(&r.mu);
-			sl->full = 0;
-			pthread_cond_broadcast(&r.cv);
-			pthread_mutex_unlock(&r.mu);
-			if (o->progress)
-				o->progress(done, p->file_bytes, o->progress_arg);
-		}
-		if (!rc && fsync(fd) < 0)
-			rc = cs_fail_errno(err, errno, "cannot flush '%s' to disk", path);
-		if (!rc) /* leave the new model cold, as a fresh copy from elsewhere would be */
-			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		if (close(fd) < 0 && !rc)
-			rc = cs_fail_errno(err, errno, "cannot close '%s'", path);
-		fd = -1;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	pthread_mutex_lock(&r.mu);
-	r.stop = 1;
-	pthread_cond_broadcast(&r.cv);
-	pthread_mutex_unlock(&r.mu);
-	pthread_join(th, NULL);
-	for (int i = 0; i < NBUF; i++)
-		free(r.slots[i].buf);
-	pthread_mutex_destroy(&r.mu);
-	pthread_cond_destroy(&r.cv);
-	return rc;
 }
 
 int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_err *err)

@@ -21,7 +21,8 @@
  * cancellation the temporary directory is removed: DIR is either untouched
  * or complete.
  *
- * Threads: ck_write runs one generator thread beside the caller's thread.
+ * Threads: ck_write runs up to 4 generator threads beside the caller's
+ * thread, which writes (O_DIRECT where the file system allows it).
  * The progress callback is called from the caller's thread.
  */
 #include <signal.h>

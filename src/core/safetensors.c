@@ -348,6 +348,18 @@ static int has_suffix(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* "model-00001-of-00004.safetensors" and the like. */
+static int is_series_shard(const char *name)
+{
+	unsigned a, b;
+	int n = 0;
+	if (strchr(name, '/'))
+		return 0;
+	if (sscanf(name, "model-%5u-of-%5u.safetensors%n", &a, &b, &n) != 2)
+		return 0;
+	return n > 0 && name[n] == '\0' && strlen(name) == 32;
+}
+
 static void walk_files(const char *root, const char *rel, char ***files, size_t *n, size_t *alloc,
 		       int depth)
 {
@@ -456,7 +468,7 @@ static int check_index(struct st_model *m, const char *index_path, json_t *wm, s
 	int rc = 0;
 	for (size_t i = 1; i < k && !rc; i++)
 		if (!strcmp(refs[i].name, refs[i - 1].name))
-			rc = cs_fail(err, EINVAL, "tensor '%s' is in two shards: '%s' and '%s'", refs[i].name,
+			rc = cs_fail(err, EINVAL, "'%s': tensor '%s' is in two shards: '%s' and '%s'", m->dir, refs[i].name,
 				     m->shards[refs[i - 1].shard].name, m->shards[refs[i].shard].name);
 	const char *key;
 	json_t *val;
@@ -567,6 +579,15 @@ int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
 			names[nn++] = (char *)json_string_value(val);
 		}
 		if (!rc) {
+			/* Shards of the same series that the index forgot are opened
+			 * too, so that their tensors are checked against it; other
+			 * files (e.g. consolidated.safetensors) are not the index's. */
+			for (size_t i = 0; i < m->nfiles; i++) {
+				if (is_series_shard(m->files[i])) {
+					names = xgrow(names, &na, nn + 1, sizeof(char *));
+					names[nn++] = m->files[i];
+				}
+			}
 			qsort(names, nn, sizeof(char *), cmp_str);
 			size_t uniq = 0;
 			for (size_t i = 0; i < nn; i++)
