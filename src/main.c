@@ -25,6 +25,7 @@ struct command {
 static const struct command commands[] = {
 	{ "mkmodel", cmd_mkmodel, "write a synthetic Hugging Face checkpoint (real names and shapes)" },
 	{ "inspect", cmd_inspect, "validate and summarize a safetensors model directory" },
+	{ "pages", cmd_pages, "page cache: residency status, evict, parallel warm" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

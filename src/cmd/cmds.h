@@ -4,4 +4,5 @@
  * process exit status: 0 success, 1 failure, 2 usage error, 128+N on signal. */
 int cmd_mkmodel(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_pages(int argc, char **argv);
 #endif

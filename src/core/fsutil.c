@@ -236,3 +236,52 @@ int fs_remove_tree(const char *path)
 	nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS);
 	return lstat(path, &st) == 0 ? -1 : 0;
 }
+
+static void walk_files(const char *root, const char *rel, char ***files, size_t *n, size_t *alloc,
+		       int depth)
+{
+	if (depth > 16)
+		return;
+	char *dirpath = rel ? path_join(root, rel) : xstrdup(root);
+	DIR *d = opendir(dirpath);
+	if (!d) {
+		free(dirpath);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *r = rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		char *full = path_join(root, r);
+		struct stat st;
+		if (stat(full, &st) == 0) {
+			if (S_ISREG(st.st_mode)) {
+				*files = xgrow(*files, alloc, *n + 1, sizeof(char *));
+				(*files)[(*n)++] = r;
+				r = NULL;
+			} else if (S_ISDIR(st.st_mode)) {
+				walk_files(root, r, files, n, alloc, depth + 1);
+			}
+		}
+		free(full);
+		free(r);
+	}
+	closedir(d);
+	free(dirpath);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void fs_list_files(const char *root, char ***files, size_t *n)
+{
+	size_t alloc = 0;
+	*files = NULL;
+	*n = 0;
+	walk_files(root, NULL, files, n, &alloc, 0);
+	if (*n)
+		qsort(*files, *n, sizeof(char *), cmp_cstr);
+}

@@ -35,6 +35,13 @@ int fs_free_bytes(const char *path, uint64_t *out);
 /* Atomically swap two paths (renameat2 RENAME_EXCHANGE), falling back to two
  * renames through a side name where the file system lacks it. */
 int fs_exchange(const char *a, const char *b);
+/*
+ * Every regular file under root (symlinks followed, as in Hugging Face cache
+ * snapshots; at most 16 levels deep), as paths relative to root, sorted.
+ * *files is a malloc'd array of malloc'd strings. Unreadable entries are
+ * skipped.
+ */
+void fs_list_files(const char *root, char ***files, size_t *n);
 /* rm -rf without following symlinks; best effort, returns -1 if anything stayed. */
 int fs_remove_tree(const char *path);
 

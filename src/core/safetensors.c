@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "banned.h"
 
 static const struct { const char *name; unsigned bits; } dtypes[ST_NDTYPES] = {
@@ -360,40 +361,6 @@ static int is_series_shard(const char *name)
 	return n > 0 && name[n] == '\0' && strlen(name) == 32;
 }
 
-static void walk_files(const char *root, const char *rel, char ***files, size_t *n, size_t *alloc,
-		       int depth)
-{
-	if (depth > 16)
-		return;
-	char *dirpath = rel ? path_join(root, rel) : xstrdup(root);
-	DIR *d = opendir(dirpath);
-	if (!d) {
-		free(dirpath);
-		return;
-	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char *r = rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		char *full = path_join(root, r);
-		struct stat st;
-		if (stat(full, &st) == 0) {
-			if (S_ISREG(st.st_mode)) {
-				*files = xgrow(*files, alloc, *n + 1, sizeof(char *));
-				(*files)[(*n)++] = r;
-				r = NULL;
-			} else if (S_ISDIR(st.st_mode)) {
-				walk_files(root, r, files, n, alloc, depth + 1);
-			}
-		}
-		free(full);
-		free(r);
-	}
-	closedir(d);
-	free(dirpath);
-}
-
 static json_t *load_json_file(const char *path, struct cs_err *err)
 {
 	json_error_t jerr;
@@ -526,9 +493,7 @@ int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	if (!S_ISDIR(st.st_mode))
 		return cs_fail(err, ENOTDIR, "'%s' is not a directory", dir);
 
-	size_t falloc = 0;
-	walk_files(dir, NULL, &m->files, &m->nfiles, &falloc, 0);
-	qsort(m->files, m->nfiles, sizeof(char *), cmp_str);
+	fs_list_files(dir, &m->files, &m->nfiles);
 
 	if (read_config(m, err))
 		return -1;

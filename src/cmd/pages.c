@@ -1,0 +1,188 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli.h"
+#include "../core/pagecache.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart pages status PATH... [--json]\n"
+		"       coldstart pages evict PATH... [--global] [--json]\n"
+		"       coldstart pages warm PATH... [--jobs N] [--chunk SIZE] [--json]\n"
+		"\n"
+		"Page-cache control for files and directories (searched recursively,\n"
+		"symlinks followed).\n"
+		"\n"
+		"  status  how much of each file is in the page cache, and the total\n"
+		"          (cachestat(2) where the kernel has it, else mincore(2))\n"
+		"  evict   flush and drop each file's pages (posix_fadvise DONTNEED; no\n"
+		"          root needed), then report the residency left. --global: sync\n"
+		"          and drop the whole page cache instead (root)\n"
+		"  warm    read every chunk that is not already resident, N threads at\n"
+		"          once, so a server's first read finds the data in memory\n"
+		"\n"
+		"Options:\n"
+		"  -j, --jobs N        reader threads for warm (default 8)\n"
+		"      --chunk SIZE    read size for warm (default 4M)\n"
+		"      --global        evict: drop the whole page cache (root)\n"
+		"      --json          machine-readable output on stdout\n"
+		"  -q, --quiet         no per-file lines or progress\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"Examples:\n"
+		"  coldstart pages status /mnt/nvme0/models/qwen-7b\n"
+		"  coldstart pages evict /mnt/nvme0/models/qwen-7b\n"
+		"  coldstart pages warm --jobs 16 /mnt/nfs/models/qwen-7b\n");
+}
+
+static double pct(uint64_t a, uint64_t b)
+{
+	return b ? 100.0 * (double)a / (double)b : 100.0;
+}
+
+static int report(const struct pc_set *set, const char *action, const struct pc_warm_stats *ws,
+		  int json, int quiet)
+{
+	char a[32], b[32];
+	if (json) {
+		json_t *j = json_object();
+		json_object_set_new(j, "action", json_string(action));
+		json_object_set_new(j, "method", json_string(pc_method_name(set->method)));
+		json_object_set_new(j, "total_bytes", json_integer((json_int_t)set->total));
+		json_object_set_new(j, "resident_bytes", json_integer((json_int_t)set->resident));
+		json_object_set_new(j, "resident_pct", json_real(pct(set->resident, set->total)));
+		if (ws) {
+			json_object_set_new(j, "read_bytes", json_integer((json_int_t)ws->read_bytes));
+			json_object_set_new(j, "skipped_bytes", json_integer((json_int_t)ws->skipped_bytes));
+			json_object_set_new(j, "seconds", json_real(ws->seconds));
+			json_object_set_new(j, "read_bytes_per_s",
+					    json_real(ws->seconds > 0 ? (double)ws->read_bytes / ws->seconds : 0));
+		}
+		json_t *files = json_array();
+		for (size_t i = 0; i < set->n; i++) {
+			json_t *o = json_object();
+			json_object_set_new(o, "path", json_string(set->files[i].path));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)set->files[i].size));
+			json_object_set_new(o, "resident_bytes", json_integer((json_int_t)set->files[i].resident));
+			json_array_append_new(files, o);
+		}
+		json_object_set_new(j, "files", files);
+		return print_json(j);
+	}
+	if (!quiet)
+		for (size_t i = 0; i < set->n; i++)
+			printf("%6.1f%%  %10s / %-10s  %s\n", pct(set->files[i].resident, set->files[i].size),
+			       fmt_bytes(a, sizeof(a), set->files[i].resident),
+			       fmt_bytes(b, sizeof(b), set->files[i].size), set->files[i].path);
+	printf("%6.1f%%  %10s / %-10s  total, %zu file%s (%s)\n", pct(set->resident, set->total),
+	       fmt_bytes(a, sizeof(a), set->resident), fmt_bytes(b, sizeof(b), set->total), set->n,
+	       set->n == 1 ? "" : "s", pc_method_name(set->method));
+	if (ws) {
+		char r[32];
+		fprintf(stderr, "coldstart: pages: warmed %s in %.2fs (%s/s), %s already resident\n",
+			fmt_bytes(a, sizeof(a), ws->read_bytes), ws->seconds,
+			fmt_bytes(r, sizeof(r), ws->seconds > 0 ? (uint64_t)((double)ws->read_bytes / ws->seconds) : 0),
+			fmt_bytes(b, sizeof(b), ws->skipped_bytes));
+	}
+	return 0;
+}
+
+static void on_progress(uint64_t done, uint64_t total, void *arg)
+{
+	progress_update(arg, done, total);
+}
+
+int cmd_pages(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "chunk", required_argument, NULL, 'c' },
+		{ "global", no_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long jobs = 8;
+	uint64_t chunk = 4u << 20;
+	int global = 0, json = 0, quiet = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			if (parse_int_range(optarg, 1, 1024, &jobs))
+				return usage_error("invalid --jobs '%s' (1 to 1024)", optarg);
+			break;
+		case 'c':
+			if (parse_size(optarg, &chunk) || chunk < 4096 || chunk > (1ULL << 30))
+				return usage_error("invalid --chunk '%s' (4K to 1G)", optarg);
+			break;
+		case 'g':
+			global = 1;
+			break;
+		case 'J':
+			json = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing action: status, evict or warm");
+	const char *action = argv[optind++];
+	if (strcmp(action, "status") && strcmp(action, "evict") && strcmp(action, "warm"))
+		return usage_error("unknown action '%s' (status, evict or warm)", action);
+	if (optind >= argc)
+		return usage_error("missing PATH");
+	if (global && strcmp(action, "evict"))
+		return usage_error("--global goes with evict");
+
+	struct pc_set set;
+	struct cs_err err;
+	if (pc_collect(argv + optind, (size_t)(argc - optind), &set, &err))
+		return error("%s", err.msg);
+	int rc = 0;
+	struct pc_warm_stats ws, *wsp = NULL;
+	if (!strcmp(action, "evict")) {
+		rc = global ? pc_drop_global(&err) : pc_evict(&set, &err);
+	} else if (!strcmp(action, "warm")) {
+		cli_catch_signals();
+		struct progress pg;
+		progress_init(&pg, "warming", quiet || json);
+		rc = pc_warm(&set, (int)jobs, chunk, on_progress, &pg, &cli_signal, &ws, &err);
+		progress_done(&pg);
+		wsp = &ws;
+		if (rc && err.code == ECANCELED) {
+			pc_set_free(&set);
+			error("interrupted");
+			return cli_signal_exit();
+		}
+	}
+	if (!rc)
+		rc = pc_residency(&set, &err);
+	if (rc) {
+		pc_set_free(&set);
+		return error("%s", err.msg);
+	}
+	rc = report(&set, action, wsp, json, quiet);
+	if (!strcmp(action, "evict") && !json && set.total && set.resident * 100 > set.total)
+		warning("%.1f%% is still resident after eviction (mapped or locked by a running process?)",
+			pct(set.resident, set.total));
+	pc_set_free(&set);
+	return rc ? EXIT_FAIL : 0;
+}

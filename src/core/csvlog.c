@@ -1,0 +1,310 @@
+#define _GNU_SOURCE
+#include "csvlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "banned.h"
+
+static void push_char(char **s, size_t *len, size_t *alloc, char c)
+{
+	*s = xgrow(*s, alloc, *len + 2, 1);
+	(*s)[(*len)++] = c;
+	(*s)[*len] = '\0';
+}
+
+int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *err)
+{
+	memset(t, 0, sizeof(*t));
+	size_t ralloc = 0, line = 1;
+	size_t i = 0;
+	while (i < len) {
+		/* One record. */
+		char **cells = NULL;
+		size_t ncells = 0, calloc_ = 0;
+		size_t rec_line = line;
+		for (;;) {
+			char *f = NULL;
+			size_t fl = 0, fa = 0;
+			push_char(&f, &fl, &fa, '\0');
+			fl = 0;
+			if (i < len && buf[i] == '"') {
+				i++;
+				for (;;) {
+					if (i >= len) {
+						free(f);
+						for (size_t k = 0; k < ncells; k++)
+							free(cells[k]);
+						free(cells);
+						csv_table_free(t);
+						return cs_fail(err, EINVAL, "line %zu: unterminated quoted field", rec_line);
+					}
+					if (buf[i] == '"') {
+						if (i + 1 < len && buf[i + 1] == '"') {
+							push_char(&f, &fl, &fa, '"');
+							i += 2;
+							continue;
+						}
+						i++;
+						break;
+					}
+					if (buf[i] == '\n')
+						line++;
+					push_char(&f, &fl, &fa, buf[i++]);
+				}
+				if (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r') {
+					free(f);
+					for (size_t k = 0; k < ncells; k++)
+						free(cells[k]);
+					free(cells);
+					csv_table_free(t);
+					return cs_fail(err, EINVAL, "line %zu: text after a closing quote", line);
+				}
+			} else {
+				while (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r')
+					push_char(&f, &fl, &fa, buf[i++]);
+			}
+			cells = xgrow(cells, &calloc_, ncells + 1, sizeof(char *));
+			cells[ncells++] = f;
+			if (i < len && buf[i] == ',') {
+				i++;
+				continue;
+			}
+			if (i < len && buf[i] == '\r')
+				i++;
+			if (i < len && buf[i] == '\n') {
+				i++;
+				line++;
+			}
+			break;
+		}
+		size_t nalloc = ralloc;
+		t->cells = xgrow(t->cells, &ralloc, t->nrows + 1, sizeof(char **));
+		t->ncols = xgrow(t->ncols, &nalloc, t->nrows + 1, sizeof(size_t));
+		t->cells[t->nrows] = cells;
+		t->ncols[t->nrows] = ncells;
+		t->nrows++;
+	}
+	return 0;
+}
+
+void csv_table_free(struct csv_table *t)
+{
+	if (!t)
+		return;
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols[r]; c++)
+			free(t->cells[r][c]);
+		free(t->cells[r]);
+	}
+	free(t->cells);
+	free(t->ncols);
+	memset(t, 0, sizeof(*t));
+}
+
+void csv_quote(char **line, size_t *len, size_t *alloc, const char *field)
+{
+	int q = strpbrk(field, ",\"\r\n") != NULL;
+	if (q)
+		push_char(line, len, alloc, '"');
+	for (const char *p = field; *p; p++) {
+		if (*p == '"')
+			push_char(line, len, alloc, '"');
+		push_char(line, len, alloc, *p);
+	}
+	if (q)
+		push_char(line, len, alloc, '"');
+}
+
+static char *read_all(int fd, size_t *len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	char *b = xmalloc((size_t)st.st_size + 1);
+	if (fs_pread_full(fd, b, (size_t)st.st_size, 0) < 0) {
+		free(b);
+		return NULL;
+	}
+	b[st.st_size] = '\0';
+	*len = (size_t)st.st_size;
+	return b;
+}
+
+static int header_ok(const char *buf, size_t len)
+{
+	size_t h = strlen(CSV_HEADER);
+	if (len < h || memcmp(buf, CSV_HEADER, h))
+		return 0;
+	return len == h || buf[h] == '\n' || (buf[h] == '\r' && len > h + 1 && buf[h + 1] == '\n');
+}
+
+static void first_line(const char *buf, size_t len, char *out, size_t outlen)
+{
+	size_t n = 0;
+	while (n < len && buf[n] != '\n' && buf[n] != '\r' && n + 1 < outlen)
+		n++;
+	memcpy(out, buf, n);
+	out[n] = '\0';
+}
+
+int csv_check_header(const char *path, struct cs_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : cs_fail_errno(err, errno, "cannot open '%s'", path);
+	size_t len = 0;
+	char *buf = read_all(fd, &len);
+	int e = errno;
+	close(fd);
+	if (!buf)
+		return cs_fail_errno(err, e, "cannot read '%s'", path);
+	int rc = 0;
+	if (len && !header_ok(buf, len)) {
+		char got[160];
+		first_line(buf, len, got, sizeof(got));
+		rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending)", path, got, CSV_HEADER);
+	}
+	free(buf);
+	return rc;
+}
+
+static void push_str(char **s, size_t *len, size_t *alloc, const char *x)
+{
+	for (; *x; x++)
+		push_char(s, len, alloc, *x);
+}
+
+int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return cs_fail_errno(err, errno, "cannot open '%s'", path);
+	if (flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		close(fd);
+		return cs_fail_errno(err, e, "cannot lock '%s'", path);
+	}
+	size_t len = 0;
+	char *buf = read_all(fd, &len);
+	if (!buf) {
+		int e = errno;
+		close(fd);
+		return cs_fail_errno(err, e, "cannot read '%s'", path);
+	}
+	int rc = 0;
+	long long maxid = 0;
+	if (len) {
+		if (!header_ok(buf, len)) {
+			char got[160];
+			first_line(buf, len, got, sizeof(got));
+			rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending)", path, got,
+				     CSV_HEADER);
+		} else {
+			struct csv_table t;
+			struct cs_err pe;
+			if (csv_parse(buf, len, &t, &pe)) {
+				rc = cs_fail(err, EINVAL, "'%s': %s (not appending)", path, pe.msg);
+			} else {
+				for (size_t r = 1; r < t.nrows; r++) {
+					char *end;
+					long long v = t.ncols[r] ? strtoll(t.cells[r][0], &end, 10) : 0;
+					if (t.ncols[r] && *t.cells[r][0] && !*end && v > maxid)
+						maxid = v;
+				}
+				csv_table_free(&t);
+			}
+		}
+	}
+	if (!rc) {
+		row->run_id = maxid + 1;
+		char *line = NULL;
+		size_t ll = 0, la = 0;
+		char num[64];
+		if (!len)
+			push_str(&line, &ll, &la, CSV_HEADER "\n");
+		else if (buf[len - 1] != '\n')
+			push_char(&line, &ll, &la, '\n');
+		snprintf(num, sizeof(num), "%lld,", row->run_id);
+		push_str(&line, &ll, &la, num);
+		csv_quote(&line, &ll, &la, row->storage_mode ? row->storage_mode : "");
+		push_char(&line, &ll, &la, ',');
+		csv_quote(&line, &ll, &la, row->model ? row->model : "");
+		push_char(&line, &ll, &la, ',');
+		if (row->max_model_len >= 0) {
+			snprintf(num, sizeof(num), "%lld", row->max_model_len);
+			push_str(&line, &ll, &la, num);
+		}
+		push_char(&line, &ll, &la, ',');
+		if (row->load_s >= 0) {
+			snprintf(num, sizeof(num), "%.3f", row->load_s);
+			push_str(&line, &ll, &la, num);
+		}
+		push_char(&line, &ll, &la, ',');
+		if (row->gpu_mem_used_mb >= 0) {
+			snprintf(num, sizeof(num), "%lld", row->gpu_mem_used_mb);
+			push_str(&line, &ll, &la, num);
+		}
+		push_char(&line, &ll, &la, ',');
+		csv_quote(&line, &ll, &la, row->notes ? row->notes : "");
+		push_char(&line, &ll, &la, '\n');
+		/* O_APPEND + one write: the row lands whole at the end. */
+		ssize_t w = write(fd, line, ll);
+		if (w != (ssize_t)ll) {
+			int e = w < 0 ? errno : ENOSPC;
+			/* Undo a partial row so the file stays parseable. */
+			if (w > 0 && ftruncate(fd, (off_t)len) < 0) { /* best effort */ }
+			rc = cs_fail_errno(err, e, "cannot append to '%s'", path);
+		} else if (fdatasync(fd) < 0 && errno != EINVAL) {
+			rc = cs_fail_errno(err, errno, "cannot flush '%s'", path);
+		}
+		free(line);
+	}
+	free(buf);
+	flock(fd, LOCK_UN);
+	if (close(fd) < 0 && !rc)
+		rc = cs_fail_errno(err, errno, "cannot close '%s'", path);
+	return rc;
+}
+
+void notes_add(char **notes, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *v = xvasprintf(fmt, ap);
+	va_end(ap);
+	for (char *p = v; *p; p++)
+		if (*p == ';' || *p == '\n' || *p == '\r')
+			*p = ',';
+	char *n = *notes && **notes ? xasprintf("%s; %s=%s", *notes, key, v) : xasprintf("%s=%s", key, v);
+	free(v);
+	free(*notes);
+	*notes = n;
+}
+
+char *notes_get(const char *notes, const char *key)
+{
+	if (!notes)
+		return NULL;
+	size_t kl = strlen(key);
+	const char *p = notes;
+	while (*p) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		const char *end = strchr(p, ';');
+		if (!end)
+			end = p + strlen(p);
+		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=')
+			return xstrndup(p + kl + 1, (size_t)(end - p - kl - 1));
+		p = end;
+	}
+	return NULL;
+}

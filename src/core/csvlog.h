@@ -1,0 +1,60 @@
+#ifndef CS_CSVLOG_H
+#define CS_CSVLOG_H
+/*
+ * csvlog: the benchmark CSV with the seed's exact header
+ *   run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes
+ * RFC 4180: fields with a comma, quote, CR or LF are quoted, quotes doubled.
+ * Extra measurements go into `notes` as "key=value" pairs joined by "; "
+ * (keys are [a-z0-9_]+; a value never contains ';').
+ *
+ * Appending: the file is created with the header when missing or empty; an
+ * existing file is appended to only if its first line is exactly the
+ * header (else -1, file untouched). run_id continues from the largest
+ * integer run_id in the file. The whole row goes out in one write under an
+ * exclusive flock held from reading the file to writing the row, so
+ * concurrent writers never interleave or reuse a run_id.
+ *
+ * Ownership: csv_table owns all its strings (csv_table_free). Nothing prints.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define CSV_HEADER "run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes"
+#define CSV_NCOLS 7
+
+struct csv_table {
+	size_t nrows;            /* records, header included */
+	size_t *ncols;           /* fields per record */
+	char ***cells;
+};
+
+/* Parse a whole CSV text. Errors name the line of the problem. */
+int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *err);
+void csv_table_free(struct csv_table *t);
+
+/* Append the field to a growing line, quoted if it needs to be. */
+void csv_quote(char **line, size_t *len, size_t *alloc, const char *field);
+
+struct csv_row {
+	long long run_id;        /* out: assigned by csv_append */
+	const char *storage_mode;
+	const char *model;
+	long long max_model_len; /* < 0: empty */
+	double load_s;           /* < 0: empty */
+	long long gpu_mem_used_mb; /* < 0: empty */
+	const char *notes;
+};
+
+int csv_append(const char *path, struct csv_row *row, struct cs_err *err);
+/* Check that path, if it exists and is non-empty, starts with the header. */
+int csv_check_header(const char *path, struct cs_err *err);
+
+/* notes: "k=v; k=v". Adding replaces ';' and newlines in values with ','. */
+void notes_add(char **notes, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Value of key in notes (malloc'd), or NULL. */
+char *notes_get(const char *notes, const char *key);
+
+#endif

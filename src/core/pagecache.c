@@ -1,0 +1,363 @@
+#define _GNU_SOURCE
+#include "pagecache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "banned.h"
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+struct cs_cachestat_range {
+	uint64_t off, len;
+};
+
+struct cs_cachestat {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+static int cachestat_works = -1;   /* unknown until first try */
+
+const char *pc_method_name(enum pc_method m)
+{
+	return m == PC_CACHESTAT ? "cachestat" : m == PC_MINCORE ? "mincore" : "none";
+}
+
+static uint64_t page_size(void)
+{
+	static uint64_t ps;
+	if (!ps)
+		ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+static int mincore_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
+{
+	uint64_t ps = page_size();
+	uint64_t start = off / ps * ps, end = off + len;
+	uint64_t pages_total = 0;
+	const uint64_t window = 1ULL << 30;
+	unsigned char *vec = xmalloc(window / ps);
+	for (uint64_t w = start; w < end; w += window) {
+		uint64_t wl = end - w < window ? end - w : window;
+		void *map = mmap(NULL, wl, PROT_READ, MAP_SHARED, fd, (off_t)w);
+		if (map == MAP_FAILED) {
+			free(vec);
+			return -1;
+		}
+		int r = mincore(map, wl, vec);
+		int e = errno;
+		munmap(map, wl);
+		if (r < 0) {
+			free(vec);
+			errno = e;
+			return -1;
+		}
+		uint64_t np = (wl + ps - 1) / ps;
+		for (uint64_t i = 0; i < np; i++)
+			pages_total += vec[i] & 1;
+	}
+	free(vec);
+	*bytes = pages_total * ps;
+	return 0;
+}
+
+int pc_fd_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes, enum pc_method *method)
+{
+	*bytes = 0;
+	if (!len)
+		return 0;
+	if (cachestat_works != 0) {
+		struct cs_cachestat_range r = { off, len };
+		struct cs_cachestat cs;
+		if (syscall(__NR_cachestat, fd, &r, &cs, 0) == 0) {
+			cachestat_works = 1;
+			uint64_t b = cs.nr_cache * page_size();
+			*bytes = b > len ? len : b;
+			if (method)
+				*method = PC_CACHESTAT;
+			return 0;
+		}
+		if (errno == ENOSYS)
+			cachestat_works = 0;
+		else if (errno != EOPNOTSUPP && errno != EBADF)
+			return -1;
+	}
+	if (mincore_resident(fd, off, len, bytes))
+		return -1;
+	if (*bytes > len)
+		*bytes = len;
+	if (method)
+		*method = PC_MINCORE;
+	return 0;
+}
+
+static void add_file(struct pc_set *set, size_t *alloc, const char *path, uint64_t size)
+{
+	set->files = xgrow(set->files, alloc, set->n + 1, sizeof(*set->files));
+	set->files[set->n].path = xstrdup(path);
+	set->files[set->n].size = size;
+	set->files[set->n].resident = 0;
+	set->n++;
+	set->total += size;
+}
+
+int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_err *err)
+{
+	memset(set, 0, sizeof(*set));
+	size_t alloc = 0;
+	for (size_t i = 0; i < npaths; i++) {
+		struct stat st;
+		if (stat(paths[i], &st) < 0) {
+			int e = errno;
+			pc_set_free(set);
+			return cs_fail_errno(err, e, "cannot access '%s'", paths[i]);
+		}
+		if (S_ISREG(st.st_mode)) {
+			add_file(set, &alloc, paths[i], (uint64_t)st.st_size);
+		} else if (S_ISDIR(st.st_mode)) {
+			char **files;
+			size_t n;
+			fs_list_files(paths[i], &files, &n);
+			for (size_t k = 0; k < n; k++) {
+				char *full = path_join(paths[i], files[k]);
+				struct stat fst;
+				if (stat(full, &fst) == 0)
+					add_file(set, &alloc, full, (uint64_t)fst.st_size);
+				free(full);
+				free(files[k]);
+			}
+			free(files);
+		} else {
+			pc_set_free(set);
+			return cs_fail(err, EINVAL, "'%s' is not a regular file or directory", paths[i]);
+		}
+	}
+	return 0;
+}
+
+void pc_set_free(struct pc_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++)
+		free(set->files[i].path);
+	free(set->files);
+	memset(set, 0, sizeof(*set));
+}
+
+int pc_residency(struct pc_set *set, struct cs_err *err)
+{
+	set->resident = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		struct pc_file *f = &set->files[i];
+		int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = open(f->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return cs_fail_errno(err, errno, "cannot open '%s'", f->path);
+		struct stat st;
+		if (fstat(fd, &st) == 0)
+			f->size = (uint64_t)st.st_size;
+		int r = pc_fd_resident(fd, 0, f->size, &f->resident, &set->method);
+		int e = errno;
+		close(fd);
+		if (r < 0)
+			return cs_fail_errno(err, e, "cannot read the page-cache residency of '%s'", f->path);
+		set->resident += f->resident;
+	}
+	return 0;
+}
+
+int pc_evict(struct pc_set *set, struct cs_err *err)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const char *path = set->files[i].path;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return cs_fail_errno(err, errno, "cannot open '%s'", path);
+		/* Dirty pages cannot be dropped: write them first. Read-only
+		 * file systems answer EROFS/EINVAL, which is fine. */
+		if (fdatasync(fd) < 0 && errno != EROFS && errno != EINVAL && errno != EBADF) {
+			int e = errno;
+			close(fd);
+			return cs_fail_errno(err, e, "cannot flush '%s'", path);
+		}
+		int r = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+		if (r)
+			return cs_fail_errno(err, r, "cannot evict '%s' from the page cache", path);
+	}
+	return 0;
+}
+
+int pc_drop_global(struct cs_err *err)
+{
+	sync();
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EACCES || errno == EPERM || errno == EROFS)
+			return cs_fail(err, errno, "dropping the whole page cache needs root (/proc/sys/vm/drop_caches: %s); use per-file eviction instead",
+				       strerror(errno));
+		return cs_fail_errno(err, errno, "cannot open '/proc/sys/vm/drop_caches'");
+	}
+	int r = fs_pwrite_full(fd, "3\n", 2, 0);
+	int e = errno;
+	close(fd);
+	if (r)
+		return cs_fail_errno(err, e, "cannot write '/proc/sys/vm/drop_caches'");
+	return 0;
+}
+
+/* ---- warm ---- */
+
+struct chunk {
+	int fd;
+	size_t file;
+	uint64_t off, len;
+};
+
+struct warm {
+	pthread_mutex_t mu;
+	struct chunk *chunks;
+	size_t nchunks, next;
+	uint64_t chunk_size;
+	uint64_t done;          /* bytes read so far */
+	int stop;
+	int err_code;
+	size_t err_file;
+	volatile sig_atomic_t *cancel;
+};
+
+static void *warm_worker(void *arg)
+{
+	struct warm *w = arg;
+	unsigned char *buf = fs_alloc_aligned((size_t)w->chunk_size);
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		if (w->stop || w->next >= w->nchunks || (w->cancel && *w->cancel)) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		struct chunk c = w->chunks[w->next++];
+		pthread_mutex_unlock(&w->mu);
+		int r = fs_pread_full(c.fd, buf, (size_t)c.len, (off_t)c.off);
+		pthread_mutex_lock(&w->mu);
+		if (r < 0 && !w->err_code) {
+			w->err_code = errno ? errno : EIO;
+			w->err_file = c.file;
+			w->stop = 1;
+		}
+		w->done += c.len;
+		pthread_mutex_unlock(&w->mu);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void raise_nofile(size_t want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want + 64) {
+		rl.rlim_cur = rl.rlim_max < want + 64 ? rl.rlim_max : want + 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progress, void *arg,
+	    volatile sig_atomic_t *cancel, struct pc_warm_stats *st, struct cs_err *err)
+{
+	memset(st, 0, sizeof(*st));
+	if (!chunk)
+		chunk = 4u << 20;
+	chunk = (chunk + page_size() - 1) / page_size() * page_size();
+	if (jobs <= 0)
+		jobs = 8;
+	uint64_t t0 = now_ns();
+	raise_nofile(set->n);
+	struct warm w;
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	w.chunk_size = chunk;
+	w.cancel = cancel;
+	int *fds = xcalloc(set->n ? set->n : 1, sizeof(int));
+	size_t alloc = 0;
+	int rc = 0;
+	uint64_t todo = 0;
+	for (size_t i = 0; i < set->n; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < set->n && !rc; i++) {
+		struct pc_file *f = &set->files[i];
+		fds[i] = open(f->path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			rc = cs_fail_errno(err, errno, "cannot open '%s'", f->path);
+			break;
+		}
+		for (uint64_t off = 0; off < f->size; off += chunk) {
+			uint64_t len = f->size - off < chunk ? f->size - off : chunk;
+			uint64_t res = 0;
+			if (pc_fd_resident(fds[i], off, len, &res, &set->method) == 0 && res >= len) {
+				st->skipped_bytes += len;
+				continue;
+			}
+			w.chunks = xgrow(w.chunks, &alloc, w.nchunks + 1, sizeof(*w.chunks));
+			w.chunks[w.nchunks++] = (struct chunk){ fds[i], i, off, len };
+			todo += len;
+		}
+	}
+	if (!rc && w.nchunks) {
+		int n = jobs < (int)w.nchunks ? jobs : (int)w.nchunks;
+		pthread_t *th = xcalloc((size_t)n, sizeof(pthread_t));
+		int started = 0;
+		for (; started < n; started++)
+			if (pthread_create(&th[started], NULL, warm_worker, &w))
+				break;
+		if (!started) {
+			rc = cs_fail(err, EAGAIN, "cannot start reader threads");
+		} else {
+			/* Report progress while the workers run. */
+			for (;;) {
+				pthread_mutex_lock(&w.mu);
+				uint64_t done = w.done;
+				int finished = w.stop || (w.next >= w.nchunks && done >= todo);
+				pthread_mutex_unlock(&w.mu);
+				if (progress)
+					progress(done, todo, arg);
+				if (finished || (cancel && *cancel))
+					break;
+				struct timespec ts = { 0, 50 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+		}
+		for (int i = 0; i < started; i++)
+			pthread_join(th[i], NULL);
+		free(th);
+		st->read_bytes = w.done;
+		if (!rc && w.err_code)
+			rc = cs_fail_errno(err, w.err_code, "cannot read '%s'", set->files[w.err_file].path);
+		if (!rc && cancel && *cancel)
+			rc = cs_fail(err, ECANCELED, "interrupted");
+	}
+	for (size_t i = 0; i < set->n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	free(w.chunks);
+	pthread_mutex_destroy(&w.mu);
+	st->seconds = (double)(now_ns() - t0) / 1e9;
+	return rc;
+}

@@ -1,0 +1,72 @@
+#ifndef CS_PAGECACHE_H
+#define CS_PAGECACHE_H
+/*
+ * pagecache: residency, eviction and warming of files in the Linux page cache.
+ *
+ * Residency uses cachestat(2) (Linux >= 6.5: O(1) per range, any file we can
+ * open) and falls back to mmap + mincore(2). Eviction is fdatasync +
+ * posix_fadvise(DONTNEED) per file (no root needed); pc_drop_global is
+ * sync + /proc/sys/vm/drop_caches (root). Warming reads only the chunks
+ * that are not fully resident, from several threads at once.
+ *
+ * Ownership: a pc_set owns its paths; free with pc_set_free. Nothing here
+ * prints. pc_warm starts and joins its own threads; the other functions are
+ * single-threaded and reentrant.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum pc_method { PC_NONE, PC_CACHESTAT, PC_MINCORE };
+
+struct pc_file {
+	char *path;
+	uint64_t size;
+	uint64_t resident;   /* bytes, from the last pc_residency */
+};
+
+struct pc_set {
+	size_t n;
+	struct pc_file *files;
+	uint64_t total;      /* sum of sizes */
+	uint64_t resident;   /* sum of resident bytes */
+	enum pc_method method;
+};
+
+/* Expand files and directories (recursively, following symlinks) into a
+ * set of regular files. A path that does not exist is an error. */
+int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_err *err);
+void pc_set_free(struct pc_set *set);
+
+/* Fill resident bytes per file and in total. */
+int pc_residency(struct pc_set *set, struct cs_err *err);
+/* Residency of one open file of the given size, in bytes; -1 on error. */
+int pc_fd_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes, enum pc_method *method);
+
+/* Flush and drop every file's pages. */
+int pc_evict(struct pc_set *set, struct cs_err *err);
+/* sync and drop the whole page cache (root only). */
+int pc_drop_global(struct cs_err *err);
+
+struct pc_warm_stats {
+	uint64_t read_bytes;     /* bytes read from storage (non-resident chunks) */
+	uint64_t skipped_bytes;  /* bytes already resident, not read */
+	double seconds;
+};
+
+typedef void (*pc_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+/*
+ * Read every non-resident chunk of the set, jobs threads at a time.
+ * chunk == 0 means 4 MiB; jobs <= 0 means 8. The progress callback runs on
+ * the caller's thread about every 100 ms. Cancellation is checked between
+ * chunks (ECANCELED).
+ */
+int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progress, void *arg,
+	    volatile sig_atomic_t *cancel, struct pc_warm_stats *st, struct cs_err *err);
+
+const char *pc_method_name(enum pc_method m);
+
+#endif
