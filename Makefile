@@ -37,7 +37,7 @@ endif
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SAN_CFLAGS) -D_FILE_OFFSET_BITS=64 \
 	-DCS_VERSION='"$(FULL_VERSION)"' -Isrc -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_CFLAGS)
-LIBS := -ljansson -lpthread -lm
+LIBS := -ljansson -lcurl -ldl -lpthread -lm
 
 CORE_SRC := $(sort $(wildcard src/core/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
@@ -71,7 +71,7 @@ $(O)/tests/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/tap.h $(O)/.build-id
 
 $(O)/tests/fixtures/%: tests/fixtures/%.c $(CORE_OBJ) $(O)/.build-id
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) -lmicrohttpd $(LIBS)
 
 unit-bins: $(UNIT_BIN)
 

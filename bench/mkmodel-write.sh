@@ -49,16 +49,17 @@ t=j["job_runtime"]/1000.0   # covers the writes and the final fsync
 print("%.2f %.0f" % (t, j["write"]["io_bytes"]/t/1e6))'
 	rm -f "$DIR/fio.dat"
 }
+# Each measurement starts from the same state: previous file deleted, sync,
+# caches dropped, and a pause so that the host side of a virtual disk has
+# drained what the previous run wrote (without it, whatever runs after the
+# buffered fio pays for its write-back). The buffered fio goes last.
+settle() { drop; sleep "${SETTLE:-10}"; }
 for i in $(seq 1 "$REPEATS"); do
-	drop
+	settle
 	read -r s r < <(fio_run --direct=1)
 	echo "| $i | fio O_DIRECT (the disk's rate) | $s | $r |"
 	fio_rates+=("$r")
-	drop
-	read -r s r < <(fio_run --direct=0)
-	echo "| $i | fio buffered | $s | $r |"
-	buf_rates+=("$r")
-	drop
+	settle
 	t0=$(date +%s.%N)
 	"$CS" mkmodel "$DIR/model" --preset "$PRESET" -q >/dev/null
 	t1=$(date +%s.%N)
@@ -67,6 +68,10 @@ for i in $(seq 1 "$REPEATS"); do
 	printf '| %s | coldstart mkmodel | %.2f | %.0f |\n' "$i" "$s" "$r"
 	cs_rates+=("$r")
 	rm -rf "$DIR/model"
+	settle
+	read -r s r < <(fio_run --direct=0)
+	echo "| $i | fio buffered | $s | $r |"
+	buf_rates+=("$r")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 fm=$(median "${fio_rates[@]}")

@@ -12,7 +12,7 @@ static int tap_n, tap_failed;
 #define is_int(got, want, ...) tap_is_int((long long)(got), (long long)(want), __FILE__, __LINE__, __VA_ARGS__)
 #define is_str(got, want, ...) tap_is_str((got), (want), __FILE__, __LINE__, __VA_ARGS__)
 
-__attribute__((format(printf, 4, 5))) static int tap_ok(int c, const char *f, int l, const char *fmt, ...)
+__attribute__((format(printf, 4, 5), unused)) static int tap_ok(int c, const char *f, int l, const char *fmt, ...)
 {
 	va_list ap;
 	printf("%sok %d - ", c ? "" : "not ", ++tap_n);
@@ -27,7 +27,7 @@ __attribute__((format(printf, 4, 5))) static int tap_ok(int c, const char *f, in
 	return c;
 }
 
-__attribute__((format(printf, 5, 6))) static int tap_is_int(long long g, long long w, const char *f, int l, const char *fmt, ...)
+__attribute__((format(printf, 5, 6), unused)) static int tap_is_int(long long g, long long w, const char *f, int l, const char *fmt, ...)
 {
 	va_list ap;
 	int c = g == w;
@@ -43,7 +43,7 @@ __attribute__((format(printf, 5, 6))) static int tap_is_int(long long g, long lo
 	return c;
 }
 
-__attribute__((format(printf, 5, 6))) static int tap_is_str(const char *g, const char *w, const char *f, int l, const char *fmt, ...)
+__attribute__((format(printf, 5, 6), unused)) static int tap_is_str(const char *g, const char *w, const char *f, int l, const char *fmt, ...)
 {
 	va_list ap;
 	int c = g && w && !strcmp(g, w);
@@ -60,7 +60,7 @@ __attribute__((format(printf, 5, 6))) static int tap_is_str(const char *g, const
 	return c;
 }
 
-static int done_testing(void)
+__attribute__((unused)) static int done_testing(void)
 {
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;

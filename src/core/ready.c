@@ -1,0 +1,178 @@
+#define _GNU_SOURCE
+#include "ready.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+void ready_global_init(void)
+{
+	static int done;
+	if (!done) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		done = 1;
+	}
+}
+
+static char *subst_port(const char *s, int port)
+{
+	char *out = xstrdup("");
+	const char *p = s;
+	const char *hit;
+	while ((hit = strstr(p, "{port}"))) {
+		char *n = xasprintf("%s%.*s%d", out, (int)(hit - p), p, port);
+		free(out);
+		out = n;
+		p = hit + 6;
+	}
+	char *n = xasprintf("%s%s", out, p);
+	free(out);
+	return n;
+}
+
+int ready_parse(const char *spec, int port, struct ready_spec *r, struct cs_err *err)
+{
+	memset(r, 0, sizeof(*r));
+	r->text = subst_port(spec, port);
+	const char *t = r->text;
+	if (!strncmp(t, "http://", 7) || !strncmp(t, "https://", 8)) {
+		r->kind = READY_HTTP;
+		r->url = xstrdup(t);
+		return 0;
+	}
+	if (!strncmp(t, "tcp:", 4)) {
+		r->kind = READY_TCP;
+		const char *rest = t + 4;
+		const char *colon = strrchr(rest, ':');
+		long pn;
+		if (colon) {
+			r->host = xstrndup(rest, (size_t)(colon - rest));
+			rest = colon + 1;
+		} else {
+			r->host = xstrdup("127.0.0.1");
+		}
+		if (parse_int_range(rest, 1, 65535, &pn)) {
+			int rc = cs_fail(err, EINVAL, "invalid port in readiness spec '%s'", spec);
+			ready_free(r);
+			return rc;
+		}
+		r->port = (int)pn;
+		return 0;
+	}
+	if (!strncmp(t, "log:", 4)) {
+		r->kind = READY_LOG;
+		int e = regcomp(&r->re, t + 4, REG_EXTENDED | REG_NOSUB);
+		if (e) {
+			char msg[256];
+			regerror(e, &r->re, msg, sizeof(msg));
+			int rc = cs_fail(err, EINVAL, "invalid regex in readiness spec '%s': %s", spec, msg);
+			ready_free(r);
+			return rc;
+		}
+		r->have_re = 1;
+		return 0;
+	}
+	int rc = cs_fail(err, EINVAL, "unknown readiness spec '%s' (http://HOST:{port}/PATH, tcp:{port} or log:REGEX)", spec);
+	ready_free(r);
+	return rc;
+}
+
+void ready_free(struct ready_spec *r)
+{
+	if (r->curl)
+		curl_easy_cleanup(r->curl);
+	if (r->have_re)
+		regfree(&r->re);
+	free(r->text);
+	free(r->url);
+	free(r->host);
+	memset(r, 0, sizeof(*r));
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	(void)ptr;
+	(void)ud;
+	return size * nmemb;
+}
+
+static int check_http(struct ready_spec *r, uint64_t timeout_ns)
+{
+	if (!r->curl) {
+		ready_global_init();
+		CURL *c = curl_easy_init();
+		if (!c)
+			return 0;
+		curl_easy_setopt(c, CURLOPT_URL, r->url);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");   /* never poll through http_proxy */
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+		r->curl = c;
+	}
+	long ms = (long)(timeout_ns / 1000000);
+	if (ms < 1)
+		ms = 1;
+	curl_easy_setopt(r->curl, CURLOPT_TIMEOUT_MS, ms);
+	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT_MS, ms);
+	CURLcode rc = curl_easy_perform(r->curl);
+	long code = 0;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
+	r->last_http = code;
+	return rc == CURLE_OK && code == 200;
+}
+
+static int check_tcp(struct ready_spec *r, uint64_t timeout_ns)
+{
+	struct addrinfo hints, *ai = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", r->port);
+	if (getaddrinfo(r->host, port, &hints, &ai) || !ai)
+		return 0;
+	int ok = 0;
+	int s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s >= 0) {
+		int c = connect(s, ai->ai_addr, ai->ai_addrlen);
+		if (c == 0) {
+			ok = 1;
+		} else if (errno == EINPROGRESS) {
+			struct pollfd pfd = { s, POLLOUT, 0 };
+			int ms = (int)(timeout_ns / 1000000);
+			if (poll(&pfd, 1, ms < 1 ? 1 : ms) == 1) {
+				int e = 0;
+				socklen_t l = sizeof(e);
+				getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &l);
+				ok = e == 0;
+			}
+		}
+		close(s);
+	}
+	freeaddrinfo(ai);
+	return ok;
+}
+
+int ready_check(struct ready_spec *r, uint64_t timeout_ns)
+{
+	switch (r->kind) {
+	case READY_HTTP:
+		return check_http(r, timeout_ns);
+	case READY_TCP:
+		return check_tcp(r, timeout_ns);
+	default:
+		return 0; /* log readiness is seen by srvlog */
+	}
+}

@@ -1,0 +1,43 @@
+#ifndef CS_READY_H
+#define CS_READY_H
+/*
+ * ready: is the server ready? One check at a time, each bounded.
+ *
+ * Specs: "http://HOST:PORT/PATH" (ready on HTTP 200; libcurl, proxies off,
+ * keep-alive), "tcp:PORT" or "tcp:HOST:PORT" (a connect succeeds),
+ * "log:REGEX" (POSIX extended regex on the server's output; the match is
+ * seen by srvlog, this module only compiles it). "{port}" in a spec is
+ * replaced by the port first.
+ *
+ * Ownership: ready_spec owns its strings, regex and curl handle
+ * (ready_free). Not thread-safe per spec.
+ */
+#include <regex.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum ready_kind { READY_HTTP, READY_TCP, READY_LOG };
+
+struct ready_spec {
+	enum ready_kind kind;
+	char *text;       /* the spec after substitution */
+	char *url;        /* http */
+	char *host;       /* tcp */
+	int port;         /* tcp */
+	regex_t re;       /* log */
+	int have_re;
+	void *curl;       /* CURL*, created on first check */
+	long last_http;   /* last HTTP status seen (0: no answer) */
+};
+
+int ready_parse(const char *spec, int port, struct ready_spec *r, struct cs_err *err);
+void ready_free(struct ready_spec *r);
+
+/* One check with a per-request timeout: 1 ready, 0 not (yet). */
+int ready_check(struct ready_spec *r, uint64_t timeout_ns);
+
+/* Global libcurl setup; call once before threads start. */
+void ready_global_init(void);
+
+#endif

@@ -1,0 +1,35 @@
+#ifndef CS_TEMPLATE_H
+#define CS_TEMPLATE_H
+/*
+ * template: the server command template, e.g.
+ *   vllm serve {model} --port {port} --max-model-len {max_model_len}
+ *
+ * tmpl_argv splits the template into words with shell-like quoting ('...',
+ * "..." with \" \\ \$ \` escapes, backslash outside quotes) BEFORE
+ * substituting tokens, so a value is never split or interpreted: a model
+ * path with spaces, quotes or $(...) stays one literal argument.
+ * tmpl_shell substitutes shell-quoted values into the raw template, for
+ * `sh -c` (the --shell option).
+ *
+ * Tokens are {name}; an unknown token is an error; "{{" and "}}" are
+ * literal braces. Ownership: results are malloc'd (tmpl_argv_free).
+ */
+#include <stddef.h>
+
+#include "util.h"
+
+struct tmpl_var {
+	const char *name;
+	const char *value;
+};
+
+int tmpl_argv(const char *tmpl, const struct tmpl_var *vars, size_t nvars, char ***argv_out,
+	      struct cs_err *err);
+void tmpl_argv_free(char **argv);
+char *tmpl_shell(const char *tmpl, const struct tmpl_var *vars, size_t nvars, struct cs_err *err);
+/* 'it'\''s' style quoting. */
+char *shell_quote(const char *s);
+/* The argv as one line, each word shell-quoted where needed (for display). */
+char *argv_display(char *const *argv);
+
+#endif
