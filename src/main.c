@@ -23,6 +23,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "run", cmd_run, "one measured cold start: launch, poll readiness, record, stop the tree" },
 	{ "mkmodel", cmd_mkmodel, "write a synthetic Hugging Face checkpoint (real names and shapes)" },
 	{ "inspect", cmd_inspect, "validate and summarize a safetensors model directory" },
 	{ "pages", cmd_pages, "page cache: residency status, evict, parallel warm" },

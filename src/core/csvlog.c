@@ -177,6 +177,38 @@ int csv_check_header(const char *path, struct cs_err *err)
 	return rc;
 }
 
+/* Largest integer run_id of the records after the header. */
+static int max_run_id(const char *buf, size_t len, long long *maxid, struct cs_err *err)
+{
+	struct csv_table t;
+	if (csv_parse(buf, len, &t, err))
+		return -1;
+	for (size_t r = 1; r < t.nrows; r++) {
+		char *end;
+		long long v = t.ncols[r] ? strtoll(t.cells[r][0], &end, 10) : 0;
+		if (t.ncols[r] && *t.cells[r][0] && !*end && v > *maxid)
+			*maxid = v;
+	}
+	csv_table_free(&t);
+	return 0;
+}
+
+long long csv_peek_next_id(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	size_t len = 0;
+	char *buf = read_all(fd, &len);
+	close(fd);
+	long long maxid = 0;
+	struct cs_err e;
+	if (buf && len && header_ok(buf, len))
+		max_run_id(buf, len, &maxid, &e);
+	free(buf);
+	return maxid + 1;
+}
+
 static void push_str(char **s, size_t *len, size_t *alloc, const char *x)
 {
 	for (; *x; x++)
@@ -209,19 +241,9 @@ int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
 			rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending)", path, got,
 				     CSV_HEADER);
 		} else {
-			struct csv_table t;
 			struct cs_err pe;
-			if (csv_parse(buf, len, &t, &pe)) {
+			if (max_run_id(buf, len, &maxid, &pe))
 				rc = cs_fail(err, EINVAL, "'%s': %s (not appending)", path, pe.msg);
-			} else {
-				for (size_t r = 1; r < t.nrows; r++) {
-					char *end;
-					long long v = t.ncols[r] ? strtoll(t.cells[r][0], &end, 10) : 0;
-					if (t.ncols[r] && *t.cells[r][0] && !*end && v > maxid)
-						maxid = v;
-				}
-				csv_table_free(&t);
-			}
 		}
 	}
 	if (!rc) {

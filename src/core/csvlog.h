@@ -48,6 +48,9 @@ struct csv_row {
 };
 
 int csv_append(const char *path, struct csv_row *row, struct cs_err *err);
+/* The run_id the next csv_append would likely assign (1 for a missing or
+ * unreadable file): a hint for {run_id} before the run, not a reservation. */
+long long csv_peek_next_id(const char *path);
 /* Check that path, if it exists and is non-empty, starts with the header. */
 int csv_check_header(const char *path, struct cs_err *err);
 

@@ -158,6 +158,10 @@ void srvlog_stop(struct srvlog *l, uint64_t wait_ns)
 	if (l->out)
 		fclose(l->out);
 	l->out = NULL;
+}
+
+void srvlog_free(struct srvlog *l)
+{
 	for (size_t i = 0; i < SRVLOG_TAIL; i++) {
 		free(l->tail[i]);
 		l->tail[i] = NULL;

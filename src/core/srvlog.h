@@ -43,7 +43,9 @@ int srvlog_start(struct srvlog *l, int fd, const char *log_path, uint64_t t0_ns,
 uint64_t srvlog_match_ns(struct srvlog *l);
 /* Last lines joined with "\n", indented; malloc'd. */
 char *srvlog_tail(struct srvlog *l);
-/* Wait up to wait_ns for EOF, then stop and release everything. */
+/* Wait up to wait_ns for EOF, then stop the reader and close the pipe and
+ * the log file. The tail stays readable until srvlog_free. */
 void srvlog_stop(struct srvlog *l, uint64_t wait_ns);
+void srvlog_free(struct srvlog *l);
 
 #endif

@@ -1,0 +1,99 @@
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli.h"
+#include "../core/csvlog.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "runcfg.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart run --model PATH [--mode LABEL] [options]\n"
+		"\n"
+		"One measured cold start: evict the model's pages (checked afterwards),\n"
+		"launch the server in its own process group, poll readiness every 5 ms,\n"
+		"record load_s (from just before exec to the first successful check) and\n"
+		"the GPU memory of the server's processes, then stop the whole process\n"
+		"tree and wait until its GPU memory is released. Prints load_s on stdout\n"
+		"(or every field with --json); appends a CSV row with --csv.\n"
+		"\n"
+		"Options:\n"
+		"  -m, --model PATH       model directory (or file) the server loads\n"
+		"      --mode LABEL       storage_mode in the CSV (default: run)\n"
+		RUNCFG_HELP
+		"  -h, --help             this help\n"
+		"\n"
+		"A server that exits before ready, is not ready within --timeout, or whose\n"
+		"port is taken fails the run (exit 1, the last 20 lines of its output\n"
+		"shown, no row unless --record-failures). Ctrl-C stops the server tree and\n"
+		"exits 130 without a row.\n"
+		"\n"
+		"Examples:\n"
+		"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --csv bench.csv\n"
+		"  coldstart run --model /mnt/nfs/qwen-7b --mode net --csv bench.csv \\\n"
+		"      --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} --enforce-eager'\n"
+		"  coldstart run --model m --server './my_server --weights {model} --listen {port}' --ready tcp:{port}\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "help", no_argument, NULL, 'h' },
+		RUNCFG_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run_cfg cfg;
+	runcfg_init(&cfg);
+	const char *model = NULL, *mode = "run";
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:qh", opts, NULL)) != -1) {
+		if (c == 'q')
+			c = OPT_QUIET;
+		int r = runcfg_option(&cfg, c, optarg);
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
+		switch (c) {
+		case 'm':
+			model = optarg;
+			break;
+		case 'M':
+			mode = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!model)
+		return usage_error("missing --model PATH");
+	if (!*mode)
+		return usage_error("empty --mode");
+	struct cs_err err;
+	if (cfg.csv && csv_check_header(cfg.csv, &err))
+		return error("%s", err.msg);
+	cli_catch_signals();
+	struct run_result res;
+	json_t *j = NULL;
+	int rc = runcfg_execute(&cfg, model, mode, NULL, &res, cfg.json ? &j : NULL);
+	if (cfg.json && j)
+		print_json(j);
+	else if (rc == 0)
+		printf("%.3f\n", res.load_s);
+	run_result_free(&res);
+	return rc;
+}

@@ -1,0 +1,317 @@
+#define _GNU_SOURCE
+#include "runcfg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cli.h"
+#include "../core/csvlog.h"
+#include "../core/fsutil.h"
+#include "../core/proc.h"
+#include "../core/ready.h"
+#include "../core/template.h"
+#include "../core/util.h"
+#include "../core/banned.h"
+
+#define VLLM_TEMPLATE "vllm serve {model} --port {port} --max-model-len {max_model_len}"
+
+void runcfg_init(struct run_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->ready = "http://127.0.0.1:{port}/health";
+	c->timeout_ns = 600ULL * 1000000000ULL;
+	c->stop_timeout_ns = 30ULL * 1000000000ULL;
+	c->gpu_release_ns = 60ULL * 1000000000ULL;
+	c->cold = COLD_FILES;
+	c->max_model_len = 4096;
+}
+
+int runcfg_option(struct run_cfg *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_SERVER:
+		c->server = arg;
+		return 1;
+	case OPT_SHELL:
+		c->shell = 1;
+		return 1;
+	case OPT_READY: {
+		struct ready_spec rs;
+		struct cs_err err;
+		if (ready_parse(arg, 1, &rs, &err))
+			return usage_error("%s", err.msg);
+		ready_free(&rs);
+		c->ready = arg;
+		return 1;
+	}
+	case OPT_TIMEOUT:
+		if (parse_duration(arg, &c->timeout_ns) || !c->timeout_ns)
+			return usage_error("invalid --timeout '%s' (e.g. 90s, 10m)", arg);
+		return 1;
+	case OPT_STOP_TIMEOUT:
+		if (parse_duration(arg, &c->stop_timeout_ns))
+			return usage_error("invalid --stop-timeout '%s' (e.g. 30s)", arg);
+		return 1;
+	case OPT_GPU_RELEASE:
+		if (parse_duration(arg, &c->gpu_release_ns))
+			return usage_error("invalid --gpu-release-timeout '%s' (e.g. 60s)", arg);
+		return 1;
+	case OPT_COLD:
+		if (!strcmp(arg, "files"))
+			c->cold = COLD_FILES;
+		else if (!strcmp(arg, "global"))
+			c->cold = COLD_GLOBAL;
+		else if (!strcmp(arg, "none"))
+			c->cold = COLD_NONE;
+		else
+			return usage_error("invalid --cold '%s' (files, global or none)", arg);
+		return 1;
+	case OPT_MAX_MODEL_LEN:
+		if (parse_int_range(arg, 1, 100000000, &c->max_model_len))
+			return usage_error("invalid --max-model-len '%s'", arg);
+		return 1;
+	case OPT_PORT:
+		if (parse_int_range(arg, 1, 65535, &c->port))
+			return usage_error("invalid --port '%s' (1 to 65535)", arg);
+		return 1;
+	case OPT_CSV:
+		c->csv = arg;
+		return 1;
+	case OPT_LOG:
+		c->log = arg;
+		return 1;
+	case OPT_NOTES:
+		c->notes = arg;
+		return 1;
+	case OPT_JSON:
+		c->json = 1;
+		return 1;
+	case OPT_RECORD_FAILURES:
+		c->record_failures = 1;
+		return 1;
+	case OPT_QUIET:
+		c->quiet = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int on_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	if (!path)
+		return 0;
+	char *copy = xstrdup(path), *save = NULL;
+	int found = 0;
+	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+		char *full = path_join(*d ? d : ".", prog);
+		found = access(full, X_OK) == 0;
+		free(full);
+	}
+	free(copy);
+	return found;
+}
+
+const char *runcfg_server(struct run_cfg *c)
+{
+	if (c->server)
+		return c->server;
+	if (on_path("vllm")) {
+		c->server = VLLM_TEMPLATE;
+		return c->server;
+	}
+	error("no --server given and 'vllm' is not on the PATH; give the server command, e.g. --server 'python -m my_server --model {model} --port {port}'");
+	return NULL;
+}
+
+static void on_status(const char *msg, void *arg)
+{
+	const struct run_cfg *c = arg;
+	if (!c->quiet)
+		fprintf(stderr, "coldstart: %s: %s\n", cs_cmdname ? cs_cmdname : "run", msg);
+}
+
+static char *default_log_path(const struct run_cfg *c, const char *mode)
+{
+	char *dir;
+	if (c->csv) {
+		char *parent = fs_parent_dir(c->csv);
+		dir = path_join(parent, "coldstart-logs");
+		free(parent);
+	} else {
+		dir = xstrdup("coldstart-logs");
+	}
+	if (fs_mkdir_p(dir, 0755)) {
+		free(dir);
+		return NULL;
+	}
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	char ts[32];
+	strftime(ts, sizeof(ts), "%Y%m%d-%H%M%S", &tm);
+	static int seq;
+	char *safe = xstrdup(mode);
+	for (char *p = safe; *p; p++)
+		if (*p == '/' || *p == ' ')
+			*p = '_';
+	char *p = xasprintf("%s/%s-%s-%d-%d.log", dir, safe, ts, (int)getpid(), ++seq);
+	free(safe);
+	free(dir);
+	return p;
+}
+
+static json_t *result_json(const struct run_cfg *c, const struct run_result *r, const char *mode,
+			   const char *model, const char *command, int port, const char *log,
+			   long long run_id, const char *notes)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "run_id", run_id > 0 ? json_integer(run_id) : json_null());
+	json_object_set_new(j, "storage_mode", json_string(mode));
+	json_object_set_new(j, "model", json_string(model));
+	json_object_set_new(j, "max_model_len", json_integer(c->max_model_len));
+	json_object_set_new(j, "load_s", r->outcome == RUN_READY ? json_real(r->load_s) : json_null());
+	json_object_set_new(j, "gpu_mem_used_mb",
+			    r->gpu_mem_bytes >= 0 ? json_integer(r->gpu_mem_bytes >> 20) : json_null());
+	json_object_set_new(j, "notes", json_string(notes ? notes : ""));
+	json_object_set_new(j, "status", json_string(run_outcome_name(r->outcome)));
+	json_object_set_new(j, "reason", json_string(r->reason));
+	json_object_set_new(j, "command", json_string(command));
+	json_object_set_new(j, "port", json_integer(port));
+	json_object_set_new(j, "log", log ? json_string(log) : json_null());
+	json_object_set_new(j, "exec_ns", json_integer((json_int_t)r->exec_ns));
+	json_object_set_new(j, "ready_ns", r->ready_ns ? json_integer((json_int_t)r->ready_ns) : json_null());
+	json_object_set_new(j, "cold_mode", json_string(c->cold == COLD_FILES ? "files" : c->cold == COLD_GLOBAL ? "global" : "none"));
+	json_object_set_new(j, "cold", json_boolean(r->cold));
+	json_object_set_new(j, "resident_pct", json_real(r->resident_pct));
+	json_object_set_new(j, "residency_method", r->cold_method ? json_string(r->cold_method) : json_null());
+	json_object_set_new(j, "model_bytes", json_integer((json_int_t)r->model_bytes));
+	json_object_set_new(j, "gpu_mem_bytes", r->gpu_mem_bytes >= 0 ? json_integer(r->gpu_mem_bytes) : json_null());
+	json_object_set_new(j, "gpu_mem_method", r->gpu_method ? json_string(r->gpu_method) : json_null());
+	json_object_set_new(j, "gpu_released", r->gpu_released < 0 ? json_null() : json_boolean(r->gpu_released));
+	json_object_set_new(j, "gpu_release_s", json_real(r->gpu_release_s));
+	json_t *st = json_object();
+	json_object_set_new(st, "signalled", json_integer(r->stop.signalled));
+	json_object_set_new(st, "killed", json_integer(r->stop.killed));
+	json_object_set_new(st, "remaining", json_integer(r->stop.remaining));
+	json_object_set_new(st, "seconds", json_real(r->stop.seconds));
+	json_object_set_new(j, "stop", st);
+	return j;
+}
+
+int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const char *extra_notes,
+		   struct run_result *res, json_t **json_out)
+{
+	struct cs_err err;
+	memset(res, 0, sizeof(*res));
+	if (json_out)
+		*json_out = NULL;
+	const char *tmpl = runcfg_server(c);
+	if (!tmpl)
+		return EXIT_FAIL;
+	int port = c->port > 0 ? (int)c->port : proc_free_port();
+	if (port <= 0)
+		return error("cannot find a free port on 127.0.0.1");
+	long long next_id = c->csv ? csv_peek_next_id(c->csv) : 1;
+	char portbuf[16], mlbuf[32], idbuf[32];
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	snprintf(mlbuf, sizeof(mlbuf), "%ld", c->max_model_len);
+	snprintf(idbuf, sizeof(idbuf), "%lld", next_id);
+	struct tmpl_var vars[] = {
+		{ "model", model }, { "port", portbuf }, { "max_model_len", mlbuf }, { "mode", mode }, { "run_id", idbuf },
+	};
+	char **argv = NULL;
+	if (c->shell) {
+		char *line = tmpl_shell(tmpl, vars, 5, &err);
+		if (!line)
+			return error("%s", err.msg);
+		argv = xcalloc(4, sizeof(char *));
+		argv[0] = xstrdup("/bin/sh");
+		argv[1] = xstrdup("-c");
+		argv[2] = line;
+	} else if (tmpl_argv(tmpl, vars, 5, &argv, &err)) {
+		return error("%s", err.msg);
+	}
+	char *command = c->shell ? xstrdup(argv[2]) : argv_display(argv);
+	char *log = c->log ? xstrdup(c->log) : default_log_path(c, mode);
+	if (!c->quiet)
+		fprintf(stderr, "coldstart: %s: [%s] %s\n", cs_cmdname, mode, command);
+
+	struct run_opts o = {
+		.argv = argv, .model = model, .ready_spec = c->ready, .port = port,
+		.timeout_ns = c->timeout_ns, .stop_timeout_ns = c->stop_timeout_ns, .cold = c->cold,
+		.log_path = log, .gpu_release_timeout_ns = c->gpu_release_ns, .cancel = &cli_signal,
+		.status = on_status, .status_arg = c,
+	};
+	int rc = runner_run(&o, res, &err);
+
+	char *notes = NULL;
+	notes_add(&notes, "cold", "%s", res->cold ? "yes" : "no");
+	notes_add(&notes, "resident_pct", "%.1f", res->resident_pct);
+	notes_add(&notes, "cold_mode", "%s", c->cold == COLD_FILES ? "files" : c->cold == COLD_GLOBAL ? "global" : "none");
+	if (res->gpu_method)
+		notes_add(&notes, "gpu_mem_method", "%s", res->gpu_method);
+	notes_add(&notes, "stop_s", "%.2f", res->stop.seconds);
+	if (res->stop.killed)
+		notes_add(&notes, "sigkilled", "%d", res->stop.killed);
+	if (res->gpu_released == 0)
+		notes_add(&notes, "gpu_released", "no");
+	notes_add(&notes, "server", "%s", argv[0]);
+	if (res->outcome != RUN_READY)
+		notes_add(&notes, "status", "failed:%s", run_outcome_name(res->outcome));
+	if (extra_notes && *extra_notes) {
+		char *n = xasprintf("%s; %s", notes, extra_notes);
+		free(notes);
+		notes = n;
+	}
+	if (c->notes)
+		notes_add(&notes, "note", "%s", c->notes);
+
+	long long run_id = 0;
+	int cancelled = res->outcome == RUN_CANCELLED;
+	if (res->outcome == RUN_READY && !res->cold && !c->quiet && c->cold != COLD_NONE)
+		warning("the model was %.1f%% resident after eviction: this run is NOT cold (cold=no in the row)",
+			res->resident_pct);
+	int record = !cancelled && (res->outcome == RUN_READY || c->record_failures) &&
+		     res->outcome != RUN_COLD_FAILED;
+	if (c->csv && record) {
+		struct csv_row row = { 0, mode, model, c->max_model_len,
+				       res->outcome == RUN_READY ? res->load_s : -1,
+				       res->gpu_mem_bytes >= 0 ? res->gpu_mem_bytes >> 20 : -1, notes };
+		if (csv_append(c->csv, &row, &err)) {
+			error("%s", err.msg);
+			if (!rc)
+				rc = -1;
+		} else {
+			run_id = row.run_id;
+		}
+	}
+	if (res->outcome == RUN_READY && rc == 0) {
+		if (!c->quiet) {
+			char gm[64] = "";
+			if (res->gpu_mem_bytes >= 0)
+				snprintf(gm, sizeof(gm), ", GPU %lld MiB (%s)", (long long)(res->gpu_mem_bytes >> 20), res->gpu_method);
+			fprintf(stderr, "coldstart: %s: [%s] ready in %.3fs (%.1f%% resident before launch%s); stopped in %.2fs%s\n",
+				cs_cmdname, mode, res->load_s, res->resident_pct, gm, res->stop.seconds,
+				res->stop.killed ? " (SIGKILL needed)" : "");
+		}
+	} else if (!cancelled) {
+		error("%s", res->reason[0] ? res->reason : err.msg);
+		if (res->tail && *res->tail)
+			fprintf(stderr, "last lines of the server's output (%s):\n%s", log ? log : "no log", res->tail);
+	}
+	if (json_out)
+		*json_out = result_json(c, res, mode, model, command, port, log, run_id, notes);
+	free(notes);
+	free(command);
+	free(log);
+	tmpl_argv_free(argv);
+	if (cancelled)
+		return cli_signal_exit();
+	return rc ? EXIT_FAIL : 0;
+}

@@ -1,0 +1,216 @@
+#define _GNU_SOURCE
+#include "runner.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu.h"
+#include "pagecache.h"
+#include "ready.h"
+#include "srvlog.h"
+#include "banned.h"
+
+const char *run_outcome_name(enum run_outcome o)
+{
+	static const char *names[] = { "ready", "exited", "timeout", "port-taken", "spawn-failed", "cancelled",
+				       "cold-failed" };
+	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
+}
+
+static void status(const struct run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void status(const struct run_opts *o, const char *fmt, ...)
+{
+	if (!o->status)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	o->status(m, o->status_arg);
+	free(m);
+}
+
+static void sleep_until(uint64_t t)
+{
+	uint64_t n = now_ns();
+	if (t <= n)
+		return;
+	struct timespec ts = { (time_t)((t - n) / 1000000000ULL), (long)((t - n) % 1000000000ULL) };
+	nanosleep(&ts, NULL);
+}
+
+static int cold_control(const struct run_opts *o, struct run_result *r, struct cs_err *err)
+{
+	struct pc_set set;
+	char *paths[] = { (char *)o->model };
+	if (pc_collect(paths, 1, &set, err))
+		return -1;
+	int rc = 0;
+	if (o->cold == COLD_FILES)
+		rc = pc_evict(&set, err);
+	else if (o->cold == COLD_GLOBAL)
+		rc = pc_drop_global(err);
+	if (!rc)
+		rc = pc_residency(&set, err);
+	if (!rc) {
+		r->model_bytes = set.total;
+		r->resident_bytes = set.resident;
+		r->resident_pct = set.total ? 100.0 * (double)set.resident / (double)set.total : 0;
+		r->cold = r->resident_pct <= 1.0;
+		r->cold_method = pc_method_name(set.method);
+	}
+	pc_set_free(&set);
+	return rc;
+}
+
+int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err)
+{
+	memset(r, 0, sizeof(*r));
+	r->gpu_mem_bytes = -1;
+	r->gpu_released = -1;
+	r->load_s = -1;
+	uint64_t poll = o->poll_ns ? o->poll_ns : 5000000ULL;
+
+	if (o->model && cold_control(o, r, err)) {
+		r->outcome = RUN_COLD_FAILED;
+		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
+		return -1;
+	}
+	if (o->port > 0 && proc_port_in_use(o->port)) {
+		r->outcome = RUN_PORT_TAKEN;
+		snprintf(r->reason, sizeof(r->reason), "port %d is already in use on 127.0.0.1", o->port);
+		return cs_fail(err, EADDRINUSE, "%s", r->reason);
+	}
+	struct ready_spec rs;
+	if (ready_parse(o->ready_spec, o->port, &rs, err)) {
+		r->outcome = RUN_SPAWN_FAILED;
+		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
+		return -1;
+	}
+	int64_t baseline = gpu_used_total();
+
+	struct proc p;
+	if (proc_spawn(&p, o->argv, err)) {
+		r->outcome = RUN_SPAWN_FAILED;
+		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
+		ready_free(&rs);
+		return -1;
+	}
+	r->exec_ns = p.exec_ns;
+	struct srvlog log;
+	int have_log = srvlog_start(&log, p.out_fd, o->log_path, p.exec_ns, rs.kind == READY_LOG ? &rs.re : NULL,
+				    NULL, NULL, err) == 0;
+	p.out_fd = -1; /* owned by srvlog now (or closed below) */
+	if (!have_log) {
+		/* Without a log we cannot see the server; stop it and fail. */
+		proc_stop(&p, o->stop_timeout_ns, &r->stop);
+		proc_free(&p);
+		ready_free(&rs);
+		r->outcome = RUN_SPAWN_FAILED;
+		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
+		return -1;
+	}
+	status(o, "started pid %d, waiting for %s", (int)p.pid, rs.text);
+
+	uint64_t deadline = p.exec_ns + o->timeout_ns;
+	int rc = 0;
+	for (uint64_t next = now_ns();; next += poll) {
+		if (o->cancel && *o->cancel) {
+			r->outcome = RUN_CANCELLED;
+			snprintf(r->reason, sizeof(r->reason), "interrupted");
+			break;
+		}
+		if (rs.kind == READY_LOG) {
+			uint64_t m = srvlog_match_ns(&log);
+			if (m) {
+				r->ready_ns = m;
+				r->outcome = RUN_READY;
+				break;
+			}
+		} else {
+			uint64_t left = deadline > now_ns() ? deadline - now_ns() : 1000000;
+			uint64_t per = left < 1000000000ULL ? left : 1000000000ULL;
+			if (ready_check(&rs, per)) {
+				r->ready_ns = now_ns();
+				r->outcome = RUN_READY;
+				break;
+			}
+		}
+		if (proc_reap(&p)) {
+			char st[96];
+			proc_status_str(p.leader_status, st, sizeof(st));
+			r->outcome = RUN_EXITED;
+			r->exit_status = p.leader_status;
+			snprintf(r->reason, sizeof(r->reason), "server %s before it was ready", st);
+			break;
+		}
+		if (now_ns() >= deadline) {
+			char d[32];
+			r->outcome = RUN_TIMEOUT;
+			snprintf(r->reason, sizeof(r->reason), "server not ready after %s (last check: %s)",
+				 fmt_duration(d, sizeof(d), (double)o->timeout_ns / 1e9),
+				 rs.kind == READY_HTTP ? (rs.last_http ? "HTTP error status" : "no HTTP answer")
+						       : "not ready");
+			break;
+		}
+		if (next + poll < now_ns())
+			next = now_ns();
+		sleep_until(next + poll);
+	}
+	r->last_http = rs.last_http;
+	if (r->outcome == RUN_READY) {
+		r->load_s = (double)(r->ready_ns - r->exec_ns) / 1e9;
+		pid_t *pids;
+		size_t n = proc_tree(&p, &pids);
+		int64_t per = gpu_used_by(pids, n);
+		free(pids);
+		if (per >= 0) {
+			r->gpu_mem_bytes = per;
+			r->gpu_method = "per-process";
+		} else if (baseline >= 0) {
+			int64_t now = gpu_used_total();
+			r->gpu_mem_bytes = now > baseline ? now - baseline : 0;
+			r->gpu_method = "device-delta";
+		}
+		status(o, "ready after %.3fs; stopping the server", r->load_s);
+	} else {
+		rc = cs_fail(err, r->outcome == RUN_CANCELLED ? ECANCELED : EIO, "%s", r->reason);
+	}
+
+	if (proc_stop(&p, o->stop_timeout_ns, &r->stop) && r->outcome == RUN_READY)
+		rc = cs_fail(err, EIO, "%d process(es) of the server survived SIGKILL", r->stop.remaining);
+	srvlog_stop(&log, 2000000000ULL);
+	r->log_lines = log.lines;
+	if (r->outcome != RUN_READY)
+		r->tail = srvlog_tail(&log);
+	srvlog_free(&log);
+	proc_free(&p);
+	ready_free(&rs);
+
+	/* The next start must not find this run's memory still held. */
+	if (baseline >= 0 && o->gpu_release_timeout_ns) {
+		uint64_t t0 = now_ns();
+		int64_t used = r->gpu_mem_bytes > 0 ? r->gpu_mem_bytes : 0;
+		int64_t slack = used / 20 > (256LL << 20) ? used / 20 : (256LL << 20);
+		r->gpu_released = 0;
+		while (now_ns() - t0 < o->gpu_release_timeout_ns) {
+			int64_t now = gpu_used_total();
+			if (now < 0 || now <= baseline + slack) {
+				r->gpu_released = 1;
+				break;
+			}
+			sleep_until(now_ns() + 50000000ULL);
+		}
+		r->gpu_release_s = (double)(now_ns() - t0) / 1e9;
+	}
+	return rc;
+}
+
+void run_result_free(struct run_result *r)
+{
+	free(r->tail);
+	r->tail = NULL;
+}

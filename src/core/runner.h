@@ -1,0 +1,77 @@
+#ifndef CS_RUNNER_H
+#define CS_RUNNER_H
+/*
+ * runner: one measured start of a server.
+ *
+ *  1. cold control, outside the measured time: evict the model's files
+ *     (or drop the whole cache, or nothing), then measure residency;
+ *  2. launch (proc_spawn): load_s starts just before exec;
+ *  3. poll readiness every poll interval with a bounded per-check timeout,
+ *     while watching for the server's exit and the deadline;
+ *  4. at ready: sample GPU memory of the server's process tree;
+ *  5. stop the whole tree (SIGTERM, wait, SIGKILL), reap everything, and
+ *     wait (bounded) until the GPU memory the run used is released.
+ * Every exit path, cancellation included, runs step 5.
+ *
+ * Nothing prints; the status callback (may be NULL) gets one-line progress
+ * messages. Not thread-safe.
+ */
+#include <signal.h>
+#include <stdint.h>
+
+#include "proc.h"
+#include "util.h"
+
+enum cold_mode { COLD_FILES, COLD_GLOBAL, COLD_NONE };
+
+enum run_outcome {
+	RUN_READY,
+	RUN_EXITED,        /* the server exited before ready */
+	RUN_TIMEOUT,       /* not ready before the deadline */
+	RUN_PORT_TAKEN,    /* the port was in use before launch */
+	RUN_SPAWN_FAILED,  /* could not be started */
+	RUN_CANCELLED,     /* cancel flag set (Ctrl-C) */
+	RUN_COLD_FAILED,   /* eviction failed */
+};
+
+struct run_opts {
+	char **argv;
+	const char *model;            /* files to evict and to measure residency of */
+	const char *ready_spec;       /* "{port}" substituted inside */
+	int port;
+	uint64_t timeout_ns;
+	uint64_t stop_timeout_ns;
+	uint64_t poll_ns;             /* default 5 ms */
+	enum cold_mode cold;
+	const char *log_path;
+	uint64_t gpu_release_timeout_ns;
+	volatile sig_atomic_t *cancel;
+	void (*status)(const char *msg, void *arg);
+	void *status_arg;
+};
+
+struct run_result {
+	enum run_outcome outcome;
+	char reason[CS_ERRMSG_MAX];
+	double load_s;                /* ready - exec, seconds */
+	uint64_t exec_ns, ready_ns;   /* CLOCK_MONOTONIC */
+	uint64_t model_bytes, resident_bytes;
+	double resident_pct;          /* after cold control, before launch */
+	int cold;                     /* 1 if resident_pct <= 1 */
+	const char *cold_method;      /* cachestat / mincore */
+	int64_t gpu_mem_bytes;        /* -1: unavailable */
+	const char *gpu_method;       /* "per-process", "device-delta" or NULL */
+	int gpu_released;             /* 1 released, 0 timed out, -1 not measured */
+	double gpu_release_s;
+	int exit_status;              /* wait status if the leader exited */
+	struct proc_stop_report stop;
+	char *tail;                   /* last log lines (malloc'd) on failure */
+	long last_http;
+	uint64_t log_lines;
+};
+
+int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err);
+void run_result_free(struct run_result *r);
+const char *run_outcome_name(enum run_outcome o);
+
+#endif

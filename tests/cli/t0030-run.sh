@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# coldstart run: the measured start, the CSV row, every failure path, and
+# that no process of a run survives it.
+. "$(dirname "$0")/lib.sh"
+F=${FIXTURES:?FIXTURES must point at the built fixtures}/fakeserver
+check "fixture server built" [ -x "$F" ]
+
+# Processes of our fixture still alive (none expected between runs).
+leftovers() { pgrep -f "$F" | grep -v "^$$\$" || true; }
+no_leftovers() { sleep 0.1; local l; l=$(leftovers); check "$1: no process of the run remains" [ -z "$l" ]; [ -z "$l" ] || pkill -9 -f "$F"; }
+at_exit "pkill -9 -f '$F' 2>/dev/null"
+
+"$COLDSTART" mkmodel m --preset tiny -q >/dev/null
+SRV="$F --port {port} --model {model}"
+
+expect_rc 0 "a normal run succeeds" "$COLDSTART" run --model m --mode nvme --server "$SRV" --csv b.csv -q
+check "prints load_s on stdout" [ -n "$(printf '%s' "$out" | grep -E '^[0-9]+\.[0-9]{3}$')" ]
+check "CSV has the seed's header" [ "$(head -1 b.csv)" = "run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes" ]
+row=$(sed -n 2p b.csv)
+contains "row: run_id 1, mode, model, max_model_len" "$row" "1,nvme,m,4096,"
+contains "row notes say cold" "$row" "cold=yes; resident_pct=0.0"
+no_leftovers "normal run"
+logf=$(ls coldstart-logs/nvme-*.log | head -1)
+check "a per-run log next to the CSV" [ -s "$logf" ]
+check "log lines stamped with their offset" grep -qE '^\[ +[0-9]+\.[0-9]{3}s\] INFO .*Starting to load model' "$logf"
+
+# JSON carries every field.
+expect_rc 0 "--json run" "$COLDSTART" run --model m --server "$SRV" --json -q
+check "json has status, load_s, stop report" python3 -c '
+import json,sys
+d=json.loads(sys.argv[1])
+assert d["status"]=="ready" and d["load_s"]>0 and d["stop"]["remaining"]==0 and d["cold"] is True, d' "$out"
+
+# Eviction really leaves the model cold, and warm brings it back.
+"$COLDSTART" pages warm m -q >/dev/null 2>&1
+run "$COLDSTART" pages status m --json
+check "after warm: 100% resident" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]==100.0' "$out"
+expect_rc 0 "pages evict" "$COLDSTART" pages evict m --json
+check "after evict: ~0% resident" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]<1.0' "$out"
+expect_rc 0 "pages warm" "$COLDSTART" pages warm m --jobs 4 --json
+check "warm read the whole model" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["resident_pct"]==100.0 and d["read_bytes"]>=d["total_bytes"]-4096, d' "$out"
+expect_rc 0 "warming again reads nothing" "$COLDSTART" pages warm m --json
+check "only non-resident chunks are read" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["read_bytes"]==0, d' "$out"
+
+# Notes with commas, quotes and newlines round-trip through a real CSV reader.
+note='has, commas "quotes" and
+a newline'
+expect_rc 0 "run with awkward notes" "$COLDSTART" run --model m --mode 'we,ird "mode"' --server "$SRV" --csv b.csv --notes "$note" -q
+check "python's csv module reads the row back" python3 -c '
+import csv,sys
+rows=list(csv.reader(open("b.csv", newline="")))
+assert rows[0]==["run_id","storage_mode","model","max_model_len","load_s","gpu_mem_used_mb","notes"], rows[0]
+r=rows[-1]
+assert len(r)==7 and r[0]=="2" and r[1]=="we,ird \"mode\"", r
+assert "note=has, commas \"quotes\" and,a newline" in r[6], r[6]'
+
+# Header mismatch: refused before anything runs, file byte-for-byte unchanged.
+printf 'run_id,mode,load_s\n1,nvme,3.2\n' > other.csv
+cp other.csv other.orig
+expect_rc 1 "mismatched CSV header refused" "$COLDSTART" run --model m --server "$SRV" --csv other.csv -q
+contains "says which header it expected" "$err" "expected 'run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes'"
+check "file unchanged" cmp -s other.csv other.orig
+
+# Failure paths: exit 1, reason, log tail, no row, nothing left running.
+rows_before=$(wc -l < b.csv)
+expect_rc 1 "crash before ready" "$COLDSTART" run --model m --server "$F --port {port} --crash" --csv b.csv -q
+contains "crash: reason" "$err" "exited with status 3 before it was ready"
+contains "crash: last lines shown" "$err" "RuntimeError: fakeserver was told to crash"
+no_leftovers "crash"
+expect_rc 1 "never ready: timeout" "$COLDSTART" run --model m --server "$F --port {port} --never-ready" --timeout 1s --csv b.csv -q
+contains "timeout: reason" "$err" "not ready after 1.0s"
+no_leftovers "timeout"
+expect_rc 1 "hang without listening: timeout" "$COLDSTART" run --model m --server "$F --port {port} --hang" --timeout 500ms -q
+no_leftovers "hang"
+check "no rows for failed runs" [ "$(wc -l < b.csv)" = "$rows_before" ]
+expect_rc 1 "--record-failures records the failure" "$COLDSTART" run --model m --server "$F --port {port} --crash" --csv b.csv --record-failures -q
+contains "failure row has status" "$(tail -1 b.csv)" "status=failed:exited"
+expect_rc 1 "a server that cannot be executed" "$COLDSTART" run --model m --server "/nonexistent/server {port}" -q
+contains "names the program" "$err" "cannot run '/nonexistent/server'"
+
+# Port taken: something already listens there.
+python3 -c 'import socket,time,sys
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(30)' > port.txt &
+holder=$!
+at_exit "kill $holder 2>/dev/null"
+for _ in $(seq 50); do [ -s port.txt ] && break; sleep 0.05; done
+expect_rc 1 "port taken" "$COLDSTART" run --model m --server "$SRV" --port "$(cat port.txt)" -q
+contains "port taken: reason" "$err" "already in use"
+kill $holder
+
+# SIGTERM ignored: SIGKILL after --stop-timeout; orphaned grandchild in its
+# own session is found and stopped too.
+expect_rc 0 "server ignoring SIGTERM" "$COLDSTART" run --model m --server "$F --port {port} --ignore-term" --stop-timeout 500ms --json -q
+check "it needed SIGKILL" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["stop"]["killed"]>=1 and d["stop"]["remaining"]==0, d' "$out"
+no_leftovers "SIGTERM-ignoring server"
+expect_rc 0 "server leaving an orphan in another session" "$COLDSTART" run --model m --server "$F --port {port} --orphan" --json -q
+no_leftovers "orphaned grandchild"
+expect_rc 0 "orphan + SIGTERM ignored" "$COLDSTART" run --model m --server "$F --port {port} --orphan --ignore-term" --stop-timeout 300ms -q
+no_leftovers "orphan + ignore-term"
+
+# Ctrl-C mid-run: the server tree is stopped, no row, exit 130.
+rows_before=$(wc -l < b.csv)
+"$COLDSTART" run --model m --server "$F --port {port} --hang --orphan" --csv b.csv -q >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -n "$(leftovers)" ] && break; sleep 0.02; done
+sleep 0.2
+kill -INT $pid
+wait $pid
+check "Ctrl-C exits 130" [ "$?" = 130 ]
+no_leftovers "Ctrl-C"
+check "Ctrl-C appends nothing" [ "$(wc -l < b.csv)" = "$rows_before" ]
+"$COLDSTART" run --model m --server "$F --port {port} --hang" -q >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM $pid
+wait $pid
+check "SIGTERM to coldstart exits 143" [ "$?" = 143 ]
+no_leftovers "SIGTERM to coldstart"
+
+# A model path with spaces and $(touch x) is passed literally, no shell.
+mkdir -p 'we ird $(touch x)'
+"$COLDSTART" mkmodel 'we ird $(touch x)/m' --preset tiny -q >/dev/null
+expect_rc 0 "awkward model path" "$COLDSTART" run --model 'we ird $(touch x)/m' --server "$SRV" --log lit.log -q
+check "nothing was executed by a shell" [ ! -e x ]
+check "the server saw the path literally" grep -qF 'Starting to load model we ird $(touch x)/m...' lit.log
+expect_rc 0 "--shell quotes values" "$COLDSTART" run --model 'we ird $(touch x)/m' --shell --server "$SRV 2>&1" --log sh.log -q
+check "still nothing executed" [ ! -e x ]
+
+# Usage errors.
+expect_rc 2 "missing --model" "$COLDSTART" run --server "$SRV"
+expect_rc 2 "bad --cold" "$COLDSTART" run --model m --cold lukewarm
+expect_rc 2 "bad --timeout" "$COLDSTART" run --model m --timeout soon
+expect_rc 2 "bad ready spec is a failure" "$COLDSTART" run --model m --server "$SRV" --ready 'ftp://x' -q
+done_testing
