@@ -23,6 +23,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "bench", cmd_bench, "the experiment: cold starts per storage mode, repeated, summarized" },
 	{ "run", cmd_run, "one measured cold start: launch, poll readiness, record, stop the tree" },
 	{ "mkmodel", cmd_mkmodel, "write a synthetic Hugging Face checkpoint (real names and shapes)" },
 	{ "inspect", cmd_inspect, "validate and summarize a safetensors model directory" },

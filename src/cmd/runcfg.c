@@ -97,6 +97,11 @@ int runcfg_option(struct run_cfg *c, int opt, const char *arg)
 	case OPT_QUIET:
 		c->quiet = 1;
 		return 1;
+	case OPT_NAME:
+		if (!*arg)
+			return usage_error("empty --name");
+		c->name = arg;
+		return 1;
 	}
 	return 0;
 }
@@ -167,13 +172,14 @@ static char *default_log_path(const struct run_cfg *c, const char *mode)
 }
 
 static json_t *result_json(const struct run_cfg *c, const struct run_result *r, const char *mode,
-			   const char *model, const char *command, int port, const char *log,
+			   const char *name, const char *model, const char *command, int port, const char *log,
 			   long long run_id, const char *notes)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "run_id", run_id > 0 ? json_integer(run_id) : json_null());
 	json_object_set_new(j, "storage_mode", json_string(mode));
-	json_object_set_new(j, "model", json_string(model));
+	json_object_set_new(j, "model", json_string(name));
+	json_object_set_new(j, "model_path", json_string(model));
 	json_object_set_new(j, "max_model_len", json_integer(c->max_model_len));
 	json_object_set_new(j, "load_s", r->outcome == RUN_READY ? json_real(r->load_s) : json_null());
 	json_object_set_new(j, "gpu_mem_used_mb",
@@ -272,6 +278,9 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 	if (c->notes)
 		notes_add(&notes, "note", "%s", c->notes);
 
+	char *model_name = c->name ? xstrdup(c->name)
+				   : getenv("MODEL_NAME") && *getenv("MODEL_NAME") ? xstrdup(getenv("MODEL_NAME"))
+									    : fs_basename(model);
 	long long run_id = 0;
 	int cancelled = res->outcome == RUN_CANCELLED;
 	if (res->outcome == RUN_READY && !res->cold && !c->quiet && c->cold != COLD_NONE)
@@ -280,7 +289,7 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 	int record = !cancelled && (res->outcome == RUN_READY || c->record_failures) &&
 		     res->outcome != RUN_COLD_FAILED;
 	if (c->csv && record) {
-		struct csv_row row = { 0, mode, model, c->max_model_len,
+		struct csv_row row = { 0, mode, model_name, c->max_model_len,
 				       res->outcome == RUN_READY ? res->load_s : -1,
 				       res->gpu_mem_bytes >= 0 ? res->gpu_mem_bytes >> 20 : -1, notes };
 		if (csv_append(c->csv, &row, &err)) {
@@ -306,7 +315,8 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 			fprintf(stderr, "last lines of the server's output (%s):\n%s", log ? log : "no log", res->tail);
 	}
 	if (json_out)
-		*json_out = result_json(c, res, mode, model, command, port, log, run_id, notes);
+		*json_out = result_json(c, res, mode, model_name, model, command, port, log, run_id, notes);
+	free(model_name);
 	free(notes);
 	free(command);
 	free(log);

@@ -11,7 +11,7 @@
 
 enum {
 	OPT_SERVER = 1000, OPT_SHELL, OPT_READY, OPT_TIMEOUT, OPT_STOP_TIMEOUT, OPT_COLD, OPT_MAX_MODEL_LEN,
-	OPT_PORT, OPT_CSV, OPT_LOG, OPT_NOTES, OPT_JSON, OPT_RECORD_FAILURES, OPT_GPU_RELEASE, OPT_QUIET,
+	OPT_PORT, OPT_CSV, OPT_LOG, OPT_NOTES, OPT_JSON, OPT_RECORD_FAILURES, OPT_GPU_RELEASE, OPT_QUIET, OPT_NAME,
 	OPT_RUNCFG_END
 };
 
@@ -30,7 +30,8 @@ enum {
 	{ "json", no_argument, NULL, OPT_JSON }, \
 	{ "record-failures", no_argument, NULL, OPT_RECORD_FAILURES }, \
 	{ "gpu-release-timeout", required_argument, NULL, OPT_GPU_RELEASE }, \
-	{ "quiet", no_argument, NULL, OPT_QUIET }
+	{ "quiet", no_argument, NULL, OPT_QUIET }, \
+	{ "name", required_argument, NULL, OPT_NAME }
 
 #define RUNCFG_HELP \
 	"Server and measurement options:\n" \
@@ -51,6 +52,8 @@ enum {
 	"                         max_model_len,load_s,gpu_mem_used_mb,notes)\n" \
 	"      --log FILE         server output, each line stamped with its offset\n" \
 	"                         from launch (default: coldstart-logs/ next to the CSV)\n" \
+	"      --name NAME        the CSV's model column (default: $MODEL_NAME, else\n" \
+	"                         the model directory's name)\n" \
 	"      --notes TEXT       added to the row's notes as note=TEXT\n" \
 	"      --record-failures  append failed runs too, with status=failed:REASON\n" \
 	"      --gpu-release-timeout DUR  wait for GPU memory release (default 60s)\n" \
@@ -68,6 +71,7 @@ struct run_cfg {
 	const char *csv;
 	const char *log;
 	const char *notes;
+	const char *name;
 	int json, record_failures, quiet;
 };
 

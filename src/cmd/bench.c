@@ -1,0 +1,282 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cli.h"
+#include "../core/csvlog.h"
+#include "../core/fsutil.h"
+#include "../core/safetensors.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "runcfg.h"
+#include "../core/banned.h"
+
+#define MAX_MODES 8
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart bench [--nvme PATH] [--net PATH] [--modes nvme,net]\n"
+		"                       [--repeat N] [--order interleave|grouped|random] [options]\n"
+		"\n"
+		"The seed's Tier 1 experiment: cold starts of the same model from local NVMe\n"
+		"and from a network path, repeated, in interleaved order (nvme, net, nvme,\n"
+		"net, ...) so that drift on the machine hits both modes alike. Each run is a\n"
+		"`coldstart run` (cache evicted and checked first) appending one row to the\n"
+		"CSV. At the end a summary per mode: runs, median / min / max load_s, and\n"
+		"the net/nvme ratio and difference of the medians.\n"
+		"\n"
+		"Options:\n"
+		"      --nvme PATH        model directory on local NVMe (default $MODEL_PATH_NVME)\n"
+		"      --net PATH         the same model on a network path (default $MODEL_PATH_NET)\n"
+		"      --modes LIST       which modes to run, comma-separated (default: nvme,net,\n"
+		"                         or just those whose path is known)\n"
+		"  -n, --repeat N         runs per mode (default 3)\n"
+		"      --order ORDER      interleave (default), grouped, or random\n"
+		"      --seed N           seed for --order random (default: time)\n"
+		"      --csv FILE         default storage_layout_bench.csv\n"
+		RUNCFG_HELP
+		"  -h, --help             this help\n"
+		"\n"
+		"Paths that are missing or not model directories are refused before\n"
+		"anything runs. A failed run stops the bench (exit 1); rows of the runs\n"
+		"before it stay in the CSV.\n"
+		"\n"
+		"Examples:\n"
+		"  MODEL_PATH_NVME=/mnt/nvme0/qwen-7b MODEL_PATH_NET=/mnt/nfs/qwen-7b coldstart bench\n"
+		"  coldstart bench --nvme /mnt/nvme0/m --net /mnt/efs/m --repeat 5 --max-model-len 8192\n");
+}
+
+struct mode {
+	const char *name;
+	const char *path;
+	double *loads;
+	size_t n;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void summary(struct mode *modes, size_t nm)
+{
+	fprintf(stderr, "\n%-10s %5s %10s %10s %10s\n", "mode", "runs", "median_s", "min_s", "max_s");
+	double med_nvme = -1, med_net = -1;
+	for (size_t i = 0; i < nm; i++) {
+		struct mode *m = &modes[i];
+		if (!m->n) {
+			fprintf(stderr, "%-10s %5d %10s %10s %10s\n", m->name, 0, "-", "-", "-");
+			continue;
+		}
+		double med = median(m->loads, m->n);
+		fprintf(stderr, "%-10s %5zu %10.3f %10.3f %10.3f\n", m->name, m->n, med, m->loads[0],
+			m->loads[m->n - 1]);
+		if (!strcmp(m->name, "nvme"))
+			med_nvme = med;
+		if (!strcmp(m->name, "net"))
+			med_net = med;
+	}
+	if (med_nvme > 0 && med_net > 0)
+		fprintf(stderr, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", med_net / med_nvme,
+			med_net - med_nvme);
+}
+
+static int validate_model(const char *mode, const char *path)
+{
+	struct st_model m;
+	struct cs_err err;
+	int rc = st_model_open(path, &m, &err);
+	st_model_free(&m);
+	if (rc)
+		return error("%s path refused: %s", mode, err.msg);
+	return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	enum { OPT_NVME = OPT_RUNCFG_END + 1, OPT_NET, OPT_MODES, OPT_ORDER, OPT_SEED };
+	static const struct option opts[] = {
+		{ "nvme", required_argument, NULL, OPT_NVME },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "modes", required_argument, NULL, OPT_MODES },
+		{ "repeat", required_argument, NULL, 'n' },
+		{ "order", required_argument, NULL, OPT_ORDER },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "help", no_argument, NULL, 'h' },
+		RUNCFG_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run_cfg cfg;
+	runcfg_init(&cfg);
+	cfg.csv = "storage_layout_bench.csv";
+	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
+	const char *order = "interleave";
+	long repeat = 3;
+	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:qh", opts, NULL)) != -1) {
+		if (c == 'q')
+			c = OPT_QUIET;
+		int r = runcfg_option(&cfg, c, optarg);
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
+		switch (c) {
+		case OPT_NVME:
+			nvme = optarg;
+			break;
+		case OPT_NET:
+			net = optarg;
+			break;
+		case OPT_MODES:
+			modes_arg = optarg;
+			break;
+		case 'n':
+			if (parse_int_range(optarg, 1, 10000, &repeat))
+				return usage_error("invalid --repeat '%s' (1 to 10000)", optarg);
+			break;
+		case OPT_ORDER:
+			if (strcmp(optarg, "interleave") && strcmp(optarg, "grouped") && strcmp(optarg, "random"))
+				return usage_error("invalid --order '%s' (interleave, grouped or random)", optarg);
+			order = optarg;
+			break;
+		case OPT_SEED:
+			if (parse_u64(optarg, &seed))
+				return usage_error("invalid --seed '%s'", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (nvme && !*nvme)
+		nvme = NULL;
+	if (net && !*net)
+		net = NULL;
+
+	struct mode modes[MAX_MODES];
+	size_t nm = 0;
+	char *list = xstrdup(modes_arg ? modes_arg : nvme && net ? "nvme,net" : nvme ? "nvme" : net ? "net" : "nvme,net");
+	char *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(list, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		if (nm == MAX_MODES) {
+			rc = usage_error("too many modes (at most %d)", MAX_MODES);
+			break;
+		}
+		const char *path = NULL;
+		if (!strcmp(t, "nvme"))
+			path = nvme;
+		else if (!strcmp(t, "net"))
+			path = net;
+		else {
+			rc = usage_error("unknown mode '%s' (nvme or net)", t);
+			break;
+		}
+		for (size_t k = 0; k < nm; k++)
+			if (!strcmp(modes[k].name, t))
+				rc = usage_error("mode '%s' given twice", t);
+		if (rc)
+			break;
+		if (!path) {
+			rc = usage_error("mode '%s' needs a path: --%s PATH or $MODEL_PATH_%s", t, t,
+					 !strcmp(t, "nvme") ? "NVME" : "NET");
+			break;
+		}
+		modes[nm++] = (struct mode){ t, path, xcalloc((size_t)repeat, sizeof(double)), 0 };
+	}
+	/* Everything checked before the first run. */
+	for (size_t i = 0; i < nm && !rc; i++)
+		if (validate_model(modes[i].name, modes[i].path))
+			rc = EXIT_FAIL;
+	struct cs_err err;
+	if (!rc && csv_check_header(cfg.csv, &err))
+		rc = error("%s", err.msg);
+	if (!rc && !runcfg_server(&cfg))
+		rc = EXIT_FAIL;
+	if (rc) {
+		for (size_t i = 0; i < nm; i++)
+			free(modes[i].loads);
+		free(list);
+		return rc;
+	}
+
+	/* The schedule: indices into modes. */
+	size_t total = nm * (size_t)repeat;
+	size_t *plan = xcalloc(total, sizeof(size_t));
+	for (size_t k = 0; k < total; k++)
+		plan[k] = !strcmp(order, "grouped") ? k / (size_t)repeat : k % nm;
+	if (!strcmp(order, "random")) {
+		uint64_t s = seed ? seed : 1;
+		for (size_t k = total; k > 1; k--) {
+			s ^= s << 13;
+			s ^= s >> 7;
+			s ^= s << 17;
+			size_t j = (size_t)(s % k);
+			size_t tmp = plan[k - 1];
+			plan[k - 1] = plan[j];
+			plan[j] = tmp;
+		}
+	}
+	/* One model, one name in every row, whichever path a mode reads. */
+	char *name = NULL;
+	if (!cfg.name && !(getenv("MODEL_NAME") && *getenv("MODEL_NAME"))) {
+		name = fs_basename(nvme ? nvme : modes[0].path);
+		cfg.name = name;
+	}
+	cli_catch_signals();
+	json_t *all = cfg.json ? json_array() : NULL;
+	int quiet = cfg.quiet;
+	cfg.quiet = 1; /* per-run chatter off; one line per run here instead */
+	for (size_t k = 0; k < total && !rc; k++) {
+		struct mode *m = &modes[plan[k]];
+		if (!quiet)
+			fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, total, m->name, m->path);
+		struct run_result res;
+		json_t *j = NULL;
+		int r = runcfg_execute(&cfg, m->path, m->name, NULL, &res, all ? &j : NULL);
+		if (all && j)
+			json_array_append_new(all, j);
+		if (r == 0) {
+			m->loads[m->n++] = res.load_s;
+			if (!quiet)
+				fprintf(stderr, "coldstart: bench: run %zu/%zu: %s ready in %.3fs%s\n", k + 1, total,
+					m->name, res.load_s, res.cold ? "" : " (NOT cold)");
+		} else {
+			rc = r;
+		}
+		run_result_free(&res);
+	}
+	if (!quiet || rc == 0)
+		summary(modes, nm);
+	if (all)
+		print_json(all);
+	if (!quiet && rc == 0)
+		fprintf(stderr, "\ncoldstart: bench: %zu rows appended to '%s'\n", total, cfg.csv);
+	for (size_t i = 0; i < nm; i++)
+		free(modes[i].loads);
+	free(plan);
+	free(list);
+	free(name);
+	return rc;
+}

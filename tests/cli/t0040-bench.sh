@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# coldstart bench: order, rows, summary, refusals, concurrent benches on one CSV.
+. "$(dirname "$0")/lib.sh"
+F=${FIXTURES:?}/fakeserver
+at_exit "pkill -9 -f '$F' 2>/dev/null"
+SRV="$F --port {port} --model {model}"
+"$COLDSTART" mkmodel nvme/qwen --preset tiny -q >/dev/null
+cp -r nvme net
+
+expect_rc 0 "bench nvme vs net, 2 repeats" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 2
+check "default CSV name" [ -f storage_layout_bench.csv ]
+check "header + 4 rows" [ "$(wc -l < storage_layout_bench.csv)" = 5 ]
+check "interleaved: nvme, net, nvme, net" [ "$(cut -d, -f2 storage_layout_bench.csv | tail -4 | tr '\n' ' ')" = "nvme net nvme net " ]
+check "one model name in every row" [ "$(cut -d, -f3 storage_layout_bench.csv | tail -4 | sort -u)" = qwen ]
+contains "summary table" "$err" "median_s"
+contains "ratio of medians" "$err" "net/nvme:"
+check "no server left" [ -z "$(pgrep -f "$F")" ]
+
+expect_rc 0 "grouped order" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 2 --order grouped --csv g.csv -q
+check "grouped: nvme, nvme, net, net" [ "$(cut -d, -f2 g.csv | tail -4 | tr '\n' ' ')" = "nvme nvme net net " ]
+expect_rc 0 "random order with a seed" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 3 --order random --seed 7 --csv r.csv -q
+check "random: 3 of each" [ "$(cut -d, -f2 r.csv | tail -6 | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "3 3 " ]
+
+# Environment variables of the seed.
+MODEL_PATH_NVME=nvme/qwen MODEL_PATH_NET=net/qwen MODEL_NAME=Qwen2.5-tiny \
+	expect_rc 0 "paths and name from the environment" "$COLDSTART" bench --server "$SRV" --repeat 1 --csv e.csv -q
+check "MODEL_NAME used" [ "$(cut -d, -f3 e.csv | tail -2 | sort -u)" = Qwen2.5-tiny ]
+
+# Refused before anything runs.
+expect_rc 1 "a missing net path" "$COLDSTART" bench --nvme nvme/qwen --net nowhere --server "$SRV" --csv x.csv
+contains "names the path" "$err" "net path refused: cannot open model directory 'nowhere'"
+check "nothing written" [ ! -e x.csv ]
+mkdir notamodel
+expect_rc 1 "not a model directory" "$COLDSTART" bench --nvme notamodel --modes nvme --server "$SRV" --csv x.csv
+check "still nothing written" [ ! -e x.csv ]
+expect_rc 2 "net mode without a path" env -u MODEL_PATH_NET "$COLDSTART" bench --nvme nvme/qwen --modes nvme,net --server "$SRV"
+expect_rc 2 "unknown mode" "$COLDSTART" bench --nvme nvme/qwen --modes nvme,tape --server "$SRV"
+expect_rc 2 "bad order" "$COLDSTART" bench --nvme nvme/qwen --order sideways --server "$SRV"
+
+# A failing run stops the bench with exit 1.
+expect_rc 1 "a failing server fails the bench" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --server "$F --port {port} --crash" --csv f.csv -q
+check "no server left after the failure" [ -z "$(pgrep -f "$F")" ]
+
+# Two benches at once on one CSV: every row whole, run_ids unique.
+"$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 4 --csv c.csv -q 2>/dev/null &
+a=$!
+"$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 4 --csv c.csv -q 2>/dev/null &
+b=$!
+wait $a; ra=$?
+wait $b; rb=$?
+check "both benches succeeded" [ "$ra$rb" = 00 ]
+check "16 rows, whole and unique" python3 -c '
+import csv
+rows=list(csv.reader(open("c.csv", newline="")))[1:]
+assert len(rows)==16, len(rows)
+assert all(len(r)==7 for r in rows)
+ids=[int(r[0]) for r in rows]
+assert sorted(ids)==list(range(1,17)), ids'
+check "no server left" [ -z "$(pgrep -f "$F")" ]
+done_testing
