@@ -243,6 +243,39 @@ struct warm {
 	volatile sig_atomic_t *cancel;
 };
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+static int populate_works = -1;   /* unknown until the first try */
+
+/*
+ * Bring one chunk into the page cache. Preferred: map it and let the kernel
+ * fault it in (MADV_POPULATE_READ, Linux >= 5.14): the data is never copied
+ * to user space. Otherwise read it into buf.
+ */
+static int warm_chunk(int fd, uint64_t off, uint64_t len, unsigned char *buf)
+{
+	if (populate_works != 0) {
+		void *map = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+		if (map != MAP_FAILED) {
+			int r = madvise(map, (size_t)len, MADV_POPULATE_READ);
+			int e = errno;
+			munmap(map, (size_t)len);
+			if (r == 0) {
+				populate_works = 1;
+				return 0;
+			}
+			if (e != EINVAL && e != ENOSYS) {
+				errno = e;
+				return -1; /* a real read error (EIO, EFAULT past EOF...) */
+			}
+			populate_works = 0;
+		}
+	}
+	return fs_pread_full(fd, buf, (size_t)len, (off_t)off);
+}
+
 static void *warm_worker(void *arg)
 {
 	struct warm *w = arg;
@@ -255,7 +288,7 @@ static void *warm_worker(void *arg)
 		}
 		struct chunk c = w->chunks[w->next++];
 		pthread_mutex_unlock(&w->mu);
-		int r = fs_pread_full(c.fd, buf, (size_t)c.len, (off_t)c.off);
+		int r = warm_chunk(c.fd, c.off, c.len, buf);
 		pthread_mutex_lock(&w->mu);
 		if (r < 0 && !w->err_code) {
 			w->err_code = errno ? errno : EIO;
