@@ -6,6 +6,7 @@
 #   make demo                 the main job: build and run the demo experiment
 #   make fuzz                 libFuzzer targets (clang), FUZZ_TIME seconds each (not in CI)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make STATIC_FUSE=1        link libfuse3 statically (to carry the binary to machines without it)
 #   make deps                 install missing Debian packages (root)
 
 PREFIX  ?= /usr/local
@@ -34,10 +35,16 @@ else
 WARN := -Wall
 endif
 
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SAN_CFLAGS) -D_FILE_OFFSET_BITS=64 \
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null || echo -I/usr/include/fuse3)
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SAN_CFLAGS) -D_FILE_OFFSET_BITS=64 $(FUSE_CFLAGS) \
 	-DCS_VERSION='"$(FULL_VERSION)"' -Isrc -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_CFLAGS)
-LIBS := -ljansson -lcurl -ldl -lpthread -lm
+ifeq ($(STATIC_FUSE),1)
+FUSE_LIBS := -Wl,-Bstatic -lfuse3 -Wl,-Bdynamic
+else
+FUSE_LIBS := -lfuse3
+endif
+LIBS := -ljansson -lcurl $(FUSE_LIBS) -ldl -lpthread -lm
 
 CORE_SRC := $(sort $(wildcard src/core/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))

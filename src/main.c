@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "one measured cold start: launch, poll readiness, record, stop the tree" },
 	{ "mkmodel", cmd_mkmodel, "write a synthetic Hugging Face checkpoint (real names and shapes)" },
 	{ "inspect", cmd_inspect, "validate and summarize a safetensors model directory" },
+	{ "netsim", cmd_netsim, "FUSE network-path stand-in: bandwidth, latency, in-flight limits" },
 	{ "pages", cmd_pages, "page cache: residency status, evict, parallel warm" },
 };
 

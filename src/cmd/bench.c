@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "../cli.h"
 #include "../core/csvlog.h"
 #include "../core/fsutil.h"
+#include "../core/netsim.h"
 #include "../core/safetensors.h"
 #include "../core/util.h"
 #include "cmds.h"
@@ -34,7 +37,10 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"      --nvme PATH        model directory on local NVMe (default $MODEL_PATH_NVME)\n"
-		"      --net PATH         the same model on a network path (default $MODEL_PATH_NET)\n"
+		"      --net PATH         the same model on a network path (default $MODEL_PATH_NET);\n"
+		"                         netsim[:PROFILE] mounts a simulated network path over\n"
+		"                         the NVMe copy for the bench (the default when no net\n"
+		"                         path is given; PROFILE defaults to nfs-10g)\n"
 		"      --modes LIST       which modes to run, comma-separated (default: nvme,net,\n"
 		"                         or just those whose path is known)\n"
 		"  -n, --repeat N         runs per mode (default 3)\n"
@@ -93,6 +99,71 @@ static void summary(struct mode *modes, size_t nm)
 	if (med_nvme > 0 && med_net > 0)
 		fprintf(stderr, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", med_net / med_nvme,
 			med_net - med_nvme);
+}
+
+/* A netsim mounted for the bench: unmounted on every way out. */
+struct bench_netsim {
+	char *mountpoint;
+	char *profile;
+};
+
+static int netsim_spec(const char *net, const char **profile)
+{
+	if (!net || strncmp(net, "netsim", 6) || (net[6] && net[6] != ':'))
+		return 0;
+	*profile = net[6] == ':' ? net + 7 : "nfs-10g";
+	return 1;
+}
+
+static int mount_netsim(struct bench_netsim *ns, const char *src, const char *profile, int quiet)
+{
+	if (!netsim_profile(profile))
+		return usage_error("unknown netsim profile '%s' (see 'coldstart netsim --help')", profile);
+	char tmpl[] = "/tmp/coldstart-netsim-XXXXXX";
+	if (!mkdtemp(tmpl))
+		return error_errno("cannot create a mount point under /tmp");
+	struct cs_err err;
+	if (netsim_check(src, tmpl, &err)) {
+		rmdir(tmpl);
+		return error("cannot simulate the network path: %s", err.msg);
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY);
+		if (nul >= 0)
+			dup2(nul, 1);
+		execl("/proc/self/exe", "coldstart", "netsim", src, tmpl, "--profile", profile, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		rmdir(tmpl);
+		return error("cannot mount the simulated network path (netsim %s) on '%s'", profile, tmpl);
+	}
+	ns->mountpoint = xstrdup(tmpl);
+	ns->profile = xstrdup(profile);
+	if (!quiet)
+		fprintf(stderr, "coldstart: bench: net path: netsim:%s over '%s' at '%s'\n", profile, src, tmpl);
+	return 0;
+}
+
+static void unmount_netsim(struct bench_netsim *ns)
+{
+	if (!ns->mountpoint)
+		return;
+	struct cs_err err;
+	int rc = -1;
+	/* A server that was just killed may hold files open for a moment. */
+	for (int i = 0; i < 50 && (rc = netsim_unmount(ns->mountpoint, &err)) && err.code == EBUSY; i++)
+		usleep(100000);
+	if (rc)
+		warning("%s", err.msg);
+	else
+		rmdir(ns->mountpoint);
+	free(ns->mountpoint);
+	free(ns->profile);
+	ns->mountpoint = ns->profile = NULL;
 }
 
 static int validate_model(const char *mode, const char *path)
@@ -173,6 +244,20 @@ int cmd_bench(int argc, char **argv)
 		nvme = NULL;
 	if (net && !*net)
 		net = NULL;
+	const char *ns_profile = NULL;
+	int want_netsim = netsim_spec(net, &ns_profile);
+	if (!net && nvme) {
+		/* No network path at hand: simulate one over the NVMe copy. */
+		want_netsim = 1;
+		ns_profile = "nfs-10g";
+	}
+	if (want_netsim) {
+		if (!netsim_profile(ns_profile))
+			return usage_error("unknown netsim profile '%s' (see 'coldstart netsim --help')", ns_profile);
+		if (!nvme)
+			return usage_error("--net netsim needs the NVMe copy to simulate: --nvme PATH or $MODEL_PATH_NVME");
+		net = "netsim";
+	}
 
 	struct mode modes[MAX_MODES];
 	size_t nm = 0;
@@ -207,14 +292,34 @@ int cmd_bench(int argc, char **argv)
 	}
 	/* Everything checked before the first run. */
 	for (size_t i = 0; i < nm && !rc; i++)
-		if (validate_model(modes[i].name, modes[i].path))
+		if (!(want_netsim && !strcmp(modes[i].name, "net")) && validate_model(modes[i].name, modes[i].path))
 			rc = EXIT_FAIL;
 	struct cs_err err;
 	if (!rc && csv_check_header(cfg.csv, &err))
 		rc = error("%s", err.msg);
 	if (!rc && !runcfg_server(&cfg))
 		rc = EXIT_FAIL;
+	/* Mounted before the first server starts: the daemon must not become
+	 * a descendant of this process once it is a child subreaper. */
+	struct bench_netsim ns = { NULL, NULL };
+	char *net_note = NULL;
+	int uses_net = 0;
+	for (size_t i = 0; i < nm; i++)
+		uses_net |= !strcmp(modes[i].name, "net");
+	if (!rc && want_netsim && uses_net) {
+		rc = mount_netsim(&ns, nvme, ns_profile, cfg.quiet);
+		for (size_t i = 0; i < nm && !rc; i++)
+			if (!strcmp(modes[i].name, "net"))
+				modes[i].path = ns.mountpoint;
+		if (!rc) {
+			net_note = xasprintf("net=netsim:%s", ns_profile);
+			if (validate_model("net", ns.mountpoint))
+				rc = EXIT_FAIL;
+		}
+	}
 	if (rc) {
+		unmount_netsim(&ns);
+		free(net_note);
 		for (size_t i = 0; i < nm; i++)
 			free(modes[i].loads);
 		free(list);
@@ -254,7 +359,8 @@ int cmd_bench(int argc, char **argv)
 			fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, total, m->name, m->path);
 		struct run_result res;
 		json_t *j = NULL;
-		int r = runcfg_execute(&cfg, m->path, m->name, NULL, &res, all ? &j : NULL);
+		int r = runcfg_execute(&cfg, m->path, m->name, !strcmp(m->name, "net") ? net_note : NULL, &res,
+				       all ? &j : NULL);
 		if (all && j)
 			json_array_append_new(all, j);
 		if (r == 0) {
@@ -275,6 +381,8 @@ int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "\ncoldstart: bench: %zu rows appended to '%s'\n", total, cfg.csv);
 	for (size_t i = 0; i < nm; i++)
 		free(modes[i].loads);
+	unmount_netsim(&ns);
+	free(net_note);
 	free(plan);
 	free(list);
 	free(name);

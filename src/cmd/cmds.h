@@ -7,4 +7,5 @@ int cmd_inspect(int argc, char **argv);
 int cmd_pages(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_netsim(int argc, char **argv);
 #endif

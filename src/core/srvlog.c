@@ -62,9 +62,15 @@ static void *reader(void *arg)
 			break;
 		l->bytes += (uint64_t)n;
 		have += (size_t)n;
+		/* Lines end at \n, \r\n, or a lone \r (progress bars redraw
+		 * with \r: each redraw becomes a stamped line). A \r at the end
+		 * of the buffer waits for the next read to see if \n follows. */
 		size_t start = 0;
 		for (size_t i = 0; i < have; i++) {
 			if (buf[i] == '\n') {
+				handle_line(l, buf + start, i - start);
+				start = i + 1;
+			} else if (buf[i] == '\r' && i + 1 < have && buf[i + 1] != '\n') {
 				handle_line(l, buf + start, i - start);
 				start = i + 1;
 			}

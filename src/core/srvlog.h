@@ -2,7 +2,8 @@
 #define CS_SRVLOG_H
 /*
  * srvlog: capture a server's output. A thread reads the pipe, writes each
- * line to the log file prefixed with its offset from launch
+ * line (ended by \n, \r\n or a lone \r) to the log file, prefixed with its
+ * offset from launch
  * ("[   12.345s] text"), keeps the last SRVLOG_TAIL lines for error reports,
  * and records when a line first matches the readiness regex (if any).
  *

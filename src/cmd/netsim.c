@@ -1,0 +1,255 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cli.h"
+#include "../core/netsim.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart netsim SRC MOUNTPOINT [--profile NAME] [--bw RATE] [--latency DUR]\n"
+		"                        [--max-inflight N] [--max-read SIZE] [--foreground]\n"
+		"       coldstart netsim --unmount MOUNTPOINT\n"
+		"       coldstart netsim --stats MOUNTPOINT [--json]\n"
+		"\n"
+		"Mount a read-only FUSE view of SRC at MOUNTPOINT that behaves like a\n"
+		"network file system: reads share one link of --bw bytes/s, each read\n"
+		"request pays --latency (concurrently with the others), at most\n"
+		"--max-inflight requests are served at once, and the kernel asks for at\n"
+		"most --max-read bytes per request. The kernel caches file data as an NFS\n"
+		"client does, so 'coldstart pages evict' makes it cold again. Returns once\n"
+		"the mount is ready; the daemon serves until unmounted or sent SIGTERM.\n"
+		"\n"
+		"Options:\n"
+		"  -p, --profile NAME     a preset (below); explicit flags override it\n"
+		"      --bw RATE          link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)\n"
+		"      --latency DUR      added to every read request, e.g. 500us, 1ms\n"
+		"      --max-inflight N   requests served at once (0: unlimited)\n"
+		"      --max-read SIZE    largest read request (default 1M)\n"
+		"  -f, --foreground       do not daemonize\n"
+		"      --unmount          unmount MOUNTPOINT (also one whose daemon died)\n"
+		"      --stats            bytes, requests, request sizes, peak in flight,\n"
+		"                         time throttled of a running netsim\n"
+		"      --json             with --stats: JSON\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Profiles:\n");
+	for (size_t i = 0; i < netsim_nprofiles(); i++) {
+		const struct netsim_profile *p = netsim_profile_at(i);
+		fprintf(f, "  %-13s %s\n", p->name, p->source);
+	}
+	fprintf(f,
+		"\n"
+		"Examples:\n"
+		"  coldstart netsim /mnt/nvme0/qwen-7b /mnt/fake-nfs --profile nfs-10g\n"
+		"  coldstart netsim ./m ./net --bw 500MB/s --latency 2ms --max-inflight 8\n"
+		"  coldstart netsim --stats /mnt/fake-nfs\n"
+		"  coldstart netsim --unmount /mnt/fake-nfs\n");
+}
+
+static int print_stats(const char *mp, int json)
+{
+	struct cs_err err;
+	char *s = netsim_stats(mp, &err);
+	if (!s)
+		return error("%s", err.msg);
+	if (json) {
+		printf("%s\n", s);
+		free(s);
+		return 0;
+	}
+	json_error_t je;
+	json_t *j = json_loads(s, 0, &je);
+	free(s);
+	if (!j)
+		return error("cannot parse the statistics of '%s'", mp);
+	char a[32], b[32];
+	double secs = json_real_value(json_object_get(j, "seconds"));
+	uint64_t bytes = (uint64_t)json_integer_value(json_object_get(j, "bytes"));
+	uint64_t bw = (uint64_t)json_integer_value(json_object_get(j, "bw_bytes_per_s"));
+	printf("netsim %s over %s (pid %lld)\n", json_string_value(json_object_get(j, "profile")),
+	       json_string_value(json_object_get(j, "src")), (long long)json_integer_value(json_object_get(j, "pid")));
+	printf("limits:        bw %s/s, latency %.3f ms, %lld in flight, max read %s\n",
+	       bw ? fmt_bytes(a, sizeof(a), bw) : "unlimited",
+	       (double)json_integer_value(json_object_get(j, "latency_ns")) / 1e6,
+	       (long long)json_integer_value(json_object_get(j, "max_inflight")),
+	       fmt_bytes(b, sizeof(b), (uint64_t)json_integer_value(json_object_get(j, "max_read"))));
+	printf("served:        %s in %lld read requests over %.1fs\n", fmt_bytes(a, sizeof(a), bytes),
+	       (long long)json_integer_value(json_object_get(j, "reads")), secs);
+	printf("peak in flight: %lld\n", (long long)json_integer_value(json_object_get(j, "peak_inflight")));
+	printf("throttled:     %.2fs queued for bandwidth, %.2fs waiting for a slot\n",
+	       json_real_value(json_object_get(j, "throttled_s")), json_real_value(json_object_get(j, "slot_wait_s")));
+	printf("request sizes:\n");
+	json_t *h = json_object_get(j, "size_histogram");
+	for (size_t i = 0; i < json_array_size(h); i++) {
+		json_t *e = json_array_get(h, i);
+		long long n = (long long)json_integer_value(json_object_get(e, "reads"));
+		if (!n)
+			continue;
+		uint64_t lo = (uint64_t)json_integer_value(json_object_get(e, "min_bytes"));
+		printf("  >= %-10s %lld\n", fmt_bytes(a, sizeof(a), lo), n);
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* Wait for the daemon's "mounted" byte (or its error), bounded. */
+static int wait_ready(int fd, const char *mp)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char buf[1100];
+	ssize_t n = 0;
+	if (poll(&p, 1, 15000) == 1)
+		n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return error("the netsim daemon for '%s' exited or hung before mounting", mp);
+	buf[n] = '\0';
+	if (buf[0] != 'R')
+		return error("%s", buf + 1);
+	return 0;
+}
+
+int cmd_netsim(int argc, char **argv)
+{
+	enum { O_BW = 1000, O_LAT, O_INF, O_MAXREAD, O_UNMOUNT, O_STATS, O_JSON };
+	static const struct option opts[] = {
+		{ "profile", required_argument, NULL, 'p' }, { "bw", required_argument, NULL, O_BW },
+		{ "latency", required_argument, NULL, O_LAT }, { "max-inflight", required_argument, NULL, O_INF },
+		{ "max-read", required_argument, NULL, O_MAXREAD }, { "foreground", no_argument, NULL, 'f' },
+		{ "unmount", no_argument, NULL, O_UNMOUNT }, { "stats", no_argument, NULL, O_STATS },
+		{ "json", no_argument, NULL, O_JSON }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *profile = NULL;
+	uint64_t bw = 0, lat = 0, maxread = 0;
+	long inflight = -1;
+	int have_bw = 0, have_lat = 0, have_mr = 0, fg = 0, unmount = 0, stats = 0, json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			profile = optarg;
+			if (!netsim_profile(profile))
+				return usage_error("unknown profile '%s' (see 'coldstart netsim --help')", profile);
+			break;
+		case O_BW:
+			if (parse_rate(optarg, &bw))
+				return usage_error("invalid --bw '%s' (e.g. 200MB/s, 1GiB)", optarg);
+			have_bw = 1;
+			break;
+		case O_LAT:
+			if (parse_duration(optarg, &lat))
+				return usage_error("invalid --latency '%s' (e.g. 500us, 2ms)", optarg);
+			have_lat = 1;
+			break;
+		case O_INF:
+			if (parse_int_range(optarg, 0, 4096, &inflight))
+				return usage_error("invalid --max-inflight '%s' (0 to 4096)", optarg);
+			break;
+		case O_MAXREAD:
+			if (parse_size(optarg, &maxread) || maxread < 4096 || maxread > (16u << 20))
+				return usage_error("invalid --max-read '%s' (4K to 16M)", optarg);
+			have_mr = 1;
+			break;
+		case 'f':
+			fg = 1;
+			break;
+		case O_UNMOUNT:
+			unmount = 1;
+			break;
+		case O_STATS:
+			stats = 1;
+			break;
+		case O_JSON:
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	int nargs = argc - optind;
+	struct cs_err err;
+	if (unmount || stats) {
+		if (unmount && stats)
+			return usage_error("--unmount and --stats do not go together");
+		if (nargs != 1)
+			return usage_error("%s takes one MOUNTPOINT", unmount ? "--unmount" : "--stats");
+		if (stats)
+			return print_stats(argv[optind], json);
+		if (netsim_unmount(argv[optind], &err))
+			return error("%s", err.msg);
+		return 0;
+	}
+	if (nargs != 2)
+		return usage_error(nargs < 2 ? "missing SRC and MOUNTPOINT" : "unexpected argument '%s'", argv[optind + 2]);
+	const char *src = argv[optind], *mp = argv[optind + 1];
+	const struct netsim_profile *pr = netsim_profile(profile ? profile : "none");
+	struct netsim_opts o = {
+		.src = src, .profile = profile ? profile : (have_bw || have_lat || inflight >= 0 ? "custom" : "none"),
+		.bw = have_bw ? bw : pr->bw, .latency_ns = have_lat ? lat : pr->latency_ns,
+		.max_inflight = inflight >= 0 ? (unsigned)inflight : pr->max_inflight,
+		.max_read = have_mr ? maxread : pr->max_read, .ready_fd = -1,
+	};
+	if (netsim_check(src, mp, &err))
+		return error("%s", err.msg);
+	char mpabs[PATH_MAX], srcabs[PATH_MAX];
+	if (!realpath(mp, mpabs))
+		return error_errno("cannot resolve '%s'", mp);
+	if (!realpath(src, srcabs))
+		return error_errno("cannot resolve '%s'", src);
+	o.mountpoint = mpabs;
+	o.src = srcabs;
+	if (fg)
+		return netsim_run(&o, &err) ? error("%s", err.msg) : 0;
+
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return error_errno("cannot create a pipe");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return error_errno("cannot fork");
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		/* A second fork: the daemon is not a session leader and its
+		 * parent exits at once, so it belongs to init, not to us. */
+		pid_t d = fork();
+		if (d != 0)
+			_exit(d < 0 ? 1 : 0);
+		if (chdir("/") < 0) {
+		}
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		o.ready_fd = p[1];
+		_exit(netsim_run(&o, &err) ? 1 : 0);
+	}
+	close(p[1]);
+	int rc = wait_ready(p[0], mp);
+	waitpid(pid, NULL, 0);
+	if (rc)
+		return rc;
+	printf("%s\n", mpabs);
+	return 0;
+}

@@ -1,0 +1,60 @@
+#ifndef CS_NETSIM_H
+#define CS_NETSIM_H
+/*
+ * netsim: a read-only FUSE passthrough over a local directory that behaves
+ * like a network file system: a shared bandwidth limit, a per-request
+ * latency, a limit on requests in flight (see shaper.h), and a maximum read
+ * request size. File data is cached by the kernel as an NFS client caches it
+ * (kept across opens, dropped by posix_fadvise DONTNEED or drop_caches).
+ * Symlinks are followed inside the daemon, so every byte read through the
+ * mount crosses the simulated link (Hugging Face cache snapshots are
+ * symlinks into ../../blobs).
+ *
+ * Statistics are read through the extended attribute NETSIM_XATTR of the
+ * mount's root: a JSON object (no file is added to the tree).
+ *
+ * netsim_run mounts and serves until unmounted or signalled (SIGTERM,
+ * SIGINT, SIGHUP: clean unmount). With ready_fd >= 0 it writes one byte (0
+ * = mounted) or an errno-sized code and message to it once the mount is
+ * visible or has failed, so a parent can wait for "mounted".
+ */
+#include <stdint.h>
+
+#include "util.h"
+
+#define NETSIM_XATTR "user.coldstart.netsim.stats"
+#define NETSIM_FSTYPE "fuse.coldstart-netsim"
+
+struct netsim_profile {
+	const char *name;
+	uint64_t bw;            /* bytes/s, 0 = unlimited */
+	uint64_t latency_ns;
+	unsigned max_inflight;
+	uint64_t max_read;      /* bytes per read request */
+	const char *source;     /* where the numbers come from */
+};
+
+size_t netsim_nprofiles(void);
+const struct netsim_profile *netsim_profile_at(size_t i);
+const struct netsim_profile *netsim_profile(const char *name);
+
+struct netsim_opts {
+	const char *src;
+	const char *mountpoint;
+	const char *profile;    /* name, for stats and fsname */
+	uint64_t bw, latency_ns, max_read;
+	unsigned max_inflight;
+	int ready_fd;
+};
+
+/* Check SRC and MOUNTPOINT (exist, directory, empty, not mounted, FUSE
+ * available) before anything else. */
+int netsim_check(const char *src, const char *mountpoint, struct cs_err *err);
+int netsim_run(const struct netsim_opts *o, struct cs_err *err);
+
+/* Unmount (also a mount whose daemon died). */
+int netsim_unmount(const char *mountpoint, struct cs_err *err);
+/* The stats JSON text of a mounted netsim (malloc'd). */
+char *netsim_stats(const char *mountpoint, struct cs_err *err);
+
+#endif

@@ -1,0 +1,84 @@
+#define _GNU_SOURCE
+#include "shaper.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+#include "banned.h"
+
+void shaper_init(struct shaper *s, uint64_t bw, uint64_t latency_ns, unsigned max_inflight)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->bw = bw;
+	s->latency_ns = latency_ns;
+	s->max_inflight = max_inflight;
+	s->st.since_ns = now_ns();
+}
+
+void shaper_destroy(struct shaper *s)
+{
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+}
+
+uint64_t shaper_bucket_min(unsigned i)
+{
+	return i == 0 ? 0 : 4096ULL << (i - 1);
+}
+
+static unsigned bucket(size_t size)
+{
+	unsigned i = 0;
+	while (i + 1 < SHAPER_HIST && size >= shaper_bucket_min(i + 1))
+		i++;
+	return i;
+}
+
+uint64_t shaper_begin(struct shaper *s, size_t size)
+{
+	pthread_mutex_lock(&s->mu);
+	uint64_t t = now_ns();
+	while (s->max_inflight && s->st.inflight >= s->max_inflight)
+		pthread_cond_wait(&s->cv, &s->mu);
+	uint64_t arrival = now_ns();
+	s->st.slot_wait_ns += arrival - t;
+	s->st.inflight++;
+	if (s->st.inflight > s->st.peak_inflight)
+		s->st.peak_inflight = s->st.inflight;
+	s->st.reads++;
+	s->st.bytes += size;
+	s->st.hist[bucket(size)]++;
+	uint64_t ready = arrival + s->latency_ns;
+	uint64_t done = ready;
+	if (s->bw) {
+		uint64_t start = ready > s->link_free_ns ? ready : s->link_free_ns;
+		s->st.throttled_ns += start - ready;
+		uint64_t tx = (uint64_t)((double)size * 1e9 / (double)s->bw);
+		s->link_free_ns = start + tx;
+		done = s->link_free_ns;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return done;
+}
+
+void shaper_end(struct shaper *s, uint64_t done_ns)
+{
+	struct timespec ts = { (time_t)(done_ns / 1000000000ULL), (long)(done_ns % 1000000000ULL) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+	}
+	pthread_mutex_lock(&s->mu);
+	s->st.inflight--;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void shaper_snapshot(struct shaper *s, struct shaper_stats *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->st;
+	pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,56 @@
+#ifndef CS_SHAPER_H
+#define CS_SHAPER_H
+/*
+ * shaper: the timing model of a network file system path, for netsim.
+ *
+ * A read request of S bytes arriving at t:
+ *   1. waits for one of max_inflight slots (like NFS RPC slots / nconnect);
+ *   2. pays the latency L (concurrently with every other request);
+ *   3. crosses one shared link of bandwidth B, scheduled on a virtual clock:
+ *        tx_start = max(t + L, link_free);  link_free = tx_start + S / B
+ *      and completes at link_free (or t + L when B is unlimited).
+ * So one reader gets S / (L + S/B), many readers share exactly B. The time a
+ * request queues for the link (tx_start - (t + L)) is "throttled" time.
+ *
+ * All functions are thread-safe. Zero for bw, latency or max_inflight means
+ * unlimited.
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHAPER_HIST 12   /* request sizes: <4K, [4K,8K), [8K,16K), ... [2M,4M), >=4M */
+
+struct shaper_stats {
+	uint64_t reads, bytes;
+	uint64_t hist[SHAPER_HIST];
+	unsigned inflight, peak_inflight;
+	uint64_t throttled_ns;     /* queued for the link */
+	uint64_t slot_wait_ns;     /* queued for an in-flight slot */
+	uint64_t since_ns;         /* when the shaper started */
+};
+
+struct shaper {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t bw;               /* bytes per second */
+	uint64_t latency_ns;
+	unsigned max_inflight;
+	uint64_t link_free_ns;
+	struct shaper_stats st;
+};
+
+void shaper_init(struct shaper *s, uint64_t bw, uint64_t latency_ns, unsigned max_inflight);
+void shaper_destroy(struct shaper *s);
+
+/* Take a slot and schedule a request of size bytes; returns the time at
+ * which it may complete. */
+uint64_t shaper_begin(struct shaper *s, size_t size);
+/* Sleep until done_ns (after the data was read), then release the slot. */
+void shaper_end(struct shaper *s, uint64_t done_ns);
+
+void shaper_snapshot(struct shaper *s, struct shaper_stats *out);
+/* Lower bound of histogram bucket i, in bytes (0 for the first). */
+uint64_t shaper_bucket_min(unsigned i);
+
+#endif

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# netsim: mount, read back, stats, unmount, refusals, dead daemons, bench.
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip_all "netsim tests mount FUSE file systems: run as root"
+[ -c /dev/fuse ] || skip_all "no /dev/fuse here"
+F=${FIXTURES:?}/fakeserver
+mounted() { grep -q " $(realpath -m "$1") fuse.coldstart-netsim " /proc/self/mounts; }
+at_exit 'for m in $(awk "\$3==\"fuse.coldstart-netsim\" {print \$2}" /proc/self/mounts | grep "^$SCRATCH\|^/tmp/coldstart-netsim-"); do umount -l "$m"; done'
+at_exit "pkill -9 -f '$F' 2>/dev/null"
+
+"$COLDSTART" mkmodel src --preset tiny -q >/dev/null
+mkdir -p src/sub && echo nested > src/sub/file.txt
+mkdir mp
+expect_rc 0 "mount" "$COLDSTART" netsim src mp --profile nfs-10g
+check "prints the mount point" [ "$out" = "$SCRATCH/mp" ]
+check "mounted as fuse.coldstart-netsim" mounted mp
+check "listing passes through" [ "$(ls mp | tr '\n' ' ')" = "config.json generation_config.json model.safetensors sub " ]
+check "nested file" [ "$(cat mp/sub/file.txt)" = nested ]
+check "read back byte for byte" cmp -s src/model.safetensors mp/model.safetensors
+check "sizes pass through" [ "$(stat -c %s mp/model.safetensors)" = "$(stat -c %s src/model.safetensors)" ]
+check_not "read-only" sh -c "touch mp/newfile 2>/dev/null"
+expect_rc 0 "inspect through the mount" "$COLDSTART" inspect mp
+"$COLDSTART" pages evict mp -q >/dev/null
+run "$COLDSTART" pages status mp --json
+check "evicting works on the mount (0% resident)" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]<1' "$out"
+find mp -type f -exec cat {} + > /dev/null
+run "$COLDSTART" pages status mp --json
+check "reading fills the kernel cache (100% resident)" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]==100' "$out"
+expect_rc 0 "stats" "$COLDSTART" netsim --stats mp --json
+check "stats count the bytes served and the request sizes" python3 -c '
+import json,sys
+d=json.loads(sys.argv[1])
+assert d["profile"]=="nfs-10g" and d["bytes"]>=38576800 and d["reads"]>0, d
+assert sum(b["reads"] for b in d["size_histogram"])==d["reads"], d' "$out"
+expect_rc 0 "human stats" "$COLDSTART" netsim --stats mp
+contains "human stats show request sizes" "$out" "request sizes:"
+
+# Refusals.
+expect_rc 1 "already mounted" "$COLDSTART" netsim src mp
+contains "says so" "$err" "already a mount point"
+mkdir full && touch full/x
+expect_rc 1 "mount point not empty" "$COLDSTART" netsim src full
+contains "says so" "$err" "is not empty"
+expect_rc 1 "mount point missing" "$COLDSTART" netsim src nowhere
+contains "says so" "$err" "mount point 'nowhere' does not exist"
+expect_rc 1 "source missing" "$COLDSTART" netsim nosrc full
+contains "says so" "$err" "cannot access source 'nosrc'"
+expect_rc 2 "unknown profile" "$COLDSTART" netsim src full --profile carrier-pigeon
+mkdir mp3
+if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
+	expect_rc 1 "no FUSE device" unshare -m sh -c "mount --bind /dev/null /dev/fuse && exec '$COLDSTART' netsim src mp3"
+	contains "says FUSE is not available" "$err" "FUSE is not available"
+fi
+expect_rc 1 "--unmount of something else" "$COLDSTART" netsim --unmount src
+contains "refuses" "$err" "is not a mount point"
+
+# Unmount.
+expect_rc 0 "unmount" "$COLDSTART" netsim --unmount mp
+check_not "gone from the mount table" mounted mp
+check "mount point empty again" [ -z "$(ls -A mp)" ]
+
+# kill -9 of the daemon leaves ENOTCONN; --unmount clears it.
+expect_rc 0 "mount again" "$COLDSTART" netsim src mp --profile none
+pid=$("$COLDSTART" netsim --stats mp --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+kill -9 "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+check_not "dead daemon: the path is broken" sh -c "ls mp 2>/dev/null"
+expect_rc 0 "--unmount clears a dead mount" "$COLDSTART" netsim --unmount mp
+check "clean directory afterwards" [ -d mp ] && check "and empty" [ -z "$(ls -A mp)" ]
+
+# SIGTERM to the daemon unmounts cleanly.
+"$COLDSTART" netsim src mp >/dev/null
+pid=$("$COLDSTART" netsim --stats mp --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+kill -TERM "$pid"
+for _ in $(seq 100); do mounted mp || break; sleep 0.05; done
+check_not "SIGTERM unmounts" mounted mp
+
+# bench mounts netsim by default and unmounts on every way out.
+nmounts() { grep -c ' fuse.coldstart-netsim ' /proc/self/mounts; }
+before=$(nmounts)
+expect_rc 0 "bench with the default netsim" "$COLDSTART" bench --nvme src --server "$F --port {port} --model {model}" --repeat 1 --csv b.csv -q
+check "net rows say which netsim" grep -q 'net=netsim:nfs-10g' b.csv
+check "unmounted after success" [ "$(nmounts)" = "$before" ]
+expect_rc 0 "bench --net netsim:slow-disk" "$COLDSTART" bench --nvme src --net netsim:slow-disk --server "$F --port {port} --model {model}" --repeat 1 --csv b.csv -q
+check "profile recorded" grep -q 'net=netsim:slow-disk' b.csv
+check "unmounted" [ "$(nmounts)" = "$before" ]
+expect_rc 1 "bench with a failing server" "$COLDSTART" bench --nvme src --net netsim --server "$F --port {port} --crash" --csv f.csv -q
+check "unmounted after a failing run" [ "$(nmounts)" = "$before" ]
+"$COLDSTART" bench --nvme src --net netsim:nfs-1g --modes net --server "$F --port {port} --hang" --csv c.csv -q >/dev/null 2>&1 &
+bpid=$!
+for _ in $(seq 100); do [ "$(nmounts)" != "$before" ] && pgrep -f "$F" >/dev/null && break; sleep 0.05; done
+sleep 0.2
+kill -INT $bpid
+wait $bpid
+check "Ctrl-C: bench exits 130" [ "$?" = 130 ]
+check "unmounted after Ctrl-C" [ "$(nmounts)" = "$before" ]
+check "no mount points left in /tmp" [ -z "$(ls -d /tmp/coldstart-netsim-* 2>/dev/null | while read -r d; do grep -q " $d " /proc/self/mounts && echo "$d"; done)" ]
+check "no server left" [ -z "$(pgrep -f "$F")" ]
+done_testing
