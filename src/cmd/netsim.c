@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		"      --latency DUR      added to every read request, e.g. 500us, 1ms\n"
 		"      --max-inflight N   requests served at once (0: unlimited)\n"
 		"      --max-read SIZE    largest read request (default 1M)\n"
+		"      --readahead SIZE   kernel readahead of the mount (default 15 x max-read,\n"
+		"                         as an NFS client sets it; needs root)\n"
 		"  -f, --foreground       do not daemonize\n"
 		"      --unmount          unmount MOUNTPOINT (also one whose daemon died)\n"
 		"      --stats            bytes, requests, request sizes, peak in flight,\n"
@@ -75,17 +77,23 @@ static int print_stats(const char *mp, int json)
 	free(s);
 	if (!j)
 		return error("cannot parse the statistics of '%s'", mp);
-	char a[32], b[32];
+	char a[32], b[32], c[32];
 	double secs = json_real_value(json_object_get(j, "seconds"));
 	uint64_t bytes = (uint64_t)json_integer_value(json_object_get(j, "bytes"));
 	uint64_t bw = (uint64_t)json_integer_value(json_object_get(j, "bw_bytes_per_s"));
 	printf("netsim %s over %s (pid %lld)\n", json_string_value(json_object_get(j, "profile")),
 	       json_string_value(json_object_get(j, "src")), (long long)json_integer_value(json_object_get(j, "pid")));
-	printf("limits:        bw %s/s, latency %.3f ms, %lld in flight, max read %s\n",
-	       bw ? fmt_bytes(a, sizeof(a), bw) : "unlimited",
+	char bwtxt[48] = "unlimited";
+	if (bw)
+		snprintf(bwtxt, sizeof(bwtxt), "%s/s", fmt_bytes(a, sizeof(a), bw));
+	printf("limits:        bw %s, latency %.3f ms, %lld in flight, max read %s, readahead %s\n",
+	       bwtxt,
 	       (double)json_integer_value(json_object_get(j, "latency_ns")) / 1e6,
 	       (long long)json_integer_value(json_object_get(j, "max_inflight")),
-	       fmt_bytes(b, sizeof(b), (uint64_t)json_integer_value(json_object_get(j, "max_read"))));
+	       fmt_bytes(b, sizeof(b), (uint64_t)json_integer_value(json_object_get(j, "max_read"))),
+	       json_integer_value(json_object_get(j, "readahead"))
+		       ? fmt_bytes(c, sizeof(c), (uint64_t)json_integer_value(json_object_get(j, "readahead")))
+		       : "kernel default");
 	printf("served:        %s in %lld read requests over %.1fs\n", fmt_bytes(a, sizeof(a), bytes),
 	       (long long)json_integer_value(json_object_get(j, "reads")), secs);
 	printf("peak in flight: %lld\n", (long long)json_integer_value(json_object_get(j, "peak_inflight")));
@@ -124,16 +132,17 @@ static int wait_ready(int fd, const char *mp)
 
 int cmd_netsim(int argc, char **argv)
 {
-	enum { O_BW = 1000, O_LAT, O_INF, O_MAXREAD, O_UNMOUNT, O_STATS, O_JSON };
+	enum { O_BW = 1000, O_LAT, O_INF, O_MAXREAD, O_UNMOUNT, O_STATS, O_JSON, O_RA };
 	static const struct option opts[] = {
 		{ "profile", required_argument, NULL, 'p' }, { "bw", required_argument, NULL, O_BW },
 		{ "latency", required_argument, NULL, O_LAT }, { "max-inflight", required_argument, NULL, O_INF },
 		{ "max-read", required_argument, NULL, O_MAXREAD }, { "foreground", no_argument, NULL, 'f' },
+		{ "readahead", required_argument, NULL, O_RA },
 		{ "unmount", no_argument, NULL, O_UNMOUNT }, { "stats", no_argument, NULL, O_STATS },
 		{ "json", no_argument, NULL, O_JSON }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *profile = NULL;
-	uint64_t bw = 0, lat = 0, maxread = 0;
+	uint64_t bw = 0, lat = 0, maxread = 0, ra = 0;
 	long inflight = -1;
 	int have_bw = 0, have_lat = 0, have_mr = 0, fg = 0, unmount = 0, stats = 0, json = 0, c;
 	opterr = 0;
@@ -162,6 +171,10 @@ int cmd_netsim(int argc, char **argv)
 			if (parse_size(optarg, &maxread) || maxread < 4096 || maxread > (16u << 20))
 				return usage_error("invalid --max-read '%s' (4K to 16M)", optarg);
 			have_mr = 1;
+			break;
+		case O_RA:
+			if (parse_size(optarg, &ra) || ra < 4096 || ra > (1ULL << 30))
+				return usage_error("invalid --readahead '%s' (4K to 1G)", optarg);
 			break;
 		case 'f':
 			fg = 1;
@@ -203,7 +216,7 @@ int cmd_netsim(int argc, char **argv)
 		.src = src, .profile = profile ? profile : (have_bw || have_lat || inflight >= 0 ? "custom" : "none"),
 		.bw = have_bw ? bw : pr->bw, .latency_ns = have_lat ? lat : pr->latency_ns,
 		.max_inflight = inflight >= 0 ? (unsigned)inflight : pr->max_inflight,
-		.max_read = have_mr ? maxread : pr->max_read, .ready_fd = -1,
+		.max_read = have_mr ? maxread : pr->max_read, .readahead = ra, .ready_fd = -1,
 	};
 	if (netsim_check(src, mp, &err))
 		return error("%s", err.msg);

@@ -66,6 +66,7 @@ struct ns {
 	const char *profile;
 	struct shaper sh;
 	uint64_t max_read;
+	uint64_t readahead;    /* bytes, 0 = the kernel's default */
 };
 
 static struct ns *ctx(void)
@@ -207,6 +208,7 @@ static char *stats_json(struct ns *n)
 	json_object_set_new(j, "latency_ns", json_integer((json_int_t)n->sh.latency_ns));
 	json_object_set_new(j, "max_inflight", json_integer(n->sh.max_inflight));
 	json_object_set_new(j, "max_read", json_integer((json_int_t)n->max_read));
+	json_object_set_new(j, "readahead", json_integer((json_int_t)n->readahead));
 	json_object_set_new(j, "seconds", json_real((double)(now_ns() - st.since_ns) / 1e9));
 	json_object_set_new(j, "reads", json_integer((json_int_t)st.reads));
 	json_object_set_new(j, "bytes", json_integer((json_int_t)st.bytes));
@@ -286,6 +288,44 @@ static const struct fuse_operations ops = {
 };
 
 /* ---- mount management ---- */
+
+/* "major:minor" of the mount at path (from mountinfo, without touching the
+ * file system, which is not served yet); 0 if found. */
+static int mount_devno(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -1;
+	char line[8192];
+	int rc = -1;
+	while (fgets(line, sizeof(line), f)) {
+		char dev[64], mp[4096];
+		if (sscanf(line, "%*s %*s %63s %*s %4095s", dev, mp) == 2 && !strcmp(mp, path)) {
+			snprintf(out, len, "%s", dev);
+			rc = 0;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Readahead of the mount, as an NFS client sets it (15 x rsize): the
+ * kernel caps FUSE at its 128 KiB default otherwise. Best effort (root). */
+static uint64_t set_readahead(const char *mountpoint, uint64_t bytes)
+{
+	char dev[64];
+	if (!bytes || mount_devno(mountpoint, dev, sizeof(dev)))
+		return 0;
+	char *p = xasprintf("/sys/class/bdi/%s/read_ahead_kb", dev);
+	char val[32];
+	int n = snprintf(val, sizeof(val), "%llu", (unsigned long long)(bytes / 1024));
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	int ok = fd >= 0 && write(fd, val, (size_t)n) == n;
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	return ok ? bytes : 0;
+}
 
 /* The fstype of the mount whose mount point is exactly path, or NULL. */
 static char *mount_fstype(const char *path)
@@ -422,6 +462,7 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 		fuse_destroy(f);
 		goto out;
 	}
+	n.readahead = set_readahead(o->mountpoint, o->readahead ? o->readahead : 15 * n.max_read);
 	report_ready(o->ready_fd, 0, NULL);
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	unsigned threads = o->max_inflight ? o->max_inflight + 4 : 68;

@@ -4,7 +4,7 @@
  * netsim: a read-only FUSE passthrough over a local directory that behaves
  * like a network file system: a shared bandwidth limit, a per-request
  * latency, a limit on requests in flight (see shaper.h), and a maximum read
- * request size. File data is cached by the kernel as an NFS client caches it
+ * request size, with NFS-like readahead (15 x max_read). File data is cached by the kernel as an NFS client caches it
  * (kept across opens, dropped by posix_fadvise DONTNEED or drop_caches).
  * Symlinks are followed inside the daemon, so every byte read through the
  * mount crosses the simulated link (Hugging Face cache snapshots are
@@ -43,6 +43,7 @@ struct netsim_opts {
 	const char *mountpoint;
 	const char *profile;    /* name, for stats and fsname */
 	uint64_t bw, latency_ns, max_read;
+	uint64_t readahead;     /* bytes; 0 = 15 x max_read, as an NFS client */
 	unsigned max_inflight;
 	int ready_fd;
 };
