@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -361,6 +362,17 @@ static int write_seg(int dfd, int *bfd, const char *path, const unsigned char *b
 	return fs_pwrite_full(*bfd, buf + direct, len - direct, (off_t)(off + direct));
 }
 
+/* 2 MiB-aligned and backed by transparent huge pages where the kernel
+ * allows: each O_DIRECT write then pins 8 pages instead of 4096. */
+static unsigned char *alloc_ring_buffer(void)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 2u << 20, BUFSZ))
+		die("out of memory allocating %u bytes", BUFSZ);
+	madvise(p, BUFSZ, MADV_HUGEPAGE);
+	return p;
+}
+
 static int write_shards(const struct ck_plan *p, const char *tmp, const struct ck_write_opts *o,
 			struct cs_err *err)
 {
@@ -378,7 +390,7 @@ static int write_shards(const struct ck_plan *p, const char *tmp, const struct c
 		}
 	}
 	for (int i = 0; i < NBUF; i++) {
-		r.slots[i].buf = fs_alloc_aligned(BUFSZ);
+		r.slots[i].buf = alloc_ring_buffer();
 		r.slots[i].filled = -1;
 		r.slots[i].free_for = i;
 	}
