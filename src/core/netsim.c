@@ -468,6 +468,7 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 	unsigned threads = o->max_inflight ? o->max_inflight + 4 : 68;
 	fuse_loop_cfg_set_max_threads(cfg, threads < 16 ? 16 : threads);
 	fuse_loop_cfg_set_idle_threads(cfg, threads < 16 ? 16 : threads);
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	int lr = fuse_loop_mt(f, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	fuse_remove_signal_handlers(se);
