@@ -33,7 +33,10 @@ check "nothing written" [ ! -e x.csv ]
 mkdir notamodel
 expect_rc 1 "not a model directory" "$COLDSTART" bench --nvme notamodel --modes nvme --server "$SRV" --csv x.csv
 check "still nothing written" [ ! -e x.csv ]
-expect_rc 2 "net mode without a path" env -u MODEL_PATH_NET "$COLDSTART" bench --nvme nvme/qwen --modes nvme,net --server "$SRV"
+# Without a net path the NVMe copy is served through netsim (t0050); with
+# neither path, the net mode has nothing to read.
+expect_rc 2 "net mode with no path at all" env -u MODEL_PATH_NET -u MODEL_PATH_NVME "$COLDSTART" bench --modes net --server "$SRV"
+contains "says what it needs" "$err" "mode 'net' needs a path"
 expect_rc 2 "unknown mode" "$COLDSTART" bench --nvme nvme/qwen --modes nvme,tape --server "$SRV"
 expect_rc 2 "bad order" "$COLDSTART" bench --nvme nvme/qwen --order sideways --server "$SRV"
 
