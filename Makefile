@@ -44,7 +44,7 @@ FUSE_LIBS := -Wl,-Bstatic -lfuse3 -Wl,-Bdynamic
 else
 FUSE_LIBS := -lfuse3
 endif
-LIBS := -ljansson -lcurl $(FUSE_LIBS) -ldl -lpthread -lm
+LIBS := -ljansson -lcurl -lmicrohttpd $(FUSE_LIBS) -ldl -lpthread -lm
 
 CORE_SRC := $(sort $(wildcard src/core/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
@@ -78,7 +78,7 @@ $(O)/tests/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/tap.h $(O)/.build-id
 
 $(O)/tests/fixtures/%: tests/fixtures/%.c $(CORE_OBJ) $(O)/.build-id
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) -lmicrohttpd $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
 
 unit-bins: $(UNIT_BIN)
 

@@ -24,10 +24,12 @@ struct command {
 
 static const struct command commands[] = {
 	{ "bench", cmd_bench, "the experiment: cold starts per storage mode, repeated, summarized" },
+	{ "refserve", cmd_refserve, "reference server: load safetensors into GPU/host memory at full speed, serve /health" },
 	{ "run", cmd_run, "one measured cold start: launch, poll readiness, record, stop the tree" },
 	{ "mkmodel", cmd_mkmodel, "write a synthetic Hugging Face checkpoint (real names and shapes)" },
 	{ "inspect", cmd_inspect, "validate and summarize a safetensors model directory" },
 	{ "netsim", cmd_netsim, "FUSE network-path stand-in: bandwidth, latency, in-flight limits" },
+	{ "probe", cmd_probe, "hardware floor: storage->host, host->GPU and overlapped load rates" },
 	{ "pages", cmd_pages, "page cache: residency status, evict, parallel warm" },
 };
 

@@ -8,4 +8,6 @@ int cmd_pages(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_netsim(int argc, char **argv);
+int cmd_refserve(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 #endif

@@ -122,16 +122,37 @@ static int on_path(const char *prog)
 	return found;
 }
 
+/* This binary's refserve as a server template (path quoted for tmpl_argv). */
+static char *refserve_template(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return xstrdup("coldstart refserve {model} --port {port}");
+	exe[n] = '\0';
+	char *q = shell_quote(exe);
+	char *t = xasprintf("%s refserve {model} --port {port}", q);
+	free(q);
+	return t;
+}
+
 const char *runcfg_server(struct run_cfg *c)
 {
-	if (c->server)
+	static char *refserve;
+	if (c->server && strcmp(c->server, "refserve"))
 		return c->server;
-	if (on_path("vllm")) {
+	if (!c->server && on_path("vllm")) {
 		c->server = VLLM_TEMPLATE;
 		return c->server;
 	}
-	error("no --server given and 'vllm' is not on the PATH; give the server command, e.g. --server 'python -m my_server --model {model} --port {port}'");
-	return NULL;
+	if (!refserve) {
+		refserve = refserve_template();
+		if (!c->server && !c->quiet)
+			fprintf(stderr, "coldstart: %s: vllm is not on the PATH: using coldstart's reference server (refserve)\n",
+				cs_cmdname ? cs_cmdname : "run");
+	}
+	c->server = refserve;
+	return c->server;
 }
 
 static void on_status(const char *msg, void *arg)
@@ -267,7 +288,7 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 		notes_add(&notes, "sigkilled", "%d", res->stop.killed);
 	if (res->gpu_released == 0)
 		notes_add(&notes, "gpu_released", "no");
-	notes_add(&notes, "server", "%s", argv[0]);
+	notes_add(&notes, "server", "%s", argv[1] && !strcmp(argv[1], "refserve") ? "refserve" : argv[0]);
 	if (res->outcome != RUN_READY)
 		notes_add(&notes, "status", "failed:%s", run_outcome_name(res->outcome));
 	if (extra_notes && *extra_notes) {

@@ -38,7 +38,8 @@ enum {
 	"      --server TEMPLATE  server command; tokens {model} {port} {max_model_len}\n" \
 	"                         {mode} {run_id}; split like a shell line, run without\n" \
 	"                         a shell (default: vllm serve {model} --port {port}\n" \
-	"                         --max-model-len {max_model_len})\n" \
+	"                         --max-model-len {max_model_len} when vllm is on the\n" \
+	"                         PATH, else 'refserve': coldstart's reference server)\n" \
 	"      --shell            run the template with /bin/sh -c (values shell-quoted)\n" \
 	"      --ready SPEC       http://127.0.0.1:{port}/health (default: ready on 200),\n" \
 	"                         tcp:{port}, or log:REGEX on the server's output\n" \
@@ -79,7 +80,8 @@ void runcfg_init(struct run_cfg *c);
 /* Handle option c (from RUNCFG_LONGOPTS): 1 handled, 0 not a run option,
  * EXIT_USAGE (2) after reporting a bad value. */
 int runcfg_option(struct run_cfg *c, int opt, const char *arg);
-/* The server template to use, deciding the default once. NULL + message if none. */
+/* The server template to use: --server, else vllm if on the PATH, else this
+ * binary's refserve (said once on stderr). "refserve" selects it explicitly. */
 const char *runcfg_server(struct run_cfg *c);
 
 /* One measured run of the server on model, recorded as storage mode `mode`.

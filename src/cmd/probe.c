@@ -1,0 +1,210 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli.h"
+#include "../core/cuda.h"
+#include "../core/loader.h"
+#include "../core/pagecache.h"
+#include "../core/safetensors.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart probe MODEL_DIR [--device auto|host|cuda] [--jobs N] [--chunk SIZE]\n"
+		"                       [--cold] [--json]\n"
+		"\n"
+		"The hardware floor for loading this model here, measured in one go:\n"
+		"  storage -> host   every tensor byte read into host memory by N threads\n"
+		"                    (cold with --cold: the files are evicted first)\n"
+		"  host -> GPU       pinned host memory copied to the device, several streams\n"
+		"  overlapped        the refserve pipeline: reads and copies overlapped\n"
+		"                    (evicted again first with --cold)\n"
+		"  floor             bytes / min(storage, host->GPU): no server can load the\n"
+		"                    weights faster from this storage\n"
+		"\n"
+		"Options:\n"
+		"      --device DEV    auto (default: cuda if usable), host (storage only), cuda\n"
+		"  -j, --jobs N        reader threads (default 8)\n"
+		"      --chunk SIZE    read and copy size (default 16M)\n"
+		"      --cold          evict the model's pages before each read measurement\n"
+		"      --json          results as JSON on stdout\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"Example:\n"
+		"  coldstart probe /mnt/nvme0/qwen-7b --cold\n");
+}
+
+static int evict(const char *dir, struct cs_err *err)
+{
+	struct pc_set set;
+	char *p[] = { (char *)dir };
+	if (pc_collect(p, 1, &set, err))
+		return -1;
+	int rc = pc_evict(&set, err);
+	pc_set_free(&set);
+	return rc;
+}
+
+/* Pinned host -> device copies, 4 streams, about `total` bytes. */
+static int h2d_rate(uint64_t total, uint64_t chunk, double *gbps, struct cs_err *err)
+{
+	enum { NS = 4 };
+	void *h = NULL;
+	cuda_ptr d = 0;
+	cuda_stream st[NS] = { NULL };
+	int rc = 0;
+	if (cuda_host_alloc(&h, (size_t)chunk * NS, err) || cuda_malloc(&d, (size_t)chunk * NS, err))
+		rc = -1;
+	memset(h, 0x5a, h ? (size_t)chunk * NS : 0);
+	for (int i = 0; i < NS && !rc; i++)
+		rc = cuda_stream_create(&st[i], err);
+	uint64_t done = 0, t0 = now_ns();
+	for (unsigned k = 0; !rc && done < total; k++) {
+		unsigned s = k % NS;
+		rc = cuda_htod_async(d + (cuda_ptr)s * chunk, (char *)h + (size_t)s * chunk, (size_t)chunk, st[s], err);
+		done += chunk;
+	}
+	for (int i = 0; i < NS; i++) {
+		if (!rc && st[i])
+			rc = cuda_stream_sync(st[i], err);
+		cuda_stream_destroy(st[i]);
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	*gbps = secs > 0 ? (double)done / secs / 1e9 : 0;
+	cuda_free(d);
+	cuda_host_free(h);
+	return rc;
+}
+
+int cmd_probe(int argc, char **argv)
+{
+	enum { O_DEVICE = 1000, O_CHUNK, O_COLD, O_JSON };
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, O_DEVICE }, { "jobs", required_argument, NULL, 'j' },
+		{ "chunk", required_argument, NULL, O_CHUNK }, { "cold", no_argument, NULL, O_COLD },
+		{ "json", no_argument, NULL, O_JSON }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *device = "auto";
+	long jobs = 8;
+	uint64_t chunk = 16u << 20;
+	int cold = 0, json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_DEVICE:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "cuda") && strcmp(optarg, "host"))
+				return usage_error("invalid --device '%s' (auto, host or cuda)", optarg);
+			device = optarg;
+			break;
+		case 'j':
+			if (parse_int_range(optarg, 1, 256, &jobs))
+				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
+			break;
+		case O_CHUNK:
+			if (parse_size(optarg, &chunk) || chunk < 65536 || chunk > (1ULL << 30))
+				return usage_error("invalid --chunk '%s' (64K to 1G)", optarg);
+			break;
+		case O_COLD:
+			cold = 1;
+			break;
+		case O_JSON:
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing MODEL_DIR");
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	const char *dir = argv[optind];
+	struct st_model m;
+	struct cs_err err;
+	if (st_model_open(dir, &m, &err)) {
+		st_model_free(&m);
+		return error("%s", err.msg);
+	}
+	cli_catch_signals();
+	int gpu = 0;
+	if (strcmp(device, "host")) {
+		if (cuda_open(0, &err) == 0)
+			gpu = 1;
+		else if (!strcmp(device, "cuda")) {
+			st_model_free(&m);
+			return error("%s", err.msg);
+		}
+	}
+	int rc = 0;
+	double storage = 0, h2d = 0, e2e = 0;
+	struct loader L;
+	struct ld_opts lo = { LD_HOST, (int)jobs, chunk, 0, &cli_signal };
+	if (cold && evict(dir, &err))
+		rc = error("%s", err.msg);
+	if (!rc && ld_load(&m, &lo, &L, &err) == 0) {
+		storage = (double)L.bytes / L.seconds / 1e9;
+		ld_free(&L);
+	} else if (!rc) {
+		rc = error("%s", err.msg);
+	}
+	uint64_t bytes = m.tensor_bytes;
+	if (!rc && gpu) {
+		uint64_t total = bytes > (8ULL << 30) ? bytes : (8ULL << 30);
+		if (h2d_rate(total, chunk, &h2d, &err))
+			rc = error("%s", err.msg);
+		if (!rc && cold && evict(dir, &err))
+			rc = error("%s", err.msg);
+		lo.device = LD_CUDA;
+		if (!rc && ld_load(&m, &lo, &L, &err) == 0) {
+			e2e = (double)L.bytes / L.seconds / 1e9;
+			ld_free(&L);
+		} else if (!rc) {
+			rc = error("%s", err.msg);
+		}
+	}
+	if (rc) {
+		cuda_close();
+		st_model_free(&m);
+		return cli_signal ? cli_signal_exit() : EXIT_FAIL;
+	}
+	double lim = gpu && h2d < storage ? h2d : storage;
+	double floor_s = lim > 0 ? (double)bytes / (lim * 1e9) : 0;
+	if (json) {
+		json_t *j = json_object();
+		json_object_set_new(j, "model", json_string(dir));
+		json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
+		json_object_set_new(j, "cold", json_boolean(cold));
+		json_object_set_new(j, "jobs", json_integer(jobs));
+		json_object_set_new(j, "device", gpu ? json_string(cuda_device_name()) : json_null());
+		json_object_set_new(j, "storage_to_host_gbps", json_real(storage));
+		json_object_set_new(j, "host_to_device_gbps", gpu ? json_real(h2d) : json_null());
+		json_object_set_new(j, "overlapped_gbps", gpu ? json_real(e2e) : json_null());
+		json_object_set_new(j, "floor_s", json_real(floor_s));
+		print_json(j);
+	} else {
+		char b[32];
+		printf("model:            %s (%s of tensors)\n", dir, fmt_bytes(b, sizeof(b), bytes));
+		printf("storage -> host:  %6.2f GB/s%s, %ld threads\n", storage, cold ? " (cold)" : "", jobs);
+		if (gpu) {
+			printf("host -> GPU:      %6.2f GB/s (pinned, %s)\n", h2d, cuda_device_name());
+			printf("overlapped:       %6.2f GB/s (read + copy, as refserve loads)\n", e2e);
+		} else {
+			printf("host -> GPU:      n/a (no usable GPU)\n");
+		}
+		printf("floor:            %.3f s to load the weights (bytes / min(storage%s))\n", floor_s,
+		       gpu ? ", host->GPU" : "");
+	}
+	cuda_close();
+	st_model_free(&m);
+	return 0;
+}

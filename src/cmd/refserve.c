@@ -1,0 +1,279 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cli.h"
+#include "../core/cuda.h"
+#include "../core/fsutil.h"
+#include "../core/loader.h"
+#include "../core/safetensors.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart refserve MODEL_DIR [--port N] [--host ADDR] [--device auto|cuda|host]\n"
+		"                          [--jobs N] [--chunk SIZE] [--dummy] [--verify]\n"
+		"                          [--served-model-name NAME]\n"
+		"\n"
+		"The reference server: validates a safetensors checkpoint (as 'inspect'),\n"
+		"loads every tensor byte into GPU memory (or host memory) as fast as the\n"
+		"hardware allows, then answers GET /health (200) and GET /v1/models until\n"
+		"SIGTERM or SIGINT (exit 0, memory freed). Its time to ready is the floor\n"
+		"any inference server can reach from this storage; `run` and `bench` use\n"
+		"it when no --server is given and vLLM is not installed. It logs the lines\n"
+		"vLLM logs ('Starting to load model', 'Loading weights took', 'Model\n"
+		"loading took', 'Application startup complete.').\n"
+		"\n"
+		"Options:\n"
+		"  -p, --port N           port (default 8000)\n"
+		"      --host ADDR        address to bind (default 127.0.0.1)\n"
+		"      --device DEV       auto (default: cuda when a GPU is usable), cuda, host\n"
+		"  -j, --jobs N           reader threads (default 8)\n"
+		"      --chunk SIZE       read and copy size (default 16M)\n"
+		"      --dummy            allocate the memory but read nothing (runtime baseline)\n"
+		"      --verify           compare every loaded byte with the files before serving\n"
+		"      --served-model-name NAME   model id in /v1/models (default: directory name)\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Example:\n"
+		"  coldstart refserve /mnt/nvme0/qwen-7b --port 8000 &\n"
+		"  curl -s localhost:8000/v1/models\n");
+}
+
+static void srvlogf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void srvlogf(const char *fmt, ...)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	char ts[32];
+	strftime(ts, sizeof(ts), "%m-%d %H:%M:%S", &tm);
+	printf("INFO %s [refserve] ", ts);
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static char *models_json;
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			       const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	(void)cls;
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)con_cls;
+	unsigned code = 404;
+	const char *body = "{\"error\":\"not found\"}";
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		code = 405;
+		body = "{\"error\":\"method not allowed\"}";
+	} else if (!strcmp(url, "/health")) {
+		code = 200;
+		body = "";
+	} else if (!strcmp(url, "/v1/models")) {
+		code = 200;
+		body = models_json;
+	}
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (*body)
+		MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int listen_on(const char *host, long port)
+{
+	struct addrinfo hints, *ai = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	char ps[16];
+	snprintf(ps, sizeof(ps), "%ld", port);
+	int g = getaddrinfo(host, ps, &hints, &ai);
+	if (g)
+		return error("cannot resolve '%s': %s", host, gai_strerror(g));
+	int s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (s >= 0)
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (s < 0 || bind(s, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s, 128) < 0) {
+		int e = errno;
+		if (s >= 0)
+			close(s);
+		freeaddrinfo(ai);
+		errno = e;
+		return error_errno("cannot listen on %s:%ld", host, port);
+	}
+	freeaddrinfo(ai);
+	return s;
+}
+
+int cmd_refserve(int argc, char **argv)
+{
+	enum { O_HOST = 1000, O_DEVICE, O_CHUNK, O_DUMMY, O_VERIFY, O_NAME };
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' }, { "host", required_argument, NULL, O_HOST },
+		{ "device", required_argument, NULL, O_DEVICE }, { "jobs", required_argument, NULL, 'j' },
+		{ "chunk", required_argument, NULL, O_CHUNK }, { "dummy", no_argument, NULL, O_DUMMY },
+		{ "verify", no_argument, NULL, O_VERIFY }, { "served-model-name", required_argument, NULL, O_NAME },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	long port = 8000, jobs = 8;
+	const char *host = "127.0.0.1", *device = "auto", *name = NULL;
+	uint64_t chunk = 16u << 20;
+	int dummy = 0, verify = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_int_range(optarg, 1, 65535, &port))
+				return usage_error("invalid --port '%s'", optarg);
+			break;
+		case O_HOST:
+			host = optarg;
+			break;
+		case O_DEVICE:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "cuda") && strcmp(optarg, "host"))
+				return usage_error("invalid --device '%s' (auto, cuda or host)", optarg);
+			device = optarg;
+			break;
+		case 'j':
+			if (parse_int_range(optarg, 1, 256, &jobs))
+				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
+			break;
+		case O_CHUNK:
+			if (parse_size(optarg, &chunk) || chunk < 65536 || chunk > (1ULL << 30))
+				return usage_error("invalid --chunk '%s' (64K to 1G)", optarg);
+			break;
+		case O_DUMMY:
+			dummy = 1;
+			break;
+		case O_VERIFY:
+			verify = 1;
+			break;
+		case O_NAME:
+			name = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing MODEL_DIR");
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (dummy && verify)
+		return usage_error("--verify reads the files; --dummy does not");
+	const char *dir = argv[optind];
+	cli_catch_signals();
+	uint64_t t0 = now_ns();
+	srvlogf("Starting to load model %s...", dir);
+	struct st_model m;
+	struct cs_err err;
+	if (st_model_open(dir, &m, &err)) {
+		st_model_free(&m);
+		return error("%s", err.msg);
+	}
+	enum ld_device dev = LD_HOST;
+	if (strcmp(device, "host")) {
+		if (cuda_open(0, &err) == 0) {
+			dev = LD_CUDA;
+		} else if (!strcmp(device, "cuda")) {
+			st_model_free(&m);
+			return error("%s", err.msg);
+		} else {
+			srvlogf("No usable GPU (%s): loading into host memory", err.msg);
+		}
+	}
+	srvlogf("Loading %s%s of %zu shard(s) into %s%s%s with %ld threads", dummy ? "nothing (dummy) instead " : "",
+	     "the tensors", m.nshards, dev == LD_CUDA ? "GPU " : "host memory", dev == LD_CUDA ? cuda_device_name() : "",
+	     "", jobs);
+	struct ld_opts lo = { dev, (int)jobs, chunk, dummy, &cli_signal };
+	struct loader L;
+	if (ld_load(&m, &lo, &L, &err)) {
+		st_model_free(&m);
+		cuda_close();
+		if (err.code == ECANCELED)
+			return cli_signal_exit();
+		return error("%s", err.msg);
+	}
+	srvlogf("Loading weights took %.2f seconds", L.seconds);
+	if (L.seconds > 0 && !dummy) {
+		char r[32];
+		srvlogf("Read %llu bytes at %s/s", (unsigned long long)L.bytes, fmt_bytes(r, sizeof(r), (uint64_t)((double)L.bytes / L.seconds)));
+	}
+	if (verify) {
+		if (ld_verify(&m, &L, &err)) {
+			ld_free(&L);
+			st_model_free(&m);
+			cuda_close();
+			return error("verification failed: %s", err.msg);
+		}
+		srvlogf("Verified %llu bytes: every tensor identical to the files", (unsigned long long)L.bytes);
+	}
+	srvlogf("Model loading took %.4f GiB memory and %.6f seconds", (double)L.bytes / (double)(1ULL << 30),
+	     (double)(now_ns() - t0) / 1e9);
+	char *id = name ? xstrdup(name) : fs_basename(dir);
+	json_t *list = json_object(), *data = json_array(), *mo = json_object();
+	json_object_set_new(mo, "id", json_string(id));
+	json_object_set_new(mo, "object", json_string("model"));
+	json_object_set_new(mo, "created", json_integer((json_int_t)time(NULL)));
+	json_object_set_new(mo, "owned_by", json_string("coldstart"));
+	json_array_append_new(data, mo);
+	json_object_set_new(list, "object", json_string("list"));
+	json_object_set_new(list, "data", data);
+	models_json = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	free(id);
+
+	int rc = 0;
+	int s = cli_signal ? -1 : listen_on(host, port);
+	struct MHD_Daemon *d = NULL;
+	if (s >= 0) {
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, NULL,
+				     MHD_OPTION_LISTEN_SOCKET, s, MHD_OPTION_END);
+		if (!d)
+			rc = error("cannot start the HTTP server on %s:%ld", host, port);
+	} else if (!cli_signal) {
+		rc = EXIT_FAIL;
+	}
+	if (d) {
+		srvlogf("Starting API server on http://%s:%ld", host, port);
+		printf("INFO:     Application startup complete.\n");
+		fflush(stdout);
+		while (!cli_signal) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		printf("INFO:     Shutting down\n");
+		fflush(stdout);
+		MHD_stop_daemon(d);
+	}
+	ld_free(&L);
+	cuda_close();
+	st_model_free(&m);
+	free(models_json);
+	models_json = NULL;
+	return rc;
+}

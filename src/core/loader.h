@@ -1,0 +1,53 @@
+#ifndef CS_LOADER_H
+#define CS_LOADER_H
+/*
+ * loader: read every tensor byte of a validated model into GPU memory (or
+ * host memory) as fast as the hardware allows.
+ *
+ * Each shard's data region (all its tensors, contiguous and validated by
+ * safetensors.c) goes into one arena: device memory (cuda) or process memory
+ * (host); a tensor lives at arena + its begin offset. The region is cut into
+ * chunks taken by `jobs` threads. In cuda mode every thread has its own
+ * stream and two pinned buffers: it reads a chunk into one buffer while the
+ * previous chunk's host-to-device copy runs from the other. In host mode a
+ * thread reads straight into the arena. dummy: allocate, read nothing.
+ *
+ * ld_verify re-reads every byte from the files and compares it with the
+ * loaded copy (copied back from the device in cuda mode); a mismatch names
+ * the shard and tensor.
+ *
+ * Ownership: struct loader owns its arenas until ld_free. Nothing prints;
+ * cuda mode needs cuda_open() first.
+ */
+#include <signal.h>
+#include <stdint.h>
+
+#include "cuda.h"
+#include "safetensors.h"
+#include "util.h"
+
+enum ld_device { LD_HOST, LD_CUDA };
+
+struct ld_opts {
+	enum ld_device device;
+	int jobs;                   /* default 8 */
+	uint64_t chunk;             /* default 16 MiB */
+	int dummy;
+	volatile sig_atomic_t *cancel;
+};
+
+struct loader {
+	enum ld_device device;
+	size_t n;
+	uint64_t *sizes;
+	unsigned char **host;       /* host arenas */
+	cuda_ptr *dev;              /* device arenas */
+	uint64_t bytes;             /* tensor bytes loaded (or allocated) */
+	double seconds;             /* the load itself */
+};
+
+int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L, struct cs_err *err);
+int ld_verify(const struct st_model *m, const struct loader *L, struct cs_err *err);
+void ld_free(struct loader *L);
+
+#endif
