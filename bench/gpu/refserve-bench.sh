@@ -53,5 +53,4 @@ echo "== 5. bench: hf_serve vs refserve, nvme mode, time to ready"
 	--server "python3 $here/bench/servers/hf_serve.py --model {model} --port {port}" 2>&1 | tail -4
 "$CS" bench --nvme "$M" --modes nvme --repeat 2 --csv "$OUT/servers.csv" --name "$PRESET-refserve" -q --server refserve 2>&1 | tail -4
 cat "$OUT/servers.csv"
-grep -h -E 'Starting to load|Loading weights took|startup complete' "$W"/../cs-rs/coldstart-logs/*.log 2>/dev/null | head -0
 for f in $(ls -t "$OUT"/coldstart-logs/*.log | head -4); do echo "-- $f"; grep -E 'Starting to load|Loading weights took|startup complete' "$f"; done
