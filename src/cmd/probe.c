@@ -21,7 +21,7 @@ static void usage(FILE *f)
 		"                       [--cold] [--json]\n"
 		"\n"
 		"The hardware floor for loading this model here, measured in one go:\n"
-		"  storage -> host   every tensor byte read into host memory by N threads\n"
+		"  storage -> host   every tensor byte read by N threads into reused buffers\n"
 		"                    (cold with --cold: the files are evicted first)\n"
 		"  host -> GPU       pinned host memory copied to the device, several streams\n"
 		"  overlapped        the refserve pipeline: reads and copies overlapped\n"
@@ -148,7 +148,7 @@ int cmd_probe(int argc, char **argv)
 	int rc = 0;
 	double storage = 0, h2d = 0, e2e = 0;
 	struct loader L;
-	struct ld_opts lo = { LD_HOST, (int)jobs, chunk, 0, &cli_signal };
+	struct ld_opts lo = { LD_HOST, (int)jobs, chunk, 0, 1, &cli_signal };
 	if (cold && evict(dir, &err))
 		rc = error("%s", err.msg);
 	if (!rc && ld_load(&m, &lo, &L, &err) == 0) {
@@ -165,6 +165,7 @@ int cmd_probe(int argc, char **argv)
 		if (!rc && cold && evict(dir, &err))
 			rc = error("%s", err.msg);
 		lo.device = LD_CUDA;
+		lo.sink = 0;
 		if (!rc && ld_load(&m, &lo, &L, &err) == 0) {
 			e2e = (double)L.bytes / L.seconds / 1e9;
 			ld_free(&L);

@@ -209,7 +209,7 @@ int cmd_refserve(int argc, char **argv)
 	srvlogf("Loading %s%s of %zu shard(s) into %s%s%s with %ld threads", dummy ? "nothing (dummy) instead " : "",
 	     "the tensors", m.nshards, dev == LD_CUDA ? "GPU " : "host memory", dev == LD_CUDA ? cuda_device_name() : "",
 	     "", jobs);
-	struct ld_opts lo = { dev, (int)jobs, chunk, dummy, &cli_signal };
+	struct ld_opts lo = { dev, (int)jobs, chunk, dummy, 0, &cli_signal };
 	struct loader L;
 	if (ld_load(&m, &lo, &L, &err)) {
 		st_model_free(&m);

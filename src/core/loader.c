@@ -66,12 +66,14 @@ static void *host_worker(void *arg)
 	struct job *j = arg;
 	struct chunk c;
 	struct cs_err e;
+	unsigned char *sink = j->o->sink ? fs_alloc_aligned((size_t)j->chunk_size) : NULL;
 	while (take(j, &c)) {
-		if (read_chunk(j, &c, j->L->host[c.shard] + c.off, &e)) {
+		if (read_chunk(j, &c, sink ? sink : j->L->host[c.shard] + c.off, &e)) {
 			set_failed(j, &e);
 			break;
 		}
 	}
+	free(sink);
 	return NULL;
 }
 
@@ -149,7 +151,7 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 				ld_free(L);
 				return -1;
 			}
-		} else {
+		} else if (!o->sink) {
 			void *p = mmap(NULL, sz ? (size_t)sz : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (p == MAP_FAILED) {
 				int e = errno;

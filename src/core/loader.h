@@ -33,6 +33,9 @@ struct ld_opts {
 	int jobs;                   /* default 8 */
 	uint64_t chunk;             /* default 16 MiB */
 	int dummy;
+	int sink;                   /* host: read into a per-thread buffer, keep nothing
+				     * (the storage read rate, without first-touch page
+				     * faults of fresh memory) */
 	volatile sig_atomic_t *cancel;
 };
 

@@ -21,7 +21,7 @@ int main(void)
 	ok(st_model_open(dir, &m, &e) == 0 && m.nshards > 1, "open it (%zu shards)", m.nshards);
 
 	struct loader L;
-	struct ld_opts o = { LD_HOST, 3, 1u << 20, 0, NULL };
+	struct ld_opts o = { LD_HOST, 3, 1u << 20, 0, 0, NULL };
 	ok(ld_load(&m, &o, &L, &e) == 0, "host load with 3 threads and 1 MiB chunks");
 	is_int(L.bytes, m.tensor_bytes, "every tensor byte loaded");
 	ok(ld_verify(&m, &L, &e) == 0, "verify: identical to the files (%s)", e.msg);
