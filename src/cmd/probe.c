@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"Options:\n"
 		"      --device DEV    auto (default: cuda if usable), host (storage only), cuda\n"
 		"  -j, --jobs N        reader threads (default 8)\n"
-		"      --chunk SIZE    read and copy size (default 16M)\n"
+		"      --chunk SIZE    read and copy size (default 4M)\n"
 		"      --cold          evict the model's pages before each read measurement\n"
 		"      --json          results as JSON on stdout\n"
 		"  -h, --help          this help\n"
@@ -93,7 +93,7 @@ int cmd_probe(int argc, char **argv)
 	};
 	const char *device = "auto";
 	long jobs = 8;
-	uint64_t chunk = 16u << 20;
+	uint64_t chunk = 4u << 20;
 	int cold = 0, json = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {

@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		"      --host ADDR        address to bind (default 127.0.0.1)\n"
 		"      --device DEV       auto (default: cuda when a GPU is usable), cuda, host\n"
 		"  -j, --jobs N           reader threads (default 8)\n"
-		"      --chunk SIZE       read and copy size (default 16M)\n"
+		"      --chunk SIZE       read and copy size (default 4M)\n"
 		"      --dummy            allocate the memory but read nothing (runtime baseline)\n"
 		"      --verify           compare every loaded byte with the files before serving\n"
 		"      --served-model-name NAME   model id in /v1/models (default: directory name)\n"
@@ -138,7 +138,7 @@ int cmd_refserve(int argc, char **argv)
 	};
 	long port = 8000, jobs = 8;
 	const char *host = "127.0.0.1", *device = "auto", *name = NULL;
-	uint64_t chunk = 16u << 20;
+	uint64_t chunk = 4u << 20;
 	int dummy = 0, verify = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:j:h", opts, NULL)) != -1) {

@@ -31,7 +31,7 @@ enum ld_device { LD_HOST, LD_CUDA };
 struct ld_opts {
 	enum ld_device device;
 	int jobs;                   /* default 8 */
-	uint64_t chunk;             /* default 16 MiB */
+	uint64_t chunk;             /* default 4 MiB: small pinned buffers stay in cache */
 	int dummy;
 	int sink;                   /* host: read into a per-thread buffer, keep nothing
 				     * (the storage read rate, without first-touch page
