@@ -32,14 +32,30 @@ struct job {
 	uint64_t chunk_size;
 };
 
-static int take(struct job *j, struct chunk *c)
+#define SPAN_CHUNKS 4
+
+/*
+ * Take the next span: up to SPAN_CHUNKS consecutive chunks of one shard.
+ * The span is hinted to the kernel as one read-ahead (large I/Os from a cold
+ * disk) while it is read and copied chunk by chunk (small buffers that stay
+ * in cache when the data is already in memory).
+ */
+static size_t take(struct job *j, struct chunk *c)
 {
 	pthread_mutex_lock(&j->mu);
-	int ok = !j->failed && j->next < j->nchunks && !(j->o->cancel && *j->o->cancel);
-	if (ok)
-		*c = j->chunks[j->next++];
+	size_t n = 0;
+	if (!j->failed && !(j->o->cancel && *j->o->cancel)) {
+		while (n < SPAN_CHUNKS && j->next < j->nchunks &&
+		       (n == 0 || j->chunks[j->next].shard == c[0].shard))
+			c[n++] = j->chunks[j->next++];
+	}
 	pthread_mutex_unlock(&j->mu);
-	return ok;
+	if (n) {
+		const struct chunk *last = &c[n - 1];
+		posix_fadvise(j->fds[c[0].shard], (off_t)(j->m->shards[c[0].shard].h.data_start + c[0].off),
+			      (off_t)(last->off + last->len - c[0].off), POSIX_FADV_WILLNEED);
+	}
+	return n;
 }
 
 static void set_failed(struct job *j, const struct cs_err *e)
@@ -64,15 +80,19 @@ static int read_chunk(struct job *j, const struct chunk *c, void *dst, struct cs
 static void *host_worker(void *arg)
 {
 	struct job *j = arg;
-	struct chunk c;
 	struct cs_err e;
 	unsigned char *sink = j->o->sink ? fs_alloc_aligned((size_t)j->chunk_size) : NULL;
-	while (take(j, &c)) {
-		if (read_chunk(j, &c, sink ? sink : j->L->host[c.shard] + c.off, &e)) {
-			set_failed(j, &e);
-			break;
+	struct chunk span[SPAN_CHUNKS];
+	size_t n;
+	while ((n = take(j, span))) {
+		for (size_t i = 0; i < n; i++) {
+			if (read_chunk(j, &span[i], sink ? sink : j->L->host[span[i].shard] + span[i].off, &e)) {
+				set_failed(j, &e);
+				goto done;
+			}
 		}
 	}
+done:
 	free(sink);
 	return NULL;
 }
@@ -91,23 +111,29 @@ static void *cuda_worker(void *arg)
 		set_failed(j, &e);
 		goto out;
 	}
-	struct chunk c;
-	for (unsigned k = 0; take(j, &c); k++) {
-		unsigned b = k & 1;
-		/* The copy that last used this buffer must be done. */
-		if (pending[b] && cuda_event_sync(ev[b], &e)) {
-			set_failed(j, &e);
-			break;
+	struct chunk span[SPAN_CHUNKS];
+	size_t n;
+	unsigned k = 0;
+	while ((n = take(j, span))) {
+		for (size_t i = 0; i < n; i++, k++) {
+			const struct chunk *c = &span[i];
+			unsigned b = k & 1;
+			/* The copy that last used this buffer must be done. */
+			if (pending[b] && cuda_event_sync(ev[b], &e)) {
+				set_failed(j, &e);
+				goto drain;
+			}
+			pending[b] = 0;
+			if (read_chunk(j, c, buf[b], &e) ||
+			    cuda_htod_async(j->L->dev[c->shard] + c->off, buf[b], (size_t)c->len, st, &e) ||
+			    cuda_event_record(ev[b], st, &e)) {
+				set_failed(j, &e);
+				goto drain;
+			}
+			pending[b] = 1;
 		}
-		pending[b] = 0;
-		if (read_chunk(j, &c, buf[b], &e) ||
-		    cuda_htod_async(j->L->dev[c.shard] + c.off, buf[b], (size_t)c.len, st, &e) ||
-		    cuda_event_record(ev[b], st, &e)) {
-			set_failed(j, &e);
-			break;
-		}
-		pending[b] = 1;
 	}
+drain:
 	if (cuda_stream_sync(st, &e))
 		set_failed(j, &e);
 out:
