@@ -36,6 +36,16 @@ int bad_option(int c, char **argv)
 	return usage_error("unknown option '%s'", arg);
 }
 
+int one_operand(int argc, char **argv, const char *what, const char **out)
+{
+	if (optind >= argc)
+		return usage_error("missing %s", what);
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	*out = argv[optind];
+	return 0;
+}
+
 static void on_signal(int sig)
 {
 	cli_signal = sig;

@@ -19,6 +19,10 @@ int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report getopt_long's '?' or ':' result for argv; returns EXIT_USAGE. */
 int bad_option(int c, char **argv);
 
+/* Exactly one operand left after the options (named `what` in messages):
+ * stores it and returns 0, or reports and returns EXIT_USAGE. */
+int one_operand(int argc, char **argv, const char *what, const char **out);
+
 /* Set by SIGINT/SIGTERM once cli_catch_signals() ran; holds the signal. */
 extern volatile sig_atomic_t cli_signal;
 void cli_catch_signals(void);

@@ -176,13 +176,13 @@ int cmd_inspect(int argc, char **argv)
 			return bad_option(c, argv);
 		}
 	}
-	if (optind >= argc)
-		return usage_error("missing MODEL_DIR");
-	if (optind + 1 < argc)
-		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	const char *dir;
+	int r = one_operand(argc, argv, "MODEL_DIR", &dir);
+	if (r)
+		return r;
 	struct st_model m;
 	struct cs_err err;
-	if (st_model_open(argv[optind], &m, &err)) {
+	if (st_model_open(dir, &m, &err)) {
 		st_model_free(&m);
 		return error("%s", err.msg);
 	}

@@ -166,11 +166,10 @@ int cmd_mkmodel(int argc, char **argv)
 			return bad_option(c, argv);
 		}
 	}
-	if (optind >= argc)
-		return usage_error("missing DIR");
-	if (optind + 1 < argc)
-		return usage_error("unexpected argument '%s'", argv[optind + 1]);
-	const char *dir = argv[optind];
+	const char *dir;
+	int bad = one_operand(argc, argv, "DIR", &dir);
+	if (bad)
+		return bad;
 	if (!preset)
 		return usage_error("missing --preset (one of: tiny, qwen2.5-0.5b, llama-3.2-1b, qwen2.5-7b, llama-3.1-8b)");
 	if (json && !dry)

@@ -179,13 +179,12 @@ int cmd_refserve(int argc, char **argv)
 			return bad_option(c, argv);
 		}
 	}
-	if (optind >= argc)
-		return usage_error("missing MODEL_DIR");
-	if (optind + 1 < argc)
-		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	const char *dir;
+	int r = one_operand(argc, argv, "MODEL_DIR", &dir);
+	if (r)
+		return r;
 	if (dummy && verify)
 		return usage_error("--verify reads the files; --dummy does not");
-	const char *dir = argv[optind];
 	cli_catch_signals();
 	uint64_t t0 = now_ns();
 	srvlogf("Starting to load model %s...", dir);
