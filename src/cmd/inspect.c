@@ -177,9 +177,9 @@ int cmd_inspect(int argc, char **argv)
 		}
 	}
 	const char *dir;
-	int r = one_operand(argc, argv, "MODEL_DIR", &dir);
-	if (r)
-		return r;
+	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
+	if (bad)
+		return bad;
 	struct st_model m;
 	struct cs_err err;
 	if (st_model_open(dir, &m, &err)) {

@@ -180,9 +180,9 @@ int cmd_refserve(int argc, char **argv)
 		}
 	}
 	const char *dir;
-	int r = one_operand(argc, argv, "MODEL_DIR", &dir);
-	if (r)
-		return r;
+	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
+	if (bad)
+		return bad;
 	if (dummy && verify)
 		return usage_error("--verify reads the files; --dummy does not");
 	cli_catch_signals();
