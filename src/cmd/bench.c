@@ -41,8 +41,11 @@ static void usage(FILE *f)
 		"                         netsim[:PROFILE] mounts a simulated network path over\n"
 		"                         the NVMe copy for the bench (the default when no net\n"
 		"                         path is given; PROFILE defaults to nfs-10g)\n"
-		"      --modes LIST       which modes to run, comma-separated (default: nvme,net,\n"
-		"                         or just those whose path is known)\n"
+		"      --modes LIST       which modes to run, comma-separated: nvme, net, runtime\n"
+		"                         (default: nvme,net)\n"
+		"      --runtime-server T the server template for mode 'runtime': the server\n"
+		"                         without weight loading (default: refserve --dummy,\n"
+		"                         or vllm --load-format dummy)\n"
 		"  -n, --repeat N         runs per mode (default 3)\n"
 		"      --order ORDER      interleave (default), grouped, or random\n"
 		"      --seed N           seed for --order random (default: time)\n"
@@ -179,7 +182,7 @@ static int validate_model(const char *mode, const char *path)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_NVME = OPT_RUNCFG_END + 1, OPT_NET, OPT_MODES, OPT_ORDER, OPT_SEED };
+	enum { OPT_NVME = OPT_RUNCFG_END + 1, OPT_NET, OPT_MODES, OPT_ORDER, OPT_SEED, OPT_RUNTIME_SERVER };
 	static const struct option opts[] = {
 		{ "nvme", required_argument, NULL, OPT_NVME },
 		{ "net", required_argument, NULL, OPT_NET },
@@ -187,6 +190,7 @@ int cmd_bench(int argc, char **argv)
 		{ "repeat", required_argument, NULL, 'n' },
 		{ "order", required_argument, NULL, OPT_ORDER },
 		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "runtime-server", required_argument, NULL, OPT_RUNTIME_SERVER },
 		{ "help", no_argument, NULL, 'h' },
 		RUNCFG_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -195,6 +199,7 @@ int cmd_bench(int argc, char **argv)
 	runcfg_init(&cfg);
 	cfg.csv = "storage_layout_bench.csv";
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
+	const char *runtime_server = NULL;
 	const char *order = "interleave";
 	long repeat = 3;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
@@ -230,6 +235,9 @@ int cmd_bench(int argc, char **argv)
 		case OPT_SEED:
 			if (parse_u64(optarg, &seed))
 				return usage_error("invalid --seed '%s'", optarg);
+			break;
+		case OPT_RUNTIME_SERVER:
+			runtime_server = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -270,12 +278,12 @@ int cmd_bench(int argc, char **argv)
 			break;
 		}
 		const char *path = NULL;
-		if (!strcmp(t, "nvme"))
+		if (!strcmp(t, "nvme") || !strcmp(t, "runtime"))
 			path = nvme;
 		else if (!strcmp(t, "net"))
 			path = net;
 		else {
-			rc = usage_error("unknown mode '%s' (nvme or net)", t);
+			rc = usage_error("unknown mode '%s' (nvme, net or runtime)", t);
 			break;
 		}
 		for (size_t k = 0; k < nm; k++)
@@ -284,8 +292,8 @@ int cmd_bench(int argc, char **argv)
 		if (rc)
 			break;
 		if (!path) {
-			rc = usage_error("mode '%s' needs a path: --%s PATH or $MODEL_PATH_%s", t, t,
-					 !strcmp(t, "nvme") ? "NVME" : "NET");
+			rc = usage_error("mode '%s' needs a path: --%s PATH or $MODEL_PATH_%s", t,
+					 !strcmp(t, "net") ? "net" : "nvme", !strcmp(t, "net") ? "NET" : "NVME");
 			break;
 		}
 		modes[nm++] = (struct mode){ t, path, xcalloc((size_t)repeat, sizeof(double)), 0 };
@@ -297,8 +305,23 @@ int cmd_bench(int argc, char **argv)
 	struct cs_err err;
 	if (!rc && csv_check_header(cfg.csv, &err))
 		rc = error("%s", err.msg);
-	if (!rc && !runcfg_server(&cfg))
+	const char *base_server = rc ? NULL : runcfg_server(&cfg);
+	if (!rc && !base_server)
 		rc = EXIT_FAIL;
+	/* runtime: the same server without weight I/O. */
+	char *rt_server = NULL;
+	for (size_t i = 0; i < nm && !rc; i++) {
+		if (strcmp(modes[i].name, "runtime"))
+			continue;
+		if (runtime_server)
+			rt_server = xstrdup(runtime_server);
+		else if (strstr(base_server, " refserve "))
+			rt_server = xasprintf("%s --dummy", base_server);
+		else if (!strncmp(base_server, "vllm serve ", 11))
+			rt_server = xasprintf("%s --load-format dummy", base_server);
+		else
+			rc = usage_error("mode 'runtime' needs --runtime-server TEMPLATE: how to start this server without loading weights");
+	}
 	/* Mounted before the first server starts: the daemon must not become
 	 * a descendant of this process once it is a child subreaper. */
 	struct bench_netsim ns = { NULL, NULL };
@@ -320,6 +343,7 @@ int cmd_bench(int argc, char **argv)
 	if (rc) {
 		unmount_netsim(&ns);
 		free(net_note);
+		free(rt_server);
 		for (size_t i = 0; i < nm; i++)
 			free(modes[i].loads);
 		free(list);
@@ -359,7 +383,10 @@ int cmd_bench(int argc, char **argv)
 			fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, total, m->name, m->path);
 		struct run_result res;
 		json_t *j = NULL;
-		int r = runcfg_execute(&cfg, m->path, m->name, !strcmp(m->name, "net") ? net_note : NULL, &res,
+		int runtime = !strcmp(m->name, "runtime");
+		cfg.server = runtime ? rt_server : base_server;
+		int r = runcfg_execute(&cfg, m->path, m->name,
+				       !strcmp(m->name, "net") ? net_note : runtime ? "weights=dummy" : NULL, &res,
 				       all ? &j : NULL);
 		if (all && j)
 			json_array_append_new(all, j);
@@ -383,6 +410,7 @@ int cmd_bench(int argc, char **argv)
 		free(modes[i].loads);
 	unmount_netsim(&ns);
 	free(net_note);
+	free(rt_server);
 	free(plan);
 	free(list);
 	free(name);

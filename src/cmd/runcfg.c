@@ -222,6 +222,17 @@ static json_t *result_json(const struct run_cfg *c, const struct run_result *r, 
 	json_object_set_new(j, "gpu_mem_method", r->gpu_method ? json_string(r->gpu_method) : json_null());
 	json_object_set_new(j, "gpu_released", r->gpu_released < 0 ? json_null() : json_boolean(r->gpu_released));
 	json_object_set_new(j, "gpu_release_s", json_real(r->gpu_release_s));
+	json_t *ph = json_object();
+	const struct phases *q = &r->phases;
+	const struct { const char *k; double v; } pv[] = {
+		{ "t_load_start", q->t_load_start }, { "t_weights_end", q->t_weights_end }, { "weights_s", q->weights_s },
+		{ "model_load_s", q->model_load_s }, { "model_gib", q->model_gib }, { "dynamo_s", q->dynamo_s },
+		{ "compile_s", q->compile_s }, { "graph_s", q->graph_s }, { "engine_init_s", q->engine_init_s },
+		{ "kv_cache_gib", q->kv_cache_gib }, { "t_startup", q->t_startup },
+	};
+	for (size_t i = 0; i < sizeof(pv) / sizeof(pv[0]); i++)
+		json_object_set_new(ph, pv[i].k, pv[i].v >= 0 ? json_real(pv[i].v) : json_null());
+	json_object_set_new(j, "phases", ph);
 	json_t *st = json_object();
 	json_object_set_new(st, "signalled", json_integer(r->stop.signalled));
 	json_object_set_new(st, "killed", json_integer(r->stop.killed));
@@ -289,6 +300,18 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 	if (res->gpu_released == 0)
 		notes_add(&notes, "gpu_released", "no");
 	notes_add(&notes, "server", "%s", argv[1] && !strcmp(argv[1], "refserve") ? "refserve" : argv[0]);
+	/* Phases seen in the server's log (offsets t_* from launch, durations *_s). */
+	const struct phases *ph = &res->phases;
+	const struct { const char *key; double v; } pk[] = {
+		{ "t_load_start", ph->t_load_start }, { "t_weights_end", ph->t_weights_end },
+		{ "weights_s", ph->weights_s }, { "model_load_s", ph->model_load_s },
+		{ "dynamo_s", ph->dynamo_s }, { "compile_s", ph->compile_s }, { "graph_s", ph->graph_s },
+		{ "engine_init_s", ph->engine_init_s }, { "kv_cache_gib", ph->kv_cache_gib },
+		{ "t_startup", ph->t_startup },
+	};
+	for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++)
+		if (pk[i].v >= 0)
+			notes_add(&notes, pk[i].key, "%.3f", pk[i].v);
 	if (res->outcome != RUN_READY)
 		notes_add(&notes, "status", "failed:%s", run_outcome_name(res->outcome));
 	if (extra_notes && *extra_notes) {

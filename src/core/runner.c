@@ -66,9 +66,22 @@ static int cold_control(const struct run_opts *o, struct run_result *r, struct c
 	return rc;
 }
 
+struct phase_feed {
+	struct phases *ph;
+	uint64_t t0;
+};
+
+/* srvlog's reader thread; the result is read after srvlog_stop joined it. */
+static void on_line(const char *line, uint64_t t_ns, void *arg)
+{
+	struct phase_feed *f = arg;
+	phases_line(f->ph, line, t_ns >= f->t0 ? (double)(t_ns - f->t0) / 1e9 : 0);
+}
+
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err)
 {
 	memset(r, 0, sizeof(*r));
+	phases_init(&r->phases);
 	r->gpu_mem_bytes = -1;
 	r->gpu_released = -1;
 	r->load_s = -1;
@@ -100,9 +113,11 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		return -1;
 	}
 	r->exec_ns = p.exec_ns;
+	phases_init(&r->phases);
+	struct phase_feed feed = { &r->phases, p.exec_ns };
 	struct srvlog log;
 	int have_log = srvlog_start(&log, p.out_fd, o->log_path, p.exec_ns, rs.kind == READY_LOG ? &rs.re : NULL,
-				    NULL, NULL, err) == 0;
+				    on_line, &feed, err) == 0;
 	p.out_fd = -1; /* owned by srvlog now (or closed below) */
 	if (!have_log) {
 		/* Without a log we cannot see the server; stop it and fail. */

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "phases.h"
 #include "proc.h"
 #include "util.h"
 
@@ -68,6 +69,7 @@ struct run_result {
 	char *tail;                   /* last log lines (malloc'd) on failure */
 	long last_http;
 	uint64_t log_lines;
+	struct phases phases;         /* from the server's log, offsets from exec */
 };
 
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err);

@@ -19,6 +19,8 @@ check "CSV has the seed's header" [ "$(head -1 b.csv)" = "run_id,storage_mode,mo
 row=$(sed -n 2p b.csv)
 contains "row: run_id 1, mode, model, max_model_len" "$row" "1,nvme,m,4096,"
 contains "row notes say cold" "$row" "cold=yes; resident_pct=0.0"
+contains "row notes carry the phases from the server's log" "$row" "weights_s="
+contains "and the startup line's offset" "$row" "t_startup="
 no_leftovers "normal run"
 logf=$(ls coldstart-logs/nvme-*.log | head -1)
 check "a per-run log next to the CSV" [ -s "$logf" ]
@@ -29,7 +31,10 @@ expect_rc 0 "--json run" "$COLDSTART" run --model m --server "$SRV" --json -q
 check "json has status, load_s, stop report" python3 -c '
 import json,sys
 d=json.loads(sys.argv[1])
-assert d["status"]=="ready" and d["load_s"]>0 and d["stop"]["remaining"]==0 and d["cold"] is True, d' "$out"
+assert d["status"]=="ready" and d["load_s"]>0 and d["stop"]["remaining"]==0 and d["cold"] is True, d
+p=d["phases"]
+assert p["t_load_start"] is not None and p["t_load_start"] <= p["t_weights_end"] <= p["t_startup"] <= d["load_s"], p
+assert p["compile_s"] is None, p' "$out"
 
 # Eviction really leaves the model cold, and warm brings it back.
 "$COLDSTART" pages warm m -q >/dev/null 2>&1

@@ -56,7 +56,16 @@ import json,sys; d=json.loads(sys.argv[1]); assert d["storage_to_host_gbps"]>0 a
 expect_rc 0 "run falls back to refserve" env PATH=/usr/bin:/bin "$COLDSTART" run --model m --csv r.csv
 contains "says so once" "$err" "using coldstart's reference server (refserve)"
 check "a row with server=refserve" grep -q 'server=refserve' r.csv
+check "refserve's phases in the row" grep -q 'weights_s=.*model_load_s=.*t_startup=' r.csv
 expect_rc 0 "--server refserve selects it explicitly" "$COLDSTART" run --model m --server refserve --csv r.csv -q
 check "two rows" [ "$(wc -l < r.csv)" = 3 ]
+
+# bench's runtime mode: the same server without weight I/O.
+"$COLDSTART" pages evict m -q >/dev/null
+expect_rc 0 "bench --modes nvme,runtime with refserve" "$COLDSTART" bench --nvme m --modes nvme,runtime --repeat 1 --server refserve --csv rt.csv -q
+check "runtime rows say so" grep -q '^[0-9]*,runtime,.*weights=dummy' rt.csv
+check "the runtime run started refserve with --dummy" grep -q 'Loading nothing (dummy)' coldstart-logs/runtime-*.log
+expect_rc 2 "runtime mode with a custom server needs --runtime-server" "$COLDSTART" bench --nvme m --modes runtime --server "/bin/true {port}"
+contains "says what it needs" "$err" "--runtime-server"
 check "no refserve left" [ -z "$(pgrep -f "$COLDSTART refserve")" ]
 done_testing

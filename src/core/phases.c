@@ -1,0 +1,76 @@
+#define _GNU_SOURCE
+#include "phases.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "banned.h"
+
+void phases_init(struct phases *p)
+{
+	double *f = (double *)p;
+	for (size_t i = 0; i < sizeof(*p) / sizeof(double); i++)
+		f[i] = -1;
+}
+
+/* The number right after `key` in line (strtod), if key occurs. */
+static int num_after(const char *line, const char *key, double *out)
+{
+	const char *k = strstr(line, key);
+	if (!k)
+		return 0;
+	char *end;
+	double v = strtod(k + strlen(key), &end);
+	if (end == k + strlen(key))
+		return 0;
+	*out = v;
+	return 1;
+}
+
+static void first(double *slot, double v)
+{
+	if (*slot < 0 && v >= 0)
+		*slot = v;
+}
+
+void phases_line(struct phases *p, const char *line, double t)
+{
+	double v, w;
+	if (strstr(line, "Starting to load model"))
+		first(&p->t_load_start, t);
+	if (num_after(line, "Loading weights took ", &v)) {
+		first(&p->weights_s, v);
+		first(&p->t_weights_end, t);
+	}
+	/* current: "Model loading took 0.93 GiB memory and 1.23 seconds";
+	 * earlier V1: "... 0.9276 GiB and 1.23 seconds"; V0: "... GB and ..." */
+	if (num_after(line, "Model loading took ", &v)) {
+		first(&p->model_gib, v);
+		const char *and = strstr(line, " and ");
+		if (and && num_after(and, " and ", &w))
+			first(&p->model_load_s, w);
+		first(&p->t_weights_end, t);
+	}
+	/* v0.6: "Loading model weights took 0.9276 GB" (no time) */
+	if (num_after(line, "Loading model weights took ", &v)) {
+		first(&p->model_gib, v);
+		first(&p->t_weights_end, t);
+	}
+	if (num_after(line, "Dynamo bytecode transform time: ", &v))
+		first(&p->dynamo_s, v);
+	if (num_after(line, "torch.compile takes ", &v) || num_after(line, "torch.compile took ", &v))
+		first(&p->compile_s, v);
+	if (num_after(line, "Graph capturing finished in ", &v))
+		first(&p->graph_s, v);
+	const char *ie = strstr(line, "init engine (");
+	if (ie) {
+		const char *took = strstr(ie, ") took ");
+		if (took && num_after(took, ") took ", &v))
+			first(&p->engine_init_s, v);
+	}
+	if (num_after(line, "Available KV cache memory: ", &v))
+		first(&p->kv_cache_gib, v);
+	if (strstr(line, "Application startup complete."))
+		first(&p->t_startup, t);
+}

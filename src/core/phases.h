@@ -1,0 +1,30 @@
+#ifndef CS_PHASES_H
+#define CS_PHASES_H
+/*
+ * phases: read a server's start-up phases from its log lines, in the formats
+ * of vLLM across versions (v0.6 V0 to current V1) and of refserve / the
+ * transformers stand-in. Each line is fed with its offset from launch;
+ * the parser keeps the first value of each phase. Unknown lines are ignored;
+ * nothing here allocates, prints or fails, so it is safe on any input.
+ *
+ * Times are seconds; -1 means "not seen".
+ */
+
+struct phases {
+	double t_load_start;     /* offset of "Starting to load model" */
+	double t_weights_end;    /* offset of the weights / model loading line */
+	double weights_s;        /* "Loading weights took X seconds" */
+	double model_load_s;     /* "Model loading took ... and X seconds" */
+	double model_gib;        /* memory of the weights, GiB (GB in old vLLM) */
+	double dynamo_s;         /* "Dynamo bytecode transform time: X s" */
+	double compile_s;        /* "torch.compile takes/took X s in total" */
+	double graph_s;          /* "Graph capturing finished in X secs" */
+	double engine_init_s;    /* "init engine (...) took X seconds|s" */
+	double kv_cache_gib;     /* "Available KV cache memory: X GiB" */
+	double t_startup;        /* offset of "Application startup complete." */
+};
+
+void phases_init(struct phases *p);
+void phases_line(struct phases *p, const char *line, double t);
+
+#endif
