@@ -302,9 +302,8 @@ int cmd_bench(int argc, char **argv)
 	for (size_t i = 0; i < nm && !rc; i++)
 		if (!(want_netsim && !strcmp(modes[i].name, "net")) && validate_model(modes[i].name, modes[i].path))
 			rc = EXIT_FAIL;
-	struct cs_err err;
-	if (!rc && csv_check_header(cfg.csv, &err))
-		rc = error("%s", err.msg);
+	if (!rc && runcfg_check_csv(&cfg))
+		rc = EXIT_FAIL;
 	const char *base_server = rc ? NULL : runcfg_server(&cfg);
 	if (!rc && !base_server)
 		rc = EXIT_FAIL;

@@ -83,9 +83,8 @@ int cmd_run(int argc, char **argv)
 		return usage_error("missing --model PATH");
 	if (!*mode)
 		return usage_error("empty --mode");
-	struct cs_err err;
-	if (cfg.csv && csv_check_header(cfg.csv, &err))
-		return error("%s", err.msg);
+	if (runcfg_check_csv(&cfg))
+		return EXIT_FAIL;
 	cli_catch_signals();
 	struct run_result res;
 	json_t *j = NULL;

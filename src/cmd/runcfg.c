@@ -155,6 +155,21 @@ const char *runcfg_server(struct run_cfg *c)
 	return c->server;
 }
 
+int runcfg_check_csv(const struct run_cfg *c)
+{
+	struct cs_err err;
+	if (!c->csv)
+		return 0;
+	if (csv_check_header(c->csv, &err))
+		return error("%s", err.msg);
+	char *dir = fs_parent_dir(c->csv);
+	int rc = fs_mkdir_p(dir, 0755) ? error_errno("cannot create directory '%s' for '%s'", dir, c->csv) : 0;
+	if (!rc && access(dir, W_OK) != 0)
+		rc = error_errno("cannot write in '%s' (for '%s')", dir, c->csv);
+	free(dir);
+	return rc ? EXIT_FAIL : 0;
+}
+
 static void on_status(const char *msg, void *arg)
 {
 	const struct run_cfg *c = arg;

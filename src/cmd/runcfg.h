@@ -84,6 +84,10 @@ int runcfg_option(struct run_cfg *c, int opt, const char *arg);
  * binary's refserve (said once on stderr). "refserve" selects it explicitly. */
 const char *runcfg_server(struct run_cfg *c);
 
+/* Before the first run: the CSV, if any, must be appendable (right header)
+ * and its directory must exist (created if missing). Reports; 0 or EXIT_FAIL. */
+int runcfg_check_csv(const struct run_cfg *c);
+
 /* One measured run of the server on model, recorded as storage mode `mode`.
  * extra_notes (may be NULL) go into the row after the run's own keys.
  * Returns 0 (ready, row written), EXIT_FAIL, or 128+signal. *json_out, if

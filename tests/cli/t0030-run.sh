@@ -66,6 +66,14 @@ expect_rc 1 "mismatched CSV header refused" "$COLDSTART" run --model m --server 
 contains "says which header it expected" "$err" "expected 'run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes'"
 check "file unchanged" cmp -s other.csv other.orig
 
+# A CSV in a directory that does not exist yet: created before the run.
+expect_rc 0 "CSV directory created up front" "$COLDSTART" run --model m --server "$SRV" --csv new/dir/b.csv --log own.log -q
+check "row written there" [ "$(wc -l < new/dir/b.csv)" = 2 ]
+touch afile
+expect_rc 1 "a CSV path under a file fails before running" "$COLDSTART" run --model m --server "$SRV" --csv afile/b.csv --log never.log -q
+contains "names the CSV and the problem" "$err" "'afile/b.csv': Not a directory"
+check "and no server was started (no log)" [ ! -e never.log ]
+
 # Failure paths: exit 1, reason, log tail, no row, nothing left running.
 rows_before=$(wc -l < b.csv)
 expect_rc 1 "crash before ready" "$COLDSTART" run --model m --server "$F --port {port} --crash" --csv b.csv -q
