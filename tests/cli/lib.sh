@@ -6,7 +6,8 @@ set -u
 : "${COLDSTART:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/coldstart}"
 export COLDSTART
 FIXTURES_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)
-export FIXTURES_SRC
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export FIXTURES_SRC REPO_ROOT
 
 _t_n=0
 _t_fail=0
