@@ -2,7 +2,7 @@
 #   make                      build ./coldstart
 #   make DEVELOPER=1          strict warnings, -Werror
 #   make SANITIZE=address,undefined   sanitized build (objects under build/san)
-#   make test                 install deps, build, run every test (unit, unit under ASan/UBSan, CLI)
+#   make test                 install deps, build, run every test (unit, unit under ASan/UBSan and TSan, CLI)
 #   make demo                 the main job: build and run the demo experiment
 #   make fuzz                 libFuzzer targets (clang), FUZZ_TIME seconds each (not in CI)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -61,7 +61,7 @@ BUILD_ID := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(O) && (echo '$(BUILD_ID)' | cmp -s - $(O)/.build-id || echo '$(BUILD_ID)' > $(O)/.build-id))
 $(shell mkdir -p build && (echo '$(O) $(BUILD_ID)' | cmp -s - build/.binary-id || echo '$(O) $(BUILD_ID)' > build/.binary-id))
 
-.PHONY: all test check unit unit-san cli deps demo fuzz install uninstall clean
+.PHONY: all test check unit unit-bins unit-san unit-tsan cli deps demo fuzz install uninstall clean
 
 all: coldstart $(FIXTURE_BIN)
 
@@ -88,6 +88,11 @@ unit: $(UNIT_BIN)
 unit-san:
 	$(MAKE) SANITIZE=address,undefined unit
 
+# The threaded modules (copy engine, checkpoint writer, loader, log reader)
+# under ThreadSanitizer; any report fails the test.
+unit-tsan:
+	$(MAKE) SANITIZE=thread O=build/tsan unit
+
 cli: all
 	COLDSTART='$(CURDIR)/coldstart' FIXTURES='$(CURDIR)/$(O)/tests/fixtures' \
 		$(PROVE) -e bash tests/cli/t*.sh
@@ -99,6 +104,7 @@ test: deps
 check: all
 	$(MAKE) unit
 	$(MAKE) unit-san
+	$(MAKE) unit-tsan
 	$(MAKE) cli
 
 deps:
