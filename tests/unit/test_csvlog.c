@@ -77,6 +77,7 @@ int main(void)
 
 	/* Concurrent appenders: no interleaving, no duplicate run_id. */
 	char *conc = path_join(dir, "conc.csv");
+	fflush(stdout); /* children must not inherit (and repeat) buffered TAP lines */
 	for (int p = 0; p < 4; p++) {
 		if (fork() == 0) {
 			for (int k = 0; k < 25; k++) {
