@@ -253,25 +253,6 @@ int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
 	return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t r = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 int st_file_read(const char *path, struct st_header *h, uint64_t *file_size, struct cs_err *err)
 {
 	memset(h, 0, sizeof(*h));
@@ -297,7 +278,7 @@ int st_file_read(const char *path, struct st_header *h, uint64_t *file_size, str
 		return cs_fail(err, EINVAL, "'%s': file is %" PRIu64 " bytes, too short for the 8-byte header length",
 			       path, size);
 	}
-	if (read_full(fd, lenbuf, 8, 0)) {
+	if (fs_pread_full(fd, lenbuf, 8, 0)) {
 		int e = errno;
 		close(fd);
 		return cs_fail_errno(err, e, "cannot read '%s'", path);
@@ -310,7 +291,7 @@ int st_file_read(const char *path, struct st_header *h, uint64_t *file_size, str
 		want = 8 + (size_t)n;
 	unsigned char *buf = xmalloc(want);
 	memcpy(buf, lenbuf, 8);
-	if (want > 8 && read_full(fd, buf + 8, want - 8, 8)) {
+	if (want > 8 && fs_pread_full(fd, buf + 8, want - 8, 8)) {
 		int e = errno;
 		free(buf);
 		close(fd);
