@@ -289,9 +289,13 @@ static const struct fuse_operations ops = {
 
 /* ---- mount management ---- */
 
-/* "major:minor" of the mount at path (from mountinfo, without touching the
- * file system, which is not served yet); 0 if found. */
-static int mount_devno(const char *path, char *out, size_t len)
+/*
+ * The topmost mount whose mount point is exactly `abs` (absolute, symlinks
+ * resolved): its fstype and "major:minor" (either buffer may be NULL). Reads
+ * /proc/self/mountinfo only, never the mount itself (the daemon calls this
+ * before it serves). 0 if found.
+ */
+static int mount_lookup(const char *abs, char *fstype, size_t flen, char *dev, size_t dlen)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
@@ -299,9 +303,30 @@ static int mount_devno(const char *path, char *out, size_t len)
 	char line[8192];
 	int rc = -1;
 	while (fgets(line, sizeof(line), f)) {
-		char dev[64], mp[4096];
-		if (sscanf(line, "%*s %*s %63s %*s %4095s", dev, mp) == 2 && !strcmp(mp, path)) {
-			snprintf(out, len, "%s", dev);
+		/* id parent major:minor root mountpoint opts... - fstype source superopts */
+		char mp[4096], fst[256], dv[64];
+		if (sscanf(line, "%*s %*s %63s %*s %4095s", dv, mp) != 2)
+			continue;
+		char *dash = strstr(line, " - ");
+		if (!dash || sscanf(dash + 3, "%255s", fst) != 1)
+			continue;
+		/* mountinfo escapes spaces etc. as \040: compare after unescaping. */
+		char un[4096];
+		size_t o = 0;
+		for (size_t i = 0; mp[i] && o + 1 < sizeof(un); i++) {
+			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
+				un[o++] = (char)((mp[i + 1] - '0') * 64 + (mp[i + 2] - '0') * 8 + (mp[i + 3] - '0'));
+				i += 3;
+			} else {
+				un[o++] = mp[i];
+			}
+		}
+		un[o] = '\0';
+		if (!strcmp(un, abs)) { /* later lines are mounted on top: the last one wins */
+			if (fstype)
+				snprintf(fstype, flen, "%s", fst);
+			if (dev)
+				snprintf(dev, dlen, "%s", dv);
 			rc = 0;
 		}
 	}
@@ -314,7 +339,7 @@ static int mount_devno(const char *path, char *out, size_t len)
 static uint64_t set_readahead(const char *mountpoint, uint64_t bytes)
 {
 	char dev[64];
-	if (!bytes || mount_devno(mountpoint, dev, sizeof(dev)))
+	if (!bytes || mount_lookup(mountpoint, NULL, 0, dev, sizeof(dev)))
 		return 0;
 	char *p = xasprintf("/sys/class/bdi/%s/read_ahead_kb", dev);
 	char val[32];
@@ -338,37 +363,8 @@ static char *mount_fstype(const char *path)
 			return NULL;
 		memcpy(real, path, n + 1);
 	}
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return NULL;
-	char line[8192], *type = NULL;
-	while (fgets(line, sizeof(line), f)) {
-		/* id parent major:minor root mountpoint opts... - fstype source superopts */
-		char mp[4096], fst[256];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
-			continue;
-		char *dash = strstr(line, " - ");
-		if (!dash || sscanf(dash + 3, "%255s", fst) != 1)
-			continue;
-		/* mountinfo escapes spaces etc. as \040: compare after unescaping. */
-		char un[4096];
-		size_t o = 0;
-		for (size_t i = 0; mp[i] && o + 1 < sizeof(un); i++) {
-			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
-				un[o++] = (char)((mp[i + 1] - '0') * 64 + (mp[i + 2] - '0') * 8 + (mp[i + 3] - '0'));
-				i += 3;
-			} else {
-				un[o++] = mp[i];
-			}
-		}
-		un[o] = '\0';
-		if (!strcmp(un, real)) {
-			free(type);
-			type = xstrdup(fst); /* the last one wins: it is on top */
-		}
-	}
-	fclose(f);
-	return type;
+	char fst[256];
+	return mount_lookup(real, fst, sizeof(fst), NULL, 0) ? NULL : xstrdup(fst);
 }
 
 int netsim_check(const char *src, const char *mountpoint, struct cs_err *err)

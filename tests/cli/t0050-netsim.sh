@@ -68,6 +68,15 @@ check_not "dead daemon: the path is broken" sh -c "ls mp 2>/dev/null"
 expect_rc 0 "--unmount clears a dead mount" "$COLDSTART" netsim --unmount mp
 check "clean directory afterwards" [ -d mp ] && check "and empty" [ -z "$(ls -A mp)" ]
 
+# A mount point with a space: found in mountinfo (\040) for the NFS-like readahead.
+mkdir "mp space"
+expect_rc 0 "mount on a path with a space" "$COLDSTART" netsim src "mp space"
+check "readahead set to 15 x max-read there" python3 -c '
+import json,subprocess,sys
+d=json.loads(subprocess.check_output([sys.argv[1],"netsim","--stats","mp space","--json"]))
+assert d["readahead"]==15*1048576, d' "$COLDSTART"
+expect_rc 0 "and unmounted" "$COLDSTART" netsim --unmount "mp space"
+
 # SIGTERM to the daemon unmounts cleanly.
 "$COLDSTART" netsim src mp >/dev/null
 pid=$("$COLDSTART" netsim --stats mp --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
