@@ -103,6 +103,11 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total)
 	fflush(stderr);
 }
 
+void progress_cb(uint64_t done, uint64_t total, void *progress)
+{
+	progress_update(progress, done, total);
+}
+
 void progress_done(struct progress *p)
 {
 	if (p->enabled && p->drawn) {

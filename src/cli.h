@@ -39,6 +39,8 @@ struct progress {
 void progress_init(struct progress *p, const char *label, int quiet);
 void progress_update(struct progress *p, uint64_t done, uint64_t total);
 void progress_done(struct progress *p);
+/* A (done, total, struct progress *) callback for core functions. */
+void progress_cb(uint64_t done, uint64_t total, void *progress);
 
 /* Dump JSON to stdout with a newline; returns 0 or -1. Steals j. */
 int print_json(json_t *j);

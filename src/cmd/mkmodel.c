@@ -61,11 +61,6 @@ static int parse_dtype(const char *s)
 	return -1;
 }
 
-static void on_progress(uint64_t done, uint64_t total, void *arg)
-{
-	progress_update(arg, done, total);
-}
-
 static int print_plan(const struct ck_plan *p, const char *preset, const char *dir, int json)
 {
 	char a[64], b[64];
@@ -192,7 +187,7 @@ int cmd_mkmodel(int argc, char **argv)
 	struct progress pg;
 	progress_init(&pg, "writing", quiet);
 	struct ck_write_opts wo = {
-		.dir = dir, .force = force, .progress = on_progress, .progress_arg = &pg,
+		.dir = dir, .force = force, .progress = progress_cb, .progress_arg = &pg,
 		.cancel = &cli_signal,
 	};
 	uint64_t t0 = now_ns();

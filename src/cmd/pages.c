@@ -96,11 +96,6 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 	return 0;
 }
 
-static void on_progress(uint64_t done, uint64_t total, void *arg)
-{
-	progress_update(arg, done, total);
-}
-
 int cmd_pages(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -164,7 +159,7 @@ int cmd_pages(int argc, char **argv)
 		cli_catch_signals();
 		struct progress pg;
 		progress_init(&pg, "warming", quiet || json);
-		rc = pc_warm(&set, (int)jobs, chunk, on_progress, &pg, &cli_signal, &ws, &err);
+		rc = pc_warm(&set, (int)jobs, chunk, progress_cb, &pg, &cli_signal, &ws, &err);
 		progress_done(&pg);
 		wsp = &ws;
 		if (rc && err.code == ECANCELED) {
