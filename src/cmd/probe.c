@@ -12,6 +12,7 @@
 #include "../core/safetensors.h"
 #include "../core/util.h"
 #include "cmds.h"
+#include "loadcfg.h"
 #include "../core/banned.h"
 
 static void usage(FILE *f)
@@ -85,32 +86,22 @@ static int h2d_rate(uint64_t total, uint64_t chunk, double *gbps, struct cs_err 
 
 int cmd_probe(int argc, char **argv)
 {
-	enum { O_DEVICE = 1000, O_CHUNK, O_COLD, O_JSON };
+	enum { O_COLD = 1000, O_JSON };
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, O_DEVICE }, { "jobs", required_argument, NULL, 'j' },
-		{ "chunk", required_argument, NULL, O_CHUNK }, { "cold", no_argument, NULL, O_COLD },
+		LOADCFG_LONGOPTS, { "cold", no_argument, NULL, O_COLD },
 		{ "json", no_argument, NULL, O_JSON }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	const char *device = "auto";
-	long jobs = 8;
-	uint64_t chunk = 4u << 20;
+	struct load_cfg lc;
+	loadcfg_init(&lc);
 	int cold = 0, json = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
+		int r = loadcfg_option(&lc, c, optarg);
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
 		switch (c) {
-		case O_DEVICE:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "cuda") && strcmp(optarg, "host"))
-				return usage_error("invalid --device '%s' (auto, host or cuda)", optarg);
-			device = optarg;
-			break;
-		case 'j':
-			if (parse_int_range(optarg, 1, 256, &jobs))
-				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
-			break;
-		case O_CHUNK:
-			if (parse_size(optarg, &chunk) || chunk < 65536 || chunk > (1ULL << 30))
-				return usage_error("invalid --chunk '%s' (64K to 1G)", optarg);
-			break;
 		case O_COLD:
 			cold = 1;
 			break;
@@ -135,19 +126,16 @@ int cmd_probe(int argc, char **argv)
 		return error("%s", err.msg);
 	}
 	cli_catch_signals();
-	int gpu = 0;
-	if (strcmp(device, "host")) {
-		if (cuda_open(0, &err) == 0)
-			gpu = 1;
-		else if (!strcmp(device, "cuda")) {
-			st_model_free(&m);
-			return error("%s", err.msg);
-		}
+	enum ld_device dev;
+	if (loadcfg_device(&lc, &dev, &err)) {
+		st_model_free(&m);
+		return error("%s", err.msg);
 	}
+	int gpu = dev == LD_CUDA;
 	int rc = 0;
 	double storage = 0, h2d = 0, e2e = 0;
 	struct loader L;
-	struct ld_opts lo = { LD_HOST, (int)jobs, chunk, 0, 1, &cli_signal };
+	struct ld_opts lo = { LD_HOST, (int)lc.jobs, lc.chunk, 0, 1, &cli_signal };
 	if (cold && evict(dir, &err))
 		rc = error("%s", err.msg);
 	if (!rc && ld_load(&m, &lo, &L, &err) == 0) {
@@ -159,7 +147,7 @@ int cmd_probe(int argc, char **argv)
 	uint64_t bytes = m.tensor_bytes;
 	if (!rc && gpu) {
 		uint64_t total = bytes > (8ULL << 30) ? bytes : (8ULL << 30);
-		if (h2d_rate(total, chunk, &h2d, &err))
+		if (h2d_rate(total, lc.chunk, &h2d, &err))
 			rc = error("%s", err.msg);
 		if (!rc && cold && evict(dir, &err))
 			rc = error("%s", err.msg);
@@ -184,7 +172,7 @@ int cmd_probe(int argc, char **argv)
 		json_object_set_new(j, "model", json_string(dir));
 		json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
 		json_object_set_new(j, "cold", json_boolean(cold));
-		json_object_set_new(j, "jobs", json_integer(jobs));
+		json_object_set_new(j, "jobs", json_integer(lc.jobs));
 		json_object_set_new(j, "device", gpu ? json_string(cuda_device_name()) : json_null());
 		json_object_set_new(j, "storage_to_host_gbps", json_real(storage));
 		json_object_set_new(j, "host_to_device_gbps", gpu ? json_real(h2d) : json_null());
@@ -194,7 +182,7 @@ int cmd_probe(int argc, char **argv)
 	} else {
 		char b[32];
 		printf("model:            %s (%s of tensors)\n", dir, fmt_bytes(b, sizeof(b), bytes));
-		printf("storage -> host:  %6.2f GB/s%s, %ld threads\n", storage, cold ? " (cold)" : "", jobs);
+		printf("storage -> host:  %6.2f GB/s%s, %ld threads\n", storage, cold ? " (cold)" : "", lc.jobs);
 		if (gpu) {
 			printf("host -> GPU:      %6.2f GB/s (pinned, %s)\n", h2d, cuda_device_name());
 			printf("overlapped:       %6.2f GB/s (read + copy, as refserve loads)\n", e2e);

@@ -18,6 +18,7 @@
 #include "../core/safetensors.h"
 #include "../core/util.h"
 #include "cmds.h"
+#include "loadcfg.h"
 #include "../core/banned.h"
 
 static void usage(FILE *f)
@@ -128,20 +129,25 @@ static int listen_on(const char *host, long port)
 
 int cmd_refserve(int argc, char **argv)
 {
-	enum { O_HOST = 1000, O_DEVICE, O_CHUNK, O_DUMMY, O_VERIFY, O_NAME };
+	enum { O_HOST = 1000, O_DUMMY, O_VERIFY, O_NAME };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' }, { "host", required_argument, NULL, O_HOST },
-		{ "device", required_argument, NULL, O_DEVICE }, { "jobs", required_argument, NULL, 'j' },
-		{ "chunk", required_argument, NULL, O_CHUNK }, { "dummy", no_argument, NULL, O_DUMMY },
+		LOADCFG_LONGOPTS, { "dummy", no_argument, NULL, O_DUMMY },
 		{ "verify", no_argument, NULL, O_VERIFY }, { "served-model-name", required_argument, NULL, O_NAME },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	long port = 8000, jobs = 8;
-	const char *host = "127.0.0.1", *device = "auto", *name = NULL;
-	uint64_t chunk = 4u << 20;
+	long port = 8000;
+	const char *host = "127.0.0.1", *name = NULL;
+	struct load_cfg lc;
+	loadcfg_init(&lc);
 	int dummy = 0, verify = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:j:h", opts, NULL)) != -1) {
+		int r = loadcfg_option(&lc, c, optarg);
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
 		switch (c) {
 		case 'p':
 			if (parse_int_range(optarg, 1, 65535, &port))
@@ -149,19 +155,6 @@ int cmd_refserve(int argc, char **argv)
 			break;
 		case O_HOST:
 			host = optarg;
-			break;
-		case O_DEVICE:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "cuda") && strcmp(optarg, "host"))
-				return usage_error("invalid --device '%s' (auto, cuda or host)", optarg);
-			device = optarg;
-			break;
-		case 'j':
-			if (parse_int_range(optarg, 1, 256, &jobs))
-				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
-			break;
-		case O_CHUNK:
-			if (parse_size(optarg, &chunk) || chunk < 65536 || chunk > (1ULL << 30))
-				return usage_error("invalid --chunk '%s' (64K to 1G)", optarg);
 			break;
 		case O_DUMMY:
 			dummy = 1;
@@ -194,21 +187,17 @@ int cmd_refserve(int argc, char **argv)
 		st_model_free(&m);
 		return error("%s", err.msg);
 	}
-	enum ld_device dev = LD_HOST;
-	if (strcmp(device, "host")) {
-		if (cuda_open(0, &err) == 0) {
-			dev = LD_CUDA;
-		} else if (!strcmp(device, "cuda")) {
-			st_model_free(&m);
-			return error("%s", err.msg);
-		} else {
-			srvlogf("No usable GPU (%s): loading into host memory", err.msg);
-		}
+	enum ld_device dev;
+	if (loadcfg_device(&lc, &dev, &err)) {
+		st_model_free(&m);
+		return error("%s", err.msg);
 	}
+	if (dev == LD_HOST && err.msg[0])
+		srvlogf("No usable GPU (%s): loading into host memory", err.msg);
 	srvlogf("Loading %s%s of %zu shard(s) into %s%s%s with %ld threads", dummy ? "nothing (dummy) instead " : "",
 	     "the tensors", m.nshards, dev == LD_CUDA ? "GPU " : "host memory", dev == LD_CUDA ? cuda_device_name() : "",
-	     "", jobs);
-	struct ld_opts lo = { dev, (int)jobs, chunk, dummy, 0, &cli_signal };
+	     "", lc.jobs);
+	struct ld_opts lo = { dev, (int)lc.jobs, lc.chunk, dummy, 0, &cli_signal };
 	struct loader L;
 	if (ld_load(&m, &lo, &L, &err)) {
 		st_model_free(&m);
