@@ -44,7 +44,7 @@ FUSE_LIBS := -Wl,-Bstatic -lfuse3 -Wl,-Bdynamic
 else
 FUSE_LIBS := -lfuse3
 endif
-LIBS := -ljansson -lcurl -lmicrohttpd $(FUSE_LIBS) -ldl -lpthread -lm
+LIBS := -ljansson -lxxhash -lcurl -lmicrohttpd $(FUSE_LIBS) -ldl -lpthread -lm
 
 CORE_SRC := $(sort $(wildcard src/core/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
@@ -61,7 +61,7 @@ BUILD_ID := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(O) && (echo '$(BUILD_ID)' | cmp -s - $(O)/.build-id || echo '$(BUILD_ID)' > $(O)/.build-id))
 $(shell mkdir -p build && (echo '$(O) $(BUILD_ID)' | cmp -s - build/.binary-id || echo '$(O) $(BUILD_ID)' > build/.binary-id))
 
-.PHONY: all test check unit unit-bins unit-san unit-tsan cli deps demo fuzz install uninstall clean
+.PHONY: all test check unit unit-bins unit-san unit-tsan cli cli-tsan deps demo fuzz install uninstall clean
 
 all: coldstart $(FIXTURE_BIN)
 
@@ -93,6 +93,18 @@ unit-san:
 unit-tsan:
 	$(MAKE) SANITIZE=thread O=build/tsan unit
 
+# The staging tests (stage, cache, bench's staged mode) run by a
+# ThreadSanitizer build of coldstart; any report (log file) fails.
+cli-tsan:
+	$(MAKE) SANITIZE=thread O=build/tsan build/tsan/coldstart build/tsan/tests/fixtures/fakeserver
+	rm -f build/tsan/report.*
+	TSAN_OPTIONS='log_path=$(CURDIR)/build/tsan/report' COLDSTART='$(CURDIR)/build/tsan/coldstart' \
+		FIXTURES='$(CURDIR)/build/tsan/tests/fixtures' $(PROVE) -e bash tests/cli/t0080-stage.sh
+	@if ls build/tsan/report.* >/dev/null 2>&1; then cat build/tsan/report.*; echo 'ThreadSanitizer reports above'; exit 1; fi
+
+$(O)/coldstart: $(APP_OBJ) $(CORE_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(APP_OBJ) $(CORE_OBJ) $(LIBS)
+
 cli: all
 	COLDSTART='$(CURDIR)/coldstart' FIXTURES='$(CURDIR)/$(O)/tests/fixtures' \
 		$(PROVE) -e bash tests/cli/t*.sh
@@ -106,6 +118,7 @@ check: all
 	$(MAKE) unit-san
 	$(MAKE) unit-tsan
 	$(MAKE) cli
+	$(MAKE) cli-tsan
 
 deps:
 	@sh scripts/deps.sh

@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{ "inspect", cmd_inspect, "validate and summarize a safetensors model directory" },
 	{ "netsim", cmd_netsim, "FUSE network-path stand-in: bandwidth, latency, in-flight limits" },
 	{ "probe", cmd_probe, "hardware floor: storage->host, host->GPU and overlapped load rates" },
+	{ "stage", cmd_stage, "copy a model network -> local NVMe: parallel, verified, atomic, resumable" },
+	{ "cache", cmd_cache, "staged models: ls, verify, rm, gc (LRU, size cap)" },
 	{ "pages", cmd_pages, "page cache: residency status, evict, parallel warm" },
 };
 

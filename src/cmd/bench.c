@@ -14,10 +14,12 @@
 #include "../core/csvlog.h"
 #include "../core/fsutil.h"
 #include "../core/netsim.h"
+#include "../core/pagecache.h"
 #include "../core/safetensors.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "runcfg.h"
+#include "../core/stagecache.h"
 #include "../core/banned.h"
 
 #define MAX_MODES 8
@@ -41,8 +43,21 @@ static void usage(FILE *f)
 		"                         netsim[:PROFILE] mounts a simulated network path over\n"
 		"                         the NVMe copy for the bench (the default when no net\n"
 		"                         path is given; PROFILE defaults to nfs-10g)\n"
-		"      --modes LIST       which modes to run, comma-separated: nvme, net, runtime\n"
-		"                         (default: nvme,net)\n"
+		"      --modes LIST       which modes to run, comma-separated (default nvme,net):\n"
+		"                           nvme     the model on local NVMe\n"
+		"                           net      the model on the network path\n"
+		"                           staged   stage net -> --stage-root (timed: copy_s),\n"
+		"                                    then start from the staged copy (load_s);\n"
+		"                                    notes: copy_s, load_s, total_s\n"
+		"                           net+prefetch  net, with --prefetch's parallel warm\n"
+		"                                    overlapping the server's start-up\n"
+		"                           runtime  the server with no weight loading\n"
+		"      --stage-root DIR   where staged runs copy to (default $STAGING_ROOT, else\n"
+		"                         coldstart-staged/ next to the NVMe model); each run\n"
+		"                         stages into a fresh name, removed after the run\n"
+		"      --staged-cache C   cold (default): evict the staged copy before the\n"
+		"                         server starts; warm: start on the pages the copy\n"
+		"                         left in the cache (no eviction)\n"
 		"      --runtime-server T the server template for mode 'runtime': the server\n"
 		"                         without weight loading (default: refserve --dummy,\n"
 		"                         or vllm --load-format dummy)\n"
@@ -67,6 +82,7 @@ struct mode {
 	const char *path;
 	double *loads;
 	size_t n;
+	double *totals;             /* staged: copy + load */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -83,21 +99,34 @@ static double median(double *v, size_t n)
 
 static void summary(struct mode *modes, size_t nm)
 {
-	fprintf(stderr, "\n%-10s %5s %10s %10s %10s\n", "mode", "runs", "median_s", "min_s", "max_s");
+	fprintf(stderr, "\n%-13s %5s %10s %10s %10s\n", "mode", "runs", "median_s", "min_s", "max_s");
 	double med_nvme = -1, med_net = -1;
 	for (size_t i = 0; i < nm; i++) {
 		struct mode *m = &modes[i];
 		if (!m->n) {
-			fprintf(stderr, "%-10s %5d %10s %10s %10s\n", m->name, 0, "-", "-", "-");
+			fprintf(stderr, "%-13s %5d %10s %10s %10s\n", m->name, 0, "-", "-", "-");
 			continue;
 		}
 		double med = median(m->loads, m->n);
-		fprintf(stderr, "%-10s %5zu %10.3f %10.3f %10.3f\n", m->name, m->n, med, m->loads[0],
+		fprintf(stderr, "%-13s %5zu %10.3f %10.3f %10.3f\n", m->name, m->n, med, m->loads[0],
 			m->loads[m->n - 1]);
 		if (!strcmp(m->name, "nvme"))
 			med_nvme = med;
 		if (!strcmp(m->name, "net"))
 			med_net = med;
+	}
+	for (size_t i = 0; i < nm; i++) {
+		struct mode *m = &modes[i];
+		if (strcmp(m->name, "staged") || !m->n)
+			continue;
+		double *t = xcalloc(m->n, sizeof(double));
+		memcpy(t, m->totals, m->n * sizeof(double));
+		double med = median(t, m->n);
+		free(t);
+		fprintf(stderr, "staged total (copy + load): median %.3f s", med);
+		if (med_net > 0)
+			fprintf(stderr, " = %.2fx net's median load (%+.3f s)", med / med_net, med - med_net);
+		fputc('\n', stderr);
 	}
 	if (med_nvme > 0 && med_net > 0)
 		fprintf(stderr, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", med_net / med_nvme,
@@ -169,6 +198,45 @@ static void unmount_netsim(struct bench_netsim *ns)
 	ns->mountpoint = ns->profile = NULL;
 }
 
+static void stage_notice(const char *msg, void *arg)
+{
+	if (!*(int *)arg)
+		fprintf(stderr, "coldstart: bench: stage: %s\n", msg);
+}
+
+/* The copy half of a staged run: net -> ROOT/NAME, timed, verified by size. */
+static int stage_for_run(const char *root, const char *src, const char *name, int quiet, struct sc_result *r)
+{
+	struct sc_opts o;
+	memset(&o, 0, sizeof(o));
+	o.root = root;
+	o.src = src;
+	o.name = name;
+	o.jobs = 8;
+	o.cancel = &cli_signal;
+	o.notice = stage_notice;
+	o.notice_arg = &quiet;
+	struct cs_err err;
+	/* The copy starts cold too: nothing of the source in the page cache. */
+	struct pc_set set;
+	char *paths[1] = { (char *)src };
+	if (pc_collect(paths, 1, &set, &err) || pc_evict(&set, &err) || pc_residency(&set, &err))
+		return error("cannot evict '%s' before staging: %s", src, err.msg), EXIT_FAIL;
+	if (set.total && set.resident * 100 > set.total)
+		warning("%.1f%% of '%s' is still cached before staging: the copy is not cold",
+			100.0 * (double)set.resident / (double)set.total, src);
+	pc_set_free(&set);
+	if (sc_stage(&o, r, &err)) {
+		if (err.code == ECANCELED)
+			return cli_signal_exit();
+		return error("staging '%s' into '%s' failed: %s", src, root, err.msg), EXIT_FAIL;
+	}
+	if (!quiet)
+		fprintf(stderr, "coldstart: bench: staged %.2f GB in %.3fs (%.2f GB/s)\n", (double)r->bytes / 1e9,
+			r->seconds, r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0);
+	return 0;
+}
+
 static int validate_model(const char *mode, const char *path)
 {
 	struct st_model m;
@@ -182,7 +250,8 @@ static int validate_model(const char *mode, const char *path)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_NVME = OPT_RUNCFG_END + 1, OPT_NET, OPT_MODES, OPT_ORDER, OPT_SEED, OPT_RUNTIME_SERVER };
+	enum { OPT_NVME = OPT_RUNCFG_END + 1, OPT_NET, OPT_MODES, OPT_ORDER, OPT_SEED, OPT_RUNTIME_SERVER,
+	       OPT_STAGE_ROOT, OPT_STAGED_CACHE };
 	static const struct option opts[] = {
 		{ "nvme", required_argument, NULL, OPT_NVME },
 		{ "net", required_argument, NULL, OPT_NET },
@@ -191,6 +260,8 @@ int cmd_bench(int argc, char **argv)
 		{ "order", required_argument, NULL, OPT_ORDER },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "runtime-server", required_argument, NULL, OPT_RUNTIME_SERVER },
+		{ "stage-root", required_argument, NULL, OPT_STAGE_ROOT },
+		{ "staged-cache", required_argument, NULL, OPT_STAGED_CACHE },
 		{ "help", no_argument, NULL, 'h' },
 		RUNCFG_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -200,6 +271,8 @@ int cmd_bench(int argc, char **argv)
 	cfg.csv = "storage_layout_bench.csv";
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
 	const char *runtime_server = NULL;
+	const char *stage_root = getenv("STAGING_ROOT");
+	int staged_warm = 0;
 	const char *order = "interleave";
 	long repeat = 3;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
@@ -235,6 +308,14 @@ int cmd_bench(int argc, char **argv)
 		case OPT_SEED:
 			if (parse_u64(optarg, &seed))
 				return usage_error("invalid --seed '%s'", optarg);
+			break;
+		case OPT_STAGE_ROOT:
+			stage_root = optarg;
+			break;
+		case OPT_STAGED_CACHE:
+			if (strcmp(optarg, "cold") && strcmp(optarg, "warm"))
+				return usage_error("invalid --staged-cache '%s' (cold or warm)", optarg);
+			staged_warm = !strcmp(optarg, "warm");
 			break;
 		case OPT_RUNTIME_SERVER:
 			runtime_server = optarg;
@@ -280,10 +361,10 @@ int cmd_bench(int argc, char **argv)
 		const char *path = NULL;
 		if (!strcmp(t, "nvme") || !strcmp(t, "runtime"))
 			path = nvme;
-		else if (!strcmp(t, "net"))
+		else if (!strcmp(t, "net") || !strcmp(t, "staged") || !strcmp(t, "net+prefetch"))
 			path = net;
 		else {
-			rc = usage_error("unknown mode '%s' (nvme, net or runtime)", t);
+			rc = usage_error("unknown mode '%s' (nvme, net, staged, net+prefetch or runtime)", t);
 			break;
 		}
 		for (size_t k = 0; k < nm; k++)
@@ -291,17 +372,38 @@ int cmd_bench(int argc, char **argv)
 				rc = usage_error("mode '%s' given twice", t);
 		if (rc)
 			break;
+		int on_net = path == net;
 		if (!path) {
 			rc = usage_error("mode '%s' needs a path: --%s PATH or $MODEL_PATH_%s", t,
-					 !strcmp(t, "net") ? "net" : "nvme", !strcmp(t, "net") ? "NET" : "NVME");
+					 on_net ? "net" : "nvme", on_net ? "NET" : "NVME");
 			break;
 		}
-		modes[nm++] = (struct mode){ t, path, xcalloc((size_t)repeat, sizeof(double)), 0 };
+		modes[nm++] = (struct mode){ t, path, xcalloc((size_t)repeat, sizeof(double)), 0,
+					     xcalloc((size_t)repeat, sizeof(double)) };
 	}
 	/* Everything checked before the first run. */
 	for (size_t i = 0; i < nm && !rc; i++)
-		if (!(want_netsim && !strcmp(modes[i].name, "net")) && validate_model(modes[i].name, modes[i].path))
+		if (!(want_netsim && modes[i].path == net) && validate_model(modes[i].name, modes[i].path))
 			rc = EXIT_FAIL;
+	/* staged: a root on the local side, checked before anything runs. */
+	char *stage_root_own = NULL;
+	for (size_t i = 0; i < nm && !rc; i++) {
+		if (strcmp(modes[i].name, "staged"))
+			continue;
+		if (!stage_root || !*stage_root) {
+			if (!nvme) {
+				rc = usage_error("mode 'staged' needs --stage-root DIR (or $STAGING_ROOT)");
+				break;
+			}
+			char *parent = fs_parent_dir(nvme);
+			stage_root = stage_root_own = path_join(parent, "coldstart-staged");
+			free(parent);
+		}
+		if (fs_mkdir_p(stage_root, 0755) < 0) {
+			error_errno("cannot create staging root '%s'", stage_root);
+			rc = EXIT_FAIL;
+		}
+	}
 	if (!rc && runcfg_check_csv(&cfg))
 		rc = EXIT_FAIL;
 	const char *base_server = rc ? NULL : runcfg_server(&cfg);
@@ -327,11 +429,11 @@ int cmd_bench(int argc, char **argv)
 	char *net_note = NULL;
 	int uses_net = 0;
 	for (size_t i = 0; i < nm; i++)
-		uses_net |= !strcmp(modes[i].name, "net");
+		uses_net |= modes[i].path == net;
 	if (!rc && want_netsim && uses_net) {
 		rc = mount_netsim(&ns, nvme, ns_profile, cfg.quiet);
 		for (size_t i = 0; i < nm && !rc; i++)
-			if (!strcmp(modes[i].name, "net"))
+			if (modes[i].path == net)
 				modes[i].path = ns.mountpoint;
 		if (!rc) {
 			net_note = xasprintf("net=netsim:%s", ns_profile);
@@ -343,8 +445,11 @@ int cmd_bench(int argc, char **argv)
 		unmount_netsim(&ns);
 		free(net_note);
 		free(rt_server);
-		for (size_t i = 0; i < nm; i++)
+		free(stage_root_own);
+		for (size_t i = 0; i < nm; i++) {
 			free(modes[i].loads);
+			free(modes[i].totals);
+		}
 		free(list);
 		return rc;
 	}
@@ -383,13 +488,54 @@ int cmd_bench(int argc, char **argv)
 		struct run_result res;
 		json_t *j = NULL;
 		int runtime = !strcmp(m->name, "runtime");
+		int staged = !strcmp(m->name, "staged");
+		int prefetch = !strcmp(m->name, "net+prefetch");
 		cfg.server = runtime ? rt_server : base_server;
-		int r = runcfg_execute(&cfg, m->path, m->name,
-				       !strcmp(m->name, "net") ? net_note : runtime ? "weights=dummy" : NULL, &res,
-				       all ? &j : NULL);
+		const char *path = m->path;
+		char *extra = m->path == ns.mountpoint && net_note ? xstrdup(net_note)
+			      : runtime ? xstrdup("weights=dummy") : NULL;
+		struct sc_result sr;
+		memset(&sr, 0, sizeof(sr));
+		char *sname = NULL;
+		cfg.staged_copy_s = -1;
+		int r = 0;
+		if (staged) {
+			/* A fresh name each run: the copy is timed from scratch. */
+			sname = xasprintf("%s-bench-%ld-%zu", cfg.name ? cfg.name : "model", (long)getpid(), k + 1);
+			r = stage_for_run(stage_root, m->path, sname, quiet, &sr);
+			if (!r) {
+				path = sr.path;
+				cfg.staged_copy_s = sr.seconds;
+				char *e = xasprintf("%s%sstaged_bytes=%llu; staged_cache=%s", extra ? extra : "",
+						    extra ? "; " : "", (unsigned long long)sr.bytes,
+						    staged_warm ? "warm" : "cold");
+				free(extra);
+				extra = e;
+			}
+		}
+		enum cold_mode saved_cold = cfg.cold;
+		if (staged && staged_warm)
+			cfg.cold = COLD_NONE;
+		int saved_prefetch = cfg.prefetch;
+		if (prefetch && !cfg.prefetch)
+			cfg.prefetch = 8;
+		if (!r)
+			r = runcfg_execute(&cfg, path, m->name, extra, &res, all ? &j : NULL);
+		else
+			memset(&res, 0, sizeof(res));
+		cfg.cold = saved_cold;
+		cfg.prefetch = saved_prefetch;
+		if (sname) {
+			struct cs_err se;
+			if (sr.path && sc_remove(stage_root, sname, &se))
+				warning("cannot remove the staged copy: %s", se.msg);
+			free(sname);
+		}
+		free(extra);
 		if (all && j)
 			json_array_append_new(all, j);
 		if (r == 0) {
+			m->totals[m->n] = cfg.staged_copy_s >= 0 ? cfg.staged_copy_s + res.load_s : res.load_s;
 			m->loads[m->n++] = res.load_s;
 			if (!quiet)
 				fprintf(stderr, "coldstart: bench: run %zu/%zu: %s ready in %.3fs%s\n", k + 1, total,
@@ -398,6 +544,7 @@ int cmd_bench(int argc, char **argv)
 			rc = r;
 		}
 		run_result_free(&res);
+		sc_result_free(&sr);
 	}
 	if (!quiet || rc == 0)
 		summary(modes, nm);
@@ -405,8 +552,11 @@ int cmd_bench(int argc, char **argv)
 		print_json(all);
 	if (!quiet && rc == 0)
 		fprintf(stderr, "\ncoldstart: bench: %zu rows appended to '%s'\n", total, cfg.csv);
-	for (size_t i = 0; i < nm; i++)
+	for (size_t i = 0; i < nm; i++) {
 		free(modes[i].loads);
+		free(modes[i].totals);
+	}
+	free(stage_root_own);
 	unmount_netsim(&ns);
 	free(net_note);
 	free(rt_server);

@@ -10,4 +10,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_netsim(int argc, char **argv);
 int cmd_refserve(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_stage(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 #endif

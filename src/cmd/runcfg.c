@@ -14,6 +14,7 @@
 #include "../core/fsutil.h"
 #include "../core/proc.h"
 #include "../core/ready.h"
+#include "../core/stagecache.h"
 #include "../core/template.h"
 #include "../core/util.h"
 #include "../core/banned.h"
@@ -29,6 +30,7 @@ void runcfg_init(struct run_cfg *c)
 	c->gpu_release_ns = 60ULL * 1000000000ULL;
 	c->cold = COLD_FILES;
 	c->max_model_len = 4096;
+	c->staged_copy_s = -1;
 }
 
 int runcfg_option(struct run_cfg *c, int opt, const char *arg)
@@ -97,6 +99,13 @@ int runcfg_option(struct run_cfg *c, int opt, const char *arg)
 	case OPT_QUIET:
 		c->quiet = 1;
 		return 1;
+	case OPT_PREFETCH: {
+		long j = 8;
+		if (arg && parse_int_range(arg, 1, 256, &j))
+			return usage_error("invalid --prefetch '%s' (1 to 256 reader threads)", arg);
+		c->prefetch = (int)j;
+		return 1;
+	}
 	case OPT_NAME:
 		if (!*arg)
 			return usage_error("empty --name");
@@ -299,9 +308,14 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 		.argv = argv, .model = model, .ready_spec = c->ready, .port = port,
 		.timeout_ns = c->timeout_ns, .stop_timeout_ns = c->stop_timeout_ns, .cold = c->cold,
 		.log_path = log, .gpu_release_timeout_ns = c->gpu_release_ns, .cancel = &cli_signal,
-		.status = on_status, .status_arg = c,
+		.status = on_status, .status_arg = c, .prefetch_jobs = c->prefetch,
 	};
+	/* A staged model stays put (not evicted, not replaced) while it serves. */
+	int use_fd = sc_use(model, &err);
+	if (use_fd == -2)
+		warning("%s", err.msg);
 	int rc = runner_run(&o, res, &err);
+	sc_release(use_fd);
 
 	char *notes = NULL;
 	notes_add(&notes, "cold", "%s", res->cold ? "yes" : "no");
@@ -333,6 +347,17 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 		char *n = xasprintf("%s; %s", notes, extra_notes);
 		free(notes);
 		notes = n;
+	}
+	if (c->staged_copy_s >= 0 && res->outcome == RUN_READY) {
+		notes_add(&notes, "copy_s", "%.3f", c->staged_copy_s);
+		notes_add(&notes, "load_s", "%.3f", res->load_s);
+		notes_add(&notes, "total_s", "%.3f", c->staged_copy_s + res->load_s);
+	}
+	if (c->prefetch) {
+		notes_add(&notes, "prefetch", "%d", c->prefetch);
+		notes_add(&notes, "prefetch_bytes", "%llu", (unsigned long long)res->prefetch_bytes);
+		if (res->prefetch_s >= 0)
+			notes_add(&notes, "prefetch_s", "%.3f", res->prefetch_s);
 	}
 	if (c->notes)
 		notes_add(&notes, "note", "%s", c->notes);

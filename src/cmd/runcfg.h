@@ -11,7 +11,7 @@
 
 enum {
 	OPT_SERVER = 1000, OPT_SHELL, OPT_READY, OPT_TIMEOUT, OPT_STOP_TIMEOUT, OPT_COLD, OPT_MAX_MODEL_LEN,
-	OPT_PORT, OPT_CSV, OPT_LOG, OPT_NOTES, OPT_JSON, OPT_RECORD_FAILURES, OPT_GPU_RELEASE, OPT_QUIET, OPT_NAME,
+	OPT_PORT, OPT_CSV, OPT_LOG, OPT_NOTES, OPT_JSON, OPT_RECORD_FAILURES, OPT_GPU_RELEASE, OPT_QUIET, OPT_NAME, OPT_PREFETCH,
 	OPT_RUNCFG_END
 };
 
@@ -31,7 +31,8 @@ enum {
 	{ "record-failures", no_argument, NULL, OPT_RECORD_FAILURES }, \
 	{ "gpu-release-timeout", required_argument, NULL, OPT_GPU_RELEASE }, \
 	{ "quiet", no_argument, NULL, OPT_QUIET }, \
-	{ "name", required_argument, NULL, OPT_NAME }
+	{ "name", required_argument, NULL, OPT_NAME }, \
+	{ "prefetch", optional_argument, NULL, OPT_PREFETCH }
 
 #define RUNCFG_HELP \
 	"Server and measurement options:\n" \
@@ -58,6 +59,9 @@ enum {
 	"      --notes TEXT       added to the row's notes as note=TEXT\n" \
 	"      --record-failures  append failed runs too, with status=failed:REASON\n" \
 	"      --gpu-release-timeout DUR  wait for GPU memory release (default 60s)\n" \
+	"      --prefetch[=JOBS]  at launch, warm the model's files into the page cache\n" \
+	"                         with JOBS parallel readers (default 8), overlapping\n" \
+	"                         the server's own start-up (imports, CUDA init)\n" \
 	"      --json             every field of the run as JSON on stdout\n" \
 	"  -q, --quiet            no progress messages\n"
 
@@ -74,6 +78,8 @@ struct run_cfg {
 	const char *notes;
 	const char *name;
 	int json, record_failures, quiet;
+	int prefetch;                 /* jobs, 0 = off */
+	double staged_copy_s;         /* >= 0: a staged run; notes get copy_s, load_s, total_s */
 };
 
 void runcfg_init(struct run_cfg *c);

@@ -432,7 +432,7 @@ static int write_shards(const struct ck_plan *p, const char *tmp, const struct c
 			if (rc)
 				break;
 		}
-		if (o->cancel && *o->cancel) {
+		if (cs_cancelled(o->cancel)) {
 			rc = cs_fail(err, ECANCELED, "interrupted");
 			break;
 		}
@@ -595,7 +595,7 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
 	}
 	if (!rc && fs_fsync_path(tmp))
 		rc = cs_fail_errno(err, errno, "cannot flush directory '%s'", tmp);
-	if (!rc && o->cancel && *o->cancel)
+	if (!rc && cs_cancelled(o->cancel))
 		rc = cs_fail(err, ECANCELED, "interrupted");
 	if (rc) {
 		fs_remove_tree(tmp);

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "fsutil.h"
 #include "shaper.h"
 #include "banned.h"
@@ -19,6 +21,11 @@
 struct cchunk {
 	size_t file;
 	uint64_t off, len;
+};
+
+struct cdone {
+	size_t file;
+	uint64_t idx, hash;
 };
 
 struct cjob {
@@ -33,12 +40,41 @@ struct cjob {
 	pthread_mutex_t mu;
 	int failed, kernel_used;
 	struct cs_err err;
+	struct cdone *pend;         /* completed, not yet reported durable */
+	size_t npend, apend;
 };
+
+uint64_t cp_chunk_size(uint64_t requested)
+{
+	uint64_t c = requested ? requested : (16u << 20);
+	return (c + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
+}
+
+uint64_t cp_nchunks(uint64_t size, uint64_t chunk)
+{
+	chunk = cp_chunk_size(chunk);
+	return (size + chunk - 1) / chunk;
+}
+
+uint64_t cp_file_digest(const uint64_t *h, uint64_t n)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_64bits_reset(st);
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned char le[8];
+		for (int b = 0; b < 8; b++)
+			le[b] = (unsigned char)(h[i] >> (8 * b));
+		XXH3_64bits_update(st, le, sizeof(le));
+	}
+	uint64_t d = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return d;
+}
 
 static int take(struct cjob *j, struct cchunk *c)
 {
 	pthread_mutex_lock(&j->mu);
-	int ok = !j->failed && j->next < j->nchunks && !(j->o->cancel && *j->o->cancel);
+	int ok = !j->failed && j->next < j->nchunks && !cs_cancelled(j->o->cancel);
 	if (ok)
 		*c = j->chunks[j->next++];
 	pthread_mutex_unlock(&j->mu);
@@ -86,8 +122,19 @@ static void *worker(void *arg)
 	struct cs_err e;
 	while (take(j, &c)) {
 		const struct cp_file *f = &j->files[c.file];
-		uint64_t done_ns = j->o->bwlimit ? shaper_begin(&j->sh, (size_t)c.len) : 0;
+		uint64_t done_ns = 0;
+		if (j->o->bwlimit) {
+			/* Read in the chunk's own slot of the link, not in a burst. */
+			done_ns = shaper_begin(&j->sh, (size_t)c.len);
+			uint64_t slot = (uint64_t)((double)c.len * 1e9 / (double)j->o->bwlimit);
+			uint64_t start = done_ns > slot ? done_ns - slot : 0, t = now_ns();
+			if (start > t) {
+				struct timespec ts = { (time_t)((start - t) / 1000000000u), (long)((start - t) % 1000000000u) };
+				nanosleep(&ts, NULL);
+			}
+		}
 		int k = 0;
+		uint64_t h = 0;
 		pthread_mutex_lock(&j->mu);
 		int kernel_ok = j->kernel_ok[c.file];
 		pthread_mutex_unlock(&j->mu);
@@ -114,6 +161,8 @@ static void *worker(void *arg)
 				fail(j, &e);
 				break;
 			}
+			if (j->o->hash)
+				h = XXH3_64bits(buf, (size_t)c.len);
 			int dfd = j->dst_fd[c.file];
 			size_t direct = 0;
 			if (j->dio_fd[c.file] >= 0 && c.off % DIO_ALIGN == 0) {
@@ -135,12 +184,92 @@ static void *worker(void *arg)
 			posix_fadvise(j->src_fd[c.file], (off_t)c.off, (off_t)c.len, POSIX_FADV_DONTNEED);
 		if (j->o->bwlimit)
 			shaper_end(&j->sh, done_ns);
+		uint64_t idx = c.off / j->chunk_size;
+		if (j->o->hash && f->hash)
+			f->hash[idx] = h;
 		pthread_mutex_lock(&j->mu);
 		j->done += c.len;
+		if (j->o->durable) {
+			j->pend = xgrow(j->pend, &j->apend, j->npend + 1, sizeof(*j->pend));
+			j->pend[j->npend++] = (struct cdone){ c.file, idx, h };
+		}
 		pthread_mutex_unlock(&j->mu);
 	}
 	free(buf);
 	return NULL;
+}
+
+/* Report chunks completed so far as durable: fdatasync their files first.
+ * A file whose sync fails keeps its chunks unreported. */
+static void commit(struct cjob *j, size_t nfiles)
+{
+	pthread_mutex_lock(&j->mu);
+	struct cdone *p = j->pend;
+	size_t np = j->npend;
+	j->pend = NULL;
+	j->npend = j->apend = 0;
+	pthread_mutex_unlock(&j->mu);
+	if (!np)
+		return;
+	unsigned char *state = xcalloc(nfiles, 1); /* 0 unseen, 1 synced, 2 failed */
+	for (size_t i = 0; i < np; i++) {
+		size_t f = p[i].file;
+		if (!state[f])
+			state[f] = fdatasync(j->dst_fd[f]) == 0 ? 1 : 2;
+		if (state[f] == 1)
+			j->o->durable(f, p[i].idx, p[i].hash, j->o->durable_arg);
+	}
+	free(state);
+	free(p);
+}
+
+/*
+ * Run `nt` threads of fn(arg) and, every 100 ms until tick returns nonzero
+ * (work over, failed or cancelled), call tick(targ) from this thread; join.
+ * Returns the number of threads started (0: none could be).
+ */
+static int pool_run(int nt, void *(*fn)(void *), void *arg, int (*tick)(void *), void *targ)
+{
+	pthread_t *th = xcalloc((size_t)nt, sizeof(pthread_t));
+	int started = 0;
+	for (; started < nt; started++)
+		if (pthread_create(&th[started], NULL, fn, arg))
+			break;
+	while (started && !tick(targ)) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return started;
+}
+
+struct copy_tick {
+	struct cjob *j;
+	const struct cp_opts *o;
+	size_t nfiles;
+	uint64_t skipped, total, last_commit;
+};
+
+static int copy_tick(void *arg)
+{
+	struct copy_tick *t = arg;
+	struct cjob *j = t->j;
+	pthread_mutex_lock(&j->mu);
+	uint64_t done = j->done;
+	int over = j->failed || j->next >= j->nchunks;
+	size_t npend = j->npend;
+	pthread_mutex_unlock(&j->mu);
+	if (t->o->progress)
+		t->o->progress(t->skipped + done, t->total, t->o->progress_arg);
+	if (over || cs_cancelled(t->o->cancel))
+		return 1;
+	if (t->o->durable && (now_ns() - t->last_commit >= 250000000ull || npend >= 32)) {
+		commit(j, t->nfiles);
+		t->last_commit = now_ns();
+	}
+	return 0;
 }
 
 int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_stats *st, struct cs_err *err)
@@ -151,8 +280,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	memset(&j, 0, sizeof(j));
 	j.o = o;
 	j.files = files;
-	j.chunk_size = o->chunk ? o->chunk : (16u << 20);
-	j.chunk_size = (j.chunk_size + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
+	j.chunk_size = cp_chunk_size(o->chunk);
 	pthread_mutex_init(&j.mu, NULL);
 	shaper_init(&j.sh, o->bwlimit, 0, 0);
 	j.src_fd = xcalloc(n ? n : 1, sizeof(int));
@@ -162,8 +290,9 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	for (size_t i = 0; i < n; i++)
 		j.src_fd[i] = j.dst_fd[i] = j.dio_fd[i] = -1;
 	size_t alloc = 0;
-	uint64_t total = 0;
+	uint64_t total = 0, skipped = 0;
 	int rc = 0;
+	uint64_t last_commit = now_ns();
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct cp_file *f = &files[i];
 		struct stat ss, ds;
@@ -177,9 +306,24 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 			break;
 		}
 		f->size = (uint64_t)ss.st_size;
-		j.dst_fd[i] = open(f->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (f->skip) {
+			uint64_t k = 0, nck = cp_nchunks(f->size, j.chunk_size);
+			while (k < nck && f->skip[k])
+				k++;
+			if (k == nck) { /* nothing to do here: leave the destination alone */
+				skipped += f->size;
+				total += f->size;
+				continue;
+			}
+		}
+		j.dst_fd[i] = open(f->dst, O_WRONLY | O_CREAT | (f->skip ? 0 : O_TRUNC) | O_CLOEXEC, 0644);
 		if (j.dst_fd[i] < 0 || fstat(j.dst_fd[i], &ds) < 0) {
 			rc = cs_fail_errno(err, errno, "cannot create '%s'", f->dst);
+			break;
+		}
+		if (f->skip && (uint64_t)ds.st_size != f->size) {
+			rc = cs_fail(err, EINVAL, "cannot resume '%s': it has %llu bytes, the source %llu", f->dst,
+				     (unsigned long long)ds.st_size, (unsigned long long)f->size);
 			break;
 		}
 		if (fs_preallocate(j.dst_fd[i], f->size) || ftruncate(j.dst_fd[i], (off_t)f->size) < 0) {
@@ -188,9 +332,13 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 		}
 		if (o->direct)
 			j.dio_fd[i] = open(f->dst, O_WRONLY | O_DIRECT | O_CLOEXEC); /* -1 where unsupported: buffered */
-		j.kernel_ok[i] = !o->direct && !o->no_kernel_copy && ss.st_dev == ds.st_dev;
+		j.kernel_ok[i] = !o->direct && !o->no_kernel_copy && !o->hash && ss.st_dev == ds.st_dev;
 		for (uint64_t off = 0; off < f->size; off += j.chunk_size) {
 			uint64_t len = f->size - off < j.chunk_size ? f->size - off : j.chunk_size;
+			if (f->skip && f->skip[off / j.chunk_size]) {
+				skipped += len;
+				continue;
+			}
 			j.chunks = xgrow(j.chunks, &alloc, j.nchunks + 1, sizeof(*j.chunks));
 			j.chunks[j.nchunks++] = (struct cchunk){ i, off, len };
 		}
@@ -200,35 +348,18 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 		int nt = o->jobs > 0 ? o->jobs : 8;
 		if ((size_t)nt > j.nchunks)
 			nt = (int)j.nchunks;
-		pthread_t *th = xcalloc((size_t)nt, sizeof(pthread_t));
-		int started = 0;
-		for (; started < nt; started++)
-			if (pthread_create(&th[started], NULL, worker, &j))
-				break;
-		if (!started)
+		struct copy_tick t = { &j, o, n, skipped, total, last_commit };
+		if (!pool_run(nt, worker, &j, copy_tick, &t))
 			rc = cs_fail(err, EAGAIN, "cannot start copy threads");
-		for (;;) {
-			pthread_mutex_lock(&j.mu);
-			uint64_t done = j.done;
-			int over = j.failed || j.next >= j.nchunks;
-			pthread_mutex_unlock(&j.mu);
-			if (o->progress)
-				o->progress(done, total, o->progress_arg);
-			if (over || !started || (o->cancel && *o->cancel))
-				break;
-			struct timespec ts = { 0, 100 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
-		for (int i = 0; i < started; i++)
-			pthread_join(th[i], NULL);
-		free(th);
 		if (!rc && j.failed)
 			rc = cs_fail(err, j.err.code, "%s", j.err.msg);
-		if (!rc && o->cancel && *o->cancel)
+		if (!rc && cs_cancelled(o->cancel))
 			rc = cs_fail(err, ECANCELED, "interrupted");
 		if (o->progress && !rc)
-			o->progress(j.done, total, o->progress_arg);
+			o->progress(skipped + j.done, total, o->progress_arg);
 	}
+	if (o->durable)
+		commit(&j, n);
 	for (size_t i = 0; i < n; i++) {
 		if (!rc && j.dst_fd[i] >= 0 && fsync(j.dst_fd[i]) < 0)
 			rc = cs_fail_errno(err, errno, "cannot flush '%s' to disk", files[i].dst);
@@ -240,6 +371,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 			rc = cs_fail_errno(err, errno, "cannot close '%s'", files[i].dst);
 	}
 	st->bytes = j.done;
+	st->skipped = skipped;
 	st->kernel_copy = j.kernel_used;
 	st->seconds = (double)(now_ns() - t0) / 1e9;
 	free(j.src_fd);
@@ -247,7 +379,140 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	free(j.dio_fd);
 	free(j.kernel_ok);
 	free(j.chunks);
+	free(j.pend);
 	shaper_destroy(&j.sh);
+	pthread_mutex_destroy(&j.mu);
+	return rc;
+}
+
+/* ---- parallel hashing ---- */
+
+struct hjob {
+	const char *const *paths;
+	int *fd;
+	uint64_t **hashes;
+	struct cchunk *chunks;
+	size_t nchunks, next;
+	uint64_t chunk_size, done;
+	int cold, failed;
+	volatile sig_atomic_t *cancel;
+	pthread_mutex_t mu;
+	struct cs_err err;
+};
+
+static void *hworker(void *arg)
+{
+	struct hjob *j = arg;
+	unsigned char *buf = fs_alloc_aligned((size_t)j->chunk_size);
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		int ok = !j->failed && j->next < j->nchunks && !cs_cancelled(j->cancel);
+		struct cchunk c = ok ? j->chunks[j->next++] : (struct cchunk){ 0, 0, 0 };
+		pthread_mutex_unlock(&j->mu);
+		if (!ok)
+			break;
+		int fd = j->fd[c.file];
+		if (fs_pread_full(fd, buf, (size_t)c.len, (off_t)c.off)) {
+			int e = errno ? errno : EIO;
+			pthread_mutex_lock(&j->mu);
+			if (!j->failed) {
+				j->failed = 1;
+				cs_fail_errno(&j->err, e, "cannot read '%s'", j->paths[c.file]);
+			}
+			pthread_mutex_unlock(&j->mu);
+			break;
+		}
+		j->hashes[c.file][c.off / j->chunk_size] = XXH3_64bits(buf, (size_t)c.len);
+		if (j->cold)
+			posix_fadvise(fd, (off_t)c.off, (off_t)c.len, POSIX_FADV_DONTNEED);
+		pthread_mutex_lock(&j->mu);
+		j->done += c.len;
+		pthread_mutex_unlock(&j->mu);
+	}
+	free(buf);
+	return NULL;
+}
+
+struct hash_tick {
+	struct hjob *j;
+	cp_progress_fn progress;
+	void *arg;
+	uint64_t total;
+};
+
+static int hash_tick(void *arg)
+{
+	struct hash_tick *t = arg;
+	pthread_mutex_lock(&t->j->mu);
+	uint64_t done = t->j->done;
+	int over = t->j->failed || t->j->next >= t->j->nchunks;
+	pthread_mutex_unlock(&t->j->mu);
+	if (t->progress)
+		t->progress(done, t->total, t->arg);
+	return over || cs_cancelled(t->j->cancel);
+}
+
+int cp_hash_files(const char *const *paths, size_t n, const uint64_t *expect, uint64_t *sizes,
+		  uint64_t **hashes, uint64_t chunk, int jobs, int cold, volatile sig_atomic_t *cancel,
+		  cp_progress_fn progress, void *arg, struct cs_err *err)
+{
+	struct hjob j;
+	memset(&j, 0, sizeof(j));
+	j.paths = paths;
+	j.hashes = hashes;
+	j.chunk_size = cp_chunk_size(chunk);
+	j.cold = cold;
+	j.cancel = cancel;
+	pthread_mutex_init(&j.mu, NULL);
+	j.fd = xcalloc(n ? n : 1, sizeof(int));
+	for (size_t i = 0; i < n; i++)
+		j.fd[i] = -1;
+	size_t alloc = 0;
+	uint64_t total = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct stat sb;
+		j.fd[i] = open(paths[i], O_RDONLY | O_CLOEXEC);
+		if (j.fd[i] < 0 || fstat(j.fd[i], &sb) < 0) {
+			rc = cs_fail_errno(err, errno, "cannot open '%s'", paths[i]);
+			break;
+		}
+		uint64_t size = (uint64_t)sb.st_size;
+		if (sizes)
+			sizes[i] = size;
+		if (expect && size != expect[i]) {
+			rc = cs_fail(err, EIO, "'%s' has %llu bytes, expected %llu", paths[i],
+				     (unsigned long long)size, (unsigned long long)expect[i]);
+			break;
+		}
+		if (cold)
+			posix_fadvise(j.fd[i], 0, 0, POSIX_FADV_DONTNEED);
+		for (uint64_t off = 0; off < size; off += j.chunk_size) {
+			uint64_t len = size - off < j.chunk_size ? size - off : j.chunk_size;
+			j.chunks = xgrow(j.chunks, &alloc, j.nchunks + 1, sizeof(*j.chunks));
+			j.chunks[j.nchunks++] = (struct cchunk){ i, off, len };
+		}
+		total += size;
+	}
+	if (!rc && j.nchunks) {
+		int nt = jobs > 0 ? jobs : 8;
+		if ((size_t)nt > j.nchunks)
+			nt = (int)j.nchunks;
+		struct hash_tick t = { &j, progress, arg, total };
+		if (!pool_run(nt, hworker, &j, hash_tick, &t))
+			rc = cs_fail(err, EAGAIN, "cannot start hashing threads");
+		if (!rc && j.failed)
+			rc = cs_fail(err, j.err.code, "%s", j.err.msg);
+		if (!rc && cs_cancelled(cancel))
+			rc = cs_fail(err, ECANCELED, "interrupted");
+		if (!rc && progress)
+			progress(j.done, total, arg);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (j.fd[i] >= 0)
+			close(j.fd[i]);
+	free(j.fd);
+	free(j.chunks);
 	pthread_mutex_destroy(&j.mu);
 	return rc;
 }

@@ -14,6 +14,17 @@
  * `evict_src` drops each source chunk from the page cache once copied.
  * Destinations are fsynced before cp_copy returns success.
  *
+ * Resume: a file with a `skip` map keeps its destination (no truncation) and
+ * copies only the chunks whose flag is zero. With `hash`, every chunk's
+ * source bytes are hashed (XXH3-64) as they are read (this turns the kernel
+ * copy off: the bytes must pass through memory). `durable` is called from
+ * the caller's thread for each chunk once its bytes are on disk (the
+ * destination was fdatasync'ed after the chunk completed), four times a
+ * second (or every 32 chunks) and at the end, also after a failure or a
+ * cancel, so a journal written from it never claims a chunk that a power
+ * cut could lose. With `bwlimit`, each chunk is read in its own slot of
+ * the link, so reads are paced, not burst.
+ *
  * Thread safety: cp_copy starts and joins its own threads; progress is
  * called from the caller's thread. Nothing prints.
  */
@@ -27,7 +38,11 @@ struct cp_file {
 	const char *src;
 	const char *dst;
 	uint64_t size;              /* filled by cp_copy from the source */
+	const unsigned char *skip;  /* optional, per chunk: nonzero = already there */
+	uint64_t *hash;             /* optional out, per chunk (with opts.hash) */
 };
+
+typedef void (*cp_durable_fn)(size_t file, uint64_t chunk, uint64_t hash, void *arg);
 
 typedef void (*cp_progress_fn)(uint64_t done, uint64_t total, void *arg);
 
@@ -38,17 +53,41 @@ struct cp_opts {
 	int no_kernel_copy;         /* never use copy_file_range */
 	uint64_t bwlimit;           /* bytes/s over all threads, 0 = none */
 	int evict_src;
+	int hash;                   /* hash source chunks into files[i].hash */
+	cp_durable_fn durable;
+	void *durable_arg;
 	volatile sig_atomic_t *cancel;
 	cp_progress_fn progress;
 	void *progress_arg;
 };
 
 struct cp_stats {
-	uint64_t bytes;
+	uint64_t bytes;             /* copied by this call */
+	uint64_t skipped;           /* already there (skip maps) */
 	double seconds;
 	int kernel_copy;            /* copy_file_range did (some of) the work */
 };
 
+/* The chunk size cp_copy uses for a requested one (0 = default), and the
+ * number of chunks of a file of `size` bytes. */
+uint64_t cp_chunk_size(uint64_t requested);
+uint64_t cp_nchunks(uint64_t size, uint64_t chunk);
+
 int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_stats *st, struct cs_err *err);
+
+/*
+ * Hash files in parallel (all chunks of all files over `jobs` threads):
+ * hashes[i] (caller-allocated, cp_nchunks(size) entries) receives each
+ * chunk's XXH3-64. With `cold`, each file's cached pages are dropped first
+ * and after reading, so the bytes come from the device. sizes[i] receives
+ * the file's size; a file whose size is not expect[i] (when expect is
+ * given) fails with EIO before anything is read.
+ */
+int cp_hash_files(const char *const *paths, size_t n, const uint64_t *expect, uint64_t *sizes,
+		  uint64_t **hashes, uint64_t chunk, int jobs, int cold, volatile sig_atomic_t *cancel,
+		  cp_progress_fn progress, void *arg, struct cs_err *err);
+
+/* A file's digest from its chunk hashes (XXH3-64 over them, little endian). */
+uint64_t cp_file_digest(const uint64_t *chunk_hashes, uint64_t n);
 
 #endif

@@ -44,7 +44,7 @@ static size_t take(struct job *j, struct chunk *c)
 {
 	pthread_mutex_lock(&j->mu);
 	size_t n = 0;
-	if (!j->failed && !(j->o->cancel && *j->o->cancel)) {
+	if (!j->failed && !cs_cancelled(j->o->cancel)) {
 		while (n < SPAN_CHUNKS && j->next < j->nchunks &&
 		       (n == 0 || j->chunks[j->next].shard == c[0].shard))
 			c[n++] = j->chunks[j->next++];
@@ -241,7 +241,7 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 			rc = cs_fail(err, EAGAIN, "cannot start loader threads");
 		else if (j.failed)
 			rc = cs_fail(err, j.err.code, "%s", j.err.msg);
-		else if (o->cancel && *o->cancel)
+		else if (cs_cancelled(o->cancel))
 			rc = cs_fail(err, ECANCELED, "interrupted");
 	}
 	for (size_t i = 0; i < L->n; i++)

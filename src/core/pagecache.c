@@ -256,21 +256,21 @@ static int populate_works = -1;   /* unknown until the first try */
  */
 static int warm_chunk(int fd, uint64_t off, uint64_t len, unsigned char *buf)
 {
-	if (populate_works != 0) {
+	if (__atomic_load_n(&populate_works, __ATOMIC_RELAXED) != 0) {
 		void *map = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, (off_t)off);
 		if (map != MAP_FAILED) {
 			int r = madvise(map, (size_t)len, MADV_POPULATE_READ);
 			int e = errno;
 			munmap(map, (size_t)len);
 			if (r == 0) {
-				populate_works = 1;
+				__atomic_store_n(&populate_works, 1, __ATOMIC_RELAXED);
 				return 0;
 			}
 			if (e != EINVAL && e != ENOSYS) {
 				errno = e;
 				return -1; /* a real read error (EIO, EFAULT past EOF...) */
 			}
-			populate_works = 0;
+			__atomic_store_n(&populate_works, 0, __ATOMIC_RELAXED);
 		}
 	}
 	return fs_pread_full(fd, buf, (size_t)len, (off_t)off);
@@ -282,7 +282,7 @@ static void *warm_worker(void *arg)
 	unsigned char *buf = fs_alloc_aligned((size_t)w->chunk_size);
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
-		if (w->stop || w->next >= w->nchunks || (w->cancel && *w->cancel)) {
+		if (w->stop || w->next >= w->nchunks || cs_cancelled(w->cancel)) {
 			pthread_mutex_unlock(&w->mu);
 			break;
 		}
@@ -370,7 +370,7 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 				pthread_mutex_unlock(&w.mu);
 				if (progress)
 					progress(done, todo, arg);
-				if (finished || (cancel && *cancel))
+				if (finished || cs_cancelled(cancel))
 					break;
 				struct timespec ts = { 0, 50 * 1000 * 1000 };
 				nanosleep(&ts, NULL);
@@ -382,7 +382,7 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 		st->read_bytes = w.done;
 		if (!rc && w.err_code)
 			rc = cs_fail_errno(err, w.err_code, "cannot read '%s'", set->files[w.err_file].path);
-		if (!rc && cancel && *cancel)
+		if (!rc && cs_cancelled(cancel))
 			rc = cs_fail(err, ECANCELED, "interrupted");
 	}
 	for (size_t i = 0; i < set->n; i++)

@@ -2,6 +2,7 @@
 #include "runner.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,56 @@ static void on_line(const char *line, uint64_t t_ns, void *arg)
 	phases_line(f->ph, line, t_ns >= f->t0 ? (double)(t_ns - f->t0) / 1e9 : 0);
 }
 
+struct prefetch {
+	struct pc_set set;
+	int jobs;
+	uint64_t exec_ns;
+	volatile sig_atomic_t stop;
+	struct pc_warm_stats st;
+	int rc;
+	uint64_t done_ns;
+	pthread_t th;
+	int started;
+};
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *pf = arg;
+	struct cs_err e;
+	pf->rc = pc_warm(&pf->set, pf->jobs, 16u << 20, NULL, NULL, &pf->stop, &pf->st, &e);
+	pf->done_ns = now_ns();
+	return NULL;
+}
+
+static void prefetch_start(struct prefetch *pf, const struct run_opts *o)
+{
+	memset(pf, 0, sizeof(*pf));
+	if (o->prefetch_jobs <= 0 || !o->model)
+		return;
+	char *paths[1] = { (char *)o->model };
+	struct cs_err e;
+	if (pc_collect(paths, 1, &pf->set, &e))
+		return;
+	pf->jobs = o->prefetch_jobs;
+	pf->started = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
+	if (!pf->started)
+		pc_set_free(&pf->set);
+}
+
+static void prefetch_finish(struct prefetch *pf, struct run_result *r)
+{
+	if (!pf->started)
+		return;
+	__atomic_store_n(&pf->stop, 1, __ATOMIC_RELAXED);
+	pthread_join(pf->th, NULL);
+	r->prefetch_bytes = pf->st.read_bytes;
+	r->prefetch_s = pf->rc == 0 && pf->done_ns > r->exec_ns && (!r->ready_ns || pf->done_ns <= r->ready_ns)
+				? (double)(pf->done_ns - r->exec_ns) / 1e9
+				: -1;
+	pc_set_free(&pf->set);
+	pf->started = 0;
+}
+
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -113,6 +164,8 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		return -1;
 	}
 	r->exec_ns = p.exec_ns;
+	struct prefetch pf;
+	prefetch_start(&pf, o);
 	phases_init(&r->phases);
 	struct phase_feed feed = { &r->phases, p.exec_ns };
 	struct srvlog log;
@@ -121,6 +174,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	p.out_fd = -1; /* owned by srvlog now (or closed below) */
 	if (!have_log) {
 		/* Without a log we cannot see the server; stop it and fail. */
+		prefetch_finish(&pf, r);
 		proc_stop(&p, o->stop_timeout_ns, &r->stop);
 		proc_free(&p);
 		ready_free(&rs);
@@ -133,7 +187,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	uint64_t deadline = p.exec_ns + o->timeout_ns;
 	int rc = 0;
 	for (uint64_t next = now_ns();; next += poll) {
-		if (o->cancel && *o->cancel) {
+		if (cs_cancelled(o->cancel)) {
 			r->outcome = RUN_CANCELLED;
 			snprintf(r->reason, sizeof(r->reason), "interrupted");
 			break;
@@ -176,6 +230,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		sleep_until(next + poll);
 	}
 	r->last_http = rs.last_http;
+	prefetch_finish(&pf, r);
 	if (r->outcome == RUN_READY) {
 		r->load_s = (double)(r->ready_ns - r->exec_ns) / 1e9;
 		pid_t *pids;

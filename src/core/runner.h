@@ -5,7 +5,10 @@
  *
  *  1. cold control, outside the measured time: evict the model's files
  *     (or drop the whole cache, or nothing), then measure residency;
- *  2. launch (proc_spawn): load_s starts just before exec;
+ *  2. launch (proc_spawn): load_s starts just before exec; with
+ *     prefetch_jobs, a thread warms the model's files into the page cache
+ *     right after exec, overlapping the server's own start-up, and is
+ *     stopped at ready;
  *  3. poll readiness every poll interval with a bounded per-check timeout,
  *     while watching for the server's exit and the deadline;
  *  4. at ready: sample GPU memory of the server's process tree;
@@ -46,6 +49,7 @@ struct run_opts {
 	enum cold_mode cold;
 	const char *log_path;
 	uint64_t gpu_release_timeout_ns;
+	int prefetch_jobs;            /* >0: warm the model's files at launch */
 	volatile sig_atomic_t *cancel;
 	void (*status)(const char *msg, void *arg);
 	void *status_arg;
@@ -70,6 +74,10 @@ struct run_result {
 	long last_http;
 	uint64_t log_lines;
 	struct phases phases;         /* from the server's log, offsets from exec */
+	/* --prefetch: bytes it read and when it finished (offset from exec;
+	 * -1 when the server was ready first and the prefetch was stopped). */
+	uint64_t prefetch_bytes;
+	double prefetch_s;
 };
 
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err);

@@ -15,6 +15,7 @@
  * printing functions write whole lines with one stdio call each.
  */
 #include <stdarg.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,12 @@ struct cs_err {
 };
 
 /* Fill err (if non-NULL) with a formatted message; returns -1. */
+/* A cancel flag (set by a signal handler or another thread) is set. */
+static inline int cs_cancelled(volatile sig_atomic_t *flag)
+{
+	return flag && __atomic_load_n(flag, __ATOMIC_RELAXED);
+}
+
 int cs_fail(struct cs_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* As cs_fail, appending ": strerror(code)". */

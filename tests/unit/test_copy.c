@@ -3,6 +3,7 @@
 #include "core/fsutil.h"
 
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -31,6 +32,22 @@ static int same(const char *a, const char *b)
 	return r;
 }
 
+struct durable_log {
+	size_t n;
+	uint64_t idx[64], hash[64], byidx[64];
+};
+
+static void on_durable(size_t file, uint64_t chunk, uint64_t hash, void *arg)
+{
+	struct durable_log *l = arg;
+	(void)file;
+	if (l->n < 64 && chunk < 64) {
+		l->idx[l->n] = chunk;
+		l->hash[l->n++] = hash;
+		l->byidx[chunk] = hash;
+	}
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/cs-test-copy-XXXXXX";
@@ -45,7 +62,7 @@ int main(void)
 	}
 	struct cp_file f[3];
 	for (int i = 0; i < 3; i++)
-		f[i] = (struct cp_file){ src[i], dst[i], 0 };
+		f[i] = (struct cp_file){ src[i], dst[i], 0, NULL, NULL };
 	struct cp_stats st;
 	struct cs_err e;
 
@@ -71,16 +88,64 @@ int main(void)
 	make_file(dst[1], 99999, 7);
 	ok(cp_copy(&f[1], 1, &o, &st, &e) == 0 && same(src[1], dst[1]), "longer stale destination replaced exactly");
 
-	struct cp_file missing = { "/nonexistent/file", dst[0], 0 };
+	struct cp_file missing = { "/nonexistent/file", dst[0], 0, NULL, NULL };
 	ok(cp_copy(&missing, 1, &o, &st, &e) < 0 && strstr(e.msg, "cannot open '/nonexistent/file'"), "missing source named");
 	char *nodir = xasprintf("%s/no/such/dir/x", d);
-	struct cp_file bad = { src[1], nodir, 0 };
+	struct cp_file bad = { src[1], nodir, 0, NULL, NULL };
 	ok(cp_copy(&bad, 1, &o, &st, &e) < 0 && strstr(e.msg, "cannot create"), "uncreatable destination named");
 	free(nodir);
 
 	volatile sig_atomic_t cancel = 1;
 	struct cp_opts oc = { .jobs = 2, .chunk = 1u << 20, .cancel = &cancel };
 	ok(cp_copy(f, 1, &oc, &st, &e) < 0 && e.code == ECANCELED, "cancelled copy reports ECANCELED");
+
+	/* Hashing as read, durable callbacks, and resuming with a skip map. */
+	{
+		uint64_t ck = 1u << 20, n = cp_nchunks(sizes[0], ck);
+		is_int(n, 11, "10 MiB + 4 KiB in 1 MiB chunks: 11 chunks");
+		uint64_t *h = xcalloc(n, sizeof(uint64_t));
+		struct durable_log log = { 0 };
+		struct cp_file fh = { src[0], dst[0], 0, NULL, h };
+		struct cp_opts oh = { .jobs = 3, .chunk = ck, .hash = 1, .durable = on_durable, .durable_arg = &log };
+		ok(cp_copy(&fh, 1, &oh, &st, &e) == 0 && same(src[0], dst[0]), "hashing copy");
+		ok(!st.kernel_copy, "hashing turns the kernel copy off");
+		is_int(log.n, n, "every chunk reported durable once");
+		int hashes_match = 1;
+		for (size_t i = 0; i < log.n; i++)
+			hashes_match &= log.hash[i] == h[log.idx[i]];
+		uint64_t *rh = xcalloc(n, sizeof(uint64_t)), sz = 0;
+		const char *paths[1] = { dst[0] };
+		ok(cp_hash_files(paths, 1, NULL, &sz, &rh, ck, 4, 1, NULL, NULL, NULL, &e) == 0, "hash the copy read back");
+		is_int(sz, sizes[0], "size reported");
+		int eq = 1;
+		for (uint64_t i = 0; i < n; i++)
+			eq &= h[i] == rh[i] && h[i] == log.byidx[i];
+		ok(eq && hashes_match, "source hashes = read-back hashes = hashes reported durable");
+		ok(cp_file_digest(h, n) == cp_file_digest(rh, n) && cp_file_digest(h, n) != cp_file_digest(h, n - 1),
+		   "file digest from chunk hashes");
+		uint64_t expect = sizes[0] + 1;
+		ok(cp_hash_files(paths, 1, &expect, NULL, &rh, ck, 2, 0, NULL, NULL, NULL, &e) < 0 && e.code == EIO,
+		   "hash_files refuses a file of the wrong size");
+
+		/* Resume: damage chunks 2 and 7 of the copy, mark all others done. */
+		int fd = open(dst[0], O_WRONLY);
+		unsigned char junk[4096] = { 0 };
+		fs_pwrite_full(fd, junk, sizeof(junk), (off_t)(2 * ck));
+		fs_pwrite_full(fd, junk, sizeof(junk), (off_t)(7 * ck));
+		close(fd);
+		unsigned char *skip = xcalloc(n, 1);
+		memset(skip, 1, n);
+		skip[2] = skip[7] = 0;
+		struct cp_file fr = { src[0], dst[0], 0, skip, NULL };
+		ok(cp_copy(&fr, 1, &o, &st, &e) == 0 && same(src[0], dst[0]), "resume rewrites only the missing chunks");
+		is_int(st.bytes, 2 * ck, "two chunks copied");
+		is_int(st.skipped, sizes[0] - 2 * ck, "the rest skipped");
+		ok(truncate(dst[0], 5) == 0, "shorten the copy");
+		ok(cp_copy(&fr, 1, &o, &st, &e) < 0 && strstr(e.msg, "cannot resume"), "resume refuses a destination of the wrong size");
+		free(skip);
+		free(h);
+		free(rh);
+	}
 
 	for (int i = 0; i < 3; i++) {
 		free(src[i]);

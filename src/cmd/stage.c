@@ -1,0 +1,508 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../cli.h"
+#include "../core/fsutil.h"
+#include "../core/stagecache.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void stage_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart stage [SRC] [--root STAGING_ROOT] [--name NAME] [options]\n"
+		"\n"
+		"Copy a model directory (typically on a network mount) onto local storage,\n"
+		"and print the staged path on stdout:\n"
+		"\n"
+		"    MODEL=$(coldstart stage /mnt/nfs/models/qwen-7b --root /mnt/nvme0/staged)\n"
+		"\n"
+		"Every file is cut into chunks spread over N threads, so one 5 GB shard uses\n"
+		"them all. The copy is written under ROOT/.partial/, fsynced, verified, and\n"
+		"appears as ROOT/NAME by one rename: ROOT/NAME is never incomplete. A\n"
+		"manifest records each file's size and mtime (and hash). Staging an\n"
+		"unchanged source again is a no-op; a changed one is re-staged and swapped\n"
+		"in atomically. After a crash or Ctrl-C, the next stage resumes from the\n"
+		"chunks already on disk. Concurrent stagers of one model: one copies, the\n"
+		"others wait and print the same path (locks live under ROOT, never on the\n"
+		"network side). With --max-cache or when free space is short, the least\n"
+		"recently used staged models that no server is using are evicted first;\n"
+		"without enough room it fails before writing anything.\n"
+		"\n"
+		"Arguments and defaults:\n"
+		"  SRC                 model directory (default $MODEL_PATH_NET)\n"
+		"      --root DIR      staging root on local NVMe (default $STAGING_ROOT)\n"
+		"      --name NAME     name under ROOT (default $MODEL_NAME, else SRC's\n"
+		"                      last component)\n"
+		"Options:\n"
+		"  -j, --jobs N        copy threads (default 8)\n"
+		"      --chunk SIZE    copy unit (default 16M)\n"
+		"      --verify HOW    size (default: file count and sizes) or xxh3 (hash\n"
+		"                      the source bytes as read and the copy read back\n"
+		"                      from the device, and compare)\n"
+		"      --include GLOB  stage only matching files (relative path or base\n"
+		"                      name; repeatable)\n"
+		"      --exclude GLOB  leave matching files out (repeatable)\n"
+		"      --max-cache SIZE  cap on everything staged under ROOT\n"
+		"      --direct        O_DIRECT writes: the copy does not fill the page cache\n"
+		"      --bwlimit RATE  at most RATE (e.g. 500M = 500 MB/s) from the source\n"
+		"      --follow-symlinks  copy what symlinks leaving SRC point to (refused\n"
+		"                      otherwise)\n"
+		"      --keep-src-cache  leave the source's pages in the page cache\n"
+		"      --wait-timeout DURATION  how long to wait for another stager (1h)\n"
+		"      --json          result as JSON on stdout instead of the path\n"
+		"  -q, --quiet         no progress or summary\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
+		"130 interrupted (the partial copy is kept for resuming).\n"
+		"See also: coldstart cache --help.\n");
+}
+
+struct ui {
+	struct progress pg;
+	int quiet;
+};
+
+static void on_notice(const char *msg, void *arg)
+{
+	struct ui *u = arg;
+	if (u->quiet)
+		return;
+	progress_done(&u->pg);
+	fprintf(stderr, "coldstart: stage: %s\n", msg);
+}
+
+static int add_glob(char ***v, size_t *n, const char *g)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(char *));
+	(*v)[(*n)++] = (char *)g;
+	return 0;
+}
+
+int cmd_stage(int argc, char **argv)
+{
+	enum { O_ROOT = 256, O_NAME, O_CHUNK, O_VERIFY, O_INCLUDE, O_EXCLUDE, O_MAXCACHE, O_DIRECT, O_BWLIMIT,
+	       O_FOLLOW, O_KEEPSRC, O_WAIT, O_JSON };
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, O_ROOT },
+		{ "name", required_argument, NULL, O_NAME },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "chunk", required_argument, NULL, O_CHUNK },
+		{ "verify", required_argument, NULL, O_VERIFY },
+		{ "include", required_argument, NULL, O_INCLUDE },
+		{ "exclude", required_argument, NULL, O_EXCLUDE },
+		{ "max-cache", required_argument, NULL, O_MAXCACHE },
+		{ "direct", no_argument, NULL, O_DIRECT },
+		{ "bwlimit", required_argument, NULL, O_BWLIMIT },
+		{ "follow-symlinks", no_argument, NULL, O_FOLLOW },
+		{ "keep-src-cache", no_argument, NULL, O_KEEPSRC },
+		{ "wait-timeout", required_argument, NULL, O_WAIT },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sc_opts o;
+	memset(&o, 0, sizeof(o));
+	o.root = getenv("STAGING_ROOT");
+	o.name = getenv("MODEL_NAME");
+	o.jobs = 8;
+	int json = 0, c;
+	long jobs;
+	struct ui u;
+	memset(&u, 0, sizeof(u));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ROOT:
+			o.root = optarg;
+			break;
+		case O_NAME:
+			o.name = optarg;
+			break;
+		case 'j':
+			if (parse_int_range(optarg, 1, 256, &jobs))
+				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
+			o.jobs = (int)jobs;
+			break;
+		case O_CHUNK:
+			if (parse_size(optarg, &o.chunk) || o.chunk < 65536 || o.chunk > (1ULL << 30))
+				return usage_error("invalid --chunk '%s' (64K to 1G)", optarg);
+			break;
+		case O_VERIFY:
+			if (!strcmp(optarg, "size"))
+				o.verify = SC_VERIFY_SIZE;
+			else if (!strcmp(optarg, "xxh3"))
+				o.verify = SC_VERIFY_XXH3;
+			else
+				return usage_error("invalid --verify '%s' (size or xxh3)", optarg);
+			break;
+		case O_INCLUDE:
+			add_glob(&o.include, &o.ninclude, optarg);
+			break;
+		case O_EXCLUDE:
+			add_glob(&o.exclude, &o.nexclude, optarg);
+			break;
+		case O_MAXCACHE:
+			if (parse_size(optarg, &o.max_cache) || !o.max_cache)
+				return usage_error("invalid --max-cache '%s' (a size such as 200G)", optarg);
+			break;
+		case O_DIRECT:
+			o.direct = 1;
+			break;
+		case O_BWLIMIT:
+			if (parse_rate(optarg, &o.bwlimit) || !o.bwlimit)
+				return usage_error("invalid --bwlimit '%s' (a rate such as 500M)", optarg);
+			break;
+		case O_FOLLOW:
+			o.follow_symlinks = 1;
+			break;
+		case O_KEEPSRC:
+			o.keep_src_cache = 1;
+			break;
+		case O_WAIT:
+			if (parse_duration(optarg, &o.wait_timeout_ns) || !o.wait_timeout_ns)
+				return usage_error("invalid --wait-timeout '%s' (e.g. 10m)", optarg);
+			break;
+		case O_JSON:
+			json = 1;
+			break;
+		case 'q':
+			u.quiet = 1;
+			break;
+		case 'h':
+			stage_usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error("too many arguments: one SRC directory");
+	o.src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");
+	if (!o.src || !*o.src)
+		return usage_error("missing SRC (or set MODEL_PATH_NET)");
+	if (!o.root || !*o.root)
+		return usage_error("missing --root (or set STAGING_ROOT)");
+	char *base = NULL;
+	if (!o.name || !*o.name) {
+		base = fs_basename(o.src);
+		o.name = base;
+	}
+	if (!sc_valid_name(o.name)) {
+		int r = usage_error("invalid name '%s': one directory name, no '/', not starting with '.'", o.name);
+		free(base);
+		return r;
+	}
+	cli_catch_signals();
+	o.cancel = &cli_signal;
+	progress_init(&u.pg, "staging", u.quiet);
+	o.progress = progress_cb;
+	o.progress_arg = &u.pg;
+	o.notice = on_notice;
+	o.notice_arg = &u;
+	struct sc_result r;
+	struct cs_err err;
+	int rc = sc_stage(&o, &r, &err);
+	progress_done(&u.pg);
+	free(o.include);
+	free(o.exclude);
+	if (rc) {
+		sc_result_free(&r);
+		free(base);
+		if (err.code == ECANCELED) {
+			error("interrupted; the partial copy is kept: stage again to resume");
+			return cli_signal_exit();
+		}
+		return error("%s", err.msg), EXIT_FAIL;
+	}
+	char a[32], b[32];
+	if (json) {
+		json_t *j = json_object();
+		json_object_set_new(j, "path", json_string(r.path));
+		json_object_set_new(j, "name", json_string(o.name));
+		json_object_set_new(j, "noop", json_boolean(r.noop));
+		json_object_set_new(j, "waited", json_boolean(r.waited));
+		json_object_set_new(j, "replaced", json_boolean(r.replaced));
+		json_object_set_new(j, "files", json_integer((json_int_t)r.files));
+		json_object_set_new(j, "bytes", json_integer((json_int_t)r.bytes));
+		json_object_set_new(j, "copied_bytes", json_integer((json_int_t)r.copied));
+		json_object_set_new(j, "resumed_bytes", json_integer((json_int_t)r.resumed));
+		json_object_set_new(j, "linked_files", json_integer((json_int_t)r.linked));
+		json_object_set_new(j, "seconds", json_real(r.seconds));
+		json_object_set_new(j, "copy_s", json_real(r.copy_s));
+		json_object_set_new(j, "verify_s", json_real(r.verify_s));
+		json_object_set_new(j, "verify", json_string(r.verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
+		json_object_set_new(j, "kernel_copy", json_boolean(r.kernel_copy));
+		json_t *ev = json_array();
+		for (size_t i = 0; i < r.nevicted; i++)
+			json_array_append_new(ev, json_string(r.evicted[i]));
+		json_object_set_new(j, "evicted", ev);
+		print_json(j);
+	} else {
+		printf("%s\n", r.path);
+	}
+	if (!u.quiet) {
+		if (r.noop)
+			fprintf(stderr, "coldstart: stage: '%s' is already staged from the unchanged source%s (%s, %zu files)\n",
+				o.name, r.waited ? " (by the process it waited for)" : "",
+				fmt_bytes(a, sizeof(a), r.bytes), r.files);
+		else
+			fprintf(stderr,
+				"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s\n",
+				fmt_bytes(a, sizeof(a), r.bytes), r.seconds,
+				r.seconds > 0 ? (double)r.bytes / r.seconds / 1e9 : 0, r.files,
+				r.verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes",
+				r.resumed ? "; resumed with " : "", r.resumed ? fmt_bytes(b, sizeof(b), r.resumed) : "",
+				r.resumed ? " already there" : "");
+		if (r.replaced)
+			fprintf(stderr, "coldstart: stage: the source had changed: copied %s, took %zu unchanged file%s "
+				"from the old copy, and swapped the new copy in\n", fmt_bytes(b, sizeof(b), r.copied),
+				r.linked, r.linked == 1 ? "" : "s");
+	}
+	sc_result_free(&r);
+	free(base);
+	return 0;
+}
+
+/* ---- cache ---- */
+
+static void cache_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart cache ls [--root ROOT] [--json]\n"
+		"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N]\n"
+		"       coldstart cache rm NAME... [--root ROOT]\n"
+		"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
+		"\n"
+		"Manage the models `coldstart stage` put under a staging root\n"
+		"(default $STAGING_ROOT).\n"
+		"\n"
+		"  ls      staged models, least recently used first (a `run` or `stage`\n"
+		"          of a model marks it used), and partial copies with their progress\n"
+		"  verify  re-check staged models against their manifests: count and sizes,\n"
+		"          and the XXH3 hashes (read from the device) when staged with\n"
+		"          --verify xxh3; all models when no NAME is given\n"
+		"  rm      remove staged models (and their partial copies); refused for a\n"
+		"          model a running server uses\n"
+		"  gc      remove abandoned partial copies (no stager holds them); with\n"
+		"          --max-cache, also evict least recently used models not in use\n"
+		"          until the cache fits\n"
+		"\n"
+		"Options:\n"
+		"      --root DIR        staging root (default $STAGING_ROOT)\n"
+		"  -j, --jobs N          hashing threads for verify (default 8)\n"
+		"      --max-cache SIZE  gc: cap on everything staged\n"
+		"      --json            ls: JSON on stdout\n"
+		"  -h, --help            this help\n"
+		"\n"
+		"Examples:\n"
+		"  coldstart cache ls --root /mnt/nvme0/staged\n"
+		"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n");
+}
+
+static char *ago(char *buf, size_t len, int64_t t)
+{
+	int64_t d = (int64_t)time(NULL) - t;
+	if (d < 0)
+		d = 0;
+	if (d < 120)
+		snprintf(buf, len, "%llds ago", (long long)d);
+	else if (d < 7200)
+		snprintf(buf, len, "%lldm ago", (long long)(d / 60));
+	else if (d < 172800)
+		snprintf(buf, len, "%lldh ago", (long long)(d / 3600));
+	else
+		snprintf(buf, len, "%lldd ago", (long long)(d / 86400));
+	return buf;
+}
+
+static int cache_ls(const char *root, int json)
+{
+	struct sc_entry *e;
+	size_t n;
+	struct cs_err err;
+	if (sc_list(root, &e, &n, &err))
+		return error("%s", err.msg), EXIT_FAIL;
+	if (json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(e[i].name));
+			json_object_set_new(o, "state", json_string(e[i].partial ? "partial" : "staged"));
+			json_object_set_new(o, "source", e[i].source ? json_string(e[i].source) : json_null());
+			json_object_set_new(o, "bytes", json_integer((json_int_t)e[i].bytes));
+			json_object_set_new(o, "done_bytes", json_integer((json_int_t)e[i].done));
+			json_object_set_new(o, "files", json_integer((json_int_t)e[i].files));
+			json_object_set_new(o, "verify", json_string(e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
+			json_object_set_new(o, "in_use", json_boolean(e[i].in_use));
+			json_object_set_new(o, "staging", json_boolean(e[i].staging));
+			if (!e[i].partial) {
+				json_object_set_new(o, "staged_at", json_integer(e[i].staged_at));
+				json_object_set_new(o, "last_used", json_integer(e[i].last_used));
+			}
+			json_array_append_new(a, o);
+		}
+		sc_entries_free(e, n);
+		return print_json(a) ? EXIT_FAIL : 0;
+	}
+	uint64_t total = 0;
+	printf("%-32s %10s %6s %-5s %-10s %-20s %s\n", "NAME", "SIZE", "FILES", "CHECK", "LAST USED", "STATE", "SOURCE");
+	for (size_t i = 0; i < n; i++) {
+		char a[32], b[32], st[48];
+		if (e[i].partial)
+			snprintf(st, sizeof(st), "partial %.0f%%%s", e[i].bytes ? 100.0 * (double)e[i].done / (double)e[i].bytes : 0.0,
+				 e[i].staging ? ", copying" : "");
+		else
+			snprintf(st, sizeof(st), "%s", e[i].in_use ? "in use" : e[i].staging ? "staging" : "ok");
+		printf("%-32s %10s %6zu %-5s %-10s %-20s %s\n", e[i].name, fmt_bytes(a, sizeof(a), e[i].bytes), e[i].files,
+		       e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size", e[i].partial ? "-" : ago(b, sizeof(b), e[i].last_used),
+		       st, e[i].source ? e[i].source : "?");
+		total += e[i].bytes;
+	}
+	char t[32];
+	printf("%zu entr%s, %s\n", n, n == 1 ? "y" : "ies", fmt_bytes(t, sizeof(t), total));
+	sc_entries_free(e, n);
+	return 0;
+}
+
+static void gc_notice(const char *msg, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "coldstart: cache: %s\n", msg);
+}
+
+int cmd_cache(int argc, char **argv)
+{
+	enum { O_ROOT = 256, O_MAXCACHE, O_JSON };
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, O_ROOT },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "max-cache", required_argument, NULL, O_MAXCACHE },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *root = getenv("STAGING_ROOT");
+	uint64_t max_cache = 0;
+	long jobs = 8;
+	int json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ROOT:
+			root = optarg;
+			break;
+		case 'j':
+			if (parse_int_range(optarg, 1, 256, &jobs))
+				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
+			break;
+		case O_MAXCACHE:
+			if (parse_size(optarg, &max_cache) || !max_cache)
+				return usage_error("invalid --max-cache '%s' (a size such as 200G)", optarg);
+			break;
+		case O_JSON:
+			json = 1;
+			break;
+		case 'h':
+			cache_usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing action: ls, verify, rm or gc");
+	const char *action = argv[optind++];
+	if (!root || !*root)
+		return usage_error("missing --root (or set STAGING_ROOT)");
+	int nargs = argc - optind;
+	if (!strcmp(action, "ls")) {
+		if (nargs)
+			return usage_error("ls takes no NAME");
+		return cache_ls(root, json);
+	}
+	if (json)
+		return usage_error("--json goes with ls");
+	if (max_cache && strcmp(action, "gc"))
+		return usage_error("--max-cache goes with gc");
+	struct cs_err err;
+	if (!strcmp(action, "rm")) {
+		if (!nargs)
+			return usage_error("rm needs at least one NAME");
+		int rc = 0;
+		for (int i = optind; i < argc; i++) {
+			if (sc_remove(root, argv[i], &err))
+				rc = error("%s", err.msg);
+			else
+				fprintf(stderr, "coldstart: cache: removed '%s'\n", argv[i]);
+		}
+		return rc ? EXIT_FAIL : 0;
+	}
+	if (!strcmp(action, "gc")) {
+		if (nargs)
+			return usage_error("gc takes no NAME");
+		uint64_t freed;
+		int rc = sc_gc(root, max_cache, gc_notice, NULL, &freed, &err);
+		char a[32];
+		fprintf(stderr, "coldstart: cache: gc freed %s\n", fmt_bytes(a, sizeof(a), freed));
+		return rc ? (error("%s", err.msg), EXIT_FAIL) : 0;
+	}
+	if (!strcmp(action, "verify")) {
+		char **names = NULL;
+		size_t n = 0;
+		struct sc_entry *e = NULL;
+		size_t ne = 0;
+		if (nargs) {
+			names = argv + optind;
+			n = (size_t)nargs;
+		} else {
+			if (sc_list(root, &e, &ne, &err))
+				return error("%s", err.msg), EXIT_FAIL;
+			names = xcalloc(ne ? ne : 1, sizeof(char *));
+			for (size_t i = 0; i < ne; i++)
+				if (!e[i].partial)
+					names[n++] = e[i].name;
+		}
+		cli_catch_signals();
+		int bad = 0, rc = 0;
+		for (size_t i = 0; i < n && !rc; i++) {
+			struct sc_verify_report rep;
+			struct progress pg;
+			progress_init(&pg, "verifying", 0);
+			int r = sc_verify_model(root, names[i], (int)jobs, &cli_signal, progress_cb, &pg, &rep, &err);
+			progress_done(&pg);
+			char a[32];
+			if (r && err.code == ECANCELED) {
+				rc = 130;
+			} else if (r) {
+				error("%s", err.msg);
+				bad = 1;
+			} else if (rep.ok) {
+				printf("ok      %s  (%zu files, %s, %s)\n", names[i], rep.files, fmt_bytes(a, sizeof(a), rep.bytes),
+				       rep.how == SC_VERIFY_XXH3 ? "xxh3 read back from the device" : "sizes only: staged with --verify size");
+			} else {
+				printf("FAILED  %s: %s\n", names[i], rep.problem);
+				bad = 1;
+			}
+			free(rep.problem);
+		}
+		if (!nargs) {
+			free(names);
+			sc_entries_free(e, ne);
+			if (!n)
+				fprintf(stderr, "coldstart: cache: nothing staged in '%s'\n", root);
+		}
+		if (rc)
+			return error("interrupted"), cli_signal_exit();
+		return bad ? EXIT_FAIL : 0;
+	}
+	return usage_error("unknown action '%s' (ls, verify, rm or gc)", action);
+}

@@ -1,0 +1,137 @@
+#ifndef CS_STAGECACHE_H
+#define CS_STAGECACHE_H
+/*
+ * stagecache: models staged from a (network) source onto local storage.
+ *
+ * Layout of a staging root:
+ *   ROOT/NAME/                       a published model, complete and verified;
+ *   ROOT/NAME/.coldstart-manifest.json   source, size, mtime (and XXH3) of
+ *                                    every file; its mtime is the last use
+ *   ROOT/.partial/NAME/              a copy in progress (or abandoned)
+ *   ROOT/.partial/NAME.journal       chunks of that copy already on disk
+ *   ROOT/.locks/NAME.stage           flock: held exclusively by the stager
+ *   ROOT/.locks/NAME.use             flock: shared by servers using NAME,
+ *                                    exclusive to replace or evict it
+ *   ROOT/.locks/cache                flock: space planning (eviction, allocation)
+ *   ROOT/.trash/                     removed models, deleted right away
+ *
+ * A model appears under ROOT/NAME by one rename (or an atomic exchange when
+ * an older copy is replaced), after every file and directory was fsynced, so
+ * ROOT/NAME is never incomplete. Locks live on the local side only.
+ *
+ * Hashes (--verify xxh3): each file is hashed in chunks of `chunk` bytes
+ * (XXH3-64 each, in parallel); the file's digest is XXH3-64 over the chunk
+ * hashes (cp_file_digest). Source bytes are hashed as they are read, the
+ * destination's after fsync with its cache dropped.
+ *
+ * Nothing prints; `notice` receives one-line messages (waiting, resuming,
+ * evicting). Not thread-safe: one call at a time per process; any number of
+ * processes may work on one root at once.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "copy.h"
+#include "util.h"
+
+#define SC_MANIFEST ".coldstart-manifest.json"
+
+enum sc_verify { SC_VERIFY_SIZE, SC_VERIFY_XXH3 };
+
+typedef void (*sc_notice_fn)(const char *msg, void *arg);
+
+struct sc_opts {
+	const char *root;
+	const char *src;
+	const char *name;
+	int jobs;                      /* default 8 */
+	uint64_t chunk;                /* default 16 MiB */
+	enum sc_verify verify;
+	char **include, **exclude;     /* globs on relative paths (or base names) */
+	size_t ninclude, nexclude;
+	uint64_t max_cache;            /* bytes, 0 = no cap */
+	int direct;
+	uint64_t bwlimit;              /* bytes/s, 0 = none */
+	int follow_symlinks;           /* symlinks leaving SRC are refused otherwise */
+	int keep_src_cache;            /* leave the source's pages cached */
+	uint64_t wait_timeout_ns;      /* for another stager; default 1 hour */
+	volatile sig_atomic_t *cancel;
+	cp_progress_fn progress;
+	void *progress_arg;
+	sc_notice_fn notice;
+	void *notice_arg;
+};
+
+struct sc_result {
+	char *path;                    /* ROOT/NAME */
+	int noop;                      /* already staged from this unchanged source */
+	int waited;                    /* another process was staging it */
+	int replaced;                  /* an older copy was swapped out */
+	size_t files;
+	uint64_t bytes;                /* model size */
+	uint64_t copied;               /* bytes copied by this call */
+	uint64_t resumed;              /* bytes found done from an earlier attempt */
+	size_t linked;                 /* unchanged files taken from the replaced copy */
+	double seconds, copy_s, verify_s;
+	int kernel_copy;
+	enum sc_verify verify;
+	size_t nevicted;
+	char **evicted;                /* names evicted to make room */
+};
+
+int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err);
+void sc_result_free(struct sc_result *r);
+
+/* A NAME usable under a root: non-empty, no '/', not starting with '.'. */
+int sc_valid_name(const char *name);
+
+struct sc_entry {
+	char *name;
+	char *source;
+	int partial;                   /* a copy in progress or abandoned */
+	int in_use;                    /* a server holds it (published only) */
+	int staging;                   /* a stager holds it */
+	enum sc_verify verify;
+	size_t files;
+	uint64_t bytes;                /* published: model size; partial: total */
+	uint64_t done;                 /* partial: bytes the journal says are done */
+	int64_t staged_at, last_used;  /* unix seconds */
+};
+
+/* Published models (least recently used first), then partial copies. */
+int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *err);
+void sc_entries_free(struct sc_entry *e, size_t n);
+
+struct sc_verify_report {
+	int ok;
+	enum sc_verify how;
+	size_t files;
+	uint64_t bytes;
+	char *problem;                 /* first problem found, NULL when ok */
+};
+
+/* Re-check a published model against its manifest (hashes when it has them). */
+int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_atomic_t *cancel,
+		    cp_progress_fn progress, void *arg, struct sc_verify_report *rep, struct cs_err *err);
+
+/* Remove a published model (and its partial copy); fails with EBUSY when in
+ * use or being staged, ENOENT when there is nothing of that name. */
+int sc_remove(const char *root, const char *name, struct cs_err *err);
+
+/* Remove abandoned partial copies and trash; with max_cache, evict least
+ * recently used models not in use until the cache fits. */
+int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, uint64_t *freed,
+	  struct cs_err *err);
+
+/*
+ * For a server about to run on `model_dir`: when it is a published model of
+ * a staging root, take the shared use lock (so it is never evicted or
+ * replaced under the server) and mark it used. Returns the lock's fd (keep
+ * it open for the server's life, then sc_release), -1 when model_dir is not
+ * a staged model; -2 with err set on failure.
+ */
+int sc_use(const char *model_dir, struct cs_err *err);
+void sc_release(int fd);
+
+#endif
