@@ -16,6 +16,8 @@
 #include "../core/netsim.h"
 #include "../core/pagecache.h"
 #include "../core/safetensors.h"
+#include "../core/sysinfo.h"
+#include "../core/template.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "runcfg.h"
@@ -235,6 +237,67 @@ static int stage_for_run(const char *root, const char *src, const char *name, in
 		fprintf(stderr, "coldstart: bench: staged %.2f GB in %.3fs (%.2f GB/s)\n", (double)r->bytes / 1e9,
 			r->seconds, r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0);
 	return 0;
+}
+
+/* The sidecar report.c reads: environment, server config, command line. */
+static void write_meta(const char *csv, int argc, char **argv, const char *tmpl, const char *model_path,
+		       const struct run_cfg *cfg, const struct mode *modes, size_t nm, const char *net_note,
+		       const char *stage_root)
+{
+	char *cl = xstrdup("coldstart");
+	for (int i = 0; i < argc; i++) {
+		char *q = shell_quote(argv[i]);
+		char *t = xasprintf("%s %s", cl, q);
+		free(q);
+		free(cl);
+		cl = t;
+	}
+	time_t now = time(NULL);
+	struct tm tm;
+	char when[64];
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "coldstart_version", CS_VERSION, "started", when,
+			      "command_line", cl, "server_template", tmpl, "max_model_len",
+			      (json_int_t)cfg->max_model_len, "host", si_host_json());
+	free(cl);
+	if (cfg->name)
+		json_object_set_new(j, "model", json_string(cfg->name));
+	if (net_note)
+		json_object_set_new(j, "net", json_string(net_note + (strncmp(net_note, "net=", 4) ? 0 : 4)));
+	char **av = NULL;
+	struct cs_err err;
+	struct tmpl_var vars[] = { { "model", model_path }, { "port", "{port}" }, { "max_model_len", "{max_model_len}" },
+				   { "mode", "{mode}" }, { "run_id", "{run_id}" } };
+	char mlbuf[32];
+	snprintf(mlbuf, sizeof(mlbuf), "%ld", cfg->max_model_len);
+	vars[2].value = mlbuf;
+	if (!cfg->shell && tmpl_argv(tmpl, vars, 5, &av, &err) == 0) {
+		char *d = argv_display(av);
+		json_object_set_new(j, "server_command", json_string(d));
+		free(d);
+		tmpl_argv_free(av);
+	}
+	json_t *paths = json_array();
+	for (size_t i = 0; i < nm; i++) {
+		json_t *p = si_path_json(modes[i].path);
+		json_object_set_new(p, "mode", json_string(modes[i].name));
+		json_array_append_new(paths, p);
+		if (!strcmp(modes[i].name, "staged") && stage_root) {
+			json_t *sp = si_path_json(stage_root);
+			json_object_set_new(sp, "mode", json_string("staged (copy)"));
+			json_array_append_new(paths, sp);
+		}
+	}
+	json_object_set_new(j, "paths", paths);
+	size_t n = strlen(csv);
+	char *path = xasprintf("%.*s.meta.json", (int)(n > 4 && !strcmp(csv + n - 4, ".csv") ? n - 4 : n), csv);
+	char *text = json_dumps(j, JSON_INDENT(2));
+	if (fs_write_file_sync(path, text, strlen(text), &err))
+		warning("%s", err.msg);
+	free(text);
+	free(path);
+	json_decref(j);
 }
 
 static int validate_model(const char *mode, const char *path)
@@ -477,6 +540,7 @@ int cmd_bench(int argc, char **argv)
 		name = fs_basename(nvme ? nvme : modes[0].path);
 		cfg.name = name;
 	}
+	write_meta(cfg.csv, argc, argv, base_server, nvme ? nvme : modes[0].path, &cfg, modes, nm, net_note, stage_root);
 	cli_catch_signals();
 	json_t *all = cfg.json ? json_array() : NULL;
 	int quiet = cfg.quiet;
@@ -552,6 +616,8 @@ int cmd_bench(int argc, char **argv)
 		print_json(all);
 	if (!quiet && rc == 0)
 		fprintf(stderr, "\ncoldstart: bench: %zu rows appended to '%s'\n", total, cfg.csv);
+	if (rc == 0 && report_write(cfg.csv, NULL, NULL, NULL, cfg.name, NULL, 0, quiet))
+		rc = EXIT_FAIL;
 	for (size_t i = 0; i < nm; i++) {
 		free(modes[i].loads);
 		free(modes[i].totals);

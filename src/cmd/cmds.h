@@ -12,4 +12,11 @@ int cmd_refserve(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_stage(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+struct rp_thresholds;
+/* Write CSV's Markdown report and SVG chart (NULL paths: next to the CSV);
+ * with json, also the numbers on stdout. Reports errors; 0 or EXIT_FAIL. */
+int report_write(const char *csv, const char *md, const char *svg, const char *meta, const char *model,
+		 const struct rp_thresholds *th, int json, int quiet);
 #endif

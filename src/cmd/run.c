@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -m, --model PATH       model directory (or file) the server loads\n"
 		"      --mode LABEL       storage_mode in the CSV (default: run)\n"
+		"      --copy-s SECONDS   the model was staged first, taking SECONDS: the row's\n"
+		"                         notes get copy_s, load_s and total_s, as bench's\n"
+		"                         staged runs do (for scripts that stage themselves)\n"
 		RUNCFG_HELP
 		"  -h, --help             this help\n"
 		"\n"
@@ -46,6 +50,7 @@ int cmd_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "mode", required_argument, NULL, 'M' },
+		{ "copy-s", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		RUNCFG_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -67,6 +72,14 @@ int cmd_run(int argc, char **argv)
 		case 'm':
 			model = optarg;
 			break;
+		case 'C': {
+			char *e;
+			errno = 0;
+			cfg.staged_copy_s = strtod(optarg, &e);
+			if (e == optarg || *e || errno || cfg.staged_copy_s < 0)
+				return usage_error("invalid --copy-s '%s' (seconds, e.g. 12.5)", optarg);
+			break;
+		}
 		case 'M':
 			mode = optarg;
 			break;

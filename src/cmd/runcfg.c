@@ -266,6 +266,59 @@ static json_t *result_json(const struct run_cfg *c, const struct run_result *r, 
 	return j;
 }
 
+/*
+ * The run's timeline next to its log: NAME.timeline.csv (samples) and
+ * NAME.timeline.svg (chart with phase markers). Returns the SVG's path as
+ * the notes should name it (relative to the CSV's directory when inside it).
+ */
+static char *write_timeline(const struct run_cfg *c, const struct run_result *res, const char *log, const char *mode)
+{
+	size_t n = strlen(log);
+	size_t base = n > 4 && !strcmp(log + n - 4, ".log") ? n - 4 : n;
+	char *csvp = xasprintf("%.*s.timeline.csv", (int)base, log);
+	char *svgp = xasprintf("%.*s.timeline.svg", (int)base, log);
+	char *text = xstrdup("t_s,read_bytes,rss_bytes,gpu_bytes,model_cached_bytes\n");
+	for (size_t i = 0; i < res->ntl; i++) {
+		const struct tl_sample *s = &res->tl[i];
+		char *t = xasprintf("%s%.3f,%.0f,%.0f,%.0f,%.0f\n", text, s->t, s->read_bytes, s->rss_bytes,
+				    s->gpu_bytes, s->cached_bytes);
+		free(text);
+		text = t;
+	}
+	struct cs_err err;
+	int ok = fs_write_file_sync(csvp, text, strlen(text), &err) == 0;
+	free(text);
+	struct tl_marker mk[3] = { { "weights start", res->phases.t_load_start },
+				   { "weights loaded", res->phases.t_weights_end },
+				   { "ready", res->load_s } };
+	char *title = xasprintf("%s run: ready in %.3f s", mode, res->load_s);
+	char *svg = rp_timeline_svg(title, res->tl, res->ntl, mk, 3);
+	ok = ok && fs_write_file_sync(svgp, svg, strlen(svg), &err) == 0;
+	free(title);
+	free(svg);
+	free(csvp);
+	if (!ok) {
+		warning("%s", err.msg);
+		free(svgp);
+		return NULL;
+	}
+	if (c->csv) {
+		char *dir = fs_parent_dir(c->csv);
+		size_t dl = strlen(dir);
+		if (!strcmp(dir, ".") && strncmp(svgp, "/", 1)) {
+			free(dir);
+			return svgp;
+		}
+		if (!strncmp(svgp, dir, dl) && svgp[dl] == '/') {
+			char *rel = xstrdup(svgp + dl + 1);
+			free(svgp);
+			svgp = rel;
+		}
+		free(dir);
+	}
+	return svgp;
+}
+
 int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const char *extra_notes,
 		   struct run_result *res, json_t **json_out)
 {
@@ -308,7 +361,7 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 		.argv = argv, .model = model, .ready_spec = c->ready, .port = port,
 		.timeout_ns = c->timeout_ns, .stop_timeout_ns = c->stop_timeout_ns, .cold = c->cold,
 		.log_path = log, .gpu_release_timeout_ns = c->gpu_release_ns, .cancel = &cli_signal,
-		.status = on_status, .status_arg = c, .prefetch_jobs = c->prefetch,
+		.status = on_status, .status_arg = c, .prefetch_jobs = c->prefetch, .timeline = log != NULL,
 	};
 	/* A staged model stays put (not evicted, not replaced) while it serves. */
 	int use_fd = sc_use(model, &err);
@@ -358,6 +411,12 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 		notes_add(&notes, "prefetch_bytes", "%llu", (unsigned long long)res->prefetch_bytes);
 		if (res->prefetch_s >= 0)
 			notes_add(&notes, "prefetch_s", "%.3f", res->prefetch_s);
+	}
+	if (res->ntl && log) {
+		char *tl = write_timeline(c, res, log, mode);
+		if (tl)
+			notes_add(&notes, "timeline", "%s", tl);
+		free(tl);
 	}
 	if (c->notes)
 		notes_add(&notes, "note", "%s", c->notes);

@@ -31,7 +31,7 @@ struct cdone {
 struct cjob {
 	const struct cp_opts *o;
 	struct cp_file *files;
-	int *src_fd, *dst_fd, *dio_fd;
+	int *src_fd, *dst_fd, *dio_fd, *sdio_fd;
 	int *kernel_ok;             /* per file: copy_file_range allowed */
 	struct cchunk *chunks;
 	size_t nchunks, next;
@@ -156,7 +156,11 @@ static void *worker(void *arg)
 			}
 		}
 		if (!k) {
-			if (fs_pread_full(j->src_fd[c.file], buf, (size_t)c.len, (off_t)c.off)) {
+			/* With direct, aligned reads bypass the page cache too. */
+			size_t dlen = j->sdio_fd[c.file] >= 0 ? (size_t)c.len & ~(size_t)(DIO_ALIGN - 1) : 0;
+			if ((dlen && fs_pread_full(j->sdio_fd[c.file], buf, dlen, (off_t)c.off)) ||
+			    (dlen < c.len &&
+			     fs_pread_full(j->src_fd[c.file], buf + dlen, (size_t)c.len - dlen, (off_t)(c.off + dlen)))) {
 				cs_fail_errno(&e, errno, "cannot read '%s'", f->src);
 				fail(j, &e);
 				break;
@@ -286,9 +290,10 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	j.src_fd = xcalloc(n ? n : 1, sizeof(int));
 	j.dst_fd = xcalloc(n ? n : 1, sizeof(int));
 	j.dio_fd = xcalloc(n ? n : 1, sizeof(int));
+	j.sdio_fd = xcalloc(n ? n : 1, sizeof(int));
 	j.kernel_ok = xcalloc(n ? n : 1, sizeof(int));
 	for (size_t i = 0; i < n; i++)
-		j.src_fd[i] = j.dst_fd[i] = j.dio_fd[i] = -1;
+		j.src_fd[i] = j.dst_fd[i] = j.dio_fd[i] = j.sdio_fd[i] = -1;
 	size_t alloc = 0;
 	uint64_t total = 0, skipped = 0;
 	int rc = 0;
@@ -330,8 +335,10 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 			rc = cs_fail_errno(err, errno, "cannot allocate %llu bytes for '%s'", (unsigned long long)f->size, f->dst);
 			break;
 		}
-		if (o->direct)
+		if (o->direct) {
 			j.dio_fd[i] = open(f->dst, O_WRONLY | O_DIRECT | O_CLOEXEC); /* -1 where unsupported: buffered */
+			j.sdio_fd[i] = open(f->src, O_RDONLY | O_DIRECT | O_CLOEXEC);
+		}
 		j.kernel_ok[i] = !o->direct && !o->no_kernel_copy && !o->hash && ss.st_dev == ds.st_dev;
 		for (uint64_t off = 0; off < f->size; off += j.chunk_size) {
 			uint64_t len = f->size - off < j.chunk_size ? f->size - off : j.chunk_size;
@@ -367,6 +374,8 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 			close(j.src_fd[i]);
 		if (j.dio_fd[i] >= 0)
 			close(j.dio_fd[i]);
+		if (j.sdio_fd[i] >= 0)
+			close(j.sdio_fd[i]);
 		if (j.dst_fd[i] >= 0 && close(j.dst_fd[i]) < 0 && !rc)
 			rc = cs_fail_errno(err, errno, "cannot close '%s'", files[i].dst);
 	}
@@ -377,6 +386,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	free(j.src_fd);
 	free(j.dst_fd);
 	free(j.dio_fd);
+	free(j.sdio_fd);
 	free(j.kernel_ok);
 	free(j.chunks);
 	free(j.pend);

@@ -39,10 +39,13 @@ const char *pc_method_name(enum pc_method m)
 
 static uint64_t page_size(void)
 {
-	static uint64_t ps;
-	if (!ps)
-		ps = (uint64_t)sysconf(_SC_PAGESIZE);
-	return ps;
+	static uint64_t ps; /* written by whichever thread asks first: same value */
+	uint64_t v = __atomic_load_n(&ps, __ATOMIC_RELAXED);
+	if (!v) {
+		v = (uint64_t)sysconf(_SC_PAGESIZE);
+		__atomic_store_n(&ps, v, __ATOMIC_RELAXED);
+	}
+	return v;
 }
 
 static int mincore_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
@@ -81,11 +84,11 @@ int pc_fd_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes, enum pc_
 	*bytes = 0;
 	if (!len)
 		return 0;
-	if (cachestat_works != 0) {
+	if (__atomic_load_n(&cachestat_works, __ATOMIC_RELAXED) != 0) {
 		struct cs_cachestat_range r = { off, len };
 		struct cs_cachestat cs;
 		if (syscall(__NR_cachestat, fd, &r, &cs, 0) == 0) {
-			cachestat_works = 1;
+			__atomic_store_n(&cachestat_works, 1, __ATOMIC_RELAXED);
 			uint64_t b = cs.nr_cache * page_size();
 			*bytes = b > len ? len : b;
 			if (method)
@@ -93,7 +96,7 @@ int pc_fd_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes, enum pc_
 			return 0;
 		}
 		if (errno == ENOSYS)
-			cachestat_works = 0;
+			__atomic_store_n(&cachestat_works, 0, __ATOMIC_RELAXED);
 		else if (errno != EOPNOTSUPP && errno != EBADF)
 			return -1;
 	}

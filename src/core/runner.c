@@ -129,6 +129,71 @@ static void prefetch_finish(struct prefetch *pf, struct run_result *r)
 	pf->started = 0;
 }
 
+struct sampler {
+	int on;
+	struct pc_set set;
+	int have_set;
+	pid_t *pid;
+	uint64_t *bytes;             /* last read_bytes seen per pid */
+	size_t n, alloc, talloc;
+	uint64_t next_ns;
+};
+
+static int proc_counter(pid_t pid, const char *file, const char *key, uint64_t *out)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int rc = -1;
+	size_t kl = strlen(key);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl)) {
+			*out = strtoull(line + kl, NULL, 10);
+			rc = 0;
+			break;
+		}
+	fclose(f);
+	return rc;
+}
+
+static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, struct run_result *r)
+{
+	pid_t *pids;
+	size_t n = proc_tree(p, &pids);
+	uint64_t rss = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t rb, kb;
+		if (proc_counter(pids[i], "io", "read_bytes:", &rb) == 0) {
+			size_t k;
+			for (k = 0; k < sm->n && sm->pid[k] != pids[i]; k++)
+				;
+			if (k == sm->n) {
+				size_t a = sm->alloc;
+				sm->pid = xgrow(sm->pid, &a, sm->n + 1, sizeof(pid_t));
+				sm->bytes = xgrow(sm->bytes, &sm->alloc, sm->n + 1, sizeof(uint64_t));
+				sm->pid[sm->n++] = pids[i];
+			}
+			sm->bytes[k] = rb;
+		}
+		if (proc_counter(pids[i], "status", "VmRSS:", &kb) == 0)
+			rss += kb * 1024;
+	}
+	uint64_t read = 0;
+	for (size_t k = 0; k < sm->n; k++)
+		read += sm->bytes[k];
+	int64_t gpu = gpu_used_by(pids, n);
+	free(pids);
+	double cached = -1;
+	struct cs_err e;
+	if (sm->have_set && pc_residency(&sm->set, &e) == 0)
+		cached = (double)sm->set.resident;
+	r->tl = xgrow(r->tl, &sm->talloc, r->ntl + 1, sizeof(*r->tl));
+	r->tl[r->ntl++] = (struct tl_sample){ (double)(now_ns() - exec_ns) / 1e9, (double)read, (double)rss,
+					      (double)gpu, cached };
+}
+
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -166,6 +231,14 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	r->exec_ns = p.exec_ns;
 	struct prefetch pf;
 	prefetch_start(&pf, o);
+	struct sampler sm;
+	memset(&sm, 0, sizeof(sm));
+	sm.on = o->timeline;
+	if (sm.on && o->model) {
+		char *paths[1] = { (char *)o->model };
+		struct cs_err e2;
+		sm.have_set = pc_collect(paths, 1, &sm.set, &e2) == 0;
+	}
 	phases_init(&r->phases);
 	struct phase_feed feed = { &r->phases, p.exec_ns };
 	struct srvlog log;
@@ -174,6 +247,8 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	p.out_fd = -1; /* owned by srvlog now (or closed below) */
 	if (!have_log) {
 		/* Without a log we cannot see the server; stop it and fail. */
+		if (sm.have_set)
+			pc_set_free(&sm.set);
 		prefetch_finish(&pf, r);
 		proc_stop(&p, o->stop_timeout_ns, &r->stop);
 		proc_free(&p);
@@ -187,6 +262,10 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	uint64_t deadline = p.exec_ns + o->timeout_ns;
 	int rc = 0;
 	for (uint64_t next = now_ns();; next += poll) {
+		if (sm.on && now_ns() >= sm.next_ns) {
+			sample(&sm, &p, p.exec_ns, r);
+			sm.next_ns = now_ns() + 100000000ULL;
+		}
 		if (cs_cancelled(o->cancel)) {
 			r->outcome = RUN_CANCELLED;
 			snprintf(r->reason, sizeof(r->reason), "interrupted");
@@ -230,6 +309,12 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		sleep_until(next + poll);
 	}
 	r->last_http = rs.last_http;
+	if (sm.on && r->outcome == RUN_READY)
+		sample(&sm, &p, p.exec_ns, r); /* the moment it was ready */
+	if (sm.have_set)
+		pc_set_free(&sm.set);
+	free(sm.pid);
+	free(sm.bytes);
 	prefetch_finish(&pf, r);
 	if (r->outcome == RUN_READY) {
 		r->load_s = (double)(r->ready_ns - r->exec_ns) / 1e9;
@@ -283,4 +368,7 @@ void run_result_free(struct run_result *r)
 {
 	free(r->tail);
 	r->tail = NULL;
+	free(r->tl);
+	r->tl = NULL;
+	r->ntl = 0;
 }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "phases.h"
+#include "report.h"
 #include "proc.h"
 #include "util.h"
 
@@ -50,6 +51,7 @@ struct run_opts {
 	const char *log_path;
 	uint64_t gpu_release_timeout_ns;
 	int prefetch_jobs;            /* >0: warm the model's files at launch */
+	int timeline;                 /* sample the server every 100 ms until ready */
 	volatile sig_atomic_t *cancel;
 	void (*status)(const char *msg, void *arg);
 	void *status_arg;
@@ -78,6 +80,11 @@ struct run_result {
 	 * -1 when the server was ready first and the prefetch was stopped). */
 	uint64_t prefetch_bytes;
 	double prefetch_s;
+	/* timeline: bytes read by the server's tree (/proc/PID/io read_bytes,
+	 * kept for processes that exited), its resident memory, its GPU
+	 * memory, and the model's bytes in the page cache. malloc'd. */
+	struct tl_sample *tl;
+	size_t ntl;
 };
 
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err);

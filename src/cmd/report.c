@@ -1,0 +1,190 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli.h"
+#include "../core/fsutil.h"
+#include "../core/report.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart report CSV [--md FILE] [--svg FILE] [--json] [options]\n"
+		"\n"
+		"Turn a bench CSV (header run_id,storage_mode,model,max_model_len,load_s,\n"
+		"gpu_mem_used_mb,notes) into a Markdown report and an SVG chart: per mode\n"
+		"the runs and median / min / max / stddev of load_s (copy_s and total_s for\n"
+		"staged), the ratio to nvme, the start-up phases, and an interpretation\n"
+		"computed from the numbers: net/nvme ratio and seconds, what staging saves\n"
+		"or costs, its break-even (cold starts from one staged copy after which the\n"
+		"copy has paid for itself), verdicts per audience, and how much of\n"
+		"time-to-ready is storage vs runtime. `bench` writes the same report next\n"
+		"to its CSV after every bench. Rows written by hand with the seed's header\n"
+		"(no notes keys) are fine; failed rows are counted, not averaged.\n"
+		"\n"
+		"Options:\n"
+		"      --md FILE        Markdown output (default: CSV with .md; '-': stdout)\n"
+		"      --svg FILE       chart (default: CSV with .svg)\n"
+		"      --meta FILE      environment and server config recorded by bench\n"
+		"                       (default: CSV with .meta.json, if it exists)\n"
+		"      --model NAME     report this model's rows (default: the last row's model)\n"
+		"      --threshold K=S[,K=S...]  acceptable seconds a path may add to a cold\n"
+		"                       start over nvme, per audience: dev (notebooks,\n"
+		"                       default 120), internal (services, 30), user\n"
+		"                       (user-facing endpoints, 5)\n"
+		"      --json           the numbers and interpretation as JSON on stdout\n"
+		"  -q, --quiet          do not say where the files went\n"
+		"  -h, --help           this help\n"
+		"\n"
+		"Examples:\n"
+		"  coldstart report storage_layout_bench.csv\n"
+		"  coldstart report runs.csv --md - --threshold user=2,internal=10\n");
+}
+
+static char *with_ext(const char *csv, const char *ext)
+{
+	size_t n = strlen(csv);
+	if (n > 4 && !strcmp(csv + n - 4, ".csv"))
+		n -= 4;
+	return xasprintf("%.*s%s", (int)n, csv, ext);
+}
+
+static int parse_thresholds(const char *s, struct rp_thresholds *th)
+{
+	char *copy = xstrdup(s), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(t, '=');
+		uint64_t ns;
+		if (!eq || parse_duration(eq + 1, &ns)) {
+			rc = -1;
+			break;
+		}
+		*eq = 0;
+		double v = (double)ns / 1e9;
+		if (!strcmp(t, "dev"))
+			th->dev_s = v;
+		else if (!strcmp(t, "internal"))
+			th->internal_s = v;
+		else if (!strcmp(t, "user"))
+			th->user_s = v;
+		else
+			rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
+static int write_text(const char *path, const char *text)
+{
+	if (!strcmp(path, "-")) {
+		fputs(text, stdout);
+		return 0;
+	}
+	struct cs_err err;
+	if (fs_write_file_sync(path, text, strlen(text), &err))
+		return error("%s", err.msg);
+	return 0;
+}
+
+int report_write(const char *csv, const char *md, const char *svg, const char *meta, const char *model,
+		 const struct rp_thresholds *th, int json, int quiet)
+{
+	char *md_own = md ? NULL : with_ext(csv, ".md");
+	char *svg_own = svg ? NULL : with_ext(csv, ".svg");
+	char *meta_own = meta ? NULL : with_ext(csv, ".meta.json");
+	struct rp_report r;
+	struct cs_err err;
+	int rc = rp_load(csv, meta ? meta : meta_own, model, th, &r, &err);
+	if (rc) {
+		error("%s", err.msg);
+	} else {
+		const char *mdp = md ? md : md_own, *svgp = svg ? svg : svg_own;
+		char *svg_name = strcmp(svgp, "-") ? fs_basename(svgp) : NULL;
+		/* Link the chart relative to the Markdown when they share a directory. */
+		char *mdir = fs_parent_dir(mdp), *sdir = fs_parent_dir(svgp);
+		char *link = svg_name && strcmp(mdir, sdir) ? xstrdup(svgp) : svg_name ? xstrdup(svg_name) : NULL;
+		char *text = rp_markdown(&r, link);
+		char *chart = rp_svg(&r);
+		rc = write_text(mdp, text) || write_text(svgp, chart) ? -1 : 0;
+		if (!rc && json)
+			rc = print_json(rp_json(&r)) ? -1 : 0;
+		if (!rc && !quiet && strcmp(mdp, "-"))
+			fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", mdp, svgp);
+		free(text);
+		free(chart);
+		free(svg_name);
+		free(link);
+		free(mdir);
+		free(sdir);
+		rp_free(&r);
+	}
+	free(md_own);
+	free(svg_own);
+	free(meta_own);
+	return rc ? EXIT_FAIL : 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	enum { O_MD = 256, O_SVG, O_META, O_MODEL, O_TH, O_JSON };
+	static const struct option opts[] = {
+		{ "md", required_argument, NULL, O_MD },
+		{ "svg", required_argument, NULL, O_SVG },
+		{ "meta", required_argument, NULL, O_META },
+		{ "model", required_argument, NULL, O_MODEL },
+		{ "threshold", required_argument, NULL, O_TH },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *md = NULL, *svg = NULL, *meta = NULL, *model = NULL;
+	struct rp_thresholds th = RP_DEFAULT_THRESHOLDS;
+	int json = 0, quiet = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+		switch (c) {
+		case O_MD:
+			md = optarg;
+			break;
+		case O_SVG:
+			svg = optarg;
+			break;
+		case O_META:
+			meta = optarg;
+			break;
+		case O_MODEL:
+			model = optarg;
+			break;
+		case O_TH:
+			if (parse_thresholds(optarg, &th))
+				return usage_error("invalid --threshold '%s' (e.g. dev=120,internal=30s,user=5)", optarg);
+			break;
+		case O_JSON:
+			json = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	const char *csv;
+	int r = one_operand(argc, argv, "CSV", &csv);
+	if (r)
+		return r;
+	if (json && md && !strcmp(md, "-"))
+		return usage_error("--json and --md - both want stdout");
+	return report_write(csv, md, svg, meta, model, &th, json, quiet);
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# report: numbers and interpretation from known rows, golden Markdown, real
+# renderers (cmark-gfm, rsvg-convert), seed-style hand-written CSVs, bench's
+# report and per-run timelines.
+. "$(dirname "$0")/lib.sh"
+R=$FIXTURES_SRC/report
+F=${FIXTURES:?}/fakeserver
+cp "$R/bench.csv" "$R/bench.meta.json" "$R/seed.csv" .
+
+expect_rc 0 "report with --json" "$COLDSTART" report bench.csv --json -q
+check "without --model: the last row's model" python3 -c '
+import json,sys
+d=json.loads(sys.argv[1])
+assert d["model"]=="other-model" and d["modes"][0]["runs"]==1, d
+' "$out"
+expect_rc 0 "report --model qwen2.5-7b" "$COLDSTART" report bench.csv --model qwen2.5-7b --json -q
+check "exact figures" python3 -c '
+import json,sys
+d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+close=lambda a,b: abs(a-b)<1e-6
+assert [x["mode"] for x in d["modes"]]==["nvme","net","staged","runtime"], d["modes"]
+assert m["nvme"]["runs"]==3 and close(m["nvme"]["load_s"]["median"],11) and close(m["nvme"]["load_s"]["stddev"],1.0)
+assert close(m["nvme"]["load_s"]["min"],10) and close(m["nvme"]["load_s"]["max"],12)
+assert m["net"]["runs"]==3 and m["net"]["failed"]==1 and close(m["net"]["load_s"]["median"],42)
+assert close(m["staged"]["copy_s"]["median"],60) and close(m["staged"]["load_s"]["median"],12)
+assert close(m["staged"]["total_s"]["median"],72) and close(m["runtime"]["load_s"]["median"],5.5)
+assert close(d["net_nvme_ratio"],42/11) and close(d["net_nvme_diff_s"],31)
+assert close(d["staged_total_s"],72) and close(d["staged_minus_net_s"],30)
+assert d["breakeven_cold_starts"]==2                   # ceil(60 / (42 - 12))
+ph=m["net"]["phases"]; assert close(ph["before_weights_s"],4) and close(ph["weights_s"],36) and close(ph["after_weights_s"],2), ph
+' "$out"
+expect_rc 0 "report --model qwen2.5-7b writes Markdown and SVG" "$COLDSTART" report bench.csv --model qwen2.5-7b
+check "files next to the CSV" test -s bench.md -a -s bench.svg
+contains "says where" "$err" "bench.md"
+check "Markdown equals the golden file" diff -u "$R/bench.md.golden" bench.md
+contains "interpretation: ratio and seconds" "$(cat bench.md)" "**3.82x**, +31.00 s per cold start"
+contains "interpretation: staging costs" "$(cat bench.md)" "which costs 30.00 s against starting from the network path"
+contains "interpretation: break-even" "$(cat bench.md)" "after **2 cold starts**"
+contains "verdict: 31 s added is too slow for internal services (30 s)" "$(cat bench.md)" "| net | 42.00 | +31.00 | acceptable | too slow | too slow |"
+expect_rc 0 "--threshold moves the verdicts" "$COLDSTART" report bench.csv --model qwen2.5-7b --threshold internal=45,user=1m --md - -q
+contains "now acceptable for internal and user-facing" "$out" "| net | 42.00 | +31.00 | acceptable | acceptable | acceptable |"
+expect_rc 2 "bad --threshold" "$COLDSTART" report bench.csv --threshold nope=3
+
+# Real renderers.
+if command -v cmark-gfm >/dev/null; then
+	html=$(cmark-gfm -e table bench.md)
+	check "cmark-gfm renders the tables as tables" [ "$(grep -o '<table>' <<<"$html" | wc -l)" -ge 5 ]
+	contains "and the chart as an image" "$html" '<img src="bench.svg"'
+else
+	_t_report 0 "# SKIP cmark-gfm not installed"
+fi
+if command -v rsvg-convert >/dev/null; then
+	check "rsvg-convert renders the chart" rsvg-convert -o bench.png bench.svg
+	check "to a real PNG" [ "$(head -c 4 bench.png | tail -c 3)" = PNG ]
+else
+	_t_report 0 "# SKIP rsvg-convert not installed"
+fi
+check "the SVG is well-formed XML" python3 -c 'import sys,xml.dom.minidom as m; m.parse(sys.argv[1])' bench.svg
+
+# A CSV written by hand with the seed's header, no notes keys.
+expect_rc 0 "seed-style CSV still reports" "$COLDSTART" report seed.csv --json -q
+check "numbers from plain rows; copy_s from 'copy_s=30.0, load_s=22.0'" python3 -c '
+import json,sys
+d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+assert abs(d["net_nvme_ratio"]-3.0)<1e-9 and abs(d["net_nvme_diff_s"]-41.0)<1e-9, d
+assert abs(m["staged"]["total_s"]["median"]-52.0)<1e-9 and d["breakeven_cold_starts"]==1, d' "$out"
+contains "no sidecar: says the environment was not recorded" "$(cat seed.md)" "Not recorded"
+
+# Refusals.
+echo "a,b,c" > wrong.csv
+expect_rc 1 "wrong header refused" "$COLDSTART" report wrong.csv
+contains "names the header" "$err" "does not start with the header run_id,storage_mode"
+expect_rc 1 "missing CSV" "$COLDSTART" report nosuch.csv
+contains "names it" "$err" "cannot open 'nosuch.csv'"
+printf 'run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes\n1,nvme,m,1,"unterminated\n' > bad.csv
+expect_rc 1 "broken quoting refused" "$COLDSTART" report bad.csv
+
+# bench writes the report, the sidecar and a timeline per run.
+"$COLDSTART" mkmodel m --preset tiny -q >/dev/null
+expect_rc 0 "bench" "$COLDSTART" bench --nvme m --net m --modes nvme,net --repeat 1 --csv out/b.csv \
+	--server "$F --port {port} --model {model} --delay 300ms" -q
+check "bench wrote .md and .svg next to the CSV" test -s out/b.md -a -s out/b.svg
+check "and the sidecar with host and paths" python3 -c '
+import json,sys
+m=json.load(open("out/b.meta.json"))
+assert m["host"]["cores"]>=1 and m["host"]["ram_bytes"]>0 and m["paths"][0]["mode"]=="nvme", m
+assert m["paths"][0]["fstype"] and m["paths"][0]["mount"] and m["command_line"].startswith("coldstart bench"), m'
+contains "report shows the environment" "$(cat out/b.md)" "| mode | path | mount | file system |"
+tl=$(grep -o 'coldstart-logs/[^)]*timeline.svg' out/b.md | head -1)
+check "each run links its timeline" [ -s "out/${tl:-none}" ]
+check "timeline samples every ~100 ms until ready" python3 -c '
+import csv,sys
+rows=list(csv.DictReader(open(sys.argv[1])))
+assert len(rows)>=3 and float(rows[-1]["t_s"])>=0.3, rows
+assert all(float(r["rss_bytes"])>0 for r in rows[1:]), rows' "out/${tl%.svg}.csv"
+if command -v rsvg-convert >/dev/null; then
+	check "rsvg-convert renders the timeline" rsvg-convert -o tl.png "out/$tl"
+fi
+done_testing
