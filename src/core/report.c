@@ -1004,9 +1004,9 @@ char *rp_timeline_svg(const char *title, const struct tl_sample *s, size_t n, co
 			if (!any)
 				continue;
 			polyline(&b, x, y, n, rc[k]);
-			double lx = left + 8 + 260.0 * k;
-			sb_printf(&b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"3\" fill=\"%s\"/>\n", lx, top1 + 10, rc[k]);
-			svg_text(&b, lx + 16, top1 + 15, "start", 10, "#222", rn[k]);
+			double lx = left + 170 + 250.0 * k;
+			sb_printf(&b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"3\" fill=\"%s\"/>\n", lx, top1 - 11, rc[k]);
+			svg_text(&b, lx + 16, top1 - 6, "start", 10, "#222", rn[k]);
 		}
 		const char *mc[3] = { "#31a354", "#e6550d", "#756bb1" };
 		const char *mn[3] = { "resident memory (RSS)", "GPU memory", "model in page cache" };
@@ -1020,9 +1020,9 @@ char *rp_timeline_svg(const char *title, const struct tl_sample *s, size_t n, co
 			if (!any)
 				continue;
 			polyline(&b, x, y, n, mc[k]);
-			double lx = left + 8 + 180.0 * k;
-			sb_printf(&b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"3\" fill=\"%s\"/>\n", lx, top2 + 10, mc[k]);
-			svg_text(&b, lx + 16, top2 + 15, "start", 10, "#222", mn[k]);
+			double lx = left + 170 + 170.0 * k;
+			sb_printf(&b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"3\" fill=\"%s\"/>\n", lx, top2 - 11, mc[k]);
+			svg_text(&b, lx + 16, top2 - 6, "start", 10, "#222", mn[k]);
 		}
 		free(x);
 		free(y);
