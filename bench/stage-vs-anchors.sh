@@ -9,6 +9,7 @@
 # dropped) and is timed up to `sync`, so every tool's data is on disk at the
 # end (coldstart fsyncs itself). REPEATS rounds in rotating order; medians.
 # usage: bench/stage-vs-anchors.sh [DIR] [REPEATS]   (root: drop_caches, FUSE)
+# PARTS=local,net,prefetch (default all), PROFILE=nfs-10g|efs-elastic|...
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 CS=${COLDSTART:-$here/coldstart}
@@ -17,6 +18,8 @@ REPEATS=${2:-3}
 PROFILE=${PROFILE:-nfs-10g}
 STARTUP_S=${STARTUP_S:-3}
 JOBS=${JOBS:-8}
+PARTS=${PARTS:-local,net,prefetch}
+part() { case ",$PARTS," in *",$1,"*) return 0 ;; esac; return 1; }
 for t in rsync rclone fpsync fio bc python3; do command -v $t >/dev/null || { echo "$t is required" >&2; exit 1; }; done
 [ "$(id -u)" = 0 ] || { echo "run as root (drop_caches, FUSE mounts)" >&2; exit 1; }
 S="$DIR/src" NET="$DIR/net" D="$DIR/dst"
@@ -34,6 +37,7 @@ copy() { # tool src
 	rm -rf "$D" "$DIR/root"
 	case $1 in
 	coldstart) "$CS" stage "$2" --root "$DIR/root" --name m --jobs "$JOBS" -q ;;
+	coldstart-direct) "$CS" stage "$2" --root "$DIR/root" --name m --jobs "$JOBS" --direct -q ;;
 	cp) cp -a "$2" "$D" ;;
 	rsync) rsync -a "$2/" "$D/" ;;
 	rclone) rclone copy --multi-thread-streams "$JOBS" --multi-thread-cutoff 64M --transfers 4 "$2" "$D" ;;
@@ -46,6 +50,7 @@ echo "# $(rsync --version | head -1); $(rclone version | head -1); $(fio --versi
 echo "# checkpoint: $nfiles files, $bytes bytes under $DIR ($(df --output=source,fstype "$DIR" | tail -1 | xargs))"
 : > "$DIR/times"
 
+if part local; then
 # fio floors on the same disk: parallel reads of the shards, parallel O_DIRECT writes of as many bytes.
 {
 	echo "[global]"; echo "rw=read"; echo "bs=16M"; echo "ioengine=psync"; echo "direct=1"
@@ -82,15 +87,18 @@ c=$(med local coldstart)
 printf '\nfio floors: read %.2f s (%.2f GB/s), write %.2f s (%.2f GB/s); the slower: %.2f s\n' "$fr" "$(echo "$bytes/$fr/1000000000" | bc -l)" "$fw" "$(echo "$bytes/$fw/1000000000" | bc -l)" "$floor"
 printf 'median: coldstart %.2f s = %.2fx the slower floor\n' "$c" "$(echo "$c / $floor" | bc -l)"
 for t in cp rsync rclone; do m=$(med local $t); printf 'median: %s %.2f s; coldstart is %.2fx %s\n' "$t" "$m" "$(echo "$m / $c" | bc -l)" "$t"; done
+fi
 
+if part net; then
 echo
 echo "## netsim ($PROFILE) -> local disk"
 "$CS" netsim "$S" "$NET" --profile "$PROFILE" >/dev/null
+echo "# $("$CS" netsim --stats "$NET" | sed -n 2p | sed 's/^limits: *//')"
 bw=$("$CS" netsim --help | awk -v p="$PROFILE" '$1 == p' | head -1)
 echo "# profile: $bw"
 echo "| round | tool | seconds | GB/s |"
 echo "| --- | --- | ---: | ---: |"
-tools=(coldstart cp rsync rclone fpsync)
+tools=(coldstart coldstart-direct cp rsync rclone fpsync)
 for r in $(seq 1 "$REPEATS"); do
 	for k in $(seq 0 $(( ${#tools[@]} - 1 ))); do
 		tool=${tools[$(( (k + r) % ${#tools[@]} ))]}
@@ -102,12 +110,17 @@ for r in $(seq 1 "$REPEATS"); do
 done
 c=$(med net coldstart)
 printf '\nmedian: coldstart %.2f s (%.3f GB/s)\n' "$c" "$(echo "$bytes / $c / 1000000000" | bc -l)"
-for t in cp rsync rclone fpsync; do m=$(med net $t); printf 'median: %s %.2f s; coldstart is %.2fx %s\n' "$t" "$m" "$(echo "$m / $c" | bc -l)" "$t"; done
+cd_=$(med net coldstart-direct)
+printf 'median: coldstart --direct %.2f s (%.3f GB/s)\n' "$cd_" "$(echo "$bytes / $cd_ / 1000000000" | bc -l)"
+for t in cp rsync rclone fpsync; do m=$(med net $t); printf 'median: %s %.2f s; coldstart is %.2fx, coldstart --direct %.2fx %s\n' "$t" "$m" "$(echo "$m / $c" | bc -l)" "$(echo "$m / $cd_" | bc -l)" "$t"; done
+"$CS" netsim --unmount "$NET" >/dev/null
+fi
 
+if part prefetch; then
 echo
 echo "## time-to-ready: net vs net+prefetch (server sleeps ${STARTUP_S}s before reading weights)"
 rm -rf "$D" "$DIR/root"
-"$CS" netsim --unmount "$NET" >/dev/null
 "$CS" bench --nvme "$S" --net "netsim:$PROFILE" --modes net,net+prefetch --repeat "$REPEATS" --csv "$DIR/prefetch.csv" \
 	--shell --server "sleep $STARTUP_S; exec '$CS' refserve {model} --port {port}" 2>&1 | sed -n '/^mode/,$p'
-rm -f "$DIR/prefetch.csv"; rm -rf "$DIR/coldstart-logs"
+rm -f "$DIR"/prefetch.*; rm -rf "$DIR/coldstart-logs"
+fi

@@ -66,7 +66,8 @@ struct ns {
 	const char *profile;
 	struct shaper sh;
 	uint64_t max_read;
-	uint64_t readahead;    /* bytes, 0 = the kernel's default */
+	uint64_t ra_want;      /* readahead asked for, bytes */
+	char bdi[64];          /* the mount's backing device info, "" unknown */
 };
 
 static struct ns *ctx(void)
@@ -196,6 +197,23 @@ static int ns_statfs(const char *path, struct statvfs *sv)
 	return statvfs(ctx()->src, sv) < 0 ? -errno : 0;
 }
 
+/* The mount's readahead as the kernel has it now (bytes; 0 unknown). */
+static uint64_t effective_readahead(const struct ns *n)
+{
+	if (!n->bdi[0])
+		return 0;
+	char *p = xasprintf("/sys/class/bdi/%s/read_ahead_kb", n->bdi);
+	FILE *f = fopen(p, "re");
+	free(p);
+	unsigned long long kb = 0;
+	if (f) {
+		if (fscanf(f, "%llu", &kb) != 1)
+			kb = 0;
+		fclose(f);
+	}
+	return (uint64_t)kb * 1024;
+}
+
 static char *stats_json(struct ns *n)
 {
 	struct shaper_stats st;
@@ -208,7 +226,7 @@ static char *stats_json(struct ns *n)
 	json_object_set_new(j, "latency_ns", json_integer((json_int_t)n->sh.latency_ns));
 	json_object_set_new(j, "max_inflight", json_integer(n->sh.max_inflight));
 	json_object_set_new(j, "max_read", json_integer((json_int_t)n->max_read));
-	json_object_set_new(j, "readahead", json_integer((json_int_t)n->readahead));
+	json_object_set_new(j, "readahead", json_integer((json_int_t)effective_readahead(n)));
 	json_object_set_new(j, "seconds", json_real((double)(now_ns() - st.since_ns) / 1e9));
 	json_object_set_new(j, "reads", json_integer((json_int_t)st.reads));
 	json_object_set_new(j, "bytes", json_integer((json_int_t)st.bytes));
@@ -263,7 +281,9 @@ static void *ns_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 10;
 	cfg->negative_timeout = 1;
 	conn->max_read = (unsigned)n->max_read;   /* must equal the max_read mount option */
-	conn->max_readahead = (unsigned)n->max_read;
+	/* The kernel lowers the mount's readahead to this when INIT is
+	 * answered, after set_readahead wrote it: let it stand. */
+	conn->max_readahead = (unsigned)n->ra_want;
 	/* Readahead runs as background requests: let as many be in flight
 	 * as the profile allows (the kernel's default is 12). */
 	unsigned bg = n->sh.max_inflight ? n->sh.max_inflight : 64;
@@ -334,13 +354,17 @@ static int mount_lookup(const char *abs, char *fstype, size_t flen, char *dev, s
 	return rc;
 }
 
-/* Readahead of the mount, as an NFS client sets it (15 x rsize): the
- * kernel caps FUSE at its 128 KiB default otherwise. Best effort (root). */
-static uint64_t set_readahead(const char *mountpoint, uint64_t bytes)
+/* Readahead of the mount. Linux NFS clients used 15 x rsize until kernel
+ * 5.4 (commit c128e575, "NFS: Optimise the default readahead size"); since
+ * then they use the VM default, 128 KiB, unless an admin raises it: that is
+ * the default here too, set explicitly so the host's own default does not
+ * leak in. Best effort (root). */
+static void set_readahead(struct ns *ns, const char *mountpoint, uint64_t bytes)
 {
 	char dev[64];
 	if (!bytes || mount_lookup(mountpoint, NULL, 0, dev, sizeof(dev)))
-		return 0;
+		return;
+	snprintf(ns->bdi, sizeof(ns->bdi), "%s", dev);
 	char *p = xasprintf("/sys/class/bdi/%s/read_ahead_kb", dev);
 	char val[32];
 	int n = snprintf(val, sizeof(val), "%llu", (unsigned long long)(bytes / 1024));
@@ -349,7 +373,7 @@ static uint64_t set_readahead(const char *mountpoint, uint64_t bytes)
 	if (fd >= 0)
 		close(fd);
 	free(p);
-	return ok ? bytes : 0;
+	(void)ok; /* what counts is what the kernel reports: effective_readahead */
 }
 
 /* The fstype of the mount whose mount point is exactly path, or NULL. */
@@ -426,6 +450,7 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 	n.src = xstrdup(real);
 	n.profile = o->profile;
 	n.max_read = o->max_read ? o->max_read : MIB;
+	n.ra_want = o->readahead ? o->readahead : NETSIM_DEFAULT_READAHEAD;
 	shaper_init(&n.sh, o->bw, o->latency_ns, o->max_inflight);
 
 	char *optstr = xasprintf("ro,fsname=netsim:%s,subtype=coldstart-netsim,max_read=%llu,default_permissions%s",
@@ -458,7 +483,7 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 		fuse_destroy(f);
 		goto out;
 	}
-	n.readahead = set_readahead(o->mountpoint, o->readahead ? o->readahead : 15 * n.max_read);
+	set_readahead(&n, o->mountpoint, n.ra_want);
 	report_ready(o->ready_fd, 0, NULL);
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	unsigned threads = o->max_inflight ? o->max_inflight + 4 : 68;

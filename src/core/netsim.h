@@ -18,6 +18,9 @@
  * = mounted) or an errno-sized code and message to it once the mount is
  * visible or has failed, so a parent can wait for "mounted".
  */
+/* Mount readahead by default: what Linux NFS clients use since kernel 5.4. */
+#define NETSIM_DEFAULT_READAHEAD (128u << 10)
+
 #include <stdint.h>
 
 #include "util.h"

@@ -32,6 +32,8 @@ import json,sys
 d=json.loads(sys.argv[1])
 assert d["profile"]=="nfs-10g" and d["bytes"]>=38576800 and d["reads"]>0, d
 assert sum(b["reads"] for b in d["size_histogram"])==d["reads"], d' "$out"
+check "default readahead: 128 KiB, as Linux NFS clients since 5.4" python3 -c '
+import json,sys; d=json.loads(sys.argv[1]); assert d["readahead"]==131072, d' "$out"
 expect_rc 0 "human stats" "$COLDSTART" netsim --stats mp
 contains "human stats show request sizes" "$out" "request sizes:"
 
@@ -68,13 +70,15 @@ check_not "dead daemon: the path is broken" sh -c "ls mp 2>/dev/null"
 expect_rc 0 "--unmount clears a dead mount" "$COLDSTART" netsim --unmount mp
 check "clean directory afterwards" [ -d mp ] && check "and empty" [ -z "$(ls -A mp)" ]
 
-# A mount point with a space: found in mountinfo (\040) for the NFS-like readahead.
+# A mount point with a space: found in mountinfo (\040) to set its readahead.
 mkdir "mp space"
-expect_rc 0 "mount on a path with a space" "$COLDSTART" netsim src "mp space"
-check "readahead set to 15 x max-read there" python3 -c '
+expect_rc 0 "mount on a path with a space, --readahead 15M" "$COLDSTART" netsim src "mp space" --readahead 15M
+check "readahead set there (15 MiB, as pre-5.4 NFS clients)" python3 -c '
 import json,subprocess,sys
 d=json.loads(subprocess.check_output([sys.argv[1],"netsim","--stats","mp space","--json"]))
-assert d["readahead"]==15*1048576, d' "$COLDSTART"
+assert d["readahead"]==15*1048576, d
+dev=[l.split()[2] for l in open("/proc/self/mountinfo") if l.split()[4]=="%s/mp\\040space" % sys.argv[2]][0]
+assert open("/sys/class/bdi/%s/read_ahead_kb" % dev).read().strip()=="15360", dev' "$COLDSTART" "$SCRATCH"
 expect_rc 0 "and unmounted" "$COLDSTART" netsim --unmount "mp space"
 
 # SIGTERM to the daemon unmounts cleanly.
