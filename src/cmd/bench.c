@@ -57,6 +57,8 @@ static void usage(FILE *f)
 		"      --stage-root DIR   where staged runs copy to (default $STAGING_ROOT, else\n"
 		"                         coldstart-staged/ next to the NVMe model); each run\n"
 		"                         stages into a fresh name, removed after the run\n"
+		"      --stage-jobs N     copy threads of staged runs (default 8)\n"
+		"      --stage-direct     staged runs copy with O_DIRECT (stage --direct)\n"
 		"      --staged-cache C   cold (default): evict the staged copy before the\n"
 		"                         server starts; warm: start on the pages the copy\n"
 		"                         left in the cache (no eviction)\n"
@@ -207,14 +209,16 @@ static void stage_notice(const char *msg, void *arg)
 }
 
 /* The copy half of a staged run: net -> ROOT/NAME, timed, verified by size. */
-static int stage_for_run(const char *root, const char *src, const char *name, int quiet, struct sc_result *r)
+static int stage_for_run(const char *root, const char *src, const char *name, int jobs, int direct, int quiet,
+			 struct sc_result *r)
 {
 	struct sc_opts o;
 	memset(&o, 0, sizeof(o));
 	o.root = root;
 	o.src = src;
 	o.name = name;
-	o.jobs = 8;
+	o.jobs = jobs;
+	o.direct = direct;
 	o.cancel = &cli_signal;
 	o.notice = stage_notice;
 	o.notice_arg = &quiet;
@@ -314,7 +318,7 @@ static int validate_model(const char *mode, const char *path)
 int cmd_bench(int argc, char **argv)
 {
 	enum { OPT_NVME = OPT_RUNCFG_END + 1, OPT_NET, OPT_MODES, OPT_ORDER, OPT_SEED, OPT_RUNTIME_SERVER,
-	       OPT_STAGE_ROOT, OPT_STAGED_CACHE };
+	       OPT_STAGE_ROOT, OPT_STAGED_CACHE, OPT_STAGE_JOBS, OPT_STAGE_DIRECT };
 	static const struct option opts[] = {
 		{ "nvme", required_argument, NULL, OPT_NVME },
 		{ "net", required_argument, NULL, OPT_NET },
@@ -325,6 +329,8 @@ int cmd_bench(int argc, char **argv)
 		{ "runtime-server", required_argument, NULL, OPT_RUNTIME_SERVER },
 		{ "stage-root", required_argument, NULL, OPT_STAGE_ROOT },
 		{ "staged-cache", required_argument, NULL, OPT_STAGED_CACHE },
+		{ "stage-jobs", required_argument, NULL, OPT_STAGE_JOBS },
+		{ "stage-direct", no_argument, NULL, OPT_STAGE_DIRECT },
 		{ "help", no_argument, NULL, 'h' },
 		RUNCFG_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -335,7 +341,8 @@ int cmd_bench(int argc, char **argv)
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
 	const char *runtime_server = NULL;
 	const char *stage_root = getenv("STAGING_ROOT");
-	int staged_warm = 0;
+	int staged_warm = 0, stage_direct = 0;
+	long stage_jobs = 8;
 	const char *order = "interleave";
 	long repeat = 3;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
@@ -374,6 +381,13 @@ int cmd_bench(int argc, char **argv)
 			break;
 		case OPT_STAGE_ROOT:
 			stage_root = optarg;
+			break;
+		case OPT_STAGE_JOBS:
+			if (parse_int_range(optarg, 1, 256, &stage_jobs))
+				return usage_error("invalid --stage-jobs '%s' (1 to 256)", optarg);
+			break;
+		case OPT_STAGE_DIRECT:
+			stage_direct = 1;
 			break;
 		case OPT_STAGED_CACHE:
 			if (strcmp(optarg, "cold") && strcmp(optarg, "warm"))
@@ -566,13 +580,13 @@ int cmd_bench(int argc, char **argv)
 		if (staged) {
 			/* A fresh name each run: the copy is timed from scratch. */
 			sname = xasprintf("%s-bench-%ld-%zu", cfg.name ? cfg.name : "model", (long)getpid(), k + 1);
-			r = stage_for_run(stage_root, m->path, sname, quiet, &sr);
+			r = stage_for_run(stage_root, m->path, sname, (int)stage_jobs, stage_direct, quiet, &sr);
 			if (!r) {
 				path = sr.path;
 				cfg.staged_copy_s = sr.seconds;
-				char *e = xasprintf("%s%sstaged_bytes=%llu; staged_cache=%s", extra ? extra : "",
+				char *e = xasprintf("%s%sstaged_bytes=%llu; staged_cache=%s; stage_jobs=%ld%s", extra ? extra : "",
 						    extra ? "; " : "", (unsigned long long)sr.bytes,
-						    staged_warm ? "warm" : "cold");
+						    staged_warm ? "warm" : "cold", stage_jobs, stage_direct ? "; stage_direct=yes" : "");
 				free(extra);
 				extra = e;
 			}
