@@ -39,7 +39,9 @@ static void stage_usage(FILE *f)
 		"  SRC                 model directory (default $MODEL_PATH_NET)\n"
 		"      --root DIR      staging root on local NVMe (default $STAGING_ROOT)\n"
 		"      --name NAME     name under ROOT (default $MODEL_NAME, else SRC's\n"
-		"                      last component)\n"
+		"                      last component; for a Hugging Face cache snapshot,\n"
+		"                      .../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\n"
+		"                      its links into the cache's blobs/ are followed)\n"
 		"Options:\n"
 		"  -j, --jobs N        copy threads (default 8)\n"
 		"      --chunk SIZE    copy unit (default 16M)\n"
@@ -84,6 +86,26 @@ static int add_glob(char ***v, size_t *n, const char *g)
 	*v = xrealloc(*v, (*n + 1) * sizeof(char *));
 	(*v)[(*n)++] = (char *)g;
 	return 0;
+}
+
+/* SRC's last component; for a Hugging Face cache snapshot
+ * (models--ORG--NAME/snapshots/REV) the repository's name, ORG--NAME. */
+static char *default_name(const char *src)
+{
+	char *real = realpath(src, NULL);
+	char *name = NULL;
+	if (real) {
+		char *snap = strstr(real, "/snapshots/");
+		if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
+			*snap = 0;
+			char *repo = strrchr(real, '/');
+			repo = repo ? repo + 1 : real;
+			if (!strncmp(repo, "models--", 8) && repo[8])
+				name = xstrdup(repo + 8);
+		}
+		free(real);
+	}
+	return name ? name : fs_basename(src);
 }
 
 int cmd_stage(int argc, char **argv)
@@ -193,7 +215,7 @@ int cmd_stage(int argc, char **argv)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	char *base = NULL;
 	if (!o.name || !*o.name) {
-		base = fs_basename(o.src);
+		base = default_name(o.src);
 		o.name = base;
 	}
 	if (!sc_valid_name(o.name)) {

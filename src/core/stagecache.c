@@ -174,6 +174,24 @@ static int within(const char *dir, const char *path)
 	return strncmp(dir, path, n) == 0 && (path[n] == '/' || path[n] == 0);
 }
 
+/* A Hugging Face cache snapshot (REPO/snapshots/REV) links its files to
+ * REPO/blobs/: those links are part of the model, not an escape. */
+static int hf_blob(const char *src, const char *target)
+{
+	const char *slash = strrchr(src, '/');
+	if (!slash || slash == src)
+		return 0;
+	size_t pl = (size_t)(slash - src);
+	const char *snap = "/snapshots";
+	size_t sl = strlen(snap);
+	if (pl < sl || strncmp(src + pl - sl, snap, sl))
+		return 0;
+	char *blobs = xasprintf("%.*s/blobs", (int)(pl - sl), src);
+	int ok = within(blobs, target);
+	free(blobs);
+	return ok;
+}
+
 static int scan_dir(const struct sc_opts *o, struct splan *p, const char *abs, const char *rel, int depth,
 		    struct cs_err *err)
 {
@@ -206,7 +224,7 @@ static int scan_dir(const struct sc_opts *o, struct splan *p, const char *abs, c
 			target = realpath(eabs, NULL);
 			if (!target)
 				rc = cs_fail_errno(err, errno, "symlink '%s' in '%s' is broken", erel, o->src);
-			else if (!o->follow_symlinks && !within(p->src, target))
+			else if (!o->follow_symlinks && !within(p->src, target) && !hf_blob(p->src, target))
 				rc = cs_fail(err, EXDEV,
 					     "symlink '%s' points outside '%s' (to '%s'); stage the directory it "
 					     "points into, or pass --follow-symlinks", erel, o->src, target);

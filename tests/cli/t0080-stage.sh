@@ -183,6 +183,17 @@ expect_rc 1 "symlink out of SRC refused" "$COLDSTART" stage esc --root "$R"
 contains "names the link and target" "$err" "symlink 'outside' points outside 'esc' (to '/etc/passwd')"
 expect_rc 0 "--follow-symlinks copies it" "$COLDSTART" stage esc --root "$R" --follow-symlinks
 check "as a regular file" [ "$(stat -c %F "$R/esc/outside")" = "regular file" ]
+# A Hugging Face cache snapshot: files are links into REPO/blobs, which is fine.
+mkdir -p hf/models--org--m/blobs hf/models--org--m/snapshots/abc123
+for f in config.json model.safetensors generation_config.json; do
+	h=$(sha256sum "src/$f" | cut -c1-40); cp "src/$f" "hf/models--org--m/blobs/$h"
+	ln -s "../../blobs/$h" "hf/models--org--m/snapshots/abc123/$f"
+done
+expect_rc 0 "HF cache snapshot: links into REPO/blobs are followed" "$COLDSTART" stage hf/models--org--m/snapshots/abc123 --root "$R" --name hf
+check "staged as regular files with the blobs' bytes" cmp -s src/model.safetensors "$R/hf/model.safetensors"
+check "not as links" [ "$(stat -c %F "$R/hf/config.json")" = "regular file" ]
+expect_rc 0 "a snapshot's default name is the repository's" "$COLDSTART" stage hf/models--org--m/snapshots/abc123 --root "$R"
+check "ORG--NAME" [ "$out" = "$R/org--m" ]
 expect_rc 2 "NAME with /" "$COLDSTART" stage src --root "$R" --name a/b
 expect_rc 2 "NAME .." "$COLDSTART" stage src --root "$R" --name ..
 expect_rc 2 "no root" env -u STAGING_ROOT "$COLDSTART" stage src
