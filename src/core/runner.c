@@ -187,8 +187,15 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 	free(pids);
 	double cached = -1;
 	struct cs_err e;
-	if (sm->have_set && pc_residency(&sm->set, &e) == 0)
+	if (sm->have_set && pc_residency(&sm->set, &e) == 0) {
 		cached = (double)sm->set.resident;
+		/* mincore maps every file each time: too slow to run between
+		 * readiness checks on a large model. Only cachestat is cheap. */
+		if (sm->set.method != PC_CACHESTAT) {
+			pc_set_free(&sm->set);
+			sm->have_set = 0;
+		}
+	}
 	r->tl = xgrow(r->tl, &sm->talloc, r->ntl + 1, sizeof(*r->tl));
 	r->tl[r->ntl++] = (struct tl_sample){ (double)(now_ns() - exec_ns) / 1e9, (double)read, (double)rss,
 					      (double)gpu, cached };
