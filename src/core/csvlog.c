@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "csvlog.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -312,21 +313,36 @@ void notes_add(char **notes, const char *key, const char *fmt, ...)
 	*notes = n;
 }
 
-char *notes_get(const char *notes, const char *key)
+/* Value of key among "k=v" items separated by any of seps (surrounding
+ * blanks dropped). */
+static char *notes_find(const char *notes, const char *key, const char *seps)
 {
 	if (!notes)
 		return NULL;
 	size_t kl = strlen(key);
 	const char *p = notes;
 	while (*p) {
-		while (*p == ' ' || *p == ';')
+		while (*p == ' ' || *p == '\t' || (*p && strchr(seps, *p)))
 			p++;
-		const char *end = strchr(p, ';');
-		if (!end)
-			end = p + strlen(p);
-		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=')
-			return xstrndup(p + kl + 1, (size_t)(end - p - kl - 1));
+		const char *end = p + strcspn(p, seps);
+		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			const char *v = p + kl + 1;
+			size_t n = (size_t)(end - v);
+			while (n && isspace((unsigned char)v[n - 1]))
+				n--;
+			return xstrndup(v, n);
+		}
 		p = end;
 	}
 	return NULL;
+}
+
+char *notes_get(const char *notes, const char *key)
+{
+	return notes_find(notes, key, ";");
+}
+
+char *notes_get_lenient(const char *notes, const char *key)
+{
+	return notes_find(notes, key, ";,");
 }

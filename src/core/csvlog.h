@@ -59,5 +59,8 @@ void notes_add(char **notes, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Value of key in notes (malloc'd), or NULL. */
 char *notes_get(const char *notes, const char *key);
+/* The same, also taking ',' as a separator, as in notes written by hand
+ * ("copy_s=30.0, load_s=22.0"); values then end at a comma. */
+char *notes_get_lenient(const char *notes, const char *key);
 
 #endif

@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "report.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -79,32 +78,9 @@ static double median_of(const double *v, size_t n)
 
 /* ---- notes ---- */
 
-/* Value of key in notes ("k=v" items separated by ';' or ','); malloc'd. */
-static char *note(const char *notes, const char *key)
-{
-	if (!notes)
-		return NULL;
-	size_t kl = strlen(key);
-	const char *p = notes;
-	while (*p) {
-		while (*p == ' ' || *p == ';' || *p == ',' || *p == '\t')
-			p++;
-		const char *end = p + strcspn(p, ";,");
-		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-			const char *v = p + kl + 1;
-			size_t n = (size_t)(end - v);
-			while (n && isspace((unsigned char)v[n - 1]))
-				n--;
-			return xstrndup(v, n);
-		}
-		p = *end ? end + 1 : end;
-	}
-	return NULL;
-}
-
 static double note_num(const char *notes, const char *key)
 {
-	char *v = note(notes, key);
+	char *v = notes_get_lenient(notes, key);
 	double d = -1;
 	if (v) {
 		char *e;
@@ -260,15 +236,15 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 		struct rp_mode *md = &r->modes[m];
 		const char *notes = c[6];
 		double load = parse_num(c[4]);
-		char *status = note(notes, "status");
+		char *status = notes_get_lenient(notes, "status");
 		r->runs = xgrow(r->runs, &aruns, r->nruns + 1, sizeof(*r->runs));
 		struct rp_run *run = &r->runs[r->nruns++];
 		run->run_id = strtoll(c[0], NULL, 10);
 		run->mode = xstrdup(c[1]);
 		run->load_s = status ? -1 : load;
 		run->gpu_mib = parse_num(c[5]);
-		run->cold = note(notes, "cold");
-		run->timeline = note(notes, "timeline");
+		run->cold = notes_get_lenient(notes, "cold");
+		run->timeline = notes_get_lenient(notes, "timeline");
 		run->status = status;
 		if (status || load < 0) {
 			md->failed++;
