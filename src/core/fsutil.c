@@ -285,3 +285,52 @@ void fs_list_files(const char *root, char ***files, size_t *n)
 	if (*n)
 		qsort(*files, *n, sizeof(char *), cmp_cstr);
 }
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void mi_unescape(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+		    r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 3;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = 0;
+}
+
+int fs_mount_of(const char *abs, int exact, struct fs_mount *m)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -1;
+	char *line = NULL;
+	size_t cap = 0, best = 0;
+	int rc = -1;
+	struct fs_mount cur;
+	while (getline(&line, &cap, f) > 0) {
+		/* id parent major:minor root mountpoint opts... - fstype source superopts */
+		char *dash = strstr(line, " - ");
+		memset(&cur, 0, sizeof(cur));
+		if (!dash || sscanf(line, "%*s %*s %63s %*s %4095s", cur.dev, cur.mountpoint) != 2 ||
+		    sscanf(dash + 3, "%255s %1023s", cur.fstype, cur.source) < 1)
+			continue;
+		mi_unescape(cur.mountpoint);
+		mi_unescape(cur.source);
+		size_t n = strlen(cur.mountpoint);
+		int match = exact ? !strcmp(cur.mountpoint, abs)
+				  : !strcmp(cur.mountpoint, "/") ||
+					    (!strncmp(abs, cur.mountpoint, n) && (abs[n] == '/' || abs[n] == 0));
+		if (match && n >= best) {
+			*m = cur;
+			best = n;
+			rc = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}

@@ -42,6 +42,21 @@ int fs_exchange(const char *a, const char *b);
  * skipped.
  */
 void fs_list_files(const char *root, char ***files, size_t *n);
+struct fs_mount {
+	char mountpoint[4096];
+	char fstype[256];
+	char source[1024];
+	char dev[64];             /* major:minor, as /sys/class/bdi names it */
+};
+/*
+ * The mount of an absolute path, from /proc/self/mountinfo (escapes such
+ * as \040 undone): with exact, the mount whose mount point is abs itself;
+ * otherwise the one with the longest mount point that contains abs. Of
+ * mounts stacked on one point the last wins. 0, or -1 when there is none.
+ * Only mountinfo is read, never the mount itself (a dead FUSE mount fails
+ * every access with ENOTCONN).
+ */
+int fs_mount_of(const char *abs, int exact, struct fs_mount *m);
 /* rm -rf without following symlinks; best effort, returns -1 if anything stayed. */
 int fs_remove_tree(const char *path);
 

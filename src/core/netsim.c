@@ -309,51 +309,6 @@ static const struct fuse_operations ops = {
 
 /* ---- mount management ---- */
 
-/*
- * The topmost mount whose mount point is exactly `abs` (absolute, symlinks
- * resolved): its fstype and "major:minor" (either buffer may be NULL). Reads
- * /proc/self/mountinfo only, never the mount itself (the daemon calls this
- * before it serves). 0 if found.
- */
-static int mount_lookup(const char *abs, char *fstype, size_t flen, char *dev, size_t dlen)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -1;
-	char line[8192];
-	int rc = -1;
-	while (fgets(line, sizeof(line), f)) {
-		/* id parent major:minor root mountpoint opts... - fstype source superopts */
-		char mp[4096], fst[256], dv[64];
-		if (sscanf(line, "%*s %*s %63s %*s %4095s", dv, mp) != 2)
-			continue;
-		char *dash = strstr(line, " - ");
-		if (!dash || sscanf(dash + 3, "%255s", fst) != 1)
-			continue;
-		/* mountinfo escapes spaces etc. as \040: compare after unescaping. */
-		char un[4096];
-		size_t o = 0;
-		for (size_t i = 0; mp[i] && o + 1 < sizeof(un); i++) {
-			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
-				un[o++] = (char)((mp[i + 1] - '0') * 64 + (mp[i + 2] - '0') * 8 + (mp[i + 3] - '0'));
-				i += 3;
-			} else {
-				un[o++] = mp[i];
-			}
-		}
-		un[o] = '\0';
-		if (!strcmp(un, abs)) { /* later lines are mounted on top: the last one wins */
-			if (fstype)
-				snprintf(fstype, flen, "%s", fst);
-			if (dev)
-				snprintf(dev, dlen, "%s", dv);
-			rc = 0;
-		}
-	}
-	fclose(f);
-	return rc;
-}
-
 /* Readahead of the mount. Linux NFS clients used 15 x rsize until kernel
  * 5.4 (commit c128e575, "NFS: Optimise the default readahead size"); since
  * then they use the VM default, 128 KiB, unless an admin raises it: that is
@@ -361,11 +316,11 @@ static int mount_lookup(const char *abs, char *fstype, size_t flen, char *dev, s
  * leak in. Best effort (root). */
 static void set_readahead(struct ns *ns, const char *mountpoint, uint64_t bytes)
 {
-	char dev[64];
-	if (!bytes || mount_lookup(mountpoint, NULL, 0, dev, sizeof(dev)))
+	struct fs_mount m;
+	if (!bytes || fs_mount_of(mountpoint, 1, &m))
 		return;
-	snprintf(ns->bdi, sizeof(ns->bdi), "%s", dev);
-	char *p = xasprintf("/sys/class/bdi/%s/read_ahead_kb", dev);
+	snprintf(ns->bdi, sizeof(ns->bdi), "%s", m.dev);
+	char *p = xasprintf("/sys/class/bdi/%s/read_ahead_kb", m.dev);
 	char val[32];
 	int n = snprintf(val, sizeof(val), "%llu", (unsigned long long)(bytes / 1024));
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
@@ -387,8 +342,8 @@ static char *mount_fstype(const char *path)
 			return NULL;
 		memcpy(real, path, n + 1);
 	}
-	char fst[256];
-	return mount_lookup(real, fst, sizeof(fst), NULL, 0) ? NULL : xstrdup(fst);
+	struct fs_mount m;
+	return fs_mount_of(real, 1, &m) ? NULL : xstrdup(m.fstype);
 }
 
 int netsim_check(const char *src, const char *mountpoint, struct cs_err *err)

@@ -12,6 +12,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "gpu.h"
 #include "util.h"
 #include "banned.h"
@@ -143,22 +144,6 @@ const char *si_kind(const char *fstype, const char *disk, int rotational)
 	return "unknown";
 }
 
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-	char *w = s;
-	for (char *r = s; *r; r++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
-		    r[3] <= '7') {
-			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-			r += 3;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = 0;
-}
-
 json_t *si_path_json(const char *path)
 {
 	json_t *o = json_object();
@@ -167,49 +152,15 @@ json_t *si_path_json(const char *path)
 	if (!real)
 		return o;
 	json_object_set_new(o, "realpath", json_string(real));
-	/* The mount: the longest mount point that is a prefix of the path. */
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *best = NULL, *fstype = NULL, *source = NULL;
-	char *line = NULL;
-	size_t cap = 0;
-	while (f && getline(&line, &cap, f) > 0) {
-		char *save = NULL, *tok[6] = { 0 };
-		char *l = xstrdup(line);
-		int k = 0;
-		for (char *t = strtok_r(l, " ", &save); t && k < 5; t = strtok_r(NULL, " ", &save))
-			tok[k++] = t;
-		char *dash = strstr(line, " - ");
-		if (k == 5 && dash) {
-			char *mp = xstrdup(tok[4]);
-			unescape(mp);
-			size_t n = strlen(mp);
-			int prefix = !strcmp(mp, "/") || (!strncmp(real, mp, n) && (real[n] == '/' || real[n] == 0));
-			if (prefix && (!best || strlen(best) <= n)) {
-				char fs[128] = "", src[1024] = "";
-				if (sscanf(dash + 3, "%127s %1023s", fs, src) >= 1) {
-					free(best);
-					free(fstype);
-					free(source);
-					best = mp;
-					mp = NULL;
-					fstype = xstrdup(fs);
-					source = xstrdup(src);
-					unescape(source);
-				}
-			}
-			free(mp);
-		}
-		free(l);
+	struct fs_mount mnt;
+	const char *fstype = NULL;
+	if (fs_mount_of(real, 0, &mnt) == 0) {
+		fstype = mnt.fstype;
+		json_object_set_new(o, "mount", json_string(mnt.mountpoint));
+		json_object_set_new(o, "fstype", json_string(mnt.fstype));
+		if (mnt.source[0])
+			json_object_set_new(o, "source", json_string(mnt.source));
 	}
-	free(line);
-	if (f)
-		fclose(f);
-	if (best)
-		json_object_set_new(o, "mount", json_string(best));
-	if (fstype)
-		json_object_set_new(o, "fstype", json_string(fstype));
-	if (source)
-		json_object_set_new(o, "source", json_string(source));
 	/* The block device, the whole disk it is part of, its model. */
 	struct stat sb;
 	char *disk = NULL;
@@ -253,9 +204,6 @@ json_t *si_path_json(const char *path)
 		json_object_set_new(o, "fs_size_bytes", json_integer((json_int_t)((uint64_t)vs.f_blocks * vs.f_frsize)));
 		json_object_set_new(o, "fs_free_bytes", json_integer((json_int_t)((uint64_t)vs.f_bavail * vs.f_frsize)));
 	}
-	free(best);
-	free(fstype);
-	free(source);
 	free(disk);
 	free(real);
 	return o;
