@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "fsutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -333,4 +334,36 @@ int fs_mount_of(const char *abs, int exact, struct fs_mount *m)
 	free(line);
 	fclose(f);
 	return rc;
+}
+
+char *fs_file_value(const char *path, const char *key, char sep)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	char line[1024];
+	char *out = NULL;
+	size_t kl = strlen(key);
+	while (!out && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, kl))
+			continue;
+		char *p = line + kl;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != sep)
+			continue;
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t n = strlen(p);
+		while (n && isspace((unsigned char)p[n - 1]))
+			p[--n] = 0;
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p[n - 1] = 0;
+			p++;
+		}
+		out = xstrdup(p);
+	}
+	fclose(f);
+	return out;
 }

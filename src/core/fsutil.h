@@ -42,6 +42,11 @@ int fs_exchange(const char *a, const char *b);
  * skipped.
  */
 void fs_list_files(const char *root, char ***files, size_t *n);
+/* The value of the first "KEY<sep>VALUE" line of a text file such as
+ * /proc/meminfo or /etc/os-release (blanks around sep and at the end, and
+ * surrounding double quotes, dropped): malloc'd, or NULL. */
+char *fs_file_value(const char *path, const char *key, char sep);
+
 struct fs_mount {
 	char mountpoint[4096];
 	char fstype[256];

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fsutil.h"
 #include "gpu.h"
 #include "pagecache.h"
 #include "ready.h"
@@ -139,23 +140,16 @@ struct sampler {
 	uint64_t next_ns;
 };
 
+/* A number from a "KEY: N ..." line of /proc/PID/FILE. */
 static int proc_counter(pid_t pid, const char *file, const char *key, uint64_t *out)
 {
-	char path[64], line[256];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	int rc = -1;
-	size_t kl = strlen(key);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl)) {
-			*out = strtoull(line + kl, NULL, 10);
-			rc = 0;
-			break;
-		}
-	fclose(f);
-	return rc;
+	char *v = fs_file_value(path, key, ':');
+	if (v)
+		*out = strtoull(v, NULL, 10);
+	free(v);
+	return v ? 0 : -1;
 }
 
 static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, struct run_result *r)
@@ -165,7 +159,7 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 	uint64_t rss = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t rb, kb;
-		if (proc_counter(pids[i], "io", "read_bytes:", &rb) == 0) {
+		if (proc_counter(pids[i], "io", "read_bytes", &rb) == 0) {
 			size_t k;
 			for (k = 0; k < sm->n && sm->pid[k] != pids[i]; k++)
 				;
@@ -177,7 +171,7 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 			}
 			sm->bytes[k] = rb;
 		}
-		if (proc_counter(pids[i], "status", "VmRSS:", &kb) == 0)
+		if (proc_counter(pids[i], "status", "VmRSS", &kb) == 0)
 			rss += kb * 1024;
 	}
 	uint64_t read = 0;

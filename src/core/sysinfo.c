@@ -38,39 +38,6 @@ static char *read_line(const char *path)
 	return r;
 }
 
-/* Value of "key<sep>value" in a text file such as /proc/cpuinfo. */
-static char *file_value(const char *path, const char *key, char sep)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	char line[1024];
-	char *out = NULL;
-	size_t kl = strlen(key);
-	while (!out && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, kl))
-			continue;
-		char *p = line + kl;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p != sep)
-			continue;
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		size_t n = strlen(p);
-		while (n && isspace((unsigned char)p[n - 1]))
-			p[--n] = 0;
-		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
-			p[n - 1] = 0;
-			p++;
-		}
-		out = xstrdup(p);
-	}
-	fclose(f);
-	return out;
-}
-
 static void set_str(json_t *o, const char *k, char *v)
 {
 	if (v)
@@ -81,16 +48,16 @@ static void set_str(json_t *o, const char *k, char *v)
 json_t *si_host_json(void)
 {
 	json_t *h = json_object();
-	set_str(h, "os", file_value("/etc/os-release", "PRETTY_NAME", '='));
+	set_str(h, "os", fs_file_value("/etc/os-release", "PRETTY_NAME", '='));
 	struct utsname u;
 	if (uname(&u) == 0) {
 		json_object_set_new(h, "kernel", json_string(u.release));
 		json_object_set_new(h, "arch", json_string(u.machine));
 		json_object_set_new(h, "hostname", json_string(u.nodename));
 	}
-	set_str(h, "cpu", file_value("/proc/cpuinfo", "model name", ':'));
+	set_str(h, "cpu", fs_file_value("/proc/cpuinfo", "model name", ':'));
 	json_object_set_new(h, "cores", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
-	char *mem = file_value("/proc/meminfo", "MemTotal", ':');
+	char *mem = fs_file_value("/proc/meminfo", "MemTotal", ':');
 	if (mem)
 		json_object_set_new(h, "ram_bytes", json_integer((json_int_t)strtoull(mem, NULL, 10) * 1024));
 	free(mem);
