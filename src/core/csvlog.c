@@ -140,6 +140,32 @@ static char *read_all(int fd, size_t *len)
 	return b;
 }
 
+int csv_load(const char *path, struct csv_table *t, struct cs_err *err)
+{
+	memset(t, 0, sizeof(*t));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return cs_fail_errno(err, errno, "cannot open '%s'", path);
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	char tmp[65536];
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
+		buf = xgrow(buf, &cap, len + n + 1, 1);
+		memcpy(buf + len, tmp, n);
+		len += n;
+	}
+	int bad = ferror(f), e = errno;
+	fclose(f);
+	int rc = bad ? cs_fail_errno(err, e ? e : EIO, "cannot read '%s'", path) : csv_parse(buf ? buf : "", len, t, err);
+	free(buf);
+	if (rc && !bad) {
+		char *m = xstrdup(err->msg);
+		cs_fail(err, err->code, "'%s': %s", path, m);
+		free(m);
+	}
+	return rc;
+}
+
 static int header_ok(const char *buf, size_t len)
 {
 	size_t h = strlen(CSV_HEADER);

@@ -33,6 +33,9 @@ struct csv_table {
 /* Parse a whole CSV text. Errors name the line of the problem. */
 int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *err);
 void csv_table_free(struct csv_table *t);
+/* Read a whole file (any kind: pipes too) and csv_parse it; messages name
+ * the file. */
+int csv_load(const char *path, struct csv_table *t, struct cs_err *err);
 
 /* Append the field to a growing line, quoted if it needs to be. */
 void csv_quote(char **line, size_t *len, size_t *alloc, const char *field);

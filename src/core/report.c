@@ -130,24 +130,10 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 	r->th = th ? *th : def;
 	r->max_model_len = -1;
 	r->csv = xstrdup(csv_path);
-	FILE *f = fopen(csv_path, "re");
-	if (!f)
-		return cs_fail_errno(err, errno, "cannot open '%s'", csv_path);
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	char tmp[65536];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		buf = xgrow(buf, &cap, len + n + 1, 1);
-		memcpy(buf + len, tmp, n);
-		len += n;
-	}
-	fclose(f);
 	struct csv_table t;
-	int rc = csv_parse(buf ? buf : "", len, &t, err);
-	free(buf);
+	int rc = csv_load(csv_path, &t, err);
 	if (rc)
-		return cs_fail(err, err->code, "'%s': %s", csv_path, err->msg);
+		return rc;
 	if (!t.nrows) {
 		csv_table_free(&t);
 		return cs_fail(err, EINVAL, "'%s' is empty", csv_path);
