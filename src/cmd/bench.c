@@ -294,8 +294,7 @@ static void write_meta(const char *csv, int argc, char **argv, const char *tmpl,
 		}
 	}
 	json_object_set_new(j, "paths", paths);
-	size_t n = strlen(csv);
-	char *path = xasprintf("%.*s.meta.json", (int)(n > 4 && !strcmp(csv + n - 4, ".csv") ? n - 4 : n), csv);
+	char *path = report_sibling(csv, ".meta.json");
 	char *text = json_dumps(j, JSON_INDENT(2));
 	if (fs_write_file_sync(path, text, strlen(text), &err))
 		warning("%s", err.msg);

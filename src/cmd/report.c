@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"  coldstart report runs.csv --md - --threshold user=2,internal=10\n");
 }
 
-static char *with_ext(const char *csv, const char *ext)
+char *report_sibling(const char *csv, const char *ext)
 {
 	size_t n = strlen(csv);
 	if (n > 4 && !strcmp(csv + n - 4, ".csv"))
@@ -96,9 +96,9 @@ static int write_text(const char *path, const char *text)
 int report_write(const char *csv, const char *md, const char *svg, const char *meta, const char *model,
 		 const struct rp_thresholds *th, int json, int quiet)
 {
-	char *md_own = md ? NULL : with_ext(csv, ".md");
-	char *svg_own = svg ? NULL : with_ext(csv, ".svg");
-	char *meta_own = meta ? NULL : with_ext(csv, ".meta.json");
+	char *md_own = md ? NULL : report_sibling(csv, ".md");
+	char *svg_own = svg ? NULL : report_sibling(csv, ".svg");
+	char *meta_own = meta ? NULL : report_sibling(csv, ".meta.json");
 	struct rp_report r;
 	struct cs_err err;
 	int rc = rp_load(csv, meta ? meta : meta_own, model, th, &r, &err);

@@ -893,7 +893,6 @@ static int verify_copy(const struct sc_opts *o, struct splan *p, const char *par
 		return 0;
 	}
 	const char **paths = xcalloc(p->n, sizeof(char *));
-	uint64_t *sizes = xcalloc(p->n, sizeof(uint64_t));
 	uint64_t *expect = xcalloc(p->n, sizeof(uint64_t));
 	uint64_t **hashes = xcalloc(p->n, sizeof(uint64_t *));
 	for (size_t i = 0; i < p->n; i++) {
@@ -901,7 +900,7 @@ static int verify_copy(const struct sc_opts *o, struct splan *p, const char *par
 		expect[i] = p->f[i].size;
 		hashes[i] = xcalloc(p->f[i].nchunks ? p->f[i].nchunks : 1, sizeof(uint64_t));
 	}
-	int rc = cp_hash_files(paths, p->n, expect, sizes, hashes, p->chunk, o->jobs, 1, o->cancel, NULL, NULL, err);
+	int rc = cp_hash_files(paths, p->n, expect, NULL, hashes, p->chunk, o->jobs, 1, o->cancel, NULL, NULL, err);
 	for (size_t i = 0; i < p->n && !rc; i++) {
 		if (p->f[i].linked) {
 			/* Hashed from the source when the copy it came from was staged. */
@@ -926,7 +925,6 @@ static int verify_copy(const struct sc_opts *o, struct splan *p, const char *par
 		free(hashes[i]);
 	}
 	free(paths);
-	free(sizes);
 	free(expect);
 	free(hashes);
 	return rc;
