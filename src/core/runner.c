@@ -134,8 +134,7 @@ struct sampler {
 	int on;
 	struct pc_set set;
 	int have_set;
-	pid_t *pid;
-	uint64_t *bytes;             /* last read_bytes seen per pid */
+	struct { pid_t pid; uint64_t bytes; } *seen; /* last read_bytes per pid, exited ones too */
 	size_t n, alloc, talloc;
 	uint64_t next_ns;
 };
@@ -161,22 +160,20 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 		uint64_t rb, kb;
 		if (proc_counter(pids[i], "io", "read_bytes", &rb) == 0) {
 			size_t k;
-			for (k = 0; k < sm->n && sm->pid[k] != pids[i]; k++)
+			for (k = 0; k < sm->n && sm->seen[k].pid != pids[i]; k++)
 				;
 			if (k == sm->n) {
-				size_t a = sm->alloc;
-				sm->pid = xgrow(sm->pid, &a, sm->n + 1, sizeof(pid_t));
-				sm->bytes = xgrow(sm->bytes, &sm->alloc, sm->n + 1, sizeof(uint64_t));
-				sm->pid[sm->n++] = pids[i];
+				sm->seen = xgrow(sm->seen, &sm->alloc, sm->n + 1, sizeof(*sm->seen));
+				sm->seen[sm->n++].pid = pids[i];
 			}
-			sm->bytes[k] = rb;
+			sm->seen[k].bytes = rb;
 		}
 		if (proc_counter(pids[i], "status", "VmRSS", &kb) == 0)
 			rss += kb * 1024;
 	}
 	uint64_t read = 0;
 	for (size_t k = 0; k < sm->n; k++)
-		read += sm->bytes[k];
+		read += sm->seen[k].bytes;
 	int64_t gpu = gpu_used_by(pids, n);
 	free(pids);
 	double cached = -1;
@@ -314,8 +311,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		sample(&sm, &p, p.exec_ns, r); /* the moment it was ready */
 	if (sm.have_set)
 		pc_set_free(&sm.set);
-	free(sm.pid);
-	free(sm.bytes);
+	free(sm.seen);
 	prefetch_finish(&pf, r);
 	if (r->outcome == RUN_READY) {
 		r->load_s = (double)(r->ready_ns - r->exec_ns) / 1e9;
