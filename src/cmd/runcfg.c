@@ -277,16 +277,22 @@ static char *write_timeline(const struct run_cfg *c, const struct run_result *re
 	size_t base = n > 4 && !strcmp(log + n - 4, ".log") ? n - 4 : n;
 	char *csvp = xasprintf("%.*s.timeline.csv", (int)base, log);
 	char *svgp = xasprintf("%.*s.timeline.svg", (int)base, log);
-	char *text = xstrdup("t_s,read_bytes,rss_bytes,gpu_bytes,model_cached_bytes\n");
+	/* One pass into a growing buffer: a 10-minute start has 6,000 samples. */
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *mf = open_memstream(&text, &tlen);
+	if (!mf)
+		die_errno("cannot allocate the timeline");
+	fputs("t_s,read_bytes,rss_bytes,gpu_bytes,model_cached_bytes\n", mf);
 	for (size_t i = 0; i < res->ntl; i++) {
 		const struct tl_sample *s = &res->tl[i];
-		char *t = xasprintf("%s%.3f,%.0f,%.0f,%.0f,%.0f\n", text, s->t, s->read_bytes, s->rss_bytes,
-				    s->gpu_bytes, s->cached_bytes);
-		free(text);
-		text = t;
+		fprintf(mf, "%.3f,%.0f,%.0f,%.0f,%.0f\n", s->t, s->read_bytes, s->rss_bytes, s->gpu_bytes,
+			s->cached_bytes);
 	}
+	if (fclose(mf))
+		die_errno("cannot allocate the timeline");
 	struct cs_err err;
-	int ok = fs_write_file_sync(csvp, text, strlen(text), &err) == 0;
+	int ok = fs_write_file_sync(csvp, text, tlen, &err) == 0;
 	free(text);
 	struct tl_marker mk[3] = { { "weights start", res->phases.t_load_start },
 				   { "weights loaded", res->phases.t_weights_end },
