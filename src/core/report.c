@@ -181,10 +181,8 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 		return rc;
 	}
 	r->model = xstrdup(want);
-	/* Per mode: values. */
+	/* The runs of this model, and its modes in order of appearance. */
 	size_t amodes = 0, aruns = 0;
-	double **loads = NULL, **copies = NULL, **totals = NULL, **pb = NULL, **pw = NULL, **pa = NULL, **gm = NULL;
-	size_t *np = NULL, *ng = NULL;
 	for (size_t i = 1; i < t.nrows; i++) {
 		char **c = t.cells[i];
 		if (strcmp(c[2], want))
@@ -193,30 +191,9 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 		for (m = 0; m < r->nmodes && strcmp(r->modes[m].name, c[1]); m++)
 			;
 		if (m == r->nmodes) {
-			size_t old = amodes;
 			r->modes = xgrow(r->modes, &amodes, r->nmodes + 1, sizeof(*r->modes));
-			if (amodes != old) {
-				loads = xrealloc(loads, amodes * sizeof(double *));
-				copies = xrealloc(copies, amodes * sizeof(double *));
-				totals = xrealloc(totals, amodes * sizeof(double *));
-				pb = xrealloc(pb, amodes * sizeof(double *));
-				pw = xrealloc(pw, amodes * sizeof(double *));
-				pa = xrealloc(pa, amodes * sizeof(double *));
-				gm = xrealloc(gm, amodes * sizeof(double *));
-				np = xrealloc(np, amodes * sizeof(size_t));
-				ng = xrealloc(ng, amodes * sizeof(size_t));
-			}
 			memset(&r->modes[m], 0, sizeof(r->modes[m]));
 			r->modes[m].name = xstrdup(c[1]);
-			size_t cap_rows = t.nrows;
-			loads[m] = xcalloc(cap_rows, sizeof(double));
-			copies[m] = xcalloc(cap_rows, sizeof(double));
-			totals[m] = xcalloc(cap_rows, sizeof(double));
-			pb[m] = xcalloc(cap_rows, sizeof(double));
-			pw[m] = xcalloc(cap_rows, sizeof(double));
-			pa[m] = xcalloc(cap_rows, sizeof(double));
-			gm[m] = xcalloc(cap_rows, sizeof(double));
-			np[m] = ng[m] = 0;
 			r->nmodes++;
 		}
 		struct rp_mode *md = &r->modes[m];
@@ -225,65 +202,69 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 		char *status = notes_get_lenient(notes, "status");
 		r->runs = xgrow(r->runs, &aruns, r->nruns + 1, sizeof(*r->runs));
 		struct rp_run *run = &r->runs[r->nruns++];
+		memset(run, 0, sizeof(*run));
 		run->run_id = strtoll(c[0], NULL, 10);
 		run->mode = xstrdup(c[1]);
-		run->load_s = status ? -1 : load;
+		run->load_s = status || load < 0 ? -1 : load;
 		run->gpu_mib = parse_num(c[5]);
 		run->cold = notes_get_lenient(notes, "cold");
 		run->timeline = notes_get_lenient(notes, "timeline");
 		run->status = status;
-		if (status || load < 0) {
+		if (run->load_s < 0) {
 			md->failed++;
 			continue;
 		}
 		if (r->max_model_len < 0 && *c[3])
 			r->max_model_len = strtoll(c[3], NULL, 10);
-		size_t k = md->runs++;
+		md->runs++;
 		if (run->cold && !strcmp(run->cold, "yes"))
 			md->cold_runs++;
-		loads[m][k] = load;
-		double cp = note_num(notes, "copy_s"), tot = note_num(notes, "total_s");
-		if (cp >= 0)
-			md->has_copy = 1;
-		copies[m][k] = cp >= 0 ? cp : 0;
-		totals[m][k] = tot >= 0 ? tot : load + (cp >= 0 ? cp : 0);
+		run->copy_s = note_num(notes, "copy_s");
+		double tot = note_num(notes, "total_s");
+		md->has_copy |= run->copy_s >= 0;
+		run->total_s = tot >= 0 ? tot : load + (run->copy_s >= 0 ? run->copy_s : 0);
 		double ls = note_num(notes, "t_load_start"), we = note_num(notes, "t_weights_end");
-		if (ls >= 0 && we >= ls && load >= we) {
-			pb[m][np[m]] = ls;
-			pw[m][np[m]] = we - ls;
-			pa[m][np[m]] = load - we;
-			np[m]++;
+		run->has_phases = ls >= 0 && we >= ls && load >= we;
+		if (run->has_phases) {
+			run->ph_before = ls;
+			run->ph_weights = we - ls;
+			run->ph_after = load - we;
 		}
-		if (run->gpu_mib >= 0)
-			gm[m][ng[m]++] = run->gpu_mib;
 	}
+	/* Per mode, the statistics of its measured runs. */
+	enum { V_LOAD, V_COPY, V_TOTAL, V_BEFORE, V_WEIGHTS, V_AFTER, V_GPU, NV };
+	double *v[NV];
+	for (int k = 0; k < NV; k++)
+		v[k] = xcalloc(r->nruns ? r->nruns : 1, sizeof(double));
 	for (size_t m = 0; m < r->nmodes; m++) {
 		struct rp_mode *md = &r->modes[m];
-		rp_stats_of(loads[m], md->runs, &md->load);
-		rp_stats_of(copies[m], md->runs, &md->copy);
-		rp_stats_of(totals[m], md->runs, &md->total);
-		md->has_phases = np[m] > 0;
-		md->ph_before = median_of(pb[m], np[m]);
-		md->ph_weights = median_of(pw[m], np[m]);
-		md->ph_after = median_of(pa[m], np[m]);
-		md->gpu_mib = ng[m] ? median_of(gm[m], ng[m]) : -1;
-		free(loads[m]);
-		free(copies[m]);
-		free(totals[m]);
-		free(pb[m]);
-		free(pw[m]);
-		free(pa[m]);
-		free(gm[m]);
+		size_t n = 0, np = 0, ng = 0;
+		for (size_t i = 0; i < r->nruns; i++) {
+			const struct rp_run *u = &r->runs[i];
+			if (u->load_s < 0 || strcmp(u->mode, md->name))
+				continue;
+			v[V_LOAD][n] = u->load_s;
+			v[V_COPY][n] = u->copy_s >= 0 ? u->copy_s : 0;
+			v[V_TOTAL][n++] = u->total_s;
+			if (u->has_phases) {
+				v[V_BEFORE][np] = u->ph_before;
+				v[V_WEIGHTS][np] = u->ph_weights;
+				v[V_AFTER][np++] = u->ph_after;
+			}
+			if (u->gpu_mib >= 0)
+				v[V_GPU][ng++] = u->gpu_mib;
+		}
+		rp_stats_of(v[V_LOAD], n, &md->load);
+		rp_stats_of(v[V_COPY], n, &md->copy);
+		rp_stats_of(v[V_TOTAL], n, &md->total);
+		md->has_phases = np > 0;
+		md->ph_before = median_of(v[V_BEFORE], np);
+		md->ph_weights = median_of(v[V_WEIGHTS], np);
+		md->ph_after = median_of(v[V_AFTER], np);
+		md->gpu_mib = ng ? median_of(v[V_GPU], ng) : -1;
 	}
-	free(loads);
-	free(copies);
-	free(totals);
-	free(pb);
-	free(pw);
-	free(pa);
-	free(gm);
-	free(np);
-	free(ng);
+	for (int k = 0; k < NV; k++)
+		free(v[k]);
 	qsort(r->modes, r->nmodes, sizeof(*r->modes), cmp_mode);
 	csv_table_free(&t);
 	if (meta_path) {

@@ -58,6 +58,11 @@ struct rp_run {
 	char *cold;           /* "yes"/"no"/NULL */
 	char *timeline;       /* notes' timeline=..., NULL */
 	char *status;         /* NULL when ok */
+	/* measured runs only: */
+	double copy_s;        /* < 0: none in the notes */
+	double total_s;       /* total_s, else copy_s + load_s, else load_s */
+	int has_phases;
+	double ph_before, ph_weights, ph_after;
 };
 
 struct rp_report {
