@@ -463,6 +463,15 @@ static char *journal_header(const struct splan *p, enum sc_verify v)
 }
 
 /* Mark the chunks the journal records; 0 when it belongs to this plan. */
+/* The next chunk record of a journal: 1, or 0 at the end or at a torn or
+ * garbled line (what follows it is not trusted either). */
+static int journal_next(FILE *fp, unsigned long long *fi, unsigned long long *ci, unsigned long long *h)
+{
+	char line[128], nl = 0;
+	return fgets(line, sizeof(line), fp) && sscanf(line, "c %llu %llu %16llx%c", fi, ci, h, &nl) == 4 &&
+	       nl == '\n';
+}
+
 static int journal_load(const char *path, const struct splan *p, enum sc_verify v, uint64_t *resumed)
 {
 	*resumed = 0;
@@ -475,12 +484,8 @@ static int journal_load(const char *path, const struct splan *p, enum sc_verify 
 	int rc = -1;
 	if (fread(buf, 1, wl, fp) == wl && !memcmp(buf, want, wl)) {
 		rc = 0;
-		char line[128];
-		while (fgets(line, sizeof(line), fp)) {
-			unsigned long long fi, ci, h;
-			char nl = 0;
-			if (sscanf(line, "c %llu %llu %16llx%c", &fi, &ci, &h, &nl) != 4 || nl != '\n')
-				break; /* a torn last line: ignore it and what follows */
+		unsigned long long fi, ci, h;
+		while (journal_next(fp, &fi, &ci, &h)) {
 			if (fi >= p->n || ci >= p->f[fi].nchunks)
 				break;
 			if (!p->f[fi].done[ci]) {
@@ -518,6 +523,7 @@ struct pubent {
 	char *name;
 	uint64_t bytes;
 	int64_t last_used;
+	struct manifest m;
 };
 
 static int cmp_lru(const void *a, const void *b)
@@ -544,8 +550,7 @@ static void published(const char *root, struct pubent **out, size_t *n)
 		struct manifest m;
 		if (manifest_load(dir, &m) == 0) {
 			*out = xgrow(*out, &alloc, *n + 1, sizeof(**out));
-			(*out)[(*n)++] = (struct pubent){ xstrdup(de->d_name), m.bytes, m.last_used_ns };
-			manifest_free(&m);
+			(*out)[(*n)++] = (struct pubent){ xstrdup(de->d_name), m.bytes, m.last_used_ns, m };
 		}
 		free(dir);
 	}
@@ -556,8 +561,10 @@ static void published(const char *root, struct pubent **out, size_t *n)
 
 static void pubents_free(struct pubent *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(p[i].name);
+		manifest_free(&p[i].m);
+	}
 	free(p);
 }
 
@@ -585,17 +592,46 @@ static json_t *journal_header_load(const char *root, const char *name, FILE **fp
 	return j;
 }
 
+/* What a partial copy's journal says: its header (NULL without one; the
+ * caller drops it), the bytes the copy will hold, and the bytes its
+ * well-formed chunk records put on disk. */
+struct jsum {
+	json_t *hdr;
+	uint64_t total, done;
+};
+
+static void journal_summary(const char *root, const char *name, struct jsum *js)
+{
+	memset(js, 0, sizeof(*js));
+	FILE *fp;
+	js->hdr = journal_header_load(root, name, &fp);
+	if (!js->hdr)
+		return;
+	json_t *files = json_object_get(js->hdr, "files");
+	size_t i;
+	json_t *f;
+	json_array_foreach(files, i, f)
+		js->total += (uint64_t)json_integer_value(json_array_get(f, 1));
+	uint64_t chunk = (uint64_t)json_integer_value(json_object_get(js->hdr, "chunk"));
+	unsigned long long fi, ci, h;
+	while (chunk && journal_next(fp, &fi, &ci, &h)) {
+		uint64_t size = (uint64_t)json_integer_value(json_array_get(json_array_get(files, fi), 1));
+		uint64_t off = ci * chunk;
+		if (off < size)
+			js->done += size - off < chunk ? size - off : chunk;
+	}
+	fclose(fp);
+	if (js->done > js->total)
+		js->done = js->total;
+}
+
 /* Bytes a partial copy will take when complete: the sizes in its journal. */
 static uint64_t partial_total(const char *root, const char *name)
 {
-	json_t *j = journal_header_load(root, name, NULL);
-	uint64_t total = 0;
-	size_t i;
-	json_t *f;
-	json_array_foreach(json_object_get(j, "files"), i, f)
-		total += (uint64_t)json_integer_value(json_array_get(f, 1));
-	json_decref(j);
-	return total;
+	struct jsum js;
+	journal_summary(root, name, &js);
+	json_decref(js.hdr);
+	return js.total;
 }
 
 static int is_busy(const char *root, const char *name, const char *kind)
@@ -1209,32 +1245,6 @@ void sc_result_free(struct sc_result *r)
 /* ---- cache management ---- */
 
 
-static uint64_t journal_done(const char *root, const char *name, uint64_t *total)
-{
-	*total = partial_total(root, name);
-	FILE *fp;
-	json_t *hdr = journal_header_load(root, name, &fp);
-	if (!hdr)
-		return 0;
-	uint64_t chunk = (uint64_t)json_integer_value(json_object_get(hdr, "chunk")), done = 0;
-	json_t *files = json_object_get(hdr, "files");
-	char *line = NULL;
-	size_t cap = 0;
-	while (chunk && getline(&line, &cap, fp) > 0) {
-		unsigned long long fi, ci, h;
-		if (sscanf(line, "c %llu %llu %16llx", &fi, &ci, &h) != 3)
-			break;
-		uint64_t size = (uint64_t)json_integer_value(json_array_get(json_array_get(files, fi), 1));
-		uint64_t off = ci * chunk;
-		if (off < size)
-			done += size - off < chunk ? size - off : chunk;
-	}
-	json_decref(hdr);
-	free(line);
-	fclose(fp);
-	return done > *total ? *total : done;
-}
-
 int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *err)
 {
 	*out = NULL;
@@ -1247,24 +1257,19 @@ int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *e
 	size_t npe;
 	published(root, &pe, &npe);
 	for (size_t i = 0; i < npe; i++) {
-		char *dir = path_join(root, pe[i].name);
-		struct manifest m;
-		if (manifest_load(dir, &m) == 0) {
-			*out = xgrow(*out, &alloc, *n + 1, sizeof(**out));
-			struct sc_entry *e = &(*out)[(*n)++];
-			memset(e, 0, sizeof(*e));
-			e->name = xstrdup(pe[i].name);
-			e->source = xstrdup(m.source);
-			e->verify = m.verify;
-			e->files = json_array_size(m.files);
-			e->bytes = e->done = m.bytes;
-			e->staged_at = m.staged_at;
-			e->last_used = m.last_used;
-			e->in_use = is_busy(root, e->name, "use");
-			e->staging = is_busy(root, e->name, "stage");
-			manifest_free(&m);
-		}
-		free(dir);
+		const struct manifest *m = &pe[i].m;
+		*out = xgrow(*out, &alloc, *n + 1, sizeof(**out));
+		struct sc_entry *e = &(*out)[(*n)++];
+		memset(e, 0, sizeof(*e));
+		e->name = xstrdup(pe[i].name);
+		e->source = xstrdup(m->source);
+		e->verify = m->verify;
+		e->files = json_array_size(m->files);
+		e->bytes = e->done = m->bytes;
+		e->staged_at = m->staged_at;
+		e->last_used = m->last_used;
+		e->in_use = is_busy(root, e->name, "use");
+		e->staging = is_busy(root, e->name, "stage");
 	}
 	pubents_free(pe, npe);
 	char *pdir = sub(root, ".partial", NULL);
@@ -1279,8 +1284,11 @@ int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *e
 		e->name = xstrdup(de->d_name);
 		e->partial = 1;
 		e->staging = is_busy(root, e->name, "stage");
-		e->done = journal_done(root, e->name, &e->bytes);
-		json_t *j = journal_header_load(root, e->name, NULL);
+		struct jsum js;
+		journal_summary(root, e->name, &js);
+		e->bytes = js.total;
+		e->done = js.done;
+		json_t *j = js.hdr;
 		if (j) {
 			const char *src = json_string_value(json_object_get(j, "source"));
 			e->source = src ? xstrdup(src) : NULL;
