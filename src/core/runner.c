@@ -101,16 +101,24 @@ static void *prefetch_main(void *arg)
 	return NULL;
 }
 
-static void prefetch_start(struct prefetch *pf, const struct run_opts *o)
+/* Before launch (the file walk stays out of the measured time): which
+ * files to warm. 1 when there is a prefetch to start. */
+static int prefetch_prepare(struct prefetch *pf, const struct run_opts *o)
 {
 	memset(pf, 0, sizeof(*pf));
 	if (o->prefetch_jobs <= 0 || !o->model)
-		return;
+		return 0;
 	char *paths[1] = { (char *)o->model };
 	struct cs_err e;
 	if (pc_collect(paths, 1, &pf->set, &e))
-		return;
+		return 0;
 	pf->jobs = o->prefetch_jobs;
+	return 1;
+}
+
+/* Right after exec: warm them while the server starts. */
+static void prefetch_start(struct prefetch *pf)
+{
 	pf->started = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
 	if (!pf->started)
 		pc_set_free(&pf->set);
@@ -219,16 +227,10 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	}
 	int64_t baseline = gpu_used_total();
 
-	struct proc p;
-	if (proc_spawn(&p, o->argv, err)) {
-		r->outcome = RUN_SPAWN_FAILED;
-		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
-		ready_free(&rs);
-		return -1;
-	}
-	r->exec_ns = p.exec_ns;
+	/* The model's files for the prefetch and the sampler, found before
+	 * launch so that no file walk runs inside the measured time. */
 	struct prefetch pf;
-	prefetch_start(&pf, o);
+	int prefetch = prefetch_prepare(&pf, o);
 	struct sampler sm;
 	memset(&sm, 0, sizeof(sm));
 	sm.on = o->timeline;
@@ -237,6 +239,20 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		struct cs_err e2;
 		sm.have_set = pc_collect(paths, 1, &sm.set, &e2) == 0;
 	}
+	struct proc p;
+	if (proc_spawn(&p, o->argv, err)) {
+		r->outcome = RUN_SPAWN_FAILED;
+		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
+		ready_free(&rs);
+		if (prefetch)
+			pc_set_free(&pf.set);
+		if (sm.have_set)
+			pc_set_free(&sm.set);
+		return -1;
+	}
+	r->exec_ns = p.exec_ns;
+	if (prefetch)
+		prefetch_start(&pf);
 	phases_init(&r->phases);
 	struct phase_feed feed = { &r->phases, p.exec_ns };
 	struct srvlog log;
