@@ -886,6 +886,32 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 	return linked;
 }
 
+static int cmp_rel(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct sfile *)elem)->rel);
+}
+
+/* Remove what the partial copy holds beyond the plan's files: a temporary
+ * file of an attempt killed mid-write must not be published with it. */
+static int prune_extras(const char *part, const struct splan *p, struct cs_err *err)
+{
+	char **files;
+	size_t n;
+	fs_list_files(part, &files, &n);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!rc && !bsearch(files[i], p->f, p->n, sizeof(*p->f), cmp_rel)) {
+			char *path = path_join(part, files[i]);
+			if (unlink(path) < 0)
+				rc = cs_fail_errno(err, errno, "cannot remove leftover '%s'", path);
+			free(path);
+		}
+		free(files[i]);
+	}
+	free(files);
+	return rc;
+}
+
 /* fsync every directory under dir, deepest first, then dir. */
 static int sync_dirs(const char *dir, const struct splan *p)
 {
@@ -1179,7 +1205,9 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 		utimensat(AT_FDCWD, dst, ts, 0);
 		free(dst);
 	}
-	rc = write_manifest(part, o->name, &p, o->verify, err);
+	rc = prune_extras(part, &p, err);
+	if (!rc)
+		rc = write_manifest(part, o->name, &p, o->verify, err);
 	if (!rc && sync_dirs(part, &p) < 0)
 		rc = cs_fail_errno(err, errno, "cannot flush the directories of '%s'", part);
 	if (rc)

@@ -59,7 +59,7 @@ check "and whole again" same src "$R/m"
 "$COLDSTART" cache rm h m envname src --root "$R" 2>/dev/null
 
 # kill -9 at random moments: ROOT/NAME is never incomplete, the next stage finishes.
-bad=0 resumed=0 kills=0
+bad=0 resumed=0 withrec=0 kills=0
 for i in $(seq 1 20); do
 	"$COLDSTART" stage src --root "$R" --name k --chunk 1M --bwlimit 60M -q >/dev/null 2>&1 &
 	pid=$!
@@ -70,15 +70,41 @@ for i in $(seq 1 20); do
 	if [ -e "$R/k" ]; then "$COLDSTART" cache rm k --root "$R" 2>/dev/null; fi
 	# Every few kills, resume and check that it picks up the chunks on disk.
 	if [ $((i % 4)) = 0 ] && [ -e "$R/.partial/k.journal" ]; then
+		recs=$(grep -c '^c ' "$R/.partial/k.journal")
 		j=$("$COLDSTART" stage src --root "$R" --name k --chunk 1M --json -q 2>/dev/null)
-		[ "$(jget "$j" 'd["resumed_bytes"] > 0')" = True ] && resumed=$((resumed + 1))
+		if [ "$recs" -gt 0 ]; then
+			withrec=$((withrec + 1))
+			[ "$(jget "$j" 'd["resumed_bytes"] > 0')" = True ] && resumed=$((resumed + 1))
+		fi
 		same src "$R/k" || bad=$((bad + 1))
 		"$COLDSTART" cache rm k --root "$R" 2>/dev/null
 	fi
 done
 check "20 kill -9s: never an incomplete or wrong ROOT/NAME" [ "$bad" = 0 ]
 check "most kills hit a running copy ($kills)" [ "$kills" -ge 10 ]
-check "resume used the chunks already copied ($resumed times)" [ "$resumed" -ge 1 ]
+check "every resume after a kill that left chunk records used them ($resumed of $withrec)" [ "$resumed" = "$withrec" ]
+# And once for certain: kill -9 after the journal holds chunk records (bounded wait).
+"$COLDSTART" cache rm k --root "$R" 2>/dev/null
+"$COLDSTART" stage src --root "$R" --name k --chunk 1M --bwlimit 20M -q >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do
+	[ "$(grep -c '^c ' "$R/.partial/k.journal" 2>/dev/null)" -ge 3 ] 2>/dev/null && break
+	sleep 0.05
+done
+kill -9 $pid
+wait $pid 2>/dev/null
+recs=$(grep -c '^c ' "$R/.partial/k.journal")
+recorded=$(python3 -c '
+import json,sys
+lines=open(sys.argv[1]).read().split("\n")
+h=json.loads(lines[1]); ch=h["chunk"]; sizes=[f[1] for f in h["files"]]
+print(sum(min(ch, sizes[int(l.split()[1])]-int(l.split()[2])*ch) for l in lines[2:] if l.startswith("c ")))' "$R/.partial/k.journal")
+# A temporary file of an attempt killed mid-write must not be published.
+echo junk > "$R/.partial/k/.coldstart-manifest.json.tmp-99999"
+expect_rc 0 "resume after kill -9 with $recs chunks recorded" "$COLDSTART" stage src --root "$R" --name k --chunk 1M --json
+check "resumed exactly the recorded chunks ($recorded bytes)" [ "$(jget "$out" 'd["resumed_bytes"]')" = "$recorded" ]
+check "and completed, with no leftover file published" same src "$R/k"
+check "in particular no temporary manifest" [ ! -e "$R/k/.coldstart-manifest.json.tmp-99999" ]
 "$COLDSTART" stage src --root "$R" --name k --chunk 1M --bwlimit 60M -q >/dev/null 2>&1 &
 pid=$!
 sleep 0.3
