@@ -11,7 +11,8 @@ F=${FAKESERVER:-$here/build/default/tests/fixtures/fakeserver}
 N=${1:-50}
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 w=$(mktemp -d)
-trap 'pkill -f "$F" 2>/dev/null || true; rm -rf "$w"' EXIT
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$w"' EXIT
 "$CS" mkmodel "$w/m" --preset tiny -q >/dev/null
 
 cs=() an=()

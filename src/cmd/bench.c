@@ -169,7 +169,11 @@ static int mount_netsim(struct bench_netsim *ns, const char *src, const char *pr
 		int nul = open("/dev/null", O_WRONLY);
 		if (nul >= 0)
 			dup2(nul, 1);
-		execl("/proc/self/exe", "coldstart", "netsim", src, tmpl, "--profile", profile, (char *)NULL);
+		/* The daemon unmounts itself if this bench dies without doing it. */
+		char owner[32];
+		snprintf(owner, sizeof(owner), "%ld", (long)getppid());
+		execl("/proc/self/exe", "coldstart", "netsim", src, tmpl, "--profile", profile, "--exit-with", owner,
+		      (char *)NULL);
 		_exit(127);
 	}
 	int st = 0;
@@ -616,7 +620,7 @@ int cmd_bench(int argc, char **argv)
 			m->loads[m->n++] = res.load_s;
 			if (!quiet)
 				fprintf(stderr, "coldstart: bench: run %zu/%zu: %s ready in %.3fs%s\n", k + 1, total,
-					m->name, res.load_s, res.cold ? "" : " (NOT cold)");
+					m->name, res.load_s, res.cold > 0 ? "" : res.cold < 0 ? " (cold unverified)" : " (NOT cold)");
 		} else {
 			rc = r;
 		}

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -p, --profile NAME     a preset (below); explicit flags override it\n"
 		"      --bw RATE          link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)\n"
-		"      --latency DUR      added to every read request, e.g. 500us, 1ms\n"
+		"      --latency DUR      added to every read request, with a unit: 500us,\n"
+		"                         1ms (a bare number is refused, except 0)\n"
 		"      --max-inflight N   requests served at once (0: unlimited)\n"
 		"      --max-read SIZE    largest read request (default 1M)\n"
 		"      --readahead SIZE   kernel readahead of the mount (default 128K, what\n"
@@ -43,8 +45,13 @@ static void usage(FILE *f)
 		"                         older clients and mounts tuned up; needs root)\n"
 		"  -f, --foreground       do not daemonize\n"
 		"      --unmount          unmount MOUNTPOINT (also one whose daemon died)\n"
-		"      --stats            bytes, requests, request sizes, peak in flight,\n"
-		"                         time throttled of a running netsim\n"
+		"      --stats            bytes, requests, request sizes, peak in flight, time\n"
+		"                         throttled, and the rate the mount delivered while\n"
+		"                         busy next to the profile's (with a warning when\n"
+		"                         the CPUs, not the simulated link, were the limit)\n"
+		"      --exit-with PID    unmount, remove the mount point and exit once\n"
+		"                         process PID is gone (bench uses it, so a killed\n"
+		"                         bench leaves no mount behind)\n"
 		"      --json             with --stats: JSON\n"
 		"  -h, --help             this help\n"
 		"\n"
@@ -87,16 +94,30 @@ static int print_stats(const char *mp, int json)
 	char bwtxt[48] = "unlimited";
 	if (bw)
 		snprintf(bwtxt, sizeof(bwtxt), "%s/s", fmt_bytes(a, sizeof(a), bw));
-	printf("limits:        bw %s, latency %.3f ms, %lld in flight, max read %s, readahead %s\n",
+	long long mi = (long long)json_integer_value(json_object_get(j, "max_inflight"));
+	char inflight[32] = "unlimited";
+	if (mi)
+		snprintf(inflight, sizeof(inflight), "%lld", mi);
+	printf("limits:        bw %s, latency %.3f ms, %s in flight, max read %s, readahead %s\n",
 	       bwtxt,
-	       (double)json_integer_value(json_object_get(j, "latency_ns")) / 1e6,
-	       (long long)json_integer_value(json_object_get(j, "max_inflight")),
+	       (double)json_integer_value(json_object_get(j, "latency_ns")) / 1e6, inflight,
 	       fmt_bytes(b, sizeof(b), (uint64_t)json_integer_value(json_object_get(j, "max_read"))),
 	       json_integer_value(json_object_get(j, "readahead"))
 		       ? fmt_bytes(c, sizeof(c), (uint64_t)json_integer_value(json_object_get(j, "readahead")))
 		       : "kernel default");
 	printf("served:        %s in %lld read requests over %.1fs\n", fmt_bytes(a, sizeof(a), bytes),
 	       (long long)json_integer_value(json_object_get(j, "reads")), secs);
+	double busy = json_number_value(json_object_get(j, "busy_s"));
+	double got = json_number_value(json_object_get(j, "delivered_bytes_per_s"));
+	json_t *cpu = json_object_get(j, "machine_cpu_busy_pct");
+	char cpubuf[64] = "";
+	if (json_is_number(cpu))
+		snprintf(cpubuf, sizeof(cpubuf), ", CPUs %.0f%% busy meanwhile", json_number_value(cpu));
+	printf("delivered:     %s/s while busy (%.1fs with requests in flight)%s%s%s\n",
+	       fmt_bytes(a, sizeof(a), (uint64_t)got), busy, bw ? "; profile " : "",
+	       bw ? fmt_bytes(b, sizeof(b), bw) : "", bw ? "/s" : "");
+	if (*cpubuf)
+		printf("               %s\n", cpubuf + 2);
 	printf("peak in flight: %lld\n", (long long)json_integer_value(json_object_get(j, "peak_inflight")));
 	printf("throttled:     %.2fs queued for bandwidth, %.2fs waiting for a slot\n",
 	       json_real_value(json_object_get(j, "throttled_s")), json_real_value(json_object_get(j, "slot_wait_s")));
@@ -110,6 +131,13 @@ static int print_stats(const char *mp, int json)
 		uint64_t lo = (uint64_t)json_integer_value(json_object_get(e, "min_bytes"));
 		printf("  >= %-10s %lld\n", fmt_bytes(a, sizeof(a), lo), n);
 	}
+	int cpu_bound = 0;
+	char *note = netsim_limit_note(j, &cpu_bound);
+	if (note && cpu_bound)
+		warning("%s", note);
+	else if (note)
+		printf("note:          %s\n", note);
+	free(note);
 	json_decref(j);
 	return 0;
 }
@@ -133,18 +161,18 @@ static int wait_ready(int fd, const char *mp)
 
 int cmd_netsim(int argc, char **argv)
 {
-	enum { O_BW = 1000, O_LAT, O_INF, O_MAXREAD, O_UNMOUNT, O_STATS, O_JSON, O_RA };
+	enum { O_BW = 1000, O_LAT, O_INF, O_MAXREAD, O_UNMOUNT, O_STATS, O_JSON, O_RA, O_EXITWITH };
 	static const struct option opts[] = {
 		{ "profile", required_argument, NULL, 'p' }, { "bw", required_argument, NULL, O_BW },
 		{ "latency", required_argument, NULL, O_LAT }, { "max-inflight", required_argument, NULL, O_INF },
 		{ "max-read", required_argument, NULL, O_MAXREAD }, { "foreground", no_argument, NULL, 'f' },
-		{ "readahead", required_argument, NULL, O_RA },
+		{ "readahead", required_argument, NULL, O_RA }, { "exit-with", required_argument, NULL, O_EXITWITH },
 		{ "unmount", no_argument, NULL, O_UNMOUNT }, { "stats", no_argument, NULL, O_STATS },
 		{ "json", no_argument, NULL, O_JSON }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *profile = NULL;
 	uint64_t bw = 0, lat = 0, maxread = 0, ra = 0;
-	long inflight = -1;
+	long inflight = -1, owner = 0;
 	int have_bw = 0, have_lat = 0, have_mr = 0, fg = 0, unmount = 0, stats = 0, json = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:fh", opts, NULL)) != -1) {
@@ -160,8 +188,8 @@ int cmd_netsim(int argc, char **argv)
 			have_bw = 1;
 			break;
 		case O_LAT:
-			if (parse_duration(optarg, &lat))
-				return usage_error("invalid --latency '%s' (e.g. 500us, 2ms)", optarg);
+			if (parse_duration_unit(optarg, &lat))
+				return usage_error("invalid --latency '%s': give a unit, e.g. 500us, 2ms", optarg);
 			have_lat = 1;
 			break;
 		case O_INF:
@@ -179,6 +207,10 @@ int cmd_netsim(int argc, char **argv)
 			break;
 		case 'f':
 			fg = 1;
+			break;
+		case O_EXITWITH:
+			if (parse_int_range(optarg, 1, 0x7fffffff, &owner) || kill((pid_t)owner, 0) < 0)
+				return usage_error("invalid --exit-with '%s' (the pid of a running process)", optarg);
 			break;
 		case O_UNMOUNT:
 			unmount = 1;
@@ -218,6 +250,7 @@ int cmd_netsim(int argc, char **argv)
 		.bw = have_bw ? bw : pr->bw, .latency_ns = have_lat ? lat : pr->latency_ns,
 		.max_inflight = inflight >= 0 ? (unsigned)inflight : pr->max_inflight,
 		.max_read = have_mr ? maxread : pr->max_read, .readahead = ra, .ready_fd = -1,
+		.owner_pid = (pid_t)owner, .rmdir_when_owner_gone = owner > 0,
 	};
 	if (netsim_check(src, mp, &err))
 		return error("%s", err.msg);

@@ -58,8 +58,11 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 		json_object_set_new(j, "action", json_string(action));
 		json_object_set_new(j, "method", json_string(pc_method_name(set->method)));
 		json_object_set_new(j, "total_bytes", json_integer((json_int_t)set->total));
-		json_object_set_new(j, "resident_bytes", json_integer((json_int_t)set->resident));
-		json_object_set_new(j, "resident_pct", json_real(pct(set->resident, set->total)));
+		json_object_set_new(j, "resident_bytes", set->nunknown ? json_null() : json_integer((json_int_t)set->resident));
+		json_object_set_new(j, "resident_pct", set->nunknown ? json_null() : json_real(pct(set->resident, set->total)));
+		json_object_set_new(j, "known_resident_bytes", json_integer((json_int_t)set->resident));
+		json_object_set_new(j, "unknown_bytes", json_integer((json_int_t)set->unknown_bytes));
+		json_object_set_new(j, "unknown_files", json_integer((json_int_t)set->nunknown));
 		if (ws) {
 			json_object_set_new(j, "read_bytes", json_integer((json_int_t)ws->read_bytes));
 			json_object_set_new(j, "skipped_bytes", json_integer((json_int_t)ws->skipped_bytes));
@@ -72,20 +75,36 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 			json_t *o = json_object();
 			json_object_set_new(o, "path", json_string(set->files[i].path));
 			json_object_set_new(o, "bytes", json_integer((json_int_t)set->files[i].size));
-			json_object_set_new(o, "resident_bytes", json_integer((json_int_t)set->files[i].resident));
+			json_object_set_new(o, "resident_bytes", set->files[i].unknown ? json_null()
+									  : json_integer((json_int_t)set->files[i].resident));
 			json_array_append_new(files, o);
 		}
 		json_object_set_new(j, "files", files);
 		return print_json(j);
 	}
 	if (!quiet)
-		for (size_t i = 0; i < set->n; i++)
-			printf("%6.1f%%  %10s / %-10s  %s\n", pct(set->files[i].resident, set->files[i].size),
-			       fmt_bytes(a, sizeof(a), set->files[i].resident),
-			       fmt_bytes(b, sizeof(b), set->files[i].size), set->files[i].path);
-	printf("%6.1f%%  %10s / %-10s  total, %zu file%s (%s)\n", pct(set->resident, set->total),
-	       fmt_bytes(a, sizeof(a), set->resident), fmt_bytes(b, sizeof(b), set->total), set->n,
-	       set->n == 1 ? "" : "s", pc_method_name(set->method));
+		for (size_t i = 0; i < set->n; i++) {
+			if (set->files[i].unknown)
+				printf("%7s  %10s / %-10s  %s\n", "unknown", "?", fmt_bytes(b, sizeof(b), set->files[i].size),
+				       set->files[i].path);
+			else
+				printf("%6.1f%%  %10s / %-10s  %s\n", pct(set->files[i].resident, set->files[i].size),
+				       fmt_bytes(a, sizeof(a), set->files[i].resident),
+				       fmt_bytes(b, sizeof(b), set->files[i].size), set->files[i].path);
+		}
+	if (set->nunknown == set->n && set->n)
+		printf("%7s  %10s / %-10s  total, %zu file%s\n", "unknown", "?", fmt_bytes(b, sizeof(b), set->total),
+		       set->n, set->n == 1 ? "" : "s");
+	else
+		printf("%6.1f%%  %10s / %-10s  total, %zu file%s (%s)%s\n", pct(set->resident, set->total),
+		       fmt_bytes(a, sizeof(a), set->resident), fmt_bytes(b, sizeof(b), set->total), set->n,
+		       set->n == 1 ? "" : "s", pc_method_name(set->method),
+		       set->nunknown ? " -- at least: some files' residency is unknown" : "");
+	if (set->nunknown)
+		warning("the kernel shows page-cache residency only to a user who may write the file: %zu of %zu file%s "
+			"(%s) cannot be measured by this user%s", set->nunknown, set->n, set->n == 1 ? "" : "s",
+			fmt_bytes(a, sizeof(a), set->unknown_bytes),
+			!strcmp(action, "evict") ? "; they were evicted all the same" : "");
 	if (ws) {
 		char r[32];
 		fprintf(stderr, "coldstart: pages: warmed %s in %.2fs (%s/s), %s already resident\n",

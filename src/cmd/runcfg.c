@@ -106,6 +106,14 @@ int runcfg_option(struct run_cfg *c, int opt, const char *arg)
 		c->prefetch = (int)j;
 		return 1;
 	}
+	case OPT_DETACHED:
+		c->detached = 1;
+		return 1;
+	case OPT_READY_OWNER:
+		if (strcmp(arg, "tree") && strcmp(arg, "any"))
+			return usage_error("invalid --ready-owner '%s' (tree or any)", arg);
+		c->any_owner = !strcmp(arg, "any");
+		return 1;
 	case OPT_NAME:
 		if (!*arg)
 			return usage_error("empty --name");
@@ -238,8 +246,9 @@ static json_t *result_json(const struct run_cfg *c, const struct run_result *r, 
 	json_object_set_new(j, "exec_ns", json_integer((json_int_t)r->exec_ns));
 	json_object_set_new(j, "ready_ns", r->ready_ns ? json_integer((json_int_t)r->ready_ns) : json_null());
 	json_object_set_new(j, "cold_mode", json_string(c->cold == COLD_FILES ? "files" : c->cold == COLD_GLOBAL ? "global" : "none"));
-	json_object_set_new(j, "cold", json_boolean(r->cold));
-	json_object_set_new(j, "resident_pct", json_real(r->resident_pct));
+	json_object_set_new(j, "cold", r->cold < 0 ? json_null() : json_boolean(r->cold));
+	json_object_set_new(j, "cold_verified", json_boolean(r->cold >= 0));
+	json_object_set_new(j, "resident_pct", r->resident_pct < 0 ? json_null() : json_real(r->resident_pct));
 	json_object_set_new(j, "residency_method", r->cold_method ? json_string(r->cold_method) : json_null());
 	json_object_set_new(j, "model_bytes", json_integer((json_int_t)r->model_bytes));
 	json_object_set_new(j, "gpu_mem_bytes", r->gpu_mem_bytes >= 0 ? json_integer(r->gpu_mem_bytes) : json_null());
@@ -368,17 +377,23 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 		.timeout_ns = c->timeout_ns, .stop_timeout_ns = c->stop_timeout_ns, .cold = c->cold,
 		.log_path = log, .gpu_release_timeout_ns = c->gpu_release_ns, .cancel = &cli_signal,
 		.status = on_status, .status_arg = c, .prefetch_jobs = c->prefetch, .timeline = log != NULL,
+		.detached = c->detached, .any_owner = c->any_owner,
 	};
-	/* A staged model stays put (not evicted, not replaced) while it serves. */
+	/* A staged model stays put (not evicted, not replaced) while it serves:
+	 * the guard keeps the lock until the server's last process is gone. */
 	int use_fd = sc_use(model, &err);
 	if (use_fd == -2)
 		warning("%s", err.msg);
+	o.hold_fd = use_fd;
 	int rc = runner_run(&o, res, &err);
 	sc_release(use_fd);
 
 	char *notes = NULL;
-	notes_add(&notes, "cold", "%s", res->cold ? "yes" : "no");
-	notes_add(&notes, "resident_pct", "%.1f", res->resident_pct);
+	notes_add(&notes, "cold", "%s", res->cold > 0 ? "yes" : res->cold == 0 ? "no" : "unverified");
+	if (res->resident_pct >= 0)
+		notes_add(&notes, "resident_pct", "%.1f", res->resident_pct);
+	else
+		notes_add(&notes, "resident_pct", "unknown");
 	notes_add(&notes, "cold_mode", "%s", c->cold == COLD_FILES ? "files" : c->cold == COLD_GLOBAL ? "global" : "none");
 	if (res->gpu_method)
 		notes_add(&notes, "gpu_mem_method", "%s", res->gpu_method);
@@ -388,6 +403,10 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 	if (res->gpu_released == 0)
 		notes_add(&notes, "gpu_released", "no");
 	notes_add(&notes, "server", "%s", argv[1] && !strcmp(argv[1], "refserve") ? "refserve" : argv[0]);
+	if (res->outcome == RUN_READY && strncmp(c->ready, "log:", 4))
+		notes_add(&notes, "ready_owner", "%s", c->any_owner ? "any" : "tree");
+	if (res->launcher_exited)
+		notes_add(&notes, "detached", "yes");
 	/* Phases seen in the server's log (offsets t_* from launch, durations *_s). */
 	const struct phases *ph = &res->phases;
 	const struct { const char *key; double v; } pk[] = {
@@ -435,6 +454,12 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 	if (res->outcome == RUN_READY && !res->cold && !c->quiet && c->cold != COLD_NONE)
 		warning("the model was %.1f%% resident after eviction: this run is NOT cold (cold=no in the row)",
 			res->resident_pct);
+	static int said_unverified;
+	if (res->unknown_files && !said_unverified++)
+		warning("cannot read the page-cache residency of %zu file%s of the model (e.g. '%s'): the kernel "
+			"shows it only to a user who may write the file. They were evicted all the same, but the run "
+			"is recorded as cold=unverified%s", res->unknown_files, res->unknown_files == 1 ? "" : "s",
+			res->unknown_path, geteuid() ? "; as root, --cold global drops the whole page cache" : "");
 	int record = !cancelled && (res->outcome == RUN_READY || c->record_failures) &&
 		     res->outcome != RUN_COLD_FAILED;
 	if (c->csv && record) {
@@ -454,8 +479,13 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 			char gm[64] = "";
 			if (res->gpu_mem_bytes >= 0)
 				snprintf(gm, sizeof(gm), ", GPU %lld MiB (%s)", (long long)(res->gpu_mem_bytes >> 20), res->gpu_method);
-			fprintf(stderr, "coldstart: %s: [%s] ready in %.3fs (%.1f%% resident before launch%s); stopped in %.2fs%s\n",
-				cs_cmdname, mode, res->load_s, res->resident_pct, gm, res->stop.seconds,
+			char resid[48];
+			if (res->resident_pct >= 0)
+				snprintf(resid, sizeof(resid), "%.1f%% resident before launch", res->resident_pct);
+			else
+				snprintf(resid, sizeof(resid), "residency before launch unknown");
+			fprintf(stderr, "coldstart: %s: [%s] ready in %.3fs (%s%s); stopped in %.2fs%s\n",
+				cs_cmdname, mode, res->load_s, resid, gm, res->stop.seconds,
 				res->stop.killed ? " (SIGKILL needed)" : "");
 		}
 	} else if (!cancelled) {

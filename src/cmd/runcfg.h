@@ -12,7 +12,7 @@
 enum {
 	OPT_SERVER = 1000, OPT_SHELL, OPT_READY, OPT_TIMEOUT, OPT_STOP_TIMEOUT, OPT_COLD, OPT_MAX_MODEL_LEN,
 	OPT_PORT, OPT_CSV, OPT_LOG, OPT_NOTES, OPT_JSON, OPT_RECORD_FAILURES, OPT_GPU_RELEASE, OPT_QUIET, OPT_NAME, OPT_PREFETCH,
-	OPT_RUNCFG_END
+	OPT_DETACHED, OPT_READY_OWNER, OPT_RUNCFG_END
 };
 
 #define RUNCFG_LONGOPTS \
@@ -32,7 +32,9 @@ enum {
 	{ "gpu-release-timeout", required_argument, NULL, OPT_GPU_RELEASE }, \
 	{ "quiet", no_argument, NULL, OPT_QUIET }, \
 	{ "name", required_argument, NULL, OPT_NAME }, \
-	{ "prefetch", optional_argument, NULL, OPT_PREFETCH }
+	{ "prefetch", optional_argument, NULL, OPT_PREFETCH }, \
+	{ "detached", no_argument, NULL, OPT_DETACHED }, \
+	{ "ready-owner", required_argument, NULL, OPT_READY_OWNER }
 
 #define RUNCFG_HELP \
 	"Server and measurement options:\n" \
@@ -44,6 +46,13 @@ enum {
 	"      --shell            run the template with /bin/sh -c (values shell-quoted)\n" \
 	"      --ready SPEC       http://127.0.0.1:{port}/health (default: ready on 200),\n" \
 	"                         tcp:{port}, or log:REGEX on the server's output\n" \
+	"      --ready-owner WHO  tree (default): an http/tcp answer counts only if the\n" \
+	"                         listening socket belongs to the server's process tree;\n" \
+	"                         any: accept any answer (a server in a container whose\n" \
+	"                         port another process publishes); noted ready_owner=any\n" \
+	"      --detached         the server command is a launcher that starts the server\n" \
+	"                         in the background and exits 0: keep waiting while the\n" \
+	"                         processes it left run\n" \
 	"      --timeout DUR      give up waiting for ready after DUR (default 10m)\n" \
 	"      --stop-timeout DUR SIGTERM grace before SIGKILL (default 30s)\n" \
 	"      --cold MODE        files: evict the model's files (default); global:\n" \
@@ -79,6 +88,7 @@ struct run_cfg {
 	const char *name;
 	int json, record_failures, quiet;
 	int prefetch;                 /* jobs, 0 = off */
+	int detached, any_owner;
 	double staged_copy_s;         /* >= 0: a staged run; notes get copy_s, load_s, total_s */
 };
 

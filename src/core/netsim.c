@@ -11,7 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -68,6 +73,11 @@ struct ns {
 	uint64_t max_read;
 	uint64_t ra_want;      /* readahead asked for, bytes */
 	char bdi[64];          /* the mount's backing device info, "" unknown */
+	/* The machine's CPU time while requests were in flight, sampled every
+	 * 100 ms by the watcher thread (jiffies of /proc/stat): is the
+	 * simulator itself, not the simulated link, the limit? */
+	pthread_mutex_t cpu_mu;
+	uint64_t cpu_busy_total, cpu_busy_idle;
 };
 
 static struct ns *ctx(void)
@@ -234,6 +244,22 @@ static char *stats_json(struct ns *n)
 	json_object_set_new(j, "peak_inflight", json_integer(st.peak_inflight));
 	json_object_set_new(j, "throttled_s", json_real((double)st.throttled_ns / 1e9));
 	json_object_set_new(j, "slot_wait_s", json_real((double)st.slot_wait_ns / 1e9));
+	json_object_set_new(j, "busy_s", json_real((double)st.busy_ns / 1e9));
+	json_object_set_new(j, "delivered_bytes_per_s",
+			    json_real(st.busy_ns ? (double)st.bytes * 1e9 / (double)st.busy_ns : 0));
+	json_object_set_new(j, "late_s", json_real((double)st.late_ns / 1e9));
+	struct rusage ru;
+	double cpu = 0;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		      (double)ru.ru_stime.tv_usec / 1e6;
+	json_object_set_new(j, "daemon_cpu_s", json_real(cpu));
+	json_object_set_new(j, "ncpu", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
+	pthread_mutex_lock(&n->cpu_mu);
+	uint64_t tot = n->cpu_busy_total, idle = n->cpu_busy_idle;
+	pthread_mutex_unlock(&n->cpu_mu);
+	json_object_set_new(j, "machine_cpu_busy_pct",
+			    tot ? json_real(100.0 * (double)(tot - idle) / (double)tot) : json_null());
 	json_t *h = json_array();
 	for (unsigned i = 0; i < SHAPER_HIST; i++) {
 		json_t *b = json_object();
@@ -369,6 +395,13 @@ int netsim_check(const char *src, const char *mountpoint, struct cs_err *err)
 		return cs_fail_errno(err, errno, "cannot read mount point '%s'", mountpoint);
 	if (!e)
 		return cs_fail(err, ENOTEMPTY, "mount point '%s' is not empty", mountpoint);
+	char rs[PATH_MAX], rm[PATH_MAX];
+	if (realpath(src, rs) && realpath(mountpoint, rm)) {
+		size_t l = strlen(rs);
+		if (!strncmp(rs, rm, l) && (rm[l] == '/' || !rm[l] || !strcmp(rs, "/")))
+			return cs_fail(err, EINVAL, "mount point '%s' is inside the source '%s': the mount would "
+				       "contain itself", mountpoint, src);
+	}
 	struct stat fst_;
 	if (stat("/dev/fuse", &fst_) < 0)
 		return cs_fail_errno(err, errno, "FUSE is not available (/dev/fuse)");
@@ -392,6 +425,88 @@ static void report_ready(int fd, int code, const char *msg)
 	close(fd);
 }
 
+/* Total and idle (idle + iowait) jiffies of all CPUs, from /proc/stat. */
+static int cpu_jiffies(uint64_t *total, uint64_t *idle)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	if (!f)
+		return -1;
+	unsigned long long v[10] = { 0 };
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+		       &v[5], &v[6], &v[7], &v[8], &v[9]);
+	fclose(f);
+	if (n < 5)
+		return -1;
+	*total = 0;
+	for (int i = 0; i < 8; i++) /* guest time is already in user */
+		*total += v[i];
+	*idle = v[3] + v[4];
+	return 0;
+}
+
+struct watch {
+	struct ns *n;
+	pid_t owner;
+	volatile int stop;
+	int owner_gone;
+};
+
+/*
+ * Every 100 ms: sample the machine's CPU time if requests were in flight;
+ * with an owner, watch it (pidfd where the kernel has one, else kill(pid, 0))
+ * and, once it is gone, stop the daemon as SIGTERM does: unmount, exit.
+ */
+static void *watcher(void *arg)
+{
+	struct watch *w = arg;
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, NULL); /* our SIGTERM must reach the FUSE threads */
+	int pfd = -1;
+#ifdef SYS_pidfd_open
+	if (w->owner > 0)
+		pfd = (int)syscall(SYS_pidfd_open, w->owner, 0);
+#endif
+	uint64_t t0 = 0, i0 = 0, busy0 = 0;
+	int have = cpu_jiffies(&t0, &i0) == 0;
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+		int gone = 0;
+		if (pfd >= 0) {
+			struct pollfd p = { pfd, POLLIN, 0 };
+			gone = poll(&p, 1, 100) == 1;
+		} else {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			gone = w->owner > 0 && kill(w->owner, 0) < 0 && errno == ESRCH;
+		}
+		if (gone) {
+			w->owner_gone = 1;
+			kill(getpid(), SIGTERM);
+			break;
+		}
+		struct shaper_stats st;
+		shaper_snapshot(&w->n->sh, &st);
+		uint64_t t1, i1;
+		if (have && cpu_jiffies(&t1, &i1) == 0) {
+			if (st.busy_ns > busy0 && t1 > t0) {
+				pthread_mutex_lock(&w->n->cpu_mu);
+				w->n->cpu_busy_total += t1 - t0;
+				w->n->cpu_busy_idle += i1 > i0 ? i1 - i0 : 0;
+				pthread_mutex_unlock(&w->n->cpu_mu);
+			}
+			t0 = t1;
+			i0 = i1;
+		}
+		busy0 = st.busy_ns;
+	}
+	if (pfd >= 0)
+		close(pfd);
+	return NULL;
+}
+
 int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 {
 	struct ns n;
@@ -407,6 +522,7 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 	n.max_read = o->max_read ? o->max_read : MIB;
 	n.ra_want = o->readahead ? o->readahead : NETSIM_DEFAULT_READAHEAD;
 	shaper_init(&n.sh, o->bw, o->latency_ns, o->max_inflight);
+	pthread_mutex_init(&n.cpu_mu, NULL);
 
 	char *optstr = xasprintf("ro,fsname=netsim:%s,subtype=coldstart-netsim,max_read=%llu,default_permissions%s",
 				 real, (unsigned long long)n.max_read, geteuid() == 0 ? ",allow_other" : "");
@@ -439,6 +555,9 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 		goto out;
 	}
 	set_readahead(&n, o->mountpoint, n.ra_want);
+	struct watch w = { &n, o->owner_pid, 0, 0 };
+	pthread_t wt;
+	int have_watch = pthread_create(&wt, NULL, watcher, &w) == 0;
 	report_ready(o->ready_fd, 0, NULL);
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	unsigned threads = o->max_inflight ? o->max_inflight + 4 : 68;
@@ -447,15 +566,23 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	int lr = fuse_loop_mt(f, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	if (have_watch) {
+		__atomic_store_n(&w.stop, 1, __ATOMIC_RELAXED);
+		pthread_join(wt, NULL);
+	}
 	fuse_remove_signal_handlers(se);
 	fuse_unmount(f);
 	fuse_destroy(f);
-	if (lr < 0)
+	/* Mounted for a process that is gone (bench killed): leave no trace. */
+	if (w.owner_gone && o->rmdir_when_owner_gone)
+		rmdir(o->mountpoint);
+	if (lr < 0 && !w.owner_gone)
 		rc = cs_fail(err, -lr, "FUSE loop ended with an error");
 out:
 	fuse_opt_free_args(&args);
 	free(optstr);
 	shaper_destroy(&n.sh);
+	pthread_mutex_destroy(&n.cpu_mu);
 	free(n.src);
 	return rc;
 }
@@ -510,4 +637,36 @@ char *netsim_stats(const char *mountpoint, struct cs_err *err)
 	}
 	buf[n] = '\0';
 	return buf;
+}
+
+char *netsim_limit_note(json_t *st, int *cpu_bound)
+{
+	*cpu_bound = 0;
+	double bw = (double)json_integer_value(json_object_get(st, "bw_bytes_per_s"));
+	double got = json_number_value(json_object_get(st, "delivered_bytes_per_s"));
+	double busy = json_number_value(json_object_get(st, "busy_s"));
+	double late = json_number_value(json_object_get(st, "late_s"));
+	double bytes = (double)json_integer_value(json_object_get(st, "bytes"));
+	json_t *cpuv = json_object_get(st, "machine_cpu_busy_pct");
+	long long ncpu = json_integer_value(json_object_get(st, "ncpu"));
+	if (bw <= 0 || busy < 0.2 || bytes < 16.0 * (1 << 20) || got >= 0.8 * bw)
+		return NULL;
+	char a[32], b[32];
+	fmt_bytes(a, sizeof(a), (uint64_t)got);
+	fmt_bytes(b, sizeof(b), (uint64_t)bw);
+	double pct = 100.0 * got / bw;
+	if (json_is_number(cpuv) && json_number_value(cpuv) >= 85.0) {
+		*cpu_bound = 1;
+		return xasprintf("while serving it delivered %s/s, %.0f%% of the profile's %s/s, with the machine's %lld "
+				 "CPU%s %.0f%% busy: the simulator (FUSE, sharing the CPUs with the reader) is the "
+				 "limit here, not the simulated network, so net timings are slower than the profile "
+				 "alone would make them", a, pct, b, ncpu, ncpu == 1 ? "" : "s", json_number_value(cpuv));
+	}
+	if (late > 0.25 * busy)
+		return xasprintf("while serving it delivered %s/s, %.0f%% of the profile's %s/s: the storage under the "
+				 "mount answered later than the profile allows (%.1f s late in %.1f s busy), so it, "
+				 "not the simulated network, is the limit", a, pct, b, late, busy);
+	return xasprintf("while serving it delivered %s/s, %.0f%% of the profile's %s/s: the readers kept too few "
+			 "requests in flight to fill the link (each request pays the profile's latency), as a "
+			 "client of a real mount with this readahead would", a, pct, b);
 }

@@ -14,7 +14,11 @@
  * mount's root: a JSON object (no file is added to the tree).
  *
  * netsim_run mounts and serves until unmounted or signalled (SIGTERM,
- * SIGINT, SIGHUP: clean unmount). With ready_fd >= 0 it writes one byte (0
+ * SIGINT, SIGHUP: clean unmount), or, with owner_pid, until that process is
+ * gone (bench passes its own pid, so a bench killed with SIGKILL leaves no
+ * mount behind). The statistics also say how busy the machine's CPUs were
+ * while requests were in flight, so a simulator starved of CPU is told
+ * apart from the simulated link (netsim_limit_note). With ready_fd >= 0 it writes one byte (0
  * = mounted) or an errno-sized code and message to it once the mount is
  * visible or has failed, so a parent can wait for "mounted".
  */
@@ -22,6 +26,8 @@
 #define NETSIM_DEFAULT_READAHEAD (128u << 10)
 
 #include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
 
 #include "util.h"
 
@@ -49,6 +55,8 @@ struct netsim_opts {
 	uint64_t readahead;     /* bytes; 0 = 15 x max_read, as an NFS client */
 	unsigned max_inflight;
 	int ready_fd;
+	pid_t owner_pid;        /* > 0: unmount and exit once this process is gone */
+	int rmdir_when_owner_gone; /* and then remove the (empty) mount point */
 };
 
 /* Check SRC and MOUNTPOINT (exist, directory, empty, not mounted, FUSE
@@ -60,5 +68,12 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err);
 int netsim_unmount(const char *mountpoint, struct cs_err *err);
 /* The stats JSON text of a mounted netsim (malloc'd). */
 char *netsim_stats(const char *mountpoint, struct cs_err *err);
+
+/* From a stats object: when the mount delivered clearly less than its
+ * profile's link while busy (enough data to tell), a sentence that says so
+ * and why -- the machine's CPUs (*cpu_bound = 1: the simulator is the
+ * limit), the storage under the mount, or readers that keep too few
+ * requests in flight; NULL otherwise. malloc'd. */
+char *netsim_limit_note(json_t *stats, int *cpu_bound);
 
 #endif

@@ -79,6 +79,24 @@ static int mincore_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
 	return 0;
 }
 
+/* May mincore tell the truth about fd? Only for a file the caller may
+ * write or owns (kernel >= 5.2); otherwise it reports just the caller's own
+ * mappings, which would read as "cold". */
+static int mincore_honest(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	if (geteuid() == 0 || st.st_uid == geteuid())
+		return 1;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY)
+		return 1;
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	return faccessat(AT_FDCWD, p, W_OK, AT_EACCESS) == 0;
+}
+
 int pc_fd_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes, enum pc_method *method)
 {
 	*bytes = 0;
@@ -98,7 +116,11 @@ int pc_fd_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes, enum pc_
 		if (errno == ENOSYS)
 			__atomic_store_n(&cachestat_works, 0, __ATOMIC_RELAXED);
 		else if (errno != EOPNOTSUPP && errno != EBADF)
-			return -1;
+			return -1; /* EPERM: mincore would not tell the truth either */
+	}
+	if (!mincore_honest(fd)) {
+		errno = EPERM;
+		return -1;
 	}
 	if (mincore_resident(fd, off, len, bytes))
 		return -1;
@@ -166,6 +188,8 @@ void pc_set_free(struct pc_set *set)
 int pc_residency(struct pc_set *set, struct cs_err *err)
 {
 	set->resident = 0;
+	set->unknown_bytes = 0;
+	set->nunknown = 0;
 	for (size_t i = 0; i < set->n; i++) {
 		struct pc_file *f = &set->files[i];
 		int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOATIME);
@@ -179,6 +203,13 @@ int pc_residency(struct pc_set *set, struct cs_err *err)
 		int r = pc_fd_resident(fd, 0, f->size, &f->resident, &set->method);
 		int e = errno;
 		close(fd);
+		f->unknown = r < 0 && (e == EPERM || e == EACCES);
+		if (f->unknown) {
+			f->resident = 0;
+			set->unknown_bytes += f->size;
+			set->nunknown++;
+			continue;
+		}
 		if (r < 0)
 			return cs_fail_errno(err, e, "cannot read the page-cache residency of '%s'", f->path);
 		set->resident += f->resident;

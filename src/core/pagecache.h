@@ -3,8 +3,12 @@
 /*
  * pagecache: residency, eviction and warming of files in the Linux page cache.
  *
- * Residency uses cachestat(2) (Linux >= 6.5: O(1) per range, any file we can
- * open) and falls back to mmap + mincore(2). Eviction is fdatasync +
+ * Residency uses cachestat(2) (Linux >= 6.5: O(1) per range) and falls back
+ * to mmap + mincore(2). The kernel shows residency only to a caller who may
+ * write the file (or owns it, or is root): cachestat refuses with EPERM and
+ * mincore would silently report only the caller's own mappings. Such files
+ * are marked `unknown` (never guessed as 0 % resident), which is the normal
+ * case for a shared, root-owned model directory read by a user. Eviction is fdatasync +
  * posix_fadvise(DONTNEED) per file (no root needed); pc_drop_global is
  * sync + /proc/sys/vm/drop_caches (root). Warming reads only the chunks
  * that are not fully resident, from several threads at once.
@@ -25,13 +29,16 @@ struct pc_file {
 	char *path;
 	uint64_t size;
 	uint64_t resident;   /* bytes, from the last pc_residency */
+	int unknown;         /* the kernel would not tell (see above) */
 };
 
 struct pc_set {
 	size_t n;
 	struct pc_file *files;
 	uint64_t total;      /* sum of sizes */
-	uint64_t resident;   /* sum of resident bytes */
+	uint64_t resident;   /* sum of resident bytes (of the files whose residency is known) */
+	uint64_t unknown_bytes; /* sizes of the files whose residency is unknown */
+	size_t nunknown;
 	enum pc_method method;
 };
 
@@ -40,9 +47,11 @@ struct pc_set {
 int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_err *err);
 void pc_set_free(struct pc_set *set);
 
-/* Fill resident bytes per file and in total. */
+/* Fill resident bytes per file and in total; files the kernel will not
+ * show (EPERM) are marked unknown, not an error. */
 int pc_residency(struct pc_set *set, struct cs_err *err);
-/* Residency of one open file of the given size, in bytes; -1 on error. */
+/* Residency of one open file of the given size, in bytes; -1 on error
+ * (EPERM: the kernel will not show it to this caller). */
 int pc_fd_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes, enum pc_method *method);
 
 /* Flush and drop every file's pages. */

@@ -128,10 +128,36 @@ static int check_http(struct ready_spec *r, uint64_t timeout_ns)
 	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT_MS, ms);
 	CURLcode rc = curl_easy_perform(r->curl);
 	long code = 0;
+	r->have_peer = 0;
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
-	r->last_http = code;
-	return rc == CURLE_OK && code == 200;
+	if (code) {
+		r->last_http = code;
+		r->last_error[0] = 0;
+	} else {
+		snprintf(r->last_error, sizeof(r->last_error), "%s", curl_easy_strerror(rc));
+	}
+	if (rc != CURLE_OK || code != 200)
+		return 0;
+	/* Who answered: the address curl connected to. */
+	char *ip = NULL;
+	long port = 0;
+	memset(&r->peer, 0, sizeof(r->peer));
+	if (curl_easy_getinfo(r->curl, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip &&
+	    curl_easy_getinfo(r->curl, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK) {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&r->peer;
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&r->peer;
+		if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+			a4->sin_family = AF_INET;
+			a4->sin_port = htons((uint16_t)port);
+			r->have_peer = 1;
+		} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+			a6->sin6_family = AF_INET6;
+			a6->sin6_port = htons((uint16_t)port);
+			r->have_peer = 1;
+		}
+	}
+	return 1;
 }
 
 static int check_tcp(struct ready_spec *r, uint64_t timeout_ns)
@@ -144,6 +170,7 @@ static int check_tcp(struct ready_spec *r, uint64_t timeout_ns)
 	if (getaddrinfo(r->host, port, &hints, &ai) || !ai)
 		return 0;
 	int ok = 0;
+	r->have_peer = 0;
 	int s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s >= 0) {
 		int c = connect(s, ai->ai_addr, ai->ai_addrlen);
@@ -157,7 +184,18 @@ static int check_tcp(struct ready_spec *r, uint64_t timeout_ns)
 				socklen_t l = sizeof(e);
 				getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &l);
 				ok = e == 0;
+				if (e)
+					snprintf(r->last_error, sizeof(r->last_error), "%s", strerror(e));
+			} else {
+				snprintf(r->last_error, sizeof(r->last_error), "no answer in time");
 			}
+		} else {
+			snprintf(r->last_error, sizeof(r->last_error), "%s", strerror(errno));
+		}
+		if (ok) {
+			socklen_t pl = sizeof(r->peer);
+			r->have_peer = getpeername(s, (struct sockaddr *)&r->peer, &pl) == 0;
+			r->last_error[0] = 0;
 		}
 		close(s);
 	}
@@ -175,4 +213,41 @@ int ready_check(struct ready_spec *r, uint64_t timeout_ns)
 	default:
 		return 0; /* log readiness is seen by srvlog */
 	}
+}
+
+static int loopback_host(const char *h)
+{
+	return !strcmp(h, "127.0.0.1") || !strcmp(h, "localhost") || !strcmp(h, "::1") || !strcmp(h, "[::1]");
+}
+
+int ready_local_port(const struct ready_spec *r)
+{
+	if (r->kind == READY_TCP)
+		return loopback_host(r->host) ? r->port : 0;
+	if (r->kind != READY_HTTP)
+		return 0;
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+	int p = 0;
+	if (u && curl_url_set(u, CURLUPART_URL, r->url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && loopback_host(host))
+		p = atoi(port);
+	curl_free(host);
+	curl_free(port);
+	if (u)
+		curl_url_cleanup(u);
+	return p;
+}
+
+void ready_last(const struct ready_spec *r, char *buf, size_t len)
+{
+	if (r->kind == READY_HTTP && r->last_http)
+		snprintf(buf, len, "HTTP %ld%s%s", r->last_http, r->last_error[0] ? ", then " : "", r->last_error);
+	else if (r->kind == READY_HTTP)
+		snprintf(buf, len, "no HTTP answer (%s)", r->last_error[0] ? r->last_error : "none yet");
+	else if (r->kind == READY_TCP)
+		snprintf(buf, len, "no connection (%s)", r->last_error[0] ? r->last_error : "none yet");
+	else
+		snprintf(buf, len, "no matching log line");
 }

@@ -6,19 +6,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 
 #include "fsutil.h"
 #include "gpu.h"
 #include "pagecache.h"
 #include "ready.h"
+#include "sockown.h"
 #include "srvlog.h"
 #include "banned.h"
 
 const char *run_outcome_name(enum run_outcome o)
 {
 	static const char *names[] = { "ready", "exited", "timeout", "port-taken", "spawn-failed", "cancelled",
-				       "cold-failed" };
+				       "cold-failed", "foreign-ready" };
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }
 
@@ -63,6 +67,19 @@ static int cold_control(const struct run_opts *o, struct run_result *r, struct c
 		r->resident_pct = set.total ? 100.0 * (double)set.resident / (double)set.total : 0;
 		r->cold = r->resident_pct <= 1.0;
 		r->cold_method = pc_method_name(set.method);
+		r->unknown_files = set.nunknown;
+		if (set.nunknown) {
+			/* Evicted all the same, but nobody can say it worked -- unless
+			 * what can be seen is warm already (a lower bound then). */
+			r->cold = set.resident * 100 > set.total ? 0 : -1;
+			if (r->cold < 0)
+				r->resident_pct = -1;
+			for (size_t i = 0; i < set.n; i++)
+				if (set.files[i].unknown) {
+					snprintf(r->unknown_path, sizeof(r->unknown_path), "%s", set.files[i].path);
+					break;
+				}
+		}
 	}
 	pc_set_free(&set);
 	return rc;
@@ -200,6 +217,104 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 					      (double)gpu, cached };
 }
 
+/* Something listens on 127.0.0.1:port (or a wildcard), as /proc shows it. */
+static int port_listened(int port)
+{
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	uint64_t *ino;
+	size_t n = so_listeners((struct sockaddr *)&a, port, &ino);
+	free(ino);
+	return n > 0;
+}
+
+/* " by pid N (comm)" for whoever holds a listener on port, "" if unseen. */
+static void port_holder(int port, char *buf, size_t len)
+{
+	uint64_t *ino;
+	size_t n = so_listeners(NULL, port, &ino);
+	pid_t who = n ? so_holder(ino, n) : 0;
+	free(ino);
+	buf[0] = 0;
+	if (who > 0) {
+		char comm[64];
+		proc_comm(who, comm, sizeof(comm));
+		snprintf(buf, len, " by pid %d (%s)", (int)who, comm);
+	}
+}
+
+static size_t tree_size(const struct proc *p)
+{
+	pid_t *pids;
+	size_t n = proc_tree(p, &pids);
+	free(pids);
+	return n;
+}
+
+/* Exit statuses a shell gives a command it could not run. */
+static const char *exit_hint(int status, int detached)
+{
+	if (!WIFEXITED(status))
+		return "";
+	if (WEXITSTATUS(status) == 127)
+		return " (127: the shell did not find a command)";
+	if (WEXITSTATUS(status) == 126)
+		return " (126: the shell found a command it could not execute)";
+	if (WEXITSTATUS(status) == 0 && !detached)
+		return "; a launcher that starts the server in the background and exits needs --detached";
+	return "";
+}
+
+/* The listening socket that answered the readiness check belongs to the
+ * server's process tree. Otherwise r->reason says whose it is. */
+static int answered_by_tree(const struct ready_spec *rs, const struct proc *p, struct run_result *r)
+{
+	char where[96] = "?";
+	if (!rs->have_peer) {
+		snprintf(r->reason, sizeof(r->reason),
+			 "the readiness check (%s) was answered, but not from an address coldstart could trace "
+			 "to a process; pass --ready-owner any to accept it", rs->text);
+		return 0;
+	}
+	const struct sockaddr *peer = (const struct sockaddr *)&rs->peer;
+	so_addr_str(peer, where, sizeof(where));
+	int port = peer->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
+					      : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	uint64_t *ino;
+	size_t n = so_listeners(peer, port, &ino);
+	pid_t *pids;
+	size_t np = proc_tree(p, &pids);
+	int ok = n && so_held_by(pids, np, ino, n);
+	free(pids);
+	if (!ok && !n) {
+		snprintf(r->reason, sizeof(r->reason),
+			 "the readiness check (%s) was answered at %s, but no listening socket there is visible in "
+			 "this network namespace (a server in a container, behind NAT or on another host?): "
+			 "pass --ready-owner any to accept answers from processes coldstart cannot see", rs->text,
+			 where);
+	} else if (!ok) {
+		pid_t who = so_holder(ino, n);
+		char comm[64] = "";
+		if (who > 0)
+			proc_comm(who, comm, sizeof(comm));
+		if (who > 0)
+			snprintf(r->reason, sizeof(r->reason),
+				 "the readiness check (%s) was answered at %s by pid %d (%s), which is not part of "
+				 "the server's process tree: another server holds that port (a container runtime's "
+				 "proxy? then pass --ready-owner any)", rs->text, where, (int)who, comm);
+		else
+			snprintf(r->reason, sizeof(r->reason),
+				 "the readiness check (%s) was answered at %s by a socket no process of the server's "
+				 "tree holds (its owner is not visible to this user): pass --ready-owner any to "
+				 "accept it", rs->text, where);
+	}
+	free(ino);
+	r->owner_checked = ok;
+	return ok;
+}
+
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -214,9 +329,11 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
 		return -1;
 	}
-	if (o->port > 0 && proc_port_in_use(o->port)) {
+	if (o->port > 0 && port_listened(o->port)) {
 		r->outcome = RUN_PORT_TAKEN;
-		snprintf(r->reason, sizeof(r->reason), "port %d is already in use on 127.0.0.1", o->port);
+		char who[160];
+		port_holder(o->port, who, sizeof(who));
+		snprintf(r->reason, sizeof(r->reason), "port %d is already in use on 127.0.0.1%s", o->port, who);
 		return cs_fail(err, EADDRINUSE, "%s", r->reason);
 	}
 	struct ready_spec rs;
@@ -224,6 +341,19 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		r->outcome = RUN_SPAWN_FAILED;
 		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
 		return -1;
+	}
+	/* Something already answering where we will look for the server
+	 * would make it look ready at once. */
+	int rport = o->any_owner ? 0 : ready_local_port(&rs);
+	if (rport > 0 && rport != o->port && port_listened(rport)) {
+		r->outcome = RUN_PORT_TAKEN;
+		char who[160];
+		port_holder(rport, who, sizeof(who));
+		snprintf(r->reason, sizeof(r->reason),
+			 "port %d, where the readiness check (%s) looks, is already in use%s: the server's answer "
+			 "could not be told apart", rport, rs.text, who);
+		ready_free(&rs);
+		return cs_fail(err, EADDRINUSE, "%s", r->reason);
 	}
 	int64_t baseline = gpu_used_total();
 
@@ -240,7 +370,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		sm.have_set = pc_collect(paths, 1, &sm.set, &e2) == 0;
 	}
 	struct proc p;
-	if (proc_spawn(&p, o->argv, err)) {
+	if (proc_spawn(&p, o->argv, o->hold_fd > 0 ? o->hold_fd : -1, err)) {
 		r->outcome = RUN_SPAWN_FAILED;
 		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
 		ready_free(&rs);
@@ -273,7 +403,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	}
 	status(o, "started pid %d, waiting for %s", (int)p.pid, rs.text);
 
-	uint64_t deadline = p.exec_ns + o->timeout_ns;
+	uint64_t deadline = p.exec_ns + o->timeout_ns, next_tree_check = 0;
 	int rc = 0;
 	for (uint64_t next = now_ns();; next += poll) {
 		if (sm.on && now_ns() >= sm.next_ns) {
@@ -296,26 +426,53 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 			uint64_t left = deadline > now_ns() ? deadline - now_ns() : 1000000;
 			uint64_t per = left < 1000000000ULL ? left : 1000000000ULL;
 			if (ready_check(&rs, per)) {
-				r->ready_ns = now_ns();
+				uint64_t t = now_ns();
+				if (!o->any_owner && !answered_by_tree(&rs, &p, r)) {
+					r->outcome = RUN_FOREIGN;
+					break;
+				}
+				r->ready_ns = t;
 				r->outcome = RUN_READY;
 				break;
 			}
 		}
-		if (proc_reap(&p)) {
+		if (proc_reap(&p) && !r->launcher_exited) {
 			char st[96];
 			proc_status_str(p.leader_status, st, sizeof(st));
-			r->outcome = RUN_EXITED;
 			r->exit_status = p.leader_status;
-			snprintf(r->reason, sizeof(r->reason), "server %s before it was ready", st);
-			break;
+			if (o->detached && WIFEXITED(p.leader_status) && WEXITSTATUS(p.leader_status) == 0 &&
+			    tree_size(&p)) {
+				/* A launcher that put the server in the background. */
+				r->launcher_exited = 1;
+				status(o, "the launcher exited with status 0; following the processes it left");
+			} else if (o->detached && WIFEXITED(p.leader_status) && WEXITSTATUS(p.leader_status) == 0) {
+				r->outcome = RUN_EXITED;
+				snprintf(r->reason, sizeof(r->reason),
+					 "the launcher exited with status 0 and no process it started is left; the "
+					 "server was never ready");
+				break;
+			} else {
+				r->outcome = RUN_EXITED;
+				snprintf(r->reason, sizeof(r->reason), "server %s before it was ready%s", st,
+					 exit_hint(p.leader_status, o->detached));
+				break;
+			}
+		}
+		if (r->launcher_exited && now_ns() >= next_tree_check) {
+			next_tree_check = now_ns() + 100000000ULL;
+			if (!tree_size(&p)) {
+				r->outcome = RUN_EXITED;
+				snprintf(r->reason, sizeof(r->reason),
+					 "every process the launcher left has exited; the server was never ready");
+				break;
+			}
 		}
 		if (now_ns() >= deadline) {
-			char d[32];
+			char d[32], last[320];
+			ready_last(&rs, last, sizeof(last));
 			r->outcome = RUN_TIMEOUT;
 			snprintf(r->reason, sizeof(r->reason), "server not ready after %s (last check: %s)",
-				 fmt_duration(d, sizeof(d), (double)o->timeout_ns / 1e9),
-				 rs.kind == READY_HTTP ? (rs.last_http ? "HTTP error status" : "no HTTP answer")
-						       : "not ready");
+				 fmt_duration(d, sizeof(d), (double)o->timeout_ns / 1e9), last);
 			break;
 		}
 		if (next + poll < now_ns())

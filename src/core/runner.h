@@ -10,7 +10,10 @@
  *     right after exec, overlapping the server's own start-up, and is
  *     stopped at ready;
  *  3. poll readiness every poll interval with a bounded per-check timeout,
- *     while watching for the server's exit and the deadline;
+ *     while watching for the server's exit and the deadline; an http/tcp
+ *     answer counts only if the listening socket that gave it belongs to
+ *     the server's process tree (unless any_owner), and a readiness port
+ *     already taken before launch fails the run at once;
  *  4. at ready: sample GPU memory of the server's process tree;
  *  5. stop the whole tree (SIGTERM, wait, SIGKILL), reap everything, and
  *     wait (bounded) until the GPU memory the run used is released.
@@ -37,6 +40,7 @@ enum run_outcome {
 	RUN_SPAWN_FAILED,  /* could not be started */
 	RUN_CANCELLED,     /* cancel flag set (Ctrl-C) */
 	RUN_COLD_FAILED,   /* eviction failed */
+	RUN_FOREIGN,       /* the readiness check was answered by another process */
 };
 
 struct run_opts {
@@ -52,6 +56,9 @@ struct run_opts {
 	uint64_t gpu_release_timeout_ns;
 	int prefetch_jobs;            /* >0: warm the model's files at launch */
 	int timeline;                 /* sample the server every 100 ms until ready */
+	int hold_fd;                  /* kept open until the server's tree is gone (<= 0: none) */
+	int detached;                 /* the launcher may exit 0 and leave the server running */
+	int any_owner;                /* accept a readiness answer from any process */
 	volatile sig_atomic_t *cancel;
 	void (*status)(const char *msg, void *arg);
 	void *status_arg;
@@ -63,14 +70,19 @@ struct run_result {
 	double load_s;                /* ready - exec, seconds */
 	uint64_t exec_ns, ready_ns;   /* CLOCK_MONOTONIC */
 	uint64_t model_bytes, resident_bytes;
-	double resident_pct;          /* after cold control, before launch */
-	int cold;                     /* 1 if resident_pct <= 1 */
+	double resident_pct;          /* after cold control, before launch; < 0: unknown */
+	int cold;                     /* 1: resident_pct <= 1; 0: more; -1: unverified
+				       * (the kernel would not show the residency) */
+	size_t unknown_files;         /* files whose residency could not be read */
+	char unknown_path[512];       /* the first of them */
 	const char *cold_method;      /* cachestat / mincore */
 	int64_t gpu_mem_bytes;        /* -1: unavailable */
 	const char *gpu_method;       /* "per-process", "device-delta" or NULL */
 	int gpu_released;             /* 1 released, 0 timed out, -1 not measured */
 	double gpu_release_s;
 	int exit_status;              /* wait status if the leader exited */
+	int owner_checked;            /* the answering socket was the tree's */
+	int launcher_exited;          /* detached: the launcher exited 0 before ready */
 	struct proc_stop_report stop;
 	char *tail;                   /* last log lines (malloc'd) on failure */
 	long last_http;

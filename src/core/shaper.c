@@ -46,7 +46,8 @@ uint64_t shaper_begin(struct shaper *s, size_t size)
 		pthread_cond_wait(&s->cv, &s->mu);
 	uint64_t arrival = now_ns();
 	s->st.slot_wait_ns += arrival - t;
-	s->st.inflight++;
+	if (!s->st.inflight++)
+		s->st.busy_since_ns = arrival;
 	if (s->st.inflight > s->st.peak_inflight)
 		s->st.peak_inflight = s->st.inflight;
 	s->st.reads++;
@@ -67,11 +68,18 @@ uint64_t shaper_begin(struct shaper *s, size_t size)
 
 void shaper_end(struct shaper *s, uint64_t done_ns)
 {
+	uint64_t t = now_ns();
+	if (done_ns && t > done_ns) {
+		pthread_mutex_lock(&s->mu);
+		s->st.late_ns += t - done_ns;
+		pthread_mutex_unlock(&s->mu);
+	}
 	struct timespec ts = { (time_t)(done_ns / 1000000000ULL), (long)(done_ns % 1000000000ULL) };
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
 	}
 	pthread_mutex_lock(&s->mu);
-	s->st.inflight--;
+	if (!--s->st.inflight)
+		s->st.busy_ns += now_ns() - s->st.busy_since_ns;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -80,5 +88,7 @@ void shaper_snapshot(struct shaper *s, struct shaper_stats *out)
 {
 	pthread_mutex_lock(&s->mu);
 	*out = s->st;
+	if (out->inflight)
+		out->busy_ns += now_ns() - out->busy_since_ns;
 	pthread_mutex_unlock(&s->mu);
 }

@@ -28,6 +28,10 @@ struct shaper_stats {
 	uint64_t throttled_ns;     /* queued for the link */
 	uint64_t slot_wait_ns;     /* queued for an in-flight slot */
 	uint64_t since_ns;         /* when the shaper started */
+	uint64_t busy_ns;          /* wall time with at least one request in flight */
+	uint64_t busy_since_ns;    /* start of the current busy period (inflight > 0) */
+	uint64_t late_ns;          /* requests' time past their modelled completion:
+				    * the backing storage or the CPU was slower than the model */
 };
 
 struct shaper {
@@ -49,6 +53,7 @@ uint64_t shaper_begin(struct shaper *s, size_t size);
 /* Sleep until done_ns (after the data was read), then release the slot. */
 void shaper_end(struct shaper *s, uint64_t done_ns);
 
+/* The statistics so far; busy_ns includes the busy period in progress. */
 void shaper_snapshot(struct shaper *s, struct shaper_stats *out);
 /* Lower bound of histogram bucket i, in bytes (0 for the first). */
 uint64_t shaper_bucket_min(unsigned i);

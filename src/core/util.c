@@ -284,6 +284,18 @@ int parse_duration(const char *s, uint64_t *ns_out)
 	return -1;
 }
 
+int parse_duration_unit(const char *s, uint64_t *ns_out)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n && isdigit((unsigned char)s[n - 1])) {
+		/* A bare number: only zero is unambiguous. */
+		uint64_t v;
+		if (parse_duration(s, &v) || v)
+			return -1;
+	}
+	return parse_duration(s, ns_out);
+}
+
 int parse_u64(const char *s, uint64_t *out)
 {
 	if (!s || !isdigit((unsigned char)*s))

@@ -72,6 +72,9 @@ int parse_rate(const char *s, uint64_t *out);
  * h; a bare number is seconds. Returns 0 and stores nanoseconds, or -1.
  */
 int parse_duration(const char *s, uint64_t *ns_out);
+/* As parse_duration, but a bare number other than 0 is refused: for values
+ * such as latencies, where "5" could mean 5 ms as easily as 5 s. */
+int parse_duration_unit(const char *s, uint64_t *ns_out);
 /* A non-negative decimal integer that fits in uint64_t; -1 otherwise. */
 int parse_u64(const char *s, uint64_t *out);
 /* As parse_u64, bounded to [min, max]. */

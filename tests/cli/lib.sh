@@ -17,12 +17,67 @@ SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/coldstart-test.XXXXXX")
 export SCRATCH
 cd "$SCRATCH" || exit 1
 
+# Every process this test starts (coldstart, its guard, servers, their
+# orphans, netsim daemons) inherits this marker in its environment: tests
+# find their own processes by it, never by a command name.
+CS_TEST_MARK="coldstart-test-$$-$RANDOM$RANDOM"
+export CS_TEST_MARK
+
+# marked_pids: live processes carrying this test's marker, except this shell
+# and the subshell running the function (pure bash: the scan starts nothing).
+marked_pids() {
+	local p pid v
+	for p in /proc/[0-9]*; do
+		pid=${p#/proc/}
+		[ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+		while IFS= read -r -d '' v; do
+			if [ "$v" = "CS_TEST_MARK=$CS_TEST_MARK" ]; then
+				echo "$pid"
+				break
+			fi
+		done 2>/dev/null <"$p/environ"
+	done
+}
+
+# marked_with TEXT: this test's processes whose command line contains TEXT.
+marked_with() {
+	local pid c
+	for pid in $(marked_pids); do
+		c=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+		case "$c" in *"$1"*) echo "$pid" ;; esac
+	done
+}
+
+# kill_marked: SIGKILL every process of this test (cleanup).
+kill_marked() {
+	local pid
+	for pid in $(marked_pids); do kill -9 "$pid" 2>/dev/null; done
+	return 0
+}
+
+# no_leftovers DESC [GRACE_S]: after at most GRACE_S seconds (default 2), no
+# process of this test is alive; the stragglers are listed and killed.
+no_leftovers() {
+	local desc=$1 grace=${2:-2} left i
+	for ((i = 0; i < grace * 20; i++)); do
+		left=$(marked_pids)
+		[ -z "$left" ] && break
+		sleep 0.05
+	done
+	left=$(marked_pids)
+	if [ -z "$left" ]; then _t_report 0 "$desc"; else
+		_t_report 1 "$desc" "still alive: $(for p in $left; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo " [$p]"; done)"
+		kill_marked
+	fi
+}
+
 # Run a command at exit (before the scratch directory is removed).
 at_exit() { _t_cleanups+=("$*"); }
 
 _t_cleanup() {
 	local i
 	for ((i = ${#_t_cleanups[@]} - 1; i >= 0; i--)); do eval "${_t_cleanups[$i]}" || true; done
+	kill_marked
 	cd / && rm -rf "$SCRATCH"
 }
 trap _t_cleanup EXIT

@@ -5,10 +5,6 @@
 F=${FIXTURES:?FIXTURES must point at the built fixtures}/fakeserver
 check "fixture server built" [ -x "$F" ]
 
-# Processes of our fixture still alive (none expected between runs).
-leftovers() { pgrep -f "$F" | grep -v "^$$\$" || true; }
-no_leftovers() { sleep 0.1; local l; l=$(leftovers); check "$1: no process of the run remains" [ -z "$l" ]; [ -z "$l" ] || pkill -9 -f "$F"; }
-at_exit "pkill -9 -f '$F' 2>/dev/null"
 
 "$COLDSTART" mkmodel m --preset tiny -q >/dev/null
 SRV="$F --port {port} --model {model}"
@@ -115,7 +111,7 @@ no_leftovers "orphan + ignore-term"
 rows_before=$(wc -l < b.csv)
 "$COLDSTART" run --model m --server "$F --port {port} --hang --orphan" --csv b.csv -q >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -n "$(leftovers)" ] && break; sleep 0.02; done
+for _ in $(seq 100); do [ -n "$(marked_with "--hang")" ] && break; sleep 0.02; done
 sleep 0.2
 kill -INT $pid
 wait $pid

@@ -2,7 +2,6 @@
 # coldstart bench: order, rows, summary, refusals, concurrent benches on one CSV.
 . "$(dirname "$0")/lib.sh"
 F=${FIXTURES:?}/fakeserver
-at_exit "pkill -9 -f '$F' 2>/dev/null"
 SRV="$F --port {port} --model {model}"
 "$COLDSTART" mkmodel nvme/qwen --preset tiny -q >/dev/null
 cp -r nvme net
@@ -14,7 +13,7 @@ check "interleaved: nvme, net, nvme, net" [ "$(cut -d, -f2 storage_layout_bench.
 check "one model name in every row" [ "$(cut -d, -f3 storage_layout_bench.csv | tail -4 | sort -u)" = qwen ]
 contains "summary table" "$err" "median_s"
 contains "ratio of medians" "$err" "net/nvme:"
-check "no server left" [ -z "$(pgrep -f "$F")" ]
+no_leftovers "no server left"
 
 expect_rc 0 "grouped order" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 2 --order grouped --csv g.csv -q
 check "grouped: nvme, nvme, net, net" [ "$(cut -d, -f2 g.csv | tail -4 | tr '\n' ' ')" = "nvme nvme net net " ]
@@ -42,7 +41,16 @@ expect_rc 2 "bad order" "$COLDSTART" bench --nvme nvme/qwen --order sideways --s
 
 # A failing run stops the bench with exit 1.
 expect_rc 1 "a failing server fails the bench" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --server "$F --port {port} --crash" --csv f.csv -q
-check "no server left after the failure" [ -z "$(pgrep -f "$F")" ]
+no_leftovers "no server left after the failure"
+
+# kill -9 of bench mid-run: nothing it started survives, no row appears.
+"$COLDSTART" bench --nvme nvme/qwen --modes nvme --server "$F --port {port} --hang --orphan" --csv k.csv -q >/dev/null 2>&1 &
+b=$!
+for _ in $(seq 100); do [ -n "$(marked_with "--hang")" ] && break; sleep 0.05; done
+kill -9 $b
+wait $b 2>/dev/null
+no_leftovers "kill -9 of bench during a run: no process left" 3
+check "and no row" [ "$(tail -n +2 k.csv 2>/dev/null | wc -l)" = 0 ]
 
 # Two benches at once on one CSV: every row whole, run_ids unique.
 "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 4 --csv c.csv -q 2>/dev/null &
@@ -59,5 +67,5 @@ assert len(rows)==16, len(rows)
 assert all(len(r)==7 for r in rows)
 ids=[int(r[0]) for r in rows]
 assert sorted(ids)==list(range(1,17)), ids'
-check "no server left" [ -z "$(pgrep -f "$F")" ]
+no_leftovers "no server left"
 done_testing

@@ -6,7 +6,6 @@
 F=${FIXTURES:?}/fakeserver
 mounted() { grep -q " $(realpath -m "$1") fuse.coldstart-netsim " /proc/self/mounts; }
 at_exit 'for m in $(awk "\$3==\"fuse.coldstart-netsim\" {print \$2}" /proc/self/mounts | grep "^$SCRATCH\|^/tmp/coldstart-netsim-"); do umount -l "$m"; done'
-at_exit "pkill -9 -f '$F' 2>/dev/null"
 
 "$COLDSTART" mkmodel src --preset tiny -q >/dev/null
 mkdir -p src/sub && echo nested > src/sub/file.txt
@@ -34,8 +33,12 @@ assert d["profile"]=="nfs-10g" and d["bytes"]>=38576800 and d["reads"]>0, d
 assert sum(b["reads"] for b in d["size_histogram"])==d["reads"], d' "$out"
 check "default readahead: 128 KiB, as Linux NFS clients since 5.4" python3 -c '
 import json,sys; d=json.loads(sys.argv[1]); assert d["readahead"]==131072, d' "$out"
+check "stats: busy time and the rate delivered while busy" python3 -c '
+import json,sys; d=json.loads(sys.argv[1]); assert d["busy_s"]>0 and d["delivered_bytes_per_s"]>0 and d["ncpu"]>=1, d' "$out"
 expect_rc 0 "human stats" "$COLDSTART" netsim --stats mp
 contains "human stats show request sizes" "$out" "request sizes:"
+contains "human stats: delivered next to the profile's rate" "$out" "while busy"
+contains "... and the profile's link" "$out" "; profile 1.1 GiB/s"
 
 # Refusals.
 expect_rc 1 "already mounted" "$COLDSTART" netsim src mp
@@ -48,6 +51,12 @@ contains "says so" "$err" "mount point 'nowhere' does not exist"
 expect_rc 1 "source missing" "$COLDSTART" netsim nosrc full
 contains "says so" "$err" "cannot access source 'nosrc'"
 expect_rc 2 "unknown profile" "$COLDSTART" netsim src full --profile carrier-pigeon
+expect_rc 2 "a latency without a unit is refused" "$COLDSTART" netsim src full --latency 5
+contains "asks for a unit" "$err" "give a unit"
+mkdir -p src/inner
+expect_rc 1 "a mount point inside the source is refused" "$COLDSTART" netsim src src/inner
+contains "says it would contain itself" "$err" "is inside the source"
+rmdir src/inner
 mkdir mp3
 if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
 	expect_rc 1 "no FUSE device" unshare -m sh -c "mount --bind /dev/null /dev/fuse && exec '$COLDSTART' netsim src mp3"
@@ -55,6 +64,12 @@ if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
 fi
 expect_rc 1 "--unmount of something else" "$COLDSTART" netsim --unmount src
 contains "refuses" "$err" "is not a mount point"
+
+mkdir mp4
+"$COLDSTART" netsim src mp4 --profile none --latency 0 >/dev/null
+run "$COLDSTART" netsim --stats mp4
+contains "no in-flight limit reads as unlimited, not 0" "$out" "unlimited in flight"
+"$COLDSTART" netsim --unmount mp4
 
 # Unmount.
 expect_rc 0 "unmount" "$COLDSTART" netsim --unmount mp
@@ -101,12 +116,25 @@ expect_rc 1 "bench with a failing server" "$COLDSTART" bench --nvme src --net ne
 check "unmounted after a failing run" [ "$(nmounts)" = "$before" ]
 "$COLDSTART" bench --nvme src --net netsim:nfs-1g --modes net --server "$F --port {port} --hang" --csv c.csv -q >/dev/null 2>&1 &
 bpid=$!
-for _ in $(seq 100); do [ "$(nmounts)" != "$before" ] && pgrep -f "$F" >/dev/null && break; sleep 0.05; done
+for _ in $(seq 100); do [ "$(nmounts)" != "$before" ] && [ -n "$(marked_with "--hang")" ] && break; sleep 0.05; done
 sleep 0.2
 kill -INT $bpid
 wait $bpid
 check "Ctrl-C: bench exits 130" [ "$?" = 130 ]
 check "unmounted after Ctrl-C" [ "$(nmounts)" = "$before" ]
 check "no mount points left in /tmp" [ -z "$(ls -d /tmp/coldstart-netsim-* 2>/dev/null | while read -r d; do grep -q " $d " /proc/self/mounts && echo "$d"; done)" ]
-check "no server left" [ -z "$(pgrep -f "$F")" ]
+no_leftovers "no server left"
+
+# kill -9 of bench: the daemon sees its owner gone, unmounts, removes the
+# mount point; the guard stops the server.
+"$COLDSTART" bench --nvme src --net netsim:nfs-1g --modes net --server "$F --port {port} --hang" --csv k.csv -q >/dev/null 2>&1 &
+bpid=$!
+for _ in $(seq 100); do [ "$(nmounts)" != "$before" ] && [ -n "$(marked_with "--hang")" ] && break; sleep 0.05; done
+mp=$(awk '$3=="fuse.coldstart-netsim" {print $2}' /proc/self/mounts | grep "^/tmp/coldstart-netsim-" | head -1)
+check "bench mounted its netsim" [ -n "$mp" ]
+kill -9 $bpid
+wait $bpid 2>/dev/null
+no_leftovers "kill -9 of bench: no process left" 3
+check "kill -9 of bench: no mount left" [ "$(nmounts)" = "$before" ]
+check "kill -9 of bench: its mount point is gone too" [ ! -e "$mp" ]
 done_testing

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # refserve (host mode on this machine), probe, and refserve as run's default.
 . "$(dirname "$0")/lib.sh"
-at_exit "pkill -f '$COLDSTART refserve' 2>/dev/null"
 "$COLDSTART" mkmodel m --preset tiny --shard-size 10M -q >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -67,5 +66,5 @@ check "runtime rows say so" grep -q '^[0-9]*,runtime,.*weights=dummy' rt.csv
 check "the runtime run started refserve with --dummy" grep -q 'Loading nothing (dummy)' coldstart-logs/runtime-*.log
 expect_rc 2 "runtime mode with a custom server needs --runtime-server" "$COLDSTART" bench --nvme m --modes runtime --server "/bin/true {port}"
 contains "says what it needs" "$err" "--runtime-server"
-check "no refserve left" [ -z "$(pgrep -f "$COLDSTART refserve")" ]
+no_leftovers "no refserve left"
 done_testing

@@ -3,7 +3,6 @@
 . "$(dirname "$0")/lib.sh"
 F=${FIXTURES:?}/fakeserver
 W="$REPO_ROOT/contrib/day-009/compare_storage_paths.sh"
-at_exit "pkill -9 -f '$F' 2>/dev/null"
 "$COLDSTART" mkmodel nvme/qwen --preset tiny -q >/dev/null
 cp -r nvme net
 expect_rc 0 "compare_storage_paths.sh with both paths" env COLDSTART="$COLDSTART" MODEL_PATH_NVME=nvme/qwen MODEL_PATH_NET=net/qwen \

@@ -3,7 +3,6 @@
 # space, LRU, in-use protection, bad input, gc; bench's staged and net+prefetch.
 . "$(dirname "$0")/lib.sh"
 F=${FIXTURES:?}/fakeserver
-at_exit "pkill -9 -f '$F' 2>/dev/null; pkill -9 -f 'coldstart stage' 2>/dev/null"
 jget() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 same() { diff -r --exclude=.coldstart-manifest.json "$1" "$2" >/dev/null; }
 
@@ -176,7 +175,7 @@ check "cache ls: least recently used first" [ "$(jget "$out" '[e["name"] for e i
 # c is in use by a running server (coldstart run holds it for the server's life).
 "$COLDSTART" run --model "$R/c" --server "$F --port {port} --model {model} --never-ready" --timeout 6s -q >/dev/null 2>&1 &
 rpid=$!
-for _ in $(seq 50); do pgrep -f "$F --port" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do [ -n "$(marked_with "$F --port")" ] && break; sleep 0.1; done
 sleep 0.3
 run "$COLDSTART" cache ls --root "$R"
 contains "cache ls shows it in use" "$out" "in use"
@@ -239,7 +238,7 @@ if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ]; then
 	"$COLDSTART" stage nmp --root "$R" --name eio --chunk 1M --bwlimit 40M -q >/dev/null 2>"$SCRATCH/eio.err" &
 	spid=$!
 	sleep 0.3
-	pkill -9 -f "coldstart netsim src" 
+	for p in $(marked_with " netsim src nmp"); do kill -9 "$p"; done
 	wait $spid
 	check "mount died mid-copy: exit 1" [ $? = 1 ]
 	contains "clear error, partial kept" "$(cat "$SCRATCH/eio.err")" "the partial copy stays in '$R/.partial/eio'"
