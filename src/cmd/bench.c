@@ -15,6 +15,7 @@
 #include "../core/fsutil.h"
 #include "../core/netsim.h"
 #include "../core/pagecache.h"
+#include "../core/report.h"
 #include "../core/safetensors.h"
 #include "../core/sysinfo.h"
 #include "../core/template.h"
@@ -87,23 +88,34 @@ struct mode {
 	double *loads;
 	size_t n;
 	double *totals;             /* staged: copy + load */
+	int *cold;                  /* per run: 1 cold, 0 warm, -1 not verified */
 };
 
-static int cmp_double(const void *a, const void *b)
+/* The statistics of one class of a mode's runs (as the report computes
+ * them): cold runs if there are any, else those not verified cold, else
+ * the warm ones. Returns the class. */
+static int mode_basis(const struct mode *m, int totals, struct rp_stats *st, size_t *left_out)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	int has_cold = 0, has_unverified = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		has_cold |= m->cold[i] == 1;
+		has_unverified |= m->cold[i] == -1;
+	}
+	int basis = has_cold ? 1 : has_unverified ? -1 : 0;
+	double *v = xcalloc(m->n ? m->n : 1, sizeof(double));
+	size_t n = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->cold[i] == basis)
+			v[n++] = totals ? m->totals[i] : m->loads[i];
+	rp_stats_of(v, n, st);
+	free(v);
+	*left_out = m->n - n;
+	return basis;
 }
 
 static void summary(struct mode *modes, size_t nm)
 {
-	fprintf(stderr, "\n%-13s %5s %10s %10s %10s\n", "mode", "runs", "median_s", "min_s", "max_s");
+	fprintf(stderr, "\n%-13s %5s %10s %10s %10s  %s\n", "mode", "runs", "median_s", "min_s", "max_s", "from");
 	double med_nvme = -1, med_net = -1;
 	for (size_t i = 0; i < nm; i++) {
 		struct mode *m = &modes[i];
@@ -111,25 +123,28 @@ static void summary(struct mode *modes, size_t nm)
 			fprintf(stderr, "%-13s %5d %10s %10s %10s\n", m->name, 0, "-", "-", "-");
 			continue;
 		}
-		double med = median(m->loads, m->n);
-		fprintf(stderr, "%-13s %5zu %10.3f %10.3f %10.3f\n", m->name, m->n, med, m->loads[0],
-			m->loads[m->n - 1]);
+		struct rp_stats st;
+		size_t left;
+		int basis = mode_basis(m, 0, &st, &left);
+		char from[64];
+		snprintf(from, sizeof(from), "%s%s", basis == 1 ? "cold runs" : basis == -1 ? "runs NOT verified cold" : "warm runs only (NOT cold)",
+			 left ? " (others left out)" : "");
+		fprintf(stderr, "%-13s %5zu %10.3f %10.3f %10.3f  %s\n", m->name, st.n, st.median, st.min, st.max, from);
 		if (!strcmp(m->name, "nvme"))
-			med_nvme = med;
+			med_nvme = st.median;
 		if (!strcmp(m->name, "net"))
-			med_net = med;
+			med_net = st.median;
 	}
 	for (size_t i = 0; i < nm; i++) {
 		struct mode *m = &modes[i];
 		if (strcmp(m->name, "staged") || !m->n)
 			continue;
-		double *t = xcalloc(m->n, sizeof(double));
-		memcpy(t, m->totals, m->n * sizeof(double));
-		double med = median(t, m->n);
-		free(t);
-		fprintf(stderr, "staged total (copy + load): median %.3f s", med);
+		struct rp_stats st;
+		size_t left;
+		mode_basis(m, 1, &st, &left);
+		fprintf(stderr, "staged total (copy + load): median %.3f s", st.median);
 		if (med_net > 0)
-			fprintf(stderr, " = %.2fx net's median load (%+.3f s)", med / med_net, med - med_net);
+			fprintf(stderr, " = %.2fx net's median load (%+.3f s)", st.median / med_net, st.median - med_net);
 		fputc('\n', stderr);
 	}
 	if (med_nvme > 0 && med_net > 0)
@@ -307,6 +322,33 @@ static void write_meta(const char *csv, int argc, char **argv, const char *tmpl,
 	json_decref(j);
 }
 
+/* What the simulated network path delivered, into the sidecar: the report
+ * puts it next to the profile's rate (and says when the CPU was the limit). */
+static void record_netsim(const char *csv, const char *mountpoint, int quiet)
+{
+	struct cs_err err;
+	char *text = netsim_stats(mountpoint, &err);
+	json_t *st = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	char *path = report_sibling(csv, ".meta.json");
+	json_t *meta = st ? json_load_file(path, 0, NULL) : NULL;
+	if (meta) {
+		int cpu_bound = 0;
+		char *note = netsim_limit_note(st, &cpu_bound);
+		if (note && cpu_bound && !quiet)
+			warning("net path (netsim): %s", note);
+		free(note);
+		json_object_set(meta, "netsim_stats", st);
+		char *s = json_dumps(meta, JSON_INDENT(2));
+		if (fs_write_file_sync(path, s, strlen(s), &err))
+			warning("%s", err.msg);
+		free(s);
+	}
+	json_decref(meta);
+	json_decref(st);
+	free(path);
+}
+
 static int validate_model(const char *mode, const char *path)
 {
 	struct st_model m;
@@ -459,7 +501,7 @@ int cmd_bench(int argc, char **argv)
 			break;
 		}
 		modes[nm++] = (struct mode){ t, path, xcalloc((size_t)repeat, sizeof(double)), 0,
-					     xcalloc((size_t)repeat, sizeof(double)) };
+					     xcalloc((size_t)repeat, sizeof(double)), xcalloc((size_t)repeat, sizeof(int)) };
 	}
 	/* Everything checked before the first run. */
 	for (size_t i = 0; i < nm && !rc; i++)
@@ -529,6 +571,7 @@ int cmd_bench(int argc, char **argv)
 		for (size_t i = 0; i < nm; i++) {
 			free(modes[i].loads);
 			free(modes[i].totals);
+			free(modes[i].cold);
 		}
 		free(list);
 		return rc;
@@ -617,6 +660,7 @@ int cmd_bench(int argc, char **argv)
 			json_array_append_new(all, j);
 		if (r == 0) {
 			m->totals[m->n] = cfg.staged_copy_s >= 0 ? cfg.staged_copy_s + res.load_s : res.load_s;
+			m->cold[m->n] = res.cold;
 			m->loads[m->n++] = res.load_s;
 			if (!quiet)
 				fprintf(stderr, "coldstart: bench: run %zu/%zu: %s ready in %.3fs%s\n", k + 1, total,
@@ -633,11 +677,14 @@ int cmd_bench(int argc, char **argv)
 		print_json(all);
 	if (!quiet && rc == 0)
 		fprintf(stderr, "\ncoldstart: bench: %zu rows appended to '%s'\n", total, cfg.csv);
+	if (ns.mountpoint)
+		record_netsim(cfg.csv, ns.mountpoint, quiet);
 	if (rc == 0 && report_write(cfg.csv, NULL, NULL, NULL, cfg.name, NULL, 0, quiet))
 		rc = EXIT_FAIL;
 	for (size_t i = 0; i < nm; i++) {
 		free(modes[i].loads);
 		free(modes[i].totals);
+		free(modes[i].cold);
 	}
 	free(stage_root_own);
 	unmount_netsim(&ns);

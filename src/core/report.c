@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "csvlog.h"
+#include "netsim.h"
 #include "banned.h"
 
 /* ---- a growing string ---- */
@@ -122,6 +123,109 @@ static double parse_num(const char *s)
 	return e == s || *e || errno || d < 0 ? -1 : d;
 }
 
+/* Digits after the decimal point of a number as written ("22.0" -> 1). */
+static int decimals(const char *s)
+{
+	const char *d = s ? strchr(s, '.') : NULL;
+	int n = 0;
+	while (d && d[1 + n] >= '0' && d[1 + n] <= '9')
+		n++;
+	return n;
+}
+
+/* Half a unit in the last place written: how far a number may be off from
+ * the value it was rounded from. */
+static double half_ulp(const char *s)
+{
+	return 0.5 * pow(10, -decimals(s));
+}
+
+/* a and b agree within the rounding of the numbers written (strings). */
+static int agree(double a, double b, const char *s1, const char *s2, const char *s3)
+{
+	double tol = half_ulp(s1) + half_ulp(s2) + (s3 ? half_ulp(s3) : 0) + 1e-9;
+	return fabs(a - b) <= tol;
+}
+
+static double num_str(const char *v)
+{
+	if (!v)
+		return -1;
+	char *e;
+	errno = 0;
+	double d = strtod(v, &e);
+	return e == v || errno || (*e && strcmp(e, "s")) || d < 0 ? -1 : d;
+}
+
+static void flag(struct rp_run *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void flag(struct rp_run *u, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	u->flag = xvasprintf(fmt, ap);
+	va_end(ap);
+	u->read_as = RP_READ_FLAGGED;
+}
+
+/*
+ * The start (load_s), copy and total of one row. A row with copy_s in its
+ * notes is a staged run: its load_s column holds either the start after
+ * staging (the seed's convention and coldstart's own) or copy + start, as
+ * people also write it; the notes' load_s or total_s decide which. Where
+ * column and notes disagree beyond the rounding of what was written, the
+ * row is flagged, not guessed.
+ */
+static void read_times(const char *col_s, const char *notes, struct rp_run *u)
+{
+	char *cs = notes_get_lenient(notes, "copy_s"), *ls = notes_get_lenient(notes, "load_s"),
+	     *ts = notes_get_lenient(notes, "total_s");
+	double col = parse_num(col_s), copy = num_str(cs), nl = num_str(ls), nt = num_str(ts);
+	u->copy_s = copy;
+	u->load_s = col;
+	u->total_s = col;
+	u->read_as = RP_READ_PLAIN;
+	if (copy < 0) {
+		u->copy_s = -1;
+	} else if (nl >= 0) {
+		u->load_s = nl;
+		u->total_s = copy + nl;
+		if (col < 0)
+			u->read_as = RP_READ_NOTES;
+		else if (agree(col, nl, col_s, ls, NULL))
+			u->read_as = RP_READ_LOAD;
+		else if (agree(col, copy + nl, col_s, cs, ls))
+			u->read_as = RP_READ_TOTAL;
+		else
+			flag(u, "its load_s column %s matches neither the notes' load_s=%s nor copy_s + load_s = %.3f",
+			     col_s, ls, copy + nl);
+		if (u->read_as != RP_READ_FLAGGED && nt >= 0 && !agree(nt, copy + nl, ts, cs, ls))
+			flag(u, "its notes' total_s=%s is not copy_s + load_s = %.3f", ts, copy + nl);
+	} else if (nt >= 0) {
+		u->total_s = nt;
+		if (col < 0) {
+			u->read_as = RP_READ_NOTES;
+			u->load_s = nt - copy;
+		} else if (agree(col, nt, col_s, ts, NULL)) {
+			u->read_as = RP_READ_TOTAL;
+			u->load_s = nt - copy;
+		} else if (agree(col + copy, nt, col_s, cs, ts)) {
+			u->read_as = RP_READ_LOAD;
+		} else {
+			flag(u, "its load_s column %s matches neither the notes' total_s=%s nor total_s - copy_s = %.3f",
+			     col_s, ts, nt - copy);
+		}
+		if (u->read_as != RP_READ_FLAGGED && u->load_s < 0)
+			flag(u, "its notes' total_s=%s is less than copy_s=%s", ts, cs);
+	} else if (col >= 0) {
+		/* Only copy_s: nothing tells; the seed's own convention. */
+		u->read_as = RP_READ_LOAD_ASSUMED;
+		u->total_s = col + copy;
+	}
+	free(cs);
+	free(ls);
+	free(ts);
+}
+
 int rp_load(const char *csv_path, const char *meta_path, const char *model, const struct rp_thresholds *th,
 	    struct rp_report *r, struct cs_err *err)
 {
@@ -196,53 +300,71 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 			r->modes[m].name = xstrdup(c[1]);
 			r->nmodes++;
 		}
-		struct rp_mode *md = &r->modes[m];
 		const char *notes = c[6];
-		double load = parse_num(c[4]);
 		char *status = notes_get_lenient(notes, "status");
 		r->runs = xgrow(r->runs, &aruns, r->nruns + 1, sizeof(*r->runs));
 		struct rp_run *run = &r->runs[r->nruns++];
 		memset(run, 0, sizeof(*run));
 		run->run_id = strtoll(c[0], NULL, 10);
 		run->mode = xstrdup(c[1]);
-		run->load_s = status || load < 0 ? -1 : load;
 		run->gpu_mib = parse_num(c[5]);
 		run->cold = notes_get_lenient(notes, "cold");
+		run->coldness = !run->cold || !strcmp(run->cold, "unverified") ? RP_UNVERIFIED
+				: !strcmp(run->cold, "yes")			  ? RP_COLD
+				: !strcmp(run->cold, "no")			  ? RP_WARM
+										  : RP_UNVERIFIED;
 		run->timeline = notes_get_lenient(notes, "timeline");
 		run->status = status;
-		if (run->load_s < 0) {
-			md->failed++;
+		if (status) {
+			run->load_s = -1;
 			continue;
 		}
+		read_times(c[4], notes, run);
+		if (run->load_s < 0 || run->read_as == RP_READ_FLAGGED)
+			continue;
 		if (r->max_model_len < 0 && *c[3])
 			r->max_model_len = strtoll(c[3], NULL, 10);
-		md->runs++;
-		if (run->cold && !strcmp(run->cold, "yes"))
-			md->cold_runs++;
-		run->copy_s = note_num(notes, "copy_s");
-		double tot = note_num(notes, "total_s");
-		md->has_copy |= run->copy_s >= 0;
-		run->total_s = tot >= 0 ? tot : load + (run->copy_s >= 0 ? run->copy_s : 0);
 		double ls = note_num(notes, "t_load_start"), we = note_num(notes, "t_weights_end");
-		run->has_phases = ls >= 0 && we >= ls && load >= we;
+		run->has_phases = ls >= 0 && we >= ls && run->load_s >= we;
 		if (run->has_phases) {
 			run->ph_before = ls;
 			run->ph_weights = we - ls;
-			run->ph_after = load - we;
+			run->ph_after = run->load_s - we;
 		}
 	}
-	/* Per mode, the statistics of its measured runs. */
-	enum { V_LOAD, V_COPY, V_TOTAL, V_BEFORE, V_WEIGHTS, V_AFTER, V_GPU, NV };
+	/* Per mode, the statistics of its basis: one class of runs. */
+	enum { V_LOAD, V_COPY, V_TOTAL, V_BEFORE, V_WEIGHTS, V_AFTER, V_GPU, V_WARM, NV };
 	double *v[NV];
 	for (int k = 0; k < NV; k++)
 		v[k] = xcalloc(r->nruns ? r->nruns : 1, sizeof(double));
 	for (size_t m = 0; m < r->nmodes; m++) {
 		struct rp_mode *md = &r->modes[m];
-		size_t n = 0, np = 0, ng = 0;
 		for (size_t i = 0; i < r->nruns; i++) {
 			const struct rp_run *u = &r->runs[i];
-			if (u->load_s < 0 || strcmp(u->mode, md->name))
+			if (strcmp(u->mode, md->name))
 				continue;
+			if (u->read_as == RP_READ_FLAGGED)
+				md->flagged++;
+			else if (u->load_s < 0)
+				md->failed++;
+			else if (u->coldness == RP_COLD)
+				md->cold_runs++;
+			else if (u->coldness == RP_WARM)
+				md->warm_runs++;
+			else
+				md->unverified_runs++;
+		}
+		md->basis = md->cold_runs ? RP_COLD : md->unverified_runs ? RP_UNVERIFIED : RP_WARM;
+		size_t n = 0, np = 0, ng = 0, nw = 0;
+		for (size_t i = 0; i < r->nruns; i++) {
+			const struct rp_run *u = &r->runs[i];
+			if (u->load_s < 0 || u->read_as == RP_READ_FLAGGED || strcmp(u->mode, md->name))
+				continue;
+			if (u->coldness == RP_WARM && md->basis != RP_WARM)
+				v[V_WARM][nw++] = u->load_s;
+			if (u->coldness != md->basis)
+				continue;
+			md->has_copy |= u->copy_s >= 0;
 			v[V_LOAD][n] = u->load_s;
 			v[V_COPY][n] = u->copy_s >= 0 ? u->copy_s : 0;
 			v[V_TOTAL][n++] = u->total_s;
@@ -254,9 +376,11 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 			if (u->gpu_mib >= 0)
 				v[V_GPU][ng++] = u->gpu_mib;
 		}
+		md->runs = n;
 		rp_stats_of(v[V_LOAD], n, &md->load);
 		rp_stats_of(v[V_COPY], n, &md->copy);
 		rp_stats_of(v[V_TOTAL], n, &md->total);
+		rp_stats_of(v[V_WARM], nw, &md->warm);
 		md->has_phases = np > 0;
 		md->ph_before = median_of(v[V_BEFORE], np);
 		md->ph_weights = median_of(v[V_WEIGHTS], np);
@@ -288,6 +412,7 @@ void rp_free(struct rp_report *r)
 		free(r->runs[i].cold);
 		free(r->runs[i].timeline);
 		free(r->runs[i].status);
+		free(r->runs[i].flag);
 	}
 	free(r->runs);
 	free(r->modes);
@@ -370,18 +495,61 @@ static void bytes_h(char *buf, size_t n, json_t *v)
 		snprintf(buf, n, "-");
 }
 
-static void md_cell(struct sbuf *b, const char *s)
+/* Text from a CSV or a sidecar, safe inside Markdown (also inside a table
+ * cell): Markdown punctuation escaped, HTML neutralized, lines flattened. */
+static void md_esc(struct sbuf *b, const char *s)
 {
-	/* A table cell: '|' escaped, newlines flattened. */
-	sb_printf(b, " ");
 	for (const char *p = s ? s : "-"; *p; p++) {
-		if (*p == '|')
-			sb_printf(b, "\\|");
+		if (*p == '<')
+			sb_printf(b, "&lt;");
+		else if (*p == '>')
+			sb_printf(b, "&gt;");
+		else if (*p == '&')
+			sb_printf(b, "&amp;");
 		else if (*p == '\n' || *p == '\r')
 			sb_printf(b, " ");
+		else if (strchr("\\`*_[]|~#!", *p))
+			sb_printf(b, "\\%c", *p);
 		else
 			sb_printf(b, "%c", *p);
 	}
+}
+
+/* A code span that holds any text: a fence longer than its backtick runs. */
+static void md_code(struct sbuf *b, const char *s)
+{
+	size_t run = 0, longest = 0;
+	for (const char *p = s; *p; p++) {
+		run = *p == '`' ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	for (size_t i = 0; i <= longest; i++)
+		sb_printf(b, "`");
+	sb_printf(b, longest ? " " : "");
+	for (const char *p = s; *p; p++)
+		sb_printf(b, "%s", *p == '|' ? "\\|" : *p == '\n' || *p == '\r' ? " " : (char[]){ *p, 0 });
+	sb_printf(b, longest ? " " : "");
+	for (size_t i = 0; i <= longest; i++)
+		sb_printf(b, "`");
+}
+
+/* A link target: anything but plain path characters percent-encoded. */
+static void md_url(struct sbuf *b, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/:+@=,", *p))
+			sb_printf(b, "%c", *p);
+		else
+			sb_printf(b, "%%%02X", *p);
+	}
+}
+
+static void md_cell(struct sbuf *b, const char *s)
+{
+	sb_printf(b, " ");
+	md_esc(b, s);
 	sb_printf(b, " |");
 }
 
@@ -426,6 +594,30 @@ static void md_environment(struct sbuf *b, const struct rp_report *r)
 	md_cell(b, cpu);
 	free(cpu);
 	sb_printf(b, "\n| RAM | %s |\n", ram);
+	json_t *ns = json_object_get(r->meta, "netsim_stats");
+	if (json_is_object(ns)) {
+		char got[32], bw[32];
+		fmt_bytes(got, sizeof(got), (uint64_t)json_number_value(json_object_get(ns, "delivered_bytes_per_s")));
+		json_int_t link = json_integer_value(json_object_get(ns, "bw_bytes_per_s"));
+		fmt_bytes(bw, sizeof(bw), (uint64_t)link);
+		sb_printf(b, "| simulated network path | netsim ");
+		md_esc(b, js(ns, "profile"));
+		sb_printf(b, ": delivered %s/s while serving", got);
+		if (link)
+			sb_printf(b, ", against the profile's %s/s", bw);
+		json_t *busy = json_object_get(ns, "machine_cpu_busy_pct");
+		if (json_is_number(busy))
+			sb_printf(b, "; the machine's CPUs were %.0f%% busy meanwhile", json_number_value(busy));
+		sb_printf(b, " |\n");
+		int cpu_bound = 0;
+		char *note = netsim_limit_note(ns, &cpu_bound);
+		if (note) {
+			sb_printf(b, "\n%s", cpu_bound ? "**Warning, simulated network path:** " : "Simulated network path: ");
+			md_esc(b, note);
+			sb_printf(b, ".\n");
+		}
+		free(note);
+	}
 	json_t *paths = json_object_get(r->meta, "paths");
 	if (json_array_size(paths)) {
 		sb_printf(b, "\n| mode | path | mount | file system | device | device model | kind | size | free |\n");
@@ -464,10 +656,9 @@ static void md_server(struct sbuf *b, const struct rp_report *r)
 		const char *v = r->meta ? js(r->meta, keys[i][0]) : NULL;
 		if (!v)
 			continue;
-		sb_printf(b, "| %s | `", keys[i][1]);
-		for (const char *p = v; *p; p++)
-			sb_printf(b, "%s", *p == '|' ? "\\|" : *p == '`' ? "'" : (char[]){ *p, 0 });
-		sb_printf(b, "` |\n");
+		sb_printf(b, "| %s | ", keys[i][1]);
+		md_code(b, v);
+		sb_printf(b, " |\n");
 	}
 }
 
@@ -489,6 +680,45 @@ static void fmt_signed(char *buf, size_t n, double v)
 	fmt_s(buf + 1, n - 1, fabs(v));
 }
 
+/* What a mode's statistics stand on, said wherever its numbers are quoted
+ * (nothing for cold runs, the normal case). */
+static const char *basis_note(const struct rp_mode *m)
+{
+	return m->basis == RP_COLD ? "" : m->basis == RP_UNVERIFIED ? " (cold not verified)" : " (warm runs only: not a cold start)";
+}
+
+static const char *basis_name(const struct rp_mode *m)
+{
+	return m->basis == RP_COLD ? "cold runs" : m->basis == RP_UNVERIFIED ? "**cold not verified**" : "**warm runs only**";
+}
+
+static void md_mode(struct sbuf *b, const struct rp_mode *m)
+{
+	md_esc(b, m->name);
+}
+
+/* "runs 3, 7, 11" of the runs that satisfy pick. */
+static void md_run_list(struct sbuf *b, const struct rp_report *r, int (*pick)(const struct rp_run *, int), int arg)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < r->nruns; i++)
+		if (pick(&r->runs[i], arg))
+			sb_printf(b, "%s%lld", k++ ? ", " : "", r->runs[i].run_id);
+}
+
+static int read_as_is(const struct rp_run *u, int how)
+{
+	return u->copy_s >= 0 && u->load_s >= 0 && !u->status && (int)u->read_as == how;
+}
+
+static size_t count_read_as(const struct rp_report *r, enum rp_read how)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->nruns; i++)
+		n += read_as_is(&r->runs[i], (int)how);
+	return n;
+}
+
 char *rp_markdown(const struct rp_report *r, const char *svg_name)
 {
 	struct sbuf b = { 0 };
@@ -496,27 +726,67 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	interpret(r, &in);
 	const struct rp_mode *nv = mode_get(r, "nvme"), *net = mode_get(r, "net"), *st = mode_get(r, "staged"),
 			     *pf = mode_get(r, "net+prefetch");
-	size_t ok = 0, failed = 0;
+	size_t cold = 0, unver = 0, warm = 0, failed = 0, flagged = 0;
 	for (size_t i = 0; i < r->nmodes; i++) {
-		ok += r->modes[i].runs;
+		cold += r->modes[i].cold_runs;
+		unver += r->modes[i].unverified_runs;
+		warm += r->modes[i].warm_runs;
 		failed += r->modes[i].failed;
+		flagged += r->modes[i].flagged;
 	}
-	sb_printf(&b, "# Cold start by storage path: %s\n\n", r->model);
-	sb_printf(&b, "From `%s`: %zu measured run%s", r->csv, ok, ok == 1 ? "" : "s");
-	if (failed)
-		sb_printf(&b, " (and %zu failed, left out)", failed);
-	if (r->nmodels > 1)
-		sb_printf(&b, "; the CSV holds %zu models, this report covers `%s`", r->nmodels, r->model);
-	sb_printf(&b, ". Time-to-ready (`load_s`) is launch until the server answered its readiness check, from a cold page cache unless a row says `cold=no`.\n");
+	size_t ok = cold + unver + warm;
+	sb_printf(&b, "# Cold start by storage path: ");
+	md_esc(&b, r->model);
+	sb_printf(&b, "\n\nFrom ");
+	md_code(&b, r->csv);
+	sb_printf(&b, ": %zu measured run%s", ok, ok == 1 ? "" : "s");
+	if (ok && cold == ok)
+		sb_printf(&b, ", all cold");
+	else if (ok)
+		sb_printf(&b, ": %zu cold, %zu not verified cold, %zu warm", cold, unver, warm);
+	if (failed || flagged) {
+		sb_printf(&b, " (and ");
+		if (failed)
+			sb_printf(&b, "%zu failed", failed);
+		if (flagged)
+			sb_printf(&b, "%s%zu flagged", failed ? ", " : "", flagged);
+		sb_printf(&b, ", left out)");
+	}
+	if (r->nmodels > 1) {
+		sb_printf(&b, "; the CSV holds %zu models, this report covers ", r->nmodels);
+		md_code(&b, r->model);
+	}
+	sb_printf(&b, ". Time-to-ready (`load_s`) is launch until the server answered its readiness check. A mode's "
+		      "statistics come from its cold runs (`cold=yes`: evicted, and the residency check said so); a mode "
+		      "without any falls back to its runs not verified cold (`cold=unverified`, or rows without a `cold` "
+		      "note), then to warm runs, and says so. Warm runs (`cold=no`) are never mixed into cold figures.\n");
 
 	sb_printf(&b, "\n## Interpretation\n\n");
 	char a[32], c[32], d[32];
+	for (size_t i = 0; i < r->nmodes; i++) {
+		const struct rp_mode *m = &r->modes[i];
+		if (!m->runs && (m->failed || m->flagged)) {
+			sb_printf(&b, "- **");
+			md_mode(&b, m);
+			sb_printf(&b, ":** no measured run (%zu failed, %zu flagged): no figures for this mode.\n", m->failed,
+				  m->flagged);
+		} else if (m->basis != RP_COLD) {
+			sb_printf(&b, "- **");
+			md_mode(&b, m);
+			sb_printf(&b, m->basis == RP_UNVERIFIED
+					      ? ":** no run verified cold: its figures come from %zu run%s whose page-cache "
+						"residency could not be checked (`cold=unverified` or no `cold` note).\n"
+					      : ":** no cold run: its figures come from %zu warm run%s (`cold=no`), which "
+						"measure%s a start from the page cache, not a cold start.\n",
+				  m->runs, m->runs == 1 ? "" : "s", m->basis == RP_WARM && m->runs == 1 ? "s" : "");
+		}
+	}
 	if (in.has_ratio) {
 		fmt_s(a, sizeof(a), net->load.median);
 		fmt_s(c, sizeof(c), nv->load.median);
 		fmt_s(d, sizeof(d), fabs(in.diff));
-		sb_printf(&b, "- **Network vs NVMe:** a cold start from the network path takes %s s (median) against %s s from NVMe: **%.2fx**, %s%s s per cold start.\n",
-			  a, c, in.ratio, in.diff >= 0 ? "+" : "-", d);
+		sb_printf(&b, "- **Network vs NVMe:** a cold start from the network path takes %s s (median%s) against %s s from NVMe%s: **%.2fx**, %s%s s per cold start.\n",
+			  a, basis_note(net), c, basis_note(nv), in.ratio, in.diff >= 0 ? "+" : "-", d);
 	}
 	if (in.has_staged) {
 		fmt_s(a, sizeof(a), st->copy.median);
@@ -524,8 +794,8 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 		fmt_s(d, sizeof(d), in.staged_total);
 		char e[32];
 		fmt_s(e, sizeof(e), fabs(in.staged_vs_net));
-		sb_printf(&b, "- **Staging:** copy %s s + start from the staged copy %s s = %s s, which %s %s s against starting from the network path directly.\n",
-			  a, c, d, in.staged_vs_net <= 0 ? "saves" : "costs", e);
+		sb_printf(&b, "- **Staging:** copy %s s + start from the staged copy %s s = %s s%s, which %s %s s against starting from the network path directly.\n",
+			  a, c, d, basis_note(st), in.staged_vs_net <= 0 ? "saves" : "costs", e);
 	}
 	if (in.has_breakeven) {
 		if (in.breakeven < 0)
@@ -539,10 +809,11 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 		}
 	}
 	if (pf && net) {
-		double s = net->load.median - pf->load.median;
-		fmt_s(a, sizeof(a), fabs(s));
-		sb_printf(&b, "- **Prefetch:** warming the files in parallel during the server's start-up %s %s s (%.0f%%) of a cold start from the network path.\n",
-			  s >= 0 ? "saves" : "costs", a, net->load.median > 0 ? 100.0 * fabs(s) / net->load.median : 0.0);
+		double sv = net->load.median - pf->load.median;
+		fmt_s(a, sizeof(a), fabs(sv));
+		sb_printf(&b, "- **Prefetch:** warming the files in parallel during the server's start-up %s %s s (%.0f%%) of a cold start from the network path%s.\n",
+			  sv >= 0 ? "saves" : "costs", a, net->load.median > 0 ? 100.0 * fabs(sv) / net->load.median : 0.0,
+			  basis_note(pf));
 	}
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
@@ -553,14 +824,18 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 			double storage = total - in.runtime_s;
 			fmt_s(a, sizeof(a), storage > 0 ? storage : 0);
 			fmt_s(c, sizeof(c), in.runtime_s);
-			sb_printf(&b, "- **Storage vs runtime (%s):** %.0f%% of time-to-ready is pulling weights from storage (%s s), %.0f%% is the server's own start-up without weights (runtime mode: %s s).\n",
-				  m->name, 100.0 * (storage > 0 ? storage : 0) / total, a,
+			sb_printf(&b, "- **Storage vs runtime (");
+			md_mode(&b, m);
+			sb_printf(&b, "):** %.0f%% of time-to-ready is pulling weights from storage (%s s), %.0f%% is the server's own start-up without weights (runtime mode: %s s).\n",
+				  100.0 * (storage > 0 ? storage : 0) / total, a,
 				  100.0 * (in.runtime_s < total ? in.runtime_s : total) / total, c);
 		} else if (m->has_phases && m->load.median > 0) {
 			fmt_s(a, sizeof(a), m->ph_weights);
 			fmt_s(c, sizeof(c), m->load.median);
-			sb_printf(&b, "- **Storage vs runtime (%s):** the weights phase is %.0f%% of time-to-ready (%s s of %s s, from the server's log).\n",
-				  m->name, 100.0 * m->ph_weights / m->load.median, a, c);
+			sb_printf(&b, "- **Storage vs runtime (");
+			md_mode(&b, m);
+			sb_printf(&b, "):** the weights phase is %.0f%% of time-to-ready (%s s of %s s, from the server's log).\n",
+				  100.0 * m->ph_weights / m->load.median, a, c);
 		}
 	}
 	if (nv) {
@@ -575,25 +850,32 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 			double added = ttr(m) - nv->load.median;
 			fmt_s(a, sizeof(a), ttr(m));
 			fmt_signed(c, sizeof(c), added);
-			sb_printf(&b, "| %s | %s | %s | %s | %s | %s |\n", m->name, a, c, verdict(added, r->th.dev_s),
+			sb_printf(&b, "| ");
+			md_mode(&b, m);
+			sb_printf(&b, "%s | %s | %s | %s | %s | %s |\n", basis_note(m), a, c, verdict(added, r->th.dev_s),
 				  verdict(added, r->th.internal_s), verdict(added, r->th.user_s));
 			if (m->has_copy) { /* later starts reuse the staged copy */
 				added = m->load.median - nv->load.median;
 				fmt_s(a, sizeof(a), m->load.median);
 				fmt_signed(c, sizeof(c), added);
-				sb_printf(&b, "| %s, copy reused | %s | %s | %s | %s | %s |\n", m->name, a, c,
+				sb_printf(&b, "| ");
+				md_mode(&b, m);
+				sb_printf(&b, ", copy reused%s | %s | %s | %s | %s | %s |\n", basis_note(m), a, c,
 					  verdict(added, r->th.dev_s), verdict(added, r->th.internal_s),
 					  verdict(added, r->th.user_s));
 			}
 		}
 	}
 
-	if (svg_name)
-		sb_printf(&b, "\n![time-to-ready per mode: copy, start-up before weights, weights, after weights](%s)\n", svg_name);
+	if (svg_name) {
+		sb_printf(&b, "\n![time-to-ready per mode: copy, start-up before weights, weights, after weights](");
+		md_url(&b, svg_name);
+		sb_printf(&b, ")\n");
+	}
 
 	sb_printf(&b, "\n## Results\n\n");
-	sb_printf(&b, "| mode | runs | median load_s | min | max | stddev | vs nvme | cold runs | GPU MiB |\n");
-	sb_printf(&b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	sb_printf(&b, "| mode | runs | median load_s | min | max | stddev | vs nvme | statistics from | GPU MiB |\n");
+	sb_printf(&b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n");
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
 		char med[32], mn[32], mx[32], sd[32], g[32];
@@ -608,11 +890,40 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 		char ratio[32] = "-";
 		if (nv && m->runs && nv->load.median > 0)
 			snprintf(ratio, sizeof(ratio), "%.2fx", m->load.median / nv->load.median);
-		char fl[48] = "";
-		if (m->failed)
-			snprintf(fl, sizeof(fl), " (+%zu failed)", m->failed);
-		sb_printf(&b, "| %s | %zu%s | %s | %s | %s | %s | %s | %zu | %s |\n", m->name, m->runs, fl, med, mn, mx, sd,
-			  ratio, m->cold_runs, g);
+		char extra[96] = "";
+		size_t el = 0;
+		/* The runs of other classes, left out of these figures. */
+		if (m->basis != RP_UNVERIFIED && m->unverified_runs)
+			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu not verified cold)", m->unverified_runs);
+		if (m->basis != RP_WARM && m->warm_runs && el < sizeof(extra))
+			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu warm)", m->warm_runs);
+		if (m->failed && el < sizeof(extra))
+			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu failed)", m->failed);
+		if (m->flagged && el < sizeof(extra))
+			snprintf(extra + el, sizeof(extra) - el, " (+%zu flagged)", m->flagged);
+		sb_printf(&b, "| ");
+		md_mode(&b, m);
+		sb_printf(&b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s |\n", m->runs, extra, med, mn, mx, sd, ratio,
+			  m->runs ? basis_name(m) : "-", g);
+	}
+	int any_warm = 0;
+	for (size_t i = 0; i < r->nmodes; i++)
+		any_warm |= r->modes[i].basis != RP_WARM && r->modes[i].warm_runs > 0;
+	if (any_warm) {
+		sb_printf(&b, "\nWarm runs (`cold=no`: the model was still in the page cache), left out of the figures above:\n\n");
+		sb_printf(&b, "| mode | warm runs | median load_s | min | max |\n| --- | ---: | ---: | ---: | ---: |\n");
+		for (size_t i = 0; i < r->nmodes; i++) {
+			const struct rp_mode *m = &r->modes[i];
+			if (m->basis == RP_WARM || !m->warm_runs)
+				continue;
+			char med[32], mn[32], mx[32];
+			fmt_s(med, sizeof(med), m->warm.median);
+			fmt_s(mn, sizeof(mn), m->warm.min);
+			fmt_s(mx, sizeof(mx), m->warm.max);
+			sb_printf(&b, "| ");
+			md_mode(&b, m);
+			sb_printf(&b, " | %zu | %s | %s | %s |\n", m->warm_runs, med, mn, mx);
+		}
 	}
 	if (st) {
 		sb_printf(&b, "\nStaged runs, copy + load (`total_s` is what a cold start with staging costs):\n\n");
@@ -634,6 +945,40 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 		sb_printf(&b, "| staged | %zu | %s | %s | %s | %s | %s | %s | %s | %s |\n", st->runs, v[0], v[1], v[2], v[3],
 			  v[4], v[5], v[6], v[7]);
 	}
+	/* How each row with a copy was read: the two conventions of load_s. */
+	static const struct { enum rp_read how; const char *what; } reads[] = {
+		{ RP_READ_LOAD, "`load_s` is the start after staging; the copy comes from the notes' `copy_s` (the notes' `load_s` / `total_s` agree)" },
+		{ RP_READ_TOTAL, "`load_s` is copy + start (the notes' `load_s` / `total_s` say so): the start is `load_s` - `copy_s`" },
+		{ RP_READ_NOTES, "`load_s` is empty: copy and start come from the notes" },
+		{ RP_READ_LOAD_ASSUMED, "`load_s` read as the start after staging, as the seed writes it (only `copy_s` in the notes, nothing to tell otherwise)" },
+	};
+	int any_read = 0;
+	for (size_t k = 0; k < sizeof(reads) / sizeof(*reads); k++)
+		any_read |= count_read_as(r, reads[k].how) > 0;
+	if (any_read) {
+		sb_printf(&b, "\nHow the rows with a copy were read:\n\n");
+		for (size_t k = 0; k < sizeof(reads) / sizeof(*reads); k++) {
+			size_t n = count_read_as(r, reads[k].how);
+			if (!n)
+				continue;
+			sb_printf(&b, "- run%s ", n == 1 ? "" : "s");
+			md_run_list(&b, r, read_as_is, (int)reads[k].how);
+			sb_printf(&b, ": %s.\n", reads[k].what);
+		}
+	}
+	if (flagged) {
+		sb_printf(&b, "\nRows flagged and left out (their column and notes disagree beyond rounding, so neither is taken):\n\n");
+		for (size_t i = 0; i < r->nruns; i++) {
+			const struct rp_run *u = &r->runs[i];
+			if (u->read_as != RP_READ_FLAGGED)
+				continue;
+			sb_printf(&b, "- run %lld (", u->run_id);
+			md_esc(&b, u->mode);
+			sb_printf(&b, "): ");
+			md_esc(&b, u->flag);
+			sb_printf(&b, ".\n");
+		}
+	}
 	int any_phase = 0;
 	for (size_t i = 0; i < r->nmodes; i++)
 		any_phase |= r->modes[i].has_phases;
@@ -647,7 +992,9 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 				continue;
 			char cp[32];
 			fmt_s(cp, sizeof(cp), m->has_copy ? m->copy.median : -1);
-			sb_printf(&b, "| %s | %s | %.3f | %.3f | %.3f | %.0f%% |\n", m->name, cp, m->ph_before, m->ph_weights,
+			sb_printf(&b, "| ");
+			md_mode(&b, m);
+			sb_printf(&b, " | %s | %.3f | %.3f | %.3f | %.0f%% |\n", cp, m->ph_before, m->ph_weights,
 				  m->ph_after, m->load.median > 0 ? 100.0 * m->ph_weights / m->load.median : 0.0);
 		}
 	}
@@ -657,17 +1004,24 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	for (size_t i = 0; i < r->nruns; i++) {
 		const struct rp_run *u = &r->runs[i];
 		char l[32], g[32];
-		fmt_s(l, sizeof(l), u->load_s);
+		fmt_s(l, sizeof(l), u->read_as == RP_READ_FLAGGED ? -1 : u->load_s);
 		if (u->gpu_mib >= 0)
 			snprintf(g, sizeof(g), "%.0f", u->gpu_mib);
 		else
 			snprintf(g, sizeof(g), "-");
-		sb_printf(&b, "| %lld | %s | %s | %s | %s | %s |", u->run_id, u->mode, l, g, u->cold ? u->cold : "-",
-			  u->status ? u->status : "ok");
-		if (u->timeline)
-			sb_printf(&b, " [svg](%s) |\n", u->timeline);
-		else
-			sb_printf(&b, " - |\n");
+		sb_printf(&b, "| %lld | ", u->run_id);
+		md_esc(&b, u->mode);
+		sb_printf(&b, " | %s | %s | ", l, g);
+		md_esc(&b, u->cold ? u->cold : "-");
+		sb_printf(&b, " | ");
+		md_esc(&b, u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
+		if (u->timeline) {
+			sb_printf(&b, " | [svg](");
+			md_url(&b, u->timeline);
+			sb_printf(&b, ") |\n");
+		} else {
+			sb_printf(&b, " | - |\n");
+		}
 	}
 	return b.s;
 }
@@ -748,7 +1102,9 @@ char *rp_svg(const struct rp_report *r)
 		if (!m->runs)
 			continue;
 		double y = top + row * (double)k + (row - barh) / 2;
-		svg_text(&b, left - 8, y + barh / 2 + 4, "end", 12, "#222", m->name);
+		char *label = xasprintf("%s%s", m->name, m->basis == RP_COLD ? "" : m->basis == RP_UNVERIFIED ? " (unverified)" : " (warm)");
+		svg_text(&b, left - 8, y + barh / 2 + 4, "end", 12, "#222", label);
+		free(label);
 		double seg[4] = { m->has_copy ? m->copy.median : 0, 0, 0, 0 };
 		if (m->has_phases) {
 			seg[1] = m->ph_before;
@@ -813,9 +1169,14 @@ json_t *rp_json(const struct rp_report *r)
 	json_t *modes = json_array();
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
-		json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:o}", "mode", m->name, "runs", (json_int_t)m->runs, "failed",
-				      (json_int_t)m->failed, "cold_runs", (json_int_t)m->cold_runs, "load_s",
-				      stats_json(&m->load));
+		static const char *bases[] = { "cold", "unverified", "warm" };
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "mode", m->name, "basis",
+				      bases[m->basis], "runs", (json_int_t)m->runs, "failed", (json_int_t)m->failed,
+				      "flagged", (json_int_t)m->flagged, "cold_runs", (json_int_t)m->cold_runs,
+				      "unverified_runs", (json_int_t)m->unverified_runs, "warm_runs",
+				      (json_int_t)m->warm_runs, "load_s", stats_json(&m->load));
+		if (m->warm.n && m->basis != RP_WARM)
+			json_object_set_new(o, "warm_load_s", stats_json(&m->warm));
 		if (m->has_copy) {
 			json_object_set_new(o, "copy_s", stats_json(&m->copy));
 			json_object_set_new(o, "total_s", stats_json(&m->total));
@@ -843,6 +1204,19 @@ json_t *rp_json(const struct rp_report *r)
 		json_object_set_new(j, "breakeven_cold_starts", in.breakeven < 0 ? json_null() : json_integer(in.breakeven));
 	if (in.has_runtime)
 		json_object_set_new(j, "runtime_s", json_real(in.runtime_s));
+	static const char *reads[] = { "plain", "load", "load-assumed", "total", "notes", "flagged" };
+	json_t *runs = json_array();
+	for (size_t i = 0; i < r->nruns; i++) {
+		const struct rp_run *u = &r->runs[i];
+		if (u->copy_s < 0 && u->read_as != RP_READ_FLAGGED)
+			continue;
+		json_t *o = json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)u->run_id, "mode", u->mode, "read_as",
+				      reads[u->read_as]);
+		if (u->flag)
+			json_object_set_new(o, "flag", json_string(u->flag));
+		json_array_append_new(runs, o);
+	}
+	json_object_set_new(j, "staged_rows", runs);
 	return j;
 }
 

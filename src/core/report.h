@@ -4,11 +4,14 @@
  * report: a bench CSV (the seed's header) -> numbers, Markdown and SVG.
  *
  * rp_load reads every row (failed runs counted apart), groups them by
- * storage_mode and computes per mode: runs, median / min / max / stddev
- * (sample) of load_s; for staged rows also copy_s and total_s from the notes
- * (total = copy + load when only copy_s is there; a row without copy_s has
- * total = load); the medians of the start-up phases (before weights,
- * weights, after weights) where the notes hold t_load_start/t_weights_end.
+ * storage_mode and computes per mode, over its basis (cold runs only, or
+ * failing those the runs not verified cold, or failing those the warm runs:
+ * never mixed, and said): runs, median / min / max / stddev (sample) of
+ * load_s; for staged rows also copy_s and total_s (either convention of the
+ * load_s column, see enum rp_read; rows whose column and notes disagree
+ * beyond the rounding of the numbers written are flagged and left out);
+ * the medians of the start-up phases (before weights, weights, after
+ * weights) where the notes hold t_load_start/t_weights_end.
  * Notes are read leniently: "k=v" items separated by ';' or ','.
  * Then the interpretation: net/nvme ratio and difference of medians, staged
  * total vs net, the break-even (cold starts from one staged copy after which
@@ -40,10 +43,32 @@ struct rp_stats {
 	double median, min, max, stddev;
 };
 
+/* How cold a run was, from its notes: cold=yes; cold=unverified or no
+ * cold key at all (hand-written rows); cold=no. */
+enum rp_cold { RP_COLD, RP_UNVERIFIED, RP_WARM };
+
+/* How a row's load_s column was read. Rows with copy_s in the notes are
+ * staged runs, written by two conventions: the column holds the start after
+ * staging (the seed's, and coldstart's), or copy + start. */
+enum rp_read {
+	RP_READ_PLAIN,       /* no copy_s: the column is the start */
+	RP_READ_LOAD,        /* column = start after staging, matches the notes' load_s / total_s */
+	RP_READ_LOAD_ASSUMED,/* column = start (only copy_s in the notes: nothing to tell) */
+	RP_READ_TOTAL,       /* column = copy + start */
+	RP_READ_NOTES,       /* column empty, both values in the notes */
+	RP_READ_FLAGGED,     /* column and notes disagree beyond rounding: left out */
+};
+
 struct rp_mode {
 	char *name;
-	size_t runs, failed, cold_runs;
+	/* Statistics come from one class of runs, the basis: the cold runs if
+	 * there are any, else the runs not verified cold, else the warm runs --
+	 * never a mix. Warm runs beside cold ones get their own figures. */
+	enum rp_cold basis;
+	size_t runs;                            /* runs in the basis */
+	size_t cold_runs, unverified_runs, warm_runs, failed, flagged;
 	struct rp_stats load, copy, total;
+	struct rp_stats warm;                   /* load_s of warm runs (when not the basis) */
 	int has_copy;
 	int has_phases;
 	double ph_before, ph_weights, ph_after;  /* medians, seconds */
@@ -53,14 +78,17 @@ struct rp_mode {
 struct rp_run {
 	long long run_id;
 	char *mode;
-	double load_s;        /* < 0: failed or empty */
+	double load_s;        /* the start; < 0: failed or empty */
 	double gpu_mib;       /* < 0: empty */
-	char *cold;           /* "yes"/"no"/NULL */
+	char *cold;           /* the notes' cold= value, NULL */
+	enum rp_cold coldness;
 	char *timeline;       /* notes' timeline=..., NULL */
 	char *status;         /* NULL when ok */
+	enum rp_read read_as;
+	char *flag;           /* why a row was left out (RP_READ_FLAGGED) */
 	/* measured runs only: */
 	double copy_s;        /* < 0: none in the notes */
-	double total_s;       /* total_s, else copy_s + load_s, else load_s */
+	double total_s;       /* copy + start for staged rows, else the start */
 	int has_phases;
 	double ph_before, ph_weights, ph_after;
 };

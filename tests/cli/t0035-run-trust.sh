@@ -130,6 +130,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	run $AS_NOBODY "$COLDSTART" bench --nvme shared/m --modes nvme --repeat 2 --server "$SRV" --csv nb/b.csv
 	check "bench as nobody: exit 0" [ "$rc" = 0 ]
 	check "two unverified rows" [ "$(grep -c 'cold=unverified' nb/b.csv)" = 2 ]
+	contains "the report counts them apart, and says so" "$(cat nb/b.md)" "- **nvme:** no run verified cold"
 	check "said once" [ "$(printf '%s\n' "$err" | grep -c 'cannot read the page-cache residency')" = 1 ]
 fi
 done_testing

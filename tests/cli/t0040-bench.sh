@@ -15,6 +15,12 @@ contains "summary table" "$err" "median_s"
 contains "ratio of medians" "$err" "net/nvme:"
 no_leftovers "no server left"
 
+# --cold none: warm runs, never summarized as cold ones.
+"$COLDSTART" pages warm nvme/qwen -q >/dev/null
+expect_rc 0 "bench with --cold none" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --repeat 2 --cold none --server "$SRV" --csv w.csv
+contains "the summary says the figures are warm" "$err" "warm runs only (NOT cold)"
+contains "the report says so too" "$(cat w.md)" "- **nvme:** no cold run"
+
 expect_rc 0 "grouped order" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 2 --order grouped --csv g.csv -q
 check "grouped: nvme, nvme, net, net" [ "$(cut -d, -f2 g.csv | tail -4 | tr '\n' ' ')" = "nvme nvme net net " ]
 expect_rc 0 "random order with a seed" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 3 --order random --seed 7 --csv r.csv -q

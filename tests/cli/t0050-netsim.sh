@@ -108,6 +108,10 @@ nmounts() { grep -c ' fuse.coldstart-netsim ' /proc/self/mounts; }
 before=$(nmounts)
 expect_rc 0 "bench with the default netsim" "$COLDSTART" bench --nvme src --server "$F --port {port} --model {model}" --repeat 1 --csv b.csv -q
 check "net rows say which netsim" grep -q 'net=netsim:nfs-10g' b.csv
+check "the sidecar records what the mount delivered" python3 -c '
+import json; m=json.load(open("b.meta.json")); s=m["netsim_stats"]
+assert s["profile"]=="nfs-10g" and s["bytes"]>0 and s["delivered_bytes_per_s"]>0, s'
+contains "the report states it next to the profile" "$(cat b.md)" "| simulated network path | netsim nfs-10g: delivered"
 check "unmounted after success" [ "$(nmounts)" = "$before" ]
 expect_rc 0 "bench --net netsim:slow-disk" "$COLDSTART" bench --nvme src --net netsim:slow-disk --server "$F --port {port} --model {model}" --repeat 1 --csv b.csv -q
 check "profile recorded" grep -q 'net=netsim:slow-disk' b.csv

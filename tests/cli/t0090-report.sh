@@ -66,6 +66,57 @@ assert abs(d["net_nvme_ratio"]-3.0)<1e-9 and abs(d["net_nvme_diff_s"]-41.0)<1e-9
 assert abs(m["staged"]["total_s"]["median"]-52.0)<1e-9 and d["breakeven_cold_starts"]==1, d' "$out"
 contains "no sidecar: says the environment was not recorded" "$(cat seed.md)" "Not recorded"
 
+# Warm runs never enter cold statistics.
+cat > warm.csv <<'EOF'
+run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes
+1,nvme,m,4096,20.0,,cold=yes
+2,nvme,m,4096,2.0,,cold=no
+3,nvme,m,4096,2.1,,cold=no
+4,net,m,4096,61.0,,cold=yes
+5,net,m,4096,60.0,,cold=yes
+6,net,m,4096,62.0,,cold=yes
+7,runtime,m,4096,3.0,,cold=no
+EOF
+expect_rc 0 "report on cold and warm rows" "$COLDSTART" report warm.csv --md - -q
+contains "the ratio comes from the cold runs: 61 s vs 20 s" "$out" "takes 61.00 s (median) against 20.00 s from NVMe: **3.05x**"
+lacks "not from the warm ones (29x)" "$out" "29."
+contains "warm runs are shown apart, labelled" "$out" "| nvme | 2 | 2.050 | 2.000 | 2.100 |"
+contains "a mode with no cold run says so" "$out" "- **runtime:** no cold run"
+
+# Staged rows written by hand, both conventions.
+cat > staged.csv <<'EOF'
+run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes
+1,net,m,4096,80.0,,
+2,staged,m,4096,52.1,,"copy_s=30.1, load_s=22.0"
+3,staged,m,4096,,,"copy_s=30.1, load_s=22.0"
+4,staged,m,4096,22.0,,"copy_s=30.1, load_s=22.0"
+5,staged,m,4096,40.0,,"copy_s=30.1, load_s=22.0"
+EOF
+expect_rc 0 "report on hand-written staged rows" "$COLDSTART" report staged.csv --json -q
+check "column = copy + load is not counted twice; an empty column is not a failure" python3 -c '
+import json,sys
+d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+st=m["staged"]
+assert st["runs"]==3 and st["failed"]==0 and st["flagged"]==1, st
+assert abs(st["load_s"]["median"]-22.0)<1e-9 and abs(st["total_s"]["median"]-52.1)<1e-9, st
+r={x["run_id"]:x["read_as"] for x in d["staged_rows"]}
+assert r=={2:"total",3:"notes",4:"load",5:"flagged"}, r' "$out"
+run "$COLDSTART" report staged.csv --md - -q
+contains "copy 30.10 s + start 22.00 s" "$out" "copy 30.10 s + start from the staged copy 22.00 s = 52.10 s"
+contains "says how each row was read" "$out" "- run 2: \`load_s\` is copy + start"
+contains "the disagreeing row is flagged, with the numbers" "$out" "run 5 (staged): its load\\_s column 40.0 matches neither"
+
+# What goes into Markdown is escaped.
+printf 'run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes\n1,a|b,<img src=x onerror=alert(1)>,1,1.0,,cold=yes\n' > esc.csv
+expect_rc 0 "report with odd names" "$COLDSTART" report esc.csv -q
+contains "a '|' in a mode stays in its cell" "$(cat esc.md)" "| a\\|b | 1 |"
+lacks "no raw HTML from the CSV" "$(cat esc.md)" "<img src=x"
+if command -v cmark-gfm >/dev/null; then
+	html=$(cmark-gfm -e table esc.md)
+	lacks "rendered: no injected element" "$html" "<img src=x"
+	contains "rendered: the mode is one cell" "$html" "<td>a|b</td>"
+fi
+
 # Refusals.
 echo "a,b,c" > wrong.csv
 expect_rc 1 "wrong header refused" "$COLDSTART" report wrong.csv

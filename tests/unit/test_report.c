@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -16,6 +17,34 @@
 static int near(double a, double b)
 {
 	return fabs(a - b) < 1e-9;
+}
+
+/* A CSV with these rows (after the header) in a temporary file. */
+static char *csv_file(const char *rows)
+{
+	static char path[64];
+	snprintf(path, sizeof(path), "/tmp/test_report.XXXXXX");
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	fprintf(f, "run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes\n%s", rows);
+	fclose(f);
+	return path;
+}
+
+static const struct rp_mode *mode(const struct rp_report *r, const char *name)
+{
+	for (size_t i = 0; i < r->nmodes; i++)
+		if (!strcmp(r->modes[i].name, name))
+			return &r->modes[i];
+	return NULL;
+}
+
+static const struct rp_run *run_of(const struct rp_report *r, long long id)
+{
+	for (size_t i = 0; i < r->nruns; i++)
+		if (r->runs[i].run_id == id)
+			return &r->runs[i];
+	return NULL;
 }
 
 int main(void)
@@ -49,6 +78,66 @@ int main(void)
 	free(md);
 	free(svg);
 	rp_free(&r);
+
+	/* Warm runs never enter cold statistics. */
+	char *p1 = csv_file("1,nvme,m,1,20.0,,cold=yes\n2,nvme,m,1,2.0,,cold=no\n3,nvme,m,1,2.1,,cold=no\n"
+			    "4,net,m,1,61,,cold=yes\n5,net,m,1,60,,cold=yes\n6,net,m,1,62,,cold=yes\n"
+			    "7,runtime,m,1,3,,cold=no\n8,net+prefetch,m,1,30,,cold=unverified\n");
+	ok(rp_load(p1, NULL, NULL, NULL, &r, &e) == 0, "load cold and warm rows");
+	const struct rp_mode *nm = mode(&r, "nvme");
+	ok(nm && nm->basis == RP_COLD && nm->runs == 1 && near(nm->load.median, 20), "nvme: the cold run only");
+	ok(nm && nm->warm_runs == 2 && near(nm->warm.median, 2.05), "nvme: the warm runs apart");
+	j = rp_json(&r);
+	ok(near(json_real_value(json_object_get(j, "net_nvme_ratio")), 61.0 / 20.0), "ratio from cold medians: 61/20");
+	json_decref(j);
+	ok(mode(&r, "runtime")->basis == RP_WARM && mode(&r, "net+prefetch")->basis == RP_UNVERIFIED,
+	   "a mode without cold runs has another basis");
+	md = rp_markdown(&r, NULL);
+	ok(md && strstr(md, "**3.05x**") && !strstr(md, "29"), "the Markdown quotes 3.05x");
+	ok(md && strstr(md, "- **runtime:** no cold run") && strstr(md, "- **net+prefetch:** no run verified cold"),
+	   "and says which modes have no cold run");
+	ok(md && strstr(md, "| nvme | 2 | 2.050 |"), "warm runs in their own table");
+	free(md);
+	rp_free(&r);
+	unlink(p1);
+
+	/* Staged rows: the column holds the start, or copy + start. */
+	p1 = csv_file("1,staged,m,1,52.1,,\"copy_s=30.1, load_s=22.0\"\n"
+		      "2,staged,m,1,,,\"copy_s=30.0, load_s=21.0\"\n"
+		      "3,staged,m,1,40.0,,\"copy_s=30.1, load_s=22.0\"\n"
+		      "4,staged,m,1,21.5,,copy_s=30.5\n"
+		      "5,staged,m,1,22.000,,cold=yes; copy_s=30.000; load_s=22.000; total_s=52.000\n"
+		      "6,staged,m,1,22.0,,copy_s=30.0; total_s=60.0\n");
+	ok(rp_load(p1, NULL, NULL, NULL, &r, &e) == 0, "load staged rows");
+	ok(run_of(&r, 1)->read_as == RP_READ_TOTAL && near(run_of(&r, 1)->load_s, 22) &&
+		   near(run_of(&r, 1)->total_s, 52.1), "column = copy + load: not counted twice");
+	ok(run_of(&r, 2)->read_as == RP_READ_NOTES && near(run_of(&r, 2)->load_s, 21), "empty column: from the notes");
+	ok(run_of(&r, 3)->read_as == RP_READ_FLAGGED && run_of(&r, 3)->flag, "disagreeing row flagged");
+	ok(run_of(&r, 4)->read_as == RP_READ_LOAD_ASSUMED && near(run_of(&r, 4)->total_s, 52), "copy only: the seed's way");
+	ok(run_of(&r, 5)->read_as == RP_READ_LOAD, "coldstart's own row: column = load");
+	ok(run_of(&r, 6)->read_as == RP_READ_FLAGGED, "total_s that is neither column nor column + copy: flagged");
+	const struct rp_mode *sm = mode(&r, "staged");
+	ok(sm && sm->flagged == 2 && sm->failed == 0, "flagged rows are neither failed nor measured");
+	ok(sm && sm->basis == RP_COLD && sm->runs == 1 && sm->unverified_runs == 3,
+	   "the one verified cold row is the basis; the hand-written ones are counted apart");
+	md = rp_markdown(&r, NULL);
+	ok(md && strstr(md, "run 3 (staged): its load\\_s column 40.0 matches neither"), "flagged rows listed with the reason");
+	ok(md && strstr(md, "- run 1: `load_s` is copy + start"), "the report says how each row was read");
+	free(md);
+	rp_free(&r);
+	unlink(p1);
+
+	/* What goes into Markdown is escaped. */
+	p1 = csv_file("1,a|b,<b>bold</b>,1,1.0,,cold=yes\n");
+	ok(rp_load(p1, NULL, NULL, NULL, &r, &e) == 0, "load odd names");
+	md = rp_markdown(&r, "c (1).svg");
+	ok(md && strstr(md, "| a\\|b | 1 |") && !strstr(md, "| a|b |"), "a '|' in a mode does not break tables");
+	ok(md && strstr(md, "# Cold start by storage path: &lt;b&gt;bold&lt;/b&gt;") && !strstr(md, "<b>"),
+	   "HTML in the name is not HTML");
+	ok(md && strstr(md, "](c%20%281%29.svg)"), "link targets are percent-encoded");
+	free(md);
+	rp_free(&r);
+	unlink(p1);
 
 	ok(rp_load(FIXTURE_DIR "/nosuch.csv", NULL, NULL, NULL, &r, &e) < 0 && strstr(e.msg, "cannot open"),
 	   "missing CSV named");
