@@ -227,6 +227,31 @@ static void stage_notice(const char *msg, void *arg)
 		fprintf(stderr, "coldstart: bench: stage: %s\n", msg);
 }
 
+/* Staged copies (or partial copies) of earlier benches that were killed
+ * before they could remove them: NAME-bench-PID-N whose PID is gone. */
+static void remove_stale_copies(const char *root, int quiet)
+{
+	struct sc_entry *e;
+	size_t n;
+	struct cs_err err;
+	if (sc_list(root, &e, &n, &err))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *b = strstr(e[i].name, "-bench-");
+		long pid = 0, k = 0;
+		char tail;
+		while (b && strstr(b + 1, "-bench-"))
+			b = strstr(b + 1, "-bench-");
+		if (!b || sscanf(b, "-bench-%ld-%ld%c", &pid, &k, &tail) != 2 || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (sc_remove(root, e[i].name, &err) == 0 && !quiet)
+			fprintf(stderr, "coldstart: bench: removed '%s', left by a bench that was killed (pid %ld)\n",
+				e[i].name, pid);
+	}
+	sc_entries_free(e, n);
+}
+
 /* The copy half of a staged run: net -> ROOT/NAME, timed, verified by size. */
 static int stage_for_run(const char *root, const char *src, const char *name, int jobs, int direct, int quiet,
 			 struct sc_result *r)
@@ -521,9 +546,12 @@ int cmd_bench(int argc, char **argv)
 			stage_root = stage_root_own = path_join(parent, "coldstart-staged");
 			free(parent);
 		}
-		if (fs_mkdir_p(stage_root, 0755) < 0) {
-			error_errno("cannot create staging root '%s'", stage_root);
+		if (fs_mkdir_last(stage_root, 0755) < 0) {
+			error_errno("cannot create staging root '%s'%s", stage_root,
+				    errno == ENOENT ? " (its parent directory does not exist)" : "");
 			rc = EXIT_FAIL;
+		} else {
+			remove_stale_copies(stage_root, cfg.quiet);
 		}
 	}
 	if (!rc && runcfg_check_csv(&cfg))
@@ -597,7 +625,7 @@ int cmd_bench(int argc, char **argv)
 	/* One model, one name in every row, whichever path a mode reads. */
 	char *name = NULL;
 	if (!cfg.name && !(getenv("MODEL_NAME") && *getenv("MODEL_NAME"))) {
-		name = fs_basename(nvme ? nvme : modes[0].path);
+		name = sc_default_name(nvme ? nvme : modes[0].path);
 		cfg.name = name;
 	}
 	write_meta(cfg.csv, argc, argv, base_server, nvme ? nvme : modes[0].path, &cfg, modes, nm, net_note, stage_root);

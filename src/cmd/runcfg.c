@@ -382,6 +382,14 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 	/* A staged model stays put (not evicted, not replaced) while it serves:
 	 * the guard keeps the lock until the server's last process is gone. */
 	int use_fd = sc_use(model, &err);
+	if (use_fd == -2 && err.code == EBADMSG) {
+		/* Never the wrong weights: a copy that failed verification. */
+		error("%s", err.msg);
+		free(command);
+		free(log);
+		tmpl_argv_free(argv);
+		return EXIT_FAIL;
+	}
 	if (use_fd == -2)
 		warning("%s", err.msg);
 	o.hold_fd = use_fd;
@@ -448,7 +456,7 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 
 	char *model_name = c->name ? xstrdup(c->name)
 				   : getenv("MODEL_NAME") && *getenv("MODEL_NAME") ? xstrdup(getenv("MODEL_NAME"))
-									    : fs_basename(model);
+									    : sc_default_name(model);
 	long long run_id = 0;
 	int cancelled = res->outcome == RUN_CANCELLED;
 	if (res->outcome == RUN_READY && !res->cold && !c->quiet && c->cold != COLD_NONE)

@@ -31,13 +31,19 @@ static void stage_usage(FILE *f)
 		"in atomically. After a crash or Ctrl-C, the next stage resumes from the\n"
 		"chunks already on disk. Concurrent stagers of one model: one copies, the\n"
 		"others wait and print the same path (locks live under ROOT, never on the\n"
-		"network side). With --max-cache or when free space is short, the least\n"
-		"recently used staged models that no server is using are evicted first;\n"
-		"without enough room it fails before writing anything.\n"
+		"network side). A name belongs to one source: staging another source\n"
+		"under a name already staged (or half staged) is refused unless --replace.\n"
+		"A copy that 'cache verify' found damaged, or whose files no longer have\n"
+		"the size and mtime of its manifest, is never answered as staged: stage\n"
+		"copies what is damaged again. With --max-cache or when free space is\n"
+		"short, the least recently used staged models that no server is using are\n"
+		"evicted first; the root keeps 64 MiB free beyond the model. Without\n"
+		"enough room it fails before writing anything.\n"
 		"\n"
 		"Arguments and defaults:\n"
 		"  SRC                 model directory (default $MODEL_PATH_NET)\n"
-		"      --root DIR      staging root on local NVMe (default $STAGING_ROOT)\n"
+		"      --root DIR      staging root on local NVMe (default $STAGING_ROOT;\n"
+		"                      created if its parent exists)\n"
 		"      --name NAME     name under ROOT (default $MODEL_NAME, else SRC's\n"
 		"                      last component; for a Hugging Face cache snapshot,\n"
 		"                      .../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\n"
@@ -52,8 +58,11 @@ static void stage_usage(FILE *f)
 		"                      name; repeatable)\n"
 		"      --exclude GLOB  leave matching files out (repeatable)\n"
 		"      --max-cache SIZE  cap on everything staged under ROOT\n"
+		"      --replace       NAME may hold a copy of another source: replace it\n"
 		"      --direct        O_DIRECT writes: the copy does not fill the page cache\n"
-		"      --bwlimit RATE  at most RATE (e.g. 500M = 500 MB/s) from the source\n"
+		"      --bwlimit RATE  at most RATE from the source: 500M = 500 MiB/s,\n"
+		"                      500MB = 500 MB/s (sizes: K/M/G powers of 1024,\n"
+		"                      KB/MB/GB powers of 1000)\n"
 		"      --follow-symlinks  copy what symlinks leaving SRC point to (refused\n"
 		"                      otherwise)\n"
 		"      --keep-src-cache  leave the source's pages in the page cache\n"
@@ -88,30 +97,10 @@ static int add_glob(char ***v, size_t *n, const char *g)
 	return 0;
 }
 
-/* SRC's last component; for a Hugging Face cache snapshot
- * (models--ORG--NAME/snapshots/REV) the repository's name, ORG--NAME. */
-static char *default_name(const char *src)
-{
-	char *real = realpath(src, NULL);
-	char *name = NULL;
-	if (real) {
-		char *snap = strstr(real, "/snapshots/");
-		if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
-			*snap = 0;
-			char *repo = strrchr(real, '/');
-			repo = repo ? repo + 1 : real;
-			if (!strncmp(repo, "models--", 8) && repo[8])
-				name = xstrdup(repo + 8);
-		}
-		free(real);
-	}
-	return name ? name : fs_basename(src);
-}
-
 int cmd_stage(int argc, char **argv)
 {
 	enum { O_ROOT = 256, O_NAME, O_CHUNK, O_VERIFY, O_INCLUDE, O_EXCLUDE, O_MAXCACHE, O_DIRECT, O_BWLIMIT,
-	       O_FOLLOW, O_KEEPSRC, O_WAIT, O_JSON };
+	       O_FOLLOW, O_KEEPSRC, O_WAIT, O_JSON, O_REPLACE };
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "name", required_argument, NULL, O_NAME },
@@ -126,6 +115,7 @@ int cmd_stage(int argc, char **argv)
 		{ "follow-symlinks", no_argument, NULL, O_FOLLOW },
 		{ "keep-src-cache", no_argument, NULL, O_KEEPSRC },
 		{ "wait-timeout", required_argument, NULL, O_WAIT },
+		{ "replace", no_argument, NULL, O_REPLACE },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -147,7 +137,12 @@ int cmd_stage(int argc, char **argv)
 			o.root = optarg;
 			break;
 		case O_NAME:
+			if (!*optarg)
+				return usage_error("empty --name");
 			o.name = optarg;
+			break;
+		case O_REPLACE:
+			o.replace = 1;
 			break;
 		case 'j':
 			if (parse_int_range(optarg, 1, 256, &jobs))
@@ -167,10 +162,14 @@ int cmd_stage(int argc, char **argv)
 				return usage_error("invalid --verify '%s' (size or xxh3)", optarg);
 			break;
 		case O_INCLUDE:
-			add_glob(&o.include, &o.ninclude, optarg);
-			break;
 		case O_EXCLUDE:
-			add_glob(&o.exclude, &o.nexclude, optarg);
+			if (!sc_valid_glob(optarg))
+				return usage_error("invalid glob '%s' in --%s: a '[' is not closed, or it ends in '\\'", optarg,
+						   c == O_INCLUDE ? "include" : "exclude");
+			if (c == O_INCLUDE)
+				add_glob(&o.include, &o.ninclude, optarg);
+			else
+				add_glob(&o.exclude, &o.nexclude, optarg);
 			break;
 		case O_MAXCACHE:
 			if (parse_size(optarg, &o.max_cache) || !o.max_cache)
@@ -215,7 +214,7 @@ int cmd_stage(int argc, char **argv)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	char *base = NULL;
 	if (!o.name || !*o.name) {
-		base = default_name(o.src);
+		base = sc_default_name(o.src);
 		o.name = base;
 	}
 	if (!sc_valid_name(o.name)) {
@@ -253,6 +252,8 @@ int cmd_stage(int argc, char **argv)
 		json_object_set_new(j, "noop", json_boolean(r.noop));
 		json_object_set_new(j, "waited", json_boolean(r.waited));
 		json_object_set_new(j, "replaced", json_boolean(r.replaced));
+		json_object_set_new(j, "repaired", json_boolean(r.repaired));
+		json_object_set_new(j, "replaced_source", r.replaced_source ? json_string(r.replaced_source) : json_null());
 		json_object_set_new(j, "files", json_integer((json_int_t)r.files));
 		json_object_set_new(j, "bytes", json_integer((json_int_t)r.bytes));
 		json_object_set_new(j, "copied_bytes", json_integer((json_int_t)r.copied));
@@ -284,7 +285,14 @@ int cmd_stage(int argc, char **argv)
 				r.verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes",
 				r.resumed ? "; resumed with " : "", r.resumed ? fmt_bytes(b, sizeof(b), r.resumed) : "",
 				r.resumed ? " already there" : "");
-		if (r.replaced)
+		if (r.replaced && r.replaced_source)
+			fprintf(stderr, "coldstart: stage: replaced the copy of '%s' (--replace) with this source's\n",
+				r.replaced_source);
+		else if (r.replaced && r.repaired)
+			fprintf(stderr, "coldstart: stage: the staged copy was damaged (the source had not changed): "
+				"copied %s again, kept %zu intact file%s, and swapped the repaired copy in\n",
+				fmt_bytes(b, sizeof(b), r.copied), r.linked, r.linked == 1 ? "" : "s");
+		else if (r.replaced)
 			fprintf(stderr, "coldstart: stage: the source had changed: copied %s, took %zu unchanged file%s "
 				"from the old copy, and swapped the new copy in\n", fmt_bytes(b, sizeof(b), r.copied),
 				r.linked, r.linked == 1 ? "" : "s");
@@ -300,7 +308,7 @@ static void cache_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: coldstart cache ls [--root ROOT] [--json]\n"
-		"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N]\n"
+		"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
 		"       coldstart cache rm NAME... [--root ROOT]\n"
 		"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
 		"\n"
@@ -311,7 +319,10 @@ static void cache_usage(FILE *f)
 		"          of a model marks it used), and partial copies with their progress\n"
 		"  verify  re-check staged models against their manifests: count and sizes,\n"
 		"          and the XXH3 hashes (read from the device) when staged with\n"
-		"          --verify xxh3; all models when no NAME is given\n"
+		"          --verify xxh3; all models when no NAME is given. A model that\n"
+		"          fails is marked corrupt: ls shows it, run refuses to serve it,\n"
+		"          and stage copies its damaged files again. --repair does that\n"
+		"          at once, from the source its manifest records\n"
 		"  rm      remove staged models (and their partial copies); refused for a\n"
 		"          model a running server uses\n"
 		"  gc      remove abandoned partial copies (no stager holds them); with\n"
@@ -322,6 +333,7 @@ static void cache_usage(FILE *f)
 		"      --root DIR        staging root (default $STAGING_ROOT)\n"
 		"  -j, --jobs N          hashing threads for verify (default 8)\n"
 		"      --max-cache SIZE  gc: cap on everything staged\n"
+		"      --repair          verify: re-stage what failed from its recorded source\n"
 		"      --json            ls: JSON on stdout\n"
 		"  -h, --help            this help\n"
 		"\n"
@@ -358,7 +370,9 @@ static int cache_ls(const char *root, int json)
 		for (size_t i = 0; i < n; i++) {
 			json_t *o = json_object();
 			json_object_set_new(o, "name", json_string(e[i].name));
-			json_object_set_new(o, "state", json_string(e[i].partial ? "partial" : "staged"));
+			json_object_set_new(o, "state", json_string(e[i].partial ? "partial" : e[i].problem ? "corrupt" : "staged"));
+			if (e[i].problem)
+				json_object_set_new(o, "problem", json_string(e[i].problem));
 			json_object_set_new(o, "source", e[i].source ? json_string(e[i].source) : json_null());
 			json_object_set_new(o, "bytes", json_integer((json_int_t)e[i].bytes));
 			json_object_set_new(o, "done_bytes", json_integer((json_int_t)e[i].done));
@@ -383,7 +397,10 @@ static int cache_ls(const char *root, int json)
 			snprintf(st, sizeof(st), "partial %.0f%%%s", e[i].bytes ? 100.0 * (double)e[i].done / (double)e[i].bytes : 0.0,
 				 e[i].staging ? ", copying" : "");
 		else
-			snprintf(st, sizeof(st), "%s", e[i].in_use ? "in use" : e[i].staging ? "staging" : "ok");
+			snprintf(st, sizeof(st), "%s%s", e[i].problem ? "CORRUPT" : "",
+				 e[i].in_use ? (e[i].problem ? ", in use" : "in use")
+				 : e[i].staging ? (e[i].problem ? ", staging" : "staging")
+				 : e[i].problem ? "" : "ok");
 		printf("%-32s %10s %6zu %-5s %-10s %-20s %s\n", e[i].name, fmt_bytes(a, sizeof(a), e[i].bytes), e[i].files,
 		       e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size", e[i].partial ? "-" : ago(b, sizeof(b), e[i].last_used),
 		       st, e[i].source ? e[i].source : "?");
@@ -403,9 +420,10 @@ static void gc_notice(const char *msg, void *arg)
 
 int cmd_cache(int argc, char **argv)
 {
-	enum { O_ROOT = 256, O_MAXCACHE, O_JSON };
+	enum { O_ROOT = 256, O_MAXCACHE, O_JSON, O_REPAIR };
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, O_ROOT },
+		{ "repair", no_argument, NULL, O_REPAIR },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "max-cache", required_argument, NULL, O_MAXCACHE },
 		{ "json", no_argument, NULL, O_JSON },
@@ -415,12 +433,15 @@ int cmd_cache(int argc, char **argv)
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
 	long jobs = 8;
-	int json = 0, c;
+	int json = 0, repair = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_ROOT:
 			root = optarg;
+			break;
+		case O_REPAIR:
+			repair = 1;
 			break;
 		case 'j':
 			if (parse_int_range(optarg, 1, 256, &jobs))
@@ -455,6 +476,8 @@ int cmd_cache(int argc, char **argv)
 		return usage_error("--json goes with ls");
 	if (max_cache && strcmp(action, "gc"))
 		return usage_error("--max-cache goes with gc");
+	if (repair && strcmp(action, "verify"))
+		return usage_error("--repair goes with verify");
 	struct cs_err err;
 	if (!strcmp(action, "rm")) {
 		if (!nargs)
@@ -506,13 +529,40 @@ int cmd_cache(int argc, char **argv)
 				rc = 130;
 			} else if (r) {
 				error("%s", err.msg);
-				bad = 1;
+				bad++;
 			} else if (rep.ok) {
 				printf("ok      %s  (%zu files, %s, %s)\n", names[i], rep.files, fmt_bytes(a, sizeof(a), rep.bytes),
 				       rep.how == SC_VERIFY_XXH3 ? "xxh3 read back from the device" : "sizes only: staged with --verify size");
 			} else {
-				printf("FAILED  %s: %s\n", names[i], rep.problem);
-				bad = 1;
+				printf("FAILED  %s: %s%s\n", names[i], rep.problem,
+				       rep.marked ? " (marked corrupt: it will not be served, and stage copies the damaged "
+						    "files again)" : "");
+				bad++;
+				if (repair) {
+					struct sc_opts so;
+					memset(&so, 0, sizeof(so));
+					so.root = root;
+					so.jobs = (int)jobs;
+					so.cancel = &cli_signal;
+					struct progress rp;
+					progress_init(&rp, "repairing", 0);
+					so.progress = progress_cb;
+					so.progress_arg = &rp;
+					struct sc_result sr;
+					int q = sc_repair(&so, names[i], &sr, &err);
+					progress_done(&rp);
+					if (q && err.code == ECANCELED) {
+						rc = 130;
+					} else if (q) {
+						error("cannot repair '%s': %s", names[i], err.msg);
+					} else {
+						printf("REPAIRED %s  (copied %s again from its source, kept %zu intact file%s)\n",
+						       names[i], fmt_bytes(a, sizeof(a), sr.copied), sr.linked,
+						       sr.linked == 1 ? "" : "s");
+						bad--;
+					}
+					sc_result_free(&sr);
+				}
 			}
 			free(rep.problem);
 		}

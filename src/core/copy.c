@@ -114,6 +114,20 @@ static int kernel_copy(struct cjob *j, const struct cchunk *c)
 	return 1;
 }
 
+/* A read that ended early: did the source shrink under the copy? Then say
+ * so (the message that matters), not "Input/output error". */
+static int shrunk(struct cjob *j, const struct cchunk *c, struct cs_err *e)
+{
+	struct stat st;
+	const struct cp_file *f = &j->files[c->file];
+	if (fstat(j->src_fd[c->file], &st) < 0 || (uint64_t)st.st_size >= c->off + c->len)
+		return 0;
+	cs_fail(e, ESTALE, "the source '%s' changed size while it was being copied (%llu bytes when the copy "
+		"started, now %llu): stage again once it is stable", f->src, (unsigned long long)f->size,
+		(unsigned long long)st.st_size);
+	return 1;
+}
+
 static void *worker(void *arg)
 {
 	struct cjob *j = arg;
@@ -141,7 +155,9 @@ static void *worker(void *arg)
 		if (kernel_ok) {
 			k = kernel_copy(j, &c);
 			if (k < 0) {
-				cs_fail_errno(&e, errno, "cannot copy '%s' to '%s'", f->src, f->dst);
+				int er = errno;
+				if (!shrunk(j, &c, &e))
+					cs_fail_errno(&e, er, "cannot copy '%s' to '%s'", f->src, f->dst);
 				fail(j, &e);
 				break;
 			}
@@ -161,7 +177,9 @@ static void *worker(void *arg)
 			if ((dlen && fs_pread_full(j->sdio_fd[c.file], buf, dlen, (off_t)c.off)) ||
 			    (dlen < c.len &&
 			     fs_pread_full(j->src_fd[c.file], buf + dlen, (size_t)c.len - dlen, (off_t)(c.off + dlen)))) {
-				cs_fail_errno(&e, errno, "cannot read '%s'", f->src);
+				int er = errno;
+				if (!shrunk(j, &c, &e))
+					cs_fail_errno(&e, er, "cannot read '%s'", f->src);
 				fail(j, &e);
 				break;
 			}

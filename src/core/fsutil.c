@@ -167,15 +167,23 @@ char *fs_basename(const char *path)
 	return xstrndup(path + b, n - b);
 }
 
-int fs_mkdir_p(const char *path, mode_t mode)
+/* 1: path is a directory; 0: nothing there; -1: something else (ENOTDIR). */
+static int is_dir(const char *path)
 {
 	struct stat st;
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return 0;
-		errno = ENOTDIR;
-		return -1;
-	}
+	if (stat(path, &st) < 0)
+		return 0;
+	if (S_ISDIR(st.st_mode))
+		return 1;
+	errno = ENOTDIR;
+	return -1;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	int d = is_dir(path);
+	if (d)
+		return d > 0 ? 0 : -1;
 	char *parent = fs_parent_dir(path);
 	int rc = 0;
 	if (strcmp(parent, path) && strcmp(parent, ".") && strcmp(parent, "/"))
@@ -186,6 +194,38 @@ int fs_mkdir_p(const char *path, mode_t mode)
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		return -1;
 	return 0;
+}
+
+int fs_mkdir_last(const char *path, mode_t mode)
+{
+	int d = is_dir(path);
+	if (d)
+		return d > 0 ? 0 : -1;
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+uint64_t fs_tree_bytes(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	uint64_t n = (uint64_t)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode))
+		return n;
+	DIR *d = opendir(path);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *c = path_join(path, de->d_name);
+		n += fs_tree_bytes(c);
+		free(c);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 int fs_free_bytes(const char *path, uint64_t *out)

@@ -30,6 +30,12 @@ int fs_is_mountpoint(const char *path);
 char *fs_parent_dir(const char *path);
 char *fs_basename(const char *path);
 int fs_mkdir_p(const char *path, mode_t mode);
+/* Create path only if its parent exists (ENOENT otherwise): for directories
+ * named by users, where a typo must not create a tree from '/'. */
+int fs_mkdir_last(const char *path, mode_t mode);
+/* Bytes allocated on disk by path and everything under it (no symlinks
+ * followed); 0 if it does not exist. */
+uint64_t fs_tree_bytes(const char *path);
 /* Bytes available to an unprivileged writer on path's file system. */
 int fs_free_bytes(const char *path, uint64_t *out);
 /* Atomically swap two paths (renameat2 RENAME_EXCHANGE), falling back to two

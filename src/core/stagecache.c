@@ -65,6 +65,51 @@ int sc_valid_name(const char *name)
 	return name && *name && name[0] != '.' && !strchr(name, '/') && strlen(name) <= 200;
 }
 
+char *sc_default_name(const char *src)
+{
+	char *real = realpath(src, NULL);
+	char *name = NULL;
+	if (real) {
+		char *snap = strstr(real, "/snapshots/");
+		if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
+			*snap = 0;
+			char *repo = strrchr(real, '/');
+			repo = repo ? repo + 1 : real;
+			if (!strncmp(repo, "models--", 8) && repo[8])
+				name = xstrdup(repo + 8);
+			*snap = '/';
+		}
+		if (!name)
+			name = fs_basename(real);
+		free(real);
+	}
+	return name ? name : fs_basename(src);
+}
+
+int sc_valid_glob(const char *g)
+{
+	if (!g || !*g)
+		return 0;
+	for (const char *p = g; *p; p++) {
+		if (*p == '\\') {
+			if (!*++p)
+				return 0; /* a trailing backslash escapes nothing */
+		} else if (*p == '[') {
+			const char *q = p + 1;
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']')
+				q++; /* a ']' first is a member */
+			while (*q && *q != ']')
+				q++;
+			if (!*q)
+				return 0; /* '[' never closed */
+			p = q;
+		}
+	}
+	return 1;
+}
+
 static void notify(const struct sc_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notify(const struct sc_opts *o, const char *fmt, ...)
 {
@@ -83,16 +128,6 @@ static void notify(const struct sc_opts *o, const char *fmt, ...)
 static char *sub(const char *root, const char *a, const char *b)
 {
 	return xasprintf("%s/%s%s", root, a, b ? b : "");
-}
-
-static int lock_open(const char *root, const char *name, const char *kind, struct cs_err *err)
-{
-	char *p = xasprintf("%s/.locks/%s.%s", root, name, kind);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		cs_fail_errno(err, errno, "cannot open lock '%s'", p);
-	free(p);
-	return fd;
 }
 
 /* flock with a bound: 0 taken, 1 it had to wait, -1 error (ETIMEDOUT, ECANCELED). */
@@ -141,12 +176,76 @@ static void lock_claim(int fd)
 	}
 }
 
+/*
+ * Take ROOT/.locks/NAME.KIND (LOCK_SH or LOCK_EX), keeping it only while the
+ * path still names the inode locked: removing a model unlinks its lock files
+ * while holding them exclusively, and a lock on an unlinked inode protects
+ * nothing. timeout_ns 0 means one try (busy: -1 with errno EWOULDBLOCK).
+ * Users who may not write the lock directory still get shared locks on
+ * existing lock files (flock needs only a read-only descriptor). Returns the
+ * fd, or -1 with errno set (ETIMEDOUT, ECANCELED, or the open's error).
+ */
+static int lock_take(const char *root, const char *name, const char *kind, int op, uint64_t timeout_ns,
+		     volatile sig_atomic_t *cancel, void (*first)(void *), void *arg, int *waited)
+{
+	char *p = xasprintf("%s/.locks/%s.%s", root, name, kind);
+	int e = EAGAIN;
+	if (waited)
+		*waited = 0;
+	for (int tries = 0; tries < 100; tries++) {
+		int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 && (errno == EACCES || errno == EROFS))
+			fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			e = errno;
+			break;
+		}
+		int w = timeout_ns ? lock_wait(fd, op, timeout_ns, cancel, first, arg)
+				   : flock(fd, op | LOCK_NB) == 0 ? 0 : -1;
+		if (w < 0) {
+			e = errno;
+			close(fd);
+			break;
+		}
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && stat(p, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+			if (waited)
+				*waited |= w == 1;
+			free(p);
+			return fd;
+		}
+		close(fd); /* removed under us: take the new one */
+		if (waited)
+			*waited |= w == 1;
+		first = NULL;
+	}
+	free(p);
+	errno = e;
+	return -1;
+}
+
+/* Unlink NAME's lock files; the caller holds them exclusively. */
+static void lock_files_remove(const char *root, const char *name)
+{
+	const char *kinds[] = { "use", "stage" };
+	for (size_t i = 0; i < 2; i++) {
+		char *p = xasprintf("%s/.locks/%s.%s", root, name, kinds[i]);
+		unlink(p);
+		free(p);
+	}
+}
+
 static int root_prepare(const char *root, struct cs_err *err)
 {
-	const char *subs[] = { "", "/.locks", "/.partial", "/.trash" };
+	/* The root itself only where its parent exists: a typo in --root must
+	 * not grow a tree of directories from '/'. */
+	if (fs_mkdir_last(root, 0755) < 0)
+		return cs_fail_errno(err, errno, "cannot create staging root '%s'%s", root,
+				     errno == ENOENT ? " (its parent directory does not exist)" : "");
+	const char *subs[] = { "/.locks", "/.partial", "/.trash" };
 	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
 		char *p = xasprintf("%s%s", root, subs[i]);
-		int rc = fs_mkdir_p(p, 0755);
+		int rc = mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
 		if (rc < 0)
 			cs_fail_errno(err, errno, "cannot create staging directory '%s'", p);
 		free(p);
@@ -378,6 +477,8 @@ struct manifest {
 	uint64_t bytes, chunk;
 	int64_t staged_at, last_used, last_used_ns;
 	json_t *files;
+	const char *corrupt;           /* a failed verification's problem, or NULL */
+	json_t *corrupt_files;         /* the relative paths it found damaged */
 };
 
 static int manifest_load(const char *dir, struct manifest *m)
@@ -403,6 +504,8 @@ static int manifest_load(const char *dir, struct manifest *m)
 	m->bytes = (uint64_t)bytes;
 	m->chunk = (uint64_t)chunk;
 	m->staged_at = at;
+	m->corrupt = json_string_value(json_object_get(m->j, "corrupt"));
+	m->corrupt_files = json_object_get(m->j, "corrupt_files");
 	m->last_used = sb.st_mtim.tv_sec;
 	m->last_used_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
 	return 0;
@@ -414,28 +517,78 @@ static void manifest_free(struct manifest *m)
 	m->j = NULL;
 }
 
-/* The published copy is from this very source state and still looks whole. */
-static int manifest_matches(const char *pub, const struct manifest *m, const struct splan *p, enum sc_verify v)
+/* What identifies a source for a staged name: its real path, and for a
+ * Hugging Face cache snapshot (.../models--ORG--NAME/snapshots/REV) the
+ * repository, so a new revision is the same source with new contents. */
+static char *source_id(const char *src)
+{
+	const char *snap = strstr(src, "/snapshots/");
+	if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
+		const char *repo = snap;
+		while (repo > src && repo[-1] != '/')
+			repo--;
+		if (!strncmp(repo, "models--", 8))
+			return xstrndup(src, (size_t)(snap - src));
+	}
+	return xstrdup(src);
+}
+
+static int same_source(const char *a, const char *b)
+{
+	char *x = source_id(a), *y = source_id(b);
+	int same = !strcmp(x, y);
+	free(x);
+	free(y);
+	return same;
+}
+
+static int in_list(json_t *list, const char *rel)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), rel))
+			return 1;
+	return 0;
+}
+
+/* A published file is what its manifest says: present, same size and mtime
+ * (publishing set it to the source's), and not found damaged by a verify. */
+static int pub_file_intact(const char *pub, const struct manifest *m, const char *rel, uint64_t size, int64_t mtime_ns)
+{
+	if (m->corrupt && (!json_array_size(m->corrupt_files) || in_list(m->corrupt_files, rel)))
+		return 0;
+	char *dst = path_join(pub, rel);
+	struct stat sb;
+	int ok = stat(dst, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&
+		 (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec == mtime_ns;
+	free(dst);
+	return ok;
+}
+
+enum pub_state {
+	PUB_MATCH,     /* from this very source state, intact: nothing to do */
+	PUB_CHANGED,   /* the source (or the verification asked for) changed */
+	PUB_DAMAGED,   /* the source did not change, but the copy did */
+};
+
+static enum pub_state pub_state(const char *pub, const struct manifest *m, const struct splan *p, enum sc_verify v)
 {
 	if (strcmp(m->source, p->src) || strcmp(m->filters, p->filters) || json_array_size(m->files) != p->n)
-		return 0;
+		return PUB_CHANGED;
 	if (v == SC_VERIFY_XXH3 && m->verify != SC_VERIFY_XXH3)
-		return 0;
+		return PUB_CHANGED;
+	int intact = !m->corrupt;
 	for (size_t i = 0; i < p->n; i++) {
 		json_t *f = json_array_get(m->files, i);
 		const char *path = NULL;
 		json_int_t size = -1, mt = -1;
 		if (json_unpack(f, "{s:s, s:I, s:I}", "path", &path, "size", &size, "mtime_ns", &mt) ||
 		    strcmp(path, p->f[i].rel) || (uint64_t)size != p->f[i].size || mt != p->f[i].mtime_ns)
-			return 0;
-		char *dst = path_join(pub, path);
-		struct stat sb;
-		int ok = stat(dst, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == p->f[i].size;
-		free(dst);
-		if (!ok)
-			return 0;
+			return PUB_CHANGED;
+		intact = intact && pub_file_intact(pub, m, path, (uint64_t)size, mt);
 	}
-	return 1;
+	return intact ? PUB_MATCH : PUB_DAMAGED;
 }
 
 static void touch(const char *dir)
@@ -647,39 +800,46 @@ static int is_busy(const char *root, const char *name, const char *kind)
 }
 
 /* Take NAME out of the cache if nobody uses or stages it: 1 removed, 0 busy. */
-static int evict_one(const char *root, const char *name, struct cs_err *err)
+static int evict_one(const char *root, const char *name, int with_partial, struct cs_err *err)
 {
-	int ufd = lock_open(root, name, "use", err);
+	int ufd = lock_take(root, name, "use", LOCK_EX, 0, NULL, NULL, NULL, NULL);
 	if (ufd < 0)
-		return -1;
-	int sfd = lock_open(root, name, "stage", err);
+		return errno == EWOULDBLOCK ? 0 : cs_fail_errno(err, errno, "cannot lock '%s' in '%s'", name, root);
+	int sfd = lock_take(root, name, "stage", LOCK_EX, 0, NULL, NULL, NULL, NULL);
 	if (sfd < 0) {
+		int e = errno;
 		close(ufd);
-		return -1;
+		return e == EWOULDBLOCK ? 0 : cs_fail_errno(err, e, "cannot lock '%s' in '%s'", name, root);
 	}
-	int rc = 0;
-	if (flock(ufd, LOCK_EX | LOCK_NB) == 0 && flock(sfd, LOCK_EX | LOCK_NB) == 0) {
-		char *pub = path_join(root, name);
-		char *trash = xasprintf("%s/.trash/%s.%ld.%llu", root, name, (long)getpid(),
-					(unsigned long long)now_ns());
-		if (rename(pub, trash) < 0) {
+	char *pub = path_join(root, name);
+	char *part = xasprintf("%s/.partial/%s", root, name);
+	char *jp = xasprintf("%s.journal", part);
+	char *trash = xasprintf("%s/.trash/%s.%ld.%llu", root, name, (long)getpid(), (unsigned long long)now_ns());
+	struct stat sb;
+	int rc = 1, moved = 0;
+	if (lstat(pub, &sb) == 0) {
+		if (rename(pub, trash) < 0)
 			rc = cs_fail_errno(err, errno, "cannot remove '%s'", pub);
-		} else {
-			fs_fsync_path(root);
-			rc = 1;
-		}
-		close(ufd);
-		close(sfd);
-		ufd = sfd = -1;
-		if (rc == 1)
-			fs_remove_tree(trash);
-		free(pub);
-		free(trash);
+		else
+			moved = 1;
+		fs_fsync_path(root);
 	}
-	if (ufd >= 0)
-		close(ufd);
-	if (sfd >= 0)
-		close(sfd);
+	if (rc == 1 && with_partial) {
+		unlink(jp);
+		if (fs_remove_tree(part) < 0)
+			rc = cs_fail_errno(err, errno, "cannot remove '%s'", part);
+	}
+	/* Nothing of NAME left: its lock files go too (still held here). */
+	if (rc == 1 && lstat(pub, &sb) < 0 && lstat(part, &sb) < 0 && lstat(jp, &sb) < 0)
+		lock_files_remove(root, name);
+	close(ufd);
+	close(sfd);
+	if (moved)
+		fs_remove_tree(trash);
+	free(pub);
+	free(part);
+	free(jp);
+	free(trash);
 	return rc;
 }
 
@@ -768,7 +928,7 @@ static int make_room(const struct sc_opts *o, const struct splan *p, const char 
 			break;
 		if (!strcmp(pe[i].name, o->name))
 			continue;
-		int ev = evict_one(o->root, pe[i].name, err);
+		int ev = evict_one(o->root, pe[i].name, 0, err);
 		if (ev < 0) {
 			rc = -1;
 		} else if (ev == 0) {
@@ -821,10 +981,14 @@ static int make_room(const struct sc_opts *o, const struct splan *p, const char 
 		if (!rc && (uint64_t)sb.st_size != p->f[i].size) {
 			/* Not what the journal expects: copy this file from scratch. */
 			memset(p->f[i].done, 0, p->f[i].nchunks ? p->f[i].nchunks : 1);
+			whole = 0;
 			if (ftruncate(fd, 0) < 0)
 				rc = cs_fail_errno(err, errno, "cannot truncate '%s'", dst);
 		}
-		if (!rc && (fs_preallocate(fd, p->f[i].size) || ftruncate(fd, (off_t)p->f[i].size) < 0))
+		/* A file already whole (linked, or resumed complete) is left alone:
+		 * even a same-size ftruncate would set the mtime of an inode the
+		 * published copy shares. */
+		if (!rc && !whole && (fs_preallocate(fd, p->f[i].size) || ftruncate(fd, (off_t)p->f[i].size) < 0))
 			rc = cs_fail_errno(err, errno, "cannot allocate %s for '%s'",
 					   fmt_bytes(a, sizeof(a), p->f[i].size), dst);
 		if (fd >= 0)
@@ -865,9 +1029,8 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 				break;
 			char *from = path_join(pub, rel), *to = path_join(part, rel);
 			char *dir = fs_parent_dir(to);
-			struct stat sb;
-			if (stat(from, &sb) == 0 && (uint64_t)sb.st_size == size && fs_mkdir_p(dir, 0755) == 0 &&
-			    link(from, to) == 0) {
+			/* Never a file that is damaged: it is copied again. */
+			if (pub_file_intact(pub, &m, rel, size, mt) && fs_mkdir_p(dir, 0755) == 0 && link(from, to) == 0) {
 				sf->linked = 1;
 				linked++;
 				memset(sf->done, 1, sf->nchunks ? sf->nchunks : 1);
@@ -938,8 +1101,16 @@ static int sync_dirs(const char *dir, const struct splan *p)
 	return fs_fsync_path(dir);
 }
 
-static int verify_copy(const struct sc_opts *o, struct splan *p, const char *part, struct cs_err *err)
+/*
+ * Check the partial copy: sizes, or (xxh3) every chunk read back from the
+ * device against the source's hash. A file linked from the copy being
+ * replaced that no longer matches the hash it was staged with is not an
+ * error: its index goes into stale[] and the caller copies it again.
+ */
+static int verify_copy(const struct sc_opts *o, struct splan *p, const char *part, size_t *stale, size_t *nstale,
+		       struct cs_err *err)
 {
+	*nstale = 0;
 	if (o->verify == SC_VERIFY_SIZE) {
 		for (size_t i = 0; i < p->n; i++) {
 			char *dst = path_join(part, p->f[i].rel);
@@ -967,11 +1138,12 @@ static int verify_copy(const struct sc_opts *o, struct splan *p, const char *par
 		if (p->f[i].linked) {
 			/* Hashed from the source when the copy it came from was staged. */
 			memcpy(p->f[i].hash, hashes[i], p->f[i].nchunks * sizeof(uint64_t));
-			if (p->f[i].has_old_digest &&
-			    cp_file_digest(hashes[i], p->f[i].nchunks) != p->f[i].old_digest)
-				rc = cs_fail(err, EIO, "verification failed: '%s' no longer matches its hash", paths[i]);
-			else if (!p->f[i].has_old_digest)
+			if (!p->f[i].has_old_digest) {
 				rc = cs_fail(err, EAGAIN, "internal: unhashed file kept for xxh3 verification");
+			} else if (cp_file_digest(hashes[i], p->f[i].nchunks) != p->f[i].old_digest) {
+				stale[(*nstale)++] = i;
+				continue;
+			}
 		}
 		for (uint64_t c = 0; c < p->f[i].nchunks && !rc; c++)
 			if (hashes[i][c] != p->f[i].hash[c])
@@ -992,35 +1164,185 @@ static int verify_copy(const struct sc_opts *o, struct splan *p, const char *par
 	return rc;
 }
 
-struct waitmsg {
-	const struct sc_opts *o;
-	int fd;
-};
-
 static void say_waiting(void *arg)
 {
-	struct waitmsg *w = arg;
-	long pid = lock_holder(w->fd);
+	const struct sc_opts *o = arg;
+	char *p = xasprintf("%s/.locks/%s.stage", o->root, o->name);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	long pid = fd >= 0 ? lock_holder(fd) : 0;
+	if (fd >= 0)
+		close(fd);
 	if (pid > 0)
-		notify(w->o, "waiting: process %ld is staging '%s'", pid, w->o->name);
+		notify(o, "waiting: process %ld is staging '%s'", pid, o->name);
 	else
-		notify(w->o, "waiting: another process is staging '%s'", w->o->name);
+		notify(o, "waiting: another process is staging '%s'", o->name);
 }
 
-static int noop_check(const struct sc_opts *o, const struct splan *p, const char *pub, int ufd)
+/* The published copy, as this source sees it: under a shared use lock, so
+ * nobody replaces it meanwhile. *state is PUB_CHANGED when there is none. */
+static int published_state(const struct sc_opts *o, const struct splan *p, const char *pub, enum pub_state *state)
 {
-	if (lock_wait(ufd, LOCK_SH, 30ull * 1000000000, o->cancel, NULL, NULL) < 0)
+	*state = PUB_CHANGED;
+	int fd = lock_take(o->root, o->name, "use", LOCK_SH, 30ull * 1000000000, o->cancel, NULL, NULL, NULL);
+	if (fd < 0)
 		return 0;
 	struct manifest m;
-	int hit = 0;
-	if (manifest_load(pub, &m) == 0) {
-		hit = manifest_matches(pub, &m, p, o->verify);
+	int exists = manifest_load(pub, &m) == 0;
+	if (exists) {
+		*state = pub_state(pub, &m, p, o->verify);
 		manifest_free(&m);
 	}
-	if (hit)
+	if (*state == PUB_MATCH)
 		touch(pub);
-	flock(ufd, LOCK_UN);
-	return hit;
+	close(fd);
+	return exists;
+}
+
+/* A staged name belongs to one source: another source for it is refused
+ * (unless --replace), whether it is published or half copied. */
+static int check_owner(const struct sc_opts *o, const struct splan *p, const char *pub, struct cs_err *err)
+{
+	if (o->replace)
+		return 0;
+	struct manifest m;
+	int rc = 0;
+	if (manifest_load(pub, &m) == 0) {
+		if (!same_source(m.source, p->src))
+			rc = cs_fail(err, EEXIST,
+				     "'%s' in '%s' is staged from '%s', not from '%s': a staged name belongs to one "
+				     "source; give this one another --name, or pass --replace to replace the copy",
+				     o->name, o->root, m.source, p->src);
+		manifest_free(&m);
+		return rc;
+	}
+	json_t *h = journal_header_load(o->root, o->name, NULL);
+	const char *src = h ? json_string_value(json_object_get(h, "source")) : NULL;
+	if (src && !same_source(src, p->src))
+		rc = cs_fail(err, EEXIST,
+			     "'%s' in '%s' holds a partial copy of '%s', not of '%s': stage that source again to finish "
+			     "it, 'coldstart cache rm %s' to drop it, or pass --replace", o->name, o->root, src, p->src,
+			     o->name);
+	json_decref(h);
+	return rc;
+}
+
+/* Source and staging root must not overlap: a root inside the source would
+ * be copied into itself, and a source inside the copy it is staged to
+ * would be replaced by itself. */
+static int check_paths(const struct sc_opts *o, const char *src, struct cs_err *err)
+{
+	if (within(src, o->root))
+		return cs_fail(err, EINVAL, "the staging root '%s' is inside the source '%s': the copy would contain itself",
+			       o->root, src);
+	char *pub = path_join(o->root, o->name), *hidden = NULL;
+	int rc = 0;
+	if (within(pub, src))
+		rc = cs_fail(err, EINVAL, "the source '%s' is the staged copy '%s' itself", src, pub);
+	const char *subs[] = { ".partial", ".trash", ".locks" };
+	for (size_t i = 0; i < 3 && !rc; i++) {
+		hidden = path_join(o->root, subs[i]);
+		if (within(hidden, src))
+			rc = cs_fail(err, EINVAL, "the source '%s' is inside the staging root's own '%s'", src, hidden);
+		free(hidden);
+	}
+	free(pub);
+	return rc;
+}
+
+/* Empty, preallocated destinations for files to copy (again). */
+static int recreate(const struct splan *p, const char *part, const size_t *idx, size_t n, struct cs_err *err)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct sfile *f = &p->f[idx[k]];
+		char *dst = path_join(part, f->rel);
+		unlink(dst);
+		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		int rc = fd < 0 || fs_preallocate(fd, f->size) || ftruncate(fd, (off_t)f->size) < 0
+				 ? cs_fail_errno(err, errno, "cannot recreate '%s'", dst)
+				 : 0;
+		if (fd >= 0)
+			close(fd);
+		free(dst);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Copy the chunks not done yet; each one on disk goes into the journal. */
+static int copy_missing(const struct sc_opts *o, struct splan *p, const char *part, const char *jpath,
+			struct sc_result *r, struct cs_err *err)
+{
+	struct jwriter jw = { open(jpath, O_WRONLY | O_APPEND | O_CLOEXEC), 0 };
+	if (jw.fd < 0)
+		return cs_fail_errno(err, errno, "cannot open journal '%s'", jpath);
+	struct cp_file *cf = xcalloc(p->n, sizeof(*cf));
+	char **dsts = xcalloc(p->n, sizeof(char *));
+	for (size_t i = 0; i < p->n; i++) {
+		dsts[i] = path_join(part, p->f[i].rel);
+		cf[i] = (struct cp_file){ p->f[i].abs, dsts[i], 0, p->f[i].done, p->f[i].hash };
+	}
+	struct cp_opts co = {
+		.jobs = o->jobs, .chunk = p->chunk, .direct = o->direct, .bwlimit = o->bwlimit,
+		.evict_src = !o->keep_src_cache, .hash = o->verify == SC_VERIFY_XXH3, .cancel = o->cancel,
+		.progress = o->progress, .progress_arg = o->progress_arg, .durable = journal_record,
+		.durable_arg = &jw,
+	};
+	struct cp_stats cs;
+	uint64_t tc = now_ns();
+	int rc = cp_copy(cf, p->n, &co, &cs, err);
+	r->copy_s += (double)(now_ns() - tc) / 1e9;
+	r->copied += cs.bytes;
+	r->kernel_copy |= cs.kernel_copy;
+	for (size_t i = 0; i < p->n && !rc; i++)
+		if (cf[i].size != p->f[i].size)
+			rc = cs_fail(err, EAGAIN, "'%s' changed size while it was being staged (%llu bytes, then %llu): "
+				     "stage again", p->f[i].abs, (unsigned long long)p->f[i].size,
+				     (unsigned long long)cf[i].size);
+	for (size_t i = 0; i < p->n; i++)
+		free(dsts[i]);
+	free(dsts);
+	free(cf);
+	close(jw.fd);
+	return rc;
+}
+
+/* Publish the complete, verified copy: one rename, or an exchange with the
+ * copy it replaces -- only while no server uses that one. */
+static int publish(const struct sc_opts *o, const char *part, const char *pub, const char *jpath,
+		   struct sc_result *r, struct cs_err *err)
+{
+	int ufd = lock_take(o->root, o->name, "use", LOCK_EX, 0, NULL, NULL, NULL, NULL);
+	if (ufd < 0)
+		return cs_fail(err, EBUSY,
+			       "'%s' is in use by a running server, so the new copy was not swapped in; it waits, "
+			       "complete, in '%s': stage again once the server stopped", pub, part);
+	unlink(jpath);
+	struct stat sb;
+	int rc = 0;
+	if (lstat(pub, &sb) == 0) {
+		if (fs_exchange(part, pub) < 0) {
+			rc = cs_fail_errno(err, errno, "cannot swap '%s' into '%s'", part, pub);
+		} else {
+			r->replaced = 1;
+			char *trash = xasprintf("%s/.trash/%s.%ld.%llu", o->root, o->name, (long)getpid(),
+						(unsigned long long)now_ns());
+			if (rename(part, trash) == 0)
+				fs_remove_tree(trash);
+			else
+				fs_remove_tree(part);
+			free(trash);
+		}
+	} else if (rename(part, pub) < 0) {
+		rc = cs_fail_errno(err, errno, "cannot publish '%s' as '%s'", part, pub);
+	}
+	close(ufd);
+	char *pdir = sub(o->root, ".partial", NULL);
+	if (!rc && (fs_fsync_path(o->root) < 0 || fs_fsync_path(pdir) < 0))
+		rc = cs_fail_errno(err, errno, "cannot flush '%s'", o->root);
+	free(pdir);
+	return rc;
 }
 
 int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
@@ -1031,55 +1353,63 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 	if (!sc_valid_name(o->name))
 		return cs_fail(err, EINVAL, "invalid name '%s': it must be one directory name, not starting with '.'",
 			       o->name ? o->name : "");
-	struct splan p;
-	int rc = scan_source(o, &p, err);
-	if (rc) {
-		plan_free(&p);
-		return rc;
-	}
-	if (root_prepare(o->root, err)) {
-		plan_free(&p);
+	if (root_prepare(o->root, err))
 		return -1;
-	}
 	char *root_abs = realpath(o->root, NULL);
-	if (!root_abs) {
-		plan_free(&p);
+	if (!root_abs)
 		return cs_fail_errno(err, errno, "cannot resolve staging root '%s'", o->root);
-	}
 	struct sc_opts oo = *o;
 	oo.root = root_abs;
 	o = &oo;
+	char *src_abs = realpath(o->src, NULL);
+	struct splan p;
+	memset(&p, 0, sizeof(p));
+	int rc = src_abs ? check_paths(o, src_abs, err) : 0;
+	free(src_abs);
+	if (!rc)
+		rc = scan_source(o, &p, err);
 	char *pub = path_join(o->root, o->name);
 	char *part = xasprintf("%s/.partial/%s", o->root, o->name);
 	char *jpath = xasprintf("%s/.partial/%s.journal", o->root, o->name);
+	int sfd = -1, cfd = -1;
+	if (rc)
+		goto out;
 	r->path = xstrdup(pub);
 	r->files = p.n;
 	r->bytes = p.total;
-	int ufd = lock_open(o->root, o->name, "use", err);
-	int sfd = ufd < 0 ? -1 : lock_open(o->root, o->name, "stage", err);
-	int cfd = -1, jfd = -1;
-	if (sfd < 0) {
-		rc = -1;
+	/* Fast answers first: another source's name, or nothing to do. */
+	enum pub_state state;
+	if ((rc = check_owner(o, &p, pub, err)))
 		goto out;
-	}
-	if (noop_check(o, &p, pub, ufd)) {
+	if (published_state(o, &p, pub, &state) && state == PUB_MATCH) {
 		r->noop = 1;
 		goto out;
 	}
-	struct waitmsg wm = { o, sfd };
-	int w = lock_wait(sfd, LOCK_EX, o->wait_timeout_ns ? o->wait_timeout_ns : 3600ull * 1000000000, o->cancel,
-			  say_waiting, &wm);
-	if (w < 0) {
+	int waited = 0;
+	sfd = lock_take(o->root, o->name, "stage", LOCK_EX, o->wait_timeout_ns ? o->wait_timeout_ns : 3600ull * 1000000000,
+			o->cancel, say_waiting, (void *)o, &waited);
+	if (sfd < 0) {
 		rc = errno == ECANCELED ? cs_fail(err, ECANCELED, "interrupted")
 					: cs_fail_errno(err, errno, "cannot lock '%s' for staging", o->name);
 		goto out;
 	}
 	lock_claim(sfd);
-	if (w == 1) {
-		r->waited = 1;
-		if (noop_check(o, &p, pub, ufd)) {
-			r->noop = 1;
-			goto out;
+	r->waited = waited;
+	/* Under the stage lock: the same questions, answered for good. */
+	if ((rc = check_owner(o, &p, pub, err)))
+		goto out;
+	int exists = published_state(o, &p, pub, &state);
+	if (exists && state == PUB_MATCH) {
+		r->noop = 1;
+		goto out;
+	}
+	r->repaired = exists && state == PUB_DAMAGED;
+	if (exists && state == PUB_CHANGED) {
+		struct manifest m;
+		if (manifest_load(pub, &m) == 0) {
+			if (!same_source(m.source, p.src))
+				r->replaced_source = xstrdup(m.source);
+			manifest_free(&m);
 		}
 	}
 	/* Resume what an earlier attempt left, if it copied this same source. */
@@ -1104,7 +1434,8 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 		char b[32];
 		notify(o, "resuming: %s of '%s' already copied", fmt_bytes(b, sizeof(b), r->resumed), o->name);
 	}
-	/* Files the source did not change since the published copy: link them. */
+	/* Files the source did not change since the published copy, and that
+	 * are not damaged there: link them. */
 	if (!r->resumed)
 		r->linked = link_unchanged(&p, pub, part, o->verify);
 
@@ -1132,69 +1463,63 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 	if (rc)
 		goto out;
 
-	/* Copy what is missing; each chunk on disk is recorded in the journal. */
-	struct jwriter jw = { -1, 0 };
-	jfd = jw.fd = open(jpath, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (jfd < 0) {
-		rc = cs_fail_errno(err, errno, "cannot open journal '%s'", jpath);
-		goto out;
-	}
-	struct cp_file *cf = xcalloc(p.n, sizeof(*cf));
-	char **dsts = xcalloc(p.n, sizeof(char *));
-	for (size_t i = 0; i < p.n; i++) {
-		dsts[i] = path_join(part, p.f[i].rel);
-		cf[i] = (struct cp_file){ p.f[i].abs, dsts[i], 0, p.f[i].done, p.f[i].hash };
-	}
-	struct cp_opts co = {
-		.jobs = o->jobs, .chunk = p.chunk, .direct = o->direct, .bwlimit = o->bwlimit,
-		.evict_src = !o->keep_src_cache, .hash = o->verify == SC_VERIFY_XXH3, .cancel = o->cancel,
-		.progress = o->progress, .progress_arg = o->progress_arg, .durable = journal_record,
-		.durable_arg = &jw,
-	};
-	struct cp_stats cs;
-	uint64_t tc = now_ns();
-	rc = cp_copy(cf, p.n, &co, &cs, err);
-	r->copy_s = (double)(now_ns() - tc) / 1e9;
-	r->copied = cs.bytes;
-	r->kernel_copy = cs.kernel_copy;
-	for (size_t i = 0; i < p.n && !rc; i++)
-		if (cf[i].size != p.f[i].size)
-			rc = cs_fail(err, EAGAIN, "'%s' changed while it was being staged (%llu bytes, then %llu)",
-				     p.f[i].abs, (unsigned long long)p.f[i].size, (unsigned long long)cf[i].size);
-	for (size_t i = 0; i < p.n; i++)
-		free(dsts[i]);
-	free(dsts);
-	free(cf);
-	close(jfd);
-	jfd = -1;
-	if (rc) {
-		if (err->code != ECANCELED) {
-			char *m = xstrdup(err->msg);
-			cs_fail(err, err->code, "%s; the partial copy stays in '%s': stage again to resume, or "
-				"'coldstart cache gc' removes it", m, part);
-			free(m);
+	size_t *stale = xcalloc(p.n, sizeof(size_t)), nstale = 0;
+	for (int pass = 0; !rc && pass < 2; pass++) {
+		rc = copy_missing(o, &p, part, jpath, r, err);
+		if (rc) {
+			if (err->code != ECANCELED) {
+				char *m = xstrdup(err->msg);
+				cs_fail(err, err->code, "%s; the partial copy stays in '%s': stage again to resume, or "
+					"'coldstart cache gc' removes it", m, part);
+				free(m);
+			}
+			break;
 		}
-		goto out;
-	}
-
-	/* The source must not have changed under the copy. */
-	for (size_t i = 0; i < p.n && !rc; i++) {
-		struct stat ss;
-		if (stat(p.f[i].abs, &ss) < 0 || (uint64_t)ss.st_size != p.f[i].size ||
-		    (int64_t)ss.st_mtim.tv_sec * 1000000000 + ss.st_mtim.tv_nsec != p.f[i].mtime_ns)
-			rc = cs_fail(err, EAGAIN, "'%s' changed while it was being staged; stage again", p.f[i].abs);
-	}
-	uint64_t tv = now_ns();
-	if (!rc)
-		rc = verify_copy(o, &p, part, err);
-	r->verify_s = (double)(now_ns() - tv) / 1e9;
-	if (rc) {
-		if (err->code == EIO) { /* a wrong copy is worth nothing: start over next time */
-			unlink(jpath);
-			fs_remove_tree(part);
+		/* The source must not have changed under the copy. */
+		for (size_t i = 0; i < p.n && !rc; i++) {
+			struct stat ss;
+			if (stat(p.f[i].abs, &ss) < 0 || (uint64_t)ss.st_size != p.f[i].size ||
+			    (int64_t)ss.st_mtim.tv_sec * 1000000000 + ss.st_mtim.tv_nsec != p.f[i].mtime_ns)
+				rc = cs_fail(err, EAGAIN, "'%s' changed while it was being staged; stage again", p.f[i].abs);
 		}
-		goto out;
+		uint64_t tv = now_ns();
+		if (!rc)
+			rc = verify_copy(o, &p, part, stale, &nstale, err);
+		r->verify_s += (double)(now_ns() - tv) / 1e9;
+		if (rc) {
+			if (err->code == EIO) { /* a wrong copy is worth nothing: start over next time */
+				unlink(jpath);
+				fs_remove_tree(part);
+			}
+			break;
+		}
+		if (!nstale)
+			break;
+		if (pass) {
+			rc = cs_fail(err, EIO, "'%s' still differs from its hash after copying it again", p.f[stale[0]].rel);
+			break;
+		}
+		/* Files taken from the copy being replaced that no longer match
+		 * their hash: that copy was damaged. Copy them from the source. */
+		if (nstale == 1)
+			notify(o, "the staged copy's '%s' no longer matches the hash it was staged with: copying it again",
+			       p.f[stale[0]].rel);
+		else
+			notify(o, "%zu files of the staged copy (first '%s') no longer match the hashes they were staged "
+			       "with: copying them again", nstale, p.f[stale[0]].rel);
+		for (size_t k = 0; k < nstale; k++) {
+			struct sfile *f = &p.f[stale[k]];
+			f->linked = 0;
+			f->has_old_digest = 0;
+			memset(f->done, 0, f->nchunks ? f->nchunks : 1);
+			r->linked--;
+		}
+		r->repaired = 1;
+		rc = recreate(&p, part, stale, nstale, err);
 	}
+	free(stale);
+	if (rc)
+		goto out;
 	for (size_t i = 0; i < p.n; i++) {
 		if (p.f[i].linked)
 			continue;
@@ -1210,48 +1535,13 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 		rc = write_manifest(part, o->name, &p, o->verify, err);
 	if (!rc && sync_dirs(part, &p) < 0)
 		rc = cs_fail_errno(err, errno, "cannot flush the directories of '%s'", part);
-	if (rc)
-		goto out;
-
-	/* Publish: one rename, or an exchange with the copy it replaces. */
-	if (flock(ufd, LOCK_EX | LOCK_NB) < 0) {
-		rc = cs_fail(err, EBUSY,
-			     "'%s' is in use by a running server, so the new copy was not swapped in; it waits, "
-			     "complete, in '%s': stage again once the server stopped", pub, part);
-		goto out;
-	}
-	unlink(jpath);
-	int exists = lstat(pub, &sb) == 0;
-	if (exists) {
-		if (fs_exchange(part, pub) < 0) {
-			rc = cs_fail_errno(err, errno, "cannot swap '%s' into '%s'", part, pub);
-			goto out;
-		}
-		r->replaced = 1;
-		char *trash = xasprintf("%s/.trash/%s.%ld.%llu", o->root, o->name, (long)getpid(),
-					(unsigned long long)now_ns());
-		if (rename(part, trash) == 0)
-			fs_remove_tree(trash);
-		else
-			fs_remove_tree(part);
-		free(trash);
-	} else if (rename(part, pub) < 0) {
-		rc = cs_fail_errno(err, errno, "cannot publish '%s' as '%s'", part, pub);
-		goto out;
-	}
-	char *pdir = sub(o->root, ".partial", NULL);
-	if (fs_fsync_path(o->root) < 0 || fs_fsync_path(pdir) < 0)
-		rc = cs_fail_errno(err, errno, "cannot flush '%s'", o->root);
-	free(pdir);
+	if (!rc)
+		rc = publish(o, part, pub, jpath, r, err);
 out:
-	if (jfd >= 0)
-		close(jfd);
 	if (cfd >= 0)
 		close(cfd);
 	if (sfd >= 0)
 		close(sfd);
-	if (ufd >= 0)
-		close(ufd);
 	r->seconds = (double)(now_ns() - t0) / 1e9;
 	free(pub);
 	free(part);
@@ -1264,6 +1554,7 @@ out:
 void sc_result_free(struct sc_result *r)
 {
 	free(r->path);
+	free(r->replaced_source);
 	for (size_t i = 0; i < r->nevicted; i++)
 		free(r->evicted[i]);
 	free(r->evicted);
@@ -1298,6 +1589,7 @@ int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *e
 		e->last_used = m->last_used;
 		e->in_use = is_busy(root, e->name, "use");
 		e->staging = is_busy(root, e->name, "stage");
+		e->problem = m->corrupt ? xstrdup(m->corrupt) : NULL;
 	}
 	pubents_free(pe, npe);
 	char *pdir = sub(root, ".partial", NULL);
@@ -1337,8 +1629,47 @@ void sc_entries_free(struct sc_entry *e, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(e[i].name);
 		free(e[i].source);
+		free(e[i].problem);
 	}
 	free(e);
+}
+
+/* Record a verification's verdict in the manifest -- the problem and the
+ * damaged files, or none -- keeping the manifest's mtime (the last use).
+ * Only if dir is still the copy that was verified (no stage swapped another
+ * in meanwhile: the stage lock is held here). */
+static int mark_verdict(const char *root, const char *name, ino_t verified_ino, const char *problem, json_t *bad)
+{
+	int sfd = lock_take(root, name, "stage", LOCK_EX, 10ull * 1000000000, NULL, NULL, NULL, NULL);
+	if (sfd < 0)
+		return -1;
+	char *dir = path_join(root, name);
+	struct manifest m;
+	struct stat sb;
+	int rc = -1;
+	if (stat(dir, &sb) == 0 && sb.st_ino == verified_ino && manifest_load(dir, &m) == 0) {
+		if (problem) {
+			json_object_set_new(m.j, "corrupt", json_string(problem));
+			json_object_set(m.j, "corrupt_files", bad);
+		} else {
+			json_object_del(m.j, "corrupt");
+			json_object_del(m.j, "corrupt_files");
+		}
+		char *text = json_dumps(m.j, JSON_INDENT(1));
+		char *path = path_join(dir, SC_MANIFEST);
+		struct cs_err e;
+		rc = fs_write_file_sync(path, text, strlen(text), &e);
+		struct timespec ts[2] = { { 0, UTIME_OMIT },
+					  { (time_t)(m.last_used_ns / 1000000000), (long)(m.last_used_ns % 1000000000) } };
+		if (!rc)
+			utimensat(AT_FDCWD, path, ts, 0);
+		free(path);
+		free(text);
+		manifest_free(&m);
+	}
+	free(dir);
+	close(sfd);
+	return rc;
 }
 
 int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_atomic_t *cancel,
@@ -1349,7 +1680,8 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 		return cs_fail(err, EINVAL, "invalid name '%s'", name);
 	char *dir = path_join(root, name);
 	struct manifest m;
-	if (manifest_load(dir, &m) < 0) {
+	struct stat dsb;
+	if (stat(dir, &dsb) < 0 || manifest_load(dir, &m) < 0) {
 		struct stat sb;
 		int e = stat(dir, &sb) == 0 ? EINVAL : ENOENT;
 		int rc = cs_fail(err, e, e == ENOENT ? "no staged model '%s' in '%s'"
@@ -1362,53 +1694,151 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 	rep->files = n;
 	rep->bytes = m.bytes;
 	const char **paths = xcalloc(n ? n : 1, sizeof(char *));
+	const char **rels = xcalloc(n ? n : 1, sizeof(char *));
 	uint64_t *expect = xcalloc(n ? n : 1, sizeof(uint64_t));
 	uint64_t **hashes = xcalloc(n ? n : 1, sizeof(uint64_t *));
 	const char **want = xcalloc(n ? n : 1, sizeof(char *));
+	size_t *idx = xcalloc(n ? n : 1, sizeof(size_t));
+	json_t *bad = json_array();
+	size_t nh = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_t *f = json_array_get(m.files, i);
 		const char *rel = json_string_value(json_object_get(f, "path"));
+		rels[i] = rel ? rel : "";
 		expect[i] = (uint64_t)json_integer_value(json_object_get(f, "size"));
 		want[i] = json_string_value(json_object_get(f, "xxh3"));
-		paths[i] = path_join(dir, rel ? rel : "");
+		paths[i] = path_join(dir, rels[i]);
 		hashes[i] = xcalloc(cp_nchunks(expect[i], m.chunk) + 1, sizeof(uint64_t));
 	}
 	int rc = 0;
-	for (size_t i = 0; i < n && !rep->problem; i++) {
+	/* Every file, so that a repair knows all that is damaged. */
+	for (size_t i = 0; i < n; i++) {
 		struct stat sb;
+		char *problem = NULL;
 		if (stat(paths[i], &sb) < 0)
-			rep->problem = xasprintf("'%s' is missing", paths[i]);
+			problem = xasprintf("'%s' is missing", paths[i]);
 		else if ((uint64_t)sb.st_size != expect[i])
-			rep->problem = xasprintf("'%s' has %llu bytes, the manifest says %llu", paths[i],
-						 (unsigned long long)sb.st_size, (unsigned long long)expect[i]);
+			problem = xasprintf("'%s' has %llu bytes, the manifest says %llu", paths[i],
+					    (unsigned long long)sb.st_size, (unsigned long long)expect[i]);
+		if (problem) {
+			json_array_append_new(bad, json_string(rels[i]));
+			if (!rep->problem)
+				rep->problem = problem;
+			else
+				free(problem);
+		} else {
+			idx[nh++] = i;
+		}
 	}
-	if (!rep->problem && m.verify == SC_VERIFY_XXH3) {
+	if (m.verify == SC_VERIFY_XXH3 && nh) {
+		const char **hp = xcalloc(nh, sizeof(char *));
+		uint64_t *he = xcalloc(nh, sizeof(uint64_t));
+		uint64_t **hh = xcalloc(nh, sizeof(uint64_t *));
+		for (size_t k = 0; k < nh; k++) {
+			hp[k] = paths[idx[k]];
+			he[k] = expect[idx[k]];
+			hh[k] = hashes[idx[k]];
+		}
 		struct cs_err e2;
-		if (cp_hash_files(paths, n, expect, NULL, hashes, m.chunk, jobs, 1, cancel, progress, arg, &e2)) {
+		if (cp_hash_files(hp, nh, he, NULL, hh, m.chunk, jobs, 1, cancel, progress, arg, &e2)) {
 			if (e2.code == ECANCELED)
 				rc = cs_fail(err, ECANCELED, "interrupted");
-			else
+			else if (!rep->problem)
 				rep->problem = xstrdup(e2.msg);
+		} else {
+			for (size_t k = 0; k < nh; k++) {
+				size_t i = idx[k];
+				char *got = hex64(cp_file_digest(hashes[i], cp_nchunks(expect[i], m.chunk)));
+				if (!want[i] || strcmp(got, want[i])) {
+					json_array_append_new(bad, json_string(rels[i]));
+					if (!rep->problem)
+						rep->problem = xasprintf("'%s' does not match its hash (xxh3 %s, staged as %s)",
+									 paths[i], got, want[i] ? want[i] : "none");
+				}
+				free(got);
+			}
 		}
-		for (size_t i = 0; i < n && !rc && !rep->problem; i++) {
-			char *got = hex64(cp_file_digest(hashes[i], cp_nchunks(expect[i], m.chunk)));
-			if (!want[i] || strcmp(got, want[i]))
-				rep->problem = xasprintf("'%s' does not match its hash (xxh3 %s, staged as %s)", paths[i],
-							 got, want[i] ? want[i] : "none");
-			free(got);
-		}
+		free(hp);
+		free(he);
+		free(hh);
 	}
 	rep->ok = !rc && !rep->problem;
+	rep->damaged = json_array_size(bad);
+	/* A failed verify marks the copy corrupt (stage then re-copies what is
+	 * damaged, and no server is started on it); a passing one clears it. */
+	if (!rc && (rep->problem || m.corrupt))
+		rep->marked = mark_verdict(root, name, dsb.st_ino, rep->problem, bad) == 0;
+	json_decref(bad);
 	for (size_t i = 0; i < n; i++) {
 		free((char *)paths[i]);
 		free(hashes[i]);
 	}
 	free(paths);
+	free(rels);
 	free(expect);
 	free(hashes);
 	free(want);
+	free(idx);
 	manifest_free(&m);
 	free(dir);
+	return rc;
+}
+
+/* The settings a model was staged with, from its manifest. */
+static int staged_opts(const char *root, const char *name, struct sc_opts *o, char **src, char ***globs, struct cs_err *err)
+{
+	char *dir = path_join(root, name);
+	struct manifest m;
+	int rc = manifest_load(dir, &m);
+	free(dir);
+	if (rc)
+		return cs_fail(err, ENOENT, "no staged model '%s' in '%s' (or no readable manifest)", name, root);
+	*src = xstrdup(m.source);
+	o->src = *src;
+	o->verify = m.verify;
+	o->chunk = m.chunk;
+	/* filters: "+GLOB\n" includes, "-GLOB\n" excludes */
+	size_t n = 0;
+	for (const char *q = m.filters; *q; q++)
+		n += *q == '\n';
+	*globs = xcalloc(n + 1, sizeof(char *));
+	o->include = *globs;
+	o->ninclude = 0;
+	char **exc = xcalloc(n + 1, sizeof(char *));
+	o->exclude = exc;
+	o->nexclude = 0;
+	for (const char *q = m.filters; *q;) {
+		const char *e = strchr(q, '\n');
+		size_t l = e ? (size_t)(e - q) : strlen(q);
+		if (l > 1 && *q == '+')
+			o->include[o->ninclude++] = xstrndup(q + 1, l - 1);
+		else if (l > 1 && *q == '-')
+			o->exclude[o->nexclude++] = xstrndup(q + 1, l - 1);
+		q += l + (e ? 1 : 0);
+	}
+	manifest_free(&m);
+	return 0;
+}
+
+int sc_repair(const struct sc_opts *base, const char *name, struct sc_result *r, struct cs_err *err)
+{
+	memset(r, 0, sizeof(*r));
+	struct sc_opts o = *base;
+	o.name = name;
+	char *src = NULL;
+	char **inc = NULL;
+	if (staged_opts(base->root, name, &o, &src, &inc, err))
+		return -1;
+	struct stat sb;
+	int rc = stat(src, &sb) < 0 ? cs_fail_errno(err, errno, "cannot repair '%s': its source '%s' is gone", name, src)
+				    : sc_stage(&o, r, err);
+	for (size_t i = 0; i < o.ninclude; i++)
+		free(o.include[i]);
+	for (size_t i = 0; i < o.nexclude; i++)
+		free(o.exclude[i]);
+	free(o.include);
+	free(o.exclude);
+	free(src);
 	return rc;
 }
 
@@ -1424,26 +1854,14 @@ int sc_remove(const char *root, const char *name, struct cs_err *err)
 	int rc = 0;
 	if (!have_pub && !have_part) {
 		rc = cs_fail(err, ENOENT, "no staged model '%s' in '%s'", name, root);
-	} else if (have_pub) {
-		int ev = evict_one(root, name, err);
-		if (ev == 0)
+	} else {
+		int ev = evict_one(root, name, 1, err);
+		if (ev == 0 && have_pub)
 			rc = cs_fail(err, EBUSY, "'%s' is in use by a running server or being staged; not removed", pub);
+		else if (ev == 0)
+			rc = cs_fail(err, EBUSY, "'%s' is being staged right now; not removed", name);
 		else if (ev < 0)
 			rc = -1;
-	}
-	if (!rc && have_part) {
-		int sfd = lock_open(root, name, "stage", err);
-		if (sfd < 0) {
-			rc = -1;
-		} else if (flock(sfd, LOCK_EX | LOCK_NB) < 0) {
-			rc = cs_fail(err, EBUSY, "'%s' is being staged right now; not removed", name);
-		} else {
-			unlink(jp);
-			if (fs_remove_tree(part) < 0)
-				rc = cs_fail_errno(err, errno, "cannot remove '%s'", part);
-		}
-		if (sfd >= 0)
-			close(sfd);
 	}
 	free(pub);
 	free(part);
@@ -1466,12 +1884,16 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		char *p = path_join(trash, de->d_name);
+		*freed += fs_tree_bytes(p);
 		fs_remove_tree(p);
 		free(p);
 	}
 	if (d)
 		closedir(d);
-	/* Partial copies nobody is working on, and journals without a copy. */
+	/* Partial copies nobody is working on, and journals without a copy:
+	 * one name at a time, copy and journal together. */
+	char **names = NULL;
+	size_t nn = 0, na = 0;
 	d = opendir(pdir);
 	while (d && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -1479,25 +1901,52 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 		char *nm = has_suffix(de->d_name, ".journal")
 				   ? xstrndup(de->d_name, strlen(de->d_name) - strlen(".journal"))
 				   : xstrdup(de->d_name);
-		int sfd = sc_valid_name(nm) ? lock_open(root, nm, "stage", err) : -1;
-		if (sfd >= 0 && flock(sfd, LOCK_EX | LOCK_NB) == 0) {
-			char *p = path_join(pdir, de->d_name);
-			uint64_t total = has_suffix(de->d_name, ".journal") ? 0 : partial_total(root, nm);
-			if (fs_remove_tree(p) == 0 && !has_suffix(de->d_name, ".journal")) {
-				char *m = xasprintf("removed abandoned partial copy '%s'", p);
-				if (notice)
-					notice(m, arg);
-				free(m);
-				*freed += total;
-			}
-			free(p);
+		int dup = !sc_valid_name(nm);
+		for (size_t k = 0; k < nn && !dup; k++)
+			dup = !strcmp(names[k], nm);
+		if (dup) {
+			free(nm);
+			continue;
 		}
-		if (sfd >= 0)
-			close(sfd);
-		free(nm);
+		names = xgrow(names, &na, nn + 1, sizeof(char *));
+		names[nn++] = nm;
 	}
 	if (d)
 		closedir(d);
+	for (size_t k = 0; k < nn; k++) {
+		const char *nm = names[k];
+		int sfd = lock_take(root, nm, "stage", LOCK_EX, 0, NULL, NULL, NULL, NULL);
+		if (sfd >= 0) {
+			char *part = path_join(pdir, nm), *jp = xasprintf("%s.journal", part), *pub = path_join(root, nm);
+			uint64_t bytes = fs_tree_bytes(part) + fs_tree_bytes(jp);
+			unlink(jp);
+			struct stat st;
+			int had_part = lstat(part, &st) == 0;
+			if (fs_remove_tree(part) == 0) {
+				*freed += bytes;
+				if (had_part && notice) {
+					char b[32];
+					char *m = xasprintf("removed abandoned partial copy '%s' (%s)", part,
+							    fmt_bytes(b, sizeof(b), bytes));
+					notice(m, arg);
+					free(m);
+				}
+			}
+			if (lstat(pub, &st) < 0) {
+				int ufd = lock_take(root, nm, "use", LOCK_EX, 0, NULL, NULL, NULL, NULL);
+				if (ufd >= 0) {
+					lock_files_remove(root, nm);
+					close(ufd);
+				}
+			}
+			close(sfd);
+			free(part);
+			free(jp);
+			free(pub);
+		}
+		free(names[k]);
+	}
+	free(names);
 	free(trash);
 	free(pdir);
 	if (!max_cache)
@@ -1510,7 +1959,7 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 		used += pe[i].bytes;
 	int rc = 0;
 	for (size_t i = 0; i < npe && used > max_cache && !rc; i++) {
-		int ev = evict_one(root, pe[i].name, err);
+		int ev = evict_one(root, pe[i].name, 0, err);
 		if (ev < 0)
 			rc = -1;
 		if (ev == 1) {
@@ -1533,41 +1982,73 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 	return rc;
 }
 
-int sc_use(const char *model_dir, struct cs_err *err)
+/* The published model a path belongs to: the nearest directory at or above
+ * it that holds a manifest and sits in a staging root (one with .locks).
+ * Symlinks, relative paths and "." / ".." forms are resolved first. */
+static int staged_model_of(const char *path, char **root, char **name)
 {
-	char *real = realpath(model_dir, NULL);
+	char *real = realpath(path, NULL);
 	if (!real)
 		return -1;
-	char *man = path_join(real, SC_MANIFEST);
-	char *root = fs_parent_dir(real);
-	char *name = fs_basename(real);
-	char *locks = path_join(root, ".locks");
 	struct stat sb;
-	int fd = -1;
-	if (stat(man, &sb) == 0 && stat(locks, &sb) == 0 && S_ISDIR(sb.st_mode) && sc_valid_name(name)) {
-		struct cs_err e2;
-		fd = lock_open(root, name, "use", &e2);
-		if (fd < 0) {
-			fd = -2;
-			*err = e2;
-		} else if (lock_wait(fd, LOCK_SH, 30ull * 1000000000, NULL, NULL, NULL) < 0) {
-			cs_fail_errno(err, errno, "cannot lock staged model '%s'", real);
-			close(fd);
-			fd = -2;
-		} else if (stat(man, &sb) < 0) {
-			/* Evicted between the check and the lock. */
-			cs_fail(err, ENOENT, "staged model '%s' was removed", real);
+	char *dir = stat(real, &sb) == 0 && S_ISDIR(sb.st_mode) ? xstrdup(real) : fs_parent_dir(real);
+	free(real);
+	for (;;) {
+		char *man = path_join(dir, SC_MANIFEST);
+		char *parent = fs_parent_dir(dir);
+		char *locks = path_join(parent, ".locks");
+		char *base = fs_basename(dir);
+		int hit = stat(man, &sb) == 0 && stat(locks, &sb) == 0 && S_ISDIR(sb.st_mode) && sc_valid_name(base);
+		free(man);
+		free(locks);
+		if (hit) {
+			*root = parent;
+			*name = base;
+			free(dir);
+			return 0;
+		}
+		free(base);
+		int top = !strcmp(parent, dir);
+		free(dir);
+		dir = parent;
+		if (top)
+			break;
+	}
+	free(dir);
+	return -1;
+}
+
+int sc_use(const char *model_path, struct cs_err *err)
+{
+	char *root, *name;
+	if (staged_model_of(model_path, &root, &name))
+		return -1;
+	char *dir = path_join(root, name);
+	int fd = lock_take(root, name, "use", LOCK_SH, 30ull * 1000000000, NULL, NULL, NULL, NULL);
+	struct manifest m;
+	if (fd < 0) {
+		cs_fail_errno(err, errno, "cannot lock staged model '%s' in use", dir);
+		fd = -2;
+	} else if (manifest_load(dir, &m) < 0) {
+		/* Evicted between the check and the lock. */
+		cs_fail(err, ENOENT, "staged model '%s' was removed", dir);
+		close(fd);
+		fd = -2;
+	} else {
+		if (m.corrupt) {
+			cs_fail(err, EBADMSG,
+				"staged model '%s' failed verification (%s): re-stage it ('coldstart stage' of its "
+				"source, or 'coldstart cache verify --repair %s')", dir, m.corrupt, name);
 			close(fd);
 			fd = -2;
 		} else {
-			touch(real);
+			touch(dir);
 		}
+		manifest_free(&m);
 	}
-	free(real);
-	free(man);
+	free(dir);
 	free(root);
 	free(name);
-	free(locks);
 	return fd;
 }
 

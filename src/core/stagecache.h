@@ -54,6 +54,7 @@ struct sc_opts {
 	int direct;
 	uint64_t bwlimit;              /* bytes/s, 0 = none */
 	int follow_symlinks;           /* symlinks leaving SRC are refused otherwise */
+	int replace;                   /* NAME may hold another source's copy: replace it */
 	int keep_src_cache;            /* leave the source's pages cached */
 	uint64_t wait_timeout_ns;      /* for another stager; default 1 hour */
 	volatile sig_atomic_t *cancel;
@@ -68,6 +69,8 @@ struct sc_result {
 	int noop;                      /* already staged from this unchanged source */
 	int waited;                    /* another process was staging it */
 	int replaced;                  /* an older copy was swapped out */
+	int repaired;                  /* ... because it was damaged (the source had not changed) */
+	char *replaced_source;         /* ... because --replace gave NAME another source (that one) */
 	size_t files;
 	uint64_t bytes;                /* model size */
 	uint64_t copied;               /* bytes copied by this call */
@@ -85,6 +88,13 @@ void sc_result_free(struct sc_result *r);
 
 /* A NAME usable under a root: non-empty, no '/', not starting with '.'. */
 int sc_valid_name(const char *name);
+/* The name a model directory goes by: its real directory's name ("stage ."
+ * names the directory, not "."), and for a Hugging Face cache snapshot
+ * (.../models--ORG--NAME/snapshots/REV) the repository's, ORG--NAME.
+ * malloc'd. Used for staged names and for the CSV's model column alike. */
+char *sc_default_name(const char *src);
+/* A glob fnmatch will read as written: every '[' closed, no trailing '\'. */
+int sc_valid_glob(const char *glob);
 
 struct sc_entry {
 	char *name;
@@ -92,6 +102,7 @@ struct sc_entry {
 	int partial;                   /* a copy in progress or abandoned */
 	int in_use;                    /* a server holds it (published only) */
 	int staging;                   /* a stager holds it */
+	char *problem;                 /* published: a failed verification's finding (corrupt), or NULL */
 	enum sc_verify verify;
 	size_t files;
 	uint64_t bytes;                /* published: model size; partial: total */
@@ -109,11 +120,22 @@ struct sc_verify_report {
 	size_t files;
 	uint64_t bytes;
 	char *problem;                 /* first problem found, NULL when ok */
+	size_t damaged;                /* files found damaged */
+	int marked;                    /* the verdict was recorded in the manifest */
 };
 
-/* Re-check a published model against its manifest (hashes when it has them). */
+/* Re-check a published model against its manifest (hashes when it has
+ * them), every file. A failure marks the model corrupt in its manifest,
+ * with the damaged files: `stage` then re-copies them (never answering
+ * "already staged"), sc_use refuses it, sc_list shows it; a pass clears the
+ * mark. */
 int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_atomic_t *cancel,
 		    cp_progress_fn progress, void *arg, struct sc_verify_report *rep, struct cs_err *err);
+
+/* Re-stage NAME from the source, filters, verification and chunk size its
+ * manifest records, with base's other settings (root, jobs, ...): what is
+ * damaged is copied again, the rest linked. */
+int sc_repair(const struct sc_opts *base, const char *name, struct sc_result *r, struct cs_err *err);
 
 /* Remove a published model (and its partial copy); fails with EBUSY when in
  * use or being staged, ENOENT when there is nothing of that name. */
@@ -125,13 +147,15 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 	  struct cs_err *err);
 
 /*
- * For a server about to run on `model_dir`: when it is a published model of
- * a staging root, take the shared use lock (so it is never evicted or
- * replaced under the server) and mark it used. Returns the lock's fd (keep
- * it open for the server's life, then sc_release), -1 when model_dir is not
- * a staged model; -2 with err set on failure.
+ * For a server about to run on model_path: when it is (or lies inside) a
+ * published model of a staging root -- by any name: a file in it, a symlink
+ * to it, a relative path, "." and ".." forms -- take the model's shared use
+ * lock (so it is never evicted or replaced under the server) and mark it
+ * used. Returns the lock's fd (keep it open for the server's life, then
+ * sc_release), -1 when the path is no staged model, -2 with err set on
+ * failure (EBADMSG: the model failed verification and must not be served).
  */
-int sc_use(const char *model_dir, struct cs_err *err);
+int sc_use(const char *model_path, struct cs_err *err);
 void sc_release(int fd);
 
 #endif
