@@ -71,6 +71,8 @@ static void usage(FILE *f)
 		"      --seed N           seed for --order random (default: time)\n"
 		"      --csv FILE         default storage_layout_bench.csv\n"
 		RUNCFG_HELP
+		"  (bench: --log DIR names the directory of the per-run logs, default\n"
+		"  coldstart-logs/ next to the CSV)\n"
 		"  -h, --help             this help\n"
 		"\n"
 		"Paths that are missing or not model directories are refused before\n"
@@ -476,6 +478,12 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	cfg.log_is_dir = 1; /* one log per run: --log names their directory */
+	int vr = runcfg_validate(&cfg, cfg.server && strcmp(cfg.server, "refserve") ? cfg.server : NULL, "--server");
+	if (!vr)
+		vr = runcfg_validate(&cfg, runtime_server, "--runtime-server");
+	if (vr)
+		return vr;
 	if (nvme && !*nvme)
 		nvme = NULL;
 	if (net && !*net)
@@ -527,6 +535,13 @@ int cmd_bench(int argc, char **argv)
 		}
 		modes[nm++] = (struct mode){ t, path, xcalloc((size_t)repeat, sizeof(double)), 0,
 					     xcalloc((size_t)repeat, sizeof(double)), xcalloc((size_t)repeat, sizeof(int)) };
+	}
+	if (!rc && !nm)
+		rc = usage_error("--modes '%s' names no mode (nvme, net, staged, net+prefetch or runtime)",
+				 modes_arg ? modes_arg : "");
+	if (!rc) {
+		const char *models[2] = { nvme, want_netsim ? NULL : net };
+		rc = runcfg_check_outputs(&cfg, models, 2);
 	}
 	/* Everything checked before the first run. */
 	for (size_t i = 0; i < nm && !rc; i++)

@@ -101,6 +101,27 @@ int report_write(const char *csv, const char *md, const char *svg, const char *m
 	char *meta_own = meta ? NULL : report_sibling(csv, ".meta.json");
 	struct rp_report r;
 	struct cs_err err;
+	/* Nothing written over an input, or over the other output. */
+	const char *mdp0 = md ? md : md_own, *svgp0 = svg ? svg : svg_own, *metap = meta ? meta : meta_own;
+	const char *ins[2] = { csv, metap }, *in_what[2] = { "the CSV", "the sidecar" };
+	const char *outs[2] = { mdp0, svgp0 }, *out_what[2] = { "--md", "--svg" };
+	int conflict = 0;
+	for (int o = 0; o < 2 && !conflict; o++) {
+		if (!strcmp(outs[o], "-"))
+			continue;
+		for (int i = 0; i < 2 && !conflict; i++)
+			if (fs_same_file(outs[o], ins[i]))
+				conflict = usage_error("%s '%s' is %s '%s': it would be overwritten", out_what[o], outs[o],
+						       in_what[i], ins[i]);
+	}
+	if (!conflict && strcmp(mdp0, "-") && fs_same_file(mdp0, svgp0))
+		conflict = usage_error("--md '%s' and --svg '%s' are the same file", mdp0, svgp0);
+	if (conflict) {
+		free(md_own);
+		free(svg_own);
+		free(meta_own);
+		return conflict;
+	}
 	int rc = rp_load(csv, meta ? meta : meta_own, model, th, &r, &err);
 	if (rc) {
 		error("%s", err.msg);

@@ -36,7 +36,11 @@ static void usage(FILE *f)
 		"A server that exits before ready, is not ready within --timeout, or whose\n"
 		"port is taken fails the run (exit 1, the last 20 lines of its output\n"
 		"shown, no row unless --record-failures). Ctrl-C stops the server tree and\n"
-		"exits 130 without a row.\n"
+		"exits 130 without a row; so does a kill -9 of coldstart (a guard process\n"
+		"stops the tree). The CSV is checked before launch (header, appendable,\n"
+		"room); if the row still cannot be written, load_s is printed all the same\n"
+		"and the row shown, exit 1. No output may name an input or another output\n"
+		"(--csv, --log and the model's files).\n"
 		"\n"
 		"Examples:\n"
 		"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --csv bench.csv\n"
@@ -96,6 +100,12 @@ int cmd_run(int argc, char **argv)
 		return usage_error("missing --model PATH");
 	if (!*mode)
 		return usage_error("empty --mode");
+	int r = runcfg_validate(&cfg, cfg.server && strcmp(cfg.server, "refserve") ? cfg.server : NULL, "--server");
+	const char *models[1] = { model };
+	if (!r)
+		r = runcfg_check_outputs(&cfg, models, 1);
+	if (r)
+		return r;
 	if (runcfg_check_csv(&cfg))
 		return EXIT_FAIL;
 	cli_catch_signals();
@@ -104,8 +114,8 @@ int cmd_run(int argc, char **argv)
 	int rc = runcfg_execute(&cfg, model, mode, NULL, &res, cfg.json ? &j : NULL);
 	if (cfg.json && j)
 		print_json(j);
-	else if (rc == 0)
-		printf("%.3f\n", res.load_s);
+	else if (rc == 0 || (res.outcome == RUN_READY && res.record_failed))
+		printf("%.3f\n", res.load_s); /* a measurement the CSV could not take is still printed */
 	run_result_free(&res);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include "runcfg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "../cli.h"
 #include "../core/csvlog.h"
 #include "../core/fsutil.h"
+#include "../core/pagecache.h"
 #include "../core/proc.h"
 #include "../core/ready.h"
 #include "../core/stagecache.h"
@@ -179,12 +181,102 @@ int runcfg_check_csv(const struct run_cfg *c)
 		return 0;
 	if (csv_check_header(c->csv, &err))
 		return error("%s", err.msg);
+	/* One missing directory level is created; a typo is not a tree. */
 	char *dir = fs_parent_dir(c->csv);
-	int rc = fs_mkdir_p(dir, 0755) ? error_errno("cannot create directory '%s' for '%s'", dir, c->csv) : 0;
-	if (!rc && access(dir, W_OK) != 0)
-		rc = error_errno("cannot write in '%s' (for '%s')", dir, c->csv);
+	int rc = fs_mkdir_last(dir, 0755) ? error_errno("cannot create directory '%s' for '%s'%s", dir, c->csv,
+						       errno == ENOENT ? " (its parent does not exist either)" : "")
+					  : 0;
+	/* The row must be appendable before a run is spent on it. */
+	if (!rc && access(c->csv, F_OK) == 0) {
+		int fd = open(c->csv, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd < 0)
+			rc = error_errno("cannot append to '%s'", c->csv);
+		else
+			close(fd);
+	} else if (!rc && faccessat(AT_FDCWD, dir, W_OK, AT_EACCESS) != 0) {
+		rc = error_errno("cannot create '%s' in '%s'", c->csv, dir);
+	}
+	uint64_t room = 0;
+	if (!rc && fs_free_bytes(dir, &room) == 0 && room < CSV_MIN_ROOM) {
+		char b[32];
+		rc = error("no room to append to '%s': its file system has %s free", c->csv, fmt_bytes(b, sizeof(b), room));
+	}
 	free(dir);
 	return rc ? EXIT_FAIL : 0;
+}
+
+/* Is path one of the model's files? */
+static int is_model_file(const char *path, const char *model)
+{
+	struct pc_set set;
+	char *paths[1] = { (char *)model };
+	struct cs_err e;
+	if (pc_collect(paths, 1, &set, &e))
+		return 0;
+	int hit = 0;
+	for (size_t i = 0; i < set.n && !hit; i++)
+		hit = fs_same_file(path, set.files[i].path);
+	pc_set_free(&set);
+	return hit;
+}
+
+static char *timeline_path(const char *log, const char *ext)
+{
+	size_t n = strlen(log);
+	size_t base = n > 4 && !strcmp(log + n - 4, ".log") ? n - 4 : n;
+	return xasprintf("%.*s.timeline.%s", (int)base, log, ext);
+}
+
+int runcfg_check_outputs(const struct run_cfg *c, const char *const *models, size_t nmodels)
+{
+	const char *out[4] = { c->csv, c->log && !c->log_is_dir ? c->log : NULL, NULL, NULL };
+	const char *what[4] = { "--csv", "--log", "--log's timeline", "--log's timeline" };
+	char *tl_csv = out[1] ? timeline_path(out[1], "csv") : NULL, *tl_svg = out[1] ? timeline_path(out[1], "svg") : NULL;
+	out[2] = tl_csv;
+	out[3] = tl_svg;
+	int rc = 0;
+	for (int i = 0; i < 4 && !rc; i++) {
+		if (!out[i])
+			continue;
+		for (int k = i + 1; k < 4 && !rc; k++)
+			if (out[k] && fs_same_file(out[i], out[k]))
+				rc = usage_error("%s '%s' and %s '%s' are the same file: one would overwrite the other", what[i],
+						 out[i], what[k], out[k]);
+		for (size_t m = 0; m < nmodels && !rc; m++)
+			if (models[m] && is_model_file(out[i], models[m]))
+				rc = usage_error("%s '%s' is one of the model's files ('%s'): it would be overwritten",
+						 what[i], out[i], models[m]);
+	}
+	free(tl_csv);
+	free(tl_svg);
+	return rc;
+}
+
+int runcfg_validate(const struct run_cfg *c, const char *tmpl, const char *what)
+{
+	if (!tmpl)
+		return 0;
+	struct tmpl_var vars[] = {
+		{ "model", "m" }, { "port", "1" }, { "max_model_len", "1" }, { "mode", "m" }, { "run_id", "1" },
+	};
+	struct cs_err err;
+	const char *t = tmpl;
+	while (*t == ' ' || *t == '\t' || *t == '\n')
+		t++;
+	if (!*t)
+		return usage_error("empty %s template", what);
+	if (c->shell) {
+		char *line = tmpl_shell(tmpl, vars, 5, &err);
+		free(line);
+		if (!line)
+			return usage_error("invalid %s template '%s': %s", what, tmpl, err.msg);
+		return 0;
+	}
+	char **argv;
+	if (tmpl_argv(tmpl, vars, 5, &argv, &err))
+		return usage_error("invalid %s template '%s': %s", what, tmpl, err.msg);
+	tmpl_argv_free(argv);
+	return 0;
 }
 
 static void on_status(const char *msg, void *arg)
@@ -197,14 +289,17 @@ static void on_status(const char *msg, void *arg)
 static char *default_log_path(const struct run_cfg *c, const char *mode)
 {
 	char *dir;
-	if (c->csv) {
+	if (c->log && c->log_is_dir) {
+		dir = xstrdup(c->log);
+	} else if (c->csv) {
 		char *parent = fs_parent_dir(c->csv);
 		dir = path_join(parent, "coldstart-logs");
 		free(parent);
 	} else {
 		dir = xstrdup("coldstart-logs");
 	}
-	if (fs_mkdir_p(dir, 0755)) {
+	if (fs_mkdir_last(dir, 0755)) {
+		warning("cannot create the log directory '%s': %s; the server's output is not kept", dir, strerror(errno));
 		free(dir);
 		return NULL;
 	}
@@ -282,10 +377,8 @@ static json_t *result_json(const struct run_cfg *c, const struct run_result *r, 
  */
 static char *write_timeline(const struct run_cfg *c, const struct run_result *res, const char *log, const char *mode)
 {
-	size_t n = strlen(log);
-	size_t base = n > 4 && !strcmp(log + n - 4, ".log") ? n - 4 : n;
-	char *csvp = xasprintf("%.*s.timeline.csv", (int)base, log);
-	char *svgp = xasprintf("%.*s.timeline.svg", (int)base, log);
+	char *csvp = timeline_path(log, "csv");
+	char *svgp = timeline_path(log, "svg");
 	/* One pass into a growing buffer: a 10-minute start has 6,000 samples. */
 	char *text = NULL;
 	size_t tlen = 0;
@@ -368,7 +461,7 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 		return error("%s", err.msg);
 	}
 	char *command = c->shell ? xstrdup(argv[2]) : argv_display(argv);
-	char *log = c->log ? xstrdup(c->log) : default_log_path(c, mode);
+	char *log = c->log && !c->log_is_dir ? xstrdup(c->log) : default_log_path(c, mode);
 	if (!c->quiet)
 		fprintf(stderr, "coldstart: %s: [%s] %s\n", cs_cmdname, mode, command);
 
@@ -475,14 +568,22 @@ int runcfg_execute(struct run_cfg *c, const char *model, const char *mode, const
 				       res->outcome == RUN_READY ? res->load_s : -1,
 				       res->gpu_mem_bytes >= 0 ? res->gpu_mem_bytes >> 20 : -1, notes };
 		if (csv_append(c->csv, &row, &err)) {
-			error("%s", err.msg);
+			/* The run is measured: never lose it with the file. */
+			row.run_id = 0;
+			char *text = csv_row_text(&row, "\n");
+			error("%s: the run was measured but NOT recorded; its row (run_id left out):\n%s", err.msg,
+			      text + 2);
+			free(text);
+			res->record_failed = 1;
 			if (!rc)
 				rc = -1;
 		} else {
 			run_id = row.run_id;
 		}
 	}
-	if (res->outcome == RUN_READY && rc == 0) {
+	if (res->log_errno)
+		warning("the server's log '%s' is incomplete: %s", log ? log : "?", strerror(res->log_errno));
+	if (res->outcome == RUN_READY && (rc == 0 || res->record_failed)) {
 		if (!c->quiet) {
 			char gm[64] = "";
 			if (res->gpu_mem_bytes >= 0)

@@ -84,6 +84,7 @@ struct run_cfg {
 	long port;
 	const char *csv;
 	const char *log;
+	int log_is_dir;               /* bench: --log names the directory of the per-run logs */
 	const char *notes;
 	const char *name;
 	int json, record_failures, quiet;
@@ -100,9 +101,19 @@ int runcfg_option(struct run_cfg *c, int opt, const char *arg);
  * binary's refserve (said once on stderr). "refserve" selects it explicitly. */
 const char *runcfg_server(struct run_cfg *c);
 
-/* Before the first run: the CSV, if any, must be appendable (right header)
- * and its directory must exist (created if missing). Reports; 0 or EXIT_FAIL. */
+/* Before the first run: the CSV, if any, must be appendable (right header,
+ * writable, room on its file system) and its directory must exist (the
+ * last level is created if missing, no more). Reports; 0 or EXIT_FAIL. */
+#define CSV_MIN_ROOM (64u << 10)
 int runcfg_check_csv(const struct run_cfg *c);
+
+/* Before the first run: no output may be (or resolve to) an input or
+ * another output -- the CSV, the log and its timeline files against each
+ * other and against the models' files. Reports a usage error (2) or 0. */
+int runcfg_check_outputs(const struct run_cfg *c, const char *const *models, size_t nmodels);
+/* A server template that can be expanded (not empty, tokens known, quotes
+ * closed); what names it in the message. Reports a usage error (2) or 0. */
+int runcfg_validate(const struct run_cfg *c, const char *tmpl, const char *what);
 
 /* One measured run of the server on model, recorded as storage mode `mode`.
  * extra_notes (may be NULL) go into the row after the run's own keys.

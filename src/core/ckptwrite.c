@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -373,6 +374,27 @@ static unsigned char *alloc_ring_buffer(void)
 	return p;
 }
 
+/* Partial checkpoints of writers that were killed (PREFIX<pid>, the pid
+ * gone): they can hold gigabytes nobody will ever see. */
+static void remove_stale_partials(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	size_t pl = strlen(prefix);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strncmp(de->d_name, prefix, pl) ? 0 : strtol(de->d_name + pl, &end, 10);
+		if (pid <= 0 || *end || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char *path = path_join(dir, de->d_name);
+		fs_remove_tree(path);
+		free(path);
+	}
+	closedir(d);
+}
+
 static int write_shards(const struct ck_plan *p, const char *tmp, const struct ck_write_opts *o,
 			struct cs_err *err)
 {
@@ -560,8 +582,10 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
 	}
 	const char *where = mountpoint ? dir : parent;
 	char *base = fs_basename(dir);
-	char *tmp = mountpoint ? xasprintf("%s/.mkmodel-partial-%d", dir, (int)getpid())
-			       : xasprintf("%s/.%s.mkmodel-partial-%d", parent, base, (int)getpid());
+	char *prefix = mountpoint ? xstrdup(".mkmodel-partial-") : xasprintf(".%s.mkmodel-partial-", base);
+	remove_stale_partials(where, prefix);
+	char *tmp = xasprintf("%s/%s%d", where, prefix, (int)getpid());
+	free(prefix);
 	free(base);
 
 	int rc = 0;

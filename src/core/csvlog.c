@@ -22,11 +22,17 @@ static void push_char(char **s, size_t *len, size_t *alloc, char c)
 	(*s)[*len] = '\0';
 }
 
+/* A UTF-8 byte order mark at the start (spreadsheets write one). */
+static size_t bom_len(const char *buf, size_t len)
+{
+	return len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0;
+}
+
 int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	size_t ralloc = 0, line = 1;
-	size_t i = 0;
+	size_t i = bom_len(buf, len);
 	while (i < len) {
 		/* One record. */
 		char **cells = NULL;
@@ -95,6 +101,12 @@ int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *e
 		t->nrows++;
 	}
 	return 0;
+}
+
+static void push_str(char **s, size_t *len, size_t *alloc, const char *x)
+{
+	for (; *x; x++)
+		push_char(s, len, alloc, *x);
 }
 
 void csv_table_free(struct csv_table *t)
@@ -166,21 +178,46 @@ int csv_load(const char *path, struct csv_table *t, struct cs_err *err)
 	return rc;
 }
 
+/* The header, after an optional BOM, ending the file or its first line
+ * (LF or CRLF). */
 static int header_ok(const char *buf, size_t len)
 {
+	size_t b = bom_len(buf, len);
+	buf += b;
+	len -= b;
 	size_t h = strlen(CSV_HEADER);
 	if (len < h || memcmp(buf, CSV_HEADER, h))
 		return 0;
-	return len == h || buf[h] == '\n' || (buf[h] == '\r' && len > h + 1 && buf[h + 1] == '\n');
+	return len == h || buf[h] == '\n' || (buf[h] == '\r' && (len == h + 1 || buf[h + 1] == '\n'));
+}
+
+/* The line ending a file uses: CRLF when its first line ends so. */
+static const char *file_eol(const char *buf, size_t len)
+{
+	const char *nl = memchr(buf, '\n', len);
+	return nl && nl > buf && nl[-1] == '\r' ? "\r\n" : "\n";
+}
+
+void csv_show(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && s[i] != '\n' && o + 5 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r')
+			o += (size_t)snprintf(out + o, outlen - o, "\\r");
+		else if (c == '\t')
+			o += (size_t)snprintf(out + o, outlen - o, "\\t");
+		else if (c < 0x20 || c >= 0x7f || c == '\\')
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
 }
 
 static void first_line(const char *buf, size_t len, char *out, size_t outlen)
 {
-	size_t n = 0;
-	while (n < len && buf[n] != '\n' && buf[n] != '\r' && n + 1 < outlen)
-		n++;
-	memcpy(out, buf, n);
-	out[n] = '\0';
+	csv_show(buf, len, out, outlen);
 }
 
 int csv_check_header(const char *path, struct cs_err *err)
@@ -196,9 +233,10 @@ int csv_check_header(const char *path, struct cs_err *err)
 		return cs_fail_errno(err, e, "cannot read '%s'", path);
 	int rc = 0;
 	if (len && !header_ok(buf, len)) {
-		char got[160];
+		char got[400];
 		first_line(buf, len, got, sizeof(got));
-		rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending)", path, got, CSV_HEADER);
+		rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending; bytes that do not print "
+			     "are shown as \\xHH)", path, got, CSV_HEADER);
 	}
 	free(buf);
 	return rc;
@@ -236,10 +274,35 @@ long long csv_peek_next_id(const char *path)
 	return maxid + 1;
 }
 
-static void push_str(char **s, size_t *len, size_t *alloc, const char *x)
+char *csv_row_text(const struct csv_row *row, const char *eol)
 {
-	for (; *x; x++)
-		push_char(s, len, alloc, *x);
+	char *line = NULL;
+	size_t ll = 0, la = 0;
+	char num[64];
+	snprintf(num, sizeof(num), "%lld,", row->run_id);
+	push_str(&line, &ll, &la, num);
+	csv_quote(&line, &ll, &la, row->storage_mode ? row->storage_mode : "");
+	push_char(&line, &ll, &la, ',');
+	csv_quote(&line, &ll, &la, row->model ? row->model : "");
+	push_char(&line, &ll, &la, ',');
+	if (row->max_model_len >= 0) {
+		snprintf(num, sizeof(num), "%lld", row->max_model_len);
+		push_str(&line, &ll, &la, num);
+	}
+	push_char(&line, &ll, &la, ',');
+	if (row->load_s >= 0) {
+		snprintf(num, sizeof(num), "%.3f", row->load_s);
+		push_str(&line, &ll, &la, num);
+	}
+	push_char(&line, &ll, &la, ',');
+	if (row->gpu_mem_used_mb >= 0) {
+		snprintf(num, sizeof(num), "%lld", row->gpu_mem_used_mb);
+		push_str(&line, &ll, &la, num);
+	}
+	push_char(&line, &ll, &la, ',');
+	csv_quote(&line, &ll, &la, row->notes ? row->notes : "");
+	push_str(&line, &ll, &la, eol ? eol : "");
+	return line;
 }
 
 int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
@@ -263,10 +326,10 @@ int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
 	long long maxid = 0;
 	if (len) {
 		if (!header_ok(buf, len)) {
-			char got[160];
+			char got[400];
 			first_line(buf, len, got, sizeof(got));
-			rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending)", path, got,
-				     CSV_HEADER);
+			rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending; bytes that do not "
+				     "print are shown as \\xHH)", path, got, CSV_HEADER);
 		} else {
 			struct cs_err pe;
 			if (max_run_id(buf, len, &maxid, &pe))
@@ -275,36 +338,16 @@ int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
 	}
 	if (!rc) {
 		row->run_id = maxid + 1;
+		const char *eol = len ? file_eol(buf, len) : "\n";
+		char *text = csv_row_text(row, eol);
 		char *line = NULL;
 		size_t ll = 0, la = 0;
-		char num[64];
 		if (!len)
 			push_str(&line, &ll, &la, CSV_HEADER "\n");
 		else if (buf[len - 1] != '\n')
-			push_char(&line, &ll, &la, '\n');
-		snprintf(num, sizeof(num), "%lld,", row->run_id);
-		push_str(&line, &ll, &la, num);
-		csv_quote(&line, &ll, &la, row->storage_mode ? row->storage_mode : "");
-		push_char(&line, &ll, &la, ',');
-		csv_quote(&line, &ll, &la, row->model ? row->model : "");
-		push_char(&line, &ll, &la, ',');
-		if (row->max_model_len >= 0) {
-			snprintf(num, sizeof(num), "%lld", row->max_model_len);
-			push_str(&line, &ll, &la, num);
-		}
-		push_char(&line, &ll, &la, ',');
-		if (row->load_s >= 0) {
-			snprintf(num, sizeof(num), "%.3f", row->load_s);
-			push_str(&line, &ll, &la, num);
-		}
-		push_char(&line, &ll, &la, ',');
-		if (row->gpu_mem_used_mb >= 0) {
-			snprintf(num, sizeof(num), "%lld", row->gpu_mem_used_mb);
-			push_str(&line, &ll, &la, num);
-		}
-		push_char(&line, &ll, &la, ',');
-		csv_quote(&line, &ll, &la, row->notes ? row->notes : "");
-		push_char(&line, &ll, &la, '\n');
+			push_str(&line, &ll, &la, eol);
+		push_str(&line, &ll, &la, text);
+		free(text);
 		/* O_APPEND + one write: the row lands whole at the end. */
 		ssize_t w = write(fd, line, ll);
 		if (w != (ssize_t)ll) {

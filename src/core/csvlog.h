@@ -9,7 +9,9 @@
  *
  * Appending: the file is created with the header when missing or empty; an
  * existing file is appended to only if its first line is exactly the
- * header (else -1, file untouched). run_id continues from the largest
+ * header (else -1, file untouched) -- after an optional UTF-8 byte order
+ * mark, ending in LF or CRLF; rows are appended with the file's own line
+ * ending. Readers skip the mark too. run_id continues from the largest
  * integer run_id in the file. The whole row goes out in one write under an
  * exclusive flock held from reading the file to writing the row, so
  * concurrent writers never interleave or reuse a run_id.
@@ -51,6 +53,12 @@ struct csv_row {
 };
 
 int csv_append(const char *path, struct csv_row *row, struct cs_err *err);
+/* One row as csv_append writes it, ending in eol (malloc'd): what to show
+ * when it could not be written. */
+char *csv_row_text(const struct csv_row *row, const char *eol);
+/* The first line of s with what does not print shown as \r, \t, \xHH, so
+ * two headers that differ never print the same. */
+void csv_show(const char *s, size_t len, char *out, size_t outlen);
 /* The run_id the next csv_append would likely assign (1 for a missing or
  * unreadable file): a hint for {run_id} before the run, not a reservation. */
 long long csv_peek_next_id(const char *path);

@@ -206,6 +206,35 @@ int fs_mkdir_last(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The absolute, symlink-free form of a path that may not exist yet: its
+ * directory resolved, its last component kept (or followed when it is a
+ * symlink to something that exists). */
+static char *canonical(const char *path)
+{
+	char *real = realpath(path, NULL);
+	if (real)
+		return real;
+	char *dir = fs_parent_dir(path), *base = fs_basename(path);
+	char *rdir = realpath(dir, NULL);
+	char *c = rdir ? path_join(rdir, base) : xstrdup(path);
+	free(dir);
+	free(base);
+	free(rdir);
+	return c;
+}
+
+int fs_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	char *x = canonical(a), *y = canonical(b);
+	int same = !strcmp(x, y);
+	free(x);
+	free(y);
+	return same;
+}
+
 uint64_t fs_tree_bytes(const char *path)
 {
 	struct stat st;

@@ -33,6 +33,10 @@ int fs_mkdir_p(const char *path, mode_t mode);
 /* Create path only if its parent exists (ENOENT otherwise): for directories
  * named by users, where a typo must not create a tree from '/'. */
 int fs_mkdir_last(const char *path, mode_t mode);
+/* 1 if a and b name the same file: the same inode where both exist, else
+ * the same canonical path (directories and symlinks resolved), so an output
+ * that does not exist yet is still recognized as an input's name. */
+int fs_same_file(const char *a, const char *b);
 /* Bytes allocated on disk by path and everything under it (no symlinks
  * followed); 0 if it does not exist. */
 uint64_t fs_tree_bytes(const char *path);

@@ -249,7 +249,9 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 		hdr = h;
 	}
 	if (strcmp(hdr, CSV_HEADER)) {
-		rc = cs_fail(err, EINVAL, "'%s' does not start with the header %s (found: %s)", csv_path, CSV_HEADER, hdr);
+		char shown[400];
+		csv_show(hdr, strlen(hdr), shown, sizeof(shown));
+		rc = cs_fail(err, EINVAL, "'%s' does not start with the header %s (found: %s)", csv_path, CSV_HEADER, shown);
 		free(hdr);
 		csv_table_free(&t);
 		return rc;

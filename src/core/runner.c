@@ -509,6 +509,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 		rc = cs_fail(err, EIO, "%d process(es) of the server survived SIGKILL", r->stop.remaining);
 	srvlog_stop(&log, 2000000000ULL);
 	r->log_lines = log.lines;
+	r->log_errno = log.write_errno;
 	if (r->outcome != RUN_READY)
 		r->tail = srvlog_tail(&log);
 	srvlog_free(&log);

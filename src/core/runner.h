@@ -83,6 +83,8 @@ struct run_result {
 	int exit_status;              /* wait status if the leader exited */
 	int owner_checked;            /* the answering socket was the tree's */
 	int launcher_exited;          /* detached: the launcher exited 0 before ready */
+	int log_errno;                /* writing the server's log failed (0: it did not) */
+	int record_failed;            /* set by the caller: the row could not be written */
 	struct proc_stop_report stop;
 	char *tail;                   /* last log lines (malloc'd) on failure */
 	long last_http;

@@ -344,9 +344,19 @@ static int is_series_shard(const char *name)
 
 static json_t *load_json_file(const char *path, struct cs_err *err)
 {
+	/* A file that cannot be read is not "invalid JSON": say why. */
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		cs_fail_errno(err, errno, "cannot read '%s'", path);
+		return NULL;
+	}
 	json_error_t jerr;
-	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j)
+	json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+	int bad = ferror(f), e = errno;
+	fclose(f);
+	if (!j && bad)
+		cs_fail_errno(err, e ? e : EIO, "cannot read '%s'", path);
+	else if (!j)
 		cs_fail(err, EINVAL, "'%s': invalid JSON: %s (line %d, column %d)", path, jerr.text,
 			jerr.line, jerr.column);
 	return j;

@@ -21,8 +21,8 @@ static void handle_line(struct srvlog *l, char *line, size_t len)
 		line[--len] = '\0';
 	double off = t >= l->t0_ns ? (double)(t - l->t0_ns) / 1e9 : 0;
 	if (l->out) {
-		fprintf(l->out, "[%10.3fs] %s\n", off, line);
-		fflush(l->out);
+		if ((fprintf(l->out, "[%10.3fs] %s\n", off, line) < 0 || fflush(l->out) != 0) && !l->write_errno)
+			l->write_errno = errno ? errno : EIO;
 	}
 	if (l->on_line)
 		l->on_line(line, t, l->on_line_arg);
@@ -161,8 +161,8 @@ void srvlog_stop(struct srvlog *l, uint64_t wait_ns)
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
-	if (l->out)
-		fclose(l->out);
+	if (l->out && fclose(l->out) != 0 && !l->write_errno)
+		l->write_errno = errno ? errno : EIO;
 	l->out = NULL;
 }
 

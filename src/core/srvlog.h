@@ -5,7 +5,8 @@
  * line (ended by \n, \r\n or a lone \r) to the log file, prefixed with its
  * offset from launch
  * ("[   12.345s] text"), keeps the last SRVLOG_TAIL lines for error reports,
- * and records when a line first matches the readiness regex (if any).
+ * and records when a line first matches the readiness regex (if any). A
+ * failure to write the log (a full disk) is kept in write_errno, not lost.
  *
  * Thread-safe accessors; srvlog_stop joins the thread after the pipe
  * reaches EOF or, if some process still holds it, after a bounded wait.
@@ -35,6 +36,7 @@ struct srvlog {
 	char *tail[SRVLOG_TAIL];
 	size_t ntail, tail_next;
 	uint64_t lines, bytes;
+	int write_errno;          /* the first error writing the log file (0: none) */
 };
 
 /* Start reading fd (takes ownership; closed by srvlog_stop). log_path may

@@ -92,4 +92,21 @@ else
 fi
 check "no partial directory after interrupt" [ -z "$(ls -a | grep partial)" ]
 
+# kill -9 mid-write leaves a hidden partial; the next mkmodel removes it.
+rm -rf big
+"$COLDSTART" mkmodel big --preset qwen2.5-0.5b -q 2>/dev/null &
+pid=$!
+for _ in $(seq 1 200); do
+	ls -a | grep -q 'big.mkmodel-partial' && break
+	sleep 0.01
+done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+if [ ! -e big ]; then
+	check "kill -9: no target directory" [ ! -e big ]
+	expect_rc 0 "the next mkmodel" "$COLDSTART" mkmodel big --preset tiny -q
+	check "removed the killed writer's partial" [ -z "$(ls -a | grep partial)" ]
+fi
+rm -rf big
+
 done_testing

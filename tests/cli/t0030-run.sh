@@ -62,9 +62,13 @@ expect_rc 1 "mismatched CSV header refused" "$COLDSTART" run --model m --server 
 contains "says which header it expected" "$err" "expected 'run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes'"
 check "file unchanged" cmp -s other.csv other.orig
 
-# A CSV in a directory that does not exist yet: created before the run.
-expect_rc 0 "CSV directory created up front" "$COLDSTART" run --model m --server "$SRV" --csv new/dir/b.csv --log own.log -q
-check "row written there" [ "$(wc -l < new/dir/b.csv)" = 2 ]
+# A CSV in a directory that does not exist yet: created before the run --
+# one level, never a whole tree (a typo must not create directories).
+expect_rc 0 "CSV directory created up front" "$COLDSTART" run --model m --server "$SRV" --csv new/b.csv --log own.log -q
+check "row written there" [ "$(wc -l < new/b.csv)" = 2 ]
+expect_rc 1 "two missing levels are refused" "$COLDSTART" run --model m --server "$SRV" --csv new2/dir/b.csv --log own2.log -q
+contains "says the parent does not exist" "$err" "its parent does not exist either"
+check "and created nothing" [ ! -e new2 ]
 touch afile
 expect_rc 1 "a CSV path under a file fails before running" "$COLDSTART" run --model m --server "$SRV" --csv afile/b.csv --log never.log -q
 contains "names the CSV and the problem" "$err" "'afile/b.csv': Not a directory"

@@ -82,6 +82,7 @@ done
 check "20 kill -9s: never an incomplete or wrong ROOT/NAME" [ "$bad" = 0 ]
 check "most kills hit a running copy ($kills)" [ "$kills" -ge 10 ]
 check "every resume after a kill that left chunk records used them ($resumed of $withrec)" [ "$resumed" = "$withrec" ]
+no_leftovers "20 kill -9s of stage: no process of it left"
 # And once for certain: kill -9 after the journal holds chunk records (bounded wait).
 "$COLDSTART" cache rm k --root "$R" 2>/dev/null
 "$COLDSTART" stage src --root "$R" --name k --chunk 1M --bwlimit 20M -q >/dev/null 2>&1 &
