@@ -561,6 +561,19 @@ int cmd_bench(int argc, char **argv)
 			stage_root = stage_root_own = path_join(parent, "coldstart-staged");
 			free(parent);
 		}
+		char *rroot = fs_canonical(stage_root);
+		for (int k = 0; k < 2 && rroot && !rc; k++) {
+			const char *mp = k ? (want_netsim ? NULL : net) : nvme;
+			char *rm = mp ? realpath(mp, NULL) : NULL;
+			size_t l = rm ? strlen(rm) : 0;
+			if (rm && !strncmp(rroot, rm, l) && (rroot[l] == '/' || !rroot[l]))
+				rc = usage_error("--stage-root '%s' is inside the model directory '%s': the staged copies would "
+						 "become part of the model", stage_root, mp);
+			free(rm);
+		}
+		free(rroot);
+		if (rc)
+			break;
 		if (fs_mkdir_last(stage_root, 0755) < 0) {
 			error_errno("cannot create staging root '%s'%s", stage_root,
 				    errno == ENOENT ? " (its parent directory does not exist)" : "");

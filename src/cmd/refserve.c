@@ -16,6 +16,7 @@
 #include "../core/fsutil.h"
 #include "../core/loader.h"
 #include "../core/safetensors.h"
+#include "../core/stagecache.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "loadcfg.h"
@@ -180,9 +181,16 @@ int cmd_refserve(int argc, char **argv)
 		return usage_error("--verify reads the files; --dummy does not");
 	cli_catch_signals();
 	uint64_t t0 = now_ns();
+	struct cs_err err;
+	/* A staged model stays put while it is served (the lock lasts as long
+	 * as this process), and one that failed verification is not served. */
+	int use_fd = sc_use(dir, &err);
+	if (use_fd == -2 && err.code == EBADMSG)
+		return error("%s", err.msg);
+	if (use_fd == -2)
+		warning("%s", err.msg);
 	srvlogf("Starting to load model %s...", dir);
 	struct st_model m;
-	struct cs_err err;
 	if (st_model_open(dir, &m, &err)) {
 		st_model_free(&m);
 		return error("%s", err.msg);

@@ -206,10 +206,7 @@ int fs_mkdir_last(const char *path, mode_t mode)
 	return 0;
 }
 
-/* The absolute, symlink-free form of a path that may not exist yet: its
- * directory resolved, its last component kept (or followed when it is a
- * symlink to something that exists). */
-static char *canonical(const char *path)
+char *fs_canonical(const char *path)
 {
 	char *real = realpath(path, NULL);
 	if (real)
@@ -228,7 +225,7 @@ int fs_same_file(const char *a, const char *b)
 	struct stat sa, sb;
 	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
 		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-	char *x = canonical(a), *y = canonical(b);
+	char *x = fs_canonical(a), *y = fs_canonical(b);
 	int same = !strcmp(x, y);
 	free(x);
 	free(y);

@@ -33,6 +33,9 @@ int fs_mkdir_p(const char *path, mode_t mode);
 /* Create path only if its parent exists (ENOENT otherwise): for directories
  * named by users, where a typo must not create a tree from '/'. */
 int fs_mkdir_last(const char *path, mode_t mode);
+/* The absolute, symlink-free form of a path that may not exist yet (its
+ * directory resolved, its last component kept unless it resolves too). */
+char *fs_canonical(const char *path);
 /* 1 if a and b name the same file: the same inode where both exist, else
  * the same canonical path (directories and symlinks resolved), so an output
  * that does not exist yet is still recognized as an input's name. */

@@ -279,9 +279,23 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 		}
 	}
 	r->nmodels = nseen;
-	free(seen);
+	int known = 0;
+	for (size_t k = 0; want && k < nseen; k++)
+		known |= !strcmp(seen[k], want);
 	if (!rc && !want)
 		rc = cs_fail(err, EINVAL, "'%s' has no rows", csv_path);
+	else if (!rc && !known) {
+		/* A report about nothing would read as a report. */
+		char *list = xstrdup("");
+		for (size_t k = 0; k < nseen; k++) {
+			char *grown = xasprintf("%s%s'%s'", list, k ? ", " : "", seen[k]);
+			free(list);
+			list = grown;
+		}
+		rc = cs_fail(err, ENOENT, "'%s' has no rows of model '%s' (it has %s)", csv_path, want, list);
+		free(list);
+	}
+	free(seen);
 	if (rc) {
 		csv_table_free(&t);
 		return rc;

@@ -63,6 +63,13 @@ for path in "$R/tiny/model.safetensors" link-to-tiny "root/../root/tiny/." "./ro
 	kill -TERM $rp
 	wait $rp 2>/dev/null
 done
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$COLDSTART" refserve "$R/tiny" --port "$port" >/dev/null 2>&1 &
+rs=$!
+for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.05; done
+expect_rc 1 "refserve run by hand holds the use lock too" "$COLDSTART" cache rm tiny --root "$R"
+kill -TERM $rs
+wait $rs 2>/dev/null
 no_leftovers "no server left"
 
 # A copy that failed verification is never served.
@@ -79,6 +86,8 @@ import json,sys; e={x["name"]:x for x in json.loads(sys.argv[1])}["v"]
 assert e["state"]=="corrupt" and "does not match its hash" in e["problem"], e' "$out"
 expect_rc 1 "run refuses a corrupt copy" "$COLDSTART" run --model "$R/v" --server "$F --port {port} --model {model}" -q
 contains "and says why and what to do" "$err" "failed verification"
+expect_rc 1 "refserve refuses it too" "$COLDSTART" refserve "$R/v" --port 1
+contains "saying why" "$err" "failed verification"
 expect_rc 0 "stage re-stages what is damaged" "$COLDSTART" stage srcA/model --root "$R" --name v --verify xxh3 --json
 check "not 'already staged'" [ "$(jget "$out" 'd["noop"], d["repaired"]')" = "(False, True)" ]
 check "the copy is whole again" same srcA/model "$R/v"
@@ -121,6 +130,11 @@ expect_rc 1 "a root inside the source" "$COLDSTART" stage srcA/model --root srcA
 contains "says the copy would contain itself" "$err" "inside the source"
 expect_rc 1 "the source is the staged copy itself" "$COLDSTART" stage "$R/m" --root "$R" --name m
 contains "says so" "$err" "is the staged copy"
+
+"$COLDSTART" mkmodel nv --preset tiny -q >/dev/null
+expect_rc 2 "bench --stage-root inside the model directory" "$COLDSTART" bench --nvme nv --net nv --modes staged --stage-root nv/staged --server "$F --port {port}" -q
+contains "says the copies would become part of the model" "$err" "inside the model directory"
+check "and nothing was created there" [ ! -e nv/staged ]
 
 # A source truncated mid-copy: said so, not "Input/output error".
 "$COLDSTART" mkmodel big --preset tiny --shard-size 10M -q >/dev/null

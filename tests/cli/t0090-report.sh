@@ -118,6 +118,8 @@ if command -v cmark-gfm >/dev/null; then
 fi
 
 # Refusals.
+expect_rc 1 "--model of a model the CSV does not have" "$COLDSTART" report bench.csv --model nosuch -q
+contains "says so, and which it has" "$err" "has no rows of model 'nosuch' (it has 'qwen2.5-7b', 'other-model')"
 echo "a,b,c" > wrong.csv
 expect_rc 1 "wrong header refused" "$COLDSTART" report wrong.csv
 contains "names the header" "$err" "does not start with the header run_id,storage_mode"
