@@ -1220,9 +1220,9 @@ static int check_owner(const struct sc_opts *o, const struct splan *p, const cha
 	const char *src = h ? json_string_value(json_object_get(h, "source")) : NULL;
 	if (src && !same_source(src, p->src))
 		rc = cs_fail(err, EEXIST,
-			     "'%s' in '%s' holds a partial copy of '%s', not of '%s': stage that source again to finish "
-			     "it, 'coldstart cache rm %s' to drop it, or pass --replace", o->name, o->root, src, p->src,
-			     o->name);
+			     "'%s' in '%s' holds a partial copy of '%s', not of '%s': a staged name belongs to one "
+			     "source; stage that one again to finish it, 'coldstart cache rm %s' to drop it, or pass "
+			     "--replace", o->name, o->root, src, p->src, o->name);
 	json_decref(h);
 	return rc;
 }

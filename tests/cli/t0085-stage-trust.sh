@@ -37,7 +37,7 @@ wait $b; rb=$?
 check "concurrently: one succeeds, one is refused" test "$ra$rb" = 01 -o "$ra$rb" = 10
 if [ "$ra" = 0 ]; then winner=srcA; else winner=srcB; fi
 check "the published copy is the winner's" same "$winner/model" "$R/race"
-contains "the loser names both sources" "$(cat a.err b.err)" "not from"
+contains "the loser is told the name belongs to one source" "$(cat a.err b.err)" "a staged name belongs to one source"
 # A Hugging Face cache snapshot: a new revision is the same source.
 mkdir -p hf/models--org--tiny/snapshots/rev1 hf/models--org--tiny/snapshots/rev2
 cp srcA/model/* hf/models--org--tiny/snapshots/rev1/
