@@ -42,13 +42,19 @@ static void usage(FILE *f)
 		"  coldstart probe /mnt/nvme0/qwen-7b --cold\n");
 }
 
-static int evict(const char *dir, struct cs_err *err)
+/* Evict the model and check what is left: *state 1 cold, 0 still cached
+ * (> 1 %), -1 unverified (the kernel will not show this user). */
+static int evict(const char *dir, int *state, struct cs_err *err)
 {
 	struct pc_set set;
 	char *p[] = { (char *)dir };
 	if (pc_collect(p, 1, &set, err))
 		return -1;
 	int rc = pc_evict(&set, err);
+	if (!rc)
+		rc = pc_residency(&set, err);
+	if (!rc)
+		*state = set.resident * 100 > set.total ? 0 : set.nunknown ? -1 : 1;
 	pc_set_free(&set);
 	return rc;
 }
@@ -136,7 +142,8 @@ int cmd_probe(int argc, char **argv)
 	double storage = 0, h2d = 0, e2e = 0;
 	struct loader L;
 	struct ld_opts lo = { LD_HOST, (int)lc.jobs, lc.chunk, 0, 1, &cli_signal };
-	if (cold && evict(dir, &err))
+	int coldness = 1;
+	if (cold && evict(dir, &coldness, &err))
 		rc = error("%s", err.msg);
 	if (!rc && ld_load(&m, &lo, &L, &err) == 0) {
 		storage = (double)L.bytes / L.seconds / 1e9;
@@ -149,7 +156,8 @@ int cmd_probe(int argc, char **argv)
 		uint64_t total = bytes > (8ULL << 30) ? bytes : (8ULL << 30);
 		if (h2d_rate(total, lc.chunk, &h2d, &err))
 			rc = error("%s", err.msg);
-		if (!rc && cold && evict(dir, &err))
+		int again = 1;
+		if (!rc && cold && evict(dir, &again, &err))
 			rc = error("%s", err.msg);
 		lo.device = LD_CUDA;
 		lo.sink = 0;
@@ -171,7 +179,7 @@ int cmd_probe(int argc, char **argv)
 		json_t *j = json_object();
 		json_object_set_new(j, "model", json_string(dir));
 		json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
-		json_object_set_new(j, "cold", json_boolean(cold));
+		json_object_set_new(j, "cold", cold && coldness < 0 ? json_null() : json_boolean(cold && coldness > 0));
 		json_object_set_new(j, "jobs", json_integer(lc.jobs));
 		json_object_set_new(j, "device", gpu ? json_string(cuda_device_name()) : json_null());
 		json_object_set_new(j, "storage_to_host_gbps", json_real(storage));
@@ -182,7 +190,9 @@ int cmd_probe(int argc, char **argv)
 	} else {
 		char b[32];
 		printf("model:            %s (%s of tensors)\n", dir, fmt_bytes(b, sizeof(b), bytes));
-		printf("storage -> host:  %6.2f GB/s%s, %ld threads\n", storage, cold ? " (cold)" : "", lc.jobs);
+		printf("storage -> host:  %6.2f GB/s%s, %ld threads\n", storage,
+		       !cold ? "" : coldness > 0 ? " (cold)" : coldness < 0 ? " (evicted; residency not visible to this user)"
+							    : " (NOT cold: still cached after eviction)", lc.jobs);
 		if (gpu) {
 			printf("host -> GPU:      %6.2f GB/s (pinned, %s)\n", h2d, cuda_device_name());
 			printf("overlapped:       %6.2f GB/s (read + copy, as refserve loads)\n", e2e);

@@ -132,5 +132,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	check "two unverified rows" [ "$(grep -c 'cold=unverified' nb/b.csv)" = 2 ]
 	contains "the report counts them apart, and says so" "$(cat nb/b.md)" "- **nvme:** no run verified cold"
 	check "said once" [ "$(printf '%s\n' "$err" | grep -c 'cannot read the page-cache residency')" = 1 ]
+	run $AS_NOBODY "$COLDSTART" probe shared/m --cold --device host
+	contains "probe --cold does not call it cold either" "$out" "(evicted; residency not visible to this user)"
 fi
 done_testing
