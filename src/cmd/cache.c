@@ -1,0 +1,289 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../cli.h"
+#include "../core/fsutil.h"
+#include "../core/stagecache.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static void cache_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coldstart cache ls [--root ROOT] [--json]\n"
+		"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
+		"       coldstart cache rm NAME... [--root ROOT]\n"
+		"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
+		"\n"
+		"Manage the models `coldstart stage` put under a staging root\n"
+		"(default $STAGING_ROOT).\n"
+		"\n"
+		"  ls      staged models, least recently used first (a `run` or `stage`\n"
+		"          of a model marks it used), and partial copies with their progress\n"
+		"  verify  re-check staged models against their manifests: count and sizes,\n"
+		"          and the XXH3 hashes (read from the device) when staged with\n"
+		"          --verify xxh3; all models when no NAME is given. A model that\n"
+		"          fails is marked corrupt: ls shows it, run refuses to serve it,\n"
+		"          and stage copies its damaged files again. --repair does that\n"
+		"          at once, from the source its manifest records\n"
+		"  rm      remove staged models (and their partial copies); refused for a\n"
+		"          model a running server uses\n"
+		"  gc      remove abandoned partial copies (no stager holds them); with\n"
+		"          --max-cache, also evict least recently used models not in use\n"
+		"          until the cache fits\n"
+		"\n"
+		"Options:\n"
+		"      --root DIR        staging root (default $STAGING_ROOT)\n"
+		"  -j, --jobs N          hashing threads for verify (default 8)\n"
+		"      --max-cache SIZE  gc: cap on everything staged\n"
+		"      --repair          verify: re-stage what failed from its recorded source\n"
+		"      --json            ls: JSON on stdout\n"
+		"  -h, --help            this help\n"
+		"\n"
+		"Examples:\n"
+		"  coldstart cache ls --root /mnt/nvme0/staged\n"
+		"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n");
+}
+
+static char *ago(char *buf, size_t len, int64_t t)
+{
+	int64_t d = (int64_t)time(NULL) - t;
+	if (d < 0)
+		d = 0;
+	if (d < 120)
+		snprintf(buf, len, "%llds ago", (long long)d);
+	else if (d < 7200)
+		snprintf(buf, len, "%lldm ago", (long long)(d / 60));
+	else if (d < 172800)
+		snprintf(buf, len, "%lldh ago", (long long)(d / 3600));
+	else
+		snprintf(buf, len, "%lldd ago", (long long)(d / 86400));
+	return buf;
+}
+
+static int cache_ls(const char *root, int json)
+{
+	struct sc_entry *e;
+	size_t n;
+	struct cs_err err;
+	if (sc_list(root, &e, &n, &err))
+		return error("%s", err.msg), EXIT_FAIL;
+	if (json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(e[i].name));
+			json_object_set_new(o, "state", json_string(e[i].partial ? "partial" : e[i].problem ? "corrupt" : "staged"));
+			if (e[i].problem)
+				json_object_set_new(o, "problem", json_string(e[i].problem));
+			json_object_set_new(o, "source", e[i].source ? json_string(e[i].source) : json_null());
+			json_object_set_new(o, "bytes", json_integer((json_int_t)e[i].bytes));
+			json_object_set_new(o, "done_bytes", json_integer((json_int_t)e[i].done));
+			json_object_set_new(o, "files", json_integer((json_int_t)e[i].files));
+			json_object_set_new(o, "verify", json_string(e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
+			json_object_set_new(o, "in_use", json_boolean(e[i].in_use));
+			json_object_set_new(o, "staging", json_boolean(e[i].staging));
+			if (!e[i].partial) {
+				json_object_set_new(o, "staged_at", json_integer(e[i].staged_at));
+				json_object_set_new(o, "last_used", json_integer(e[i].last_used));
+			}
+			json_array_append_new(a, o);
+		}
+		sc_entries_free(e, n);
+		return print_json(a) ? EXIT_FAIL : 0;
+	}
+	uint64_t total = 0;
+	printf("%-32s %10s %6s %-5s %-10s %-20s %s\n", "NAME", "SIZE", "FILES", "CHECK", "LAST USED", "STATE", "SOURCE");
+	for (size_t i = 0; i < n; i++) {
+		char a[32], b[32], st[48];
+		if (e[i].partial)
+			snprintf(st, sizeof(st), "partial %.0f%%%s", e[i].bytes ? 100.0 * (double)e[i].done / (double)e[i].bytes : 0.0,
+				 e[i].staging ? ", copying" : "");
+		else
+			snprintf(st, sizeof(st), "%s%s", e[i].problem ? "CORRUPT" : "",
+				 e[i].in_use ? (e[i].problem ? ", in use" : "in use")
+				 : e[i].staging ? (e[i].problem ? ", staging" : "staging")
+				 : e[i].problem ? "" : "ok");
+		printf("%-32s %10s %6zu %-5s %-10s %-20s %s\n", e[i].name, fmt_bytes(a, sizeof(a), e[i].bytes), e[i].files,
+		       e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size", e[i].partial ? "-" : ago(b, sizeof(b), e[i].last_used),
+		       st, e[i].source ? e[i].source : "?");
+		total += e[i].bytes;
+	}
+	char t[32];
+	printf("%zu entr%s, %s\n", n, n == 1 ? "y" : "ies", fmt_bytes(t, sizeof(t), total));
+	sc_entries_free(e, n);
+	return 0;
+}
+
+static void gc_notice(const char *msg, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "coldstart: cache: %s\n", msg);
+}
+
+int cmd_cache(int argc, char **argv)
+{
+	enum { O_ROOT = 256, O_MAXCACHE, O_JSON, O_REPAIR };
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, O_ROOT },
+		{ "repair", no_argument, NULL, O_REPAIR },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "max-cache", required_argument, NULL, O_MAXCACHE },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *root = getenv("STAGING_ROOT");
+	uint64_t max_cache = 0;
+	long jobs = 8;
+	int json = 0, repair = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ROOT:
+			root = optarg;
+			break;
+		case O_REPAIR:
+			repair = 1;
+			break;
+		case 'j':
+			if (parse_int_range(optarg, 1, 256, &jobs))
+				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
+			break;
+		case O_MAXCACHE:
+			if (parse_size(optarg, &max_cache) || !max_cache)
+				return usage_error("invalid --max-cache '%s' (a size such as 200G)", optarg);
+			break;
+		case O_JSON:
+			json = 1;
+			break;
+		case 'h':
+			cache_usage(stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing action: ls, verify, rm or gc");
+	const char *action = argv[optind++];
+	if (!root || !*root)
+		return usage_error("missing --root (or set STAGING_ROOT)");
+	int nargs = argc - optind;
+	if (!strcmp(action, "ls")) {
+		if (nargs)
+			return usage_error("ls takes no NAME");
+		return cache_ls(root, json);
+	}
+	if (json)
+		return usage_error("--json goes with ls");
+	if (max_cache && strcmp(action, "gc"))
+		return usage_error("--max-cache goes with gc");
+	if (repair && strcmp(action, "verify"))
+		return usage_error("--repair goes with verify");
+	struct cs_err err;
+	if (!strcmp(action, "rm")) {
+		if (!nargs)
+			return usage_error("rm needs at least one NAME");
+		int rc = 0;
+		for (int i = optind; i < argc; i++) {
+			if (sc_remove(root, argv[i], &err))
+				rc = error("%s", err.msg);
+			else
+				fprintf(stderr, "coldstart: cache: removed '%s'\n", argv[i]);
+		}
+		return rc ? EXIT_FAIL : 0;
+	}
+	if (!strcmp(action, "gc")) {
+		if (nargs)
+			return usage_error("gc takes no NAME");
+		uint64_t freed;
+		int rc = sc_gc(root, max_cache, gc_notice, NULL, &freed, &err);
+		char a[32];
+		fprintf(stderr, "coldstart: cache: gc freed %s\n", fmt_bytes(a, sizeof(a), freed));
+		return rc ? (error("%s", err.msg), EXIT_FAIL) : 0;
+	}
+	if (!strcmp(action, "verify")) {
+		char **names = NULL;
+		size_t n = 0;
+		struct sc_entry *e = NULL;
+		size_t ne = 0;
+		if (nargs) {
+			names = argv + optind;
+			n = (size_t)nargs;
+		} else {
+			if (sc_list(root, &e, &ne, &err))
+				return error("%s", err.msg), EXIT_FAIL;
+			names = xcalloc(ne ? ne : 1, sizeof(char *));
+			for (size_t i = 0; i < ne; i++)
+				if (!e[i].partial)
+					names[n++] = e[i].name;
+		}
+		cli_catch_signals();
+		int bad = 0, rc = 0;
+		for (size_t i = 0; i < n && !rc; i++) {
+			struct sc_verify_report rep;
+			struct progress pg;
+			progress_init(&pg, "verifying", 0);
+			int r = sc_verify_model(root, names[i], (int)jobs, &cli_signal, progress_cb, &pg, &rep, &err);
+			progress_done(&pg);
+			char a[32];
+			if (r && err.code == ECANCELED) {
+				rc = 130;
+			} else if (r) {
+				error("%s", err.msg);
+				bad++;
+			} else if (rep.ok) {
+				printf("ok      %s  (%zu files, %s, %s)\n", names[i], rep.files, fmt_bytes(a, sizeof(a), rep.bytes),
+				       rep.how == SC_VERIFY_XXH3 ? "xxh3 read back from the device" : "sizes only: staged with --verify size");
+			} else {
+				printf("FAILED  %s: %s%s\n", names[i], rep.problem,
+				       rep.marked ? " (marked corrupt: it will not be served, and stage copies the damaged "
+						    "files again)" : "");
+				bad++;
+				if (repair) {
+					struct sc_opts so;
+					memset(&so, 0, sizeof(so));
+					so.root = root;
+					so.jobs = (int)jobs;
+					so.cancel = &cli_signal;
+					struct progress rp;
+					progress_init(&rp, "repairing", 0);
+					so.progress = progress_cb;
+					so.progress_arg = &rp;
+					struct sc_result sr;
+					int q = sc_repair(&so, names[i], &sr, &err);
+					progress_done(&rp);
+					if (q && err.code == ECANCELED) {
+						rc = 130;
+					} else if (q) {
+						error("cannot repair '%s': %s", names[i], err.msg);
+					} else {
+						printf("REPAIRED %s  (copied %s again from its source, kept %zu intact file%s)\n",
+						       names[i], fmt_bytes(a, sizeof(a), sr.copied), sr.linked,
+						       sr.linked == 1 ? "" : "s");
+						bad--;
+					}
+					sc_result_free(&sr);
+				}
+			}
+			free(rep.problem);
+		}
+		if (!nargs) {
+			free(names);
+			sc_entries_free(e, ne);
+			if (!n)
+				fprintf(stderr, "coldstart: cache: nothing staged in '%s'\n", root);
+		}
+		if (rc)
+			return error("interrupted"), cli_signal_exit();
+		return bad ? EXIT_FAIL : 0;
+	}
+	return usage_error("unknown action '%s' (ls, verify, rm or gc)", action);
+}

@@ -1,0 +1,141 @@
+#ifndef CS_STAGECACHE_INTERNAL_H
+#define CS_STAGECACHE_INTERNAL_H
+/*
+ * What the parts of stagecache share (as git's refs-internal.h): the plan of
+ * a copy, the manifest and journal records, the cache's contents, and the
+ * helpers one part calls in another. Not for use outside stagecache_*.c.
+ *
+ *   stagecache_lock.c      locks, the root's layout, notices
+ *   stagecache_scan.c      the source: files, identity, names, globs
+ *   stagecache_manifest.c  manifest and journal formats
+ *   stagecache_evict.c     the cache's contents, LRU eviction, room
+ *   stagecache_stage.c     sc_stage and the steps of one copy
+ *   stagecache_ops.c       ls, verify, repair, rm, gc, use
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "stagecache.h"
+
+#define RESERVE_BYTES (64ull << 20)  /* left free on the root after staging */
+#define JOURNAL_MAGIC "coldstart-journal 1"
+
+struct sfile {
+	char *rel;       /* path relative to SRC */
+	char *abs;       /* where to read it (symlinks resolved) */
+	uint64_t size;
+	int64_t mtime_ns;
+	uint64_t *hash;  /* per chunk, xxh3 mode */
+	unsigned char *done;
+	uint64_t nchunks;
+	uint64_t digest;
+	int has_digest;
+	int linked;      /* taken from the copy it replaces (unchanged file) */
+	uint64_t old_digest;
+	int has_old_digest;
+};
+
+struct splan {
+	char *src;       /* realpath of SRC */
+	char *filters;   /* canonical include/exclude list */
+	struct sfile *f;
+	size_t n, alloc;
+	uint64_t total;
+	uint64_t chunk;
+};
+
+struct manifest {
+	json_t *j;
+	const char *source, *filters;
+	enum sc_verify verify;
+	uint64_t bytes, chunk;
+	int64_t staged_at, last_used, last_used_ns;
+	json_t *files;
+	const char *corrupt;           /* a failed verification's problem, or NULL */
+	json_t *corrupt_files;         /* the relative paths it found damaged */
+};
+
+enum pub_state {
+	PUB_MATCH,     /* from this very source state, intact: nothing to do */
+	PUB_CHANGED,   /* the source (or the verification asked for) changed */
+	PUB_DAMAGED,   /* the source did not change, but the copy did */
+};
+
+struct jwriter {
+	int fd;
+	int failed;
+};
+
+/* A published model, as the cache's scan sees it. */
+struct pubent {
+	char *name;
+	uint64_t bytes;
+	int64_t last_used;
+	struct manifest m;
+};
+
+/* What a partial copy's journal says: its header (NULL without one; the
+ * caller drops it), the bytes the copy will hold, and the bytes its
+ * well-formed chunk records put on disk. */
+struct jsum {
+	json_t *hdr;
+	uint64_t total, done;
+};
+
+/* stagecache_lock.c */
+char *sci_sub(const char *root, const char *a, const char *b);          /* ROOT/a b */
+void sci_notify(const struct sc_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* flock with a bound: 0 taken, 1 it had to wait, -1 error (ETIMEDOUT, ECANCELED). */
+int sci_lock_wait(int fd, int op, uint64_t timeout_ns, volatile sig_atomic_t *cancel, void (*first)(void *),
+		  void *arg);
+long sci_lock_holder(int fd);            /* the pid a stage lock file names, 0 */
+void sci_lock_claim(int fd);             /* write our pid into it */
+/* ROOT/.locks/NAME.KIND, checked to still name the inode locked; timeout 0:
+ * one try (EWOULDBLOCK). The fd, or -1 with errno. */
+int sci_lock_take(const char *root, const char *name, const char *kind, int op, uint64_t timeout_ns,
+		  volatile sig_atomic_t *cancel, void (*first)(void *), void *arg, int *waited);
+void sci_lock_files_remove(const char *root, const char *name); /* held exclusively by the caller */
+int sci_is_busy(const char *root, const char *name, const char *kind);
+int sci_root_prepare(const char *root, struct cs_err *err);
+
+/* stagecache_scan.c */
+void sci_plan_free(struct splan *p);
+int sci_has_suffix(const char *s, const char *suf);
+int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err);
+int sci_same_source(const char *a, const char *b);
+int sci_check_paths(const struct sc_opts *o, const char *src, struct cs_err *err);
+
+/* stagecache_manifest.c */
+char *sci_hex64(uint64_t v);
+int sci_write_manifest(const char *dir, const char *name, const struct splan *p, enum sc_verify v,
+		       struct cs_err *err);
+int sci_manifest_load(const char *dir, struct manifest *m);   /* 0, or -1: none or unreadable */
+void sci_manifest_free(struct manifest *m);
+int sci_pub_file_intact(const char *pub, const struct manifest *m, const char *rel, uint64_t size, int64_t mtime_ns);
+enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const struct splan *p, enum sc_verify v);
+void sci_touch(const char *dir);         /* mark used: the manifest's mtime */
+char *sci_journal_header(const struct splan *p, enum sc_verify v);
+int sci_journal_load(const char *path, const struct splan *p, enum sc_verify v, uint64_t *resumed);
+void sci_journal_record(size_t file, uint64_t chunk, uint64_t hash, void *arg); /* a cp_durable_fn */
+json_t *sci_journal_header_load(const char *root, const char *name, FILE **fp);
+void sci_journal_summary(const char *root, const char *name, struct jsum *js);
+uint64_t sci_partial_total(const char *root, const char *name);
+
+/* stagecache_evict.c */
+void sci_published(const char *root, struct pubent **out, size_t *n); /* least recently used first */
+void sci_pubents_free(struct pubent *p, size_t n);
+/* 1 removed, 0 busy (in use or being staged), -1 error. */
+int sci_evict_one(const char *root, const char *name, int with_partial, struct cs_err *err);
+/* The eviction dry run, as arithmetic: models least recently used first
+ * (bytes[i], busy[i] -- in use, being staged, or the one staged now), the
+ * cache's use, free bytes, what the plan needs (reserve included) and the
+ * cap (0: none). 1 when evicting the non-busy ones in order, as far as
+ * needed, makes the plan fit; *busy_bytes: what busy ones hold on the way. */
+int sci_evict_enough(const uint64_t *bytes, const int *busy, size_t n, uint64_t used, uint64_t free_b,
+		     uint64_t need, uint64_t cap, uint64_t *busy_bytes);
+/* Under the cache lock: room for the plan, then every file preallocated. */
+int sci_make_room(const struct sc_opts *o, const struct splan *p, const char *part, struct sc_result *r,
+		  struct cs_err *err);
+
+#endif

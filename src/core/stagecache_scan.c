@@ -1,0 +1,309 @@
+/* stagecache: the source -- its files, what identifies it, names and globs. */
+#define _GNU_SOURCE
+#include "stagecache_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "safetensors.h"
+#include "banned.h"
+
+void sci_plan_free(struct splan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->f[i].rel);
+		free(p->f[i].abs);
+		free(p->f[i].hash);
+		free(p->f[i].done);
+	}
+	free(p->f);
+	free(p->src);
+	free(p->filters);
+	memset(p, 0, sizeof(*p));
+}
+
+int sc_valid_name(const char *name)
+{
+	return name && *name && name[0] != '.' && !strchr(name, '/') && strlen(name) <= 200;
+}
+
+char *sc_default_name(const char *src)
+{
+	char *real = realpath(src, NULL);
+	char *name = NULL;
+	if (real) {
+		char *snap = strstr(real, "/snapshots/");
+		if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
+			*snap = 0;
+			char *repo = strrchr(real, '/');
+			repo = repo ? repo + 1 : real;
+			if (!strncmp(repo, "models--", 8) && repo[8])
+				name = xstrdup(repo + 8);
+			*snap = '/';
+		}
+		if (!name)
+			name = fs_basename(real);
+		free(real);
+	}
+	return name ? name : fs_basename(src);
+}
+
+int sc_valid_glob(const char *g)
+{
+	if (!g || !*g)
+		return 0;
+	for (const char *p = g; *p; p++) {
+		if (*p == '\\') {
+			if (!*++p)
+				return 0; /* a trailing backslash escapes nothing */
+		} else if (*p == '[') {
+			const char *q = p + 1;
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']')
+				q++; /* a ']' first is a member */
+			while (*q && *q != ']')
+				q++;
+			if (!*q)
+				return 0; /* '[' never closed */
+			p = q;
+		}
+	}
+	return 1;
+}
+
+/* ---- the source ---- */
+
+static int matches(char *const *globs, size_t n, const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+	base = base ? base + 1 : rel;
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(globs[i], rel, 0) == 0 || fnmatch(globs[i], base, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static int within(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+	return strncmp(dir, path, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
+/* A Hugging Face cache snapshot (REPO/snapshots/REV) links its files to
+ * REPO/blobs/: those links are part of the model, not an escape. */
+static int hf_blob(const char *src, const char *target)
+{
+	const char *slash = strrchr(src, '/');
+	if (!slash || slash == src)
+		return 0;
+	size_t pl = (size_t)(slash - src);
+	const char *snap = "/snapshots";
+	size_t sl = strlen(snap);
+	if (pl < sl || strncmp(src + pl - sl, snap, sl))
+		return 0;
+	char *blobs = xasprintf("%.*s/blobs", (int)(pl - sl), src);
+	int ok = within(blobs, target);
+	free(blobs);
+	return ok;
+}
+
+static int scan_dir(const struct sc_opts *o, struct splan *p, const char *abs, const char *rel, int depth,
+		    struct cs_err *err)
+{
+	if (depth > 16)
+		return cs_fail(err, ELOOP, "'%s' is nested too deeply in '%s'", rel, o->src);
+	DIR *d = opendir(abs);
+	if (!d)
+		return cs_fail_errno(err, errno, "cannot read directory '%s'", abs);
+	char **names = NULL;
+	size_t nn = 0, na = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!rel && !strcmp(de->d_name, SC_MANIFEST))
+			continue;
+		names = xgrow(names, &na, nn + 1, sizeof(*names));
+		names[nn++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	int rc = 0;
+	for (size_t i = 0; i < nn; i++) {
+		char *eabs = path_join(abs, names[i]);
+		char *erel = rel ? path_join(rel, names[i]) : xstrdup(names[i]);
+		char *target = NULL;
+		struct stat sb;
+		if (!rc && lstat(eabs, &sb) < 0)
+			rc = cs_fail_errno(err, errno, "cannot read '%s'", eabs);
+		if (!rc && S_ISLNK(sb.st_mode)) {
+			target = realpath(eabs, NULL);
+			if (!target)
+				rc = cs_fail_errno(err, errno, "symlink '%s' in '%s' is broken", erel, o->src);
+			else if (!o->follow_symlinks && !within(p->src, target) && !hf_blob(p->src, target))
+				rc = cs_fail(err, EXDEV,
+					     "symlink '%s' points outside '%s' (to '%s'); stage the directory it "
+					     "points into, or pass --follow-symlinks", erel, o->src, target);
+			else if (stat(target, &sb) < 0)
+				rc = cs_fail_errno(err, errno, "cannot read '%s'", target);
+		}
+		const char *from = target ? target : eabs;
+		if (!rc && S_ISDIR(sb.st_mode)) {
+			rc = scan_dir(o, p, from, erel, depth + 1, err);
+		} else if (!rc && !S_ISREG(sb.st_mode)) {
+			rc = cs_fail(err, EINVAL, "'%s' in '%s' is not a regular file", erel, o->src);
+		} else if (!rc && (!o->ninclude || matches(o->include, o->ninclude, erel)) &&
+			   !matches(o->exclude, o->nexclude, erel)) {
+			int fd = open(from, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				rc = cs_fail_errno(err, errno, "cannot read '%s'", eabs);
+			} else {
+				close(fd);
+				p->f = xgrow(p->f, &p->alloc, p->n + 1, sizeof(*p->f));
+				struct sfile *f = &p->f[p->n++];
+				memset(f, 0, sizeof(*f));
+				f->rel = erel;
+				f->abs = xstrdup(from);
+				f->size = (uint64_t)sb.st_size;
+				f->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+				p->total += f->size;
+				erel = NULL;
+			}
+		}
+		free(target);
+		free(eabs);
+		free(erel);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int cmp_sfile(const void *a, const void *b)
+{
+	return strcmp(((const struct sfile *)a)->rel, ((const struct sfile *)b)->rel);
+}
+
+int sci_has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && !strcmp(s + a - b, suf);
+}
+
+int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	p->chunk = cp_chunk_size(o->chunk);
+	struct stat sb;
+	if (stat(o->src, &sb) < 0)
+		return cs_fail_errno(err, errno, "cannot open source '%s'", o->src);
+	if (!S_ISDIR(sb.st_mode))
+		return cs_fail(err, ENOTDIR, "source '%s' is not a directory", o->src);
+	p->src = realpath(o->src, NULL);
+	if (!p->src)
+		return cs_fail_errno(err, errno, "cannot resolve source '%s'", o->src);
+	char *fl = xstrdup("");
+	for (size_t i = 0; i < o->ninclude; i++) {
+		char *t = xasprintf("%s+%s\n", fl, o->include[i]);
+		free(fl);
+		fl = t;
+	}
+	for (size_t i = 0; i < o->nexclude; i++) {
+		char *t = xasprintf("%s-%s\n", fl, o->exclude[i]);
+		free(fl);
+		fl = t;
+	}
+	p->filters = fl;
+	if (scan_dir(o, p, p->src, NULL, 0, err))
+		return -1;
+	if (!p->n)
+		return cs_fail(err, ENOENT, "source '%s' is empty%s", o->src,
+			       o->ninclude || o->nexclude ? " (after --include/--exclude)" : "");
+	qsort(p->f, p->n, sizeof(*p->f), cmp_sfile);
+	int config = 0, weights = 0, safet = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		const char *r = p->f[i].rel;
+		config |= !strcmp(r, "config.json");
+		safet |= sci_has_suffix(r, ".safetensors");
+		weights |= safet || sci_has_suffix(r, ".bin") || sci_has_suffix(r, ".pt") || sci_has_suffix(r, ".pth") ||
+			   sci_has_suffix(r, ".gguf");
+	}
+	if (!config && !weights)
+		return cs_fail(err, EINVAL,
+			       "source '%s' is not a model: no config.json and no weights "
+			       "(*.safetensors, *.bin, *.pt, *.gguf)", o->src);
+	if (safet && !o->ninclude && !o->nexclude) {
+		struct st_model m;
+		struct cs_err e2;
+		if (st_model_open(p->src, &m, &e2))
+			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", o->src,
+				       e2.msg);
+		st_model_free(&m);
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		p->f[i].nchunks = cp_nchunks(p->f[i].size, p->chunk);
+		p->f[i].done = xcalloc(p->f[i].nchunks ? p->f[i].nchunks : 1, 1);
+		p->f[i].hash = xcalloc(p->f[i].nchunks ? p->f[i].nchunks : 1, sizeof(uint64_t));
+	}
+	return 0;
+}
+
+/* What identifies a source for a staged name: its real path, and for a
+ * Hugging Face cache snapshot (.../models--ORG--NAME/snapshots/REV) the
+ * repository, so a new revision is the same source with new contents. */
+static char *source_id(const char *src)
+{
+	const char *snap = strstr(src, "/snapshots/");
+	if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
+		const char *repo = snap;
+		while (repo > src && repo[-1] != '/')
+			repo--;
+		if (!strncmp(repo, "models--", 8))
+			return xstrndup(src, (size_t)(snap - src));
+	}
+	return xstrdup(src);
+}
+
+int sci_same_source(const char *a, const char *b)
+{
+	char *x = source_id(a), *y = source_id(b);
+	int same = !strcmp(x, y);
+	free(x);
+	free(y);
+	return same;
+}
+
+/* Source and staging root must not overlap: a root inside the source would
+ * be copied into itself, and a source inside the copy it is staged to
+ * would be replaced by itself. */
+int sci_check_paths(const struct sc_opts *o, const char *src, struct cs_err *err)
+{
+	if (within(src, o->root))
+		return cs_fail(err, EINVAL, "the staging root '%s' is inside the source '%s': the copy would contain itself",
+			       o->root, src);
+	char *pub = path_join(o->root, o->name), *hidden = NULL;
+	int rc = 0;
+	if (within(pub, src))
+		rc = cs_fail(err, EINVAL, "the source '%s' is the staged copy '%s' itself", src, pub);
+	const char *subs[] = { ".partial", ".trash", ".locks" };
+	for (size_t i = 0; i < 3 && !rc; i++) {
+		hidden = path_join(o->root, subs[i]);
+		if (within(hidden, src))
+			rc = cs_fail(err, EINVAL, "the source '%s' is inside the staging root's own '%s'", src, hidden);
+		free(hidden);
+	}
+	free(pub);
+	return rc;
+}

@@ -1,0 +1,145 @@
+#define _GNU_SOURCE
+#include "core/stagecache_internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "tap.h"
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void plan_of(const char *src, struct splan *p)
+{
+	struct sc_opts o;
+	memset(&o, 0, sizeof(o));
+	o.src = src;
+	o.name = "m";
+	struct cs_err e;
+	if (sci_scan_source(&o, p, &e))
+		printf("# scan: %s\n", e.msg);
+}
+
+int main(void)
+{
+	/* Eviction arithmetic: least recently used first, busy ones skipped. */
+	uint64_t sizes[] = { 10, 20, 30 }, busy_b;
+	int none_busy[] = { 0, 0, 0 }, first_busy[] = { 1, 0, 0 }, all_busy[] = { 1, 1, 1 };
+	ok(sci_evict_enough(sizes, none_busy, 3, 100, 0, 25, 0, &busy_b) && busy_b == 0,
+	   "free space: evicting the two oldest (10 + 20) frees 30 >= 25");
+	ok(!sci_evict_enough(sizes, none_busy, 3, 100, 0, 61, 0, &busy_b), "61 needed, 60 evictable: not enough");
+	ok(sci_evict_enough(sizes, first_busy, 3, 100, 0, 25, 0, &busy_b) && busy_b == 10,
+	   "a busy model is skipped, and counted as held");
+	ok(!sci_evict_enough(sizes, all_busy, 3, 100, 0, 1, 0, &busy_b) && busy_b == 60,
+	   "all in use: nothing can be evicted");
+	ok(sci_evict_enough(sizes, none_busy, 3, 100, 1000, 1, 75, &busy_b), "a cap: 100 -> 70 after two, <= 75");
+	ok(!sci_evict_enough(sizes, first_busy, 3, 100, 1000, 1, 45, &busy_b),
+	   "a cap only the busy model's bytes could meet: refused");
+	ok(sci_evict_enough(sizes, none_busy, 0, 10, 100, 50, 20, &busy_b), "nothing to evict, nothing needed");
+
+	/* A source and its plan. */
+	char dir[] = "/tmp/test_stagecache.XXXXXX";
+	ok(mkdtemp(dir) != NULL, "scratch directory");
+	char *src = path_join(dir, "src");
+	mkdir(src, 0755);
+	char *f1 = path_join(src, "config.json"), *f2 = path_join(src, "model.bin");
+	write_file(f1, "{\"a\": 1}\n");
+	int fd = open(f2, O_WRONLY | O_CREAT, 0644);
+	ok(fd >= 0 && ftruncate(fd, 40u << 20) == 0, "a 40 MiB weights file");
+	close(fd);
+	struct splan p;
+	plan_of(src, &p);
+	is_int(p.n, 2, "the plan has both files, sorted");
+	is_str(p.f[0].rel, "config.json", "config.json first");
+	is_int(p.f[1].nchunks, 3, "40 MiB in 16 MiB chunks: 3");
+
+	/* The journal: records after the header that belongs to this plan. */
+	char *jp = path_join(dir, "m.journal");
+	char *hdr = sci_journal_header(&p, SC_VERIFY_SIZE);
+	char *text = xasprintf("%sc 1 0 00000000000000aa\nc 1 2 00000000000000bb\nc 1 1 0000", hdr);
+	write_file(jp, text);
+	uint64_t resumed = 0;
+	ok(sci_journal_load(jp, &p, SC_VERIFY_SIZE, &resumed) == 0, "the journal belongs to this plan");
+	ok(p.f[1].done[0] && !p.f[1].done[1] && p.f[1].done[2], "chunks 0 and 2 done; the torn record is not");
+	is_int(resumed, (16u << 20) + (8u << 20), "resumed bytes: 16 MiB + the 8 MiB tail");
+	ok(p.f[1].hash[2] == 0xbb, "with the hash recorded");
+	struct jsum js;
+	char *partial = path_join(dir, ".partial");
+	mkdir(partial, 0755);
+	char *jp2 = path_join(partial, "m.journal");
+	write_file(jp2, text);
+	sci_journal_summary(dir, "m", &js);
+	ok(js.hdr && js.total == p.total && js.done == (24u << 20), "journal summary: total and done bytes");
+	json_decref(js.hdr);
+	ok(sci_journal_load(jp, &p, SC_VERIFY_XXH3, &resumed) < 0, "another verification mode: not this plan's journal");
+	free(text);
+	free(hdr);
+
+	/* Manifest and the state of a published copy. */
+	sci_plan_free(&p);
+	plan_of(src, &p);
+	char *root = path_join(dir, "root");
+	struct sc_opts o;
+	memset(&o, 0, sizeof(o));
+	o.root = root;
+	o.src = src;
+	o.name = "m";
+	o.jobs = 2;
+	struct sc_result r;
+	struct cs_err e;
+	ok(sc_stage(&o, &r, &e) == 0, "stage it");
+	char *pub = path_join(root, "m");
+	struct manifest m;
+	ok(sci_manifest_load(pub, &m) == 0, "its manifest loads");
+	ok(sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_MATCH, "unchanged source, intact copy: match");
+	ok(sci_pub_state(pub, &m, &p, SC_VERIFY_XXH3) == PUB_CHANGED, "xxh3 asked of a size-verified copy: changed");
+	sci_manifest_free(&m);
+	char *copy = path_join(pub, "config.json");
+	write_file(copy, "{\"a\": 2}\n"); /* same size, new mtime */
+	ok(sci_manifest_load(pub, &m) == 0 && sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_DAMAGED,
+	   "a copy edited in place: damaged");
+	sci_manifest_free(&m);
+	write_file(f1, "{\"a\": 3, \"b\": 4}\n");
+	sci_plan_free(&p);
+	plan_of(src, &p);
+	ok(sci_manifest_load(pub, &m) == 0 && sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_CHANGED,
+	   "a changed source: changed");
+	sci_manifest_free(&m);
+	sc_result_free(&r);
+
+	/* Names, sources, globs. */
+	ok(sci_same_source("/c/models--o--n/snapshots/a", "/c/models--o--n/snapshots/b"),
+	   "two revisions of one repository: the same source");
+	ok(!sci_same_source("/x/srcA/model", "/x/srcB/model"), "two directories: two sources");
+	ok(sc_valid_glob("*.safetensors") && sc_valid_glob("[ab]*") && sc_valid_glob("[]x]"), "valid globs");
+	ok(!sc_valid_glob("[") && !sc_valid_glob("ab\\") && !sc_valid_glob(""), "invalid globs");
+	char *nm = sc_default_name(".");
+	char *cwd = getcwd(NULL, 0);
+	char *base = fs_basename(cwd);
+	is_str(nm, base, "the name of '.' is the directory's");
+	free(nm);
+	free(cwd);
+	free(base);
+
+	sci_plan_free(&p);
+	fs_remove_tree(dir);
+	free(src);
+	free(f1);
+	free(f2);
+	free(jp);
+	free(jp2);
+	free(partial);
+	free(root);
+	free(pub);
+	free(copy);
+	return done_testing();
+}
