@@ -5,6 +5,7 @@
 #   make test                 install deps, build, run every test (unit, unit under ASan/UBSan and TSan, CLI)
 #   make demo                 the main job: build and run the demo experiment
 #   make fuzz                 libFuzzer targets (clang), FUZZ_TIME seconds each (not in CI)
+#   make check-layers         the engine (src/core) neither prints, exits nor uses src/cmd
 #   make install PREFIX=/usr/local DESTDIR=
 #   make STATIC_FUSE=1        link libfuse3 statically (to carry the binary to machines without it)
 #   make deps                 install missing Debian packages (root)
@@ -50,6 +51,7 @@ CORE_SRC := $(sort $(wildcard src/core/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
 APP_SRC  := src/main.c src/cli.c $(CMD_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(O)/%.o)
+CORE_LIB := $(O)/libcoldstart.a
 APP_OBJ  := $(APP_SRC:%.c=$(O)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(O)/%)
@@ -61,24 +63,29 @@ BUILD_ID := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(O) && (echo '$(BUILD_ID)' | cmp -s - $(O)/.build-id || echo '$(BUILD_ID)' > $(O)/.build-id))
 $(shell mkdir -p build && (echo '$(O) $(BUILD_ID)' | cmp -s - build/.binary-id || echo '$(O) $(BUILD_ID)' > build/.binary-id))
 
-.PHONY: all test check unit unit-bins unit-san unit-tsan cli cli-tsan deps demo fuzz install uninstall clean
+.PHONY: all test check check-layers unit unit-bins unit-san unit-tsan cli cli-tsan deps demo fuzz install uninstall clean
 
 all: coldstart $(FIXTURE_BIN)
 
-coldstart: $(APP_OBJ) $(CORE_OBJ) build/.binary-id
-	$(CC) $(ALL_LDFLAGS) -o $@ $(APP_OBJ) $(CORE_OBJ) $(LIBS)
+# The engine is a static library: core never depends on the command side.
+$(CORE_LIB): $(CORE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $(CORE_OBJ)
+
+coldstart: $(APP_OBJ) $(CORE_LIB) build/.binary-id
+	$(CC) $(ALL_LDFLAGS) -o $@ $(APP_OBJ) $(CORE_LIB) $(LIBS)
 
 $(O)/%.o: %.c $(O)/.build-id
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(O)/tests/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/tap.h $(O)/.build-id
+$(O)/tests/unit/%: tests/unit/%.c $(CORE_LIB) tests/unit/tap.h $(O)/.build-id
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
 
-$(O)/tests/fixtures/%: tests/fixtures/%.c $(CORE_OBJ) $(O)/.build-id
+$(O)/tests/fixtures/%: tests/fixtures/%.c $(CORE_LIB) $(O)/.build-id
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
 
 unit-bins: $(UNIT_BIN)
 
@@ -102,8 +109,8 @@ cli-tsan:
 		FIXTURES='$(CURDIR)/build/tsan/tests/fixtures' $(PROVE) -e bash tests/cli/t0080-stage.sh
 	@if ls build/tsan/report.* >/dev/null 2>&1; then cat build/tsan/report.*; echo 'ThreadSanitizer reports above'; exit 1; fi
 
-$(O)/coldstart: $(APP_OBJ) $(CORE_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(APP_OBJ) $(CORE_OBJ) $(LIBS)
+$(O)/coldstart: $(APP_OBJ) $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(APP_OBJ) $(CORE_LIB) $(LIBS)
 
 cli: all
 	COLDSTART='$(CURDIR)/coldstart' FIXTURES='$(CURDIR)/$(O)/tests/fixtures' \
@@ -113,7 +120,13 @@ cli: all
 test: deps
 	$(MAKE) check
 
+# The engine never prints to stdout/stderr, never exits, never reaches into
+# the command side (the objects' undefined symbols and the sources' includes).
+check-layers: $(CORE_LIB)
+	@sh scripts/check-layers.sh $(CORE_LIB) $(CORE_SRC) $(wildcard src/core/*.h)
+
 check: all
+	$(MAKE) check-layers
 	$(MAKE) unit
 	$(MAKE) unit-san
 	$(MAKE) unit-tsan

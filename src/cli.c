@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,77 @@
 #include "core/banned.h"
 
 volatile sig_atomic_t cli_signal;
+const char *cs_cmdname;
+
+static void vreport(const char *kind, int errnum, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		msg[0] = '\0';
+	char line[4400];
+	snprintf(line, sizeof(line), "coldstart: %s%s%s%s%s%s\n",
+		 cs_cmdname ? cs_cmdname : "", cs_cmdname ? ": " : "",
+		 kind, msg, errnum ? ": " : "", errnum ? strerror(errnum) : "");
+	fflush(stdout);
+	fputs(line, stderr);
+}
+
+int error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", 0, fmt, ap);
+	va_end(ap);
+	return EXIT_FAIL;
+}
+
+int error_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", e, fmt, ap);
+	va_end(ap);
+	return EXIT_FAIL;
+}
+
+void warning(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("warning: ", 0, fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("fatal: ", 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void die_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("fatal: ", e, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+static void oom(const char *what)
+{
+	die("out of memory %s", what);
+}
+
+void cli_init(void)
+{
+	cs_oom_hook = oom;
+}
 
 int usage_error(const char *fmt, ...)
 {

@@ -125,6 +125,7 @@ int main(int argc, char **argv)
 {
 	sanitize_fds();
 	signal(SIGPIPE, SIG_IGN);
+	cli_init();
 
 	if (argc < 2) {
 		main_usage(stderr);

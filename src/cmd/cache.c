@@ -235,7 +235,7 @@ int cmd_cache(int argc, char **argv)
 			progress_done(&pg);
 			char a[32];
 			if (r && err.code == ECANCELED) {
-				rc = 130;
+				rc = cli_signal_exit();
 			} else if (r) {
 				error("%s", err.msg);
 				bad++;
@@ -261,7 +261,7 @@ int cmd_cache(int argc, char **argv)
 					int q = sc_repair(&so, names[i], &sr, &err);
 					progress_done(&rp);
 					if (q && err.code == ECANCELED) {
-						rc = 130;
+						rc = cli_signal_exit();
 					} else if (q) {
 						error("cannot repair '%s': %s", names[i], err.msg);
 					} else {

@@ -161,7 +161,7 @@ static void build_header(struct ck_plan *p, struct ck_shard *s)
 	char *js = json_dumps(h, JSON_COMPACT);
 	json_decref(h);
 	if (!js)
-		die("out of memory serializing a safetensors header");
+		cs_oom("serializing a safetensors header");
 	size_t n = strlen(js);
 	size_t padded = n + (8 - (8 + n) % 8) % 8;
 	s->header = xmalloc(padded + 1);
@@ -369,7 +369,7 @@ static unsigned char *alloc_ring_buffer(void)
 {
 	void *p = NULL;
 	if (posix_memalign(&p, 2u << 20, BUFSZ))
-		die("out of memory allocating %u bytes", BUFSZ);
+		cs_oom("allocating the write ring");
 	madvise(p, BUFSZ, MADV_HUGEPAGE);
 	return p;
 }
@@ -514,7 +514,7 @@ static int write_json_file(const char *dir, const char *name, json_t *j, struct 
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
 	if (!s)
-		die("out of memory serializing JSON");
+		cs_oom("serializing JSON");
 	size_t n = strlen(s);
 	char *text = xasprintf("%s\n", s);
 	free(s);

@@ -19,7 +19,7 @@ void *fs_alloc_aligned(size_t n)
 {
 	void *p = NULL;
 	if (posix_memalign(&p, 4096, n ? n : 4096))
-		die("out of memory allocating %zu aligned bytes", n);
+		cs_oom("allocating aligned memory");
 	return p;
 }
 

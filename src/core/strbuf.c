@@ -44,7 +44,7 @@ void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 	int n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
 	if (n < 0)
-		die("strbuf: bad format '%s'", fmt);
+		n = 0; /* an encoding error: nothing added */
 	strbuf_grow(sb, (size_t)n);
 	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
 	sb->len += (size_t)n;

@@ -11,8 +11,6 @@
 
 #include "banned.h"
 
-const char *cs_cmdname;
-
 static int vfail(struct cs_err *err, int code, int with_errno, const char *fmt, va_list ap)
 {
 	if (!err)
@@ -46,71 +44,20 @@ int cs_fail_errno(struct cs_err *err, int code, const char *fmt, ...)
 	return -1;
 }
 
-static void vreport(const char *kind, int errnum, const char *fmt, va_list ap)
-{
-	char msg[4096];
-	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (n < 0)
-		msg[0] = '\0';
-	char line[4400];
-	snprintf(line, sizeof(line), "coldstart: %s%s%s%s%s%s\n",
-		 cs_cmdname ? cs_cmdname : "", cs_cmdname ? ": " : "",
-		 kind, msg, errnum ? ": " : "", errnum ? strerror(errnum) : "");
-	fflush(stdout);
-	fputs(line, stderr);
-}
+void (*cs_oom_hook)(const char *what);
 
-int error(const char *fmt, ...)
+void cs_oom(const char *what)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	vreport("", 0, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-int error_errno(const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vreport("", e, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-void warning(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vreport("warning: ", 0, fmt, ap);
-	va_end(ap);
-}
-
-void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vreport("fatal: ", 0, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void die_errno(const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vreport("fatal: ", e, fmt, ap);
-	va_end(ap);
-	exit(1);
+	if (cs_oom_hook)
+		cs_oom_hook(what);
+	abort(); /* no hook, or one that returned */
 }
 
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		die("out of memory allocating %zu bytes", n);
+		cs_oom("allocating memory");
 	return p;
 }
 
@@ -118,7 +65,7 @@ void *xcalloc(size_t nmemb, size_t size)
 {
 	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
 	if (!p)
-		die("out of memory allocating %zu x %zu bytes", nmemb, size);
+		cs_oom("allocating memory");
 	return p;
 }
 
@@ -126,7 +73,7 @@ void *xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 	if (!q)
-		die("out of memory allocating %zu bytes", n);
+		cs_oom("allocating memory");
 	return q;
 }
 
@@ -134,7 +81,7 @@ char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
 	if (!p)
-		die("out of memory duplicating a string");
+		cs_oom("duplicating a string");
 	return p;
 }
 
@@ -142,7 +89,7 @@ char *xstrndup(const char *s, size_t n)
 {
 	char *p = strndup(s, n);
 	if (!p)
-		die("out of memory duplicating a string");
+		cs_oom("duplicating a string");
 	return p;
 }
 
@@ -150,7 +97,7 @@ char *xvasprintf(const char *fmt, va_list ap)
 {
 	char *p;
 	if (vasprintf(&p, fmt, ap) < 0)
-		die("out of memory formatting a string");
+		cs_oom("formatting a string");
 	return p;
 }
 
@@ -170,11 +117,11 @@ void *xgrow(void *p, size_t *alloc, size_t n, size_t sz)
 	size_t want = *alloc ? *alloc : 8;
 	while (want < n) {
 		if (want > SIZE_MAX / 2)
-			die("allocation too large");
+			cs_oom("growing an array past SIZE_MAX");
 		want *= 2;
 	}
 	if (sz && want > SIZE_MAX / sz)
-		die("allocation too large");
+		cs_oom("growing an array past SIZE_MAX");
 	*alloc = want;
 	return xrealloc(p, want * sz);
 }

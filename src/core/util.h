@@ -3,14 +3,11 @@
 /*
  * util: errors, allocation, number/size/duration parsing and formatting.
  *
- * Two error channels:
- *  - core modules never print: they fill a caller-owned struct cs_err and
- *    return -1 (cs_fail). The message is complete ("what failed: 'subject'")
- *    and the caller decides how to show it.
- *  - the command layer reports with error()/warning()/die(), which print
- *    "coldstart: CMD: message" on stderr. error() returns -1 so commands can
- *    `return error(...)`.
- * All allocation wrappers die on out-of-memory; nothing here returns NULL.
+ * Core modules never print: they fill a caller-owned struct cs_err and
+ * return -1 (cs_fail). The message is complete ("what failed: 'subject'")
+ * and the caller decides how to show it (the command side's error() /
+ * warning() / die() in cli.h). The allocation wrappers never return NULL:
+ * out of memory goes through cs_oom.
  * Thread safety: the parsing and formatting functions are reentrant; the
  * printing functions write whole lines with one stdio call each.
  */
@@ -39,14 +36,10 @@ int cs_fail(struct cs_err *err, int code, const char *fmt, ...)
 int cs_fail_errno(struct cs_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Name of the running subcommand, used as the message prefix; may be NULL. */
-extern const char *cs_cmdname;
-
-int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Out of memory: the engine cannot go on. Calls cs_oom_hook (the command
+ * side sets one that reports and exits), else abort(). Never returns. */
+void cs_oom(const char *what) __attribute__((noreturn));
+extern void (*cs_oom_hook)(const char *what);
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
