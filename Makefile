@@ -49,7 +49,7 @@ LIBS := -ljansson -lxxhash -lcurl -lmicrohttpd $(FUSE_LIBS) -ldl -lpthread -lm
 
 CORE_SRC := $(sort $(wildcard src/core/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
-APP_SRC  := src/main.c src/cli.c $(CMD_SRC)
+APP_SRC  := src/main.c src/cli.c src/opts.c $(CMD_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(O)/%.o)
 CORE_LIB := $(O)/libcoldstart.a
 APP_OBJ  := $(APP_SRC:%.c=$(O)/%.o)
@@ -82,6 +82,11 @@ $(O)/%.o: %.c $(O)/.build-id
 $(O)/tests/unit/%: tests/unit/%.c $(CORE_LIB) tests/unit/tap.h $(O)/.build-id
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
+
+# The option parser lives on the command side: its test links it.
+$(O)/tests/unit/test_opts: tests/unit/test_opts.c $(O)/src/opts.o $(O)/src/cli.o $(CORE_LIB) tests/unit/tap.h $(O)/.build-id
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/src/opts.o $(O)/src/cli.o $(CORE_LIB) $(LIBS)
 
 $(O)/tests/fixtures/%: tests/fixtures/%.c $(CORE_LIB) $(O)/.build-id
 	@mkdir -p $(dir $@)

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/wait.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/csvlog.h"
 #include "../core/fsutil.h"
 #include "../core/netsim.h"
@@ -27,62 +27,26 @@
 
 #define MAX_MODES 8
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: coldstart bench [--nvme PATH] [--net PATH] [--modes nvme,net]\n"
-		"                       [--repeat N] [--order interleave|grouped|random] [options]\n"
-		"\n"
-		"The seed's Tier 1 experiment: cold starts of the same model from local NVMe\n"
-		"and from a network path, repeated, in interleaved order (nvme, net, nvme,\n"
-		"net, ...) so that drift on the machine hits both modes alike. Each run is a\n"
-		"`coldstart run` (cache evicted and checked first) appending one row to the\n"
-		"CSV. At the end a summary per mode: runs, median / min / max load_s, and\n"
-		"the net/nvme ratio and difference of the medians.\n"
-		"\n"
-		"Options:\n"
-		"      --nvme PATH        model directory on local NVMe (default $MODEL_PATH_NVME)\n"
-		"      --net PATH         the same model on a network path (default $MODEL_PATH_NET);\n"
-		"                         netsim[:PROFILE] mounts a simulated network path over\n"
-		"                         the NVMe copy for the bench (the default when no net\n"
-		"                         path is given; PROFILE defaults to nfs-10g)\n"
-		"      --modes LIST       which modes to run, comma-separated (default nvme,net):\n"
-		"                           nvme     the model on local NVMe\n"
-		"                           net      the model on the network path\n"
-		"                           staged   stage net -> --stage-root (timed: copy_s),\n"
-		"                                    then start from the staged copy (load_s);\n"
-		"                                    notes: copy_s, load_s, total_s\n"
-		"                           net+prefetch  net, with --prefetch's parallel warm\n"
-		"                                    overlapping the server's start-up\n"
-		"                           runtime  the server with no weight loading\n"
-		"      --stage-root DIR   where staged runs copy to (default $STAGING_ROOT, else\n"
-		"                         coldstart-staged/ next to the NVMe model); each run\n"
-		"                         stages into a fresh name, removed after the run\n"
-		"      --stage-jobs N     copy threads of staged runs (default 8)\n"
-		"      --stage-direct     staged runs copy with O_DIRECT (stage --direct)\n"
-		"      --staged-cache C   cold (default): evict the staged copy before the\n"
-		"                         server starts; warm: start on the pages the copy\n"
-		"                         left in the cache (no eviction)\n"
-		"      --runtime-server T the server template for mode 'runtime': the server\n"
-		"                         without weight loading (default: refserve --dummy,\n"
-		"                         or vllm --load-format dummy)\n"
-		"  -n, --repeat N         runs per mode (default 3)\n"
-		"      --order ORDER      interleave (default), grouped, or random\n"
-		"      --seed N           seed for --order random (default: time)\n"
-		"      --csv FILE         default storage_layout_bench.csv\n"
-		RUNCFG_HELP
-		"  (bench: --log DIR names the directory of the per-run logs, default\n"
-		"  coldstart-logs/ next to the CSV)\n"
-		"  -h, --help             this help\n"
-		"\n"
-		"Paths that are missing or not model directories are refused before\n"
-		"anything runs. A failed run stops the bench (exit 1); rows of the runs\n"
-		"before it stay in the CSV.\n"
-		"\n"
-		"Examples:\n"
-		"  MODEL_PATH_NVME=/mnt/nvme0/qwen-7b MODEL_PATH_NET=/mnt/nfs/qwen-7b coldstart bench\n"
-		"  coldstart bench --nvme /mnt/nvme0/m --net /mnt/efs/m --repeat 5 --max-model-len 8192\n");
-}
+static const struct opts_help help = {
+	"usage: coldstart bench [--nvme PATH] [--net PATH] [--modes nvme,net]\n"
+	"                       [--repeat N] [--order interleave|grouped|random] [options]\n"
+	"\n"
+	"The seed's Tier 1 experiment: cold starts of the same model from local NVMe\n"
+	"and from a network path, repeated, in interleaved order (nvme, net, nvme,\n"
+	"net, ...) so that drift on the machine hits both modes alike. Each run is a\n"
+	"`coldstart run` (cache evicted and checked first) appending one row to the\n"
+	"CSV. At the end a summary per mode: runs, median / min / max load_s, and\n"
+	"the net/nvme ratio and difference of the medians. Every run option below\n"
+	"applies; --csv defaults to storage_layout_bench.csv, and --log names the\n"
+	"directory of the per-run logs (default coldstart-logs/ next to the CSV).\n",
+	"Paths that are missing or not model directories are refused before\n"
+	"anything runs. A failed run stops the bench (exit 1); rows of the runs\n"
+	"before it stay in the CSV.\n"
+	"\n"
+	"Examples:\n"
+	"  MODEL_PATH_NVME=/mnt/nvme0/qwen-7b MODEL_PATH_NET=/mnt/nfs/qwen-7b coldstart bench\n"
+	"  coldstart bench --nvme /mnt/nvme0/m --net /mnt/efs/m --repeat 5 --max-model-len 8192\n",
+};
 
 struct mode {
 	const char *name;
@@ -389,93 +353,62 @@ static int validate_model(const char *mode, const char *path)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_NVME = OPT_RUNCFG_END + 1, OPT_NET, OPT_MODES, OPT_ORDER, OPT_SEED, OPT_RUNTIME_SERVER,
-	       OPT_STAGE_ROOT, OPT_STAGED_CACHE, OPT_STAGE_JOBS, OPT_STAGE_DIRECT };
-	static const struct option opts[] = {
-		{ "nvme", required_argument, NULL, OPT_NVME },
-		{ "net", required_argument, NULL, OPT_NET },
-		{ "modes", required_argument, NULL, OPT_MODES },
-		{ "repeat", required_argument, NULL, 'n' },
-		{ "order", required_argument, NULL, OPT_ORDER },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "runtime-server", required_argument, NULL, OPT_RUNTIME_SERVER },
-		{ "stage-root", required_argument, NULL, OPT_STAGE_ROOT },
-		{ "staged-cache", required_argument, NULL, OPT_STAGED_CACHE },
-		{ "stage-jobs", required_argument, NULL, OPT_STAGE_JOBS },
-		{ "stage-direct", no_argument, NULL, OPT_STAGE_DIRECT },
-		{ "help", no_argument, NULL, 'h' },
-		RUNCFG_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	struct run_cfg cfg;
 	runcfg_init(&cfg);
 	cfg.csv = "storage_layout_bench.csv";
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
 	const char *runtime_server = NULL;
 	const char *stage_root = getenv("STAGING_ROOT");
-	int staged_warm = 0, stage_direct = 0;
+	int staged_warm = 0, stage_direct = 0, order_i = 0, first;
 	long stage_jobs = 8;
-	const char *order = "interleave";
 	long repeat = 3;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:qh", opts, NULL)) != -1) {
-		if (c == 'q')
-			c = OPT_QUIET;
-		int r = runcfg_option(&cfg, c, optarg);
-		if (r == 1)
-			continue;
-		if (r)
-			return r;
-		switch (c) {
-		case OPT_NVME:
-			nvme = optarg;
-			break;
-		case OPT_NET:
-			net = optarg;
-			break;
-		case OPT_MODES:
-			modes_arg = optarg;
-			break;
-		case 'n':
-			if (parse_int_range(optarg, 1, 10000, &repeat))
-				return usage_error("invalid --repeat '%s' (1 to 10000)", optarg);
-			break;
-		case OPT_ORDER:
-			if (strcmp(optarg, "interleave") && strcmp(optarg, "grouped") && strcmp(optarg, "random"))
-				return usage_error("invalid --order '%s' (interleave, grouped or random)", optarg);
-			order = optarg;
-			break;
-		case OPT_SEED:
-			if (parse_u64(optarg, &seed))
-				return usage_error("invalid --seed '%s'", optarg);
-			break;
-		case OPT_STAGE_ROOT:
-			stage_root = optarg;
-			break;
-		case OPT_STAGE_JOBS:
-			if (parse_int_range(optarg, 1, 256, &stage_jobs))
-				return usage_error("invalid --stage-jobs '%s' (1 to 256)", optarg);
-			break;
-		case OPT_STAGE_DIRECT:
-			stage_direct = 1;
-			break;
-		case OPT_STAGED_CACHE:
-			if (strcmp(optarg, "cold") && strcmp(optarg, "warm"))
-				return usage_error("invalid --staged-cache '%s' (cold or warm)", optarg);
-			staged_warm = !strcmp(optarg, "warm");
-			break;
-		case OPT_RUNTIME_SERVER:
-			runtime_server = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	static const char *const orders[] = { "interleave", "grouped", "random", NULL };
+	static const char *const caches[] = { "cold", "warm", NULL };
+	const struct opt opts[] = {
+		{ .type = OPT_STRING, .long_name = "nvme", .argname = "PATH", .value = &nvme,
+		  .help = "model directory on local NVMe (default $MODEL_PATH_NVME)" },
+		{ .type = OPT_STRING, .long_name = "net", .argname = "PATH", .value = &net,
+		  .help = "the same model on a network path (default $MODEL_PATH_NET);\nnetsim[:PROFILE] mounts a simulated "
+			  "network path over\nthe NVMe copy for the bench (the default when no net\npath is given; PROFILE "
+			  "defaults to nfs-10g)" },
+		{ .type = OPT_STRING, .long_name = "modes", .argname = "LIST", .value = &modes_arg,
+		  .help = "which modes to run, comma-separated (default nvme,net):\n"
+			  "  nvme     the model on local NVMe\n"
+			  "  net      the model on the network path\n"
+			  "  staged   stage net -> --stage-root (timed: copy_s),\n"
+			  "           then start from the staged copy (load_s);\n"
+			  "           notes: copy_s, load_s, total_s\n"
+			  "  net+prefetch  net, with --prefetch's parallel warm\n"
+			  "           overlapping the server's start-up\n"
+			  "  runtime  the server with no weight loading" },
+		{ .type = OPT_STRING, .long_name = "stage-root", .argname = "DIR", .value = &stage_root,
+		  .help = "where staged runs copy to (default $STAGING_ROOT, else\ncoldstart-staged/ next to the NVMe model); "
+			  "each run\nstages into a fresh name, removed after the run" },
+		{ .type = OPT_INT, .long_name = "stage-jobs", .argname = "N", .value = &stage_jobs, .min = 1, .max = 256,
+		  .hint = "1 to 256", .help = "copy threads of staged runs (default 8)" },
+		{ .type = OPT_FLAG, .long_name = "stage-direct", .value = &stage_direct,
+		  .help = "staged runs copy with O_DIRECT (stage --direct)" },
+		{ .type = OPT_ENUM, .long_name = "staged-cache", .argname = "C", .value = &staged_warm, .choices = caches,
+		  .hint = "cold or warm",
+		  .help = "cold (default): evict the staged copy before the\nserver starts; warm: start on the pages the copy\n"
+			  "left in the cache (no eviction)" },
+		{ .type = OPT_STRING, .long_name = "runtime-server", .argname = "T", .value = &runtime_server,
+		  .help = "the server template for mode 'runtime': the server\nwithout weight loading (default: refserve "
+			  "--dummy,\nor vllm --load-format dummy)" },
+		{ .type = OPT_INT, .short_name = 'n', .long_name = "repeat", .argname = "N", .value = &repeat, .min = 1,
+		  .max = 10000, .hint = "1 to 10000", .help = "runs per mode (default 3)" },
+		{ .type = OPT_ENUM, .long_name = "order", .argname = "ORDER", .value = &order_i, .choices = orders,
+		  .hint = "interleave, grouped or random", .help = "interleave (default), grouped, or random" },
+		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &seed, .hint = "a non-negative integer",
+		  .help = "seed for --order random (default: time)" },
+		{ .type = OPT_GROUP, .group = runcfg_options(&cfg) },
+		OPT_END_(),
+	};
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
+	const char *order = orders[order_i];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	cfg.log_is_dir = 1; /* one log per run: --log names their directory */

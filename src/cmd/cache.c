@@ -1,55 +1,44 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/fsutil.h"
 #include "../core/stagecache.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
-static void cache_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: coldstart cache ls [--root ROOT] [--json]\n"
-		"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
-		"       coldstart cache rm NAME... [--root ROOT]\n"
-		"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
-		"\n"
-		"Manage the models `coldstart stage` put under a staging root\n"
-		"(default $STAGING_ROOT).\n"
-		"\n"
-		"  ls      staged models, least recently used first (a `run` or `stage`\n"
-		"          of a model marks it used), and partial copies with their progress\n"
-		"  verify  re-check staged models against their manifests: count and sizes,\n"
-		"          and the XXH3 hashes (read from the device) when staged with\n"
-		"          --verify xxh3; all models when no NAME is given. A model that\n"
-		"          fails is marked corrupt: ls shows it, run refuses to serve it,\n"
-		"          and stage copies its damaged files again. --repair does that\n"
-		"          at once, from the source its manifest records\n"
-		"  rm      remove staged models (and their partial copies); refused for a\n"
-		"          model a running server uses\n"
-		"  gc      remove abandoned partial copies (no stager holds them); with\n"
-		"          --max-cache, also evict least recently used models not in use\n"
-		"          until the cache fits\n"
-		"\n"
-		"Options:\n"
-		"      --root DIR        staging root (default $STAGING_ROOT)\n"
-		"  -j, --jobs N          hashing threads for verify (default 8)\n"
-		"      --max-cache SIZE  gc: cap on everything staged\n"
-		"      --repair          verify: re-stage what failed from its recorded source\n"
-		"      --json            ls: JSON on stdout\n"
-		"  -h, --help            this help\n"
-		"\n"
-		"Examples:\n"
-		"  coldstart cache ls --root /mnt/nvme0/staged\n"
-		"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n");
-}
+static const struct opts_help help = {
+	"usage: coldstart cache ls [--root ROOT] [--json]\n"
+	"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
+	"       coldstart cache rm NAME... [--root ROOT]\n"
+	"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
+	"\n"
+	"Manage the models `coldstart stage` put under a staging root\n"
+	"(default $STAGING_ROOT).\n"
+	"\n"
+	"  ls      staged models, least recently used first (a `run` or `stage`\n"
+	"          of a model marks it used), and partial copies with their progress\n"
+	"  verify  re-check staged models against their manifests: count and sizes,\n"
+	"          and the XXH3 hashes (read from the device) when staged with\n"
+	"          --verify xxh3; all models when no NAME is given. A model that\n"
+	"          fails is marked corrupt: ls shows it, run refuses to serve it,\n"
+	"          and stage copies its damaged files again. --repair does that\n"
+	"          at once, from the source its manifest records\n"
+	"  rm      remove staged models (and their partial copies); refused for a\n"
+	"          model a running server uses\n"
+	"  gc      remove abandoned partial copies (no stager holds them); with\n"
+	"          --max-cache, also evict least recently used models not in use\n"
+	"          until the cache fits\n",
+	"Examples:\n"
+	"  coldstart cache ls --root /mnt/nvme0/staged\n"
+	"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n",
+};
 
 static char *ago(char *buf, size_t len, int64_t t)
 {
@@ -129,47 +118,25 @@ static void gc_notice(const char *msg, void *arg)
 
 int cmd_cache(int argc, char **argv)
 {
-	enum { O_ROOT = 256, O_MAXCACHE, O_JSON, O_REPAIR };
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, O_ROOT },
-		{ "repair", no_argument, NULL, O_REPAIR },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "max-cache", required_argument, NULL, O_MAXCACHE },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
 	long jobs = 8;
-	int json = 0, repair = 0, c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_ROOT:
-			root = optarg;
-			break;
-		case O_REPAIR:
-			repair = 1;
-			break;
-		case 'j':
-			if (parse_int_range(optarg, 1, 256, &jobs))
-				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
-			break;
-		case O_MAXCACHE:
-			if (parse_size(optarg, &max_cache) || !max_cache)
-				return usage_error("invalid --max-cache '%s' (a size such as 200G)", optarg);
-			break;
-		case O_JSON:
-			json = 1;
-			break;
-		case 'h':
-			cache_usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int json = 0, repair = 0, first;
+	const struct opt opts[] = {
+		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &root,
+		  .help = "staging root (default $STAGING_ROOT)" },
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
+		  .max = 256, .hint = "1 to 256", .help = "hashing threads for verify (default 8)" },
+		{ .type = OPT_SIZE, .long_name = "max-cache", .argname = "SIZE", .value = &max_cache, .flags = OPTF_NONZERO,
+		  .hint = "a size such as 200G", .help = "gc: cap on everything staged" },
+		{ .type = OPT_FLAG, .long_name = "repair", .value = &repair,
+		  .help = "verify: re-stage what failed from its recorded source" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "ls: JSON on stdout" },
+		OPT_END_(),
+	};
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
 	if (optind >= argc)
 		return usage_error("missing action: ls, verify, rm or gc");
 	const char *action = argv[optind++];

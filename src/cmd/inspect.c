@@ -1,40 +1,32 @@
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/safetensors.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: coldstart inspect MODEL_DIR [--json] [--tensors]\n"
-		"\n"
-		"Validate a safetensors model directory and summarize it: architecture\n"
-		"(from config.json), shards, tensor and parameter counts, bytes per dtype.\n"
-		"Every shard header is checked: the 8-byte length (<= 100 MB and within the\n"
-		"file), UTF-8 JSON object without duplicate keys, known dtypes, each\n"
-		"tensor's byte span equal to its shape times its dtype size, tensors\n"
-		"sorted, non-overlapping and covering the data region exactly; and the\n"
-		"index (model.safetensors.index.json) against the shards: every tensor in\n"
-		"exactly one shard, as the weight_map says, and total_size right.\n"
-		"Exit status 1 with a message naming the file, tensor and rule on the\n"
-		"first problem.\n"
-		"\n"
-		"Options:\n"
-		"      --json      machine-readable summary on stdout\n"
-		"  -t, --tensors   also list every tensor (name, dtype, shape, shard)\n"
-		"  -h, --help      this help\n"
-		"\n"
-		"Example:\n"
-		"  coldstart inspect ~/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/*/\n");
-}
+static const struct opts_help help = {
+	"usage: coldstart inspect MODEL_DIR [--json] [--tensors]\n"
+	"\n"
+	"Validate a safetensors model directory and summarize it: architecture\n"
+	"(from config.json), shards, tensor and parameter counts, bytes per dtype.\n"
+	"Every shard header is checked: the 8-byte length (<= 100 MB and within the\n"
+	"file), UTF-8 JSON object without duplicate keys, known dtypes, each\n"
+	"tensor's byte span equal to its shape times its dtype size, tensors\n"
+	"sorted, non-overlapping and covering the data region exactly; and the\n"
+	"index (model.safetensors.index.json) against the shards: every tensor in\n"
+	"exactly one shard, as the weight_map says, and total_size right.\n"
+	"Exit status 1 with a message naming the file, tensor and rule on the\n"
+	"first problem.\n",
+	"Example:\n"
+	"  coldstart inspect ~/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/*/\n",
+};
 
 static void shape_text(const struct st_tensor *t, char *buf, size_t len)
 {
@@ -153,29 +145,16 @@ static void print_human(const struct st_model *m, int tensors)
 
 int cmd_inspect(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "tensors", no_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	int json = 0, tensors = 0, first;
+	const struct opt opts[] = {
+		{ .type = OPT_FLAG, .long_name = "json", .help = "machine-readable summary on stdout", .value = &json },
+		{ .type = OPT_FLAG, .short_name = 't', .long_name = "tensors",
+		  .help = "also list every tensor (name, dtype, shape, shard)", .value = &tensors },
+		OPT_END_(),
 	};
-	int json = 0, tensors = 0, c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":th", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 't':
-			tensors = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int rc = opts_parse(opts, &help, argc, argv, &first);
+	if (rc)
+		return opts_exit(rc);
 	const char *dir;
 	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
 	if (bad)

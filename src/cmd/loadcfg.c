@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/cuda.h"
 #include "../core/util.h"
 #include "../core/banned.h"
@@ -15,24 +16,21 @@ void loadcfg_init(struct load_cfg *c)
 	c->chunk = 4u << 20;
 }
 
-int loadcfg_option(struct load_cfg *c, int opt, const char *arg)
+const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, const char *chunk_help)
 {
-	switch (opt) {
-	case OPT_LOAD_DEVICE:
-		if (strcmp(arg, "auto") && strcmp(arg, "cuda") && strcmp(arg, "host"))
-			return usage_error("invalid --device '%s' (auto, cuda or host)", arg);
-		c->device = arg;
-		return 1;
-	case 'j':
-		if (parse_int_range(arg, 1, 256, &c->jobs))
-			return usage_error("invalid --jobs '%s' (1 to 256)", arg);
-		return 1;
-	case OPT_LOAD_CHUNK:
-		if (parse_size(arg, &c->chunk) || c->chunk < 65536 || c->chunk > (1ULL << 30))
-			return usage_error("invalid --chunk '%s' (64K to 1G)", arg);
-		return 1;
-	}
-	return 0;
+	static const char *const devices[] = { "auto", "cuda", "host", NULL };
+	static struct opt t[4];
+	const struct opt table[] = {
+		{ .type = OPT_ENUM_STR, .long_name = "device", .argname = "DEV", .value = &c->device, .choices = devices,
+		  .hint = "auto, cuda or host", .help = "auto (default: cuda when a GPU is usable), cuda, host" },
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &c->jobs, .min = 1,
+		  .max = 256, .hint = "1 to 256", .help = jobs_help },
+		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &c->chunk, .min = 65536,
+		  .max = 1LL << 30, .hint = "64K to 1G", .help = chunk_help },
+		OPT_END_(),
+	};
+	memcpy(t, table, sizeof(table));
+	return t;
 }
 
 int loadcfg_device(const struct load_cfg *c, enum ld_device *dev, struct cs_err *err)

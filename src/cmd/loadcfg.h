@@ -5,17 +5,9 @@
  * --jobs, --chunk), their defaults and validation, and the choice of
  * device. Command layer: reports usage errors.
  */
-#include <getopt.h>
 #include <stdint.h>
 
 #include "../core/loader.h"
-
-enum { OPT_LOAD_DEVICE = 1100, OPT_LOAD_CHUNK };
-
-#define LOADCFG_LONGOPTS \
-	{ "device", required_argument, NULL, OPT_LOAD_DEVICE }, \
-	{ "jobs", required_argument, NULL, 'j' }, \
-	{ "chunk", required_argument, NULL, OPT_LOAD_CHUNK }
 
 struct load_cfg {
 	const char *device;     /* auto (default), cuda, host */
@@ -24,8 +16,10 @@ struct load_cfg {
 };
 
 void loadcfg_init(struct load_cfg *c);
-/* 1 handled, 0 not a loader option, EXIT_USAGE after reporting a bad value. */
-int loadcfg_option(struct load_cfg *c, int opt, const char *arg);
+struct opt;
+/* --device, --jobs, --chunk as an option table group writing into c (one
+ * table per process); the help of jobs and chunk as the command says it. */
+const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, const char *chunk_help);
 /*
  * Open the GPU unless --device host: *dev = LD_CUDA when usable. When the
  * GPU cannot be used: with --device cuda returns -1 (err says why); with

@@ -1,53 +1,43 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/ckptwrite.h"
 #include "../core/safetensors.h"
+#include "../core/strbuf.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
+static const char usage_text[] =
+	"usage: coldstart mkmodel DIR --preset NAME [options]\n"
+	"\n"
+	"Write a synthetic Hugging Face checkpoint into DIR: config.json,\n"
+	"generation_config.json and safetensors shards (with\n"
+	"model.safetensors.index.json when there is more than one) holding the\n"
+	"preset's real tensor names, shapes and order. Tensor data is\n"
+	"pseudo-random and incompressible, small, finite and never zero; the same\n"
+	"seed gives the same bytes. The checkpoint is written under a temporary\n"
+	"name and renamed into place when complete, so DIR never holds half a model.\n"
+	"DIR's path is printed on stdout.\n";
+
+/* After the options: the presets (from modelspec) and examples. */
+static char *after_text(void)
 {
-	fprintf(f,
-		"usage: coldstart mkmodel DIR --preset NAME [options]\n"
-		"\n"
-		"Write a synthetic Hugging Face checkpoint into DIR: config.json,\n"
-		"generation_config.json and safetensors shards (with\n"
-		"model.safetensors.index.json when there is more than one) holding the\n"
-		"preset's real tensor names, shapes and order. Tensor data is\n"
-		"pseudo-random and incompressible, small, finite and never zero; the same\n"
-		"seed gives the same bytes. The checkpoint is written under a temporary\n"
-		"name and renamed into place when complete, so DIR never holds half a model.\n"
-		"DIR's path is printed on stdout.\n"
-		"\n"
-		"Options:\n"
-		"  -p, --preset NAME      architecture to write (see below)\n"
-		"      --dtype TYPE       bf16 (default), fp16 or fp32\n"
-		"      --shard-size SIZE  largest shard, default 5GB (as transformers)\n"
-		"      --layers N         number of decoder layers (default: the preset's)\n"
-		"      --seed N           data seed (default 0)\n"
-		"  -f, --force            replace DIR if it is not empty\n"
-		"  -n, --dry-run          print the plan, write nothing\n"
-		"      --json             with --dry-run: the plan as JSON\n"
-		"  -q, --quiet            no progress bar or summary\n"
-		"  -h, --help             this help\n"
-		"\n"
-		"Presets:\n");
+	struct strbuf b = STRBUF_INIT;
+	strbuf_adds(&b, "Presets:\n");
 	for (size_t i = 0; i < ms_npresets(); i++)
-		fprintf(f, "  %-14s %s\n", ms_preset_name(i), ms_preset_summary(i));
-	fprintf(f,
-		"\n"
-		"Examples:\n"
-		"  coldstart mkmodel /mnt/nvme0/models/qwen-0.5b --preset qwen2.5-0.5b\n"
-		"  coldstart mkmodel m8b --preset llama-3.1-8b --layers 2 --shard-size 200M\n"
-		"  coldstart mkmodel x --preset qwen2.5-7b --dry-run\n");
+		strbuf_addf(&b, "  %-14s %s\n", ms_preset_name(i), ms_preset_summary(i));
+	strbuf_adds(&b, "\nExamples:\n"
+		    "  coldstart mkmodel /mnt/nvme0/models/qwen-0.5b --preset qwen2.5-0.5b\n"
+		    "  coldstart mkmodel m8b --preset llama-3.1-8b --layers 2 --shard-size 200M\n"
+		    "  coldstart mkmodel x --preset qwen2.5-7b --dry-run\n");
+	return strbuf_detach(&b);
 }
 
 static int parse_dtype(const char *s)
@@ -59,6 +49,15 @@ static int parse_dtype(const char *s)
 	if (!strcmp(s, "fp32") || !strcmp(s, "f32") || !strcmp(s, "float32"))
 		return ST_F32;
 	return -1;
+}
+
+static int dtype_cb(const struct opt *o, const char *arg)
+{
+	int d = parse_dtype(arg);
+	if (d < 0)
+		return usage_error("invalid --dtype '%s' (bf16, fp16 or fp32)", arg);
+	*(int *)o->value = d;
+	return 0;
 }
 
 static int print_plan(const struct ck_plan *p, const char *preset, const char *dir, int json)
@@ -102,65 +101,36 @@ static int print_plan(const struct ck_plan *p, const char *preset, const char *d
 
 int cmd_mkmodel(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "preset", required_argument, NULL, 'p' },
-		{ "dtype", required_argument, NULL, 'd' },
-		{ "shard-size", required_argument, NULL, 's' },
-		{ "layers", required_argument, NULL, 'l' },
-		{ "seed", required_argument, NULL, 'S' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *preset = NULL;
-	int dtype = ST_BF16, force = 0, dry = 0, json = 0, quiet = 0;
+	int dtype = ST_BF16, force = 0, dry = 0, json = 0, quiet = 0, first;
 	uint64_t shard = CK_DEFAULT_SHARD_SIZE, seed = 0;
 	long layers = 0;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:fnqh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			preset = optarg;
-			break;
-		case 'd':
-			if ((dtype = parse_dtype(optarg)) < 0)
-				return usage_error("invalid --dtype '%s' (bf16, fp16 or fp32)", optarg);
-			break;
-		case 's':
-			if (parse_size(optarg, &shard) || !shard)
-				return usage_error("invalid --shard-size '%s' (e.g. 5GB, 500M)", optarg);
-			break;
-		case 'l':
-			if (parse_int_range(optarg, 1, 100000, &layers))
-				return usage_error("invalid --layers '%s' (a positive integer)", optarg);
-			break;
-		case 'S':
-			if (parse_u64(optarg, &seed))
-				return usage_error("invalid --seed '%s' (a non-negative integer)", optarg);
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'n':
-			dry = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	const struct opt opts[] = {
+		{ .type = OPT_STRING, .short_name = 'p', .long_name = "preset", .argname = "NAME", .value = &preset,
+		  .help = "architecture to write (see below)" },
+		{ .type = OPT_CALLBACK, .long_name = "dtype", .argname = "TYPE", .value = &dtype, .cb = dtype_cb,
+		  .help = "bf16 (default), fp16 or fp32" },
+		{ .type = OPT_SIZE, .long_name = "shard-size", .argname = "SIZE", .value = &shard, .flags = OPTF_NONZERO,
+		  .hint = "e.g. 5GB, 500M", .help = "largest shard, default 5GB (as transformers)" },
+		{ .type = OPT_INT, .long_name = "layers", .argname = "N", .value = &layers, .min = 1, .max = 100000,
+		  .hint = "a positive integer", .help = "number of decoder layers (default: the preset's)" },
+		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &seed, .hint = "a non-negative integer",
+		  .help = "data seed (default 0)" },
+		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "force", .value = &force,
+		  .help = "replace DIR if it is not empty" },
+		{ .type = OPT_FLAG, .short_name = 'n', .long_name = "dry-run", .value = &dry,
+		  .help = "print the plan, write nothing" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "with --dry-run: the plan as JSON" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
+		  .help = "no progress bar or summary" },
+		OPT_END_(),
+	};
+	char *after = after_text();
+	const struct opts_help help = { usage_text, after };
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	free(after);
+	if (prc)
+		return opts_exit(prc);
 	const char *dir;
 	int bad = one_operand(argc, argv, "DIR", &dir);
 	if (bad)

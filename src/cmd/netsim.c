@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -12,61 +11,59 @@
 #include <unistd.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/netsim.h"
+#include "../core/strbuf.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
+static const char usage_text[] =
+	"usage: coldstart netsim SRC MOUNTPOINT [--profile NAME] [--bw RATE] [--latency DUR]\n"
+	"                        [--max-inflight N] [--max-read SIZE] [--foreground]\n"
+	"       coldstart netsim --unmount MOUNTPOINT\n"
+	"       coldstart netsim --stats MOUNTPOINT [--json]\n"
+	"\n"
+	"Mount a read-only FUSE view of SRC at MOUNTPOINT that behaves like a\n"
+	"network file system: reads share one link of --bw bytes/s, each read\n"
+	"request pays --latency (concurrently with the others), at most\n"
+	"--max-inflight requests are served at once, and the kernel asks for at\n"
+	"most --max-read bytes per request. The kernel caches file data as an NFS\n"
+	"client does, so 'coldstart pages evict' makes it cold again. Returns once\n"
+	"the mount is ready; the daemon serves until unmounted or sent SIGTERM.\n";
+
+/* After the options: the profiles (from the engine's table) and examples. */
+static char *after_text(void)
 {
-	fprintf(f,
-		"usage: coldstart netsim SRC MOUNTPOINT [--profile NAME] [--bw RATE] [--latency DUR]\n"
-		"                        [--max-inflight N] [--max-read SIZE] [--foreground]\n"
-		"       coldstart netsim --unmount MOUNTPOINT\n"
-		"       coldstart netsim --stats MOUNTPOINT [--json]\n"
-		"\n"
-		"Mount a read-only FUSE view of SRC at MOUNTPOINT that behaves like a\n"
-		"network file system: reads share one link of --bw bytes/s, each read\n"
-		"request pays --latency (concurrently with the others), at most\n"
-		"--max-inflight requests are served at once, and the kernel asks for at\n"
-		"most --max-read bytes per request. The kernel caches file data as an NFS\n"
-		"client does, so 'coldstart pages evict' makes it cold again. Returns once\n"
-		"the mount is ready; the daemon serves until unmounted or sent SIGTERM.\n"
-		"\n"
-		"Options:\n"
-		"  -p, --profile NAME     a preset (below); explicit flags override it\n"
-		"      --bw RATE          link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)\n"
-		"      --latency DUR      added to every read request, with a unit: 500us,\n"
-		"                         1ms (a bare number is refused, except 0)\n"
-		"      --max-inflight N   requests served at once (0: unlimited)\n"
-		"      --max-read SIZE    largest read request (default 1M)\n"
-		"      --readahead SIZE   kernel readahead of the mount (default 128K, what\n"
-		"                         Linux NFS clients use since kernel 5.4; 15M models\n"
-		"                         older clients and mounts tuned up; needs root)\n"
-		"  -f, --foreground       do not daemonize\n"
-		"      --unmount          unmount MOUNTPOINT (also one whose daemon died)\n"
-		"      --stats            bytes, requests, request sizes, peak in flight, time\n"
-		"                         throttled, and the rate the mount delivered while\n"
-		"                         busy next to the profile's (with a warning when\n"
-		"                         the CPUs, not the simulated link, were the limit)\n"
-		"      --exit-with PID    unmount, remove the mount point and exit once\n"
-		"                         process PID is gone (bench uses it, so a killed\n"
-		"                         bench leaves no mount behind)\n"
-		"      --json             with --stats: JSON\n"
-		"  -h, --help             this help\n"
-		"\n"
-		"Profiles:\n");
+	struct strbuf b = STRBUF_INIT;
+	strbuf_adds(&b, "Profiles:\n");
 	for (size_t i = 0; i < netsim_nprofiles(); i++) {
 		const struct netsim_profile *p = netsim_profile_at(i);
-		fprintf(f, "  %-13s %s\n", p->name, p->source);
+		strbuf_addf(&b, "  %-13s %s\n", p->name, p->source);
 	}
-	fprintf(f,
-		"\n"
-		"Examples:\n"
-		"  coldstart netsim /mnt/nvme0/qwen-7b /mnt/fake-nfs --profile nfs-10g\n"
-		"  coldstart netsim ./m ./net --bw 500MB/s --latency 2ms --max-inflight 8\n"
-		"  coldstart netsim --stats /mnt/fake-nfs\n"
-		"  coldstart netsim --unmount /mnt/fake-nfs\n");
+	strbuf_adds(&b, "\nExamples:\n"
+		    "  coldstart netsim ./m ./net --profile nfs-10g\n"
+		    "  coldstart netsim ./m ./net --bw 500MB/s --latency 2ms --max-inflight 8\n"
+		    "  coldstart netsim --stats /mnt/fake-nfs\n"
+		    "  coldstart netsim --unmount /mnt/fake-nfs\n");
+	return strbuf_detach(&b);
+}
+
+static int profile_cb(const struct opt *o, const char *arg)
+{
+	if (!netsim_profile(arg))
+		return usage_error("unknown profile '%s' (see 'coldstart netsim --help')", arg);
+	*(const char **)o->value = arg;
+	return 0;
+}
+
+static int owner_cb(const struct opt *o, const char *arg)
+{
+	long pid;
+	if (parse_int_range(arg, 1, 0x7fffffff, &pid) || kill((pid_t)pid, 0) < 0)
+		return usage_error("invalid --exit-with '%s' (the pid of a running process)", arg);
+	*(long *)o->value = pid;
+	return 0;
 }
 
 static int print_stats(const char *mp, int json)
@@ -161,73 +158,44 @@ static int wait_ready(int fd, const char *mp)
 
 int cmd_netsim(int argc, char **argv)
 {
-	enum { O_BW = 1000, O_LAT, O_INF, O_MAXREAD, O_UNMOUNT, O_STATS, O_JSON, O_RA, O_EXITWITH };
-	static const struct option opts[] = {
-		{ "profile", required_argument, NULL, 'p' }, { "bw", required_argument, NULL, O_BW },
-		{ "latency", required_argument, NULL, O_LAT }, { "max-inflight", required_argument, NULL, O_INF },
-		{ "max-read", required_argument, NULL, O_MAXREAD }, { "foreground", no_argument, NULL, 'f' },
-		{ "readahead", required_argument, NULL, O_RA }, { "exit-with", required_argument, NULL, O_EXITWITH },
-		{ "unmount", no_argument, NULL, O_UNMOUNT }, { "stats", no_argument, NULL, O_STATS },
-		{ "json", no_argument, NULL, O_JSON }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
 	const char *profile = NULL;
 	uint64_t bw = 0, lat = 0, maxread = 0, ra = 0;
 	long inflight = -1, owner = 0;
-	int have_bw = 0, have_lat = 0, have_mr = 0, fg = 0, unmount = 0, stats = 0, json = 0, c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:fh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			profile = optarg;
-			if (!netsim_profile(profile))
-				return usage_error("unknown profile '%s' (see 'coldstart netsim --help')", profile);
-			break;
-		case O_BW:
-			if (parse_rate(optarg, &bw))
-				return usage_error("invalid --bw '%s' (e.g. 200MB/s, 1GiB)", optarg);
-			have_bw = 1;
-			break;
-		case O_LAT:
-			if (parse_duration_unit(optarg, &lat))
-				return usage_error("invalid --latency '%s': give a unit, e.g. 500us, 2ms", optarg);
-			have_lat = 1;
-			break;
-		case O_INF:
-			if (parse_int_range(optarg, 0, 4096, &inflight))
-				return usage_error("invalid --max-inflight '%s' (0 to 4096)", optarg);
-			break;
-		case O_MAXREAD:
-			if (parse_size(optarg, &maxread) || maxread < 4096 || maxread > (16u << 20))
-				return usage_error("invalid --max-read '%s' (4K to 16M)", optarg);
-			have_mr = 1;
-			break;
-		case O_RA:
-			if (parse_size(optarg, &ra) || ra < 4096 || ra > (1ULL << 30))
-				return usage_error("invalid --readahead '%s' (4K to 1G)", optarg);
-			break;
-		case 'f':
-			fg = 1;
-			break;
-		case O_EXITWITH:
-			if (parse_int_range(optarg, 1, 0x7fffffff, &owner) || kill((pid_t)owner, 0) < 0)
-				return usage_error("invalid --exit-with '%s' (the pid of a running process)", optarg);
-			break;
-		case O_UNMOUNT:
-			unmount = 1;
-			break;
-		case O_STATS:
-			stats = 1;
-			break;
-		case O_JSON:
-			json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int have_bw = 0, have_lat = 0, have_mr = 0, fg = 0, unmount = 0, stats = 0, json = 0, first;
+	const struct opt opts[] = {
+		{ .type = OPT_CALLBACK, .short_name = 'p', .long_name = "profile", .argname = "NAME", .value = &profile,
+		  .cb = profile_cb, .help = "a preset (below); explicit flags override it" },
+		{ .type = OPT_RATE, .long_name = "bw", .argname = "RATE", .value = &bw, .seen = &have_bw,
+		  .hint = "e.g. 200MB/s, 1GiB", .help = "link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)" },
+		{ .type = OPT_LATENCY, .long_name = "latency", .argname = "DUR", .value = &lat, .seen = &have_lat,
+		  .hint = "give a unit, e.g. 500us, 2ms",
+		  .help = "added to every read request, with a unit: 500us,\n1ms (a bare number is refused, except 0)" },
+		{ .type = OPT_INT, .long_name = "max-inflight", .argname = "N", .value = &inflight, .min = 0, .max = 4096,
+		  .hint = "0 to 4096", .help = "requests served at once (0: unlimited)" },
+		{ .type = OPT_SIZE, .long_name = "max-read", .argname = "SIZE", .value = &maxread, .seen = &have_mr,
+		  .min = 4096, .max = 16LL << 20, .hint = "4K to 16M", .help = "largest read request (default 1M)" },
+		{ .type = OPT_SIZE, .long_name = "readahead", .argname = "SIZE", .value = &ra, .min = 4096, .max = 1LL << 30,
+		  .hint = "4K to 1G",
+		  .help = "kernel readahead of the mount (default 128K, what\nLinux NFS clients use since kernel 5.4; 15M models\n"
+			  "older clients and mounts tuned up; needs root)" },
+		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "foreground", .value = &fg, .help = "do not daemonize" },
+		{ .type = OPT_FLAG, .long_name = "unmount", .value = &unmount,
+		  .help = "unmount MOUNTPOINT (also one whose daemon died)" },
+		{ .type = OPT_FLAG, .long_name = "stats", .value = &stats,
+		  .help = "bytes, requests, request sizes, peak in flight, time\nthrottled, and the rate the mount delivered while\n"
+			  "busy next to the profile's (with a warning when\nthe CPUs, not the simulated link, were the limit)" },
+		{ .type = OPT_CALLBACK, .long_name = "exit-with", .argname = "PID", .value = &owner, .cb = owner_cb,
+		  .help = "unmount, remove the mount point and exit once\nprocess PID is gone (bench uses it, so a killed\n"
+			  "bench leaves no mount behind)" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "with --stats: JSON" },
+		OPT_END_(),
+	};
+	char *after = after_text();
+	const struct opts_help help = { usage_text, after };
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	free(after);
+	if (prc)
+		return opts_exit(prc);
 	int nargs = argc - optind;
 	struct cs_err err;
 	if (unmount || stats) {

@@ -1,48 +1,37 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/pagecache.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: coldstart pages status PATH... [--json]\n"
-		"       coldstart pages evict PATH... [--global] [--json]\n"
-		"       coldstart pages warm PATH... [--jobs N] [--chunk SIZE] [--json]\n"
-		"\n"
-		"Page-cache control for files and directories (searched recursively,\n"
-		"symlinks followed).\n"
-		"\n"
-		"  status  how much of each file is in the page cache, and the total\n"
-		"          (cachestat(2) where the kernel has it, else mincore(2))\n"
-		"  evict   flush and drop each file's pages (posix_fadvise DONTNEED; no\n"
-		"          root needed), then report the residency left. --global: sync\n"
-		"          and drop the whole page cache instead (root)\n"
-		"  warm    read every chunk that is not already resident, N threads at\n"
-		"          once, so a server's first read finds the data in memory\n"
-		"\n"
-		"Options:\n"
-		"  -j, --jobs N        reader threads for warm (default 8)\n"
-		"      --chunk SIZE    read size for warm (default 4M)\n"
-		"      --global        evict: drop the whole page cache (root)\n"
-		"      --json          machine-readable output on stdout\n"
-		"  -q, --quiet         no per-file lines or progress\n"
-		"  -h, --help          this help\n"
-		"\n"
-		"Examples:\n"
-		"  coldstart pages status /mnt/nvme0/models/qwen-7b\n"
-		"  coldstart pages evict /mnt/nvme0/models/qwen-7b\n"
-		"  coldstart pages warm --jobs 16 /mnt/nfs/models/qwen-7b\n");
-}
+static const struct opts_help help = {
+	"usage: coldstart pages status PATH... [--json]\n"
+	"       coldstart pages evict PATH... [--global] [--json]\n"
+	"       coldstart pages warm PATH... [--jobs N] [--chunk SIZE] [--json]\n"
+	"\n"
+	"Page-cache control for files and directories (searched recursively,\n"
+	"symlinks followed).\n"
+	"\n"
+	"  status  how much of each file is in the page cache, and the total\n"
+	"          (cachestat(2) where the kernel has it, else mincore(2))\n"
+	"  evict   flush and drop each file's pages (posix_fadvise DONTNEED; no\n"
+	"          root needed), then report the residency left. --global: sync\n"
+	"          and drop the whole page cache instead (root)\n"
+	"  warm    read every chunk that is not already resident, N threads at\n"
+	"          once, so a server's first read finds the data in memory\n",
+	"Examples:\n"
+	"  coldstart pages status /mnt/nvme0/models/qwen-7b\n"
+	"  coldstart pages evict /mnt/nvme0/models/qwen-7b\n"
+	"  coldstart pages warm --jobs 16 /mnt/nfs/models/qwen-7b\n",
+};
 
 static double pct(uint64_t a, uint64_t b)
 {
@@ -117,45 +106,24 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 
 int cmd_pages(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "chunk", required_argument, NULL, 'c' },
-		{ "global", no_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	long jobs = 8;
 	uint64_t chunk = 4u << 20;
-	int global = 0, json = 0, quiet = 0, c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":j:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			if (parse_int_range(optarg, 1, 1024, &jobs))
-				return usage_error("invalid --jobs '%s' (1 to 1024)", optarg);
-			break;
-		case 'c':
-			if (parse_size(optarg, &chunk) || chunk < 4096 || chunk > (1ULL << 30))
-				return usage_error("invalid --chunk '%s' (4K to 1G)", optarg);
-			break;
-		case 'g':
-			global = 1;
-			break;
-		case 'J':
-			json = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int global = 0, json = 0, quiet = 0, first;
+	const struct opt opts[] = {
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
+		  .max = 1024, .hint = "1 to 1024", .help = "reader threads for warm (default 8)" },
+		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &chunk, .min = 4096, .max = 1LL << 30,
+		  .hint = "4K to 1G", .help = "read size for warm (default 4M)" },
+		{ .type = OPT_FLAG, .long_name = "global", .value = &global,
+		  .help = "evict: drop the whole page cache (root)" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "machine-readable output on stdout" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
+		  .help = "no per-file lines or progress" },
+		OPT_END_(),
+	};
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
 	if (optind >= argc)
 		return usage_error("missing action: status, evict or warm");
 	const char *action = argv[optind++];

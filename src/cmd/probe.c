@@ -1,11 +1,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/cuda.h"
 #include "../core/loader.h"
 #include "../core/pagecache.h"
@@ -15,32 +15,21 @@
 #include "loadcfg.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: coldstart probe MODEL_DIR [--device auto|host|cuda] [--jobs N] [--chunk SIZE]\n"
-		"                       [--cold] [--json]\n"
-		"\n"
-		"The hardware floor for loading this model here, measured in one go:\n"
-		"  storage -> host   every tensor byte read by N threads into reused buffers\n"
-		"                    (cold with --cold: the files are evicted first)\n"
-		"  host -> GPU       pinned host memory copied to the device, several streams\n"
-		"  overlapped        the refserve pipeline: reads and copies overlapped\n"
-		"                    (evicted again first with --cold)\n"
-		"  floor             bytes / min(storage, host->GPU): no server can load the\n"
-		"                    weights faster from this storage\n"
-		"\n"
-		"Options:\n"
-		"      --device DEV    auto (default: cuda if usable), host (storage only), cuda\n"
-		"  -j, --jobs N        reader threads (default 8)\n"
-		"      --chunk SIZE    read and copy size (default 4M)\n"
-		"      --cold          evict the model's pages before each read measurement\n"
-		"      --json          results as JSON on stdout\n"
-		"  -h, --help          this help\n"
-		"\n"
-		"Example:\n"
-		"  coldstart probe /mnt/nvme0/qwen-7b --cold\n");
-}
+static const struct opts_help help = {
+	"usage: coldstart probe MODEL_DIR [--device auto|host|cuda] [--jobs N] [--chunk SIZE]\n"
+	"                       [--cold] [--json]\n"
+	"\n"
+	"The hardware floor for loading this model here, measured in one go:\n"
+	"  storage -> host   every tensor byte read by N threads into reused buffers\n"
+	"                    (cold with --cold: the files are evicted first)\n"
+	"  host -> GPU       pinned host memory copied to the device, several streams\n"
+	"  overlapped        the refserve pipeline: reads and copies overlapped\n"
+	"                    (evicted again first with --cold)\n"
+	"  floor             bytes / min(storage, host->GPU): no server can load the\n"
+	"                    weights faster from this storage\n",
+	"Example:\n"
+	"  coldstart probe /mnt/nvme0/qwen-7b --cold\n",
+};
 
 /* Evict the model and check what is left: *state 1 cold, 0 still cached
  * (> 1 %), -1 unverified (the kernel will not show this user). */
@@ -92,35 +81,19 @@ static int h2d_rate(uint64_t total, uint64_t chunk, double *gbps, struct cs_err 
 
 int cmd_probe(int argc, char **argv)
 {
-	enum { O_COLD = 1000, O_JSON };
-	static const struct option opts[] = {
-		LOADCFG_LONGOPTS, { "cold", no_argument, NULL, O_COLD },
-		{ "json", no_argument, NULL, O_JSON }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
 	struct load_cfg lc;
 	loadcfg_init(&lc);
-	int cold = 0, json = 0, c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
-		int r = loadcfg_option(&lc, c, optarg);
-		if (r == 1)
-			continue;
-		if (r)
-			return r;
-		switch (c) {
-		case O_COLD:
-			cold = 1;
-			break;
-		case O_JSON:
-			json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int cold = 0, json = 0, first;
+	const struct opt opts[] = {
+		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default 8)", "read and copy size (default 4M)") },
+		{ .type = OPT_FLAG, .long_name = "cold", .value = &cold,
+		  .help = "evict the model's pages before each read measurement" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "results as JSON on stdout" },
+		OPT_END_(),
+	};
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
 	const char *dir;
 	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
 	if (bad)

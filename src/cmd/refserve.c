@@ -1,6 +1,5 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/cuda.h"
 #include "../core/fsutil.h"
 #include "../core/loader.h"
@@ -22,37 +22,23 @@
 #include "loadcfg.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: coldstart refserve MODEL_DIR [--port N] [--host ADDR] [--device auto|cuda|host]\n"
-		"                          [--jobs N] [--chunk SIZE] [--dummy] [--verify]\n"
-		"                          [--served-model-name NAME]\n"
-		"\n"
-		"The reference server: validates a safetensors checkpoint (as 'inspect'),\n"
-		"loads every tensor byte into GPU memory (or host memory) as fast as the\n"
-		"hardware allows, then answers GET /health (200) and GET /v1/models until\n"
-		"SIGTERM or SIGINT (exit 0, memory freed). Its time to ready is the floor\n"
-		"any inference server can reach from this storage; `run` and `bench` use\n"
-		"it when no --server is given and vLLM is not installed. It logs the lines\n"
-		"vLLM logs ('Starting to load model', 'Loading weights took', 'Model\n"
-		"loading took', 'Application startup complete.').\n"
-		"\n"
-		"Options:\n"
-		"  -p, --port N           port (default 8000)\n"
-		"      --host ADDR        address to bind (default 127.0.0.1)\n"
-		"      --device DEV       auto (default: cuda when a GPU is usable), cuda, host\n"
-		"  -j, --jobs N           reader threads (default 8)\n"
-		"      --chunk SIZE       read and copy size (default 4M)\n"
-		"      --dummy            allocate the memory but read nothing (runtime baseline)\n"
-		"      --verify           compare every loaded byte with the files before serving\n"
-		"      --served-model-name NAME   model id in /v1/models (default: directory name)\n"
-		"  -h, --help             this help\n"
-		"\n"
-		"Example:\n"
-		"  coldstart refserve /mnt/nvme0/qwen-7b --port 8000 &\n"
-		"  curl -s localhost:8000/v1/models\n");
-}
+static const struct opts_help help = {
+	"usage: coldstart refserve MODEL_DIR [--port N] [--host ADDR] [--device auto|cuda|host]\n"
+	"                          [--jobs N] [--chunk SIZE] [--dummy] [--verify]\n"
+	"                          [--served-model-name NAME]\n"
+	"\n"
+	"The reference server: validates a safetensors checkpoint (as 'inspect'),\n"
+	"loads every tensor byte into GPU memory (or host memory) as fast as the\n"
+	"hardware allows, then answers GET /health (200) and GET /v1/models until\n"
+	"SIGTERM or SIGINT (exit 0, memory freed). Its time to ready is the floor\n"
+	"any inference server can reach from this storage; `run` and `bench` use\n"
+	"it when no --server is given and vLLM is not installed. It logs the lines\n"
+	"vLLM logs ('Starting to load model', 'Loading weights took', 'Model\n"
+	"loading took', 'Application startup complete.').\n",
+	"Example:\n"
+	"  coldstart refserve /mnt/nvme0/qwen-7b --port 8000 &\n"
+	"  curl -s localhost:8000/v1/models\n",
+};
 
 static void srvlogf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void srvlogf(const char *fmt, ...)
@@ -130,49 +116,28 @@ static int listen_on(const char *host, long port)
 
 int cmd_refserve(int argc, char **argv)
 {
-	enum { O_HOST = 1000, O_DUMMY, O_VERIFY, O_NAME };
-	static const struct option opts[] = {
-		{ "port", required_argument, NULL, 'p' }, { "host", required_argument, NULL, O_HOST },
-		LOADCFG_LONGOPTS, { "dummy", no_argument, NULL, O_DUMMY },
-		{ "verify", no_argument, NULL, O_VERIFY }, { "served-model-name", required_argument, NULL, O_NAME },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
 	long port = 8000;
 	const char *host = "127.0.0.1", *name = NULL;
 	struct load_cfg lc;
 	loadcfg_init(&lc);
-	int dummy = 0, verify = 0, c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:j:h", opts, NULL)) != -1) {
-		int r = loadcfg_option(&lc, c, optarg);
-		if (r == 1)
-			continue;
-		if (r)
-			return r;
-		switch (c) {
-		case 'p':
-			if (parse_int_range(optarg, 1, 65535, &port))
-				return usage_error("invalid --port '%s'", optarg);
-			break;
-		case O_HOST:
-			host = optarg;
-			break;
-		case O_DUMMY:
-			dummy = 1;
-			break;
-		case O_VERIFY:
-			verify = 1;
-			break;
-		case O_NAME:
-			name = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int dummy = 0, verify = 0, first;
+	const struct opt opts[] = {
+		{ .type = OPT_INT, .short_name = 'p', .long_name = "port", .argname = "N", .value = &port, .min = 1,
+		  .max = 65535, .hint = "1 to 65535", .help = "port (default 8000)" },
+		{ .type = OPT_STRING, .long_name = "host", .argname = "ADDR", .value = &host,
+		  .help = "address to bind (default 127.0.0.1)" },
+		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default 8)", "read and copy size (default 4M)") },
+		{ .type = OPT_FLAG, .long_name = "dummy", .value = &dummy,
+		  .help = "allocate the memory but read nothing (runtime baseline)" },
+		{ .type = OPT_FLAG, .long_name = "verify", .value = &verify,
+		  .help = "compare every loaded byte with the files before serving" },
+		{ .type = OPT_STRING, .long_name = "served-model-name", .argname = "NAME", .value = &name,
+		  .help = "model id in /v1/models (default: directory name)" },
+		OPT_END_(),
+	};
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
 	const char *dir;
 	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
 	if (bad)

@@ -1,51 +1,34 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/fsutil.h"
 #include "../core/report.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: coldstart report CSV [--md FILE] [--svg FILE] [--json] [options]\n"
-		"\n"
-		"Turn a bench CSV (header run_id,storage_mode,model,max_model_len,load_s,\n"
-		"gpu_mem_used_mb,notes) into a Markdown report and an SVG chart: per mode\n"
-		"the runs and median / min / max / stddev of load_s (copy_s and total_s for\n"
-		"staged), the ratio to nvme, the start-up phases, and an interpretation\n"
-		"computed from the numbers: net/nvme ratio and seconds, what staging saves\n"
-		"or costs, its break-even (cold starts from one staged copy after which the\n"
-		"copy has paid for itself), verdicts per audience, and how much of\n"
-		"time-to-ready is storage vs runtime. `bench` writes the same report next\n"
-		"to its CSV after every bench. Rows written by hand with the seed's header\n"
-		"(no notes keys) are fine; failed rows are counted, not averaged.\n"
-		"\n"
-		"Options:\n"
-		"      --md FILE        Markdown output (default: CSV with .md; '-': stdout)\n"
-		"      --svg FILE       chart (default: CSV with .svg)\n"
-		"      --meta FILE      environment and server config recorded by bench\n"
-		"                       (default: CSV with .meta.json, if it exists)\n"
-		"      --model NAME     report this model's rows (default: the last row's model)\n"
-		"      --threshold K=S[,K=S...]  acceptable seconds a path may add to a cold\n"
-		"                       start over nvme, per audience: dev (notebooks,\n"
-		"                       default 120), internal (services, 30), user\n"
-		"                       (user-facing endpoints, 5)\n"
-		"      --json           the numbers and interpretation as JSON on stdout\n"
-		"  -q, --quiet          do not say where the files went\n"
-		"  -h, --help           this help\n"
-		"\n"
-		"Examples:\n"
-		"  coldstart report storage_layout_bench.csv\n"
-		"  coldstart report runs.csv --md - --threshold user=2,internal=10\n");
-}
+static const struct opts_help help = {
+	"usage: coldstart report CSV [--md FILE] [--svg FILE] [--json] [options]\n"
+	"\n"
+	"Turn a bench CSV (header run_id,storage_mode,model,max_model_len,load_s,\n"
+	"gpu_mem_used_mb,notes) into a Markdown report and an SVG chart: per mode\n"
+	"the runs and median / min / max / stddev of load_s (copy_s and total_s for\n"
+	"staged), the ratio to nvme, the start-up phases, and an interpretation\n"
+	"computed from the numbers: net/nvme ratio and seconds, what staging saves\n"
+	"or costs, its break-even (cold starts from one staged copy after which the\n"
+	"copy has paid for itself), verdicts per audience, and how much of\n"
+	"time-to-ready is storage vs runtime. `bench` writes the same report next\n"
+	"to its CSV after every bench. Rows written by hand with the seed's header\n"
+	"(no notes keys) are fine; failed rows are counted, not averaged.\n",
+	"Examples:\n"
+	"  coldstart report storage_layout_bench.csv\n"
+	"  coldstart report runs.csv --md - --threshold user=2,internal=10\n",
+};
 
 char *report_sibling(const char *csv, const char *ext)
 {
@@ -79,6 +62,13 @@ static int parse_thresholds(const char *s, struct rp_thresholds *th)
 	}
 	free(copy);
 	return rc;
+}
+
+static int threshold_cb(const struct opt *o, const char *arg)
+{
+	if (parse_thresholds(arg, o->value))
+		return usage_error("invalid --threshold '%s' (e.g. dev=120,internal=30s,user=5)", arg);
+	return 0;
 }
 
 static int write_text(const char *path, const char *text)
@@ -154,53 +144,29 @@ int report_write(const char *csv, const char *md, const char *svg, const char *m
 
 int cmd_report(int argc, char **argv)
 {
-	enum { O_MD = 256, O_SVG, O_META, O_MODEL, O_TH, O_JSON };
-	static const struct option opts[] = {
-		{ "md", required_argument, NULL, O_MD },
-		{ "svg", required_argument, NULL, O_SVG },
-		{ "meta", required_argument, NULL, O_META },
-		{ "model", required_argument, NULL, O_MODEL },
-		{ "threshold", required_argument, NULL, O_TH },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *md = NULL, *svg = NULL, *meta = NULL, *model = NULL;
 	struct rp_thresholds th = RP_DEFAULT_THRESHOLDS;
-	int json = 0, quiet = 0, c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
-		switch (c) {
-		case O_MD:
-			md = optarg;
-			break;
-		case O_SVG:
-			svg = optarg;
-			break;
-		case O_META:
-			meta = optarg;
-			break;
-		case O_MODEL:
-			model = optarg;
-			break;
-		case O_TH:
-			if (parse_thresholds(optarg, &th))
-				return usage_error("invalid --threshold '%s' (e.g. dev=120,internal=30s,user=5)", optarg);
-			break;
-		case O_JSON:
-			json = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int json = 0, quiet = 0, first;
+	const struct opt opts[] = {
+		{ .type = OPT_STRING, .long_name = "md", .argname = "FILE", .value = &md,
+		  .help = "Markdown output (default: CSV with .md; '-': stdout)" },
+		{ .type = OPT_STRING, .long_name = "svg", .argname = "FILE", .value = &svg,
+		  .help = "chart (default: CSV with .svg)" },
+		{ .type = OPT_STRING, .long_name = "meta", .argname = "FILE", .value = &meta,
+		  .help = "environment and server config recorded by bench\n(default: CSV with .meta.json, if it exists)" },
+		{ .type = OPT_STRING, .long_name = "model", .argname = "NAME", .value = &model,
+		  .help = "report this model's rows (default: the last row's model)" },
+		{ .type = OPT_CALLBACK, .long_name = "threshold", .argname = "K=S[,K=S...]", .value = &th, .cb = threshold_cb,
+		  .help = "acceptable seconds a path may add to a cold\nstart over nvme, per audience: dev (notebooks,\n"
+			  "default 120), internal (services, 30), user\n(user-facing endpoints, 5)" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "the numbers and interpretation as JSON on stdout" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
+		  .help = "do not say where the files went" },
+		OPT_END_(),
+	};
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
 	const char *csv;
 	int r = one_operand(argc, argv, "CSV", &csv);
 	if (r)

@@ -1,105 +1,78 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/csvlog.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "runcfg.h"
 #include "../core/banned.h"
 
-static void usage(FILE *f)
+static const struct opts_help help = {
+	"usage: coldstart run --model PATH [--mode LABEL] [options]\n"
+	"\n"
+	"One measured cold start: evict the model's pages (checked afterwards),\n"
+	"launch the server in its own process group, poll readiness every 5 ms,\n"
+	"record load_s (from just before exec to the first successful check) and\n"
+	"the GPU memory of the server's processes, then stop the whole process\n"
+	"tree and wait until its GPU memory is released. Prints load_s on stdout\n"
+	"(or every field with --json); appends a CSV row with --csv.\n",
+	"A server that exits before ready, is not ready within --timeout, or whose\n"
+	"port is taken fails the run (exit 1, the last 20 lines of its output\n"
+	"shown, no row unless --record-failures). Ctrl-C stops the server tree and\n"
+	"exits 130 without a row; so does a kill -9 of coldstart (a guard process\n"
+	"stops the tree). The CSV is checked before launch (header, appendable,\n"
+	"room); if the row still cannot be written, load_s is printed all the same\n"
+	"and the row shown, exit 1. No output may name an input or another output\n"
+	"(--csv, --log and the model's files).\n"
+	"\n"
+	"Examples:\n"
+	"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --csv bench.csv\n"
+	"  coldstart run --model /mnt/nfs/qwen-7b --mode net --csv bench.csv \\\n"
+	"      --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} --enforce-eager'\n"
+	"  coldstart run --model m --server './my_server --weights {model} --listen {port}' --ready tcp:{port}\n",
+};
+
+static int copy_s_cb(const struct opt *o, const char *arg)
 {
-	fprintf(f,
-		"usage: coldstart run --model PATH [--mode LABEL] [options]\n"
-		"\n"
-		"One measured cold start: evict the model's pages (checked afterwards),\n"
-		"launch the server in its own process group, poll readiness every 5 ms,\n"
-		"record load_s (from just before exec to the first successful check) and\n"
-		"the GPU memory of the server's processes, then stop the whole process\n"
-		"tree and wait until its GPU memory is released. Prints load_s on stdout\n"
-		"(or every field with --json); appends a CSV row with --csv.\n"
-		"\n"
-		"Options:\n"
-		"  -m, --model PATH       model directory (or file) the server loads\n"
-		"      --mode LABEL       storage_mode in the CSV (default: run)\n"
-		"      --copy-s SECONDS   the model was staged first, taking SECONDS: the row's\n"
-		"                         notes get copy_s, load_s and total_s, as bench's\n"
-		"                         staged runs do (for scripts that stage themselves)\n"
-		RUNCFG_HELP
-		"  -h, --help             this help\n"
-		"\n"
-		"A server that exits before ready, is not ready within --timeout, or whose\n"
-		"port is taken fails the run (exit 1, the last 20 lines of its output\n"
-		"shown, no row unless --record-failures). Ctrl-C stops the server tree and\n"
-		"exits 130 without a row; so does a kill -9 of coldstart (a guard process\n"
-		"stops the tree). The CSV is checked before launch (header, appendable,\n"
-		"room); if the row still cannot be written, load_s is printed all the same\n"
-		"and the row shown, exit 1. No output may name an input or another output\n"
-		"(--csv, --log and the model's files).\n"
-		"\n"
-		"Examples:\n"
-		"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --csv bench.csv\n"
-		"  coldstart run --model /mnt/nfs/qwen-7b --mode net --csv bench.csv \\\n"
-		"      --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} --enforce-eager'\n"
-		"  coldstart run --model m --server './my_server --weights {model} --listen {port}' --ready tcp:{port}\n");
+	char *e;
+	errno = 0;
+	double v = strtod(arg, &e);
+	if (e == arg || *e || errno || v < 0)
+		return usage_error("invalid --copy-s '%s' (seconds, e.g. 12.5)", arg);
+	*(double *)o->value = v;
+	return 0;
 }
 
 int cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "mode", required_argument, NULL, 'M' },
-		{ "copy-s", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		RUNCFG_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	struct run_cfg cfg;
 	runcfg_init(&cfg);
 	const char *model = NULL, *mode = "run";
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":m:qh", opts, NULL)) != -1) {
-		if (c == 'q')
-			c = OPT_QUIET;
-		int r = runcfg_option(&cfg, c, optarg);
-		if (r == 1)
-			continue;
-		if (r)
-			return r;
-		switch (c) {
-		case 'm':
-			model = optarg;
-			break;
-		case 'C': {
-			char *e;
-			errno = 0;
-			cfg.staged_copy_s = strtod(optarg, &e);
-			if (e == optarg || *e || errno || cfg.staged_copy_s < 0)
-				return usage_error("invalid --copy-s '%s' (seconds, e.g. 12.5)", optarg);
-			break;
-		}
-		case 'M':
-			mode = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	int first;
+	const struct opt opts[] = {
+		{ .type = OPT_STRING, .short_name = 'm', .long_name = "model", .argname = "PATH", .value = &model,
+		  .help = "model directory (or file) the server loads" },
+		{ .type = OPT_STRING, .long_name = "mode", .argname = "LABEL", .value = &mode, .flags = OPTF_NONEMPTY,
+		  .help = "storage_mode in the CSV (default: run)" },
+		{ .type = OPT_CALLBACK, .long_name = "copy-s", .argname = "SECONDS", .value = &cfg.staged_copy_s,
+		  .cb = copy_s_cb,
+		  .help = "the model was staged first, taking SECONDS: the row's\nnotes get copy_s, load_s and total_s, as bench's\n"
+			  "staged runs do (for scripts that stage themselves)" },
+		{ .type = OPT_GROUP, .group = runcfg_options(&cfg) },
+		OPT_END_(),
+	};
+	int rc0 = opts_parse(opts, &help, argc, argv, &first);
+	if (rc0)
+		return opts_exit(rc0);
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!model)
 		return usage_error("missing --model PATH");
-	if (!*mode)
-		return usage_error("empty --mode");
 	int r = runcfg_validate(&cfg, cfg.server && strcmp(cfg.server, "refserve") ? cfg.server : NULL, "--server");
 	const char *models[1] = { model };
 	if (!r)

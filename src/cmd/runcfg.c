@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/csvlog.h"
 #include "../core/fsutil.h"
 #include "../core/pagecache.h"
@@ -35,94 +36,80 @@ void runcfg_init(struct run_cfg *c)
 	c->staged_copy_s = -1;
 }
 
-int runcfg_option(struct run_cfg *c, int opt, const char *arg)
+static int ready_cb(const struct opt *o, const char *arg)
 {
-	switch (opt) {
-	case OPT_SERVER:
-		c->server = arg;
-		return 1;
-	case OPT_SHELL:
-		c->shell = 1;
-		return 1;
-	case OPT_READY: {
-		struct ready_spec rs;
-		struct cs_err err;
-		if (ready_parse(arg, 1, &rs, &err))
-			return usage_error("%s", err.msg);
-		ready_free(&rs);
-		c->ready = arg;
-		return 1;
-	}
-	case OPT_TIMEOUT:
-		if (parse_duration(arg, &c->timeout_ns) || !c->timeout_ns)
-			return usage_error("invalid --timeout '%s' (e.g. 90s, 10m)", arg);
-		return 1;
-	case OPT_STOP_TIMEOUT:
-		if (parse_duration(arg, &c->stop_timeout_ns))
-			return usage_error("invalid --stop-timeout '%s' (e.g. 30s)", arg);
-		return 1;
-	case OPT_GPU_RELEASE:
-		if (parse_duration(arg, &c->gpu_release_ns))
-			return usage_error("invalid --gpu-release-timeout '%s' (e.g. 60s)", arg);
-		return 1;
-	case OPT_COLD:
-		if (!strcmp(arg, "files"))
-			c->cold = COLD_FILES;
-		else if (!strcmp(arg, "global"))
-			c->cold = COLD_GLOBAL;
-		else if (!strcmp(arg, "none"))
-			c->cold = COLD_NONE;
-		else
-			return usage_error("invalid --cold '%s' (files, global or none)", arg);
-		return 1;
-	case OPT_MAX_MODEL_LEN:
-		if (parse_int_range(arg, 1, 100000000, &c->max_model_len))
-			return usage_error("invalid --max-model-len '%s'", arg);
-		return 1;
-	case OPT_PORT:
-		if (parse_int_range(arg, 1, 65535, &c->port))
-			return usage_error("invalid --port '%s' (1 to 65535)", arg);
-		return 1;
-	case OPT_CSV:
-		c->csv = arg;
-		return 1;
-	case OPT_LOG:
-		c->log = arg;
-		return 1;
-	case OPT_NOTES:
-		c->notes = arg;
-		return 1;
-	case OPT_JSON:
-		c->json = 1;
-		return 1;
-	case OPT_RECORD_FAILURES:
-		c->record_failures = 1;
-		return 1;
-	case OPT_QUIET:
-		c->quiet = 1;
-		return 1;
-	case OPT_PREFETCH: {
-		long j = 8;
-		if (arg && parse_int_range(arg, 1, 256, &j))
-			return usage_error("invalid --prefetch '%s' (1 to 256 reader threads)", arg);
-		c->prefetch = (int)j;
-		return 1;
-	}
-	case OPT_DETACHED:
-		c->detached = 1;
-		return 1;
-	case OPT_READY_OWNER:
-		if (strcmp(arg, "tree") && strcmp(arg, "any"))
-			return usage_error("invalid --ready-owner '%s' (tree or any)", arg);
-		c->any_owner = !strcmp(arg, "any");
-		return 1;
-	case OPT_NAME:
-		if (!*arg)
-			return usage_error("empty --name");
-		c->name = arg;
-		return 1;
-	}
+	struct ready_spec rs;
+	struct cs_err err;
+	if (ready_parse(arg, 1, &rs, &err))
+		return usage_error("%s", err.msg);
+	ready_free(&rs);
+	*(const char **)o->value = arg;
 	return 0;
+}
+
+static int prefetch_cb(const struct opt *o, const char *arg)
+{
+	long j = 8;
+	if (arg && parse_int_range(arg, 1, 256, &j))
+		return usage_error("invalid --prefetch '%s' (1 to 256 reader threads)", arg);
+	*(int *)o->value = (int)j;
+	return 0;
+}
+
+const struct opt *runcfg_options(struct run_cfg *c)
+{
+	static const char *const colds[] = { "files", "global", "none", NULL };
+	static const char *const owners[] = { "tree", "any", NULL };
+	static struct opt t[24];
+	const struct opt table[] = {
+		{ .type = OPT_STRING, .long_name = "server", .argname = "TEMPLATE", .value = &c->server,
+		  .help = "server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
+			  "a shell (default: vllm serve {model} --port {port}\n--max-model-len {max_model_len} when vllm is on the\n"
+			  "PATH, else 'refserve': coldstart's reference server)" },
+		{ .type = OPT_FLAG, .long_name = "shell", .value = &c->shell,
+		  .help = "run the template with /bin/sh -c (values shell-quoted)" },
+		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = "SPEC", .value = &c->ready, .cb = ready_cb,
+		  .help = "http://127.0.0.1:{port}/health (default: ready on 200),\ntcp:{port}, or log:REGEX on the server's output" },
+		{ .type = OPT_ENUM, .long_name = "ready-owner", .argname = "WHO", .value = &c->any_owner, .choices = owners,
+		  .hint = "tree or any",
+		  .help = "tree (default): an http/tcp answer counts only if the\nlistening socket belongs to the server's process tree;\n"
+			  "any: accept any answer (a server in a container whose\nport another process publishes); noted ready_owner=any" },
+		{ .type = OPT_FLAG, .long_name = "detached", .value = &c->detached,
+		  .help = "the server command is a launcher that starts the server\nin the background and exits 0: keep waiting while the\n"
+			  "processes it left run" },
+		{ .type = OPT_DURATION, .long_name = "timeout", .argname = "DUR", .value = &c->timeout_ns, .flags = OPTF_NONZERO,
+		  .hint = "e.g. 90s, 10m", .help = "give up waiting for ready after DUR (default 10m; a\nbare number is seconds)" },
+		{ .type = OPT_DURATION, .long_name = "stop-timeout", .argname = "DUR", .value = &c->stop_timeout_ns,
+		  .hint = "e.g. 30s", .help = "SIGTERM grace before SIGKILL (default 30s)" },
+		{ .type = OPT_ENUM, .long_name = "cold", .argname = "MODE", .value = &c->cold, .choices = colds,
+		  .hint = "files, global or none",
+		  .help = "files: evict the model's files (default); global:\nsync + drop_caches (root); none" },
+		{ .type = OPT_INT, .long_name = "max-model-len", .argname = "N", .value = &c->max_model_len, .min = 1,
+		  .max = 100000000, .help = "value of {max_model_len} and the CSV column (default 4096)" },
+		{ .type = OPT_INT, .long_name = "port", .argname = "N", .value = &c->port, .min = 1, .max = 65535,
+		  .hint = "1 to 65535", .help = "server port (default: a free one)" },
+		{ .type = OPT_STRING, .long_name = "csv", .argname = "FILE", .value = &c->csv,
+		  .help = "append a row (header run_id,storage_mode,model,\nmax_model_len,load_s,gpu_mem_used_mb,notes)" },
+		{ .type = OPT_STRING, .long_name = "log", .argname = "FILE", .value = &c->log,
+		  .help = "server output, each line stamped with its offset\nfrom launch (default: coldstart-logs/ next to the CSV)" },
+		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &c->name, .flags = OPTF_NONEMPTY,
+		  .help = "the CSV's model column (default: $MODEL_NAME, else\nthe model directory's name)" },
+		{ .type = OPT_STRING, .long_name = "notes", .argname = "TEXT", .value = &c->notes,
+		  .help = "added to the row's notes as note=TEXT" },
+		{ .type = OPT_FLAG, .long_name = "record-failures", .value = &c->record_failures,
+		  .help = "append failed runs too, with status=failed:REASON" },
+		{ .type = OPT_DURATION, .long_name = "gpu-release-timeout", .argname = "DUR", .value = &c->gpu_release_ns,
+		  .hint = "e.g. 60s", .help = "wait for GPU memory release (default 60s)" },
+		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c->prefetch, .cb = prefetch_cb,
+		  .flags = OPTF_OPTIONAL,
+		  .help = "at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default 8), overlapping\n"
+			  "the server's own start-up (imports, CUDA init)" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &c->json, .help = "every field of the run as JSON on stdout" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c->quiet, .help = "no progress messages" },
+		OPT_END_(),
+	};
+	memcpy(t, table, sizeof(table));
+	return t;
 }
 
 static int on_path(const char *prog)

@@ -4,75 +4,9 @@
  * runcfg: the options `run` and `bench` share, and one measured run with
  * its output (CSV row, JSON, messages). Command layer: prints.
  */
-#include <getopt.h>
 #include <jansson.h>
 
 #include "../core/runner.h"
-
-enum {
-	OPT_SERVER = 1000, OPT_SHELL, OPT_READY, OPT_TIMEOUT, OPT_STOP_TIMEOUT, OPT_COLD, OPT_MAX_MODEL_LEN,
-	OPT_PORT, OPT_CSV, OPT_LOG, OPT_NOTES, OPT_JSON, OPT_RECORD_FAILURES, OPT_GPU_RELEASE, OPT_QUIET, OPT_NAME, OPT_PREFETCH,
-	OPT_DETACHED, OPT_READY_OWNER, OPT_RUNCFG_END
-};
-
-#define RUNCFG_LONGOPTS \
-	{ "server", required_argument, NULL, OPT_SERVER }, \
-	{ "shell", no_argument, NULL, OPT_SHELL }, \
-	{ "ready", required_argument, NULL, OPT_READY }, \
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
-	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT }, \
-	{ "cold", required_argument, NULL, OPT_COLD }, \
-	{ "max-model-len", required_argument, NULL, OPT_MAX_MODEL_LEN }, \
-	{ "port", required_argument, NULL, OPT_PORT }, \
-	{ "csv", required_argument, NULL, OPT_CSV }, \
-	{ "log", required_argument, NULL, OPT_LOG }, \
-	{ "notes", required_argument, NULL, OPT_NOTES }, \
-	{ "json", no_argument, NULL, OPT_JSON }, \
-	{ "record-failures", no_argument, NULL, OPT_RECORD_FAILURES }, \
-	{ "gpu-release-timeout", required_argument, NULL, OPT_GPU_RELEASE }, \
-	{ "quiet", no_argument, NULL, OPT_QUIET }, \
-	{ "name", required_argument, NULL, OPT_NAME }, \
-	{ "prefetch", optional_argument, NULL, OPT_PREFETCH }, \
-	{ "detached", no_argument, NULL, OPT_DETACHED }, \
-	{ "ready-owner", required_argument, NULL, OPT_READY_OWNER }
-
-#define RUNCFG_HELP \
-	"Server and measurement options:\n" \
-	"      --server TEMPLATE  server command; tokens {model} {port} {max_model_len}\n" \
-	"                         {mode} {run_id}; split like a shell line, run without\n" \
-	"                         a shell (default: vllm serve {model} --port {port}\n" \
-	"                         --max-model-len {max_model_len} when vllm is on the\n" \
-	"                         PATH, else 'refserve': coldstart's reference server)\n" \
-	"      --shell            run the template with /bin/sh -c (values shell-quoted)\n" \
-	"      --ready SPEC       http://127.0.0.1:{port}/health (default: ready on 200),\n" \
-	"                         tcp:{port}, or log:REGEX on the server's output\n" \
-	"      --ready-owner WHO  tree (default): an http/tcp answer counts only if the\n" \
-	"                         listening socket belongs to the server's process tree;\n" \
-	"                         any: accept any answer (a server in a container whose\n" \
-	"                         port another process publishes); noted ready_owner=any\n" \
-	"      --detached         the server command is a launcher that starts the server\n" \
-	"                         in the background and exits 0: keep waiting while the\n" \
-	"                         processes it left run\n" \
-	"      --timeout DUR      give up waiting for ready after DUR (default 10m)\n" \
-	"      --stop-timeout DUR SIGTERM grace before SIGKILL (default 30s)\n" \
-	"      --cold MODE        files: evict the model's files (default); global:\n" \
-	"                         sync + drop_caches (root); none\n" \
-	"      --max-model-len N  value of {max_model_len} and the CSV column (default 4096)\n" \
-	"      --port N           server port (default: a free one)\n" \
-	"      --csv FILE         append a row (header run_id,storage_mode,model,\n" \
-	"                         max_model_len,load_s,gpu_mem_used_mb,notes)\n" \
-	"      --log FILE         server output, each line stamped with its offset\n" \
-	"                         from launch (default: coldstart-logs/ next to the CSV)\n" \
-	"      --name NAME        the CSV's model column (default: $MODEL_NAME, else\n" \
-	"                         the model directory's name)\n" \
-	"      --notes TEXT       added to the row's notes as note=TEXT\n" \
-	"      --record-failures  append failed runs too, with status=failed:REASON\n" \
-	"      --gpu-release-timeout DUR  wait for GPU memory release (default 60s)\n" \
-	"      --prefetch[=JOBS]  at launch, warm the model's files into the page cache\n" \
-	"                         with JOBS parallel readers (default 8), overlapping\n" \
-	"                         the server's own start-up (imports, CUDA init)\n" \
-	"      --json             every field of the run as JSON on stdout\n" \
-	"  -q, --quiet            no progress messages\n"
 
 struct run_cfg {
 	const char *server;
@@ -94,9 +28,10 @@ struct run_cfg {
 };
 
 void runcfg_init(struct run_cfg *c);
-/* Handle option c (from RUNCFG_LONGOPTS): 1 handled, 0 not a run option,
- * EXIT_USAGE (2) after reporting a bad value. */
-int runcfg_option(struct run_cfg *c, int opt, const char *arg);
+struct opt;
+/* The run options as an option table group writing into c (one table per
+ * process: the table is static). */
+const struct opt *runcfg_options(struct run_cfg *c);
 /* The server template to use: --server, else vllm if on the PATH, else this
  * binary's refserve (said once on stderr). "refserve" selects it explicitly. */
 const char *runcfg_server(struct run_cfg *c);

@@ -1,79 +1,58 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../cli.h"
+#include "../opts.h"
 #include "../core/fsutil.h"
 #include "../core/stagecache.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
-static void stage_usage(FILE *f)
+static const struct opts_help help = {
+	"usage: coldstart stage [SRC] [--root STAGING_ROOT] [--name NAME] [options]\n"
+	"\n"
+	"Copy a model directory (typically on a network mount) onto local storage,\n"
+	"and print the staged path on stdout:\n"
+	"\n"
+	"    MODEL=$(coldstart stage /mnt/nfs/models/qwen-7b --root /mnt/nvme0/staged)\n"
+	"\n"
+	"Every file is cut into chunks spread over N threads, so one 5 GB shard uses\n"
+	"them all. The copy is written under ROOT/.partial/, fsynced, verified, and\n"
+	"appears as ROOT/NAME by one rename: ROOT/NAME is never incomplete. A\n"
+	"manifest records each file's size and mtime (and hash). Staging an\n"
+	"unchanged source again is a no-op; a changed one is re-staged and swapped\n"
+	"in atomically. After a crash or Ctrl-C, the next stage resumes from the\n"
+	"chunks already on disk. Concurrent stagers of one model: one copies, the\n"
+	"others wait and print the same path (locks live under ROOT, never on the\n"
+	"network side). A name belongs to one source: staging another source\n"
+	"under a name already staged (or half staged) is refused unless --replace.\n"
+	"A copy that 'cache verify' found damaged, or whose files no longer have\n"
+	"the size and mtime of its manifest, is never answered as staged: stage\n"
+	"copies what is damaged again. With --max-cache or when free space is\n"
+	"short, the least recently used staged models that no server is using are\n"
+	"evicted first; the root keeps 64 MiB free beyond the model. Without\n"
+	"enough room it fails before writing anything.\n"
+	"\n"
+	"Arguments and defaults:\n"
+	"  SRC                 model directory (default $MODEL_PATH_NET)\n",
+	"Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
+	"130 interrupted (the partial copy is kept for resuming).\n"
+	"See also: coldstart cache --help.\n",
+};
+
+static int glob_cb(const struct opt *o, const char *arg)
 {
-	fprintf(f,
-		"usage: coldstart stage [SRC] [--root STAGING_ROOT] [--name NAME] [options]\n"
-		"\n"
-		"Copy a model directory (typically on a network mount) onto local storage,\n"
-		"and print the staged path on stdout:\n"
-		"\n"
-		"    MODEL=$(coldstart stage /mnt/nfs/models/qwen-7b --root /mnt/nvme0/staged)\n"
-		"\n"
-		"Every file is cut into chunks spread over N threads, so one 5 GB shard uses\n"
-		"them all. The copy is written under ROOT/.partial/, fsynced, verified, and\n"
-		"appears as ROOT/NAME by one rename: ROOT/NAME is never incomplete. A\n"
-		"manifest records each file's size and mtime (and hash). Staging an\n"
-		"unchanged source again is a no-op; a changed one is re-staged and swapped\n"
-		"in atomically. After a crash or Ctrl-C, the next stage resumes from the\n"
-		"chunks already on disk. Concurrent stagers of one model: one copies, the\n"
-		"others wait and print the same path (locks live under ROOT, never on the\n"
-		"network side). A name belongs to one source: staging another source\n"
-		"under a name already staged (or half staged) is refused unless --replace.\n"
-		"A copy that 'cache verify' found damaged, or whose files no longer have\n"
-		"the size and mtime of its manifest, is never answered as staged: stage\n"
-		"copies what is damaged again. With --max-cache or when free space is\n"
-		"short, the least recently used staged models that no server is using are\n"
-		"evicted first; the root keeps 64 MiB free beyond the model. Without\n"
-		"enough room it fails before writing anything.\n"
-		"\n"
-		"Arguments and defaults:\n"
-		"  SRC                 model directory (default $MODEL_PATH_NET)\n"
-		"      --root DIR      staging root on local NVMe (default $STAGING_ROOT;\n"
-		"                      created if its parent exists)\n"
-		"      --name NAME     name under ROOT (default $MODEL_NAME, else SRC's\n"
-		"                      last component; for a Hugging Face cache snapshot,\n"
-		"                      .../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\n"
-		"                      its links into the cache's blobs/ are followed)\n"
-		"Options:\n"
-		"  -j, --jobs N        copy threads (default 8)\n"
-		"      --chunk SIZE    copy unit (default 16M)\n"
-		"      --verify HOW    size (default: file count and sizes) or xxh3 (hash\n"
-		"                      the source bytes as read and the copy read back\n"
-		"                      from the device, and compare)\n"
-		"      --include GLOB  stage only matching files (relative path or base\n"
-		"                      name; repeatable)\n"
-		"      --exclude GLOB  leave matching files out (repeatable)\n"
-		"      --max-cache SIZE  cap on everything staged under ROOT\n"
-		"      --replace       NAME may hold a copy of another source: replace it\n"
-		"      --direct        O_DIRECT writes: the copy does not fill the page cache\n"
-		"      --bwlimit RATE  at most RATE from the source: 500M = 500 MiB/s,\n"
-		"                      500MB = 500 MB/s (sizes: K/M/G powers of 1024,\n"
-		"                      KB/MB/GB powers of 1000)\n"
-		"      --follow-symlinks  copy what symlinks leaving SRC point to (refused\n"
-		"                      otherwise)\n"
-		"      --keep-src-cache  leave the source's pages in the page cache\n"
-		"      --wait-timeout DURATION  how long to wait for another stager (1h)\n"
-		"      --json          result as JSON on stdout instead of the path\n"
-		"  -q, --quiet         no progress or summary\n"
-		"  -h, --help          this help\n"
-		"\n"
-		"Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
-		"130 interrupted (the partial copy is kept for resuming).\n"
-		"See also: coldstart cache --help.\n");
+	if (!sc_valid_glob(arg))
+		return usage_error("invalid glob '%s' in --%s: a '[' is not closed, or it ends in '\\'", arg, o->long_name);
+	char ***v = o->value;
+	*v = xrealloc(*v, (*o->count + 1) * sizeof(char *));
+	(*v)[(*o->count)++] = (char *)arg;
+	return 0;
 }
 
 struct ui {
@@ -90,121 +69,60 @@ static void on_notice(const char *msg, void *arg)
 	fprintf(stderr, "coldstart: stage: %s\n", msg);
 }
 
-static int add_glob(char ***v, size_t *n, const char *g)
-{
-	*v = xrealloc(*v, (*n + 1) * sizeof(char *));
-	(*v)[(*n)++] = (char *)g;
-	return 0;
-}
-
 int cmd_stage(int argc, char **argv)
 {
-	enum { O_ROOT = 256, O_NAME, O_CHUNK, O_VERIFY, O_INCLUDE, O_EXCLUDE, O_MAXCACHE, O_DIRECT, O_BWLIMIT,
-	       O_FOLLOW, O_KEEPSRC, O_WAIT, O_JSON, O_REPLACE };
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, O_ROOT },
-		{ "name", required_argument, NULL, O_NAME },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "chunk", required_argument, NULL, O_CHUNK },
-		{ "verify", required_argument, NULL, O_VERIFY },
-		{ "include", required_argument, NULL, O_INCLUDE },
-		{ "exclude", required_argument, NULL, O_EXCLUDE },
-		{ "max-cache", required_argument, NULL, O_MAXCACHE },
-		{ "direct", no_argument, NULL, O_DIRECT },
-		{ "bwlimit", required_argument, NULL, O_BWLIMIT },
-		{ "follow-symlinks", no_argument, NULL, O_FOLLOW },
-		{ "keep-src-cache", no_argument, NULL, O_KEEPSRC },
-		{ "wait-timeout", required_argument, NULL, O_WAIT },
-		{ "replace", no_argument, NULL, O_REPLACE },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct sc_opts o;
 	memset(&o, 0, sizeof(o));
 	o.root = getenv("STAGING_ROOT");
 	o.name = getenv("MODEL_NAME");
-	o.jobs = 8;
-	int json = 0, c;
-	long jobs;
+	long jobs = 8;
+	int json = 0, verify = SC_VERIFY_SIZE, first;
 	struct ui u;
 	memset(&u, 0, sizeof(u));
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":j:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case O_ROOT:
-			o.root = optarg;
-			break;
-		case O_NAME:
-			if (!*optarg)
-				return usage_error("empty --name");
-			o.name = optarg;
-			break;
-		case O_REPLACE:
-			o.replace = 1;
-			break;
-		case 'j':
-			if (parse_int_range(optarg, 1, 256, &jobs))
-				return usage_error("invalid --jobs '%s' (1 to 256)", optarg);
-			o.jobs = (int)jobs;
-			break;
-		case O_CHUNK:
-			if (parse_size(optarg, &o.chunk) || o.chunk < 65536 || o.chunk > (1ULL << 30))
-				return usage_error("invalid --chunk '%s' (64K to 1G)", optarg);
-			break;
-		case O_VERIFY:
-			if (!strcmp(optarg, "size"))
-				o.verify = SC_VERIFY_SIZE;
-			else if (!strcmp(optarg, "xxh3"))
-				o.verify = SC_VERIFY_XXH3;
-			else
-				return usage_error("invalid --verify '%s' (size or xxh3)", optarg);
-			break;
-		case O_INCLUDE:
-		case O_EXCLUDE:
-			if (!sc_valid_glob(optarg))
-				return usage_error("invalid glob '%s' in --%s: a '[' is not closed, or it ends in '\\'", optarg,
-						   c == O_INCLUDE ? "include" : "exclude");
-			if (c == O_INCLUDE)
-				add_glob(&o.include, &o.ninclude, optarg);
-			else
-				add_glob(&o.exclude, &o.nexclude, optarg);
-			break;
-		case O_MAXCACHE:
-			if (parse_size(optarg, &o.max_cache) || !o.max_cache)
-				return usage_error("invalid --max-cache '%s' (a size such as 200G)", optarg);
-			break;
-		case O_DIRECT:
-			o.direct = 1;
-			break;
-		case O_BWLIMIT:
-			if (parse_rate(optarg, &o.bwlimit) || !o.bwlimit)
-				return usage_error("invalid --bwlimit '%s' (a rate such as 500M)", optarg);
-			break;
-		case O_FOLLOW:
-			o.follow_symlinks = 1;
-			break;
-		case O_KEEPSRC:
-			o.keep_src_cache = 1;
-			break;
-		case O_WAIT:
-			if (parse_duration(optarg, &o.wait_timeout_ns) || !o.wait_timeout_ns)
-				return usage_error("invalid --wait-timeout '%s' (e.g. 10m)", optarg);
-			break;
-		case O_JSON:
-			json = 1;
-			break;
-		case 'q':
-			u.quiet = 1;
-			break;
-		case 'h':
-			stage_usage(stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
+	static const char *const verifies[] = { "size", "xxh3", NULL };
+	const struct opt opts[] = {
+		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &o.root,
+		  .help = "staging root on local NVMe (default $STAGING_ROOT;\ncreated if its parent exists)" },
+		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &o.name, .flags = OPTF_NONEMPTY,
+		  .help = "name under ROOT (default $MODEL_NAME, else SRC's\ndirectory name; for a Hugging Face cache snapshot,\n"
+			  ".../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\nits links into the cache's blobs/ are followed)" },
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
+		  .max = 256, .hint = "1 to 256", .help = "copy threads (default 8)" },
+		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &o.chunk, .min = 65536,
+		  .max = 1LL << 30, .hint = "64K to 1G", .help = "copy unit (default 16M)" },
+		{ .type = OPT_ENUM, .long_name = "verify", .argname = "HOW", .value = &verify, .choices = verifies,
+		  .hint = "size or xxh3",
+		  .help = "size (default: file count and sizes) or xxh3 (hash\nthe source bytes as read and the copy read back\n"
+			  "from the device, and compare)" },
+		{ .type = OPT_CALLBACK, .long_name = "include", .argname = "GLOB", .value = &o.include, .count = &o.ninclude,
+		  .cb = glob_cb, .help = "stage only matching files (relative path or base\nname; repeatable)" },
+		{ .type = OPT_CALLBACK, .long_name = "exclude", .argname = "GLOB", .value = &o.exclude, .count = &o.nexclude,
+		  .cb = glob_cb, .help = "leave matching files out (repeatable)" },
+		{ .type = OPT_SIZE, .long_name = "max-cache", .argname = "SIZE", .value = &o.max_cache, .flags = OPTF_NONZERO,
+		  .hint = "a size such as 200G", .help = "cap on everything staged under ROOT" },
+		{ .type = OPT_FLAG, .long_name = "replace", .value = &o.replace,
+		  .help = "NAME may hold a copy of another source: replace it" },
+		{ .type = OPT_FLAG, .long_name = "direct", .value = &o.direct,
+		  .help = "O_DIRECT writes: the copy does not fill the page cache" },
+		{ .type = OPT_RATE, .long_name = "bwlimit", .argname = "RATE", .value = &o.bwlimit, .flags = OPTF_NONZERO,
+		  .hint = "a rate such as 500M",
+		  .help = "at most RATE from the source: 500M = 500 MiB/s,\n500MB = 500 MB/s (sizes: K/M/G powers of 1024,\n"
+			  "KB/MB/GB powers of 1000)" },
+		{ .type = OPT_FLAG, .long_name = "follow-symlinks", .value = &o.follow_symlinks,
+		  .help = "copy what symlinks leaving SRC point to (refused\notherwise)" },
+		{ .type = OPT_FLAG, .long_name = "keep-src-cache", .value = &o.keep_src_cache,
+		  .help = "leave the source's pages in the page cache" },
+		{ .type = OPT_DURATION, .long_name = "wait-timeout", .argname = "DUR", .value = &o.wait_timeout_ns,
+		  .flags = OPTF_NONZERO, .hint = "e.g. 10m", .help = "how long to wait for another stager (1h)" },
+		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "result as JSON on stdout instead of the path" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &u.quiet, .help = "no progress or summary" },
+		OPT_END_(),
+	};
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
+	o.jobs = (int)jobs;
+	o.verify = (enum sc_verify)verify;
 	if (argc - optind > 1)
 		return usage_error("too many arguments: one SRC directory");
 	o.src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");

@@ -1,0 +1,250 @@
+#define _GNU_SOURCE
+#include "opts.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/util.h"
+#include "core/banned.h"
+
+/* The table flattened: groups expanded, in order. */
+struct flat {
+	const struct opt **o;
+	size_t n, alloc;
+};
+
+static void flatten(const struct opt *t, struct flat *f)
+{
+	for (; t->type != OPT_END; t++) {
+		if (t->type == OPT_GROUP) {
+			flatten(t->group, f);
+			continue;
+		}
+		f->o = xgrow(f->o, &f->alloc, f->n + 1, sizeof(*f->o));
+		f->o[f->n++] = t;
+	}
+}
+
+static int takes_value(const struct opt *o)
+{
+	return o->type != OPT_FLAG;
+}
+
+static int bad(const struct opt *o, const char *arg)
+{
+	if (o->hint)
+		return usage_error("invalid --%s '%s' (%s)", o->long_name, arg, o->hint);
+	return usage_error("invalid --%s '%s'", o->long_name, arg);
+}
+
+static int in_range(const struct opt *o, long long v)
+{
+	if (o->flags & OPTF_NONZERO && !v)
+		return 0;
+	return (o->min <= 0 || v >= o->min) && (o->max <= 0 || v <= o->max);
+}
+
+static int set(const struct opt *o, const char *arg)
+{
+	if (o->seen)
+		*o->seen = 1;
+	switch (o->type) {
+	case OPT_FLAG:
+		*(int *)o->value = 1;
+		return 0;
+	case OPT_STRING:
+		if (o->flags & OPTF_NONEMPTY && arg && !*arg)
+			return usage_error("empty --%s", o->long_name);
+		*(const char **)o->value = arg;
+		return 0;
+	case OPT_LIST: {
+		char ***v = o->value;
+		*v = xrealloc(*v, (*o->count + 1) * sizeof(char *));
+		(*v)[(*o->count)++] = (char *)arg;
+		return 0;
+	}
+	case OPT_INT: {
+		long v;
+		if (parse_int_range(arg, (long)o->min, o->max > 0 ? (long)o->max : LONG_MAX, &v) || !in_range(o, v))
+			return bad(o, arg);
+		*(long *)o->value = v;
+		return 0;
+	}
+	case OPT_SIZE:
+	case OPT_RATE: {
+		uint64_t v;
+		if ((o->type == OPT_SIZE ? parse_size(arg, &v) : parse_rate(arg, &v)) || !in_range(o, (long long)v))
+			return bad(o, arg);
+		*(uint64_t *)o->value = v;
+		return 0;
+	}
+	case OPT_DURATION:
+	case OPT_LATENCY: {
+		uint64_t v;
+		if ((o->type == OPT_DURATION ? parse_duration(arg, &v) : parse_duration_unit(arg, &v)) ||
+		    (o->flags & OPTF_NONZERO && !v))
+			return bad(o, arg);
+		*(uint64_t *)o->value = v;
+		return 0;
+	}
+	case OPT_ENUM:
+	case OPT_ENUM_STR:
+		for (int i = 0; o->choices[i]; i++) {
+			if (strcmp(arg, o->choices[i]))
+				continue;
+			if (o->type == OPT_ENUM)
+				*(int *)o->value = i;
+			else
+				*(const char **)o->value = o->choices[i];
+			return 0;
+		}
+		return bad(o, arg);
+	case OPT_U64:
+		if (parse_u64(arg, o->value))
+			return bad(o, arg);
+		return 0;
+	case OPT_CALLBACK:
+		return o->cb(o, arg);
+	default:
+		return 0;
+	}
+}
+
+/* "  -j, --jobs N" */
+static void lhs(const struct opt *o, char *buf, size_t n)
+{
+	char sn[8] = "    ";
+	if (o->short_name)
+		snprintf(sn, sizeof(sn), "-%c, ", o->short_name);
+	const char *a = o->argname ? o->argname : "";
+	if (!takes_value(o))
+		snprintf(buf, n, "  %s--%s", sn, o->long_name);
+	else if (o->flags & OPTF_OPTIONAL)
+		snprintf(buf, n, "  %s--%s[=%s]", sn, o->long_name, a);
+	else
+		snprintf(buf, n, "  %s--%s %s", sn, o->long_name, a);
+}
+
+void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
+{
+	struct flat fl = { 0 };
+	flatten(table, &fl);
+	fputs(help->usage, f);
+	fputs("\nOptions:\n", f);
+	enum { COL = 25 };
+	for (size_t i = 0; i < fl.n; i++) {
+		const struct opt *o = fl.o[i];
+		if (o->flags & OPTF_HIDDEN)
+			continue;
+		char l[128];
+		lhs(o, l, sizeof(l));
+		const char *h = o->help ? o->help : "";
+		size_t len = strlen(l);
+		if (len + 1 >= COL)
+			fprintf(f, "%s\n%*s", l, COL, "");
+		else
+			fprintf(f, "%-*s", COL, l);
+		for (const char *p = h; *p;) {
+			const char *nl = strchr(p, '\n');
+			size_t k = nl ? (size_t)(nl - p) : strlen(p);
+			fprintf(f, "%.*s\n", (int)k, p);
+			p += k;
+			if (*p == '\n' && *++p)
+				fprintf(f, "%*s", COL, "");
+		}
+		if (!*h)
+			fputc('\n', f);
+	}
+	fprintf(f, "%-*s%s\n", COL, "  -h, --help", "this help");
+	if (help->after) {
+		fputc('\n', f);
+		fputs(help->after, f);
+	}
+	free(fl.o);
+}
+
+int opts_parse(const struct opt *table, const struct opts_help *help, int argc, char **argv, int *first_operand)
+{
+	struct flat fl = { 0 };
+	flatten(table, &fl);
+	struct option *lo = xcalloc(fl.n + 2, sizeof(*lo));
+	char *shorts = xcalloc(2 * fl.n + 4, 3);
+	size_t ns = 0;
+	shorts[ns++] = '+'; /* stop at the first operand: we permute ourselves */
+	shorts[ns++] = ':';
+	for (size_t i = 0; i < fl.n; i++) {
+		const struct opt *o = fl.o[i];
+		int has = !takes_value(o) ? no_argument : o->flags & OPTF_OPTIONAL ? optional_argument : required_argument;
+		lo[i] = (struct option){ o->long_name, has, NULL, 1000 + (int)i };
+		if (o->short_name) {
+			shorts[ns++] = (char)o->short_name;
+			if (has == required_argument)
+				shorts[ns++] = ':';
+			else if (has == optional_argument) {
+				shorts[ns++] = ':';
+				shorts[ns++] = ':';
+			}
+		}
+	}
+	lo[fl.n] = (struct option){ "help", no_argument, NULL, 'h' };
+	shorts[ns++] = 'h';
+	/* Options and operands in any order: collect operands as we go. */
+	char **operands = xcalloc((size_t)argc + 1, sizeof(char *));
+	int nop = 0, rc = 0;
+	opterr = 0;
+	optind = 1;
+	while (!rc && optind < argc) {
+		int c = getopt_long(argc, argv, shorts, lo, NULL);
+		if (c == -1) {
+			if (optind < argc && !strcmp(argv[optind - 1], "--")) {
+				while (optind < argc)
+					operands[nop++] = argv[optind++];
+				break;
+			}
+			if (optind < argc)
+				operands[nop++] = argv[optind++];
+			continue;
+		}
+		const struct opt *hit = c >= 1000 && c < 1000 + (int)fl.n ? fl.o[c - 1000] : NULL;
+		for (size_t i = 0; i < fl.n && !hit && c > 0 && c < 256 && c != ':' && c != '?'; i++)
+			if (fl.o[i]->short_name == c)
+				hit = fl.o[i];
+		if (hit) {
+			rc = set(hit, optarg);
+		} else if (c == 'h') {
+			opts_usage(stdout, table, help);
+			rc = OPTS_HELP;
+		} else {
+			const struct opt *o = NULL;
+			for (size_t i = 0; i < fl.n && !o; i++)
+				if (fl.o[i]->short_name && fl.o[i]->short_name == optopt)
+					o = fl.o[i];
+			if (c == ':' && o)
+				rc = usage_error("option '-%c' (--%s) needs a value", optopt, o->long_name);
+			else
+				rc = bad_option(c, argv);
+		}
+	}
+	if (!rc) {
+		/* argv becomes: name, options as given..., operands. */
+		int k = 1;
+		for (int i = 1; i < argc; i++) {
+			int is_op = 0;
+			for (int j = 0; j < nop && !is_op; j++)
+				is_op = argv[i] == operands[j];
+			if (!is_op && strcmp(argv[i], "--"))
+				argv[k++] = argv[i];
+		}
+		*first_operand = optind = k;
+		for (int j = 0; j < nop; j++)
+			argv[k++] = operands[j];
+	}
+	free(operands);
+	free(lo);
+	free(shorts);
+	free(fl.o);
+	return rc;
+}

@@ -1,0 +1,85 @@
+#ifndef CS_OPTS_H
+#define CS_OPTS_H
+/*
+ * opts: one declarative option table per command (after git's
+ * parse-options and tmux's cmd_entry). Each entry names its option, its
+ * type and the field it writes; the parser validates and converts, the
+ * help text is generated from the same table, and groups (the run options,
+ * the loader options) are tables included in others.
+ *
+ * Types: FLAG (int = 1), STRING (const char *, NONEMPTY refuses ""),
+ * LIST (appends to a char ** array with a size_t count), INT (long in
+ * [min, max]), SIZE / RATE (uint64_t bytes or bytes/s in [min, max], max 0:
+ * no bound), DURATION (uint64_t ns; a bare number is seconds), LATENCY (a
+ * duration whose unit is required), ENUM (int index into choices, or the
+ * string through a const char * with ENUM_STR), U64 (uint64_t, a seed),
+ * CALLBACK (the command's own
+ * function), GROUP (another table).
+ *
+ * A bad value is a usage error: "invalid --NAME 'VALUE' (HINT)", exit 2.
+ * Command side: prints.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum opt_type {
+	OPT_END, OPT_GROUP, OPT_FLAG, OPT_STRING, OPT_LIST, OPT_INT, OPT_SIZE, OPT_RATE, OPT_DURATION,
+	OPT_LATENCY, OPT_ENUM, OPT_ENUM_STR, OPT_CALLBACK, OPT_U64,
+};
+
+enum {
+	OPTF_OPTIONAL = 1,   /* the value may be left out (--prefetch[=N]) */
+	OPTF_NONZERO = 2,    /* 0 is not a valid value */
+	OPTF_NONEMPTY = 4,   /* "" is not a valid value */
+	OPTF_HIDDEN = 8,     /* not in the help */
+};
+
+struct opt;
+/* A callback: 0, or a usage error's exit status (after reporting it). */
+typedef int (*opt_fn)(const struct opt *o, const char *arg);
+
+struct opt {
+	enum opt_type type;
+	int short_name;              /* 0: none */
+	const char *long_name;
+	const char *argname;         /* "N", "SIZE" (help) */
+	const char *help;            /* lines joined by \n */
+	void *value;                 /* the field written */
+	long long min, max;          /* INT, SIZE, RATE bounds */
+	const char *hint;            /* in the error message: "1 to 256", "e.g. 90s" */
+	const char *const *choices;  /* ENUM: NULL-terminated */
+	opt_fn cb;                   /* CALLBACK */
+	int flags;
+	const struct opt *group;     /* GROUP */
+	size_t *count;               /* LIST: the number of entries */
+	int *seen;                   /* set to 1 when the option is given (may be NULL) */
+};
+
+#define OPT_END_() { .type = OPT_END }
+
+/* The help of a command: usage lines and a description before the
+ * generated options, more after them. */
+struct opts_help {
+	const char *usage;           /* "usage: coldstart run --model PATH ..." and the description */
+	const char *after;           /* examples and the rest, may be NULL */
+};
+
+/*
+ * Parse argv (argv[0] is the command's name) against the table. Options
+ * and operands may be mixed; the operands are moved behind the options and
+ * *first_operand indexes them (as getopt's optind). --help / -h prints the
+ * help on stdout: returns OPTS_HELP then (the command returns 0). Returns
+ * 0, OPTS_HELP, or EXIT_USAGE after reporting.
+ */
+#define OPTS_HELP (-2)
+int opts_parse(const struct opt *table, const struct opts_help *help, int argc, char **argv, int *first_operand);
+/* What a command returns for opts_parse's answer (OPTS_HELP: 0). */
+static inline int opts_exit(int rc)
+{
+	return rc == OPTS_HELP ? 0 : rc;
+}
+/* The generated help (as --help prints it). */
+void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help);
+
+#endif

@@ -1,0 +1,103 @@
+#define _GNU_SOURCE
+#include "opts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tap.h"
+
+/* Parse a command line given as one string (split on spaces). */
+static int parse(const struct opt *t, const char *line, int *argc_out, char ***argv_out, int *first)
+{
+	static char buf[512];
+	static char *argv[32];
+	snprintf(buf, sizeof(buf), "%s", line);
+	int argc = 0;
+	for (char *tok = strtok(buf, " "); tok && argc < 31; tok = strtok(NULL, " "))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	*argc_out = argc;
+	*argv_out = argv;
+	static const struct opts_help h = { "usage: t\n", NULL };
+	FILE *saved = stderr;
+	stderr = fopen("/dev/null", "w"); /* usage errors are expected */
+	int rc = opts_parse(t, &h, argc, argv, first);
+	fclose(stderr);
+	stderr = saved;
+	return rc;
+}
+
+static int last_cb;
+static int cb(const struct opt *o, const char *arg)
+{
+	(void)o;
+	last_cb = atoi(arg);
+	return 0;
+}
+
+int main(void)
+{
+	cs_cmdname = "t";
+	int flag = 0, e = 0, first, argc, seen = 0;
+	long n = 5;
+	uint64_t sz = 0, dur = 0, lat = 0, seed = 0;
+	const char *s = NULL, *es = NULL;
+	char **list = NULL, **argv;
+	size_t nlist = 0;
+	static const char *const ch[] = { "a", "b", "c", NULL };
+	const struct opt group[] = {
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &n, .min = 1, .max = 8,
+		  .hint = "1 to 8", .help = "jobs" },
+		OPT_END_(),
+	};
+	const struct opt t[] = {
+		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "flag", .value = &flag, .help = "a flag" },
+		{ .type = OPT_STRING, .long_name = "str", .argname = "S", .value = &s, .flags = OPTF_NONEMPTY, .seen = &seen },
+		{ .type = OPT_LIST, .long_name = "item", .argname = "X", .value = &list, .count = &nlist },
+		{ .type = OPT_SIZE, .long_name = "size", .argname = "SIZE", .value = &sz, .min = 1024, .max = 1 << 20 },
+		{ .type = OPT_DURATION, .long_name = "dur", .argname = "D", .value = &dur, .flags = OPTF_NONZERO },
+		{ .type = OPT_LATENCY, .long_name = "lat", .argname = "D", .value = &lat },
+		{ .type = OPT_ENUM, .long_name = "enum", .argname = "E", .value = &e, .choices = ch },
+		{ .type = OPT_ENUM_STR, .long_name = "estr", .argname = "E", .value = &es, .choices = ch },
+		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &seed },
+		{ .type = OPT_CALLBACK, .long_name = "cb", .argname = "N", .value = NULL, .cb = cb,
+		  .flags = OPTF_OPTIONAL },
+		{ .type = OPT_GROUP, .group = group },
+		OPT_END_(),
+	};
+	is_int(parse(t, "t op1 -f --str x --item a op2 --item b -j 3 --size 4K --dur 2m --lat 5ms", &argc, &argv, &first), 0,
+	       "a mixed command line parses");
+	ok(flag && s && !strcmp(s, "x") && seen, "flag, string (and seen)");
+	ok(nlist == 2 && !strcmp(list[0], "a") && !strcmp(list[1], "b"), "a repeatable list");
+	ok(n == 3, "an int from an included group, by its short name");
+	ok(sz == 4096 && dur == 120000000000ULL && lat == 5000000, "size, duration, latency");
+	ok(first == argc - 2 && !strcmp(argv[first], "op1") && !strcmp(argv[first + 1], "op2"),
+	   "operands moved behind the options, in order");
+	is_int(parse(t, "t --enum c --estr b --seed 42 --cb=7", &argc, &argv, &first), 0, "enum, enum string, u64, callback");
+	ok(e == 2 && es && !strcmp(es, "b") && seed == 42 && last_cb == 7, "their values");
+	is_int(parse(t, "t -- --flag", &argc, &argv, &first), 0, "-- ends the options");
+	ok(first == 1 && !strcmp(argv[1], "--flag"), "what follows is an operand");
+	is_int(parse(t, "t -j 9", &argc, &argv, &first), EXIT_USAGE, "out of range: usage error");
+	is_int(parse(t, "t --size 1", &argc, &argv, &first), EXIT_USAGE, "a size below the bound");
+	is_int(parse(t, "t --dur 0", &argc, &argv, &first), EXIT_USAGE, "a zero duration where it must not be");
+	is_int(parse(t, "t --lat 5", &argc, &argv, &first), EXIT_USAGE, "a latency without a unit");
+	is_int(parse(t, "t --enum d", &argc, &argv, &first), EXIT_USAGE, "an unknown choice");
+	is_int(parse(t, "t --str=", &argc, &argv, &first), EXIT_USAGE, "an empty string where it must not be");
+	is_int(parse(t, "t --nope", &argc, &argv, &first), EXIT_USAGE, "an unknown option");
+	is_int(parse(t, "t --str", &argc, &argv, &first), EXIT_USAGE, "a missing value");
+	/* The help comes from the same table. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	static const struct opts_help h = { "usage: t\n", "after\n" };
+	opts_usage(f, t, &h);
+	fclose(f);
+	ok(strstr(text, "  -f, --flag") && strstr(text, "a flag") && strstr(text, "  -j, --jobs N") &&
+		   strstr(text, "--cb[=N]") && strstr(text, "  -h, --help") && strstr(text, "\nafter\n"),
+	   "help lists every option, groups included, with the text around it");
+	free(text);
+	free(list);
+	return done_testing();
+}
