@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "fsutil.h"
+#include "workpool.h"
 #include "shaper.h"
 #include "banned.h"
 
@@ -34,12 +35,11 @@ struct cjob {
 	int *src_fd, *dst_fd, *dio_fd, *sdio_fd;
 	int *kernel_ok;             /* per file: copy_file_range allowed */
 	struct cchunk *chunks;
-	size_t nchunks, next;
-	uint64_t chunk_size, done;
+	size_t nchunks;
+	uint64_t chunk_size;
 	struct shaper sh;
-	pthread_mutex_t mu;
-	int failed, kernel_used;
-	struct cs_err err;
+	struct wp_queue q;          /* the chunks; q.mu also guards kernel_ok, kernel_used, pend */
+	int kernel_used;
 	struct cdone *pend;         /* completed, not yet reported durable */
 	size_t npend, apend;
 };
@@ -69,26 +69,6 @@ uint64_t cp_file_digest(const uint64_t *h, uint64_t n)
 	uint64_t d = XXH3_64bits_digest(st);
 	XXH3_freeState(st);
 	return d;
-}
-
-static int take(struct cjob *j, struct cchunk *c)
-{
-	pthread_mutex_lock(&j->mu);
-	int ok = !j->failed && j->next < j->nchunks && !cs_cancelled(j->o->cancel);
-	if (ok)
-		*c = j->chunks[j->next++];
-	pthread_mutex_unlock(&j->mu);
-	return ok;
-}
-
-static void fail(struct cjob *j, const struct cs_err *e)
-{
-	pthread_mutex_lock(&j->mu);
-	if (!j->failed) {
-		j->failed = 1;
-		j->err = *e;
-	}
-	pthread_mutex_unlock(&j->mu);
 }
 
 /* copy_file_range for the whole chunk; 1 done, 0 not possible here, -1 error. */
@@ -134,7 +114,9 @@ static void *worker(void *arg)
 	unsigned char *buf = fs_alloc_aligned((size_t)j->chunk_size);
 	struct cchunk c;
 	struct cs_err e;
-	while (take(j, &c)) {
+	size_t item;
+	while (wp_take(&j->q, &item)) {
+		c = j->chunks[item];
 		const struct cp_file *f = &j->files[c.file];
 		uint64_t done_ns = 0;
 		if (j->o->bwlimit) {
@@ -149,26 +131,26 @@ static void *worker(void *arg)
 		}
 		int k = 0;
 		uint64_t h = 0;
-		pthread_mutex_lock(&j->mu);
+		pthread_mutex_lock(&j->q.mu);
 		int kernel_ok = j->kernel_ok[c.file];
-		pthread_mutex_unlock(&j->mu);
+		pthread_mutex_unlock(&j->q.mu);
 		if (kernel_ok) {
 			k = kernel_copy(j, &c);
 			if (k < 0) {
 				int er = errno;
 				if (!shrunk(j, &c, &e))
 					cs_fail_errno(&e, er, "cannot copy '%s' to '%s'", f->src, f->dst);
-				fail(j, &e);
+				wp_fail(&j->q, &e);
 				break;
 			}
 			if (k == 0) {
-				pthread_mutex_lock(&j->mu);
+				pthread_mutex_lock(&j->q.mu);
 				j->kernel_ok[c.file] = 0;
-				pthread_mutex_unlock(&j->mu);
+				pthread_mutex_unlock(&j->q.mu);
 			} else {
-				pthread_mutex_lock(&j->mu);
+				pthread_mutex_lock(&j->q.mu);
 				j->kernel_used = 1;
-				pthread_mutex_unlock(&j->mu);
+				pthread_mutex_unlock(&j->q.mu);
 			}
 		}
 		if (!k) {
@@ -180,7 +162,7 @@ static void *worker(void *arg)
 				int er = errno;
 				if (!shrunk(j, &c, &e))
 					cs_fail_errno(&e, er, "cannot read '%s'", f->src);
-				fail(j, &e);
+				wp_fail(&j->q, &e);
 				break;
 			}
 			if (j->o->hash)
@@ -191,14 +173,14 @@ static void *worker(void *arg)
 				direct = (size_t)c.len & ~(size_t)(DIO_ALIGN - 1);
 				if (direct && fs_pwrite_full(j->dio_fd[c.file], buf, direct, (off_t)c.off)) {
 					cs_fail_errno(&e, errno, "cannot write '%s'", f->dst);
-					fail(j, &e);
+					wp_fail(&j->q, &e);
 					break;
 				}
 			}
 			if (direct < c.len &&
 			    fs_pwrite_full(dfd, buf + direct, (size_t)c.len - direct, (off_t)(c.off + direct))) {
 				cs_fail_errno(&e, errno, "cannot write '%s'", f->dst);
-				fail(j, &e);
+				wp_fail(&j->q, &e);
 				break;
 			}
 		}
@@ -209,13 +191,13 @@ static void *worker(void *arg)
 		uint64_t idx = c.off / j->chunk_size;
 		if (j->o->hash && f->hash)
 			f->hash[idx] = h;
-		pthread_mutex_lock(&j->mu);
-		j->done += c.len;
+		pthread_mutex_lock(&j->q.mu);
+		j->q.done += c.len;
 		if (j->o->durable) {
 			j->pend = xgrow(j->pend, &j->apend, j->npend + 1, sizeof(*j->pend));
 			j->pend[j->npend++] = (struct cdone){ c.file, idx, h };
 		}
-		pthread_mutex_unlock(&j->mu);
+		pthread_mutex_unlock(&j->q.mu);
 	}
 	free(buf);
 	return NULL;
@@ -225,12 +207,12 @@ static void *worker(void *arg)
  * A file whose sync fails keeps its chunks unreported. */
 static void commit(struct cjob *j, size_t nfiles)
 {
-	pthread_mutex_lock(&j->mu);
+	pthread_mutex_lock(&j->q.mu);
 	struct cdone *p = j->pend;
 	size_t np = j->npend;
 	j->pend = NULL;
 	j->npend = j->apend = 0;
-	pthread_mutex_unlock(&j->mu);
+	pthread_mutex_unlock(&j->q.mu);
 	if (!np)
 		return;
 	unsigned char *state = xcalloc(nfiles, 1); /* 0 unseen, 1 synced, 2 failed */
@@ -245,28 +227,6 @@ static void commit(struct cjob *j, size_t nfiles)
 	free(p);
 }
 
-/*
- * Run `nt` threads of fn(arg) and, every 100 ms until tick returns nonzero
- * (work over, failed or cancelled), call tick(targ) from this thread; join.
- * Returns the number of threads started (0: none could be).
- */
-static int pool_run(int nt, void *(*fn)(void *), void *arg, int (*tick)(void *), void *targ)
-{
-	pthread_t *th = xcalloc((size_t)nt, sizeof(pthread_t));
-	int started = 0;
-	for (; started < nt; started++)
-		if (pthread_create(&th[started], NULL, fn, arg))
-			break;
-	while (started && !tick(targ)) {
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-	for (int i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	free(th);
-	return started;
-}
-
 struct copy_tick {
 	struct cjob *j;
 	const struct cp_opts *o;
@@ -278,14 +238,14 @@ static int copy_tick(void *arg)
 {
 	struct copy_tick *t = arg;
 	struct cjob *j = t->j;
-	pthread_mutex_lock(&j->mu);
-	uint64_t done = j->done;
-	int over = j->failed || j->next >= j->nchunks;
+	uint64_t done;
+	int over = wp_progress(&j->q, &done);
+	pthread_mutex_lock(&j->q.mu);
 	size_t npend = j->npend;
-	pthread_mutex_unlock(&j->mu);
+	pthread_mutex_unlock(&j->q.mu);
 	if (t->o->progress)
 		t->o->progress(t->skipped + done, t->total, t->o->progress_arg);
-	if (over || cs_cancelled(t->o->cancel))
+	if (over)
 		return 1;
 	if (t->o->durable && (now_ns() - t->last_commit >= 250000000ull || npend >= 32)) {
 		commit(j, t->nfiles);
@@ -303,7 +263,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	j.o = o;
 	j.files = files;
 	j.chunk_size = cp_chunk_size(o->chunk);
-	pthread_mutex_init(&j.mu, NULL);
+	wp_init(&j.q, 0, o->cancel);
 	shaper_init(&j.sh, o->bwlimit, 0, 0);
 	j.src_fd = xcalloc(n ? n : 1, sizeof(int));
 	j.dst_fd = xcalloc(n ? n : 1, sizeof(int));
@@ -370,18 +330,13 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 		total += f->size;
 	}
 	if (!rc && j.nchunks) {
-		int nt = o->jobs > 0 ? o->jobs : 8;
-		if ((size_t)nt > j.nchunks)
-			nt = (int)j.nchunks;
 		struct copy_tick t = { &j, o, n, skipped, total, last_commit };
-		if (!pool_run(nt, worker, &j, copy_tick, &t))
-			rc = cs_fail(err, EAGAIN, "cannot start copy threads");
-		if (!rc && j.failed)
-			rc = cs_fail(err, j.err.code, "%s", j.err.msg);
-		if (!rc && cs_cancelled(o->cancel))
-			rc = cs_fail(err, ECANCELED, "interrupted");
+		j.q.n = j.nchunks;
+		rc = wp_run(&j.q, o->jobs, worker, &j, copy_tick, &t, 100000000u, "copy", err);
+		if (!rc)
+			rc = wp_result(&j.q, err);
 		if (o->progress && !rc)
-			o->progress(skipped + j.done, total, o->progress_arg);
+			o->progress(skipped + j.q.done, total, o->progress_arg);
 	}
 	if (o->durable)
 		commit(&j, n);
@@ -397,7 +352,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 		if (j.dst_fd[i] >= 0 && close(j.dst_fd[i]) < 0 && !rc)
 			rc = cs_fail_errno(err, errno, "cannot close '%s'", files[i].dst);
 	}
-	st->bytes = j.done;
+	st->bytes = j.q.done;
 	st->skipped = skipped;
 	st->kernel_copy = j.kernel_used;
 	st->seconds = (double)(now_ns() - t0) / 1e9;
@@ -409,7 +364,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	free(j.chunks);
 	free(j.pend);
 	shaper_destroy(&j.sh);
-	pthread_mutex_destroy(&j.mu);
+	wp_destroy(&j.q);
 	return rc;
 }
 
@@ -420,42 +375,30 @@ struct hjob {
 	int *fd;
 	uint64_t **hashes;
 	struct cchunk *chunks;
-	size_t nchunks, next;
-	uint64_t chunk_size, done;
-	int cold, failed;
-	volatile sig_atomic_t *cancel;
-	pthread_mutex_t mu;
-	struct cs_err err;
+	size_t nchunks;
+	uint64_t chunk_size;
+	int cold;
+	struct wp_queue q;
 };
 
 static void *hworker(void *arg)
 {
 	struct hjob *j = arg;
 	unsigned char *buf = fs_alloc_aligned((size_t)j->chunk_size);
-	for (;;) {
-		pthread_mutex_lock(&j->mu);
-		int ok = !j->failed && j->next < j->nchunks && !cs_cancelled(j->cancel);
-		struct cchunk c = ok ? j->chunks[j->next++] : (struct cchunk){ 0, 0, 0 };
-		pthread_mutex_unlock(&j->mu);
-		if (!ok)
-			break;
+	size_t item;
+	while (wp_take(&j->q, &item)) {
+		struct cchunk c = j->chunks[item];
 		int fd = j->fd[c.file];
 		if (fs_pread_full(fd, buf, (size_t)c.len, (off_t)c.off)) {
-			int e = errno ? errno : EIO;
-			pthread_mutex_lock(&j->mu);
-			if (!j->failed) {
-				j->failed = 1;
-				cs_fail_errno(&j->err, e, "cannot read '%s'", j->paths[c.file]);
-			}
-			pthread_mutex_unlock(&j->mu);
+			struct cs_err e;
+			cs_fail_errno(&e, errno ? errno : EIO, "cannot read '%s'", j->paths[c.file]);
+			wp_fail(&j->q, &e);
 			break;
 		}
 		j->hashes[c.file][c.off / j->chunk_size] = XXH3_64bits(buf, (size_t)c.len);
 		if (j->cold)
 			posix_fadvise(fd, (off_t)c.off, (off_t)c.len, POSIX_FADV_DONTNEED);
-		pthread_mutex_lock(&j->mu);
-		j->done += c.len;
-		pthread_mutex_unlock(&j->mu);
+		wp_done(&j->q, c.len);
 	}
 	free(buf);
 	return NULL;
@@ -471,13 +414,11 @@ struct hash_tick {
 static int hash_tick(void *arg)
 {
 	struct hash_tick *t = arg;
-	pthread_mutex_lock(&t->j->mu);
-	uint64_t done = t->j->done;
-	int over = t->j->failed || t->j->next >= t->j->nchunks;
-	pthread_mutex_unlock(&t->j->mu);
+	uint64_t done;
+	int over = wp_progress(&t->j->q, &done);
 	if (t->progress)
 		t->progress(done, t->total, t->arg);
-	return over || cs_cancelled(t->j->cancel);
+	return over;
 }
 
 int cp_hash_files(const char *const *paths, size_t n, const uint64_t *expect, uint64_t *sizes,
@@ -490,8 +431,6 @@ int cp_hash_files(const char *const *paths, size_t n, const uint64_t *expect, ui
 	j.hashes = hashes;
 	j.chunk_size = cp_chunk_size(chunk);
 	j.cold = cold;
-	j.cancel = cancel;
-	pthread_mutex_init(&j.mu, NULL);
 	j.fd = xcalloc(n ? n : 1, sizeof(int));
 	for (size_t i = 0; i < n; i++)
 		j.fd[i] = -1;
@@ -523,24 +462,19 @@ int cp_hash_files(const char *const *paths, size_t n, const uint64_t *expect, ui
 		total += size;
 	}
 	if (!rc && j.nchunks) {
-		int nt = jobs > 0 ? jobs : 8;
-		if ((size_t)nt > j.nchunks)
-			nt = (int)j.nchunks;
 		struct hash_tick t = { &j, progress, arg, total };
-		if (!pool_run(nt, hworker, &j, hash_tick, &t))
-			rc = cs_fail(err, EAGAIN, "cannot start hashing threads");
-		if (!rc && j.failed)
-			rc = cs_fail(err, j.err.code, "%s", j.err.msg);
-		if (!rc && cs_cancelled(cancel))
-			rc = cs_fail(err, ECANCELED, "interrupted");
+		wp_init(&j.q, j.nchunks, cancel);
+		rc = wp_run(&j.q, jobs, hworker, &j, hash_tick, &t, 100000000u, "hashing", err);
+		if (!rc)
+			rc = wp_result(&j.q, err);
 		if (!rc && progress)
-			progress(j.done, total, arg);
+			progress(j.q.done, total, arg);
+		wp_destroy(&j.q);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (j.fd[i] >= 0)
 			close(j.fd[i]);
 	free(j.fd);
 	free(j.chunks);
-	pthread_mutex_destroy(&j.mu);
 	return rc;
 }

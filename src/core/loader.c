@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "workpool.h"
 #include "banned.h"
 
 struct chunk {
@@ -25,10 +26,7 @@ struct job {
 	int *fds;
 	struct chunk *chunks;
 	size_t nchunks;
-	size_t next;
-	pthread_mutex_t mu;
-	int failed;
-	struct cs_err err;
+	struct wp_queue q;
 	uint64_t chunk_size;
 };
 
@@ -40,32 +38,24 @@ struct job {
  * disk) while it is read and copied chunk by chunk (small buffers that stay
  * in cache when the data is already in memory).
  */
+static int same_shard(size_t first, size_t item, void *arg)
+{
+	const struct job *j = arg;
+	return j->chunks[item].shard == j->chunks[first].shard;
+}
+
 static size_t take(struct job *j, struct chunk *c)
 {
-	pthread_mutex_lock(&j->mu);
-	size_t n = 0;
-	if (!j->failed && !cs_cancelled(j->o->cancel)) {
-		while (n < SPAN_CHUNKS && j->next < j->nchunks &&
-		       (n == 0 || j->chunks[j->next].shard == c[0].shard))
-			c[n++] = j->chunks[j->next++];
-	}
-	pthread_mutex_unlock(&j->mu);
+	size_t first;
+	size_t n = wp_take_run(&j->q, SPAN_CHUNKS, same_shard, j, &first);
+	for (size_t i = 0; i < n; i++)
+		c[i] = j->chunks[first + i];
 	if (n) {
 		const struct chunk *last = &c[n - 1];
 		posix_fadvise(j->fds[c[0].shard], (off_t)(j->m->shards[c[0].shard].h.data_start + c[0].off),
 			      (off_t)(last->off + last->len - c[0].off), POSIX_FADV_WILLNEED);
 	}
 	return n;
-}
-
-static void set_failed(struct job *j, const struct cs_err *e)
-{
-	pthread_mutex_lock(&j->mu);
-	if (!j->failed) {
-		j->failed = 1;
-		j->err = *e;
-	}
-	pthread_mutex_unlock(&j->mu);
 }
 
 static int read_chunk(struct job *j, const struct chunk *c, void *dst, struct cs_err *e)
@@ -87,7 +77,7 @@ static void *host_worker(void *arg)
 	while ((n = take(j, span))) {
 		for (size_t i = 0; i < n; i++) {
 			if (read_chunk(j, &span[i], sink ? sink : j->L->host[span[i].shard] + span[i].off, &e)) {
-				set_failed(j, &e);
+				wp_fail(&j->q, &e);
 				goto done;
 			}
 		}
@@ -108,7 +98,7 @@ static void *cuda_worker(void *arg)
 	if (cuda_bind(&e) || cuda_stream_create(&st, &e) || cuda_event_create(&ev[0], &e) ||
 	    cuda_event_create(&ev[1], &e) || cuda_host_alloc(&buf[0], (size_t)j->chunk_size, &e) ||
 	    cuda_host_alloc(&buf[1], (size_t)j->chunk_size, &e)) {
-		set_failed(j, &e);
+		wp_fail(&j->q, &e);
 		goto out;
 	}
 	struct chunk span[SPAN_CHUNKS];
@@ -120,14 +110,14 @@ static void *cuda_worker(void *arg)
 			unsigned b = k & 1;
 			/* The copy that last used this buffer must be done. */
 			if (pending[b] && cuda_event_sync(ev[b], &e)) {
-				set_failed(j, &e);
+				wp_fail(&j->q, &e);
 				goto drain;
 			}
 			pending[b] = 0;
 			if (read_chunk(j, c, buf[b], &e) ||
 			    cuda_htod_async(j->L->dev[c->shard] + c->off, buf[b], (size_t)c->len, st, &e) ||
 			    cuda_event_record(ev[b], st, &e)) {
-				set_failed(j, &e);
+				wp_fail(&j->q, &e);
 				goto drain;
 			}
 			pending[b] = 1;
@@ -135,7 +125,7 @@ static void *cuda_worker(void *arg)
 	}
 drain:
 	if (cuda_stream_sync(st, &e))
-		set_failed(j, &e);
+		wp_fail(&j->q, &e);
 out:
 	for (int b = 0; b < 2; b++) {
 		cuda_event_destroy(ev[b]);
@@ -213,7 +203,6 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 	j.o = o;
 	j.L = L;
 	j.chunk_size = o->chunk ? o->chunk : (4u << 20);
-	pthread_mutex_init(&j.mu, NULL);
 	j.fds = xcalloc(L->n, sizeof(int));
 	size_t alloc = 0;
 	int rc = 0;
@@ -227,29 +216,19 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 			j.chunks[j.nchunks++] = (struct chunk){ i, off, len };
 		}
 	}
-	if (!rc) {
-		int n = o->jobs > 0 ? o->jobs : 8;
-		pthread_t *th = xcalloc((size_t)n, sizeof(pthread_t));
-		int started = 0;
-		for (; started < n; started++)
-			if (pthread_create(&th[started], NULL, o->device == LD_CUDA ? cuda_worker : host_worker, &j))
-				break;
-		for (int i = 0; i < started; i++)
-			pthread_join(th[i], NULL);
-		free(th);
-		if (!started)
-			rc = cs_fail(err, EAGAIN, "cannot start loader threads");
-		else if (j.failed)
-			rc = cs_fail(err, j.err.code, "%s", j.err.msg);
-		else if (cs_cancelled(o->cancel))
-			rc = cs_fail(err, ECANCELED, "interrupted");
+	wp_init(&j.q, j.nchunks, o->cancel);
+	if (!rc && j.nchunks) {
+		rc = wp_run(&j.q, o->jobs, o->device == LD_CUDA ? cuda_worker : host_worker, &j, NULL, NULL, 0, "loader",
+			    err);
+		if (!rc)
+			rc = wp_result(&j.q, err);
 	}
 	for (size_t i = 0; i < L->n; i++)
 		if (j.fds[i] >= 0)
 			close(j.fds[i]);
 	free(j.fds);
 	free(j.chunks);
-	pthread_mutex_destroy(&j.mu);
+	wp_destroy(&j.q);
 	L->seconds = (double)(now_ns() - t0) / 1e9;
 	if (rc)
 		ld_free(L);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "workpool.h"
 #include "banned.h"
 
 #ifndef __NR_cachestat
@@ -266,15 +267,14 @@ struct chunk {
 };
 
 struct warm {
-	pthread_mutex_t mu;
+	const struct pc_set *set;
 	struct chunk *chunks;
-	size_t nchunks, next;
+	size_t nchunks;
 	uint64_t chunk_size;
-	uint64_t done;          /* bytes read so far */
-	int stop;
-	int err_code;
-	size_t err_file;
-	volatile sig_atomic_t *cancel;
+	uint64_t todo;          /* bytes to read */
+	struct wp_queue q;      /* q.done: bytes read so far */
+	pc_progress_fn progress;
+	void *arg;
 };
 
 #ifndef MADV_POPULATE_READ
@@ -314,26 +314,29 @@ static void *warm_worker(void *arg)
 {
 	struct warm *w = arg;
 	unsigned char *buf = fs_alloc_aligned((size_t)w->chunk_size);
-	for (;;) {
-		pthread_mutex_lock(&w->mu);
-		if (w->stop || w->next >= w->nchunks || cs_cancelled(w->cancel)) {
-			pthread_mutex_unlock(&w->mu);
-			break;
+	size_t item;
+	while (wp_take(&w->q, &item)) {
+		const struct chunk *c = &w->chunks[item];
+		if (warm_chunk(c->fd, c->off, c->len, buf) < 0) {
+			struct cs_err e;
+			cs_fail_errno(&e, errno ? errno : EIO, "cannot read '%s'", w->set->files[c->file].path);
+			wp_fail(&w->q, &e);
 		}
-		struct chunk c = w->chunks[w->next++];
-		pthread_mutex_unlock(&w->mu);
-		int r = warm_chunk(c.fd, c.off, c.len, buf);
-		pthread_mutex_lock(&w->mu);
-		if (r < 0 && !w->err_code) {
-			w->err_code = errno ? errno : EIO;
-			w->err_file = c.file;
-			w->stop = 1;
-		}
-		w->done += c.len;
-		pthread_mutex_unlock(&w->mu);
+		wp_done(&w->q, c->len);
 	}
 	free(buf);
 	return NULL;
+}
+
+/* Progress while the readers run; over when every byte is in, or stopped. */
+static int warm_tick(void *arg)
+{
+	struct warm *w = arg;
+	uint64_t done;
+	int over = wp_progress(&w->q, &done);
+	if (w->progress)
+		w->progress(done, w->todo, w->arg);
+	return (over && done >= w->todo) || w->q.failed || cs_cancelled(w->q.cancel);
 }
 
 static void raise_nofile(size_t want)
@@ -356,15 +359,10 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 		jobs = 8;
 	uint64_t t0 = now_ns();
 	raise_nofile(set->n);
-	struct warm w;
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	w.chunk_size = chunk;
-	w.cancel = cancel;
+	struct warm w = { .set = set, .chunk_size = chunk, .progress = progress, .arg = arg };
 	int *fds = xcalloc(set->n ? set->n : 1, sizeof(int));
 	size_t alloc = 0;
 	int rc = 0;
-	uint64_t todo = 0;
 	for (size_t i = 0; i < set->n; i++)
 		fds[i] = -1;
 	for (size_t i = 0; i < set->n && !rc; i++) {
@@ -383,48 +381,22 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 			}
 			w.chunks = xgrow(w.chunks, &alloc, w.nchunks + 1, sizeof(*w.chunks));
 			w.chunks[w.nchunks++] = (struct chunk){ fds[i], i, off, len };
-			todo += len;
+			w.todo += len;
 		}
 	}
 	if (!rc && w.nchunks) {
-		int n = jobs < (int)w.nchunks ? jobs : (int)w.nchunks;
-		pthread_t *th = xcalloc((size_t)n, sizeof(pthread_t));
-		int started = 0;
-		for (; started < n; started++)
-			if (pthread_create(&th[started], NULL, warm_worker, &w))
-				break;
-		if (!started) {
-			rc = cs_fail(err, EAGAIN, "cannot start reader threads");
-		} else {
-			/* Report progress while the workers run. */
-			for (;;) {
-				pthread_mutex_lock(&w.mu);
-				uint64_t done = w.done;
-				int finished = w.stop || (w.next >= w.nchunks && done >= todo);
-				pthread_mutex_unlock(&w.mu);
-				if (progress)
-					progress(done, todo, arg);
-				if (finished || cs_cancelled(cancel))
-					break;
-				struct timespec ts = { 0, 50 * 1000 * 1000 };
-				nanosleep(&ts, NULL);
-			}
-		}
-		for (int i = 0; i < started; i++)
-			pthread_join(th[i], NULL);
-		free(th);
-		st->read_bytes = w.done;
-		if (!rc && w.err_code)
-			rc = cs_fail_errno(err, w.err_code, "cannot read '%s'", set->files[w.err_file].path);
-		if (!rc && cs_cancelled(cancel))
-			rc = cs_fail(err, ECANCELED, "interrupted");
+		wp_init(&w.q, w.nchunks, cancel);
+		rc = wp_run(&w.q, jobs, warm_worker, &w, warm_tick, &w, 50000000u, "reader", err);
+		st->read_bytes = w.q.done;
+		if (!rc)
+			rc = wp_result(&w.q, err);
+		wp_destroy(&w.q);
 	}
 	for (size_t i = 0; i < set->n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	free(fds);
 	free(w.chunks);
-	pthread_mutex_destroy(&w.mu);
 	st->seconds = (double)(now_ns() - t0) / 1e9;
 	return rc;
 }

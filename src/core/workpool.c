@@ -1,0 +1,111 @@
+/* workpool: a queue of items, worker threads, first error and cancel. */
+#define _GNU_SOURCE
+#include "workpool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "banned.h"
+
+void wp_init(struct wp_queue *q, size_t n, volatile sig_atomic_t *cancel)
+{
+	memset(q, 0, sizeof(*q));
+	pthread_mutex_init(&q->mu, NULL);
+	q->n = n;
+	q->cancel = cancel;
+}
+
+void wp_destroy(struct wp_queue *q)
+{
+	pthread_mutex_destroy(&q->mu);
+}
+
+/* Under q->mu. */
+static int open_for_more(const struct wp_queue *q)
+{
+	return !q->failed && q->next < q->n && !cs_cancelled(q->cancel);
+}
+
+int wp_take(struct wp_queue *q, size_t *item)
+{
+	pthread_mutex_lock(&q->mu);
+	int ok = open_for_more(q);
+	if (ok)
+		*item = q->next++;
+	pthread_mutex_unlock(&q->mu);
+	return ok;
+}
+
+size_t wp_take_run(struct wp_queue *q, size_t max, int (*joins)(size_t first, size_t item, void *arg), void *arg,
+		   size_t *first)
+{
+	pthread_mutex_lock(&q->mu);
+	size_t n = 0;
+	if (open_for_more(q)) {
+		*first = q->next;
+		while (n < max && q->next < q->n && (n == 0 || joins(*first, q->next, arg))) {
+			q->next++;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+void wp_fail(struct wp_queue *q, const struct cs_err *e)
+{
+	pthread_mutex_lock(&q->mu);
+	if (!q->failed) {
+		q->failed = 1;
+		q->err = *e;
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+void wp_done(struct wp_queue *q, uint64_t units)
+{
+	pthread_mutex_lock(&q->mu);
+	q->done += units;
+	pthread_mutex_unlock(&q->mu);
+}
+
+int wp_progress(struct wp_queue *q, uint64_t *done)
+{
+	pthread_mutex_lock(&q->mu);
+	*done = q->done;
+	int over = !open_for_more(q);
+	pthread_mutex_unlock(&q->mu);
+	return over;
+}
+
+int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*tick)(void *), void *targ,
+	   uint64_t tick_ns, const char *what, struct cs_err *err)
+{
+	size_t nt = jobs > 0 ? (size_t)jobs : WP_JOBS_DEFAULT;
+	if (nt > q->n)
+		nt = q->n ? q->n : 1;
+	pthread_t *th = xcalloc(nt, sizeof(pthread_t));
+	size_t started = 0;
+	for (; started < nt; started++)
+		if (pthread_create(&th[started], NULL, fn, arg))
+			break;
+	while (started && tick && !tick(targ)) {
+		struct timespec ts = { (time_t)(tick_ns / 1000000000u), (long)(tick_ns % 1000000000u) };
+		nanosleep(&ts, NULL);
+	}
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return started ? 0 : cs_fail(err, EAGAIN, "cannot start %s threads", what);
+}
+
+int wp_result(struct wp_queue *q, struct cs_err *err)
+{
+	if (q->failed)
+		return cs_fail(err, q->err.code, "%s", q->err.msg);
+	if (cs_cancelled(q->cancel))
+		return cs_fail(err, ECANCELED, "interrupted");
+	return 0;
+}

@@ -1,0 +1,69 @@
+#ifndef CS_WORKPOOL_H
+#define CS_WORKPOOL_H
+/*
+ * workpool: the one shape of coldstart's parallel I/O -- threads taking
+ * numbered items (chunks of files) from one queue until it is empty; the
+ * first error stops every thread and is kept for the caller; a cancel
+ * flag is honoured between items. Copy, hashing, the loader and the
+ * page-cache warm run on it. (The checkpoint writer is not a queue but an
+ * ordered ring: mkmodel's generators fill buffers that one thread writes
+ * in file order.)
+ *
+ *   wp_init      the queue of n items
+ *   wp_take      a worker's next item (0 when none is left, one failed, or
+ *                cancelled)
+ *   wp_fail      the first error wins, the others are dropped
+ *   wp_run       start the threads (at most one per item), call tick from
+ *                the calling thread while they run, join them
+ *   wp_result    the outcome: the first error, ECANCELED, or 0
+ *
+ * q->mu may also guard the caller's own shared state (progress counters,
+ * pending lists): lock it around that state as wp_* do around theirs.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define WP_JOBS_DEFAULT 8
+
+struct wp_queue {
+	pthread_mutex_t mu;
+	size_t next, n;               /* items handed out, of n */
+	uint64_t done;                /* units finished (wp_done): bytes, for progress */
+	int failed;
+	struct cs_err err;            /* the first error */
+	volatile sig_atomic_t *cancel;
+};
+
+void wp_init(struct wp_queue *q, size_t n, volatile sig_atomic_t *cancel);
+void wp_destroy(struct wp_queue *q);
+/* The next item: 1 with *item set, or 0. */
+int wp_take(struct wp_queue *q, size_t *item);
+/* Up to max consecutive items as one run, starting at *first, as long as
+ * joins(first, item, arg) says the next item belongs to it. Returns how
+ * many (0 as wp_take). */
+size_t wp_take_run(struct wp_queue *q, size_t max, int (*joins)(size_t first, size_t item, void *arg), void *arg,
+		   size_t *first);
+void wp_fail(struct wp_queue *q, const struct cs_err *e);
+/* units more are finished. */
+void wp_done(struct wp_queue *q, uint64_t units);
+/* Units finished so far; returns 1 when the work is over from the queue's
+ * side (every item handed out, one failed, or cancelled). */
+int wp_progress(struct wp_queue *q, uint64_t *done);
+
+/*
+ * jobs threads of fn(arg) (<= 0: WP_JOBS_DEFAULT; never more than items);
+ * with tick, every tick_ns until it returns nonzero, tick(targ) from this
+ * thread. Joins them all. Returns 0, or -1 when no thread could start
+ * ("cannot start WHAT threads", EAGAIN).
+ */
+int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*tick)(void *), void *targ,
+	   uint64_t tick_ns, const char *what, struct cs_err *err);
+/* After wp_run: the first error, else ECANCELED ("interrupted") if the
+ * cancel flag is set, else 0. */
+int wp_result(struct wp_queue *q, struct cs_err *err);
+
+#endif
