@@ -34,46 +34,36 @@ int fs_preallocate(int fd, uint64_t len)
 	return -1;
 }
 
-int fs_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+/* The whole of len at off, or -1 with errno (ENOSPC for a write that made no
+ * progress, EIO for a read past the end). */
+static int io_full(int fd, char *p, size_t len, off_t off, int write)
 {
-	const char *p = buf;
 	while (len) {
-		ssize_t w = pwrite(fd, p, len, off);
-		if (w < 0) {
+		ssize_t n = write ? pwrite(fd, p, len, off) : pread(fd, p, len, off);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
-		if (w == 0) {
-			errno = ENOSPC;
+		if (n == 0) {
+			errno = write ? ENOSPC : EIO;
 			return -1;
 		}
-		p += w;
-		len -= (size_t)w;
-		off += w;
+		p += n;
+		len -= (size_t)n;
+		off += n;
 	}
 	return 0;
 }
 
+int fs_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	return io_full(fd, (char *)buf, len, off, 1);
+}
+
 int fs_pread_full(int fd, void *buf, size_t len, off_t off)
 {
-	char *p = buf;
-	while (len) {
-		ssize_t r = pread(fd, p, len, off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += r;
-		len -= (size_t)r;
-		off += r;
-	}
-	return 0;
+	return io_full(fd, buf, len, off, 0);
 }
 
 int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err)
@@ -120,14 +110,7 @@ int fs_dir_is_empty(const char *path)
 	DIR *d = opendir(path);
 	if (!d)
 		return -1;
-	struct dirent *de;
-	int empty = 1;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			empty = 0;
-			break;
-		}
-	}
+	int empty = fs_readdir(d) == NULL;
 	closedir(d);
 	return empty;
 }
@@ -242,9 +225,7 @@ uint64_t fs_tree_bytes(const char *path)
 		return n;
 	DIR *d = opendir(path);
 	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+	while ((de = fs_readdir(d))) {
 		char *c = path_join(path, de->d_name);
 		n += fs_tree_bytes(c);
 		free(c);
@@ -316,9 +297,7 @@ static void walk_files(const char *root, const char *rel, char ***files, size_t 
 		return;
 	}
 	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+	while ((de = fs_readdir(d))) {
 		char *r = rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		char *full = path_join(root, r);
 		struct stat st;
@@ -432,4 +411,13 @@ char *fs_file_value(const char *path, const char *key, char sep)
 	}
 	fclose(f);
 	return out;
+}
+
+struct dirent *fs_readdir(DIR *d)
+{
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return de;
+	return NULL;
 }

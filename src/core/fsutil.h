@@ -6,6 +6,7 @@
  * stated otherwise. Strings returned are malloc'd and owned by the caller.
  * Thread-safe (no shared state).
  */
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -75,6 +76,8 @@ struct fs_mount {
  * every access with ENOTCONN).
  */
 int fs_mount_of(const char *abs, int exact, struct fs_mount *m);
+/* The next entry of d other than "." and "..", or NULL (also for d NULL). */
+struct dirent *fs_readdir(DIR *d);
 /* rm -rf without following symlinks; best effort, returns -1 if anything stayed. */
 int fs_remove_tree(const char *path);
 

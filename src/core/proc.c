@@ -403,6 +403,8 @@ int proc_spawn(struct proc *p, char *const argv[], int hold_fd, struct cs_err *e
 
 	sigset_t all, old;
 	sigfillset(&all);
+	/* Nothing buffered in stdio may be written twice, by a child too. */
+	fflush(NULL);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid_t g = fork();
 	if (g == 0) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +27,7 @@ const char *run_outcome_name(enum run_outcome o)
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }
 
-static void status(const struct run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void status(const struct run_opts *o, const char *fmt, ...)
-{
-	if (!o->status)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	char *m = xvasprintf(fmt, ap);
-	va_end(ap);
-	o->status(m, o->status_arg);
-	free(m);
-}
+#define status(o, ...) cs_say((o)->status, (o)->status_arg, __VA_ARGS__)
 
 static void sleep_until(uint64_t t)
 {
@@ -315,6 +305,266 @@ static int answered_by_tree(const struct ready_spec *rs, const struct proc *p, s
 	return ok;
 }
 
+/* One run's state, through the steps of runner.h. */
+struct run {
+	const struct run_opts *o;
+	struct run_result *r;
+	struct ready_spec rs;
+	int64_t baseline;             /* device GPU memory before launch, < 0 unknown */
+	struct prefetch pf;
+	int prefetch;
+	struct sampler sm;
+	struct proc p;
+	struct phase_feed feed;
+	struct srvlog log;
+};
+
+/* A run that cannot start: the outcome, its reason, -1 (err set). */
+static int refuse(struct run_result *r, enum run_outcome outcome, int code, struct cs_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int refuse(struct run_result *r, enum run_outcome outcome, int code, struct cs_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+	r->outcome = outcome;
+	return cs_fail(err, code, "%s", r->reason);
+}
+
+/* Step 1 and the checks before launch: cold control, the ports free, the
+ * readiness spec understood. */
+static int before_launch(struct run *x, struct cs_err *err)
+{
+	const struct run_opts *o = x->o;
+	struct run_result *r = x->r;
+	if (o->model && cold_control(o, r, err))
+		return refuse(r, RUN_COLD_FAILED, err->code, err, "%s", err->msg);
+	char who[160];
+	if (o->port > 0 && port_listened(o->port)) {
+		port_holder(o->port, who, sizeof(who));
+		return refuse(r, RUN_PORT_TAKEN, EADDRINUSE, err, "port %d is already in use on 127.0.0.1%s", o->port, who);
+	}
+	if (ready_parse(o->ready_spec, o->port, &x->rs, err))
+		return refuse(r, RUN_SPAWN_FAILED, err->code, err, "%s", err->msg);
+	/* Something already answering where we will look for the server
+	 * would make it look ready at once. */
+	int rport = o->any_owner ? 0 : ready_local_port(&x->rs);
+	if (rport > 0 && rport != o->port && port_listened(rport)) {
+		port_holder(rport, who, sizeof(who));
+		refuse(r, RUN_PORT_TAKEN, EADDRINUSE, err,
+		       "port %d, where the readiness check (%s) looks, is already in use%s: the server's answer "
+		       "could not be told apart", rport, x->rs.text, who);
+		ready_free(&x->rs);
+		return -1;
+	}
+	x->baseline = gpu_used_total();
+	return 0;
+}
+
+/* Step 2: launch, the prefetch and the log reader started. */
+static int launch(struct run *x, struct cs_err *err)
+{
+	const struct run_opts *o = x->o;
+	struct run_result *r = x->r;
+	/* The model's files for the prefetch and the sampler, found before
+	 * launch so that no file walk runs inside the measured time. */
+	x->prefetch = prefetch_prepare(&x->pf, o);
+	x->sm.on = o->timeline;
+	if (x->sm.on && o->model) {
+		char *paths[1] = { (char *)o->model };
+		struct cs_err e2;
+		x->sm.have_set = pc_collect(paths, 1, &x->sm.set, &e2) == 0;
+	}
+	if (proc_spawn(&x->p, o->argv, o->hold_fd > 0 ? o->hold_fd : -1, err)) {
+		refuse(r, RUN_SPAWN_FAILED, err->code, err, "%s", err->msg);
+		ready_free(&x->rs);
+		if (x->prefetch)
+			pc_set_free(&x->pf.set);
+		if (x->sm.have_set)
+			pc_set_free(&x->sm.set);
+		return -1;
+	}
+	r->exec_ns = x->p.exec_ns;
+	if (x->prefetch)
+		prefetch_start(&x->pf);
+	phases_init(&r->phases);
+	x->feed = (struct phase_feed){ &r->phases, x->p.exec_ns };
+	int have_log = srvlog_start(&x->log, x->p.out_fd, o->log_path, x->p.exec_ns,
+				    x->rs.kind == READY_LOG ? &x->rs.re : NULL, on_line, &x->feed, err) == 0;
+	x->p.out_fd = -1; /* owned by srvlog now (or closed below) */
+	if (!have_log) {
+		/* Without a log we cannot see the server; stop it and fail. */
+		if (x->sm.have_set)
+			pc_set_free(&x->sm.set);
+		prefetch_finish(&x->pf, r);
+		proc_stop(&x->p, o->stop_timeout_ns, &r->stop);
+		proc_free(&x->p);
+		ready_free(&x->rs);
+		return refuse(r, RUN_SPAWN_FAILED, err->code, err, "%s", err->msg);
+	}
+	status(o, "started pid %d, waiting for %s", (int)x->p.pid, x->rs.text);
+	return 0;
+}
+
+/* The server answered (or its log matched)? 1 when the run is decided. */
+static int check_ready(struct run *x, uint64_t deadline)
+{
+	struct run_result *r = x->r;
+	if (x->rs.kind == READY_LOG) {
+		uint64_t m = srvlog_match_ns(&x->log);
+		if (!m)
+			return 0;
+		r->ready_ns = m;
+		r->outcome = RUN_READY;
+		return 1;
+	}
+	uint64_t left = deadline > now_ns() ? deadline - now_ns() : 1000000;
+	uint64_t per = left < 1000000000ULL ? left : 1000000000ULL;
+	if (!ready_check(&x->rs, per))
+		return 0;
+	uint64_t t = now_ns();
+	if (!x->o->any_owner && !answered_by_tree(&x->rs, &x->p, r)) {
+		r->outcome = RUN_FOREIGN;
+		return 1;
+	}
+	r->ready_ns = t;
+	r->outcome = RUN_READY;
+	return 1;
+}
+
+/* The leader exited (or, detached, the processes it left)? 1 when the run
+ * is decided. */
+static int check_exit(struct run *x, uint64_t *next_tree_check)
+{
+	const struct run_opts *o = x->o;
+	struct run_result *r = x->r;
+	if (proc_reap(&x->p) && !r->launcher_exited) {
+		int st = x->p.leader_status, ok0 = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		r->exit_status = st;
+		if (o->detached && ok0 && tree_size(&x->p)) {
+			/* A launcher that put the server in the background. */
+			r->launcher_exited = 1;
+			status(o, "the launcher exited with status 0; following the processes it left");
+			return 0;
+		}
+		r->outcome = RUN_EXITED;
+		if (o->detached && ok0) {
+			snprintf(r->reason, sizeof(r->reason),
+				 "the launcher exited with status 0 and no process it started is left; the "
+				 "server was never ready");
+		} else {
+			char how[96];
+			proc_status_str(st, how, sizeof(how));
+			snprintf(r->reason, sizeof(r->reason), "server %s before it was ready%s", how,
+				 exit_hint(st, o->detached));
+		}
+		return 1;
+	}
+	if (r->launcher_exited && now_ns() >= *next_tree_check) {
+		*next_tree_check = now_ns() + 100000000ULL;
+		if (!tree_size(&x->p)) {
+			r->outcome = RUN_EXITED;
+			snprintf(r->reason, sizeof(r->reason),
+				 "every process the launcher left has exited; the server was never ready");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Step 3: poll until ready, exit, cancel or the deadline. */
+static void wait_ready(struct run *x)
+{
+	const struct run_opts *o = x->o;
+	struct run_result *r = x->r;
+	uint64_t poll = o->poll_ns ? o->poll_ns : 5000000ULL;
+	uint64_t deadline = x->p.exec_ns + o->timeout_ns, next_tree_check = 0;
+	for (uint64_t next = now_ns();; next += poll) {
+		if (x->sm.on && now_ns() >= x->sm.next_ns) {
+			sample(&x->sm, &x->p, x->p.exec_ns, r);
+			x->sm.next_ns = now_ns() + 100000000ULL;
+		}
+		if (cs_cancelled(o->cancel)) {
+			r->outcome = RUN_CANCELLED;
+			snprintf(r->reason, sizeof(r->reason), "interrupted");
+			return;
+		}
+		if (check_ready(x, deadline) || check_exit(x, &next_tree_check))
+			return;
+		if (now_ns() >= deadline) {
+			char d[32], last[320];
+			ready_last(&x->rs, last, sizeof(last));
+			r->outcome = RUN_TIMEOUT;
+			snprintf(r->reason, sizeof(r->reason), "server not ready after %s (last check: %s)",
+				 fmt_duration(d, sizeof(d), (double)o->timeout_ns / 1e9), last);
+			return;
+		}
+		if (next + poll < now_ns())
+			next = now_ns();
+		sleep_until(next + poll);
+	}
+}
+
+/* Step 4: at ready, the GPU memory of the server's process tree. */
+static void measure_ready(struct run *x)
+{
+	struct run_result *r = x->r;
+	r->load_s = (double)(r->ready_ns - r->exec_ns) / 1e9;
+	pid_t *pids;
+	size_t n = proc_tree(&x->p, &pids);
+	int64_t per = gpu_used_by(pids, n);
+	free(pids);
+	if (per >= 0) {
+		r->gpu_mem_bytes = per;
+		r->gpu_method = "per-process";
+	} else if (x->baseline >= 0) {
+		int64_t now = gpu_used_total();
+		r->gpu_mem_bytes = now > x->baseline ? now - x->baseline : 0;
+		r->gpu_method = "device-delta";
+	}
+	status(x->o, "ready after %.3fs; stopping the server", r->load_s);
+}
+
+/* Step 5, last part: the next start must not find this run's memory still held. */
+static void wait_gpu_release(struct run *x)
+{
+	struct run_result *r = x->r;
+	if (x->baseline < 0 || !x->o->gpu_release_timeout_ns)
+		return;
+	uint64_t t0 = now_ns();
+	int64_t used = r->gpu_mem_bytes > 0 ? r->gpu_mem_bytes : 0;
+	int64_t slack = used / 20 > (256LL << 20) ? used / 20 : (256LL << 20);
+	r->gpu_released = 0;
+	while (now_ns() - t0 < x->o->gpu_release_timeout_ns) {
+		int64_t now = gpu_used_total();
+		if (now < 0 || now <= x->baseline + slack) {
+			r->gpu_released = 1;
+			break;
+		}
+		sleep_until(now_ns() + 50000000ULL);
+	}
+	r->gpu_release_s = (double)(now_ns() - t0) / 1e9;
+}
+
+/* Step 5: stop the whole tree, the log drained, the GPU memory released. */
+static int stop_all(struct run *x, int rc, struct cs_err *err)
+{
+	struct run_result *r = x->r;
+	if (proc_stop(&x->p, x->o->stop_timeout_ns, &r->stop) && r->outcome == RUN_READY)
+		rc = cs_fail(err, EIO, "%d process(es) of the server survived SIGKILL", r->stop.remaining);
+	srvlog_stop(&x->log, 2000000000ULL);
+	r->log_lines = x->log.lines;
+	r->log_errno = x->log.write_errno;
+	if (r->outcome != RUN_READY)
+		r->tail = srvlog_tail(&x->log);
+	srvlog_free(&x->log);
+	proc_free(&x->p);
+	ready_free(&x->rs);
+	wait_gpu_release(x);
+	return rc;
+}
+
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -322,217 +572,26 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	r->gpu_mem_bytes = -1;
 	r->gpu_released = -1;
 	r->load_s = -1;
-	uint64_t poll = o->poll_ns ? o->poll_ns : 5000000ULL;
-
-	if (o->model && cold_control(o, r, err)) {
-		r->outcome = RUN_COLD_FAILED;
-		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
+	struct run x;
+	memset(&x, 0, sizeof(x));
+	x.o = o;
+	x.r = r;
+	if (before_launch(&x, err) || launch(&x, err))
 		return -1;
-	}
-	if (o->port > 0 && port_listened(o->port)) {
-		r->outcome = RUN_PORT_TAKEN;
-		char who[160];
-		port_holder(o->port, who, sizeof(who));
-		snprintf(r->reason, sizeof(r->reason), "port %d is already in use on 127.0.0.1%s", o->port, who);
-		return cs_fail(err, EADDRINUSE, "%s", r->reason);
-	}
-	struct ready_spec rs;
-	if (ready_parse(o->ready_spec, o->port, &rs, err)) {
-		r->outcome = RUN_SPAWN_FAILED;
-		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
-		return -1;
-	}
-	/* Something already answering where we will look for the server
-	 * would make it look ready at once. */
-	int rport = o->any_owner ? 0 : ready_local_port(&rs);
-	if (rport > 0 && rport != o->port && port_listened(rport)) {
-		r->outcome = RUN_PORT_TAKEN;
-		char who[160];
-		port_holder(rport, who, sizeof(who));
-		snprintf(r->reason, sizeof(r->reason),
-			 "port %d, where the readiness check (%s) looks, is already in use%s: the server's answer "
-			 "could not be told apart", rport, rs.text, who);
-		ready_free(&rs);
-		return cs_fail(err, EADDRINUSE, "%s", r->reason);
-	}
-	int64_t baseline = gpu_used_total();
-
-	/* The model's files for the prefetch and the sampler, found before
-	 * launch so that no file walk runs inside the measured time. */
-	struct prefetch pf;
-	int prefetch = prefetch_prepare(&pf, o);
-	struct sampler sm;
-	memset(&sm, 0, sizeof(sm));
-	sm.on = o->timeline;
-	if (sm.on && o->model) {
-		char *paths[1] = { (char *)o->model };
-		struct cs_err e2;
-		sm.have_set = pc_collect(paths, 1, &sm.set, &e2) == 0;
-	}
-	struct proc p;
-	if (proc_spawn(&p, o->argv, o->hold_fd > 0 ? o->hold_fd : -1, err)) {
-		r->outcome = RUN_SPAWN_FAILED;
-		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
-		ready_free(&rs);
-		if (prefetch)
-			pc_set_free(&pf.set);
-		if (sm.have_set)
-			pc_set_free(&sm.set);
-		return -1;
-	}
-	r->exec_ns = p.exec_ns;
-	if (prefetch)
-		prefetch_start(&pf);
-	phases_init(&r->phases);
-	struct phase_feed feed = { &r->phases, p.exec_ns };
-	struct srvlog log;
-	int have_log = srvlog_start(&log, p.out_fd, o->log_path, p.exec_ns, rs.kind == READY_LOG ? &rs.re : NULL,
-				    on_line, &feed, err) == 0;
-	p.out_fd = -1; /* owned by srvlog now (or closed below) */
-	if (!have_log) {
-		/* Without a log we cannot see the server; stop it and fail. */
-		if (sm.have_set)
-			pc_set_free(&sm.set);
-		prefetch_finish(&pf, r);
-		proc_stop(&p, o->stop_timeout_ns, &r->stop);
-		proc_free(&p);
-		ready_free(&rs);
-		r->outcome = RUN_SPAWN_FAILED;
-		snprintf(r->reason, sizeof(r->reason), "%s", err->msg);
-		return -1;
-	}
-	status(o, "started pid %d, waiting for %s", (int)p.pid, rs.text);
-
-	uint64_t deadline = p.exec_ns + o->timeout_ns, next_tree_check = 0;
+	wait_ready(&x);
+	r->last_http = x.rs.last_http;
+	if (x.sm.on && r->outcome == RUN_READY)
+		sample(&x.sm, &x.p, x.p.exec_ns, r); /* the moment it was ready */
+	if (x.sm.have_set)
+		pc_set_free(&x.sm.set);
+	free(x.sm.seen);
+	prefetch_finish(&x.pf, r);
 	int rc = 0;
-	for (uint64_t next = now_ns();; next += poll) {
-		if (sm.on && now_ns() >= sm.next_ns) {
-			sample(&sm, &p, p.exec_ns, r);
-			sm.next_ns = now_ns() + 100000000ULL;
-		}
-		if (cs_cancelled(o->cancel)) {
-			r->outcome = RUN_CANCELLED;
-			snprintf(r->reason, sizeof(r->reason), "interrupted");
-			break;
-		}
-		if (rs.kind == READY_LOG) {
-			uint64_t m = srvlog_match_ns(&log);
-			if (m) {
-				r->ready_ns = m;
-				r->outcome = RUN_READY;
-				break;
-			}
-		} else {
-			uint64_t left = deadline > now_ns() ? deadline - now_ns() : 1000000;
-			uint64_t per = left < 1000000000ULL ? left : 1000000000ULL;
-			if (ready_check(&rs, per)) {
-				uint64_t t = now_ns();
-				if (!o->any_owner && !answered_by_tree(&rs, &p, r)) {
-					r->outcome = RUN_FOREIGN;
-					break;
-				}
-				r->ready_ns = t;
-				r->outcome = RUN_READY;
-				break;
-			}
-		}
-		if (proc_reap(&p) && !r->launcher_exited) {
-			char st[96];
-			proc_status_str(p.leader_status, st, sizeof(st));
-			r->exit_status = p.leader_status;
-			if (o->detached && WIFEXITED(p.leader_status) && WEXITSTATUS(p.leader_status) == 0 &&
-			    tree_size(&p)) {
-				/* A launcher that put the server in the background. */
-				r->launcher_exited = 1;
-				status(o, "the launcher exited with status 0; following the processes it left");
-			} else if (o->detached && WIFEXITED(p.leader_status) && WEXITSTATUS(p.leader_status) == 0) {
-				r->outcome = RUN_EXITED;
-				snprintf(r->reason, sizeof(r->reason),
-					 "the launcher exited with status 0 and no process it started is left; the "
-					 "server was never ready");
-				break;
-			} else {
-				r->outcome = RUN_EXITED;
-				snprintf(r->reason, sizeof(r->reason), "server %s before it was ready%s", st,
-					 exit_hint(p.leader_status, o->detached));
-				break;
-			}
-		}
-		if (r->launcher_exited && now_ns() >= next_tree_check) {
-			next_tree_check = now_ns() + 100000000ULL;
-			if (!tree_size(&p)) {
-				r->outcome = RUN_EXITED;
-				snprintf(r->reason, sizeof(r->reason),
-					 "every process the launcher left has exited; the server was never ready");
-				break;
-			}
-		}
-		if (now_ns() >= deadline) {
-			char d[32], last[320];
-			ready_last(&rs, last, sizeof(last));
-			r->outcome = RUN_TIMEOUT;
-			snprintf(r->reason, sizeof(r->reason), "server not ready after %s (last check: %s)",
-				 fmt_duration(d, sizeof(d), (double)o->timeout_ns / 1e9), last);
-			break;
-		}
-		if (next + poll < now_ns())
-			next = now_ns();
-		sleep_until(next + poll);
-	}
-	r->last_http = rs.last_http;
-	if (sm.on && r->outcome == RUN_READY)
-		sample(&sm, &p, p.exec_ns, r); /* the moment it was ready */
-	if (sm.have_set)
-		pc_set_free(&sm.set);
-	free(sm.seen);
-	prefetch_finish(&pf, r);
-	if (r->outcome == RUN_READY) {
-		r->load_s = (double)(r->ready_ns - r->exec_ns) / 1e9;
-		pid_t *pids;
-		size_t n = proc_tree(&p, &pids);
-		int64_t per = gpu_used_by(pids, n);
-		free(pids);
-		if (per >= 0) {
-			r->gpu_mem_bytes = per;
-			r->gpu_method = "per-process";
-		} else if (baseline >= 0) {
-			int64_t now = gpu_used_total();
-			r->gpu_mem_bytes = now > baseline ? now - baseline : 0;
-			r->gpu_method = "device-delta";
-		}
-		status(o, "ready after %.3fs; stopping the server", r->load_s);
-	} else {
+	if (r->outcome == RUN_READY)
+		measure_ready(&x);
+	else
 		rc = cs_fail(err, r->outcome == RUN_CANCELLED ? ECANCELED : EIO, "%s", r->reason);
-	}
-
-	if (proc_stop(&p, o->stop_timeout_ns, &r->stop) && r->outcome == RUN_READY)
-		rc = cs_fail(err, EIO, "%d process(es) of the server survived SIGKILL", r->stop.remaining);
-	srvlog_stop(&log, 2000000000ULL);
-	r->log_lines = log.lines;
-	r->log_errno = log.write_errno;
-	if (r->outcome != RUN_READY)
-		r->tail = srvlog_tail(&log);
-	srvlog_free(&log);
-	proc_free(&p);
-	ready_free(&rs);
-
-	/* The next start must not find this run's memory still held. */
-	if (baseline >= 0 && o->gpu_release_timeout_ns) {
-		uint64_t t0 = now_ns();
-		int64_t used = r->gpu_mem_bytes > 0 ? r->gpu_mem_bytes : 0;
-		int64_t slack = used / 20 > (256LL << 20) ? used / 20 : (256LL << 20);
-		r->gpu_released = 0;
-		while (now_ns() - t0 < o->gpu_release_timeout_ns) {
-			int64_t now = gpu_used_total();
-			if (now < 0 || now <= baseline + slack) {
-				r->gpu_released = 1;
-				break;
-			}
-			sleep_until(now_ns() + 50000000ULL);
-		}
-		r->gpu_release_s = (double)(now_ns() - t0) / 1e9;
-	}
-	return rc;
+	return stop_all(&x, rc, err);
 }
 
 void run_result_free(struct run_result *r)

@@ -60,7 +60,7 @@ struct run_opts {
 	int detached;                 /* the launcher may exit 0 and leave the server running */
 	int any_owner;                /* accept a readiness answer from any process */
 	volatile sig_atomic_t *cancel;
-	void (*status)(const char *msg, void *arg);
+	cs_msg_fn status;
 	void *status_arg;
 };
 

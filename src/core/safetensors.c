@@ -473,7 +473,7 @@ static void add_totals(struct st_model *m)
 	}
 }
 
-int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
+static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 {
 	memset(m, 0, sizeof(*m));
 	m->num_layers = m->hidden_size = m->vocab_size = -1;
@@ -578,6 +578,14 @@ int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
 out:
 	json_decref(index);
 	free(index_path);
+	return rc;
+}
+
+int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
+{
+	int rc = model_open(dir, m, err);
+	if (rc)
+		st_model_free(m);
 	return rc;
 }
 

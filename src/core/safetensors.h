@@ -97,7 +97,8 @@ struct st_model {
 
 /*
  * Open and validate a model directory: the index (if any) against the
- * shards, every shard's header, config.json if present.
+ * shards, every shard's header, config.json if present. On failure m is
+ * left empty (st_model_free is harmless).
  */
 int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
 void st_model_free(struct st_model *m);

@@ -39,7 +39,7 @@
 
 enum sc_verify { SC_VERIFY_SIZE, SC_VERIFY_XXH3 };
 
-typedef void (*sc_notice_fn)(const char *msg, void *arg);
+typedef cs_msg_fn sc_notice_fn;
 
 struct sc_opts {
 	const char *root;

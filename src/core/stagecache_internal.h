@@ -85,7 +85,7 @@ struct jsum {
 
 /* stagecache_lock.c */
 char *sci_sub(const char *root, const char *a, const char *b);          /* ROOT/a b */
-void sci_notify(const struct sc_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define sci_notify(o, ...) cs_say((o)->notice, (o)->notice_arg, __VA_ARGS__)
 /* flock with a bound: 0 taken, 1 it had to wait, -1 error (ETIMEDOUT, ECANCELED). */
 int sci_lock_wait(int fd, int op, uint64_t timeout_ns, volatile sig_atomic_t *cancel, void (*first)(void *),
 		  void *arg);

@@ -28,18 +28,6 @@ char *sci_sub(const char *root, const char *a, const char *b)
 	return xasprintf("%s/%s%s", root, a, b ? b : "");
 }
 
-void sci_notify(const struct sc_opts *o, const char *fmt, ...)
-{
-	if (!o->notice)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	char *m = xvasprintf(fmt, ap);
-	va_end(ap);
-	o->notice(m, o->notice_arg);
-	free(m);
-}
-
 /* flock with a bound: 0 taken, 1 it had to wait, -1 error (ETIMEDOUT, ECANCELED). */
 int sci_lock_wait(int fd, int op, uint64_t timeout_ns, volatile sig_atomic_t *cancel, void (*first)(void *),
 		     void *arg)

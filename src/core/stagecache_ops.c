@@ -339,9 +339,7 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 	char *pdir = sci_sub(root, ".partial", NULL);
 	DIR *d = opendir(trash);
 	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+	while ((de = fs_readdir(d))) {
 		char *p = path_join(trash, de->d_name);
 		*freed += fs_tree_bytes(p);
 		fs_remove_tree(p);
@@ -354,9 +352,7 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 	char **names = NULL;
 	size_t nn = 0, na = 0;
 	d = opendir(pdir);
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+	while ((de = fs_readdir(d))) {
 		char *nm = sci_has_suffix(de->d_name, ".journal")
 				   ? xstrndup(de->d_name, strlen(de->d_name) - strlen(".journal"))
 				   : xstrdup(de->d_name);

@@ -131,9 +131,7 @@ static int scan_dir(const struct sc_opts *o, struct splan *p, const char *abs, c
 	char **names = NULL;
 	size_t nn = 0, na = 0;
 	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+	while ((de = fs_readdir(d))) {
 		if (!rel && !strcmp(de->d_name, SC_MANIFEST))
 			continue;
 		names = xgrow(names, &na, nn + 1, sizeof(*names));

@@ -72,3 +72,13 @@ void strbuf_release(struct strbuf *sb)
 	sb->buf = NULL;
 	sb->len = sb->alloc = 0;
 }
+
+int strbuf_add_entity(struct strbuf *sb, char c)
+{
+	const char *e = c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : NULL;
+	if (e)
+		strbuf_adds(sb, e);
+	else
+		strbuf_addch(sb, c);
+	return e != NULL;
+}

@@ -26,6 +26,9 @@ void strbuf_add(struct strbuf *sb, const void *data, size_t n);
 void strbuf_adds(struct strbuf *sb, const char *s);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* c, or its entity when it is one of < > & (text safe inside HTML, SVG
+ * and Markdown). Returns 1 when it was escaped. */
+int strbuf_add_entity(struct strbuf *sb, char c);
 /* The string (never NULL: "" when empty), now the caller's; sb is empty. */
 char *strbuf_detach(struct strbuf *sb);
 void strbuf_release(struct strbuf *sb);

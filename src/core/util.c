@@ -11,36 +11,21 @@
 
 #include "banned.h"
 
-static int vfail(struct cs_err *err, int code, int with_errno, const char *fmt, va_list ap)
+int cs_failf(struct cs_err *err, int code, int with_strerror, const char *fmt, ...)
 {
 	if (!err)
 		return -1;
 	err->code = code;
+	va_list ap;
+	va_start(ap, fmt);
 	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
 	if (n < 0)
 		err->msg[0] = '\0';
-	if (with_errno && code) {
+	if (with_strerror && code) {
 		size_t used = strlen(err->msg);
 		snprintf(err->msg + used, sizeof(err->msg) - used, ": %s", strerror(code));
 	}
-	return -1;
-}
-
-int cs_fail(struct cs_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vfail(err, code, 0, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-int cs_fail_errno(struct cs_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vfail(err, code, 1, fmt, ap);
-	va_end(ap);
 	return -1;
 }
 
@@ -172,7 +157,14 @@ static int scale_checked(uint64_t ipart, double frac, uint64_t mult, uint64_t *o
 	return 0;
 }
 
-int parse_size(const char *s, uint64_t *out)
+struct unit {
+	const char *suffix;
+	uint64_t mult;
+};
+
+/* A decimal number, then (after spaces, when allowed) one of the units. */
+static int parse_with_units(const char *s, int spaces, int icase, const struct unit *units, size_t nunits,
+			    uint64_t *out)
 {
 	if (!s)
 		return -1;
@@ -180,9 +172,17 @@ int parse_size(const char *s, uint64_t *out)
 	double fr;
 	if (parse_decimal(&s, &ip, &fr))
 		return -1;
-	while (*s == ' ')
+	while (spaces && *s == ' ')
 		s++;
-	static const struct { const char *suffix; uint64_t mult; } units[] = {
+	for (size_t i = 0; i < nunits; i++)
+		if (!(icase ? strcasecmp(s, units[i].suffix) : strcmp(s, units[i].suffix)))
+			return scale_checked(ip, fr, units[i].mult, out);
+	return -1;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
 		{ "", 1 }, { "b", 1 },
 		{ "k", 1ULL << 10 }, { "kib", 1ULL << 10 }, { "kb", 1000ULL },
 		{ "m", 1ULL << 20 }, { "mib", 1ULL << 20 }, { "mb", 1000000ULL },
@@ -190,11 +190,7 @@ int parse_size(const char *s, uint64_t *out)
 		{ "t", 1ULL << 40 }, { "tib", 1ULL << 40 }, { "tb", 1000000000000ULL },
 		{ "p", 1ULL << 50 }, { "pib", 1ULL << 50 }, { "pb", 1000000000000000ULL },
 	};
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcasecmp(s, units[i].suffix))
-			return scale_checked(ip, fr, units[i].mult, out);
-	}
-	return -1;
+	return parse_with_units(s, 1, 1, units, sizeof(units) / sizeof(units[0]), out);
 }
 
 int parse_rate(const char *s, uint64_t *out)
@@ -213,22 +209,12 @@ int parse_rate(const char *s, uint64_t *out)
 
 int parse_duration(const char *s, uint64_t *ns_out)
 {
-	if (!s)
-		return -1;
-	uint64_t ip;
-	double fr;
-	if (parse_decimal(&s, &ip, &fr))
-		return -1;
-	static const struct { const char *suffix; uint64_t mult; } units[] = {
+	static const struct unit units[] = {
 		{ "", 1000000000ULL }, { "s", 1000000000ULL }, { "ns", 1 },
 		{ "us", 1000ULL }, { "ms", 1000000ULL }, { "m", 60000000000ULL },
 		{ "min", 60000000000ULL }, { "h", 3600000000000ULL },
 	};
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(s, units[i].suffix))
-			return scale_checked(ip, fr, units[i].mult, ns_out);
-	}
-	return -1;
+	return parse_with_units(s, 0, 0, units, sizeof(units) / sizeof(units[0]), ns_out);
 }
 
 int parse_duration_unit(const char *s, uint64_t *ns_out)
@@ -360,4 +346,16 @@ char *path_join(const char *dir, const char *name)
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
 	return xasprintf("%.*s/%s", (int)n, dir, name);
+}
+
+void cs_say(cs_msg_fn cb, void *arg, const char *fmt, ...)
+{
+	if (!cb)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	cb(msg, arg);
+	free(msg);
 }

@@ -23,18 +23,24 @@ struct cs_err {
 	char msg[CS_ERRMSG_MAX];  /* human message, no "coldstart:" prefix */
 };
 
-/* Fill err (if non-NULL) with a formatted message; returns -1. */
 /* A cancel flag (set by a signal handler or another thread) is set. */
 static inline int cs_cancelled(volatile sig_atomic_t *flag)
 {
 	return flag && __atomic_load_n(flag, __ATOMIC_RELAXED);
 }
 
-int cs_fail(struct cs_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* As cs_fail, appending ": strerror(code)". */
-int cs_fail_errno(struct cs_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* Fill err (if non-NULL) with a formatted message; returns -1.
+ * cs_fail_errno appends ": strerror(code)". */
+int cs_failf(struct cs_err *err, int code, int with_strerror, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define cs_fail(err, code, ...) cs_failf((err), (code), 0, __VA_ARGS__)
+#define cs_fail_errno(err, code, ...) cs_failf((err), (code), 1, __VA_ARGS__)
+
+/* How the engine hands progress and notices to the command side: one
+ * line, no prefix, no newline. cs_say formats it and calls cb (nothing
+ * when cb is NULL). */
+typedef void (*cs_msg_fn)(const char *msg, void *arg);
+void cs_say(cs_msg_fn cb, void *arg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Out of memory: the engine cannot go on. Calls cs_oom_hook (the command
  * side sets one that reports and exits), else abort(). Never returns. */
