@@ -65,16 +65,6 @@ void die(const char *fmt, ...)
 	exit(1);
 }
 
-void die_errno(const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vreport("fatal: ", e, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
 static void oom(const char *what)
 {
 	die("out of memory %s", what);

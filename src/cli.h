@@ -14,14 +14,13 @@ extern const char *cs_cmdname;
 
 /* Reporting, command side only (core reports through struct cs_err):
  * "coldstart: CMD: message" on stderr. error() returns EXIT_FAIL, an exit
- * status, so commands can `return error(...)`; die() exits 1; *_errno
+ * status, so commands can `return error(...)`; die() exits 1; error_errno
  * append strerror(errno). Every command returns 0, EXIT_FAIL, EXIT_USAGE
  * or cli_signal_exit() (128 + the signal). */
 int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* Once, before a command runs: the engine's out-of-memory path reports and
  * exits through die(). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/strbuf.h"
 #include "core/util.h"
 #include "core/banned.h"
 
@@ -159,6 +160,12 @@ void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
 			fputc('\n', f);
 	}
 	fprintf(f, "%-*s%s\n", COL, "  -h, --help", "this help");
+	const struct opts_list *l = help->list;
+	if (l) {
+		fprintf(f, "\n%s:\n", l->title);
+		for (size_t i = 0; i < l->count(); i++)
+			fprintf(f, "  %-*s %s\n", l->width, l->name(i), l->text(i));
+	}
 	if (help->after) {
 		fputc('\n', f);
 		fputs(help->after, f);
@@ -195,7 +202,7 @@ int opts_parse(const struct opt *table, const struct opts_help *help, int argc, 
 	char **operands = xcalloc((size_t)argc + 1, sizeof(char *));
 	int nop = 0, rc = 0;
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then also forgets a half-read cluster of short options */
 	while (!rc && optind < argc) {
 		int c = getopt_long(argc, argv, shorts, lo, NULL);
 		if (c == -1) {
@@ -246,5 +253,56 @@ int opts_parse(const struct opt *table, const struct opts_help *help, int argc, 
 	free(lo);
 	free(shorts);
 	free(fl.o);
+	return rc;
+}
+
+int opts_parse_one(const struct opt *table, const struct opts_help *help, int argc, char **argv, const char *what,
+		   const char **operand)
+{
+	int first, rc = opts_parse(table, help, argc, argv, &first);
+	if (rc)
+		return opts_exit(rc);
+	rc = one_operand(argc, argv, what, operand);
+	return rc ? rc : -1;
+}
+
+int opts_parse_none(const struct opt *table, const struct opts_help *help, int argc, char **argv)
+{
+	int first, rc = opts_parse(table, help, argc, argv, &first);
+	if (rc)
+		return opts_exit(rc);
+	if (first < argc)
+		return usage_error("unexpected argument '%s'", argv[first]);
+	return -1;
+}
+
+/* "a, b or c" */
+static char *word_list(const char *const *w)
+{
+	struct strbuf b = STRBUF_INIT;
+	for (size_t i = 0; w[i]; i++)
+		strbuf_addf(&b, "%s%s", i == 0 ? "" : w[i + 1] ? ", " : " or ", w[i]);
+	return strbuf_detach(&b);
+}
+
+int opts_parse_action(const struct opt *table, const struct opts_help *help, int argc, char **argv,
+		      const char *const *actions, const char **action)
+{
+	int first, rc = opts_parse(table, help, argc, argv, &first);
+	if (rc)
+		return opts_exit(rc);
+	char *list = word_list(actions);
+	if (first >= argc)
+		rc = usage_error("missing action: %s", list);
+	for (size_t i = 0; !rc && actions[i]; i++)
+		if (!strcmp(argv[first], actions[i]))
+			rc = -1;
+	if (!rc)
+		rc = usage_error("unknown action '%s' (%s)", argv[first], list);
+	free(list);
+	if (rc < 0) {
+		*action = argv[first];
+		optind = first + 1;
+	}
 	return rc;
 }

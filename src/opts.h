@@ -63,6 +63,17 @@ struct opt {
 struct opts_help {
 	const char *usage;           /* "usage: coldstart run --model PATH ..." and the description */
 	const char *after;           /* examples and the rest, may be NULL */
+	const struct opts_list *list;/* a table printed before `after` (presets, profiles), may be NULL */
+};
+
+/* A list of named things from the engine's tables, in the help:
+ * "TITLE:" then "  NAME  TEXT" per entry. */
+struct opts_list {
+	const char *title;
+	size_t (*count)(void);
+	const char *(*name)(size_t i);
+	const char *(*text)(size_t i);
+	int width;                   /* of the name column */
 };
 
 /*
@@ -79,6 +90,16 @@ static inline int opts_exit(int rc)
 {
 	return rc == OPTS_HELP ? 0 : rc;
 }
+/* opts_parse for a command of exactly one operand (what names it in the
+ * messages), stored in *operand; and for a command of none. Return -1 to
+ * go on, else what the command returns (0 after --help, EXIT_USAGE). */
+int opts_parse_one(const struct opt *table, const struct opts_help *help, int argc, char **argv, const char *what,
+		   const char **operand);
+int opts_parse_none(const struct opt *table, const struct opts_help *help, int argc, char **argv);
+/* For a command of actions ("cache ls", "pages warm"): the first operand
+ * must be one of actions (NULL-terminated); *action set, optind past it. */
+int opts_parse_action(const struct opt *table, const struct opts_help *help, int argc, char **argv,
+		      const char *const *actions, const char **action);
 /* The generated help (as --help prints it). */
 void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help);
 

@@ -14,7 +14,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart cache ls [--root ROOT] [--json]\n"
+	.usage = "usage: coldstart cache ls [--root ROOT] [--json]\n"
 	"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
 	"       coldstart cache rm NAME... [--root ROOT]\n"
 	"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
@@ -35,7 +35,7 @@ static const struct opts_help help = {
 	"  gc      remove abandoned partial copies (no stager holds them); with\n"
 	"          --max-cache, also evict least recently used models not in use\n"
 	"          until the cache fits\n",
-	"Examples:\n"
+	.after = "Examples:\n"
 	"  coldstart cache ls --root /mnt/nvme0/staged\n"
 	"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n",
 };
@@ -116,12 +116,100 @@ static void gc_notice(const char *msg, void *arg)
 	fprintf(stderr, "coldstart: cache: %s\n", msg);
 }
 
+/* verify --repair: the damaged files of NAME copied again from its source. 0, 1 (not repaired) or 130. */
+static int repair_one(const char *root, const char *name, int jobs)
+{
+	struct sc_opts so = { .root = root, .jobs = jobs, .cancel = &cli_signal, .progress = progress_cb };
+	struct progress rp;
+	progress_init(&rp, "repairing", 0);
+	so.progress_arg = &rp;
+	struct sc_result sr;
+	struct cs_err err;
+	int q = sc_repair(&so, name, &sr, &err);
+	progress_done(&rp);
+	int rc = 0;
+	if (q && err.code == ECANCELED) {
+		rc = cli_signal_exit();
+	} else if (q) {
+		rc = error("cannot repair '%s': %s", name, err.msg);
+	} else {
+		char a[32];
+		printf("REPAIRED %s  (copied %s again from its source, kept %zu intact file%s)\n", name,
+		       fmt_bytes(a, sizeof(a), sr.copied), sr.linked, sr.linked == 1 ? "" : "s");
+	}
+	sc_result_free(&sr);
+	return rc;
+}
+
+/* verify one model; 0 ok, 1 failed (or not repaired), 130 interrupted. */
+static int verify_one(const char *root, const char *name, int jobs, int repair)
+{
+	struct sc_verify_report rep;
+	struct progress pg;
+	struct cs_err err;
+	progress_init(&pg, "verifying", 0);
+	int r = sc_verify_model(root, name, jobs, &cli_signal, progress_cb, &pg, &rep, &err);
+	progress_done(&pg);
+	char a[32];
+	int rc = 0;
+	if (r && err.code == ECANCELED) {
+		rc = cli_signal_exit();
+	} else if (r) {
+		rc = error("%s", err.msg);
+	} else if (rep.ok) {
+		printf("ok      %s  (%zu files, %s, %s)\n", name, rep.files, fmt_bytes(a, sizeof(a), rep.bytes),
+		       rep.how == SC_VERIFY_XXH3 ? "xxh3 read back from the device" : "sizes only: staged with --verify size");
+	} else {
+		printf("FAILED  %s: %s%s\n", name, rep.problem,
+		       rep.marked ? " (marked corrupt: it will not be served, and stage copies the damaged "
+				    "files again)" : "");
+		rc = repair ? repair_one(root, name, jobs) : EXIT_FAIL;
+	}
+	free(rep.problem);
+	return rc;
+}
+
+/* cache verify [NAME...]: every published model when none is named. */
+static int cache_verify(const char *root, char **args, int nargs, int jobs, int repair)
+{
+	char **names = args;
+	size_t n = (size_t)nargs;
+	struct sc_entry *e = NULL;
+	size_t ne = 0;
+	struct cs_err err;
+	if (!nargs) {
+		if (sc_list(root, &e, &ne, &err))
+			return error("%s", err.msg);
+		names = xcalloc(ne ? ne : 1, sizeof(char *));
+		for (size_t i = 0; i < ne; i++)
+			if (!e[i].partial)
+				names[n++] = e[i].name;
+	}
+	cli_catch_signals();
+	int bad = 0, rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		int r = verify_one(root, names[i], jobs, repair);
+		if (r > EXIT_USAGE)
+			rc = r;
+		bad += r == EXIT_FAIL;
+	}
+	if (!nargs) {
+		free(names);
+		sc_entries_free(e, ne);
+		if (!n)
+			fprintf(stderr, "coldstart: cache: nothing staged in '%s'\n", root);
+	}
+	if (rc)
+		return error("interrupted"), cli_signal_exit();
+	return bad ? EXIT_FAIL : 0;
+}
+
 int cmd_cache(int argc, char **argv)
 {
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
 	long jobs = 8;
-	int json = 0, repair = 0, first;
+	int json = 0, repair = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &root,
 		  .help = "staging root (default $STAGING_ROOT)" },
@@ -134,12 +222,11 @@ int cmd_cache(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "ls: JSON on stdout" },
 		OPT_END_(),
 	};
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	if (prc)
-		return opts_exit(prc);
-	if (optind >= argc)
-		return usage_error("missing action: ls, verify, rm or gc");
-	const char *action = argv[optind++];
+	static const char *const actions[] = { "ls", "verify", "rm", "gc", NULL };
+	const char *action;
+	int prc = opts_parse_action(opts, &help, argc, argv, actions, &action);
+	if (prc >= 0)
+		return prc;
 	if (!root || !*root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	int nargs = argc - optind;
@@ -176,81 +263,5 @@ int cmd_cache(int argc, char **argv)
 		fprintf(stderr, "coldstart: cache: gc freed %s\n", fmt_bytes(a, sizeof(a), freed));
 		return rc ? (error("%s", err.msg), EXIT_FAIL) : 0;
 	}
-	if (!strcmp(action, "verify")) {
-		char **names = NULL;
-		size_t n = 0;
-		struct sc_entry *e = NULL;
-		size_t ne = 0;
-		if (nargs) {
-			names = argv + optind;
-			n = (size_t)nargs;
-		} else {
-			if (sc_list(root, &e, &ne, &err))
-				return error("%s", err.msg), EXIT_FAIL;
-			names = xcalloc(ne ? ne : 1, sizeof(char *));
-			for (size_t i = 0; i < ne; i++)
-				if (!e[i].partial)
-					names[n++] = e[i].name;
-		}
-		cli_catch_signals();
-		int bad = 0, rc = 0;
-		for (size_t i = 0; i < n && !rc; i++) {
-			struct sc_verify_report rep;
-			struct progress pg;
-			progress_init(&pg, "verifying", 0);
-			int r = sc_verify_model(root, names[i], (int)jobs, &cli_signal, progress_cb, &pg, &rep, &err);
-			progress_done(&pg);
-			char a[32];
-			if (r && err.code == ECANCELED) {
-				rc = cli_signal_exit();
-			} else if (r) {
-				error("%s", err.msg);
-				bad++;
-			} else if (rep.ok) {
-				printf("ok      %s  (%zu files, %s, %s)\n", names[i], rep.files, fmt_bytes(a, sizeof(a), rep.bytes),
-				       rep.how == SC_VERIFY_XXH3 ? "xxh3 read back from the device" : "sizes only: staged with --verify size");
-			} else {
-				printf("FAILED  %s: %s%s\n", names[i], rep.problem,
-				       rep.marked ? " (marked corrupt: it will not be served, and stage copies the damaged "
-						    "files again)" : "");
-				bad++;
-				if (repair) {
-					struct sc_opts so;
-					memset(&so, 0, sizeof(so));
-					so.root = root;
-					so.jobs = (int)jobs;
-					so.cancel = &cli_signal;
-					struct progress rp;
-					progress_init(&rp, "repairing", 0);
-					so.progress = progress_cb;
-					so.progress_arg = &rp;
-					struct sc_result sr;
-					int q = sc_repair(&so, names[i], &sr, &err);
-					progress_done(&rp);
-					if (q && err.code == ECANCELED) {
-						rc = cli_signal_exit();
-					} else if (q) {
-						error("cannot repair '%s': %s", names[i], err.msg);
-					} else {
-						printf("REPAIRED %s  (copied %s again from its source, kept %zu intact file%s)\n",
-						       names[i], fmt_bytes(a, sizeof(a), sr.copied), sr.linked,
-						       sr.linked == 1 ? "" : "s");
-						bad--;
-					}
-					sc_result_free(&sr);
-				}
-			}
-			free(rep.problem);
-		}
-		if (!nargs) {
-			free(names);
-			sc_entries_free(e, ne);
-			if (!n)
-				fprintf(stderr, "coldstart: cache: nothing staged in '%s'\n", root);
-		}
-		if (rc)
-			return error("interrupted"), cli_signal_exit();
-		return bad ? EXIT_FAIL : 0;
-	}
-	return usage_error("unknown action '%s' (ls, verify, rm or gc)", action);
+	return cache_verify(root, argv + optind, nargs, (int)jobs, repair); /* verify */
 }

@@ -12,7 +12,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart inspect MODEL_DIR [--json] [--tensors]\n"
+	.usage = "usage: coldstart inspect MODEL_DIR [--json] [--tensors]\n"
 	"\n"
 	"Validate a safetensors model directory and summarize it: architecture\n"
 	"(from config.json), shards, tensor and parameter counts, bytes per dtype.\n"
@@ -24,7 +24,7 @@ static const struct opts_help help = {
 	"exactly one shard, as the weight_map says, and total_size right.\n"
 	"Exit status 1 with a message naming the file, tensor and rule on the\n"
 	"first problem.\n",
-	"Example:\n"
+	.after = "Example:\n"
 	"  coldstart inspect ~/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/*/\n",
 };
 
@@ -145,26 +145,21 @@ static void print_human(const struct st_model *m, int tensors)
 
 int cmd_inspect(int argc, char **argv)
 {
-	int json = 0, tensors = 0, first;
+	int json = 0, tensors = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_FLAG, .long_name = "json", .help = "machine-readable summary on stdout", .value = &json },
 		{ .type = OPT_FLAG, .short_name = 't', .long_name = "tensors",
 		  .help = "also list every tensor (name, dtype, shape, shard)", .value = &tensors },
 		OPT_END_(),
 	};
-	int rc = opts_parse(opts, &help, argc, argv, &first);
-	if (rc)
-		return opts_exit(rc);
 	const char *dir;
-	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
-	if (bad)
-		return bad;
+	int rc = opts_parse_one(opts, &help, argc, argv, "MODEL_DIR", &dir);
+	if (rc >= 0)
+		return rc;
 	struct st_model m;
 	struct cs_err err;
-	if (st_model_open(dir, &m, &err)) {
-		st_model_free(&m);
+	if (st_model_open(dir, &m, &err))
 		return error("%s", err.msg);
-	}
 	if (json)
 		print_json(model_json(&m, tensors));
 	else

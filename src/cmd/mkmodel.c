@@ -9,7 +9,6 @@
 #include "../opts.h"
 #include "../core/ckptwrite.h"
 #include "../core/safetensors.h"
-#include "../core/strbuf.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
@@ -26,19 +25,15 @@ static const char usage_text[] =
 	"name and renamed into place when complete, so DIR never holds half a model.\n"
 	"DIR's path is printed on stdout.\n";
 
-/* After the options: the presets (from modelspec) and examples. */
-static char *after_text(void)
-{
-	struct strbuf b = STRBUF_INIT;
-	strbuf_adds(&b, "Presets:\n");
-	for (size_t i = 0; i < ms_npresets(); i++)
-		strbuf_addf(&b, "  %-14s %s\n", ms_preset_name(i), ms_preset_summary(i));
-	strbuf_adds(&b, "\nExamples:\n"
-		    "  coldstart mkmodel /mnt/nvme0/models/qwen-0.5b --preset qwen2.5-0.5b\n"
-		    "  coldstart mkmodel m8b --preset llama-3.1-8b --layers 2 --shard-size 200M\n"
-		    "  coldstart mkmodel x --preset qwen2.5-7b --dry-run\n");
-	return strbuf_detach(&b);
-}
+static const struct opts_list presets = { "Presets", ms_npresets, ms_preset_name, ms_preset_summary, 14 };
+static const struct opts_help help = {
+	usage_text,
+	"Examples:\n"
+	"  coldstart mkmodel /mnt/nvme0/models/qwen-0.5b --preset qwen2.5-0.5b\n"
+	"  coldstart mkmodel m8b --preset llama-3.1-8b --layers 2 --shard-size 200M\n"
+	"  coldstart mkmodel x --preset qwen2.5-7b --dry-run\n",
+	&presets,
+};
 
 static int parse_dtype(const char *s)
 {
@@ -102,7 +97,7 @@ static int print_plan(const struct ck_plan *p, const char *preset, const char *d
 int cmd_mkmodel(int argc, char **argv)
 {
 	const char *preset = NULL;
-	int dtype = ST_BF16, force = 0, dry = 0, json = 0, quiet = 0, first;
+	int dtype = ST_BF16, force = 0, dry = 0, json = 0, quiet = 0;
 	uint64_t shard = CK_DEFAULT_SHARD_SIZE, seed = 0;
 	long layers = 0;
 	const struct opt opts[] = {
@@ -125,16 +120,10 @@ int cmd_mkmodel(int argc, char **argv)
 		  .help = "no progress bar or summary" },
 		OPT_END_(),
 	};
-	char *after = after_text();
-	const struct opts_help help = { usage_text, after };
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	free(after);
-	if (prc)
-		return opts_exit(prc);
 	const char *dir;
-	int bad = one_operand(argc, argv, "DIR", &dir);
-	if (bad)
-		return bad;
+	int prc = opts_parse_one(opts, &help, argc, argv, "DIR", &dir);
+	if (prc >= 0)
+		return prc;
 	if (!preset)
 		return usage_error("missing --preset (one of: tiny, qwen2.5-0.5b, llama-3.2-1b, qwen2.5-7b, llama-3.1-8b)");
 	if (json && !dry)

@@ -13,7 +13,6 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "../core/netsim.h"
-#include "../core/strbuf.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/banned.h"
@@ -32,22 +31,26 @@ static const char usage_text[] =
 	"client does, so 'coldstart pages evict' makes it cold again. Returns once\n"
 	"the mount is ready; the daemon serves until unmounted or sent SIGTERM.\n";
 
-/* After the options: the profiles (from the engine's table) and examples. */
-static char *after_text(void)
+static const char *profile_name(size_t i)
 {
-	struct strbuf b = STRBUF_INIT;
-	strbuf_adds(&b, "Profiles:\n");
-	for (size_t i = 0; i < netsim_nprofiles(); i++) {
-		const struct netsim_profile *p = netsim_profile_at(i);
-		strbuf_addf(&b, "  %-13s %s\n", p->name, p->source);
-	}
-	strbuf_adds(&b, "\nExamples:\n"
-		    "  coldstart netsim ./m ./net --profile nfs-10g\n"
-		    "  coldstart netsim ./m ./net --bw 500MB/s --latency 2ms --max-inflight 8\n"
-		    "  coldstart netsim --stats /mnt/fake-nfs\n"
-		    "  coldstart netsim --unmount /mnt/fake-nfs\n");
-	return strbuf_detach(&b);
+	return netsim_profile_at(i)->name;
 }
+
+static const char *profile_source(size_t i)
+{
+	return netsim_profile_at(i)->source;
+}
+
+static const struct opts_list profiles = { "Profiles", netsim_nprofiles, profile_name, profile_source, 13 };
+static const struct opts_help help = {
+	usage_text,
+	"Examples:\n"
+	"  coldstart netsim ./m ./net --profile nfs-10g\n"
+	"  coldstart netsim ./m ./net --bw 500MB/s --latency 2ms --max-inflight 8\n"
+	"  coldstart netsim --stats /mnt/fake-nfs\n"
+	"  coldstart netsim --unmount /mnt/fake-nfs\n",
+	&profiles,
+};
 
 static int profile_cb(const struct opt *o, const char *arg)
 {
@@ -190,10 +193,7 @@ int cmd_netsim(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "with --stats: JSON" },
 		OPT_END_(),
 	};
-	char *after = after_text();
-	const struct opts_help help = { usage_text, after };
 	int prc = opts_parse(opts, &help, argc, argv, &first);
-	free(after);
 	if (prc)
 		return opts_exit(prc);
 	int nargs = argc - optind;

@@ -13,7 +13,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart pages status PATH... [--json]\n"
+	.usage = "usage: coldstart pages status PATH... [--json]\n"
 	"       coldstart pages evict PATH... [--global] [--json]\n"
 	"       coldstart pages warm PATH... [--jobs N] [--chunk SIZE] [--json]\n"
 	"\n"
@@ -27,7 +27,7 @@ static const struct opts_help help = {
 	"          and drop the whole page cache instead (root)\n"
 	"  warm    read every chunk that is not already resident, N threads at\n"
 	"          once, so a server's first read finds the data in memory\n",
-	"Examples:\n"
+	.after = "Examples:\n"
 	"  coldstart pages status /mnt/nvme0/models/qwen-7b\n"
 	"  coldstart pages evict /mnt/nvme0/models/qwen-7b\n"
 	"  coldstart pages warm --jobs 16 /mnt/nfs/models/qwen-7b\n",
@@ -108,7 +108,7 @@ int cmd_pages(int argc, char **argv)
 {
 	long jobs = 8;
 	uint64_t chunk = 4u << 20;
-	int global = 0, json = 0, quiet = 0, first;
+	int global = 0, json = 0, quiet = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
 		  .max = 1024, .hint = "1 to 1024", .help = "reader threads for warm (default 8)" },
@@ -121,14 +121,11 @@ int cmd_pages(int argc, char **argv)
 		  .help = "no per-file lines or progress" },
 		OPT_END_(),
 	};
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	if (prc)
-		return opts_exit(prc);
-	if (optind >= argc)
-		return usage_error("missing action: status, evict or warm");
-	const char *action = argv[optind++];
-	if (strcmp(action, "status") && strcmp(action, "evict") && strcmp(action, "warm"))
-		return usage_error("unknown action '%s' (status, evict or warm)", action);
+	static const char *const actions[] = { "status", "evict", "warm", NULL };
+	const char *action;
+	int prc = opts_parse_action(opts, &help, argc, argv, actions, &action);
+	if (prc >= 0)
+		return prc;
 	if (optind >= argc)
 		return usage_error("missing PATH");
 	if (global && strcmp(action, "evict"))

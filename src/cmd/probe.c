@@ -16,7 +16,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart probe MODEL_DIR [--device auto|host|cuda] [--jobs N] [--chunk SIZE]\n"
+	.usage = "usage: coldstart probe MODEL_DIR [--device auto|host|cuda] [--jobs N] [--chunk SIZE]\n"
 	"                       [--cold] [--json]\n"
 	"\n"
 	"The hardware floor for loading this model here, measured in one go:\n"
@@ -27,7 +27,7 @@ static const struct opts_help help = {
 	"                    (evicted again first with --cold)\n"
 	"  floor             bytes / min(storage, host->GPU): no server can load the\n"
 	"                    weights faster from this storage\n",
-	"Example:\n"
+	.after = "Example:\n"
 	"  coldstart probe /mnt/nvme0/qwen-7b --cold\n",
 };
 
@@ -83,7 +83,7 @@ int cmd_probe(int argc, char **argv)
 {
 	struct load_cfg lc;
 	loadcfg_init(&lc);
-	int cold = 0, json = 0, first;
+	int cold = 0, json = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default 8)", "read and copy size (default 4M)") },
 		{ .type = OPT_FLAG, .long_name = "cold", .value = &cold,
@@ -91,19 +91,14 @@ int cmd_probe(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "results as JSON on stdout" },
 		OPT_END_(),
 	};
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	if (prc)
-		return opts_exit(prc);
 	const char *dir;
-	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
-	if (bad)
-		return bad;
+	int prc = opts_parse_one(opts, &help, argc, argv, "MODEL_DIR", &dir);
+	if (prc >= 0)
+		return prc;
 	struct st_model m;
 	struct cs_err err;
-	if (st_model_open(dir, &m, &err)) {
-		st_model_free(&m);
+	if (st_model_open(dir, &m, &err))
 		return error("%s", err.msg);
-	}
 	cli_catch_signals();
 	enum ld_device dev;
 	if (loadcfg_device(&lc, &dev, &err)) {

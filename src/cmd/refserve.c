@@ -23,7 +23,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart refserve MODEL_DIR [--port N] [--host ADDR] [--device auto|cuda|host]\n"
+	.usage = "usage: coldstart refserve MODEL_DIR [--port N] [--host ADDR] [--device auto|cuda|host]\n"
 	"                          [--jobs N] [--chunk SIZE] [--dummy] [--verify]\n"
 	"                          [--served-model-name NAME]\n"
 	"\n"
@@ -35,7 +35,7 @@ static const struct opts_help help = {
 	"it when no --server is given and vLLM is not installed. It logs the lines\n"
 	"vLLM logs ('Starting to load model', 'Loading weights took', 'Model\n"
 	"loading took', 'Application startup complete.').\n",
-	"Example:\n"
+	.after = "Example:\n"
 	"  coldstart refserve /mnt/nvme0/qwen-7b --port 8000 &\n"
 	"  curl -s localhost:8000/v1/models\n",
 };
@@ -120,7 +120,7 @@ int cmd_refserve(int argc, char **argv)
 	const char *host = "127.0.0.1", *name = NULL;
 	struct load_cfg lc;
 	loadcfg_init(&lc);
-	int dummy = 0, verify = 0, first;
+	int dummy = 0, verify = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_INT, .short_name = 'p', .long_name = "port", .argname = "N", .value = &port, .min = 1,
 		  .max = 65535, .hint = "1 to 65535", .help = "port (default 8000)" },
@@ -135,13 +135,10 @@ int cmd_refserve(int argc, char **argv)
 		  .help = "model id in /v1/models (default: directory name)" },
 		OPT_END_(),
 	};
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	if (prc)
-		return opts_exit(prc);
 	const char *dir;
-	int bad = one_operand(argc, argv, "MODEL_DIR", &dir);
-	if (bad)
-		return bad;
+	int prc = opts_parse_one(opts, &help, argc, argv, "MODEL_DIR", &dir);
+	if (prc >= 0)
+		return prc;
 	if (dummy && verify)
 		return usage_error("--verify reads the files; --dummy does not");
 	cli_catch_signals();
@@ -156,10 +153,8 @@ int cmd_refserve(int argc, char **argv)
 		warning("%s", err.msg);
 	srvlogf("Starting to load model %s...", dir);
 	struct st_model m;
-	if (st_model_open(dir, &m, &err)) {
-		st_model_free(&m);
+	if (st_model_open(dir, &m, &err))
 		return error("%s", err.msg);
-	}
 	enum ld_device dev;
 	if (loadcfg_device(&lc, &dev, &err)) {
 		st_model_free(&m);

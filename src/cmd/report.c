@@ -13,7 +13,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart report CSV [--md FILE] [--svg FILE] [--json] [options]\n"
+	.usage = "usage: coldstart report CSV [--md FILE] [--svg FILE] [--json] [options]\n"
 	"\n"
 	"Turn a bench CSV (header run_id,storage_mode,model,max_model_len,load_s,\n"
 	"gpu_mem_used_mb,notes) into a Markdown report and an SVG chart: per mode\n"
@@ -25,18 +25,10 @@ static const struct opts_help help = {
 	"time-to-ready is storage vs runtime. `bench` writes the same report next\n"
 	"to its CSV after every bench. Rows written by hand with the seed's header\n"
 	"(no notes keys) are fine; failed rows are counted, not averaged.\n",
-	"Examples:\n"
+	.after = "Examples:\n"
 	"  coldstart report storage_layout_bench.csv\n"
 	"  coldstart report runs.csv --md - --threshold user=2,internal=10\n",
 };
-
-char *report_sibling(const char *csv, const char *ext)
-{
-	size_t n = strlen(csv);
-	if (n > 4 && !strcmp(csv + n - 4, ".csv"))
-		n -= 4;
-	return xasprintf("%.*s%s", (int)n, csv, ext);
-}
 
 static int parse_thresholds(const char *s, struct rp_thresholds *th)
 {
@@ -71,74 +63,23 @@ static int threshold_cb(const struct opt *o, const char *arg)
 	return 0;
 }
 
-static int write_text(const char *path, const char *text)
+static int report_write(const char *csv, const char *md, const char *svg, const char *meta, const char *model,
+			const struct rp_thresholds *th, int json, int quiet)
 {
-	if (!strcmp(path, "-")) {
-		fputs(text, stdout);
-		return 0;
-	}
-	struct cs_err err;
-	if (fs_write_file_sync(path, text, strlen(text), &err))
-		return error("%s", err.msg);
-	return 0;
-}
-
-int report_write(const char *csv, const char *md, const char *svg, const char *meta, const char *model,
-		 const struct rp_thresholds *th, int json, int quiet)
-{
-	char *md_own = md ? NULL : report_sibling(csv, ".md");
-	char *svg_own = svg ? NULL : report_sibling(csv, ".svg");
-	char *meta_own = meta ? NULL : report_sibling(csv, ".meta.json");
+	struct rp_output o = { .csv = csv, .md = md, .svg = svg, .meta = meta, .model = model, .th = th, .dash = stdout };
 	struct rp_report r;
+	struct rp_written w;
 	struct cs_err err;
-	/* Nothing written over an input, or over the other output. */
-	const char *mdp0 = md ? md : md_own, *svgp0 = svg ? svg : svg_own, *metap = meta ? meta : meta_own;
-	const char *ins[2] = { csv, metap }, *in_what[2] = { "the CSV", "the sidecar" };
-	const char *outs[2] = { mdp0, svgp0 }, *out_what[2] = { "--md", "--svg" };
-	int conflict = 0;
-	for (int o = 0; o < 2 && !conflict; o++) {
-		if (!strcmp(outs[o], "-"))
-			continue;
-		for (int i = 0; i < 2 && !conflict; i++)
-			if (fs_same_file(outs[o], ins[i]))
-				conflict = usage_error("%s '%s' is %s '%s': it would be overwritten", out_what[o], outs[o],
-						       in_what[i], ins[i]);
-	}
-	if (!conflict && strcmp(mdp0, "-") && fs_same_file(mdp0, svgp0))
-		conflict = usage_error("--md '%s' and --svg '%s' are the same file", mdp0, svgp0);
-	if (conflict) {
-		free(md_own);
-		free(svg_own);
-		free(meta_own);
-		return conflict;
-	}
-	int rc = rp_load(csv, meta ? meta : meta_own, model, th, &r, &err);
-	if (rc) {
-		error("%s", err.msg);
-	} else {
-		const char *mdp = md ? md : md_own, *svgp = svg ? svg : svg_own;
-		char *svg_name = strcmp(svgp, "-") ? fs_basename(svgp) : NULL;
-		/* Link the chart relative to the Markdown when they share a directory. */
-		char *mdir = fs_parent_dir(mdp), *sdir = fs_parent_dir(svgp);
-		char *link = svg_name && strcmp(mdir, sdir) ? xstrdup(svgp) : svg_name ? xstrdup(svg_name) : NULL;
-		char *text = rp_markdown(&r, link);
-		char *chart = rp_svg(&r);
-		rc = write_text(mdp, text) || write_text(svgp, chart) ? -1 : 0;
-		if (!rc && json)
-			rc = print_json(rp_json(&r)) ? -1 : 0;
-		if (!rc && !quiet && strcmp(mdp, "-"))
-			fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", mdp, svgp);
-		free(text);
-		free(chart);
-		free(svg_name);
-		free(link);
-		free(mdir);
-		free(sdir);
+	if (rp_check_outputs(&o, &err))
+		return usage_error("%s", err.msg);
+	if (rp_write(&o, json ? &r : NULL, &w, &err))
+		return error("%s", err.msg);
+	int rc = json ? print_json(rp_json(&r)) : 0;
+	if (!rc && !quiet && strcmp(w.md, "-"))
+		fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", w.md, w.svg);
+	if (json)
 		rp_free(&r);
-	}
-	free(md_own);
-	free(svg_own);
-	free(meta_own);
+	rp_written_free(&w);
 	return rc ? EXIT_FAIL : 0;
 }
 
@@ -146,7 +87,7 @@ int cmd_report(int argc, char **argv)
 {
 	const char *md = NULL, *svg = NULL, *meta = NULL, *model = NULL;
 	struct rp_thresholds th = RP_DEFAULT_THRESHOLDS;
-	int json = 0, quiet = 0, first;
+	int json = 0, quiet = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "md", .argname = "FILE", .value = &md,
 		  .help = "Markdown output (default: CSV with .md; '-': stdout)" },
@@ -164,13 +105,10 @@ int cmd_report(int argc, char **argv)
 		  .help = "do not say where the files went" },
 		OPT_END_(),
 	};
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	if (prc)
-		return opts_exit(prc);
 	const char *csv;
-	int r = one_operand(argc, argv, "CSV", &csv);
-	if (r)
-		return r;
+	int prc = opts_parse_one(opts, &help, argc, argv, "CSV", &csv);
+	if (prc >= 0)
+		return prc;
 	if (json && md && !strcmp(md, "-"))
 		return usage_error("--json and --md - both want stdout");
 	return report_write(csv, md, svg, meta, model, &th, json, quiet);

@@ -13,7 +13,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart run --model PATH [--mode LABEL] [options]\n"
+	.usage = "usage: coldstart run --model PATH [--mode LABEL] [options]\n"
 	"\n"
 	"One measured cold start: evict the model's pages (checked afterwards),\n"
 	"launch the server in its own process group, poll readiness every 5 ms,\n"
@@ -21,7 +21,7 @@ static const struct opts_help help = {
 	"the GPU memory of the server's processes, then stop the whole process\n"
 	"tree and wait until its GPU memory is released. Prints load_s on stdout\n"
 	"(or every field with --json); appends a CSV row with --csv.\n",
-	"A server that exits before ready, is not ready within --timeout, or whose\n"
+	.after = "A server that exits before ready, is not ready within --timeout, or whose\n"
 	"port is taken fails the run (exit 1, the last 20 lines of its output\n"
 	"shown, no row unless --record-failures). Ctrl-C stops the server tree and\n"
 	"exits 130 without a row; so does a kill -9 of coldstart (a guard process\n"
@@ -53,27 +53,24 @@ int cmd_run(int argc, char **argv)
 	struct run_cfg cfg;
 	runcfg_init(&cfg);
 	const char *model = NULL, *mode = "run";
-	int first;
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .short_name = 'm', .long_name = "model", .argname = "PATH", .value = &model,
 		  .help = "model directory (or file) the server loads" },
 		{ .type = OPT_STRING, .long_name = "mode", .argname = "LABEL", .value = &mode, .flags = OPTF_NONEMPTY,
 		  .help = "storage_mode in the CSV (default: run)" },
-		{ .type = OPT_CALLBACK, .long_name = "copy-s", .argname = "SECONDS", .value = &cfg.staged_copy_s,
+		{ .type = OPT_CALLBACK, .long_name = "copy-s", .argname = "SECONDS", .value = &cfg.o.staged_copy_s,
 		  .cb = copy_s_cb,
 		  .help = "the model was staged first, taking SECONDS: the row's\nnotes get copy_s, load_s and total_s, as bench's\n"
 			  "staged runs do (for scripts that stage themselves)" },
 		{ .type = OPT_GROUP, .group = runcfg_options(&cfg) },
 		OPT_END_(),
 	};
-	int rc0 = opts_parse(opts, &help, argc, argv, &first);
-	if (rc0)
-		return opts_exit(rc0);
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	int rc0 = opts_parse_none(opts, &help, argc, argv);
+	if (rc0 >= 0)
+		return rc0;
 	if (!model)
 		return usage_error("missing --model PATH");
-	int r = runcfg_validate(&cfg, cfg.server && strcmp(cfg.server, "refserve") ? cfg.server : NULL, "--server");
+	int r = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") ? cfg.o.server : NULL, "--server");
 	const char *models[1] = { model };
 	if (!r)
 		r = runcfg_check_outputs(&cfg, models, 1);
@@ -82,13 +79,13 @@ int cmd_run(int argc, char **argv)
 	if (runcfg_check_csv(&cfg))
 		return EXIT_FAIL;
 	cli_catch_signals();
-	struct run_result res;
+	struct rr_record rec;
 	json_t *j = NULL;
-	int rc = runcfg_execute(&cfg, model, mode, NULL, &res, cfg.json ? &j : NULL);
+	int rc = runcfg_execute(&cfg, model, mode, &rec, cfg.json ? &j : NULL);
 	if (cfg.json && j)
 		print_json(j);
-	else if (rc == 0 || (res.outcome == RUN_READY && res.record_failed))
-		printf("%.3f\n", res.load_s); /* a measurement the CSV could not take is still printed */
-	run_result_free(&res);
+	else if (rc == 0 || (rec.res.outcome == RUN_READY && rec.res.record_failed))
+		printf("%.3f\n", rec.res.load_s); /* a measurement the CSV could not take is still printed */
+	rr_record_free(&rec);
 	return rc;
 }

@@ -14,7 +14,7 @@
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	"usage: coldstart stage [SRC] [--root STAGING_ROOT] [--name NAME] [options]\n"
+	.usage = "usage: coldstart stage [SRC] [--root STAGING_ROOT] [--name NAME] [options]\n"
 	"\n"
 	"Copy a model directory (typically on a network mount) onto local storage,\n"
 	"and print the staged path on stdout:\n"
@@ -40,7 +40,7 @@ static const struct opts_help help = {
 	"\n"
 	"Arguments and defaults:\n"
 	"  SRC                 model directory (default $MODEL_PATH_NET)\n",
-	"Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
+	.after = "Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
 	"130 interrupted (the partial copy is kept for resuming).\n"
 	"See also: coldstart cache --help.\n",
 };
@@ -67,6 +67,63 @@ static void on_notice(const char *msg, void *arg)
 		return;
 	progress_done(&u->pg);
 	fprintf(stderr, "coldstart: stage: %s\n", msg);
+}
+
+/* The result, every field, for --json. */
+static json_t *result_json(const struct sc_opts *o, const struct sc_result *r)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "path", json_string(r->path));
+	json_object_set_new(j, "name", json_string(o->name));
+	json_object_set_new(j, "noop", json_boolean(r->noop));
+	json_object_set_new(j, "waited", json_boolean(r->waited));
+	json_object_set_new(j, "replaced", json_boolean(r->replaced));
+	json_object_set_new(j, "repaired", json_boolean(r->repaired));
+	json_object_set_new(j, "replaced_source", r->replaced_source ? json_string(r->replaced_source) : json_null());
+	json_object_set_new(j, "files", json_integer((json_int_t)r->files));
+	json_object_set_new(j, "bytes", json_integer((json_int_t)r->bytes));
+	json_object_set_new(j, "copied_bytes", json_integer((json_int_t)r->copied));
+	json_object_set_new(j, "resumed_bytes", json_integer((json_int_t)r->resumed));
+	json_object_set_new(j, "linked_files", json_integer((json_int_t)r->linked));
+	json_object_set_new(j, "seconds", json_real(r->seconds));
+	json_object_set_new(j, "copy_s", json_real(r->copy_s));
+	json_object_set_new(j, "verify_s", json_real(r->verify_s));
+	json_object_set_new(j, "verify", json_string(r->verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
+	json_object_set_new(j, "kernel_copy", json_boolean(r->kernel_copy));
+	json_t *ev = json_array();
+	for (size_t i = 0; i < r->nevicted; i++)
+		json_array_append_new(ev, json_string(r->evicted[i]));
+	json_object_set_new(j, "evicted", ev);
+	return j;
+}
+
+/* What was done, on stderr. */
+static void say_result(const struct sc_opts *o, const struct sc_result *r)
+{
+	char a[32], b[32];
+	if (r->noop)
+		fprintf(stderr, "coldstart: stage: '%s' is already staged from the unchanged source%s (%s, %zu files)\n",
+			o->name, r->waited ? " (by the process it waited for)" : "",
+			fmt_bytes(a, sizeof(a), r->bytes), r->files);
+	else
+		fprintf(stderr,
+			"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s\n",
+			fmt_bytes(a, sizeof(a), r->bytes), r->seconds,
+			r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0, r->files,
+			r->verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes",
+			r->resumed ? "; resumed with " : "", r->resumed ? fmt_bytes(b, sizeof(b), r->resumed) : "",
+			r->resumed ? " already there" : "");
+	if (r->replaced && r->replaced_source)
+		fprintf(stderr, "coldstart: stage: replaced the copy of '%s' (--replace) with this source's\n",
+			r->replaced_source);
+	else if (r->replaced && r->repaired)
+		fprintf(stderr, "coldstart: stage: the staged copy was damaged (the source had not changed): "
+			"copied %s again, kept %zu intact file%s, and swapped the repaired copy in\n",
+			fmt_bytes(b, sizeof(b), r->copied), r->linked, r->linked == 1 ? "" : "s");
+	else if (r->replaced)
+		fprintf(stderr, "coldstart: stage: the source had changed: copied %s, took %zu unchanged file%s "
+			"from the old copy, and swapped the new copy in\n", fmt_bytes(b, sizeof(b), r->copied),
+			r->linked, r->linked == 1 ? "" : "s");
 }
 
 int cmd_stage(int argc, char **argv)
@@ -162,59 +219,12 @@ int cmd_stage(int argc, char **argv)
 		}
 		return error("%s", err.msg), EXIT_FAIL;
 	}
-	char a[32], b[32];
-	if (json) {
-		json_t *j = json_object();
-		json_object_set_new(j, "path", json_string(r.path));
-		json_object_set_new(j, "name", json_string(o.name));
-		json_object_set_new(j, "noop", json_boolean(r.noop));
-		json_object_set_new(j, "waited", json_boolean(r.waited));
-		json_object_set_new(j, "replaced", json_boolean(r.replaced));
-		json_object_set_new(j, "repaired", json_boolean(r.repaired));
-		json_object_set_new(j, "replaced_source", r.replaced_source ? json_string(r.replaced_source) : json_null());
-		json_object_set_new(j, "files", json_integer((json_int_t)r.files));
-		json_object_set_new(j, "bytes", json_integer((json_int_t)r.bytes));
-		json_object_set_new(j, "copied_bytes", json_integer((json_int_t)r.copied));
-		json_object_set_new(j, "resumed_bytes", json_integer((json_int_t)r.resumed));
-		json_object_set_new(j, "linked_files", json_integer((json_int_t)r.linked));
-		json_object_set_new(j, "seconds", json_real(r.seconds));
-		json_object_set_new(j, "copy_s", json_real(r.copy_s));
-		json_object_set_new(j, "verify_s", json_real(r.verify_s));
-		json_object_set_new(j, "verify", json_string(r.verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
-		json_object_set_new(j, "kernel_copy", json_boolean(r.kernel_copy));
-		json_t *ev = json_array();
-		for (size_t i = 0; i < r.nevicted; i++)
-			json_array_append_new(ev, json_string(r.evicted[i]));
-		json_object_set_new(j, "evicted", ev);
-		print_json(j);
-	} else {
+	if (json)
+		print_json(result_json(&o, &r));
+	else
 		printf("%s\n", r.path);
-	}
-	if (!u.quiet) {
-		if (r.noop)
-			fprintf(stderr, "coldstart: stage: '%s' is already staged from the unchanged source%s (%s, %zu files)\n",
-				o.name, r.waited ? " (by the process it waited for)" : "",
-				fmt_bytes(a, sizeof(a), r.bytes), r.files);
-		else
-			fprintf(stderr,
-				"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s\n",
-				fmt_bytes(a, sizeof(a), r.bytes), r.seconds,
-				r.seconds > 0 ? (double)r.bytes / r.seconds / 1e9 : 0, r.files,
-				r.verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes",
-				r.resumed ? "; resumed with " : "", r.resumed ? fmt_bytes(b, sizeof(b), r.resumed) : "",
-				r.resumed ? " already there" : "");
-		if (r.replaced && r.replaced_source)
-			fprintf(stderr, "coldstart: stage: replaced the copy of '%s' (--replace) with this source's\n",
-				r.replaced_source);
-		else if (r.replaced && r.repaired)
-			fprintf(stderr, "coldstart: stage: the staged copy was damaged (the source had not changed): "
-				"copied %s again, kept %zu intact file%s, and swapped the repaired copy in\n",
-				fmt_bytes(b, sizeof(b), r.copied), r.linked, r.linked == 1 ? "" : "s");
-		else if (r.replaced)
-			fprintf(stderr, "coldstart: stage: the source had changed: copied %s, took %zu unchanged file%s "
-				"from the old copy, and swapped the new copy in\n", fmt_bytes(b, sizeof(b), r.copied),
-				r.linked, r.linked == 1 ? "" : "s");
-	}
+	if (!u.quiet)
+		say_result(&o, &r);
 	sc_result_free(&r);
 	free(base);
 	return 0;

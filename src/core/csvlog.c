@@ -13,19 +13,80 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "strbuf.h"
 #include "banned.h"
-
-static void push_char(char **s, size_t *len, size_t *alloc, char c)
-{
-	*s = xgrow(*s, alloc, *len + 2, 1);
-	(*s)[(*len)++] = c;
-	(*s)[*len] = '\0';
-}
 
 /* A UTF-8 byte order mark at the start (spreadsheets write one). */
 static size_t bom_len(const char *buf, size_t len)
 {
 	return len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0;
+}
+
+/* One field at buf[*i] into f: quoted (RFC 4180) or bare. *line counts
+ * the newlines inside quotes. */
+static int parse_field(const char *buf, size_t len, size_t *i, size_t *line, struct strbuf *f, struct cs_err *err)
+{
+	size_t k = *i, start_line = *line;
+	if (k >= len || buf[k] != '"') {
+		while (k < len && buf[k] != ',' && buf[k] != '\n' && buf[k] != '\r')
+			strbuf_addch(f, buf[k++]);
+		*i = k;
+		return 0;
+	}
+	for (k++;;) {
+		if (k >= len)
+			return cs_fail(err, EINVAL, "line %zu: unterminated quoted field", start_line);
+		if (buf[k] == '"') {
+			if (k + 1 < len && buf[k + 1] == '"') {
+				strbuf_addch(f, '"');
+				k += 2;
+				continue;
+			}
+			k++;
+			break;
+		}
+		if (buf[k] == '\n')
+			(*line)++;
+		strbuf_addch(f, buf[k++]);
+	}
+	*i = k;
+	if (k < len && buf[k] != ',' && buf[k] != '\n' && buf[k] != '\r')
+		return cs_fail(err, EINVAL, "line %zu: text after a closing quote", *line);
+	return 0;
+}
+
+/* One record at buf[*i]: its fields up to the end of its line. */
+static int parse_record(const char *buf, size_t len, size_t *i, size_t *line, char ***cells_out, size_t *n_out,
+			struct cs_err *err)
+{
+	char **cells = NULL;
+	size_t ncells = 0, alloc = 0;
+	for (;;) {
+		struct strbuf f = STRBUF_INIT;
+		if (parse_field(buf, len, i, line, &f, err)) {
+			strbuf_release(&f);
+			for (size_t k = 0; k < ncells; k++)
+				free(cells[k]);
+			free(cells);
+			return -1;
+		}
+		cells = xgrow(cells, &alloc, ncells + 1, sizeof(char *));
+		cells[ncells++] = strbuf_detach(&f);
+		if (*i < len && buf[*i] == ',') {
+			(*i)++;
+			continue;
+		}
+		if (*i < len && buf[*i] == '\r')
+			(*i)++;
+		if (*i < len && buf[*i] == '\n') {
+			(*i)++;
+			(*line)++;
+		}
+		break;
+	}
+	*cells_out = cells;
+	*n_out = ncells;
+	return 0;
 }
 
 int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *err)
@@ -34,64 +95,11 @@ int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *e
 	size_t ralloc = 0, line = 1;
 	size_t i = bom_len(buf, len);
 	while (i < len) {
-		/* One record. */
-		char **cells = NULL;
-		size_t ncells = 0, calloc_ = 0;
-		size_t rec_line = line;
-		for (;;) {
-			char *f = NULL;
-			size_t fl = 0, fa = 0;
-			push_char(&f, &fl, &fa, '\0');
-			fl = 0;
-			if (i < len && buf[i] == '"') {
-				i++;
-				for (;;) {
-					if (i >= len) {
-						free(f);
-						for (size_t k = 0; k < ncells; k++)
-							free(cells[k]);
-						free(cells);
-						csv_table_free(t);
-						return cs_fail(err, EINVAL, "line %zu: unterminated quoted field", rec_line);
-					}
-					if (buf[i] == '"') {
-						if (i + 1 < len && buf[i + 1] == '"') {
-							push_char(&f, &fl, &fa, '"');
-							i += 2;
-							continue;
-						}
-						i++;
-						break;
-					}
-					if (buf[i] == '\n')
-						line++;
-					push_char(&f, &fl, &fa, buf[i++]);
-				}
-				if (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r') {
-					free(f);
-					for (size_t k = 0; k < ncells; k++)
-						free(cells[k]);
-					free(cells);
-					csv_table_free(t);
-					return cs_fail(err, EINVAL, "line %zu: text after a closing quote", line);
-				}
-			} else {
-				while (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r')
-					push_char(&f, &fl, &fa, buf[i++]);
-			}
-			cells = xgrow(cells, &calloc_, ncells + 1, sizeof(char *));
-			cells[ncells++] = f;
-			if (i < len && buf[i] == ',') {
-				i++;
-				continue;
-			}
-			if (i < len && buf[i] == '\r')
-				i++;
-			if (i < len && buf[i] == '\n') {
-				i++;
-				line++;
-			}
-			break;
+		char **cells;
+		size_t ncells;
+		if (parse_record(buf, len, &i, &line, &cells, &ncells, err)) {
+			csv_table_free(t);
+			return -1;
 		}
 		size_t nalloc = ralloc;
 		t->cells = xgrow(t->cells, &ralloc, t->nrows + 1, sizeof(char **));
@@ -101,12 +109,6 @@ int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *e
 		t->nrows++;
 	}
 	return 0;
-}
-
-static void push_str(char **s, size_t *len, size_t *alloc, const char *x)
-{
-	for (; *x; x++)
-		push_char(s, len, alloc, *x);
 }
 
 void csv_table_free(struct csv_table *t)
@@ -123,18 +125,18 @@ void csv_table_free(struct csv_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void csv_quote(char **line, size_t *len, size_t *alloc, const char *field)
+void csv_quote(struct strbuf *line, const char *field)
 {
 	int q = strpbrk(field, ",\"\r\n") != NULL;
 	if (q)
-		push_char(line, len, alloc, '"');
+		strbuf_addch(line, '"');
 	for (const char *p = field; *p; p++) {
 		if (*p == '"')
-			push_char(line, len, alloc, '"');
-		push_char(line, len, alloc, *p);
+			strbuf_addch(line, '"');
+		strbuf_addch(line, *p);
 	}
 	if (q)
-		push_char(line, len, alloc, '"');
+		strbuf_addch(line, '"');
 }
 
 static char *read_all(int fd, size_t *len)
@@ -276,33 +278,24 @@ long long csv_peek_next_id(const char *path)
 
 char *csv_row_text(const struct csv_row *row, const char *eol)
 {
-	char *line = NULL;
-	size_t ll = 0, la = 0;
-	char num[64];
-	snprintf(num, sizeof(num), "%lld,", row->run_id);
-	push_str(&line, &ll, &la, num);
-	csv_quote(&line, &ll, &la, row->storage_mode ? row->storage_mode : "");
-	push_char(&line, &ll, &la, ',');
-	csv_quote(&line, &ll, &la, row->model ? row->model : "");
-	push_char(&line, &ll, &la, ',');
-	if (row->max_model_len >= 0) {
-		snprintf(num, sizeof(num), "%lld", row->max_model_len);
-		push_str(&line, &ll, &la, num);
-	}
-	push_char(&line, &ll, &la, ',');
-	if (row->load_s >= 0) {
-		snprintf(num, sizeof(num), "%.3f", row->load_s);
-		push_str(&line, &ll, &la, num);
-	}
-	push_char(&line, &ll, &la, ',');
-	if (row->gpu_mem_used_mb >= 0) {
-		snprintf(num, sizeof(num), "%lld", row->gpu_mem_used_mb);
-		push_str(&line, &ll, &la, num);
-	}
-	push_char(&line, &ll, &la, ',');
-	csv_quote(&line, &ll, &la, row->notes ? row->notes : "");
-	push_str(&line, &ll, &la, eol ? eol : "");
-	return line;
+	struct strbuf line = STRBUF_INIT;
+	strbuf_addf(&line, "%lld,", row->run_id);
+	csv_quote(&line, row->storage_mode ? row->storage_mode : "");
+	strbuf_addch(&line, ',');
+	csv_quote(&line, row->model ? row->model : "");
+	strbuf_addch(&line, ',');
+	if (row->max_model_len >= 0)
+		strbuf_addf(&line, "%lld", row->max_model_len);
+	strbuf_addch(&line, ',');
+	if (row->load_s >= 0)
+		strbuf_addf(&line, "%.3f", row->load_s);
+	strbuf_addch(&line, ',');
+	if (row->gpu_mem_used_mb >= 0)
+		strbuf_addf(&line, "%lld", row->gpu_mem_used_mb);
+	strbuf_addch(&line, ',');
+	csv_quote(&line, row->notes ? row->notes : "");
+	strbuf_adds(&line, eol ? eol : "");
+	return strbuf_detach(&line);
 }
 
 int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
@@ -340,17 +333,16 @@ int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
 		row->run_id = maxid + 1;
 		const char *eol = len ? file_eol(buf, len) : "\n";
 		char *text = csv_row_text(row, eol);
-		char *line = NULL;
-		size_t ll = 0, la = 0;
+		struct strbuf line = STRBUF_INIT;
 		if (!len)
-			push_str(&line, &ll, &la, CSV_HEADER "\n");
+			strbuf_adds(&line, CSV_HEADER "\n");
 		else if (buf[len - 1] != '\n')
-			push_str(&line, &ll, &la, eol);
-		push_str(&line, &ll, &la, text);
+			strbuf_adds(&line, eol);
+		strbuf_adds(&line, text);
 		free(text);
 		/* O_APPEND + one write: the row lands whole at the end. */
-		ssize_t w = write(fd, line, ll);
-		if (w != (ssize_t)ll) {
+		ssize_t w = write(fd, line.buf, line.len);
+		if (w != (ssize_t)line.len) {
 			int e = w < 0 ? errno : ENOSPC;
 			/* Undo a partial row so the file stays parseable. */
 			if (w > 0 && ftruncate(fd, (off_t)len) < 0) { /* best effort */ }
@@ -358,7 +350,7 @@ int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
 		} else if (fdatasync(fd) < 0 && errno != EINVAL) {
 			rc = cs_fail_errno(err, errno, "cannot flush '%s'", path);
 		}
-		free(line);
+		strbuf_release(&line);
 	}
 	free(buf);
 	flock(fd, LOCK_UN);
@@ -367,19 +359,19 @@ int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
 	return rc;
 }
 
-void notes_add(char **notes, const char *key, const char *fmt, ...)
+void notes_add(struct strbuf *notes, const char *key, const char *fmt, ...)
 {
+	if (notes->len)
+		strbuf_adds(notes, "; ");
+	strbuf_addf(notes, "%s=", key);
+	size_t start = notes->len;
 	va_list ap;
 	va_start(ap, fmt);
-	char *v = xvasprintf(fmt, ap);
+	strbuf_vaddf(notes, fmt, ap);
 	va_end(ap);
-	for (char *p = v; *p; p++)
+	for (char *p = notes->buf + start; *p; p++)
 		if (*p == ';' || *p == '\n' || *p == '\r')
 			*p = ',';
-	char *n = *notes && **notes ? xasprintf("%s; %s=%s", *notes, key, v) : xasprintf("%s=%s", key, v);
-	free(v);
-	free(*notes);
-	*notes = n;
 }
 
 /* Value of key among "k=v" items separated by any of seps (surrounding

@@ -40,7 +40,8 @@ void csv_table_free(struct csv_table *t);
 int csv_load(const char *path, struct csv_table *t, struct cs_err *err);
 
 /* Append the field to a growing line, quoted if it needs to be. */
-void csv_quote(char **line, size_t *len, size_t *alloc, const char *field);
+struct strbuf;
+void csv_quote(struct strbuf *line, const char *field);
 
 struct csv_row {
 	long long run_id;        /* out: assigned by csv_append */
@@ -65,8 +66,8 @@ long long csv_peek_next_id(const char *path);
 /* Check that path, if it exists and is non-empty, starts with the header. */
 int csv_check_header(const char *path, struct cs_err *err);
 
-/* notes: "k=v; k=v". Adding replaces ';' and newlines in values with ','. */
-void notes_add(char **notes, const char *key, const char *fmt, ...)
+/* notes: "k=v; k=v". Adding (to a growing string) replaces ';' and newlines in values with ','. */
+void notes_add(struct strbuf *notes, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Value of key in notes (malloc'd), or NULL. */
 char *notes_get(const char *notes, const char *key);

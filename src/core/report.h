@@ -27,6 +27,7 @@
  */
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "util.h"
 
@@ -106,7 +107,8 @@ struct rp_report {
 	json_t *meta;         /* sidecar, or NULL */
 };
 
-/* model: only rows of this model (NULL: the model of the last row). */
+/* model: only rows of this model (NULL: the model of the last row). On
+ * failure r is left empty (rp_free is harmless). */
 int rp_load(const char *csv_path, const char *meta_path, const char *model, const struct rp_thresholds *th,
 	    struct rp_report *r, struct cs_err *err);
 void rp_free(struct rp_report *r);
@@ -119,22 +121,40 @@ char *rp_svg(const struct rp_report *r);
 /* Numbers and interpretation as JSON. */
 json_t *rp_json(const struct rp_report *r);
 
-/* Small statistics, exposed for tests. */
+/* The statistics of n values (the one implementation: the bench's summary
+ * uses it too). n == 0 gives zeros. */
 void rp_stats_of(const double *v, size_t n, struct rp_stats *s);
 
-/* One run's timeline: samples every ~100 ms. */
-struct tl_sample {
-	double t;             /* seconds from launch */
-	double read_bytes;    /* cumulative bytes read by the server's tree */
-	double rss_bytes;     /* resident memory of the tree */
-	double gpu_bytes;     /* GPU memory of the tree, < 0 when none */
-	double cached_bytes;  /* model bytes in the page cache */
+/* ---- the report's files ---- */
+
+/* The file beside a CSV with its ".csv" replaced by ext (".md", ".meta.json"). */
+char *rp_sibling(const char *csv, const char *ext);
+
+struct rp_output {
+	const char *csv;
+	const char *md, *svg;             /* NULL: next to the CSV (.md, .svg); "-": to dash */
+	const char *meta;                 /* NULL: the CSV's .meta.json, if it exists */
+	const char *model;                /* see rp_load */
+	const struct rp_thresholds *th;   /* NULL: RP_DEFAULT_THRESHOLDS */
+	FILE *dash;                       /* the stream "-" names (NULL: "-" is refused) */
 };
-struct tl_marker {
-	const char *label;
-	double t;
+
+/* Where rp_write put them (malloc'd). */
+struct rp_written {
+	char *md, *svg;
 };
-char *rp_timeline_svg(const char *title, const struct tl_sample *s, size_t n, const struct tl_marker *m,
-		      size_t nm);
+
+/*
+ * Load o->csv and write its Markdown (linking the chart relative to it when
+ * they share a directory) and its chart, each file replaced atomically and
+ * synced. An output that is an input (the CSV, the sidecar) or the other
+ * output is refused before anything is read (err->code EINVAL: a usage
+ * error, the message names the options). With r non-NULL the loaded report
+ * is kept there (rp_free) for rp_json; w (may be NULL) gets the paths.
+ */
+int rp_write(const struct rp_output *o, struct rp_report *r, struct rp_written *w, struct cs_err *err);
+/* rp_write's first step alone: the outputs checked against the inputs. */
+int rp_check_outputs(const struct rp_output *o, struct cs_err *err);
+void rp_written_free(struct rp_written *w);
 
 #endif

@@ -6,9 +6,11 @@
  *   report_load.c    the CSV read into runs and per-mode statistics
  *   report_interp.c  the interpretation and the JSON
  *   report_md.c      the Markdown
- *   report_svg.c     the SVG charts
+ *   report_svg.c     the SVG chart per mode
+ *   report_timeline.c  one run's timeline chart (timeline.h)
  */
 #include "report.h"
+#include "schema.h"
 #include "strbuf.h"
 
 struct interp {
@@ -26,5 +28,9 @@ const struct rp_mode *rpi_mode_get(const struct rp_report *r, const char *name);
 double rpi_ttr(const struct rp_mode *m);
 void rpi_interpret(const struct rp_report *r, struct interp *in);
 const char *rpi_verdict(double added, double limit);
+/* SVG: text (escaped) and a round axis maximum and tick step for values up to v. */
+void rpi_svg_text(struct strbuf *b, double x, double y, const char *anchor, int size, const char *fill,
+		  const char *s);
+void rpi_nice_axis(double v, double *max, double *step);
 
 #endif

@@ -34,8 +34,8 @@ double rpi_ttr(const struct rp_mode *m)
 void rpi_interpret(const struct rp_report *r, struct interp *in)
 {
 	memset(in, 0, sizeof(*in));
-	const struct rp_mode *nv = rpi_mode_get(r, "nvme"), *net = rpi_mode_get(r, "net"), *st = rpi_mode_get(r, "staged"),
-			     *rt = rpi_mode_get(r, "runtime");
+	const struct rp_mode *nv = rpi_mode_get(r, MODE_NVME), *net = rpi_mode_get(r, MODE_NET), *st = rpi_mode_get(r, MODE_STAGED),
+			     *rt = rpi_mode_get(r, MODE_RUNTIME);
 	if (nv && net && nv->load.median > 0) {
 		in->has_ratio = 1;
 		in->ratio = net->load.median / nv->load.median;

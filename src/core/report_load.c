@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "csvlog.h"
+#include "schema.h"
 #include "strbuf.h"
 #include "netsim.h"
 #include "banned.h"
@@ -75,19 +76,10 @@ static double note_num(const char *notes, const char *key)
 
 /* ---- loading ---- */
 
-static int mode_rank(const char *m)
-{
-	static const char *order[] = { "nvme", "net", "staged", "net+prefetch", "runtime" };
-	for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++)
-		if (!strcmp(m, order[i]))
-			return (int)i;
-	return 100;
-}
-
 static int cmp_mode(const void *a, const void *b)
 {
 	const struct rp_mode *x = a, *y = b;
-	int rx = mode_rank(x->name), ry = mode_rank(y->name);
+	int rx = storage_mode_rank(x->name), ry = storage_mode_rank(y->name);
 	return rx != ry ? rx - ry : strcmp(x->name, y->name);
 }
 
@@ -155,8 +147,8 @@ static void flag(struct rp_run *u, const char *fmt, ...)
  */
 static void read_times(const char *col_s, const char *notes, struct rp_run *u)
 {
-	char *cs = notes_get_lenient(notes, "copy_s"), *ls = notes_get_lenient(notes, "load_s"),
-	     *ts = notes_get_lenient(notes, "total_s");
+	char *cs = notes_get_lenient(notes, NOTE_COPY_S), *ls = notes_get_lenient(notes, NOTE_LOAD_S),
+	     *ts = notes_get_lenient(notes, NOTE_TOTAL_S);
 	double col = parse_num(col_s), copy = num_str(cs), nl = num_str(ls), nt = num_str(ts);
 	u->copy_s = copy;
 	u->load_s = col;
@@ -284,19 +276,19 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 		r->nmodes++;
 	}
 	const char *notes = c[6];
-	char *status = notes_get_lenient(notes, "status");
+	char *status = notes_get_lenient(notes, NOTE_STATUS);
 	r->runs = xgrow(r->runs, aruns, r->nruns + 1, sizeof(*r->runs));
 	struct rp_run *run = &r->runs[r->nruns++];
 	memset(run, 0, sizeof(*run));
 	run->run_id = strtoll(c[0], NULL, 10);
 	run->mode = xstrdup(c[1]);
 	run->gpu_mib = parse_num(c[5]);
-	run->cold = notes_get_lenient(notes, "cold");
+	run->cold = notes_get_lenient(notes, NOTE_COLD);
 	run->coldness = !run->cold || !strcmp(run->cold, "unverified") ? RP_UNVERIFIED
 			: !strcmp(run->cold, "yes")			  ? RP_COLD
 			: !strcmp(run->cold, "no")			  ? RP_WARM
 									  : RP_UNVERIFIED;
-	run->timeline = notes_get_lenient(notes, "timeline");
+	run->timeline = notes_get_lenient(notes, NOTE_TIMELINE);
 	run->status = status;
 	if (status) {
 		run->load_s = -1;
@@ -307,7 +299,7 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 		return;
 	if (r->max_model_len < 0 && *c[3])
 		r->max_model_len = strtoll(c[3], NULL, 10);
-	double ls = note_num(notes, "t_load_start"), we = note_num(notes, "t_weights_end");
+	double ls = note_num(notes, NOTE_T_LOAD_START), we = note_num(notes, NOTE_T_WEIGHTS_END);
 	run->has_phases = ls >= 0 && we >= ls && run->load_s >= we;
 	if (run->has_phases) {
 		run->ph_before = ls;
@@ -387,8 +379,10 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 	r->csv = xstrdup(csv_path);
 	struct csv_table t;
 	int rc = csv_load(csv_path, &t, err);
-	if (rc)
+	if (rc) {
+		rp_free(r);
 		return rc;
+	}
 	rc = check_header(csv_path, &t, err);
 	if (!rc)
 		rc = pick_model(csv_path, &t, model, r, err);
@@ -397,20 +391,20 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 		if (!strcmp(t.cells[i][2], r->model))
 			read_row(t.cells[i], r, &amodes, &aruns);
 	csv_table_free(&t);
-	if (rc)
-		return rc;
-	mode_stats(r);
-	qsort(r->modes, r->nmodes, sizeof(*r->modes), cmp_mode);
-	if (meta_path) {
-		struct stat sb;
-		if (stat(meta_path, &sb) == 0) {
-			json_error_t je;
-			r->meta = json_load_file(meta_path, 0, &je);
-			if (!r->meta)
-				return cs_fail(err, EINVAL, "'%s': line %d: %s", meta_path, je.line, je.text);
-		}
+	if (!rc) {
+		mode_stats(r);
+		qsort(r->modes, r->nmodes, sizeof(*r->modes), cmp_mode);
 	}
-	return 0;
+	struct stat sb;
+	if (!rc && meta_path && stat(meta_path, &sb) == 0) {
+		json_error_t je;
+		r->meta = json_load_file(meta_path, 0, &je);
+		if (!r->meta)
+			rc = cs_fail(err, EINVAL, "'%s': line %d: %s", meta_path, je.line, je.text);
+	}
+	if (rc)
+		rp_free(r);
+	return rc;
 }
 
 void rp_free(struct rp_report *r)

@@ -35,18 +35,12 @@ static void bytes_h(char *buf, size_t n, json_t *v)
 static void md_esc(struct strbuf *b, const char *s)
 {
 	for (const char *p = s ? s : "-"; *p; p++) {
-		if (*p == '<')
-			strbuf_addf(b, "&lt;");
-		else if (*p == '>')
-			strbuf_addf(b, "&gt;");
-		else if (*p == '&')
-			strbuf_addf(b, "&amp;");
-		else if (*p == '\n' || *p == '\r')
-			strbuf_addf(b, " ");
+		if (*p == '\n' || *p == '\r')
+			strbuf_addch(b, ' ');
 		else if (strchr("\\`*_[]|~#!", *p))
 			strbuf_addf(b, "\\%c", *p);
 		else
-			strbuf_addf(b, "%c", *p);
+			strbuf_add_entity(b, *p);
 	}
 }
 
@@ -296,8 +290,8 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 
 static void md_interpretation(struct strbuf *b, const struct rp_report *r, const struct interp *in)
 {
-	const struct rp_mode *nv = rpi_mode_get(r, "nvme"), *net = rpi_mode_get(r, "net"), *st = rpi_mode_get(r, "staged"),
-			     *pf = rpi_mode_get(r, "net+prefetch");
+	const struct rp_mode *nv = rpi_mode_get(r, MODE_NVME), *net = rpi_mode_get(r, MODE_NET), *st = rpi_mode_get(r, MODE_STAGED),
+			     *pf = rpi_mode_get(r, MODE_NET_PREFETCH);
 	strbuf_addf(b, "\n## Interpretation\n\n");
 	char a[32], c[32], d[32];
 	for (size_t i = 0; i < r->nmodes; i++) {
@@ -354,7 +348,7 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 	}
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
-		if (!m->runs || !strcmp(m->name, "runtime"))
+		if (!m->runs || !strcmp(m->name, MODE_RUNTIME))
 			continue;
 		double total = rpi_ttr(m);
 		if (in->has_runtime && total > 0) {
@@ -389,7 +383,7 @@ static void md_verdicts(struct strbuf *b, const struct rp_report *r, const struc
 		strbuf_addf(b, "| --- | ---: | ---: | --- | --- | --- |\n");
 		for (size_t i = 0; i < r->nmodes; i++) {
 			const struct rp_mode *m = &r->modes[i];
-			if (!m->runs || !strcmp(m->name, "runtime") || m == nv)
+			if (!m->runs || !strcmp(m->name, MODE_RUNTIME) || m == nv)
 				continue;
 			double added = rpi_ttr(m) - nv->load.median;
 			fmt_s(a, sizeof(a), rpi_ttr(m));
@@ -599,7 +593,7 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	struct strbuf b = STRBUF_INIT;
 	struct interp in;
 	rpi_interpret(r, &in);
-	const struct rp_mode *nv = rpi_mode_get(r, "nvme"), *net = rpi_mode_get(r, "net"), *st = rpi_mode_get(r, "staged");
+	const struct rp_mode *nv = rpi_mode_get(r, MODE_NVME), *net = rpi_mode_get(r, MODE_NET), *st = rpi_mode_get(r, MODE_STAGED);
 	md_intro(&b, r);
 	md_interpretation(&b, r, &in);
 	md_verdicts(&b, r, nv);

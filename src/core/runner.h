@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "phases.h"
-#include "report.h"
+#include "timeline.h"
 #include "proc.h"
 #include "util.h"
 

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "core/csvlog.h"
+#include "core/strbuf.h"
 #include "core/fsutil.h"
 
 #include <fcntl.h>
@@ -111,9 +112,10 @@ int main(void)
 	ok(csv_parse("a,\"b", 4, &t, &e) < 0 && strstr(e.msg, "unterminated"), "unterminated quote rejected");
 	ok(csv_parse("a,\"b\"c\n", 7, &t, &e) < 0, "text after closing quote rejected");
 
-	char *notes = NULL;
-	notes_add(&notes, "load_s", "%.2f", 3.14159);
-	notes_add(&notes, "server", "vllm; evil\nvalue");
+	struct strbuf nb = STRBUF_INIT;
+	notes_add(&nb, "load_s", "%.2f", 3.14159);
+	notes_add(&nb, "server", "vllm; evil\nvalue");
+	char *notes = strbuf_detach(&nb);
 	is_str(notes, "load_s=3.14; server=vllm, evil,value", "notes_add joins and sanitizes");
 	char *v = notes_get(notes, "server");
 	is_str(v, "vllm, evil,value", "notes_get");

@@ -20,13 +20,85 @@ static int parse(const struct opt *t, const char *line, int *argc_out, char ***a
 	argv[argc] = NULL;
 	*argc_out = argc;
 	*argv_out = argv;
-	static const struct opts_help h = { "usage: t\n", NULL };
+	static const struct opts_help h = { .usage = "usage: t\n" };
 	FILE *saved = stderr;
 	stderr = fopen("/dev/null", "w"); /* usage errors are expected */
 	int rc = opts_parse(t, &h, argc, argv, first);
 	fclose(stderr);
 	stderr = saved;
 	return rc;
+}
+
+/* A command line of its own for one of the operand helpers. */
+struct line {
+	int argc;
+	char *argv[32];
+	char buf[512];
+};
+
+static struct line *split(const char *text)
+{
+	static struct line l;
+	snprintf(l.buf, sizeof(l.buf), "%s", text);
+	l.argc = 0;
+	for (char *tok = strtok(l.buf, " "); tok && l.argc < 31; tok = strtok(NULL, " "))
+		l.argv[l.argc++] = tok;
+	l.argv[l.argc] = NULL;
+	return &l;
+}
+
+/* fn on the line with stdout (the help) and stderr (usage errors) silenced. */
+static int quiet_call(int (*fn)(const struct opt *, struct line *, const char **), const struct opt *t,
+		      const char *text, const char **out)
+{
+	struct line *l = split(text);
+	fflush(stdout);
+	FILE *saved_err = stderr, *saved_out = stdout;
+	stderr = fopen("/dev/null", "w");
+	stdout = fopen("/dev/null", "w");
+	int rc = fn(t, l, out);
+	fclose(stderr);
+	fclose(stdout);
+	stderr = saved_err;
+	stdout = saved_out;
+	return rc;
+}
+
+static const struct opts_help plain = { .usage = "usage: t\n" };
+
+static int one(const struct opt *t, struct line *l, const char **out)
+{
+	return opts_parse_one(t, &plain, l->argc, l->argv, "DIR", out);
+}
+
+static int none(const struct opt *t, struct line *l, const char **out)
+{
+	(void)out;
+	return opts_parse_none(t, &plain, l->argc, l->argv);
+}
+
+static char **last_argv;
+
+static int action(const struct opt *t, struct line *l, const char **out)
+{
+	static const char *const actions[] = { "ls", "rm", "gc", NULL };
+	last_argv = l->argv;
+	return opts_parse_action(t, &plain, l->argc, l->argv, actions, out);
+}
+
+static size_t two(void)
+{
+	return 2;
+}
+
+static const char *item_name(size_t i)
+{
+	return i ? "beta" : "alpha";
+}
+
+static const char *item_text(size_t i)
+{
+	return i ? "the second" : "the first";
 }
 
 static int last_cb;
@@ -91,13 +163,39 @@ int main(void)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	static const struct opts_help h = { "usage: t\n", "after\n" };
+	static const struct opts_help h = { .usage = "usage: t\n", .after = "after\n" };
 	opts_usage(f, t, &h);
 	fclose(f);
 	ok(strstr(text, "  -f, --flag") && strstr(text, "a flag") && strstr(text, "  -j, --jobs N") &&
 		   strstr(text, "--cb[=N]") && strstr(text, "  -h, --help") && strstr(text, "\nafter\n"),
 	   "help lists every option, groups included, with the text around it");
 	free(text);
+	/* A list from an engine table, between the options and the rest. */
+	static const struct opts_list items = { "Items", two, item_name, item_text, 6 };
+	static const struct opts_help hl = { .usage = "usage: t\n", .after = "after\n", .list = &items };
+	f = open_memstream(&text, &len);
+	opts_usage(f, t, &hl);
+	fclose(f);
+	ok(strstr(text, "\nItems:\n  alpha  the first\n  beta   the second\n\nafter\n") != NULL,
+	   "the list is printed as a table before the text after the options");
+	free(text);
+
+	/* Operands: exactly one, none, or one of a set of actions. */
+	const struct opt flags[] = { { .type = OPT_FLAG, .short_name = 'f', .long_name = "flag", .value = &flag },
+				     OPT_END_() };
+	const char *got = NULL;
+	ok(quiet_call(one, flags, "t -f m", &got) == -1 && got && !strcmp(got, "m"), "one operand: go on, with it");
+	is_int(quiet_call(one, flags, "t -f", &got), EXIT_USAGE, "one operand missing: a usage error");
+	is_int(quiet_call(one, flags, "t a b", &got), EXIT_USAGE, "two operands where one is wanted");
+	is_int(quiet_call(one, flags, "t --help", &got), 0, "--help: the command returns 0");
+	is_int(quiet_call(none, flags, "t -f", &got), -1, "no operands: go on");
+	is_int(quiet_call(none, flags, "t -f x", &got), EXIT_USAGE, "an operand where none is wanted");
+	got = NULL;
+	ok(quiet_call(action, flags, "t rm -f x", &got) == -1 && got && !strcmp(got, "rm") &&
+		   !strcmp(last_argv[optind], "x"),
+	   "an action: go on, optind past it (the operand after it next)");
+	is_int(quiet_call(action, flags, "t", &got), EXIT_USAGE, "no action: a usage error");
+	is_int(quiet_call(action, flags, "t mv", &got), EXIT_USAGE, "an unknown action: a usage error");
 	free(list);
 	return done_testing();
 }

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "core/report.h"
+#include "core/timeline.h"
 #include "core/sysinfo.h"
 
 #include <math.h>

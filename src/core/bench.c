@@ -1,0 +1,430 @@
+/* bench: the experiment (see bench.h). */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "netsim.h"
+#include "pagecache.h"
+#include "safetensors.h"
+#include "stagecache.h"
+#include "strbuf.h"
+#include "sysinfo.h"
+#include "template.h"
+#include "banned.h"
+
+/* ---- the modes ---- */
+
+const char *bench_arm_path(const struct bench *b, const struct bench_arm *a)
+{
+	return a->mode->flags & MODE_READS_NET ? b->net : b->nvme;
+}
+
+static int add_mode(struct bench *b, const char *name, struct cs_err *err)
+{
+	if (b->narms == BENCH_MAX_MODES)
+		return cs_fail(err, EINVAL, "too many modes (at most %d)", BENCH_MAX_MODES);
+	const struct storage_mode *m = storage_mode_find(name);
+	if (!m)
+		return cs_fail(err, EINVAL, "unknown mode '%s' (%s)", name, storage_mode_list());
+	for (size_t k = 0; k < b->narms; k++)
+		if (b->arms[k].mode == m)
+			return cs_fail(err, EINVAL, "mode '%s' given twice", name);
+	int on_net = !!(m->flags & MODE_READS_NET);
+	if (!(on_net ? b->net : b->nvme))
+		return cs_fail(err, EINVAL, "mode '%s' needs a path: --%s PATH or $MODEL_PATH_%s", name,
+			       on_net ? "net" : "nvme", on_net ? "NET" : "NVME");
+	size_t n = b->repeat ? b->repeat : 1;
+	b->arms[b->narms++] = (struct bench_arm){ .mode = m, .loads = xcalloc(n, sizeof(double)),
+						  .totals = xcalloc(n, sizeof(double)), .cold = xcalloc(n, sizeof(int)) };
+	return 0;
+}
+
+int bench_add_modes(struct bench *b, const char *list, struct cs_err *err)
+{
+	const char *dflt = b->nvme && b->net ? MODE_NVME "," MODE_NET : b->nvme ? MODE_NVME : b->net ? MODE_NET
+											       : MODE_NVME "," MODE_NET;
+	char *copy = xstrdup(list ? list : dflt), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save))
+		rc = add_mode(b, t, err);
+	free(copy);
+	if (!rc && !b->narms)
+		rc = cs_fail(err, EINVAL, "--modes '%s' names no mode (%s)", list ? list : "", storage_mode_list());
+	b->total = b->narms * b->repeat;
+	return rc;
+}
+
+int bench_check_paths(const struct bench *b, struct cs_err *err)
+{
+	for (size_t i = 0; i < b->narms; i++) {
+		const struct bench_arm *a = &b->arms[i];
+		if (b->net_pending && a->mode->flags & MODE_READS_NET)
+			continue;
+		struct st_model m;
+		struct cs_err e;
+		int rc = st_model_open(bench_arm_path(b, a), &m, &e);
+		st_model_free(&m);
+		if (rc)
+			return cs_fail(err, e.code, "%s path refused: %s", a->mode->name, e.msg);
+	}
+	return 0;
+}
+
+static int any_arm(const struct bench *b, unsigned flag)
+{
+	for (size_t i = 0; i < b->narms; i++)
+		if (b->arms[i].mode->flags & flag)
+			return 1;
+	return 0;
+}
+
+/* ---- before the first run ---- */
+
+/* Staged copies (or partial copies) of earlier benches that were killed
+ * before they could remove them: NAME-bench-PID-N whose PID is gone. */
+static void remove_stale_copies(const struct bench *b)
+{
+	struct sc_entry *e;
+	size_t n;
+	struct cs_err err;
+	if (sc_list(b->stage_root, &e, &n, &err))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = strstr(e[i].name, "-bench-");
+		long pid = 0, k = 0;
+		char tail;
+		while (p && strstr(p + 1, "-bench-"))
+			p = strstr(p + 1, "-bench-");
+		if (!p || sscanf(p, "-bench-%ld-%ld%c", &pid, &k, &tail) != 2 || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (sc_remove(b->stage_root, e[i].name, &err) == 0)
+			cs_say(b->cb.progress, b->cb.arg, "removed '%s', left by a bench that was killed (pid %ld)", e[i].name,
+			    pid);
+	}
+	sc_entries_free(e, n);
+}
+
+/* A root on the local side, outside both models. */
+static int prepare_stage_root(struct bench *b, struct cs_err *err)
+{
+	if (!b->stage_root || !*b->stage_root) {
+		if (!b->nvme)
+			return cs_fail(err, EINVAL, "mode 'staged' needs --stage-root DIR (or $STAGING_ROOT)");
+		char *parent = fs_parent_dir(b->nvme);
+		b->stage_root = b->own_root = path_join(parent, "coldstart-staged");
+		free(parent);
+	}
+	char *rroot = fs_canonical(b->stage_root);
+	int rc = 0;
+	for (int k = 0; k < 2 && rroot && !rc; k++) {
+		const char *mp = k ? (b->net_pending ? NULL : b->net) : b->nvme;
+		char *rm = mp ? realpath(mp, NULL) : NULL;
+		size_t l = rm ? strlen(rm) : 0;
+		if (rm && !strncmp(rroot, rm, l) && (rroot[l] == '/' || !rroot[l]))
+			rc = cs_fail(err, EINVAL, "--stage-root '%s' is inside the model directory '%s': the staged copies would "
+				     "become part of the model", b->stage_root, mp);
+		free(rm);
+	}
+	free(rroot);
+	if (rc)
+		return rc;
+	if (fs_mkdir_last(b->stage_root, 0755) < 0)
+		return cs_fail_errno(err, errno, "cannot create staging root '%s'%s", b->stage_root,
+				     errno == ENOENT ? " (its parent directory does not exist)" : "");
+	remove_stale_copies(b);
+	return 0;
+}
+
+/* The same server without weight I/O. */
+static int runtime_template(struct bench *b, struct cs_err *err)
+{
+	const char *base = b->run.server;
+	if (b->runtime_server)
+		b->own_rt_server = xstrdup(b->runtime_server);
+	else if (strstr(base, " refserve "))
+		b->own_rt_server = xasprintf("%s --dummy", base);
+	else if (!strncmp(base, "vllm serve ", 11))
+		b->own_rt_server = xasprintf("%s --load-format dummy", base);
+	else
+		return cs_fail(err, EINVAL,
+			       "mode 'runtime' needs --runtime-server TEMPLATE: how to start this server without loading weights");
+	return 0;
+}
+
+int bench_prepare(struct bench *b, struct cs_err *err)
+{
+	if (any_arm(b, MODE_STAGES) && prepare_stage_root(b, err))
+		return -1;
+	if (any_arm(b, MODE_NO_WEIGHTS) && runtime_template(b, err))
+		return -1;
+	return 0;
+}
+
+/* ---- the sidecar ---- */
+
+static char *command_line(int argc, char *const *argv)
+{
+	struct strbuf cl = STRBUF_INIT;
+	strbuf_adds(&cl, "coldstart");
+	for (int i = 0; i < argc; i++) {
+		char *q = shell_quote(argv[i]);
+		strbuf_addf(&cl, " %s", q);
+		free(q);
+	}
+	return strbuf_detach(&cl);
+}
+
+/* The server command as it runs, {port} and the rest left as tokens. */
+static char *server_command(const struct bench *b, const char *model_path)
+{
+	char mlbuf[32];
+	snprintf(mlbuf, sizeof(mlbuf), "%ld", b->run.max_model_len);
+	const struct tmpl_var vars[] = { { "model", model_path }, { "port", "{port}" }, { "max_model_len", mlbuf },
+					 { "mode", "{mode}" }, { "run_id", "{run_id}" } };
+	char **av = NULL;
+	struct cs_err err;
+	if (b->run.shell || tmpl_argv(b->run.server, vars, 5, &av, &err))
+		return NULL;
+	char *d = argv_display(av);
+	tmpl_argv_free(av);
+	return d;
+}
+
+int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct cs_err *err)
+{
+	char *cl = command_line(argc, argv);
+	time_t now = time(NULL);
+	struct tm tm;
+	char when[64];
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "coldstart_version", CS_VERSION, "started", when,
+			      "command_line", cl, "server_template", b->run.server, "max_model_len",
+			      (json_int_t)b->run.max_model_len, "host", si_host_json());
+	free(cl);
+	if (b->run.name)
+		json_object_set_new(j, "model", json_string(b->run.name));
+	if (b->net_note)
+		json_object_set_new(j, "net", json_string(b->net_note + (strncmp(b->net_note, "net=", 4) ? 0 : 4)));
+	char *sc = server_command(b, b->nvme ? b->nvme : bench_arm_path(b, &b->arms[0]));
+	if (sc)
+		json_object_set_new(j, "server_command", json_string(sc));
+	free(sc);
+	json_t *paths = json_array();
+	for (size_t i = 0; i < b->narms; i++) {
+		json_t *p = si_path_json(bench_arm_path(b, &b->arms[i]));
+		json_object_set_new(p, "mode", json_string(b->arms[i].mode->name));
+		json_array_append_new(paths, p);
+		if (b->arms[i].mode->flags & MODE_STAGES && b->stage_root) {
+			json_t *sp = si_path_json(b->stage_root);
+			json_object_set_new(sp, "mode", json_string("staged (copy)"));
+			json_array_append_new(paths, sp);
+		}
+	}
+	json_object_set_new(j, "paths", paths);
+	char *path = rp_sibling(b->run.csv, ".meta.json");
+	char *text = json_dumps(j, JSON_INDENT(2));
+	int rc = fs_write_file_sync(path, text, strlen(text), err);
+	free(text);
+	free(path);
+	json_decref(j);
+	return rc;
+}
+
+char *bench_record_netsim(const struct bench *b, const char *mountpoint, int *cpu_bound, struct cs_err *err)
+{
+	*cpu_bound = 0;
+	char *text = netsim_stats(mountpoint, err);
+	json_t *st = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	char *path = rp_sibling(b->run.csv, ".meta.json");
+	json_t *meta = st ? json_load_file(path, 0, NULL) : NULL;
+	char *note = NULL;
+	if (meta) {
+		note = netsim_limit_note(st, cpu_bound);
+		json_object_set(meta, "netsim_stats", st);
+		char *s = json_dumps(meta, JSON_INDENT(2));
+		if (fs_write_file_sync(path, s, strlen(s), err))
+			cs_say(b->cb.notice, b->cb.arg, "%s", err->msg);
+		free(s);
+	}
+	json_decref(meta);
+	json_decref(st);
+	free(path);
+	return note;
+}
+
+/* ---- the runs ---- */
+
+void bench_schedule(size_t narms, size_t repeat, enum bench_order order, uint64_t seed, size_t *plan)
+{
+	size_t total = narms * repeat;
+	for (size_t k = 0; k < total; k++)
+		plan[k] = order == BENCH_GROUPED ? k / repeat : k % narms;
+	if (order != BENCH_RANDOM)
+		return;
+	uint64_t s = seed ? seed : 1;
+	for (size_t k = total; k > 1; k--) {
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		size_t j = (size_t)(s % k);
+		size_t tmp = plan[k - 1];
+		plan[k - 1] = plan[j];
+		plan[j] = tmp;
+	}
+}
+
+static void stage_notice(const char *msg, void *arg)
+{
+	const struct bench *b = arg;
+	cs_say(b->cb.progress, b->cb.arg, "stage: %s", msg);
+}
+
+/* The copy half of a staged run: net -> ROOT/NAME, timed, from a cold source. */
+static int stage_for_run(const struct bench *b, const char *src, const char *name, struct sc_result *r,
+			 struct cs_err *err)
+{
+	const struct sc_opts o = {
+		.root = b->stage_root, .src = src, .name = name, .jobs = b->stage_jobs, .direct = b->stage_direct,
+		.cancel = b->run.cancel, .notice = stage_notice, .notice_arg = (void *)b,
+	};
+	struct cs_err e;
+	/* The copy starts cold too: nothing of the source in the page cache. */
+	struct pc_set set;
+	char *paths[1] = { (char *)src };
+	if (pc_collect(paths, 1, &set, &e) || pc_evict(&set, &e) || pc_residency(&set, &e))
+		return cs_fail(err, e.code, "cannot evict '%s' before staging: %s", src, e.msg);
+	if (set.total && set.resident * 100 > set.total)
+		cs_say(b->cb.notice, b->cb.arg, "%.1f%% of '%s' is still cached before staging: the copy is not cold",
+		    100.0 * (double)set.resident / (double)set.total, src);
+	pc_set_free(&set);
+	if (sc_stage(&o, r, &e)) {
+		if (e.code == ECANCELED)
+			return cs_fail(err, ECANCELED, "%s", e.msg);
+		return cs_fail(err, e.code, "staging '%s' into '%s' failed: %s", src, b->stage_root, e.msg);
+	}
+	cs_say(b->cb.progress, b->cb.arg, "staged %.2f GB in %.3fs (%.2f GB/s)", (double)r->bytes / 1e9, r->seconds,
+	    r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0);
+	return 0;
+}
+
+/* What every run of the arm adds to its notes. */
+static char *arm_notes(const struct bench *b, const struct bench_arm *a)
+{
+	if (a->mode->flags & MODE_READS_NET && b->net_note)
+		return xstrdup(b->net_note);
+	if (a->mode->flags & MODE_NO_WEIGHTS)
+		return xstrdup(NOTE_WEIGHTS "=dummy");
+	return NULL;
+}
+
+/* One run of arm a: staged first if it stages, recorded, handed to run_done. */
+static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err *err)
+{
+	const char *path = bench_arm_path(b, a);
+	struct rr_opts o = b->run;
+	if (a->mode->flags & MODE_NO_WEIGHTS)
+		o.server = b->own_rt_server;
+	if (a->mode->flags & MODE_PREFETCH && !o.prefetch)
+		o.prefetch = RR_PREFETCH_JOBS;
+	char *extra = arm_notes(b, a);
+	struct sc_result sr = { 0 };
+	char *sname = NULL;
+	if (a->mode->flags & MODE_STAGES) {
+		/* A fresh name each run: the copy is timed from scratch. */
+		sname = xasprintf("%s-bench-%ld-%zu", b->run.name ? b->run.name : "model", (long)getpid(), k + 1);
+		if (stage_for_run(b, path, sname, &sr, err)) {
+			free(sname);
+			free(extra);
+			sc_result_free(&sr);
+			return -1;
+		}
+		path = sr.path;
+		o.staged_copy_s = sr.seconds;
+		if (b->staged_warm)
+			o.cold = COLD_NONE;
+		char *e = xasprintf("%s%s" NOTE_STAGED_BYTES "=%llu; " NOTE_STAGED_CACHE "=%s; " NOTE_STAGE_JOBS "=%d%s",
+				    extra ? extra : "", extra ? "; " : "", (unsigned long long)sr.bytes,
+				    b->staged_warm ? "warm" : "cold", b->stage_jobs,
+				    b->stage_direct ? "; " NOTE_STAGE_DIRECT "=yes" : "");
+		free(extra);
+		extra = e;
+	}
+	struct rr_record rec;
+	struct cs_err re;
+	int rc = rr_run(&o, path, a->mode->name, extra, &rec, &re);
+	if (sname) {
+		struct cs_err se;
+		if (sr.path && sc_remove(b->stage_root, sname, &se))
+			cs_say(b->cb.notice, b->cb.arg, "cannot remove the staged copy: %s", se.msg);
+		free(sname);
+	}
+	free(extra);
+	int status = b->cb.run_done ? b->cb.run_done(b, k, a, path, &rec, rc, &re, b->cb.arg) : rc ? 1 : 0;
+	if (!status) {
+		a->totals[a->n] = o.staged_copy_s >= 0 ? o.staged_copy_s + rec.res.load_s : rec.res.load_s;
+		a->cold[a->n] = rec.res.cold;
+		a->loads[a->n++] = rec.res.load_s;
+	}
+	rr_record_free(&rec);
+	sc_result_free(&sr);
+	return status;
+}
+
+int bench_run(struct bench *b, struct cs_err *err)
+{
+	size_t *plan = xcalloc(b->total ? b->total : 1, sizeof(size_t));
+	bench_schedule(b->narms, b->repeat, b->order, b->seed, plan);
+	int rc = 0;
+	for (size_t k = 0; k < b->total && !rc; k++) {
+		struct bench_arm *a = &b->arms[plan[k]];
+		if (b->cb.run_start)
+			b->cb.run_start(b, k, a, bench_arm_path(b, a), b->cb.arg);
+		rc = run_one(b, k, a, err);
+	}
+	free(plan);
+	return rc;
+}
+
+int bench_arm_stats(const struct bench_arm *a, int totals, struct rp_stats *st, size_t *left_out)
+{
+	int has_cold = 0, has_unverified = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		has_cold |= a->cold[i] == 1;
+		has_unverified |= a->cold[i] == -1;
+	}
+	int basis = has_cold ? 1 : has_unverified ? -1 : 0;
+	double *v = xcalloc(a->n ? a->n : 1, sizeof(double));
+	size_t n = 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->cold[i] == basis)
+			v[n++] = totals ? a->totals[i] : a->loads[i];
+	rp_stats_of(v, n, st);
+	free(v);
+	*left_out = a->n - n;
+	return basis;
+}
+
+void bench_free(struct bench *b)
+{
+	for (size_t i = 0; i < b->narms; i++) {
+		free(b->arms[i].loads);
+		free(b->arms[i].totals);
+		free(b->arms[i].cold);
+	}
+	b->narms = 0;
+	free(b->own_root);
+	free(b->own_rt_server);
+	b->own_root = b->own_rt_server = NULL;
+}

@@ -1,0 +1,26 @@
+#ifndef CS_TIMELINE_H
+#define CS_TIMELINE_H
+/*
+ * timeline: what the runner samples from a server every ~100 ms until it
+ * is ready, and the chart of it (drawn by the report's SVG code).
+ */
+#include <stddef.h>
+
+struct tl_sample {
+	double t;             /* seconds from launch */
+	double read_bytes;    /* cumulative bytes read by the server's tree */
+	double rss_bytes;     /* resident memory of the tree */
+	double gpu_bytes;     /* GPU memory of the tree, < 0 when none */
+	double cached_bytes;  /* model bytes in the page cache */
+};
+
+struct tl_marker {
+	const char *label;
+	double t;             /* < 0: not drawn */
+};
+
+/* The chart: read rates above, memory below, a dashed line per marker. */
+char *rp_timeline_svg(const char *title, const struct tl_sample *s, size_t n, const struct tl_marker *m,
+		      size_t nm);
+
+#endif

@@ -1,0 +1,145 @@
+/* The bench's schedule, modes and statistics (core/bench.c, core/schema.c). */
+#define _GNU_SOURCE
+#include "core/bench.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+static void plan_text(size_t narms, size_t repeat, enum bench_order order, uint64_t seed, char *out, size_t outlen)
+{
+	size_t *plan = calloc(narms * repeat, sizeof(size_t));
+	bench_schedule(narms, repeat, order, seed, plan);
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t k = 0; k < narms * repeat && n + 2 < outlen; k++)
+		out[n++] = (char)('a' + plan[k]), out[n] = '\0';
+	free(plan);
+}
+
+/* How many times each arm appears in a plan text. */
+static int counts_even(const char *p, size_t narms, size_t repeat)
+{
+	for (size_t a = 0; a < narms; a++) {
+		size_t c = 0;
+		for (const char *q = p; *q; q++)
+			c += (size_t)(*q - 'a') == a;
+		if (c != repeat)
+			return 0;
+	}
+	return strlen(p) == narms * repeat;
+}
+
+static void test_schedule(void)
+{
+	char p[64], q[64];
+	plan_text(3, 2, BENCH_INTERLEAVE, 0, p, sizeof(p));
+	is_str(p, "abcabc", "interleave: a b c a b c (drift hits every mode alike)");
+	plan_text(3, 2, BENCH_GROUPED, 0, p, sizeof(p));
+	is_str(p, "aabbcc", "grouped: each mode's runs together");
+	plan_text(1, 4, BENCH_INTERLEAVE, 0, p, sizeof(p));
+	is_str(p, "aaaa", "one mode: its runs");
+	plan_text(4, 5, BENCH_RANDOM, 42, p, sizeof(p));
+	ok(counts_even(p, 4, 5), "random: a permutation (each of 4 modes 5 times): %s", p);
+	plan_text(4, 5, BENCH_RANDOM, 42, q, sizeof(q));
+	is_str(q, p, "random: the same seed gives the same order");
+	plan_text(4, 5, BENCH_RANDOM, 43, q, sizeof(q));
+	ok(strcmp(q, p) != 0, "random: another seed, another order (%s vs %s)", q, p);
+	plan_text(4, 5, BENCH_INTERLEAVE, 0, q, sizeof(q));
+	ok(strcmp(q, p) != 0, "random: not the interleaved order");
+	plan_text(3, 3, BENCH_RANDOM, 0, p, sizeof(p));
+	plan_text(3, 3, BENCH_RANDOM, 1, q, sizeof(q));
+	is_str(p, q, "random: seed 0 counts as 1 (xorshift has no zero state)");
+}
+
+static void test_modes(void)
+{
+	ok(storage_mode_find(MODE_NVME) == &storage_modes[0], "nvme is the first mode (every ratio is to it)");
+	const struct storage_mode *st = storage_mode_find(MODE_STAGED);
+	ok(st && st->flags & MODE_READS_NET && st->flags & MODE_STAGES, "staged reads the net copy and stages it");
+	const struct storage_mode *rt = storage_mode_find(MODE_RUNTIME);
+	ok(rt && rt->flags & MODE_NO_WEIGHTS && !(rt->flags & MODE_READS_NET), "runtime: no weights, on the NVMe side");
+	ok(storage_mode_find("nfs") == NULL, "a label the bench does not know is no mode");
+	ok(storage_mode_rank(MODE_NVME) < storage_mode_rank(MODE_NET) &&
+		   storage_mode_rank(MODE_NET) < storage_mode_rank(MODE_STAGED) &&
+		   storage_mode_rank(MODE_RUNTIME) < storage_mode_rank("zzz-custom"),
+	   "report order: the table's, unknown labels last");
+	is_str(storage_mode_list(), "nvme, net, staged, net+prefetch or runtime", "the list in messages");
+
+	struct bench b = BENCH_INIT;
+	struct cs_err err;
+	b.nvme = "/m/nvme";
+	b.net = "/m/net";
+	ok(bench_add_modes(&b, NULL, &err) == 0 && b.narms == 2 && b.arms[0].mode == storage_mode_find(MODE_NVME) &&
+		   b.arms[1].mode == storage_mode_find(MODE_NET),
+	   "no --modes with both paths: nvme,net");
+	is_int(b.total, 2 * BENCH_REPEAT_DEFAULT, "total runs: modes x repeat");
+	is_str(bench_arm_path(&b, &b.arms[1]), "/m/net", "net reads the net path");
+	bench_free(&b);
+
+	b = (struct bench)BENCH_INIT;
+	b.nvme = "/m/nvme";
+	b.net = "/m/net";
+	ok(bench_add_modes(&b, "staged,runtime", &err) == 0 && !strcmp(bench_arm_path(&b, &b.arms[0]), "/m/net") &&
+		   !strcmp(bench_arm_path(&b, &b.arms[1]), "/m/nvme"),
+	   "staged copies from net, runtime starts on nvme");
+	bench_free(&b);
+
+	const struct {
+		const char *list, *nvme, *net, *msg;
+	} bad[] = {
+		{ "nvme,nvme", "/n", "/x", "mode 'nvme' given twice" },
+		{ "nvme,disk", "/n", "/x", "unknown mode 'disk' (nvme, net, staged, net+prefetch or runtime)" },
+		{ "staged", "/n", NULL, "mode 'staged' needs a path: --net PATH or $MODEL_PATH_NET" },
+		{ "runtime", NULL, "/x", "mode 'runtime' needs a path: --nvme PATH or $MODEL_PATH_NVME" },
+		{ ",", "/n", "/x", "--modes ',' names no mode (nvme, net, staged, net+prefetch or runtime)" },
+		{ "nvme,net,nvme,net,nvme,net,nvme,net,nvme", "/n", "/x", "mode 'nvme' given twice" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b = (struct bench)BENCH_INIT;
+		b.nvme = bad[i].nvme;
+		b.net = bad[i].net;
+		memset(&err, 0, sizeof(err));
+		int rc = bench_add_modes(&b, bad[i].list, &err);
+		ok(rc == -1 && err.code == EINVAL && !strcmp(err.msg, bad[i].msg), "--modes '%s' refused: %s", bad[i].list,
+		   err.msg);
+		bench_free(&b);
+	}
+}
+
+static void test_stats(void)
+{
+	double loads[] = { 5, 1, 3, 100, 2 }, totals[] = { 15, 11, 13, 110, 12 };
+	int cold[] = { 1, 1, 1, 0, -1 };
+	struct bench_arm a = { .mode = storage_mode_find(MODE_STAGED), .n = 5, .loads = loads, .totals = totals,
+			       .cold = cold };
+	struct rp_stats st;
+	size_t left;
+	is_int(bench_arm_stats(&a, 0, &st, &left), 1, "a mode with cold runs: its basis is the cold runs");
+	ok(st.n == 3 && st.median == 3 && st.min == 1 && st.max == 5 && left == 2,
+	   "median 3 of the cold runs {5,1,3}; the warm 100 and the unverified 2 left out");
+	bench_arm_stats(&a, 1, &st, &left);
+	ok(st.median == 13, "totals: copy + load of the same runs (median 13)");
+	int unverified[] = { 0, -1, 0, -1, 0 };
+	a.cold = unverified;
+	is_int(bench_arm_stats(&a, 0, &st, &left), -1, "no cold runs: the runs not verified cold");
+	ok(st.n == 2 && st.median == 50.5 && left == 3, "median of the unverified {1, 100}: 50.5; the warm left out");
+	int warm[] = { 0, 0, 0, 0, 0 };
+	a.cold = warm;
+	is_int(bench_arm_stats(&a, 0, &st, &left), 0, "only warm runs: they are the basis, and said so");
+	ok(st.n == 5 && left == 0, "all five");
+	struct bench_arm none = { .mode = a.mode };
+	bench_arm_stats(&none, 0, &st, &left);
+	ok(st.n == 0 && left == 0, "a mode with no measured run: nothing");
+}
+
+int main(void)
+{
+	test_schedule();
+	test_modes();
+	test_stats();
+	return done_testing();
+}

@@ -1,0 +1,248 @@
+/*
+ * The run record (core/runrec.c) read back by the report (core/report_*.c):
+ * the notes written for a run are what the report's parser understands.
+ */
+#define _GNU_SOURCE
+#include "core/runrec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/csvlog.h"
+#include "core/fsutil.h"
+#include "core/report.h"
+#include "core/schema.h"
+#include "tap.h"
+
+static char tmp[] = "/tmp/cs-test-runrec-XXXXXX";
+
+static struct run_result ready_run(double load_s, int cold)
+{
+	struct run_result r;
+	memset(&r, 0, sizeof(r));
+	phases_init(&r.phases);
+	r.outcome = RUN_READY;
+	r.load_s = load_s;
+	r.cold = cold;
+	r.resident_pct = cold > 0 ? 0.4 : cold == 0 ? 87.5 : -1;
+	r.gpu_mem_bytes = -1;
+	r.gpu_released = -1;
+	r.prefetch_s = -1;
+	r.stop.seconds = 0.25;
+	return r;
+}
+
+/* Append a row of mode with these notes, as rr_run does. */
+static void append(const char *csv, const char *mode, double load_s, const char *notes)
+{
+	struct csv_row row = { 0, mode, "m", 4096, load_s, -1, notes };
+	struct cs_err err;
+	if (csv_append(csv, &row, &err))
+		printf("# append: %s\n", err.msg);
+}
+
+static const struct rp_run *run_of(const struct rp_report *r, long long id)
+{
+	for (size_t i = 0; i < r->nruns; i++)
+		if (r->runs[i].run_id == id)
+			return &r->runs[i];
+	return NULL;
+}
+
+static const struct rp_mode *mode_of(const struct rp_report *r, const char *name)
+{
+	for (size_t i = 0; i < r->nmodes; i++)
+		if (!strcmp(r->modes[i].name, name))
+			return &r->modes[i];
+	return NULL;
+}
+
+static void test_notes_round_trip(void)
+{
+	char *csv = path_join(tmp, "round.csv");
+	struct rr_opts o = RR_OPTS_INIT;
+
+	/* 1: a cold nvme run with phases in its log */
+	struct run_result r = ready_run(3.0, 1);
+	r.phases.t_load_start = 0.5;
+	r.phases.t_weights_end = 2.0;
+	char *n = rr_notes(&o, &r, "vllm", NULL, "coldstart-logs/x.timeline.svg");
+	ok(strstr(n, NOTE_COLD "=yes") && strstr(n, NOTE_T_LOAD_START "=0.500"), "notes: %s", n);
+	append(csv, MODE_NVME, r.load_s, n);
+	free(n);
+
+	/* 2: a staged run: copy_s, load_s and total_s in the notes */
+	r = ready_run(1.0, 1);
+	o.staged_copy_s = 10;
+	n = rr_notes(&o, &r, "vllm", NOTE_STAGED_BYTES "=123", NULL);
+	ok(strstr(n, NOTE_COPY_S "=10.000; " NOTE_LOAD_S "=1.000; " NOTE_TOTAL_S "=11.000") != NULL,
+	   "staged notes: %s", n);
+	append(csv, MODE_STAGED, r.load_s, n);
+	free(n);
+	o.staged_copy_s = -1;
+
+	/* 3: a warm run, 4: one whose residency could not be read */
+	r = ready_run(0.5, 0);
+	n = rr_notes(&o, &r, "vllm", NULL, NULL);
+	append(csv, MODE_NVME, r.load_s, n);
+	free(n);
+	r = ready_run(4.0, -1);
+	n = rr_notes(&o, &r, "vllm", NULL, NULL);
+	ok(strstr(n, NOTE_RESIDENT_PCT "=unknown") != NULL, "unknown residency is said: %s", n);
+	append(csv, MODE_NET, r.load_s, n);
+	free(n);
+
+	/* 5: a failed run (--record-failures) */
+	r = ready_run(0, 1);
+	r.outcome = RUN_EXITED;
+	n = rr_notes(&o, &r, "vllm", NULL, NULL);
+	ok(strstr(n, NOTE_STATUS "=failed:") != NULL && !strstr(n, NOTE_READY_OWNER), "failed notes: %s", n);
+	append(csv, MODE_NET, -1, n);
+	free(n);
+
+	struct rp_report rep;
+	struct cs_err err;
+	if (!ok(rp_load(csv, NULL, NULL, NULL, &rep, &err) == 0, "the report loads what the record wrote"))
+		printf("# %s\n", err.msg);
+	const struct rp_run *u = run_of(&rep, 1);
+	ok(u && u->coldness == RP_COLD && u->has_phases && u->ph_before == 0.5 && u->ph_weights == 1.5 &&
+		   u->ph_after == 1.0,
+	   "cold=yes and the phases read back (0.5 s before weights, 1.5 s weights, 1.0 s after)");
+	ok(u && u->timeline && !strcmp(u->timeline, "coldstart-logs/x.timeline.svg"), "the timeline read back");
+	u = run_of(&rep, 2);
+	ok(u && u->copy_s == 10 && u->load_s == 1 && u->total_s == 11 && u->read_as == RP_READ_LOAD,
+	   "staged: copy 10 s + start 1 s = 11 s, the column read as the start");
+	ok(run_of(&rep, 3) && run_of(&rep, 3)->coldness == RP_WARM, "cold=no reads as warm");
+	ok(run_of(&rep, 4) && run_of(&rep, 4)->coldness == RP_UNVERIFIED, "cold=unverified reads as unverified");
+	u = run_of(&rep, 5);
+	ok(u && u->status && !strncmp(u->status, "failed:", 7), "the failed run's status read back: %s",
+	   u && u->status ? u->status : "(none)");
+	const struct rp_mode *nv = mode_of(&rep, MODE_NVME), *net = mode_of(&rep, MODE_NET);
+	ok(nv && nv->basis == RP_COLD && nv->runs == 1 && nv->warm_runs == 1 && nv->load.median == 3.0,
+	   "nvme: the cold run is the basis, the warm one apart");
+	ok(net && net->failed == 1 && net->basis == RP_UNVERIFIED && net->runs == 1,
+	   "net: one failed (counted, not averaged), one unverified as the basis");
+	ok(rep.nmodes >= 3 && !strcmp(rep.modes[0].name, MODE_NVME) && !strcmp(rep.modes[1].name, MODE_NET) &&
+		   !strcmp(rep.modes[2].name, MODE_STAGED),
+	   "modes in the table's order, whatever the rows' order");
+	rp_free(&rep);
+	free(csv);
+}
+
+/* A real run through rr_run: a server that says READY on its output. */
+static void test_rr_run(void)
+{
+	char *model = path_join(tmp, "model"), *csv = path_join(tmp, "runs.csv");
+	mkdir(model, 0755);
+	char *w = path_join(model, "w.bin");
+	FILE *f = fopen(w, "w");
+	fputs("weights", f);
+	fclose(f);
+	struct rr_opts o = RR_OPTS_INIT;
+	o.server = "sh -c 'echo READY {mode} {run_id}; exec sleep 30'";
+	o.ready = "log:READY";
+	o.cold = COLD_NONE;
+	o.csv = csv;
+	o.timeout_ns = 20ULL * 1000000000ULL;
+	o.stop_timeout_ns = 5ULL * 1000000000ULL;
+	o.gpu_release_ns = 1000000000ULL;
+	o.notes = "unit";
+	struct rr_record rec;
+	struct cs_err err;
+	int rc = rr_run(&o, model, "nvme", "extra=1", &rec, &err);
+	if (!ok(rc == 0 && rec.ran && rec.res.outcome == RUN_READY, "a server ready on its log line is a run"))
+		printf("# %s\n", err.msg);
+	is_int(rec.run_id, 1, "its row is the CSV's first");
+	ok(rec.command && strstr(rec.command, "READY nvme 1") != NULL, "{mode} and {run_id} expanded: %s",
+	   rec.command ? rec.command : "");
+	ok(rec.log && strstr(rec.log, "/coldstart-logs/nvme-") != NULL, "log named in coldstart-logs/ next to the CSV: %s",
+	   rec.log ? rec.log : "(none)");
+	ok(rec.notes && strstr(rec.notes, NOTE_SERVER "=sh") && strstr(rec.notes, "extra=1") &&
+		   strstr(rec.notes, NOTE_NOTE "=unit") && strstr(rec.notes, NOTE_COLD_MODE "=none"),
+	   "notes: %s", rec.notes ? rec.notes : "");
+	json_t *j = rr_json(&o, &rec, model, "nvme");
+	ok(json_integer_value(json_object_get(j, "run_id")) == 1 &&
+		   !strcmp(json_string_value(json_object_get(j, "storage_mode")), "nvme") &&
+		   json_is_real(json_object_get(j, "load_s")) && json_is_object(json_object_get(j, "stop")),
+	   "the JSON object has the row's fields and the stop");
+	json_decref(j);
+	rr_record_free(&rec);
+
+	/* A server that exits first: no row, unless failures are recorded. */
+	o.server = "sh -c 'exit 3'";
+	rc = rr_run(&o, model, "net", NULL, &rec, &err);
+	ok(rc == -1 && rec.ran && rec.res.outcome == RUN_EXITED && rec.run_id == 0, "an exited server: failed, no row");
+	rr_record_free(&rec);
+	o.record_failures = 1;
+	rc = rr_run(&o, model, "net", NULL, &rec, &err);
+	ok(rc == -1 && rec.run_id == 2, "--record-failures: its row is written (run_id 2)");
+	rr_record_free(&rec);
+
+	/* Nothing launched: a template that does not expand. */
+	o.server = "srv {nope}";
+	rc = rr_run(&o, model, "net", NULL, &rec, &err);
+	ok(rc == -1 && !rec.ran && strstr(err.msg, "nope"), "an unknown token: nothing launched (%s)", err.msg);
+	rr_record_free(&rec);
+
+	struct rp_report rep;
+	ok(rp_load(csv, NULL, NULL, NULL, &rep, &err) == 0 && rep.nruns == 2 && run_of(&rep, 2) &&
+		   run_of(&rep, 2)->status,
+	   "the report reads both rows, the second as failed");
+	rp_free(&rep);
+	free(w);
+	free(model);
+	free(csv);
+}
+
+static void test_checks(void)
+{
+	struct cs_err err;
+	ok(rr_check_template("vllm serve {model} --port {port}", 0, "--server", &err) == 0, "a good template");
+	ok(rr_check_template("  ", 0, "--server", &err) == -1 && err.code == EINVAL &&
+		   !strcmp(err.msg, "empty --server template"),
+	   "an empty template: %s", err.msg);
+	ok(rr_check_template("srv '{model}", 0, "--server", &err) == -1 && err.code == EINVAL,
+	   "an open quote: %s", err.msg);
+	ok(rr_check_template("srv {modle}", 1, "--runtime-server", &err) == -1 && strstr(err.msg, "--runtime-server"),
+	   "an unknown token, with --shell too: %s", err.msg);
+
+	char *csv = path_join(tmp, "o.csv");
+	struct rr_opts o = RR_OPTS_INIT;
+	o.csv = csv;
+	o.log = csv;
+	ok(rr_check_outputs(&o, NULL, 0, &err) == -1 && err.code == EINVAL && strstr(err.msg, "same file"),
+	   "--csv and --log the same: %s", err.msg);
+	char *model = path_join(tmp, "model"), *w = path_join(model, "w.bin");
+	o.log = w;
+	const char *models[] = { model };
+	ok(rr_check_outputs(&o, models, 1, &err) == -1 && strstr(err.msg, "one of the model's files"),
+	   "a log over the weights: %s", err.msg);
+	o.log = NULL;
+	ok(rr_check_outputs(&o, models, 1, &err) == 0, "distinct outputs pass");
+	char *bad = path_join(tmp, "bad.csv");
+	FILE *f = fopen(bad, "w");
+	fputs("a,b,c\n1,2,3\n", f);
+	fclose(f);
+	o.csv = bad;
+	ok(rr_check_csv(&o, &err) == -1 && strstr(err.msg, "bad.csv"), "a CSV with another header: %s", err.msg);
+	free(bad);
+	free(w);
+	free(model);
+	free(csv);
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmp))
+		return 1;
+	test_notes_round_trip();
+	test_rr_run();
+	test_checks();
+	if (fs_remove_tree(tmp))
+		printf("# cannot remove %s\n", tmp);
+	return done_testing();
+}
