@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/workpool.h"
+
 enum opt_type {
 	OPT_END, OPT_GROUP, OPT_FLAG, OPT_STRING, OPT_LIST, OPT_INT, OPT_SIZE, OPT_RATE, OPT_DURATION,
 	OPT_LATENCY, OPT_ENUM, OPT_ENUM_STR, OPT_CALLBACK, OPT_U64,
@@ -57,6 +59,8 @@ struct opt {
 };
 
 #define OPT_END_() { .type = OPT_END }
+/* The range of a thread count (--jobs and the like): 1 to WP_JOBS_MAX. */
+#define OPT_JOBS_RANGE .min = 1, .max = WP_JOBS_MAX, .hint = "1 to " WP_JOBS_MAX_S
 
 /* The help of a command: usage lines and a description before the
  * generated options, more after them. */

@@ -299,8 +299,8 @@ int cmd_bench(int argc, char **argv)
 		{ .type = OPT_STRING, .long_name = "stage-root", .argname = "DIR", .value = &stage_root,
 		  .help = "where staged runs copy to (default $STAGING_ROOT, else\ncoldstart-staged/ next to the NVMe model); "
 			  "each run\nstages into a fresh name, removed after the run" },
-		{ .type = OPT_INT, .long_name = "stage-jobs", .argname = "N", .value = &stage_jobs, .min = 1, .max = 256,
-		  .hint = "1 to 256", .help = "copy threads of staged runs (default 8)" },
+		{ .type = OPT_INT, .long_name = "stage-jobs", .argname = "N", .value = &stage_jobs, OPT_JOBS_RANGE,
+		  .help = "copy threads of staged runs (default " WP_JOBS_DEFAULT_S ")" },
 		{ .type = OPT_FLAG, .long_name = "stage-direct", .value = &stage_direct,
 		  .help = "staged runs copy with O_DIRECT (stage --direct)" },
 		{ .type = OPT_ENUM, .long_name = "staged-cache", .argname = "C", .value = &staged_warm, .choices = caches,

@@ -208,13 +208,13 @@ int cmd_cache(int argc, char **argv)
 {
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
-	long jobs = 8;
+	long jobs = WP_JOBS_DEFAULT;
 	int json = 0, repair = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &root,
 		  .help = "staging root (default $STAGING_ROOT)" },
-		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
-		  .max = 256, .hint = "1 to 256", .help = "hashing threads for verify (default 8)" },
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, OPT_JOBS_RANGE,
+		  .help = "hashing threads for verify (default " WP_JOBS_DEFAULT_S ")" },
 		{ .type = OPT_SIZE, .long_name = "max-cache", .argname = "SIZE", .value = &max_cache, .flags = OPTF_NONZERO,
 		  .hint = "a size such as 200G", .help = "gc: cap on everything staged" },
 		{ .type = OPT_FLAG, .long_name = "repair", .value = &repair,

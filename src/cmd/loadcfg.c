@@ -7,13 +7,14 @@
 #include "../opts.h"
 #include "../core/cuda.h"
 #include "../core/util.h"
+#include "../core/workpool.h"
 #include "../core/banned.h"
 
 void loadcfg_init(struct load_cfg *c)
 {
 	c->device = "auto";
-	c->jobs = 8;
-	c->chunk = 4u << 20;
+	c->jobs = WP_JOBS_DEFAULT;
+	c->chunk = LD_CHUNK_DEFAULT;
 }
 
 const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, const char *chunk_help)
@@ -23,8 +24,7 @@ const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, con
 	const struct opt table[] = {
 		{ .type = OPT_ENUM_STR, .long_name = "device", .argname = "DEV", .value = &c->device, .choices = devices,
 		  .hint = "auto, cuda or host", .help = "auto (default: cuda when a GPU is usable), cuda, host" },
-		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &c->jobs, .min = 1,
-		  .max = 256, .hint = "1 to 256", .help = jobs_help },
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &c->jobs, OPT_JOBS_RANGE, .help = jobs_help },
 		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &c->chunk, .min = 65536,
 		  .max = 1LL << 30, .hint = "64K to 1G", .help = chunk_help },
 		OPT_END_(),

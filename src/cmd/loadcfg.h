@@ -11,8 +11,8 @@
 
 struct load_cfg {
 	const char *device;     /* auto (default), cuda, host */
-	long jobs;              /* 8 */
-	uint64_t chunk;         /* 4 MiB: small pinned buffers stay in cache */
+	long jobs;              /* WP_JOBS_DEFAULT */
+	uint64_t chunk;         /* LD_CHUNK_DEFAULT */
 };
 
 void loadcfg_init(struct load_cfg *c);

@@ -106,12 +106,12 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 
 int cmd_pages(int argc, char **argv)
 {
-	long jobs = 8;
-	uint64_t chunk = 4u << 20;
+	long jobs = WP_JOBS_DEFAULT;
+	uint64_t chunk = PC_WARM_CHUNK_DEFAULT;
 	int global = 0, json = 0, quiet = 0;
 	const struct opt opts[] = {
 		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
-		  .max = 1024, .hint = "1 to 1024", .help = "reader threads for warm (default 8)" },
+		  .max = 1024, .hint = "1 to 1024", .help = "reader threads for warm (default " WP_JOBS_DEFAULT_S ")" },
 		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &chunk, .min = 4096, .max = 1LL << 30,
 		  .hint = "4K to 1G", .help = "read size for warm (default 4M)" },
 		{ .type = OPT_FLAG, .long_name = "global", .value = &global,

@@ -85,7 +85,7 @@ int cmd_probe(int argc, char **argv)
 	loadcfg_init(&lc);
 	int cold = 0, json = 0;
 	const struct opt opts[] = {
-		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default 8)", "read and copy size (default 4M)") },
+		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default " WP_JOBS_DEFAULT_S ")", "read and copy size (default 4M)") },
 		{ .type = OPT_FLAG, .long_name = "cold", .value = &cold,
 		  .help = "evict the model's pages before each read measurement" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "results as JSON on stdout" },

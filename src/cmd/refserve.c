@@ -126,7 +126,7 @@ int cmd_refserve(int argc, char **argv)
 		  .max = 65535, .hint = "1 to 65535", .help = "port (default 8000)" },
 		{ .type = OPT_STRING, .long_name = "host", .argname = "ADDR", .value = &host,
 		  .help = "address to bind (default 127.0.0.1)" },
-		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default 8)", "read and copy size (default 4M)") },
+		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default " WP_JOBS_DEFAULT_S ")", "read and copy size (default 4M)") },
 		{ .type = OPT_FLAG, .long_name = "dummy", .value = &dummy,
 		  .help = "allocate the memory but read nothing (runtime baseline)" },
 		{ .type = OPT_FLAG, .long_name = "verify", .value = &verify,

@@ -56,8 +56,8 @@ static int ready_cb(const struct opt *o, const char *arg)
 static int prefetch_cb(const struct opt *o, const char *arg)
 {
 	long j = RR_PREFETCH_JOBS;
-	if (arg && parse_int_range(arg, 1, 256, &j))
-		return usage_error("invalid --prefetch '%s' (1 to 256 reader threads)", arg);
+	if (arg && parse_int_range(arg, 1, WP_JOBS_MAX, &j))
+		return usage_error("invalid --prefetch '%s' (1 to " WP_JOBS_MAX_S " reader threads)", arg);
 	*(int *)o->value = (int)j;
 	return 0;
 }
@@ -108,7 +108,7 @@ const struct opt *runcfg_options(struct run_cfg *c)
 		  .hint = "e.g. 60s", .help = "wait for GPU memory release (default 60s)" },
 		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c->o.prefetch, .cb = prefetch_cb,
 		  .flags = OPTF_OPTIONAL,
-		  .help = "at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default 8), overlapping\n"
+		  .help = "at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default " WP_JOBS_DEFAULT_S "), overlapping\n"
 			  "the server's own start-up (imports, CUDA init)" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &c->json, .help = "every field of the run as JSON on stdout" },
 		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c->quiet, .help = "no progress messages" },

@@ -132,7 +132,7 @@ int cmd_stage(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.root = getenv("STAGING_ROOT");
 	o.name = getenv("MODEL_NAME");
-	long jobs = 8;
+	long jobs = WP_JOBS_DEFAULT;
 	int json = 0, verify = SC_VERIFY_SIZE, first;
 	struct ui u;
 	memset(&u, 0, sizeof(u));
@@ -143,8 +143,8 @@ int cmd_stage(int argc, char **argv)
 		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &o.name, .flags = OPTF_NONEMPTY,
 		  .help = "name under ROOT (default $MODEL_NAME, else SRC's\ndirectory name; for a Hugging Face cache snapshot,\n"
 			  ".../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\nits links into the cache's blobs/ are followed)" },
-		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
-		  .max = 256, .hint = "1 to 256", .help = "copy threads (default 8)" },
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, OPT_JOBS_RANGE,
+		  .help = "copy threads (default " WP_JOBS_DEFAULT_S ")" },
 		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &o.chunk, .min = 65536,
 		  .max = 1LL << 30, .hint = "64K to 1G", .help = "copy unit (default 16M)" },
 		{ .type = OPT_ENUM, .long_name = "verify", .argname = "HOW", .value = &verify, .choices = verifies,

@@ -30,10 +30,11 @@
 #include "report.h"
 #include "runrec.h"
 #include "schema.h"
+#include "workpool.h"
 
 #define BENCH_MAX_MODES 8
 #define BENCH_REPEAT_DEFAULT 3
-#define BENCH_STAGE_JOBS_DEFAULT 8
+#define BENCH_STAGE_JOBS_DEFAULT WP_JOBS_DEFAULT
 
 enum bench_order { BENCH_INTERLEAVE, BENCH_GROUPED, BENCH_RANDOM };
 

@@ -46,7 +46,7 @@ struct cjob {
 
 uint64_t cp_chunk_size(uint64_t requested)
 {
-	uint64_t c = requested ? requested : (16u << 20);
+	uint64_t c = requested ? requested : CP_CHUNK_DEFAULT;
 	return (c + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
 }
 

@@ -202,7 +202,7 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 	j.m = m;
 	j.o = o;
 	j.L = L;
-	j.chunk_size = o->chunk ? o->chunk : (4u << 20);
+	j.chunk_size = o->chunk ? o->chunk : LD_CHUNK_DEFAULT;
 	j.fds = xcalloc(L->n, sizeof(int));
 	size_t alloc = 0;
 	int rc = 0;

@@ -28,10 +28,13 @@
 
 enum ld_device { LD_HOST, LD_CUDA };
 
+/* 4 MiB: small pinned buffers stay in the CPU cache. */
+#define LD_CHUNK_DEFAULT (4u << 20)
+
 struct ld_opts {
 	enum ld_device device;
 	int jobs;                   /* default 8 */
-	uint64_t chunk;             /* default 4 MiB: small pinned buffers stay in cache */
+	uint64_t chunk;             /* 0: LD_CHUNK_DEFAULT */
 	int dummy;
 	int sink;                   /* host: read into a per-thread buffer, keep nothing
 				     * (the storage read rate, without first-touch page

@@ -353,10 +353,10 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 {
 	memset(st, 0, sizeof(*st));
 	if (!chunk)
-		chunk = 4u << 20;
+		chunk = PC_WARM_CHUNK_DEFAULT;
 	chunk = (chunk + page_size() - 1) / page_size() * page_size();
 	if (jobs <= 0)
-		jobs = 8;
+		jobs = WP_JOBS_DEFAULT;
 	uint64_t t0 = now_ns();
 	raise_nofile(set->n);
 	struct warm w = { .set = set, .chunk_size = chunk, .progress = progress, .arg = arg };

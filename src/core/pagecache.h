@@ -69,10 +69,11 @@ typedef void (*pc_progress_fn)(uint64_t done, uint64_t total, void *arg);
 
 /*
  * Read every non-resident chunk of the set, jobs threads at a time.
- * chunk == 0 means 4 MiB; jobs <= 0 means 8. The progress callback runs on
+ * chunk == 0 means PC_WARM_CHUNK_DEFAULT; jobs <= 0 means WP_JOBS_DEFAULT. The progress callback runs on
  * the caller's thread about every 100 ms. Cancellation is checked between
  * chunks (ECANCELED).
  */
+#define PC_WARM_CHUNK_DEFAULT (4u << 20)
 int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progress, void *arg,
 	    volatile sig_atomic_t *cancel, struct pc_warm_stats *st, struct cs_err *err);
 

@@ -29,6 +29,7 @@
 
 #include "runner.h"
 #include "util.h"
+#include "workpool.h"
 
 struct rr_opts {
 	const char *server;           /* the template */
@@ -57,7 +58,7 @@ struct rr_opts {
  * ready, 30 s to stop, 60 s for the GPU memory to be released, the model's
  * files evicted, max_model_len 4096. */
 #define RR_READY_DEFAULT "http://127.0.0.1:{port}/health"
-#define RR_PREFETCH_JOBS 8
+#define RR_PREFETCH_JOBS WP_JOBS_DEFAULT
 #define RR_OPTS_INIT                                                                                      \
 	{                                                                                                 \
 		.ready = RR_READY_DEFAULT, .timeout_ns = 600ULL * 1000000000ULL,                          \

@@ -27,7 +27,12 @@
 
 #include "util.h"
 
+/* Threads of a pool: the default and the most a command accepts (as text
+ * too, for help and messages). */
 #define WP_JOBS_DEFAULT 8
+#define WP_JOBS_MAX 256
+#define WP_JOBS_DEFAULT_S "8"
+#define WP_JOBS_MAX_S "256"
 
 struct wp_queue {
 	pthread_mutex_t mu;
