@@ -83,9 +83,11 @@ int wp_progress(struct wp_queue *q, uint64_t *done)
 int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*tick)(void *), void *targ,
 	   uint64_t tick_ns, const char *what, struct cs_err *err)
 {
+	if (!q->n)
+		return 0; /* nothing to do: no thread */
 	size_t nt = jobs > 0 ? (size_t)jobs : WP_JOBS_DEFAULT;
 	if (nt > q->n)
-		nt = q->n ? q->n : 1;
+		nt = q->n;
 	pthread_t *th = xcalloc(nt, sizeof(pthread_t));
 	size_t started = 0;
 	for (; started < nt; started++)

@@ -60,7 +60,8 @@ void wp_done(struct wp_queue *q, uint64_t units);
 int wp_progress(struct wp_queue *q, uint64_t *done);
 
 /*
- * jobs threads of fn(arg) (<= 0: WP_JOBS_DEFAULT; never more than items);
+ * jobs threads of fn(arg) (<= 0: WP_JOBS_DEFAULT; never more than items,
+ * none for an empty queue);
  * with tick, every tick_ns until it returns nonzero, tick(targ) from this
  * thread. Joins them all. Returns 0, or -1 when no thread could start
  * ("cannot start WHAT threads", EAGAIN).

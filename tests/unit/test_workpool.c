@@ -1,0 +1,119 @@
+/* The one chunk queue (core/workpool.c): every item once, first error, cancel. */
+#define _GNU_SOURCE
+#include "core/workpool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+#define N 1000
+
+struct job {
+	struct wp_queue q;
+	int seen[N];                  /* times each item was taken */
+	size_t fail_at;               /* item whose worker fails (N: none) */
+	volatile sig_atomic_t cancel;
+	size_t cancel_at;             /* item after which cancel is set (N: never) */
+};
+
+static void *worker(void *arg)
+{
+	struct job *j = arg;
+	size_t i;
+	while (wp_take(&j->q, &i)) {
+		__atomic_add_fetch(&j->seen[i], 1, __ATOMIC_RELAXED);
+		if (i == j->fail_at) {
+			struct cs_err e;
+			cs_fail(&e, EIO, "item %zu failed", i);
+			wp_fail(&j->q, &e);
+			struct cs_err later;
+			cs_fail(&later, EPERM, "a later error");
+			wp_fail(&j->q, &later);
+		}
+		if (i == j->cancel_at)
+			j->cancel = SIGINT;
+		wp_done(&j->q, 10);
+	}
+	return NULL;
+}
+
+static int ticks;
+static int tick(void *arg)
+{
+	uint64_t done;
+	ticks++;
+	return wp_progress(arg, &done);
+}
+
+static void run(struct job *j, int jobs, struct cs_err *err, int *rc_run, int *rc_result)
+{
+	wp_init(&j->q, N, &j->cancel);
+	*rc_run = wp_run(&j->q, jobs, worker, j, tick, &j->q, 1000000u, "test", err);
+	*rc_result = wp_result(&j->q, err);
+}
+
+static int same_shard(size_t first, size_t item, void *arg)
+{
+	(void)arg;
+	return item / 4 == first / 4; /* runs of 4 */
+}
+
+int main(void)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	struct cs_err err;
+	int rr, rs;
+	j->fail_at = j->cancel_at = N;
+	run(j, 8, &err, &rr, &rs);
+	int once = 1;
+	for (size_t i = 0; i < N; i++)
+		once &= j->seen[i] == 1;
+	ok(rr == 0 && rs == 0 && once, "8 threads: every item taken exactly once, no error");
+	is_int(j->q.done, 10 * N, "units done add up");
+	ok(ticks > 0, "the caller's tick ran while the threads did");
+	wp_destroy(&j->q);
+
+	memset(j, 0, sizeof(*j));
+	j->fail_at = 100;
+	j->cancel_at = N;
+	run(j, 1, &err, &rr, &rs);
+	ok(rr == 0 && rs == -1 && err.code == EIO && !strcmp(err.msg, "item 100 failed"),
+	   "the first error is the one reported, later ones dropped: %s", err.msg);
+	size_t taken = 0;
+	for (size_t i = 0; i < N; i++)
+		taken += (size_t)j->seen[i];
+	is_int(taken, 101, "after the error no item is taken (one thread: items 0-100, no more)");
+	wp_destroy(&j->q);
+
+	memset(j, 0, sizeof(*j));
+	j->fail_at = N;
+	j->cancel_at = 10;
+	run(j, 2, &err, &rr, &rs);
+	ok(rs == -1 && err.code == ECANCELED, "cancel: ECANCELED (%s)", err.msg);
+	wp_destroy(&j->q);
+
+	/* Runs: consecutive items while the predicate holds, at most max. */
+	struct wp_queue q;
+	wp_init(&q, 10, NULL);
+	size_t first, n = wp_take_run(&q, 3, same_shard, NULL, &first);
+	ok(n == 3 && first == 0, "a run of at most 3 (items 0-2)");
+	n = wp_take_run(&q, 3, same_shard, NULL, &first);
+	ok(n == 1 && first == 3, "the run stops where the predicate does (item 3 alone)");
+	n = wp_take_run(&q, 8, same_shard, NULL, &first);
+	ok(n == 4 && first == 4, "items 4-7");
+	n = wp_take_run(&q, 8, same_shard, NULL, &first);
+	ok(n == 2 && first == 8, "the last two");
+	ok(wp_take_run(&q, 8, same_shard, NULL, &first) == 0, "then nothing");
+	wp_destroy(&q);
+
+	/* No item: no thread needed, nothing fails. */
+	wp_init(&q, 0, NULL);
+	ok(wp_run(&q, 8, worker, NULL, NULL, NULL, 0, "test", &err) == 0 && wp_result(&q, &err) == 0,
+	   "an empty queue runs and succeeds");
+	wp_destroy(&q);
+	free(j);
+	return done_testing();
+}
