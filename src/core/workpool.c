@@ -13,12 +13,18 @@ void wp_init(struct wp_queue *q, size_t n, volatile sig_atomic_t *cancel)
 {
 	memset(q, 0, sizeof(*q));
 	pthread_mutex_init(&q->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->idle, &ca);
+	pthread_condattr_destroy(&ca);
 	q->n = n;
 	q->cancel = cancel;
 }
 
 void wp_destroy(struct wp_queue *q)
 {
+	pthread_cond_destroy(&q->idle);
 	pthread_mutex_destroy(&q->mu);
 }
 
@@ -80,6 +86,52 @@ int wp_progress(struct wp_queue *q, uint64_t *done)
 	return over;
 }
 
+/* A worker as wp_run starts it: the caller's function, then one less running. */
+struct worker {
+	struct wp_queue *q;
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *worker_main(void *p)
+{
+	struct worker *w = p;
+	w->fn(w->arg);
+	pthread_mutex_lock(&w->q->mu);
+	w->q->running--;
+	pthread_cond_broadcast(&w->q->idle);
+	pthread_mutex_unlock(&w->q->mu);
+	return NULL;
+}
+
+/* Until every worker has returned: tick(targ) every tick_ns while it
+ * returns 0. Woken at once by the last worker, not at the next tick. */
+static void watch(struct wp_queue *q, int (*tick)(void *), void *targ, uint64_t tick_ns)
+{
+	int ticking = tick != NULL;
+	pthread_mutex_lock(&q->mu);
+	while (q->running) {
+		if (ticking) {
+			pthread_mutex_unlock(&q->mu);
+			ticking = !tick(targ);
+			pthread_mutex_lock(&q->mu);
+			if (!q->running)
+				break;
+		}
+		if (!ticking) {
+			pthread_cond_wait(&q->idle, &q->mu);
+			continue;
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		uint64_t ns = (uint64_t)until.tv_nsec + tick_ns;
+		until.tv_sec += (time_t)(ns / 1000000000u);
+		until.tv_nsec = (long)(ns % 1000000000u);
+		pthread_cond_timedwait(&q->idle, &q->mu, &until);
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
 int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*tick)(void *), void *targ,
 	   uint64_t tick_ns, const char *what, struct cs_err *err)
 {
@@ -89,13 +141,19 @@ int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*t
 	if (nt > q->n)
 		nt = q->n;
 	pthread_t *th = xcalloc(nt, sizeof(pthread_t));
+	struct worker w = { q, fn, arg };
 	size_t started = 0;
-	for (; started < nt; started++)
-		if (pthread_create(&th[started], NULL, fn, arg))
+	pthread_mutex_lock(&q->mu);
+	for (; started < nt; started++) {
+		if (pthread_create(&th[started], NULL, worker_main, &w))
 			break;
-	while (started && tick && !tick(targ)) {
-		struct timespec ts = { (time_t)(tick_ns / 1000000000u), (long)(tick_ns % 1000000000u) };
-		nanosleep(&ts, NULL);
+		q->running++;
+	}
+	pthread_mutex_unlock(&q->mu);
+	if (started) {
+		watch(q, tick, targ, tick_ns ? tick_ns : 100000000u);
+		if (tick)
+			tick(targ); /* once more: the figures at the end */
 	}
 	for (size_t i = 0; i < started; i++)
 		pthread_join(th[i], NULL);

@@ -41,6 +41,8 @@ struct wp_queue {
 	int failed;
 	struct cs_err err;            /* the first error */
 	volatile sig_atomic_t *cancel;
+	size_t running;               /* wp_run's workers not yet returned */
+	pthread_cond_t idle;          /* signalled as each returns */
 };
 
 void wp_init(struct wp_queue *q, size_t n, volatile sig_atomic_t *cancel);
@@ -61,10 +63,11 @@ int wp_progress(struct wp_queue *q, uint64_t *done);
 
 /*
  * jobs threads of fn(arg) (<= 0: WP_JOBS_DEFAULT; never more than items,
- * none for an empty queue);
- * with tick, every tick_ns until it returns nonzero, tick(targ) from this
- * thread. Joins them all. Returns 0, or -1 when no thread could start
- * ("cannot start WHAT threads", EAGAIN).
+ * none for an empty queue); with tick, tick(targ) from this thread every
+ * tick_ns while it returns 0, and once more when the threads are done.
+ * Returns as soon as the last thread does (not at the next tick), all
+ * joined: 0, or -1 when no thread could start ("cannot start WHAT
+ * threads", EAGAIN).
  */
 int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*tick)(void *), void *targ,
 	   uint64_t tick_ns, const char *what, struct cs_err *err);
