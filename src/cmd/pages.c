@@ -26,7 +26,9 @@ static const struct opts_help help = {
 	"          root needed), then report the residency left. --global: sync\n"
 	"          and drop the whole page cache instead (root)\n"
 	"  warm    read every chunk that is not already resident, N threads at\n"
-	"          once, so a server's first read finds the data in memory\n",
+	"          once, so a server's first read finds the data in memory; a\n"
+	"          chunk the kernel reclaimed meanwhile is read once more\n"
+	"          (reread_bytes in --json)\n",
 	.after = "Examples:\n"
 	"  coldstart pages status /mnt/nvme0/models/qwen-7b\n"
 	"  coldstart pages evict /mnt/nvme0/models/qwen-7b\n"
@@ -55,6 +57,7 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 		if (ws) {
 			json_object_set_new(j, "read_bytes", json_integer((json_int_t)ws->read_bytes));
 			json_object_set_new(j, "skipped_bytes", json_integer((json_int_t)ws->skipped_bytes));
+			json_object_set_new(j, "reread_bytes", json_integer((json_int_t)ws->reread_bytes));
 			json_object_set_new(j, "seconds", json_real(ws->seconds));
 			json_object_set_new(j, "read_bytes_per_s",
 					    json_real(ws->seconds > 0 ? (double)ws->read_bytes / ws->seconds : 0));

@@ -339,6 +339,37 @@ static int warm_tick(void *arg)
 	return (over && done >= w->todo) || w->q.failed || cs_cancelled(w->q.cancel);
 }
 
+/*
+ * The chunks that are no longer wholly resident once the readers are done,
+ * read again, once, with plain reads: warm promises the files resident.
+ * A machine may reclaim page cache on its own while the warm runs -- the
+ * VMs coldstart's CI runs on do, with DAMON's proactive pageout, which
+ * sees unmapped cache pages as idle -- and take pages a reader brought in
+ * moments before. Returns the bytes read again, or (uint64_t)-1 (err).
+ */
+static uint64_t rewarm(struct warm *w, struct cs_err *err)
+{
+	uint64_t again = 0;
+	unsigned char *buf = NULL;
+	for (size_t i = 0; i < w->nchunks; i++) {
+		const struct chunk *c = &w->chunks[i];
+		uint64_t res = 0;
+		enum pc_method m;
+		if (pc_fd_resident(c->fd, c->off, c->len, &res, &m) || res >= c->len)
+			continue;
+		if (!buf)
+			buf = fs_alloc_aligned((size_t)w->chunk_size);
+		if (fs_pread_full(c->fd, buf, (size_t)c->len, (off_t)c->off)) {
+			cs_fail_errno(err, errno ? errno : EIO, "cannot read '%s'", w->set->files[c->file].path);
+			free(buf);
+			return (uint64_t)-1;
+		}
+		again += c->len;
+	}
+	free(buf);
+	return again;
+}
+
 static void raise_nofile(size_t want)
 {
 	struct rlimit rl;
@@ -391,6 +422,11 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 		if (!rc)
 			rc = wp_result(&w.q, err);
 		wp_destroy(&w.q);
+		uint64_t again = rc ? 0 : rewarm(&w, err);
+		if (again == (uint64_t)-1)
+			rc = -1;
+		else
+			st->reread_bytes = again;
 	}
 	for (size_t i = 0; i < set->n; i++)
 		if (fds[i] >= 0)

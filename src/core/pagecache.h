@@ -62,16 +62,18 @@ int pc_drop_global(struct cs_err *err);
 struct pc_warm_stats {
 	uint64_t read_bytes;     /* bytes read from storage (non-resident chunks) */
 	uint64_t skipped_bytes;  /* bytes already resident, not read */
+	uint64_t reread_bytes;   /* read a second time: not resident after the readers (rare) */
 	double seconds;
 };
 
 typedef void (*pc_progress_fn)(uint64_t done, uint64_t total, void *arg);
 
 /*
- * Read every non-resident chunk of the set, jobs threads at a time.
- * chunk == 0 means PC_WARM_CHUNK_DEFAULT; jobs <= 0 means WP_JOBS_DEFAULT. The progress callback runs on
- * the caller's thread about every 100 ms. Cancellation is checked between
- * chunks (ECANCELED).
+ * Read every non-resident chunk of the set, jobs threads at a time; then
+ * once more, with plain reads, any chunk a reclaim took back meanwhile
+ * (reread_bytes). chunk == 0 means PC_WARM_CHUNK_DEFAULT; jobs <= 0 means
+ * WP_JOBS_DEFAULT. The progress callback runs on the caller's thread
+ * about every 50 ms. Cancellation is checked between chunks (ECANCELED).
  */
 #define PC_WARM_CHUNK_DEFAULT (4u << 20)
 int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progress, void *arg,

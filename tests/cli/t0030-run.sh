@@ -32,16 +32,32 @@ p=d["phases"]
 assert p["t_load_start"] is not None and p["t_load_start"] <= p["t_weights_end"] <= p["t_startup"] <= d["load_s"], p
 assert p["compile_s"] is None, p' "$out"
 
-# Eviction really leaves the model cold, and warm brings it back.
-"$COLDSTART" pages warm m -q >/dev/null 2>&1
-run "$COLDSTART" pages status m --json
-check "after warm: 100% resident" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]==100.0' "$out"
+# Eviction really leaves the model cold, and warm brings it back. Some
+# machines reclaim page cache on their own (the CI VMs run DAMON's
+# proactive pageout), so a residency that a reclaim can undo between two
+# commands is given up to five tries: a warm that did not work, or one
+# that reads what is resident, fails all five.
+tries() { # tries CMD...: CMD succeeds in one of 5 attempts
+	local i
+	for i in 1 2 3 4 5; do "$@" && return 0; done
+	return 1
+}
+warm_then_status() {
+	"$COLDSTART" pages warm m -q >/dev/null 2>&1
+	run "$COLDSTART" pages status m --json
+	python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]==100.0' "$out"
+}
+check "after warm: 100% resident" tries warm_then_status
 expect_rc 0 "pages evict" "$COLDSTART" pages evict m --json
 check "after evict: ~0% resident" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]<1.0' "$out"
 expect_rc 0 "pages warm" "$COLDSTART" pages warm m --jobs 4 --json
 check "warm read the whole model" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["resident_pct"]==100.0 and d["read_bytes"]>=d["total_bytes"]-4096, d' "$out"
-expect_rc 0 "warming again reads nothing" "$COLDSTART" pages warm m --json
-check "only non-resident chunks are read" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["read_bytes"]==0, d' "$out"
+warm_twice() {
+	"$COLDSTART" pages warm m --jobs 4 -q >/dev/null 2>&1 || return 1
+	run "$COLDSTART" pages warm m --json
+	[ "$rc" = 0 ] && python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["read_bytes"]==0 and d["skipped_bytes"]==d["total_bytes"], d' "$out"
+}
+check "only non-resident chunks are read: warming again reads nothing" tries warm_twice
 
 # Notes with commas, quotes and newlines round-trip through a real CSV reader.
 note='has, commas "quotes" and

@@ -15,11 +15,23 @@ contains "summary table" "$err" "median_s"
 contains "ratio of medians" "$err" "net/nvme:"
 no_leftovers "no server left"
 
-# --cold none: warm runs, never summarized as cold ones.
-"$COLDSTART" pages warm nvme/qwen -q >/dev/null
-expect_rc 0 "bench with --cold none" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --repeat 2 --cold none --server "$SRV" --csv w.csv
+# --cold none: warm runs, never summarized as cold ones. (A machine that
+# reclaims page cache on its own, as the CI VMs' DAMON pageout does, can
+# make a run cold after all: up to three tries, each with its own CSV.)
+warm_bench() {
+	local i
+	for i in 1 2 3; do
+		"$COLDSTART" pages warm nvme/qwen -q >/dev/null
+		run "$COLDSTART" bench --nvme nvme/qwen --modes nvme --repeat 2 --cold none --server "$SRV" --csv "w$i.csv"
+		[ "$rc" = 0 ] || return 1
+		wmd=w$i.md
+		case $err in *"warm runs only (NOT cold)"*) return 0 ;; esac
+	done
+	return 0
+}
+check "bench with --cold none" warm_bench
 contains "the summary says the figures are warm" "$err" "warm runs only (NOT cold)"
-contains "the report says so too" "$(cat w.md)" "- **nvme:** no cold run"
+contains "the report says so too" "$(cat "$wmd")" "- **nvme:** no cold run"
 
 expect_rc 0 "grouped order" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --server "$SRV" --repeat 2 --order grouped --csv g.csv -q
 check "grouped: nvme, nvme, net, net" [ "$(cut -d, -f2 g.csv | tail -4 | tr '\n' ' ')" = "nvme nvme net net " ]
