@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "strbuf.h"
 #include "banned.h"
 
 void ready_global_init(void)
@@ -26,18 +27,14 @@ void ready_global_init(void)
 
 static char *subst_port(const char *s, int port)
 {
-	char *out = xstrdup("");
-	const char *p = s;
+	struct strbuf out = STRBUF_INIT;
 	const char *hit;
-	while ((hit = strstr(p, "{port}"))) {
-		char *n = xasprintf("%s%.*s%d", out, (int)(hit - p), p, port);
-		free(out);
-		out = n;
-		p = hit + 6;
+	while ((hit = strstr(s, "{port}"))) {
+		strbuf_addf(&out, "%.*s%d", (int)(hit - s), s, port);
+		s = hit + 6;
 	}
-	char *n = xasprintf("%s%s", out, p);
-	free(out);
-	return n;
+	strbuf_adds(&out, s);
+	return strbuf_detach(&out);
 }
 
 int ready_parse(const char *spec, int port, struct ready_spec *r, struct cs_err *err)

@@ -5,43 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
 #include "banned.h"
 
-struct buf {
-	char *s;
-	size_t len, alloc;
-};
-
-static void bput(struct buf *b, char c)
-{
-	b->s = xgrow(b->s, &b->alloc, b->len + 2, 1);
-	b->s[b->len++] = c;
-	b->s[b->len] = '\0';
-}
-
-static void bputs(struct buf *b, const char *s)
-{
-	while (*s)
-		bput(b, *s++);
-}
-
 /* Substitute {tokens} of text into b; quote values with shell_quote if asked. */
-static int subst(struct buf *b, const char *text, size_t len, const struct tmpl_var *vars, size_t nvars,
+static int subst(struct strbuf *b, const char *text, size_t len, const struct tmpl_var *vars, size_t nvars,
 		 int quote, struct cs_err *err)
 {
 	for (size_t i = 0; i < len; i++) {
 		if (text[i] == '{' && i + 1 < len && text[i + 1] == '{') {
-			bput(b, '{');
+			strbuf_addch(b, '{');
 			i++;
 			continue;
 		}
 		if (text[i] == '}' && i + 1 < len && text[i + 1] == '}') {
-			bput(b, '}');
+			strbuf_addch(b, '}');
 			i++;
 			continue;
 		}
 		if (text[i] != '{') {
-			bput(b, text[i]);
+			strbuf_addch(b, text[i]);
 			continue;
 		}
 		const char *close = memchr(text + i, '}', len - i);
@@ -56,10 +39,10 @@ static int subst(struct buf *b, const char *text, size_t len, const struct tmpl_
 			return cs_fail(err, EINVAL, "unknown token '{%.*s}' in server template", (int)nl, text + i + 1);
 		if (quote) {
 			char *q = shell_quote(v->value);
-			bputs(b, q);
+			strbuf_adds(b, q);
 			free(q);
 		} else {
-			bputs(b, v->value);
+			strbuf_adds(b, v->value);
 		}
 		i += nl + 1;
 	}
@@ -89,52 +72,49 @@ int tmpl_argv(const char *tmpl, const struct tmpl_var *vars, size_t nvars, char 
 			break;
 		/* One word: unquote into raw, then substitute. Quoted text is
 		 * still substituted: "{model}" is the usual way to write it. */
-		struct buf raw = { 0 };
-		bput(&raw, 0);
-		raw.len = 0;
+		struct strbuf raw = STRBUF_INIT;
+		strbuf_grow(&raw, 1);
 		while (*p && *p != ' ' && *p != '\t' && *p != '\n') {
 			if (*p == '\'') {
 				const char *e = strchr(p + 1, '\'');
 				if (!e) {
-					free(raw.s);
+					strbuf_release(&raw);
 					tmpl_argv_free(argv);
 					return cs_fail(err, EINVAL, "unterminated ' in server template");
 				}
 				for (const char *q = p + 1; q < e; q++)
-					bput(&raw, *q);
+					strbuf_addch(&raw, *q);
 				p = e + 1;
 			} else if (*p == '"') {
 				p++;
 				while (*p && *p != '"') {
 					if (*p == '\\' && p[1] && strchr("\"\\$`", p[1]))
 						p++;
-					bput(&raw, *p++);
+					strbuf_addch(&raw, *p++);
 				}
 				if (*p != '"') {
-					free(raw.s);
+					strbuf_release(&raw);
 					tmpl_argv_free(argv);
 					return cs_fail(err, EINVAL, "unterminated \" in server template");
 				}
 				p++;
 			} else if (*p == '\\' && p[1]) {
-				bput(&raw, p[1]);
+				strbuf_addch(&raw, p[1]);
 				p += 2;
 			} else {
-				bput(&raw, *p++);
+				strbuf_addch(&raw, *p++);
 			}
 		}
-		struct buf word = { 0 };
-		bput(&word, 0);
-		word.len = 0;
-		if (subst(&word, raw.s, raw.len, vars, nvars, 0, err)) {
-			free(raw.s);
-			free(word.s);
+		struct strbuf word = STRBUF_INIT;
+		if (subst(&word, raw.buf, raw.len, vars, nvars, 0, err)) {
+			strbuf_release(&raw);
+			strbuf_release(&word);
 			tmpl_argv_free(argv);
 			return -1;
 		}
-		free(raw.s);
+		strbuf_release(&raw);
 		argv = xgrow(argv, &alloc, n + 2, sizeof(char *));
-		argv[n++] = word.s;
+		argv[n++] = strbuf_detach(&word);
 		argv[n] = NULL;
 	}
 	if (!n)
@@ -145,14 +125,12 @@ int tmpl_argv(const char *tmpl, const struct tmpl_var *vars, size_t nvars, char 
 
 char *tmpl_shell(const char *tmpl, const struct tmpl_var *vars, size_t nvars, struct cs_err *err)
 {
-	struct buf b = { 0 };
-	bput(&b, 0);
-	b.len = 0;
+	struct strbuf b = STRBUF_INIT;
 	if (subst(&b, tmpl, strlen(tmpl), vars, nvars, 1, err)) {
-		free(b.s);
+		strbuf_release(&b);
 		return NULL;
 	}
-	return b.s;
+	return strbuf_detach(&b);
 }
 
 char *shell_quote(const char *s)
@@ -163,29 +141,27 @@ char *shell_quote(const char *s)
 			plain = 0;
 	if (plain)
 		return xstrdup(s);
-	struct buf b = { 0 };
-	bput(&b, '\'');
+	struct strbuf b = STRBUF_INIT;
+	strbuf_addch(&b, '\'');
 	for (const char *p = s; *p; p++) {
 		if (*p == '\'')
-			bputs(&b, "'\\''");
+			strbuf_adds(&b, "'\\''");
 		else
-			bput(&b, *p);
+			strbuf_addch(&b, *p);
 	}
-	bput(&b, '\'');
-	return b.s;
+	strbuf_addch(&b, '\'');
+	return strbuf_detach(&b);
 }
 
 char *argv_display(char *const *argv)
 {
-	struct buf b = { 0 };
-	bput(&b, 0);
-	b.len = 0;
+	struct strbuf b = STRBUF_INIT;
 	for (size_t i = 0; argv[i]; i++) {
 		char *q = shell_quote(argv[i]);
 		if (i)
-			bput(&b, ' ');
-		bputs(&b, q);
+			strbuf_addch(&b, ' ');
+		strbuf_adds(&b, q);
 		free(q);
 	}
-	return b.s;
+	return strbuf_detach(&b);
 }
