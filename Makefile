@@ -148,7 +148,7 @@ demo: deps
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 build/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -Isrc -D_FILE_OFFSET_BITS=64 $(FUSE_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	clang -std=gnu11 -g -O1 -Isrc -D_FILE_OFFSET_BITS=64 $(FUSE_CFLAGS) -DCS_VERSION='"$(FULL_VERSION)"' -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(CORE_SRC) $(LIBS)
 
 fuzz: $(FUZZ_TARGETS)

@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../cli.h"
 #include "../opts.h"
 #include "../core/ckptwrite.h"
+#include "../core/gguf.h"
+#include "../core/ggufwrite.h"
 #include "../core/safetensors.h"
 #include "../core/util.h"
 #include "cmds.h"
@@ -23,7 +26,15 @@ static const char usage_text[] =
 	"pseudo-random and incompressible, small, finite and never zero; the same\n"
 	"seed gives the same bytes. The checkpoint is written under a temporary\n"
 	"name and renamed into place when complete, so DIR never holds half a model.\n"
-	"DIR's path is printed on stdout.\n";
+	"DIR's path is printed on stdout.\n"
+	"\n"
+	"With --format gguf it writes a GGUF model llama.cpp loads instead: one file\n"
+	"(PATH if it ends in .gguf, else PATH/model.gguf), or with --shard-size the\n"
+	"PREFIX-0000K-of-0000N.gguf split layout. Tensor names, shapes and metadata\n"
+	"are llama.cpp's for the preset's architecture (llama, qwen2), with a\n"
+	"synthetic SentencePiece vocabulary of the preset's size; norms and biases\n"
+	"are F32 and the weights --dtype (f16 by default, bf16, f32 or q8_0). The\n"
+	"path of the file llama.cpp opens is printed on stdout.\n";
 
 static const struct opts_list presets = { "Presets", ms_npresets, ms_preset_name, ms_preset_summary, 14 };
 static const struct opts_help help = {
@@ -31,12 +42,17 @@ static const struct opts_help help = {
 	"Examples:\n"
 	"  coldstart mkmodel /mnt/nvme0/models/qwen-0.5b --preset qwen2.5-0.5b\n"
 	"  coldstart mkmodel m8b --preset llama-3.1-8b --layers 2 --shard-size 200M\n"
-	"  coldstart mkmodel x --preset qwen2.5-7b --dry-run\n",
+	"  coldstart mkmodel x --preset qwen2.5-7b --dry-run\n"
+	"  coldstart mkmodel qwen.gguf --preset qwen2.5-0.5b --format gguf --dtype q8_0\n",
 	&presets,
 };
 
+#define DTYPE_Q8_0 1000   /* GGUF only */
+
 static int parse_dtype(const char *s)
 {
+	if (!strcasecmp(s, "q8_0"))
+		return DTYPE_Q8_0;
 	if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16"))
 		return ST_BF16;
 	if (!strcmp(s, "fp16") || !strcmp(s, "f16") || !strcmp(s, "float16"))
@@ -50,7 +66,7 @@ static int dtype_cb(const struct opt *o, const char *arg)
 {
 	int d = parse_dtype(arg);
 	if (d < 0)
-		return usage_error("invalid --dtype '%s' (bf16, fp16 or fp32)", arg);
+		return usage_error("invalid --dtype '%s' (bf16, fp16, fp32, or q8_0 with --format gguf)", arg);
 	*(int *)o->value = d;
 	return 0;
 }
@@ -94,40 +110,145 @@ static int print_plan(const struct ck_plan *p, const char *preset, const char *d
 	return 0;
 }
 
+static int print_gguf_plan(const struct gw_plan *p, const char *preset, int json)
+{
+	char a[64], b[64];
+	if (json) {
+		json_t *j = json_object();
+		json_object_set_new(j, "file", json_string(p->parts[0].path));
+		json_object_set_new(j, "preset", json_string(preset));
+		json_object_set_new(j, "format", json_string("gguf"));
+		json_object_set_new(j, "layers", json_integer(p->model.layers));
+		json_object_set_new(j, "dtype", json_string(gg_type_name(p->type)));
+		json_object_set_new(j, "parameters", json_integer((json_int_t)p->nparams));
+		json_object_set_new(j, "tensors", json_integer((json_int_t)p->ntensors));
+		json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)p->tensor_bytes));
+		json_object_set_new(j, "file_bytes", json_integer((json_int_t)p->file_bytes));
+		json_t *sh = json_array();
+		for (size_t s = 0; s < p->nparts; s++) {
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(p->parts[s].path));
+			json_object_set_new(o, "tensors", json_integer((json_int_t)p->parts[s].ntensors));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)p->parts[s].file_bytes));
+			json_array_append_new(sh, o);
+		}
+		json_object_set_new(j, "shards", sh);
+		return print_json(j);
+	}
+	printf("preset:       %s (GGUF, %d layers, %s)\n", preset, p->model.layers, gg_type_name(p->type));
+	printf("parameters:   %s\n", fmt_thousands(a, sizeof(a), p->nparams));
+	printf("tensors:      %zu\n", p->ntensors);
+	printf("files:        %zu\n", p->nparts);
+	for (size_t s = 0; s < p->nparts; s++)
+		printf("  %-36s %5zu tensors  %s bytes\n", p->parts[s].path, p->parts[s].ntensors,
+		       fmt_thousands(a, sizeof(a), p->parts[s].file_bytes));
+	printf("tensor bytes: %s\n", fmt_thousands(a, sizeof(a), p->tensor_bytes));
+	printf("file bytes:   %s (%s)\n", fmt_thousands(a, sizeof(a), p->file_bytes),
+	       fmt_bytes(b, sizeof(b), p->file_bytes));
+	return 0;
+}
+
+struct mk_args {
+	const char *preset, *path;
+	int dtype, force, dry, json, quiet;
+	uint64_t shard, seed;
+	int shard_given;
+	long layers;
+};
+
+static int write_gguf(const struct mk_args *m)
+{
+	uint32_t type = m->dtype == DTYPE_Q8_0 ? GG_Q8_0 : m->dtype == ST_F32 ? GG_F32
+					  : m->dtype == ST_BF16 ? GG_BF16 : GG_F16;
+	struct gw_plan plan;
+	struct cs_err err;
+	if (gw_plan_build(m->preset, (int)m->layers, type, m->shard_given ? m->shard : 0, m->seed, m->path, &plan,
+			  &err)) {
+		if (err.code == EINVAL && !strncmp(err.msg, "unknown preset", 14))
+			return usage_error("%s (see 'coldstart mkmodel --help')", err.msg);
+		return error("%s", err.msg);
+	}
+	if (m->dry) {
+		int rc = print_gguf_plan(&plan, m->preset, m->json);
+		gw_plan_free(&plan);
+		return rc ? EXIT_FAIL : 0;
+	}
+	cli_catch_signals();
+	struct progress pg;
+	progress_init(&pg, "writing", m->quiet);
+	struct ck_write_opts wo = { .force = m->force, .progress = progress_cb, .progress_arg = &pg,
+				    .cancel = &cli_signal };
+	uint64_t t0 = now_ns();
+	int rc = gw_write(&plan, &wo, &err);
+	progress_done(&pg);
+	double el = (double)(now_ns() - t0) / 1e9;
+	if (rc) {
+		gw_plan_free(&plan);
+		if (err.code == ECANCELED) {
+			error("interrupted; nothing was written to '%s'", m->path);
+			return cli_signal_exit();
+		}
+		return error("%s", err.msg);
+	}
+	if (!m->quiet) {
+		char a[32], b[32], r[32];
+		fprintf(stderr, "coldstart: mkmodel: wrote %s (%s params, GGUF %s) to '%s': %zu file%s, %s in %.2fs (%s/s)\n",
+			m->preset, fmt_thousands(a, sizeof(a), plan.nparams), gg_type_name(plan.type), plan.parts[0].path,
+			plan.nparts, plan.nparts == 1 ? "" : "s", fmt_bytes(b, sizeof(b), plan.file_bytes), el,
+			fmt_bytes(r, sizeof(r), el > 0 ? (uint64_t)((double)plan.file_bytes / el) : 0));
+		if (plan.nfallback)
+			fprintf(stderr, "coldstart: mkmodel: %zu weight%s with rows not a multiple of 32 written as f16\n",
+				plan.nfallback, plan.nfallback == 1 ? "" : "s");
+	}
+	printf("%s\n", plan.parts[0].path);
+	gw_plan_free(&plan);
+	return 0;
+}
+
 int cmd_mkmodel(int argc, char **argv)
 {
-	const char *preset = NULL;
-	int dtype = ST_BF16, force = 0, dry = 0, json = 0, quiet = 0;
-	uint64_t shard = CK_DEFAULT_SHARD_SIZE, seed = 0;
-	long layers = 0;
+	struct mk_args m = { .dtype = -1, .shard = CK_DEFAULT_SHARD_SIZE };
+	const char *format = "safetensors";
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .short_name = 'p', .long_name = "preset", .argname = "NAME", .value = &preset,
+		{ .type = OPT_STRING, .short_name = 'p', .long_name = "preset", .argname = "NAME", .value = &m.preset,
 		  .help = "architecture to write (see below)" },
-		{ .type = OPT_CALLBACK, .long_name = "dtype", .argname = "TYPE", .value = &dtype, .cb = dtype_cb,
-		  .help = "bf16 (default), fp16 or fp32" },
-		{ .type = OPT_SIZE, .long_name = "shard-size", .argname = "SIZE", .value = &shard, .flags = OPTF_NONZERO,
-		  .hint = "e.g. 5GB, 500M", .help = "largest shard, default 5GB (as transformers)" },
-		{ .type = OPT_INT, .long_name = "layers", .argname = "N", .value = &layers, .min = 1, .max = 100000,
+		{ .type = OPT_STRING, .long_name = "format", .argname = "FMT", .value = &format,
+		  .help = "safetensors (default: a Hugging Face directory) or\ngguf (llama.cpp's format)" },
+		{ .type = OPT_CALLBACK, .long_name = "dtype", .argname = "TYPE", .value = &m.dtype, .cb = dtype_cb,
+		  .help = "bf16 (default), fp16 or fp32; gguf: f16 (default),\nbf16, f32 or q8_0" },
+		{ .type = OPT_SIZE, .long_name = "shard-size", .argname = "SIZE", .value = &m.shard, .flags = OPTF_NONZERO,
+		  .seen = &m.shard_given, .hint = "e.g. 5GB, 500M",
+		  .help = "largest shard, default 5GB (as transformers); gguf:\none file unless given" },
+		{ .type = OPT_INT, .long_name = "layers", .argname = "N", .value = &m.layers, .min = 1, .max = 100000,
 		  .hint = "a positive integer", .help = "number of decoder layers (default: the preset's)" },
-		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &seed, .hint = "a non-negative integer",
+		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &m.seed, .hint = "a non-negative integer",
 		  .help = "data seed (default 0)" },
-		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "force", .value = &force,
-		  .help = "replace DIR if it is not empty" },
-		{ .type = OPT_FLAG, .short_name = 'n', .long_name = "dry-run", .value = &dry,
+		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "force", .value = &m.force,
+		  .help = "replace DIR (gguf: the file) if it exists" },
+		{ .type = OPT_FLAG, .short_name = 'n', .long_name = "dry-run", .value = &m.dry,
 		  .help = "print the plan, write nothing" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "with --dry-run: the plan as JSON" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
+		{ .type = OPT_FLAG, .long_name = "json", .value = &m.json, .help = "with --dry-run: the plan as JSON" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &m.quiet,
 		  .help = "no progress bar or summary" },
 		OPT_END_(),
 	};
-	const char *dir;
-	int prc = opts_parse_one(opts, &help, argc, argv, "DIR", &dir);
+	int prc = opts_parse_one(opts, &help, argc, argv, "DIR", &m.path);
 	if (prc >= 0)
 		return prc;
-	if (!preset)
+	if (!m.preset)
 		return usage_error("missing --preset (one of: tiny, qwen2.5-0.5b, llama-3.2-1b, qwen2.5-7b, llama-3.1-8b)");
-	if (json && !dry)
+	if (m.json && !m.dry)
 		return usage_error("--json goes with --dry-run");
+	if (!strcmp(format, "gguf"))
+		return write_gguf(&m);
+	if (strcmp(format, "safetensors"))
+		return usage_error("invalid --format '%s' (safetensors or gguf)", format);
+	if (m.dtype == DTYPE_Q8_0)
+		return usage_error("--dtype q8_0 goes with --format gguf");
+	const char *preset = m.preset, *dir = m.path;
+	int dtype = m.dtype < 0 ? ST_BF16 : m.dtype, force = m.force, dry = m.dry, json = m.json, quiet = m.quiet;
+	uint64_t shard = m.shard, seed = m.seed;
+	long layers = m.layers;
 
 	struct ck_plan plan;
 	struct cs_err err;

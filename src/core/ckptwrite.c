@@ -91,10 +91,23 @@ static void fill_words(unsigned char *out, uint64_t key, uint64_t i, uint64_t n,
 	}
 }
 
+uint64_t ck_data_key(uint64_t seed, const char *name)
+{
+	return name_key(seed, name);
+}
+
+uint64_t ck_rand_word(uint64_t key, uint64_t i)
+{
+	return rand_word(key, i);
+}
+
 void ck_fill(const struct ck_plan *p, size_t tensor, uint64_t off, void *buf, size_t len)
 {
-	uint64_t key = name_key(p->seed, p->model.tensors[tensor].name);
-	int dtype = p->model.dtype;
+	ck_fill_key(name_key(p->seed, p->model.tensors[tensor].name), p->model.dtype, off, buf, len);
+}
+
+void ck_fill_key(uint64_t key, int dtype, uint64_t off, void *buf, size_t len)
+{
 	unsigned char *out = buf;
 	uint64_t end = off + len;
 	uint64_t i = off / 8;

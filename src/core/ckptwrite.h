@@ -73,4 +73,11 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
  * (off and len multiples of the element size); exposed for tests. */
 void ck_fill(const struct ck_plan *p, size_t tensor, uint64_t off, void *buf, size_t len);
 
+/* The generator underneath, for other writers (GGUF): the key of a tensor
+ * name under a seed, len bytes of dtype data from byte off of the stream of
+ * that key, and the raw 64 random bits of word i. */
+uint64_t ck_data_key(uint64_t seed, const char *name);
+void ck_fill_key(uint64_t key, int dtype, uint64_t off, void *buf, size_t len);
+uint64_t ck_rand_word(uint64_t key, uint64_t i);
+
 #endif

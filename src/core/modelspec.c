@@ -133,6 +133,18 @@ const char *ms_hf_class(const struct ms_model *m)
 	return m->arch->fam == FAM_QWEN2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
 }
 
+void ms_hparams(const struct ms_model *m, struct ms_hparams *hp)
+{
+	const struct ms_arch *a = m->arch;
+	*hp = (struct ms_hparams){
+		.family = a->fam == FAM_QWEN2 ? "qwen2" : "llama",
+		.hidden = a->hidden, .intermediate = a->intermediate, .layers = m->layers,
+		.heads = a->heads, .kv_heads = a->kv_heads, .head_dim = a->head_dim, .vocab = a->vocab,
+		.max_pos = a->max_pos, .bos = a->bos, .eos = a->eos,
+		.rope_theta = a->rope_theta, .rms_eps = a->rms_eps, .tied = a->tied,
+	};
+}
+
 static const char *torch_dtype(int dtype)
 {
 	return dtype == ST_F16 ? "float16" : dtype == ST_F32 ? "float32" : "bfloat16";

@@ -46,6 +46,17 @@ void ms_free(struct ms_model *m);
 uint64_t ms_nparams(const struct ms_model *m);
 const char *ms_hf_class(const struct ms_model *m);
 
+/* The hyperparameters a GGUF writer needs (the preset's, with the layer
+ * count of the built model). family is "llama" or "qwen2", which are also
+ * llama.cpp's architecture names. */
+struct ms_hparams {
+	const char *family;
+	int64_t hidden, intermediate, layers, heads, kv_heads, head_dim, vocab, max_pos, bos, eos;
+	double rope_theta, rms_eps;
+	int tied;
+};
+void ms_hparams(const struct ms_model *m, struct ms_hparams *hp);
+
 /* New references to config.json / generation_config.json contents. */
 json_t *ms_config_json(const struct ms_model *m);
 json_t *ms_generation_config_json(const struct ms_model *m);

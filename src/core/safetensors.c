@@ -480,7 +480,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	m->dir = xstrdup(dir);
 	struct stat st;
 	if (stat(dir, &st) < 0)
-		return cs_fail_errno(err, errno, "cannot open model directory '%s'", dir);
+		return cs_fail_errno(err, errno, "cannot open model '%s'", dir);
 	if (!S_ISDIR(st.st_mode))
 		return cs_fail(err, ENOTDIR, "'%s' is not a directory", dir);
 
@@ -583,7 +583,10 @@ out:
 
 int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
 {
-	int rc = model_open(dir, m, err);
+	int rc = gg_model_open(dir, m, err);
+	if (rc <= 0)
+		return rc;
+	rc = model_open(dir, m, err);
 	if (rc)
 		st_model_free(m);
 	return rc;
@@ -597,12 +600,14 @@ void st_model_free(struct st_model *m)
 		free(m->shards[i].name);
 		free(m->shards[i].path);
 		st_header_free(&m->shards[i].h);
+		gg_file_free(&m->shards[i].g);
 	}
 	free(m->shards);
 	for (size_t i = 0; i < m->nfiles; i++)
 		free(m->files[i]);
 	free(m->files);
 	free(m->dir);
+	free(m->entry);
 	free(m->architecture);
 	free(m->model_type);
 	free(m->torch_dtype);

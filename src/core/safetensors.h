@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gguf.h"
 #include "util.h"
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u)
@@ -76,17 +77,23 @@ struct st_shard {
 	char *name;              /* file name inside the model directory */
 	char *path;
 	uint64_t file_size;
-	struct st_header h;
+	struct st_header h;      /* safetensors */
+	struct gg_file g;        /* GGUF */
 };
 
+enum st_format { ST_FORMAT_SAFETENSORS, ST_FORMAT_GGUF };
+
 struct st_model {
-	char *dir;
+	enum st_format format;
+	char *dir;                /* the path opened (GGUF: may be the file) */
+	char *entry;              /* GGUF: the file llama.cpp opens (part 1); else NULL */
 	int has_index;
 	uint64_t index_total_size;
 	size_t nshards;
 	struct st_shard *shards;  /* in name order */
 	uint64_t ntensors, nparams, tensor_bytes, file_bytes;
 	uint64_t params_by_dtype[ST_NDTYPES], bytes_by_dtype[ST_NDTYPES];
+	uint64_t params_by_ggtype[GG_NTYPES], bytes_by_ggtype[GG_NTYPES];   /* GGUF */
 	/* From config.json when present (NULL / -1 otherwise). */
 	char *architecture, *model_type, *torch_dtype;
 	int64_t num_layers, hidden_size, vocab_size;
@@ -96,11 +103,25 @@ struct st_model {
 };
 
 /*
- * Open and validate a model directory: the index (if any) against the
- * shards, every shard's header, config.json if present. On failure m is
- * left empty (st_model_free is harmless).
+ * Open and validate a model: a safetensors directory (the index, if any,
+ * against the shards, every shard's header, config.json if present), or a
+ * GGUF model (gg_model_open): a .gguf file, the first part of a split set,
+ * or a directory holding one GGUF model and no safetensors. On failure m
+ * is left empty (st_model_free is harmless).
  */
 int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
+
+/*
+ * The GGUF half of st_model_open. A file is one model, or part 1 of a
+ * split set whose other parts are opened beside it (each part's split.no
+ * and split.count checked, the tensors counted against
+ * split.tensors.count). A directory must hold exactly one such model at
+ * its top level. shards are the parts in order; files their names
+ * relative to the directory the model lies in (a directory model: every
+ * file of its tree). architecture and model_type are general.architecture.
+ * Returns 1 (m untouched) when path is a directory with no GGUF file.
+ */
+int gg_model_open(const char *path, struct st_model *m, struct cs_err *err);
 void st_model_free(struct st_model *m);
 
 /* True when the name is a plain file name (no '/', not "." or ".."). */

@@ -29,7 +29,7 @@ expect_rc 2 "help for an unknown command" "$COLDSTART" help nosuch
 
 # Errors follow "coldstart: CMD: what failed: 'subject'".
 expect_rc 1 "inspect of a missing path fails" "$COLDSTART" inspect "$SCRATCH/nope"
-contains "error names command and subject" "$err" "coldstart: inspect: cannot open model directory '$SCRATCH/nope'"
+contains "error names command and subject" "$err" "coldstart: inspect: cannot open model '$SCRATCH/nope'"
 
 # A write error on stdout is reported, not silent (/dev/full returns ENOSPC).
 if [ -w /dev/full ]; then

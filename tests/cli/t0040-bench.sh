@@ -45,7 +45,7 @@ check "MODEL_NAME used" [ "$(cut -d, -f3 e.csv | tail -2 | sort -u)" = Qwen2.5-t
 
 # Refused before anything runs.
 expect_rc 1 "a missing net path" "$COLDSTART" bench --nvme nvme/qwen --net nowhere --server "$SRV" --csv x.csv
-contains "names the path" "$err" "net path refused: cannot open model directory 'nowhere'"
+contains "names the path" "$err" "net path refused: cannot open model 'nowhere'"
 check "nothing written" [ ! -e x.csv ]
 mkdir notamodel
 expect_rc 1 "not a model directory" "$COLDSTART" bench --nvme notamodel --modes nvme --server "$SRV" --csv x.csv
