@@ -10,7 +10,7 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+if [ -n "$missing" ]; then
 if ! command -v apt-get >/dev/null 2>&1; then
 	echo "coldstart: deps: missing packages:$missing (no apt-get here: install them with your package manager)" >&2
 	exit 1
@@ -25,3 +25,25 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The llama.cpp server's npm packages (bench/servers: node-llama-cpp and its
+# prebuilt llama.cpp for linux-x64 only), from the committed lock file.
+# Installed once; nothing is fetched again while the lock file is unchanged.
+srv=bench/servers
+if [ -f "$srv/package-lock.json" ]; then
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "coldstart: deps: Node.js >= 20 and npm are not installed: the llama.cpp server ($srv) is left out" >&2
+		exit 0
+	fi
+	major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+	if [ "$major" -lt 20 ]; then
+		echo "coldstart: deps: Node.js $(node --version) is older than 20: the llama.cpp server ($srv) is left out" >&2
+		exit 0
+	fi
+	if ! cmp -s "$srv/package-lock.json" "$srv/node_modules/.coldstart-lock" 2>/dev/null; then
+		echo "coldstart: deps: installing the llama.cpp server's npm packages (npm ci in $srv)" >&2
+		(cd "$srv" && npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+		cp "$srv/package-lock.json" "$srv/node_modules/.coldstart-lock"
+	fi
+fi

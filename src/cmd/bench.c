@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "../core/bench.h"
+#include "../core/fsutil.h"
 #include "../core/netsim.h"
 #include "../core/report.h"
 #include "../core/stagecache.h"
@@ -84,6 +86,7 @@ static void summary(const struct bench *b)
 struct bench_netsim {
 	char *mountpoint;
 	char *profile;
+	char *model;       /* the model's path under the mount point */
 };
 
 static int mount_netsim(struct bench_netsim *ns, const char *src, const char *profile, int quiet)
@@ -138,7 +141,8 @@ static void unmount_netsim(struct bench_netsim *ns)
 		rmdir(ns->mountpoint);
 	free(ns->mountpoint);
 	free(ns->profile);
-	ns->mountpoint = ns->profile = NULL;
+	free(ns->model);
+	ns->mountpoint = ns->profile = ns->model = NULL;
 }
 
 /* What the command side keeps while the bench runs. */
@@ -216,6 +220,8 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 	if (runcfg_check_csv(cfg))
 		return EXIT_FAIL;
 	b->run.server = runcfg_server(cfg);
+	if (!b->run.server)
+		return EXIT_FAIL;
 	if (bench_prepare(b, &err))
 		return err.code == EINVAL ? usage_error("%s", err.msg) : error("%s", err.msg);
 	int uses_net = 0;
@@ -224,9 +230,20 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 	/* Mounted before the first server starts: the daemon must not become
 	 * a descendant of this process once it is a child subreaper. */
 	if (b->net_pending && uses_net) {
-		if ((rc = mount_netsim(ns, b->nvme, ns_profile, cfg->quiet)))
+		/* A model that is one file (GGUF): the directory it lies in. */
+		struct stat sb;
+		int file = stat(b->nvme, &sb) == 0 && S_ISREG(sb.st_mode);
+		char *src = file ? fs_parent_dir(b->nvme) : xstrdup(b->nvme);
+		rc = mount_netsim(ns, src, ns_profile, cfg->quiet);
+		free(src);
+		if (rc)
 			return rc;
-		b->net = ns->mountpoint;
+		if (file) {
+			char *base = fs_basename(b->nvme);
+			ns->model = path_join(ns->mountpoint, base);
+			free(base);
+		}
+		b->net = ns->model ? ns->model : ns->mountpoint;
 		b->net_pending = 0;
 		b->net_note = *net_note = xasprintf("net=netsim:%s", ns_profile);
 		if (bench_check_paths(b, &err))
@@ -354,7 +371,7 @@ int cmd_bench(int argc, char **argv)
 	b.staged_warm = staged_warm;
 	struct bench_cli c = { &cfg, cfg.quiet, NULL };
 	b.cb = (struct bench_cb){ on_progress, on_notice, on_run_start, on_run_done, &c };
-	struct bench_netsim ns = { NULL, NULL };
+	struct bench_netsim ns = { NULL, NULL, NULL };
 	char *net_note = NULL, *name = NULL;
 	int rc = setup(&b, &cfg, modes_arg, ns_profile, &ns, &net_note);
 	if (!rc) {

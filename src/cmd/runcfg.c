@@ -71,7 +71,8 @@ const struct opt *runcfg_options(struct run_cfg *c)
 		{ .type = OPT_STRING, .long_name = "server", .argname = "TEMPLATE", .value = &c->o.server,
 		  .help = "server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
 			  "a shell (default: vllm serve {model} --port {port}\n--max-model-len {max_model_len} when vllm is on the\n"
-			  "PATH, else 'refserve': coldstart's reference server)" },
+			  "PATH, else 'refserve': coldstart's reference server;\n'llama.cpp': llama-server -m {model} if on the PATH,\n"
+			  "else llama.cpp through node-llama-cpp)" },
 		{ .type = OPT_FLAG, .long_name = "shell", .value = &c->o.shell,
 		  .help = "run the template with /bin/sh -c (values shell-quoted)" },
 		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = "SPEC", .value = &c->o.ready, .cb = ready_cb,
@@ -148,9 +149,74 @@ static char *refserve_template(void)
 	return t;
 }
 
+/* coldstart's llama.cpp server: $COLDSTART_LLAMA_SERVE, else beside this
+ * binary (a checkout: bench/servers/; installed: ../share/coldstart/). */
+static char *llama_serve_path(void)
+{
+	const char *env = getenv("COLDSTART_LLAMA_SERVE");
+	if (env && *env)
+		return access(env, R_OK) == 0 ? xstrdup(env) : NULL;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *dir = fs_parent_dir(exe);
+	const char *rel[] = { "bench/servers/llama_serve.mjs", "../share/coldstart/servers/llama_serve.mjs",
+			      "../bench/servers/llama_serve.mjs" };
+	char *found = NULL;
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]) && !found; i++) {
+		char *p = path_join(dir, rel[i]);
+		if (access(p, R_OK) == 0)
+			found = p;
+		else
+			free(p);
+	}
+	free(dir);
+	return found;
+}
+
+/* --server llama.cpp: llama-server when it is on the PATH, else coldstart's
+ * llama_serve.mjs on node-llama-cpp (installed by make deps). */
+static char *llama_template(const struct run_cfg *c)
+{
+	if (on_path("llama-server"))
+		return xstrdup("llama-server -m {model} --port {port} --host 127.0.0.1");
+	char *js = llama_serve_path();
+	if (!js) {
+		error("--server llama.cpp: no llama-server on the PATH, and coldstart's llama.cpp server "
+		      "(bench/servers/llama_serve.mjs) is not beside this binary (set COLDSTART_LLAMA_SERVE)");
+		return NULL;
+	}
+	char *dir = fs_parent_dir(js), *mods = path_join(dir, "node_modules/node-llama-cpp");
+	int have = access(mods, R_OK) == 0;
+	free(mods);
+	free(dir);
+	if (!have || !on_path("node")) {
+		error("--server llama.cpp: %s is not installed next to '%s' (run 'make deps': it needs Node.js >= 20)",
+		      have ? "node" : "node-llama-cpp", js);
+		free(js);
+		return NULL;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "coldstart: %s: llama-server is not on the PATH: using llama.cpp through node-llama-cpp (%s)\n",
+			cs_cmdname ? cs_cmdname : "run", js);
+	char *q = shell_quote(js);
+	char *t = xasprintf("node %s {model} --port {port}", q);
+	free(q);
+	free(js);
+	return t;
+}
+
 const char *runcfg_server(struct run_cfg *c)
 {
-	static char *refserve;
+	static char *refserve, *llama;
+	if (c->o.server && !strcmp(c->o.server, "llama.cpp")) {
+		if (!llama && !(llama = llama_template(c)))
+			return NULL;
+		c->o.server = llama;
+		return c->o.server;
+	}
 	if (c->o.server && strcmp(c->o.server, "refserve"))
 		return c->o.server;
 	if (!c->o.server && on_path("vllm")) {

@@ -153,6 +153,8 @@ static int runtime_template(struct bench *b, struct cs_err *err)
 		b->own_rt_server = xstrdup(b->runtime_server);
 	else if (strstr(base, " refserve "))
 		b->own_rt_server = xasprintf("%s --dummy", base);
+	else if (strstr(base, "llama_serve.mjs"))
+		b->own_rt_server = xasprintf("%s --vocab-only", base);
 	else if (!strncmp(base, "vllm serve ", 11))
 		b->own_rt_server = xasprintf("%s --load-format dummy", base);
 	else

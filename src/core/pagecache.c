@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "gguf.h"
 #include "workpool.h"
 #include "banned.h"
 
@@ -153,7 +154,23 @@ int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_
 			pc_set_free(set);
 			return cs_fail_errno(err, e, "cannot access '%s'", paths[i]);
 		}
-		if (S_ISREG(st.st_mode)) {
+		char *prefix = NULL;
+		int no = 0, count = 0;
+		if (S_ISREG(st.st_mode) && gg_split_parse(paths[i], &prefix, &no, &count) && no != 1) {
+			free(prefix);
+			prefix = NULL;
+		}
+		if (prefix) {
+			/* Part 1 of a split GGUF model: the model is every part. */
+			for (int k = 1; k <= count; k++) {
+				char *part = gg_split_path(prefix, k, count);
+				struct stat pst;
+				if (stat(part, &pst) == 0 && S_ISREG(pst.st_mode))
+					add_file(set, &alloc, part, (uint64_t)pst.st_size);
+				free(part);
+			}
+			free(prefix);
+		} else if (S_ISREG(st.st_mode)) {
 			add_file(set, &alloc, paths[i], (uint64_t)st.st_size);
 		} else if (S_ISDIR(st.st_mode)) {
 			char **files;

@@ -43,7 +43,8 @@ struct pc_set {
 };
 
 /* Expand files and directories (recursively, following symlinks) into a
- * set of regular files. A path that does not exist is an error. */
+ * set of regular files; part 1 of a split GGUF model (NAME-00001-of-0000N.gguf)
+ * stands for all its parts. A path that does not exist is an error. */
 int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_err *err);
 void pc_set_free(struct pc_set *set);
 

@@ -34,6 +34,32 @@ static void first(double *slot, double v)
 		*slot = v;
 }
 
+/* llama.cpp's loader (any front end), llama-server, llama_serve.mjs. */
+static void llama_line(struct phases *p, const char *line, double t)
+{
+	double v;
+	if (strstr(line, "llama_model_loader: loaded meta data"))
+		first(&p->t_load_start, t);
+	if (strncmp(line, "llama_serve: ", 13) == 0) {
+		if (num_after(line, "model loaded in ", &v))
+			first(&p->model_load_s, v);
+		if (num_after(line, "context created in ", &v))
+			first(&p->context_s, v);
+		if (num_after(line, "first evaluation took ", &v)) {
+			first(&p->first_eval_s, v);
+			first(&p->t_weights_end, t);
+		}
+		if (strstr(line, "listening on http"))
+			first(&p->t_startup, t);
+		return;
+	}
+	/* llama-server: "main: model loaded" comes after its warm-up run. */
+	if (strstr(line, "main: model loaded"))
+		first(&p->t_weights_end, t);
+	if (strstr(line, "server is listening on http"))
+		first(&p->t_startup, t);
+}
+
 void phases_line(struct phases *p, const char *line, double t)
 {
 	double v, w;
@@ -73,4 +99,5 @@ void phases_line(struct phases *p, const char *line, double t)
 		first(&p->kv_cache_gib, v);
 	if (strstr(line, "Application startup complete."))
 		first(&p->t_startup, t);
+	llama_line(p, line, t);
 }

@@ -2,8 +2,9 @@
 #define CS_PHASES_H
 /*
  * phases: read a server's start-up phases from its log lines, in the formats
- * of vLLM across versions (v0.6 V0 to current V1) and of refserve / the
- * transformers stand-in. Each line is fed with its offset from launch;
+ * of vLLM across versions (v0.6 V0 to current V1), of refserve / the
+ * transformers stand-in, and of llama.cpp (its loader's lines, llama-server's,
+ * and coldstart's llama_serve.mjs on node-llama-cpp). Each line is fed with its offset from launch;
  * the parser keeps the first value of each phase. Unknown lines are ignored;
  * nothing here allocates, prints or fails, so it is safe on any input.
  *
@@ -21,7 +22,14 @@ struct phases {
 	double graph_s;          /* "Graph capturing finished in X secs" */
 	double engine_init_s;    /* "init engine (...) took X seconds|s" */
 	double kv_cache_gib;     /* "Available KV cache memory: X GiB" */
-	double t_startup;        /* offset of "Application startup complete." */
+	double t_startup;        /* offset of "Application startup complete." (llama.cpp:
+				  * "listening on") */
+	/* llama.cpp: t_load_start is the loader's "loaded meta data" line and
+	 * t_weights_end the end of the first evaluation (llama-server: "model
+	 * loaded", after its warm-up run), since with mmap the weights arrive
+	 * by page faults during that first evaluation. */
+	double context_s;        /* "context created in X s" */
+	double first_eval_s;     /* "first evaluation took X s" */
 };
 
 void phases_init(struct phases *p);

@@ -198,6 +198,20 @@ static char *default_log_path(const struct rr_opts *o, const char *mode)
 
 /* ---- step 5: the record ---- */
 
+/* The server= note: refserve, llama.cpp (coldstart's llama_serve.mjs), or
+ * the command's name. */
+static const char *server_label(char *const *argv)
+{
+	if (argv[1] && !strcmp(argv[1], "refserve"))
+		return "refserve";
+	const char *a1 = argv[1] ? strrchr(argv[1], '/') : NULL;
+	a1 = a1 ? a1 + 1 : argv[1];
+	if (a1 && !strcmp(a1, "llama_serve.mjs"))
+		return "llama.cpp";
+	const char *a0 = strrchr(argv[0], '/');
+	return a0 ? a0 + 1 : argv[0];
+}
+
 char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char *server, const char *extra_notes,
 	       const char *timeline)
 {
@@ -227,7 +241,7 @@ char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char
 		{ "weights_s", ph->weights_s }, { "model_load_s", ph->model_load_s },
 		{ "dynamo_s", ph->dynamo_s }, { "compile_s", ph->compile_s }, { "graph_s", ph->graph_s },
 		{ "engine_init_s", ph->engine_init_s }, { "kv_cache_gib", ph->kv_cache_gib },
-		{ "t_startup", ph->t_startup },
+		{ "t_startup", ph->t_startup }, { "context_s", ph->context_s }, { "first_eval_s", ph->first_eval_s },
 	};
 	for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++)
 		if (pk[i].v >= 0)
@@ -382,7 +396,7 @@ int rr_run(const struct rr_opts *o, const char *model, const char *mode, const c
 
 	const struct run_result *res = &rec->res;
 	char *tl = res->ntl && rec->log ? write_timeline(o, res, rec->log, mode) : NULL;
-	rec->notes = rr_notes(o, res, argv[1] && !strcmp(argv[1], "refserve") ? "refserve" : argv[0], extra_notes, tl);
+	rec->notes = rr_notes(o, res, server_label(argv), extra_notes, tl);
 	free(tl);
 	tmpl_argv_free(argv);
 	rec->name = model_column(o, model);
@@ -441,7 +455,8 @@ json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char
 		{ "t_load_start", q->t_load_start }, { "t_weights_end", q->t_weights_end }, { "weights_s", q->weights_s },
 		{ "model_load_s", q->model_load_s }, { "model_gib", q->model_gib }, { "dynamo_s", q->dynamo_s },
 		{ "compile_s", q->compile_s }, { "graph_s", q->graph_s }, { "engine_init_s", q->engine_init_s },
-		{ "kv_cache_gib", q->kv_cache_gib }, { "t_startup", q->t_startup },
+		{ "kv_cache_gib", q->kv_cache_gib }, { "t_startup", q->t_startup }, { "context_s", q->context_s },
+		{ "first_eval_s", q->first_eval_s },
 	};
 	for (size_t i = 0; i < sizeof(pv) / sizeof(pv[0]); i++)
 		json_object_set_new(ph, pv[i].k, pv[i].v >= 0 ? json_real(pv[i].v) : json_null());

@@ -91,7 +91,8 @@ int sc_valid_name(const char *name);
 /* The name a model directory goes by: its real directory's name ("stage ."
  * names the directory, not "."), and for a Hugging Face cache snapshot
  * (.../models--ORG--NAME/snapshots/REV) the repository's, ORG--NAME.
- * malloc'd. Used for staged names and for the CSV's model column alike. */
+ * A GGUF file: its name without ".gguf" or the split suffix. malloc'd.
+ * Used for staged names and for the CSV's model column alike. */
 char *sc_default_name(const char *src);
 /* A glob fnmatch will read as written: every '[' closed, no trailing '\'. */
 int sc_valid_glob(const char *glob);

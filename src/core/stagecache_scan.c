@@ -39,6 +39,26 @@ int sc_valid_name(const char *name)
 	return name && *name && name[0] != '.' && !strchr(name, '/') && strlen(name) <= 200;
 }
 
+/* A GGUF file's model name: its base name without ".gguf" and without the
+ * split suffix (-00001-of-00003). */
+static char *gguf_model_name(const char *path)
+{
+	char *prefix = NULL, *base;
+	if (gg_split_parse(path, &prefix, NULL, NULL)) {
+		base = fs_basename(prefix);
+		free(prefix);
+	} else {
+		base = fs_basename(path);
+		if (gg_is_gguf_name(base))
+			base[strlen(base) - 5] = 0;
+	}
+	if (!*base || *base == '.') {
+		free(base);
+		return NULL;
+	}
+	return base;
+}
+
 char *sc_default_name(const char *src)
 {
 	char *real = realpath(src, NULL);
@@ -53,6 +73,9 @@ char *sc_default_name(const char *src)
 				name = xstrdup(repo + 8);
 			*snap = '/';
 		}
+		struct stat sb;
+		if (!name && stat(real, &sb) == 0 && S_ISREG(sb.st_mode))
+			name = gguf_model_name(real);
 		if (!name)
 			name = fs_basename(real);
 		free(real);
@@ -242,6 +265,22 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		return cs_fail(err, EINVAL,
 			       "source '%s' is not a model: no config.json and no weights "
 			       "(*.safetensors, *.bin, *.pt, *.gguf)", o->src);
+	/* Each GGUF model of the source (a file, or part 1 of a split set). */
+	for (size_t i = 0; i < p->n && !safet; i++) {
+		const char *r = p->f[i].rel;
+		int no = 1;
+		if (!sci_has_suffix(r, ".gguf") || (gg_split_parse(r, NULL, &no, NULL) && no != 1))
+			continue;
+		char *full = path_join(p->src, r);
+		struct st_model m;
+		struct cs_err e2;
+		int grc = gg_model_open(full, &m, &e2);
+		st_model_free(&m);
+		free(full);
+		if (grc < 0)
+			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", o->src,
+				       e2.msg);
+	}
 	if (safet && !o->ninclude && !o->nexclude) {
 		struct st_model m;
 		struct cs_err e2;

@@ -18,6 +18,7 @@
 
 #include "fsutil.h"
 #include "safetensors.h"
+#include "strbuf.h"
 #include "banned.h"
 
 /*
@@ -570,7 +571,72 @@ static int stage_publish(struct stage_job *j, struct cs_err *err)
 	return rc;
 }
 
+/* A glob that matches exactly name. */
+static char *glob_quote(const char *name)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const char *c = name; *c; c++) {
+		if (strchr("*?[]\\", *c))
+			strbuf_addch(&sb, '\\');
+		strbuf_addch(&sb, *c);
+	}
+	return strbuf_detach(&sb);
+}
+
+static int stage_dir(const struct sc_opts *o, struct sc_result *r, struct cs_err *err);
+
+/*
+ * A GGUF model given as its file (or part 1 of a split set): stage the
+ * directory it lies in, limited to its parts, and answer the staged file.
+ */
+static int stage_file(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
+{
+	struct st_model m;
+	struct cs_err e;
+	int grc = gg_model_open(o->src, &m, &e);
+	if (grc > 0)
+		return cs_fail(err, EINVAL, "source '%s' is a file, and not a GGUF model: stage takes a model directory "
+			       "or a GGUF file", o->src);
+	if (grc)
+		return cs_fail(err, e.code == ENOENT ? ENOENT : EINVAL, "source '%s' is not a usable GGUF model: %s",
+			       o->src, e.msg);
+	if (o->ninclude || o->nexclude) {
+		st_model_free(&m);
+		return cs_fail(err, EINVAL, "--include/--exclude select files of a directory; source '%s' is one model file",
+			       o->src);
+	}
+	struct sc_opts fo = *o;
+	char *dir = fs_parent_dir(o->src);
+	fo.src = dir;
+	fo.include = xcalloc(m.nshards, sizeof(char *));
+	fo.ninclude = m.nshards;
+	for (size_t i = 0; i < m.nshards; i++)
+		fo.include[i] = glob_quote(m.shards[i].name);
+	int rc = stage_dir(&fo, r, err);
+	if (!rc) {
+		char *p = path_join(r->path, m.shards[0].name);
+		free(r->path);
+		r->path = p;
+	}
+	for (size_t i = 0; i < m.nshards; i++)
+		free(fo.include[i]);
+	free(fo.include);
+	free(dir);
+	st_model_free(&m);
+	return rc;
+}
+
 int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
+{
+	struct stat sb;
+	if (o->src && stat(o->src, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		memset(r, 0, sizeof(*r));
+		return stage_file(o, r, err);
+	}
+	return stage_dir(o, r, err);
+}
+
+static int stage_dir(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	uint64_t t0 = now_ns();

@@ -58,6 +58,27 @@ int main(void)
 	ok(near(p.weights_s, 7.16) && near(p.model_load_s, 7.378353) && near(p.t_startup, 6), "refserve: weights, model loading, startup");
 	ok(p.compile_s < 0 && p.graph_s < 0, "refserve: no compile or graph phases");
 
+	/* Captured from llama.cpp (node-llama-cpp 3.21.1's build) through
+	 * llama_serve.mjs, a 0.5B Qwen2 GGUF; line i is offset i - 1. */
+	ok(feed("llama.cpp-mmap.txt", &p) == 0, "llama.cpp mmap sample");
+	ok(near(p.t_load_start, 0) && near(p.model_load_s, 1.015), "llama.cpp: loader's first line, model loaded in X s");
+	ok(near(p.context_s, 0.268) && near(p.first_eval_s, 0.035), "llama.cpp: context and first evaluation");
+	ok(near(p.t_weights_end, 127) && near(p.t_startup, 128), "llama.cpp: weights end with the first evaluation; listening");
+	ok(p.weights_s < 0 && p.compile_s < 0 && p.graph_s < 0, "llama.cpp: no vLLM phases");
+	ok(feed("llama.cpp-no-mmap.txt", &p) == 0 && near(p.model_load_s, 2.226) && near(p.first_eval_s, 0.025),
+	   "llama.cpp --no-mmap sample");
+	ok(feed("llama.cpp-direct-io.txt", &p) == 0 && near(p.model_load_s, 2.503) && near(p.context_s, 0.257),
+	   "llama.cpp direct I/O sample");
+	ok(feed("llama.cpp-vocab-only.txt", &p) == 0 && near(p.model_load_s, 0.769) && p.first_eval_s < 0 &&
+	   p.t_weights_end < 0 && near(p.t_startup, 54), "llama.cpp vocab-only: no context, no evaluation");
+	ok(feed("llama.cpp-corrupt.txt", &p) == 0 && p.t_load_start < 0 && p.model_load_s < 0 && p.t_startup < 0,
+	   "llama.cpp corrupt model: no phase");
+
+	phases_init(&p);
+	phases_line(&p, "llama_serve: model loaded in soon s", 1);
+	phases_line(&p, "llama_serve: first evaluation took", 2);
+	ok(p.model_load_s < 0 && p.first_eval_s < 0 && p.t_weights_end < 0, "llama.cpp garbage leaves phases unset");
+
 	phases_init(&p);
 	phases_line(&p, "Loading weights took banana seconds", 1);
 	phases_line(&p, "init engine (profile", 2);
