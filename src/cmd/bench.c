@@ -219,6 +219,7 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 		return error("%s", err.msg);
 	if (runcfg_check_csv(cfg))
 		return EXIT_FAIL;
+	cfg->model = b->nvme ? b->nvme : b->net;
 	b->run.server = runcfg_server(cfg);
 	if (!b->run.server)
 		return EXIT_FAIL;
@@ -340,7 +341,8 @@ int cmd_bench(int argc, char **argv)
 	if (prc >= 0)
 		return prc;
 	cfg.o.log_is_dir = 1; /* one log per run: --log names their directory */
-	int vr = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") ? cfg.o.server : NULL, "--server");
+	int vr = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") && strcmp(cfg.o.server, "llama.cpp")
+						 ? cfg.o.server : NULL, "--server");
 	if (!vr)
 		vr = runcfg_validate(&cfg, runtime_server, "--runtime-server");
 	if (vr)

@@ -99,6 +99,11 @@ int cmd_probe(int argc, char **argv)
 	struct cs_err err;
 	if (st_model_open(dir, &m, &err))
 		return error("%s", err.msg);
+	if (m.format == ST_FORMAT_GGUF) {
+		st_model_free(&m);
+		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
+			     "--server llama.cpp)", dir, "probe");
+	}
 	cli_catch_signals();
 	enum ld_device dev;
 	if (loadcfg_device(&lc, &dev, &err)) {

@@ -155,6 +155,11 @@ int cmd_refserve(int argc, char **argv)
 	struct st_model m;
 	if (st_model_open(dir, &m, &err))
 		return error("%s", err.msg);
+	if (m.format == ST_FORMAT_GGUF) {
+		st_model_free(&m);
+		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
+			     "--server llama.cpp)", dir, "refserve");
+	}
 	enum ld_device dev;
 	if (loadcfg_device(&lc, &dev, &err)) {
 		st_model_free(&m);

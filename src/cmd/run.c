@@ -70,7 +70,9 @@ int cmd_run(int argc, char **argv)
 		return rc0;
 	if (!model)
 		return usage_error("missing --model PATH");
-	int r = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") ? cfg.o.server : NULL, "--server");
+	cfg.model = model;
+	int r = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") && strcmp(cfg.o.server, "llama.cpp")
+					      ? cfg.o.server : NULL, "--server");
 	const char *models[1] = { model };
 	if (!r)
 		r = runcfg_check_outputs(&cfg, models, 1);

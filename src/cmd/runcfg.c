@@ -13,6 +13,7 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "../core/fsutil.h"
+#include "../core/gguf.h"
 #include "../core/ready.h"
 #include "../core/template.h"
 #include "../core/util.h"
@@ -208,9 +209,27 @@ static char *llama_template(const struct run_cfg *c)
 	return t;
 }
 
+/* A GGUF file: by its name or its magic. */
+static int gguf_file(const char *path)
+{
+	struct stat sb;
+	return path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (gg_is_gguf_name(path) || gg_has_magic(path) == 1);
+}
+
 const char *runcfg_server(struct run_cfg *c)
 {
 	static char *refserve, *llama;
+	int gguf = gguf_file(c->model);
+	if (gguf && c->o.server && !strcmp(c->o.server, "refserve")) {
+		error("'%s' is a GGUF model, which refserve does not read: use --server llama.cpp", c->model);
+		return NULL;
+	}
+	if (gguf && !c->o.server) {
+		if (!c->quiet)
+			fprintf(stderr, "coldstart: %s: '%s' is a GGUF model: the server is llama.cpp\n",
+				cs_cmdname ? cs_cmdname : "run", c->model);
+		c->o.server = "llama.cpp";
+	}
 	if (c->o.server && !strcmp(c->o.server, "llama.cpp")) {
 		if (!llama && !(llama = llama_template(c)))
 			return NULL;

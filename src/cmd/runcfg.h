@@ -13,6 +13,7 @@
 struct run_cfg {
 	struct rr_opts o;             /* RR_OPTS_INIT; callbacks print to stderr */
 	int json, quiet;
+	const char *model;            /* for the default server: a GGUF file gets llama.cpp */
 };
 
 void runcfg_init(struct run_cfg *c);
@@ -20,8 +21,10 @@ struct opt;
 /* The run options as an option table group writing into c (one table per
  * process: the table is static). */
 const struct opt *runcfg_options(struct run_cfg *c);
-/* The server template to use: --server, else vllm if on the PATH, else this
- * binary's refserve (said once on stderr). "refserve" selects it explicitly. */
+/* The server template to use: --server, else llama.cpp for a GGUF model
+ * (c->model), else vllm if on the PATH, else this binary's refserve (said
+ * once on stderr). "refserve" and "llama.cpp" select those explicitly.
+ * NULL after printing why when the server cannot be used. */
 const char *runcfg_server(struct run_cfg *c);
 
 /* The checks of rr_check_* (runrec.h), reported: the CSV (0 or EXIT_FAIL),

@@ -105,6 +105,7 @@ struct rp_report {
 	size_t nruns;
 	struct rp_thresholds th;
 	json_t *meta;         /* sidecar, or NULL */
+	int mmap_loader;      /* every run's server= is llama.cpp or llama-server */
 };
 
 /* model: only rows of this model (NULL: the model of the last row). On

@@ -276,6 +276,10 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 		r->nmodes++;
 	}
 	const char *notes = c[6];
+	char *server = notes_get_lenient(notes, NOTE_SERVER);
+	int llama = server && (!strcmp(server, "llama.cpp") || !strcmp(server, "llama-server"));
+	r->mmap_loader = (r->nruns == 0 || r->mmap_loader) && llama;
+	free(server);
 	char *status = notes_get_lenient(notes, NOTE_STATUS);
 	r->runs = xgrow(r->runs, aruns, r->nruns + 1, sizeof(*r->runs));
 	struct rp_run *run = &r->runs[r->nruns++];

@@ -288,6 +288,42 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 
 }
 
+/* What the numbers mean for a server that maps its weights (llama.cpp). */
+static void md_mmap_loader(struct strbuf *b, const struct rp_mode *nv, const struct rp_mode *net,
+			   const struct rp_mode *st, const struct rp_mode *pf)
+{
+	char a[32], c[32];
+	strbuf_addf(b, "- **mmap loader (llama.cpp):** the server maps the GGUF file, so the weights are read by page "
+		    "faults when its first evaluation touches them: small reads (the kernel's readahead window), "
+		    "each waiting on the storage before the next.");
+	int have = nv && net && nv->runs && net->runs && nv->load.median > 0;
+	if (have) {
+		fmt_s(a, sizeof(a), net->load.median);
+		fmt_s(c, sizeof(c), nv->load.median);
+		strbuf_addf(b, " From the network path the start took %s s against %s s from local disk (%.2fx).", a, c,
+			    net->load.median / nv->load.median);
+	}
+	double pf_ratio = -1;
+	if (have && pf && pf->runs) {
+		pf_ratio = pf->load.median / nv->load.median;
+		fmt_s(a, sizeof(a), pf->load.median);
+		strbuf_addf(b, " Reading the file ahead in large parallel requests while the engine starts (`--prefetch`) "
+			    "took it to %s s, %.2fx local disk.", a, pf_ratio);
+	}
+	if (st && st->runs && st->load.median > 0) {
+		fmt_s(a, sizeof(a), st->load.median);
+		strbuf_addf(b, " A staged copy starts in %s s once copied.", a);
+	}
+	if (pf_ratio > 0)
+		strbuf_addf(b, pf_ratio <= 1.2 ? " For mmap loaders on network storage, read the file ahead of the faults "
+						 "(`--prefetch`, or `vmtouch -t` / `cat` before the start): it recovers local-disk "
+						 "start-up times without a copy.\n"
+					       : " Reading ahead does not close the gap here: stage the model onto local disk, or "
+						 "load without mmap (`--no-mmap`), which reads the file in large sequential requests.\n");
+	else
+		strbuf_addf(b, " Compare with `net+prefetch` and `staged` runs to see what reading ahead or staging recovers.\n");
+}
+
 static void md_interpretation(struct strbuf *b, const struct rp_report *r, const struct interp *in)
 {
 	const struct rp_mode *nv = rpi_mode_get(r, MODE_NVME), *net = rpi_mode_get(r, MODE_NET), *st = rpi_mode_get(r, MODE_STAGED),
@@ -346,6 +382,8 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 			  sv >= 0 ? "saves" : "costs", a, net->load.median > 0 ? 100.0 * fabs(sv) / net->load.median : 0.0,
 			  basis_note(pf));
 	}
+	if (r->mmap_loader)
+		md_mmap_loader(b, nv, net, st, pf);
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
 		if (!m->runs || !strcmp(m->name, MODE_RUNTIME))

@@ -37,6 +37,14 @@ contains "interpretation: ratio and seconds" "$(cat bench.md)" "**3.82x**, +31.0
 contains "interpretation: staging costs" "$(cat bench.md)" "which costs 30.00 s against starting from the network path"
 contains "interpretation: break-even" "$(cat bench.md)" "after **2 cold starts**"
 contains "verdict: 31 s added is too slow for internal services (30 s)" "$(cat bench.md)" "| net | 42.00 | +31.00 | acceptable | too slow | too slow |"
+lacks "no mmap-loader advice for refserve" "$(cat bench.md)" "mmap loader"
+# A real llama.cpp bench (15 runs of a 0.5B Q8_0 GGUF, netsim nfs-10g).
+cp "$R/llama.csv" "$R/llama.meta.json" .
+expect_rc 0 "report on llama.cpp runs" "$COLDSTART" report llama.csv
+check "Markdown equals the golden file (llama.cpp)" diff -u "$R/llama.md.golden" llama.md
+contains "says what mmap means on network storage" "$(cat llama.md)" "the weights are read by page faults when its first evaluation touches them"
+contains "prefetch against local disk" "$(cat llama.md)" "took it to 3.711 s, 0.85x local disk"
+contains "and what to do" "$(cat llama.md)" "recovers local-disk start-up times without a copy"
 expect_rc 0 "--threshold moves the verdicts" "$COLDSTART" report bench.csv --model qwen2.5-7b --threshold internal=45,user=1m --md - -q
 contains "now acceptable for internal and user-facing" "$out" "| net | 42.00 | +31.00 | acceptable | acceptable | acceptable |"
 expect_rc 2 "bad --threshold" "$COLDSTART" report bench.csv --threshold nope=3

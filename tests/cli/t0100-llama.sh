@@ -117,6 +117,23 @@ n=d['notes']
 for k in ('cold=yes','server=llama.cpp','t_load_start=','model_load_s=','context_s=','first_eval_s=','t_weights_end='):
     assert k in n, (k, n)
 assert d['status']=='ready' and d['model']=='tiny', d"
+# A llama-server on the PATH is preferred: this one hands its arguments to
+# llama_serve.mjs (-m MODEL --port P --host H).
+mkdir -p bin
+cat > bin/llama-server <<EOF
+#!/bin/sh
+[ "\$1" = -m ] && [ "\$3" = --port ] && [ "\$5" = --host ] || { echo "unexpected arguments: \$*" >&2; exit 2; }
+exec node "$SRV/llama_serve.mjs" "\$2" --port "\$4" --host "\$6"
+EOF
+chmod +x bin/llama-server
+PATH="$PWD/bin:$PATH" expect_rc 0 "run --server llama.cpp uses llama-server when it is on the PATH" "$COLDSTART" run -m tiny.gguf --server llama.cpp --json
+check "... as llama-server -m {model} --port {port}" json "assert d['command'].startswith('llama-server -m tiny.gguf --port '), d['command']"
+expect_rc 0 "a GGUF model without --server gets llama.cpp" "$COLDSTART" run -m tiny.gguf --json
+contains "says so" "$err" "is a GGUF model: the server is llama.cpp"
+expect_rc 1 "refserve refuses a GGUF model" "$COLDSTART" run -m tiny.gguf --server refserve
+contains "and says what to use" "$err" "use --server llama.cpp"
+expect_rc 1 "refserve itself refuses it" "$COLDSTART" refserve tiny.gguf --port 1
+contains "says why" "$err" "is a GGUF model: refserve reads safetensors checkpoints"
 expect_rc 0 "stage the GGUF file" "$COLDSTART" stage tiny.gguf --root "$SCRATCH/staged" -q
 check "the staged path is the file llama.cpp opens" [ "$out" = "$SCRATCH/staged/tiny/tiny.gguf" ]
 check "only the model's file is staged" [ "$(ls "$SCRATCH/staged/tiny")" = tiny.gguf ]
@@ -146,7 +163,7 @@ expect_rc 1 "bench refuses a corrupt GGUF before starting anything" "$COLDSTART"
 contains "names the tensor" "$err" "tensor 'output.weight'"
 check "no CSV written" [ ! -e never.csv ]
 expect_rc 1 "run: the engine refuses it and the run fails" "$COLDSTART" run -m truncated.gguf --server llama.cpp --csv runs.csv --record-failures
-contains "the engine's own error is shown" "$err" "error loading model"
+contains "the engine's own error is shown" "$err" "gguf_init_from_reader: failed to read key-value pairs"
 check "the failure is recorded" sh -c "tail -1 runs.csv | grep -q 'status=failed:exited'"
 no_leftovers "no process left"
 done_testing
