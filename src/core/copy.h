@@ -28,23 +28,14 @@
  * Thread safety: cp_copy starts and joins its own threads; progress is
  * called from the caller's thread. Nothing prints.
  */
-/* The copy unit when none is asked for (stage --chunk). */
-#define CP_CHUNK_DEFAULT (16u << 20)
-
 #include <signal.h>
-/* The copy unit when none is asked for (stage --chunk). */
-#define CP_CHUNK_DEFAULT (16u << 20)
-
 #include <stddef.h>
-/* The copy unit when none is asked for (stage --chunk). */
-#define CP_CHUNK_DEFAULT (16u << 20)
-
 #include <stdint.h>
 
+#include "util.h"
+
 /* The copy unit when none is asked for (stage --chunk). */
 #define CP_CHUNK_DEFAULT (16u << 20)
-
-#include "util.h"
 
 struct cp_file {
 	const char *src;
