@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is there.
 set -eu
 PKGS="gcc make libc6-dev perl libjansson-dev libxxhash-dev libcurl4-openssl-dev cmark-gfm librsvg2-bin
-libmicrohttpd-dev libfuse3-dev fuse3 python3"
+libmicrohttpd-dev libfuse3-dev fuse3 python3 nginx-light"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -23,8 +23,18 @@ fi
 echo "coldstart: deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
+# Packages that ship a service (nginx: the HTTP tests start their own, on
+# loopback) must not start it: nothing may listen beyond loopback.
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+fi
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+rc=0
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+[ -z "$own_policy" ] || rm -f "$policy"
+[ "$rc" = 0 ] || exit "$rc"
 fi
 
 # The llama.cpp server's npm packages (bench/servers: node-llama-cpp and its

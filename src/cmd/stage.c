@@ -11,6 +11,7 @@
 #include "../core/stagecache.h"
 #include "../core/util.h"
 #include "cmds.h"
+#include "../core/httpsrc.h"
 #include "../core/banned.h"
 
 static const struct opts_help help = {
@@ -38,8 +39,22 @@ static const struct opts_help help = {
 	"evicted first; the root keeps 64 MiB free beyond the model. Without\n"
 	"enough room it fails before writing anything.\n"
 	"\n"
+	"\n"
+	"SRC may be a GGUF file (or part 1 of a split set): ROOT/NAME/ gets its\n"
+	"file(s), and the staged file is printed. SRC may be an http:// or https://\n"
+	"URL of a model: its files are the model's own index and config files\n"
+	"(model.safetensors.index.json, else model.safetensors), --files, or the\n"
+	"server's directory listing (a URL ending in .gguf is that file). They are\n"
+	"fetched with parallel ranged GETs over kept-alive connections, each\n"
+	"carrying If-Match on the file's ETag; failures are retried with backoff;\n"
+	"the manifest records size, ETag and Last-Modified, so an unchanged model is\n"
+	"a no-op (one HEAD per file). $HF_TOKEN, when set, is sent as a bearer\n"
+	"token to the first host (never to a redirect's); it is never stored or\n"
+	"shown, and URLs are shown without user info or query.\n"
+	"\n"
 	"Arguments and defaults:\n"
-	"  SRC                 model directory (default $MODEL_PATH_NET)\n",
+	"  SRC                 model directory, GGUF file or URL (default\n"
+	"                      $MODEL_PATH_NET)\n",
 	.after = "Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
 	"130 interrupted (the partial copy is kept for resuming).\n"
 	"See also: coldstart cache --help.\n",
@@ -171,6 +186,10 @@ int cmd_stage(int argc, char **argv)
 		  .help = "leave the source's pages in the page cache" },
 		{ .type = OPT_DURATION, .long_name = "wait-timeout", .argname = "DUR", .value = &o.wait_timeout_ns,
 		  .flags = OPTF_NONZERO, .hint = "e.g. 10m", .help = "how long to wait for another stager (1h)" },
+		{ .type = OPT_LIST, .long_name = "files", .argname = "NAME", .value = &o.files, .count = &o.nfiles,
+		  .help = "a URL source: stage these files (relative to the\nURL; repeatable) instead of finding them" },
+		{ .type = OPT_FLAG, .long_name = "insecure", .value = &o.insecure,
+		  .help = "a URL source: do not verify the server's TLS\ncertificate" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "result as JSON on stdout instead of the path" },
 		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &u.quiet, .help = "no progress or summary" },
 		OPT_END_(),
@@ -187,6 +206,9 @@ int cmd_stage(int argc, char **argv)
 		return usage_error("missing SRC (or set MODEL_PATH_NET)");
 	if (!o.root || !*o.root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
+	if ((o.nfiles || o.insecure) && !hs_is_url(o.src))
+		return usage_error("--files and --insecure go with a URL source (http:// or https://)");
+	o.bearer = getenv("HF_TOKEN");
 	char *base = NULL;
 	if (!o.name || !*o.name) {
 		base = sc_default_name(o.src);
@@ -210,6 +232,7 @@ int cmd_stage(int argc, char **argv)
 	progress_done(&u.pg);
 	free(o.include);
 	free(o.exclude);
+	free(o.files);
 	if (rc) {
 		sc_result_free(&r);
 		free(base);

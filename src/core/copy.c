@@ -153,10 +153,18 @@ static void *worker(void *arg)
 				pthread_mutex_unlock(&j->q.mu);
 			}
 		}
+		if (!k && j->o->read) {
+			if (j->o->read(j->o->read_arg, c.file, c.off, buf, (size_t)c.len, &e)) {
+				wp_fail(&j->q, &e);
+				break;
+			}
+		}
 		if (!k) {
 			/* With direct, aligned reads bypass the page cache too. */
 			size_t dlen = j->sdio_fd[c.file] >= 0 ? (size_t)c.len & ~(size_t)(DIO_ALIGN - 1) : 0;
-			if ((dlen && fs_pread_full(j->sdio_fd[c.file], buf, dlen, (off_t)c.off)) ||
+			if (j->o->read) {
+				/* read above */
+			} else if ((dlen && fs_pread_full(j->sdio_fd[c.file], buf, dlen, (off_t)c.off)) ||
 			    (dlen < c.len &&
 			     fs_pread_full(j->src_fd[c.file], buf + dlen, (size_t)c.len - dlen, (off_t)(c.off + dlen)))) {
 				int er = errno;
@@ -184,7 +192,7 @@ static void *worker(void *arg)
 				break;
 			}
 		}
-		if (j->o->evict_src)
+		if (j->o->evict_src && j->src_fd[c.file] >= 0)
 			posix_fadvise(j->src_fd[c.file], (off_t)c.off, (off_t)c.len, POSIX_FADV_DONTNEED);
 		if (j->o->bwlimit)
 			shaper_end(&j->sh, done_ns);
@@ -279,16 +287,19 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct cp_file *f = &files[i];
 		struct stat ss, ds;
-		j.src_fd[i] = open(f->src, O_RDONLY | O_CLOEXEC);
-		if (j.src_fd[i] < 0 || fstat(j.src_fd[i], &ss) < 0) {
-			rc = cs_fail_errno(err, errno, "cannot open '%s'", f->src);
-			break;
+		memset(&ss, 0, sizeof(ss));
+		if (!o->read) {
+			j.src_fd[i] = open(f->src, O_RDONLY | O_CLOEXEC);
+			if (j.src_fd[i] < 0 || fstat(j.src_fd[i], &ss) < 0) {
+				rc = cs_fail_errno(err, errno, "cannot open '%s'", f->src);
+				break;
+			}
+			if (!S_ISREG(ss.st_mode)) {
+				rc = cs_fail(err, EINVAL, "'%s' is not a regular file", f->src);
+				break;
+			}
+			f->size = (uint64_t)ss.st_size;
 		}
-		if (!S_ISREG(ss.st_mode)) {
-			rc = cs_fail(err, EINVAL, "'%s' is not a regular file", f->src);
-			break;
-		}
-		f->size = (uint64_t)ss.st_size;
 		if (f->skip) {
 			uint64_t k = 0, nck = cp_nchunks(f->size, j.chunk_size);
 			while (k < nck && f->skip[k])
@@ -315,9 +326,10 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 		}
 		if (o->direct) {
 			j.dio_fd[i] = open(f->dst, O_WRONLY | O_DIRECT | O_CLOEXEC); /* -1 where unsupported: buffered */
-			j.sdio_fd[i] = open(f->src, O_RDONLY | O_DIRECT | O_CLOEXEC);
+			if (!o->read)
+				j.sdio_fd[i] = open(f->src, O_RDONLY | O_DIRECT | O_CLOEXEC);
 		}
-		j.kernel_ok[i] = !o->direct && !o->no_kernel_copy && !o->hash && ss.st_dev == ds.st_dev;
+		j.kernel_ok[i] = !o->read && !o->direct && !o->no_kernel_copy && !o->hash && ss.st_dev == ds.st_dev;
 		for (uint64_t off = 0; off < f->size; off += j.chunk_size) {
 			uint64_t len = f->size - off < j.chunk_size ? f->size - off : j.chunk_size;
 			if (f->skip && f->skip[off / j.chunk_size]) {

@@ -46,6 +46,11 @@ struct cp_file {
 };
 
 typedef void (*cp_durable_fn)(size_t file, uint64_t chunk, uint64_t hash, void *arg);
+/* A source that is not a local file (HTTP, object storage): len bytes of
+ * file at off into buf, from any thread; -1 with err on failure. With it,
+ * files[i].size is the caller's and files[i].src only names the file in
+ * messages; no kernel copy, no source eviction. */
+typedef int (*cp_read_fn)(void *arg, size_t file, uint64_t off, void *buf, size_t len, struct cs_err *err);
 
 typedef void (*cp_progress_fn)(uint64_t done, uint64_t total, void *arg);
 
@@ -57,6 +62,8 @@ struct cp_opts {
 	uint64_t bwlimit;           /* bytes/s over all threads, 0 = none */
 	int evict_src;
 	int hash;                   /* hash source chunks into files[i].hash */
+	cp_read_fn read;            /* a remote source (NULL: files[i].src is a path) */
+	void *read_arg;
 	cp_durable_fn durable;
 	void *durable_arg;
 	volatile sig_atomic_t *cancel;

@@ -57,6 +57,11 @@ struct sc_opts {
 	int replace;                   /* NAME may hold another source's copy: replace it */
 	int keep_src_cache;            /* leave the source's pages cached */
 	uint64_t wait_timeout_ns;      /* for another stager; default 1 hour */
+	/* A URL source (http:// or https://): */
+	char **files;                  /* the model's files, relative (default: found; see httpsrc.h) */
+	size_t nfiles;
+	int insecure;                  /* no TLS verification */
+	const char *bearer;            /* Authorization: Bearer TOKEN, never stored or shown */
 	volatile sig_atomic_t *cancel;
 	cp_progress_fn progress;
 	void *progress_arg;

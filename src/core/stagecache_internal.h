@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "httpsrc.h"
 #include "stagecache.h"
 
 #define RESERVE_BYTES (64ull << 20)  /* left free on the root after staging */
@@ -23,7 +24,9 @@
 
 struct sfile {
 	char *rel;       /* path relative to SRC */
-	char *abs;       /* where to read it (symlinks resolved) */
+	char *abs;       /* where to read it (symlinks resolved); a URL source: the URL, redacted */
+	char *etag;      /* a URL source: the server's ETag, or NULL */
+	size_t ri;       /* a URL source: its entry in splan.remote */
 	uint64_t size;
 	int64_t mtime_ns;
 	uint64_t *hash;  /* per chunk, xxh3 mode */
@@ -37,7 +40,9 @@ struct sfile {
 };
 
 struct splan {
-	char *src;       /* realpath of SRC */
+	char *src;       /* realpath of SRC; a URL source: its URL, redacted */
+	struct hs_file *remote;  /* a URL source: the files as listed (sfile.ri), else NULL */
+	size_t nremote;
 	char *filters;   /* canonical include/exclude list */
 	struct sfile *f;
 	size_t n, alloc;
@@ -103,10 +108,16 @@ int sci_root_prepare(const char *root, struct cs_err *err);
 void sci_plan_free(struct splan *p);
 int sci_has_suffix(const char *s, const char *suf);
 int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err);
+/* The plan's model files in dir validate (whole: the safetensors index
+ * and headers too); messages name the source as shown. */
+int sci_check_model(const char *dir, const struct splan *p, int whole, const char *shown, struct cs_err *err);
 int sci_same_source(const char *a, const char *b);
 int sci_check_paths(const struct sc_opts *o, const char *src, struct cs_err *err);
 
 /* stagecache_manifest.c */
+/* A manifest or journal file entry carries this file's ETag (both absent,
+ * or equal). */
+int sci_etag_matches(json_t *entry_etag, const struct sfile *f);
 char *sci_hex64(uint64_t v);
 int sci_write_manifest(const char *dir, const char *name, const struct splan *p, enum sc_verify v,
 		       struct cs_err *err);

@@ -28,6 +28,12 @@ static const char *verify_name(enum sc_verify v)
 	return v == SC_VERIFY_XXH3 ? "xxh3" : "size";
 }
 
+int sci_etag_matches(json_t *entry_etag, const struct sfile *f)
+{
+	const char *e = json_string_value(entry_etag);
+	return (!e && !f->etag) || (e && f->etag && !strcmp(e, f->etag));
+}
+
 char *sci_hex64(uint64_t v)
 {
 	return xasprintf("%016llx", (unsigned long long)v);
@@ -40,6 +46,8 @@ int sci_write_manifest(const char *dir, const char *name, const struct splan *p,
 	for (size_t i = 0; i < p->n; i++) {
 		json_t *f = json_pack("{s:s, s:I, s:I}", "path", p->f[i].rel, "size", (json_int_t)p->f[i].size,
 				      "mtime_ns", (json_int_t)p->f[i].mtime_ns);
+		if (p->f[i].etag)
+			json_object_set_new(f, "etag", json_string(p->f[i].etag));
 		if (p->f[i].has_digest) {
 			char *h = sci_hex64(p->f[i].digest);
 			json_object_set_new(f, "xxh3", json_string(h));
@@ -132,7 +140,8 @@ enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const st
 		const char *path = NULL;
 		json_int_t size = -1, mt = -1;
 		if (json_unpack(f, "{s:s, s:I, s:I}", "path", &path, "size", &size, "mtime_ns", &mt) ||
-		    strcmp(path, p->f[i].rel) || (uint64_t)size != p->f[i].size || mt != p->f[i].mtime_ns)
+		    strcmp(path, p->f[i].rel) || (uint64_t)size != p->f[i].size || mt != p->f[i].mtime_ns ||
+		    !sci_etag_matches(json_object_get(f, "etag"), &p->f[i]))
 			return PUB_CHANGED;
 		intact = intact && sci_pub_file_intact(pub, m, path, (uint64_t)size, mt);
 	}
@@ -151,9 +160,12 @@ void sci_touch(const char *dir)
 char *sci_journal_header(const struct splan *p, enum sc_verify v)
 {
 	json_t *files = json_array();
-	for (size_t i = 0; i < p->n; i++)
-		json_array_append_new(files, json_pack("[s, I, I]", p->f[i].rel, (json_int_t)p->f[i].size,
-						       (json_int_t)p->f[i].mtime_ns));
+	for (size_t i = 0; i < p->n; i++) {
+		json_t *e = json_pack("[s, I, I]", p->f[i].rel, (json_int_t)p->f[i].size, (json_int_t)p->f[i].mtime_ns);
+		if (p->f[i].etag)
+			json_array_append_new(e, json_string(p->f[i].etag));
+		json_array_append_new(files, e);
+	}
 	json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:o}", "source", p->src, "filters", p->filters, "chunk",
 			      (json_int_t)p->chunk, "verify", verify_name(v), "files", files);
 	char *s = json_dumps(j, JSON_COMPACT);

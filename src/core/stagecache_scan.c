@@ -25,12 +25,14 @@ void sci_plan_free(struct splan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->f[i].rel);
 		free(p->f[i].abs);
+		free(p->f[i].etag);
 		free(p->f[i].hash);
 		free(p->f[i].done);
 	}
 	free(p->f);
 	free(p->src);
 	free(p->filters);
+	hs_files_free(p->remote, p->nremote);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -61,6 +63,8 @@ static char *gguf_model_name(const char *path)
 
 char *sc_default_name(const char *src)
 {
+	if (hs_is_url(src))
+		return hs_default_name(src);
 	char *real = realpath(src, NULL);
 	char *name = NULL;
 	if (real) {
@@ -223,18 +227,79 @@ int sci_has_suffix(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* A model served over HTTP(S): its files as hs_list finds them. */
+static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err)
+{
+	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer };
+	if (hs_list(&ho, o->src, o->files, o->nfiles, &p->remote, &p->nremote, err))
+		return -1;
+	for (size_t i = 0; i < p->nremote; i++) {
+		const struct hs_file *h = &p->remote[i];
+		if ((o->ninclude && !matches(o->include, o->ninclude, h->name)) || matches(o->exclude, o->nexclude, h->name))
+			continue;
+		p->f = xgrow(p->f, &p->alloc, p->n + 1, sizeof(*p->f));
+		struct sfile *f = &p->f[p->n++];
+		memset(f, 0, sizeof(*f));
+		f->rel = xstrdup(h->name);
+		f->abs = hs_redact(h->url);
+		f->etag = h->etag ? xstrdup(h->etag) : NULL;
+		f->size = h->size;
+		f->mtime_ns = h->mtime_ns;
+		f->ri = i;
+		p->total += h->size;
+	}
+	return 0;
+}
+
+int sci_check_model(const char *dir, const struct splan *p, int whole, const char *shown, struct cs_err *err)
+{
+	int safet = 0;
+	for (size_t i = 0; i < p->n; i++)
+		safet |= sci_has_suffix(p->f[i].rel, ".safetensors");
+	/* Each GGUF model (a file, or part 1 of a split set). */
+	for (size_t i = 0; i < p->n && !safet; i++) {
+		const char *r = p->f[i].rel;
+		int no = 1;
+		if (!sci_has_suffix(r, ".gguf") || (gg_split_parse(r, NULL, &no, NULL) && no != 1))
+			continue;
+		char *full = path_join(dir, r);
+		struct st_model m;
+		struct cs_err e2;
+		int grc = gg_model_open(full, &m, &e2);
+		st_model_free(&m);
+		free(full);
+		if (grc < 0)
+			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", shown,
+				       e2.msg);
+	}
+	if (safet && whole) {
+		struct st_model m;
+		struct cs_err e2;
+		if (st_model_open(dir, &m, &e2))
+			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", shown,
+				       e2.msg);
+		st_model_free(&m);
+	}
+	return 0;
+}
+
 int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err)
 {
 	memset(p, 0, sizeof(*p));
 	p->chunk = cp_chunk_size(o->chunk);
+	int url = hs_is_url(o->src);
 	struct stat sb;
-	if (stat(o->src, &sb) < 0)
-		return cs_fail_errno(err, errno, "cannot open source '%s'", o->src);
-	if (!S_ISDIR(sb.st_mode))
-		return cs_fail(err, ENOTDIR, "source '%s' is not a directory", o->src);
-	p->src = realpath(o->src, NULL);
-	if (!p->src)
-		return cs_fail_errno(err, errno, "cannot resolve source '%s'", o->src);
+	if (url) {
+		p->src = hs_redact(o->src);
+	} else {
+		if (stat(o->src, &sb) < 0)
+			return cs_fail_errno(err, errno, "cannot open source '%s'", o->src);
+		if (!S_ISDIR(sb.st_mode))
+			return cs_fail(err, ENOTDIR, "source '%s' is not a directory", o->src);
+		p->src = realpath(o->src, NULL);
+		if (!p->src)
+			return cs_fail_errno(err, errno, "cannot resolve source '%s'", o->src);
+	}
 	char *fl = xstrdup("");
 	for (size_t i = 0; i < o->ninclude; i++) {
 		char *t = xasprintf("%s+%s\n", fl, o->include[i]);
@@ -246,11 +311,17 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		free(fl);
 		fl = t;
 	}
+	for (size_t i = 0; i < o->nfiles; i++) {
+		char *t = xasprintf("%s=%s\n", fl, o->files[i]);
+		free(fl);
+		fl = t;
+	}
 	p->filters = fl;
-	if (scan_dir(o, p, p->src, NULL, 0, err))
+	if (url ? scan_url(o, p, err) : scan_dir(o, p, p->src, NULL, 0, err))
 		return -1;
+	const char *shown = url ? p->src : o->src;   /* a URL without its credentials */
 	if (!p->n)
-		return cs_fail(err, ENOENT, "source '%s' is empty%s", o->src,
+		return cs_fail(err, ENOENT, "source '%s' is empty%s", shown,
 			       o->ninclude || o->nexclude ? " (after --include/--exclude)" : "");
 	qsort(p->f, p->n, sizeof(*p->f), cmp_sfile);
 	int config = 0, weights = 0, safet = 0;
@@ -264,31 +335,10 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 	if (!config && !weights)
 		return cs_fail(err, EINVAL,
 			       "source '%s' is not a model: no config.json and no weights "
-			       "(*.safetensors, *.bin, *.pt, *.gguf)", o->src);
-	/* Each GGUF model of the source (a file, or part 1 of a split set). */
-	for (size_t i = 0; i < p->n && !safet; i++) {
-		const char *r = p->f[i].rel;
-		int no = 1;
-		if (!sci_has_suffix(r, ".gguf") || (gg_split_parse(r, NULL, &no, NULL) && no != 1))
-			continue;
-		char *full = path_join(p->src, r);
-		struct st_model m;
-		struct cs_err e2;
-		int grc = gg_model_open(full, &m, &e2);
-		st_model_free(&m);
-		free(full);
-		if (grc < 0)
-			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", o->src,
-				       e2.msg);
-	}
-	if (safet && !o->ninclude && !o->nexclude) {
-		struct st_model m;
-		struct cs_err e2;
-		if (st_model_open(p->src, &m, &e2))
-			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", o->src,
-				       e2.msg);
-		st_model_free(&m);
-	}
+			       "(*.safetensors, *.bin, *.pt, *.gguf)", shown);
+	/* A URL source's headers are checked once its files are here. */
+	if (!url && sci_check_model(p->src, p, !o->ninclude && !o->nexclude, o->src, err))
+		return -1;
 	for (size_t i = 0; i < p->n; i++) {
 		p->f[i].nchunks = cp_nchunks(p->f[i].size, p->chunk);
 		p->f[i].done = xcalloc(p->f[i].nchunks ? p->f[i].nchunks : 1, 1);
@@ -302,6 +352,8 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
  * repository, so a new revision is the same source with new contents. */
 static char *source_id(const char *src)
 {
+	if (hs_is_url(src))
+		return hs_redact(src);
 	const char *snap = strstr(src, "/snapshots/");
 	if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
 		const char *repo = snap;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -45,7 +46,8 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 		const char *hx = json_string_value(json_object_get(f, "xxh3"));
 		for (size_t k = 0; rel && k < p->n; k++) {
 			struct sfile *sf = &p->f[k];
-			if (strcmp(sf->rel, rel) || sf->size != size || sf->mtime_ns != mt)
+			if (strcmp(sf->rel, rel) || sf->size != size || sf->mtime_ns != mt ||
+			    !sci_etag_matches(json_object_get(f, "etag"), sf))
 				continue;
 			if (v == SC_VERIFY_XXH3 && !hx)
 				break;
@@ -269,6 +271,11 @@ static int recreate(const struct splan *p, const char *part, const size_t *idx, 
 	return 0;
 }
 
+static int read_remote(void *arg, size_t file, uint64_t off, void *buf, size_t len, struct cs_err *err)
+{
+	return hs_read(arg, file, off, buf, len, err);
+}
+
 /* Copy the chunks not done yet; each one on disk goes into the journal. */
 static int copy_missing(const struct sc_opts *o, struct splan *p, const char *part, const char *jpath,
 			struct sc_result *r, struct cs_err *err)
@@ -288,9 +295,24 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 		.progress = o->progress, .progress_arg = o->progress_arg, .durable = sci_journal_record,
 		.durable_arg = &jw,
 	};
+	/* A URL source: ranged GETs, the files in the plan's order. */
+	struct hs_file *order = p->remote ? xcalloc(p->n, sizeof(*order)) : NULL;
+	struct hs_reader *hr = NULL;
+	if (order) {
+		for (size_t i = 0; i < p->n; i++) {
+			order[i] = p->remote[p->f[i].ri];
+			cf[i].size = p->f[i].size;
+		}
+		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer };
+		hr = hs_reader_new(&ho, order, p->n);
+		co.read = read_remote;
+		co.read_arg = hr;
+	}
 	struct cp_stats cs;
 	uint64_t tc = now_ns();
 	int rc = cp_copy(cf, p->n, &co, &cs, err);
+	hs_reader_free(hr);
+	free(order);
 	r->copy_s += (double)(now_ns() - tc) / 1e9;
 	r->copied += cs.bytes;
 	r->kernel_copy |= cs.kernel_copy;
@@ -482,6 +504,8 @@ static int stage_allocate(struct stage_job *j, struct cs_err *err)
 /* The source must not have changed under the copy. */
 static int source_unchanged(const struct splan *p, struct cs_err *err)
 {
+	if (p->remote)
+		return 0;   /* every ranged GET carried If-Match */
 	for (size_t i = 0; i < p->n; i++) {
 		struct stat ss;
 		if (stat(p->f[i].abs, &ss) < 0 || (uint64_t)ss.st_size != p->f[i].size ||
@@ -562,6 +586,8 @@ static int stage_publish(struct stage_job *j, struct cs_err *err)
 		free(dst);
 	}
 	int rc = prune_extras(j->part, p, err);
+	if (!rc && p->remote)   /* what the server sent is a model llama.cpp or vLLM can open */
+		rc = sci_check_model(j->part, p, 1, p->src, err);
 	if (!rc)
 		rc = sci_write_manifest(j->part, j->o.name, p, j->o.verify, err);
 	if (!rc && sync_dirs(j->part, p) < 0)
@@ -633,7 +659,17 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 		memset(r, 0, sizeof(*r));
 		return stage_file(o, r, err);
 	}
-	return stage_dir(o, r, err);
+	int rc = stage_dir(o, r, err);
+	/* A GGUF URL: the staged file (part 1 of a split set) is the answer. */
+	size_t ul = o->src ? strcspn(o->src, "?#") : 0;
+	if (!rc && hs_is_url(o->src) && ul > 5 && !strncasecmp(o->src + ul - 5, ".gguf", 5)) {
+		char *path = xstrndup(o->src, ul), *slash = strrchr(path, '/');
+		char *p = path_join(r->path, slash ? slash + 1 : path);
+		free(r->path);
+		r->path = p;
+		free(path);
+	}
+	return rc;
 }
 
 static int stage_dir(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)

@@ -1,0 +1,69 @@
+#ifndef CS_HTTPSRC_H
+#define CS_HTTPSRC_H
+/*
+ * httpsrc: a model served over HTTP(S) as a stage source, on libcurl.
+ *
+ * Listing (hs_list): the files of the model at a base URL: a URL ending in
+ * ".gguf" is one file; otherwise the names given (--files), else the
+ * model's own index (model.safetensors.index.json: its shards) or
+ * model.safetensors, with the usual config and tokenizer files that exist,
+ * else the server's directory listing (HTML links, or nginx's JSON
+ * autoindex). Each file's size, ETag and Last-Modified come from a HEAD
+ * (a one-byte ranged GET where HEAD is refused); redirects are followed
+ * (Hugging Face's resolve URLs redirect to a CDN). A name with "..", an
+ * absolute path, a NUL or a backslash is refused.
+ *
+ * Reading (hs_read): one ranged GET per chunk over a connection kept per
+ * thread, with If-Match on the file's ETag, so an object that changes mid-
+ * transfer fails (ESTALE) instead of mixing versions. Timeouts, resets,
+ * stalls (no byte for 30 s), 5xx, 408 and 429 are retried up to 6 times with
+ * exponential backoff and jitter; the last error names the URL, the status
+ * and the request id. A response longer or shorter than the range, or
+ * without 206 for a partial range, is an error.
+ *
+ * Security: URLs are shown without their user info and query (hs_redact);
+ * TLS is verified unless insecure; proxies are libcurl's (the usual
+ * *_proxy variables). Nothing here prints. hs_read is thread-safe.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct hs_opts {
+	int insecure;               /* no TLS verification */
+	const char *bearer;         /* Authorization: Bearer TOKEN (e.g. $HF_TOKEN), or NULL */
+	int retries;                /* attempts after the first; default 6 */
+	long connect_timeout_s;     /* default 15 */
+	long stall_s;               /* no byte for this long: retry; default 30 */
+};
+
+struct hs_file {
+	char *name;                 /* relative path under the base URL */
+	char *url;                  /* full URL (may hold credentials: never shown) */
+	uint64_t size;
+	char *etag;                 /* NULL when the server sends none */
+	int64_t mtime_ns;           /* Last-Modified, 0 when absent */
+};
+
+/* 1 for "http://" and "https://" URLs. */
+int hs_is_url(const char *s);
+/* The URL without user info, query or fragment (malloc'd): for messages,
+ * manifests, notes. */
+char *hs_redact(const char *url);
+/* The last path component without ".gguf" (a staged name), malloc'd. */
+char *hs_default_name(const char *url);
+
+int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_t nnames, struct hs_file **out,
+	    size_t *n, struct cs_err *err);
+void hs_files_free(struct hs_file *f, size_t n);
+
+struct hs_reader;
+struct hs_reader *hs_reader_new(const struct hs_opts *o, const struct hs_file *files, size_t n);
+void hs_reader_free(struct hs_reader *r);
+/* len bytes of file at off into buf. ESTALE: the object changed. */
+int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t len, struct cs_err *err);
+/* Requests sent (every attempt), for tests and stats. */
+uint64_t hs_requests(const struct hs_reader *r);
+
+#endif
