@@ -12,6 +12,7 @@
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/httpsrc.h"
+#include "../core/s3src.h"
 #include "../core/banned.h"
 
 static const struct opts_help help = {
@@ -148,6 +149,7 @@ int cmd_stage(int argc, char **argv)
 	o.root = getenv("STAGING_ROOT");
 	o.name = getenv("MODEL_NAME");
 	long jobs = WP_JOBS_DEFAULT;
+	uint64_t stall_ns = 0;
 	int json = 0, verify = SC_VERIFY_SIZE, first;
 	struct ui u;
 	memset(&u, 0, sizeof(u));
@@ -188,6 +190,9 @@ int cmd_stage(int argc, char **argv)
 		  .flags = OPTF_NONZERO, .hint = "e.g. 10m", .help = "how long to wait for another stager (1h)" },
 		{ .type = OPT_LIST, .long_name = "files", .argname = "NAME", .value = &o.files, .count = &o.nfiles,
 		  .help = "a URL source: stage these files (relative to the\nURL; repeatable) instead of finding them" },
+		{ .type = OPT_DURATION, .long_name = "stall-timeout", .argname = "DUR", .value = &stall_ns,
+		  .flags = OPTF_NONZERO, .hint = "e.g. 30s",
+		  .help = "a URL source: a request that receives nothing for\nDUR is retried (default 30s)" },
 		{ .type = OPT_FLAG, .long_name = "insecure", .value = &o.insecure,
 		  .help = "a URL source: do not verify the server's TLS\ncertificate" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "result as JSON on stdout instead of the path" },
@@ -206,9 +211,12 @@ int cmd_stage(int argc, char **argv)
 		return usage_error("missing SRC (or set MODEL_PATH_NET)");
 	if (!o.root || !*o.root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
-	if ((o.nfiles || o.insecure) && !hs_is_url(o.src))
-		return usage_error("--files and --insecure go with a URL source (http:// or https://)");
+	if (o.insecure && !hs_is_url(o.src) && !s3_is_url(o.src))
+		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
+	if (o.nfiles && !hs_is_url(o.src))
+		return usage_error("--files goes with an http:// or https:// source");
 	o.bearer = getenv("HF_TOKEN");
+	o.stall_s = stall_ns ? (long)((stall_ns + 999999999) / 1000000000) : 0;
 	char *base = NULL;
 	if (!o.name || !*o.name) {
 		base = sc_default_name(o.src);

@@ -62,9 +62,7 @@ char *hs_default_name(const char *url)
 	return base;
 }
 
-/* A relative name that stays under the base: no "..", no leading '/', no
- * NUL, backslash or empty component. */
-static int safe_rel(const char *s)
+int hs_safe_rel(const char *s)
 {
 	if (!*s || *s == '/' || strchr(s, '\\'))
 		return 0;
@@ -177,7 +175,14 @@ static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_
 	/* The bearer token goes to the first host only, never to a redirect's
 	 * (a CDN), as curl does with credentials by default. */
 	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	if (o->sigv4) {
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, o->sigv4);
+		curl_easy_setopt(c, CURLOPT_USERPWD, o->userpwd);
+	}
 }
+
+/* SHA-256 of an empty body: what a signed GET or HEAD declares. */
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 static struct curl_slist *headers(const struct hs_opts *o, const char *if_match)
 {
@@ -191,6 +196,14 @@ static struct curl_slist *headers(const struct hs_opts *o, const char *if_match)
 		char *m = xasprintf("If-Match: %s", if_match);
 		h = curl_slist_append(h, m);
 		free(m);
+	}
+	if (o->sigv4) {
+		h = curl_slist_append(h, "x-amz-content-sha256: " EMPTY_SHA256);
+		if (o->session_token && *o->session_token) {
+			char *t = xasprintf("x-amz-security-token: %s", o->session_token);
+			h = curl_slist_append(h, t);
+			free(t);
+		}
 	}
 	return h;
 }
@@ -283,8 +296,106 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 	return rc;
 }
 
+static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, long *status,
+		       char *reqid, size_t reqid_len, struct cs_err *err);
+
 static int get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, long *status,
 		    struct cs_err *err)
+{
+	return get_text_id(c, o, url, out, status, NULL, 0, err);
+}
+
+int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, long *status, char *reqid,
+		size_t reqid_len, struct cs_err *err)
+{
+	pthread_once(&once, global_init);
+	CURL *c = curl_easy_init();
+	if (!c)
+		return cs_fail(err, ENOMEM, "cannot start libcurl");
+	int rc = get_text_id(c, o, url, out, status, reqid, reqid_len, err);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+static void xml_unescape(struct strbuf *sb, const char *s, size_t n)
+{
+	static const struct { const char *e; char c; } ents[] = {
+		{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
+	};
+	for (size_t i = 0; i < n;) {
+		int done = 0;
+		if (s[i] == '&') {
+			for (size_t k = 0; k < sizeof(ents) / sizeof(ents[0]) && !done; k++) {
+				size_t el = strlen(ents[k].e);
+				if (i + el <= n && !memcmp(s + i, ents[k].e, el)) {
+					strbuf_addch(sb, ents[k].c);
+					i += el;
+					done = 1;
+				}
+			}
+			unsigned long cp;
+			int used = 0;
+			if (!done && i + 3 < n && s[i + 1] == '#' &&
+			    (sscanf(s + i, s[i + 2] == 'x' ? "&#x%lx;%n" : "&#%lu;%n", &cp, &used) == 1) && used > 0 &&
+			    i + (size_t)used <= n && cp > 0 && cp < 0x110000) {
+				/* UTF-8 of the code point */
+				if (cp < 0x80) {
+					strbuf_addch(sb, (char)cp);
+				} else if (cp < 0x800) {
+					strbuf_addch(sb, (char)(0xc0 | (cp >> 6)));
+					strbuf_addch(sb, (char)(0x80 | (cp & 0x3f)));
+				} else if (cp < 0x10000) {
+					strbuf_addch(sb, (char)(0xe0 | (cp >> 12)));
+					strbuf_addch(sb, (char)(0x80 | ((cp >> 6) & 0x3f)));
+					strbuf_addch(sb, (char)(0x80 | (cp & 0x3f)));
+				} else {
+					strbuf_addch(sb, (char)(0xf0 | (cp >> 18)));
+					strbuf_addch(sb, (char)(0x80 | ((cp >> 12) & 0x3f)));
+					strbuf_addch(sb, (char)(0x80 | ((cp >> 6) & 0x3f)));
+					strbuf_addch(sb, (char)(0x80 | (cp & 0x3f)));
+				}
+				i += (size_t)used;
+				done = 1;
+			}
+		}
+		if (!done)
+			strbuf_addch(sb, s[i++]);
+	}
+}
+
+char *hs_xml_next(const char *xml, const char *tag, size_t *pos)
+{
+	char open[80], close[80];
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	const char *a = strstr(xml + *pos, open);
+	if (!a)
+		return NULL;
+	a += strlen(open);
+	const char *b = strstr(a, close);
+	if (!b)
+		return NULL;
+	struct strbuf sb = STRBUF_INIT;
+	xml_unescape(&sb, a, (size_t)(b - a));
+	*pos = (size_t)(b - xml) + strlen(close);
+	return strbuf_detach(&sb);
+}
+
+/* An S3 error body's code and message, for messages ("" when none). */
+static void s3_error(struct strbuf *sb, const char *body)
+{
+	if (!body)
+		return;
+	size_t p = 0, q = 0;
+	char *code = hs_xml_next(body, "Code", &p), *msg = hs_xml_next(body, "Message", &q);
+	if (code)
+		strbuf_addf(sb, " %s%s%s", code, msg ? ": " : "", msg ? msg : "");
+	free(code);
+	free(msg);
+}
+
+static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, long *status,
+		       char *reqid, size_t reqid_len, struct cs_err *err)
 {
 	char eb[CURL_ERROR_SIZE];
 	char *shown = hs_redact(url);
@@ -305,6 +416,8 @@ static int get_text(CURL *c, const struct hs_opts *o, const char *url, struct st
 		curl_slist_free_all(h);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
 		*status = r.status;
+		if (reqid && reqid_len)
+			snprintf(reqid, reqid_len, "%s", r.reqid);
 		if (r.overflow) {
 			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
 			break;
@@ -376,7 +489,7 @@ static int from_index(CURL *c, const struct hs_opts *o, const char *base, struct
 			json_t *v;
 			json_object_foreach(wm, k, v) {
 				const char *f = json_string_value(v);
-				if (!f || !safe_rel(f)) {
+				if (!f || !hs_safe_rel(f)) {
 					rc = cs_fail(err, EINVAL, "'%s': weight_map entry '%s' names '%s', not a file under the model",
 						     shown, k, f ? f : "?");
 					break;
@@ -402,7 +515,7 @@ static void from_listing(const char *body, struct names *ns)
 		json_array_foreach(j, i, e) {
 			const char *t = json_string_value(json_object_get(e, "type"));
 			const char *name = json_string_value(json_object_get(e, "name"));
-			if (name && t && !strcmp(t, "file") && safe_rel(name))
+			if (name && t && !strcmp(t, "file") && hs_safe_rel(name))
 				add_name(ns, name, strlen(name));
 		}
 		json_decref(j);
@@ -416,7 +529,7 @@ static void from_listing(const char *body, struct names *ns)
 		p += n;
 		/* Plain relative file names only: no query, fragment, scheme,
 		 * parent or sub-directory link. */
-		if (*h && !strpbrk(h, "?#:%") && h[strlen(h) - 1] != '/' && safe_rel(h) && !strchr(h, '/'))
+		if (*h && !strpbrk(h, "?#:%") && h[strlen(h) - 1] != '/' && hs_safe_rel(h) && !strchr(h, '/'))
 			add_name(ns, h, strlen(h));
 		free(h);
 	}
@@ -465,7 +578,7 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 		free(name);
 	} else if (nnames) {
 		for (size_t i = 0; i < nnames && !rc; i++)
-			if (!safe_rel(names[i]))
+			if (!hs_safe_rel(names[i]))
 				rc = cs_fail(err, EINVAL, "--files '%s': not a file under the model", names[i]);
 			else
 				add_name(&ns, names[i], strlen(names[i]));
@@ -672,6 +785,13 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		} else {
 			struct strbuf sb = STRBUF_INIT;
 			describe(&sb, cc, &rs, eb);
+			if (rs.got && rs.status >= 400) {
+				char body[2048];
+				size_t k = rs.got < sizeof(body) - 1 ? rs.got : sizeof(body) - 1;
+				memcpy(body, buf, k);
+				body[k] = 0;
+				s3_error(&sb, body);
+			}
 			rc = cs_fail(err, rs.status == 401 || rs.status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s", shown,
 				     range, sb.buf, attempt ? " (after retries)" : "");
 			strbuf_release(&sb);

@@ -33,6 +33,10 @@
 struct hs_opts {
 	int insecure;               /* no TLS verification */
 	const char *bearer;         /* Authorization: Bearer TOKEN (e.g. $HF_TOKEN), or NULL */
+	/* S3 (s3src.h): requests signed with libcurl's SigV4 when sigv4 is set. */
+	const char *sigv4;          /* "aws:amz:REGION:s3" */
+	const char *userpwd;        /* "ACCESS_KEY_ID:SECRET" */
+	const char *session_token;  /* x-amz-security-token, or NULL */
 	int retries;                /* attempts after the first; default 6 */
 	long connect_timeout_s;     /* default 15 */
 	long stall_s;               /* no byte for this long: retry; default 30 */
@@ -45,6 +49,18 @@ struct hs_file {
 	char *etag;                 /* NULL when the server sends none */
 	int64_t mtime_ns;           /* Last-Modified, 0 when absent */
 };
+
+/* A relative name that stays under its base: no "..", "." or empty
+ * component, no leading '/', no backslash. */
+int hs_safe_rel(const char *s);
+/* GET url into out (at most 64 MiB; the body of an error too); *status is
+ * the HTTP status. -1 only when no answer came (after retries). */
+struct strbuf;
+int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, long *status, char *reqid,
+		size_t reqid_len, struct cs_err *err);
+/* The text of <TAG>...</TAG> in an XML body (entities decoded), from *pos
+ * on; advances *pos past it. NULL when there is none. malloc'd. */
+char *hs_xml_next(const char *xml, const char *tag, size_t *pos);
 
 /* 1 for "http://" and "https://" URLs. */
 int hs_is_url(const char *s);

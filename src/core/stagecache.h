@@ -61,6 +61,7 @@ struct sc_opts {
 	char **files;                  /* the model's files, relative (default: found; see httpsrc.h) */
 	size_t nfiles;
 	int insecure;                  /* no TLS verification */
+	long stall_s;                  /* no byte for this long: retry the request (default 30) */
 	const char *bearer;            /* Authorization: Bearer TOKEN, never stored or shown */
 	volatile sig_atomic_t *cancel;
 	cp_progress_fn progress;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "s3src.h"
 #include "safetensors.h"
 #include "banned.h"
 
@@ -65,6 +66,8 @@ char *sc_default_name(const char *src)
 {
 	if (hs_is_url(src))
 		return hs_default_name(src);
+	if (s3_is_url(src))
+		return s3_default_name(src);
 	char *real = realpath(src, NULL);
 	char *name = NULL;
 	if (real) {
@@ -230,9 +233,21 @@ int sci_has_suffix(const char *s, const char *suf)
 /* A model served over HTTP(S): its files as hs_list finds them. */
 static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err)
 {
-	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer };
-	if (hs_list(&ho, o->src, o->files, o->nfiles, &p->remote, &p->nremote, err))
+	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s };
+	if (s3_is_url(o->src)) {
+		struct s3_cfg c;
+		if (s3_config(&c, err))
+			return -1;
+		struct hs_opts so;
+		s3_hs_opts(&c, &ho, &so);
+		int rc = o->nfiles ? cs_fail(err, EINVAL, "--files is for HTTP sources: an S3 prefix lists its objects")
+				   : s3_list(&c, &so, o->src, &p->remote, &p->nremote, err);
+		s3_cfg_free(&c);
+		if (rc)
+			return -1;
+	} else if (hs_list(&ho, o->src, o->files, o->nfiles, &p->remote, &p->nremote, err)) {
 		return -1;
+	}
 	for (size_t i = 0; i < p->nremote; i++) {
 		const struct hs_file *h = &p->remote[i];
 		if ((o->ninclude && !matches(o->include, o->ninclude, h->name)) || matches(o->exclude, o->nexclude, h->name))
@@ -287,10 +302,10 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 {
 	memset(p, 0, sizeof(*p));
 	p->chunk = cp_chunk_size(o->chunk);
-	int url = hs_is_url(o->src);
+	int url = hs_is_url(o->src) || s3_is_url(o->src);
 	struct stat sb;
 	if (url) {
-		p->src = hs_redact(o->src);
+		p->src = s3_is_url(o->src) ? xstrdup(o->src) : hs_redact(o->src);
 	} else {
 		if (stat(o->src, &sb) < 0)
 			return cs_fail_errno(err, errno, "cannot open source '%s'", o->src);
@@ -354,6 +369,8 @@ static char *source_id(const char *src)
 {
 	if (hs_is_url(src))
 		return hs_redact(src);
+	if (s3_is_url(src))
+		return xstrdup(src);
 	const char *snap = strstr(src, "/snapshots/");
 	if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
 		const char *repo = snap;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "s3src.h"
 #include "safetensors.h"
 #include "strbuf.h"
 #include "banned.h"
@@ -298,12 +299,28 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 	/* A URL source: ranged GETs, the files in the plan's order. */
 	struct hs_file *order = p->remote ? xcalloc(p->n, sizeof(*order)) : NULL;
 	struct hs_reader *hr = NULL;
+	struct s3_cfg s3;
+	memset(&s3, 0, sizeof(s3));
 	if (order) {
 		for (size_t i = 0; i < p->n; i++) {
 			order[i] = p->remote[p->f[i].ri];
 			cf[i].size = p->f[i].size;
 		}
-		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer };
+		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s };
+		if (s3_is_url(o->src)) {
+			if (s3_config(&s3, err)) {
+				free(order);
+				for (size_t i = 0; i < p->n; i++)
+					free(dsts[i]);
+				free(dsts);
+				free(cf);
+				close(jw.fd);
+				return -1;
+			}
+			struct hs_opts so;
+			s3_hs_opts(&s3, &ho, &so);
+			ho = so;
+		}
 		hr = hs_reader_new(&ho, order, p->n);
 		co.read = read_remote;
 		co.read_arg = hr;
@@ -312,6 +329,7 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 	uint64_t tc = now_ns();
 	int rc = cp_copy(cf, p->n, &co, &cs, err);
 	hs_reader_free(hr);
+	s3_cfg_free(&s3);
 	free(order);
 	r->copy_s += (double)(now_ns() - tc) / 1e9;
 	r->copied += cs.bytes;
@@ -662,7 +680,7 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 	int rc = stage_dir(o, r, err);
 	/* A GGUF URL: the staged file (part 1 of a split set) is the answer. */
 	size_t ul = o->src ? strcspn(o->src, "?#") : 0;
-	if (!rc && hs_is_url(o->src) && ul > 5 && !strncasecmp(o->src + ul - 5, ".gguf", 5)) {
+	if (!rc && (hs_is_url(o->src) || s3_is_url(o->src)) && ul > 5 && !strncasecmp(o->src + ul - 5, ".gguf", 5)) {
 		char *path = xstrndup(o->src, ul), *slash = strrchr(path, '/');
 		char *p = path_join(r->path, slash ? slash + 1 : path);
 		free(r->path);

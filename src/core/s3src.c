@@ -1,0 +1,439 @@
+#define _GNU_SOURCE
+#include "s3src.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gguf.h"
+#include "strbuf.h"
+#include "banned.h"
+
+int s3_is_url(const char *s)
+{
+	return s && !strncasecmp(s, "s3://", 5);
+}
+
+/* ---- settings ---- */
+
+static char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? xstrdup(v) : NULL;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = 0;
+	return s;
+}
+
+/* Key = value pairs of section [want] (or [profile want] in config files). 0
+ * read (or no file), -1 a file that exists but cannot be read; *found when
+ * the section was there. */
+static int ini_section(const char *path, const char *want, int config, const char *const *keys, char ***vals,
+		       size_t nkeys, int *found)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	char line[4096];
+	int in = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *l = trim(line);
+		if (*l == '#' || *l == ';' || !*l)
+			continue;
+		if (*l == '[') {
+			char *e = strchr(l, ']');
+			if (e)
+				*e = 0;
+			char *name = trim(l + 1);
+			if (config && strcmp(want, "default") && !strncmp(name, "profile ", 8))
+				name = trim(name + 8);
+			in = !strcmp(name, want);
+			*found |= in;
+			continue;
+		}
+		char *eq = strchr(l, '=');
+		if (!in || !eq)
+			continue;
+		*eq = 0;
+		char *k = trim(l), *v = trim(eq + 1);
+		for (size_t i = 0; i < nkeys; i++)
+			if (!strcmp(k, keys[i]) && !*vals[i])
+				*vals[i] = xstrdup(v);
+	}
+	fclose(f);
+	return 0;
+}
+
+int s3_config(struct s3_cfg *c, struct cs_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->access_key = env("AWS_ACCESS_KEY_ID");
+	c->secret = env("AWS_SECRET_ACCESS_KEY");
+	c->token = env("AWS_SESSION_TOKEN");
+	c->region = env("AWS_REGION");
+	if (!c->region)
+		c->region = env("AWS_DEFAULT_REGION");
+	c->endpoint = env("AWS_ENDPOINT_URL_S3");
+	if (!c->endpoint)
+		c->endpoint = env("AWS_ENDPOINT_URL");
+	char *profile = env("AWS_PROFILE");
+	const char *prof = profile ? profile : "default";
+	const char *home = getenv("HOME");
+	char *cred = env("AWS_SHARED_CREDENTIALS_FILE"), *conf = env("AWS_CONFIG_FILE");
+	if (!cred && home)
+		cred = xasprintf("%s/.aws/credentials", home);
+	if (!conf && home)
+		conf = xasprintf("%s/.aws/config", home);
+	int found = 0, rc = 0;
+	/* The files fill what the environment left empty (a key and its
+	 * secret come together, from one place). */
+	int have_keys = c->access_key != NULL;
+	char *ak = NULL, *sk = NULL, *tk = NULL, *rg = NULL, *ep = NULL;
+	const char *const ck[] = { "aws_access_key_id", "aws_secret_access_key", "aws_session_token" };
+	char **cv[] = { &ak, &sk, &tk };
+	const char *const fk[] = { "region", "endpoint_url", "aws_access_key_id", "aws_secret_access_key",
+				   "aws_session_token" };
+	char **fv[] = { &rg, &ep, &ak, &sk, &tk };
+	if (cred && ini_section(cred, prof, 0, ck, cv, 3, &found))
+		rc = cs_fail_errno(err, errno, "cannot read '%s'", cred);
+	if (!rc && conf && ini_section(conf, prof, 1, fk, fv, 5, &found))
+		rc = cs_fail_errno(err, errno, "cannot read '%s'", conf);
+	if (!rc && profile && !found)
+		rc = cs_fail(err, ENOENT, "AWS_PROFILE '%s' is in neither '%s' nor '%s'", profile, cred ? cred : "?",
+			     conf ? conf : "?");
+	if (!have_keys && ak) {
+		c->access_key = ak;
+		c->secret = sk;
+		free(c->token);
+		c->token = tk;
+		ak = sk = tk = NULL;
+	}
+	if (!c->region) {
+		c->region = rg ? rg : xstrdup("us-east-1");
+		rg = NULL;
+	}
+	if (!c->endpoint) {
+		c->endpoint = ep;
+		ep = NULL;
+	}
+	free(ak);
+	free(sk);
+	free(tk);
+	free(rg);
+	free(ep);
+	free(profile);
+	free(cred);
+	free(conf);
+	if (!rc && c->access_key && !c->secret)
+		rc = cs_fail(err, EINVAL, "an AWS access key id is set but no secret access key");
+	if (rc) {
+		s3_cfg_free(c);
+		return -1;
+	}
+	if (c->access_key) {
+		c->sigv4 = xasprintf("aws:amz:%s:s3", c->region);
+		c->userpwd = xasprintf("%s:%s", c->access_key, c->secret);
+	}
+	return 0;
+}
+
+void s3_cfg_free(struct s3_cfg *c)
+{
+	if (!c)
+		return;
+	free(c->region);
+	free(c->endpoint);
+	free(c->access_key);
+	if (c->secret)
+		memset(c->secret, 0, strlen(c->secret));
+	free(c->secret);
+	free(c->token);
+	if (c->userpwd)
+		memset(c->userpwd, 0, strlen(c->userpwd));
+	free(c->userpwd);
+	free(c->sigv4);
+	memset(c, 0, sizeof(*c));
+}
+
+void s3_hs_opts(const struct s3_cfg *c, const struct hs_opts *base, struct hs_opts *out)
+{
+	*out = *base;
+	out->bearer = NULL;
+	out->sigv4 = c->sigv4;
+	out->userpwd = c->userpwd;
+	out->session_token = c->token;
+}
+
+/* ---- addresses ---- */
+
+/* Percent-encode all but unreserved characters (and '/' when keep_slash). */
+static void enc(struct strbuf *sb, const char *s, int keep_slash)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/'))
+			strbuf_addch(sb, (char)*p);
+		else
+			strbuf_addf(sb, "%%%02X", *p);
+	}
+}
+
+/* The bucket's URL (no trailing '/'). */
+static char *bucket_url(const struct s3_cfg *c, const char *bucket)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (c->endpoint) {
+		size_t n = strlen(c->endpoint);
+		while (n && c->endpoint[n - 1] == '/')
+			n--;
+		strbuf_add(&sb, c->endpoint, n);
+		strbuf_addch(&sb, '/');
+		enc(&sb, bucket, 0);
+	} else {
+		strbuf_addf(&sb, "https://%s.s3.%s.amazonaws.com", bucket, c->region);
+	}
+	return strbuf_detach(&sb);
+}
+
+static char *object_url(const char *burl, const char *key)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_adds(&sb, burl);
+	strbuf_addch(&sb, '/');
+	enc(&sb, key, 1);
+	return strbuf_detach(&sb);
+}
+
+/* s3://BUCKET/PREFIX -> bucket and prefix (without a leading '/'). */
+static int split_url(const char *url, char **bucket, char **prefix, struct cs_err *err)
+{
+	const char *b = url + 5;
+	size_t bl = strcspn(b, "/");
+	if (!bl || bl > 255)
+		return cs_fail(err, EINVAL, "'%s' names no bucket (s3://BUCKET/PREFIX)", url);
+	*bucket = xstrndup(b, bl);
+	const char *p = b + bl;
+	while (*p == '/')
+		p++;
+	*prefix = xstrdup(p);
+	return 0;
+}
+
+char *s3_default_name(const char *s3url)
+{
+	return hs_default_name(s3url);   /* the same rule: the last component, without ".gguf" */
+}
+
+static int64_t iso8601_ns(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	int y, mo, d, h, mi;
+	double sec;
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%lfZ", &y, &mo, &d, &h, &mi, &sec) < 6)
+		return 0;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = (int)sec;
+	time_t t = timegm(&tm);
+	return t > 0 ? (int64_t)t * 1000000000 + (int64_t)((sec - (double)(int)sec) * 1e9) : 0;
+}
+
+/* ---- listing ---- */
+
+struct want {
+	char **keys;     /* exact keys (a .gguf URL), or NULL: everything under the prefix */
+	size_t n;
+};
+
+static int list_page(const struct hs_opts *ho, const char *burl, const char *bucket, const char *prefix,
+		     const char *token, struct strbuf *body, struct cs_err *err)
+{
+	struct strbuf q = STRBUF_INIT;
+	strbuf_adds(&q, burl);
+	strbuf_addch(&q, '?');
+	if (token) {
+		strbuf_adds(&q, "continuation-token=");
+		enc(&q, token, 0);
+		strbuf_addch(&q, '&');
+	}
+	strbuf_adds(&q, "list-type=2&prefix=");
+	enc(&q, prefix, 0);
+	long status = 0;
+	char reqid[128] = "";
+	int rc = hs_get_text(ho, q.buf, body, &status, reqid, sizeof(reqid), err);
+	strbuf_release(&q);
+	if (rc)
+		return rc;
+	if (status == 200)
+		return 0;
+	size_t p = 0, m = 0;
+	char *code = body->buf ? hs_xml_next(body->buf, "Code", &p) : NULL;
+	char *msg = body->buf ? hs_xml_next(body->buf, "Message", &m) : NULL;
+	int e = status == 404 ? ENOENT : status == 403 || status == 401 ? EACCES : EIO;
+	rc = cs_fail(err, e, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s%s", bucket, prefix, status,
+		     code ? " " : "", code ? code : "", msg ? " (" : "", msg ? msg : "", msg ? ")" : "",
+		     reqid[0] ? ", request id " : "");
+	if (reqid[0]) {
+		size_t l = strlen(err->msg);
+		snprintf(err->msg + l, sizeof(err->msg) - l, "%s", reqid);
+	}
+	free(code);
+	free(msg);
+	return rc;
+}
+
+static int add_object(struct hs_file **f, size_t *nf, size_t *alloc, const char *burl, const char *bucket,
+		      const char *prefix, const char *entry, struct cs_err *err)
+{
+	size_t p = 0;
+	char *key = hs_xml_next(entry, "Key", &p);
+	p = 0;
+	char *size = hs_xml_next(entry, "Size", &p);
+	p = 0;
+	char *etag = hs_xml_next(entry, "ETag", &p);
+	p = 0;
+	char *lm = hs_xml_next(entry, "LastModified", &p);
+	int rc = 0;
+	if (!key || !size) {
+		rc = cs_fail(err, EPROTO, "s3://%s/%s: a listing entry without Key or Size", bucket, prefix);
+	} else if (key[strlen(key) - 1] != '/' || strcmp(size, "0")) {
+		const char *rel = key + strlen(prefix);
+		if (strlen(key) < strlen(prefix) || strncmp(key, prefix, strlen(prefix)) || !hs_safe_rel(rel) ||
+		    memchr(key, 0, strlen(key))) {
+			rc = cs_fail(err, EINVAL, "s3://%s/%s: key '%s' does not name a file under the prefix (\"..\", an "
+				     "absolute path or an empty component): refused", bucket, prefix, key);
+		} else {
+			*f = xgrow(*f, alloc, *nf + 1, sizeof(**f));
+			(*f)[(*nf)++] = (struct hs_file){ xstrdup(rel), object_url(burl, key), strtoull(size, NULL, 10),
+							 etag && *etag ? xstrdup(etag) : NULL, iso8601_ns(lm) };
+		}
+	}
+	free(key);
+	free(size);
+	free(etag);
+	free(lm);
+	return rc;
+}
+
+int s3_parse_page(const char *xml, const char *burl, const char *bucket, const char *prefix, struct hs_file **f,
+		  size_t *nf, size_t *alloc, char **next, struct cs_err *err)
+{
+	int rc = 0;
+	*next = NULL;
+	for (const char *e = strstr(xml, "<Contents>"); e && !rc; e = strstr(e + 1, "<Contents>")) {
+		const char *end = strstr(e, "</Contents>");
+		if (!end)
+			break;
+		char *entry = xstrndup(e, (size_t)(end - e));
+		rc = add_object(f, nf, alloc, burl, bucket, prefix, entry, err);
+		free(entry);
+	}
+	size_t p = 0;
+	char *trunc = hs_xml_next(xml, "IsTruncated", &p);
+	if (!rc && trunc && !strcmp(trunc, "true")) {
+		p = 0;
+		*next = hs_xml_next(xml, "NextContinuationToken", &p);
+		if (!*next)
+			rc = cs_fail(err, EPROTO, "s3://%s/%s: a truncated listing without a continuation token", bucket,
+				     prefix);
+	}
+	free(trunc);
+	return rc;
+}
+
+int s3_list(const struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
+	    struct cs_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	char *bucket = NULL, *prefix = NULL;
+	if (split_url(s3url, &bucket, &prefix, err))
+		return -1;
+	/* One GGUF object: its directory is the prefix, its parts the keys. */
+	char *only = NULL;
+	size_t pl = strlen(prefix);
+	if (pl > 5 && !strcmp(prefix + pl - 5, ".gguf")) {
+		char *slash = strrchr(prefix, '/');
+		only = xstrdup(slash ? slash + 1 : prefix);
+		if (slash)
+			slash[1] = 0;
+		else
+			prefix[0] = 0;
+	} else if (pl && prefix[pl - 1] != '/') {
+		char *t = xasprintf("%s/", prefix);
+		free(prefix);
+		prefix = t;
+	}
+	char *burl = bucket_url(c, bucket);
+	struct hs_file *f = NULL;
+	size_t nf = 0, alloc = 0;
+	char *token = NULL;
+	int rc = 0, pages = 0;
+	do {
+		struct strbuf body = STRBUF_INIT;
+		rc = list_page(ho, burl, bucket, prefix, token, &body, err);
+		free(token);
+		token = NULL;
+		if (!rc)
+			rc = s3_parse_page(body.buf ? body.buf : "", burl, bucket, prefix, &f, &nf, &alloc, &token, err);
+		strbuf_release(&body);
+		pages++;
+	} while (!rc && token && pages < 100000);
+	free(token);
+	if (!rc && only) {
+		/* Keep the one file, or every part of its split set. */
+		char *sp;
+		int no, count;
+		int split = gg_split_parse(only, &sp, &no, &count) && no == 1;
+		size_t k = 0;
+		for (size_t i = 0; i < nf; i++) {
+			int keep = !strcmp(f[i].name, only);
+			char *pp;
+			int pn, pc;
+			if (split && gg_split_parse(f[i].name, &pp, &pn, &pc)) {
+				keep = !strcmp(pp, sp) && pc == count;
+				free(pp);
+			}
+			if (keep && !strchr(f[i].name, '/')) {
+				f[k++] = f[i];
+			} else {
+				free(f[i].name);
+				free(f[i].url);
+				free(f[i].etag);
+			}
+		}
+		nf = k;
+		if (split)
+			free(sp);
+		if (!nf)
+			rc = cs_fail(err, ENOENT, "s3://%s/%s%s: no such object (NoSuchKey)", bucket, prefix, only);
+	}
+	if (!rc && !nf)
+		rc = cs_fail(err, ENOENT, "s3://%s/%s: no objects under this prefix", bucket, prefix);
+	if (rc) {
+		hs_files_free(f, nf);
+	} else {
+		*out = f;
+		*n = nf;
+	}
+	free(burl);
+	free(bucket);
+	free(prefix);
+	free(only);
+	return rc;
+}
