@@ -110,7 +110,9 @@ int one_operand(int argc, char **argv, const char *what, const char **out)
 
 static void on_signal(int sig)
 {
-	cli_signal = sig;
+	/* A lock-free atomic store: async-signal-safe, and the engine's
+	 * threads read the flag with atomic loads. */
+	__atomic_store_n(&cli_signal, sig, __ATOMIC_RELAXED);
 }
 
 void cli_catch_signals(void)

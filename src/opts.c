@@ -11,6 +11,20 @@
 #include "core/util.h"
 #include "core/banned.h"
 
+int opt_jobs_cb(const struct opt *o, const char *arg)
+{
+	long v;
+	if (!strcmp(arg, "auto")) {
+		*(long *)o->value = WP_JOBS_AUTO;
+		return 0;
+	}
+	if (parse_int_range(arg, (long)o->min, (long)o->max, &v))
+		return usage_error("invalid --%s '%s' (auto, or %lld to %lld)", o->long_name, arg, (long long)o->min,
+				   (long long)o->max);
+	*(long *)o->value = v;
+	return 0;
+}
+
 /* The table flattened: groups expanded, in order. */
 struct flat {
 	const struct opt **o;

@@ -61,6 +61,11 @@ struct opt {
 #define OPT_END_() { .type = OPT_END }
 /* The range of a thread count (--jobs and the like): 1 to WP_JOBS_MAX. */
 #define OPT_JOBS_RANGE .min = 1, .max = WP_JOBS_MAX, .hint = "1 to " WP_JOBS_MAX_S
+/* --jobs auto|N: an OPT_CALLBACK for a long (WP_JOBS_AUTO for auto), N in
+ * .min..max. */
+struct opt;
+int opt_jobs_cb(const struct opt *o, const char *arg);
+#define OPT_JOBS_AUTO .type = OPT_CALLBACK, .cb = opt_jobs_cb, .min = 1
 
 /* The help of a command: usage lines and a description before the
  * generated options, more after them. */

@@ -15,7 +15,7 @@
 static const struct opts_help help = {
 	.usage = "usage: coldstart pages status PATH... [--json]\n"
 	"       coldstart pages evict PATH... [--global] [--json]\n"
-	"       coldstart pages warm PATH... [--jobs N] [--chunk SIZE] [--json]\n"
+	"       coldstart pages warm PATH... [--jobs auto|N] [--chunk SIZE] [--json]\n"
 	"\n"
 	"Page-cache control for files and directories (searched recursively,\n"
 	"symlinks followed).\n"
@@ -58,6 +58,7 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 			json_object_set_new(j, "read_bytes", json_integer((json_int_t)ws->read_bytes));
 			json_object_set_new(j, "skipped_bytes", json_integer((json_int_t)ws->skipped_bytes));
 			json_object_set_new(j, "reread_bytes", json_integer((json_int_t)ws->reread_bytes));
+			json_object_set_new(j, "jobs", ws->jobs ? json_integer(ws->jobs) : json_null());
 			json_object_set_new(j, "seconds", json_real(ws->seconds));
 			json_object_set_new(j, "read_bytes_per_s",
 					    json_real(ws->seconds > 0 ? (double)ws->read_bytes / ws->seconds : 0));
@@ -99,22 +100,25 @@ static int report(const struct pc_set *set, const char *action, const struct pc_
 			!strcmp(action, "evict") ? "; they were evicted all the same" : "");
 	if (ws) {
 		char r[32];
-		fprintf(stderr, "coldstart: pages: warmed %s in %.2fs (%s/s), %s already resident\n",
+		fprintf(stderr, "coldstart: pages: warmed %s in %.2fs (%s/s), %s already resident",
 			fmt_bytes(a, sizeof(a), ws->read_bytes), ws->seconds,
 			fmt_bytes(r, sizeof(r), ws->seconds > 0 ? (uint64_t)((double)ws->read_bytes / ws->seconds) : 0),
 			fmt_bytes(b, sizeof(b), ws->skipped_bytes));
+		if (ws->jobs)
+			fprintf(stderr, "; %d reader%s", ws->jobs, ws->jobs == 1 ? "" : "s");
+		fputc('\n', stderr);
 	}
 	return 0;
 }
 
 int cmd_pages(int argc, char **argv)
 {
-	long jobs = WP_JOBS_DEFAULT;
+	long jobs = WP_JOBS_AUTO;
 	uint64_t chunk = PC_WARM_CHUNK_DEFAULT;
 	int global = 0, json = 0, quiet = 0;
 	const struct opt opts[] = {
-		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .min = 1,
-		  .max = 1024, .hint = "1 to 1024", .help = "reader threads for warm (default " WP_JOBS_DEFAULT_S ")" },
+		{ OPT_JOBS_AUTO, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .max = 1024,
+		  .help = "reader threads for warm: auto (default: doubled from\n1 while the rate grows) or 1 to 1024" },
 		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &chunk, .min = 4096, .max = 1LL << 30,
 		  .hint = "4K to 1G", .help = "read size for warm (default 4M)" },
 		{ .type = OPT_FLAG, .long_name = "global", .value = &global,

@@ -106,6 +106,7 @@ static json_t *result_json(const struct sc_opts *o, const struct sc_result *r)
 	json_object_set_new(j, "verify_s", json_real(r->verify_s));
 	json_object_set_new(j, "verify", json_string(r->verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
 	json_object_set_new(j, "kernel_copy", json_boolean(r->kernel_copy));
+	json_object_set_new(j, "jobs", r->jobs ? json_integer(r->jobs) : json_null());
 	json_t *ev = json_array();
 	for (size_t i = 0; i < r->nevicted; i++)
 		json_array_append_new(ev, json_string(r->evicted[i]));
@@ -123,12 +124,12 @@ static void say_result(const struct sc_opts *o, const struct sc_result *r)
 			fmt_bytes(a, sizeof(a), r->bytes), r->files);
 	else
 		fprintf(stderr,
-			"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s\n",
+			"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s; %d copy thread%s\n",
 			fmt_bytes(a, sizeof(a), r->bytes), r->seconds,
 			r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0, r->files,
 			r->verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes",
 			r->resumed ? "; resumed with " : "", r->resumed ? fmt_bytes(b, sizeof(b), r->resumed) : "",
-			r->resumed ? " already there" : "");
+			r->resumed ? " already there" : "", r->jobs, r->jobs == 1 ? "" : "s");
 	if (r->replaced && r->replaced_source)
 		fprintf(stderr, "coldstart: stage: replaced the copy of '%s' (--replace) with this source's\n",
 			r->replaced_source);
@@ -148,7 +149,7 @@ int cmd_stage(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.root = getenv("STAGING_ROOT");
 	o.name = getenv("MODEL_NAME");
-	long jobs = WP_JOBS_DEFAULT;
+	long jobs = WP_JOBS_AUTO;
 	uint64_t stall_ns = 0;
 	int json = 0, verify = SC_VERIFY_SIZE, first;
 	struct ui u;
@@ -160,8 +161,8 @@ int cmd_stage(int argc, char **argv)
 		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &o.name, .flags = OPTF_NONEMPTY,
 		  .help = "name under ROOT (default $MODEL_NAME, else SRC's\ndirectory name; for a Hugging Face cache snapshot,\n"
 			  ".../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\nits links into the cache's blobs/ are followed)" },
-		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, OPT_JOBS_RANGE,
-		  .help = "copy threads (default " WP_JOBS_DEFAULT_S ")" },
+		{ OPT_JOBS_AUTO, .max = WP_JOBS_MAX, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs,
+		  .help = "copy threads: auto (default: from 1, doubled while\nthe rate grows, up to 64) or 1 to " WP_JOBS_MAX_S },
 		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &o.chunk, .min = 65536,
 		  .max = 1LL << 30, .hint = "64K to 1G", .help = "copy unit (default 16M)" },
 		{ .type = OPT_ENUM, .long_name = "verify", .argname = "HOW", .value = &verify, .choices = verifies,

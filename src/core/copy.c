@@ -365,6 +365,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 			rc = cs_fail_errno(err, errno, "cannot close '%s'", files[i].dst);
 	}
 	st->bytes = j.q.done;
+	st->jobs = (int)wp_jobs(&j.q);
 	st->skipped = skipped;
 	st->kernel_copy = j.kernel_used;
 	st->seconds = (double)(now_ns() - t0) / 1e9;

@@ -55,7 +55,7 @@ typedef int (*cp_read_fn)(void *arg, size_t file, uint64_t off, void *buf, size_
 typedef void (*cp_progress_fn)(uint64_t done, uint64_t total, void *arg);
 
 struct cp_opts {
-	int jobs;                   /* default 8 */
+	int jobs;                   /* default 8; WP_JOBS_AUTO: found as it goes */
 	uint64_t chunk;             /* default 16 MiB */
 	int direct;                 /* O_DIRECT writes, no copy_file_range */
 	int no_kernel_copy;         /* never use copy_file_range */
@@ -76,6 +76,7 @@ struct cp_stats {
 	uint64_t skipped;           /* already there (skip maps) */
 	double seconds;
 	int kernel_copy;            /* copy_file_range did (some of) the work */
+	int jobs;                   /* the concurrency used (--jobs auto: found) */
 };
 
 /* The chunk size cp_copy uses for a requested one (0 = default), and the

@@ -403,7 +403,7 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 	if (!chunk)
 		chunk = PC_WARM_CHUNK_DEFAULT;
 	chunk = (chunk + page_size() - 1) / page_size() * page_size();
-	if (jobs <= 0)
+	if (jobs <= 0 && jobs != WP_JOBS_AUTO)
 		jobs = WP_JOBS_DEFAULT;
 	uint64_t t0 = now_ns();
 	raise_nofile(set->n);
@@ -436,6 +436,7 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 		wp_init(&w.q, w.nchunks, cancel);
 		rc = wp_run(&w.q, jobs, warm_worker, &w, warm_tick, &w, 50000000u, "reader", err);
 		st->read_bytes = w.q.done;
+		st->jobs = (int)wp_jobs(&w.q);
 		if (!rc)
 			rc = wp_result(&w.q, err);
 		wp_destroy(&w.q);

@@ -64,6 +64,7 @@ struct pc_warm_stats {
 	uint64_t read_bytes;     /* bytes read from storage (non-resident chunks) */
 	uint64_t skipped_bytes;  /* bytes already resident, not read */
 	uint64_t reread_bytes;   /* read a second time: not resident after the readers (rare) */
+	int jobs;                /* readers used (WP_JOBS_AUTO: the number found) */
 	double seconds;
 };
 
@@ -72,8 +73,8 @@ typedef void (*pc_progress_fn)(uint64_t done, uint64_t total, void *arg);
 /*
  * Read every non-resident chunk of the set, jobs threads at a time; then
  * once more, with plain reads, any chunk a reclaim took back meanwhile
- * (reread_bytes). chunk == 0 means PC_WARM_CHUNK_DEFAULT; jobs <= 0 means
- * WP_JOBS_DEFAULT. The progress callback runs on the caller's thread
+ * (reread_bytes). chunk == 0 means PC_WARM_CHUNK_DEFAULT; jobs 0 means
+ * WP_JOBS_DEFAULT, WP_JOBS_AUTO finds the number of readers as it goes. The progress callback runs on the caller's thread
  * about every 50 ms. Cancellation is checked between chunks (ECANCELED).
  */
 #define PC_WARM_CHUNK_DEFAULT (4u << 20)

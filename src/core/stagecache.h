@@ -45,7 +45,7 @@ struct sc_opts {
 	const char *root;
 	const char *src;
 	const char *name;
-	int jobs;                      /* default 8 */
+	int jobs;                      /* default 8; WP_JOBS_AUTO: found as the copy goes */
 	uint64_t chunk;                /* default 16 MiB */
 	enum sc_verify verify;
 	char **include, **exclude;     /* globs on relative paths (or base names) */
@@ -78,6 +78,7 @@ struct sc_result {
 	int repaired;                  /* ... because it was damaged (the source had not changed) */
 	char *replaced_source;         /* ... because --replace gave NAME another source (that one) */
 	size_t files;
+	int jobs;                      /* copy concurrency used (--jobs auto: found), 0 when nothing was copied */
 	uint64_t bytes;                /* model size */
 	uint64_t copied;               /* bytes copied by this call */
 	uint64_t resumed;              /* bytes found done from an earlier attempt */

@@ -333,6 +333,8 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 	free(order);
 	r->copy_s += (double)(now_ns() - tc) / 1e9;
 	r->copied += cs.bytes;
+	if (cs.jobs)
+		r->jobs = cs.jobs;
 	r->kernel_copy |= cs.kernel_copy;
 	for (size_t i = 0; i < p->n && !rc; i++)
 		if (cf[i].size != p->f[i].size)

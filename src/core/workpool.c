@@ -9,6 +9,9 @@
 
 #include "banned.h"
 
+/* The queue this thread holds a slot of (its item in progress). */
+static __thread struct wp_queue *holding;
+
 void wp_init(struct wp_queue *q, size_t n, volatile sig_atomic_t *cancel)
 {
 	memset(q, 0, sizeof(*q));
@@ -17,14 +20,18 @@ void wp_init(struct wp_queue *q, size_t n, volatile sig_atomic_t *cancel)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->idle, &ca);
+	pthread_cond_init(&q->slot, &ca);
 	pthread_condattr_destroy(&ca);
 	q->n = n;
 	q->cancel = cancel;
+	if (holding == q)   /* a queue at the address of one this thread used */
+		holding = NULL;
 }
 
 void wp_destroy(struct wp_queue *q)
 {
 	pthread_cond_destroy(&q->idle);
+	pthread_cond_destroy(&q->slot);
 	pthread_mutex_destroy(&q->mu);
 }
 
@@ -34,12 +41,47 @@ static int open_for_more(const struct wp_queue *q)
 	return !q->failed && q->next < q->n && !cs_cancelled(q->cancel);
 }
 
+
+/* Under q->mu: the caller's previous item is finished. */
+static void release(struct wp_queue *q)
+{
+	if (holding != q)
+		return;
+	holding = NULL;
+	if (q->active)
+		q->active--;
+	q->completed++;
+	if (q->limit)
+		pthread_cond_signal(&q->slot);
+}
+
+/* Under q->mu: wait for a slot under the limit (rechecking the cancel
+ * flag, which a signal handler sets without waking anyone). */
+static void acquire(struct wp_queue *q)
+{
+	while (q->limit && q->active >= q->limit && open_for_more(q)) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 50000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&q->slot, &q->mu, &until);
+	}
+}
+
 int wp_take(struct wp_queue *q, size_t *item)
 {
 	pthread_mutex_lock(&q->mu);
+	release(q);
+	acquire(q);
 	int ok = open_for_more(q);
-	if (ok)
+	if (ok) {
 		*item = q->next++;
+		q->active++;
+		holding = q;
+	}
 	pthread_mutex_unlock(&q->mu);
 	return ok;
 }
@@ -48,6 +90,8 @@ size_t wp_take_run(struct wp_queue *q, size_t max, int (*joins)(size_t first, si
 		   size_t *first)
 {
 	pthread_mutex_lock(&q->mu);
+	release(q);
+	acquire(q);
 	size_t n = 0;
 	if (open_for_more(q)) {
 		*first = q->next;
@@ -55,6 +99,8 @@ size_t wp_take_run(struct wp_queue *q, size_t max, int (*joins)(size_t first, si
 			q->next++;
 			n++;
 		}
+		q->active++;
+		holding = q;
 	}
 	pthread_mutex_unlock(&q->mu);
 	return n;
@@ -67,6 +113,7 @@ void wp_fail(struct wp_queue *q, const struct cs_err *e)
 		q->failed = 1;
 		q->err = *e;
 	}
+	pthread_cond_broadcast(&q->slot);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -98,14 +145,44 @@ static void *worker_main(void *p)
 	struct worker *w = p;
 	w->fn(w->arg);
 	pthread_mutex_lock(&w->q->mu);
+	release(w->q);
 	w->q->running--;
 	pthread_cond_broadcast(&w->q->idle);
 	pthread_mutex_unlock(&w->q->mu);
 	return NULL;
 }
 
+/* Under q->mu: the auto-tuner, at the end of each window. */
+static void tune(struct wp_queue *q)
+{
+	struct wp_tune *t = &q->tune;
+	uint64_t now = now_ns(), el = now - t->t0;
+	if (t->settled || el < 250000000u || (q->completed - t->items0 < q->limit && el < 2000000000u))
+		return;
+	double rate = (double)(q->done - t->done0) * 1e9 / (double)el;
+	if (rate >= t->best_rate * 1.15 || !t->best_limit) {
+		t->best_rate = rate;
+		t->best_limit = q->limit;
+		if (q->limit * 2 <= WP_AUTO_MAX && q->limit * 2 <= q->n) {
+			q->limit *= 2;
+			pthread_cond_broadcast(&q->slot);
+		} else {
+			t->settled = 1;
+		}
+	} else {
+		q->limit = t->best_limit;   /* a doubling that did not pay: back */
+		t->settled = 1;
+	}
+	if (q->limit > t->peak)
+		t->peak = q->limit;
+	t->t0 = now;
+	t->done0 = q->done;
+	t->items0 = q->completed;
+}
+
 /* Until every worker has returned: tick(targ) every tick_ns while it
- * returns 0. Woken at once by the last worker, not at the next tick. */
+ * returns 0 (and the tuner). Woken at once by the last worker, not at the
+ * next tick. */
 static void watch(struct wp_queue *q, int (*tick)(void *), void *targ, uint64_t tick_ns)
 {
 	int ticking = tick != NULL;
@@ -118,7 +195,9 @@ static void watch(struct wp_queue *q, int (*tick)(void *), void *targ, uint64_t 
 			if (!q->running)
 				break;
 		}
-		if (!ticking) {
+		if (q->tune.on)
+			tune(q);
+		if (!ticking && !(q->tune.on && !q->tune.settled)) {
 			pthread_cond_wait(&q->idle, &q->mu);
 			continue;
 		}
@@ -137,9 +216,18 @@ int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*t
 {
 	if (!q->n)
 		return 0; /* nothing to do: no thread */
-	size_t nt = jobs > 0 ? (size_t)jobs : WP_JOBS_DEFAULT;
+	size_t nt = jobs > 0 ? (size_t)jobs : jobs == WP_JOBS_AUTO ? WP_AUTO_MAX : WP_JOBS_DEFAULT;
 	if (nt > q->n)
 		nt = q->n;
+	if (jobs == WP_JOBS_AUTO) {
+		q->limit = 1;
+		memset(&q->tune, 0, sizeof(q->tune));
+		q->tune.on = 1;
+		q->tune.t0 = now_ns();
+		q->tune.peak = 1;
+		tick_ns = tick_ns && tick_ns < 50000000u ? tick_ns : 50000000u;
+	}
+	q->tune_jobs_fixed = q->tune.on ? 0 : nt;
 	pthread_t *th = xcalloc(nt, sizeof(pthread_t));
 	struct worker w = { q, fn, arg };
 	size_t started = 0;
@@ -159,6 +247,13 @@ int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*t
 		pthread_join(th[i], NULL);
 	free(th);
 	return started ? 0 : cs_fail(err, EAGAIN, "cannot start %s threads", what);
+}
+
+size_t wp_jobs(const struct wp_queue *q)
+{
+	if (!q->tune.on)
+		return q->tune_jobs_fixed;
+	return q->tune.settled ? q->tune.best_limit : q->tune.peak;
 }
 
 int wp_result(struct wp_queue *q, struct cs_err *err)

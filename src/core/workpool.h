@@ -33,6 +33,18 @@
 #define WP_JOBS_MAX 256
 #define WP_JOBS_DEFAULT_S "8"
 #define WP_JOBS_MAX_S "256"
+/* jobs = WP_JOBS_AUTO: find the concurrency as the work goes (see wp_run). */
+#define WP_JOBS_AUTO (-1)
+#define WP_AUTO_MAX 64
+
+/* The auto-tuner's state (wp_run's thread only, except limit). */
+struct wp_tune {
+	int on;
+	uint64_t t0, done0, items0;   /* the current window's start */
+	double best_rate;
+	size_t best_limit, peak;
+	int settled;
+};
 
 struct wp_queue {
 	pthread_mutex_t mu;
@@ -43,6 +55,12 @@ struct wp_queue {
 	volatile sig_atomic_t *cancel;
 	size_t running;               /* wp_run's workers not yet returned */
 	pthread_cond_t idle;          /* signalled as each returns */
+	/* Auto concurrency: at most limit items in progress at once. */
+	size_t limit, active;         /* limit 0: no limit */
+	uint64_t completed;           /* items finished */
+	pthread_cond_t slot;          /* signalled as a slot frees or the queue closes */
+	struct wp_tune tune;
+	size_t tune_jobs_fixed;       /* the threads a fixed-size run started */
 };
 
 void wp_init(struct wp_queue *q, size_t n, volatile sig_atomic_t *cancel);
@@ -62,9 +80,16 @@ void wp_done(struct wp_queue *q, uint64_t units);
 int wp_progress(struct wp_queue *q, uint64_t *done);
 
 /*
- * jobs threads of fn(arg) (<= 0: WP_JOBS_DEFAULT; never more than items,
+ * jobs threads of fn(arg) (0: WP_JOBS_DEFAULT; never more than items,
  * none for an empty queue); with tick, tick(targ) from this thread every
  * tick_ns while it returns 0, and once more when the threads are done.
+ * WP_JOBS_AUTO: WP_AUTO_MAX threads, but at most `limit` items in progress
+ * at once (a worker's item counts from wp_take until its next wp_take or
+ * its return). The limit starts at 1 and doubles while the units finished
+ * per second (wp_done, or q->done) grow by 15% or more from one window to
+ * the next (a window: at least 250 ms and `limit` items, at most 2 s); when
+ * a doubling does not pay it goes back to the best limit seen and stays
+ * there. wp_jobs tells the limit it settled on.
  * Returns as soon as the last thread does (not at the next tick), all
  * joined: 0, or -1 when no thread could start ("cannot start WHAT
  * threads", EAGAIN).
@@ -74,5 +99,8 @@ int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*t
 /* After wp_run: the first error, else ECANCELED ("interrupted") if the
  * cancel flag is set, else 0. */
 int wp_result(struct wp_queue *q, struct cs_err *err);
+/* After wp_run: the concurrency used (auto: the limit it settled on, or
+ * the highest it reached before the work ended). */
+size_t wp_jobs(const struct wp_queue *q);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 
@@ -35,6 +36,34 @@ static void *worker(void *arg)
 		}
 		if (i == j->cancel_at)
 			j->cancel = SIGINT;
+		wp_done(&j->q, 10);
+	}
+	return NULL;
+}
+
+static int over_limit;
+static size_t max_active;
+
+/* A worker that checks the limit and takes a little time per item. */
+static void *auto_worker(void *arg)
+{
+	struct job *j = arg;
+	size_t i;
+	while (wp_take(&j->q, &i)) {
+		pthread_mutex_lock(&j->q.mu);
+		if (j->q.limit && j->q.active > j->q.limit)
+			over_limit = 1;
+		if (j->q.active > max_active)
+			max_active = j->q.active;
+		pthread_mutex_unlock(&j->q.mu);
+		__atomic_add_fetch(&j->seen[i], 1, __ATOMIC_RELAXED);
+		if (i == j->fail_at) {
+			struct cs_err e;
+			cs_fail(&e, EIO, "item %zu failed", i);
+			wp_fail(&j->q, &e);
+		}
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
 		wp_done(&j->q, 10);
 	}
 	return NULL;
@@ -108,6 +137,30 @@ int main(void)
 	ok(n == 2 && first == 8, "the last two");
 	ok(wp_take_run(&q, 8, same_shard, NULL, &first) == 0, "then nothing");
 	wp_destroy(&q);
+
+	/* Auto: every item once, never more in progress than the limit. */
+	memset(j, 0, sizeof(*j));
+	j->fail_at = j->cancel_at = N;
+	wp_init(&j->q, N, &j->cancel);
+	over_limit = max_active = 0;
+	rr = wp_run(&j->q, WP_JOBS_AUTO, auto_worker, j, NULL, NULL, 0, "test", &err);
+	rs = wp_result(&j->q, &err);
+	once = 1;
+	for (size_t i = 0; i < N; i++)
+		once &= j->seen[i] == 1;
+	ok(rr == 0 && rs == 0 && once, "auto: every item taken exactly once");
+	ok(!over_limit, "auto: never more items in progress than the limit (at most %zu seen)", max_active);
+	size_t used = wp_jobs(&j->q);
+	ok(used >= 1 && used <= WP_AUTO_MAX, "auto: the concurrency found is 1 to %d (%zu)", WP_AUTO_MAX, used);
+	is_int(j->q.done, 10 * N, "auto: units done add up");
+	wp_destroy(&j->q);
+	memset(j, 0, sizeof(*j));
+	j->fail_at = 500;
+	j->cancel_at = N;
+	wp_init(&j->q, N, &j->cancel);
+	rr = wp_run(&j->q, WP_JOBS_AUTO, auto_worker, j, NULL, NULL, 0, "test", &err);
+	ok(rr == 0 && wp_result(&j->q, &err) == -1 && err.code == EIO, "auto: an error ends it (no worker left waiting)");
+	wp_destroy(&j->q);
 
 	/* No item: no thread needed, nothing fails. */
 	wp_init(&q, 0, NULL);
