@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -420,4 +421,26 @@ struct dirent *fs_readdir(DIR *d)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			return de;
 	return NULL;
+}
+
+int fs_is_network(const char *path)
+{
+	struct statfs sf;
+	if (statfs(path, &sf) < 0)
+		return 0;
+	switch ((unsigned long)sf.f_type) {
+	case 0x6969UL:       /* NFS */
+	case 0x65735546UL:   /* FUSE (s3fs, gcsfuse, netsim, ...) */
+	case 0xFF534D42UL:   /* CIFS */
+	case 0xFE534D42UL:   /* SMB2 */
+	case 0x517BUL:       /* SMB */
+	case 0x00C36400UL:   /* Ceph */
+	case 0x0BD00BD0UL:   /* Lustre */
+	case 0x47504653UL:   /* GPFS */
+	case 0x013111A8UL:   /* IBRIX */
+	case 0x6B414653UL:   /* AFS */
+		return 1;
+	default:
+		return 0;
+	}
 }

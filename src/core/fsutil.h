@@ -28,6 +28,9 @@ int fs_fsync_path(const char *path);
 int fs_dir_is_empty(const char *path);
 /* 1 if path is the root of a mounted file system, else 0. */
 int fs_is_mountpoint(const char *path);
+/* path lies on a network or FUSE file system (NFS, SMB, Ceph, Lustre, FUSE,
+ * ...): 1, else 0 (also when it cannot be told). */
+int fs_is_network(const char *path);
 char *fs_parent_dir(const char *path);
 char *fs_basename(const char *path);
 int fs_mkdir_p(const char *path, mode_t mode);

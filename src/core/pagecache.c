@@ -403,8 +403,12 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 	if (!chunk)
 		chunk = PC_WARM_CHUNK_DEFAULT;
 	chunk = (chunk + page_size() - 1) / page_size() * page_size();
-	if (jobs <= 0 && jobs != WP_JOBS_AUTO)
+	if (jobs <= 0 && jobs != WP_JOBS_AUTO && jobs != WP_JOBS_AUTO_NET)
 		jobs = WP_JOBS_DEFAULT;
+	/* Files on a network file system: auto starts with several readers. */
+	for (size_t i = 0; jobs == WP_JOBS_AUTO && i < set->n; i++)
+		if (fs_is_network(set->files[i].path))
+			jobs = WP_JOBS_AUTO_NET;
 	uint64_t t0 = now_ns();
 	raise_nofile(set->n);
 	struct warm w = { .set = set, .chunk_size = chunk, .progress = progress, .arg = arg };

@@ -19,6 +19,7 @@
 
 #include "fsutil.h"
 #include "s3src.h"
+#include "workpool.h"
 #include "safetensors.h"
 #include "strbuf.h"
 #include "banned.h"
@@ -307,6 +308,8 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 			cf[i].size = p->f[i].size;
 		}
 		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s };
+		if (co.jobs == WP_JOBS_AUTO)
+			co.jobs = WP_JOBS_AUTO_NET;
 		if (s3_is_url(o->src)) {
 			if (s3_config(&s3, err)) {
 				free(order);
@@ -325,6 +328,8 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 		co.read = read_remote;
 		co.read_arg = hr;
 	}
+	if (co.jobs == WP_JOBS_AUTO && !order && fs_is_network(p->src))
+		co.jobs = WP_JOBS_AUTO_NET;   /* an NFS, SMB, FUSE ... mount: several in flight from the start */
 	struct cp_stats cs;
 	uint64_t tc = now_ns();
 	int rc = cp_copy(cf, p->n, &co, &cs, err);

@@ -152,29 +152,47 @@ static void *worker_main(void *p)
 	return NULL;
 }
 
-/* Under q->mu: the auto-tuner, at the end of each window. */
+/* Under q->mu: the auto-tuner. After each change of the limit it waits
+ * for `limit` items to finish (those started before the change), then
+ * measures a window of at least 200 ms and limit + 1 items (at most 3 s). */
 static void tune(struct wp_queue *q)
 {
 	struct wp_tune *t = &q->tune;
-	uint64_t now = now_ns(), el = now - t->t0;
-	if (t->settled || el < 250000000u || (q->completed - t->items0 < q->limit && el < 2000000000u))
+	uint64_t now = now_ns();
+	if (t->settled)
+		return;
+	if (t->warming) {
+		if (q->completed - t->items0 < q->limit && now - t->t0 < 3000000000u)
+			return;
+		t->warming = 0;
+		t->t0 = now;
+		t->done0 = q->done;
+		t->items0 = q->completed;
+		return;
+	}
+	uint64_t el = now - t->t0;
+	if (el < 200000000u || (q->completed - t->items0 <= q->limit && el < 3000000000u))
 		return;
 	double rate = (double)(q->done - t->done0) * 1e9 / (double)el;
-	if (rate >= t->best_rate * 1.15 || !t->best_limit) {
+	int better = rate >= t->best_rate * 1.10 || !t->best_limit;
+	if (better) {
 		t->best_rate = rate;
 		t->best_limit = q->limit;
-		if (q->limit * 2 <= WP_AUTO_MAX && q->limit * 2 <= q->n) {
-			q->limit *= 2;
-			pthread_cond_broadcast(&q->slot);
-		} else {
-			t->settled = 1;
-		}
+		t->flat = 0;
+	}
+	/* Keep doubling while it pays, and once more past a flat step (a
+	 * network path can plateau at 2-4 and jump at 8); two steps that do not
+	 * pay: back to the best limit. */
+	if ((better || !t->flat++) && q->limit * 2 <= WP_AUTO_MAX && q->limit * 2 <= q->n) {
+		q->limit *= 2;
+		pthread_cond_broadcast(&q->slot);
 	} else {
-		q->limit = t->best_limit;   /* a doubling that did not pay: back */
+		q->limit = t->best_limit;
 		t->settled = 1;
 	}
 	if (q->limit > t->peak)
 		t->peak = q->limit;
+	t->warming = 1;
 	t->t0 = now;
 	t->done0 = q->done;
 	t->items0 = q->completed;
@@ -216,15 +234,19 @@ int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*t
 {
 	if (!q->n)
 		return 0; /* nothing to do: no thread */
-	size_t nt = jobs > 0 ? (size_t)jobs : jobs == WP_JOBS_AUTO ? WP_AUTO_MAX : WP_JOBS_DEFAULT;
+	int autom = jobs == WP_JOBS_AUTO || jobs == WP_JOBS_AUTO_NET;
+	size_t nt = jobs > 0 ? (size_t)jobs : autom ? WP_AUTO_MAX : WP_JOBS_DEFAULT;
 	if (nt > q->n)
 		nt = q->n;
-	if (jobs == WP_JOBS_AUTO) {
-		q->limit = 1;
+	if (autom) {
+		q->limit = jobs == WP_JOBS_AUTO_NET ? WP_JOBS_DEFAULT : 1;
+		if (q->limit > nt)
+			q->limit = nt;
 		memset(&q->tune, 0, sizeof(q->tune));
 		q->tune.on = 1;
 		q->tune.t0 = now_ns();
-		q->tune.peak = 1;
+		q->tune.peak = q->limit;
+		q->tune.warming = 1;
 		tick_ns = tick_ns && tick_ns < 50000000u ? tick_ns : 50000000u;
 	}
 	q->tune_jobs_fixed = q->tune.on ? 0 : nt;

@@ -35,6 +35,7 @@
 #define WP_JOBS_MAX_S "256"
 /* jobs = WP_JOBS_AUTO: find the concurrency as the work goes (see wp_run). */
 #define WP_JOBS_AUTO (-1)
+#define WP_JOBS_AUTO_NET (-2)   /* the same, from WP_JOBS_DEFAULT (a network source wants several in flight) */
 #define WP_AUTO_MAX 64
 
 /* The auto-tuner's state (wp_run's thread only, except limit). */
@@ -43,7 +44,7 @@ struct wp_tune {
 	uint64_t t0, done0, items0;   /* the current window's start */
 	double best_rate;
 	size_t best_limit, peak;
-	int settled;
+	int settled, warming, flat;
 };
 
 struct wp_queue {
@@ -85,10 +86,12 @@ int wp_progress(struct wp_queue *q, uint64_t *done);
  * tick_ns while it returns 0, and once more when the threads are done.
  * WP_JOBS_AUTO: WP_AUTO_MAX threads, but at most `limit` items in progress
  * at once (a worker's item counts from wp_take until its next wp_take or
- * its return). The limit starts at 1 and doubles while the units finished
- * per second (wp_done, or q->done) grow by 15% or more from one window to
- * the next (a window: at least 250 ms and `limit` items, at most 2 s); when
- * a doubling does not pay it goes back to the best limit seen and stays
+ * its return). The limit starts at 1 (WP_JOBS_AUTO_NET: 8) and doubles
+ * while the units finished per second (wp_done, or q->done) grow by 10% or
+ * more from one window to the next (after a change, the items started
+ * before it finish first; a window is then at least 200 ms and limit + 1
+ * items, at most 3 s); past one step that does not pay it tries one more
+ * doubling, and after two it goes back to the best limit seen and stays
  * there. wp_jobs tells the limit it settled on.
  * Returns as soon as the last thread does (not at the next tick), all
  * joined: 0, or -1 when no thread could start ("cannot start WHAT
