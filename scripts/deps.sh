@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is there.
 set -eu
 PKGS="gcc make libc6-dev perl libjansson-dev libxxhash-dev libcurl4-openssl-dev cmark-gfm librsvg2-bin
-libmicrohttpd-dev libfuse3-dev fuse3 python3 nginx-light"
+libmicrohttpd-dev libfuse3-dev fuse3 python3 nginx-light curl"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
