@@ -71,81 +71,100 @@ static int dtype_cb(const struct opt *o, const char *arg)
 	return 0;
 }
 
-static int print_plan(const struct ck_plan *p, const char *preset, const char *dir, int json)
+/* A plan as the dry run shows it, whichever the format. */
+struct plan_view {
+	const char *path_key, *path;       /* "dir" or "file" */
+	const char *kind_key, *kind;       /* "architecture" HF class, or "format" gguf */
+	const char *preset, *label, *dtype, *parts_label;
+	int layers;
+	uint64_t nparams, tensor_bytes, file_bytes;
+	size_t ntensors, nparts;
+	const char **part_name;
+	size_t *part_tensors;
+	uint64_t *part_bytes;
+};
+
+static int print_view(const struct plan_view *v, int json)
 {
 	char a[64], b[64];
 	if (json) {
 		json_t *j = json_object();
-		json_object_set_new(j, "dir", json_string(dir));
-		json_object_set_new(j, "preset", json_string(preset));
-		json_object_set_new(j, "architecture", json_string(ms_hf_class(&p->model)));
-		json_object_set_new(j, "layers", json_integer(p->model.layers));
-		json_object_set_new(j, "dtype", json_string(st_dtype_name(p->model.dtype)));
-		json_object_set_new(j, "parameters", json_integer((json_int_t)p->nparams));
-		json_object_set_new(j, "tensors", json_integer((json_int_t)p->model.ntensors));
-		json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)p->tensor_bytes));
-		json_object_set_new(j, "file_bytes", json_integer((json_int_t)p->file_bytes));
+		json_object_set_new(j, v->path_key, json_string(v->path));
+		json_object_set_new(j, "preset", json_string(v->preset));
+		json_object_set_new(j, v->kind_key, json_string(v->kind));
+		json_object_set_new(j, "layers", json_integer(v->layers));
+		json_object_set_new(j, "dtype", json_string(v->dtype));
+		json_object_set_new(j, "parameters", json_integer((json_int_t)v->nparams));
+		json_object_set_new(j, "tensors", json_integer((json_int_t)v->ntensors));
+		json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)v->tensor_bytes));
+		json_object_set_new(j, "file_bytes", json_integer((json_int_t)v->file_bytes));
 		json_t *sh = json_array();
-		for (size_t s = 0; s < p->nshards; s++) {
+		for (size_t s = 0; s < v->nparts; s++) {
 			json_t *o = json_object();
-			json_object_set_new(o, "name", json_string(p->shards[s].name));
-			json_object_set_new(o, "tensors", json_integer((json_int_t)p->shards[s].ntensors));
-			json_object_set_new(o, "bytes", json_integer((json_int_t)p->shards[s].file_bytes));
+			json_object_set_new(o, "name", json_string(v->part_name[s]));
+			json_object_set_new(o, "tensors", json_integer((json_int_t)v->part_tensors[s]));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)v->part_bytes[s]));
 			json_array_append_new(sh, o);
 		}
 		json_object_set_new(j, "shards", sh);
 		return print_json(j);
 	}
-	printf("preset:       %s (%s, %d layers, %s)\n", preset, ms_hf_class(&p->model),
-	       p->model.layers, st_dtype_name(p->model.dtype));
-	printf("parameters:   %s\n", fmt_thousands(a, sizeof(a), p->nparams));
-	printf("tensors:      %zu\n", p->model.ntensors);
-	printf("shards:       %zu\n", p->nshards);
-	for (size_t s = 0; s < p->nshards; s++)
-		printf("  %-36s %5zu tensors  %s bytes\n", p->shards[s].name, p->shards[s].ntensors,
-		       fmt_thousands(a, sizeof(a), p->shards[s].file_bytes));
-	printf("tensor bytes: %s\n", fmt_thousands(a, sizeof(a), p->tensor_bytes));
-	printf("file bytes:   %s (%s)\n", fmt_thousands(a, sizeof(a), p->file_bytes),
-	       fmt_bytes(b, sizeof(b), p->file_bytes));
+	printf("preset:       %s (%s, %d layers, %s)\n", v->preset, v->label, v->layers, v->dtype);
+	printf("parameters:   %s\n", fmt_thousands(a, sizeof(a), v->nparams));
+	printf("tensors:      %zu\n", v->ntensors);
+	printf("%-14s%zu\n", v->parts_label, v->nparts);
+	for (size_t s = 0; s < v->nparts; s++)
+		printf("  %-36s %5zu tensors  %s bytes\n", v->part_name[s], v->part_tensors[s],
+		       fmt_thousands(a, sizeof(a), v->part_bytes[s]));
+	printf("tensor bytes: %s\n", fmt_thousands(a, sizeof(a), v->tensor_bytes));
+	printf("file bytes:   %s (%s)\n", fmt_thousands(a, sizeof(a), v->file_bytes),
+	       fmt_bytes(b, sizeof(b), v->file_bytes));
 	return 0;
+}
+
+static void view_parts(struct plan_view *v, size_t n)
+{
+	v->nparts = n;
+	v->part_name = xcalloc(n ? n : 1, sizeof(char *));
+	v->part_tensors = xcalloc(n ? n : 1, sizeof(size_t));
+	v->part_bytes = xcalloc(n ? n : 1, sizeof(uint64_t));
+}
+
+static int view_print_free(struct plan_view *v, int json)
+{
+	int rc = print_view(v, json);
+	free(v->part_name);
+	free(v->part_tensors);
+	free(v->part_bytes);
+	return rc;
+}
+
+static int print_plan(const struct ck_plan *p, const char *preset, const char *dir, int json)
+{
+	struct plan_view v = { "dir", dir, "architecture", ms_hf_class(&p->model), preset, ms_hf_class(&p->model),
+			       st_dtype_name(p->model.dtype), "shards:", p->model.layers, p->nparams, p->tensor_bytes,
+			       p->file_bytes, p->model.ntensors, 0, NULL, NULL, NULL };
+	view_parts(&v, p->nshards);
+	for (size_t s = 0; s < p->nshards; s++) {
+		v.part_name[s] = p->shards[s].name;
+		v.part_tensors[s] = p->shards[s].ntensors;
+		v.part_bytes[s] = p->shards[s].file_bytes;
+	}
+	return view_print_free(&v, json);
 }
 
 static int print_gguf_plan(const struct gw_plan *p, const char *preset, int json)
 {
-	char a[64], b[64];
-	if (json) {
-		json_t *j = json_object();
-		json_object_set_new(j, "file", json_string(p->parts[0].path));
-		json_object_set_new(j, "preset", json_string(preset));
-		json_object_set_new(j, "format", json_string("gguf"));
-		json_object_set_new(j, "layers", json_integer(p->model.layers));
-		json_object_set_new(j, "dtype", json_string(gg_type_name(p->type)));
-		json_object_set_new(j, "parameters", json_integer((json_int_t)p->nparams));
-		json_object_set_new(j, "tensors", json_integer((json_int_t)p->ntensors));
-		json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)p->tensor_bytes));
-		json_object_set_new(j, "file_bytes", json_integer((json_int_t)p->file_bytes));
-		json_t *sh = json_array();
-		for (size_t s = 0; s < p->nparts; s++) {
-			json_t *o = json_object();
-			json_object_set_new(o, "name", json_string(p->parts[s].path));
-			json_object_set_new(o, "tensors", json_integer((json_int_t)p->parts[s].ntensors));
-			json_object_set_new(o, "bytes", json_integer((json_int_t)p->parts[s].file_bytes));
-			json_array_append_new(sh, o);
-		}
-		json_object_set_new(j, "shards", sh);
-		return print_json(j);
+	struct plan_view v = { "file", p->parts[0].path, "format", "gguf", preset, "GGUF", gg_type_name(p->type),
+			       "files:", p->model.layers, p->nparams, p->tensor_bytes, p->file_bytes, p->ntensors, 0,
+			       NULL, NULL, NULL };
+	view_parts(&v, p->nparts);
+	for (size_t s = 0; s < p->nparts; s++) {
+		v.part_name[s] = p->parts[s].path;
+		v.part_tensors[s] = p->parts[s].ntensors;
+		v.part_bytes[s] = p->parts[s].file_bytes;
 	}
-	printf("preset:       %s (GGUF, %d layers, %s)\n", preset, p->model.layers, gg_type_name(p->type));
-	printf("parameters:   %s\n", fmt_thousands(a, sizeof(a), p->nparams));
-	printf("tensors:      %zu\n", p->ntensors);
-	printf("files:        %zu\n", p->nparts);
-	for (size_t s = 0; s < p->nparts; s++)
-		printf("  %-36s %5zu tensors  %s bytes\n", p->parts[s].path, p->parts[s].ntensors,
-		       fmt_thousands(a, sizeof(a), p->parts[s].file_bytes));
-	printf("tensor bytes: %s\n", fmt_thousands(a, sizeof(a), p->tensor_bytes));
-	printf("file bytes:   %s (%s)\n", fmt_thousands(a, sizeof(a), p->file_bytes),
-	       fmt_bytes(b, sizeof(b), p->file_bytes));
-	return 0;
+	return view_print_free(&v, json);
 }
 
 struct mk_args {
