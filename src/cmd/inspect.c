@@ -56,6 +56,27 @@ static void gguf_shape_text(const struct gg_tensor *t, char *buf, size_t len)
 		snprintf(buf + o, len - o, "]");
 }
 
+/* One shard's entry and the model's totals, for both formats' JSON. */
+static json_t *shard_json(const char *name, uint64_t file_bytes, uint64_t header_bytes, uint64_t tensors,
+			  uint64_t params)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "file_bytes", json_integer((json_int_t)file_bytes));
+	json_object_set_new(o, "header_bytes", json_integer((json_int_t)header_bytes));
+	json_object_set_new(o, "tensors", json_integer((json_int_t)tensors));
+	json_object_set_new(o, "parameters", json_integer((json_int_t)params));
+	return o;
+}
+
+static void totals_json(json_t *j, const struct st_model *m)
+{
+	json_object_set_new(j, "tensors", json_integer((json_int_t)m->ntensors));
+	json_object_set_new(j, "parameters", json_integer((json_int_t)m->nparams));
+	json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)m->tensor_bytes));
+	json_object_set_new(j, "file_bytes", json_integer((json_int_t)m->file_bytes));
+}
+
 static json_t *gguf_json(const struct st_model *m, int tensors)
 {
 	const struct gg_file *g0 = &m->shards[0].g;
@@ -76,19 +97,11 @@ static json_t *gguf_json(const struct st_model *m, int tensors)
 	json_t *shards = json_array();
 	for (size_t s = 0; s < m->nshards; s++) {
 		const struct st_shard *sh = &m->shards[s];
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_string(sh->name));
-		json_object_set_new(o, "file_bytes", json_integer((json_int_t)sh->file_size));
-		json_object_set_new(o, "header_bytes", json_integer((json_int_t)sh->g.data_start));
-		json_object_set_new(o, "tensors", json_integer((json_int_t)sh->g.ntensors));
-		json_object_set_new(o, "parameters", json_integer((json_int_t)sh->g.nparams));
-		json_array_append_new(shards, o);
+		json_array_append_new(shards, shard_json(sh->name, sh->file_size, sh->g.data_start, sh->g.ntensors,
+							 sh->g.nparams));
 	}
 	json_object_set_new(j, "shards", shards);
-	json_object_set_new(j, "tensors", json_integer((json_int_t)m->ntensors));
-	json_object_set_new(j, "parameters", json_integer((json_int_t)m->nparams));
-	json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)m->tensor_bytes));
-	json_object_set_new(j, "file_bytes", json_integer((json_int_t)m->file_bytes));
+	totals_json(j, m);
 	json_t *bd = json_object();
 	for (int t = 0; t < GG_NTYPES; t++)
 		if (m->params_by_ggtype[t])
@@ -181,19 +194,10 @@ static json_t *model_json(const struct st_model *m, int tensors)
 		uint64_t params = 0;
 		for (size_t t = 0; t < sh->h.ntensors; t++)
 			params += sh->h.tensors[t].nelem;
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_string(sh->name));
-		json_object_set_new(o, "file_bytes", json_integer((json_int_t)sh->file_size));
-		json_object_set_new(o, "header_bytes", json_integer((json_int_t)sh->h.header_len));
-		json_object_set_new(o, "tensors", json_integer((json_int_t)sh->h.ntensors));
-		json_object_set_new(o, "parameters", json_integer((json_int_t)params));
-		json_array_append_new(shards, o);
+		json_array_append_new(shards, shard_json(sh->name, sh->file_size, sh->h.header_len, sh->h.ntensors, params));
 	}
 	json_object_set_new(j, "shards", shards);
-	json_object_set_new(j, "tensors", json_integer((json_int_t)m->ntensors));
-	json_object_set_new(j, "parameters", json_integer((json_int_t)m->nparams));
-	json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)m->tensor_bytes));
-	json_object_set_new(j, "file_bytes", json_integer((json_int_t)m->file_bytes));
+	totals_json(j, m);
 	json_t *bd = json_object();
 	for (int d = 0; d < ST_NDTYPES; d++)
 		if (m->bytes_by_dtype[d])

@@ -217,6 +217,12 @@ static int retryable(CURLcode cc, long status)
 	return status >= 500 || status == 429 || status == 408;
 }
 
+/* Attempts after the first. */
+static int max_retries(const struct hs_opts *o)
+{
+	return o->retries > 0 ? o->retries : 6;
+}
+
 static void backoff(int attempt)
 {
 	/* 0.2 s, 0.4 s, ... up to 6.4 s, with up to 50% jitter. */
@@ -281,7 +287,7 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 			rc = cs_fail(err, ENOENT, "'%s': not found (HTTP %ld)", shown, r->status);
 			break;
 		}
-		if (attempt >= (o->retries > 0 ? o->retries : 6) || !retryable(cc, r->status)) {
+		if (attempt >= max_retries(o) || !retryable(cc, r->status)) {
 			struct strbuf sb = STRBUF_INIT;
 			describe(&sb, cc, r, eb);
 			int code = r->status == 401 || r->status == 403 ? EACCES : EIO;
@@ -426,7 +432,7 @@ static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct
 			rc = 0;
 			break;
 		}
-		if (attempt >= (o->retries > 0 ? o->retries : 6) || !retryable(cc, r.status)) {
+		if (attempt >= max_retries(o) || !retryable(cc, r.status)) {
 			struct strbuf sb = STRBUF_INIT;
 			describe(&sb, cc, &r, eb);
 			rc = cs_fail(err, EIO, "'%s': %s", shown, sb.buf);
@@ -739,7 +745,7 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		return cs_fail(err, ENOMEM, "cannot start libcurl");
 	char range[64], eb[CURL_ERROR_SIZE];
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, off, off + len - 1);
-	int rc = -1;
+	int rc = -1, retries = max_retries(&r->o);
 	for (int attempt = 0;; attempt++) {
 		struct resp rs;
 		memset(&rs, 0, sizeof(rs));
@@ -757,6 +763,11 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		CURLcode cc = curl_easy_perform(c);
 		curl_slist_free_all(h);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs.status);
+		int partial = cc == CURLE_OK && (rs.status == 206 || (rs.status == 200 && off == 0 && len == f->size));
+		if (!rs.overflow && partial && rs.got == len && (rs.clen == UINT64_MAX || rs.clen == len)) {
+			rc = 0;   /* the common case: no message to build */
+			break;
+		}
 		char *shown = hs_redact(f->url);
 		if (rs.overflow) {
 			rc = cs_fail(err, EPROTO, "'%s': the server sent more than the %zu bytes asked for (bytes %s)", shown,
@@ -764,10 +775,8 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		} else if (cc == CURLE_OK && rs.status == 412) {
 			rc = cs_fail(err, ESTALE, "'%s' changed on the server while it was being staged (its ETag is no "
 				     "longer %s): stage again", shown, f->etag ? f->etag : "?");
-		} else if (cc == CURLE_OK && (rs.status == 206 || (rs.status == 200 && off == 0 && len == f->size))) {
-			if (rs.got == len && (rs.clen == UINT64_MAX || rs.clen == len))
-				rc = 0;
-			else if (attempt >= (r->o.retries > 0 ? r->o.retries : 6))
+		} else if (partial) {
+			if (attempt >= retries)
 				rc = cs_fail(err, EPROTO, "'%s': bytes %s: got %zu bytes of %zu (Content-Length %s)", shown,
 					     range, rs.got, len, rs.clen == UINT64_MAX ? "absent" : "disagrees");
 			else {
@@ -778,7 +787,7 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		} else if (cc == CURLE_OK && rs.status == 200) {
 			rc = cs_fail(err, EPROTO, "'%s': the server ignored the range %s (HTTP 200): it cannot be staged in "
 				     "parallel", shown, range);
-		} else if (attempt < (r->o.retries > 0 ? r->o.retries : 6) && retryable(cc, rs.status)) {
+		} else if (attempt < retries && retryable(cc, rs.status)) {
 			free(shown);
 			backoff(attempt);
 			continue;
