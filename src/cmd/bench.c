@@ -169,7 +169,9 @@ static void on_run_start(const struct bench *b, size_t k, const struct bench_arm
 {
 	const struct bench_cli *c = arg;
 	if (!c->quiet)
-		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, b->total, a->mode->name, path);
+		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, b->total, a->mode->name,
+			bench_arm_shown(b, a));
+	(void)path;
 }
 
 static int on_run_done(const struct bench *b, size_t k, const struct bench_arm *a, const char *path,
@@ -211,7 +213,7 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 	struct cs_err err;
 	if (bench_add_modes(b, modes_arg, &err))
 		return usage_error("%s", err.msg);
-	const char *models[2] = { b->nvme, b->net_pending ? NULL : b->net };
+	const char *models[2] = { b->nvme, b->net_pending || b->net_remote ? NULL : b->net };
 	int rc = runcfg_check_outputs(cfg, models, 2);
 	if (rc)
 		return rc;
@@ -291,7 +293,7 @@ int cmd_bench(int argc, char **argv)
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
 	const char *runtime_server = NULL;
 	const char *stage_root = getenv("STAGING_ROOT");
-	int staged_warm = 0, stage_direct = 0, order_i = 0;
+	int staged_warm = 0, stage_direct = 0, order_i = 0, insecure = 0;
 	long stage_jobs = BENCH_STAGE_JOBS_DEFAULT;
 	long repeat = BENCH_REPEAT_DEFAULT;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
@@ -303,7 +305,11 @@ int cmd_bench(int argc, char **argv)
 		{ .type = OPT_STRING, .long_name = "net", .argname = "PATH", .value = &net,
 		  .help = "the same model on a network path (default $MODEL_PATH_NET);\nnetsim[:PROFILE] mounts a simulated "
 			  "network path over\nthe NVMe copy for the bench (the default when no net\npath is given; PROFILE "
-			  "defaults to nfs-10g)" },
+			  "defaults to nfs-10g); or a URL,\ns3://BUCKET/PREFIX or https://HOST/PATH/: net runs hand\nit to "
+			  "the server as {model} (vllm: --load-format\nrunai_streamer for s3), staged runs stage from it\n"
+			  "(the settings of 'coldstart stage'; notes: net=s3)" },
+		{ .type = OPT_FLAG, .long_name = "insecure", .value = &insecure,
+		  .help = "a URL --net: no TLS certificate verification" },
 		{ .type = OPT_STRING, .long_name = "modes", .argname = "LIST", .value = &modes_arg,
 		  .help = "which modes to run, comma-separated (default nvme,net):\n"
 			  "  nvme     the model on local NVMe\n"
@@ -363,6 +369,16 @@ int cmd_bench(int argc, char **argv)
 	b.run = cfg.o;
 	b.nvme = nvme;
 	b.net = net;
+	char *net_note = NULL, *name = NULL;
+	b.net_remote = sc_remote_kind(net);
+	if (b.net_remote) {
+		b.net_shown = sc_source_shown(net);
+		b.net_note = net_note = xasprintf(NOTE_NET "=%s", b.net_remote);
+		b.stage_bearer = getenv("HF_TOKEN");
+		b.stage_insecure = insecure;
+	} else if (insecure) {
+		return usage_error("--insecure goes with a URL --net (http://, https:// or s3://)");
+	}
 	b.repeat = (size_t)repeat;
 	b.order = (enum bench_order)order_i;
 	b.seed = seed;
@@ -374,7 +390,6 @@ int cmd_bench(int argc, char **argv)
 	struct bench_cli c = { &cfg, cfg.quiet, NULL };
 	b.cb = (struct bench_cb){ on_progress, on_notice, on_run_start, on_run_done, &c };
 	struct bench_netsim ns = { NULL, NULL, NULL };
-	char *net_note = NULL, *name = NULL;
 	int rc = setup(&b, &cfg, modes_arg, ns_profile, &ns, &net_note);
 	if (!rc) {
 		/* One model, one name in every row, whichever path a mode reads. */

@@ -7,13 +7,14 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "../core/csvlog.h"
+#include "../core/stagecache.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "runcfg.h"
 #include "../core/banned.h"
 
 static const struct opts_help help = {
-	.usage = "usage: coldstart run --model PATH [--mode LABEL] [options]\n"
+	.usage = "usage: coldstart run --model PATH|URL [--mode LABEL] [options]\n"
 	"\n"
 	"One measured cold start: evict the model's pages (checked afterwards),\n"
 	"launch the server in its own process group, poll readiness every 5 ms,\n"
@@ -29,6 +30,13 @@ static const struct opts_help help = {
 	"room); if the row still cannot be written, load_s is printed all the same\n"
 	"and the row shown, exit 1. No output may name an input or another output\n"
 	"(--csv, --log and the model's files).\n"
+	"\n"
+	"A URL model (s3://BUCKET/PREFIX, https://HOST/PATH/) is handed to the\n"
+	"server as {model}, for servers that read it themselves (vllm serve gets\n"
+	"--load-format runai_streamer for s3://); refserve and llama.cpp, which\n"
+	"read local files only, are refused. Nothing of it is on this node to\n"
+	"evict: the row says cold=unverified, cold_mode=remote. The URL is shown\n"
+	"without its user info and query.\n"
 	"\n"
 	"Examples:\n"
 	"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --csv bench.csv\n"
@@ -55,7 +63,7 @@ int cmd_run(int argc, char **argv)
 	const char *model = NULL, *mode = "run";
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .short_name = 'm', .long_name = "model", .argname = "PATH", .value = &model,
-		  .help = "model directory (or file) the server loads" },
+		  .help = "model directory (or file) the server loads, or a URL\nthe server reads itself" },
 		{ .type = OPT_STRING, .long_name = "mode", .argname = "LABEL", .value = &mode, .flags = OPTF_NONEMPTY,
 		  .help = "storage_mode in the CSV (default: run)" },
 		{ .type = OPT_CALLBACK, .long_name = "copy-s", .argname = "SECONDS", .value = &cfg.o.staged_copy_s,
@@ -71,6 +79,9 @@ int cmd_run(int argc, char **argv)
 	if (!model)
 		return usage_error("missing --model PATH");
 	cfg.model = model;
+	if (sc_remote_kind(model) && cfg.o.prefetch > 0)
+		return usage_error("--prefetch warms a model's files, and '%s' is a URL: the server reads it itself",
+				   model);
 	int r = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") && strcmp(cfg.o.server, "llama.cpp")
 					      ? cfg.o.server : NULL, "--server");
 	const char *models[1] = { model };
@@ -80,6 +91,16 @@ int cmd_run(int argc, char **argv)
 		return r;
 	if (runcfg_check_csv(&cfg))
 		return EXIT_FAIL;
+	if (sc_remote_kind(model)) {
+		/* A server that cannot read the URL is refused before it starts. */
+		char *t = NULL;
+		struct cs_err e;
+		if (!runcfg_server(&cfg))
+			return EXIT_FAIL;
+		if (rr_remote_template(cfg.o.server, model, &t, &e))
+			return usage_error("%s", e.msg);
+		free(t);
+	}
 	cli_catch_signals();
 	struct rr_record rec;
 	json_t *j = NULL;

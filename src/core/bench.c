@@ -28,6 +28,11 @@ const char *bench_arm_path(const struct bench *b, const struct bench_arm *a)
 	return a->mode->flags & MODE_READS_NET ? b->net : b->nvme;
 }
 
+const char *bench_arm_shown(const struct bench *b, const struct bench_arm *a)
+{
+	return a->mode->flags & MODE_READS_NET && b->net_shown ? b->net_shown : bench_arm_path(b, a);
+}
+
 static int add_mode(struct bench *b, const char *name, struct cs_err *err)
 {
 	if (b->narms == BENCH_MAX_MODES)
@@ -63,12 +68,32 @@ int bench_add_modes(struct bench *b, const char *list, struct cs_err *err)
 	return rc;
 }
 
+/* A remote net: listed as stage would list it (its index, or one LIST). */
+static int check_remote(const struct bench *b, struct cs_err *err)
+{
+	const struct sc_opts o = { .src = b->net, .bearer = b->stage_bearer, .insecure = b->stage_insecure };
+	uint64_t bytes;
+	size_t files;
+	struct cs_err e;
+	if (sc_source_probe(&o, &bytes, &files, &e))
+		return cs_fail(err, e.code, "net source refused: %s", e.msg);
+	cs_say(b->cb.progress, b->cb.arg, "net: %s (%s): %zu files, %.2f GB", b->net_shown ? b->net_shown : b->net,
+	       b->net_remote, files, (double)bytes / 1e9);
+	return 0;
+}
+
 int bench_check_paths(const struct bench *b, struct cs_err *err)
 {
+	int remote_checked = 0;
 	for (size_t i = 0; i < b->narms; i++) {
 		const struct bench_arm *a = &b->arms[i];
 		if (b->net_pending && a->mode->flags & MODE_READS_NET)
 			continue;
+		if (b->net_remote && a->mode->flags & MODE_READS_NET) {
+			if (!remote_checked++ && check_remote(b, err))
+				return -1;
+			continue;
+		}
 		struct st_model m;
 		struct cs_err e;
 		int rc = st_model_open(bench_arm_path(b, a), &m, &e);
@@ -163,11 +188,33 @@ static int runtime_template(struct bench *b, struct cs_err *err)
 	return 0;
 }
 
+/* A remote net read by the server itself: a server that can. */
+static int net_template(struct bench *b, struct cs_err *err)
+{
+	for (size_t i = 0; i < b->narms; i++) {
+		const struct storage_mode *m = b->arms[i].mode;
+		if (!(m->flags & MODE_READS_NET) || m->flags & MODE_STAGES)
+			continue;
+		if (m->flags & MODE_PREFETCH)
+			return cs_fail(err, EINVAL, "mode '%s' warms the files of a mounted path; '%s' is a URL (%s)", m->name,
+				       b->net_shown, b->net_remote);
+		char *t = NULL;
+		struct cs_err e;
+		int rc = rr_remote_template(b->run.server, b->net, &t, &e);
+		free(t);
+		if (rc)
+			return cs_fail(err, e.code, "mode '%s': %s", m->name, e.msg);
+	}
+	return 0;
+}
+
 int bench_prepare(struct bench *b, struct cs_err *err)
 {
 	if (any_arm(b, MODE_STAGES) && prepare_stage_root(b, err))
 		return -1;
 	if (any_arm(b, MODE_NO_WEIGHTS) && runtime_template(b, err))
+		return -1;
+	if (b->net_remote && any_arm(b, MODE_READS_NET) && net_template(b, err))
 		return -1;
 	return 0;
 }
@@ -202,6 +249,30 @@ static char *server_command(const struct bench *b, const char *model_path)
 	return d;
 }
 
+/* The sidecar's entry for a remote net: the URL shown, what serves it. */
+static json_t *remote_json(const struct bench *b)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "path", b->net_shown, "fstype", b->net_remote, "kind",
+			      strcmp(b->net_remote, "s3") ? "HTTP server" : "object store");
+	const char *ep = getenv("AWS_ENDPOINT_URL_S3");
+	if (!ep || !*ep)
+		ep = getenv("AWS_ENDPOINT_URL");
+	char *shown = NULL;
+	if (!strcmp(b->net_remote, "s3"))
+		shown = xstrdup(ep && *ep ? ep : "AWS S3");
+	else {
+		/* scheme://host[:port] of the URL */
+		const char *h = strstr(b->net_shown, "://");
+		size_t n = h ? (size_t)(h + 3 - b->net_shown) + strcspn(h + 3, "/") : strlen(b->net_shown);
+		shown = xstrndup(b->net_shown, n);
+	}
+	char *red = sc_source_shown(shown);
+	json_object_set_new(o, "source", json_string(red));
+	free(red);
+	free(shown);
+	return o;
+}
+
 int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct cs_err *err)
 {
 	char *cl = command_line(argc, argv);
@@ -218,13 +289,14 @@ int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct 
 		json_object_set_new(j, "model", json_string(b->run.name));
 	if (b->net_note)
 		json_object_set_new(j, "net", json_string(b->net_note + (strncmp(b->net_note, "net=", 4) ? 0 : 4)));
-	char *sc = server_command(b, b->nvme ? b->nvme : bench_arm_path(b, &b->arms[0]));
+	char *sc = server_command(b, b->nvme ? b->nvme : bench_arm_shown(b, &b->arms[0]));
 	if (sc)
 		json_object_set_new(j, "server_command", json_string(sc));
 	free(sc);
 	json_t *paths = json_array();
 	for (size_t i = 0; i < b->narms; i++) {
-		json_t *p = si_path_json(bench_arm_path(b, &b->arms[i]));
+		json_t *p = b->net_remote && b->arms[i].mode->flags & MODE_READS_NET ? remote_json(b)
+										       : si_path_json(bench_arm_path(b, &b->arms[i]));
 		json_object_set_new(p, "mode", json_string(b->arms[i].mode->name));
 		json_array_append_new(paths, p);
 		if (b->arms[i].mode->flags & MODE_STAGES && b->stage_root) {
@@ -293,15 +365,37 @@ static void stage_notice(const char *msg, void *arg)
 	cs_say(b->cb.progress, b->cb.arg, "stage: %s", msg);
 }
 
-/* The copy half of a staged run: net -> ROOT/NAME, timed, from a cold source. */
+static int stage_copy(const struct bench *b, const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
+{
+	struct cs_err e;
+	if (sc_stage(o, r, &e)) {
+		if (e.code == ECANCELED)
+			return cs_fail(err, ECANCELED, "%s", e.msg);
+		char *shown = sc_source_shown(o->src);
+		cs_fail(err, e.code, "staging '%s' into '%s' failed: %s", shown, b->stage_root, e.msg);
+		free(shown);
+		return -1;
+	}
+	cs_say(b->cb.progress, b->cb.arg, "staged %.2f GB in %.3fs (%.2f GB/s)", (double)r->bytes / 1e9, r->seconds,
+	    r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0);
+	return 0;
+}
+
+/* The copy half of a staged run: net -> ROOT/NAME, timed, from a cold
+ * source (a URL: nothing of it on this node to evict). */
 static int stage_for_run(const struct bench *b, const char *src, const char *name, struct sc_result *r,
 			 struct cs_err *err)
 {
-	const struct sc_opts o = {
+	struct sc_opts o = {
 		.root = b->stage_root, .src = src, .name = name, .jobs = b->stage_jobs, .direct = b->stage_direct,
 		.cancel = b->run.cancel, .notice = stage_notice, .notice_arg = (void *)b,
 	};
 	struct cs_err e;
+	if (b->net_remote) {
+		o.bearer = b->stage_bearer;
+		o.insecure = b->stage_insecure;
+		return stage_copy(b, &o, r, err);
+	}
 	/* The copy starts cold too: nothing of the source in the page cache. */
 	struct pc_set set;
 	char *paths[1] = { (char *)src };
@@ -311,14 +405,7 @@ static int stage_for_run(const struct bench *b, const char *src, const char *nam
 		cs_say(b->cb.notice, b->cb.arg, "%.1f%% of '%s' is still cached before staging: the copy is not cold",
 		    100.0 * (double)set.resident / (double)set.total, src);
 	pc_set_free(&set);
-	if (sc_stage(&o, r, &e)) {
-		if (e.code == ECANCELED)
-			return cs_fail(err, ECANCELED, "%s", e.msg);
-		return cs_fail(err, e.code, "staging '%s' into '%s' failed: %s", src, b->stage_root, e.msg);
-	}
-	cs_say(b->cb.progress, b->cb.arg, "staged %.2f GB in %.3fs (%.2f GB/s)", (double)r->bytes / 1e9, r->seconds,
-	    r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0);
-	return 0;
+	return stage_copy(b, &o, r, err);
 }
 
 /* What every run of the arm adds to its notes. */
@@ -428,5 +515,6 @@ void bench_free(struct bench *b)
 	b->narms = 0;
 	free(b->own_root);
 	free(b->own_rt_server);
-	b->own_root = b->own_rt_server = NULL;
+	free(b->net_shown);
+	b->own_root = b->own_rt_server = b->net_shown = NULL;
 }

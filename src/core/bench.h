@@ -65,6 +65,12 @@ struct bench {
 	const char *nvme, *net;        /* the model on each side (net: where a simulated path is mounted) */
 	int net_pending;               /* net is simulated and not mounted yet: no path to check */
 	const char *net_note;          /* e.g. net=netsim:nfs-10g, into the notes of runs reading net */
+	/* A net "path" that is a URL (s3://, https://, http://): net runs hand
+	 * it to the server as {model} (vllm: --load-format runai_streamer for
+	 * s3), staged runs stage from it. */
+	const char *net_remote;        /* sc_remote_kind(net), NULL for a path */
+	const char *stage_bearer;      /* HTTP(S) source: $HF_TOKEN, never shown */
+	int stage_insecure;
 	size_t repeat;
 	enum bench_order order;
 	uint64_t seed;                 /* BENCH_RANDOM */
@@ -77,6 +83,7 @@ struct bench {
 	size_t narms;
 	size_t total;                  /* runs: narms * repeat */
 	char *own_root, *own_rt_server;
+	char *net_shown;               /* net without user info or query */
 };
 
 #define BENCH_INIT                                                                                    \
@@ -87,12 +94,15 @@ struct bench {
 /* The modes of a comma list (NULL: nvme,net of the paths there are): known,
  * once each, at most BENCH_MAX_MODES, each with its path. EINVAL. */
 int bench_add_modes(struct bench *b, const char *list, struct cs_err *err);
-/* The path a mode's runs read. */
+/* The path (or URL) a mode's runs read; _shown: as it may be printed. */
 const char *bench_arm_path(const struct bench *b, const struct bench_arm *a);
-/* Every mode's path opens as a model (not net while net_pending). */
+const char *bench_arm_shown(const struct bench *b, const struct bench_arm *a);
+/* Every mode's path opens as a model (not net while net_pending); a
+ * remote net is listed (sc_source_probe). */
 int bench_check_paths(const struct bench *b, struct cs_err *err);
 /* The stage root if a mode stages, the no-weights template if one has
- * none. EINVAL for what the user must say or change. */
+ * none, the net runs' template of a remote net. EINVAL for what the user
+ * must say or change (a server that cannot read a URL, prefetch of one). */
 int bench_prepare(struct bench *b, struct cs_err *err);
 /* The sidecar next to the CSV: version, start, command line (argv),
  * server template and command, host, each mode's path and its mount. */

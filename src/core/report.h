@@ -68,6 +68,7 @@ struct rp_mode {
 	enum rp_cold basis;
 	size_t runs;                            /* runs in the basis */
 	size_t cold_runs, unverified_runs, warm_runs, failed, flagged;
+	size_t remote_runs;   /* of the unverified: the server read a URL (cold_mode=remote) */
 	struct rp_stats load, copy, total;
 	struct rp_stats warm;                   /* load_s of warm runs (when not the basis) */
 	int has_copy;
@@ -83,6 +84,7 @@ struct rp_run {
 	double gpu_mib;       /* < 0: empty */
 	char *cold;           /* the notes' cold= value, NULL */
 	enum rp_cold coldness;
+	int remote;           /* cold_mode=remote: the server read the model from a URL */
 	char *timeline;       /* notes' timeline=..., NULL */
 	char *status;         /* NULL when ok */
 	enum rp_read read_as;

@@ -292,6 +292,9 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 			: !strcmp(run->cold, "yes")			  ? RP_COLD
 			: !strcmp(run->cold, "no")			  ? RP_WARM
 									  : RP_UNVERIFIED;
+	char *cm = notes_get_lenient(notes, NOTE_COLD_MODE);
+	run->remote = cm && !strcmp(cm, NOTE_COLD_MODE_REMOTE);
+	free(cm);
 	run->timeline = notes_get_lenient(notes, NOTE_TIMELINE);
 	run->status = status;
 	if (status) {
@@ -333,8 +336,10 @@ static void mode_stats(struct rp_report *r)
 				md->cold_runs++;
 			else if (u->coldness == RP_WARM)
 				md->warm_runs++;
-			else
+			else {
 				md->unverified_runs++;
+				md->remote_runs += u->remote;
+			}
 		}
 		md->basis = md->cold_runs ? RP_COLD : md->unverified_runs ? RP_UNVERIFIED : RP_WARM;
 		size_t n = 0, np = 0, ng = 0, nw = 0;

@@ -337,6 +337,13 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 			md_mode(b, m);
 			strbuf_addf(b, ":** no measured run (%zu failed, %zu flagged): no figures for this mode.\n", m->failed,
 				  m->flagged);
+		} else if (m->basis == RP_UNVERIFIED && m->remote_runs == m->runs) {
+			strbuf_addf(b, "- **");
+			md_mode(b, m);
+			strbuf_addf(b, ":** %s %zu run%s read the model from a URL (`cold_mode=remote`): nothing of it was in "
+				  "this node's page cache, but what the store itself had cached is beyond coldstart's reach, "
+				  "so %s counted as not verified cold.\n", m->runs == 1 ? "its" : "all", m->runs,
+				  m->runs == 1 ? "" : "s", m->runs == 1 ? "it is" : "they are");
 		} else if (m->basis != RP_COLD) {
 			strbuf_addf(b, "- **");
 			md_mode(b, m);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "phases.h"
+#include "schema.h"
 #include "timeline.h"
 #include "proc.h"
 #include "util.h"
@@ -42,6 +43,9 @@ enum run_outcome {
 	RUN_COLD_FAILED,   /* eviction failed */
 	RUN_FOREIGN,       /* the readiness check was answered by another process */
 };
+
+/* run_result.cold_method of a model the server reads from a URL. */
+#define RUN_COLD_REMOTE NOTE_COLD_MODE_REMOTE
 
 struct run_opts {
 	char **argv;

@@ -221,7 +221,8 @@ char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char
 		notes_add(&notes, NOTE_RESIDENT_PCT, "%.1f", res->resident_pct);
 	else
 		notes_add(&notes, NOTE_RESIDENT_PCT, "unknown");
-	notes_add(&notes, NOTE_COLD_MODE, "%s", cold_mode_name(o->cold));
+	int remote = res->cold_method && !strcmp(res->cold_method, RUN_COLD_REMOTE);
+	notes_add(&notes, NOTE_COLD_MODE, "%s", remote ? RUN_COLD_REMOTE : cold_mode_name(o->cold));
 	if (res->gpu_method)
 		notes_add(&notes, NOTE_GPU_MEM_METHOD, "%s", res->gpu_method);
 	notes_add(&notes, NOTE_STOP_S, "%.2f", res->stop.seconds);
@@ -357,22 +358,74 @@ static int append_row(const struct rr_opts *o, const char *mode, struct rr_recor
 	return -1;
 }
 
-int rr_run(const struct rr_opts *o, const char *model, const char *mode, const char *extra_notes,
+static int rr_run_(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
+		   const char *extra_notes, struct rr_record *rec, struct cs_err *err);
+
+int rr_remote_template(const char *tmpl, const char *model, char **own, struct cs_err *err)
+{
+	*own = NULL;
+	const char *kind = sc_remote_kind(model);
+	if (!kind)
+		return 0;
+	const char *local = strstr(tmpl, " refserve ") || !strncmp(tmpl, "refserve ", 9) ? "refserve"
+			    : strstr(tmpl, "llama_serve.mjs")			     ? "llama.cpp (node-llama-cpp)"
+										     : NULL;
+	if (local) {
+		char *shown = sc_source_shown(model);
+		cs_fail(err, EINVAL, "the model '%s' is a URL (%s), and %s reads local files only: stage it first "
+			"(coldstart stage, or bench --modes staged), or give a --server that reads %s URLs itself",
+			shown, kind, local, kind);
+		free(shown);
+		return -1;
+	}
+	/* vLLM reads s3:// through the Run:ai streamer, not its default loader. */
+	if (!strncmp(tmpl, "vllm serve ", 11) && !strcmp(kind, "s3") && !strstr(tmpl, "--load-format"))
+		*own = xasprintf("%s --load-format runai_streamer", tmpl);
+	return 0;
+}
+
+int rr_run(const struct rr_opts *o_in, const char *model, const char *mode, const char *extra_notes,
 	   struct rr_record *rec, struct cs_err *err)
 {
 	memset(rec, 0, sizeof(*rec));
+	/* A URL is the server's to read: nothing of it on this node to evict
+	 * or to measure (cold_mode=remote), no files to warm, no use lock. */
+	const char *remote = sc_remote_kind(model);
+	if (remote && o_in->prefetch > 0)
+		return cs_fail(err, EINVAL, "--prefetch warms a model's files, and the model is a URL (%s): the server "
+			       "reads it itself", remote);
+	struct rr_opts ro_ = *o_in;
+	const struct rr_opts *o = &ro_;
+	char *own_tmpl = NULL;
+	if (rr_remote_template(o_in->server, model, &own_tmpl, err))
+		return -1;
+	if (own_tmpl)
+		ro_.server = own_tmpl;
+	int rc = rr_run_(o, model, remote, mode, extra_notes, rec, err);
+	free(own_tmpl);
+	return rc;
+}
+
+static int rr_run_(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
+		   const char *extra_notes, struct rr_record *rec, struct cs_err *err)
+{
 	rec->port = o->port > 0 ? (int)o->port : proc_free_port();
 	if (rec->port <= 0)
 		return cs_fail(err, EADDRNOTAVAIL, "cannot find a free port on 127.0.0.1");
 	char **argv = expand(o, model, mode, rec->port, err);
 	if (!argv)
 		return -1;
-	rec->command = o->shell ? xstrdup(argv[2]) : argv_display(argv);
+	char *shown = sc_source_shown(model);
+	char **shown_argv = strcmp(shown, model) ? expand(o, shown, mode, rec->port, err) : NULL;
+	free(shown);
+	char **disp = shown_argv ? shown_argv : argv;
+	rec->command = o->shell ? xstrdup(disp[2]) : argv_display(disp);
+	tmpl_argv_free(shown_argv);
 	rec->log = o->log && !o->log_is_dir ? xstrdup(o->log) : default_log_path(o, mode);
 	cs_say(o->status, o->cb_arg, "[%s] %s", mode, rec->command);
 	/* A staged model stays put (not evicted, not replaced) while it serves:
 	 * the guard keeps the lock until the server's last process is gone. */
-	int use_fd = sc_use(model, err);
+	int use_fd = remote ? -1 : sc_use(model, err);
 	if (use_fd == -2 && err->code == EBADMSG) {
 		/* Never the wrong weights: a copy that failed verification. */
 		tmpl_argv_free(argv);
@@ -382,7 +435,7 @@ int rr_run(const struct rr_opts *o, const char *model, const char *mode, const c
 		cs_say(o->notice, o->cb_arg, "%s", err->msg);
 
 	const struct run_opts ro = {
-		.argv = argv, .model = model, .ready_spec = o->ready, .port = rec->port,
+		.argv = argv, .model = remote ? NULL : model, .ready_spec = o->ready, .port = rec->port,
 		.timeout_ns = o->timeout_ns, .stop_timeout_ns = o->stop_timeout_ns, .cold = o->cold,
 		.log_path = rec->log, .gpu_release_timeout_ns = o->gpu_release_ns, .cancel = o->cancel,
 		.status = o->status, .status_arg = o->cb_arg, .prefetch_jobs = o->prefetch, .timeline = rec->log != NULL,
@@ -391,6 +444,11 @@ int rr_run(const struct rr_opts *o, const char *model, const char *mode, const c
 	rec->ran = 1;
 	int rc = runner_run(&ro, &rec->res, err);
 	sc_release(use_fd);
+	if (remote) {
+		rec->res.cold = -1;
+		rec->res.resident_pct = -1;
+		rec->res.cold_method = RUN_COLD_REMOTE;
+	}
 	if (rc && rec->res.reason[0])
 		cs_fail(err, err->code, "%s", rec->res.reason);
 
@@ -426,7 +484,9 @@ json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char
 	json_object_set_new(j, "run_id", rec->run_id > 0 ? json_integer(rec->run_id) : json_null());
 	json_object_set_new(j, "storage_mode", json_string(mode));
 	json_object_set_new(j, "model", json_string(rec->name));
-	json_object_set_new(j, "model_path", json_string(model));
+	char *shown = sc_source_shown(model);
+	json_object_set_new(j, "model_path", json_string(shown));
+	free(shown);
 	json_object_set_new(j, "max_model_len", json_integer(o->max_model_len));
 	json_object_set_new(j, "load_s", r->outcome == RUN_READY ? json_real(r->load_s) : json_null());
 	json_object_set_new(j, "gpu_mem_used_mb",

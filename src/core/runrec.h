@@ -93,6 +93,13 @@ int rr_run(const struct rr_opts *o, const char *model, const char *mode, const c
 	   struct rr_record *rec, struct cs_err *err);
 void rr_record_free(struct rr_record *rec);
 
+/* The template a model runs with when it is a URL (s3://, https://):
+ * refused (EINVAL) for a server that reads local files only (refserve,
+ * llama.cpp's node-llama-cpp), vllm serve given --load-format
+ * runai_streamer for s3 (*own, malloc'd), else as it is (*own NULL). A
+ * path: 0, *own NULL. rr_run applies it. */
+int rr_remote_template(const char *tmpl, const char *model, char **own, struct cs_err *err);
+
 /* Every field of the run as one JSON object (new reference). */
 json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char *model, const char *mode);
 

@@ -48,7 +48,8 @@ const char *storage_mode_list(void);
 
 #define NOTE_COLD "cold"                     /* yes / no / unverified */
 #define NOTE_RESIDENT_PCT "resident_pct"     /* of the model in the page cache before launch, or unknown */
-#define NOTE_COLD_MODE "cold_mode"           /* files / global / none */
+#define NOTE_COLD_MODE "cold_mode"           /* files / global / none / remote */
+#define NOTE_COLD_MODE_REMOTE "remote"       /* the server read the model from a URL */
 #define NOTE_GPU_MEM_METHOD "gpu_mem_method"
 #define NOTE_STOP_S "stop_s"
 #define NOTE_SIGKILLED "sigkilled"

@@ -93,6 +93,17 @@ struct sc_result {
 int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err);
 void sc_result_free(struct sc_result *r);
 
+/* What a source is fetched from: "s3", "https" or "http" for a URL, NULL
+ * for a path. */
+const char *sc_remote_kind(const char *src);
+/* The source as stage would see it -- listed (a URL: one LIST, or its
+ * index and a HEAD per file), filtered, checked to be a model -- without
+ * copying anything: its size and file count. The same errors as sc_stage's. */
+/* A source as it may be shown: a URL without its user info and query
+ * (where tokens go), a path as given. malloc'd. */
+char *sc_source_shown(const char *src);
+int sc_source_probe(const struct sc_opts *o, uint64_t *bytes, size_t *files, struct cs_err *err);
+
 /* A NAME usable under a root: non-empty, no '/', not starting with '.'. */
 int sc_valid_name(const char *name);
 /* The name a model directory goes by: its real directory's name ("stage ."

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -60,6 +61,34 @@ static char *gguf_model_name(const char *path)
 		return NULL;
 	}
 	return base;
+}
+
+const char *sc_remote_kind(const char *src)
+{
+	if (!src)
+		return NULL;
+	if (s3_is_url(src))
+		return "s3";
+	if (!hs_is_url(src))
+		return NULL;
+	return strncasecmp(src, "https:", 6) ? "http" : "https";
+}
+
+char *sc_source_shown(const char *src)
+{
+	return hs_is_url(src) ? hs_redact(src) : xstrdup(src);
+}
+
+int sc_source_probe(const struct sc_opts *o, uint64_t *bytes, size_t *files, struct cs_err *err)
+{
+	struct splan p;
+	int rc = sci_scan_source(o, &p, err);
+	if (!rc) {
+		*bytes = p.total;
+		*files = p.n;
+	}
+	sci_plan_free(&p);
+	return rc;
 }
 
 char *sc_default_name(const char *src)

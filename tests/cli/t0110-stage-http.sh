@@ -4,46 +4,21 @@
 # resume (the server's own log counts the requests), the server dying
 # mid-transfer, refusals, and credentials kept out of every output.
 . "$(dirname "$0")/lib.sh"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+. "$REPO_ROOT/tests/cli/servers.sh"
 [ -x "$NGINX" ] || skip_all "nginx is not installed (make deps installs nginx-light)"
 jget() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
 same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
 gets() { grep -c "\"GET /$1" "$SCRATCH/logs/access.log"; }
 
-mkdir -p www logs tmp
+mkdir -p www
 "$COLDSTART" mkmodel www/m --preset tiny --shard-size 10M -q >/dev/null
 "$COLDSTART" mkmodel www/one --preset tiny --layers 1 -q >/dev/null
 "$COLDSTART" mkmodel www/m.gguf --preset tiny --format gguf -q >/dev/null
 mkdir -p www/bare && cp www/one/model.safetensors www/bare/weights.safetensors && echo '{}' > www/bare/config.json
 mkdir -p www/evil && cp www/one/config.json www/evil/ &&
 	echo '{"metadata":{"total_size":1},"weight_map":{"a":"../one/model.safetensors"}}' > www/evil/model.safetensors.index.json
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > nginx.conf <<EOF
-user $(id -un);
-worker_processes 1;
-pid $SCRATCH/nginx.pid;
-error_log $SCRATCH/logs/error.log;
-daemon off;
-events { worker_connections 256; }
-http {
-  access_log $SCRATCH/logs/access.log;
-  client_body_temp_path $SCRATCH/tmp; proxy_temp_path $SCRATCH/tmp; fastcgi_temp_path $SCRATCH/tmp;
-  uwsgi_temp_path $SCRATCH/tmp; scgi_temp_path $SCRATCH/tmp;
-  server {
-    listen 127.0.0.1:$PORT;
-    root $SCRATCH/www;
-    location /json/ { alias $SCRATCH/www/bare/; autoindex on; autoindex_format json; }
-    location /html/ { alias $SCRATCH/www/bare/; autoindex on; }
-  }
-}
-EOF
-start_nginx() {
-	"$NGINX" -c "$SCRATCH/nginx.conf" -p "$SCRATCH" 2>>"$SCRATCH/logs/nginx.err" &
-	NGPID=$!
-	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0; sleep 0.05; done
-	return 1
-}
-stop_nginx() { kill "$NGPID" 2>/dev/null; wait "$NGPID" 2>/dev/null; }
+nginx_conf "$SCRATCH/www" "location /json/ { alias $SCRATCH/www/bare/; autoindex on; autoindex_format json; }
+    location /html/ { alias $SCRATCH/www/bare/; autoindex on; }"
 at_exit stop_nginx
 start_nginx
 check "nginx serves on loopback" curl -sf -o /dev/null "http://127.0.0.1:$PORT/m/config.json"

@@ -7,32 +7,15 @@
 # errors (wrong key, missing bucket or key, keys escaping the prefix).
 # s3rver checks the access key id, not the signature itself: say so.
 . "$(dirname "$0")/lib.sh"
-SRV=$REPO_ROOT/bench/servers
-S3RVER=$SRV/node_modules/.bin/s3rver
+. "$REPO_ROOT/tests/cli/servers.sh"
 [ -x "$S3RVER" ] || skip_all "s3rver is not installed (make deps: needs Node.js >= 20 and npm)"
 command -v node >/dev/null || skip_all "no node on the PATH"
 jget() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
 same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port() { free_port; }
 
-P=$(port)
-mkdir -p s3data
-# s3rver's continuation tokens use a cipher OpenSSL 3 keeps in its legacy provider.
-NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$SCRATCH/s3data" -p "$P" -a 127.0.0.1 --configure-bucket models \
-	>"$SCRATCH/s3rver.log" 2>&1 &
-S3PID=$!
-stop_s3rver() { kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null; }
-at_exit stop_s3rver
-for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$P/" && break; sleep 0.05; done
-EP=http://127.0.0.1:$P
-SIGN=(--aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H x-amz-content-sha256:UNSIGNED-PAYLOAD)
-put() { # DIR PREFIX: upload every file of DIR under PREFIX (one curl, kept-alive)
-	local args=() f
-	while IFS= read -r f; do args+=(-T "$1/$f" "$EP/models/$2/$f"); done < <(cd "$1" && find . -type f -printf '%P\n')
-	curl -sf "${SIGN[@]}" "${args[@]}" -o /dev/null
-}
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_ENDPOINT_URL=$EP AWS_REGION=us-east-1
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
+start_s3rver models
+put() { s3put "$@"; }
 export HOME=$SCRATCH/home AWS_SHARED_CREDENTIALS_FILE=$SCRATCH/home/.aws/credentials AWS_CONFIG_FILE=$SCRATCH/home/.aws/config
 mkdir -p "$HOME/.aws"
 

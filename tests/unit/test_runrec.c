@@ -235,6 +235,29 @@ static void test_checks(void)
 	free(csv);
 }
 
+/* A URL model: which servers can take it, and vllm's loader for s3://. */
+static void test_remote_template(void)
+{
+	struct cs_err err;
+	char *t = (char *)1;
+	ok(rr_remote_template("vllm serve {model} --port {port}", "/mnt/nvme/m", &t, &err) == 0 && !t,
+	   "a path: the template as it is");
+	int rc = rr_remote_template("vllm serve {model} --port {port}", "s3://b/m", &t, &err);
+	ok(rc == 0 && t && !strcmp(t, "vllm serve {model} --port {port} --load-format runai_streamer"),
+	   "vllm + s3://: the Run:ai streamer (%s)", t ? t : "NULL");
+	free(t);
+	ok(rr_remote_template("vllm serve {model} --load-format runai_streamer_sharded", "s3://b/m", &t, &err) == 0 &&
+		   !t, "a --load-format of the user's own is kept");
+	ok(rr_remote_template("vllm serve {model}", "https://h/m/", &t, &err) == 0 && !t,
+	   "vllm + https://: nothing added");
+	ok(rr_remote_template("'/usr/bin/coldstart' refserve {model} --port {port}", "s3://b/m", &t, &err) == -1 &&
+		   err.code == EINVAL && strstr(err.msg, "refserve reads local files only") && !t,
+	   "refserve refused: %s", err.msg);
+	ok(rr_remote_template("node /x/llama_serve.mjs {model} {port}", "http://u:pw-SECRET@h/m/?sig=SECRET", &t,
+			      &err) == -1 && strstr(err.msg, "llama.cpp") && !strstr(err.msg, "SECRET"),
+	   "llama.cpp refused, the URL shown without credentials: %s", err.msg);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp))
@@ -242,6 +265,7 @@ int main(void)
 	test_notes_round_trip();
 	test_rr_run();
 	test_checks();
+	test_remote_template();
 	if (fs_remove_tree(tmp))
 		printf("# cannot remove %s\n", tmp);
 	return done_testing();

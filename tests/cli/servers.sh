@@ -1,0 +1,72 @@
+# Real servers on loopback for the tests that fetch over HTTP and S3,
+# sourced after lib.sh. Each start registers its stop with at_exit.
+#
+#   free_port            a free TCP port on 127.0.0.1
+#   nginx_conf ROOT [LOCATIONS]  writes $SCRATCH/nginx.conf: nginx serving
+#                        ROOT on $PORT (set here), access log in
+#                        $SCRATCH/logs/access.log
+#   start_nginx / stop_nginx     nginx in the foreground ($NGPID), up when
+#                        start returns 0
+#   start_s3rver BUCKET  s3rver (npm, make deps) on $P with BUCKET, its data
+#                        in $SCRATCH/s3data and its log in $SCRATCH/s3rver.log;
+#                        sets EP and SIGN (curl's SIGV4 arguments) and
+#                        exports the AWS_* settings coldstart reads
+#   s3put DIR PREFIX     uploads every file of DIR under BUCKET/PREFIX
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+S3RVER=$REPO_ROOT/bench/servers/node_modules/.bin/s3rver
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+nginx_conf() {
+	PORT=$(free_port)
+	mkdir -p "$SCRATCH/logs" "$SCRATCH/tmp"
+	cat > "$SCRATCH/nginx.conf" <<NGINX_EOF
+user $(id -un);
+worker_processes 1;
+pid $SCRATCH/nginx.pid;
+error_log $SCRATCH/logs/error.log;
+daemon off;
+events { worker_connections 256; }
+http {
+  access_log $SCRATCH/logs/access.log;
+  client_body_temp_path $SCRATCH/tmp; proxy_temp_path $SCRATCH/tmp; fastcgi_temp_path $SCRATCH/tmp;
+  uwsgi_temp_path $SCRATCH/tmp; scgi_temp_path $SCRATCH/tmp;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $1;
+    ${2:-}
+  }
+}
+NGINX_EOF
+}
+
+start_nginx() {
+	"$NGINX" -c "$SCRATCH/nginx.conf" -p "$SCRATCH" 2>>"$SCRATCH/logs/nginx.err" &
+	NGPID=$!
+	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0; sleep 0.05; done
+	return 1
+}
+stop_nginx() { kill "$NGPID" 2>/dev/null; wait "$NGPID" 2>/dev/null; }
+
+start_s3rver() {
+	P=$(free_port)
+	mkdir -p "$SCRATCH/s3data"
+	# s3rver's continuation tokens use a cipher OpenSSL 3 keeps in its legacy provider.
+	NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$SCRATCH/s3data" -p "$P" -a 127.0.0.1 \
+		--configure-bucket "$1" >"$SCRATCH/s3rver.log" 2>&1 &
+	S3PID=$!
+	S3BUCKET=$1
+	at_exit stop_s3rver
+	for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$P/" && break; sleep 0.05; done
+	EP=http://127.0.0.1:$P
+	SIGN=(--aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H x-amz-content-sha256:UNSIGNED-PAYLOAD)
+	export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_ENDPOINT_URL=$EP AWS_REGION=us-east-1
+	unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
+}
+stop_s3rver() { kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null; }
+
+s3put() {
+	local args=() f
+	while IFS= read -r f; do args+=(-T "$1/$f" "$EP/$S3BUCKET/$2/$f"); done < <(cd "$1" && find . -type f -printf '%P\n')
+	curl -sf "${SIGN[@]}" "${args[@]}" -o /dev/null
+}

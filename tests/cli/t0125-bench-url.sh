@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench and run with a URL as the network path: net runs hand the URL to
+# the server as {model} (a server that reads it itself: urlserve.sh, curl
+# then the fake server), staged runs stage from it; notes net=s3 /
+# net=http and cold_mode=remote; servers that read local files only are
+# refused before anything runs; the sidecar and the report name the store.
+# Real servers on loopback: nginx for http://, s3rver for s3://.
+. "$(dirname "$0")/lib.sh"
+. "$REPO_ROOT/tests/cli/servers.sh"
+[ -x "$NGINX" ] || skip_all "nginx is not installed (make deps installs nginx-light)"
+[ -x "$S3RVER" ] || skip_all "s3rver is not installed (make deps: needs Node.js >= 20 and npm)"
+command -v node >/dev/null || skip_all "no node on the PATH"
+F=${FIXTURES:?}/fakeserver
+export URLSERVE_DIR=$SCRATCH/fetched
+mkdir -p www "$URLSERVE_DIR"
+"$COLDSTART" mkmodel www/m --preset tiny --shard-size 10M -q >/dev/null
+nginx_conf "$SCRATCH/www"
+at_exit stop_nginx
+start_nginx
+start_s3rver models
+s3put www/m qwen/m
+SRV="$FIXTURES_SRC/urlserve.sh $F {model} {port}"
+note() { python3 -c 'import csv,sys; r=list(csv.DictReader(open(sys.argv[1])))[int(sys.argv[2])]
+print(dict(kv.split("=",1) for kv in r["notes"].split("; ") if "=" in kv).get(sys.argv[3],""))' "$@"; }
+
+expect_rc 0 "bench --net http://.../m/ --modes net,staged" "$COLDSTART" bench --net "http://127.0.0.1:$PORT/m/" \
+	--modes net,staged --stage-root "$SCRATCH/stage" --server "$SRV" --repeat 1 --csv h.csv
+check "two rows" [ "$(wc -l < h.csv)" = 3 ]
+check "the net run's server was given the URL as {model}" grep -qx "http://127.0.0.1:$PORT/m/" "$URLSERVE_DIR/urls"
+check "... and read the model from it" cmp www/m/config.json "$(ls -d "$URLSERVE_DIR"/*/ | head -1)/config.json"
+check "net row: net=http" [ "$(note h.csv 0 net)" = http ]
+check "net row: cold_mode=remote, cold=unverified" [ "$(note h.csv 0 cold_mode)/$(note h.csv 0 cold)" = remote/unverified ]
+check "staged row: staged from the URL (staged_bytes)" [ "$(note h.csv 1 staged_bytes)" = "$(du -cb www/m/* | tail -1 | cut -f1)" ]
+check "staged row: a local copy, evicted (cold_mode=files)" [ "$(note h.csv 1 cold_mode)" = files ]
+check "the staged copy was removed after its run" [ -z "$(ls "$SCRATCH/stage" | grep -v '^\.')" ]
+check "the sidecar names the HTTP server" python3 -c '
+import json,sys; m=json.load(open("h.meta.json")); p=[x for x in m["paths"] if x["mode"]=="net"][0]
+assert p["fstype"]=="http" and p["kind"]=="HTTP server" and p["source"]==sys.argv[1], p
+assert m["net"]=="http", m["net"]' "http://127.0.0.1:$PORT"
+contains "the report's environment names it" "$(cat h.md)" "| net | http://127.0.0.1:$PORT/m/ |"
+contains "the report explains the remote runs' coldness" "$(cat h.md)" "cold_mode=remote"
+
+: > "$URLSERVE_DIR/urls"
+expect_rc 0 "bench --net s3://models/qwen/m" "$COLDSTART" bench --net s3://models/qwen/m --modes staged,net \
+	--stage-root "$SCRATCH/stage" --server "$SRV" --repeat 1 --csv s.csv -q
+check "the server got the s3:// URL" grep -qx "s3://models/qwen/m" "$URLSERVE_DIR/urls"
+check "net=s3 in both rows" [ "$(note s.csv 0 net)/$(note s.csv 1 net)" = s3/s3 ]
+check "the sidecar: object store at the endpoint" python3 -c '
+import json,sys; m=json.load(open("s.meta.json")); p=[x for x in m["paths"] if x["mode"]=="net"][0]
+assert p["fstype"]=="s3" and p["kind"]=="object store" and p["source"]==sys.argv[1], p' "$EP"
+check "staged: ranged GETs from the bucket (206 in s3rver's log)" grep -q "qwen/m/model-00001-of-00003.safetensors 206" "$SCRATCH/s3rver.log"
+check "net: the server's own whole-object GETs (200)" grep -Eq "qwen/m/model-00001-of-00003.safetensors 200 [0-9]+ms [1-9]" "$SCRATCH/s3rver.log"
+
+# Refusals, before anything runs.
+expect_rc 2 "refserve cannot read a URL" "$COLDSTART" bench --net s3://models/qwen/m --modes net --server refserve -q --csv r.csv
+contains "says why and what to do" "$err" "reads local files only"
+check "no row" [ ! -s r.csv ]
+expect_rc 2 "net+prefetch of a URL" "$COLDSTART" bench --net "http://127.0.0.1:$PORT/m/" --modes net+prefetch --server "$SRV" -q --csv r.csv
+contains "says why" "$err" "warms the files of a mounted path"
+expect_rc 1 "a missing prefix" "$COLDSTART" bench --net s3://models/nothing/here --modes staged --stage-root "$SCRATCH/stage" --server "$SRV" -q --csv r.csv
+contains "names it" "$err" "net source refused"
+expect_rc 2 "--insecure with a path" "$COLDSTART" bench --net www/m --insecure --server "$SRV" -q --csv r.csv
+
+# run --model URL: the same hand-over, and the URL's credentials never shown.
+: > "$URLSERVE_DIR/urls"
+expect_rc 0 "run --model URL?token" "$COLDSTART" run --model "http://127.0.0.1:$PORT/m/?sig=q-SECRET-1" --server "$SRV" --csv u.csv --json
+check "the server got the whole URL" grep -qx "http://127.0.0.1:$PORT/m/?sig=q-SECRET-1" "$URLSERVE_DIR/urls"
+check "cold_mode=remote" [ "$(note u.csv 0 cold_mode)" = remote ]
+check "the token is in no output, row or log" [ "$( { echo "$out$err"; cat u.csv; cat coldstart-logs/* 2>/dev/null; } | grep -c SECRET)" = 0 ]
+expect_rc 2 "run --model URL --server refserve" "$COLDSTART" run --model s3://models/qwen/m --server refserve
+expect_rc 2 "run --model URL --prefetch" "$COLDSTART" run --model s3://models/qwen/m --server "$SRV" --prefetch
+stop_nginx
+stop_s3rver
+no_leftovers "no server left"
+done_testing
