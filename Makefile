@@ -45,7 +45,7 @@ FUSE_LIBS := -Wl,-Bstatic -lfuse3 -Wl,-Bdynamic
 else
 FUSE_LIBS := -lfuse3
 endif
-LIBS := -ljansson -lxxhash -lcurl -lmicrohttpd $(FUSE_LIBS) -ldl -lpthread -lm
+LIBS := -ljansson -lxxhash -lcurl -lcrypto -lmicrohttpd $(FUSE_LIBS) -ldl -lpthread -lm
 
 CORE_SRC := $(sort $(wildcard src/core/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))

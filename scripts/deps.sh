@@ -2,7 +2,7 @@
 # Install the Debian packages coldstart needs to build and test, if missing.
 # Idempotent and quiet when everything is there.
 set -eu
-PKGS="gcc make libc6-dev perl libjansson-dev libxxhash-dev libcurl4-openssl-dev cmark-gfm librsvg2-bin
+PKGS="gcc make libc6-dev perl libjansson-dev libxxhash-dev libcurl4-openssl-dev libssl-dev cmark-gfm librsvg2-bin
 libmicrohttpd-dev libfuse3-dev fuse3 python3 nginx-light curl"
 missing=""
 for p in $PKGS; do

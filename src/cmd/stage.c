@@ -105,6 +105,9 @@ static json_t *result_json(const struct sc_opts *o, const struct sc_result *r)
 	json_object_set_new(j, "copy_s", json_real(r->copy_s));
 	json_object_set_new(j, "verify_s", json_real(r->verify_s));
 	json_object_set_new(j, "verify", json_string(r->verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
+	json_object_set_new(j, "store_checked_files", json_integer((json_int_t)r->store_checked));
+	if (r->store_alg)
+		json_object_set_new(j, "store_checksum", json_string(r->store_alg));
 	json_object_set_new(j, "kernel_copy", json_boolean(r->kernel_copy));
 	json_object_set_new(j, "jobs", r->jobs ? json_integer(r->jobs) : json_null());
 	json_t *ev = json_array();
@@ -122,14 +125,19 @@ static void say_result(const struct sc_opts *o, const struct sc_result *r)
 		fprintf(stderr, "coldstart: stage: '%s' is already staged from the unchanged source%s (%s, %zu files)\n",
 			o->name, r->waited ? " (by the process it waited for)" : "",
 			fmt_bytes(a, sizeof(a), r->bytes), r->files);
-	else
+	else {
+		char store[96] = "";
+		if (r->store_checked)
+			snprintf(store, sizeof(store), ", and %zu of them by the store's own %s", r->store_checked,
+				 r->store_alg);
 		fprintf(stderr,
-			"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s; %d copy thread%s\n",
+			"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s%s; %d copy thread%s\n",
 			fmt_bytes(a, sizeof(a), r->bytes), r->seconds,
 			r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0, r->files,
-			r->verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes",
+			r->verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes", store,
 			r->resumed ? "; resumed with " : "", r->resumed ? fmt_bytes(b, sizeof(b), r->resumed) : "",
 			r->resumed ? " already there" : "", r->jobs, r->jobs == 1 ? "" : "s");
+	}
 	if (r->replaced && r->replaced_source)
 		fprintf(stderr, "coldstart: stage: replaced the copy of '%s' (--replace) with this source's\n",
 			r->replaced_source);
@@ -168,7 +176,8 @@ int cmd_stage(int argc, char **argv)
 		{ .type = OPT_ENUM, .long_name = "verify", .argname = "HOW", .value = &verify, .choices = verifies,
 		  .hint = "size or xxh3",
 		  .help = "size (default: file count and sizes) or xxh3 (hash\nthe source bytes as read and the copy read back\n"
-			  "from the device, and compare)" },
+			  "from the device, and compare; an S3 source: each\nobject also against the store's own checksum where\n"
+			  "it keeps one -- x-amz-checksum-*, or the MD5 ETag of\na one-part upload)" },
 		{ .type = OPT_CALLBACK, .long_name = "include", .argname = "GLOB", .value = &o.include, .count = &o.ninclude,
 		  .cb = glob_cb, .help = "stage only matching files (relative path or base\nname; repeatable)" },
 		{ .type = OPT_CALLBACK, .long_name = "exclude", .argname = "GLOB", .value = &o.exclude, .count = &o.nexclude,

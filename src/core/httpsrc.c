@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "checksum.h"
 #include "gguf.h"
 #include "strbuf.h"
 #include "banned.h"
@@ -83,6 +84,7 @@ struct resp {
 	long status;
 	char reqid[128];
 	char etag[256];
+	char cksum[128];            /* checksum.h's spec of an x-amz-checksum-* header */
 	int64_t mtime_ns;
 	uint64_t clen;              /* Content-Length, or UINT64_MAX */
 	uint64_t range_total;       /* from Content-Range, or UINT64_MAX */
@@ -103,7 +105,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	line[k] = 0;
 	line[strcspn(line, "\r\n")] = 0;
 	if (!strncmp(line, "HTTP/", 5)) {   /* a new response (after a redirect): forget the last */
-		r->etag[0] = r->reqid[0] = 0;
+		r->etag[0] = r->reqid[0] = r->cksum[0] = 0;
 		r->clen = r->range_total = UINT64_MAX;
 		r->mtime_ns = 0;
 	}
@@ -114,6 +116,10 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	char *v = colon + 1;
 	while (*v == ' ' || *v == '\t')
 		v++;
+	char *ck = r->cksum[0] ? NULL : cks_from_header(line, v);
+	if (ck)
+		snprintf(r->cksum, sizeof(r->cksum), "%s", ck);
+	free(ck);
 	if (!strcasecmp(line, "etag"))
 		snprintf(r->etag, sizeof(r->etag), "%s", v);
 	else if (!strcasecmp(line, "x-amz-request-id") || !strcasecmp(line, "x-request-id") ||
@@ -197,6 +203,8 @@ static struct curl_slist *headers(const struct hs_opts *o, const char *if_match)
 		h = curl_slist_append(h, m);
 		free(m);
 	}
+	if (o->checksum_mode)
+		h = curl_slist_append(h, "x-amz-checksum-mode: ENABLED");
 	if (o->sigv4) {
 		h = curl_slist_append(h, "x-amz-content-sha256: " EMPTY_SHA256);
 		if (o->session_token && *o->session_token) {
@@ -620,7 +628,8 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 			break;
 		}
 		f = xrealloc(f, (nf + 1) * sizeof(*f));
-		f[nf++] = (struct hs_file){ xstrdup(name), url, r.clen, r.etag[0] ? xstrdup(r.etag) : NULL, r.mtime_ns };
+		f[nf++] = (struct hs_file){ xstrdup(name), url, r.clen, r.etag[0] ? xstrdup(r.etag) : NULL, r.mtime_ns,
+					     r.cksum[0] ? xstrdup(r.cksum) : NULL };
 	}
 	int weights = 0;
 	for (size_t k = 0; k < nf; k++)
@@ -648,7 +657,8 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 				break;
 			}
 			f = xrealloc(f, (nf + 1) * sizeof(*f));
-			f[nf++] = (struct hs_file){ xstrdup(ls.v[i]), url, r.clen, r.etag[0] ? xstrdup(r.etag) : NULL, r.mtime_ns };
+			f[nf++] = (struct hs_file){ xstrdup(ls.v[i]), url, r.clen, r.etag[0] ? xstrdup(r.etag) : NULL, r.mtime_ns,
+					     r.cksum[0] ? xstrdup(r.cksum) : NULL };
 		}
 		names_free(&ls);
 		if (!rc && !nf)
@@ -674,8 +684,33 @@ void hs_files_free(struct hs_file *f, size_t n)
 		free(f[i].name);
 		free(f[i].url);
 		free(f[i].etag);
+		free(f[i].checksum);
 	}
 	free(f);
+}
+
+int hs_stat(const struct hs_opts *o, struct hs_file *f, struct cs_err *err)
+{
+	global_init();
+	CURL *c = curl_easy_init();
+	if (!c)
+		return cs_fail(err, ENOMEM, "cannot start a transfer (curl_easy_init)");
+	struct resp r;
+	int rc = head(c, o, f->url, &r, err);
+	curl_easy_cleanup(c);
+	if (rc)
+		return rc;
+	if (r.clen != f->size || (f->etag && r.etag[0] && strcmp(r.etag, f->etag))) {
+		char *shown = hs_redact(f->url);
+		rc = cs_fail(err, ESTALE, "'%s' changed on the server while it was being listed", shown);
+		free(shown);
+		return rc;
+	}
+	if (r.cksum[0]) {
+		free(f->checksum);
+		f->checksum = xstrdup(r.cksum);
+	}
+	return 0;
 }
 
 /* ---- reading ---- */
@@ -774,7 +809,7 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 				     len, range);
 		} else if (cc == CURLE_OK && rs.status == 412) {
 			rc = cs_fail(err, ESTALE, "'%s' changed on the server while it was being staged (its ETag is no "
-				     "longer %s): stage again", shown, f->etag ? f->etag : "?");
+				     "longer %s)", shown, f->etag ? f->etag : "?");
 		} else if (partial) {
 			if (attempt >= retries)
 				rc = cs_fail(err, EPROTO, "'%s': bytes %s: got %zu bytes of %zu (Content-Length %s)", shown,

@@ -40,6 +40,7 @@ struct hs_opts {
 	int retries;                /* attempts after the first; default 6 */
 	long connect_timeout_s;     /* default 15 */
 	long stall_s;               /* no byte for this long: retry; default 30 */
+	int checksum_mode;          /* S3: x-amz-checksum-mode: ENABLED (HEADs answer the checksums) */
 };
 
 struct hs_file {
@@ -48,7 +49,13 @@ struct hs_file {
 	uint64_t size;
 	char *etag;                 /* NULL when the server sends none */
 	int64_t mtime_ns;           /* Last-Modified, 0 when absent */
+	char *checksum;             /* the store's whole-object checksum (checksum.h), or NULL */
 };
+
+/* HEAD f->url (o->checksum_mode for S3): f->checksum from the store's
+ * x-amz-checksum-* when it sends one it can be checked against. A size
+ * or ETag other than the listing's is ESTALE (the object changed). */
+int hs_stat(const struct hs_opts *o, struct hs_file *f, struct cs_err *err);
 
 /* A relative name that stays under its base: no "..", "." or empty
  * component, no leading '/', no backslash. */

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "checksum.h"
 #include "gguf.h"
 #include "strbuf.h"
 #include "banned.h"
@@ -320,7 +321,8 @@ static int add_object(struct hs_file **f, size_t *nf, size_t *alloc, const char 
 		} else {
 			*f = xgrow(*f, alloc, *nf + 1, sizeof(**f));
 			(*f)[(*nf)++] = (struct hs_file){ xstrdup(rel), object_url(burl, key), strtoull(size, NULL, 10),
-							 etag && *etag ? xstrdup(etag) : NULL, iso8601_ns(lm) };
+							 etag && *etag ? xstrdup(etag) : NULL, iso8601_ns(lm),
+							 cks_from_etag(etag) };
 		}
 	}
 	free(key);

@@ -41,6 +41,10 @@ enum sc_verify { SC_VERIFY_SIZE, SC_VERIFY_XXH3 };
 
 typedef cs_msg_fn sc_notice_fn;
 
+/* Times a URL source's object may change under one stage (If-Match
+ * refused) and be fetched again before the stage fails. */
+#define SC_CHANGED_RETRIES 2
+
 struct sc_opts {
 	const char *root;
 	const char *src;
@@ -86,6 +90,8 @@ struct sc_result {
 	double seconds, copy_s, verify_s;
 	int kernel_copy;
 	enum sc_verify verify;
+	size_t store_checked;          /* files also checked against the store's own checksum */
+	const char *store_alg;         /* ... its algorithm (the first one), static */
 	size_t nevicted;
 	char **evicted;                /* names evicted to make room */
 };

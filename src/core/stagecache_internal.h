@@ -127,7 +127,14 @@ int sci_pub_file_intact(const char *pub, const struct manifest *m, const char *r
 enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const struct splan *p, enum sc_verify v);
 void sci_touch(const char *dir);         /* mark used: the manifest's mtime */
 char *sci_journal_header(const struct splan *p, enum sc_verify v);
-int sci_journal_load(const char *path, const struct splan *p, enum sc_verify v, uint64_t *resumed);
+/* Mark the chunks the journal records: 0 when it belongs to this source
+ * and settings (-1: another, or unreadable). Chunks of a file whose state
+ * (size, mtime, ETag) the journal recorded differently are not taken; such
+ * files and files it lacks are counted in *changed, and then the journal
+ * must be rewritten (sci_journal_rewrite) before chunks are added. */
+int sci_journal_load(const char *path, const struct splan *p, enum sc_verify v, uint64_t *resumed, size_t *changed);
+/* The journal anew: this plan's header and the chunks marked done. */
+int sci_journal_rewrite(const char *path, const struct splan *p, enum sc_verify v, struct cs_err *err);
 void sci_journal_record(size_t file, uint64_t chunk, uint64_t hash, void *arg); /* a cp_durable_fn */
 json_t *sci_journal_header_load(const char *root, const char *name, FILE **fp);
 void sci_journal_summary(const char *root, const char *name, struct jsum *js);

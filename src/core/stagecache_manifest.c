@@ -19,6 +19,7 @@
 
 #include "fsutil.h"
 #include "safetensors.h"
+#include "strbuf.h"
 #include "banned.h"
 
 /* ---- manifest ---- */
@@ -175,7 +176,6 @@ char *sci_journal_header(const struct splan *p, enum sc_verify v)
 	return line;
 }
 
-/* Mark the chunks the journal records; 0 when it belongs to this plan. */
 /* The next chunk record of a journal: 1, or 0 at the end or at a torn or
  * garbled line (what follows it is not trusted either). */
 static int journal_next(FILE *fp, unsigned long long *fi, unsigned long long *ci, unsigned long long *h)
@@ -185,33 +185,109 @@ static int journal_next(FILE *fp, unsigned long long *fi, unsigned long long *ci
 	       nl == '\n';
 }
 
-int sci_journal_load(const char *path, const struct splan *p, enum sc_verify v, uint64_t *resumed)
+/* The header's settings (all but the files) as this plan has them. */
+static int same_settings(json_t *h, const struct splan *p, enum sc_verify v)
 {
-	*resumed = 0;
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return -1;
-	char *want = sci_journal_header(p, v);
-	size_t wl = strlen(want);
-	char *buf = xmalloc(wl + 1);
-	int rc = -1;
-	if (fread(buf, 1, wl, fp) == wl && !memcmp(buf, want, wl)) {
-		rc = 0;
-		unsigned long long fi, ci, h;
-		while (journal_next(fp, &fi, &ci, &h)) {
-			if (fi >= p->n || ci >= p->f[fi].nchunks)
+	const char *src = json_string_value(json_object_get(h, "source"));
+	const char *fl = json_string_value(json_object_get(h, "filters"));
+	const char *vn = json_string_value(json_object_get(h, "verify"));
+	json_t *ch = json_object_get(h, "chunk");
+	return src && fl && vn && json_is_integer(ch) && !strcmp(src, p->src) && !strcmp(fl, p->filters) &&
+	       !strcmp(vn, verify_name(v)) && (uint64_t)json_integer_value(ch) == p->chunk;
+}
+
+/* Each of the header's files: its index in the plan when the plan has it
+ * in the same state (name, size, mtime, ETag), else SIZE_MAX. */
+static size_t *map_files(json_t *files, const struct splan *p, size_t *nold)
+{
+	*nold = json_array_size(files);
+	size_t *map = xcalloc(*nold ? *nold : 1, sizeof(size_t));
+	for (size_t k = 0; k < *nold; k++) {
+		json_t *e = json_array_get(files, k);
+		const char *rel = json_string_value(json_array_get(e, 0));
+		const char *etag = json_string_value(json_array_get(e, 3));
+		map[k] = SIZE_MAX;
+		for (size_t i = 0; rel && i < p->n; i++) {
+			const struct sfile *f = &p->f[i];
+			if (!strcmp(f->rel, rel) && (json_int_t)f->size == json_integer_value(json_array_get(e, 1)) &&
+			    (json_int_t)f->mtime_ns == json_integer_value(json_array_get(e, 2)) &&
+			    (!f->etag == !etag) && (!etag || !strcmp(etag, f->etag))) {
+				map[k] = i;
 				break;
-			if (!p->f[fi].done[ci]) {
-				p->f[fi].done[ci] = 1;
-				p->f[fi].hash[ci] = h;
-				uint64_t off = ci * p->chunk;
-				*resumed += p->f[fi].size - off < p->chunk ? p->f[fi].size - off : p->chunk;
 			}
 		}
 	}
-	free(buf);
-	free(want);
+	return map;
+}
+
+int sci_journal_load(const char *path, const struct splan *p, enum sc_verify v, uint64_t *resumed, size_t *changed)
+{
+	*resumed = 0;
+	*changed = 0;
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return -1;
+	char *line = NULL;
+	size_t cap = 0;
+	json_t *h = NULL;
+	if (getline(&line, &cap, fp) > 0 && !strcmp(line, JOURNAL_MAGIC "\n") && getline(&line, &cap, fp) > 0)
+		h = json_loads(line, 0, NULL);
+	free(line);
+	if (!h || !same_settings(h, p, v)) {
+		json_decref(h);
+		fclose(fp);
+		return -1;
+	}
+	size_t nold;
+	size_t *map = map_files(json_object_get(h, "files"), p, &nold);
+	/* Files the plan has that the journal does not, in that state. */
+	for (size_t i = 0; i < p->n; i++) {
+		int found = 0;
+		for (size_t k = 0; k < nold && !found; k++)
+			found = map[k] == i;
+		*changed += !found;
+	}
+	unsigned long long fi, ci, hh;
+	while (journal_next(fp, &fi, &ci, &hh)) {
+		if (fi >= nold)
+			break;
+		if (map[fi] == SIZE_MAX)
+			continue;   /* a file that has changed since: fetched again */
+		const struct sfile *f = &p->f[map[fi]];
+		if (ci >= f->nchunks)
+			break;
+		if (!f->done[ci]) {
+			f->done[ci] = 1;
+			f->hash[ci] = hh;
+			uint64_t off = ci * p->chunk;
+			*resumed += f->size - off < p->chunk ? f->size - off : p->chunk;
+		}
+	}
+	free(map);
+	json_decref(h);
 	fclose(fp);
+	return 0;
+}
+
+int sci_journal_rewrite(const char *path, const struct splan *p, enum sc_verify v, struct cs_err *err)
+{
+	struct strbuf b = STRBUF_INIT;
+	char *hdr = sci_journal_header(p, v);
+	strbuf_adds(&b, hdr);
+	free(hdr);
+	for (size_t i = 0; i < p->n; i++)
+		for (uint64_t c = 0; c < p->f[i].nchunks; c++)
+			if (p->f[i].done[c])
+				strbuf_addf(&b, "c %zu %llu %016llx\n", i, (unsigned long long)c,
+					    (unsigned long long)p->f[i].hash[c]);
+	char *tmp = xasprintf("%s.new", path);
+	int rc = fs_write_file_sync(tmp, b.buf ? b.buf : "", b.len, err);
+	if (!rc && rename(tmp, path) < 0)
+		rc = cs_fail_errno(err, errno, "cannot replace journal '%s'", path);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	strbuf_release(&b);
 	return rc;
 }
 

@@ -259,6 +259,12 @@ int sci_has_suffix(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* A file the filters let through. */
+static int wanted(const struct sc_opts *o, const char *rel)
+{
+	return (!o->ninclude || matches(o->include, o->ninclude, rel)) && !matches(o->exclude, o->nexclude, rel);
+}
+
 /* A model served over HTTP(S): its files as hs_list finds them. */
 static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err)
 {
@@ -271,6 +277,12 @@ static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		s3_hs_opts(&c, &ho, &so);
 		int rc = o->nfiles ? cs_fail(err, EINVAL, "--files is for HTTP sources: an S3 prefix lists its objects")
 				   : s3_list(&c, &so, o->src, &p->remote, &p->nremote, err);
+		/* --verify xxh3: the store's own checksum of each object, where it
+		 * keeps one (a HEAD each; the listing has only the ETag). */
+		so.checksum_mode = 1;
+		for (size_t i = 0; !rc && o->verify == SC_VERIFY_XXH3 && i < p->nremote; i++)
+			if (wanted(o, p->remote[i].name))
+				rc = hs_stat(&so, &p->remote[i], err);
 		s3_cfg_free(&c);
 		if (rc)
 			return -1;
@@ -279,7 +291,7 @@ static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err
 	}
 	for (size_t i = 0; i < p->nremote; i++) {
 		const struct hs_file *h = &p->remote[i];
-		if ((o->ninclude && !matches(o->include, o->ninclude, h->name)) || matches(o->exclude, o->nexclude, h->name))
+		if (!wanted(o, h->name))
 			continue;
 		p->f = xgrow(p->f, &p->alloc, p->n + 1, sizeof(*p->f));
 		struct sfile *f = &p->f[p->n++];

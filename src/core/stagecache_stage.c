@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checksum.h"
 #include "fsutil.h"
 #include "s3src.h"
 #include "workpool.h"
@@ -187,6 +188,34 @@ static int verify_copy(const struct sc_opts *o, struct splan *p, const char *par
 	free(paths);
 	free(expect);
 	free(hashes);
+	return rc;
+}
+
+/* A URL source checked by xxh3: each copy against the store's own
+ * checksum of the object too, where it has one (the MD5 ETag of a one-part
+ * S3 object, x-amz-checksum-*), so bytes that went wrong before they reached
+ * this machine are caught. *checked: the files it could check. */
+static int verify_store(const struct sc_opts *o, const struct splan *p, const char *part, struct sc_result *r,
+			struct cs_err *err)
+{
+	r->store_checked = 0;
+	if (!p->remote || o->verify != SC_VERIFY_XXH3)
+		return 0;
+	int rc = 0;
+	for (size_t i = 0; i < p->n && !rc; i++) {
+		const char *spec = p->remote[p->f[i].ri].checksum;
+		if (!spec)
+			continue;
+		char *dst = path_join(part, p->f[i].rel);
+		struct cs_err e;
+		if (cks_check_file(dst, spec, o->cancel, &e))
+			rc = e.code == EIO ? cs_fail(err, EIO, "verification failed: %s: the bytes received are not the "
+						     "object's", e.msg)
+					   : cs_fail(err, e.code, "%s", e.msg);
+		else if (!r->store_checked++)
+			r->store_alg = cks_alg_name(spec);
+		free(dst);
+	}
 	return rc;
 }
 
@@ -478,7 +507,8 @@ static int stage_resume(struct stage_job *j, struct cs_err *err)
 	struct sc_result *r = j->r;
 	struct stat sb;
 	int have_part = stat(j->part, &sb) == 0 && S_ISDIR(sb.st_mode);
-	if (!have_part || sci_journal_load(j->jpath, p, j->o.verify, &r->resumed) < 0) {
+	size_t changed = 0;
+	if (!have_part || sci_journal_load(j->jpath, p, j->o.verify, &r->resumed, &changed) < 0) {
 		r->resumed = 0;
 		for (size_t i = 0; i < p->n; i++)
 			memset(p->f[i].done, 0, p->f[i].nchunks ? p->f[i].nchunks : 1);
@@ -492,7 +522,11 @@ static int stage_resume(struct stage_job *j, struct cs_err *err)
 			return cs_fail_errno(err, errno, "cannot create '%s'", j->part);
 	} else if (r->resumed) {
 		char b[32];
-		sci_notify(&j->o, "resuming: %s of '%s' already copied", fmt_bytes(b, sizeof(b), r->resumed), j->o.name);
+		sci_notify(&j->o, "resuming: %s of '%s' already copied%s", fmt_bytes(b, sizeof(b), r->resumed), j->o.name,
+			   changed ? "; files changed since are fetched again" : "");
+		/* The journal's header must describe the files as they are now. */
+		if (changed && sci_journal_rewrite(j->jpath, p, j->o.verify, err))
+			return -1;
 	}
 	if (!r->resumed)
 		r->linked = link_unchanged(p, j->pub, j->part, j->o.verify);
@@ -549,7 +583,8 @@ static int stage_copy(struct stage_job *j, struct cs_err *err)
 	for (int pass = 0; !rc && pass < 2; pass++) {
 		rc = copy_missing(&j->o, p, j->part, j->jpath, r, err);
 		if (rc) {
-			if (err->code != ECANCELED) {
+			/* A remote object that changed: stage_dir fetches it again. */
+			if (err->code != ECANCELED && !(err->code == ESTALE && p->remote)) {
 				char *m = xstrdup(err->msg);
 				cs_fail(err, err->code, "%s; the partial copy stays in '%s': stage again to resume, or "
 					"'coldstart cache gc' removes it", m, j->part);
@@ -561,6 +596,8 @@ static int stage_copy(struct stage_job *j, struct cs_err *err)
 		uint64_t tv = now_ns();
 		if (!rc)
 			rc = verify_copy(&j->o, p, j->part, stale, &nstale, err);
+		if (!rc && !nstale)
+			rc = verify_store(&j->o, p, j->part, r, err);
 		r->verify_s += (double)(now_ns() - tv) / 1e9;
 		if (rc) {
 			if (err->code == EIO) { /* a wrong copy is worth nothing: start over next time */
@@ -697,14 +734,41 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 	return rc;
 }
 
+static int stage_dir_once(const struct sc_opts *o, struct sc_result *r, struct cs_err *err);
+
 static int stage_dir(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	uint64_t t0 = now_ns();
-	r->verify = o->verify;
 	if (!sc_valid_name(o->name))
 		return cs_fail(err, EINVAL, "invalid name '%s': it must be one directory name, not starting with '.'",
 			       o->name ? o->name : "");
+	/* A remote object that changes mid-transfer (If-Match: 412) is
+	 * fetched again within this call, a bounded number of times: the
+	 * journal keeps every chunk of the files that did not change. */
+	int rc = -1;
+	for (int attempt = 1; attempt <= SC_CHANGED_RETRIES + 1; attempt++) {
+		rc = stage_dir_once(o, r, err);
+		if (!rc || err->code != ESTALE || !sc_remote_kind(o->src))
+			break;
+		if (attempt > SC_CHANGED_RETRIES) {
+			char *m = xstrdup(err->msg);
+			cs_fail(err, ESTALE, "%s, %d times in a row; the partial copy stays in '%s/.partial': stage again "
+				"when the source has settled", m, attempt, o->root);
+			free(m);
+			break;
+		}
+		sci_notify(o, "%s: fetching what changed again (attempt %d of %d)", err->msg, attempt + 1,
+			   SC_CHANGED_RETRIES + 1);
+	}
+	r->seconds = (double)(now_ns() - t0) / 1e9;
+	return rc;
+}
+
+static int stage_dir_once(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
+{
+	sc_result_free(r);
+	r->verify = o->verify;
 	struct stage_job j;
 	memset(&j, 0, sizeof(j));
 	j.o = *o;
@@ -727,7 +791,6 @@ static int stage_dir(const struct sc_opts *o, struct sc_result *r, struct cs_err
 	}
 	if (j.sfd >= 0)
 		close(j.sfd);
-	r->seconds = (double)(now_ns() - t0) / 1e9;
 	free(j.pub);
 	free(j.part);
 	free(j.jpath);

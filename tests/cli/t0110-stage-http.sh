@@ -84,7 +84,7 @@ check "the server saw $fetched shard GETs: $total_chunks chunks less the $shard_
 check "exact copy after the resume" same www/big "$R/big"
 
 # The server dies mid-transfer and comes back: retried, not failed.
-"$COLDSTART" cache rm big --root "$R" -q 2>/dev/null
+check "cache rm big (a fresh start)" "$COLDSTART" cache rm big --root "$R"
 "$COLDSTART" stage "$U/big/" --root "$R" --chunk 1M --bwlimit 10M -q >"$SCRATCH/retry.out" 2>"$SCRATCH/retry.err" &
 pid=$!
 sleep 0.5
@@ -94,6 +94,28 @@ start_nginx
 wait $pid
 check "a server restart mid-transfer is retried through" [ $? = 0 ]
 check "exact copy" same www/big "$R/big"
+
+# A shard replaced on the server mid-transfer: If-Match fails (412), that
+# file is fetched again in the same run, the chunks of the others kept.
+check "cache rm big (a fresh start)" "$COLDSTART" cache rm big --root "$R"
+FIRST=$(ls www/big/model-*-of-*.safetensors | tail -1)
+"$COLDSTART" stage "$U/big/" --root "$R" --chunk 1M --bwlimit 10M --json >"$SCRATCH/chg.out" 2>"$SCRATCH/chg.err" &
+pid=$!
+for _ in $(seq 200); do
+	[ "$(grep -c '^c ' "$R/.partial/big.journal" 2>/dev/null)" -ge 8 ] 2>/dev/null && break
+	sleep 0.05
+done
+: > logs/access.log
+python3 -c 'import os,sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p+".new","wb").write(b); os.rename(p+".new",p)' "$FIRST"
+wait $pid
+check "a shard changed mid-transfer: the stage still succeeds" [ $? = 0 ]
+contains "says it fetched it again" "$(cat "$SCRATCH/chg.err")" "changed on the server while it was being staged"
+contains "... keeping what was on disk" "$(cat "$SCRATCH/chg.err")" "files changed since are fetched again"
+check "412 from nginx (If-Match)" grep -q '"GET /big/model-[^"]*" 412 ' logs/access.log
+check "the copy is the new version, whole" same www/big "$R/big"
+refetched=$(grep '"GET /big/model-[^"]*" 206 ' logs/access.log | grep -vc "$(basename "$FIRST")")
+check "the other shards' chunks on disk were kept ($refetched GETs of them after the change)" \
+	[ "$refetched" -lt "$(python3 -c 'import glob,os,sys; print(sum((os.path.getsize(f)+(1<<20)-1)>>20 for f in glob.glob(sys.argv[1]+"/*.safetensors") if os.path.basename(f)!=sys.argv[2]))' www/big "$(basename "$FIRST")")" ]
 
 # Refusals: nothing published.
 expect_rc 1 "a missing model" "$COLDSTART" stage "$U/nothing/" --root "$R"

@@ -90,6 +90,30 @@ for mode in 503 reset stall; do
 	wait $fpid 2>/dev/null
 done
 
+# --verify xxh3 adds the store's own checksum: s3rver's ETags are the MD5
+# of one-part objects. A byte changed on the way (after the store, before
+# coldstart) passes xxh3 -- what arrived is what was written -- and is
+# caught by the MD5; nothing is published.
+expect_rc 0 "--verify xxh3 checks the MD5 ETags too" "$COLDSTART" stage s3://models/big --root "$R" --name big-md5 --verify xxh3 --json
+check "... every object (store_checked_files)" [ "$(jget "$out" 'd["store_checked_files"]')" = "$(ls big | wc -l)" ]
+check "... by MD5" [ "$(jget "$out" 'd["store_checksum"]')" = MD5 ]
+contains "... and says so" "$err" "by the store's own MD5"
+FP=$(port)
+node "$FIXTURES_SRC/faultproxy.mjs" "$FP" "$P" flip 3 2>"$SCRATCH/proxy-flip.log" &
+fpid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$FP/" && break; sleep 0.05; done
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 1 "a byte changed in transit: caught by the MD5" \
+	"$COLDSTART" stage s3://models/big --root "$R" --name big-flip --chunk 1M --verify xxh3
+contains "... named, with both values" "$err" "does not match the store's MD5 of the object"
+check "... the proxy did change bytes" grep -q "^fault 1: flip" "$SCRATCH/proxy-flip.log"
+check "... nothing published" [ ! -e "$R/big-flip" ]
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 0 "without --verify xxh3 the same transfer is not checked" \
+	"$COLDSTART" stage s3://models/big --root "$R" --name big-flip --chunk 1M -q
+differs() { [ -d "$1" ] && ! same big "$1"; }
+check "... and differs: why the checksum matters" differs "$R/big-flip"
+kill $fpid
+wait $fpid 2>/dev/null
+
 # The usual AWS settings: a profile in the shared files instead of the environment.
 printf '[coldstart-test]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$HOME/.aws/credentials"
 printf '[profile coldstart-test]\nregion = eu-west-1\nendpoint_url = %s\n' "$EP" > "$HOME/.aws/config"

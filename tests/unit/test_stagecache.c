@@ -68,7 +68,9 @@ int main(void)
 	char *text = xasprintf("%sc 1 0 00000000000000aa\nc 1 2 00000000000000bb\nc 1 1 0000", hdr);
 	write_file(jp, text);
 	uint64_t resumed = 0;
-	ok(sci_journal_load(jp, &p, SC_VERIFY_SIZE, &resumed) == 0, "the journal belongs to this plan");
+	size_t changed = 9;
+	ok(sci_journal_load(jp, &p, SC_VERIFY_SIZE, &resumed, &changed) == 0 && changed == 0,
+	   "the journal belongs to this plan, no file changed");
 	ok(p.f[1].done[0] && !p.f[1].done[1] && p.f[1].done[2], "chunks 0 and 2 done; the torn record is not");
 	is_int(resumed, (16u << 20) + (8u << 20), "resumed bytes: 16 MiB + the 8 MiB tail");
 	ok(p.f[1].hash[2] == 0xbb, "with the hash recorded");
@@ -80,7 +82,25 @@ int main(void)
 	sci_journal_summary(dir, "m", &js);
 	ok(js.hdr && js.total == p.total && js.done == (24u << 20), "journal summary: total and done bytes");
 	json_decref(js.hdr);
-	ok(sci_journal_load(jp, &p, SC_VERIFY_XXH3, &resumed) < 0, "another verification mode: not this plan's journal");
+	ok(sci_journal_load(jp, &p, SC_VERIFY_XXH3, &resumed, &changed) < 0,
+	   "another verification mode: not this plan's journal");
+	/* One file changed since (its ETag): its chunks are not taken, the
+	 * others' are; the rewritten journal says so by itself. */
+	memset(p.f[1].done, 0, p.f[1].nchunks);
+	p.f[0].etag = xstrdup("\"new\"");
+	ok(sci_journal_load(jp, &p, SC_VERIFY_SIZE, &resumed, &changed) == 0 && changed == 1 && p.f[1].done[0] &&
+		   p.f[1].done[2] && resumed == (16u << 20) + (8u << 20),
+	   "config.json changed: counted, model.bin's chunks still taken");
+	struct cs_err je;
+	ok(sci_journal_rewrite(jp, &p, SC_VERIFY_SIZE, &je) == 0, "the journal rewritten");
+	memset(p.f[1].done, 0, p.f[1].nchunks);
+	ok(sci_journal_load(jp, &p, SC_VERIFY_SIZE, &resumed, &changed) == 0 && changed == 0 && p.f[1].done[0] &&
+		   p.f[1].done[2] && !p.f[1].done[1] && p.f[1].hash[2] == 0xbb,
+	   "... with the new header and the chunks kept, hashes too");
+	p.f[1].size++;
+	memset(p.f[1].done, 0, p.f[1].nchunks);
+	ok(sci_journal_load(jp, &p, SC_VERIFY_SIZE, &resumed, &changed) == 0 && changed == 1 && !p.f[1].done[0] &&
+		   resumed == 0, "model.bin changed size: none of its chunks taken");
 	free(text);
 	free(hdr);
 
