@@ -403,7 +403,7 @@ static void s3_error(struct strbuf *sb, const char *body)
 	size_t p = 0, q = 0;
 	char *code = hs_xml_next(body, "Code", &p), *msg = hs_xml_next(body, "Message", &q);
 	if (code)
-		strbuf_addf(sb, " %s%s%s", code, msg ? ": " : "", msg ? msg : "");
+		strbuf_addf(sb, " %s%s%s", code, msg && *msg ? ": " : "", msg ? msg : "");
 	free(code);
 	free(msg);
 }

@@ -285,6 +285,10 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 	size_t p = 0, m = 0;
 	char *code = body->buf ? hs_xml_next(body->buf, "Code", &p) : NULL;
 	char *msg = body->buf ? hs_xml_next(body->buf, "Message", &m) : NULL;
+	if (msg && !*msg) {   /* radosgw sends <Message></Message> */
+		free(msg);
+		msg = NULL;
+	}
 	int e = status == 404 ? ENOENT : status == 403 || status == 401 ? EACCES : EIO;
 	rc = cs_fail(err, e, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s%s", bucket, prefix, status,
 		     code ? " " : "", code ? code : "", msg ? " (" : "", msg ? msg : "", msg ? ")" : "",
