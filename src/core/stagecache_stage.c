@@ -338,7 +338,7 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 		}
 		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s };
 		if (co.jobs == WP_JOBS_AUTO)
-			co.jobs = WP_JOBS_AUTO_NET;
+			co.jobs = WP_JOBS_AUTO_REMOTE;
 		if (s3_is_url(o->src)) {
 			if (s3_config(&s3, err)) {
 				free(order);

@@ -234,12 +234,12 @@ int wp_run(struct wp_queue *q, int jobs, void *(*fn)(void *), void *arg, int (*t
 {
 	if (!q->n)
 		return 0; /* nothing to do: no thread */
-	int autom = jobs == WP_JOBS_AUTO || jobs == WP_JOBS_AUTO_NET;
+	int autom = jobs == WP_JOBS_AUTO || jobs == WP_JOBS_AUTO_NET || jobs == WP_JOBS_AUTO_REMOTE;
 	size_t nt = jobs > 0 ? (size_t)jobs : autom ? WP_AUTO_MAX : WP_JOBS_DEFAULT;
 	if (nt > q->n)
 		nt = q->n;
 	if (autom) {
-		q->limit = jobs == WP_JOBS_AUTO_NET ? WP_JOBS_DEFAULT : 1;
+		q->limit = jobs == WP_JOBS_AUTO_REMOTE ? WP_JOBS_AUTO_REMOTE_START : jobs == WP_JOBS_AUTO_NET ? WP_JOBS_DEFAULT : 1;
 		if (q->limit > nt)
 			q->limit = nt;
 		memset(&q->tune, 0, sizeof(q->tune));

@@ -36,6 +36,9 @@
 /* jobs = WP_JOBS_AUTO: find the concurrency as the work goes (see wp_run). */
 #define WP_JOBS_AUTO (-1)
 #define WP_JOBS_AUTO_NET (-2)   /* the same, from WP_JOBS_DEFAULT (a network source wants several in flight) */
+#define WP_JOBS_AUTO_REMOTE (-3) /* the same, from WP_JOBS_AUTO_REMOTE_START (an object store or HTTP server:
+				  * each request pays a round trip and a server-side lookup, 16-64 in flight) */
+#define WP_JOBS_AUTO_REMOTE_START 16
 #define WP_AUTO_MAX 64
 
 /* The auto-tuner's state (wp_run's thread only, except limit). */

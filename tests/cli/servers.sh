@@ -3,10 +3,11 @@
 #
 #   free_port            a free TCP port on 127.0.0.1
 #   nginx_conf ROOT [LOCATIONS]  writes $SCRATCH/nginx.conf: nginx serving
-#                        ROOT on $PORT (set here), access log in
-#                        $SCRATCH/logs/access.log
+#                        ROOT on $NG_ADDR (default 127.0.0.1):$PORT (set
+#                        here), access log in $SCRATCH/logs/access.log
 #   start_nginx / stop_nginx     nginx in the foreground ($NGPID), up when
-#                        start returns 0
+#                        start returns 0; in network namespace $NG_NETNS
+#                        when that is set
 #   start_s3rver BUCKET  s3rver (npm, make deps) on $P with BUCKET, its data
 #                        in $SCRATCH/s3data and its log in $SCRATCH/s3rver.log;
 #                        sets EP and SIGN (curl's SIGV4 arguments) and
@@ -32,7 +33,7 @@ http {
   client_body_temp_path $SCRATCH/tmp; proxy_temp_path $SCRATCH/tmp; fastcgi_temp_path $SCRATCH/tmp;
   uwsgi_temp_path $SCRATCH/tmp; scgi_temp_path $SCRATCH/tmp;
   server {
-    listen 127.0.0.1:$PORT;
+    listen ${NG_ADDR:-127.0.0.1}:$PORT;
     root $1;
     ${2:-}
   }
@@ -41,9 +42,14 @@ NGINX_EOF
 }
 
 start_nginx() {
-	"$NGINX" -c "$SCRATCH/nginx.conf" -p "$SCRATCH" 2>>"$SCRATCH/logs/nginx.err" &
+	local in=()
+	[ -z "${NG_NETNS:-}" ] || in=(ip netns exec "$NG_NETNS")
+	"${in[@]}" "$NGINX" -c "$SCRATCH/nginx.conf" -p "$SCRATCH" 2>>"$SCRATCH/logs/nginx.err" &
 	NGPID=$!
-	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0; sleep 0.05; done
+	for _ in $(seq 100); do
+		"${in[@]}" curl -s -o /dev/null "http://${NG_ADDR:-127.0.0.1}:$PORT/" && return 0
+		sleep 0.05
+	done
 	return 1
 }
 stop_nginx() { kill "$NGPID" 2>/dev/null; wait "$NGPID" 2>/dev/null; }

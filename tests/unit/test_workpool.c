@@ -45,6 +45,8 @@ static int over_limit;
 static size_t max_active;
 
 /* A worker that checks the limit and takes a little time per item. */
+static size_t first_limit;   /* the limit when item 0 was taken: where auto started */
+
 static void *auto_worker(void *arg)
 {
 	struct job *j = arg;
@@ -55,6 +57,8 @@ static void *auto_worker(void *arg)
 			over_limit = 1;
 		if (j->q.active > max_active)
 			max_active = j->q.active;
+		if (i == 0)
+			first_limit = j->q.limit;
 		pthread_mutex_unlock(&j->q.mu);
 		__atomic_add_fetch(&j->seen[i], 1, __ATOMIC_RELAXED);
 		if (i == j->fail_at) {
@@ -161,6 +165,20 @@ int main(void)
 	rr = wp_run(&j->q, WP_JOBS_AUTO, auto_worker, j, NULL, NULL, 0, "test", &err);
 	ok(rr == 0 && wp_result(&j->q, &err) == -1 && err.code == EIO, "auto: an error ends it (no worker left waiting)");
 	wp_destroy(&j->q);
+
+	/* Where auto starts: 1 (a local disk), 8 (a network mount), 16 (a URL). */
+	const int starts[][2] = { { WP_JOBS_AUTO, 1 }, { WP_JOBS_AUTO_NET, WP_JOBS_DEFAULT },
+				  { WP_JOBS_AUTO_REMOTE, WP_JOBS_AUTO_REMOTE_START } };
+	for (size_t k = 0; k < 3; k++) {
+		memset(j, 0, sizeof(*j));
+		j->fail_at = j->cancel_at = N;
+		wp_init(&j->q, N, &j->cancel);
+		first_limit = 0;
+		rr = wp_run(&j->q, starts[k][0], auto_worker, j, NULL, NULL, 0, "test", &err);
+		ok(rr == 0 && wp_result(&j->q, &err) == 0 && first_limit == (size_t)starts[k][1],
+		   "auto mode %d starts at %d in flight (%zu)", starts[k][0], starts[k][1], first_limit);
+		wp_destroy(&j->q);
+	}
 
 	/* No item: no thread needed, nothing fails. */
 	wp_init(&q, 0, NULL);
