@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "probe", cmd_probe, "hardware floor: storage->host, host->GPU and overlapped load rates" },
 	{ "stage", cmd_stage, "copy a model network -> local NVMe: parallel, verified, atomic, resumable" },
 	{ "cache", cmd_cache, "staged models: ls, verify, rm, gc (LRU, size cap)" },
+	{ "exec", cmd_exec, "production entrypoint: stage if missing, run the server in the foreground, ready file" },
 	{ "report", cmd_report, "CSV -> Markdown report + SVG chart: ratios, break-even, verdicts" },
 	{ "pages", cmd_pages, "page cache: residency status, evict, parallel warm" },
 };

@@ -25,6 +25,15 @@ int opt_jobs_cb(const struct opt *o, const char *arg)
 	return 0;
 }
 
+int opt_prefetch_cb(const struct opt *o, const char *arg)
+{
+	long j = WP_JOBS_DEFAULT;
+	if (arg && parse_int_range(arg, 1, WP_JOBS_MAX, &j))
+		return usage_error("invalid --%s '%s' (1 to " WP_JOBS_MAX_S " reader threads)", o->long_name, arg);
+	*(int *)o->value = (int)j;
+	return 0;
+}
+
 /* The table flattened: groups expanded, in order. */
 struct flat {
 	const struct opt **o;

@@ -65,6 +65,8 @@ struct opt {
  * .min..max. */
 struct opt;
 int opt_jobs_cb(const struct opt *o, const char *arg);
+/* --prefetch[=JOBS] into an int: JOBS, or WP_JOBS_DEFAULT when left out. */
+int opt_prefetch_cb(const struct opt *o, const char *arg);
 #define OPT_JOBS_AUTO .type = OPT_CALLBACK, .cb = opt_jobs_cb, .min = 1
 
 /* The help of a command: usage lines and a description before the

@@ -13,5 +13,6 @@ int cmd_probe(int argc, char **argv);
 int cmd_stage(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 
 #endif

@@ -54,15 +54,6 @@ static int ready_cb(const struct opt *o, const char *arg)
 	return 0;
 }
 
-static int prefetch_cb(const struct opt *o, const char *arg)
-{
-	long j = RR_PREFETCH_JOBS;
-	if (arg && parse_int_range(arg, 1, WP_JOBS_MAX, &j))
-		return usage_error("invalid --prefetch '%s' (1 to " WP_JOBS_MAX_S " reader threads)", arg);
-	*(int *)o->value = (int)j;
-	return 0;
-}
-
 const struct opt *runcfg_options(struct run_cfg *c)
 {
 	static const char *const colds[] = { "files", "global", "none", NULL };
@@ -108,7 +99,7 @@ const struct opt *runcfg_options(struct run_cfg *c)
 		  .help = "append failed runs too, with status=failed:REASON" },
 		{ .type = OPT_DURATION, .long_name = "gpu-release-timeout", .argname = "DUR", .value = &c->o.gpu_release_ns,
 		  .hint = "e.g. 60s", .help = "wait for GPU memory release (default 60s)" },
-		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c->o.prefetch, .cb = prefetch_cb,
+		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c->o.prefetch, .cb = opt_prefetch_cb,
 		  .flags = OPTF_OPTIONAL,
 		  .help = "at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default " WP_JOBS_DEFAULT_S "), overlapping\n"
 			  "the server's own start-up (imports, CUDA init)" },

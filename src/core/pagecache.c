@@ -458,3 +458,36 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 	st->seconds = (double)(now_ns() - t0) / 1e9;
 	return rc;
 }
+
+static void *prefetch_main(void *arg)
+{
+	struct pc_prefetch *pf = arg;
+	struct cs_err e;
+	pf->rc = pc_warm(&pf->set, pf->jobs, 16u << 20, NULL, NULL, &pf->stop, &pf->st, &e);
+	pf->done_ns = now_ns();
+	return NULL;
+}
+
+int pc_prefetch_start(struct pc_prefetch *pf, struct pc_set *set, int jobs)
+{
+	memset(pf, 0, sizeof(*pf));
+	pf->set = *set;
+	memset(set, 0, sizeof(*set));
+	pf->jobs = jobs;
+	pf->started = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
+	if (!pf->started) {
+		pc_set_free(&pf->set);
+		return -1;
+	}
+	return 0;
+}
+
+void pc_prefetch_stop(struct pc_prefetch *pf)
+{
+	if (!pf->started)
+		return;
+	__atomic_store_n(&pf->stop, 1, __ATOMIC_RELAXED);
+	pthread_join(pf->th, NULL);
+	pc_set_free(&pf->set);
+	pf->started = 0;
+}

@@ -19,6 +19,8 @@
  */
 #include <signal.h>
 #include <stddef.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -80,6 +82,27 @@ typedef void (*pc_progress_fn)(uint64_t done, uint64_t total, void *arg);
 #define PC_WARM_CHUNK_DEFAULT (4u << 20)
 int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progress, void *arg,
 	    volatile sig_atomic_t *cancel, struct pc_warm_stats *st, struct cs_err *err);
+
+/*
+ * pc_warm on a thread of its own, beside something else (a server starting):
+ *   pc_prefetch_start  takes the set (its files found beforehand) and
+ *                      starts warming it with jobs readers; 0, or -1 when
+ *                      no thread could start (the set is freed then)
+ *   pc_prefetch_stop   stops it if it is still going, joins it, frees the
+ *                      set; st, rc and done_ns tell what it did
+ */
+struct pc_prefetch {
+	struct pc_set set;
+	int jobs;
+	volatile sig_atomic_t stop;
+	struct pc_warm_stats st;
+	int rc;                  /* pc_warm's */
+	uint64_t done_ns;        /* CLOCK_MONOTONIC when it finished (or was stopped) */
+	pthread_t th;
+	int started;
+};
+int pc_prefetch_start(struct pc_prefetch *pf, struct pc_set *set, int jobs);
+void pc_prefetch_stop(struct pc_prefetch *pf);
 
 const char *pc_method_name(enum pc_method m);
 

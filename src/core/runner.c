@@ -87,62 +87,27 @@ static void on_line(const char *line, uint64_t t_ns, void *arg)
 	phases_line(f->ph, line, t_ns >= f->t0 ? (double)(t_ns - f->t0) / 1e9 : 0);
 }
 
-struct prefetch {
-	struct pc_set set;
-	int jobs;
-	uint64_t exec_ns;
-	volatile sig_atomic_t stop;
-	struct pc_warm_stats st;
-	int rc;
-	uint64_t done_ns;
-	pthread_t th;
-	int started;
-};
-
-static void *prefetch_main(void *arg)
-{
-	struct prefetch *pf = arg;
-	struct cs_err e;
-	pf->rc = pc_warm(&pf->set, pf->jobs, 16u << 20, NULL, NULL, &pf->stop, &pf->st, &e);
-	pf->done_ns = now_ns();
-	return NULL;
-}
-
 /* Before launch (the file walk stays out of the measured time): which
  * files to warm. 1 when there is a prefetch to start. */
-static int prefetch_prepare(struct prefetch *pf, const struct run_opts *o)
+static int prefetch_prepare(struct pc_set *set, const struct run_opts *o)
 {
-	memset(pf, 0, sizeof(*pf));
+	memset(set, 0, sizeof(*set));
 	if (o->prefetch_jobs <= 0 || !o->model)
 		return 0;
 	char *paths[1] = { (char *)o->model };
 	struct cs_err e;
-	if (pc_collect(paths, 1, &pf->set, &e))
-		return 0;
-	pf->jobs = o->prefetch_jobs;
-	return 1;
+	return pc_collect(paths, 1, set, &e) == 0;
 }
 
-/* Right after exec: warm them while the server starts. */
-static void prefetch_start(struct prefetch *pf)
-{
-	pf->started = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
-	if (!pf->started)
-		pc_set_free(&pf->set);
-}
-
-static void prefetch_finish(struct prefetch *pf, struct run_result *r)
+static void prefetch_finish(struct pc_prefetch *pf, struct run_result *r)
 {
 	if (!pf->started)
 		return;
-	__atomic_store_n(&pf->stop, 1, __ATOMIC_RELAXED);
-	pthread_join(pf->th, NULL);
+	pc_prefetch_stop(pf);
 	r->prefetch_bytes = pf->st.read_bytes;
 	r->prefetch_s = pf->rc == 0 && pf->done_ns > r->exec_ns && (!r->ready_ns || pf->done_ns <= r->ready_ns)
 				? (double)(pf->done_ns - r->exec_ns) / 1e9
 				: -1;
-	pc_set_free(&pf->set);
-	pf->started = 0;
 }
 
 struct sampler {
@@ -311,7 +276,8 @@ struct run {
 	struct run_result *r;
 	struct ready_spec rs;
 	int64_t baseline;             /* device GPU memory before launch, < 0 unknown */
-	struct prefetch pf;
+	struct pc_set pf_set;         /* the prefetch's files, found before launch */
+	struct pc_prefetch pf;
 	int prefetch;
 	struct sampler sm;
 	struct proc p;
@@ -369,7 +335,8 @@ static int launch(struct run *x, struct cs_err *err)
 	struct run_result *r = x->r;
 	/* The model's files for the prefetch and the sampler, found before
 	 * launch so that no file walk runs inside the measured time. */
-	x->prefetch = prefetch_prepare(&x->pf, o);
+	memset(&x->pf, 0, sizeof(x->pf));
+	x->prefetch = prefetch_prepare(&x->pf_set, o);
 	x->sm.on = o->timeline;
 	if (x->sm.on && o->model) {
 		char *paths[1] = { (char *)o->model };
@@ -380,14 +347,14 @@ static int launch(struct run *x, struct cs_err *err)
 		refuse(r, RUN_SPAWN_FAILED, err->code, err, "%s", err->msg);
 		ready_free(&x->rs);
 		if (x->prefetch)
-			pc_set_free(&x->pf.set);
+			pc_set_free(&x->pf_set);
 		if (x->sm.have_set)
 			pc_set_free(&x->sm.set);
 		return -1;
 	}
 	r->exec_ns = x->p.exec_ns;
 	if (x->prefetch)
-		prefetch_start(&x->pf);
+		pc_prefetch_start(&x->pf, &x->pf_set, o->prefetch_jobs);
 	phases_init(&r->phases);
 	x->feed = (struct phase_feed){ &r->phases, x->p.exec_ns };
 	int have_log = srvlog_start(&x->log, x->p.out_fd, o->log_path, x->p.exec_ns,

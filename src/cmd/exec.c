@@ -1,0 +1,405 @@
+/* coldstart exec: the production form of a cold start -- stage, then run the server in the foreground. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cli.h"
+#include "../opts.h"
+#include "../core/fsutil.h"
+#include "../core/pagecache.h"
+#include "../core/phases.h"
+#include "../core/proc.h"
+#include "../core/ready.h"
+#include "../core/srvlog.h"
+#include "../core/stagecache.h"
+#include "../core/strbuf.h"
+#include "../core/util.h"
+#include "cmds.h"
+#include "../core/banned.h"
+
+static const struct opts_help help = {
+	.usage = "usage: coldstart exec [--stage SRC] [--root ROOT] [--name NAME] [--model PATH]\n"
+	"                      [--port N] [--ready SPEC] [--ready-file FILE] [--prefetch[=JOBS]]\n"
+	"                      -- SERVER ARGS...\n"
+	"\n"
+	"The production form of a cold start, as a container's entrypoint or a\n"
+	"Slurm task: stage the model into the node's cache if it lacks it (from a\n"
+	"mount, https:// or s3://, as 'coldstart stage' does; callers on one node\n"
+	"wait for each other and stage once), put the staged path where the\n"
+	"server's arguments say {model} (and --port where they say {port}),\n"
+	"start warming the model's files (--prefetch), then run the server in the\n"
+	"foreground, its output on this process's stdout, with the model's use\n"
+	"lock held for its whole life (no 'cache rm' or eviction takes it away).\n"
+	"SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to the\n"
+	"server. When it first answers its readiness check, --ready-file is\n"
+	"written (for a Kubernetes startup or readiness probe: test -f FILE) and\n"
+	"the cold start's phases are logged on stderr: stage, prefetch, time to\n"
+	"ready and what the server's log says of its own (weights, compile,\n"
+	"graphs). coldstart exits with the server's status (128+N if a signal\n"
+	"ended it) and removes the ready file; it never stops a healthy server,\n"
+	"and if coldstart itself is killed (even with kill -9) the server's whole\n"
+	"process tree is stopped.\n",
+	.after = "Readiness: --ready SPEC as for 'run' (http://HOST:PORT/PATH, tcp:PORT,\n"
+	"log:REGEX; {port} is --port); with --port and no --ready,\n"
+	"http://127.0.0.1:{port}/health. Without either there is no check: the\n"
+	"ready file is written as the server starts.\n"
+	"\n"
+	"Examples:\n"
+	"  coldstart exec --stage s3://models/qwen2.5-7b --root /mnt/nvme/cache --port 8000 \\\n"
+	"      --ready-file /run/coldstart/ready --prefetch -- \\\n"
+	"      vllm serve {model} --port {port} --max-model-len 8192\n"
+	"  coldstart exec --stage /mnt/nfs/qwen.gguf --root /mnt/nvme/cache --port 8080 -- \\\n"
+	"      llama-server -m {model} --port {port}\n",
+};
+
+/* Signals for the server, taken from the handler to the main loop. */
+static volatile sig_atomic_t pending[65];
+static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+static void on_signal(int sig)
+{
+	if (sig > 0 && sig < 65)
+		pending[sig] = 1;
+}
+
+struct exec_cfg {
+	const char *stage, *root, *name, *model, *ready, *ready_file;
+	long port, jobs;
+	int prefetch, quiet, verify;
+	char **argv;                   /* the server's, after -- */
+	int argc;
+};
+
+static void say(const struct exec_cfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct exec_cfg *c, const char *fmt, ...)
+{
+	if (c->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("coldstart: exec: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void on_stage_notice(const char *msg, void *arg)
+{
+	say(arg, "stage: %s", msg);
+}
+
+/* Stage SRC into ROOT (once per node: concurrent callers wait for the one
+ * copying); the path to serve in *path. */
+static int stage_model(const struct exec_cfg *c, char **path, double *seconds, int *copied)
+{
+	char *name = c->name ? xstrdup(c->name) : sc_default_name(c->stage);
+	if (!name)
+		return error("cannot name the model of '%s': give --name NAME", c->stage);
+	struct sc_opts o = {
+		.root = c->root, .src = c->stage, .name = name, .jobs = (int)c->jobs,
+		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
+		.cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
+	};
+	struct sc_result r;
+	struct cs_err err;
+	int rc = sc_stage(&o, &r, &err);
+	free(name);
+	if (rc) {
+		sc_result_free(&r);
+		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
+	}
+	*seconds = r.seconds;
+	*copied = !r.noop;
+	if (r.noop)
+		say(c, "'%s' is already staged%s", r.path, r.waited ? " (by the process it waited for)" : "");
+	else
+		say(c, "staged '%s' in %.2fs (%.2f GB, %zu files)", r.path, r.seconds, (double)r.bytes / 1e9, r.files);
+	*path = r.path;
+	r.path = NULL;
+	sc_result_free(&r);
+	return 0;
+}
+
+/* Each argument with {model} and {port} replaced. */
+static char **server_argv(const struct exec_cfg *c, const char *model)
+{
+	char port[32];
+	snprintf(port, sizeof(port), "%ld", c->port);
+	char **av = xcalloc((size_t)c->argc + 1, sizeof(char *));
+	for (int i = 0; i < c->argc; i++) {
+		struct strbuf b = STRBUF_INIT;
+		for (const char *s = c->argv[i]; *s;) {
+			if (!strncmp(s, "{model}", 7) && model) {
+				strbuf_adds(&b, model);
+				s += 7;
+			} else if (!strncmp(s, "{port}", 6) && c->port > 0) {
+				strbuf_adds(&b, port);
+				s += 6;
+			} else {
+				strbuf_addch(&b, *s++);
+			}
+		}
+		av[i] = b.buf ? strbuf_detach(&b) : xstrdup("");
+	}
+	return av;
+}
+
+/* The server's output, passed through; its phases read on the way. */
+struct relay {
+	struct phases ph;
+	uint64_t t0;
+	pthread_mutex_t mu;
+};
+
+static void on_line(const char *line, uint64_t t_ns, void *arg)
+{
+	struct relay *r = arg;
+	fputs(line, stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+	pthread_mutex_lock(&r->mu);
+	phases_line(&r->ph, line, t_ns >= r->t0 ? (double)(t_ns - r->t0) / 1e9 : 0);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int write_ready_file(const char *path, double ready_s, const char *model, pid_t pid)
+{
+	json_t *j = json_pack("{s:f, s:s?, s:I}", "ready_s", ready_s, "model", model, "pid", (json_int_t)pid);
+	char *dump = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	char *text = xasprintf("%s\n", dump);
+	free(dump);
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	struct cs_err err;
+	int rc = fs_write_file_sync(tmp, text, strlen(text), &err);
+	if (!rc && rename(tmp, path) < 0)
+		rc = cs_fail_errno(&err, errno, "cannot rename '%s' to '%s'", tmp, path);
+	if (rc) {
+		unlink(tmp);
+		warning("cannot write the ready file: %s", err.msg);
+	}
+	free(tmp);
+	free(text);
+	return rc;
+}
+
+/* "; weights 4.100 s; graphs 2.000 s" from what the server's log said. */
+static void phase_summary(struct strbuf *b, const struct phases *ph)
+{
+	const struct { const char *name; double v; } parts[] = {
+		{ "weights", ph->weights_s }, { "model load", ph->model_load_s }, { "compile", ph->compile_s },
+		{ "graphs", ph->graph_s },     { "engine init", ph->engine_init_s },
+	};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
+		if (parts[i].v >= 0)
+			strbuf_addf(b, "; %s %.3f s", parts[i].name, parts[i].v);
+}
+
+/* Run the server until it exits; its exit status, as a shell reports it. */
+static int supervise(const struct exec_cfg *c, char **argv, const char *model, int use_fd, double stage_s,
+		     int copied)
+{
+	struct ready_spec rs;
+	int have_rs = 0;
+	struct cs_err err;
+	const char *spec = c->ready ? c->ready : c->port > 0 ? "http://127.0.0.1:{port}/health" : NULL;
+	if (spec) {
+		if (ready_parse(spec, (int)c->port, &rs, &err))
+			return usage_error("%s", err.msg);
+		have_rs = 1;
+	}
+	if (c->ready_file)
+		unlink(c->ready_file);   /* a file left by an earlier life is not this server's readiness */
+	struct pc_set set;
+	int want_prefetch = 0;
+	if (c->prefetch > 0 && model) {
+		char *paths[1] = { (char *)model };
+		want_prefetch = pc_collect(paths, 1, &set, &err) == 0;
+		if (!want_prefetch)
+			warning("no prefetch: %s", err.msg);
+	}
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++) {
+		struct sigaction sa = { .sa_handler = on_signal };
+		sigemptyset(&sa.sa_mask);
+		sigaction(forwarded[i], &sa, NULL);
+	}
+	fflush(NULL);
+	struct proc p;
+	if (proc_spawn(&p, argv, use_fd, &err)) {
+		if (want_prefetch)
+			pc_set_free(&set);
+		if (have_rs)
+			ready_free(&rs);
+		return error("%s", err.msg);
+	}
+	struct pc_prefetch pf;
+	memset(&pf, 0, sizeof(pf));
+	if (want_prefetch)
+		pc_prefetch_start(&pf, &set, c->prefetch);
+	struct relay rl = { .t0 = p.exec_ns, .mu = PTHREAD_MUTEX_INITIALIZER };
+	phases_init(&rl.ph);
+	struct srvlog log;
+	int have_log = srvlog_start(&log, p.out_fd, NULL, p.exec_ns, have_rs && rs.kind == READY_LOG ? &rs.re : NULL,
+				    on_line, &rl, &err) == 0;
+	p.out_fd = -1;
+	if (!have_log)
+		warning("cannot read the server's output: %s", err.msg);
+	say(c, "started pid %ld: %s", (long)p.pid, argv[0]);
+	int ready = 0;
+	if (!have_rs) {
+		ready = 1;
+		if (c->ready_file)
+			write_ready_file(c->ready_file, 0, model, p.pid);
+	}
+	while (!proc_reap(&p)) {
+		for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++) {
+			int sig = forwarded[i];
+			if (pending[sig]) {
+				pending[sig] = 0;
+				kill(-p.pid, sig);
+				say(c, "passed signal %d (%s) to the server", sig, strsignal(sig));
+			}
+		}
+		if (!ready) {
+			int ok = rs.kind == READY_LOG ? have_log && srvlog_match_ns(&log) != 0 : ready_check(&rs, 1000000000ull);
+			if (ok) {
+				ready = 1;
+				double t = (double)(now_ns() - p.exec_ns) / 1e9;
+				if (c->ready_file)
+					write_ready_file(c->ready_file, t, model, p.pid);
+				struct strbuf b = STRBUF_INIT;
+				strbuf_addf(&b, "ready in %.3f s after launch", t);
+				if (c->stage)
+					strbuf_addf(&b, "; stage %.3f s%s", stage_s, copied ? "" : " (already staged)");
+				if (pf.started)
+					strbuf_addf(&b, "; prefetch %s", pf.done_ns ? "done" : "still warming");
+				pthread_mutex_lock(&rl.mu);
+				phase_summary(&b, &rl.ph);
+				pthread_mutex_unlock(&rl.mu);
+				say(c, "%s", b.buf);
+				strbuf_release(&b);
+				continue;
+			}
+		}
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	int st = p.leader_status;
+	if (c->ready_file)
+		unlink(c->ready_file);
+	pc_prefetch_stop(&pf);
+	if (have_log) {
+		srvlog_stop(&log, 2000000000ull);
+		srvlog_free(&log);
+	}
+	proc_free(&p);   /* what the server left behind goes with it */
+	if (have_rs)
+		ready_free(&rs);
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+	say(c, "the server exited %s %d%s", WIFSIGNALED(st) ? "on signal" : "with status",
+	    WIFSIGNALED(st) ? WTERMSIG(st) : code, ready ? "" : ", before it was ready");
+	return code;
+}
+
+int cmd_exec(int argc, char **argv)
+{
+	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO };
+	int dashdash = 0;
+	for (int i = 1; i < argc && !dashdash; i++)
+		dashdash = !strcmp(argv[i], "--");
+	const struct opt opts[] = {
+		{ .type = OPT_STRING, .long_name = "stage", .argname = "SRC", .value = &c.stage,
+		  .help = "stage this model first (a directory, a GGUF file,\nhttps://... or s3://...) unless ROOT has it" },
+		{ .type = OPT_STRING, .long_name = "root", .argname = "ROOT", .value = &c.root,
+		  .help = "the node's cache (default $STAGING_ROOT)" },
+		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &c.name,
+		  .help = "its name there (default: from SRC, as stage names it)" },
+		{ .type = OPT_STRING, .long_name = "model", .argname = "PATH", .value = &c.model,
+		  .help = "no staging: the model path for {model}" },
+		{ .type = OPT_INT, .long_name = "port", .argname = "N", .value = &c.port, .min = 1, .max = 65535,
+		  .hint = "1 to 65535", .help = "for {port}, and the default readiness check" },
+		{ .type = OPT_STRING, .long_name = "ready", .argname = "SPEC", .value = &c.ready,
+		  .help = "readiness check (default http://127.0.0.1:{port}/health)" },
+		{ .type = OPT_STRING, .long_name = "ready-file", .argname = "FILE", .value = &c.ready_file,
+		  .help = "written once the server is ready, removed when it exits" },
+		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c.prefetch, .cb = opt_prefetch_cb,
+		  .flags = OPTF_OPTIONAL,
+		  .help = "warm the model's files while the server starts,\nJOBS readers (default " WP_JOBS_DEFAULT_S ")" },
+		{ OPT_JOBS_AUTO, .max = WP_JOBS_MAX, .long_name = "jobs", .argname = "N", .value = &c.jobs,
+		  .help = "staging concurrency: auto (default) or 1 to " WP_JOBS_MAX_S },
+		{ .type = OPT_FLAG, .long_name = "verify", .value = &c.verify,
+		  .help = "stage with --verify xxh3" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c.quiet,
+		  .help = "no messages of coldstart's own (the server's output\nstill passes through)" },
+		OPT_END_(),
+	};
+	int first = 0;
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
+	if (!dashdash || first >= argc)
+		return usage_error("the server's command goes after --: coldstart exec [options] -- SERVER ARGS...");
+	c.argv = argv + first;
+	c.argc = argc - first;
+	if (c.stage && c.model)
+		return usage_error("--stage and --model both name the model: give one");
+	if (c.stage && (!c.root || !*c.root))
+		return usage_error("--stage needs --root ROOT (or $STAGING_ROOT): the node's cache");
+	int uses_model = 0, uses_port = 0;
+	for (int i = 0; i < c.argc; i++) {
+		uses_model |= strstr(c.argv[i], "{model}") != NULL;
+		uses_port |= strstr(c.argv[i], "{port}") != NULL;
+	}
+	if (uses_model && !c.stage && !c.model)
+		return usage_error("the server's arguments say {model}: give --stage SRC or --model PATH");
+	if (uses_port && c.port <= 0)
+		return usage_error("the server's arguments say {port}: give --port N");
+	if (c.ready) {
+		struct ready_spec rs;
+		struct cs_err err;
+		if (ready_parse(c.ready, c.port > 0 ? (int)c.port : 1, &rs, &err))
+			return usage_error("%s", err.msg);
+		ready_free(&rs);
+	}
+	cli_catch_signals();   /* Ctrl-C while staging: the partial copy stays, resumable */
+	char *model = NULL;
+	double stage_s = 0;
+	int copied = 0;
+	if (c.stage) {
+		int rc = stage_model(&c, &model, &stage_s, &copied);
+		if (rc)
+			return rc;
+	} else if (c.model) {
+		model = xstrdup(c.model);
+	}
+	/* The model stays put while the server lives: the guard holds the lock
+	 * until the server's last process is gone, even if exec is killed. */
+	struct cs_err err;
+	int use_fd = model ? sc_use(model, &err) : -1;
+	if (use_fd == -2) {
+		int rc = err.code == EBADMSG ? error("%s", err.msg) : (warning("%s", err.msg), 0);
+		if (rc) {
+			free(model);
+			return rc;
+		}
+		use_fd = -1;
+	}
+	char **sargv = server_argv(&c, model);
+	int rc = supervise(&c, sargv, model, use_fd, stage_s, copied);
+	for (int i = 0; i < c.argc; i++)
+		free(sargv[i]);
+	free(sargv);
+	sc_release(use_fd);
+	free(model);
+	return rc;
+}
