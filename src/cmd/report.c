@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../cli.h"
 #include "../opts.h"
@@ -14,6 +15,7 @@
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart report CSV [--md FILE] [--svg FILE] [--json] [options]\n"
+	"       coldstart report CSV CSV... | DIR [--md FILE] [--svg FILE]   (a fleet)\n"
 	"\n"
 	"Turn a bench CSV (header run_id,storage_mode,model,max_model_len,load_s,\n"
 	"gpu_mem_used_mb,notes) into a Markdown report and an SVG chart: per mode\n"
@@ -25,9 +27,21 @@ static const struct opts_help help = {
 	"time-to-ready is storage vs runtime. `bench` writes the same report next\n"
 	"to its CSV after every bench. Rows written by hand with the seed's header\n"
 	"(no notes keys) are fine; failed rows are counted, not averaged.\n",
-	.after = "Examples:\n"
+	.after = "Several CSVs, or a directory of them, one per node (as a Slurm job or a\n"
+	"Kubernetes Job per node leaves them), make one fleet report\n"
+	"(fleet_report.md and .svg beside them unless --md/--svg say otherwise): per\n"
+	"node the median time to ready per mode; across nodes p50 / p90 / p99 and\n"
+	"the max per mode; the slowest node and the outliers (above 1.5x p50); a\n"
+	"chart per node; and the environment fields (kernel, CPU, RAM, GPU, file\n"
+	"systems, devices) that differ between nodes. A node is named by its\n"
+	"bench sidecar, else by the node= note of its rows ($COLDSTART_NODE, else\n"
+	"$NODE_NAME, else $SLURMD_NODENAME, else the hostname, when they were\n"
+	"written), else by the CSV's file name.\n"
+	"\n"
+	"Examples:\n"
 	"  coldstart report storage_layout_bench.csv\n"
-	"  coldstart report runs.csv --md - --threshold user=2,internal=10\n",
+	"  coldstart report runs.csv --md - --threshold user=2,internal=10\n"
+	"  coldstart report /shared/bench/job-4242/\n",
 };
 
 static int parse_thresholds(const char *s, struct rp_thresholds *th)
@@ -83,6 +97,43 @@ static int report_write(const char *csv, const char *md, const char *svg, const 
 	return rc ? EXIT_FAIL : 0;
 }
 
+/* Several CSVs (or one directory of them): the fleet report. */
+static int fleet_write(char **args, int nargs, const char *md, const char *svg, const char *model, int quiet)
+{
+	char **csvs = NULL;
+	size_t n = 0;
+	struct cs_err err;
+	struct stat sb;
+	const char *dir = NULL;
+	if (nargs == 1 && stat(args[0], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		if (rp_fleet_dir(args[0], &csvs, &n, &err))
+			return error("%s", err.msg);
+		dir = args[0];
+	} else {
+		csvs = xcalloc((size_t)nargs, sizeof(char *));
+		for (int i = 0; i < nargs; i++)
+			csvs[n++] = xstrdup(args[i]);
+	}
+	char *where = dir ? xstrdup(dir) : fs_parent_dir(csvs[0]);
+	char *mdp = md ? xstrdup(md) : path_join(where, "fleet_report.md");
+	char *svgp = svg ? xstrdup(svg) : path_join(where, "fleet_report.svg");
+	int rc = 0;
+	if (!strcmp(mdp, "-") || !strcmp(svgp, "-"))
+		rc = usage_error("a fleet report is written to files: give --md FILE and --svg FILE");
+	else if (rp_fleet_write(csvs, n, model, mdp, svgp, &err))
+		rc = err.code == EEXIST ? usage_error("%s", err.msg) : error("%s", err.msg);
+	else if (!quiet)
+		fprintf(stderr, "coldstart: report: fleet of %zu nodes\ncoldstart: report: %s\ncoldstart: report: %s\n", n,
+			mdp, svgp);
+	for (size_t i = 0; i < n; i++)
+		free(csvs[i]);
+	free(csvs);
+	free(where);
+	free(mdp);
+	free(svgp);
+	return rc;
+}
+
 int cmd_report(int argc, char **argv)
 {
 	const char *md = NULL, *svg = NULL, *meta = NULL, *model = NULL;
@@ -105,10 +156,19 @@ int cmd_report(int argc, char **argv)
 		  .help = "do not say where the files went" },
 		OPT_END_(),
 	};
-	const char *csv;
-	int prc = opts_parse_one(opts, &help, argc, argv, "CSV", &csv);
-	if (prc >= 0)
-		return prc;
+	int first = 0;
+	int prc = opts_parse(opts, &help, argc, argv, &first);
+	if (prc)
+		return opts_exit(prc);
+	if (first >= argc)
+		return usage_error("missing CSV (a bench CSV, several, or a directory of them)");
+	struct stat sb;
+	if (argc - first > 1 || (stat(argv[first], &sb) == 0 && S_ISDIR(sb.st_mode))) {
+		if (json || meta)
+			return usage_error("--json and --meta are for one CSV; a fleet report reads each CSV's own sidecar");
+		return fleet_write(argv + first, argc - first, md, svg, model, quiet);
+	}
+	const char *csv = argv[first];
 	if (json && md && !strcmp(md, "-"))
 		return usage_error("--json and --md - both want stdout");
 	return report_write(csv, md, svg, meta, model, &th, json, quiet);

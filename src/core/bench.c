@@ -287,6 +287,9 @@ int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct 
 	free(cl);
 	if (b->run.name)
 		json_object_set_new(j, "model", json_string(b->run.name));
+	char *node = si_node_name();
+	json_object_set_new(j, "node", json_string(node));
+	free(node);
 	if (b->net_note)
 		json_object_set_new(j, "net", json_string(b->net_note + (strncmp(b->net_note, "net=", 4) ? 0 : 4)));
 	char *sc = server_command(b, b->nvme ? b->nvme : bench_arm_shown(b, &b->arms[0]));

@@ -108,6 +108,7 @@ struct rp_report {
 	struct rp_thresholds th;
 	json_t *meta;         /* sidecar, or NULL */
 	int mmap_loader;      /* every run's server= is llama.cpp or llama-server */
+	char *node;           /* the first node= note, or NULL */
 };
 
 /* model: only rows of this model (NULL: the model of the last row). On
@@ -127,6 +128,42 @@ json_t *rp_json(const struct rp_report *r);
 /* The statistics of n values (the one implementation: the bench's summary
  * uses it too). n == 0 gives zeros. */
 void rp_stats_of(const double *v, size_t n, struct rp_stats *s);
+
+/*
+ * ---- several nodes: the fleet report ----
+ * One CSV per node (each loaded as rp_load does, its sidecar beside it).
+ * A node is named by its sidecar's node (si_node_name) or host.hostname,
+ * else the node= note of its rows, else the CSV's file name. Per node the time to ready per mode (the
+ * median over its basis; staged: copy + start); across nodes, per mode,
+ * p50 / p90 / p99 (nearest rank over the nodes' medians) and the max; the
+ * slowest node per mode and the outliers (above 1.5x the fleet's p50); the
+ * environment fields (kernel, OS, CPU, RAM, GPU, each mode's file system and
+ * device) whose values differ between nodes. Deterministic, as rp_load.
+ */
+struct rp_node {
+	char *name;
+	struct rp_report r;
+};
+
+struct rp_fleet {
+	struct rp_node *nodes;
+	size_t n;
+	char *model;
+	char **modes;         /* every mode some node has, in report order */
+	size_t nmodes;
+};
+
+/* The CSVs of a directory (*.csv), sorted; *csvs malloc'd (each path too). */
+int rp_fleet_dir(const char *dir, char ***csvs, size_t *n, struct cs_err *err);
+int rp_fleet_load(char *const *csvs, size_t n, const char *model, struct rp_fleet *f, struct cs_err *err);
+void rp_fleet_free(struct rp_fleet *f);
+char *rp_fleet_markdown(const struct rp_fleet *f, const char *svg_name);
+/* One group of bars per node, one bar per mode, on one scale. */
+char *rp_fleet_svg(const struct rp_fleet *f);
+/* Load and write both (md, svg: paths; synced, atomic); EEXIST when an
+ * output is one of the inputs (a CSV or its sidecar). */
+int rp_fleet_write(char *const *csvs, size_t n, const char *model, const char *md, const char *svg,
+		   struct cs_err *err);
 
 /* ---- the report's files ---- */
 

@@ -8,6 +8,7 @@
  *   report_md.c      the Markdown
  *   report_svg.c     the SVG chart per mode
  *   report_timeline.c  one run's timeline chart (timeline.h)
+ *   report_fleet.c   several nodes' CSVs in one report
  */
 #include "report.h"
 #include "schema.h"
@@ -32,5 +33,8 @@ const char *rpi_verdict(double added, double limit);
 void rpi_svg_text(struct strbuf *b, double x, double y, const char *anchor, int size, const char *fill,
 		  const char *s);
 void rpi_nice_axis(double v, double *max, double *step);
+/* Markdown: text escaped for a table cell or a line; " TEXT |". */
+void rpi_md_esc(struct strbuf *b, const char *s);
+void rpi_md_cell(struct strbuf *b, const char *s);
 
 #endif

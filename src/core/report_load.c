@@ -276,6 +276,8 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 		r->nmodes++;
 	}
 	const char *notes = c[6];
+	if (!r->node)
+		r->node = notes_get_lenient(notes, NOTE_NODE);
 	char *server = notes_get_lenient(notes, NOTE_SERVER);
 	int llama = server && (!strcmp(server, "llama.cpp") || !strcmp(server, "llama-server"));
 	r->mmap_loader = (r->nruns == 0 || r->mmap_loader) && llama;
@@ -431,6 +433,7 @@ void rp_free(struct rp_report *r)
 	free(r->modes);
 	free(r->model);
 	free(r->csv);
+	free(r->node);
 	json_decref(r->meta);
 	memset(r, 0, sizeof(*r));
 }

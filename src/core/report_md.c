@@ -32,7 +32,7 @@ static void bytes_h(char *buf, size_t n, json_t *v)
 
 /* Text from a CSV or a sidecar, safe inside Markdown (also inside a table
  * cell): Markdown punctuation escaped, HTML neutralized, lines flattened. */
-static void md_esc(struct strbuf *b, const char *s)
+void rpi_md_esc(struct strbuf *b, const char *s)
 {
 	for (const char *p = s ? s : "-"; *p; p++) {
 		if (*p == '\n' || *p == '\r')
@@ -75,10 +75,10 @@ static void md_url(struct strbuf *b, const char *s)
 	}
 }
 
-static void md_cell(struct strbuf *b, const char *s)
+void rpi_md_cell(struct strbuf *b, const char *s)
 {
 	strbuf_addf(b, " ");
-	md_esc(b, s);
+	rpi_md_esc(b, s);
 	strbuf_addf(b, " |");
 }
 
@@ -104,8 +104,8 @@ static void md_environment(struct strbuf *b, const struct rp_report *r)
 					    js(host, "gpu_driver") ? js(host, "gpu_driver") : "?");
 			char *k = xasprintf("GPU %zu", i);
 			strbuf_addf(b, "|");
-			md_cell(b, k);
-			md_cell(b, v);
+			rpi_md_cell(b, k);
+			rpi_md_cell(b, v);
 			strbuf_addf(b, "\n");
 			free(k);
 			free(v);
@@ -114,13 +114,13 @@ static void md_environment(struct strbuf *b, const struct rp_report *r)
 		strbuf_addf(b, "| GPU | none seen (NVML not available) |\n");
 	}
 	strbuf_addf(b, "| OS |");
-	md_cell(b, js(host, "os"));
+	rpi_md_cell(b, js(host, "os"));
 	strbuf_addf(b, "\n| kernel |");
-	md_cell(b, js(host, "kernel"));
+	rpi_md_cell(b, js(host, "kernel"));
 	char *cpu = xasprintf("%s, %lld cores", js(host, "cpu") ? js(host, "cpu") : "?",
 			      (long long)json_integer_value(json_object_get(host, "cores")));
 	strbuf_addf(b, "\n| CPU |");
-	md_cell(b, cpu);
+	rpi_md_cell(b, cpu);
 	free(cpu);
 	strbuf_addf(b, "\n| RAM | %s |\n", ram);
 	json_t *ns = json_object_get(r->meta, "netsim_stats");
@@ -130,7 +130,7 @@ static void md_environment(struct strbuf *b, const struct rp_report *r)
 		json_int_t link = json_integer_value(json_object_get(ns, "bw_bytes_per_s"));
 		fmt_bytes(bw, sizeof(bw), (uint64_t)link);
 		strbuf_addf(b, "| simulated network path | netsim ");
-		md_esc(b, js(ns, "profile"));
+		rpi_md_esc(b, js(ns, "profile"));
 		strbuf_addf(b, ": delivered %s/s while serving", got);
 		if (link)
 			strbuf_addf(b, ", against the profile's %s/s", bw);
@@ -142,7 +142,7 @@ static void md_environment(struct strbuf *b, const struct rp_report *r)
 		char *note = netsim_limit_note(ns, &cpu_bound);
 		if (note) {
 			strbuf_addf(b, "\n%s", cpu_bound ? "**Warning, simulated network path:** " : "Simulated network path: ");
-			md_esc(b, note);
+			rpi_md_esc(b, note);
 			strbuf_addf(b, ".\n");
 		}
 		free(note);
@@ -158,13 +158,13 @@ static void md_environment(struct strbuf *b, const struct rp_report *r)
 			bytes_h(sz, sizeof(sz), json_object_get(p, "fs_size_bytes"));
 			bytes_h(fr, sizeof(fr), json_object_get(p, "fs_free_bytes"));
 			strbuf_addf(b, "|");
-			md_cell(b, js(p, "mode"));
-			md_cell(b, js(p, "path"));
-			md_cell(b, js(p, "mount"));
-			md_cell(b, js(p, "fstype"));
-			md_cell(b, js(p, "device") ? js(p, "device") : js(p, "source"));
-			md_cell(b, js(p, "device_model"));
-			md_cell(b, js(p, "kind"));
+			rpi_md_cell(b, js(p, "mode"));
+			rpi_md_cell(b, js(p, "path"));
+			rpi_md_cell(b, js(p, "mount"));
+			rpi_md_cell(b, js(p, "fstype"));
+			rpi_md_cell(b, js(p, "device") ? js(p, "device") : js(p, "source"));
+			rpi_md_cell(b, js(p, "device_model"));
+			rpi_md_cell(b, js(p, "kind"));
 			strbuf_addf(b, " %s | %s |\n", sz, fr);
 		}
 	}
@@ -174,7 +174,7 @@ static void md_server(struct strbuf *b, const struct rp_report *r)
 {
 	strbuf_addf(b, "\n## Server config\n\n| | |\n| --- | --- |\n");
 	strbuf_addf(b, "| model |");
-	md_cell(b, r->model);
+	rpi_md_cell(b, r->model);
 	strbuf_addf(b, "\n");
 	if (r->max_model_len >= 0)
 		strbuf_addf(b, "| max_model_len | %lld |\n", r->max_model_len);
@@ -223,7 +223,7 @@ static const char *basis_name(const struct rp_mode *m)
 
 static void md_mode(struct strbuf *b, const struct rp_mode *m)
 {
-	md_esc(b, m->name);
+	rpi_md_esc(b, m->name);
 }
 
 /* "runs 3, 7, 11" of the runs that satisfy pick. */
@@ -261,7 +261,7 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 	}
 	size_t ok = cold + unver + warm;
 	strbuf_addf(b, "# Cold start by storage path: ");
-	md_esc(b, r->model);
+	rpi_md_esc(b, r->model);
 	strbuf_addf(b, "\n\nFrom ");
 	md_code(b, r->csv);
 	strbuf_addf(b, ": %zu measured run%s", ok, ok == 1 ? "" : "s");
@@ -575,9 +575,9 @@ static void md_flagged(struct strbuf *b, const struct rp_report *r)
 			if (u->read_as != RP_READ_FLAGGED)
 				continue;
 			strbuf_addf(b, "- run %lld (", u->run_id);
-			md_esc(b, u->mode);
+			rpi_md_esc(b, u->mode);
 			strbuf_addf(b, "): ");
-			md_esc(b, u->flag);
+			rpi_md_esc(b, u->flag);
 			strbuf_addf(b, ".\n");
 		}
 	}
@@ -618,11 +618,11 @@ static void md_runs(struct strbuf *b, const struct rp_report *r)
 		else
 			snprintf(g, sizeof(g), "-");
 		strbuf_addf(b, "| %lld | ", u->run_id);
-		md_esc(b, u->mode);
+		rpi_md_esc(b, u->mode);
 		strbuf_addf(b, " | %s | %s | ", l, g);
-		md_esc(b, u->cold ? u->cold : "-");
+		rpi_md_esc(b, u->cold ? u->cold : "-");
 		strbuf_addf(b, " | ");
-		md_esc(b, u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
+		rpi_md_esc(b, u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
 		if (u->timeline) {
 			strbuf_addf(b, " | [svg](");
 			md_url(b, u->timeline);

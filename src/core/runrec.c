@@ -19,6 +19,7 @@
 #include "schema.h"
 #include "stagecache.h"
 #include "strbuf.h"
+#include "sysinfo.h"
 #include "template.h"
 #include "banned.h"
 
@@ -264,6 +265,9 @@ char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char
 	}
 	if (timeline)
 		notes_add(&notes, NOTE_TIMELINE, "%s", timeline);
+	char *node = si_node_name();
+	notes_add(&notes, NOTE_NODE, "%s", node);
+	free(node);
 	if (o->notes)
 		notes_add(&notes, NOTE_NOTE, "%s", o->notes);
 	return strbuf_detach(&notes);

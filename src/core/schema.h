@@ -66,6 +66,7 @@ const char *storage_mode_list(void);
 #define NOTE_PREFETCH_S "prefetch_s"
 #define NOTE_TIMELINE "timeline"             /* the run's timeline SVG */
 #define NOTE_NOTE "note"                     /* --notes TEXT */
+#define NOTE_NODE "node"                     /* the node a row was measured on (fleet reports) */
 #define NOTE_NET "net"                       /* netsim:PROFILE when the net path was simulated */
 #define NOTE_WEIGHTS "weights"               /* dummy: the runtime mode */
 #define NOTE_STAGED_BYTES "staged_bytes"

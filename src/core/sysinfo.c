@@ -175,3 +175,15 @@ json_t *si_path_json(const char *path)
 	free(real);
 	return o;
 }
+
+char *si_node_name(void)
+{
+	static const char *vars[] = { "COLDSTART_NODE", "NODE_NAME", "SLURMD_NODENAME" };
+	for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return xstrdup(v);
+	}
+	struct utsname u;
+	return xstrdup(uname(&u) == 0 ? u.nodename : "unknown");
+}

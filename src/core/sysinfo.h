@@ -17,6 +17,10 @@
 #include <jansson.h>
 
 json_t *si_host_json(void);
+/* The node this runs on, as a fleet names it: $COLDSTART_NODE, else
+ * Kubernetes' $NODE_NAME (the downward API's spec.nodeName, by convention),
+ * else Slurm's $SLURMD_NODENAME, else the hostname. malloc'd. */
+char *si_node_name(void);
 json_t *si_path_json(const char *path);
 
 /* The storage kind of a file system type and block device name (exposed
