@@ -4,7 +4,7 @@
 set -eu
 PKGS="gcc make libc6-dev perl libjansson-dev libxxhash-dev libcurl4-openssl-dev libssl-dev cmark-gfm librsvg2-bin
 libmicrohttpd-dev libfuse3-dev fuse3 python3 nginx-light curl
-ceph-mon ceph-osd radosgw ceph-common uuid-runtime"
+ceph-mon ceph-osd radosgw ceph-common uuid-runtime slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -24,8 +24,9 @@ fi
 echo "coldstart: deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-# Packages that ship a service (nginx, Ceph: the HTTP and S3 tests start their own, on
-# loopback) must not start it: nothing may listen beyond loopback.
+# Packages that ship a service (nginx, Ceph, Slurm, munge: the tests start their own, on
+# loopback or in network namespaces of their own) must not start it:
+# nothing may listen beyond loopback.
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then
