@@ -10,6 +10,7 @@
 #include "../core/fsutil.h"
 #include "../core/stagecache.h"
 #include "../core/util.h"
+#include "cacheserve.h"
 #include "cmds.h"
 #include "../core/banned.h"
 
@@ -18,6 +19,7 @@ static const struct opts_help help = {
 	"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
 	"       coldstart cache rm NAME... [--root ROOT]\n"
 	"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
+	"       coldstart cache serve [--root ROOT] [--listen ADDRESS:PORT]\n"
 	"\n"
 	"Manage the models `coldstart stage` put under a staging root\n"
 	"(default $STAGING_ROOT).\n"
@@ -34,10 +36,16 @@ static const struct opts_help help = {
 	"          model a running server uses\n"
 	"  gc      remove abandoned partial copies (no stager holds them); with\n"
 	"          --max-cache, also evict least recently used models not in use\n"
-	"          until the cache fits\n",
+	"          until the cache fits\n"
+	"  serve   the published models over read-only HTTP (byte ranges, ETags),\n"
+	"          for peers: coldstart stage http://THIS-NODE:PORT/NAME/ copies one\n"
+	"          from here instead of from the shared path or bucket. Partial or\n"
+	"          corrupt models are never served. Listens on 127.0.0.1 (any free\n"
+	"          port) unless --listen names an address; prints its URL\n",
 	.after = "Examples:\n"
 	"  coldstart cache ls --root /mnt/nvme0/staged\n"
-	"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n",
+	"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n"
+	"  coldstart cache serve --root /mnt/nvme0/staged --listen 10.0.0.5:8090\n",
 };
 
 static char *ago(char *buf, size_t len, int64_t t)
@@ -209,7 +217,8 @@ int cmd_cache(int argc, char **argv)
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
 	long jobs = WP_JOBS_DEFAULT;
-	int json = 0, repair = 0;
+	int json = 0, repair = 0, quiet = 0;
+	const char *listen_on = NULL;
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &root,
 		  .help = "staging root (default $STAGING_ROOT)" },
@@ -220,9 +229,13 @@ int cmd_cache(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "repair", .value = &repair,
 		  .help = "verify: re-stage what failed from its recorded source" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "ls: JSON on stdout" },
+		{ .type = OPT_STRING, .long_name = "listen", .argname = "ADDR:PORT", .value = &listen_on,
+		  .help = "serve: where (default 127.0.0.1, a free port)" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
+		  .help = "serve: no line per request" },
 		OPT_END_(),
 	};
-	static const char *const actions[] = { "ls", "verify", "rm", "gc", NULL };
+	static const char *const actions[] = { "ls", "verify", "rm", "gc", "serve", NULL };
 	const char *action;
 	int prc = opts_parse_action(opts, &help, argc, argv, actions, &action);
 	if (prc >= 0)
@@ -230,6 +243,8 @@ int cmd_cache(int argc, char **argv)
 	if (!root || !*root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	int nargs = argc - optind;
+	if ((listen_on || quiet) && strcmp(action, "serve"))
+		return usage_error("--listen and --quiet go with serve");
 	if (!strcmp(action, "ls")) {
 		if (nargs)
 			return usage_error("ls takes no NAME");
@@ -237,6 +252,11 @@ int cmd_cache(int argc, char **argv)
 	}
 	if (json)
 		return usage_error("--json goes with ls");
+	if (!strcmp(action, "serve")) {
+		if (nargs)
+			return usage_error("serve takes no NAME");
+		return cache_serve(root, listen_on, quiet);
+	}
 	if (max_cache && strcmp(action, "gc"))
 		return usage_error("--max-cache goes with gc");
 	if (repair && strcmp(action, "verify"))
