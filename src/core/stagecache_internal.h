@@ -10,6 +10,7 @@
  *   stagecache_manifest.c  manifest and journal formats
  *   stagecache_evict.c     the cache's contents, LRU eviction, room
  *   stagecache_stage.c     sc_stage and the steps of one copy
+ *   stagecache_verify.c    the partial copy checked: chunk hashes, the store's checksums
  *   stagecache_ops.c       ls, verify, repair, rm, gc, use
  */
 #include <jansson.h>
@@ -139,6 +140,17 @@ void sci_journal_record(size_t file, uint64_t chunk, uint64_t hash, void *arg); 
 json_t *sci_journal_header_load(const char *root, const char *name, FILE **fp);
 void sci_journal_summary(const char *root, const char *name, struct jsum *js);
 uint64_t sci_partial_total(const char *root, const char *name);
+
+/* stagecache_verify.c */
+/* The partial copy: sizes, or (xxh3) every chunk read back from the device
+ * against the source's hash; files linked from a copy being replaced that
+ * no longer match go into stale[] (copy them again), not an error. */
+int sci_verify_copy(const struct sc_opts *o, struct splan *p, const char *part, size_t *stale, size_t *nstale,
+		    struct cs_err *err);
+/* A URL source under xxh3: each file against the store's own checksum
+ * where it has one (r->store_checked, r->store_alg). EIO when one differs. */
+int sci_verify_store(const struct sc_opts *o, const struct splan *p, const char *part, struct sc_result *r,
+		     struct cs_err *err);
 
 /* stagecache_evict.c */
 void sci_published(const char *root, struct pubent **out, size_t *n); /* least recently used first */
