@@ -159,10 +159,11 @@ int cmd_stage(int argc, char **argv)
 	o.name = getenv("MODEL_NAME");
 	long jobs = WP_JOBS_AUTO;
 	uint64_t stall_ns = 0;
-	int json = 0, verify = SC_VERIFY_SIZE, first;
+	int json = 0, verify = SC_VERIFY_SIZE, kind = 0, first;
 	struct ui u;
 	memset(&u, 0, sizeof(u));
 	static const char *const verifies[] = { "size", "xxh3", NULL };
+	static const char *const kinds[] = { "model", "dir", NULL };
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &o.root,
 		  .help = "staging root on local NVMe (default $STAGING_ROOT;\ncreated if its parent exists)" },
@@ -194,6 +195,10 @@ int cmd_stage(int argc, char **argv)
 			  "KB/MB/GB powers of 1000)" },
 		{ .type = OPT_FLAG, .long_name = "follow-symlinks", .value = &o.follow_symlinks,
 		  .help = "copy what symlinks leaving SRC point to (refused\notherwise)" },
+		{ .type = OPT_ENUM, .long_name = "kind", .argname = "K", .value = &kind, .choices = kinds,
+		  .hint = "model or dir",
+		  .help = "model (default: a checkpoint, checked to be one) or\ndir: any directory -- a compile or kernel cache\n"
+			  "(VLLM_CACHE_ROOT, TORCHINDUCTOR_CACHE_DIR,\nTRITON_CACHE_DIR) -- with every other guarantee" },
 		{ .type = OPT_FLAG, .long_name = "keep-src-cache", .value = &o.keep_src_cache,
 		  .help = "leave the source's pages in the page cache" },
 		{ .type = OPT_DURATION, .long_name = "wait-timeout", .argname = "DUR", .value = &o.wait_timeout_ns,
@@ -214,6 +219,7 @@ int cmd_stage(int argc, char **argv)
 		return opts_exit(prc);
 	o.jobs = (int)jobs;
 	o.verify = (enum sc_verify)verify;
+	o.kind_dir = kind == 1;
 	if (argc - optind > 1)
 		return usage_error("too many arguments: one SRC directory");
 	o.src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");

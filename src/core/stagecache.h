@@ -60,6 +60,8 @@ struct sc_opts {
 	int follow_symlinks;           /* symlinks leaving SRC are refused otherwise */
 	int replace;                   /* NAME may hold another source's copy: replace it */
 	int keep_src_cache;            /* leave the source's pages cached */
+	int kind_dir;                  /* any directory (a compile cache), not a model: the model
+					* checks (config or weights present, headers valid) are not made */
 	uint64_t wait_timeout_ns;      /* for another stager; default 1 hour */
 	/* A URL source (http:// or https://): */
 	char **files;                  /* the model's files, relative (default: found; see httpsrc.h) */

@@ -49,6 +49,7 @@ struct splan {
 	size_t n, alloc;
 	uint64_t total;
 	uint64_t chunk;
+	int kind_dir;    /* a directory, not a model: no model checks (sc_opts.kind_dir) */
 };
 
 struct manifest {

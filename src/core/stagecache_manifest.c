@@ -60,6 +60,8 @@ int sci_write_manifest(const char *dir, const char *name, const struct splan *p,
 			      "source", p->src, "filters", p->filters, "staged_at", (json_int_t)time(NULL),
 			      "verify", verify_name(v), "chunk", (json_int_t)p->chunk, "bytes",
 			      (json_int_t)p->total, "files", files);
+	if (p->kind_dir)
+		json_object_set_new(j, "kind", json_string("dir"));
 	char *s = json_dumps(j, JSON_INDENT(1));
 	json_decref(j);
 	char *path = path_join(dir, SC_MANIFEST);

@@ -256,6 +256,8 @@ static int staged_opts(const char *root, const char *name, struct sc_opts *o, ch
 	o->src = *src;
 	o->verify = m.verify;
 	o->chunk = m.chunk;
+	const char *kind = json_string_value(json_object_get(m.j, "kind"));
+	o->kind_dir = kind && !strcmp(kind, "dir");
 	/* filters: "+GLOB\n" includes, "-GLOB\n" excludes */
 	size_t n = 0;
 	for (const char *q = m.filters; *q; q++)

@@ -388,12 +388,14 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		weights |= safet || sci_has_suffix(r, ".bin") || sci_has_suffix(r, ".pt") || sci_has_suffix(r, ".pth") ||
 			   sci_has_suffix(r, ".gguf");
 	}
-	if (!config && !weights)
+	p->kind_dir = o->kind_dir;
+	if (!config && !weights && !o->kind_dir)
 		return cs_fail(err, EINVAL,
 			       "source '%s' is not a model: no config.json and no weights "
-			       "(*.safetensors, *.bin, *.pt, *.gguf)", shown);
+			       "(*.safetensors, *.bin, *.pt, *.gguf); a directory that is not a model (a compile "
+			       "cache) stages with --kind dir", shown);
 	/* A URL source's headers are checked once its files are here. */
-	if (!url && sci_check_model(p->src, p, !o->ninclude && !o->nexclude, o->src, err))
+	if (!url && !o->kind_dir && sci_check_model(p->src, p, !o->ninclude && !o->nexclude, o->src, err))
 		return -1;
 	for (size_t i = 0; i < p->n; i++) {
 		p->f[i].nchunks = cp_nchunks(p->f[i].size, p->chunk);

@@ -556,7 +556,7 @@ static int stage_publish(struct stage_job *j, struct cs_err *err)
 		free(dst);
 	}
 	int rc = prune_extras(j->part, p, err);
-	if (!rc && p->remote)   /* what the server sent is a model llama.cpp or vLLM can open */
+	if (!rc && p->remote && !p->kind_dir)   /* what the server sent is a model llama.cpp or vLLM can open */
 		rc = sci_check_model(j->part, p, 1, p->src, err);
 	if (!rc)
 		rc = sci_write_manifest(j->part, j->o.name, p, j->o.verify, err);
