@@ -71,6 +71,17 @@ no_leftovers() {
 	fi
 }
 
+# journal_has ROOT NAME N: wait (bounded, 10 s) until NAME's staging journal
+# under ROOT holds N chunk records -- the moment to kill -9 a stage mid-copy.
+journal_has() {
+	local _
+	for _ in $(seq 200); do
+		[ "$(grep -c '^c ' "$1/.partial/$2.journal" 2>/dev/null)" -ge "$3" ] 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # Run a command at exit (before the scratch directory is removed).
 at_exit() { _t_cleanups+=("$*"); }
 

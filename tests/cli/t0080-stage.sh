@@ -87,10 +87,7 @@ no_leftovers "20 kill -9s of stage: no process of it left"
 "$COLDSTART" cache rm k --root "$R" 2>/dev/null
 "$COLDSTART" stage src --root "$R" --name k --chunk 1M --bwlimit 20M -q >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do
-	[ "$(grep -c '^c ' "$R/.partial/k.journal" 2>/dev/null)" -ge 3 ] 2>/dev/null && break
-	sleep 0.05
-done
+journal_has "$R" k 3
 kill -9 $pid
 wait $pid 2>/dev/null
 recs=$(grep -c '^c ' "$R/.partial/k.journal")

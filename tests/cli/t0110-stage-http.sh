@@ -62,10 +62,7 @@ check "the copy matches again" same www/m "$R/m"
 "$COLDSTART" mkmodel www/big --preset tiny --shard-size 5M -q >/dev/null
 "$COLDSTART" stage "$U/big/" --root "$R" --chunk 1M --bwlimit 10M -q >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do
-	[ "$(grep -c '^c ' "$R/.partial/big.journal" 2>/dev/null)" -ge 4 ] 2>/dev/null && break
-	sleep 0.05
-done
+journal_has "$R" big 4
 kill -9 $pid
 wait $pid 2>/dev/null
 recs=$(grep -c '^c ' "$R/.partial/big.journal")
@@ -101,10 +98,7 @@ check "cache rm big (a fresh start)" "$COLDSTART" cache rm big --root "$R"
 FIRST=$(ls www/big/model-*-of-*.safetensors | tail -1)
 "$COLDSTART" stage "$U/big/" --root "$R" --chunk 1M --bwlimit 10M --json >"$SCRATCH/chg.out" 2>"$SCRATCH/chg.err" &
 pid=$!
-for _ in $(seq 200); do
-	[ "$(grep -c '^c ' "$R/.partial/big.journal" 2>/dev/null)" -ge 8 ] 2>/dev/null && break
-	sleep 0.05
-done
+journal_has "$R" big 8
 : > logs/access.log
 python3 -c 'import os,sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p+".new","wb").write(b); os.rename(p+".new",p)' "$FIRST"
 wait $pid

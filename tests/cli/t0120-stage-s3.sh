@@ -58,10 +58,7 @@ check "exact copy" same many "$R/many"
 put big big
 "$COLDSTART" stage s3://models/big --root "$R" --chunk 1M --bwlimit 10M -q >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do
-	[ "$(grep -c '^c ' "$R/.partial/big.journal" 2>/dev/null)" -ge 5 ] 2>/dev/null && break
-	sleep 0.05
-done
+journal_has "$R" big 5
 kill -9 $pid
 wait $pid 2>/dev/null
 shard_recs=$(python3 -c '

@@ -13,7 +13,7 @@ A=$SCRATCH/A B=$SCRATCH/B
 # A partial copy: a stage killed midway.
 "$COLDSTART" stage big --root "$A" --chunk 1M --bwlimit 5M -q >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do [ "$(grep -c '^c ' "$A/.partial/big.journal" 2>/dev/null)" -ge 2 ] 2>/dev/null && break; sleep 0.05; done
+journal_has "$A" big 2
 kill -9 $pid
 wait $pid 2>/dev/null
 check "a partial copy of 'big' is in the root" [ -d "$A/.partial/big" ]

@@ -24,7 +24,7 @@ contains "says so" "$err" "already staged from the unchanged source"
 # kill -9 mid-copy, then resume.
 "$COLDSTART" stage cache --root "$R" --name c2 --kind dir --chunk 1M --bwlimit 10M -q >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do [ "$(grep -c '^c ' "$R/.partial/c2.journal" 2>/dev/null)" -ge 4 ] 2>/dev/null && break; sleep 0.05; done
+journal_has "$R" c2 4
 kill -9 $pid
 wait $pid 2>/dev/null
 expect_rc 0 "resume after kill -9" "$COLDSTART" stage cache --root "$R" --name c2 --kind dir --chunk 1M --json
