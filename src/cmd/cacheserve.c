@@ -32,24 +32,6 @@ struct server {
 	int quiet;
 };
 
-/* Published, intact, and not being replaced right now: what may be served. */
-static int servable(const char *root, const char *name)
-{
-	if (!sc_valid_name(name))
-		return 0;
-	struct sc_entry *e;
-	size_t n;
-	struct cs_err err;
-	if (sc_list(root, &e, &n, &err))
-		return 0;
-	int ok = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!e[i].partial && !e[i].problem && !strcmp(e[i].name, name))
-			ok = 1;
-	sc_entries_free(e, n);
-	return ok;
-}
-
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned code, const char *type, char *body)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -217,7 +199,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	const char *slash = strchr(p, '/');
 	char *name = slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(p);
 	enum MHD_Result ret;
-	if (!servable(s->root, name))
+	if (!sc_published_ok(s->root, name))
 		ret = not_found(c, name);   /* unknown, partial, corrupt: nothing partial is ever served */
 	else if (!slash || !slash[1])
 		ret = list_files(c, s, name);

@@ -183,6 +183,10 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
  * failure (EBADMSG: the model failed verification and must not be served).
  */
 int sc_use(const char *model_path, struct cs_err *err);
+/* 1 when ROOT/NAME is a published model whose manifest does not mark it
+ * corrupt (a partial copy is never ROOT/NAME), else 0. Reads that one
+ * manifest; takes no lock, marks no use. */
+int sc_published_ok(const char *root, const char *name);
 void sc_release(int fd);
 
 #endif

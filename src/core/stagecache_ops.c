@@ -509,6 +509,21 @@ int sc_use(const char *model_path, struct cs_err *err)
 	return fd;
 }
 
+int sc_published_ok(const char *root, const char *name)
+{
+	if (!sc_valid_name(name))
+		return 0;
+	char *dir = path_join(root, name);
+	struct manifest m;
+	int ok = sci_manifest_load(dir, &m) == 0;
+	if (ok) {
+		ok = !m.corrupt;
+		sci_manifest_free(&m);
+	}
+	free(dir);
+	return ok;
+}
+
 void sc_release(int fd)
 {
 	if (fd >= 0)
