@@ -105,7 +105,7 @@ static void reset_signals(void)
 		sigaction(s, &dfl, NULL);
 }
 
-static void server_child(char *const argv[], pid_t guard, int st, int out, int devnull, const char *procs)
+static void server_child(char *const argv[], char *const envp[], pid_t guard, int st, int out, int devnull, const char *procs)
 {
 	reset_signals();
 	setpgid(0, 0);
@@ -134,7 +134,10 @@ static void server_child(char *const argv[], pid_t guard, int st, int out, int d
 	uint64_t t = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	if (write(st, &t, sizeof(t)) < 0) {
 	}
-	execvp(argv[0], argv);
+	if (envp)
+		execvpe(argv[0], argv, envp);
+	else
+		execvp(argv[0], argv);
 	child_fail(st, errno, 1);
 }
 
@@ -267,7 +270,7 @@ static void g_reap(pid_t leader, int ev, int *reported)
 		}
 }
 
-static void guard_main(char *const argv[], int ctl, int ev, int st, int out, int devnull, int hold,
+static void guard_main(char *const argv[], char *const envp[], int ctl, int ev, int st, int out, int devnull, int hold,
 		       const char *procs)
 {
 	setpgid(0, 0);
@@ -290,7 +293,7 @@ static void guard_main(char *const argv[], int ctl, int ev, int st, int out, int
 	pid_t self = getpid();
 	pid_t leader = fork();
 	if (leader == 0)
-		server_child(argv, self, st, out, devnull, procs);
+		server_child(argv, envp, self, st, out, devnull, procs);
 	close(out);
 	close(st);
 	if (devnull >= 0)
@@ -383,6 +386,11 @@ static int spawn_error(struct cs_err *err, int e, const char *prog)
 
 int proc_spawn(struct proc *p, char *const argv[], int hold_fd, struct cs_err *err)
 {
+	return proc_spawn_env(p, argv, NULL, hold_fd, err);
+}
+
+int proc_spawn_env(struct proc *p, char *const argv[], char *const envp[], int hold_fd, struct cs_err *err)
+{
 	memset(p, 0, sizeof(*p));
 	p->out_fd = p->ctl_fd = p->ev_fd = -1;
 	int out[2], st[2], ctl[2], ev[2];
@@ -412,7 +420,7 @@ int proc_spawn(struct proc *p, char *const argv[], int hold_fd, struct cs_err *e
 		close(st[0]);
 		close(ctl[1]);
 		close(ev[0]);
-		guard_main(argv, ctl[0], ev[1], st[1], out[1], devnull, hold_fd, procs);
+		guard_main(argv, envp, ctl[0], ev[1], st[1], out[1], devnull, hold_fd, procs);
 	}
 	int fork_errno = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);

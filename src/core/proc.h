@@ -60,6 +60,8 @@ struct proc_stop_report {
  * executed returns -1 with the errno in err->code and a message naming
  * argv[0] and the reason (not found, not on PATH, permission denied). */
 int proc_spawn(struct proc *p, char *const argv[], int hold_fd, struct cs_err *err);
+/* The same with the server's whole environment given (NULL: inherited). */
+int proc_spawn_env(struct proc *p, char *const argv[], char *const envp[], int hold_fd, struct cs_err *err);
 
 /* Take the guard's news (non-blocking). Returns 1 if the leader has exited
  * (now or before). */

@@ -47,6 +47,16 @@ static int cold_control(const struct run_opts *o, struct run_result *r, struct c
 	int rc = 0;
 	if (o->cold == COLD_FILES)
 		rc = pc_evict(&set, err);
+	if (!rc && o->cold == COLD_FILES && o->also_evict) {
+		/* A cache set comes from storage like the weights do. */
+		struct pc_set extra;
+		char *ep[] = { (char *)o->also_evict };
+		rc = pc_collect(ep, 1, &extra, err);
+		if (!rc) {
+			rc = pc_evict(&extra, err);
+			pc_set_free(&extra);
+		}
+	}
 	else if (o->cold == COLD_GLOBAL)
 		rc = pc_drop_global(err);
 	if (!rc)
@@ -343,7 +353,7 @@ static int launch(struct run *x, struct cs_err *err)
 		struct cs_err e2;
 		x->sm.have_set = pc_collect(paths, 1, &x->sm.set, &e2) == 0;
 	}
-	if (proc_spawn(&x->p, o->argv, o->hold_fd > 0 ? o->hold_fd : -1, err)) {
+	if (proc_spawn_env(&x->p, o->argv, o->envp, o->hold_fd > 0 ? o->hold_fd : -1, err)) {
 		refuse(r, RUN_SPAWN_FAILED, err->code, err, "%s", err->msg);
 		ready_free(&x->rs);
 		if (x->prefetch)

@@ -50,6 +50,8 @@ enum run_outcome {
 struct run_opts {
 	char **argv;
 	const char *model;            /* files to evict and to measure residency of */
+	const char *also_evict;       /* more files evicted before launch (a cache set), NULL */
+	char **envp;                  /* the server's environment, NULL: inherited */
 	const char *ready_spec;       /* "{port}" substituted inside */
 	int port;
 	uint64_t timeout_ns;
