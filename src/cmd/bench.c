@@ -45,12 +45,12 @@ static const struct opts_help help = {
 /* Per mode: runs, median / min / max over its basis; staged totals; the ratio. */
 static void summary(const struct bench *b)
 {
-	fprintf(stderr, "\n%-13s %5s %10s %10s %10s  %s\n", "mode", "runs", "median_s", "min_s", "max_s", "from");
+	fprintf(stderr, "\n%-20s %5s %10s %10s %10s  %s\n", "mode", "runs", "median_s", "min_s", "max_s", "from");
 	double med_nvme = -1, med_net = -1;
 	for (size_t i = 0; i < b->narms; i++) {
 		const struct bench_arm *a = &b->arms[i];
 		if (!a->n) {
-			fprintf(stderr, "%-13s %5d %10s %10s %10s\n", a->mode->name, 0, "-", "-", "-");
+			fprintf(stderr, "%-20s %5d %10s %10s %10s\n", a->label, 0, "-", "-", "-");
 			continue;
 		}
 		struct rp_stats st;
@@ -59,7 +59,10 @@ static void summary(const struct bench *b)
 		char from[64];
 		snprintf(from, sizeof(from), "%s%s", basis == 1 ? "cold runs" : basis == -1 ? "runs NOT verified cold" : "warm runs only (NOT cold)",
 			 left ? " (others left out)" : "");
-		fprintf(stderr, "%-13s %5zu %10.3f %10.3f %10.3f  %s\n", a->mode->name, st.n, st.median, st.min, st.max, from);
+		fprintf(stderr, "%-20s %5zu %10.3f %10.3f %10.3f  %s\n", a->label, st.n, st.median, st.min, st.max, from);
+		/* The storage ratio within one cache state: the first given. */
+		if (a->caches != b->arms[0].caches)
+			continue;
 		if (!strcmp(a->mode->name, MODE_NVME))
 			med_nvme = st.median;
 		if (!strcmp(a->mode->name, MODE_NET))
@@ -67,7 +70,7 @@ static void summary(const struct bench *b)
 	}
 	for (size_t i = 0; i < b->narms; i++) {
 		const struct bench_arm *a = &b->arms[i];
-		if (!(a->mode->flags & MODE_STAGES) || !a->n)
+		if (!(a->mode->flags & MODE_STAGES) || !a->n || a->caches != b->arms[0].caches)
 			continue;
 		struct rp_stats st;
 		size_t left;
@@ -169,7 +172,7 @@ static void on_run_start(const struct bench *b, size_t k, const struct bench_arm
 {
 	const struct bench_cli *c = arg;
 	if (!c->quiet)
-		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, b->total, a->mode->name,
+		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, b->total, a->label,
 			bench_arm_shown(b, a));
 	(void)path;
 }
@@ -184,7 +187,7 @@ static int on_run_done(const struct bench *b, size_t k, const struct bench_arm *
 		json_array_append_new(c->all, j);
 	const struct run_result *res = &rec->res;
 	if (!status && !c->quiet)
-		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s ready in %.3fs%s\n", k + 1, b->total, a->mode->name,
+		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s ready in %.3fs%s\n", k + 1, b->total, a->label,
 			res->load_s, res->cold > 0 ? "" : res->cold < 0 ? " (cold unverified)" : " (NOT cold)");
 	return status;
 }
@@ -213,6 +216,11 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 	struct cs_err err;
 	if (bench_add_modes(b, modes_arg, &err))
 		return usage_error("%s", err.msg);
+	int rc0 = runcfg_caches(cfg, CC_MAX_STATES);
+	if (rc0)
+		return rc0;
+	b->run.caches = cfg->o.caches;
+	bench_add_caches(b, cfg->states, cfg->nstates);
 	const char *models[2] = { b->nvme, b->net_pending || b->net_remote ? NULL : b->net };
 	int rc = runcfg_check_outputs(cfg, models, 2);
 	if (rc)

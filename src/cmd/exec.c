@@ -15,6 +15,7 @@
 
 #include "../cli.h"
 #include "../opts.h"
+#include "../core/caches.h"
 #include "../core/fsutil.h"
 #include "../core/pagecache.h"
 #include "../core/phases.h"
@@ -30,6 +31,7 @@
 static const struct opts_help help = {
 	.usage = "usage: coldstart exec [--stage SRC] [--root ROOT] [--name NAME] [--model PATH]\n"
 	"                      [--port N] [--ready SPEC] [--ready-file FILE] [--prefetch[=JOBS]]\n"
+	"                      [--stage-cache SRC [--cache-env VARS] [--cache-name NAME]]\n"
 	"                      -- SERVER ARGS...\n"
 	"\n"
 	"The production form of a cold start, as a container's entrypoint or a\n"
@@ -48,7 +50,14 @@ static const struct opts_help help = {
 	"graphs). coldstart exits with the server's status (128+N if a signal\n"
 	"ended it) and removes the ready file; it never stops a healthy server,\n"
 	"and if coldstart itself is killed (even with kill -9) the server's whole\n"
-	"process tree is stopped.\n",
+	"process tree is stopped.\n"
+	"\n"
+	"With --stage-cache the server's compile and kernel caches travel too: the\n"
+	"cache set (one subdirectory per variable: VLLM_CACHE_ROOT,\n"
+	"TORCHINDUCTOR_CACHE_DIR, ...) is staged into ROOT like a model and held\n"
+	"there by its use lock; the server gets a private copy (what it adds never\n"
+	"changes the staged set other servers share) through VAR=COPY/VAR, and\n"
+	"{cache} names the copy. The copy is removed when the server exits.\n",
 	.after = "Readiness: --ready SPEC as for 'run' (http://HOST:PORT/PATH, tcp:PORT,\n"
 	"log:REGEX; {port} is --port); with --port and no --ready,\n"
 	"http://127.0.0.1:{port}/health. Without either there is no check: the\n"
@@ -58,6 +67,8 @@ static const struct opts_help help = {
 	"  coldstart exec --stage s3://models/qwen2.5-7b --root /mnt/nvme/cache --port 8000 \\\n"
 	"      --ready-file /run/coldstart/ready --prefetch -- \\\n"
 	"      vllm serve {model} --port {port} --max-model-len 8192\n"
+	"  coldstart exec --stage /mnt/nfs/qwen-7b --stage-cache /mnt/nfs/caches/qwen-7b \\\n"
+	"      --root /mnt/nvme/cache --port 8000 -- vllm serve {model} --port {port}\n"
 	"  coldstart exec --stage /mnt/nfs/qwen.gguf --root /mnt/nvme/cache --port 8080 -- \\\n"
 	"      llama-server -m {model} --port {port}\n",
 };
@@ -74,6 +85,7 @@ static void on_signal(int sig)
 
 struct exec_cfg {
 	const char *stage, *root, *name, *model, *ready, *ready_file;
+	const char *stage_cache, *cache_env, *cache_name;
 	long port, jobs;
 	int prefetch, quiet, verify;
 	char **argv;                   /* the server's, after -- */
@@ -130,8 +142,8 @@ static int stage_model(const struct exec_cfg *c, char **path, double *seconds, i
 	return 0;
 }
 
-/* Each argument with {model} and {port} replaced. */
-static char **server_argv(const struct exec_cfg *c, const char *model)
+/* Each argument with {model}, {cache} and {port} replaced. */
+static char **server_argv(const struct exec_cfg *c, const char *model, const char *cache)
 {
 	char port[32];
 	snprintf(port, sizeof(port), "%ld", c->port);
@@ -141,6 +153,9 @@ static char **server_argv(const struct exec_cfg *c, const char *model)
 		for (const char *s = c->argv[i]; *s;) {
 			if (!strncmp(s, "{model}", 7) && model) {
 				strbuf_adds(&b, model);
+				s += 7;
+			} else if (!strncmp(s, "{cache}", 7) && cache) {
+				strbuf_adds(&b, cache);
 				s += 7;
 			} else if (!strncmp(s, "{port}", 6) && c->port > 0) {
 				strbuf_adds(&b, port);
@@ -206,8 +221,19 @@ static void phase_summary(struct strbuf *b, const struct phases *ph)
 }
 
 /* Run the server until it exits; its exit status, as a shell reports it. */
+struct exec_caches {
+	char *staged;                  /* ROOT/NAME, the staged set (locked) */
+	char *work;                    /* ROOT/.work/NAME-XXXXXX: the server's copy */
+	char **envp;
+	int use_fd, lock_fd;           /* the staged set's use lock; the copy's flock */
+	double stage_s, copy_s;
+	int copied;
+	size_t files;
+	uint64_t bytes;
+};
+
 static int supervise(const struct exec_cfg *c, char **argv, const char *model, int use_fd, double stage_s,
-		     int copied)
+		     int copied, const struct exec_caches *xc)
 {
 	struct ready_spec rs;
 	int have_rs = 0;
@@ -235,7 +261,7 @@ static int supervise(const struct exec_cfg *c, char **argv, const char *model, i
 	}
 	fflush(NULL);
 	struct proc p;
-	if (proc_spawn(&p, argv, use_fd, &err)) {
+	if (proc_spawn_env(&p, argv, xc->envp, use_fd, &err)) {
 		if (want_prefetch)
 			pc_set_free(&set);
 		if (have_rs)
@@ -281,6 +307,9 @@ static int supervise(const struct exec_cfg *c, char **argv, const char *model, i
 				strbuf_addf(&b, "ready in %.3f s after launch", t);
 				if (c->stage)
 					strbuf_addf(&b, "; stage %.3f s%s", stage_s, copied ? "" : " (already staged)");
+				if (xc->work)
+					strbuf_addf(&b, "; caches %.3f s%s (%zu files, %.1f MB)", xc->stage_s + xc->copy_s,
+						    xc->copied ? "" : ", already staged", xc->files, (double)xc->bytes / 1e6);
 				if (pf.started)
 					strbuf_addf(&b, "; prefetch %s", pf.done_ns ? "done" : "still warming");
 				pthread_mutex_lock(&rl.mu);
@@ -311,6 +340,84 @@ static int supervise(const struct exec_cfg *c, char **argv, const char *model, i
 	return code;
 }
 
+/* --stage-cache: the cache set staged into ROOT like a model (kind dir),
+ * held by its use lock, and a private copy of it for the server under
+ * ROOT/.work (locked while used, removed at exit; copies nobody holds --
+ * left by an exec that was killed -- are removed first). */
+static int stage_caches(const struct exec_cfg *c, struct exec_caches *xc)
+{
+	char *base = sc_default_name(c->stage_cache);
+	size_t bl = base ? strlen(base) : 0;
+	char *name = c->cache_name		      ? xstrdup(c->cache_name)
+		     : bl >= 6 && !strcmp(base + bl - 6, "caches") ? xstrdup(base)
+								   : xasprintf("%s-caches", base ? base : "model");
+	free(base);
+	struct sc_opts o = {
+		.root = c->root, .src = c->stage_cache, .name = name, .jobs = (int)c->jobs, .kind_dir = 1,
+		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
+		.cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
+	};
+	struct sc_result r;
+	struct cs_err err;
+	int rc = sc_stage(&o, &r, &err);
+	if (rc) {
+		free(name);
+		sc_result_free(&r);
+		return err.code == ECANCELED ? cli_signal_exit() : error("staging the caches: %s", err.msg);
+	}
+	xc->staged = r.path;
+	r.path = NULL;
+	xc->stage_s = r.seconds;
+	xc->copied = !r.noop;
+	sc_result_free(&r);
+	xc->use_fd = sc_use(xc->staged, &err);
+	if (xc->use_fd == -2) {
+		free(name);
+		if (err.code == EBADMSG)
+			return error("%s", err.msg);
+		warning("%s", err.msg);
+		xc->use_fd = -1;
+	}
+	/* Absolute: the server may change its directory. */
+	char *aroot = fs_canonical(c->root);
+	char *wroot = path_join(aroot ? aroot : c->root, ".work");
+	free(aroot);
+	if (fs_mkdir_last(wroot, 0755) < 0) {
+		int e = errno;
+		free(name);
+		error("cannot create '%s': %s", wroot, strerror(e));
+		free(wroot);
+		return EXIT_FAIL;
+	}
+	cc_remove_unlocked(wroot, name, NULL, NULL);
+	xc->work = cc_private_dir(wroot, name, &xc->lock_fd, &err);
+	free(wroot);
+	free(name);
+	if (!xc->work)
+		return error("%s", err.msg);
+	uint64_t t0 = now_ns();
+	if (cc_copy_tree(xc->staged, xc->work, &xc->bytes, &xc->files, &err) ||
+	    cc_make_dirs(c->cache_env, xc->work, &err))
+		return error("the server's copy of the caches: %s", err.msg);
+	xc->copy_s = (double)(now_ns() - t0) / 1e9;
+	xc->envp = cc_envp(c->cache_env, xc->work);
+	say(c, "caches: '%s' %s; the server's copy '%s' (%zu files, %.1f MB) in %.3f s", xc->staged,
+	    xc->copied ? "staged" : "already staged", xc->work, xc->files, (double)xc->bytes / 1e6, xc->copy_s);
+	return 0;
+}
+
+static void caches_done(struct exec_caches *xc)
+{
+	if (xc->work && fs_remove_tree(xc->work))
+		warning("cannot remove the server's copy of the caches '%s': %s", xc->work, strerror(errno));
+	if (xc->lock_fd >= 0)
+		close(xc->lock_fd);
+	sc_release(xc->use_fd);
+	cc_envp_free(xc->envp);
+	free(xc->staged);
+	free(xc->work);
+}
+
 int cmd_exec(int argc, char **argv)
 {
 	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO };
@@ -339,6 +446,13 @@ int cmd_exec(int argc, char **argv)
 		  .help = "staging concurrency: auto (default) or 1 to " WP_JOBS_MAX_S },
 		{ .type = OPT_FLAG, .long_name = "verify", .value = &c.verify,
 		  .help = "stage with --verify xxh3" },
+		{ .type = OPT_STRING, .long_name = "stage-cache", .argname = "SRC", .value = &c.stage_cache, .flags = OPTF_NONEMPTY,
+		  .help = "also stage this compile/kernel cache set (a directory\nwith one subdirectory per --cache-env variable, or a\n"
+			  "URL) into ROOT; the server gets a private copy of it\n(VAR=COPY/VAR; {cache} is COPY), removed at exit" },
+		{ .type = OPT_STRING, .long_name = "cache-env", .argname = "VARS", .value = &c.cache_env, .flags = OPTF_NONEMPTY,
+		  .help = "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")" },
+		{ .type = OPT_STRING, .long_name = "cache-name", .argname = "NAME", .value = &c.cache_name, .flags = OPTF_NONEMPTY,
+		  .help = "the cache set's name in ROOT (default: SRC's name,\nwith -caches unless it ends so)" },
 		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c.quiet,
 		  .help = "no messages of coldstart's own (the server's output\nstill passes through)" },
 		OPT_END_(),
@@ -355,11 +469,27 @@ int cmd_exec(int argc, char **argv)
 		return usage_error("--stage and --model both name the model: give one");
 	if (c.stage && (!c.root || !*c.root))
 		return usage_error("--stage needs --root ROOT (or $STAGING_ROOT): the node's cache");
-	int uses_model = 0, uses_port = 0;
+	if (c.stage_cache && (!c.root || !*c.root))
+		return usage_error("--stage-cache needs --root ROOT (or $STAGING_ROOT): the node's cache");
+	if ((c.cache_env || c.cache_name) && !c.stage_cache)
+		return usage_error("--cache-env and --cache-name go with --stage-cache SRC");
+	if (c.cache_name && !sc_valid_name(c.cache_name))
+		return usage_error("--cache-name '%s': a name, not a path (no '/', not starting with '.')", c.cache_name);
+	struct cs_err cerr;
+	if (c.stage_cache) {
+		enum cc_state stg = CC_STAGED;
+		struct cc_opts co = { .env = c.cache_env, .src = c.stage_cache };
+		if (cc_check(&co, &stg, 1, &cerr))
+			return cerr.code == EINVAL ? usage_error("%s", cerr.msg) : error("%s", cerr.msg);
+	}
+	int uses_model = 0, uses_port = 0, uses_cache = 0;
 	for (int i = 0; i < c.argc; i++) {
 		uses_model |= strstr(c.argv[i], "{model}") != NULL;
 		uses_port |= strstr(c.argv[i], "{port}") != NULL;
+		uses_cache |= strstr(c.argv[i], "{cache}") != NULL;
 	}
+	if (uses_cache && !c.stage_cache)
+		return usage_error("the server's arguments say {cache}: give --stage-cache SRC");
 	if (uses_model && !c.stage && !c.model)
 		return usage_error("the server's arguments say {model}: give --stage SRC or --model PATH");
 	if (uses_port && c.port <= 0)
@@ -394,8 +524,19 @@ int cmd_exec(int argc, char **argv)
 		}
 		use_fd = -1;
 	}
-	char **sargv = server_argv(&c, model);
-	int rc = supervise(&c, sargv, model, use_fd, stage_s, copied);
+	struct exec_caches xc = { .use_fd = -1, .lock_fd = -1 };
+	if (c.stage_cache) {
+		int rc = stage_caches(&c, &xc);
+		if (rc) {
+			caches_done(&xc);
+			sc_release(use_fd);
+			free(model);
+			return rc;
+		}
+	}
+	char **sargv = server_argv(&c, model, xc.work);
+	int rc = supervise(&c, sargv, model, use_fd, stage_s, copied, &xc);
+	caches_done(&xc);
 	for (int i = 0; i < c.argc; i++)
 		free(sargv[i]);
 	free(sargv);

@@ -38,11 +38,21 @@ static const struct opts_help help = {
 	"evict: the row says cold=unverified, cold_mode=remote. The URL is shown\n"
 	"without its user info and query.\n"
 	"\n"
+	"With --caches the server's compile and kernel caches are part of the\n"
+	"experiment: cold gives it fresh empty directories, warm a kept set\n"
+	"(primed once, unmeasured), staged a set staged from --cache-src first;\n"
+	"the row's notes say caches=STATE and what the set held (cache_files,\n"
+	"cache_bytes, cache_bytes_after, cache_copy_s), and the compile and\n"
+	"graph-capture phases where the server's log shows them.\n"
+	"\n"
 	"Examples:\n"
 	"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --csv bench.csv\n"
 	"  coldstart run --model /mnt/nfs/qwen-7b --mode net --csv bench.csv \\\n"
 	"      --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} --enforce-eager'\n"
-	"  coldstart run --model m --server './my_server --weights {model} --listen {port}' --ready tcp:{port}\n",
+	"  coldstart run --model m --server './my_server --weights {model} --listen {port}' --ready tcp:{port}\n"
+	"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --caches cold --csv bench.csv\n"
+	"  coldstart run --model /mnt/nvme0/qwen-7b --mode nvme --caches staged \\\n"
+	"      --cache-src /mnt/nfs/caches/qwen-7b --cache-dir /mnt/nvme0/caches --csv bench.csv\n",
 };
 
 static int copy_s_cb(const struct opt *o, const char *arg)
@@ -87,6 +97,8 @@ int cmd_run(int argc, char **argv)
 	const char *models[1] = { model };
 	if (!r)
 		r = runcfg_check_outputs(&cfg, models, 1);
+	if (!r)
+		r = runcfg_caches(&cfg, 1);
 	if (r)
 		return r;
 	if (runcfg_check_csv(&cfg))

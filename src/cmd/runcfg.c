@@ -15,6 +15,7 @@
 #include "../core/fsutil.h"
 #include "../core/gguf.h"
 #include "../core/ready.h"
+#include "../core/stagecache.h"
 #include "../core/template.h"
 #include "../core/util.h"
 #include "../core/banned.h"
@@ -58,7 +59,7 @@ const struct opt *runcfg_options(struct run_cfg *c)
 {
 	static const char *const colds[] = { "files", "global", "none", NULL };
 	static const char *const owners[] = { "tree", "any", NULL };
-	static struct opt t[24];
+	static struct opt t[32];
 	const struct opt table[] = {
 		{ .type = OPT_STRING, .long_name = "server", .argname = "TEMPLATE", .value = &c->o.server,
 		  .help = "server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
@@ -103,6 +104,18 @@ const struct opt *runcfg_options(struct run_cfg *c)
 		  .flags = OPTF_OPTIONAL,
 		  .help = "at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default " WP_JOBS_DEFAULT_S "), overlapping\n"
 			  "the server's own start-up (imports, CUDA init)" },
+		{ .type = OPT_STRING, .long_name = "caches", .argname = "STATE", .value = &c->caches, .flags = OPTF_NONEMPTY,
+		  .help = "compile and kernel caches the server starts with:\ncold (fresh empty directories), warm (a kept set,\n"
+			  "primed by one unmeasured start) or staged (copied\nfrom --cache-src first, timed); bench takes a list.\n"
+			  "The server gets VAR=SET/VAR for each --cache-env\nvariable, and {cache} is SET (default: its own\n"
+			  "environment, caches untouched)" },
+		{ .type = OPT_STRING, .long_name = "cache-env", .argname = "VARS", .value = &c->cc.env, .flags = OPTF_NONEMPTY,
+		  .help = "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")" },
+		{ .type = OPT_STRING, .long_name = "cache-dir", .argname = "DIR", .value = &c->cc.dir, .flags = OPTF_NONEMPTY,
+		  .help = "where the cache sets are kept: cold-*, warm-NAME-MODE,\nstaged/ (default: coldstart-caches/ next to the CSV;\n"
+			  "put it where the node keeps its caches)" },
+		{ .type = OPT_STRING, .long_name = "cache-src", .argname = "SRC", .value = &c->cc.src, .flags = OPTF_NONEMPTY,
+		  .help = "--caches staged: the cache set to stage, a directory\non the network storage or a URL (e.g. a warm set\ncopied there)" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &c->json, .help = "every field of the run as JSON on stdout" },
 		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c->quiet, .help = "no progress messages" },
 		OPT_END_(),
@@ -259,6 +272,39 @@ int runcfg_validate(const struct run_cfg *c, const char *tmpl, const char *what)
 {
 	struct cs_err err;
 	return rr_check_template(tmpl, c->o.shell, what, &err) ? usage_error("%s", err.msg) : 0;
+}
+
+int runcfg_caches(struct run_cfg *c, size_t max)
+{
+	struct cs_err err;
+	if (!c->caches) {
+		if (c->cc.env || c->cc.dir || c->cc.src)
+			return usage_error("--cache-env, --cache-dir and --cache-src need --caches cold|warm|staged");
+		return 0;
+	}
+	if (cc_parse_states(c->caches, c->states, &c->nstates, &err))
+		return usage_error("%s", err.msg);
+	if (c->nstates > max)
+		return usage_error("--caches '%s': one state per run (bench compares several)", c->caches);
+	if (cc_check(&c->cc, c->states, c->nstates, &err))
+		return err.code == EINVAL ? usage_error("%s", err.msg) : error("%s", err.msg);
+	if (!c->cc.dir) {
+		static char *own;
+		char *parent = c->o.csv ? fs_parent_dir(c->o.csv) : xstrdup(".");
+		free(own);
+		c->cc.dir = own = path_join(parent, "coldstart-caches");
+		free(parent);
+	}
+	const char *tok = getenv("HF_TOKEN");
+	if (c->cc.src && sc_remote_kind(c->cc.src) && strcmp(sc_remote_kind(c->cc.src), "s3") && tok && *tok)
+		c->cc.bearer = tok;
+	c->cc.cancel = &cli_signal;
+	c->cc.notice = on_notice;
+	c->cc.cb_arg = c;
+	cc_remove_stale(&c->cc);
+	c->o.caches = &c->cc;
+	c->o.cache_state = c->states[0];
+	return 0;
 }
 
 /* The notices of a run that only the reader of the terminal needs. */

@@ -12,6 +12,11 @@
 
 struct run_cfg {
 	struct rr_opts o;             /* RR_OPTS_INIT; callbacks print to stderr */
+	/* --caches LIST and the sets' options (runcfg_caches): */
+	const char *caches;
+	enum cc_state states[CC_MAX_STATES];
+	size_t nstates;
+	struct cc_opts cc;
 	int json, quiet;
 	const char *model;            /* for the default server: a GGUF file gets llama.cpp */
 };
@@ -32,6 +37,11 @@ const char *runcfg_server(struct run_cfg *c);
 int runcfg_check_csv(const struct run_cfg *c);
 int runcfg_check_outputs(const struct run_cfg *c, const char *const *models, size_t nmodels);
 int runcfg_validate(const struct run_cfg *c, const char *tmpl, const char *what);
+/* --caches and its options checked (at most max states: run takes one),
+ * the cache directory set (default coldstart-caches/ next to the CSV),
+ * sets left by killed runs removed; o.caches and o.cache_state (the first
+ * state) set. 0 or a usage error. */
+int runcfg_caches(struct run_cfg *c, size_t max);
 
 /* After rr_run returned rc with err: the run's warnings, errors (the last
  * lines of the server's output on failure), its result line, and with

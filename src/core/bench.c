@@ -48,9 +48,35 @@ static int add_mode(struct bench *b, const char *name, struct cs_err *err)
 		return cs_fail(err, EINVAL, "mode '%s' needs a path: --%s PATH or $MODEL_PATH_%s", name,
 			       on_net ? "net" : "nvme", on_net ? "NET" : "NVME");
 	size_t n = b->repeat ? b->repeat : 1;
-	b->arms[b->narms++] = (struct bench_arm){ .mode = m, .loads = xcalloc(n, sizeof(double)),
-						  .totals = xcalloc(n, sizeof(double)), .cold = xcalloc(n, sizeof(int)) };
+	struct bench_arm *a = &b->arms[b->narms++];
+	*a = (struct bench_arm){ .mode = m, .loads = xcalloc(n, sizeof(double)), .totals = xcalloc(n, sizeof(double)),
+				 .cold = xcalloc(n, sizeof(int)) };
+	snprintf(a->label, sizeof(a->label), "%s", m->name);
 	return 0;
+}
+
+void bench_add_caches(struct bench *b, const enum cc_state *states, size_t n)
+{
+	if (!n)
+		return;
+	size_t nm = b->narms, reps = b->repeat ? b->repeat : 1;
+	const struct storage_mode *modes[BENCH_MAX_MODES];
+	for (size_t i = 0; i < nm; i++) {
+		modes[i] = b->arms[i].mode;
+		free(b->arms[i].loads);
+		free(b->arms[i].totals);
+		free(b->arms[i].cold);
+	}
+	b->narms = 0;
+	for (size_t i = 0; i < nm; i++)
+		for (size_t k = 0; k < n; k++) {
+			struct bench_arm *a = &b->arms[b->narms++];
+			*a = (struct bench_arm){ .mode = modes[i], .caches = states[k],
+						 .loads = xcalloc(reps, sizeof(double)),
+						 .totals = xcalloc(reps, sizeof(double)), .cold = xcalloc(reps, sizeof(int)) };
+			snprintf(a->label, sizeof(a->label), "%s caches=%s", modes[i]->name, cc_state_name(states[k]));
+		}
+	b->total = b->narms * b->repeat;
 }
 
 int bench_add_modes(struct bench *b, const char *list, struct cs_err *err)
@@ -298,6 +324,8 @@ int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct 
 	free(sc);
 	json_t *paths = json_array();
 	for (size_t i = 0; i < b->narms; i++) {
+		if (i && b->arms[i].mode == b->arms[i - 1].mode)
+			continue; /* the same mode in another cache state */
 		json_t *p = b->net_remote && b->arms[i].mode->flags & MODE_READS_NET ? remote_json(b)
 										       : si_path_json(bench_arm_path(b, &b->arms[i]));
 		json_object_set_new(p, "mode", json_string(b->arms[i].mode->name));
@@ -426,6 +454,7 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 {
 	const char *path = bench_arm_path(b, a);
 	struct rr_opts o = b->run;
+	o.cache_state = a->caches;
 	if (a->mode->flags & MODE_NO_WEIGHTS)
 		o.server = b->own_rt_server;
 	if (a->mode->flags & MODE_PREFETCH && !o.prefetch)

@@ -33,14 +33,18 @@
 #include "workpool.h"
 
 #define BENCH_MAX_MODES 8
+#define BENCH_MAX_ARMS (BENCH_MAX_MODES * CC_MAX_STATES)
 #define BENCH_REPEAT_DEFAULT 3
 #define BENCH_STAGE_JOBS_DEFAULT WP_JOBS_DEFAULT
 
 enum bench_order { BENCH_INTERLEAVE, BENCH_GROUPED, BENCH_RANDOM };
 
-/* One mode of this bench and what its runs measured. */
+/* One mode of this bench (in one cache state, with --caches) and what its
+ * runs measured. */
 struct bench_arm {
 	const struct storage_mode *mode;
+	enum cc_state caches;          /* CC_NONE: the server's environment as it is */
+	char label[48];                /* "nvme", or "nvme caches=cold" */
 	size_t n;                      /* measured runs */
 	double *loads;                 /* per run: load_s */
 	double *totals;                /* per run: copy + load (staged), else load */
@@ -79,7 +83,7 @@ struct bench {
 	int staged_warm;               /* start staged runs on the pages the copy left cached */
 	struct bench_cb cb;
 	/* set by the steps */
-	struct bench_arm arms[BENCH_MAX_MODES];
+	struct bench_arm arms[BENCH_MAX_ARMS];
 	size_t narms;
 	size_t total;                  /* runs: narms * repeat */
 	char *own_root, *own_rt_server;
@@ -94,6 +98,10 @@ struct bench {
 /* The modes of a comma list (NULL: nvme,net of the paths there are): known,
  * once each, at most BENCH_MAX_MODES, each with its path. EINVAL. */
 int bench_add_modes(struct bench *b, const char *list, struct cs_err *err);
+/* Each mode in each cache state (in the order given): arms mode x state,
+ * the runs' caches options being b->run.caches. Once, after
+ * bench_add_modes. */
+void bench_add_caches(struct bench *b, const enum cc_state *states, size_t n);
 /* The path (or URL) a mode's runs read; _shown: as it may be printed. */
 const char *bench_arm_path(const struct bench *b, const struct bench_arm *a);
 const char *bench_arm_shown(const struct bench *b, const struct bench_arm *a);

@@ -94,6 +94,24 @@ struct rp_run {
 	double total_s;       /* copy + start for staged rows, else the start */
 	int has_phases;
 	double ph_before, ph_weights, ph_after;
+	/* compile and kernel caches (caches.h); NULL / < 0 when not noted */
+	char *caches;         /* caches=cold|warm|staged */
+	double weights_s, compile_s, graph_s, cache_copy_s, cache_bytes, cache_bytes_after;
+};
+
+/* One mode in one cache state: time to ready and its parts, medians over
+ * the group's basis (cold runs, else not verified, else warm). */
+struct rp_cachegrp {
+	char *mode;
+	char *caches;         /* the state; "-" for rows without caches= */
+	enum rp_cold basis;
+	size_t runs;
+	double ready;         /* copy_s + cache_copy_s + start */
+	double storage;       /* copy_s + the weights phase; < 0: not in the log */
+	double compile, graph;/* < 0: not in the log */
+	double rest;          /* the start less storage (without copy), compile and graph */
+	double cache_copy;    /* < 0: none */
+	double cache_mb, cache_after_mb; /* < 0: not noted */
 };
 
 struct rp_report {
@@ -109,6 +127,13 @@ struct rp_report {
 	json_t *meta;         /* sidecar, or NULL */
 	int mmap_loader;      /* every run's server= is llama.cpp or llama-server */
 	char *node;           /* the first node= note, or NULL */
+	/* Rows with caches=: the per-mode figures above are of one state only,
+	 * caches_basis (cold if any row is, else the first seen); every state
+	 * is in cgroups, by mode then state (cold, staged, warm, unset). */
+	char *caches_basis;
+	size_t caches_other;  /* measured rows left out of the per-mode figures for it */
+	struct rp_cachegrp *cgroups;
+	size_t ncg;
 };
 
 /* model: only rows of this model (NULL: the model of the last row). On

@@ -130,5 +130,24 @@ json_t *rp_json(const struct rp_report *r)
 		json_array_append_new(runs, o);
 	}
 	json_object_set_new(j, "staged_rows", runs);
+	if (r->caches_basis) {
+		static const char *bases[] = { "cold", "unverified", "warm" };
+		json_t *cg = json_array();
+		for (size_t k = 0; k < r->ncg; k++) {
+			const struct rp_cachegrp *g = &r->cgroups[k];
+			json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "mode", g->mode, "caches", g->caches, "basis",
+					      bases[g->basis], "runs", (json_int_t)g->runs);
+			const struct { const char *k; double v; } f[] = {
+				{ "ready_s", g->ready }, { "storage_s", g->storage }, { "compile_s", g->compile },
+				{ "graph_s", g->graph }, { "rest_s", g->rest }, { "cache_copy_s", g->cache_copy },
+				{ "cache_mb", g->cache_mb }, { "cache_after_mb", g->cache_after_mb },
+			};
+			for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+				json_object_set_new(o, f[i].k, f[i].v >= 0 ? json_real(f[i].v) : json_null());
+			json_array_append_new(cg, o);
+		}
+		json_object_set_new(j, "caches_basis", json_string(r->caches_basis));
+		json_object_set_new(j, "caches", cg);
+	}
 	return j;
 }

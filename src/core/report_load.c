@@ -298,6 +298,18 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 	run->remote = cm && !strcmp(cm, NOTE_COLD_MODE_REMOTE);
 	free(cm);
 	run->timeline = notes_get_lenient(notes, NOTE_TIMELINE);
+	run->caches = notes_get_lenient(notes, NOTE_CACHES);
+	run->weights_s = note_num(notes, "weights_s");
+	if (run->weights_s < 0)
+		run->weights_s = note_num(notes, "model_load_s");
+	double dyn = note_num(notes, "dynamo_s");
+	run->compile_s = note_num(notes, "compile_s");
+	if (run->compile_s < 0)
+		run->compile_s = dyn; /* vLLM's torch.compile total includes Dynamo's transform */
+	run->graph_s = note_num(notes, "graph_s");
+	run->cache_copy_s = note_num(notes, NOTE_CACHE_COPY_S);
+	run->cache_bytes = note_num(notes, NOTE_CACHE_BYTES);
+	run->cache_bytes_after = note_num(notes, NOTE_CACHE_BYTES_AFTER);
 	run->status = status;
 	if (status) {
 		run->load_s = -1;
@@ -317,6 +329,136 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 	}
 }
 
+/* ---- compile and kernel caches ---- */
+
+static const char *caches_of(const struct rp_run *u)
+{
+	return u->caches ? u->caches : "-";
+}
+
+/* The per-mode figures stand on one cache state. */
+static int in_basis(const struct rp_report *r, const struct rp_run *u)
+{
+	return !r->caches_basis || !strcmp(caches_of(u), r->caches_basis);
+}
+
+static int caches_rank(const char *c)
+{
+	static const char *const order[] = { "cold", "staged", "warm", "-" };
+	for (int k = 0; k < 4; k++)
+		if (!strcmp(c, order[k]))
+			return k;
+	return 4;
+}
+
+static void pick_caches_basis(struct rp_report *r)
+{
+	const char *best = NULL;
+	for (size_t i = 0; i < r->nruns; i++)
+		if (r->runs[i].caches && (!best || caches_rank(r->runs[i].caches) < caches_rank(best)))
+			best = r->runs[i].caches;
+	r->caches_basis = best ? xstrdup(best) : NULL;
+	for (size_t i = 0; best && i < r->nruns; i++)
+		r->caches_other += r->runs[i].load_s >= 0 && r->runs[i].read_as != RP_READ_FLAGGED &&
+				   strcmp(caches_of(&r->runs[i]), best);
+}
+
+static int measured(const struct rp_run *u)
+{
+	return u->load_s >= 0 && u->read_as != RP_READ_FLAGGED;
+}
+
+/* One group's medians over its basis (as a mode's: never mixed). */
+static void cache_group(const struct rp_report *r, struct rp_cachegrp *g)
+{
+	int has_cold = 0, has_unv = 0;
+	for (size_t i = 0; i < r->nruns; i++) {
+		const struct rp_run *u = &r->runs[i];
+		if (!measured(u) || strcmp(u->mode, g->mode) || strcmp(caches_of(u), g->caches))
+			continue;
+		has_cold |= u->coldness == RP_COLD;
+		has_unv |= u->coldness == RP_UNVERIFIED;
+	}
+	g->basis = has_cold ? RP_COLD : has_unv ? RP_UNVERIFIED : RP_WARM;
+	enum { READY, STOR, COMP, GRAPH, REST, CCOPY, CMB, CAMB, NV };
+	double *v[NV];
+	size_t n[NV] = { 0 };
+	for (int k = 0; k < NV; k++)
+		v[k] = xcalloc(r->nruns ? r->nruns : 1, sizeof(double));
+	for (size_t i = 0; i < r->nruns; i++) {
+		const struct rp_run *u = &r->runs[i];
+		if (!measured(u) || strcmp(u->mode, g->mode) || strcmp(caches_of(u), g->caches) || u->coldness != g->basis)
+			continue;
+		double copy = u->copy_s >= 0 ? u->copy_s : 0, ccopy = u->cache_copy_s >= 0 ? u->cache_copy_s : 0;
+		v[READY][n[READY]++] = copy + ccopy + u->load_s;
+		double w = u->has_phases ? u->ph_weights : u->weights_s;
+		double rest = u->load_s;
+		if (w >= 0) {
+			v[STOR][n[STOR]++] = copy + w;
+			rest -= w;
+		}
+		if (u->compile_s >= 0) {
+			v[COMP][n[COMP]++] = u->compile_s;
+			rest -= u->compile_s;
+		}
+		if (u->graph_s >= 0) {
+			v[GRAPH][n[GRAPH]++] = u->graph_s;
+			rest -= u->graph_s;
+		}
+		v[REST][n[REST]++] = rest > 0 ? rest : 0;
+		if (u->cache_copy_s >= 0)
+			v[CCOPY][n[CCOPY]++] = u->cache_copy_s;
+		if (u->cache_bytes >= 0)
+			v[CMB][n[CMB]++] = u->cache_bytes / 1e6;
+		if (u->cache_bytes_after >= 0)
+			v[CAMB][n[CAMB]++] = u->cache_bytes_after / 1e6;
+	}
+	g->runs = n[READY];
+	double *out[NV] = { &g->ready, &g->storage, &g->compile, &g->graph, &g->rest, &g->cache_copy, &g->cache_mb,
+			    &g->cache_after_mb };
+	for (int k = 0; k < NV; k++) {
+		*out[k] = n[k] ? median_of(v[k], n[k]) : -1;
+		free(v[k]);
+	}
+}
+
+static int cmp_cg(const void *a, const void *b)
+{
+	const struct rp_cachegrp *x = a, *y = b;
+	int rx = storage_mode_rank(x->mode), ry = storage_mode_rank(y->mode);
+	if (rx != ry)
+		return rx - ry;
+	int m = strcmp(x->mode, y->mode);
+	return m ? m : caches_rank(x->caches) - caches_rank(y->caches);
+}
+
+static void cache_groups(struct rp_report *r)
+{
+	pick_caches_basis(r);
+	if (!r->caches_basis)
+		return;
+	size_t cap = 0;
+	for (size_t i = 0; i < r->nruns; i++) {
+		const struct rp_run *u = &r->runs[i];
+		if (!measured(u))
+			continue;
+		size_t k;
+		for (k = 0; k < r->ncg && (strcmp(r->cgroups[k].mode, u->mode) || strcmp(r->cgroups[k].caches, caches_of(u)));
+		     k++)
+			;
+		if (k == r->ncg) {
+			r->cgroups = xgrow(r->cgroups, &cap, r->ncg + 1, sizeof(*r->cgroups));
+			memset(&r->cgroups[k], 0, sizeof(r->cgroups[k]));
+			r->cgroups[k].mode = xstrdup(u->mode);
+			r->cgroups[k].caches = xstrdup(caches_of(u));
+			r->ncg++;
+		}
+	}
+	for (size_t k = 0; k < r->ncg; k++)
+		cache_group(r, &r->cgroups[k]);
+	qsort(r->cgroups, r->ncg, sizeof(*r->cgroups), cmp_cg);
+}
+
 /* Per mode, the statistics of its basis: one class of runs. */
 static void mode_stats(struct rp_report *r)
 {
@@ -328,7 +470,7 @@ static void mode_stats(struct rp_report *r)
 		struct rp_mode *md = &r->modes[m];
 		for (size_t i = 0; i < r->nruns; i++) {
 			const struct rp_run *u = &r->runs[i];
-			if (strcmp(u->mode, md->name))
+			if (strcmp(u->mode, md->name) || !in_basis(r, u))
 				continue;
 			if (u->read_as == RP_READ_FLAGGED)
 				md->flagged++;
@@ -347,7 +489,7 @@ static void mode_stats(struct rp_report *r)
 		size_t n = 0, np = 0, ng = 0, nw = 0;
 		for (size_t i = 0; i < r->nruns; i++) {
 			const struct rp_run *u = &r->runs[i];
-			if (u->load_s < 0 || u->read_as == RP_READ_FLAGGED || strcmp(u->mode, md->name))
+			if (u->load_s < 0 || u->read_as == RP_READ_FLAGGED || strcmp(u->mode, md->name) || !in_basis(r, u))
 				continue;
 			if (u->coldness == RP_WARM && md->basis != RP_WARM)
 				v[V_WARM][nw++] = u->load_s;
@@ -403,6 +545,7 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 			read_row(t.cells[i], r, &amodes, &aruns);
 	csv_table_free(&t);
 	if (!rc) {
+		cache_groups(r);
 		mode_stats(r);
 		qsort(r->modes, r->nmodes, sizeof(*r->modes), cmp_mode);
 	}
@@ -428,7 +571,14 @@ void rp_free(struct rp_report *r)
 		free(r->runs[i].timeline);
 		free(r->runs[i].status);
 		free(r->runs[i].flag);
+		free(r->runs[i].caches);
 	}
+	for (size_t k = 0; k < r->ncg; k++) {
+		free(r->cgroups[k].mode);
+		free(r->cgroups[k].caches);
+	}
+	free(r->cgroups);
+	free(r->caches_basis);
 	free(r->runs);
 	free(r->modes);
 	free(r->model);

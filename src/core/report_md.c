@@ -285,7 +285,14 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 		      "statistics come from its cold runs (`cold=yes`: evicted, and the residency check said so); a mode "
 		      "without any falls back to its runs not verified cold (`cold=unverified`, or rows without a `cold` "
 		      "note), then to warm runs, and says so. Warm runs (`cold=no`) are never mixed into cold figures.\n");
-
+	if (r->caches_basis) {
+		strbuf_addf(b, "\nThe server's compile and kernel caches were part of the experiment: the figures by mode "
+			      "are of the runs with `caches=%s`", r->caches_basis);
+		if (r->caches_other)
+			strbuf_addf(b, "; the other %zu run%s (other cache states) are compared in \"Compile and kernel caches\"",
+				    r->caches_other, r->caches_other == 1 ? "" : "s");
+		strbuf_addf(b, ".\n");
+	}
 }
 
 /* What the numbers mean for a server that maps its weights (llama.cpp). */
@@ -606,9 +613,107 @@ static void md_phases(struct strbuf *b, const struct rp_report *r)
 	}
 }
 
+static const struct rp_cachegrp *cg_get(const struct rp_report *r, const char *mode, const char *caches)
+{
+	for (size_t k = 0; k < r->ncg; k++)
+		if (!strcmp(r->cgroups[k].mode, mode) && !strcmp(r->cgroups[k].caches, caches) && r->cgroups[k].runs)
+			return &r->cgroups[k];
+	return NULL;
+}
+
+static void fmt_mb(char *buf, size_t n, double v)
+{
+	if (v < 0)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.1f", v);
+}
+
+/* What caching the compile and kernel caches is worth, per mode. */
+static void md_cache_savings(struct strbuf *b, const struct rp_report *r)
+{
+	for (size_t k = 0; k < r->ncg; k++) {
+		const struct rp_cachegrp *g = &r->cgroups[k];
+		if (k && !strcmp(g->mode, r->cgroups[k - 1].mode))
+			continue;
+		const struct rp_cachegrp *cold = cg_get(r, g->mode, "cold"), *st = cg_get(r, g->mode, "staged"),
+					 *warm = cg_get(r, g->mode, "warm");
+		if (!cold || (!st && !warm))
+			continue;
+		char a[32], c[32], d[32], mb[32];
+		fmt_s(a, sizeof(a), cold->ready);
+		strbuf_addf(b, "- **");
+		rpi_md_esc(b, g->mode);
+		strbuf_addf(b, "**: ");
+		if (st) {
+			double save = cold->ready - st->ready;
+			fmt_s(c, sizeof(c), st->ready);
+			fmt_s(d, sizeof(d), fabs(save));
+			strbuf_addf(b, "staging the caches %s %s s per cold start (%s s with cold caches, %s s with staged ones, "
+				      "their copy", save >= 0 ? "saves" : "costs", d, a, c);
+			fmt_s(d, sizeof(d), st->cache_copy);
+			strbuf_addf(b, " of %s s included", d);
+			if (cold->ready > 0)
+				strbuf_addf(b, ": %.0f%% of the cold-cache start", 100.0 * save / cold->ready);
+			strbuf_addf(b, ")");
+		}
+		if (warm) {
+			double save = cold->ready - warm->ready;
+			fmt_s(c, sizeof(c), warm->ready);
+			fmt_s(d, sizeof(d), fabs(save));
+			strbuf_addf(b, "%swarm caches start %s s %s than cold ones (%s s to %s s)", st ? "; " : "", d,
+				    save >= 0 ? "faster" : "slower", a, c);
+			if (!st) {
+				fmt_mb(mb, sizeof(mb), warm->cache_mb);
+				strbuf_addf(b, ": staging the caches (a %s MB set, `coldstart stage --kind dir`) would save up to "
+					      "that, less the set's copy", mb);
+			}
+		}
+		if (cold->compile >= 0 && (st ? st->compile : warm->compile) >= 0) {
+			fmt_s(c, sizeof(c), cold->compile);
+			fmt_s(d, sizeof(d), st ? st->compile : warm->compile);
+			strbuf_addf(b, "; compile %s s with cold caches, %s s with %s ones", c, d, st ? "staged" : "warm");
+		}
+		strbuf_addf(b, ".\n");
+	}
+}
+
+static void md_caches(struct strbuf *b, const struct rp_report *r)
+{
+	if (!r->caches_basis)
+		return;
+	strbuf_addf(b, "\n## Compile and kernel caches\n\n");
+	strbuf_addf(b, "Time to ready per mode and cache state (`caches=`: cold, fresh empty cache directories; warm, a set "
+		      "kept from an earlier start; staged, a set staged from the network first), split into storage (the "
+		      "copy and the weights phase), compile (torch.compile, Dynamo), graph capture (CUDA graphs) and the "
+		      "rest. Medians over each group's cold runs, seconds; ready includes the copies.\n\n");
+	strbuf_addf(b, "| mode | caches | runs | ready | storage | compile | graph capture | rest | cache copy | cache set MB (after) |\n");
+	strbuf_addf(b, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	for (size_t k = 0; k < r->ncg; k++) {
+		const struct rp_cachegrp *g = &r->cgroups[k];
+		char f[6][32], m1[32], m2[32];
+		const double vals[6] = { g->ready, g->storage, g->compile, g->graph, g->rest, g->cache_copy };
+		for (int i = 0; i < 6; i++)
+			fmt_s(f[i], sizeof(f[i]), g->runs ? vals[i] : -1);
+		fmt_mb(m1, sizeof(m1), g->cache_mb);
+		fmt_mb(m2, sizeof(m2), g->cache_after_mb);
+		strbuf_addf(b, "| ");
+		rpi_md_esc(b, g->mode);
+		strbuf_addf(b, " | ");
+		rpi_md_esc(b, strcmp(g->caches, "-") ? g->caches : "not set");
+		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s (%s) |\n", g->runs,
+			    g->basis == RP_COLD ? "" : g->basis == RP_UNVERIFIED ? " (cold not verified)" : " (warm only)", f[0],
+			    f[1], f[2], f[3], f[4], f[5], m1, m2);
+	}
+	strbuf_addf(b, "\n");
+	md_cache_savings(b, r);
+}
+
 static void md_runs(struct strbuf *b, const struct rp_report *r)
 {
-	strbuf_addf(b, "\n## Runs\n\n| run_id | mode | load_s | GPU MiB | cold | status | timeline |\n| ---: | --- | ---: | ---: | --- | --- | --- |\n");
+	int cc = r->caches_basis != NULL;
+	strbuf_addf(b, "\n## Runs\n\n| run_id | mode | load_s | GPU MiB | cold |%s status | timeline |\n| ---: | --- | ---: | ---: | --- |%s --- | --- |\n",
+		    cc ? " caches |" : "", cc ? " --- |" : "");
 	for (size_t i = 0; i < r->nruns; i++) {
 		const struct rp_run *u = &r->runs[i];
 		char l[32], g[32];
@@ -622,6 +727,10 @@ static void md_runs(struct strbuf *b, const struct rp_report *r)
 		strbuf_addf(b, " | %s | %s | ", l, g);
 		rpi_md_esc(b, u->cold ? u->cold : "-");
 		strbuf_addf(b, " | ");
+		if (cc) {
+			rpi_md_esc(b, u->caches ? u->caches : "-");
+			strbuf_addf(b, " | ");
+		}
 		rpi_md_esc(b, u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
 		if (u->timeline) {
 			strbuf_addf(b, " | [svg](");
@@ -654,6 +763,7 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	md_reads(&b, r);
 	md_flagged(&b, r);
 	md_phases(&b, r);
+	md_caches(&b, r);
 	md_environment(&b, r);
 	md_server(&b, r);
 	md_runs(&b, r);

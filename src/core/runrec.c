@@ -23,7 +23,7 @@
 #include "template.h"
 #include "banned.h"
 
-#define NVARS 5
+#define NVARS 6
 
 static const char *cold_mode_name(enum cold_mode c)
 {
@@ -38,6 +38,7 @@ int rr_check_template(const char *tmpl, int shell, const char *what, struct cs_e
 		return 0;
 	const struct tmpl_var vars[NVARS] = {
 		{ "model", "m" }, { "port", "1" }, { "max_model_len", "1" }, { "mode", "m" }, { "run_id", "1" },
+		{ "cache", "c" },
 	};
 	struct cs_err e;
 	const char *t = tmpl;
@@ -138,7 +139,8 @@ int rr_check_outputs(const struct rr_opts *o, const char *const *models, size_t 
 
 /* ---- steps 1-3: the command, the log, the lock ---- */
 
-static char **expand(const struct rr_opts *o, const char *model, const char *mode, int port, struct cs_err *err)
+static char **expand(const struct rr_opts *o, const char *model, const char *mode, int port, const char *cache,
+		     struct cs_err *err)
 {
 	long long next_id = o->csv ? csv_peek_next_id(o->csv) : 1;
 	char portbuf[16], mlbuf[32], idbuf[32];
@@ -147,6 +149,7 @@ static char **expand(const struct rr_opts *o, const char *model, const char *mod
 	snprintf(idbuf, sizeof(idbuf), "%lld", next_id);
 	const struct tmpl_var vars[NVARS] = {
 		{ "model", model }, { "port", portbuf }, { "max_model_len", mlbuf }, { "mode", mode }, { "run_id", idbuf },
+		{ "cache", cache ? cache : "" },
 	};
 	char **argv = NULL;
 	if (o->shell) {
@@ -363,7 +366,9 @@ static int append_row(const struct rr_opts *o, const char *mode, struct rr_recor
 }
 
 static int rr_run_(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
-		   const char *extra_notes, struct rr_record *rec, struct cs_err *err);
+		   const char *extra_notes, const struct cc_set *cs, struct rr_record *rec, struct cs_err *err);
+static int run_with_caches(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
+			   const char *extra_notes, struct rr_record *rec, struct cs_err *err);
 
 int rr_remote_template(const char *tmpl, const char *model, char **own, struct cs_err *err)
 {
@@ -405,22 +410,98 @@ int rr_run(const struct rr_opts *o_in, const char *model, const char *mode, cons
 		return -1;
 	if (own_tmpl)
 		ro_.server = own_tmpl;
-	int rc = rr_run_(o, model, remote, mode, extra_notes, rec, err);
+	int rc;
+	if (o->cache_state != CC_NONE && o->caches)
+		rc = run_with_caches(o, model, remote, mode, extra_notes, rec, err);
+	else if (strstr(o->server, "{cache}"))
+		rc = cs_fail(err, EINVAL, "the server template uses {cache}: give --caches cold|warm|staged");
+	else
+		rc = rr_run_(o, model, remote, mode, extra_notes, NULL, rec, err);
 	free(own_tmpl);
 	return rc;
 }
 
+/* The unmeasured start that fills a warm set: no row, no eviction, its
+ * own log. */
+static int prime(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
+		 const struct cc_set *cs, const char *key, struct cs_err *err)
+{
+	struct rr_opts p = *o;
+	char *pmode = xasprintf("prime-%s", mode);
+	char *log = o->log && !o->log_is_dir ? xasprintf("%s.priming.log", o->log) : default_log_path(o, pmode);
+	p.csv = NULL;
+	p.log = log;
+	p.log_is_dir = 0;
+	p.staged_copy_s = -1;
+	p.record_failures = 0;
+	p.cold = COLD_NONE;
+	p.prefetch = 0;
+	cs_say(o->status, o->cb_arg, "[%s] priming the warm caches '%s': one start, not measured", mode, cs->root);
+	struct rr_record pr;
+	memset(&pr, 0, sizeof(pr));
+	struct cs_err e;
+	int rc = rr_run_(&p, model, remote, mode, NULL, cs, &pr, &e);
+	if (rc)
+		cs_fail(err, e.code, "priming the warm caches '%s' failed: %s%s%s%s", cs->root, e.msg,
+			log ? " (its log: " : "", log ? log : "", log ? ")" : "");
+	else if (cc_mark_primed(cs, key, &e))
+		rc = cs_fail(err, e.code, "%s", e.msg);
+	else
+		cs_say(o->status, o->cb_arg, "[%s] primed in %.3f s", mode, pr.res.load_s);
+	rr_record_free(&pr);
+	free(log);
+	free(pmode);
+	return rc;
+}
+
+static int run_with_caches(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
+			   const char *extra_notes, struct rr_record *rec, struct cs_err *err)
+{
+	char *col = model_column(o, model);
+	char *name = xasprintf("%s-%s", col, mode);
+	free(col);
+	struct cc_set cs;
+	int rc = cc_set_open(o->caches, o->cache_state, name, &cs, err);
+	if (rc) {
+		free(name);
+		return -1;
+	}
+	if (cs.state == CC_STAGED)
+		cs_say(o->status, o->cb_arg, "[%s] staged the caches in %.3f s: %zu files, %.1f MB", mode, cs.copy_s,
+		       cs.files, (double)cs.bytes / 1e6);
+	if (cs.state == CC_WARM) {
+		/* The set is primed for this server template and this model (by
+		 * name: a staged copy's path changes from run to run). */
+		char *key = xasprintf("server=%s\nmodel=%s\n", o->server, name);
+		if (!cc_primed(&cs, key)) {
+			rc = prime(o, model, remote, mode, &cs, key, err);
+			cc_set_close(&cs, o->caches);
+			/* Measured: the set as priming left it. */
+			if (!rc)
+				rc = cc_set_open(o->caches, o->cache_state, name, &cs, err) ? -1 : 0;
+		}
+		free(key);
+	}
+	free(name);
+	if (rc)
+		return -1;
+	rc = rr_run_(o, model, remote, mode, extra_notes, &cs, rec, err);
+	cc_set_close(&cs, o->caches);
+	return rc;
+}
+
 static int rr_run_(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
-		   const char *extra_notes, struct rr_record *rec, struct cs_err *err)
+		   const char *extra_notes, const struct cc_set *cs, struct rr_record *rec, struct cs_err *err)
 {
 	rec->port = o->port > 0 ? (int)o->port : proc_free_port();
 	if (rec->port <= 0)
 		return cs_fail(err, EADDRNOTAVAIL, "cannot find a free port on 127.0.0.1");
-	char **argv = expand(o, model, mode, rec->port, err);
+	const char *croot = cs ? cs->root : NULL;
+	char **argv = expand(o, model, mode, rec->port, croot, err);
 	if (!argv)
 		return -1;
 	char *shown = sc_source_shown(model);
-	char **shown_argv = strcmp(shown, model) ? expand(o, shown, mode, rec->port, err) : NULL;
+	char **shown_argv = strcmp(shown, model) ? expand(o, shown, mode, rec->port, croot, err) : NULL;
 	free(shown);
 	char **disp = shown_argv ? shown_argv : argv;
 	rec->command = o->shell ? xstrdup(disp[2]) : argv_display(disp);
@@ -444,6 +525,7 @@ static int rr_run_(const struct rr_opts *o, const char *model, const char *remot
 		.log_path = rec->log, .gpu_release_timeout_ns = o->gpu_release_ns, .cancel = o->cancel,
 		.status = o->status, .status_arg = o->cb_arg, .prefetch_jobs = o->prefetch, .timeline = rec->log != NULL,
 		.detached = o->detached, .any_owner = o->any_owner, .hold_fd = use_fd,
+		.envp = cs ? cs->envp : NULL, .also_evict = cs && cs->state != CC_COLD ? cs->root : NULL,
 	};
 	rec->ran = 1;
 	int rc = runner_run(&ro, &rec->res, err);
@@ -458,7 +540,13 @@ static int rr_run_(const struct rr_opts *o, const char *model, const char *remot
 
 	const struct run_result *res = &rec->res;
 	char *tl = res->ntl && rec->log ? write_timeline(o, res, rec->log, mode) : NULL;
-	rec->notes = rr_notes(o, res, server_label(argv), extra_notes, tl);
+	struct strbuf xn = STRBUF_INIT;
+	if (extra_notes && *extra_notes)
+		strbuf_adds(&xn, extra_notes);
+	if (cs)
+		cc_set_notes(cs, &xn);
+	rec->notes = rr_notes(o, res, server_label(argv), xn.buf, tl);
+	strbuf_release(&xn);
 	free(tl);
 	tmpl_argv_free(argv);
 	rec->name = model_column(o, model);

@@ -5,7 +5,8 @@
  * `bench` does for each of its runs.
  *
  *  1. the server template expanded ({model} {port} {max_model_len} {mode}
- *     {run_id}, the last the id the CSV will likely give), split without a
+ *     {run_id}, the last the id the CSV will likely give, and {cache}, the
+ *     cache set's root, with --caches), split without a
  *     shell (or quoted for /bin/sh -c), on a free port unless one is given;
  *  2. the server's log named (the given file, else a new file in the log
  *     directory: coldstart-logs/ next to the CSV);
@@ -27,6 +28,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "caches.h"
 #include "runner.h"
 #include "util.h"
 #include "workpool.h"
@@ -48,6 +50,12 @@ struct rr_opts {
 	int prefetch;                 /* reader threads warming the model at launch; 0: off */
 	int detached, any_owner;      /* see runner.h */
 	double staged_copy_s;         /* >= 0: a staged run; notes get copy_s, load_s, total_s */
+	/* Compile and kernel caches (caches.h): the state the server starts in
+	 * (CC_NONE: its environment as it is) and where the sets are. A warm
+	 * set not primed for this server and model gets one unmeasured start
+	 * first (no row; its log beside the others, "prime-MODE-..."). */
+	enum cc_state cache_state;
+	const struct cc_opts *caches;
 	volatile sig_atomic_t *cancel;
 	cs_msg_fn status;
 	cs_msg_fn notice;

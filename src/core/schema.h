@@ -73,6 +73,14 @@ const char *storage_mode_list(void);
 #define NOTE_STAGED_CACHE "staged_cache"
 #define NOTE_STAGE_JOBS "stage_jobs"
 #define NOTE_STAGE_DIRECT "stage_direct"
+/* Compile and kernel caches (caches.h): the state the server started in,
+ * the set's files and bytes at launch and after the run, and for staged
+ * caches the copy's seconds (not part of copy_s/total_s, the weights'). */
+#define NOTE_CACHES "caches"                 /* cold / warm / staged */
+#define NOTE_CACHE_FILES "cache_files"
+#define NOTE_CACHE_BYTES "cache_bytes"
+#define NOTE_CACHE_BYTES_AFTER "cache_bytes_after"
+#define NOTE_CACHE_COPY_S "cache_copy_s"
 /* Phases seen in the server's log: offsets t_* from launch, durations *_s. */
 #define NOTE_T_LOAD_START "t_load_start"
 #define NOTE_T_WEIGHTS_END "t_weights_end"
