@@ -2,7 +2,7 @@
 """A minimal inference-server stand-in: transformers + http.server.
 
 usage: hf_serve.py --model DIR --port N [--host 127.0.0.1] [--dummy]
-                   [--report-nvidia-smi]
+                   [--report-nvidia-smi] [--compile [--compile-mode MODE]]
 
 Loads the checkpoint onto the GPU with AutoModelForCausalLM.from_pretrained
 (device_map="cuda", dtype from config), logs the vLLM-format lines that
@@ -11,7 +11,13 @@ GET /v1/models on HOST:PORT (default 127.0.0.1) until SIGTERM/SIGINT.
 --dummy builds the model from config.json with random weights (no weight
 I/O: the runtime-only baseline). --report-nvidia-smi prints nvidia-smi's
 per-process memory for this process just before listening, to compare with
-what coldstart records at ready.
+what coldstart records at ready. --compile wraps the model's forward in
+torch.compile (inductor) and runs one warm-up forward before answering
+/health, so that a start pays for Dynamo tracing and inductor/Triton
+compilation; their caches live where TORCHINDUCTOR_CACHE_DIR and
+TRITON_CACHE_DIR say (coldstart --caches sets them). It logs vLLM's
+"torch.compile takes X s in total" line and the FX graph cache's hits and
+misses, which tell a cold cache from a warm one.
 """
 import argparse, json, os, signal, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +29,24 @@ def log(msg):
     print(time.strftime("INFO %m-%d %H:%M:%S [hf_serve.py:1] ") + msg, flush=True)
 
 
+def compile_and_warm_up(model, mode):
+    import torch
+    from torch._dynamo.utils import counters
+
+    for var in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        log(f"cache {var}={os.environ.get(var, '(unset: the default)')}")
+    t = time.monotonic()
+    model.forward = torch.compile(model.forward, mode=mode, dynamic=False)
+    ids = torch.randint(0, model.config.vocab_size, (1, 16), device="cuda")
+    with torch.no_grad():
+        model(input_ids=ids, use_cache=False)
+    torch.cuda.synchronize()
+    took = time.monotonic() - t
+    ind = counters["inductor"]
+    log(f"fx graph cache: hits={ind.get('fxgraph_cache_hit', 0)} misses={ind.get('fxgraph_cache_miss', 0)}")
+    log(f"torch.compile takes {took:.2f} s in total")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -30,6 +54,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--dummy", action="store_true")
     ap.add_argument("--report-nvidia-smi", action="store_true")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile-mode", default="default")
     a = ap.parse_args()
 
     import torch
@@ -49,6 +75,8 @@ def main():
     log(f"Loading weights took {took:.2f} seconds")
     log(f"Model loading took {gib:.4f} GiB memory and {took:.6f} seconds")
     name = os.path.basename(os.path.normpath(a.model))
+    if a.compile:
+        compile_and_warm_up(model, a.compile_mode)
 
     class H(BaseHTTPRequestHandler):
         def do_GET(self):
