@@ -8,6 +8,7 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "../core/fsutil.h"
+#include "../core/caches.h"
 #include "../core/stagecache.h"
 #include "../core/util.h"
 #include "cmds.h"
@@ -159,7 +160,7 @@ int cmd_stage(int argc, char **argv)
 	o.name = getenv("MODEL_NAME");
 	long jobs = WP_JOBS_AUTO;
 	uint64_t stall_ns = 0;
-	int json = 0, verify = SC_VERIFY_SIZE, kind = 0, first;
+	int json = 0, verify = SC_VERIFY_SIZE, kind = -1, first;
 	struct ui u;
 	memset(&u, 0, sizeof(u));
 	static const char *const verifies[] = { "size", "xxh3", NULL };
@@ -198,7 +199,8 @@ int cmd_stage(int argc, char **argv)
 		{ .type = OPT_ENUM, .long_name = "kind", .argname = "K", .value = &kind, .choices = kinds,
 		  .hint = "model or dir",
 		  .help = "model (default: a checkpoint, checked to be one) or\ndir: any directory -- a compile or kernel cache\n"
-			  "(VLLM_CACHE_ROOT, TORCHINDUCTOR_CACHE_DIR,\nTRITON_CACHE_DIR) -- with every other guarantee" },
+			  "(VLLM_CACHE_ROOT, TORCHINDUCTOR_CACHE_DIR,\nTRITON_CACHE_DIR) -- with every other guarantee; a\n"
+			  "cache set (--caches: a subdirectory per variable)\nis detected as dir" },
 		{ .type = OPT_FLAG, .long_name = "keep-src-cache", .value = &o.keep_src_cache,
 		  .help = "leave the source's pages in the page cache" },
 		{ .type = OPT_DURATION, .long_name = "wait-timeout", .argname = "DUR", .value = &o.wait_timeout_ns,
@@ -225,6 +227,11 @@ int cmd_stage(int argc, char **argv)
 	o.src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");
 	if (!o.src || !*o.src)
 		return usage_error("missing SRC (or set MODEL_PATH_NET)");
+	if (kind < 0 && !hs_is_url(o.src) && !s3_is_url(o.src) && cc_is_cache_set(o.src, NULL)) {
+		o.kind_dir = 1;
+		if (!u.quiet)
+			fprintf(stderr, "coldstart: stage: '%s' is a compile/kernel cache set: staged as --kind dir\n", o.src);
+	}
 	if (!o.root || !*o.root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	if (o.insecure && !hs_is_url(o.src) && !s3_is_url(o.src))

@@ -128,24 +128,32 @@ int cc_check(const struct cc_opts *o, const enum cc_state *states, size_t n, str
 		return cs_fail_errno(err, errno, "--cache-src '%s'", o->src);
 	if (!S_ISDIR(st.st_mode))
 		return cs_fail(err, ENOTDIR, "--cache-src '%s' is not a directory", o->src);
-	char **v;
-	size_t nv;
-	env_names(o->env, &v, &nv, err);
-	int found = 0;
-	for (size_t k = 0; k < nv; k++) {
-		char *p = path_join(o->src, v[k]);
-		found |= stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-		free(p);
-	}
 	int rc = 0;
-	if (!found) {
+	if (!cc_is_cache_set(o->src, o->env)) {
 		char *list = xstrdup(o->env ? o->env : CC_ENV_DEFAULT);
 		rc = cs_fail(err, EINVAL, "--cache-src '%s' is not a cache set: it has none of the directories %s "
 			     "(one per --cache-env variable)", o->src, list);
 		free(list);
 	}
-	names_free(v, nv);
 	return rc;
+}
+
+int cc_is_cache_set(const char *path, const char *env)
+{
+	char **v;
+	size_t nv;
+	struct cs_err e;
+	if (env_names(env, &v, &nv, &e))
+		return 0;
+	int found = 0;
+	for (size_t k = 0; k < nv && !found; k++) {
+		char *p = path_join(path, v[k]);
+		struct stat st;
+		found = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+		free(p);
+	}
+	names_free(v, nv);
+	return found;
 }
 
 static int copy_file(const char *from, const char *to, mode_t mode, uint64_t *bytes, struct cs_err *err)

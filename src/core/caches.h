@@ -64,6 +64,10 @@ int cc_check_env(const char *list, struct cs_err *err);
  * subdirectories). EINVAL / ENOENT. */
 int cc_check(const struct cc_opts *o, const enum cc_state *states, size_t n, struct cs_err *err);
 
+/* A local directory laid out as a cache set: a subdirectory named after
+ * one of the variables of env (NULL: the defaults). Never true of a model. */
+int cc_is_cache_set(const char *path, const char *env);
+
 struct cc_set {
 	enum cc_state state;
 	char *root;                   /* ROOT */

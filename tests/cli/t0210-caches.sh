@@ -118,6 +118,11 @@ contains "the report compares the cache states" "$(cat b.md)" "## Compile and ke
 contains "... and says what staging the caches saves" "$(cat b.md)" "staging the caches saves"
 check "no cold set or staged copy is left" [ -z "$(ls "$CD" | grep -v -e '^warm-' -e '^staged$' -e '^seen-run$')" -a -z "$(ls "$CD/staged")" ]
 
+# stage detects a cache set (a subdirectory per variable) without --kind dir.
+expect_rc 0 "stage of a cache set without --kind" "$COLDSTART" stage net/qwen-caches --root "$SCRATCH/sroot"
+contains "... detected as one" "$err" "staged as --kind dir"
+check "... an exact copy" same_files net/qwen-caches "$SCRATCH/sroot/qwen-caches"
+
 # ---- exec --stage-cache: staged into the node's cache, a private copy for the server ----
 R=$SCRATCH/root
 : > seen
