@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "loadcfg.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../cli.h"
@@ -35,11 +36,37 @@ const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, con
 
 int loadcfg_device(const struct load_cfg *c, enum ld_device *dev, struct cs_err *err)
 {
+	const int zero = 0;
+	return loadcfg_devices(c, &zero, 1, dev, err);
+}
+
+int loadcfg_parse_gpus(const char *list, int *gpus, int max, int *n)
+{
+	*n = 0;
+	char *copy = xstrdup(list), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		long v;
+		if (parse_int_range(t, 0, CUDA_MAX_DEVICES - 1, &v))
+			rc = usage_error("--gpus '%s': '%s' is not a device number", list, t);
+		else if (*n == max)
+			rc = usage_error("--gpus '%s': more than %d devices", list, max);
+		else
+			gpus[(*n)++] = (int)v;
+	}
+	free(copy);
+	if (!rc && !*n)
+		rc = usage_error("--gpus '%s' names no device", list);
+	return rc;
+}
+
+int loadcfg_devices(const struct load_cfg *c, const int *gpus, int n, enum ld_device *dev, struct cs_err *err)
+{
 	*dev = LD_HOST;
 	err->msg[0] = '\0';
 	if (!strcmp(c->device, "host"))
 		return 0;
-	if (cuda_open(0, err) == 0) {
+	if (cuda_open_devices(gpus, n, err) == 0) {
 		*dev = LD_CUDA;
 		return 0;
 	}

@@ -26,5 +26,10 @@ const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, con
  * auto returns 0, *dev = LD_HOST and err says why (for a log line).
  */
 int loadcfg_device(const struct load_cfg *c, enum ld_device *dev, struct cs_err *err);
+/* The same over several device entries (cuda_open_devices). */
+int loadcfg_devices(const struct load_cfg *c, const int *gpus, int n, enum ld_device *dev, struct cs_err *err);
+/* --gpus LIST: device numbers, comma-separated (may repeat), at most max;
+ * 0 or a usage error naming the bad entry. */
+int loadcfg_parse_gpus(const char *list, int *gpus, int max, int *n);
 
 #endif

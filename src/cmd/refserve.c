@@ -17,6 +17,8 @@
 #include "../core/loader.h"
 #include "../core/safetensors.h"
 #include "../core/stagecache.h"
+#include "../core/tp.h"
+#include "../core/strbuf.h"
 #include "../core/util.h"
 #include "cmds.h"
 #include "loadcfg.h"
@@ -25,7 +27,7 @@
 static const struct opts_help help = {
 	.usage = "usage: coldstart refserve MODEL_DIR [--port N] [--host ADDR] [--device auto|cuda|host]\n"
 	"                          [--jobs N] [--chunk SIZE] [--dummy] [--verify]\n"
-	"                          [--served-model-name NAME]\n"
+	"                          [--served-model-name NAME] [--tp N [--gpus LIST]]\n"
 	"\n"
 	"The reference server: validates a safetensors checkpoint (as 'inspect'),\n"
 	"loads every tensor byte into GPU memory (or host memory) as fast as the\n"
@@ -34,10 +36,22 @@ static const struct opts_help help = {
 	"any inference server can reach from this storage; `run` and `bench` use\n"
 	"it when no --server is given and vLLM is not installed. It logs the lines\n"
 	"vLLM logs ('Starting to load model', 'Loading weights took', 'Model\n"
-	"loading took', 'Application startup complete.').\n",
+	"loading took', 'Application startup complete.').\n"
+	"\n"
+	"--tp N loads it tensor-parallel over N ranks, as vLLM splits a\n"
+	"Llama-family model: q/gate/up projections by rows, k/v by key/value\n"
+	"heads (replicated when there are fewer heads than ranks), o/down\n"
+	"projections by columns, the embedding and lm_head by vocabulary rows,\n"
+	"norms whole on every rank. Rank r's slices go to GPU r (or --gpus'\n"
+	"r-th entry; a device may be named twice), or into host memory with\n"
+	"--device host. The files are read once: each chunk read is copied to\n"
+	"every rank that holds part of it. /health answers once every rank has\n"
+	"loaded; --verify checks every rank's slices against the files; the log\n"
+	"and /v1/models say how the model was split.\n",
 	.after = "Example:\n"
 	"  coldstart refserve /mnt/nvme0/qwen-7b --port 8000 &\n"
-	"  curl -s localhost:8000/v1/models\n",
+	"  curl -s localhost:8000/v1/models\n"
+	"  coldstart refserve /mnt/nvme0/llama-70b --tp 8 --port 8000\n",
 };
 
 static void srvlogf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -58,6 +72,44 @@ static void srvlogf(const char *fmt, ...)
 }
 
 static char *models_json;
+
+/* --dump-slices DIR (host mode, for tests): each rank's arena as
+ * DIR/rank-R.bin. */
+static int dump_slices(const char *dir, const struct ld_tp *T)
+{
+	struct cs_err err;
+	if (fs_mkdir_last(dir, 0755) < 0)
+		return error_errno("cannot create '%s'", dir);
+	for (int r = 0; r < T->n; r++) {
+		char *p = xasprintf("%s/rank-%d.bin", dir, r);
+		int rc = fs_write_file_sync(p, T->host[r], (size_t)T->bytes[r], &err);
+		free(p);
+		if (rc)
+			return error("%s", err.msg);
+	}
+	return 0;
+}
+
+/* The "coldstart" object of /v1/models: how the model was split. */
+static json_t *split_json(const struct tp_plan *p, const struct ld_tp *T, const int *gpus, enum ld_device dev)
+{
+	json_t *o = json_object(), *ranks = json_array(), *kinds = json_object();
+	json_object_set_new(o, "tp", json_integer(p->n));
+	json_object_set_new(o, "device", json_string(dev == LD_CUDA ? "cuda" : "host"));
+	for (int r = 0; r < p->n; r++) {
+		json_t *rk = json_pack("{s:i, s:I}", "rank", r, "bytes", (json_int_t)T->bytes[r]);
+		if (dev == LD_CUDA)
+			json_object_set_new(rk, "gpu", json_integer(gpus[r]));
+		json_array_append_new(ranks, rk);
+	}
+	for (int k = 0; k < TP_NKINDS; k++)
+		json_object_set_new(kinds, tp_kind_name((enum tp_kind)k), json_integer((json_int_t)p->counts[k]));
+	json_object_set_new(o, "ranks", ranks);
+	json_object_set_new(o, "tensors", kinds);
+	json_object_set_new(o, "kv_heads", p->kv_heads > 0 ? json_integer(p->kv_heads) : json_null());
+	json_object_set_new(o, "read_bytes", json_integer((json_int_t)T->read_bytes));
+	return o;
+}
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			       const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -114,6 +166,128 @@ static int listen_on(const char *host, long port)
 	return s;
 }
 
+/* Answer /health and /v1/models (models_json) until SIGTERM or SIGINT. */
+static int serve(const char *host, long port)
+{
+	int rc = 0;
+	int s = cli_signal ? -1 : listen_on(host, port);
+	struct MHD_Daemon *d = NULL;
+	if (s >= 0) {
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, NULL,
+				     MHD_OPTION_LISTEN_SOCKET, s, MHD_OPTION_END);
+		if (!d)
+			rc = error("cannot start the HTTP server on %s:%ld", host, port);
+	} else if (!cli_signal) {
+		rc = EXIT_FAIL;
+	}
+	if (d) {
+		srvlogf("Starting API server on http://%s:%ld", host, port);
+		printf("INFO:     Application startup complete.\n");
+		fflush(stdout);
+		while (!cli_signal) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		printf("INFO:     Shutting down\n");
+		fflush(stdout);
+		MHD_stop_daemon(d);
+	}
+	return rc;
+}
+
+/* /v1/models: the model's id (and, tensor-parallel, how it was split). */
+static void set_models_json(const char *dir, const char *name, json_t *split)
+{
+	char *id = name ? xstrdup(name) : fs_basename(dir);
+	json_t *list = json_object(), *data = json_array(), *mo = json_object();
+	json_object_set_new(mo, "id", json_string(id));
+	json_object_set_new(mo, "object", json_string("model"));
+	json_object_set_new(mo, "created", json_integer((json_int_t)time(NULL)));
+	json_object_set_new(mo, "owned_by", json_string("coldstart"));
+	if (split)
+		json_object_set_new(mo, "coldstart", split);
+	json_array_append_new(data, mo);
+	json_object_set_new(list, "object", json_string("list"));
+	json_object_set_new(list, "data", data);
+	models_json = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	free(id);
+}
+
+/* --tp: every rank's slices, then the same serving. */
+static int serve_tp(const char *dir, struct st_model *m, const struct load_cfg *lc, int tp, const int *gpus, int dummy,
+		    int verify, const char *dump, const char *host, long port, const char *name, int use_fd, uint64_t t0)
+{
+	(void)use_fd; /* held by the caller for this process's life */
+	struct cs_err err;
+	struct tp_plan p;
+	if (tp_plan_make(m, tp, 0, &p, &err)) {
+		st_model_free(m);
+		return error("cannot split '%s' for TP=%d: %s", dir, tp, err.msg);
+	}
+	enum ld_device dev;
+	if (loadcfg_devices(lc, gpus, tp, &dev, &err)) {
+		tp_plan_free(&p);
+		st_model_free(m);
+		return error("%s", err.msg);
+	}
+	if (dev == LD_HOST && err.msg[0])
+		srvlogf("No usable GPU (%s): loading into host memory", err.msg);
+	struct strbuf on = STRBUF_INIT;
+	for (int r = 0; r < tp; r++)
+		strbuf_addf(&on, "%s%d", r ? "," : "", gpus[r]);
+	srvlogf("Tensor parallel: TP=%d, ranks on %s%s; %zu column, %zu kv, %zu row, %zu vocab, %zu replicated tensors; "
+		"kv heads %d", tp, dev == LD_CUDA ? "GPUs " : "host memory", dev == LD_CUDA ? on.buf : "",
+		p.counts[TP_COLUMN], p.counts[TP_KV], p.counts[TP_ROW], p.counts[TP_VOCAB], p.counts[TP_REPLICATED],
+		p.kv_heads);
+	strbuf_release(&on);
+	for (int r = 0; r < tp; r++) {
+		char b[32];
+		srvlogf("Rank %d: %s%s%s", r, fmt_bytes(b, sizeof(b), p.rank_bytes[r]), dev == LD_CUDA ? " on " : "",
+			dev == LD_CUDA ? cuda_device_name_of(r) : "");
+	}
+	struct ld_opts lo = { dev, (int)lc->jobs, lc->chunk, dummy, 0, &cli_signal };
+	struct ld_tp T;
+	int rc = 0;
+	if (ld_load_tp(m, &p, &lo, &T, &err)) {
+		tp_plan_free(&p);
+		st_model_free(m);
+		cuda_close();
+		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
+	}
+	uint64_t total = 0;
+	for (int r = 0; r < tp; r++)
+		total += T.bytes[r];
+	srvlogf("Loading weights took %.2f seconds", T.seconds);
+	if (T.seconds > 0 && !dummy) {
+		char rb[32], wb[32];
+		srvlogf("Read %llu bytes at %s/s, wrote %llu bytes to %d ranks at %s/s", (unsigned long long)T.read_bytes,
+			fmt_bytes(rb, sizeof(rb), (uint64_t)((double)T.read_bytes / T.seconds)), (unsigned long long)total,
+			tp, fmt_bytes(wb, sizeof(wb), (uint64_t)((double)total / T.seconds)));
+	}
+	if (verify) {
+		if (ld_verify_tp(m, &p, &T, &err))
+			rc = error("verification failed: %s", err.msg);
+		else
+			srvlogf("Verified every rank's slices: identical to the files");
+	}
+	if (!rc && dump)
+		rc = dump_slices(dump, &T);
+	if (!rc) {
+		srvlogf("Model loading took %.4f GiB memory and %.6f seconds", (double)total / (double)(1ULL << 30),
+			(double)(now_ns() - t0) / 1e9);
+		set_models_json(dir, name, split_json(&p, &T, gpus, dev));
+		rc = serve(host, port);
+	}
+	ld_tp_free(&T);
+	cuda_close();
+	tp_plan_free(&p);
+	st_model_free(m);
+	free(models_json);
+	models_json = NULL;
+	return rc;
+}
+
 int cmd_refserve(int argc, char **argv)
 {
 	long port = 8000;
@@ -121,6 +295,8 @@ int cmd_refserve(int argc, char **argv)
 	struct load_cfg lc;
 	loadcfg_init(&lc);
 	int dummy = 0, verify = 0;
+	long tp = 0;
+	const char *gpus_arg = NULL, *dump = NULL;
 	const struct opt opts[] = {
 		{ .type = OPT_INT, .short_name = 'p', .long_name = "port", .argname = "N", .value = &port, .min = 1,
 		  .max = 65535, .hint = "1 to 65535", .help = "port (default 8000)" },
@@ -133,6 +309,12 @@ int cmd_refserve(int argc, char **argv)
 		  .help = "compare every loaded byte with the files before serving" },
 		{ .type = OPT_STRING, .long_name = "served-model-name", .argname = "NAME", .value = &name,
 		  .help = "model id in /v1/models (default: directory name)" },
+		{ .type = OPT_INT, .long_name = "tp", .argname = "N", .value = &tp, .min = 1, .max = TP_MAX,
+		  .hint = "1 to 64", .help = "tensor-parallel ranks (default 1: the whole model on\none device)" },
+		{ .type = OPT_STRING, .long_name = "gpus", .argname = "LIST", .value = &gpus_arg, .flags = OPTF_NONEMPTY,
+		  .help = "the GPU of each rank, e.g. 0,1,2,3 (default 0..N-1)" },
+		{ .type = OPT_STRING, .long_name = "dump-slices", .argname = "DIR", .value = &dump, .flags = OPTF_NONEMPTY,
+		  .help = "with --device host: write each rank's memory to\nDIR/rank-R.bin (for tests)" },
 		OPT_END_(),
 	};
 	const char *dir;
@@ -141,6 +323,19 @@ int cmd_refserve(int argc, char **argv)
 		return prc;
 	if (dummy && verify)
 		return usage_error("--verify reads the files; --dummy does not");
+	int gpus[TP_MAX], ngpus = 0;
+	if (gpus_arg && loadcfg_parse_gpus(gpus_arg, gpus, TP_MAX, &ngpus))
+		return EXIT_USAGE;
+	/* --tp 1 or --gpus: the tensor-parallel path with that many ranks. */
+	int tp_mode = tp > 0 || ngpus;
+	if (!tp)
+		tp = ngpus ? ngpus : 1;
+	if (ngpus && ngpus != tp)
+		return usage_error("--gpus names %d device%s for --tp %ld: one per rank", ngpus, ngpus == 1 ? "" : "s", tp);
+	for (int r = ngpus; r < tp; r++)
+		gpus[r] = r;
+	if (dump && (!tp_mode || strcmp(lc.device, "host")))
+		return usage_error("--dump-slices goes with --tp and --device host");
 	cli_catch_signals();
 	uint64_t t0 = now_ns();
 	struct cs_err err;
@@ -160,6 +355,8 @@ int cmd_refserve(int argc, char **argv)
 		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
 			     "--server llama.cpp)", dir, "refserve");
 	}
+	if (tp_mode)
+		return serve_tp(dir, &m, &lc, (int)tp, gpus, dummy, verify, dump, host, port, name, use_fd, t0);
 	enum ld_device dev;
 	if (loadcfg_device(&lc, &dev, &err)) {
 		st_model_free(&m);
@@ -195,42 +392,9 @@ int cmd_refserve(int argc, char **argv)
 	}
 	srvlogf("Model loading took %.4f GiB memory and %.6f seconds", (double)L.bytes / (double)(1ULL << 30),
 	     (double)(now_ns() - t0) / 1e9);
-	char *id = name ? xstrdup(name) : fs_basename(dir);
-	json_t *list = json_object(), *data = json_array(), *mo = json_object();
-	json_object_set_new(mo, "id", json_string(id));
-	json_object_set_new(mo, "object", json_string("model"));
-	json_object_set_new(mo, "created", json_integer((json_int_t)time(NULL)));
-	json_object_set_new(mo, "owned_by", json_string("coldstart"));
-	json_array_append_new(data, mo);
-	json_object_set_new(list, "object", json_string("list"));
-	json_object_set_new(list, "data", data);
-	models_json = json_dumps(list, JSON_COMPACT);
-	json_decref(list);
-	free(id);
+	set_models_json(dir, name, NULL);
 
-	int rc = 0;
-	int s = cli_signal ? -1 : listen_on(host, port);
-	struct MHD_Daemon *d = NULL;
-	if (s >= 0) {
-		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, NULL,
-				     MHD_OPTION_LISTEN_SOCKET, s, MHD_OPTION_END);
-		if (!d)
-			rc = error("cannot start the HTTP server on %s:%ld", host, port);
-	} else if (!cli_signal) {
-		rc = EXIT_FAIL;
-	}
-	if (d) {
-		srvlogf("Starting API server on http://%s:%ld", host, port);
-		printf("INFO:     Application startup complete.\n");
-		fflush(stdout);
-		while (!cli_signal) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
-		printf("INFO:     Shutting down\n");
-		fflush(stdout);
-		MHD_stop_daemon(d);
-	}
+	int rc = serve(host, port);
 	ld_free(&L);
 	cuda_close();
 	st_model_free(&m);

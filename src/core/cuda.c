@@ -13,11 +13,37 @@ typedef int CUresult;
 typedef int CUdevice;
 typedef void *CUcontext;
 
+/* cuMemcpy2DAsync's argument, as the driver API lays it out. */
+struct memcpy2d {
+	size_t srcXInBytes, srcY;
+	int srcMemoryType;
+	const void *srcHost;
+	cuda_ptr srcDevice;
+	void *srcArray;
+	size_t srcPitch;
+	size_t dstXInBytes, dstY;
+	int dstMemoryType;
+	void *dstHost;
+	cuda_ptr dstDevice;
+	void *dstArray;
+	size_t dstPitch;
+	size_t WidthInBytes, Height;
+};
+
+#define CU_MEMORYTYPE_HOST 1
+#define CU_MEMORYTYPE_DEVICE 2
+#define CU_MEMHOSTALLOC_PORTABLE 1
+
 static struct {
 	void *lib;
 	CUdevice dev;
 	CUcontext ctx;
 	char name[128];
+	/* every opened device (cuda_open_devices), the first being dev/ctx */
+	int n;
+	CUdevice devs[CUDA_MAX_DEVICES];
+	CUcontext ctxs[CUDA_MAX_DEVICES];
+	char names[CUDA_MAX_DEVICES][128];
 	CUresult (*Init)(unsigned);
 	CUresult (*DeviceGetCount)(int *);
 	CUresult (*DeviceGet)(CUdevice *, int);
@@ -41,6 +67,7 @@ static struct {
 	CUresult (*EventSynchronize)(cuda_event);
 	CUresult (*MemcpyHtoDAsync)(cuda_ptr, const void *, size_t, cuda_stream);
 	CUresult (*MemcpyDtoH)(void *, cuda_ptr, size_t);
+	CUresult (*Memcpy2DAsync)(const struct memcpy2d *, cuda_stream);
 	CUresult (*GetErrorString)(CUresult, const char **);
 } cu;
 
@@ -69,9 +96,17 @@ static void *sym(const char *a, const char *b)
 
 int cuda_open(int device, struct cs_err *err)
 {
+	return cuda_open_devices(&device, 1, err);
+}
+
+int cuda_open_devices(const int *devices, int ndev, struct cs_err *err)
+{
 	if (cu.ctx)
 		return 0;
-	cu.lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (ndev < 1 || ndev > CUDA_MAX_DEVICES)
+		return cs_fail(err, EINVAL, "%d devices: 1 to %d", ndev, CUDA_MAX_DEVICES);
+	if (!cu.lib)
+		cu.lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
 	if (!cu.lib)
 		return cs_fail(err, ENOENT, "no NVIDIA driver (cannot load libcuda.so.1: %s)", dlerror());
 #define LOAD(f, a, b)                                                                   \
@@ -100,26 +135,71 @@ int cuda_open(int device, struct cs_err *err)
 	LOAD(EventSynchronize, "cuEventSynchronize", NULL);
 	LOAD(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", NULL);
 	LOAD(MemcpyDtoH, "cuMemcpyDtoH_v2", NULL);
+	LOAD(Memcpy2DAsync, "cuMemcpy2DAsync_v2", NULL);
 	LOAD(GetErrorString, "cuGetErrorString", NULL);
 #undef LOAD
 	CALL(Init, 0);
 	int n = 0;
 	CALL(DeviceGetCount, &n);
-	if (device < 0 || device >= n)
-		return cs_fail(err, ENODEV, "no CUDA device %d (%d present)", device, n);
-	CALL(DeviceGet, &cu.dev, device);
-	CALL(DeviceGetName, cu.name, (int)sizeof(cu.name), cu.dev);
-	CALL(PrimaryCtxRetain, &cu.ctx, cu.dev);
+	for (int i = 0; i < ndev; i++)
+		if (devices[i] < 0 || devices[i] >= n)
+			return cs_fail(err, ENODEV, "no CUDA device %d (%d present)", devices[i], n);
+	/* One primary context per entry (retained once each: a device named
+	 * twice is retained twice and released twice). */
+	for (int i = 0; i < ndev; i++) {
+		CALL(DeviceGet, &cu.devs[i], devices[i]);
+		CALL(DeviceGetName, cu.names[i], (int)sizeof(cu.names[i]), cu.devs[i]);
+		CUresult r = cu.PrimaryCtxRetain(&cu.ctxs[i], cu.devs[i]);
+		if (r) {
+			while (i-- > 0)
+				cu.PrimaryCtxRelease(cu.devs[i]);
+			return fail(err, "cuDevicePrimaryCtxRetain", r);
+		}
+		cu.n = i + 1;
+	}
+	cu.dev = cu.devs[0];
+	cu.ctx = cu.ctxs[0];
+	memcpy(cu.name, cu.names[0], sizeof(cu.name));
 	CALL(CtxSetCurrent, cu.ctx);
 	return 0;
 }
 
 void cuda_close(void)
 {
-	if (cu.ctx) {
-		cu.PrimaryCtxRelease(cu.dev);
-		cu.ctx = NULL;
-	}
+	for (int i = 0; i < cu.n; i++)
+		cu.PrimaryCtxRelease(cu.devs[i]);
+	cu.n = 0;
+	cu.ctx = NULL;
+}
+
+int cuda_bind_device(int i, struct cs_err *err)
+{
+	if (i < 0 || i >= cu.n)
+		return cs_fail(err, EINVAL, "device entry %d not opened", i);
+	CALL(CtxSetCurrent, cu.ctxs[i]);
+	return 0;
+}
+
+const char *cuda_device_name_of(int i)
+{
+	return i >= 0 && i < cu.n ? cu.names[i] : "";
+}
+
+int cuda_htod_2d_async(cuda_ptr dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+		       cuda_stream s, struct cs_err *err)
+{
+	struct memcpy2d c;
+	memset(&c, 0, sizeof(c));
+	c.srcMemoryType = CU_MEMORYTYPE_HOST;
+	c.srcHost = src;
+	c.srcPitch = spitch;
+	c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+	c.dstDevice = dst;
+	c.dstPitch = dpitch;
+	c.WidthInBytes = width;
+	c.Height = height;
+	CALL(Memcpy2DAsync, &c, s);
+	return 0;
 }
 
 int cuda_bind(struct cs_err *err)
@@ -156,7 +236,7 @@ void cuda_free(cuda_ptr p)
 
 int cuda_host_alloc(void **p, size_t n, struct cs_err *err)
 {
-	CALL(MemHostAlloc, p, n, 0);
+	CALL(MemHostAlloc, p, n, CU_MEMHOSTALLOC_PORTABLE);
 	return 0;
 }
 

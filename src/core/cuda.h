@@ -19,7 +19,16 @@ typedef uint64_t cuda_ptr;          /* CUdeviceptr */
 typedef struct cuda_stream *cuda_stream;
 typedef struct cuda_event *cuda_event;
 
+#define CUDA_MAX_DEVICES 64
+
 int cuda_open(int device, struct cs_err *err);     /* load, init, retain the primary context */
+/* Several devices (entries may repeat): entry i's primary context is made
+ * current by cuda_bind_device(i); entry 0 is the one cuda_bind binds and
+ * cuda_device_name names. Pinned host memory is portable: usable by every
+ * entry's context. */
+int cuda_open_devices(const int *devices, int n, struct cs_err *err);
+int cuda_bind_device(int i, struct cs_err *err);
+const char *cuda_device_name_of(int i);
 void cuda_close(void);                             /* release the context */
 int cuda_bind(struct cs_err *err);                  /* make the context current in this thread */
 const char *cuda_device_name(void);
@@ -41,6 +50,9 @@ int cuda_event_sync(cuda_event e, struct cs_err *err);
 
 int cuda_htod_async(cuda_ptr dst, const void *src, size_t n, cuda_stream s, struct cs_err *err);
 int cuda_dtoh(void *dst, cuda_ptr src, size_t n, struct cs_err *err);
+/* height rows of width bytes, src rows spitch apart, dst rows dpitch apart. */
+int cuda_htod_2d_async(cuda_ptr dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+		       cuda_stream s, struct cs_err *err);
 int cuda_sync(struct cs_err *err);
 
 #endif

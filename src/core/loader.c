@@ -17,6 +17,7 @@ struct chunk {
 	size_t shard;
 	uint64_t off;       /* offset inside the data region */
 	uint64_t len;
+	size_t tensor;      /* tensor parallel: the plan's tensor it lies in */
 };
 
 struct job {
@@ -28,6 +29,8 @@ struct job {
 	size_t nchunks;
 	struct wp_queue q;
 	uint64_t chunk_size;
+	const struct tp_plan *plan;   /* tensor parallel */
+	struct ld_tp *T;
 };
 
 #define SPAN_CHUNKS 4
@@ -135,6 +138,25 @@ out:
 	return NULL;
 }
 
+/* The chunks through `jobs` workers (unless rc already failed), then the
+ * job's files, chunks and queue released. */
+static int run_job(struct job *j, size_t nfds, int rc, void *(*worker)(void *), struct cs_err *err)
+{
+	wp_init(&j->q, j->nchunks, j->o->cancel);
+	if (!rc && j->nchunks) {
+		rc = wp_run(&j->q, j->o->jobs, worker, j, NULL, NULL, 0, "loader", err);
+		if (!rc)
+			rc = wp_result(&j->q, err);
+	}
+	for (size_t i = 0; i < nfds; i++)
+		if (j->fds[i] >= 0)
+			close(j->fds[i]);
+	free(j->fds);
+	free(j->chunks);
+	wp_destroy(&j->q);
+	return rc;
+}
+
 void ld_free(struct loader *L)
 {
 	for (size_t i = 0; i < L->n; i++) {
@@ -213,22 +235,10 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 		for (uint64_t off = 0; off < L->sizes[i]; off += j.chunk_size) {
 			uint64_t len = L->sizes[i] - off < j.chunk_size ? L->sizes[i] - off : j.chunk_size;
 			j.chunks = xgrow(j.chunks, &alloc, j.nchunks + 1, sizeof(*j.chunks));
-			j.chunks[j.nchunks++] = (struct chunk){ i, off, len };
+			j.chunks[j.nchunks++] = (struct chunk){ i, off, len, 0 };
 		}
 	}
-	wp_init(&j.q, j.nchunks, o->cancel);
-	if (!rc && j.nchunks) {
-		rc = wp_run(&j.q, o->jobs, o->device == LD_CUDA ? cuda_worker : host_worker, &j, NULL, NULL, 0, "loader",
-			    err);
-		if (!rc)
-			rc = wp_result(&j.q, err);
-	}
-	for (size_t i = 0; i < L->n; i++)
-		if (j.fds[i] >= 0)
-			close(j.fds[i]);
-	free(j.fds);
-	free(j.chunks);
-	wp_destroy(&j.q);
+	rc = run_job(&j, m->nshards, rc, o->device == LD_CUDA ? cuda_worker : host_worker, err);
 	L->seconds = (double)(now_ns() - t0) / 1e9;
 	if (rc)
 		ld_free(L);
@@ -281,5 +291,313 @@ int ld_verify(const struct st_model *m, const struct loader *L, struct cs_err *e
 	}
 	free(a);
 	free(b);
+	return rc;
+}
+
+/* ---- tensor parallel ---- */
+
+typedef int (*piece_fn)(void *arg, int rank, const unsigned char *src, uint64_t spitch, uint64_t dst, uint64_t width,
+			uint64_t height, struct cs_err *e);
+
+/* The part of chunk c (read into buf) that rank r holds: one contiguous
+ * piece, or whole rows of a row-split tensor (height rows of width bytes,
+ * spitch apart in buf, packed at dst). */
+static int for_rank(const struct job *j, const struct chunk *c, const unsigned char *buf, int r, piece_fn fn,
+		    void *arg, struct cs_err *e)
+{
+	const struct tp_tensor *T = &j->plan->t[c->tensor];
+	const struct tp_slice *s = &T->r[r];
+	if (s->nseg == 1) {
+		uint64_t lo = s->src > c->off ? s->src : c->off;
+		uint64_t hi = s->src + s->seg < c->off + c->len ? s->src + s->seg : c->off + c->len;
+		return lo < hi ? fn(arg, r, buf + (lo - c->off), 0, s->dst + (lo - s->src), hi - lo, 1, e) : 0;
+	}
+	const struct st_tensor *t = &j->m->shards[T->shard].h.tensors[T->index];
+	uint64_t i0 = (c->off - t->begin) / s->stride, i1 = (c->off + c->len - t->begin) / s->stride;
+	return fn(arg, r, buf + (t->begin + i0 * s->stride - c->off) + (s->src - t->begin), s->stride,
+		  s->dst + i0 * s->seg, s->seg, i1 - i0, e);
+}
+
+static int host_piece(void *arg, int r, const unsigned char *src, uint64_t spitch, uint64_t dst, uint64_t width,
+		      uint64_t height, struct cs_err *e)
+{
+	(void)e;
+	struct ld_tp *T = arg;
+	for (uint64_t h = 0; h < height; h++)
+		memcpy(T->host[r] + dst + h * width, src + h * spitch, (size_t)width);
+	return 0;
+}
+
+static uint64_t tp_buffer_size(const struct job *j)
+{
+	uint64_t b = j->chunk_size;
+	for (size_t i = 0; i < j->nchunks; i++)
+		if (j->chunks[i].len > b)
+			b = j->chunks[i].len;
+	return b;
+}
+
+static void *tp_host_worker(void *arg)
+{
+	struct job *j = arg;
+	struct cs_err e;
+	unsigned char *buf = fs_alloc_aligned((size_t)tp_buffer_size(j));
+	struct chunk span[SPAN_CHUNKS];
+	size_t n;
+	while ((n = take(j, span))) {
+		for (size_t i = 0; i < n; i++) {
+			if (read_chunk(j, &span[i], buf, &e)) {
+				wp_fail(&j->q, &e);
+				goto done;
+			}
+			for (int r = 0; r < j->plan->n; r++)
+				for_rank(j, &span[i], buf, r, host_piece, j->T, &e);
+		}
+	}
+done:
+	free(buf);
+	return NULL;
+}
+
+struct cuda_tp {
+	struct ld_tp *T;
+	cuda_stream *st;     /* per rank */
+	int *used;           /* per rank: a copy was issued from the current buffer */
+};
+
+static int cuda_piece(void *arg, int r, const unsigned char *src, uint64_t spitch, uint64_t dst, uint64_t width,
+		      uint64_t height, struct cs_err *e)
+{
+	struct cuda_tp *c = arg;
+	if (cuda_bind_device(r, e))
+		return -1;
+	int rc = height == 1 ? cuda_htod_async(c->T->dev[r] + dst, src, (size_t)width, c->st[r], e)
+			     : cuda_htod_2d_async(c->T->dev[r] + dst, (size_t)width, src, (size_t)spitch, (size_t)width,
+						  (size_t)height, c->st[r], e);
+	c->used[r] = 1;
+	return rc;
+}
+
+static void *tp_cuda_worker(void *arg)
+{
+	struct job *j = arg;
+	struct cs_err e;
+	int n = j->plan->n;
+	cuda_stream *st = xcalloc((size_t)n, sizeof(cuda_stream));
+	cuda_event *ev[2] = { xcalloc((size_t)n, sizeof(cuda_event)), xcalloc((size_t)n, sizeof(cuda_event)) };
+	int *pend[2] = { xcalloc((size_t)n, sizeof(int)), xcalloc((size_t)n, sizeof(int)) };
+	int *used = xcalloc((size_t)n, sizeof(int));
+	void *buf[2] = { NULL, NULL };
+	size_t bsize = (size_t)tp_buffer_size(j);
+	/* Pinned (portable) buffers need a current context, any of them. */
+	int bad = cuda_bind_device(0, &e) || cuda_host_alloc(&buf[0], bsize, &e) || cuda_host_alloc(&buf[1], bsize, &e);
+	for (int r = 0; r < n && !bad; r++)
+		bad = cuda_bind_device(r, &e) || cuda_stream_create(&st[r], &e) || cuda_event_create(&ev[0][r], &e) ||
+		      cuda_event_create(&ev[1][r], &e);
+	if (bad) {
+		wp_fail(&j->q, &e);
+		goto out;
+	}
+	struct cuda_tp ct = { j->T, st, used };
+	struct chunk span[SPAN_CHUNKS];
+	size_t nt;
+	unsigned k = 0;
+	while ((nt = take(j, span))) {
+		for (size_t i = 0; i < nt; i++, k++) {
+			unsigned b = k & 1;
+			/* Every copy that last used this buffer must be done. */
+			for (int r = 0; r < n; r++) {
+				if (pend[b][r] && (cuda_bind_device(r, &e) || cuda_event_sync(ev[b][r], &e))) {
+					wp_fail(&j->q, &e);
+					goto drain;
+				}
+				pend[b][r] = 0;
+				used[r] = 0;
+			}
+			if (read_chunk(j, &span[i], buf[b], &e)) {
+				wp_fail(&j->q, &e);
+				goto drain;
+			}
+			for (int r = 0; r < n; r++) {
+				if (for_rank(j, &span[i], buf[b], r, cuda_piece, &ct, &e) ||
+				    (used[r] && (cuda_bind_device(r, &e) || cuda_event_record(ev[b][r], st[r], &e)))) {
+					wp_fail(&j->q, &e);
+					goto drain;
+				}
+				pend[b][r] = used[r];
+			}
+		}
+	}
+drain:
+	for (int r = 0; r < n; r++)
+		if (st[r] && (cuda_bind_device(r, &e) || cuda_stream_sync(st[r], &e)))
+			wp_fail(&j->q, &e);
+out:
+	for (int r = 0; r < n; r++) {
+		if (cuda_bind_device(r, &e) == 0) {
+			cuda_event_destroy(ev[0][r]);
+			cuda_event_destroy(ev[1][r]);
+			cuda_stream_destroy(st[r]);
+		}
+	}
+	cuda_host_free(buf[0]);
+	cuda_host_free(buf[1]);
+	free(st);
+	free(ev[0]);
+	free(ev[1]);
+	free(pend[0]);
+	free(pend[1]);
+	free(used);
+	return NULL;
+}
+
+void ld_tp_free(struct ld_tp *L)
+{
+	struct cs_err e;
+	for (int r = 0; r < L->n; r++) {
+		if (L->host && L->host[r])
+			munmap(L->host[r], (size_t)(L->bytes[r] ? L->bytes[r] : 1));
+		if (L->dev && L->dev[r] && cuda_bind_device(r, &e) == 0)
+			cuda_free(L->dev[r]);
+	}
+	free(L->host);
+	free(L->dev);
+	free(L->bytes);
+	memset(L, 0, sizeof(*L));
+}
+
+/* The chunks: whole rows of a row-split tensor (at least one), else up to
+ * chunk bytes, never across tensors. */
+static void tp_chunks(struct job *j)
+{
+	size_t alloc = 0;
+	for (size_t i = 0; i < j->plan->nt; i++) {
+		const struct tp_tensor *T = &j->plan->t[i];
+		const struct st_tensor *t = &j->m->shards[T->shard].h.tensors[T->index];
+		uint64_t step = j->chunk_size;
+		if (T->r[0].nseg > 1) {
+			uint64_t rows = j->chunk_size / T->r[0].stride;
+			step = (rows ? rows : 1) * T->r[0].stride;
+		}
+		for (uint64_t off = t->begin; off < t->end; off += step) {
+			uint64_t len = t->end - off < step ? t->end - off : step;
+			j->chunks = xgrow(j->chunks, &alloc, j->nchunks + 1, sizeof(*j->chunks));
+			j->chunks[j->nchunks++] = (struct chunk){ T->shard, off, len, i };
+		}
+	}
+}
+
+int ld_load_tp(const struct st_model *m, const struct tp_plan *p, const struct ld_opts *o, struct ld_tp *L,
+	       struct cs_err *err)
+{
+	memset(L, 0, sizeof(*L));
+	L->device = o->device;
+	L->n = p->n;
+	L->bytes = xcalloc((size_t)p->n, sizeof(uint64_t));
+	L->host = xcalloc((size_t)p->n, sizeof(unsigned char *));
+	L->dev = xcalloc((size_t)p->n, sizeof(cuda_ptr));
+	uint64_t t0 = now_ns();
+	for (int r = 0; r < p->n; r++) {
+		uint64_t sz = p->rank_bytes[r];
+		L->bytes[r] = sz;
+		if (o->device == LD_CUDA) {
+			if (cuda_bind_device(r, err) || cuda_malloc(&L->dev[r], (size_t)sz, err) ||
+			    (o->dummy && cuda_memset(L->dev[r], 0, (size_t)sz, err))) {
+				ld_tp_free(L);
+				return -1;
+			}
+		} else {
+			void *q = mmap(NULL, sz ? (size_t)sz : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (q == MAP_FAILED) {
+				int e = errno;
+				ld_tp_free(L);
+				return cs_fail_errno(err, e, "rank %d: cannot allocate %llu bytes of host memory", r,
+						     (unsigned long long)sz);
+			}
+			madvise(q, (size_t)sz, MADV_HUGEPAGE);
+			L->host[r] = q;
+			if (o->dummy)
+				memset(q, 0, (size_t)sz);
+		}
+	}
+	if (o->dummy) {
+		int rc = 0;
+		for (int r = 0; r < p->n && !rc && o->device == LD_CUDA; r++)
+			rc = cuda_bind_device(r, err) || cuda_sync(err) ? -1 : 0;
+		L->seconds = (double)(now_ns() - t0) / 1e9;
+		if (rc)
+			ld_tp_free(L);
+		return rc;
+	}
+	struct job j;
+	memset(&j, 0, sizeof(j));
+	j.m = m;
+	j.o = o;
+	j.plan = p;
+	j.T = L;
+	j.chunk_size = o->chunk ? o->chunk : LD_CHUNK_DEFAULT;
+	j.fds = xcalloc(m->nshards ? m->nshards : 1, sizeof(int));
+	int rc = 0;
+	for (size_t i = 0; i < m->nshards; i++) {
+		j.fds[i] = open(m->shards[i].path, O_RDONLY | O_CLOEXEC);
+		if (j.fds[i] < 0 && !rc)
+			rc = cs_fail_errno(err, errno, "cannot open '%s'", m->shards[i].path);
+	}
+	tp_chunks(&j);
+	for (size_t i = 0; i < j.nchunks; i++)
+		L->read_bytes += j.chunks[i].len;
+	rc = run_job(&j, m->nshards, rc, o->device == LD_CUDA ? tp_cuda_worker : tp_host_worker, err);
+	L->seconds = (double)(now_ns() - t0) / 1e9;
+	if (rc)
+		ld_tp_free(L);
+	return rc;
+}
+
+int ld_verify_tp(const struct st_model *m, const struct tp_plan *p, const struct ld_tp *L, struct cs_err *err)
+{
+	int rc = 0;
+	unsigned char *want = NULL, *got = NULL;
+	size_t cap = 0;
+	int *fds = xcalloc(m->nshards ? m->nshards : 1, sizeof(int));
+	for (size_t i = 0; i < m->nshards; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < p->nt && !rc; i++) {
+		const struct tp_tensor *T = &p->t[i];
+		const struct st_shard *sh = &m->shards[T->shard];
+		if (fds[T->shard] < 0 && (fds[T->shard] = open(sh->path, O_RDONLY | O_CLOEXEC)) < 0) {
+			rc = cs_fail_errno(err, errno, "cannot open '%s'", sh->path);
+			break;
+		}
+		for (int r = 0; r < p->n && !rc; r++) {
+			const struct tp_slice *s = &T->r[r];
+			size_t len = (size_t)(s->seg * s->nseg);
+			if (len > cap) {
+				cap = len;
+				free(want);
+				free(got);
+				want = xmalloc(cap);
+				got = xmalloc(cap);
+			}
+			for (uint64_t g = 0; g < s->nseg && !rc; g++)
+				if (fs_pread_full(fds[T->shard], want + g * s->seg, (size_t)s->seg,
+						  (off_t)(sh->h.data_start + s->src + g * s->stride)))
+					rc = cs_fail_errno(err, errno, "cannot read '%s'", sh->path);
+			const unsigned char *have = L->host[r] ? L->host[r] + s->dst : NULL;
+			if (!rc && L->device == LD_CUDA) {
+				if (cuda_bind_device(r, err) || (len && cuda_dtoh(got, L->dev[r] + s->dst, len, err)))
+					rc = -1;
+				have = got;
+			}
+			if (!rc && len && memcmp(want, have, len))
+				rc = cs_fail(err, EIO, "rank %d: its slice of tensor '%s' (%s) differs from '%s'", r,
+					     sh->h.tensors[T->index].name, tp_kind_name(T->kind), sh->path);
+		}
+	}
+	for (size_t i = 0; i < m->nshards; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	free(want);
+	free(got);
 	return rc;
 }

@@ -24,6 +24,7 @@
 
 #include "cuda.h"
 #include "safetensors.h"
+#include "tp.h"
 #include "util.h"
 
 enum ld_device { LD_HOST, LD_CUDA };
@@ -53,6 +54,32 @@ struct loader {
 };
 
 int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L, struct cs_err *err);
+
+/*
+ * Tensor-parallel: each rank's slices (tp.h) into its own arena -- on the
+ * device of its cuda_open_devices entry (cuda), or in host memory. Every
+ * byte of the files is read once, by the `jobs` reader threads: a chunk
+ * (whole rows of a row-split tensor, else up to `chunk` bytes) is read into
+ * the thread's pinned buffer and copied from there to every rank that
+ * holds part of it (cuda: a 2-D copy per rank on the rank's stream; the
+ * buffer is reused once every rank's copy from it is done). All ranks are
+ * loaded when ld_load_tp returns. ld_verify_tp compares every rank's arena
+ * with its slices re-read from the files.
+ */
+struct ld_tp {
+	enum ld_device device;
+	int n;
+	uint64_t *bytes;            /* per rank */
+	unsigned char **host;       /* host arenas */
+	cuda_ptr *dev;              /* device arenas (rank r on device entry r) */
+	uint64_t read_bytes;        /* from the files: each byte once */
+	double seconds;
+};
+
+int ld_load_tp(const struct st_model *m, const struct tp_plan *p, const struct ld_opts *o, struct ld_tp *L,
+	       struct cs_err *err);
+int ld_verify_tp(const struct st_model *m, const struct tp_plan *p, const struct ld_tp *L, struct cs_err *err);
+void ld_tp_free(struct ld_tp *L);
 int ld_verify(const struct st_model *m, const struct loader *L, struct cs_err *err);
 void ld_free(struct loader *L);
 
