@@ -21,6 +21,7 @@ int main(void)
 	count_is("llama-3.2-1b", 1235814400ULL, 1 + 16 * 9 + 1);
 	count_is("qwen2.5-7b", 7615616512ULL, 1 + 28 * 12 + 2);
 	count_is("llama-3.1-8b", 8030261248ULL, 1 + 32 * 9 + 2);
+	count_is("llama-3.1-70b", 70553706496ULL, 1 + 80 * 9 + 2);
 	count_is("tiny", 19286272ULL, 1 + 4 * 9 + 2);
 
 	struct ms_model m;
