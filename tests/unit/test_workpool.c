@@ -35,7 +35,7 @@ static void *worker(void *arg)
 			wp_fail(&j->q, &later);
 		}
 		if (i == j->cancel_at)
-			j->cancel = SIGINT;
+			__atomic_store_n(&j->cancel, SIGINT, __ATOMIC_RELAXED); /* as a signal handler would, seen by other threads */
 		wp_done(&j->q, 10);
 	}
 	return NULL;
