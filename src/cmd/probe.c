@@ -111,7 +111,7 @@ static void *h2d_thread(void *p)
 }
 
 /* Every entry at once: the aggregate rate (bytes of all / the slowest's time). */
-static int h2d_all(int n, uint64_t total, uint64_t chunk, double *each, double *agg, struct cs_err *err)
+static int h2d_all(int n, uint64_t total, uint64_t chunk, double *agg, struct cs_err *err)
 {
 	struct h2d_arg *a = xcalloc((size_t)n, sizeof(*a));
 	pthread_t *th = xcalloc((size_t)n, sizeof(pthread_t));
@@ -129,8 +129,6 @@ static int h2d_all(int n, uint64_t total, uint64_t chunk, double *each, double *
 			pthread_join(th[i], NULL);
 		if (a[i].rc && !rc)
 			rc = cs_fail(err, a[i].err.code, "GPU entry %d: %s", i, a[i].err.msg);
-		if (each)
-			each[i] = a[i].gbps;
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
 	*agg = secs > 0 ? (double)total * n / secs / 1e9 : 0;
@@ -270,7 +268,7 @@ int cmd_probe(int argc, char **argv)
 		for (int i = 0; i < ngpus && !rc && gpu; i++)
 			if (cuda_bind_device(i, &err) || h2d_rate(per, lc.chunk, &each[i], &err))
 				rc = error("%s", err.msg);
-		if (!rc && gpu && h2d_all(ngpus, per, lc.chunk, NULL, &all, &err))
+		if (!rc && gpu && h2d_all(ngpus, per, lc.chunk, &all, &err))
 			rc = error("%s", err.msg);
 		mem = host_mem_gbps((int)lc.jobs);
 		int again = 1;
