@@ -126,7 +126,7 @@ check "... an exact copy" same_files net/qwen-caches "$SCRATCH/sroot/qwen-caches
 # ---- exec --stage-cache: staged into the node's cache, a private copy for the server ----
 R=$SCRATCH/root
 : > seen
-"$COLDSTART" exec --stage m --stage-cache net/qwen-caches --root "$R" --port "$(free_port 2>/dev/null || echo 18431)" \
+"$COLDSTART" exec --stage m --stage-cache net/qwen-caches --root "$R" --port "$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
 	--ready-file ready -- $T >exec.out 2>exec.err &
 epid=$!
 at_exit "kill $epid 2>/dev/null"
