@@ -284,8 +284,7 @@ int cc_make_dirs(const char *env, const char *root, struct cs_err *err)
 	return rc;
 }
 
-/* The set's files and their bytes (coldstart's own files not counted). */
-static void measure(struct cc_set *s)
+void cc_set_measure(struct cc_set *s)
 {
 	char **files;
 	size_t n;
@@ -404,7 +403,7 @@ static int cc_set_open_in(const struct cc_opts *o, const char *dir, enum cc_stat
 	if (!rc)
 		rc = cc_make_dirs(o->env, s->root, err);
 	if (!rc) {
-		measure(s);
+		cc_set_measure(s);
 		if (st == CC_COLD && s->files)
 			rc = cs_fail(err, EEXIST, "the cold cache set '%s' is not empty", s->root);
 	}
@@ -446,7 +445,7 @@ void cc_set_notes(const struct cc_set *s, struct strbuf *notes)
 	notes_add(notes, NOTE_CACHE_FILES, "%zu", s->files);
 	notes_add(notes, NOTE_CACHE_BYTES, "%llu", (unsigned long long)s->bytes);
 	struct cc_set after = *s;
-	measure(&after);
+	cc_set_measure(&after);
 	notes_add(notes, NOTE_CACHE_BYTES_AFTER, "%llu", (unsigned long long)after.bytes);
 	if (s->copy_s >= 0)
 		notes_add(notes, NOTE_CACHE_COPY_S, "%.3f", s->copy_s);

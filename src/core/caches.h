@@ -85,6 +85,9 @@ struct cc_set {
  * model and the mode, as the caller chooses). Creates DIR if need be (one
  * level). */
 int cc_set_open(const struct cc_opts *o, enum cc_state st, const char *name, struct cc_set *s, struct cs_err *err);
+/* files and bytes re-counted (coldstart's own files not counted): after a
+ * priming start changed the set. cc_set_open counts them once. */
+void cc_set_measure(struct cc_set *s);
 /* Does the warm set's marker name this key (server template and model)? */
 int cc_primed(const struct cc_set *s, const char *key);
 int cc_mark_primed(const struct cc_set *s, const char *key, struct cs_err *err);

@@ -475,16 +475,16 @@ static int run_with_caches(const struct rr_opts *o, const char *model, const cha
 		char *key = xasprintf("server=%s\nmodel=%s\n", o->server, name);
 		if (!cc_primed(&cs, key)) {
 			rc = prime(o, model, remote, mode, &cs, key, err);
-			cc_set_close(&cs, o->caches);
 			/* Measured: the set as priming left it. */
-			if (!rc)
-				rc = cc_set_open(o->caches, o->cache_state, name, &cs, err) ? -1 : 0;
+			cc_set_measure(&cs);
 		}
 		free(key);
 	}
 	free(name);
-	if (rc)
+	if (rc) {
+		cc_set_close(&cs, o->caches);
 		return -1;
+	}
 	rc = rr_run_(o, model, remote, mode, extra_notes, &cs, rec, err);
 	cc_set_close(&cs, o->caches);
 	return rc;
