@@ -471,6 +471,22 @@ void cc_set_close(struct cc_set *s, const struct cc_opts *o)
 	s->lock_fd = -1;
 }
 
+/* A directory's lock taken without waiting: the open fd holding it, -1
+ * when another process holds it, -2 when it cannot be opened. */
+static int lock_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -2;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 char *cc_private_dir(const char *parent, const char *prefix, int *lock_fd, struct cs_err *err)
 {
 	*lock_fd = -1;
@@ -480,11 +496,9 @@ char *cc_private_dir(const char *parent, const char *prefix, int *lock_fd, struc
 		free(p);
 		return NULL;
 	}
-	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	int fd = lock_dir(p);
+	if (fd < 0) {
 		cs_fail_errno(err, errno, "cannot lock '%s'", p);
-		if (fd >= 0)
-			close(fd);
 		rmdir(p);
 		free(p);
 		return NULL;
@@ -502,9 +516,9 @@ void cc_remove_unlocked(const char *parent, const char *prefix, cs_msg_fn notice
 		if (strncmp(de->d_name, prefix, l) || de->d_name[l] != '-')
 			continue;
 		char *p = path_join(parent, de->d_name);
-		int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		int fd = lock_dir(p);
 		/* Removed while we hold its lock: nobody starts using it meanwhile. */
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fs_remove_tree(p) == 0)
+		if (fd >= 0 && fs_remove_tree(p) == 0)
 			cs_say(notice, arg, "removed '%s', left by a coldstart that was killed", p);
 		if (fd >= 0)
 			close(fd);
@@ -529,9 +543,8 @@ void cc_remove_stale(const struct cc_opts *o)
 			if (strncmp(e[i].name, "caches-", 7) || e[i].staging)
 				continue;
 			char *hold = xasprintf("%s/hold-%s", o->dir, e[i].name + 7);
-			int fd = open(hold, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-			int held = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0;
-			if (!held && sc_remove(root, e[i].name, &err) == 0)
+			int fd = lock_dir(hold);
+			if (fd != -1 && sc_remove(root, e[i].name, &err) == 0)
 				cs_say(o->notice, o->cb_arg, "removed staged caches '%s', left by a coldstart that was killed",
 				       e[i].name);
 			if (fd >= 0)
