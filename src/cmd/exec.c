@@ -110,6 +110,16 @@ static void on_stage_notice(const char *msg, void *arg)
 	say(arg, "stage: %s", msg);
 }
 
+/* How exec stages SRC into ROOT as NAME (the model, or the caches). */
+static struct sc_opts stage_opts(const struct exec_cfg *c, const char *src, const char *name)
+{
+	return (struct sc_opts){
+		.root = c->root, .src = src, .name = name, .jobs = (int)c->jobs,
+		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
+		.cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
+	};
+}
+
 /* Stage SRC into ROOT (once per node: concurrent callers wait for the one
  * copying); the path to serve in *path. */
 static int stage_model(const struct exec_cfg *c, char **path, double *seconds, int *copied)
@@ -117,11 +127,7 @@ static int stage_model(const struct exec_cfg *c, char **path, double *seconds, i
 	char *name = c->name ? xstrdup(c->name) : sc_default_name(c->stage);
 	if (!name)
 		return error("cannot name the model of '%s': give --name NAME", c->stage);
-	struct sc_opts o = {
-		.root = c->root, .src = c->stage, .name = name, .jobs = (int)c->jobs,
-		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
-		.cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
-	};
+	struct sc_opts o = stage_opts(c, c->stage, name);
 	struct sc_result r;
 	struct cs_err err;
 	int rc = sc_stage(&o, &r, &err);
@@ -352,11 +358,8 @@ static int stage_caches(const struct exec_cfg *c, struct exec_caches *xc)
 		     : bl >= 6 && !strcmp(base + bl - 6, "caches") ? xstrdup(base)
 								   : xasprintf("%s-caches", base ? base : "model");
 	free(base);
-	struct sc_opts o = {
-		.root = c->root, .src = c->stage_cache, .name = name, .jobs = (int)c->jobs, .kind_dir = 1,
-		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
-		.cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
-	};
+	struct sc_opts o = stage_opts(c, c->stage_cache, name);
+	o.kind_dir = 1;
 	struct sc_result r;
 	struct cs_err err;
 	int rc = sc_stage(&o, &r, &err);
