@@ -18,6 +18,9 @@
 #include "banned.h"
 
 #define DIO_ALIGN 4096u
+/* A remote source's write unit: small enough to stay in the CPU's cache
+ * between arriving, being hashed and being written. */
+#define CP_PIECE (1u << 20)
 
 struct cchunk {
 	size_t file;
@@ -108,10 +111,82 @@ static int shrunk(struct cjob *j, const struct cchunk *c, struct cs_err *e)
 	return 1;
 }
 
+/* A remote chunk on its way to disk: the bytes gather in buf (CP_PIECE)
+ * and are hashed and written a piece at a time. */
+struct csink {
+	struct cjob *j;
+	const struct cchunk *c;
+	unsigned char *buf;
+	size_t fill;                /* bytes in buf */
+	uint64_t flushed;           /* bytes of the chunk written */
+	XXH3_state_t *st;
+};
+
+static int sink_flush(struct csink *s, struct cs_err *e)
+{
+	if (!s->fill)
+		return 0;
+	struct cjob *j = s->j;
+	size_t file = s->c->file;
+	uint64_t off = s->c->off + s->flushed;
+	size_t direct = 0;
+	if (j->dio_fd[file] >= 0 && off % DIO_ALIGN == 0) {
+		direct = s->fill & ~(size_t)(DIO_ALIGN - 1);
+		if (direct && fs_pwrite_full(j->dio_fd[file], s->buf, direct, (off_t)off)) {
+			if (errno != EINVAL)
+				return cs_fail_errno(e, errno, "cannot write '%s'", j->files[file].dst);
+			direct = 0; /* a file system that opens O_DIRECT but refuses the write: buffered */
+		}
+	}
+	if (direct < s->fill && fs_pwrite_full(j->dst_fd[file], s->buf + direct, s->fill - direct, (off_t)(off + direct)))
+		return cs_fail_errno(e, errno, "cannot write '%s'", j->files[file].dst);
+	if (j->o->hash)
+		XXH3_64bits_update(s->st, s->buf, s->fill);
+	/* Counted as it lands, not when the chunk ends: --jobs auto measures
+	 * windows of a few chunks, and 16-64 chunks half done at a window's
+	 * edge would swing its rate by half. */
+	wp_done(&j->q, s->fill);
+	s->flushed += s->fill;
+	s->fill = 0;
+	return 0;
+}
+
+static int sink_put(void *arg, uint64_t pos, const void *data, size_t n, struct cs_err *e)
+{
+	struct csink *s = arg;
+	if (pos == 0 && (s->flushed || s->fill)) { /* the source started the range again */
+		pthread_mutex_lock(&s->j->q.mu);
+		s->j->q.done -= s->flushed;
+		pthread_mutex_unlock(&s->j->q.mu);
+		s->flushed = s->fill = 0;
+		XXH3_64bits_reset(s->st);
+	}
+	if (pos != s->flushed + s->fill || pos + n > s->c->len)
+		return cs_fail(e, EPROTO, "'%s': the source's bytes came out of order (at %llu of %llu)",
+			       s->j->files[s->c->file].src, (unsigned long long)pos, (unsigned long long)s->c->len);
+	const unsigned char *p = data;
+	while (n) {
+		size_t k = CP_PIECE - s->fill < n ? CP_PIECE - s->fill : n;
+		memcpy(s->buf + s->fill, p, k);
+		s->fill += k;
+		p += k;
+		n -= k;
+		if (s->fill == CP_PIECE && sink_flush(s, e))
+			return -1;
+	}
+	return 0;
+}
+
 static void *worker(void *arg)
 {
 	struct cjob *j = arg;
-	unsigned char *buf = fs_alloc_aligned((size_t)j->chunk_size);
+	/* A remote source streams through a piece-sized buffer; a file is
+	 * read a chunk at a time (one large request to a network file system). */
+	size_t blen = j->o->read ? CP_PIECE : (size_t)j->chunk_size;
+	unsigned char *buf = fs_alloc_aligned(blen);
+	XXH3_state_t *st = j->o->read ? XXH3_createState() : NULL;
+	if (j->o->read && !st)
+		cs_oom("a hash state");
 	struct cchunk c;
 	struct cs_err e;
 	size_t item;
@@ -154,17 +229,25 @@ static void *worker(void *arg)
 			}
 		}
 		if (!k && j->o->read) {
-			if (j->o->read(j->o->read_arg, c.file, c.off, buf, (size_t)c.len, &e)) {
+			struct csink s = { j, &c, buf, 0, 0, st };
+			XXH3_64bits_reset(st);
+			if (j->o->read(j->o->read_arg, c.file, c.off, (size_t)c.len, sink_put, &s, &e) ||
+			    sink_flush(&s, &e)) {
 				wp_fail(&j->q, &e);
 				break;
 			}
-		}
-		if (!k) {
+			if (s.flushed != c.len) {
+				cs_fail(&e, EPROTO, "'%s': the source gave %llu bytes of the %llu asked for at %llu", f->src,
+					(unsigned long long)s.flushed, (unsigned long long)c.len, (unsigned long long)c.off);
+				wp_fail(&j->q, &e);
+				break;
+			}
+			if (j->o->hash)
+				h = XXH3_64bits_digest(st);
+		} else if (!k) {
 			/* With direct, aligned reads bypass the page cache too. */
 			size_t dlen = j->sdio_fd[c.file] >= 0 ? (size_t)c.len & ~(size_t)(DIO_ALIGN - 1) : 0;
-			if (j->o->read) {
-				/* read above */
-			} else if ((dlen && fs_pread_full(j->sdio_fd[c.file], buf, dlen, (off_t)c.off)) ||
+			if ((dlen && fs_pread_full(j->sdio_fd[c.file], buf, dlen, (off_t)c.off)) ||
 			    (dlen < c.len &&
 			     fs_pread_full(j->src_fd[c.file], buf + dlen, (size_t)c.len - dlen, (off_t)(c.off + dlen)))) {
 				int er = errno;
@@ -200,7 +283,8 @@ static void *worker(void *arg)
 		if (j->o->hash && f->hash)
 			f->hash[idx] = h;
 		pthread_mutex_lock(&j->q.mu);
-		j->q.done += c.len;
+		if (!j->o->read)
+			j->q.done += c.len; /* a remote chunk counted its pieces */
 		if (j->o->durable) {
 			j->pend = xgrow(j->pend, &j->apend, j->npend + 1, sizeof(*j->pend));
 			j->pend[j->npend++] = (struct cdone){ c.file, idx, h };
@@ -208,6 +292,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&j->q.mu);
 	}
 	free(buf);
+	XXH3_freeState(st);
 	return NULL;
 }
 
@@ -260,6 +345,18 @@ static int copy_tick(void *arg)
 		t->last_commit = now_ns();
 	}
 	return 0;
+}
+
+/* qsort_r: by the fraction of its file a chunk starts at, then by file. */
+static int by_place(const void *a, const void *b, void *arg)
+{
+	const struct cchunk *x = a, *y = b;
+	const struct cp_file *files = arg;
+	unsigned __int128 l = (unsigned __int128)x->off * files[y->file].size,
+			  r = (unsigned __int128)y->off * files[x->file].size;
+	if (l != r)
+		return l < r ? -1 : 1;
+	return x->file < y->file ? -1 : x->file > y->file;
 }
 
 int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_stats *st, struct cs_err *err)
@@ -341,6 +438,11 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 		}
 		total += f->size;
 	}
+	/* A remote source: the files advance together, each chunk in the order
+	 * of where it lies in its file, so the writers spread over the files
+	 * instead of all queueing on one file's inode lock. */
+	if (!rc && o->read && n > 1)
+		qsort_r(j.chunks, j.nchunks, sizeof(*j.chunks), by_place, files);
 	if (!rc && j.nchunks) {
 		struct copy_tick t = { &j, o, n, skipped, total, last_commit };
 		j.q.n = j.nchunks;

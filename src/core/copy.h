@@ -8,6 +8,7 @@
  * are created (truncated) and preallocated to their final size first, so a
  * full disk fails before any data is written. Within one file system the
  * kernel copies (copy_file_range: reflink where the file system has it);
+ * a remote source (read) streams each chunk through a 1 MiB buffer;
  * otherwise chunks are read into large aligned buffers and written, with
  * O_DIRECT when `direct` (the tail of a file that is not block-aligned goes
  * through the page cache). `bwlimit` (bytes/s) spares a shared network path;
@@ -47,10 +48,14 @@ struct cp_file {
 
 typedef void (*cp_durable_fn)(size_t file, uint64_t chunk, uint64_t hash, void *arg);
 /* A source that is not a local file (HTTP, object storage): len bytes of
- * file at off into buf, from any thread; -1 with err on failure. With it,
- * files[i].size is the caller's and files[i].src only names the file in
- * messages; no kernel copy, no source eviction. */
-typedef int (*cp_read_fn)(void *arg, size_t file, uint64_t off, void *buf, size_t len, struct cs_err *err);
+ * file at off, handed to sink(sink_arg, ...) as they arrive, from any
+ * thread; -1 with err on failure. cp_copy's sink writes them through a
+ * small buffer that stays in the CPU's cache (hashed on the way), so the
+ * bytes cross memory once, not three times as through a chunk-sized
+ * buffer. With it, files[i].size is the caller's and files[i].src only
+ * names the file in messages; no kernel copy, no source eviction. */
+typedef int (*cp_read_fn)(void *arg, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
+			  struct cs_err *err);
 
 typedef void (*cp_progress_fn)(uint64_t done, uint64_t total, void *arg);
 

@@ -88,10 +88,16 @@ struct resp {
 	int64_t mtime_ns;
 	uint64_t clen;              /* Content-Length, or UINT64_MAX */
 	uint64_t range_total;       /* from Content-Range, or UINT64_MAX */
+	long hstatus;               /* the status line's code, as headers arrive */
 	/* body */
-	unsigned char *buf;         /* fixed (ranged reads) ... */
+	cs_sink_fn sink;            /* ranged reads: a success's bytes go on to sink ... */
+	void *sink_arg;
+	struct cs_err *sink_err;
+	int whole;                  /* the range is the whole file: a 200 is fine */
 	size_t cap, got;
-	int overflow;
+	int overflow, sink_failed, ignored_range;
+	char errbody[2048];         /* ... an error's body stays here (its S3 code) */
+	size_t errlen;
 	struct strbuf *sb;          /* ... or growing (listings), bounded */
 };
 
@@ -108,6 +114,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 		r->etag[0] = r->reqid[0] = r->cksum[0] = 0;
 		r->clen = r->range_total = UINT64_MAX;
 		r->mtime_ns = 0;
+		const char *sp = strchr(line, ' ');
+		r->hstatus = sp ? strtol(sp + 1, NULL, 10) : 0;
 	}
 	char *colon = strchr(line, ':');
 	if (!colon)
@@ -151,11 +159,28 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 		strbuf_add(r->sb, p, len);
 		return len;
 	}
+	if (r->hstatus < 200 || r->hstatus > 299) {  /* an error's body: kept for its message */
+		size_t k = sizeof(r->errbody) - 1 - r->errlen;
+		k = len < k ? len : k;
+		memcpy(r->errbody + r->errlen, p, k);
+		r->errlen += k;
+		r->errbody[r->errlen] = 0;
+		return len;
+	}
+	if (r->hstatus != 206 && !r->whole) { /* the whole file for a part of it: not one byte of it written */
+		r->ignored_range = 1;
+		return 0;
+	}
+	if (!r->sink)
+		return len;
 	if (r->got + len > r->cap) {     /* more than the range asked for */
 		r->overflow = 1;
 		return 0;
 	}
-	memcpy(r->buf + r->got, p, len);
+	if (r->sink(r->sink_arg, r->got, p, len, r->sink_err)) {
+		r->sink_failed = 1;
+		return 0;
+	}
 	r->got += len;
 	return len;
 }
@@ -252,6 +277,12 @@ static void describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const
 
 /* ---- listing ---- */
 
+static int drop(void *arg, uint64_t pos, const void *data, size_t n, struct cs_err *err)
+{
+	(void)arg, (void)pos, (void)data, (void)n, (void)err;
+	return 0;
+}
+
 static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *r, struct cs_err *err)
 {
 	char eb[CURL_ERROR_SIZE];
@@ -271,10 +302,9 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 		if (cc == CURLE_OK && (r->status == 405 || r->status == 501)) {
 			/* No HEAD here: one byte of it, and the size from Content-Range. */
-			unsigned char one[1];
 			memset(r, 0, sizeof(*r));
 			r->clen = r->range_total = UINT64_MAX;
-			r->buf = one;
+			r->sink = drop;
 			r->cap = 1;
 			curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
 			curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -283,7 +313,7 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 			if (cc == CURLE_OK && r->status == 206)
 				r->clen = r->range_total;
-			r->buf = NULL;
+			r->sink = NULL;
 		}
 		curl_slist_free_all(h);
 		if (cc == CURLE_OK && (r->status == 200 || r->status == 206)) {
@@ -772,7 +802,8 @@ static CURL *handle(struct hs_reader *r)
 	return c;
 }
 
-int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t len, struct cs_err *err)
+int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
+	    struct cs_err *err)
 {
 	const struct hs_file *f = &r->files[file];
 	CURL *c = handle(r);
@@ -785,7 +816,10 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		struct resp rs;
 		memset(&rs, 0, sizeof(rs));
 		rs.clen = rs.range_total = UINT64_MAX;
-		rs.buf = buf;
+		rs.sink = sink;
+		rs.sink_arg = sink_arg;
+		rs.sink_err = err;
+		rs.whole = off == 0 && len == f->size;
 		rs.cap = len;
 		curl_easy_reset(c);
 		struct curl_slist *h = headers(&r->o, f->etag);
@@ -798,7 +832,9 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		CURLcode cc = curl_easy_perform(c);
 		curl_slist_free_all(h);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs.status);
-		int partial = cc == CURLE_OK && (rs.status == 206 || (rs.status == 200 && off == 0 && len == f->size));
+		if (rs.sink_failed)
+			break;    /* the destination's error, in err already */
+		int partial = cc == CURLE_OK && (rs.status == 206 || (rs.status == 200 && rs.whole));
 		if (!rs.overflow && partial && rs.got == len && (rs.clen == UINT64_MAX || rs.clen == len)) {
 			rc = 0;   /* the common case: no message to build */
 			break;
@@ -819,7 +855,7 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 				backoff(attempt);
 				continue;
 			}
-		} else if (cc == CURLE_OK && rs.status == 200) {
+		} else if (rs.ignored_range || (cc == CURLE_OK && rs.status == 200)) {
 			rc = cs_fail(err, EPROTO, "'%s': the server ignored the range %s (HTTP 200): it cannot be staged in "
 				     "parallel", shown, range);
 		} else if (attempt < retries && retryable(cc, rs.status)) {
@@ -829,13 +865,8 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t le
 		} else {
 			struct strbuf sb = STRBUF_INIT;
 			describe(&sb, cc, &rs, eb);
-			if (rs.got && rs.status >= 400) {
-				char body[2048];
-				size_t k = rs.got < sizeof(body) - 1 ? rs.got : sizeof(body) - 1;
-				memcpy(body, buf, k);
-				body[k] = 0;
-				s3_error(&sb, body);
-			}
+			if (rs.errlen && rs.status >= 400)
+				s3_error(&sb, rs.errbody);
 			rc = cs_fail(err, rs.status == 401 || rs.status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s", shown,
 				     range, sb.buf, attempt ? " (after retries)" : "");
 			strbuf_release(&sb);

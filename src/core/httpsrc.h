@@ -84,8 +84,11 @@ void hs_files_free(struct hs_file *f, size_t n);
 struct hs_reader;
 struct hs_reader *hs_reader_new(const struct hs_opts *o, const struct hs_file *files, size_t n);
 void hs_reader_free(struct hs_reader *r);
-/* len bytes of file at off into buf. ESTALE: the object changed. */
-int hs_read(struct hs_reader *r, size_t file, uint64_t off, void *buf, size_t len, struct cs_err *err);
+/* len bytes of file at off, handed to sink as they arrive (a retry starts
+ * again at pos 0; an error's body never reaches it). ESTALE: the object
+ * changed. */
+int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
+	    struct cs_err *err);
 /* Requests sent (every attempt), for tests and stats. */
 uint64_t hs_requests(const struct hs_reader *r);
 

@@ -210,9 +210,10 @@ static int recreate(const struct splan *p, const char *part, const size_t *idx, 
 	return 0;
 }
 
-static int read_remote(void *arg, size_t file, uint64_t off, void *buf, size_t len, struct cs_err *err)
+static int read_remote(void *arg, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
+		       struct cs_err *err)
 {
-	return hs_read(arg, file, off, buf, len, err);
+	return hs_read(arg, file, off, len, sink, sink_arg, err);
 }
 
 /* Copy the chunks not done yet; each one on disk goes into the journal. */

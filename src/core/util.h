@@ -42,6 +42,12 @@ int cs_failf(struct cs_err *err, int code, int with_strerror, const char *fmt, .
 typedef void (*cs_msg_fn)(const char *msg, void *arg);
 void cs_say(cs_msg_fn cb, void *arg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Where a remote source hands a range's bytes as they arrive, in order:
+ * data starts pos bytes into the range (pos 0 again: the read restarted,
+ * what came before is void). 0, or -1 with err set (the destination
+ * failed): the read stops and returns that error. */
+typedef int (*cs_sink_fn)(void *arg, uint64_t pos, const void *data, size_t n, struct cs_err *err);
+
 /* Out of memory: the engine cannot go on. Calls cs_oom_hook (the command
  * side sets one that reports and exits), else abort(). Never returns. */
 void cs_oom(const char *what) __attribute__((noreturn));

@@ -48,6 +48,80 @@ static void on_durable(size_t file, uint64_t chunk, uint64_t hash, void *arg)
 	}
 }
 
+/* A remote source for cp_copy's read: the bytes of local files, handed
+ * over in odd pieces; mode 1 restarts one chunk half-way (a retry), mode 2
+ * hands bytes out of order, mode 3 stops short. */
+struct fake_src {
+	const char **paths;
+	int mode;
+	int restarted;
+};
+
+static int fake_read(void *arg, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
+		     struct cs_err *err)
+{
+	struct fake_src *fs = arg;
+	int fd = open(fs->paths[file], O_RDONLY);
+	unsigned char b[7777];
+	size_t pos = 0, stop = len;
+	if (fs->mode == 3 && off == 0)
+		stop = len / 2;
+	int rc = 0;
+	while (pos < stop && !rc) {
+		size_t k = stop - pos < sizeof(b) ? stop - pos : sizeof(b);
+		if (fs_pread_full(fd, b, k, (off_t)(off + pos))) {
+			rc = cs_fail_errno(err, errno, "cannot read '%s'", fs->paths[file]);
+			break;
+		}
+		uint64_t at = fs->mode == 2 && pos > len / 2 ? pos + 1 : pos;
+		rc = sink(sink_arg, at, b, k, err);
+		pos += k;
+		if (fs->mode == 1 && file == 0 && off > 0 && !__atomic_exchange_n(&fs->restarted, 1, __ATOMIC_SEQ_CST) &&
+		    pos > len / 2)
+			pos = 0; /* a retry: the range again from its start */
+	}
+	close(fd);
+	return rc;
+}
+
+static void remote_copies(char **src, char **dst, const size_t *sizes)
+{
+	const char *paths[2] = { src[0], src[1] };
+	uint64_t ck = 1536u << 10; /* a chunk and a half of the sink's 1 MiB pieces */
+	for (int direct = 0; direct < 2; direct++) {
+		struct fake_src fs = { paths, 1, 0 };
+		uint64_t n0 = cp_nchunks(sizes[0], ck);
+		uint64_t *h = xcalloc(n0, sizeof(uint64_t));
+		struct cp_file f[2] = { { src[0], dst[0], sizes[0], NULL, h }, { src[1], dst[1], sizes[1], NULL, NULL } };
+		unlink(dst[0]);
+		unlink(dst[1]);
+		struct cp_opts o = { .jobs = 3, .chunk = ck, .hash = 1, .direct = direct, .read = fake_read, .read_arg = &fs };
+		struct cp_stats st;
+		struct cs_err e;
+		ok(cp_copy(f, 2, &o, &st, &e) == 0 && same(src[0], dst[0]) && same(src[1], dst[1]),
+		   "remote source in odd pieces, one chunk restarted half-way%s: exact copies", direct ? ", O_DIRECT" : "");
+		ok(fs.restarted, "the restart happened");
+		uint64_t *rh = xcalloc(n0, sizeof(uint64_t));
+		const char *dp[1] = { dst[0] };
+		int eq = cp_hash_files(dp, 1, NULL, NULL, &rh, ck, 2, 0, NULL, NULL, NULL, &e) == 0;
+		for (uint64_t i = 0; i < n0; i++)
+			eq &= h[i] == rh[i];
+		ok(eq, "the streamed chunks' hashes are the read-back hashes (the restart forgot its first half)");
+		free(h);
+		free(rh);
+	}
+	struct fake_src bad = { paths, 2, 0 };
+	struct cp_file f1 = { src[0], dst[0], sizes[0], NULL, NULL };
+	struct cp_opts o = { .jobs = 2, .chunk = ck, .read = fake_read, .read_arg = &bad };
+	struct cp_stats st;
+	struct cs_err e;
+	ok(cp_copy(&f1, 1, &o, &st, &e) < 0 && e.code == EPROTO && strstr(e.msg, "out of order"),
+	   "bytes out of order are an error (%s)", e.msg);
+	bad.mode = 3;
+	ok(cp_copy(&f1, 1, &o, &st, &e) < 0 && e.code == EPROTO && strstr(e.msg, "bytes of the"),
+	   "a source that stops short is an error (%s)", e.msg);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/cs-test-copy-XXXXXX";
@@ -146,6 +220,8 @@ int main(void)
 		free(h);
 		free(rh);
 	}
+
+	remote_copies(src, dst, sizes);
 
 	for (int i = 0; i < 3; i++) {
 		free(src[i]);
