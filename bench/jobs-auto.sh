@@ -7,7 +7,8 @@
 # usage: bench/jobs-auto.sh [DIR] [REPEATS]      (root: netsim mounts FUSE)
 # JOBS="auto 8" limits the sweep to those values; SOURCES="local http" to
 # those sources (default: local nfs-10g efs-elastic s3 http; s3 needs
-# make deps' s3rver, netsim /dev/fuse).
+# make deps' s3rver, netsim /dev/fuse). STAGE_ARGS="--buffered" is added to
+# every stage (s3, http).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 CS=${COLDSTART:-$here/coldstart}
@@ -59,17 +60,17 @@ s3stage() {
 	rm -rf "$DST"
 	cat "$DATA"/models/m/*._S3rver_object >/dev/null
 	drop
-	"$CS" stage s3://models/m --root "$DST" --jobs "$1" -q --json |
+	"$CS" stage s3://models/m --root "$DST" --jobs "$1" ${STAGE_ARGS:-} -q --json |
 		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f %s" % (d["seconds"], d["jobs"]))'
 }
 httpstage() {
 	rm -rf "$DST"
 	cat "$SRV"/m/* >/dev/null
 	drop
-	"$CS" stage "$HURL" --root "$DST" --jobs "$1" -q --json |
+	"$CS" stage "$HURL" --root "$DST" --jobs "$1" ${STAGE_ARGS:-} -q --json |
 		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f %s" % (d["seconds"], d["jobs"]))'
 }
-echo "# machine: $(uname -n), $(nproc) cores, kernel $(uname -r); model $(du -sb "$M" | cut -f1) bytes, $(ls "$M" | wc -l) files; $REPEATS runs per cell (median)"
+echo "# machine: $(uname -n), $(nproc) cores, kernel $(uname -r); model $(du -sb "$M" | cut -f1) bytes, $(ls "$M" | wc -l) files; $REPEATS runs per cell (median)${STAGE_ARGS:+; stage $STAGE_ARGS}"
 echo "| source | jobs | median s | jobs used (auto) |"
 echo "| --- | --- | ---: | ---: |"
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

@@ -4,7 +4,8 @@
 # tests' S3 API server, one Node.js process) or SERVER=rgw (Ceph's radosgw
 # on a single-node cluster, its OSD on memstore in RAM: tests/fixtures/rgw.sh).
 # Tools:
-#   coldstart stage s3://...            (default --jobs auto; and --jobs 8, 32)
+#   coldstart stage s3://...            (default --jobs auto, O_DIRECT writes;
+#                                       --buffered; --jobs 8, 32)
 #   rclone copy (S3 backend, its defaults; and tuned: --transfers 16
 #               --multi-thread-streams 16)
 #   aws s3 cp --recursive, s3cmd get --recursive
@@ -74,6 +75,7 @@ ceiling() { # 16 curl range readers per shard, concurrently, to /dev/null
 run_tool() {
 	case $1 in
 	coldstart) "$CS" stage s3://models/m --root "$DST" -q --json | python3 -c 'import json,sys; print("# coldstart --jobs auto used", json.load(sys.stdin)["jobs"], file=sys.stderr)' ;;
+	coldstart-buffered) "$CS" stage s3://models/m --root "$DST" --buffered -q >/dev/null ;;
 	coldstart-j8) "$CS" stage s3://models/m --root "$DST" --jobs 8 -q >/dev/null ;;
 	coldstart-j32) "$CS" stage s3://models/m --root "$DST" --jobs 32 -q >/dev/null ;;
 	rclone) rclone copy s3:models/m "$DST/m" ;;
@@ -98,7 +100,7 @@ echo "# model: $bytes bytes in $(ls "$M" | wc -l) objects, $srv on loopback; des
 echo "# $(rclone version | head -1), $(aws --version 2>&1 | cut -d' ' -f1), s3cmd $(s3cmd --version | cut -d' ' -f3)"
 echo "| round | tool | seconds | MB/s |"
 echo "| --- | --- | ---: | ---: |"
-read -r -a tools <<< "${TOOLS:-coldstart coldstart-j8 coldstart-j32 rclone rclone-tuned aws s3cmd ceiling}"
+read -r -a tools <<< "${TOOLS:-coldstart coldstart-buffered coldstart-j8 coldstart-j32 rclone rclone-tuned aws s3cmd ceiling}"
 for r in $(seq 1 "$REPEATS"); do
 	for k in $(seq 0 $((${#tools[@]} - 1))); do
 		t=${tools[$(((k + r) % ${#tools[@]}))]}

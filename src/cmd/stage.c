@@ -48,7 +48,8 @@ static const struct opts_help help = {
 	"(model.safetensors.index.json, else model.safetensors), --files, or the\n"
 	"server's directory listing (a URL ending in .gguf is that file). They are\n"
 	"fetched with parallel ranged GETs over kept-alive connections, each\n"
-	"carrying If-Match on the file's ETag; failures are retried with backoff;\n"
+	"carrying If-Match on the file's ETag, and written O_DIRECT as they arrive\n"
+	"(--buffered: through the page cache); failures are retried with backoff;\n"
 	"the manifest records size, ETag and Last-Modified, so an unchanged model is\n"
 	"a no-op (one HEAD per file). $HF_TOKEN, when set, is sent as a bearer\n"
 	"token to the first host (never to a redirect's); it is never stored or\n"
@@ -189,7 +190,10 @@ int cmd_stage(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "replace", .value = &o.replace,
 		  .help = "NAME may hold a copy of another source: replace it" },
 		{ .type = OPT_FLAG, .long_name = "direct", .value = &o.direct,
-		  .help = "O_DIRECT writes: the copy does not fill the page cache" },
+		  .help = "O_DIRECT writes: the copy does not fill the page cache\n(the default for a URL source)" },
+		{ .type = OPT_FLAG, .long_name = "buffered", .value = &o.buffered,
+		  .help = "a URL source: write through the page cache, which\nthen holds the copy (a warm first start, at the\n"
+			  "cost of a memory copy and writeback per byte)" },
 		{ .type = OPT_RATE, .long_name = "bwlimit", .argname = "RATE", .value = &o.bwlimit, .flags = OPTF_NONZERO,
 		  .hint = "a rate such as 500M",
 		  .help = "at most RATE from the source: 500M = 500 MiB/s,\n500MB = 500 MB/s (sizes: K/M/G powers of 1024,\n"
@@ -238,6 +242,10 @@ int cmd_stage(int argc, char **argv)
 		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
 	if (o.nfiles && !hs_is_url(o.src))
 		return usage_error("--files goes with an http:// or https:// source");
+	if (o.buffered && o.direct)
+		return usage_error("--buffered and --direct: one or the other");
+	if (o.buffered && !hs_is_url(o.src) && !s3_is_url(o.src))
+		return usage_error("--buffered goes with a URL source (a directory is copied buffered unless --direct)");
 	o.bearer = getenv("HF_TOKEN");
 	o.stall_s = stall_ns ? (long)((stall_ns + 999999999) / 1000000000) : 0;
 	char *base = NULL;

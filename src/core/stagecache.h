@@ -55,7 +55,8 @@ struct sc_opts {
 	char **include, **exclude;     /* globs on relative paths (or base names) */
 	size_t ninclude, nexclude;
 	uint64_t max_cache;            /* bytes, 0 = no cap */
-	int direct;
+	int direct;                    /* O_DIRECT writes (a URL source's default) */
+	int buffered;                  /* a URL source's copy through the page cache instead */
 	uint64_t bwlimit;              /* bytes/s, 0 = none */
 	int follow_symlinks;           /* symlinks leaving SRC are refused otherwise */
 	int replace;                   /* NAME may hold another source's copy: replace it */

@@ -263,6 +263,10 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 			ho = so;
 		}
 		hr = hs_reader_new(&ho, order, p->n);
+		/* O_DIRECT unless asked otherwise: the bytes arrive once into a small
+		 * buffer and go to the device from there; a copy into the page cache
+		 * (and its writeback) is what limits a fast store on a small node. */
+		co.direct = !o->buffered;
 		co.read = read_remote;
 		co.read_arg = hr;
 	}

@@ -36,6 +36,26 @@ expect_rc 0 "an unchanged prefix is a no-op (one listing)" "$COLDSTART" stage s3
 contains "says so" "$err" "already staged from the unchanged source"
 check "no object was read again" [ "$(grep -c 'GET /models/qwen/m/model-' s3rver.log)" = "$gets_before" ]
 
+# A URL source is written O_DIRECT by default: the copy is on the device, not
+# in the page cache. --buffered leaves it there (a warm first start).
+resident() { "$COLDSTART" pages status "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["resident_pct"])'; }
+if dd if=/dev/zero of="$SCRATCH/dio-probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+	# (a root of their own: under $R the files would be linked from its copy)
+	expect_rc 0 "stage writes O_DIRECT by default" "$COLDSTART" stage s3://models/qwen/m --root "$R-dio" -q
+	pct=$(resident "$R-dio/m")
+	check "... not in the page cache ($pct% resident)" python3 -c "assert $pct < 10"
+	check "... an exact copy" same m "$R-dio/m"
+	expect_rc 0 "stage --buffered" "$COLDSTART" stage s3://models/qwen/m --root "$R-buf" --buffered -q
+	pct=$(resident "$R-buf/m")
+	check "... in the page cache ($pct% resident)" python3 -c "assert $pct > 90"
+	check "... an exact copy" same m "$R-buf/m"
+else
+	_t_report 0 "# SKIP: $SCRATCH does not take O_DIRECT writes (the copy falls back to buffered)"
+fi
+expect_rc 2 "--buffered with --direct: a usage error" "$COLDSTART" stage s3://models/qwen/m --root "$R" --name x --buffered --direct
+expect_rc 2 "--buffered with a directory source: a usage error" "$COLDSTART" stage m --root "$R" --name x --buffered
+contains "... which says why" "$err" "--buffered goes with a URL source"
+
 # A changed object (a new ETag) is fetched again, alone.
 LAST=$(ls m/model-*-of-*.safetensors | tail -1)
 python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p,"wb").write(b)' "$LAST"
