@@ -3,7 +3,8 @@
 #   pages warm of a cold 3.3 GB model on local disk, on netsim nfs-10g and
 #   on netsim efs-elastic; stage of the same model from S3 over loopback
 #   (s3rver) and from HTTP over loopback (coldstart cache serve of a root
-#   holding it). Cold before every run (evicted, caches dropped).
+#   holding it). Cold before every run (evicted, caches dropped); REPEATS
+#   rounds per source, each running every setting once in a rotating order.
 # usage: bench/jobs-auto.sh [DIR] [REPEATS]      (root: netsim mounts FUSE)
 # JOBS="auto 8" limits the sweep to those values; SOURCES="local http" to
 # those sources (default: local nfs-10g efs-elastic s3 http; s3 needs
@@ -74,17 +75,15 @@ echo "# machine: $(uname -n), $(nproc) cores, kernel $(uname -r); model $(du -sb
 echo "| source | jobs | median s | jobs used (auto) |"
 echo "| --- | --- | ---: | ---: |"
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-cell() { # SOURCE JOBS CMD...
-	local src=$1 j=$2 out times used
-	shift 2
-	times=() used=""
-	for _ in $(seq 1 "$REPEATS"); do
-		out=$("$@" "$j")
-		times+=("${out% *}")
-		used="$used${used:+,}${out#* }"
-	done
-	printf '| %s | %s | %.3f | %s |\n' "$src" "$j" "$(printf '%s\n' "${times[@]}" | median)" "$([ "$j" = auto ] && echo "$used" || echo -)"
+one() { # SOURCE JOBS: "seconds used" of one run
+	case $1 in
+	local) warm "$M" "$2" ;;
+	nfs-10g | efs-elastic) warm "$MP" "$2" ;;
+	s3) s3stage "$2" ;;
+	http) httpstage "$2" ;;
+	esac
 }
+read -r -a jobs <<< "${JOBS:-auto 1 2 4 8 16 32 64}"
 for src in $SOURCES; do
 	if [ "$src" = nfs-10g ] || [ "$src" = efs-elastic ]; then
 		if ! "$CS" netsim "$M" "$MP" --profile "$src" >/dev/null 2>"$DIR/jobs-netsim.err"; then
@@ -92,14 +91,22 @@ for src in $SOURCES; do
 			continue
 		fi
 	fi
-	for j in ${JOBS:-auto 1 2 4 8 16 32 64}; do
-		case $src in
-		local) cell "$src" "$j" warm "$M" ;;
-		nfs-10g | efs-elastic) cell "$src" "$j" warm "$MP" ;;
-		s3) cell "$src" "$j" s3stage ;;
-		http) cell "$src" "$j" httpstage ;;
-		esac
+	# Round by round, every setting once in a rotating order, so none is
+	# always the first after the set-up (or after a slower neighbour).
+	declare -A times=() used=()
+	for r in $(seq 1 "$REPEATS"); do
+		for k in $(seq 0 $((${#jobs[@]} - 1))); do
+			j=${jobs[$(((k + r) % ${#jobs[@]}))]}
+			out=$(one "$src" "$j")
+			times[$j]="${times[$j]:-} ${out% *}"
+			used[$j]="${used[$j]:-}${used[$j]:+,}${out#* }"
+		done
 	done
+	for j in "${jobs[@]}"; do
+		printf '| %s | %s | %.3f | %s |\n' "$src" "$j" "$(printf '%s\n' ${times[$j]} | median)" \
+			"$([ "$j" = auto ] && echo "${used[$j]}" || echo -)"
+	done
+	unset times used
 	if [ "$src" = nfs-10g ] || [ "$src" = efs-elastic ]; then
 		"$CS" netsim --unmount "$MP" >/dev/null
 	fi
