@@ -93,12 +93,13 @@ for src in $SOURCES; do
 	fi
 	# Round by round, every setting once in a rotating order, so none is
 	# always the first after the set-up (or after a slower neighbour).
-	declare -A times=() used=()
+	declare -A times=() used=() round=()
 	for r in $(seq 1 "$REPEATS"); do
 		for k in $(seq 0 $((${#jobs[@]} - 1))); do
 			j=${jobs[$(((k + r) % ${#jobs[@]}))]}
 			out=$(one "$src" "$j")
 			times[$j]="${times[$j]:-} ${out% *}"
+			round[$j:$r]=${out% *}
 			used[$j]="${used[$j]:-}${used[$j]:+,}${out#* }"
 		done
 	done
@@ -106,7 +107,16 @@ for src in $SOURCES; do
 		printf '| %s | %s | %.3f | %s |\n' "$src" "$j" "$(printf '%s\n' ${times[$j]} | median)" \
 			"$([ "$j" = auto ] && echo "${used[$j]}" || echo -)"
 	done
-	unset times used
+	# auto against each fixed value round by round (the two ran minutes
+	# apart at most, in the same conditions): the median of the ratios.
+	if [[ " ${jobs[*]} " == *" auto "* ]] && [ "$REPEATS" -gt 1 ]; then
+		for j in "${jobs[@]}"; do
+			[ "$j" = auto ] && continue
+			ratios=$(for r in $(seq 1 "$REPEATS"); do echo "${round[auto:$r]} / ${round[$j:$r]}" | bc -l; done | median)
+			printf '# %s: auto / --jobs %s, round by round: median %.3f\n' "$src" "$j" "$ratios"
+		done
+	fi
+	unset times used round
 	if [ "$src" = nfs-10g ] || [ "$src" = efs-elastic ]; then
 		"$CS" netsim --unmount "$MP" >/dev/null
 	fi
