@@ -108,7 +108,7 @@ static json_t *result_json(const struct sc_opts *o, const struct sc_result *r)
 	json_object_set_new(j, "verify_s", json_real(r->verify_s));
 	json_object_set_new(j, "verify", json_string(r->verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
 	json_object_set_new(j, "store_checked_files", json_integer((json_int_t)r->store_checked));
-	if (r->store_alg)
+	if (r->store_alg[0])
 		json_object_set_new(j, "store_checksum", json_string(r->store_alg));
 	json_object_set_new(j, "kernel_copy", json_boolean(r->kernel_copy));
 	json_object_set_new(j, "jobs", r->jobs ? json_integer(r->jobs) : json_null());
@@ -128,7 +128,7 @@ static void say_result(const struct sc_opts *o, const struct sc_result *r)
 			o->name, r->waited ? " (by the process it waited for)" : "",
 			fmt_bytes(a, sizeof(a), r->bytes), r->files);
 	else {
-		char store[96] = "";
+		char store[128] = "";
 		if (r->store_checked)
 			snprintf(store, sizeof(store), ", and %zu of them by the store's own %s", r->store_checked,
 				 r->store_alg);

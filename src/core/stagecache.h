@@ -94,7 +94,7 @@ struct sc_result {
 	int kernel_copy;
 	enum sc_verify verify;
 	size_t store_checked;          /* files also checked against the store's own checksum */
-	const char *store_alg;         /* ... its algorithm (the first one), static */
+	char store_alg[48];            /* ... their algorithms, "+" between two kinds ("MD5+SHA-256") */
 	size_t nevicted;
 	char **evicted;                /* names evicted to make room */
 };

@@ -76,6 +76,20 @@ int sci_verify_copy(const struct sc_opts *o, struct splan *p, const char *part, 
 	return rc;
 }
 
+/* name into list ("MD5+SHA-256") unless it is there. */
+static void add_alg(char *list, size_t size, const char *name)
+{
+	size_t n = strlen(name), len = strlen(list);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, '+');
+		size_t k = e ? (size_t)(e - p) : strlen(p);
+		if (k == n && !strncmp(p, name, n))
+			return;
+		p += k + (e != NULL);
+	}
+	snprintf(list + len, size - len, "%s%s", len ? "+" : "", name);
+}
+
 /* A URL source checked by xxh3: each copy against the store's own
  * checksum of the object too, where it has one (the MD5 ETag of a one-part
  * S3 object, x-amz-checksum-*), so bytes that went wrong before they reached
@@ -84,6 +98,7 @@ int sci_verify_store(const struct sc_opts *o, const struct splan *p, const char 
 		     struct cs_err *err)
 {
 	r->store_checked = 0;
+	r->store_alg[0] = 0;
 	if (!p->remote || o->verify != SC_VERIFY_XXH3)
 		return 0;
 	int rc = 0;
@@ -97,8 +112,10 @@ int sci_verify_store(const struct sc_opts *o, const struct splan *p, const char 
 			rc = e.code == EIO ? cs_fail(err, EIO, "verification failed: %s: the bytes received are not the "
 						     "object's", e.msg)
 					   : cs_fail(err, e.code, "%s", e.msg);
-		else if (!r->store_checked++)
-			r->store_alg = cks_alg_name(spec);
+		else {
+			r->store_checked++;
+			add_alg(r->store_alg, sizeof(r->store_alg), cks_alg_name(spec));
+		}
 		free(dst);
 	}
 	return rc;

@@ -3,7 +3,8 @@
 # deps, on loopback) with objects uploaded by curl's own SigV4; exact copy,
 # pagination past 1,000 keys, no-op, changed object, kill -9 and resume
 # (the server's log counts the GETs), 503 SlowDown, resets and stalls
-# through a fault-injecting proxy, the usual AWS settings and files, and the
+# through a fault-injecting proxy, the store's own checksums (MD5 ETags,
+# x-amz-checksum-sha256 added by the proxy), the usual AWS settings and files, and the
 # errors (wrong key, missing bucket or key, keys escaping the prefix).
 # s3rver checks the access key id, not the signature itself: say so.
 . "$(dirname "$0")/lib.sh"
@@ -130,6 +131,32 @@ differs() { [ -d "$1" ] && ! same big "$1"; }
 check "... and differs: why the checksum matters" differs "$R/big-flip"
 kill $fpid
 wait $fpid 2>/dev/null
+
+# A store that keeps x-amz-checksum-sha256 and answers it to a HEAD with
+# x-amz-checksum-mode: ENABLED (s3rver keeps none: the proxy adds it, from
+# the object's bytes). Shards are checked by it, the small files by MD5.
+nshards=$(ls big/model-* | wc -l)
+for mode in sha256 badsha256; do
+	FP=$(port)
+	node "$FIXTURES_SRC/faultproxy.mjs" "$FP" "$P" "$mode" 1 2>"$SCRATCH/proxy-$mode.log" &
+	fpid=$!
+	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$FP/" && break; sleep 0.05; done
+	if [ "$mode" = sha256 ]; then
+		AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 0 "x-amz-checksum-sha256 from the store: checked" \
+			"$COLDSTART" stage s3://models/big --root "$R" --name big-sha --verify xxh3 --json
+		check "... every object (store_checked_files)" [ "$(jget "$out" 'd["store_checked_files"]')" = "$(ls big | wc -l)" ]
+		check "... by MD5 and SHA-256" [ "$(jget "$out" 'd["store_checksum"]')" = "MD5+SHA-256" ]
+		check "... the store answered $nshards checksums" [ "$(grep -c "^fault [0-9]*: sha256" "$SCRATCH/proxy-$mode.log")" = "$nshards" ]
+		check "... an exact copy" same big "$R/big-sha"
+	else
+		AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 1 "a store checksum that does not match: refused" \
+			"$COLDSTART" stage s3://models/big --root "$R" --name big-badsha --verify xxh3
+		contains "... named, as the store's SHA-256" "$err" "does not match the store's SHA-256"
+		check "... nothing published" [ ! -e "$R/big-badsha" ]
+	fi
+	kill $fpid
+	wait $fpid 2>/dev/null
+done
 
 # The usual AWS settings: a profile in the shared files instead of the environment.
 printf '[coldstart-test]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$HOME/.aws/credentials"
