@@ -112,7 +112,7 @@ for src in $SOURCES; do
 	if [[ " ${jobs[*]} " == *" auto "* ]] && [ "$REPEATS" -gt 1 ]; then
 		for j in "${jobs[@]}"; do
 			[ "$j" = auto ] && continue
-			ratios=$(for r in $(seq 1 "$REPEATS"); do echo "${round[auto:$r]} / ${round[$j:$r]}" | bc -l; done | median)
+			ratios=$(for r in $(seq 1 "$REPEATS"); do awk -v a="${round[auto:$r]}" -v b="${round[$j:$r]}" 'BEGIN {print a / b}'; done | median)
 			printf '# %s: auto / --jobs %s, round by round: median %.3f\n' "$src" "$j" "$ratios"
 		done
 	fi

@@ -175,15 +175,17 @@ static void tune(struct wp_queue *q)
 		return;
 	double rate = (double)(q->done - t->done0) * 1e9 / (double)el;
 	int better = rate >= t->best_rate * 1.10 || !t->best_limit;
+	int worse = t->best_limit && rate < t->best_rate * 0.95;
 	if (better) {
 		t->best_rate = rate;
 		t->best_limit = q->limit;
 		t->flat = 0;
 	}
 	/* Keep doubling while it pays, and once more past a flat step (a
-	 * network path can plateau at 2-4 and jump at 8); two steps that do not
-	 * pay: back to the best limit. */
-	if ((better || !t->flat++) && q->limit * 2 <= WP_AUTO_MAX && q->limit * 2 <= q->n) {
+	 * network path can plateau at 2-4 and jump at 8); a step that costs
+	 * (5% or more below the best), or two that do not pay: back to the
+	 * best limit. */
+	if ((better || (!worse && !t->flat++)) && q->limit * 2 <= WP_AUTO_MAX && q->limit * 2 <= q->n) {
 		q->limit *= 2;
 		pthread_cond_broadcast(&q->slot);
 	} else {

@@ -93,9 +93,9 @@ int wp_progress(struct wp_queue *q, uint64_t *done);
  * while the units finished per second (wp_done, or q->done) grow by 10% or
  * more from one window to the next (after a change, the items started
  * before it finish first; a window is then at least 200 ms and limit + 1
- * items, at most 3 s); past one step that does not pay it tries one more
- * doubling, and after two it goes back to the best limit seen and stays
- * there. wp_jobs tells the limit it settled on.
+ * items, at most 3 s); past one flat step it tries one more doubling, and
+ * after two, or one that is 5% or more below the best rate, it goes back
+ * to the best limit seen and stays there. wp_jobs tells the limit it settled on.
  * Returns as soon as the last thread does (not at the next tick), all
  * joined: 0, or -1 when no thread could start ("cannot start WHAT
  * threads", EAGAIN).

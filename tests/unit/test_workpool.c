@@ -73,6 +73,27 @@ static void *auto_worker(void *arg)
 	return NULL;
 }
 
+/* A source that serves up to 16 requests well and chokes on more: an
+ * item takes 4 ms at 16 or fewer in progress, 32 ms at 17-32 (a quarter of
+ * the rate), 256 ms beyond. */
+static void *choking_worker(void *arg)
+{
+	struct job *j = arg;
+	size_t i;
+	while (wp_take(&j->q, &i)) {
+		pthread_mutex_lock(&j->q.mu);
+		size_t a = j->q.active;
+		if (a > max_active)
+			max_active = a;
+		pthread_mutex_unlock(&j->q.mu);
+		long ms = a <= 16 ? 4 : a <= 32 ? 32 : 256;
+		struct timespec ts = { 0, ms * 1000000 };
+		nanosleep(&ts, NULL);
+		wp_done(&j->q, 10);
+	}
+	return NULL;
+}
+
 static int ticks;
 static int tick(void *arg)
 {
@@ -178,6 +199,22 @@ int main(void)
 		ok(rr == 0 && wp_result(&j->q, &err) == 0 && first_limit == (size_t)starts[k][1],
 		   "auto mode %d starts at %d in flight (%zu)", starts[k][0], starts[k][1], first_limit);
 		wp_destroy(&j->q);
+	}
+
+	/* A step that costs is not followed by another: from 16, 32 is a
+	 * quarter of the rate, so auto goes back to 16 without trying 64. */
+	{
+		struct job *jc = xcalloc(1, sizeof(*jc));
+		size_t nc = 3000;
+		jc->fail_at = jc->cancel_at = nc;
+		wp_init(&jc->q, nc, &jc->cancel);
+		max_active = 0;
+		rr = wp_run(&jc->q, WP_JOBS_AUTO_REMOTE, choking_worker, jc, NULL, NULL, 0, "test", &err);
+		ok(rr == 0 && wp_result(&jc->q, &err) == 0, "auto against a source that chokes past 16: done");
+		is_int(wp_jobs(&jc->q), 16, "... settled at 16");
+		ok(max_active <= 32, "... without trying 64 (at most %zu in progress)", max_active);
+		wp_destroy(&jc->q);
+		free(jc);
 	}
 
 	/* No item: no thread needed, nothing fails. */
