@@ -122,24 +122,32 @@ struct csink {
 	XXH3_state_t *st;
 };
 
+/* len bytes of buf at off of the destination file: with direct, the
+ * block-aligned part O_DIRECT (a file system that opens O_DIRECT but
+ * refuses the write gets it buffered), the rest through the page cache. */
+static int write_at(struct cjob *j, size_t file, const unsigned char *buf, size_t len, uint64_t off, struct cs_err *e)
+{
+	size_t direct = 0;
+	if (j->dio_fd[file] >= 0 && off % DIO_ALIGN == 0) {
+		direct = len & ~(size_t)(DIO_ALIGN - 1);
+		if (direct && fs_pwrite_full(j->dio_fd[file], buf, direct, (off_t)off)) {
+			if (errno != EINVAL)
+				return cs_fail_errno(e, errno, "cannot write '%s'", j->files[file].dst);
+			direct = 0;
+		}
+	}
+	if (direct < len && fs_pwrite_full(j->dst_fd[file], buf + direct, len - direct, (off_t)(off + direct)))
+		return cs_fail_errno(e, errno, "cannot write '%s'", j->files[file].dst);
+	return 0;
+}
+
 static int sink_flush(struct csink *s, struct cs_err *e)
 {
 	if (!s->fill)
 		return 0;
 	struct cjob *j = s->j;
-	size_t file = s->c->file;
-	uint64_t off = s->c->off + s->flushed;
-	size_t direct = 0;
-	if (j->dio_fd[file] >= 0 && off % DIO_ALIGN == 0) {
-		direct = s->fill & ~(size_t)(DIO_ALIGN - 1);
-		if (direct && fs_pwrite_full(j->dio_fd[file], s->buf, direct, (off_t)off)) {
-			if (errno != EINVAL)
-				return cs_fail_errno(e, errno, "cannot write '%s'", j->files[file].dst);
-			direct = 0; /* a file system that opens O_DIRECT but refuses the write: buffered */
-		}
-	}
-	if (direct < s->fill && fs_pwrite_full(j->dst_fd[file], s->buf + direct, s->fill - direct, (off_t)(off + direct)))
-		return cs_fail_errno(e, errno, "cannot write '%s'", j->files[file].dst);
+	if (write_at(j, s->c->file, s->buf, s->fill, s->c->off + s->flushed, e))
+		return -1;
 	if (j->o->hash)
 		XXH3_64bits_update(s->st, s->buf, s->fill);
 	/* Counted as it lands, not when the chunk ends: --jobs auto measures
@@ -258,19 +266,7 @@ static void *worker(void *arg)
 			}
 			if (j->o->hash)
 				h = XXH3_64bits(buf, (size_t)c.len);
-			int dfd = j->dst_fd[c.file];
-			size_t direct = 0;
-			if (j->dio_fd[c.file] >= 0 && c.off % DIO_ALIGN == 0) {
-				direct = (size_t)c.len & ~(size_t)(DIO_ALIGN - 1);
-				if (direct && fs_pwrite_full(j->dio_fd[c.file], buf, direct, (off_t)c.off)) {
-					cs_fail_errno(&e, errno, "cannot write '%s'", f->dst);
-					wp_fail(&j->q, &e);
-					break;
-				}
-			}
-			if (direct < c.len &&
-			    fs_pwrite_full(dfd, buf + direct, (size_t)c.len - direct, (off_t)(c.off + direct))) {
-				cs_fail_errno(&e, errno, "cannot write '%s'", f->dst);
+			if (write_at(j, c.file, buf, (size_t)c.len, c.off, &e)) {
 				wp_fail(&j->q, &e);
 				break;
 			}
