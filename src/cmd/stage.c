@@ -13,7 +13,6 @@
 #include "../core/util.h"
 #include "cmds.h"
 #include "../core/httpsrc.h"
-#include "../core/s3src.h"
 #include "../core/banned.h"
 
 static const struct opts_help help = {
@@ -231,20 +230,21 @@ int cmd_stage(int argc, char **argv)
 	o.src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");
 	if (!o.src || !*o.src)
 		return usage_error("missing SRC (or set MODEL_PATH_NET)");
-	if (kind < 0 && !hs_is_url(o.src) && !s3_is_url(o.src) && cc_is_cache_set(o.src, NULL)) {
+	int url = sc_remote_kind(o.src) != NULL;
+	if (kind < 0 && !url && cc_is_cache_set(o.src, NULL)) {
 		o.kind_dir = 1;
 		if (!u.quiet)
 			fprintf(stderr, "coldstart: stage: '%s' is a compile/kernel cache set: staged as --kind dir\n", o.src);
 	}
 	if (!o.root || !*o.root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
-	if (o.insecure && !hs_is_url(o.src) && !s3_is_url(o.src))
+	if (o.insecure && !url)
 		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
 	if (o.nfiles && !hs_is_url(o.src))
 		return usage_error("--files goes with an http:// or https:// source");
 	if (o.buffered && o.direct)
 		return usage_error("--buffered and --direct: one or the other");
-	if (o.buffered && !hs_is_url(o.src) && !s3_is_url(o.src))
+	if (o.buffered && !url)
 		return usage_error("--buffered goes with a URL source (a directory is copied buffered unless --direct)");
 	o.bearer = getenv("HF_TOKEN");
 	o.stall_s = stall_ns ? (long)((stall_ns + 999999999) / 1000000000) : 0;
