@@ -259,13 +259,17 @@ int opts_parse(const struct opt *table, const struct opts_help *help, int argc, 
 		}
 	}
 	if (!rc) {
-		/* argv becomes: name, options as given..., operands. */
+		/* argv becomes: name, options as given..., [--,] operands. The
+		 * "--" that ended the options stays among them: argv keeps all
+		 * argc entries, so argv[first .. argc) are exactly the operands
+		 * (dropping it left argv[argc - 1] holding a stale copy of the
+		 * last operand: a server's last argument given twice). */
 		int k = 1;
 		for (int i = 1; i < argc; i++) {
 			int is_op = 0;
 			for (int j = 0; j < nop && !is_op; j++)
 				is_op = argv[i] == operands[j];
-			if (!is_op && strcmp(argv[i], "--"))
+			if (!is_op)
 				argv[k++] = argv[i];
 		}
 		*first_operand = optind = k;

@@ -90,7 +90,9 @@ struct opts_list {
 /*
  * Parse argv (argv[0] is the command's name) against the table. Options
  * and operands may be mixed; the operands are moved behind the options and
- * *first_operand indexes them (as getopt's optind). --help / -h prints the
+ * *first_operand indexes them (as getopt's optind): argv[*first_operand ..
+ * argc) are the operands, each once, in order; the "--" that ended the
+ * options (if any) stays just before them. --help / -h prints the
  * help on stdout: returns OPTS_HELP then (the command returns 0). Returns
  * 0, OPTS_HELP, or EXIT_USAGE after reporting.
  */

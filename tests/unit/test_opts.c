@@ -150,7 +150,19 @@ int main(void)
 	is_int(parse(t, "t --enum c --estr b --seed 42 --cb=7", &argc, &argv, &first), 0, "enum, enum string, u64, callback");
 	ok(e == 2 && es && !strcmp(es, "b") && seed == 42 && last_cb == 7, "their values");
 	is_int(parse(t, "t -- --flag", &argc, &argv, &first), 0, "-- ends the options");
-	ok(first == 1 && !strcmp(argv[1], "--flag"), "what follows is an operand");
+	ok(argc - first == 1 && !strcmp(argv[first], "--flag"), "what follows is an operand");
+	is_int(parse(t, "t -f -- /bin/echo a b c", &argc, &argv, &first), 0, "a command after --");
+	ok(argc - first == 4 && !strcmp(argv[first], "/bin/echo") && !strcmp(argv[first + 1], "a") &&
+		   !strcmp(argv[first + 2], "b") && !strcmp(argv[first + 3], "c") && !argv[argc],
+	   "every operand after -- once, in order, nothing after them");
+	is_int(parse(t, "t op1 -f -- x --str y", &argc, &argv, &first), 0, "operands before and after --");
+	ok(argc - first == 4 && !strcmp(argv[first], "op1") && !strcmp(argv[first + 1], "x") &&
+		   !strcmp(argv[first + 2], "--str") && !strcmp(argv[first + 3], "y"),
+	   "operands keep their order around --");
+	is_int(parse(t, "t --str -- op", &argc, &argv, &first), 0, "-- as an option's value");
+	ok(argc - first == 1 && !strcmp(argv[first], "op"), "an option's value -- is not lost or doubled");
+	is_int(parse(t, "t -f --", &argc, &argv, &first), 0, "-- last");
+	ok(argc == first, "-- last: no operand");
 	is_int(parse(t, "t -j 9", &argc, &argv, &first), EXIT_USAGE, "out of range: usage error");
 	is_int(parse(t, "t --size 1", &argc, &argv, &first), EXIT_USAGE, "a size below the bound");
 	is_int(parse(t, "t --dur 0", &argc, &argv, &first), EXIT_USAGE, "a zero duration where it must not be");
