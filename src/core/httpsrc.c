@@ -185,6 +185,14 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl asks this often during a transfer (and while connecting): a
+ * cancel ends it at once, CURLE_ABORTED_BY_CALLBACK. */
+static int on_xfer(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return cs_cancelled(arg) ? 1 : 0;
+}
+
 static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_slist *hdrs)
 {
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -203,6 +211,11 @@ static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (o->cancel) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)o->cancel);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	/* The bearer token goes to the first host only, never to a redirect's
 	 * (a CDN), as curl does with credentials by default. */
 	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
@@ -256,13 +269,18 @@ static int max_retries(const struct hs_opts *o)
 	return o->retries > 0 ? o->retries : 6;
 }
 
-static void backoff(int attempt)
+static void backoff(const struct hs_opts *o, int attempt)
 {
-	/* 0.2 s, 0.4 s, ... up to 6.4 s, with up to 50% jitter. */
+	/* 0.2 s, 0.4 s, ... up to 6.4 s, with up to 50% jitter; a cancel ends it
+	 * (the next transfer then aborts at once). */
 	double s = 0.2 * (double)(1u << (attempt < 5 ? attempt : 5));
 	s *= 0.75 + 0.5 * ((double)(rand() % 1000) / 1000.0);
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-	nanosleep(&ts, NULL);
+	uint64_t end = now_ns() + (uint64_t)(s * 1e9), t;
+	while (!cs_cancelled(o->cancel) && (t = now_ns()) < end) {
+		uint64_t d = end - t < 50000000u ? end - t : 50000000u;
+		struct timespec ts = { 0, (long)d };
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const char *errbuf)
@@ -316,6 +334,10 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 			r->sink = NULL;
 		}
 		curl_slist_free_all(h);
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			rc = cs_fail(err, ECANCELED, "interrupted");
+			break;
+		}
 		if (cc == CURLE_OK && (r->status == 200 || r->status == 206)) {
 			rc = r->clen == UINT64_MAX ? cs_fail(err, EPROTO, "'%s': the server gives no size (no Content-Length)",
 							    shown) : 0;
@@ -334,7 +356,7 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 			strbuf_release(&sb);
 			break;
 		}
-		backoff(attempt);
+		backoff(o, attempt);
 	}
 	free(shown);
 	return rc;
@@ -462,6 +484,10 @@ static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct
 		*status = r.status;
 		if (reqid && reqid_len)
 			snprintf(reqid, reqid_len, "%s", r.reqid);
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			rc = cs_fail(err, ECANCELED, "interrupted");
+			break;
+		}
 		if (r.overflow) {
 			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
 			break;
@@ -477,7 +503,7 @@ static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct
 			strbuf_release(&sb);
 			break;
 		}
-		backoff(attempt);
+		backoff(o, attempt);
 	}
 	free(shown);
 	return rc;
@@ -834,6 +860,10 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs.status);
 		if (rs.sink_failed)
 			break;    /* the destination's error, in err already */
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			rc = cs_fail(err, ECANCELED, "interrupted");
+			break;
+		}
 		int partial = cc == CURLE_OK && (rs.status == 206 || (rs.status == 200 && rs.whole));
 		if (!rs.overflow && partial && rs.got == len && (rs.clen == UINT64_MAX || rs.clen == len)) {
 			rc = 0;   /* the common case: no message to build */
@@ -852,7 +882,7 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_
 					     range, rs.got, len, rs.clen == UINT64_MAX ? "absent" : "disagrees");
 			else {
 				free(shown);
-				backoff(attempt);
+				backoff(&r->o, attempt);
 				continue;
 			}
 		} else if (rs.ignored_range || (cc == CURLE_OK && rs.status == 200)) {
@@ -860,7 +890,7 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_
 				     "parallel", shown, range);
 		} else if (attempt < retries && retryable(cc, rs.status)) {
 			free(shown);
-			backoff(attempt);
+			backoff(&r->o, attempt);
 			continue;
 		} else {
 			struct strbuf sb = STRBUF_INIT;

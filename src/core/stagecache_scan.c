@@ -268,7 +268,8 @@ static int wanted(const struct sc_opts *o, const char *rel)
 /* A model served over HTTP(S): its files as hs_list finds them. */
 static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err)
 {
-	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s };
+	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
+			      .cancel = o->cancel };
 	if (s3_is_url(o->src)) {
 		struct s3_cfg c;
 		if (s3_config(&c, err))

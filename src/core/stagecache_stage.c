@@ -245,7 +245,8 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 			order[i] = p->remote[p->f[i].ri];
 			cf[i].size = p->f[i].size;
 		}
-		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s };
+		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
+				       .cancel = o->cancel };
 		if (co.jobs == WP_JOBS_AUTO)
 			co.jobs = WP_JOBS_AUTO_REMOTE;
 		if (s3_is_url(o->src)) {
