@@ -194,6 +194,7 @@ static int cache_verify(const char *root, char **args, int nargs, int jobs, int 
 				names[n++] = e[i].name;
 	}
 	cli_catch_signals();
+	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* a verify reads only; a repair is a stage */
 	int bad = 0, rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		int r = verify_one(root, names[i], jobs, repair);

@@ -58,7 +58,9 @@ static const struct opts_help help = {
 	"  SRC                 model directory, GGUF file or URL (default\n"
 	"                      $MODEL_PATH_NET)\n",
 	.after = "Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
-	"130 interrupted (the partial copy is kept for resuming).\n"
+	"130/143 interrupted by SIGINT/SIGTERM, within about a second even when\n"
+	"throttled or stuck in a read of a hung mount (the partial copy and its\n"
+	"journal are kept for resuming).\n"
 	"See also: coldstart cache --help.\n",
 };
 
@@ -259,6 +261,7 @@ int cmd_stage(int argc, char **argv)
 		return r;
 	}
 	cli_catch_signals();
+	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* the journal survives kill -9 */
 	o.cancel = &cli_signal;
 	progress_init(&u.pg, "staging", u.quiet);
 	o.progress = progress_cb;
