@@ -25,10 +25,15 @@ static const struct opts_help help = {
 	"(default $STAGING_ROOT).\n"
 	"\n"
 	"  ls      staged models, least recently used first (a `run` or `stage`\n"
-	"          of a model marks it used), and partial copies with their progress\n"
-	"  verify  re-check staged models against their manifests: count and sizes,\n"
-	"          and the XXH3 hashes (read from the device) when staged with\n"
-	"          --verify xxh3; all models when no NAME is given. A model that\n"
+	"          of a model marks it used), and partial copies with their progress;\n"
+	"          each file checked against the manifest by stat: DAMAGED when one\n"
+	"          is missing or its size or mtime changed (a --verify size copy: or\n"
+	"          its inode or change time), CHANGED when an xxh3 copy's inode or\n"
+	"          change time moved (verify reads its bytes back)\n"
+	"  verify  re-check staged models against their manifests: count, sizes,\n"
+	"          mtimes, and the XXH3 hashes (read from the device) when staged\n"
+	"          with --verify xxh3 (else the inodes as published); all models\n"
+	"          when no NAME is given. A model that\n"
 	"          fails is marked corrupt: ls shows it, run refuses to serve it,\n"
 	"          and stage copies its damaged files again. --repair does that\n"
 	"          at once, from the source its manifest records\n"
@@ -64,6 +69,13 @@ static char *ago(char *buf, size_t len, int64_t t)
 	return buf;
 }
 
+/* ls's word for an entry's state. */
+static const char *state_name(const struct sc_entry *e)
+{
+	return e->partial ? "partial" : e->damaged ? "damaged" : e->problem ? "corrupt" : e->changed ? "changed"
+											      : "staged";
+}
+
 static int cache_ls(const char *root, int json)
 {
 	struct sc_entry *e;
@@ -76,7 +88,7 @@ static int cache_ls(const char *root, int json)
 		for (size_t i = 0; i < n; i++) {
 			json_t *o = json_object();
 			json_object_set_new(o, "name", json_string(e[i].name));
-			json_object_set_new(o, "state", json_string(e[i].partial ? "partial" : e[i].problem ? "corrupt" : "staged"));
+			json_object_set_new(o, "state", json_string(state_name(&e[i])));
 			if (e[i].problem)
 				json_object_set_new(o, "problem", json_string(e[i].problem));
 			json_object_set_new(o, "source", e[i].source ? json_string(e[i].source) : json_null());
@@ -84,6 +96,8 @@ static int cache_ls(const char *root, int json)
 			json_object_set_new(o, "done_bytes", json_integer((json_int_t)e[i].done));
 			json_object_set_new(o, "files", json_integer((json_int_t)e[i].files));
 			json_object_set_new(o, "verify", json_string(e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
+			if (!e[i].partial)
+				json_object_set_new(o, "changed_files", json_integer((json_int_t)e[i].changed));
 			json_object_set_new(o, "in_use", json_boolean(e[i].in_use));
 			json_object_set_new(o, "staging", json_boolean(e[i].staging));
 			if (!e[i].partial) {
@@ -102,11 +116,14 @@ static int cache_ls(const char *root, int json)
 		if (e[i].partial)
 			snprintf(st, sizeof(st), "partial %.0f%%%s", e[i].bytes ? 100.0 * (double)e[i].done / (double)e[i].bytes : 0.0,
 				 e[i].staging ? ", copying" : "");
-		else
-			snprintf(st, sizeof(st), "%s%s", e[i].problem ? "CORRUPT" : "",
-				 e[i].in_use ? (e[i].problem ? ", in use" : "in use")
-				 : e[i].staging ? (e[i].problem ? ", staging" : "staging")
-				 : e[i].problem ? "" : "ok");
+		else {
+			const char *bad = e[i].damaged ? "DAMAGED" : e[i].problem ? "CORRUPT" : e[i].changed ? "CHANGED"
+				: "";
+			snprintf(st, sizeof(st), "%s%s", bad,
+				 e[i].in_use ? (*bad ? ", in use" : "in use")
+				 : e[i].staging ? (*bad ? ", staging" : "staging")
+				 : *bad ? "" : "ok");
+		}
 		printf("%-32s %10s %6zu %-5s %-10s %-20s %s\n", e[i].name, fmt_bytes(a, sizeof(a), e[i].bytes), e[i].files,
 		       e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size", e[i].partial ? "-" : ago(b, sizeof(b), e[i].last_used),
 		       st, e[i].source ? e[i].source : "?");
@@ -114,6 +131,15 @@ static int cache_ls(const char *root, int json)
 	}
 	char t[32];
 	printf("%zu entr%s, %s\n", n, n == 1 ? "y" : "ies", fmt_bytes(t, sizeof(t), total));
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].damaged || e[i].problem)
+			fprintf(stderr, "coldstart: cache: '%s' is %s: %s\n", e[i].name,
+				e[i].damaged ? "damaged" : "corrupt", e[i].problem);
+		else if (e[i].changed)
+			fprintf(stderr, "coldstart: cache: '%s': %zu file%s changed since staged (same size and mtime, "
+				"another inode or change time): 'coldstart cache verify %s' checks their bytes\n",
+				e[i].name, e[i].changed, e[i].changed == 1 ? "" : "s", e[i].name);
+	}
 	sc_entries_free(e, n);
 	return 0;
 }

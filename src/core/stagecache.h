@@ -25,8 +25,10 @@
  * destination's after fsync with its cache dropped.
  *
  * Nothing prints; `notice` receives one-line messages (waiting, resuming,
- * evicting). Not thread-safe: one call at a time per process; any number of
- * processes may work on one root at once.
+ * evicting). Not thread-safe, except sc_list, sc_published_ok and the
+ * sc_serve_* functions (cache serve calls them from a thread per
+ * connection): one call at a time per process; any number of processes
+ * may work on one root at once.
  */
 #include <signal.h>
 #include <stddef.h>
@@ -130,7 +132,12 @@ struct sc_entry {
 	int partial;                   /* a copy in progress or abandoned */
 	int in_use;                    /* a server holds it (published only) */
 	int staging;                   /* a stager holds it */
-	char *problem;                 /* published: a failed verification's finding (corrupt), or NULL */
+	char *problem;                 /* published: a failed verification's finding (corrupt), or what
+					* damaged shows, or NULL */
+	int damaged;                   /* published, not marked corrupt: a file is missing, or its size,
+					* mtime or (--verify size) inode differ from the manifest */
+	size_t changed;                /* published, xxh3: files whose inode changed since (size and
+					* mtime as staged): only a verify of their bytes can tell */
 	enum sc_verify verify;
 	size_t files;
 	uint64_t bytes;                /* published: model size; partial: total */
@@ -181,7 +188,9 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
  * lock (so it is never evicted or replaced under the server) and mark it
  * used. Returns the lock's fd (keep it open for the server's life, then
  * sc_release), -1 when the path is no staged model, -2 with err set on
- * failure (EBADMSG: the model failed verification and must not be served).
+ * failure (EBADMSG: the model failed verification, or a file of it no
+ * longer matches its manifest -- missing, another size or mtime -- and
+ * must not be served).
  */
 int sc_use(const char *model_path, struct cs_err *err);
 /* 1 when ROOT/NAME is a published model whose manifest does not mark it
@@ -189,5 +198,40 @@ int sc_use(const char *model_path, struct cs_err *err);
  * manifest; takes no lock, marks no use. */
 int sc_published_ok(const char *root, const char *name);
 void sc_release(int fd);
+
+/*
+ * For cache serve: a published model handed out exactly as its manifest
+ * records it, checked at every request (the functions are thread-safe).
+ * A file is served only while it is a regular file of the size and mtime
+ * recorded and the inode and change time publishing left (a link count
+ * that moved explains a change time that did); one that changed only in
+ * its inode or change time is hashed against the manifest's xxh3 -- once
+ * per state seen (the memo), the match recorded in the manifest -- and a
+ * copy staged with --verify size has nothing to vouch for it. A file found
+ * damaged marks the model corrupt (unless a stager holds it): nothing more
+ * of it is served, `cache ls` shows it and `stage` repairs it. Errors:
+ * ENOENT nothing to serve there (no such model, marked corrupt, not a file
+ * of its manifest), EBADMSG damaged (err says what), others.
+ */
+struct sc_memo;
+struct sc_memo *sc_memo_new(void);
+void sc_memo_free(struct sc_memo *m);
+
+struct sc_served_file {
+	char *rel;
+	uint64_t size;
+};
+/* NAME's files as its manifest lists them, each checked by stat. */
+int sc_serve_list(const char *root, const char *name, struct sc_served_file **files, size_t *n, struct cs_err *err);
+void sc_served_files_free(struct sc_served_file *files, size_t n);
+
+struct sc_served {
+	int fd;                        /* open on the file checked; the caller closes it */
+	uint64_t size;
+	int64_t mtime_ns;
+};
+/* NAME's file REL (a path of its manifest), open and checked. */
+int sc_serve_open(struct sc_memo *memo, const char *root, const char *name, const char *rel, struct sc_served *out,
+		  struct cs_err *err);
 
 #endif

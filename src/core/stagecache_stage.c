@@ -55,8 +55,9 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 				break;
 			char *from = path_join(pub, rel), *to = path_join(part, rel);
 			char *dir = fs_parent_dir(to);
-			/* Never a file that is damaged: it is copied again. */
-			if (sci_pub_file_intact(pub, &m, rel, size, mt) && fs_mkdir_p(dir, 0755) == 0 && link(from, to) == 0) {
+			/* Never a file that is damaged, or changed since: it is copied again. */
+			if (sci_pub_file_check(pub, &m, f, NULL, NULL) == PF_INTACT && fs_mkdir_p(dir, 0755) == 0 &&
+			    link(from, to) == 0) {
 				sf->linked = 1;
 				linked++;
 				memset(sf->done, 1, sf->nchunks ? sf->nchunks : 1);
@@ -72,6 +73,8 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 		}
 	}
 	sci_manifest_free(&m);
+	if (linked)   /* their link counts (and so change times) moved: ours */
+		sci_pub_reidentify(pub, NULL);
 	return linked;
 }
 
@@ -302,7 +305,9 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 static int publish(const struct sc_opts *o, const char *part, const char *pub, const char *jpath,
 		   struct sc_result *r, struct cs_err *err)
 {
-	int ufd = sci_lock_take(o->root, o->name, "use", LOCK_EX, 0, NULL, NULL, NULL, NULL);
+	/* A second, not one try: `cache ls` and cache serve look whether a
+	 * model is in use by taking this lock for an instant. */
+	int ufd = sci_lock_take(o->root, o->name, "use", LOCK_EX, 1000000000ull, NULL, NULL, NULL, NULL);
 	if (ufd < 0)
 		return cs_fail(err, EBUSY,
 			       "'%s' is in use by a running server, so the new copy was not swapped in; it waits, "
@@ -322,6 +327,9 @@ static int publish(const struct sc_opts *o, const char *part, const char *pub, c
 			else
 				fs_remove_tree(part);
 			free(trash);
+			/* Files taken over from the old copy lost a link with it. */
+			if (r->linked)
+				sci_pub_reidentify(pub, NULL);
 		}
 	} else if (rename(part, pub) < 0) {
 		rc = cs_fail_errno(err, errno, "cannot publish '%s' as '%s'", part, pub);
@@ -356,6 +364,17 @@ struct stage_job {
 	char *root_abs, *pub, *part, *jpath;
 	int sfd;                       /* the stage lock, held from phase 2 on */
 };
+
+/* The partial copy and its journal removed. Files it shared with the
+ * published copy (linked from it) lost a link: that copy's manifest
+ * records their identity anew. */
+static int drop_partial(struct stage_job *j)
+{
+	unlink(j->jpath);
+	int rc = fs_remove_tree(j->part);
+	sci_pub_reidentify(j->pub, NULL);
+	return rc;
+}
 
 static int stage_prepare(struct stage_job *j, struct cs_err *err)
 {
@@ -429,8 +448,7 @@ static int stage_resume(struct stage_job *j, struct cs_err *err)
 		if (have_part)
 			sci_notify(&j->o, "discarding an earlier partial copy of '%s' (from another source state)",
 				   j->o.name);
-		unlink(j->jpath);
-		if (fs_remove_tree(j->part) < 0)
+		if (drop_partial(j) < 0)
 			return cs_fail_errno(err, errno, "cannot remove old partial copy '%s'", j->part);
 		if (fs_mkdir_p(j->part, 0755) < 0)
 			return cs_fail_errno(err, errno, "cannot create '%s'", j->part);
@@ -462,8 +480,7 @@ static int stage_allocate(struct stage_job *j, struct cs_err *err)
 	int rc = sci_make_room(o, &j->p, j->part, j->r, err);
 	if (rc && !j->r->resumed && !j->r->linked) {
 		/* Refused before any data moved: leave nothing behind. */
-		unlink(j->jpath);
-		fs_remove_tree(j->part);
+		drop_partial(j);
 	}
 	if (!rc && !j->r->resumed) {
 		char *hdr = sci_journal_header(&j->p, o->verify);
@@ -514,10 +531,8 @@ static int stage_copy(struct stage_job *j, struct cs_err *err)
 			rc = sci_verify_store(&j->o, p, j->part, r, err);
 		r->verify_s += (double)(now_ns() - tv) / 1e9;
 		if (rc) {
-			if (err->code == EIO) { /* a wrong copy is worth nothing: start over next time */
-				unlink(j->jpath);
-				fs_remove_tree(j->part);
-			}
+			if (err->code == EIO) /* a wrong copy is worth nothing: start over next time */
+				drop_partial(j);
 			break;
 		}
 		if (!nstale)
