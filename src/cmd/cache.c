@@ -19,7 +19,8 @@ static const struct opts_help help = {
 	"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
 	"       coldstart cache rm NAME... [--root ROOT]\n"
 	"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
-	"       coldstart cache serve [--root ROOT] [--listen ADDRESS:PORT]\n"
+	"       coldstart cache serve [--root ROOT] [--listen ADDRESS:PORT] [--max-connections N]\n"
+	"                             [--max-per-client N] [--request-timeout DUR]\n"
 	"\n"
 	"Manage the models `coldstart stage` put under a staging root\n"
 	"(default $STAGING_ROOT).\n"
@@ -45,8 +46,13 @@ static const struct opts_help help = {
 	"  serve   the published models over read-only HTTP (byte ranges, ETags),\n"
 	"          for peers: coldstart stage http://THIS-NODE:PORT/NAME/ copies one\n"
 	"          from here instead of from the shared path or bucket. Partial or\n"
-	"          corrupt models are never served. Listens on 127.0.0.1 (any free\n"
-	"          port) unless --listen names an address; prints its URL\n",
+	"          corrupt models are never served, nor a file that no longer\n"
+	"          matches the manifest (checked as ls does at every request; one\n"
+	"          changed only in its inode is hashed against its xxh3): that is\n"
+	"          a 409, and marks the model corrupt. Connections are capped in all\n"
+	"          and per client, and a request's headers must be in within\n"
+	"          --request-timeout however they trickle. Listens on 127.0.0.1 (any\n"
+	"          free port) unless --listen names an address; prints its URL\n",
 	.after = "Examples:\n"
 	"  coldstart cache ls --root /mnt/nvme0/staged\n"
 	"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n"
@@ -244,8 +250,9 @@ int cmd_cache(int argc, char **argv)
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
 	long jobs = WP_JOBS_DEFAULT;
-	int json = 0, repair = 0, quiet = 0;
-	const char *listen_on = NULL;
+	int json = 0, repair = 0, quiet = 0, serve_seen = 0;
+	struct serve_opts so = { .max_connections = SERVE_MAX_CONNECTIONS, .max_per_client = SERVE_MAX_PER_CLIENT,
+				 .request_timeout_ns = SERVE_REQUEST_TIMEOUT_NS, .idle_timeout_ns = SERVE_IDLE_TIMEOUT_NS };
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &root,
 		  .help = "staging root (default $STAGING_ROOT)" },
@@ -256,8 +263,18 @@ int cmd_cache(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "repair", .value = &repair,
 		  .help = "verify: re-stage what failed from its recorded source" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "ls: JSON on stdout" },
-		{ .type = OPT_STRING, .long_name = "listen", .argname = "ADDR:PORT", .value = &listen_on,
-		  .help = "serve: where (default 127.0.0.1, a free port)" },
+		{ .type = OPT_STRING, .long_name = "listen", .argname = "ADDR:PORT", .value = &so.listen_on,
+		  .seen = &serve_seen, .help = "serve: where (default 127.0.0.1, a free port)" },
+		{ .type = OPT_INT, .long_name = "max-connections", .argname = "N", .value = &so.max_connections,
+		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &serve_seen,
+		  .help = "serve: connections at once, in all (default 256);\nmore are closed at once" },
+		{ .type = OPT_INT, .long_name = "max-per-client", .argname = "N", .value = &so.max_per_client,
+		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &serve_seen,
+		  .help = "serve: connections at once from one address\n(default 64, what one stage opens at most)" },
+		{ .type = OPT_DURATION, .long_name = "request-timeout", .argname = "DUR", .value = &so.request_timeout_ns,
+		  .flags = OPTF_NONZERO, .hint = "e.g. 10s", .seen = &serve_seen,
+		  .help = "serve: a request's headers must be in within DUR of\nthe connection waiting for one, however "
+			  "they\ntrickle (default 10s); then it is closed" },
 		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
 		  .help = "serve: no line per request" },
 		OPT_END_(),
@@ -270,8 +287,9 @@ int cmd_cache(int argc, char **argv)
 	if (!root || !*root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	int nargs = argc - optind;
-	if ((listen_on || quiet) && strcmp(action, "serve"))
-		return usage_error("--listen and --quiet go with serve");
+	if ((serve_seen || quiet) && strcmp(action, "serve"))
+		return usage_error("--listen, --max-connections, --max-per-client, --request-timeout and --quiet go "
+				   "with serve");
 	if (!strcmp(action, "ls")) {
 		if (nargs)
 			return usage_error("ls takes no NAME");
@@ -282,7 +300,11 @@ int cmd_cache(int argc, char **argv)
 	if (!strcmp(action, "serve")) {
 		if (nargs)
 			return usage_error("serve takes no NAME");
-		return cache_serve(root, listen_on, quiet);
+		if (so.max_per_client > so.max_connections)
+			so.max_per_client = so.max_connections;
+		so.root = root;
+		so.quiet = quiet;
+		return cache_serve(&so);
 	}
 	if (max_cache && strcmp(action, "gc"))
 		return usage_error("--max-cache goes with gc");
