@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "copy.h"
 #include "util.h"
@@ -42,6 +43,29 @@
 enum sc_verify { SC_VERIFY_SIZE, SC_VERIFY_XXH3 };
 
 typedef cs_msg_fn sc_notice_fn;
+
+/*
+ * Permission bits of a staged copy. Without --chmod, a file gets its
+ * source's bits masked by the umask (as cp without -p, or rsync -a under
+ * --no-perms, gives a new file: a private 0600 source stays private) -- a
+ * URL source's 0644 masked -- and a directory its source directory's
+ * (0755 for a URL), masked, plus its owner's rwx (the cache must be able
+ * to replace and evict it). With --chmod (rsync's octal subset:
+ * "D755,F644", "F640", "750" for both) those bits exactly, not masked;
+ * directories still keep their owner's rwx. The manifest gets the copy's
+ * directory bits less x.
+ */
+#define SC_CHMOD_FILES 1
+#define SC_CHMOD_DIRS 2
+struct sc_chmod {
+	int set;                       /* SC_CHMOD_FILES | SC_CHMOD_DIRS: which are given */
+	mode_t file, dir;
+};
+/* "D755,F644", "F600", "0750" (files and directories): 0, or -1 when it is
+ * not a comma-separated list of [D|F]OCTAL with OCTAL at most 0777. */
+int sc_chmod_parse(const char *spec, struct sc_chmod *c);
+/* The process's umask, read without changing it (thread-safe). */
+mode_t sc_umask(void);
 
 /* Times a URL source's object may change under one stage (If-Match
  * refused) and be fetched again before the stage fails. */
@@ -63,6 +87,7 @@ struct sc_opts {
 	int follow_symlinks;           /* symlinks leaving SRC are refused otherwise */
 	int replace;                   /* NAME may hold another source's copy: replace it */
 	int keep_src_cache;            /* leave the source's pages cached */
+	struct sc_chmod chmod;         /* --chmod; set 0: the source's bits, masked by the umask */
 	int kind_dir;                  /* any directory (a compile cache), not a model: the model
 					* checks (config or weights present, headers valid) are not made */
 	uint64_t wait_timeout_ns;      /* for another stager; default 1 hour */

@@ -13,6 +13,7 @@
  *   stagecache_verify.c    the partial copy checked: chunk hashes, the store's checksums
  *   stagecache_ops.c       ls, verify, repair, rm, gc, use
  *   stagecache_serve.c     what cache serve may hand out: checked files, the memo
+ *   stagecache_perm.c      the permission bits of a staged copy
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -144,10 +145,13 @@ enum pub_file sci_pub_file_check(const char *pub, const struct manifest *m, json
 enum pub_file sci_pub_check(const char *pub, const struct manifest *m, char **why, size_t *nchanged);
 /* Record pub's files' identity anew where only their link count explains
  * the change -- or, with rel, that one file's, whose bytes the caller just
- * found to match its hash. The manifest keeps its mtime. Under the stage
- * lock. 0, or -1. */
+ * found to match its hash; SCI_EVERY: every file of the size, mtime and
+ * inode recorded (the caller just changed their modes, having found them
+ * intact). The manifest keeps its mtime. Under the stage lock. 0, or -1. */
+#define SCI_EVERY ((const char *)1)
 int sci_pub_reidentify(const char *pub, const char *rel);
-/* m->j written back as dir's manifest, its mtime (the last use) kept. */
+/* m->j written back as dir's manifest, its mtime (the last use) and mode
+ * kept. */
 int sci_manifest_rewrite(const char *dir, const struct manifest *m, struct cs_err *err);
 enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const struct splan *p, enum sc_verify v);
 void sci_touch(const char *dir);         /* mark used: the manifest's mtime */
@@ -184,6 +188,15 @@ int sci_verify_copy(const struct sc_opts *o, struct splan *p, const char *part, 
  * where it has one (r->store_checked, r->store_alg). EIO when one differs. */
 int sci_verify_store(const struct sc_opts *o, const struct splan *p, const char *part, struct sc_result *r,
 		     struct cs_err *err);
+
+/* stagecache_perm.c */
+/* The bits file i, or the directory rel ("": the copy itself), gets. */
+mode_t sci_file_mode(const struct sc_opts *o, const struct splan *p, size_t i, mode_t um);
+mode_t sci_dir_mode(const struct sc_opts *o, const struct splan *p, const char *rel, mode_t um);
+/* dir, a copy of the plan: how many of its files, directories and manifest
+ * have other bits than they should; with fix, they get them (deepest
+ * first). -1 with err on failure. */
+int sci_apply_modes(const struct sc_opts *o, const struct splan *p, const char *dir, int fix, struct cs_err *err);
 
 /* stagecache_evict.c */
 void sci_published(const char *root, struct pubent **out, size_t *n); /* least recently used first */

@@ -214,9 +214,13 @@ int sci_manifest_rewrite(const char *dir, const struct manifest *m, struct cs_er
 {
 	char *text = json_dumps(m->j, JSON_INDENT(1));
 	char *path = path_join(dir, SC_MANIFEST);
+	struct stat sb;
+	int had = stat(path, &sb) == 0;
 	int rc = fs_write_file_sync(path, text, strlen(text), err);
 	struct timespec ts[2] = { { 0, UTIME_OMIT },
 				  { (time_t)(m->last_used_ns / 1000000000), (long)(m->last_used_ns % 1000000000) } };
+	if (!rc && had)
+		chmod(path, sb.st_mode & 0777);   /* a new file: the umask's mode, not the copy's */
 	if (!rc)
 		utimensat(AT_FDCWD, path, ts, 0);
 	free(path);
@@ -234,16 +238,22 @@ int sci_pub_reidentify(const char *pub, const char *rel)
 	json_array_foreach(m.files, i, f) {
 		const char *r = json_string_value(json_object_get(f, "path"));
 		json_t *nl = json_object_get(f, "nlink"), *ct = json_object_get(f, "ctime_ns");
-		if (!r || (rel && strcmp(r, rel)) || !json_is_integer(ct))
+		int one = rel && rel != SCI_EVERY;
+		if (!r || (one && strcmp(r, rel)) || !json_is_integer(ct))
 			continue;
 		char *path = path_join(pub, r);
 		struct stat sb;
 		int ok = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
 			 (uint64_t)sb.st_size == (uint64_t)json_integer_value(json_object_get(f, "size")) &&
 			 ts_ns(sb.st_mtim) == json_integer_value(json_object_get(f, "mtime_ns")) &&
-			 (rel || ((json_int_t)sb.st_ino == json_integer_value(json_object_get(f, "ino")) &&
-				  ts_ns(sb.st_ctim) != json_integer_value(ct) &&
-				  (!json_is_integer(nl) || (json_int_t)sb.st_nlink != json_integer_value(nl))));
+			 (ts_ns(sb.st_ctim) != json_integer_value(ct) ||
+			  (json_int_t)sb.st_ino != json_integer_value(json_object_get(f, "ino")));
+		/* Not one file the caller vouches for: the same inode, and (but for
+		 * SCI_EVERY) a link count that explains the change. */
+		if (ok && !one)
+			ok = (json_int_t)sb.st_ino == json_integer_value(json_object_get(f, "ino")) &&
+			     (rel == SCI_EVERY || !json_is_integer(nl) ||
+			      (json_int_t)sb.st_nlink != json_integer_value(nl));
 		free(path);
 		if (ok) {
 			put_identity(f, &sb);

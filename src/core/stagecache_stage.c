@@ -146,8 +146,13 @@ static void say_waiting(void *arg)
 }
 
 /* The published copy, as this source sees it: under a shared use lock, so
- * nobody replaces it meanwhile. *state is PUB_CHANGED when there is none. */
-static int published_state(const struct sc_opts *o, const struct splan *p, const char *pub, enum pub_state *state)
+ * nobody replaces it meanwhile. *state is PUB_CHANGED when there is none.
+ * A copy that matches but whose permission bits are not the ones this
+ * stage gives (the source's changed, or --chmod) gets them in place when
+ * the caller holds the stage lock (locked); without it, it does not
+ * match yet. */
+static int published_state(const struct sc_opts *o, const struct splan *p, const char *pub, int locked,
+			   enum pub_state *state)
 {
 	*state = PUB_CHANGED;
 	int fd = sci_lock_take(o->root, o->name, "use", LOCK_SH, 30ull * 1000000000, o->cancel, NULL, NULL, NULL);
@@ -159,6 +164,16 @@ static int published_state(const struct sc_opts *o, const struct splan *p, const
 		*state = sci_pub_state(pub, &m, p, o->verify);
 		sci_manifest_free(&m);
 	}
+	struct cs_err e;
+	int modes = *state == PUB_MATCH ? sci_apply_modes(o, p, pub, 0, &e) : 0;
+	if (modes && locked && sci_apply_modes(o, p, pub, 1, &e) >= 0) {
+		sci_pub_reidentify(pub, SCI_EVERY);   /* found intact just now: only the modes changed */
+		sci_notify(o, "gave the files of '%s' the permission bits %s (%d changed)", o->name,
+			   o->chmod.set ? "--chmod asks for" : "of the source, masked by the umask", modes);
+		modes = 0;
+	}
+	if (modes)
+		*state = PUB_CHANGED;
 	if (*state == PUB_MATCH)
 		sci_touch(pub);
 	close(fd);
@@ -408,7 +423,7 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 	enum pub_state state;
 	if (check_owner(o, &j->p, j->pub, err))
 		return -1;
-	if (published_state(o, &j->p, j->pub, &state) && state == PUB_MATCH)
+	if (published_state(o, &j->p, j->pub, 0, &state) && state == PUB_MATCH)
 		return 1;
 	int waited = 0;
 	j->sfd = sci_lock_take(o->root, o->name, "stage", LOCK_EX,
@@ -421,7 +436,7 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 	r->waited = waited;
 	if (check_owner(o, &j->p, j->pub, err))
 		return -1;
-	int exists = published_state(o, &j->p, j->pub, &state);
+	int exists = published_state(o, &j->p, j->pub, 1, &state);
 	if (exists && state == PUB_MATCH)
 		return 1;
 	r->repaired = exists && state == PUB_DAMAGED;
@@ -579,8 +594,15 @@ static int stage_publish(struct stage_job *j, struct cs_err *err)
 	int rc = prune_extras(j->part, p, err);
 	if (!rc && p->remote && !p->kind_dir)   /* what the server sent is a model llama.cpp or vLLM can open */
 		rc = sci_check_model(j->part, p, 1, p->src, err);
+	/* The source's permission bits, masked by the umask (or --chmod's):
+	 * before the manifest, which records each file as it is then; its own
+	 * mode after it. */
+	if (!rc && sci_apply_modes(&j->o, p, j->part, 1, err) < 0)
+		rc = -1;
 	if (!rc)
 		rc = sci_write_manifest(j->part, j->o.name, p, j->o.verify, err);
+	if (!rc && sci_apply_modes(&j->o, p, j->part, 1, err) < 0)
+		rc = -1;
 	if (!rc && sync_dirs(j->part, p) < 0)
 		rc = cs_fail_errno(err, errno, "cannot flush the directories of '%s'", j->part);
 	if (!rc)
