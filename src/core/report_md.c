@@ -193,7 +193,7 @@ static void md_server(struct strbuf *b, const struct rp_report *r)
 
 static void fmt_s(char *buf, size_t n, double v)
 {
-	if (isnan(v) || v < 0)
+	if (!isfinite(v) || v < 0)
 		snprintf(buf, n, "-");
 	else if (v < 10)
 		snprintf(buf, n, "%.3f", v);
@@ -251,13 +251,14 @@ static size_t count_read_as(const struct rp_report *r, enum rp_read how)
 /* The title and what the figures stand on. */
 static void md_intro(struct strbuf *b, const struct rp_report *r)
 {
-	size_t cold = 0, unver = 0, warm = 0, failed = 0, flagged = 0;
+	size_t cold = 0, unver = 0, warm = 0, failed = 0, flagged = 0, bad = 0;
 	for (size_t i = 0; i < r->nmodes; i++) {
 		cold += r->modes[i].cold_runs;
 		unver += r->modes[i].unverified_runs;
 		warm += r->modes[i].warm_runs;
 		failed += r->modes[i].failed;
 		flagged += r->modes[i].flagged;
+		bad += r->modes[i].unreadable;
 	}
 	size_t ok = cold + unver + warm;
 	strbuf_addf(b, "# Cold start by storage path: ");
@@ -269,12 +270,14 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 		strbuf_addf(b, ", all cold");
 	else if (ok)
 		strbuf_addf(b, ": %zu cold, %zu not verified cold, %zu warm", cold, unver, warm);
-	if (failed || flagged) {
+	if (failed || flagged || bad) {
 		strbuf_addf(b, " (and ");
 		if (failed)
 			strbuf_addf(b, "%zu failed", failed);
 		if (flagged)
 			strbuf_addf(b, "%s%zu flagged", failed ? ", " : "", flagged);
+		if (bad)
+			strbuf_addf(b, "%s%zu unreadable", failed || flagged ? ", " : "", bad);
 		strbuf_addf(b, ", left out)");
 	}
 	if (r->nmodels > 1) {
@@ -339,11 +342,13 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 	char a[32], c[32], d[32];
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
-		if (!m->runs && (m->failed || m->flagged)) {
+		if (!m->runs && (m->failed || m->flagged || m->unreadable)) {
 			strbuf_addf(b, "- **");
 			md_mode(b, m);
-			strbuf_addf(b, ":** no measured run (%zu failed, %zu flagged): no figures for this mode.\n", m->failed,
-				  m->flagged);
+			strbuf_addf(b, ":** no measured run (%zu failed, %zu flagged", m->failed, m->flagged);
+			if (m->unreadable)
+				strbuf_addf(b, ", %zu unreadable", m->unreadable);
+			strbuf_addf(b, "): no figures for this mode.\n");
 		} else if (m->basis == RP_UNVERIFIED && m->remote_runs == m->runs) {
 			strbuf_addf(b, "- **");
 			md_mode(b, m);
@@ -478,7 +483,7 @@ static void md_results(struct strbuf *b, const struct rp_report *r, const struct
 		char ratio[32] = "-";
 		if (nv && m->runs && nv->load.median > 0)
 			snprintf(ratio, sizeof(ratio), "%.2fx", m->load.median / nv->load.median);
-		char extra[96] = "";
+		char extra[128] = "";
 		size_t el = 0;
 		/* The runs of other classes, left out of these figures. */
 		if (m->basis != RP_UNVERIFIED && m->unverified_runs)
@@ -488,7 +493,9 @@ static void md_results(struct strbuf *b, const struct rp_report *r, const struct
 		if (m->failed && el < sizeof(extra))
 			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu failed)", m->failed);
 		if (m->flagged && el < sizeof(extra))
-			snprintf(extra + el, sizeof(extra) - el, " (+%zu flagged)", m->flagged);
+			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu flagged)", m->flagged);
+		if (m->unreadable && el < sizeof(extra))
+			snprintf(extra + el, sizeof(extra) - el, " (+%zu unreadable)", m->unreadable);
 		strbuf_addf(b, "| ");
 		md_mode(b, m);
 		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s |\n", m->runs, extra, med, mn, mx, sd, ratio,
@@ -587,6 +594,29 @@ static void md_flagged(struct strbuf *b, const struct rp_report *r)
 			rpi_md_esc(b, u->flag);
 			strbuf_addf(b, ".\n");
 		}
+	}
+}
+
+/* Rows left out because a number in them is not one: each with its reason. */
+static void md_unreadable(struct strbuf *b, const struct rp_report *r)
+{
+	if (!r->nunreadable)
+		return;
+	strbuf_addf(b, "\nRows unreadable and left out (a number that is not a finite decimal, or an id that does not "
+		      "fit: in no statistic):\n\n");
+	for (size_t i = 0; i < r->nruns; i++) {
+		const struct rp_run *u = &r->runs[i];
+		if (!u->unreadable)
+			continue;
+		strbuf_addf(b, "- record %zu", u->record);
+		if (u->run_id >= 0)
+			strbuf_addf(b, " (run %lld, ", u->run_id);
+		else
+			strbuf_addf(b, " (");
+		rpi_md_esc(b, u->mode);
+		strbuf_addf(b, "): ");
+		rpi_md_esc(b, u->unreadable);
+		strbuf_addf(b, ".\n");
 	}
 }
 
@@ -717,12 +747,15 @@ static void md_runs(struct strbuf *b, const struct rp_report *r)
 	for (size_t i = 0; i < r->nruns; i++) {
 		const struct rp_run *u = &r->runs[i];
 		char l[32], g[32];
-		fmt_s(l, sizeof(l), u->read_as == RP_READ_FLAGGED ? -1 : u->load_s);
+		fmt_s(l, sizeof(l), u->read_as == RP_READ_FLAGGED || u->unreadable ? -1 : u->load_s);
 		if (u->gpu_mib >= 0)
 			snprintf(g, sizeof(g), "%.0f", u->gpu_mib);
 		else
 			snprintf(g, sizeof(g), "-");
-		strbuf_addf(b, "| %lld | ", u->run_id);
+		if (u->run_id >= 0)
+			strbuf_addf(b, "| %lld | ", u->run_id);
+		else
+			strbuf_addf(b, "| - | ");
 		rpi_md_esc(b, u->mode);
 		strbuf_addf(b, " | %s | %s | ", l, g);
 		rpi_md_esc(b, u->cold ? u->cold : "-");
@@ -731,7 +764,7 @@ static void md_runs(struct strbuf *b, const struct rp_report *r)
 			rpi_md_esc(b, u->caches ? u->caches : "-");
 			strbuf_addf(b, " | ");
 		}
-		rpi_md_esc(b, u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
+		rpi_md_esc(b, u->unreadable ? "unreadable" : u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
 		if (u->timeline) {
 			strbuf_addf(b, " | [svg](");
 			md_url(b, u->timeline);
@@ -762,6 +795,7 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	md_staged(&b, nv, net, st);
 	md_reads(&b, r);
 	md_flagged(&b, r);
+	md_unreadable(&b, r);
 	md_phases(&b, r);
 	md_caches(&b, r);
 	md_environment(&b, r);
