@@ -257,9 +257,13 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 		b->net = ns->model ? ns->model : ns->mountpoint;
 		b->net_pending = 0;
 		b->net_note = *net_note = xasprintf("net=netsim:%s", ns_profile);
+		b->net_is_nvme = 1;
 		if (bench_check_paths(b, &err))
 			return error("%s", err.msg);
 	}
+	/* Before anything is measured: one model behind every mode. */
+	if (bench_check_models(b, &err))
+		return error("%s", err.msg);
 	return 0;
 }
 
@@ -301,7 +305,7 @@ int cmd_bench(int argc, char **argv)
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
 	const char *runtime_server = NULL;
 	const char *stage_root = getenv("STAGING_ROOT");
-	int staged_warm = 0, stage_direct = 0, order_i = 0, insecure = 0;
+	int staged_warm = 0, stage_direct = 0, order_i = 0, insecure = 0, allow_mismatch = 0;
 	long stage_jobs = BENCH_STAGE_JOBS_DEFAULT;
 	long repeat = BENCH_REPEAT_DEFAULT;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
@@ -316,6 +320,9 @@ int cmd_bench(int argc, char **argv)
 			  "defaults to nfs-10g); or a URL,\ns3://BUCKET/PREFIX or https://HOST/PATH/: net runs hand\nit to "
 			  "the server as {model} (vllm: --load-format\nrunai_streamer for s3), staged runs stage from it\n"
 			  "(the settings of 'coldstart stage'; notes: net=s3)" },
+		{ .type = OPT_FLAG, .long_name = "allow-different-models", .value = &allow_mismatch,
+		  .help = "run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
+			  "warning, and the\nsidecar records the differences" },
 		{ .type = OPT_FLAG, .long_name = "insecure", .value = &insecure,
 		  .help = "a URL --net: no TLS certificate verification" },
 		{ .type = OPT_STRING, .long_name = "modes", .argname = "LIST", .value = &modes_arg,
@@ -395,6 +402,7 @@ int cmd_bench(int argc, char **argv)
 	b.stage_jobs = (int)stage_jobs;
 	b.stage_direct = stage_direct;
 	b.staged_warm = staged_warm;
+	b.allow_model_mismatch = allow_mismatch;
 	struct bench_cli c = { &cfg, cfg.quiet, NULL };
 	b.cb = (struct bench_cb){ on_progress, on_notice, on_run_start, on_run_done, &c };
 	struct bench_netsim ns = { NULL, NULL, NULL };

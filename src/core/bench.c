@@ -337,6 +337,8 @@ int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct 
 		}
 	}
 	json_object_set_new(j, "paths", paths);
+	if (b->model_json)
+		json_object_set(j, "model_identity", b->model_json);
 	char *path = rp_sibling(b->run.csv, ".meta.json");
 	char *text = json_dumps(j, JSON_INDENT(2));
 	int rc = fs_write_file_sync(path, text, strlen(text), err);
@@ -548,5 +550,7 @@ void bench_free(struct bench *b)
 	free(b->own_root);
 	free(b->own_rt_server);
 	free(b->net_shown);
+	json_decref(b->model_json);
+	b->model_json = NULL;
 	b->own_root = b->own_rt_server = b->net_shown = NULL;
 }

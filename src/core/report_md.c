@@ -170,6 +170,46 @@ static void md_environment(struct strbuf *b, const struct rp_report *r)
 	}
 }
 
+/* What bench found of the model behind each mode (its sidecar's
+ * model_identity): the same files, or which differ. */
+static void md_model_identity(struct strbuf *b, const struct rp_report *r)
+{
+	json_t *id = json_object_get(r->meta, "model_identity"), *paths = json_object_get(id, "paths");
+	if (!json_array_size(paths))
+		return;
+	strbuf_addf(b, "\n| model behind | files | size | sampled XXH3 |\n| --- | ---: | ---: | --- |\n");
+	size_t i;
+	json_t *p;
+	json_array_foreach(paths, i, p) {
+		char sz[32];
+		bytes_h(sz, sizeof(sz), json_object_get(p, "bytes"));
+		strbuf_addf(b, "|");
+		rpi_md_cell(b, js(p, "mode"));
+		strbuf_addf(b, " %zu | %s |", json_array_size(json_object_get(p, "files")), sz);
+		rpi_md_cell(b, js(p, "sampled_xxh3") ? js(p, "sampled_xxh3") : "- (a URL: names and sizes)");
+		strbuf_addf(b, "\n");
+	}
+	if (js(id, "net")) {
+		strbuf_addf(b, "\nnet: ");
+		rpi_md_esc(b, js(id, "net"));
+		strbuf_addf(b, ".\n");
+	}
+	json_t *same = json_object_get(id, "same"), *diffs = json_object_get(id, "differences");
+	if (json_is_true(same)) {
+		strbuf_addf(b, "\nThe same model behind every mode: the same file names and sizes%s.\n",
+			    js(id, "net") ? "" : ", and the same sampled bytes where both are paths");
+	} else if (json_is_false(same)) {
+		strbuf_addf(b, "\n**Warning: the modes did not load the same model** (bench ran with "
+			      "`--allow-different-models`): ");
+		json_t *d;
+		json_array_foreach(diffs, i, d) {
+			strbuf_addf(b, "%s", i ? "; " : "");
+			rpi_md_esc(b, json_string_value(d));
+		}
+		strbuf_addf(b, ". Their figures compare different files, not storage paths.\n");
+	}
+}
+
 static void md_server(struct strbuf *b, const struct rp_report *r)
 {
 	strbuf_addf(b, "\n## Server config\n\n| | |\n| --- | --- |\n");
@@ -799,6 +839,7 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	md_phases(&b, r);
 	md_caches(&b, r);
 	md_environment(&b, r);
+	md_model_identity(&b, r);
 	md_server(&b, r);
 	md_runs(&b, r);
 	return strbuf_detach(&b);
