@@ -13,6 +13,7 @@
 #include "../opts.h"
 #include "../core/bench.h"
 #include "../core/fsutil.h"
+#include "../core/httpsrc.h"
 #include "../core/netsim.h"
 #include "../core/report.h"
 #include "../core/stagecache.h"
@@ -34,8 +35,17 @@ static const struct opts_help help = {
 	"applies; --csv defaults to storage_layout_bench.csv, and --log names the\n"
 	"directory of the per-run logs (default coldstart-logs/ next to the CSV).\n",
 	.after = "Paths that are missing or not model directories are refused before\n"
-	"anything runs. A failed run stops the bench (exit 1); rows of the runs\n"
+	"anything runs, and so are an --nvme and a --net that do not hold the same\n"
+	"model: the same file names and sizes, and for two paths the same bytes by\n"
+	"a sampled XXH3 of each file (8 x 64 KiB from its start to its end); a URL\n"
+	"--net is compared by its listing (names, sizes). The sidecar records what\n"
+	"was compared. A failed run stops the bench (exit 1); rows of the runs\n"
 	"before it stay in the CSV.\n"
+	"\n"
+	"Credentials: a URL's user info and query (passwords, tokens, presigned\n"
+	"signatures) appear in no output, row, sidecar, report or log, and not on\n"
+	"the server's command line: a net run's {model} is the URL without them,\n"
+	"the whole URL is in the server's environment as $COLDSTART_MODEL_URL.\n"
 	"\n"
 	"Examples:\n"
 	"  MODEL_PATH_NVME=/mnt/nvme0/qwen-7b MODEL_PATH_NET=/mnt/nfs/qwen-7b coldstart bench\n"
@@ -158,8 +168,10 @@ struct bench_cli {
 static void on_progress(const char *msg, void *arg)
 {
 	const struct bench_cli *c = arg;
+	char *shown = redact_urls(msg);
 	if (!c->quiet)
-		fprintf(stderr, "coldstart: bench: %s\n", msg);
+		fprintf(stderr, "coldstart: bench: %s\n", shown);
+	free(shown);
 }
 
 static void on_notice(const char *msg, void *arg)
@@ -387,7 +399,7 @@ int cmd_bench(int argc, char **argv)
 	char *net_note = NULL, *name = NULL;
 	b.net_remote = sc_remote_kind(net);
 	if (b.net_remote) {
-		b.net_shown = sc_source_shown(net);
+		b.net_shown = hs_redact(net); /* s3:// too: no user info or query shown */
 		b.net_note = net_note = xasprintf(NOTE_NET "=%s", b.net_remote);
 		b.stage_bearer = getenv("HF_TOKEN");
 		b.stage_insecure = insecure;

@@ -34,7 +34,8 @@ static void bytes_h(char *buf, size_t n, json_t *v)
  * cell): Markdown punctuation escaped, HTML neutralized, lines flattened. */
 void rpi_md_esc(struct strbuf *b, const char *s)
 {
-	for (const char *p = s ? s : "-"; *p; p++) {
+	char *shown = redact_urls(s ? s : "-"); /* a sidecar or a row may hold a URL's credentials */
+	for (const char *p = shown; *p; p++) {
 		if (*p == '\n' || *p == '\r')
 			strbuf_addch(b, ' ');
 		else if (strchr("\\`*_[]|~#!", *p))
@@ -42,10 +43,20 @@ void rpi_md_esc(struct strbuf *b, const char *s)
 		else
 			strbuf_add_entity(b, *p);
 	}
+	free(shown);
 }
 
-/* A code span that holds any text: a fence longer than its backtick runs. */
-static void md_code(struct strbuf *b, const char *s)
+/* A code span that holds any text: a fence longer than its backtick runs;
+ * URLs without their credentials (an older sidecar's command line). */
+static void md_code_(struct strbuf *b, const char *s);
+static void md_code(struct strbuf *b, const char *text)
+{
+	char *s = redact_urls(text);
+	md_code_(b, s);
+	free(s);
+}
+
+static void md_code_(struct strbuf *b, const char *s)
 {
 	size_t run = 0, longest = 0;
 	for (const char *p = s; *p; p++) {
