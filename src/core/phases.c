@@ -1,10 +1,12 @@
 #define _GNU_SOURCE
 #include "phases.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "banned.h"
 
 void phases_init(struct phases *p)
@@ -14,15 +16,20 @@ void phases_init(struct phases *p)
 		f[i] = -1;
 }
 
-/* The number right after `key` in line (strtod), if key occurs. */
+/* The finite decimal right after `key` in line, if key occurs, ending
+ * the word ("1.23 seconds", "1.23s"): never nan, inf or hex. */
 static int num_after(const char *line, const char *key, double *out)
 {
 	const char *k = strstr(line, key);
 	if (!k)
 		return 0;
-	char *end;
-	double v = strtod(k + strlen(key), &end);
-	if (end == k + strlen(key))
+	const char *end;
+	double v;
+	if (parse_finite_prefix(k + strlen(key), &v, &end))
+		return 0;
+	if (*end == 's' && !isalnum((unsigned char)end[1]))
+		end++;
+	if (isalnum((unsigned char)*end) || *end == '.' || *end == '_')
 		return 0;
 	*out = v;
 	return 1;
