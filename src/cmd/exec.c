@@ -38,7 +38,8 @@ static const struct opts_help help = {
 	"Slurm task: stage the model into the node's cache if it lacks it (from a\n"
 	"mount, https:// or s3://, as 'coldstart stage' does; callers on one node\n"
 	"wait for each other and stage once), put the staged path where the\n"
-	"server's arguments say {model} (and --port where they say {port}),\n"
+	"server's arguments say {model} (and --port where they say {port}; every\n"
+	"other word reaches the server as written, each argument once),\n"
 	"start warming the model's files (--prefetch), then run the server in the\n"
 	"foreground, its output on this process's stdout, with the model's use\n"
 	"lock held for its whole life (no 'cache rm' or eviction takes it away).\n"
@@ -225,6 +226,7 @@ static void phase_summary(struct strbuf *b, const struct phases *ph)
 		if (parts[i].v >= 0)
 			strbuf_addf(b, "; %s %.3f s", parts[i].name, parts[i].v);
 }
+
 
 /* Run the server until it exits; its exit status, as a shell reports it. */
 struct exec_caches {
@@ -424,9 +426,6 @@ static void caches_done(struct exec_caches *xc)
 int cmd_exec(int argc, char **argv)
 {
 	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO };
-	int dashdash = 0;
-	for (int i = 1; i < argc && !dashdash; i++)
-		dashdash = !strcmp(argv[i], "--");
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "stage", .argname = "SRC", .value = &c.stage,
 		  .help = "stage this model first (a directory, a GGUF file,\nhttps://... or s3://...) unless ROOT has it" },
@@ -461,11 +460,10 @@ int cmd_exec(int argc, char **argv)
 		OPT_END_(),
 	};
 	int first = 0;
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	if (prc)
-		return opts_exit(prc);
-	if (!dashdash || first >= argc)
-		return usage_error("the server's command goes after --: coldstart exec [options] -- SERVER ARGS...");
+	int prc = opts_parse_cmd(opts, &help, argc, argv, "the server's command (coldstart exec [options] -- SERVER ARGS...)",
+				 &first);
+	if (prc >= 0)
+		return prc;
 	c.argv = argv + first;
 	c.argc = argc - first;
 	if (c.stage && c.model)
