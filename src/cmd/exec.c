@@ -227,6 +227,27 @@ static void phase_summary(struct strbuf *b, const struct phases *ph)
 			strbuf_addf(b, "; %s %.3f s", parts[i].name, parts[i].v);
 }
 
+/* The ready file can be written where it is asked for: checked before
+ * anything is staged or started, since a startup probe that waits for a
+ * file that can never appear waits forever. 0, or exit 1 after saying so. */
+static int check_ready_file(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return error("cannot write the ready file '%s': it is a directory", path);
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int e = errno;
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	free(tmp);
+	if (fd < 0)
+		return error("cannot write the ready file '%s': %s%s", path, strerror(e),
+			     e == ENOENT ? " (its directory does not exist)" : "");
+	return 0;
+}
 
 /* Run the server until it exits; its exit status, as a shell reports it. */
 struct exec_caches {
@@ -439,8 +460,8 @@ int cmd_exec(int argc, char **argv)
 		  .hint = "1 to 65535", .help = "for {port}, and the default readiness check" },
 		{ .type = OPT_STRING, .long_name = "ready", .argname = "SPEC", .value = &c.ready,
 		  .help = "readiness check (default http://127.0.0.1:{port}/health)" },
-		{ .type = OPT_STRING, .long_name = "ready-file", .argname = "FILE", .value = &c.ready_file,
-		  .help = "written once the server is ready, removed when it exits" },
+		{ .type = OPT_STRING, .long_name = "ready-file", .argname = "FILE", .value = &c.ready_file, .flags = OPTF_NONEMPTY,
+		  .help = "written once the server is ready, removed when it exits\n(checked before anything starts: its directory\nmust exist and be writable)" },
 		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c.prefetch, .cb = opt_prefetch_cb,
 		  .flags = OPTF_OPTIONAL,
 		  .help = "warm the model's files while the server starts,\nJOBS readers (default " WP_JOBS_DEFAULT_S ")" },
@@ -502,6 +523,8 @@ int cmd_exec(int argc, char **argv)
 			return usage_error("%s", err.msg);
 		ready_free(&rs);
 	}
+	if (c.ready_file && check_ready_file(c.ready_file))
+		return EXIT_FAIL;
 	cli_catch_signals();   /* Ctrl-C while staging: the partial copy stays, resumable */
 	char *model = NULL;
 	double stage_s = 0;

@@ -6,7 +6,7 @@
 # of exec leaves no server behind. The server gets its command line as
 # given, each argument once (the strict stand-ins check it: a fake server
 # told exactly what to expect, and the vLLM stand-in, which parses it as
-# vLLM's CLI does).
+# vLLM's CLI does); the ready file is checked before anything starts.
 . "$(dirname "$0")/lib.sh"
 . "$REPO_ROOT/tests/cli/servers.sh"
 . "$REPO_ROOT/tests/cli/strict.sh"
@@ -129,6 +129,21 @@ check "... and stops cleanly" [ $? = 0 ]
 PATH=$VB:$PATH expect_rc 2 "the stand-in refuses what vLLM refuses: the last argument once more" \
 	"$COLDSTART" exec -q --model "$R/m" --port "$(free_port)" -- vllm serve {model} --port {port} --max-model-len 2048 2048
 contains "... as argparse says it" "$out" "vllm: error: unrecognized arguments: 2048"
+
+# The ready file must be writable before anything starts: a startup probe
+# (test -f FILE) would otherwise wait for ever on a server that is up.
+expect_rc 1 "--ready-file in a directory that does not exist: refused before anything starts" \
+	timeout 30 "$COLDSTART" exec --stage src/m --root "$SCRATCH/r2" --port "$(free_port)" \
+	--ready-file "$SCRATCH/no/such/ready" -- "$F" --port {port} --model {model}
+contains "... naming the path" "$err" "cannot write the ready file '$SCRATCH/no/such/ready'"
+check "... nothing staged" [ ! -e "$SCRATCH/r2" ]
+mkdir ro && chmod 555 ro
+if ! touch ro/x 2>/dev/null; then
+	expect_rc 1 "--ready-file in a directory it may not write: refused" \
+		timeout 30 "$COLDSTART" exec --model src/m --ready-file ro/ready -- "$F" --port 1
+	contains "... naming it" "$err" "ro/ready"
+fi
+expect_rc 1 "--ready-file naming a directory: refused" timeout 30 "$COLDSTART" exec --model src/m --ready-file ro -- "$F" --port 1
 
 # Usage errors.
 expect_rc 2 "no -- before the server" "$COLDSTART" exec --model src/m "$F"
