@@ -2,7 +2,7 @@
 # coldstart run: the measured start, the CSV row, every failure path, and
 # that no process of a run survives it.
 . "$(dirname "$0")/lib.sh"
-F=${FIXTURES:?FIXTURES must point at the built fixtures}/fakeserver
+. "$REPO_ROOT/tests/cli/strict.sh"
 check "fixture server built" [ -x "$F" ]
 
 
@@ -154,6 +154,22 @@ check "nothing was executed by a shell" [ ! -e x ]
 check "the server saw the path literally" grep -qF 'Starting to load model we ird $(touch x)/m...' lit.log
 expect_rc 0 "--shell quotes values" "$COLDSTART" run --model 'we ird $(touch x)/m' --shell --server "$SRV 2>&1" --log sh.log -q
 check "still nothing executed" [ ! -e x ]
+expect_argv sq.argv --port '{port}' --model 'we ird $(touch x)/m' --tag 'in "..."' --tag "mode dq"
+expect_rc 0 "--shell: a token inside \"...\" and '...' is quoted for where it stands" \
+	env CS_EXPECT_ARGV=$SCRATCH/sq.argv "$COLDSTART" run --model 'we ird $(touch x)/m' --mode dq --shell \
+	--server "exec $F --port '{port}' --model \"{model}\" --tag 'in \"...\"' --tag \"mode {mode}\"" -q
+check "... and runs nothing of the model's path" [ ! -e x ]
+
+# The template: split once, every argument once, as written.
+expect_argv t.argv --port '{port}' --model "$SCRATCH/m" --tag 'two words' --tag '' --tag=-- \
+	--tag 'id {run_id}' --tag '{"a": {"b": 1}}' --max-model-len 1024
+expect_rc 0 "quotes, an empty word, a literal --, braces, line continuations: the server gets exactly those" \
+	env CS_EXPECT_ARGV=$SCRATCH/t.argv "$COLDSTART" run --model "$SCRATCH/m" --max-model-len 1024 -q --server "$F \\
+	--port {port} --model {model} --tag 'two words' --tag '' --tag=-- \\
+	--tag 'id {{run_id}}' --tag '{{\"a\": {{\"b\": 1}}}}' --max-model-len {max_model_len}"
+expect_rc 2 "a JSON argument's braces must be doubled: refused, saying how" \
+	"$COLDSTART" run --model m --server "$F --port {port} --tag '{\"a\": 1}'" -q
+contains "... {{ and }}" "$err" "a literal brace is written {{ or }}"
 
 # Usage errors.
 expect_rc 2 "missing --model" "$COLDSTART" run --server "$SRV"
