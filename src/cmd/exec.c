@@ -225,6 +225,8 @@ static void phase_summary(struct strbuf *b, const struct phases *ph)
 	for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
 		if (parts[i].v >= 0)
 			strbuf_addf(b, "; %s %.3f s", parts[i].name, parts[i].v);
+	if (ph->ctx_len >= 0)
+		strbuf_addf(b, "; context %.0f tokens", ph->ctx_len);
 }
 
 /* The ready file can be written where it is asked for: checked before

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "phases.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +15,73 @@ void phases_init(struct phases *p)
 		f[i] = -1;
 }
 
-/* The number right after `key` in line (strtod), if key occurs. */
+/*
+ * A decimal number at s (after spaces), as the servers print them (%.2f,
+ * %.6f, Python's repr: 3.02, 1e-05): digits, a fraction, an exponent, and
+ * then no letter or digit. No sign, no hex (strtod reads "0x10" as 16), no
+ * inf or nan, nothing that overflows to infinity: a line that says such a
+ * thing is not a phase.
+ */
+static int decimal_at(const char *s, double *out)
+{
+	static const char *const dig = "0123456789";
+	s += strspn(s, " ");
+	size_t n = strspn(s, dig), digits = n;
+	if (s[n] == '.' && strspn(s + n + 1, dig)) {
+		digits += strspn(s + n + 1, dig);
+		n += 1 + strspn(s + n + 1, dig);
+	}
+	if (digits && (s[n] == 'e' || s[n] == 'E')) {
+		size_t sign = s[n + 1] == '-' || s[n + 1] == '+';
+		if (strspn(s + n + 1 + sign, dig))
+			n += 1 + sign + strspn(s + n + 1 + sign, dig);
+	}
+	char c = s[n], num[64];
+	if (!digits || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c == '.' && s[n + 1] >= '0' && s[n + 1] <= '9') || n >= sizeof(num))
+		return 0;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	double v = strtod(num, NULL);
+	if (!isfinite(v))
+		return 0;
+	*out = v;
+	return 1;
+}
+
+/* The number right after `key` in line, if key occurs. */
 static int num_after(const char *line, const char *key, double *out)
+{
+	const char *k = strstr(line, key);
+	return k && decimal_at(k + strlen(key), out);
+}
+
+/* A count right after `key` (digits only: no sign, no fraction, at most
+ * 12 digits), if key occurs. */
+static int count_after(const char *line, const char *key, double *out)
 {
 	const char *k = strstr(line, key);
 	if (!k)
 		return 0;
-	char *end;
-	double v = strtod(k + strlen(key), &end);
-	if (end == k + strlen(key))
+	k += strlen(key);
+	size_t n = strspn(k, "0123456789");
+	if (!n || n > 12 || k[n] == '.' || (k[n] >= 'a' && k[n] <= 'z') || (k[n] >= 'A' && k[n] <= 'Z'))
 		return 0;
-	*out = v;
+	*out = (double)strtoll(k, NULL, 10);
 	return 1;
+}
+
+/* llama.cpp's "llama_context: n_ctx                 = 4096" (older:
+ * "llama_new_context_with_model: n_ctx      = 4096"), not n_ctx_seq,
+ * n_ctx_train and the rest. */
+static int llama_n_ctx(const char *line, double *out)
+{
+	const char *k = strstr(line, ": n_ctx ");
+	if (!k)
+		return 0;
+	k += strlen(": n_ctx ");
+	k += strspn(k, " ");
+	return *k == '=' && count_after(k, "= ", out);
 }
 
 static void first(double *slot, double v)
@@ -40,6 +96,8 @@ static void llama_line(struct phases *p, const char *line, double t)
 	double v;
 	if (strstr(line, "llama_model_loader: loaded meta data"))
 		first(&p->t_load_start, t);
+	if (llama_n_ctx(line, &v))
+		first(&p->ctx_len, v);
 	if (strncmp(line, "llama_serve: ", 13) == 0) {
 		if (num_after(line, "model loaded in ", &v))
 			first(&p->model_load_s, v);
@@ -99,5 +157,9 @@ void phases_line(struct phases *p, const char *line, double t)
 		first(&p->kv_cache_gib, v);
 	if (strstr(line, "Application startup complete."))
 		first(&p->t_startup, t);
+	/* The context it uses: "Using max model len 8192" (vLLM, refserve),
+	 * "... with config: model=..., max_seq_len=8192, ..." (every vLLM). */
+	if (count_after(line, "Using max model len ", &v) || count_after(line, ", max_seq_len=", &v))
+		first(&p->ctx_len, v);
 	llama_line(p, line, t);
 }

@@ -123,6 +123,7 @@ epid=$!
 check "exec -- vllm serve {model} --port {port} --max-model-len 2048: vLLM's parser takes it, the server gets ready" \
 	wait_ready v.ready $epid
 wait_ready v.ready $epid || cat v.err >&2
+contains "... the context the server's log says it used, logged" "$(cat v.err)" "context 2048 tokens"
 kill -TERM $epid
 wait $epid
 check "... and stops cleanly" [ $? = 0 ]
