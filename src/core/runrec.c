@@ -253,6 +253,11 @@ char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char
 	for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++)
 		if (pk[i].v >= 0 && isfinite(pk[i].v)) /* a row never holds nan or inf */
 			notes_add(&notes, pk[i].key, "%.3f", pk[i].v);
+	if (ph->ctx_len >= 0) {
+		notes_add(&notes, NOTE_SERVER_MAX_MODEL_LEN, "%.0f", ph->ctx_len);
+		if (ph->ctx_len != (double)o->max_model_len)
+			notes_add(&notes, NOTE_MAX_MODEL_LEN_MISMATCH, "yes");
+	}
 	if (res->outcome != RUN_READY)
 		notes_add(&notes, NOTE_STATUS, "failed:%s", run_outcome_name(res->outcome));
 	if (extra_notes && *extra_notes)
@@ -640,6 +645,8 @@ json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char
 	json_object_set_new(j, "model_path", jtext(shown));
 	free(shown);
 	json_object_set_new(j, "max_model_len", json_integer(o->max_model_len));
+	json_object_set_new(j, "server_max_model_len",
+			    r->phases.ctx_len >= 0 ? json_integer((json_int_t)r->phases.ctx_len) : json_null());
 	json_object_set_new(j, "load_s", r->outcome == RUN_READY ? jreal(r->load_s) : json_null());
 	json_object_set_new(j, "gpu_mem_used_mb",
 			    r->gpu_mem_bytes >= 0 ? json_integer(r->gpu_mem_bytes >> 20) : json_null());

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # coldstart bench: order, rows, summary, refusals, concurrent benches on one CSV.
 . "$(dirname "$0")/lib.sh"
-F=${FIXTURES:?}/fakeserver
+. "$REPO_ROOT/tests/cli/strict.sh"
 SRV="$F --port {port} --model {model}"
 "$COLDSTART" mkmodel nvme/qwen --preset tiny -q >/dev/null
 cp -r nvme net
@@ -91,6 +91,20 @@ assert m["same"] is False and "generation_config.json" in m["differences"][0], m
 contains "the report warns" "$(cat mm.md)" "Warning: the modes did not load the same model"
 expect_rc 0 "one mode only: nothing to compare" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --modes net --server "$SRV" --csv one.csv --repeat 1 -q
 rm -r other
+
+# Every run's server gets its arguments exactly, once each (the strict
+# stand-in: the model path differs by mode, the rest is the template).
+expect_argv b.argv --port '{port}' --model '{*}' --tag '{*}' --tag 'two words' --max-model-len 2048
+expect_rc 0 "bench nvme, net, staged: each server started with exactly its template's arguments" \
+	env CS_EXPECT_ARGV=$SCRATCH/b.argv "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --modes nvme,net,staged \
+	--stage-root "$SCRATCH/st" --repeat 1 --max-model-len 2048 --csv s.csv -q \
+	--server "$F --port {port} --model {model} --tag {mode} --tag 'two words' --max-model-len {max_model_len}"
+check "... every row says the server used the row's context" [ "$(grep -c 'server_max_model_len=2048' s.csv)" = 3 ]
+check "... and none is flagged" [ "$(grep -c max_model_len_mismatch s.csv)" = 0 ]
+VB=$(vllm_bin)
+PATH=$VB:$PATH expect_rc 0 "bench with vllm on the PATH: the default template, parsed as vLLM's CLI parses it, runtime mode too" \
+	"$COLDSTART" bench --nvme nvme/qwen --net net/qwen --modes nvme,net,runtime --repeat 1 --max-model-len 2048 --csv v.csv -q
+check "... three rows, each with the context vLLM's stand-in used" [ "$(grep -c 'server=vllm;.*server_max_model_len=2048' v.csv)" = 3 ]
 
 # A failing run stops the bench with exit 1.
 expect_rc 1 "a failing server fails the bench" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --server "$F --port {port} --crash" --csv f.csv -q
