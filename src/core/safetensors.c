@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "strbuf.h"
 #include "banned.h"
 
 static const struct { const char *name; unsigned bits; } dtypes[ST_NDTYPES] = {
@@ -134,6 +135,133 @@ static int parse_tensor(const char *name, json_t *obj, struct st_tensor *t, stru
 	return 0;
 }
 
+/* ---- a key defined twice ----
+ *
+ * jansson's JSON_REJECT_DUPLICATES says only that an object defines a key
+ * twice, and where the second definition ends (its error position). To
+ * name both places, the text is scanned again: the object holding that
+ * key, the earlier definition in it, and both values where they are
+ * strings. */
+
+struct json_dup {
+	char *key, *parent;        /* decoded; parent: the key of the object holding it, NULL at the top */
+	size_t at[2];              /* byte offsets of the two definitions */
+	char *val[2];              /* their values when strings, else NULL */
+};
+
+static void json_dup_free(struct json_dup *d)
+{
+	free(d->key);
+	free(d->parent);
+	free(d->val[0]);
+	free(d->val[1]);
+}
+
+/* The index after the string token that starts at s[i] ('"'). */
+static size_t skip_string(const char *s, size_t n, size_t i)
+{
+	for (i++; i < n && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i < n ? i + 1 : n;
+}
+
+/* The string token s[a, b) decoded, or NULL. */
+static char *decode_string(const char *s, size_t a, size_t b)
+{
+	json_t *j = json_loadb(s + a, b - a, JSON_DECODE_ANY, NULL);
+	char *out = json_is_string(j) ? xstrdup(json_string_value(j)) : NULL;
+	json_decref(j);
+	return out;
+}
+
+/* The string value after the key token ending at b, decoded, or NULL. */
+static char *value_after(const char *s, size_t n, size_t b)
+{
+	while (b < n && strchr(" \t\r\n:", s[b]))
+		b++;
+	return b < n && s[b] == '"' ? decode_string(s, b, skip_string(s, n, b)) : NULL;
+}
+
+struct jframe {
+	int obj, expect_key;
+	size_t self[2];            /* the key this container is the value of ({0, 0}: none) */
+	size_t (*keys)[2];         /* an object's keys so far: token [start, end) */
+	size_t nkeys, alloc;
+};
+
+static int same_key(const char *s, const size_t a[2], const size_t b[2], const char *bkey)
+{
+	if (a[1] - a[0] == b[1] - b[0] && !memcmp(s + a[0], s + b[0], a[1] - a[0]))
+		return 1;
+	if (!memchr(s + a[0], '\\', a[1] - a[0]) && !memchr(s + b[0], '\\', b[1] - b[0]))
+		return 0;
+	char *k = decode_string(s, a[0], a[1]);
+	int same = k && bkey && !strcmp(k, bkey);
+	free(k);
+	return same;
+}
+
+/* Fill d for the key whose second definition ends at byte end_at: 0, or
+ * -1 when the text has no such key. */
+static int json_find_dup(const char *s, size_t n, size_t end_at, struct json_dup *d)
+{
+	memset(d, 0, sizeof(*d));
+	struct jframe *st = NULL;
+	size_t depth = 0, alloc = 0, i = 0;
+	int found = 0;
+	while (i < n && !found) {
+		char c = s[i];
+		struct jframe *top = depth ? &st[depth - 1] : NULL;
+		if (c == '{' || c == '[') {
+			st = xgrow(st, &alloc, depth + 1, sizeof(*st));
+			top = depth ? &st[depth - 1] : NULL;
+			struct jframe *f = &st[depth++];
+			memset(f, 0, sizeof(*f));
+			f->obj = c == '{';
+			f->expect_key = 1;
+			if (top && top->obj && top->nkeys)
+				memcpy(f->self, top->keys[top->nkeys - 1], sizeof(f->self));
+			else if (top)
+				memcpy(f->self, top->self, sizeof(f->self));
+		} else if ((c == '}' || c == ']') && depth) {
+			free(st[--depth].keys);
+		} else if (c == ',' && top) {
+			top->expect_key = 1;
+		} else if (c == '"') {
+			size_t b = skip_string(s, n, i);
+			if (top && top->obj && top->expect_key) {
+				top->expect_key = 0;
+				size_t k[2] = { i, b };
+				if (b == end_at) {
+					d->key = decode_string(s, i, b);
+					for (size_t x = 0; x < top->nkeys && !found && d->key; x++) {
+						if (!same_key(s, top->keys[x], k, d->key))
+							continue;
+						found = 1;
+						d->at[0] = top->keys[x][0];
+						d->at[1] = i;
+						d->val[0] = value_after(s, n, top->keys[x][1]);
+						d->val[1] = value_after(s, n, b);
+						d->parent = top->self[1] ? decode_string(s, top->self[0], top->self[1]) : NULL;
+					}
+				}
+				top->keys = xgrow(top->keys, &top->alloc, top->nkeys + 1, sizeof(*top->keys));
+				memcpy(top->keys[top->nkeys++], k, sizeof(k));
+			}
+			i = b;
+			continue;
+		}
+		i++;
+	}
+	while (depth)
+		free(st[--depth].keys);
+	free(st);
+	if (!found)
+		json_dup_free(d);
+	return found ? 0 : -1;
+}
+
 static int cmp_tensor_offset(const void *a, const void *b)
 {
 	const struct st_tensor *x = a, *y = b;
@@ -142,6 +270,29 @@ static int cmp_tensor_offset(const void *a, const void *b)
 	if (x->end != y->end)
 		return x->end < y->end ? -1 : 1;
 	return strcmp(x->name, y->name);
+}
+
+/* A header that defines a key twice: which, and both places (offsets in
+ * the file). A tensor defined twice is the case that matters: loaders keep
+ * one of the two, and which differs. */
+static int header_dup(const unsigned char *js, size_t n, const json_error_t *jerr, struct cs_err *err)
+{
+	struct json_dup d;
+	if (json_find_dup((const char *)js, n, (size_t)jerr->position, &d))
+		return cs_fail(err, EINVAL, "header is not valid JSON: %s (byte %d)", jerr->text, jerr->position);
+	int rc;
+	if (!d.parent && strcmp(d.key, "__metadata__"))
+		rc = cs_fail(err, EINVAL, "tensor '%s' is defined twice in the header: at bytes %zu and %zu", d.key,
+			     8 + d.at[0], 8 + d.at[1]);
+	else if (!d.parent)
+		rc = cs_fail(err, EINVAL, "\"__metadata__\" is defined twice in the header: at bytes %zu and %zu",
+			     8 + d.at[0], 8 + d.at[1]);
+	else
+		rc = cs_fail(err, EINVAL, "%s%s%s: key '%s' is given twice in the header, at bytes %zu and %zu",
+			     strcmp(d.parent, "__metadata__") ? "tensor '" : "\"", d.parent,
+			     strcmp(d.parent, "__metadata__") ? "'" : "\"", d.key, 8 + d.at[0], 8 + d.at[1]);
+	json_dup_free(&d);
+	return rc;
 }
 
 int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
@@ -170,6 +321,8 @@ int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
 
 	json_error_t jerr;
 	json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root && json_error_code(&jerr) == json_error_duplicate_key)
+		return header_dup(buf + 8, (size_t)n, &jerr, err);
 	if (!root)
 		return cs_fail(err, EINVAL, "header is not valid JSON: %s (byte %d)", jerr.text,
 			       jerr.position);
@@ -342,6 +495,40 @@ static int is_series_shard(const char *name)
 	return n > 0 && name[n] == '\0' && strlen(name) == 32;
 }
 
+static int line_of(const char *s, size_t at)
+{
+	int line = 1;
+	for (size_t i = 0; i < at; i++)
+		line += s[i] == '\n';
+	return line;
+}
+
+/* A JSON file (an index, config.json) that defines a key twice: which,
+ * and both places. 0 with err filled, or -1 when they cannot be found. */
+static int file_dup(FILE *f, const char *path, const json_error_t *jerr, struct cs_err *err)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	size_t n;
+	rewind(f);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len < ST_MAX_HEADER)
+		strbuf_add(&sb, buf, n);
+	struct json_dup d;
+	int rc = ferror(f) || !sb.len ? -1 : json_find_dup(sb.buf, sb.len, (size_t)jerr->position, &d);
+	if (!rc) {
+		int l0 = line_of(sb.buf, d.at[0]), l1 = line_of(sb.buf, d.at[1]);
+		if (d.parent && !strcmp(d.parent, "weight_map"))
+			cs_fail(err, EINVAL, "'%s': tensor '%s' is mapped twice in \"weight_map\": to '%s' (line %d) and to "
+				"'%s' (line %d)", path, d.key, d.val[0] ? d.val[0] : "?", l0, d.val[1] ? d.val[1] : "?", l1);
+		else
+			cs_fail(err, EINVAL, "'%s': key '%s'%s%s%s is given twice: lines %d and %d", path, d.key,
+				d.parent ? " (in '" : "", d.parent ? d.parent : "", d.parent ? "')" : "", l0, l1);
+		json_dup_free(&d);
+	}
+	strbuf_release(&sb);
+	return rc;
+}
+
 static json_t *load_json_file(const char *path, struct cs_err *err)
 {
 	/* A file that cannot be read is not "invalid JSON": say why. */
@@ -353,6 +540,10 @@ static json_t *load_json_file(const char *path, struct cs_err *err)
 	json_error_t jerr;
 	json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
 	int bad = ferror(f), e = errno;
+	if (!j && !bad && json_error_code(&jerr) == json_error_duplicate_key && !file_dup(f, path, &jerr, err)) {
+		fclose(f);
+		return NULL;
+	}
 	fclose(f);
 	if (!j && bad)
 		cs_fail_errno(err, e ? e : EIO, "cannot read '%s'", path);
@@ -414,20 +605,30 @@ static int open_shard(struct st_model *m, const char *name, struct cs_err *err)
 	return st_file_read(s->path, &s->h, &s->file_size, err);
 }
 
-static int check_index(struct st_model *m, const char *index_path, json_t *wm, struct cs_err *err)
+/* Every tensor of every shard, sorted by name (*k of them); a name in two
+ * shards is refused (-1 with err), indexed or not: loaders keep one of
+ * the two, and which one differs. */
+static int tensor_refs(const struct st_model *m, struct name_ref **out, size_t *k, struct cs_err *err)
 {
-	/* Every tensor of every shard, sorted by name. */
-	struct name_ref *refs = xcalloc(m->ntensors, sizeof(*refs));
-	size_t k = 0;
+	struct name_ref *refs = xcalloc(m->ntensors ? m->ntensors : 1, sizeof(*refs));
+	*k = 0;
 	for (size_t s = 0; s < m->nshards; s++)
 		for (size_t t = 0; t < m->shards[s].h.ntensors; t++)
-			refs[k++] = (struct name_ref){ m->shards[s].h.tensors[t].name, s, 0 };
-	qsort(refs, k, sizeof(*refs), cmp_name_ref);
-	int rc = 0;
-	for (size_t i = 1; i < k && !rc; i++)
+			refs[(*k)++] = (struct name_ref){ m->shards[s].h.tensors[t].name, s, 0 };
+	qsort(refs, *k, sizeof(*refs), cmp_name_ref);
+	*out = refs;
+	for (size_t i = 1; i < *k; i++)
 		if (!strcmp(refs[i].name, refs[i - 1].name))
-			rc = cs_fail(err, EINVAL, "'%s': tensor '%s' is in two shards: '%s' and '%s'", m->dir, refs[i].name,
-				     m->shards[refs[i - 1].shard].name, m->shards[refs[i].shard].name);
+			return cs_fail(err, EINVAL, "'%s': tensor '%s' is in two shards: '%s' and '%s'", m->dir,
+				       refs[i].name, m->shards[refs[i - 1].shard].name, m->shards[refs[i].shard].name);
+	return 0;
+}
+
+static int check_index(struct st_model *m, const char *index_path, json_t *wm, struct cs_err *err)
+{
+	struct name_ref *refs;
+	size_t k;
+	int rc = tensor_refs(m, &refs, &k, err);
 	const char *key;
 	json_t *val;
 	json_object_foreach(wm, key, val) {
@@ -572,8 +773,14 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 		for (size_t i = 0; i < m->nfiles && !rc; i++)
 			if (!strchr(m->files[i], '/') && has_suffix(m->files[i], ".safetensors"))
 				rc = open_shard(m, m->files[i], err);
-		if (!rc)
+		if (!rc) {
+			/* Without an index, loaders read every file: each name once. */
 			add_totals(m);
+			struct name_ref *refs;
+			size_t k;
+			rc = tensor_refs(m, &refs, &k, err);
+			free(refs);
+		}
 	}
 out:
 	json_decref(index);
