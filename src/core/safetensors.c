@@ -553,13 +553,17 @@ static json_t *load_json_file(const char *path, struct cs_err *err)
 	return j;
 }
 
+/* name is one of the model's files (m->files, sorted). */
+static int has_file(const struct st_model *m, const char *name)
+{
+	return m->nfiles && bsearch(&name, m->files, m->nfiles, sizeof(char *), cmp_str);
+}
+
 static int read_config(struct st_model *m, struct cs_err *err)
 {
-	char *path = path_join(m->dir, "config.json");
-	if (access(path, F_OK) != 0) {
-		free(path);
+	if (!has_file(m, "config.json"))
 		return 0;
-	}
+	char *path = path_join(m->dir, "config.json");
 	json_t *j = load_json_file(path, err);
 	if (!j) {
 		free(path);
@@ -595,8 +599,12 @@ static int read_config(struct st_model *m, struct cs_err *err)
 	return 0;
 }
 
-static int open_shard(struct st_model *m, const char *name, struct cs_err *err)
+/* set: m->files is a given set of files, which must hold the shard. */
+static int open_shard(struct st_model *m, const char *name, int set, struct cs_err *err)
 {
+	if (set && !has_file(m, name))
+		return cs_fail(err, ENOENT, "'%s': '%s', which the index maps tensors to, is not among the model's files",
+			       m->dir, name);
 	struct st_shard *s = &m->shards[m->nshards];
 	memset(s, 0, sizeof(*s));
 	s->name = xstrdup(name);
@@ -658,6 +666,50 @@ static int check_index(struct st_model *m, const char *index_path, json_t *wm, s
 	return rc;
 }
 
+/* The file names a weight_map maps tensors to (borrowed from wm; one per
+ * tensor, so repeated), appended to *names. */
+static int weight_map_names(const char *index_path, json_t *wm, char ***names, size_t *nn, size_t *na,
+			    struct cs_err *err)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(wm, key, val) {
+		if (!json_is_string(val))
+			return cs_fail(err, EINVAL, "'%s': weight_map entry '%s' is not a file name", index_path, key);
+		if (!st_safe_name(json_string_value(val)))
+			return cs_fail(err, EINVAL, "'%s': weight_map entry '%s' names '%s', not a plain file name",
+				       index_path, key, json_string_value(val));
+		*names = xgrow(*names, na, *nn + 1, sizeof(char *));
+		(*names)[(*nn)++] = (char *)json_string_value(val);
+	}
+	return 0;
+}
+
+int st_index_files(const char *path, char ***files, size_t *n, struct cs_err *err)
+{
+	*files = NULL;
+	*n = 0;
+	json_t *index = load_json_file(path, err);
+	if (!index)
+		return -1;
+	json_t *wm = json_object_get(index, "weight_map");
+	char **names = NULL;
+	size_t nn = 0, na = 0;
+	int rc = json_is_object(wm) ? weight_map_names(path, wm, &names, &nn, &na, err)
+				    : cs_fail(err, EINVAL, "'%s': missing or empty \"weight_map\" object", path);
+	if (!rc && nn) {
+		qsort(names, nn, sizeof(char *), cmp_str);
+		for (size_t i = 0; i < nn; i++)
+			if (!*n || strcmp((*files)[*n - 1], names[i])) {
+				*files = xrealloc(*files, (*n + 1) * sizeof(char *));
+				(*files)[(*n)++] = xstrdup(names[i]);
+			}
+	}
+	free(names);
+	json_decref(index);
+	return rc;
+}
+
 static void add_totals(struct st_model *m)
 {
 	for (size_t s = 0; s < m->nshards; s++) {
@@ -674,7 +726,7 @@ static void add_totals(struct st_model *m)
 	}
 }
 
-static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
+static int model_open(const char *dir, char *const *set, size_t nset, struct st_model *m, struct cs_err *err)
 {
 	memset(m, 0, sizeof(*m));
 	m->num_layers = m->hidden_size = m->vocab_size = -1;
@@ -685,7 +737,15 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	if (!S_ISDIR(st.st_mode))
 		return cs_fail(err, ENOTDIR, "'%s' is not a directory", dir);
 
-	fs_list_files(dir, &m->files, &m->nfiles);
+	if (set) {
+		m->files = xcalloc(nset ? nset : 1, sizeof(char *));
+		for (size_t i = 0; i < nset; i++)
+			m->files[i] = xstrdup(set[i]);
+		m->nfiles = nset;
+		qsort(m->files, nset, sizeof(char *), cmp_str);
+	} else {
+		fs_list_files(dir, &m->files, &m->nfiles);
+	}
 
 	if (read_config(m, err))
 		return -1;
@@ -693,7 +753,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	char *index_path = path_join(dir, "model.safetensors.index.json");
 	json_t *wm = NULL, *index = NULL;
 	int rc = 0;
-	if (access(index_path, F_OK) == 0) {
+	if (has_file(m, "model.safetensors.index.json")) {
 		m->has_index = 1;
 		index = load_json_file(index_path, err);
 		if (!index) {
@@ -719,22 +779,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 		/* The distinct shard names, sorted. */
 		char **names = NULL;
 		size_t nn = 0, na = 0;
-		const char *key;
-		json_t *val;
-		json_object_foreach(wm, key, val) {
-			if (!json_is_string(val)) {
-				rc = cs_fail(err, EINVAL, "'%s': weight_map entry '%s' is not a file name",
-					     index_path, key);
-				break;
-			}
-			if (!st_safe_name(json_string_value(val))) {
-				rc = cs_fail(err, EINVAL, "'%s': weight_map entry '%s' names '%s', not a plain file name",
-					     index_path, key, json_string_value(val));
-				break;
-			}
-			names = xgrow(names, &na, nn + 1, sizeof(char *));
-			names[nn++] = (char *)json_string_value(val);
-		}
+		rc = weight_map_names(index_path, wm, &names, &nn, &na, err);
 		if (!rc) {
 			/* Shards of the same series that the index forgot are opened
 			 * too, so that their tensors are checked against it; other
@@ -752,7 +797,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 					names[uniq++] = names[i];
 			m->shards = xcalloc(uniq, sizeof(*m->shards));
 			for (size_t i = 0; i < uniq && !rc; i++)
-				rc = open_shard(m, names[i], err);
+				rc = open_shard(m, names[i], set != NULL, err);
 		}
 		free(names);
 		if (rc)
@@ -772,7 +817,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 		m->shards = xcalloc(n, sizeof(*m->shards));
 		for (size_t i = 0; i < m->nfiles && !rc; i++)
 			if (!strchr(m->files[i], '/') && has_suffix(m->files[i], ".safetensors"))
-				rc = open_shard(m, m->files[i], err);
+				rc = open_shard(m, m->files[i], 0, err);
 		if (!rc) {
 			/* Without an index, loaders read every file: each name once. */
 			add_totals(m);
@@ -793,7 +838,15 @@ int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	int rc = gg_model_open(dir, m, err);
 	if (rc <= 0)
 		return rc;
-	rc = model_open(dir, m, err);
+	rc = model_open(dir, NULL, 0, m, err);
+	if (rc)
+		st_model_free(m);
+	return rc;
+}
+
+int st_model_open_files(const char *dir, char *const *files, size_t n, struct st_model *m, struct cs_err *err)
+{
+	int rc = model_open(dir, files, n, m, err);
 	if (rc)
 		st_model_free(m);
 	return rc;

@@ -116,6 +116,20 @@ struct st_model {
 int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
 
 /*
+ * st_model_open for a safetensors model made of some of dir's files only:
+ * files (n relative names) are all of the model's -- what stage would
+ * publish after --include/--exclude. The index and config.json count only
+ * when listed; a shard the index names that is not listed is refused
+ * (ENOENT), naming it.
+ */
+int st_model_open_files(const char *dir, char *const *files, size_t n, struct st_model *m, struct cs_err *err);
+
+/* The distinct file names an index's weight_map maps tensors to, sorted
+ * (*files: malloc'd array of malloc'd strings). The index is read and its
+ * entries checked as st_model_open does; -1 with err when it is unusable. */
+int st_index_files(const char *path, char ***files, size_t *n, struct cs_err *err);
+
+/*
  * The GGUF half of st_model_open. A file is one model, or part 1 of a
  * split set whose other parts are opened beside it (each part's split.no
  * and split.count checked, the tensors counted against

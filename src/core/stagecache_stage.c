@@ -591,7 +591,7 @@ static int stage_publish(struct stage_job *j, struct cs_err *err)
 	}
 	int rc = prune_extras(j->part, p, err);
 	if (!rc && p->remote && !p->kind_dir)   /* what the server sent is a model llama.cpp or vLLM can open */
-		rc = sci_check_model(j->part, p, 1, p->src, err);
+		rc = sci_check_filtered(&j->o, p, j->part, p->src, err) || sci_check_model(j->part, p, p->src, err);
 	if (!rc)
 		rc = sci_write_manifest(j->part, j->o.name, p, j->o.verify, err);
 	if (!rc && sync_dirs(j->part, p) < 0)
