@@ -45,6 +45,7 @@ static char *slurp(const char *path)
  * bytes in it, or a directory with a file inside. */
 static void killed_writer(const char *prefix, int directory)
 {
+	fflush(stdout); /* the child must not flush our TAP lines again (TSan's _exit does) */
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct fs_temp t;
@@ -70,6 +71,7 @@ static void killed_writer(const char *prefix, int directory)
 /* fs_temp_sweep run in another process (as a concurrent run would). */
 static int sweep_elsewhere(const char *prefix)
 {
+	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(fs_temp_sweep(dir, prefix));
