@@ -23,10 +23,13 @@ static void vreport(const char *kind, int errnum, const char *fmt, va_list ap)
 	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		msg[0] = '\0';
+	/* No message shows a URL's credentials, whoever built it. */
+	char *shown = redact_urls(msg);
 	char line[4400];
 	snprintf(line, sizeof(line), "coldstart: %s%s%s%s%s%s\n",
 		 cs_cmdname ? cs_cmdname : "", cs_cmdname ? ": " : "",
-		 kind, msg, errnum ? ": " : "", errnum ? strerror(errnum) : "");
+		 kind, shown, errnum ? ": " : "", errnum ? strerror(errnum) : "");
+	free(shown);
 	fflush(stdout);
 	fputs(line, stderr);
 }

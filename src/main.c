@@ -112,11 +112,28 @@ static int finish_stdout(int rc)
 	return rc;
 }
 
+/*
+ * The command works on a copy of its arguments; the originals, which
+ * /proc/PID/cmdline shows every user of the node (for this process and the
+ * children it forks, such as the process guard), get the user info, query
+ * and fragment of any URL overwritten with '*' (as curl blanks -u's
+ * password). The copy lives as long as the process.
+ */
+static char **private_args(int argc, char **argv)
+{
+	char **copy = xcalloc((size_t)argc + 1, sizeof(char *));
+	for (int i = 0; i < argc; i++)
+		copy[i] = xstrdup(argv[i]);
+	for (int i = 0; i < argc; i++)
+		redact_urls_inplace(argv[i]);
+	return copy;
+}
+
 static int run_command(const struct command *c, int argc, char **argv)
 {
 	cs_cmdname = c->name;
 	optind = 0; /* full reset of getopt for the command's own parse */
-	int rc = c->fn(argc, argv);
+	int rc = c->fn(argc, private_args(argc, argv));
 	if (rc < 0)
 		rc = EXIT_FAIL;
 	return finish_stdout(rc);

@@ -196,7 +196,10 @@ void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
 	free(fl.o);
 }
 
-int opts_parse(const struct opt *table, const struct opts_help *help, int argc, char **argv, int *first_operand)
+/* opts_parse; *before_dd: how many operands came before the "--" that
+ * ended the options, -1 when none did. */
+static int parse_(const struct opt *table, const struct opts_help *help, int argc, char **argv, int *first_operand,
+		  int *before_dd)
 {
 	struct flat fl = { 0 };
 	flatten(table, &fl);
@@ -226,10 +229,16 @@ int opts_parse(const struct opt *table, const struct opts_help *help, int argc, 
 	int nop = 0, rc = 0;
 	opterr = 0;
 	optind = 0; /* 0, not 1: glibc then also forgets a half-read cluster of short options */
+	*before_dd = -1;
 	while (!rc && optind < argc) {
+		int at = optind ? optind : 1;
 		int c = getopt_long(argc, argv, shorts, lo, NULL);
 		if (c == -1) {
-			if (optind < argc && !strcmp(argv[optind - 1], "--")) {
+			/* getopt steps over the "--" that ends the options, and
+			 * over nothing else: an option's value "--" (--notes --)
+			 * is not one. */
+			if (optind > at) {
+				*before_dd = nop;
 				while (optind < argc)
 					operands[nop++] = argv[optind++];
 				break;
@@ -281,6 +290,25 @@ int opts_parse(const struct opt *table, const struct opts_help *help, int argc, 
 	free(shorts);
 	free(fl.o);
 	return rc;
+}
+
+int opts_parse(const struct opt *table, const struct opts_help *help, int argc, char **argv, int *first_operand)
+{
+	int before_dd;
+	return parse_(table, help, argc, argv, first_operand, &before_dd);
+}
+
+int opts_parse_cmd(const struct opt *table, const struct opts_help *help, int argc, char **argv, const char *what,
+		   int *first)
+{
+	int before_dd, rc = parse_(table, help, argc, argv, first, &before_dd);
+	if (rc)
+		return opts_exit(rc);
+	if (before_dd > 0)
+		return usage_error("unexpected argument '%s' before --: %s goes after --", argv[*first], what);
+	if (before_dd < 0 || *first >= argc)
+		return usage_error("%s goes after --", what);
+	return -1;
 }
 
 int opts_parse_one(const struct opt *table, const struct opts_help *help, int argc, char **argv, const char *what,

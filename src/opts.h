@@ -103,6 +103,14 @@ static inline int opts_exit(int rc)
 {
 	return rc == OPTS_HELP ? 0 : rc;
 }
+/* opts_parse for a command whose operands are a command line (exec's
+ * "-- SERVER ARGS..."): they must follow a "--", at least one, and none may
+ * come before it (a stray word would become the command's argv[0]). Return
+ * -1 to go on with argv[*first .. argc) the command, else what the command
+ * returns (0 after --help, EXIT_USAGE); what names the command line in the
+ * messages ("the server's command"). */
+int opts_parse_cmd(const struct opt *table, const struct opts_help *help, int argc, char **argv, const char *what,
+		   int *first);
 /* opts_parse for a command of exactly one operand (what names it in the
  * messages), stored in *operand; and for a command of none. Return -1 to
  * go on, else what the command returns (0 after --help, EXIT_USAGE). */

@@ -21,14 +21,17 @@ import process from "node:process";
 import { performance } from "node:perf_hooks";
 
 const usage = `usage: llama_serve.mjs MODEL.gguf [--port N] [--host ADDR] [--no-mmap]
-       [--direct-io] [--vocab-only] [--ctx N] [--threads N] [--quiet]
+       [--direct-io] [--vocab-only] [--ctx-size N] [--threads N] [--quiet]
 
   --port N       port to listen on (default 8080)
   --host ADDR    address to listen on (default 127.0.0.1)
   --no-mmap      read the weights into memory instead of mapping the file
   --direct-io    read the weights with llama.cpp's direct I/O (O_DIRECT)
   --vocab-only   load the vocabulary only: the runtime without weights
-  --ctx N        context size (default 256)
+  -c, --ctx-size N
+                 context size in tokens (default 256; llama-server's
+                 option, also --ctx N); llama.cpp's log says what it used
+                 (n_ctx)
   --threads N    CPU threads (default: the CPUs this process may use)
   --quiet        only llama.cpp's warnings and errors
 `;
@@ -57,7 +60,7 @@ function parseArgs(argv) {
 		else if (a === "--no-mmap") o.mmap = false;
 		else if (a === "--direct-io") o.directIo = true;
 		else if (a === "--vocab-only") o.vocabOnly = true;
-		else if (a === "--ctx") o.ctx = num(a, val());
+		else if (a === "--ctx" || a === "--ctx-size" || a === "-c") o.ctx = num(a, val());
 		else if (a === "--threads") o.threads = Math.max(1, num(a, val()));
 		else if (a === "--quiet" || a === "-q") o.quiet = true;
 		else if (a.startsWith("-")) fail(`unknown option '${a}'\n${usage}`, 2);

@@ -13,6 +13,7 @@
 #include "../opts.h"
 #include "../core/bench.h"
 #include "../core/fsutil.h"
+#include "../core/httpsrc.h"
 #include "../core/netsim.h"
 #include "../core/report.h"
 #include "../core/stagecache.h"
@@ -34,8 +35,17 @@ static const struct opts_help help = {
 	"applies; --csv defaults to storage_layout_bench.csv, and --log names the\n"
 	"directory of the per-run logs (default coldstart-logs/ next to the CSV).\n",
 	.after = "Paths that are missing or not model directories are refused before\n"
-	"anything runs. A failed run stops the bench (exit 1); rows of the runs\n"
+	"anything runs, and so are an --nvme and a --net that do not hold the same\n"
+	"model: the same file names and sizes, and for two paths the same bytes by\n"
+	"a sampled XXH3 of each file (8 x 64 KiB from its start to its end); a URL\n"
+	"--net is compared by its listing (names, sizes). The sidecar records what\n"
+	"was compared. A failed run stops the bench (exit 1); rows of the runs\n"
 	"before it stay in the CSV.\n"
+	"\n"
+	"Credentials: a URL's user info and query (passwords, tokens, presigned\n"
+	"signatures) appear in no output, row, sidecar, report or log, and not on\n"
+	"the server's command line: a net run's {model} is the URL without them,\n"
+	"the whole URL is in the server's environment as $COLDSTART_MODEL_URL.\n"
 	"\n"
 	"Examples:\n"
 	"  MODEL_PATH_NVME=/mnt/nvme0/qwen-7b MODEL_PATH_NET=/mnt/nfs/qwen-7b coldstart bench\n"
@@ -158,8 +168,10 @@ struct bench_cli {
 static void on_progress(const char *msg, void *arg)
 {
 	const struct bench_cli *c = arg;
+	char *shown = redact_urls(msg);
 	if (!c->quiet)
-		fprintf(stderr, "coldstart: bench: %s\n", msg);
+		fprintf(stderr, "coldstart: bench: %s\n", shown);
+	free(shown);
 }
 
 static void on_notice(const char *msg, void *arg)
@@ -257,9 +269,13 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 		b->net = ns->model ? ns->model : ns->mountpoint;
 		b->net_pending = 0;
 		b->net_note = *net_note = xasprintf("net=netsim:%s", ns_profile);
+		b->net_is_nvme = 1;
 		if (bench_check_paths(b, &err))
 			return error("%s", err.msg);
 	}
+	/* Before anything is measured: one model behind every mode. */
+	if (bench_check_models(b, &err))
+		return error("%s", err.msg);
 	return 0;
 }
 
@@ -301,7 +317,7 @@ int cmd_bench(int argc, char **argv)
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
 	const char *runtime_server = NULL;
 	const char *stage_root = getenv("STAGING_ROOT");
-	int staged_warm = 0, stage_direct = 0, order_i = 0, insecure = 0;
+	int staged_warm = 0, stage_direct = 0, order_i = 0, insecure = 0, allow_mismatch = 0;
 	long stage_jobs = BENCH_STAGE_JOBS_DEFAULT;
 	long repeat = BENCH_REPEAT_DEFAULT;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
@@ -316,6 +332,9 @@ int cmd_bench(int argc, char **argv)
 			  "defaults to nfs-10g); or a URL,\ns3://BUCKET/PREFIX or https://HOST/PATH/: net runs hand\nit to "
 			  "the server as {model} (vllm: --load-format\nrunai_streamer for s3), staged runs stage from it\n"
 			  "(the settings of 'coldstart stage'; notes: net=s3)" },
+		{ .type = OPT_FLAG, .long_name = "allow-different-models", .value = &allow_mismatch,
+		  .help = "run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
+			  "warning, and the\nsidecar records the differences" },
 		{ .type = OPT_FLAG, .long_name = "insecure", .value = &insecure,
 		  .help = "a URL --net: no TLS certificate verification" },
 		{ .type = OPT_STRING, .long_name = "modes", .argname = "LIST", .value = &modes_arg,
@@ -380,7 +399,7 @@ int cmd_bench(int argc, char **argv)
 	char *net_note = NULL, *name = NULL;
 	b.net_remote = sc_remote_kind(net);
 	if (b.net_remote) {
-		b.net_shown = sc_source_shown(net);
+		b.net_shown = hs_redact(net); /* s3:// too: no user info or query shown */
 		b.net_note = net_note = xasprintf(NOTE_NET "=%s", b.net_remote);
 		b.stage_bearer = getenv("HF_TOKEN");
 		b.stage_insecure = insecure;
@@ -395,6 +414,7 @@ int cmd_bench(int argc, char **argv)
 	b.stage_jobs = (int)stage_jobs;
 	b.stage_direct = stage_direct;
 	b.staged_warm = staged_warm;
+	b.allow_model_mismatch = allow_mismatch;
 	struct bench_cli c = { &cfg, cfg.quiet, NULL };
 	b.cb = (struct bench_cb){ on_progress, on_notice, on_run_start, on_run_done, &c };
 	struct bench_netsim ns = { NULL, NULL, NULL };

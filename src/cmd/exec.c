@@ -38,7 +38,8 @@ static const struct opts_help help = {
 	"Slurm task: stage the model into the node's cache if it lacks it (from a\n"
 	"mount, https:// or s3://, as 'coldstart stage' does; callers on one node\n"
 	"wait for each other and stage once), put the staged path where the\n"
-	"server's arguments say {model} (and --port where they say {port}),\n"
+	"server's arguments say {model} (and --port where they say {port}; every\n"
+	"other word reaches the server as written, each argument once),\n"
 	"start warming the model's files (--prefetch), then run the server in the\n"
 	"foreground, its output on this process's stdout, with the model's use\n"
 	"lock held for its whole life (no 'cache rm' or eviction takes it away).\n"
@@ -224,6 +225,30 @@ static void phase_summary(struct strbuf *b, const struct phases *ph)
 	for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
 		if (parts[i].v >= 0)
 			strbuf_addf(b, "; %s %.3f s", parts[i].name, parts[i].v);
+	if (ph->ctx_len >= 0)
+		strbuf_addf(b, "; context %.0f tokens", ph->ctx_len);
+}
+
+/* The ready file can be written where it is asked for: checked before
+ * anything is staged or started, since a startup probe that waits for a
+ * file that can never appear waits forever. 0, or exit 1 after saying so. */
+static int check_ready_file(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return error("cannot write the ready file '%s': it is a directory", path);
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int e = errno;
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	free(tmp);
+	if (fd < 0)
+		return error("cannot write the ready file '%s': %s%s", path, strerror(e),
+			     e == ENOENT ? " (its directory does not exist)" : "");
+	return 0;
 }
 
 /* Run the server until it exits; its exit status, as a shell reports it. */
@@ -424,9 +449,6 @@ static void caches_done(struct exec_caches *xc)
 int cmd_exec(int argc, char **argv)
 {
 	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO };
-	int dashdash = 0;
-	for (int i = 1; i < argc && !dashdash; i++)
-		dashdash = !strcmp(argv[i], "--");
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "stage", .argname = "SRC", .value = &c.stage,
 		  .help = "stage this model first (a directory, a GGUF file,\nhttps://... or s3://...) unless ROOT has it" },
@@ -440,8 +462,8 @@ int cmd_exec(int argc, char **argv)
 		  .hint = "1 to 65535", .help = "for {port}, and the default readiness check" },
 		{ .type = OPT_STRING, .long_name = "ready", .argname = "SPEC", .value = &c.ready,
 		  .help = "readiness check (default http://127.0.0.1:{port}/health)" },
-		{ .type = OPT_STRING, .long_name = "ready-file", .argname = "FILE", .value = &c.ready_file,
-		  .help = "written once the server is ready, removed when it exits" },
+		{ .type = OPT_STRING, .long_name = "ready-file", .argname = "FILE", .value = &c.ready_file, .flags = OPTF_NONEMPTY,
+		  .help = "written once the server is ready, removed when it exits\n(checked before anything starts: its directory\nmust exist and be writable)" },
 		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c.prefetch, .cb = opt_prefetch_cb,
 		  .flags = OPTF_OPTIONAL,
 		  .help = "warm the model's files while the server starts,\nJOBS readers (default " WP_JOBS_DEFAULT_S ")" },
@@ -461,11 +483,10 @@ int cmd_exec(int argc, char **argv)
 		OPT_END_(),
 	};
 	int first = 0;
-	int prc = opts_parse(opts, &help, argc, argv, &first);
-	if (prc)
-		return opts_exit(prc);
-	if (!dashdash || first >= argc)
-		return usage_error("the server's command goes after --: coldstart exec [options] -- SERVER ARGS...");
+	int prc = opts_parse_cmd(opts, &help, argc, argv, "the server's command (coldstart exec [options] -- SERVER ARGS...)",
+				 &first);
+	if (prc >= 0)
+		return prc;
 	c.argv = argv + first;
 	c.argc = argc - first;
 	if (c.stage && c.model)
@@ -504,6 +525,8 @@ int cmd_exec(int argc, char **argv)
 			return usage_error("%s", err.msg);
 		ready_free(&rs);
 	}
+	if (c.ready_file && check_ready_file(c.ready_file))
+		return EXIT_FAIL;
 	cli_catch_signals();   /* Ctrl-C while staging: the partial copy stays, resumable */
 	char *model = NULL;
 	double stage_s = 0;

@@ -27,7 +27,7 @@
 static const struct opts_help help = {
 	.usage = "usage: coldstart refserve MODEL_DIR [--port N] [--host ADDR] [--device auto|cuda|host]\n"
 	"                          [--jobs N] [--chunk SIZE] [--dummy] [--verify]\n"
-	"                          [--served-model-name NAME] [--tp N [--gpus LIST]]\n"
+	"                          [--served-model-name NAME] [--max-model-len N] [--tp N [--gpus LIST]]\n"
 	"\n"
 	"The reference server: validates a safetensors checkpoint (as 'inspect'),\n"
 	"loads every tensor byte into GPU memory (or host memory) as fast as the\n"
@@ -36,7 +36,9 @@ static const struct opts_help help = {
 	"any inference server can reach from this storage; `run` and `bench` use\n"
 	"it when no --server is given and vLLM is not installed. It logs the lines\n"
 	"vLLM logs ('Starting to load model', 'Loading weights took', 'Model\n"
-	"loading took', 'Application startup complete.').\n"
+	"loading took', 'Application startup complete.'), and the context a server\n"
+	"would be started with, --max-model-len, as vLLM logs the one it uses\n"
+	"('Using max model len N'): run and bench record it.\n"
 	"\n"
 	"--tp N loads it tensor-parallel over N ranks, as vLLM splits a\n"
 	"Llama-family model: q/gate/up projections by rows, k/v by key/value\n"
@@ -295,7 +297,7 @@ int cmd_refserve(int argc, char **argv)
 	struct load_cfg lc;
 	loadcfg_init(&lc);
 	int dummy = 0, verify = 0;
-	long tp = 0;
+	long tp = 0, max_len = 0;
 	const char *gpus_arg = NULL, *dump = NULL;
 	const struct opt opts[] = {
 		{ .type = OPT_INT, .short_name = 'p', .long_name = "port", .argname = "N", .value = &port, .min = 1,
@@ -309,6 +311,8 @@ int cmd_refserve(int argc, char **argv)
 		  .help = "compare every loaded byte with the files before serving" },
 		{ .type = OPT_STRING, .long_name = "served-model-name", .argname = "NAME", .value = &name,
 		  .help = "model id in /v1/models (default: directory name)" },
+		{ .type = OPT_INT, .long_name = "max-model-len", .argname = "N", .value = &max_len, .min = 1, .max = 100000000,
+		  .hint = "1 to 100000000", .help = "the context length (tokens) to say it serves with; it\nloads the weights only" },
 		{ .type = OPT_INT, .long_name = "tp", .argname = "N", .value = &tp, .min = 1, .max = TP_MAX,
 		  .hint = "1 to 64", .help = "tensor-parallel ranks (default 1: the whole model on\none device)" },
 		{ .type = OPT_STRING, .long_name = "gpus", .argname = "LIST", .value = &gpus_arg, .flags = OPTF_NONEMPTY,
@@ -347,6 +351,8 @@ int cmd_refserve(int argc, char **argv)
 	if (use_fd == -2)
 		warning("%s", err.msg);
 	srvlogf("Starting to load model %s...", dir);
+	if (max_len)
+		srvlogf("Using max model len %ld", max_len);
 	struct st_model m;
 	if (st_model_open(dir, &m, &err))
 		return error("%s", err.msg);

@@ -26,7 +26,11 @@ static const struct opts_help help = {
 	"copy has paid for itself), verdicts per audience, and how much of\n"
 	"time-to-ready is storage vs runtime. `bench` writes the same report next\n"
 	"to its CSV after every bench. Rows written by hand with the seed's header\n"
-	"(no notes keys) are fine; failed rows are counted, not averaged.\n",
+	"(no notes keys) are fine; failed rows are counted, not averaged.\n"
+	"Numbers must be finite decimals (12.5, 1e3; \"12.5s\" in the notes), not\n"
+	"negative, ids whole: a row with nan, inf, hex (0x10) or blanks in a column\n"
+	"or a note is unreadable: counted, listed with its reason, in no statistic.\n"
+	"URLs are shown without their user info and query.\n",
 	.after = "Several CSVs, or a directory of them, one per node (as a Slurm job or a\n"
 	"Kubernetes Job per node leaves them), make one fleet report\n"
 	"(fleet_report.md and .svg beside them unless --md/--svg say otherwise): per\n"

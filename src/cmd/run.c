@@ -57,10 +57,8 @@ static const struct opts_help help = {
 
 static int copy_s_cb(const struct opt *o, const char *arg)
 {
-	char *e;
-	errno = 0;
-	double v = strtod(arg, &e);
-	if (e == arg || *e || errno || v < 0)
+	double v;
+	if (parse_finite(arg, &v) || v < 0) /* never nan, inf or 0x10 into a row */
 		return usage_error("invalid --copy-s '%s' (seconds, e.g. 12.5)", arg);
 	*(double *)o->value = v;
 	return 0;

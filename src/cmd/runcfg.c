@@ -65,7 +65,9 @@ const struct opt *runcfg_options(struct run_cfg *c)
 		  .help = "server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
 			  "a shell (default: vllm serve {model} --port {port}\n--max-model-len {max_model_len} when vllm is on the\n"
 			  "PATH, else 'refserve': coldstart's reference server;\n'llama.cpp': llama-server -m {model} if on the PATH,\n"
-			  "else llama.cpp through node-llama-cpp)" },
+			  "else llama.cpp through node-llama-cpp; each given\n{max_model_len}: --max-model-len, --ctx-size). The\n"
+			  "context the server's log says it used is recorded:\nserver_max_model_len=N, and max_model_len_mismatch=yes\n"
+			  "when it is not --max-model-len" },
 		{ .type = OPT_FLAG, .long_name = "shell", .value = &c->o.shell,
 		  .help = "run the template with /bin/sh -c (values shell-quoted)" },
 		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = "SPEC", .value = &c->o.ready, .cb = ready_cb,
@@ -140,16 +142,18 @@ static int on_path(const char *prog)
 	return found;
 }
 
-/* This binary's refserve as a server template (path quoted for tmpl_argv). */
+/* This binary's refserve as a server template (path quoted for tmpl_argv).
+ * Every built-in template gives the server {max_model_len}: the row's
+ * max_model_len is what the server was told. */
 static char *refserve_template(void)
 {
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
-		return xstrdup("coldstart refserve {model} --port {port}");
+		return xstrdup("coldstart refserve {model} --port {port} --max-model-len {max_model_len}");
 	exe[n] = '\0';
 	char *q = shell_quote(exe);
-	char *t = xasprintf("%s refserve {model} --port {port}", q);
+	char *t = xasprintf("%s refserve {model} --port {port} --max-model-len {max_model_len}", q);
 	free(q);
 	return t;
 }
@@ -186,7 +190,7 @@ static char *llama_serve_path(void)
 static char *llama_template(const struct run_cfg *c)
 {
 	if (on_path("llama-server"))
-		return xstrdup("llama-server -m {model} --port {port} --host 127.0.0.1");
+		return xstrdup("llama-server -m {model} --port {port} --host 127.0.0.1 --ctx-size {max_model_len}");
 	char *js = llama_serve_path();
 	if (!js) {
 		error("--server llama.cpp: no llama-server on the PATH, and coldstart's llama.cpp server "
@@ -207,7 +211,7 @@ static char *llama_template(const struct run_cfg *c)
 		fprintf(stderr, "coldstart: %s: llama-server is not on the PATH: using llama.cpp through node-llama-cpp (%s)\n",
 			cs_cmdname ? cs_cmdname : "run", js);
 	char *q = shell_quote(js);
-	char *t = xasprintf("node %s {model} --port {port}", q);
+	char *t = xasprintf("node %s {model} --port {port} --ctx-size {max_model_len}", q);
 	free(q);
 	free(js);
 	return t;
@@ -321,6 +325,18 @@ static void warn_coldness(const struct run_cfg *c, const struct run_result *res)
 			res->unknown_path, geteuid() ? "; as root, --cold global drops the whole page cache" : "");
 }
 
+/* The context the server's log says it used, when it is not the row's. */
+static void warn_context(const struct run_cfg *c, const struct run_result *res)
+{
+	double used = res->phases.ctx_len;
+	if (used < 0 || used == (double)c->o.max_model_len)
+		return;
+	int passed = !c->o.server || strstr(c->o.server, "{max_model_len}");
+	warning("the server's log says it used a context of %.0f tokens, not the row's max_model_len %ld (noted: "
+		"server_max_model_len=%.0f, max_model_len_mismatch=yes)%s", used, c->o.max_model_len, used,
+		passed ? "" : "; the server template does not pass {max_model_len}");
+}
+
 static void say_ready(const char *mode, const struct run_result *res)
 {
 	char gm[64] = "";
@@ -345,6 +361,7 @@ int runcfg_finish(const struct run_cfg *c, const char *model, const char *mode, 
 	const struct run_result *res = &rec->res;
 	int cancelled = res->outcome == RUN_CANCELLED;
 	warn_coldness(c, res);
+	warn_context(c, res);
 	if (rec->unrecorded)
 		error("%s: the run was measured but NOT recorded; its row (run_id left out):\n%s", rec->record_err.msg,
 		      rec->unrecorded);

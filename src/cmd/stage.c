@@ -199,7 +199,8 @@ int cmd_stage(int argc, char **argv)
 			  "from the device, and compare; an S3 source: each\nobject also against the store's own checksum where\n"
 			  "it keeps one -- x-amz-checksum-*, or the MD5 ETag of\na one-part upload)" },
 		{ .type = OPT_CALLBACK, .long_name = "include", .argname = "GLOB", .value = &o.include, .count = &o.ninclude,
-		  .cb = glob_cb, .help = "stage only matching files (relative path or base\nname; repeatable)" },
+		  .cb = glob_cb, .help = "stage only matching files (relative path or base\nname; repeatable); what is left must be a model\n"
+			  "(weights, config, every file its index maps,\nevery part of a split set) unless --kind dir" },
 		{ .type = OPT_CALLBACK, .long_name = "exclude", .argname = "GLOB", .value = &o.exclude, .count = &o.nexclude,
 		  .cb = glob_cb, .help = "leave matching files out (repeatable)" },
 		{ .type = OPT_SIZE, .long_name = "max-cache", .argname = "SIZE", .value = &o.max_cache, .flags = OPTF_NONZERO,

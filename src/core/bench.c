@@ -3,6 +3,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,11 +153,14 @@ static void remove_stale_copies(const struct bench *b)
 	for (size_t i = 0; i < n; i++) {
 		const char *p = strstr(e[i].name, "-bench-");
 		long pid = 0, k = 0;
-		char tail;
 		while (p && strstr(p + 1, "-bench-"))
 			p = strstr(p + 1, "-bench-");
-		if (!p || sscanf(p, "-bench-%ld-%ld%c", &pid, &k, &tail) != 2 || pid <= 0 || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		/* -bench-PID-N exactly: a PID that fits pid_t, never a wrapped one */
+		const char *dash = p ? strchr(p + 7, '-') : NULL;
+		char *pids = dash ? xstrndup(p + 7, (size_t)(dash - p - 7)) : NULL;
+		int bad = !pids || parse_int_range(pids, 1, INT_MAX, &pid) || parse_int_range(dash + 1, 1, LONG_MAX, &k);
+		free(pids);
+		if (bad || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		if (sc_remove(b->stage_root, e[i].name, &err) == 0)
 			cs_say(b->cb.progress, b->cb.arg, "removed '%s', left by a bench that was killed (pid %ld)", e[i].name,
@@ -247,6 +251,7 @@ int bench_prepare(struct bench *b, struct cs_err *err)
 
 /* ---- the sidecar ---- */
 
+/* As typed, less any URL's credentials. */
 static char *command_line(int argc, char *const *argv)
 {
 	struct strbuf cl = STRBUF_INIT;
@@ -256,7 +261,9 @@ static char *command_line(int argc, char *const *argv)
 		strbuf_addf(&cl, " %s", q);
 		free(q);
 	}
-	return strbuf_detach(&cl);
+	char *line = redact_urls(cl.buf);
+	strbuf_release(&cl);
+	return line;
 }
 
 /* The server command as it runs, {port} and the rest left as tokens. */
@@ -272,7 +279,9 @@ static char *server_command(const struct bench *b, const char *model_path)
 		return NULL;
 	char *d = argv_display(av);
 	tmpl_argv_free(av);
-	return d;
+	char *r = redact_urls(d);
+	free(d);
+	return r;
 }
 
 /* The sidecar's entry for a remote net: the URL shown, what serves it. */
@@ -301,18 +310,22 @@ static json_t *remote_json(const struct bench *b)
 
 int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct cs_err *err)
 {
-	char *cl = command_line(argc, argv);
+	char *cl = command_line(argc, argv), *tmpl = redact_urls(b->run.server);
 	time_t now = time(NULL);
 	struct tm tm;
 	char when[64];
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "coldstart_version", CS_VERSION, "started", when,
-			      "command_line", cl, "server_template", b->run.server, "max_model_len",
+			      "command_line", cl, "server_template", tmpl, "max_model_len",
 			      (json_int_t)b->run.max_model_len, "host", si_host_json());
 	free(cl);
-	if (b->run.name)
-		json_object_set_new(j, "model", json_string(b->run.name));
+	free(tmpl);
+	if (b->run.name) {
+		char *name = redact_urls(b->run.name);
+		json_object_set_new(j, "model", json_string(name));
+		free(name);
+	}
 	char *node = si_node_name();
 	json_object_set_new(j, "node", json_string(node));
 	free(node);
@@ -337,6 +350,8 @@ int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct 
 		}
 	}
 	json_object_set_new(j, "paths", paths);
+	if (b->model_json)
+		json_object_set(j, "model_identity", b->model_json);
 	char *path = rp_sibling(b->run.csv, ".meta.json");
 	char *text = json_dumps(j, JSON_INDENT(2));
 	int rc = fs_write_file_sync(path, text, strlen(text), err);
@@ -548,5 +563,7 @@ void bench_free(struct bench *b)
 	free(b->own_root);
 	free(b->own_rt_server);
 	free(b->net_shown);
+	json_decref(b->model_json);
+	b->model_json = NULL;
 	b->own_root = b->own_rt_server = b->net_shown = NULL;
 }

@@ -8,6 +8,7 @@
  *
  *   bench_add_modes    the modes of a comma list, each needing its path
  *   bench_check_paths  every path a model directory, before anything runs
+ *   bench_check_models the model behind --nvme and --net the same one
  *   bench_prepare      the stage root (outside the models, created, copies
  *                      left by killed benches removed) and the server
  *                      template of the no-weights mode
@@ -81,6 +82,8 @@ struct bench {
 	const char *stage_root;        /* NULL: coldstart-staged/ next to the NVMe model */
 	int stage_jobs, stage_direct;
 	int staged_warm;               /* start staged runs on the pages the copy left cached */
+	int allow_model_mismatch;      /* --allow-different-models: a mismatch is a notice */
+	int net_is_nvme;               /* net is netsim over the NVMe copy: the same files */
 	struct bench_cb cb;
 	/* set by the steps */
 	struct bench_arm arms[BENCH_MAX_ARMS];
@@ -88,6 +91,7 @@ struct bench {
 	size_t total;                  /* runs: narms * repeat */
 	char *own_root, *own_rt_server;
 	char *net_shown;               /* net without user info or query */
+	json_t *model_json;            /* bench_check_models' findings, for the sidecar */
 };
 
 #define BENCH_INIT                                                                                    \
@@ -108,12 +112,34 @@ const char *bench_arm_shown(const struct bench *b, const struct bench_arm *a);
 /* Every mode's path opens as a model (not net while net_pending); a
  * remote net is listed (sc_source_probe). */
 int bench_check_paths(const struct bench *b, struct cs_err *err);
+/*
+ * The same model behind every mode, checked before anything is measured
+ * (when some mode reads --nvme and some --net): the same file names and
+ * sizes (hidden files left out), and for two local paths the same bytes
+ * by a sampled XXH3-64 per file: 8 ranges of 64 KiB spread from its start
+ * to its end (the whole file when smaller; the pages read are dropped).
+ * Sampled, not whole: reading every byte of a network copy first would
+ * cost a cold read of its own per bench; any other version of a model
+ * (fine-tuned, requantized, another revision, a truncated or half-copied
+ * shard) differs at the sampled offsets, where a single flipped byte
+ * elsewhere would not (that is `cache verify`'s job). A URL --net: the
+ * names and sizes of its listing (one listing, as stage makes it; its
+ * ETags recorded): each listed file under --nvme with that size, each
+ * weight file, index and config.json of --nvme listed. A difference is
+ * EINVAL naming the files (at most 3, then a count), unless
+ * b->allow_model_mismatch (a notice). Either way b->model_json holds what
+ * was found (files, sizes, digests, differences) for the sidecar's
+ * "model_identity".
+ */
+int bench_check_models(struct bench *b, struct cs_err *err);
 /* The stage root if a mode stages, the no-weights template if one has
  * none, the net runs' template of a remote net. EINVAL for what the user
  * must say or change (a server that cannot read a URL, prefetch of one). */
 int bench_prepare(struct bench *b, struct cs_err *err);
 /* The sidecar next to the CSV: version, start, command line (argv),
- * server template and command, host, each mode's path and its mount. */
+ * server template and command, host, each mode's path and its mount, the
+ * model's identity (bench_check_models). URLs in it lose their user info
+ * and query (redact_urls): it never holds a credential. */
 int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct cs_err *err);
 /* The runs. 0, the first non-zero run_done result, or -1 with err (a
  * staging that failed; ECANCELED when cancelled). */

@@ -387,27 +387,6 @@ static unsigned char *alloc_ring_buffer(void)
 	return p;
 }
 
-/* Partial checkpoints of writers that were killed (PREFIX<pid>, the pid
- * gone): they can hold gigabytes nobody will ever see. */
-static void remove_stale_partials(const char *dir, const char *prefix)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	size_t pl = strlen(prefix);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strncmp(de->d_name, prefix, pl) ? 0 : strtol(de->d_name + pl, &end, 10);
-		if (pid <= 0 || *end || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		char *path = path_join(dir, de->d_name);
-		fs_remove_tree(path);
-		free(path);
-	}
-	closedir(d);
-}
-
 static int write_shards(const struct ck_plan *p, const char *tmp, const struct ck_write_opts *o,
 			struct cs_err *err)
 {
@@ -566,27 +545,40 @@ static json_t *index_json(const struct ck_plan *p)
 	return idx;
 }
 
+/* DIR's state: missing, an empty directory, or (with force) a non-empty
+ * one that is no mount point. */
+static int check_dir(const char *dir, int force, int *exists, int *mountpoint, int *empty, struct cs_err *err)
+{
+	struct stat st;
+	*exists = *mountpoint = 0;
+	*empty = 1;
+	if (lstat(dir, &st) < 0)
+		return errno == ENOENT ? 0 : cs_fail_errno(err, errno, "cannot stat '%s'", dir);
+	if (!S_ISDIR(st.st_mode))
+		return cs_fail(err, EEXIST, "'%s' exists and is not a directory", dir);
+	*exists = 1;
+	*mountpoint = fs_is_mountpoint(dir);
+	/* Partial checkpoints of writers that were killed (their lock is
+	 * gone) can hold gigabytes nobody will ever see; a mount point holds
+	 * its own, so they go before it is found empty or not. */
+	if (*mountpoint)
+		fs_temp_sweep(dir, ".mkmodel-partial-");
+	*empty = fs_dir_is_empty(dir);
+	if (*empty < 0)
+		return cs_fail_errno(err, errno, "cannot read directory '%s'", dir);
+	if (!*empty && !force)
+		return cs_fail(err, EEXIST, "'%s' is not empty (use --force to replace it)", dir);
+	if (!*empty && *mountpoint)
+		return cs_fail(err, EEXIST, "'%s' is a non-empty mount point; write into a new directory inside it", dir);
+	return 0;
+}
+
 int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_err *err)
 {
 	const char *dir = o->dir;
-	struct stat st;
-	int exists = 0, mountpoint = 0, empty = 1;
-	if (lstat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return cs_fail(err, EEXIST, "'%s' exists and is not a directory", dir);
-		exists = 1;
-		empty = fs_dir_is_empty(dir);
-		if (empty < 0)
-			return cs_fail_errno(err, errno, "cannot read directory '%s'", dir);
-		mountpoint = fs_is_mountpoint(dir);
-		if (!empty && !o->force)
-			return cs_fail(err, EEXIST, "'%s' is not empty (use --force to replace it)", dir);
-		if (!empty && mountpoint)
-			return cs_fail(err, EEXIST, "'%s' is a non-empty mount point; write into a new directory inside it",
-				       dir);
-	} else if (errno != ENOENT) {
-		return cs_fail_errno(err, errno, "cannot stat '%s'", dir);
-	}
+	int exists, mountpoint, empty;
+	if (check_dir(dir, o->force, &exists, &mountpoint, &empty, err))
+		return -1;
 	char *parent = fs_parent_dir(dir);
 	if (!exists && fs_mkdir_p(parent, 0755)) {
 		int rc = cs_fail_errno(err, errno, "cannot create directory '%s'", parent);
@@ -596,10 +588,11 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
 	const char *where = mountpoint ? dir : parent;
 	char *base = fs_basename(dir);
 	char *prefix = mountpoint ? xstrdup(".mkmodel-partial-") : xasprintf(".%s.mkmodel-partial-", base);
-	remove_stale_partials(where, prefix);
-	char *tmp = xasprintf("%s/%s%d", where, prefix, (int)getpid());
-	free(prefix);
 	free(base);
+	if (!mountpoint)
+		fs_temp_sweep(where, prefix);
+	struct fs_temp tt = { NULL, -1 };
+	char *tmp = NULL;
 
 	int rc = 0;
 	uint64_t need = p->file_bytes + (1u << 20), avail;
@@ -609,10 +602,13 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
 			     where, fmt_bytes(a, sizeof(a), need), fmt_bytes(b, sizeof(b), avail));
 		goto out;
 	}
-	if (mkdir(tmp, 0755) < 0) {
-		rc = cs_fail_errno(err, errno, "cannot create '%s'", tmp);
+	/* Locked while this writer lives: a later run removes it only once it
+	 * is dead (fs_temp_sweep). */
+	if (fs_temp_create(where, prefix, 1, &tt) < 0) {
+		rc = cs_fail_errno(err, errno, "cannot create a partial directory in '%s'", where);
 		goto out;
 	}
+	tmp = tt.path;
 	rc = write_shards(p, tmp, o, err);
 	json_t *j;
 	if (!rc) {
@@ -678,7 +674,8 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
 	if (!rc && fs_fsync_path(where))
 		rc = cs_fail_errno(err, errno, "cannot flush directory '%s'", where);
 out:
-	free(tmp);
+	fs_temp_done(&tt);
+	free(prefix);
 	free(parent);
 	return rc;
 }

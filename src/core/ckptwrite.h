@@ -16,10 +16,12 @@
  * bytes whatever the sharding.
  *
  * Atomicity: everything is written into a temporary directory beside DIR
- * (inside DIR when DIR is a mount point), fsynced, and published by one
- * rename (RENAME_EXCHANGE when replacing with force). On any failure or
- * cancellation the temporary directory is removed: DIR is either untouched
- * or complete.
+ * (inside DIR when DIR is a mount point), .NAME.mkmodel-partial-PID-XXXXXXXX,
+ * fsynced, and published by one rename (RENAME_EXCHANGE when replacing with
+ * force). On any failure or cancellation the temporary directory is
+ * removed: DIR is either untouched or complete. It is locked while its
+ * writer lives (fsutil.h's fs_temp_create): the next ck_write of DIR
+ * removes those of writers that were killed, and never a live one's.
  *
  * Threads: ck_write runs up to 4 generator threads beside the caller's
  * thread, which writes (O_DIRECT where the file system allows it).

@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +224,31 @@ static void first_line(const char *buf, size_t len, char *out, size_t outlen)
 	csv_show(buf, len, out, outlen);
 }
 
+/* Largest run_id of the records after the header (a whole decimal number;
+ * other values, hand-written ones, are not ids). ERANGE when it leaves no
+ * room for another id. */
+static int max_run_id(const char *buf, size_t len, long long *maxid, struct cs_err *err)
+{
+	struct csv_table t;
+	if (csv_parse(buf, len, &t, err))
+		return -1;
+	int rc = 0;
+	for (size_t r = 1; r < t.nrows && !rc; r++) {
+		uint64_t v = 0;
+		const char *c = t.ncols[r] ? t.cells[r][0] : "";
+		int digits = *c && strspn(c, "0123456789") == strlen(c);
+		if (!digits)
+			continue;
+		if (parse_u64(c, &v) || v >= (uint64_t)LLONG_MAX)
+			rc = cs_fail(err, ERANGE, "record %zu has run_id %s: no run_id after it fits 63 bits", r + 1,
+				     t.cells[r][0]);
+		else if ((long long)v > *maxid)
+			*maxid = (long long)v;
+	}
+	csv_table_free(&t);
+	return rc;
+}
+
 int csv_check_header(const char *path, struct cs_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -239,25 +266,14 @@ int csv_check_header(const char *path, struct cs_err *err)
 		first_line(buf, len, got, sizeof(got));
 		rc = cs_fail(err, EINVAL, "'%s' has header '%s', expected '%s' (not appending; bytes that do not print "
 			     "are shown as \\xHH)", path, got, CSV_HEADER);
+	} else if (len) {
+		long long maxid = 0;
+		struct cs_err pe;
+		if (max_run_id(buf, len, &maxid, &pe))
+			rc = cs_fail(err, pe.code, "'%s': %s (not appending)", path, pe.msg);
 	}
 	free(buf);
 	return rc;
-}
-
-/* Largest integer run_id of the records after the header. */
-static int max_run_id(const char *buf, size_t len, long long *maxid, struct cs_err *err)
-{
-	struct csv_table t;
-	if (csv_parse(buf, len, &t, err))
-		return -1;
-	for (size_t r = 1; r < t.nrows; r++) {
-		char *end;
-		long long v = t.ncols[r] ? strtoll(t.cells[r][0], &end, 10) : 0;
-		if (t.ncols[r] && *t.cells[r][0] && !*end && v > *maxid)
-			*maxid = v;
-	}
-	csv_table_free(&t);
-	return 0;
 }
 
 long long csv_peek_next_id(const char *path)
@@ -282,18 +298,21 @@ char *csv_row_text(const struct csv_row *row, const char *eol)
 	strbuf_addf(&line, "%lld,", row->run_id);
 	csv_quote(&line, row->storage_mode ? row->storage_mode : "");
 	strbuf_addch(&line, ',');
-	csv_quote(&line, row->model ? row->model : "");
+	char *model = redact_urls(row->model ? row->model : ""), *notes = redact_urls(row->notes ? row->notes : "");
+	csv_quote(&line, model);
 	strbuf_addch(&line, ',');
 	if (row->max_model_len >= 0)
 		strbuf_addf(&line, "%lld", row->max_model_len);
 	strbuf_addch(&line, ',');
-	if (row->load_s >= 0)
+	if (isfinite(row->load_s) && row->load_s >= 0)
 		strbuf_addf(&line, "%.3f", row->load_s);
 	strbuf_addch(&line, ',');
 	if (row->gpu_mem_used_mb >= 0)
 		strbuf_addf(&line, "%lld", row->gpu_mem_used_mb);
 	strbuf_addch(&line, ',');
-	csv_quote(&line, row->notes ? row->notes : "");
+	csv_quote(&line, notes);
+	free(model);
+	free(notes);
 	strbuf_adds(&line, eol ? eol : "");
 	return strbuf_detach(&line);
 }
@@ -326,7 +345,7 @@ int csv_append(const char *path, struct csv_row *row, struct cs_err *err)
 		} else {
 			struct cs_err pe;
 			if (max_run_id(buf, len, &maxid, &pe))
-				rc = cs_fail(err, EINVAL, "'%s': %s (not appending)", path, pe.msg);
+				rc = cs_fail(err, pe.code, "'%s': %s (not appending)", path, pe.msg);
 		}
 	}
 	if (!rc) {
@@ -372,6 +391,13 @@ void notes_add(struct strbuf *notes, const char *key, const char *fmt, ...)
 	for (char *p = notes->buf + start; *p; p++)
 		if (*p == ';' || *p == '\n' || *p == '\r')
 			*p = ',';
+	if (url_has_secret(notes->buf + start)) {
+		char *v = redact_urls(notes->buf + start);
+		notes->len = start;
+		notes->buf[start] = '\0';
+		strbuf_adds(notes, v);
+		free(v);
+	}
 }
 
 /* Value of key among "k=v" items separated by any of seps (surrounding

@@ -12,7 +12,8 @@
  * header (else -1, file untouched) -- after an optional UTF-8 byte order
  * mark, ending in LF or CRLF; rows are appended with the file's own line
  * ending. Readers skip the mark too. run_id continues from the largest
- * integer run_id in the file. The whole row goes out in one write under an
+ * run_id in the file that is a whole decimal number (an id that leaves no
+ * room for the next, LLONG_MAX, is ERANGE: nothing appended). The whole row goes out in one write under an
  * exclusive flock held from reading the file to writing the row, so
  * concurrent writers never interleave or reuse a run_id.
  *
@@ -63,10 +64,15 @@ void csv_show(const char *s, size_t len, char *out, size_t outlen);
 /* The run_id the next csv_append would likely assign (1 for a missing or
  * unreadable file): a hint for {run_id} before the run, not a reservation. */
 long long csv_peek_next_id(const char *path);
-/* Check that path, if it exists and is non-empty, starts with the header. */
+/* Check that path, if it exists and is non-empty, starts with the header
+ * and its run_ids leave room for another (csv_append's refusals, before a
+ * run is spent on a row). */
 int csv_check_header(const char *path, struct cs_err *err);
 
-/* notes: "k=v; k=v". Adding (to a growing string) replaces ';' and newlines in values with ','. */
+/* notes: "k=v; k=v". Adding (to a growing string) replaces ';' and newlines
+ * in values with ','. A URL in a value, and in any row's model or notes
+ * csv_row_text writes, loses its user info and query (redact_urls): rows
+ * never hold credentials. A load_s that is not finite is written empty. */
 void notes_add(struct strbuf *notes, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Value of key in notes (malloc'd), or NULL. */

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/statvfs.h>
@@ -67,27 +69,149 @@ int fs_pread_full(int fd, void *buf, size_t len, off_t off)
 	return io_full(fd, buf, len, off, 0);
 }
 
+/* A token that makes a temporary's name unique beside the PID (which
+ * another container on the same file system may share). */
+static uint32_t temp_token(void)
+{
+	static uint32_t seq;
+	uint32_t r;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	uint64_t x = now_ns() ^ ((uint64_t)__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ULL);
+	return (uint32_t)(x ^ (x >> 32));
+}
+
+/* fd and path name the same inode: nobody removed or replaced it. */
+static int same_inode(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+int fs_temp_create(const char *dir, const char *prefix, int directory, struct fs_temp *t)
+{
+	t->path = NULL;
+	t->fd = -1;
+	for (int attempt = 0; attempt < 64; attempt++) {
+		char *p = xasprintf("%s/%s%ld-%08x", dir, prefix, (long)getpid(), temp_token());
+		int fd = -1;
+		if (directory) {
+			if (mkdir(p, 0755) == 0) {
+				fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (fd < 0 && errno != ENOENT) {   /* ENOENT: swept already */
+					int e = errno;
+					rmdir(p);
+					errno = e;
+					goto fail;
+				}
+			} else if (errno != EEXIST) {
+				goto fail;
+			}
+		} else {
+			fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (fd < 0 && errno != EEXIST)
+				goto fail;
+		}
+		/* A sweeper may take a temporary between its creation and its
+		 * lock (it is then removed): try another name. */
+		if (fd >= 0 && (flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK) && same_inode(fd, p)) {
+			t->path = p;
+			t->fd = fd;
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		continue;
+fail:;
+		int e = errno;
+		free(p);
+		errno = e;
+		return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+void fs_temp_done(struct fs_temp *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->path);
+	t->path = NULL;
+	t->fd = -1;
+}
+
+/* NAME is PREFIX<digits>-<8 hex digits>: a temporary of fs_temp_create's. */
+static int temp_name(const char *name, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	if (strncmp(name, prefix, pl))
+		return 0;
+	const char *q = name + pl;
+	size_t d = strspn(q, "0123456789");
+	if (!d || q[d] != '-')
+		return 0;
+	q += d + 1;
+	return strspn(q, "0123456789abcdef") == 8 && !q[8];
+}
+
+int fs_temp_sweep(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	int removed = 0;
+	struct dirent *de;
+	while ((de = fs_readdir(d))) {
+		if (!temp_name(de->d_name, prefix))
+			continue;
+		char *p = path_join(dir, de->d_name);
+		/* Read-write where it can: NFS gives exclusive flocks only then. */
+		int fd = open(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno != ELOOP)
+			fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat st;
+		/* Removed while we hold its lock, and only if it is still the
+		 * inode we locked. */
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && same_inode(fd, p) && lstat(p, &st) == 0 &&
+		    (S_ISDIR(st.st_mode) ? fs_remove_tree(p) : unlink(p)) == 0)
+			removed++;
+		if (fd >= 0)
+			close(fd);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	return removed;
+}
+
 int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err)
 {
-	char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int rc = cs_fail_errno(err, errno, "cannot create '%s'", tmp);
-		free(tmp);
-		return rc;
-	}
+	char *dir = fs_parent_dir(path), *base = fs_basename(path);
+	char *prefix = xasprintf(".%s.tmp-", base);
+	fs_temp_sweep(dir, prefix);
+	struct fs_temp t;
 	int rc = 0;
-	if (fs_pwrite_full(fd, buf, len, 0))
-		rc = cs_fail_errno(err, errno, "cannot write '%s'", tmp);
-	else if (fsync(fd) < 0)
-		rc = cs_fail_errno(err, errno, "cannot flush '%s' to disk", tmp);
-	if (close(fd) < 0 && !rc)
-		rc = cs_fail_errno(err, errno, "cannot close '%s'", tmp);
-	if (!rc && rename(tmp, path) < 0)
-		rc = cs_fail_errno(err, errno, "cannot rename '%s' to '%s'", tmp, path);
+	if (fs_temp_create(dir, prefix, 0, &t) < 0) {
+		rc = cs_fail_errno(err, errno, "cannot create a temporary file beside '%s'", path);
+		goto out;
+	}
+	if (fs_pwrite_full(t.fd, buf, len, 0))
+		rc = cs_fail_errno(err, errno, "cannot write '%s'", t.path);
+	else if (fsync(t.fd) < 0)
+		rc = cs_fail_errno(err, errno, "cannot flush '%s' to disk", t.path);
+	else if (rename(t.path, path) < 0)
+		rc = cs_fail_errno(err, errno, "cannot rename '%s' to '%s'", t.path, path);
 	if (rc)
-		unlink(tmp);
-	free(tmp);
+		unlink(t.path);
+	/* The lock is given up only now that the temporary is gone. */
+	if (close(t.fd) < 0 && !rc)
+		rc = cs_fail_errno(err, errno, "cannot close '%s'", path);
+	t.fd = -1;
+	fs_temp_done(&t);
+out:
+	free(prefix);
+	free(base);
+	free(dir);
 	return rc;
 }
 

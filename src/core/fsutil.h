@@ -19,9 +19,37 @@ void *fs_alloc_aligned(size_t n);
 int fs_preallocate(int fd, uint64_t len);
 int fs_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 int fs_pread_full(int fd, void *buf, size_t len, off_t off);
-/* Create path (O_EXCL unless it may replace: uses a temporary name and
- * rename), write the bytes, fsync. Fills err. */
+/* Write the bytes to a temporary beside path (fs_temp_create, prefix
+ * ".NAME.tmp-"), fsync, and rename it over path: path holds the old bytes
+ * or the new, never part of them. Temporaries of earlier writers of path
+ * that were killed are removed first (fs_temp_sweep). Fills err. */
 int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err);
+
+/*
+ * Temporaries that a later run can prove abandoned. fs_temp_create makes
+ * DIR/PREFIX<pid>-<8 hex digits> exclusively -- a file open for writing
+ * (t->fd), or with directory set, a directory (t->fd open on it) -- and
+ * holds flock(LOCK_EX) on it until fs_temp_done. The kernel drops that
+ * lock when the writer dies, however it dies (kill -9 included) and in
+ * whatever PID namespace it ran, so fs_temp_sweep(DIR, PREFIX) removes the
+ * temporaries whose lock it can take -- those of dead writers -- and never
+ * a live writer's (the PID in the name is for people, not the proof). The
+ * lock belongs to the inode: it stays held when the temporary is renamed
+ * into place. A file system without flock (fs_temp_create still succeeds)
+ * leaves its temporaries to be removed by hand: nothing can prove them
+ * abandoned. Returns 0, or -1 with errno.
+ */
+struct fs_temp {
+	char *path;          /* malloc'd; NULL when none */
+	int fd;              /* -1 when none */
+};
+int fs_temp_create(const char *dir, const char *prefix, int directory, struct fs_temp *t);
+/* Close the lock (once the temporary was renamed into place or removed)
+ * and free the path. Harmless on a zeroed or released struct. */
+void fs_temp_done(struct fs_temp *t);
+/* Remove DIR/PREFIX<pid>-<hex> files and trees whose lock nobody holds.
+ * Returns how many were removed (best effort: errors are skipped). */
+int fs_temp_sweep(const char *dir, const char *prefix);
 /* open(O_RDONLY) + fsync + close: for directories after renames. */
 int fs_fsync_path(const char *path);
 /* 1 if the directory has no entries besides . and .., 0 if it has, -1 on error. */

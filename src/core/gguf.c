@@ -220,33 +220,47 @@ static int arch_key_is(const struct gg_file *f, const char *k, uint64_t kn, cons
 	return kn == al + 1 + sl && !memcmp(k, f->arch, al) && k[al] == '.' && !memcmp(k + al + 1, suffix, sl);
 }
 
+/* Names collected with their position (KV or tensor info number). */
+struct seen_ent {
+	char *name;
+	uint64_t idx;
+};
+
 struct seen {
-	char **keys;
+	struct seen_ent *e;
 	size_t n, alloc;
 };
 
-static int cmp_str(const void *a, const void *b)
+static void seen_add(struct seen *s, const char *name, size_t len, uint64_t idx)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	s->e = xgrow(s->e, &s->alloc, s->n + 1, sizeof(*s->e));
+	s->e[s->n++] = (struct seen_ent){ xstrndup(name, len), idx };
 }
 
-/* Duplicates among the collected names (sorted in place): the first, or NULL. */
-static const char *first_duplicate(struct seen *s)
+static int cmp_seen(const void *a, const void *b)
+{
+	const struct seen_ent *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* A name collected twice (sorted in place): its first two entries, or NULL. */
+static const struct seen_ent *first_duplicate(struct seen *s)
 {
 	if (s->n < 2)
 		return NULL;
-	qsort(s->keys, s->n, sizeof(char *), cmp_str);
+	qsort(s->e, s->n, sizeof(*s->e), cmp_seen);
 	for (size_t i = 1; i < s->n; i++)
-		if (!strcmp(s->keys[i - 1], s->keys[i]))
-			return s->keys[i];
+		if (!strcmp(s->e[i - 1].name, s->e[i].name))
+			return &s->e[i - 1];
 	return NULL;
 }
 
 static void seen_free(struct seen *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		free(s->keys[i]);
-	free(s->keys);
+		free(s->e[i].name);
+	free(s->e);
 }
 
 /* The value of a key coldstart uses: check its type, keep it. */
@@ -323,12 +337,13 @@ static int read_kvs(struct rd *r, struct gg_file *f, struct seen *keys)
 			return -1;
 		if (use_kv(r, f, k, kn, type, at))
 			return -1;
-		keys->keys = xgrow(keys->keys, &keys->alloc, keys->n + 1, sizeof(char *));
-		keys->keys[keys->n++] = xstrndup(k, (size_t)kn);
+		seen_add(keys, k, (size_t)kn, i);
 	}
-	const char *dup = first_duplicate(keys);
+	/* Readers keep the first or the last: both places are named. */
+	const struct seen_ent *dup = first_duplicate(keys);
 	if (dup)
-		return cs_fail(r->err, EINVAL, "key '%s' appears more than once", dup);
+		return cs_fail(r->err, EINVAL, "key '%s' is defined twice: KVs %" PRIu64 " and %" PRIu64 " (counting from 0)",
+			       dup[0].name, dup[0].idx, dup[1].idx);
 	if (f->split_no > 0 || f->arch)
 		return 0;
 	return cs_fail(r->err, EINVAL, "no 'general.architecture' key (a string naming the model's architecture)");
@@ -449,14 +464,13 @@ static int parse(struct rd *r, struct gg_file *f)
 	for (uint64_t i = 0; i < nt && !rc; i++) {
 		rc = read_tensor(r, &f->tensors[i], i);
 		f->ntensors = i + 1;
-		if (!rc) {
-			names.keys = xgrow(names.keys, &names.alloc, names.n + 1, sizeof(char *));
-			names.keys[names.n++] = xstrdup(f->tensors[i].name);
-		}
+		if (!rc)
+			seen_add(&names, f->tensors[i].name, strlen(f->tensors[i].name), i);
 	}
-	const char *dup = rc ? NULL : first_duplicate(&names);
+	const struct seen_ent *dup = rc ? NULL : first_duplicate(&names);
 	if (dup)
-		rc = cs_fail(r->err, EINVAL, "tensor '%s' appears more than once", dup);
+		rc = cs_fail(r->err, EINVAL, "tensor '%s' is defined twice: tensor infos %" PRIu64 " and %" PRIu64
+			     " (counting from 0)", dup[0].name, dup[0].idx, dup[1].idx);
 	seen_free(&names);
 	if (rc)
 		return -1;

@@ -14,11 +14,12 @@
  * Validation rules (each failure names the key or tensor and the rule; the
  * file-level functions add the path):
  *  - magic, version 2 or 3, counts that fit in the file;
- *  - every KV of a known type, keys unique and non-empty, strings and arrays
+ *  - every KV of a known type, keys unique (a key twice: both KVs named)
+ *    and non-empty, strings and arrays
  *    inside the file, arrays nested at most GG_MAX_DEPTH deep;
  *  - general.alignment, if present, a u32 power of two; general.architecture
  *    a string (required unless the file is a later part of a split set);
- *  - tensor names unique, 1..63 bytes; 0..4 dims, each at least 1, an element
+ *  - tensor names unique (a name twice: both tensor infos named), 1..63 bytes; 0..4 dims, each at least 1, an element
  *    count that does not overflow; a known ggml type whose block size divides
  *    ne[0]; offsets multiples of the alignment; each tensor inside the file;
  *    no two overlapping.

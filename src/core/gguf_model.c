@@ -89,6 +89,40 @@ static int open_parts(struct st_model *m, struct cs_err *err)
 	return rc;
 }
 
+struct part_ref {
+	const char *name;
+	size_t part;
+};
+
+static int cmp_part_ref(const void *a, const void *b)
+{
+	const struct part_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->part < y->part ? -1 : x->part > y->part;
+}
+
+/* Each tensor name in one part only: llama.cpp's loader keeps a name once
+ * (the first part's), so a second definition is weights nobody asked for,
+ * or the ones that win. A part's own duplicates were refused reading it. */
+static int check_unique(const struct st_model *m, struct cs_err *err)
+{
+	size_t n = 0, k = 0;
+	for (size_t s = 0; s < m->nshards; s++)
+		n += m->shards[s].g.ntensors;
+	struct part_ref *r = xcalloc(n ? n : 1, sizeof(*r));
+	for (size_t s = 0; s < m->nshards; s++)
+		for (size_t t = 0; t < m->shards[s].g.ntensors; t++)
+			r[k++] = (struct part_ref){ m->shards[s].g.tensors[t].name, s };
+	qsort(r, k, sizeof(*r), cmp_part_ref);
+	int rc = 0;
+	for (size_t i = 1; i < k && !rc; i++)
+		if (!strcmp(r[i - 1].name, r[i].name))
+			rc = cs_fail(err, EINVAL, "'%s': tensor '%s' is in two parts: '%s' and '%s'", m->entry, r[i].name,
+				     m->shards[r[i - 1].part].name, m->shards[r[i].part].name);
+	free(r);
+	return rc;
+}
+
 static void totals(struct st_model *m)
 {
 	const struct gg_file *g0 = &m->shards[0].g;
@@ -148,6 +182,8 @@ static int open_model(const char *path, struct st_model *m, struct cs_err *err)
 		return cs_fail(err, EINVAL, "'%s' is not a file or directory", path);
 	}
 	int rc = open_parts(m, err);
+	if (!rc && m->nshards > 1)
+		rc = check_unique(m, err);
 	if (rc)
 		return rc;
 	const struct gg_file *g0 = &m->shards[0].g;

@@ -408,7 +408,7 @@ struct wctx {
 	const struct ck_write_opts *o;
 	unsigned char *buf;
 	uint64_t done;
-	char **tmp;
+	struct fs_temp *tmp;   /* per part, locked until renamed (fsutil.h) */
 	uint64_t pos;          /* write offset in the current part */
 };
 
@@ -440,24 +440,31 @@ static int write_tensor(struct wctx *w, int fd, size_t i, const char *path, stru
 	return pad ? write_all(w, fd, w->buf, (size_t)pad, path, err) : 0;
 }
 
+/* The temporaries of part path: ".NAME.tmp-". */
+static char *part_prefix(const char *path)
+{
+	char *base = fs_basename(path);
+	char *prefix = xasprintf(".%s.tmp-", base);
+	free(base);
+	return prefix;
+}
+
 static int write_part(struct wctx *w, size_t s, struct cs_err *err)
 {
 	const struct gw_part *pt = &w->p->parts[s];
-	char *base = fs_basename(pt->path);
-	w->tmp[s] = xasprintf("%s/.%s.tmp-%ld", w->p->dir, base, (long)getpid());
-	free(base);
-	int fd = open(w->tmp[s], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return cs_fail_errno(err, errno, "cannot create '%s'", w->tmp[s]);
+	char *prefix = part_prefix(pt->path);
+	struct fs_temp *t = &w->tmp[s];
+	int rc = fs_temp_create(w->p->dir, prefix, 0, t);
+	free(prefix);
+	if (rc)
+		return cs_fail_errno(err, errno, "cannot create a temporary file beside '%s'", pt->path);
 	w->pos = 0;
-	int rc = write_all(w, fd, pt->header.buf, pt->header.len, w->tmp[s], err);
+	rc = write_all(w, t->fd, pt->header.buf, pt->header.len, t->path, err);
 	w->done += pt->header.len;
 	for (size_t i = pt->first; !rc && i < pt->first + pt->ntensors; i++)
-		rc = write_tensor(w, fd, i, w->tmp[s], err);
-	if (!rc && fdatasync(fd) < 0)
-		rc = cs_fail_errno(err, errno, "cannot sync '%s'", w->tmp[s]);
-	if (close(fd) < 0 && !rc)
-		rc = cs_fail_errno(err, errno, "cannot close '%s'", w->tmp[s]);
+		rc = write_tensor(w, t->fd, i, t->path, err);
+	if (!rc && fdatasync(t->fd) < 0)
+		rc = cs_fail_errno(err, errno, "cannot sync '%s'", t->path);
 	return rc;
 }
 
@@ -467,6 +474,10 @@ static int check_target(const struct gw_plan *p, const struct ck_write_opts *o, 
 		return cs_fail_errno(err, errno, "cannot create directory '%s'", p->dir);
 	uint64_t replaced = 0;
 	for (size_t s = 0; s < p->nparts; s++) {
+		/* Parts of writers that were killed mid-write. */
+		char *prefix = part_prefix(p->parts[s].path);
+		fs_temp_sweep(p->dir, prefix);
+		free(prefix);
 		struct stat st;
 		if (lstat(p->parts[s].path, &st) < 0)
 			continue;
@@ -489,24 +500,24 @@ int gw_write(const struct gw_plan *p, const struct ck_write_opts *o, struct cs_e
 {
 	if (check_target(p, o, err))
 		return -1;
-	struct wctx w = { p, o, fs_alloc_aligned(GW_BUF), 0, xcalloc(p->nparts, sizeof(char *)), 0 };
+	struct wctx w = { p, o, fs_alloc_aligned(GW_BUF), 0, xcalloc(p->nparts, sizeof(struct fs_temp)), 0 };
+	for (size_t s = 0; s < p->nparts; s++)
+		w.tmp[s].fd = -1;
 	int rc = 0;
 	for (size_t s = 0; s < p->nparts && !rc; s++)
 		rc = write_part(&w, s, err);
 	/* The first part last: llama.cpp opens it, and finds the rest. */
 	for (size_t s = p->nparts; !rc && s-- > 0;)
-		if (rename(w.tmp[s], p->parts[s].path) < 0)
-			rc = cs_fail_errno(err, errno, "cannot rename '%s' to '%s'", w.tmp[s], p->parts[s].path);
-		else {
-			free(w.tmp[s]);
-			w.tmp[s] = NULL;
-		}
+		if (rename(w.tmp[s].path, p->parts[s].path) < 0)
+			rc = cs_fail_errno(err, errno, "cannot rename '%s' to '%s'", w.tmp[s].path, p->parts[s].path);
+		else
+			fs_temp_done(&w.tmp[s]);
 	if (!rc && fs_fsync_path(p->dir) < 0)
 		rc = cs_fail_errno(err, errno, "cannot sync directory '%s'", p->dir);
 	for (size_t s = 0; s < p->nparts; s++) {
-		if (w.tmp[s])
-			unlink(w.tmp[s]);
-		free(w.tmp[s]);
+		if (w.tmp[s].path)
+			unlink(w.tmp[s].path);
+		fs_temp_done(&w.tmp[s]);
 	}
 	free(w.tmp);
 	free(w.buf);

@@ -24,9 +24,12 @@
  * Split layout: with split_size, PREFIX-0000K-of-0000N.gguf parts as
  * gguf-split writes them (all metadata in the first, split.* in each).
  *
- * Atomicity: each file is written under a temporary name in its directory,
- * fsynced, and renamed into place, the first part last; on failure or
- * cancellation the temporary files are removed. Nothing prints.
+ * Atomicity: each file is written under a temporary name in its directory
+ * (.NAME.tmp-PID-XXXXXXXX, locked while the writer lives: fsutil.h's
+ * fs_temp_create), fsynced, and renamed into place, the first part last; on
+ * failure or cancellation the temporary files are removed, and those of a
+ * writer that was killed are removed by the next gw_write of the same
+ * files. Nothing prints.
  */
 #include <signal.h>
 #include <stdint.h>

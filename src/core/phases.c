@@ -1,10 +1,12 @@
 #define _GNU_SOURCE
 #include "phases.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "banned.h"
 
 void phases_init(struct phases *p)
@@ -14,18 +16,53 @@ void phases_init(struct phases *p)
 		f[i] = -1;
 }
 
-/* The number right after `key` in line (strtod), if key occurs. */
+/* The finite decimal right after `key` in line (after blanks), if key
+ * occurs, ending the word ("1.23 seconds", "1.23s"): never signed, nan,
+ * inf or hex. */
 static int num_after(const char *line, const char *key, double *out)
 {
 	const char *k = strstr(line, key);
 	if (!k)
 		return 0;
-	char *end;
-	double v = strtod(k + strlen(key), &end);
-	if (end == k + strlen(key))
+	const char *end, *s = k + strlen(key);
+	double v;
+	s += strspn(s, " ");
+	if (*s == '-' || *s == '+' || parse_finite_prefix(s, &v, &end)) /* servers print no sign */
+		return 0;
+	if (*end == 's' && !isalnum((unsigned char)end[1]))
+		end++;
+	if (isalnum((unsigned char)*end) || *end == '.' || *end == '_')
 		return 0;
 	*out = v;
 	return 1;
+}
+
+/* A count right after `key` (digits only: no sign, no fraction, at most
+ * 12 digits), if key occurs. */
+static int count_after(const char *line, const char *key, double *out)
+{
+	const char *k = strstr(line, key);
+	if (!k)
+		return 0;
+	k += strlen(key);
+	size_t n = strspn(k, "0123456789");
+	if (!n || n > 12 || k[n] == '.' || (k[n] >= 'a' && k[n] <= 'z') || (k[n] >= 'A' && k[n] <= 'Z'))
+		return 0;
+	*out = (double)strtoll(k, NULL, 10);
+	return 1;
+}
+
+/* llama.cpp's "llama_context: n_ctx                 = 4096" (older:
+ * "llama_new_context_with_model: n_ctx      = 4096"), not n_ctx_seq,
+ * n_ctx_train and the rest. */
+static int llama_n_ctx(const char *line, double *out)
+{
+	const char *k = strstr(line, ": n_ctx ");
+	if (!k)
+		return 0;
+	k += strlen(": n_ctx ");
+	k += strspn(k, " ");
+	return *k == '=' && count_after(k, "= ", out);
 }
 
 static void first(double *slot, double v)
@@ -40,6 +77,8 @@ static void llama_line(struct phases *p, const char *line, double t)
 	double v;
 	if (strstr(line, "llama_model_loader: loaded meta data"))
 		first(&p->t_load_start, t);
+	if (llama_n_ctx(line, &v))
+		first(&p->ctx_len, v);
 	if (strncmp(line, "llama_serve: ", 13) == 0) {
 		if (num_after(line, "model loaded in ", &v))
 			first(&p->model_load_s, v);
@@ -99,5 +138,9 @@ void phases_line(struct phases *p, const char *line, double t)
 		first(&p->kv_cache_gib, v);
 	if (strstr(line, "Application startup complete."))
 		first(&p->t_startup, t);
+	/* The context it uses: "Using max model len 8192" (vLLM, refserve),
+	 * "... with config: model=..., max_seq_len=8192, ..." (every vLLM). */
+	if (count_after(line, "Using max model len ", &v) || count_after(line, ", max_seq_len=", &v))
+		first(&p->ctx_len, v);
 	llama_line(p, line, t);
 }

@@ -8,7 +8,9 @@
  * the parser keeps the first value of each phase. Unknown lines are ignored;
  * nothing here allocates, prints or fails, so it is safe on any input.
  *
- * Times are seconds; -1 means "not seen".
+ * Times are seconds, ctx_len a count of tokens; -1 means "not seen". A
+ * value is taken only as a plain decimal number (no sign, hex, inf or nan):
+ * a line that says anything else sets nothing.
  */
 
 struct phases {
@@ -30,6 +32,10 @@ struct phases {
 	 * by page faults during that first evaluation. */
 	double context_s;        /* "context created in X s" */
 	double first_eval_s;     /* "first evaluation took X s" */
+	/* The context length the server says it uses: vLLM's "Using max model
+	 * len N" or its config line's max_seq_len=N (refserve: the former),
+	 * llama.cpp's "n_ctx = N". */
+	double ctx_len;
 };
 
 void phases_init(struct phases *p);

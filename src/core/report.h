@@ -12,7 +12,12 @@
  * beyond the rounding of the numbers written are flagged and left out);
  * the medians of the start-up phases (before weights, weights, after
  * weights) where the notes hold t_load_start/t_weights_end.
- * Notes are read leniently: "k=v" items separated by ';' or ','.
+ * Notes are read leniently: "k=v" items separated by ';' or ','. Numbers
+ * are not: every number read (the columns, the notes' times and sizes)
+ * must be a finite decimal (parse_finite; a trailing "s" allowed in the
+ * notes), not negative, ids whole and within 63 bits. A row with any
+ * other value is unreadable: counted per mode, listed with its reason,
+ * in no statistic (never NaN, inf or hex "0x10" read as 16).
  * Then the interpretation: net/nvme ratio and difference of medians, staged
  * total vs net, the break-even (cold starts from one staged copy after which
  * staging has paid: copy_s / (net load - staged load), rounded up), verdicts
@@ -68,6 +73,7 @@ struct rp_mode {
 	enum rp_cold basis;
 	size_t runs;                            /* runs in the basis */
 	size_t cold_runs, unverified_runs, warm_runs, failed, flagged;
+	size_t unreadable;    /* rows with a number that is not a finite decimal */
 	size_t remote_runs;   /* of the unverified: the server read a URL (cold_mode=remote) */
 	struct rp_stats load, copy, total;
 	struct rp_stats warm;                   /* load_s of warm runs (when not the basis) */
@@ -78,7 +84,9 @@ struct rp_mode {
 };
 
 struct rp_run {
-	long long run_id;
+	size_t record;        /* the CSV record it came from (the header is 1) */
+	long long run_id;     /* -1: unreadable */
+	char *unreadable;     /* why the row was left out, NULL when it was read */
 	char *mode;
 	double load_s;        /* the start; < 0: failed or empty */
 	double gpu_mib;       /* < 0: empty */
@@ -123,6 +131,7 @@ struct rp_report {
 	size_t nmodes;
 	struct rp_run *runs;
 	size_t nruns;
+	size_t nunreadable;   /* runs[] with unreadable set */
 	struct rp_thresholds th;
 	json_t *meta;         /* sidecar, or NULL */
 	int mmap_loader;      /* every run's server= is llama.cpp or llama-server */

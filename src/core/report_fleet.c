@@ -301,6 +301,35 @@ static void md_env(struct strbuf *b, const struct rp_fleet *f)
 	free(fields);
 }
 
+/* Rows of any node with a number that is not one: in no figure, listed. */
+static void md_unreadable(struct strbuf *b, const struct rp_fleet *f)
+{
+	size_t total = 0;
+	for (size_t n = 0; n < f->n; n++)
+		total += f->nodes[n].r.nunreadable;
+	if (!total)
+		return;
+	strbuf_addf(b, "\n%zu row%s unreadable and left out of every figure (a number that is not a finite decimal, or "
+		    "an id that does not fit):\n\n", total, total == 1 ? "" : "s");
+	for (size_t n = 0; n < f->n; n++) {
+		const struct rp_report *r = &f->nodes[n].r;
+		for (size_t i = 0; i < r->nruns; i++) {
+			const struct rp_run *u = &r->runs[i];
+			if (!u->unreadable)
+				continue;
+			char *base = fs_basename(r->csv);
+			strbuf_addf(b, "- ");
+			rpi_md_esc(b, f->nodes[n].name);
+			strbuf_addf(b, ", ");
+			rpi_md_esc(b, base);
+			strbuf_addf(b, " record %zu: ", u->record);
+			rpi_md_esc(b, u->unreadable);
+			strbuf_addf(b, ".\n");
+			free(base);
+		}
+	}
+}
+
 char *rp_fleet_markdown(const struct rp_fleet *f, const char *svg_name)
 {
 	struct strbuf b = STRBUF_INIT;
@@ -359,6 +388,7 @@ char *rp_fleet_markdown(const struct rp_fleet *f, const char *svg_name)
 		strbuf_addf(&b, "\n");
 	}
 	strbuf_addf(&b, "\nIn parentheses: the runs each figure comes from (and their class, when not cold).\n");
+	md_unreadable(&b, f);
 
 	strbuf_addf(&b, "\n## Slowest nodes and outliers\n\n");
 	size_t said = 0;

@@ -64,9 +64,10 @@ const char *rpi_verdict(double added, double limit)
 
 /* ---- JSON ---- */
 
+/* JSON has no NaN or infinity: such a value is null, never a missing key. */
 static json_t *num(double v)
 {
-	return isnan(v) ? json_null() : json_real(v);
+	return isfinite(v) ? json_real(v) : json_null();
 }
 
 static json_t *stats_json(const struct rp_stats *s)
@@ -83,9 +84,9 @@ json_t *rp_json(const struct rp_report *r)
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
 		static const char *bases[] = { "cold", "unverified", "warm" };
-		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "mode", m->name, "basis",
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "mode", m->name, "basis",
 				      bases[m->basis], "runs", (json_int_t)m->runs, "failed", (json_int_t)m->failed,
-				      "flagged", (json_int_t)m->flagged, "cold_runs", (json_int_t)m->cold_runs,
+				      "flagged", (json_int_t)m->flagged, "unreadable", (json_int_t)m->unreadable, "cold_runs", (json_int_t)m->cold_runs,
 				      "unverified_runs", (json_int_t)m->unverified_runs, "warm_runs",
 				      (json_int_t)m->warm_runs, "load_s", stats_json(&m->load));
 		if (m->warm.n && m->basis != RP_WARM)
@@ -95,33 +96,35 @@ json_t *rp_json(const struct rp_report *r)
 			json_object_set_new(o, "total_s", stats_json(&m->total));
 		}
 		if (m->has_phases)
-			json_object_set_new(o, "phases", json_pack("{s:f, s:f, s:f}", "before_weights_s", m->ph_before,
-								   "weights_s", m->ph_weights, "after_weights_s",
-								   m->ph_after));
+			json_object_set_new(o, "phases", json_pack("{s:o, s:o, s:o}", "before_weights_s", num(m->ph_before),
+								   "weights_s", num(m->ph_weights), "after_weights_s",
+								   num(m->ph_after)));
 		if (m->gpu_mib >= 0)
-			json_object_set_new(o, "gpu_mem_used_mb", json_real(m->gpu_mib));
+			json_object_set_new(o, "gpu_mem_used_mb", num(m->gpu_mib));
 		json_array_append_new(modes, o);
 	}
-	json_t *j = json_pack("{s:s, s:s, s:o, s:{s:f, s:f, s:f}}", "csv", r->csv, "model", r->model, "modes", modes,
+	char *model = redact_urls(r->model);
+	json_t *j = json_pack("{s:s, s:s, s:o, s:{s:f, s:f, s:f}}", "csv", r->csv, "model", model, "modes", modes,
 			      "thresholds", "dev_s", r->th.dev_s, "internal_s", r->th.internal_s, "user_s",
 			      r->th.user_s);
+	free(model);
 	if (in.has_ratio) {
-		json_object_set_new(j, "net_nvme_ratio", json_real(in.ratio));
-		json_object_set_new(j, "net_nvme_diff_s", json_real(in.diff));
+		json_object_set_new(j, "net_nvme_ratio", num(in.ratio));
+		json_object_set_new(j, "net_nvme_diff_s", num(in.diff));
 	}
 	if (in.has_staged) {
-		json_object_set_new(j, "staged_total_s", json_real(in.staged_total));
-		json_object_set_new(j, "staged_minus_net_s", json_real(in.staged_vs_net));
+		json_object_set_new(j, "staged_total_s", num(in.staged_total));
+		json_object_set_new(j, "staged_minus_net_s", num(in.staged_vs_net));
 	}
 	if (in.has_breakeven)
 		json_object_set_new(j, "breakeven_cold_starts", in.breakeven < 0 ? json_null() : json_integer(in.breakeven));
 	if (in.has_runtime)
-		json_object_set_new(j, "runtime_s", json_real(in.runtime_s));
+		json_object_set_new(j, "runtime_s", num(in.runtime_s));
 	static const char *reads[] = { "plain", "load", "load-assumed", "total", "notes", "flagged" };
 	json_t *runs = json_array();
 	for (size_t i = 0; i < r->nruns; i++) {
 		const struct rp_run *u = &r->runs[i];
-		if (u->copy_s < 0 && u->read_as != RP_READ_FLAGGED)
+		if (u->unreadable || (u->copy_s < 0 && u->read_as != RP_READ_FLAGGED))
 			continue;
 		json_t *o = json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)u->run_id, "mode", u->mode, "read_as",
 				      reads[u->read_as]);
@@ -130,6 +133,15 @@ json_t *rp_json(const struct rp_report *r)
 		json_array_append_new(runs, o);
 	}
 	json_object_set_new(j, "staged_rows", runs);
+	json_t *bad = json_array();
+	for (size_t i = 0; i < r->nruns; i++) {
+		const struct rp_run *u = &r->runs[i];
+		if (u->unreadable)
+			json_array_append_new(bad, json_pack("{s:I, s:o, s:s, s:s}", "record", (json_int_t)u->record, "run_id",
+							     u->run_id < 0 ? json_null() : json_integer(u->run_id), "mode",
+							     u->mode, "why", u->unreadable));
+	}
+	json_object_set_new(j, "unreadable_rows", bad);
 	if (r->caches_basis) {
 		static const char *bases[] = { "cold", "unverified", "warm" };
 		json_t *cg = json_array();
@@ -143,7 +155,7 @@ json_t *rp_json(const struct rp_report *r)
 				{ "cache_mb", g->cache_mb }, { "cache_after_mb", g->cache_after_mb },
 			};
 			for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-				json_object_set_new(o, f[i].k, f[i].v >= 0 ? json_real(f[i].v) : json_null());
+				json_object_set_new(o, f[i].k, f[i].v >= 0 ? num(f[i].v) : json_null());
 			json_array_append_new(cg, o);
 		}
 		json_object_set_new(j, "caches_basis", json_string(r->caches_basis));

@@ -3,6 +3,7 @@
 #include "report_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,22 +57,67 @@ static double median_of(const double *v, size_t n)
 	return s.median;
 }
 
-/* ---- notes ---- */
+/* ---- numbers: finite decimals only (util.h's parse_finite) ---- */
 
-static double note_num(const char *notes, const char *key)
+static void unreadable(struct rp_run *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void unreadable(struct rp_run *u, const char *fmt, ...)
+{
+	if (u->unreadable)
+		return; /* the first reason is the one shown */
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	u->unreadable = redact_urls(m);
+	free(m);
+}
+
+/* Seconds, MiB and bytes alike: far above any real one, low enough that
+ * sums and means of them stay finite. */
+#define RP_NUM_MAX 1e15
+
+/* A non-negative finite decimal, "12.3s" too in the notes; empty or
+ * absent: -1. Anything else makes the row unreadable (and -1). */
+static double num_of(struct rp_run *u, const char *what, const char *v, int unit_ok)
+{
+	if (!v || !*v)
+		return -1;
+	size_t n = strlen(v);
+	char *t = xstrndup(v, unit_ok && n > 1 && v[n - 1] == 's' ? n - 1 : n);
+	double d;
+	int bad = parse_finite(t, &d);
+	free(t);
+	if (bad)
+		unreadable(u, "%s '%s' is not a finite decimal number", what, v);
+	else if (d < 0)
+		unreadable(u, "%s '%s' is negative", what, v);
+	else if (d > RP_NUM_MAX)
+		unreadable(u, "%s '%s' is out of range (above %g)", what, v, RP_NUM_MAX);
+	return bad || d < 0 || d > RP_NUM_MAX ? -1 : d;
+}
+
+static double note_num(struct rp_run *u, const char *notes, const char *key)
 {
 	char *v = notes_get_lenient(notes, key);
-	double d = -1;
-	if (v) {
-		char *e;
-		errno = 0;
-		d = strtod(v, &e);
-		/* "12.3s" is fine; anything else is not a number */
-		if (e == v || errno || (*e && strcmp(e, "s")) || d < 0)
-			d = -1;
-	}
+	char *what = xasprintf("the notes' %s", key);
+	double d = num_of(u, what, v, 1);
+	free(what);
 	free(v);
 	return d;
+}
+
+/* A whole number of the CSV's own columns: empty (allowed when may_empty)
+ * -1; else one that fits a long long, or the row is unreadable. */
+static long long whole_of(struct rp_run *u, const char *what, const char *v, int may_empty)
+{
+	uint64_t x;
+	if (may_empty && !*v)
+		return -1;
+	if (parse_u64(v, &x) || x > (uint64_t)LLONG_MAX) {
+		unreadable(u, "%s '%s' is not a whole number that fits 63 bits", what, v);
+		return -1;
+	}
+	return (long long)x;
 }
 
 /* ---- loading ---- */
@@ -81,16 +127,6 @@ static int cmp_mode(const void *a, const void *b)
 	const struct rp_mode *x = a, *y = b;
 	int rx = storage_mode_rank(x->name), ry = storage_mode_rank(y->name);
 	return rx != ry ? rx - ry : strcmp(x->name, y->name);
-}
-
-static double parse_num(const char *s)
-{
-	if (!s || !*s)
-		return -1;
-	char *e;
-	errno = 0;
-	double d = strtod(s, &e);
-	return e == s || *e || errno || d < 0 ? -1 : d;
 }
 
 /* Digits after the decimal point of a number as written ("22.0" -> 1). */
@@ -117,16 +153,6 @@ static int agree(double a, double b, const char *s1, const char *s2, const char 
 	return fabs(a - b) <= tol;
 }
 
-static double num_str(const char *v)
-{
-	if (!v)
-		return -1;
-	char *e;
-	errno = 0;
-	double d = strtod(v, &e);
-	return e == v || errno || (*e && strcmp(e, "s")) || d < 0 ? -1 : d;
-}
-
 static void flag(struct rp_run *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void flag(struct rp_run *u, const char *fmt, ...)
 {
@@ -149,7 +175,8 @@ static void read_times(const char *col_s, const char *notes, struct rp_run *u)
 {
 	char *cs = notes_get_lenient(notes, NOTE_COPY_S), *ls = notes_get_lenient(notes, NOTE_LOAD_S),
 	     *ts = notes_get_lenient(notes, NOTE_TOTAL_S);
-	double col = parse_num(col_s), copy = num_str(cs), nl = num_str(ls), nt = num_str(ts);
+	double col = num_of(u, "load_s", col_s, 0), copy = num_of(u, "the notes' " NOTE_COPY_S, cs, 1),
+	       nl = num_of(u, "the notes' " NOTE_LOAD_S, ls, 1), nt = num_of(u, "the notes' " NOTE_TOTAL_S, ts, 1);
 	u->copy_s = copy;
 	u->load_s = col;
 	u->total_s = col;
@@ -263,8 +290,10 @@ static int pick_model(const char *csv_path, const struct csv_table *t, const cha
 }
 
 /* One row of the model: its mode (new modes in order of appearance), and
- * the run with what its notes say. */
-static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *aruns)
+ * the run with what its notes say. A number that is not a finite decimal
+ * (or an id that does not fit) makes the row unreadable: counted and
+ * listed, in no statistic. */
+static void read_row(char **c, size_t record, struct rp_report *r, size_t *amodes, size_t *aruns)
 {
 	size_t m;
 	for (m = 0; m < r->nmodes && strcmp(r->modes[m].name, c[1]); m++)
@@ -282,13 +311,14 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 	int llama = server && (!strcmp(server, "llama.cpp") || !strcmp(server, "llama-server"));
 	r->mmap_loader = (r->nruns == 0 || r->mmap_loader) && llama;
 	free(server);
-	char *status = notes_get_lenient(notes, NOTE_STATUS);
 	r->runs = xgrow(r->runs, aruns, r->nruns + 1, sizeof(*r->runs));
 	struct rp_run *run = &r->runs[r->nruns++];
 	memset(run, 0, sizeof(*run));
-	run->run_id = strtoll(c[0], NULL, 10);
+	run->record = record;
+	run->run_id = whole_of(run, "run_id", c[0], 0);
+	long long mml = whole_of(run, "max_model_len", c[3], 1);
 	run->mode = xstrdup(c[1]);
-	run->gpu_mib = parse_num(c[5]);
+	run->gpu_mib = num_of(run, "gpu_mem_used_mb", c[5], 0);
 	run->cold = notes_get_lenient(notes, NOTE_COLD);
 	run->coldness = !run->cold || !strcmp(run->cold, "unverified") ? RP_UNVERIFIED
 			: !strcmp(run->cold, "yes")			  ? RP_COLD
@@ -299,28 +329,36 @@ static void read_row(char **c, struct rp_report *r, size_t *amodes, size_t *arun
 	free(cm);
 	run->timeline = notes_get_lenient(notes, NOTE_TIMELINE);
 	run->caches = notes_get_lenient(notes, NOTE_CACHES);
-	run->weights_s = note_num(notes, "weights_s");
+	run->weights_s = note_num(run, notes, "weights_s");
+	double mls = note_num(run, notes, "model_load_s");
 	if (run->weights_s < 0)
-		run->weights_s = note_num(notes, "model_load_s");
-	double dyn = note_num(notes, "dynamo_s");
-	run->compile_s = note_num(notes, "compile_s");
+		run->weights_s = mls;
+	double dyn = note_num(run, notes, "dynamo_s");
+	run->compile_s = note_num(run, notes, "compile_s");
 	if (run->compile_s < 0)
 		run->compile_s = dyn; /* vLLM's torch.compile total includes Dynamo's transform */
-	run->graph_s = note_num(notes, "graph_s");
-	run->cache_copy_s = note_num(notes, NOTE_CACHE_COPY_S);
-	run->cache_bytes = note_num(notes, NOTE_CACHE_BYTES);
-	run->cache_bytes_after = note_num(notes, NOTE_CACHE_BYTES_AFTER);
-	run->status = status;
-	if (status) {
+	run->graph_s = note_num(run, notes, "graph_s");
+	run->cache_copy_s = note_num(run, notes, NOTE_CACHE_COPY_S);
+	run->cache_bytes = note_num(run, notes, NOTE_CACHE_BYTES);
+	run->cache_bytes_after = note_num(run, notes, NOTE_CACHE_BYTES_AFTER);
+	double ls = note_num(run, notes, NOTE_T_LOAD_START), we = note_num(run, notes, NOTE_T_WEIGHTS_END);
+	run->status = notes_get_lenient(notes, NOTE_STATUS);
+	if (!run->status)
+		read_times(c[4], notes, run);
+	if (run->unreadable) {
+		free(run->flag);
+		run->flag = NULL;
+		run->read_as = RP_READ_PLAIN;
+		r->nunreadable++;
+	}
+	if (run->status || run->unreadable) {
 		run->load_s = -1;
 		return;
 	}
-	read_times(c[4], notes, run);
 	if (run->load_s < 0 || run->read_as == RP_READ_FLAGGED)
 		return;
-	if (r->max_model_len < 0 && *c[3])
-		r->max_model_len = strtoll(c[3], NULL, 10);
-	double ls = note_num(notes, NOTE_T_LOAD_START), we = note_num(notes, NOTE_T_WEIGHTS_END);
+	if (r->max_model_len < 0 && mml >= 0)
+		r->max_model_len = mml;
 	run->has_phases = ls >= 0 && we >= ls && run->load_s >= we;
 	if (run->has_phases) {
 		run->ph_before = ls;
@@ -472,7 +510,9 @@ static void mode_stats(struct rp_report *r)
 			const struct rp_run *u = &r->runs[i];
 			if (strcmp(u->mode, md->name) || !in_basis(r, u))
 				continue;
-			if (u->read_as == RP_READ_FLAGGED)
+			if (u->unreadable)
+				md->unreadable++;
+			else if (u->read_as == RP_READ_FLAGGED)
 				md->flagged++;
 			else if (u->load_s < 0)
 				md->failed++;
@@ -542,7 +582,7 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 	size_t amodes = 0, aruns = 0;
 	for (size_t i = 1; i < t.nrows && !rc; i++)
 		if (!strcmp(t.cells[i][2], r->model))
-			read_row(t.cells[i], r, &amodes, &aruns);
+			read_row(t.cells[i], i + 1, r, &amodes, &aruns);
 	csv_table_free(&t);
 	if (!rc) {
 		cache_groups(r);
@@ -572,6 +612,7 @@ void rp_free(struct rp_report *r)
 		free(r->runs[i].status);
 		free(r->runs[i].flag);
 		free(r->runs[i].caches);
+		free(r->runs[i].unreadable);
 	}
 	for (size_t k = 0; k < r->ncg; k++) {
 		free(r->cgroups[k].mode);

@@ -34,7 +34,8 @@ static void bytes_h(char *buf, size_t n, json_t *v)
  * cell): Markdown punctuation escaped, HTML neutralized, lines flattened. */
 void rpi_md_esc(struct strbuf *b, const char *s)
 {
-	for (const char *p = s ? s : "-"; *p; p++) {
+	char *shown = redact_urls(s ? s : "-"); /* a sidecar or a row may hold a URL's credentials */
+	for (const char *p = shown; *p; p++) {
 		if (*p == '\n' || *p == '\r')
 			strbuf_addch(b, ' ');
 		else if (strchr("\\`*_[]|~#!", *p))
@@ -42,10 +43,20 @@ void rpi_md_esc(struct strbuf *b, const char *s)
 		else
 			strbuf_add_entity(b, *p);
 	}
+	free(shown);
 }
 
-/* A code span that holds any text: a fence longer than its backtick runs. */
-static void md_code(struct strbuf *b, const char *s)
+/* A code span that holds any text: a fence longer than its backtick runs;
+ * URLs without their credentials (an older sidecar's command line). */
+static void md_code_(struct strbuf *b, const char *s);
+static void md_code(struct strbuf *b, const char *text)
+{
+	char *s = redact_urls(text);
+	md_code_(b, s);
+	free(s);
+}
+
+static void md_code_(struct strbuf *b, const char *s)
 {
 	size_t run = 0, longest = 0;
 	for (const char *p = s; *p; p++) {
@@ -170,6 +181,46 @@ static void md_environment(struct strbuf *b, const struct rp_report *r)
 	}
 }
 
+/* What bench found of the model behind each mode (its sidecar's
+ * model_identity): the same files, or which differ. */
+static void md_model_identity(struct strbuf *b, const struct rp_report *r)
+{
+	json_t *id = json_object_get(r->meta, "model_identity"), *paths = json_object_get(id, "paths");
+	if (!json_array_size(paths))
+		return;
+	strbuf_addf(b, "\n| model behind | files | size | sampled XXH3 |\n| --- | ---: | ---: | --- |\n");
+	size_t i;
+	json_t *p;
+	json_array_foreach(paths, i, p) {
+		char sz[32];
+		bytes_h(sz, sizeof(sz), json_object_get(p, "bytes"));
+		strbuf_addf(b, "|");
+		rpi_md_cell(b, js(p, "mode"));
+		strbuf_addf(b, " %zu | %s |", json_array_size(json_object_get(p, "files")), sz);
+		rpi_md_cell(b, js(p, "sampled_xxh3") ? js(p, "sampled_xxh3") : "- (a URL: names and sizes)");
+		strbuf_addf(b, "\n");
+	}
+	if (js(id, "net")) {
+		strbuf_addf(b, "\nnet: ");
+		rpi_md_esc(b, js(id, "net"));
+		strbuf_addf(b, ".\n");
+	}
+	json_t *same = json_object_get(id, "same"), *diffs = json_object_get(id, "differences");
+	if (json_is_true(same)) {
+		strbuf_addf(b, "\nThe same model behind every mode: the same file names and sizes%s.\n",
+			    js(id, "net") ? "" : ", and the same sampled bytes where both are paths");
+	} else if (json_is_false(same)) {
+		strbuf_addf(b, "\n**Warning: the modes did not load the same model** (bench ran with "
+			      "`--allow-different-models`): ");
+		json_t *d;
+		json_array_foreach(diffs, i, d) {
+			strbuf_addf(b, "%s", i ? "; " : "");
+			rpi_md_esc(b, json_string_value(d));
+		}
+		strbuf_addf(b, ". Their figures compare different files, not storage paths.\n");
+	}
+}
+
 static void md_server(struct strbuf *b, const struct rp_report *r)
 {
 	strbuf_addf(b, "\n## Server config\n\n| | |\n| --- | --- |\n");
@@ -193,7 +244,7 @@ static void md_server(struct strbuf *b, const struct rp_report *r)
 
 static void fmt_s(char *buf, size_t n, double v)
 {
-	if (isnan(v) || v < 0)
+	if (!isfinite(v) || v < 0)
 		snprintf(buf, n, "-");
 	else if (v < 10)
 		snprintf(buf, n, "%.3f", v);
@@ -251,13 +302,14 @@ static size_t count_read_as(const struct rp_report *r, enum rp_read how)
 /* The title and what the figures stand on. */
 static void md_intro(struct strbuf *b, const struct rp_report *r)
 {
-	size_t cold = 0, unver = 0, warm = 0, failed = 0, flagged = 0;
+	size_t cold = 0, unver = 0, warm = 0, failed = 0, flagged = 0, bad = 0;
 	for (size_t i = 0; i < r->nmodes; i++) {
 		cold += r->modes[i].cold_runs;
 		unver += r->modes[i].unverified_runs;
 		warm += r->modes[i].warm_runs;
 		failed += r->modes[i].failed;
 		flagged += r->modes[i].flagged;
+		bad += r->modes[i].unreadable;
 	}
 	size_t ok = cold + unver + warm;
 	strbuf_addf(b, "# Cold start by storage path: ");
@@ -269,12 +321,14 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 		strbuf_addf(b, ", all cold");
 	else if (ok)
 		strbuf_addf(b, ": %zu cold, %zu not verified cold, %zu warm", cold, unver, warm);
-	if (failed || flagged) {
+	if (failed || flagged || bad) {
 		strbuf_addf(b, " (and ");
 		if (failed)
 			strbuf_addf(b, "%zu failed", failed);
 		if (flagged)
 			strbuf_addf(b, "%s%zu flagged", failed ? ", " : "", flagged);
+		if (bad)
+			strbuf_addf(b, "%s%zu unreadable", failed || flagged ? ", " : "", bad);
 		strbuf_addf(b, ", left out)");
 	}
 	if (r->nmodels > 1) {
@@ -339,11 +393,13 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 	char a[32], c[32], d[32];
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
-		if (!m->runs && (m->failed || m->flagged)) {
+		if (!m->runs && (m->failed || m->flagged || m->unreadable)) {
 			strbuf_addf(b, "- **");
 			md_mode(b, m);
-			strbuf_addf(b, ":** no measured run (%zu failed, %zu flagged): no figures for this mode.\n", m->failed,
-				  m->flagged);
+			strbuf_addf(b, ":** no measured run (%zu failed, %zu flagged", m->failed, m->flagged);
+			if (m->unreadable)
+				strbuf_addf(b, ", %zu unreadable", m->unreadable);
+			strbuf_addf(b, "): no figures for this mode.\n");
 		} else if (m->basis == RP_UNVERIFIED && m->remote_runs == m->runs) {
 			strbuf_addf(b, "- **");
 			md_mode(b, m);
@@ -478,7 +534,7 @@ static void md_results(struct strbuf *b, const struct rp_report *r, const struct
 		char ratio[32] = "-";
 		if (nv && m->runs && nv->load.median > 0)
 			snprintf(ratio, sizeof(ratio), "%.2fx", m->load.median / nv->load.median);
-		char extra[96] = "";
+		char extra[128] = "";
 		size_t el = 0;
 		/* The runs of other classes, left out of these figures. */
 		if (m->basis != RP_UNVERIFIED && m->unverified_runs)
@@ -488,7 +544,9 @@ static void md_results(struct strbuf *b, const struct rp_report *r, const struct
 		if (m->failed && el < sizeof(extra))
 			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu failed)", m->failed);
 		if (m->flagged && el < sizeof(extra))
-			snprintf(extra + el, sizeof(extra) - el, " (+%zu flagged)", m->flagged);
+			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu flagged)", m->flagged);
+		if (m->unreadable && el < sizeof(extra))
+			snprintf(extra + el, sizeof(extra) - el, " (+%zu unreadable)", m->unreadable);
 		strbuf_addf(b, "| ");
 		md_mode(b, m);
 		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s |\n", m->runs, extra, med, mn, mx, sd, ratio,
@@ -587,6 +645,29 @@ static void md_flagged(struct strbuf *b, const struct rp_report *r)
 			rpi_md_esc(b, u->flag);
 			strbuf_addf(b, ".\n");
 		}
+	}
+}
+
+/* Rows left out because a number in them is not one: each with its reason. */
+static void md_unreadable(struct strbuf *b, const struct rp_report *r)
+{
+	if (!r->nunreadable)
+		return;
+	strbuf_addf(b, "\nRows unreadable and left out (a number that is not a finite decimal, or an id that does not "
+		      "fit: in no statistic):\n\n");
+	for (size_t i = 0; i < r->nruns; i++) {
+		const struct rp_run *u = &r->runs[i];
+		if (!u->unreadable)
+			continue;
+		strbuf_addf(b, "- record %zu", u->record);
+		if (u->run_id >= 0)
+			strbuf_addf(b, " (run %lld, ", u->run_id);
+		else
+			strbuf_addf(b, " (");
+		rpi_md_esc(b, u->mode);
+		strbuf_addf(b, "): ");
+		rpi_md_esc(b, u->unreadable);
+		strbuf_addf(b, ".\n");
 	}
 }
 
@@ -717,12 +798,15 @@ static void md_runs(struct strbuf *b, const struct rp_report *r)
 	for (size_t i = 0; i < r->nruns; i++) {
 		const struct rp_run *u = &r->runs[i];
 		char l[32], g[32];
-		fmt_s(l, sizeof(l), u->read_as == RP_READ_FLAGGED ? -1 : u->load_s);
+		fmt_s(l, sizeof(l), u->read_as == RP_READ_FLAGGED || u->unreadable ? -1 : u->load_s);
 		if (u->gpu_mib >= 0)
 			snprintf(g, sizeof(g), "%.0f", u->gpu_mib);
 		else
 			snprintf(g, sizeof(g), "-");
-		strbuf_addf(b, "| %lld | ", u->run_id);
+		if (u->run_id >= 0)
+			strbuf_addf(b, "| %lld | ", u->run_id);
+		else
+			strbuf_addf(b, "| - | ");
 		rpi_md_esc(b, u->mode);
 		strbuf_addf(b, " | %s | %s | ", l, g);
 		rpi_md_esc(b, u->cold ? u->cold : "-");
@@ -731,7 +815,7 @@ static void md_runs(struct strbuf *b, const struct rp_report *r)
 			rpi_md_esc(b, u->caches ? u->caches : "-");
 			strbuf_addf(b, " | ");
 		}
-		rpi_md_esc(b, u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
+		rpi_md_esc(b, u->unreadable ? "unreadable" : u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
 		if (u->timeline) {
 			strbuf_addf(b, " | [svg](");
 			md_url(b, u->timeline);
@@ -762,9 +846,11 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	md_staged(&b, nv, net, st);
 	md_reads(&b, r);
 	md_flagged(&b, r);
+	md_unreadable(&b, r);
 	md_phases(&b, r);
 	md_caches(&b, r);
 	md_environment(&b, r);
+	md_model_identity(&b, r);
 	md_server(&b, r);
 	md_runs(&b, r);
 	return strbuf_detach(&b);

@@ -22,8 +22,10 @@ void rpi_svg_text(struct strbuf *b, double x, double y, const char *anchor, int 
 {
 	strbuf_addf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\" fill=\"%s\">", x, y, anchor,
 		  size, fill);
-	for (const char *p = s; *p; p++)
+	char *shown = redact_urls(s);
+	for (const char *p = shown; *p; p++)
 		strbuf_add_entity(b, *p);
+	free(shown);
 	strbuf_addf(b, "</text>\n");
 }
 

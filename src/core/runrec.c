@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "csvlog.h"
 #include "fsutil.h"
+#include "httpsrc.h"
 #include "pagecache.h"
 #include "proc.h"
 #include "schema.h"
@@ -221,7 +223,7 @@ char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char
 {
 	struct strbuf notes = STRBUF_INIT;
 	notes_add(&notes, NOTE_COLD, "%s", res->cold > 0 ? "yes" : res->cold == 0 ? "no" : "unverified");
-	if (res->resident_pct >= 0)
+	if (res->resident_pct >= 0 && isfinite(res->resident_pct))
 		notes_add(&notes, NOTE_RESIDENT_PCT, "%.1f", res->resident_pct);
 	else
 		notes_add(&notes, NOTE_RESIDENT_PCT, "unknown");
@@ -249,8 +251,13 @@ char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char
 		{ "t_startup", ph->t_startup }, { "context_s", ph->context_s }, { "first_eval_s", ph->first_eval_s },
 	};
 	for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++)
-		if (pk[i].v >= 0)
+		if (pk[i].v >= 0 && isfinite(pk[i].v)) /* a row never holds nan or inf */
 			notes_add(&notes, pk[i].key, "%.3f", pk[i].v);
+	if (ph->ctx_len >= 0) {
+		notes_add(&notes, NOTE_SERVER_MAX_MODEL_LEN, "%.0f", ph->ctx_len);
+		if (ph->ctx_len != (double)o->max_model_len)
+			notes_add(&notes, NOTE_MAX_MODEL_LEN_MISMATCH, "yes");
+	}
 	if (res->outcome != RUN_READY)
 		notes_add(&notes, NOTE_STATUS, "failed:%s", run_outcome_name(res->outcome));
 	if (extra_notes && *extra_notes)
@@ -263,7 +270,7 @@ char *rr_notes(const struct rr_opts *o, const struct run_result *res, const char
 	if (o->prefetch) {
 		notes_add(&notes, NOTE_PREFETCH, "%d", o->prefetch);
 		notes_add(&notes, NOTE_PREFETCH_BYTES, "%llu", (unsigned long long)res->prefetch_bytes);
-		if (res->prefetch_s >= 0)
+		if (res->prefetch_s >= 0 && isfinite(res->prefetch_s))
 			notes_add(&notes, NOTE_PREFETCH_S, "%.3f", res->prefetch_s);
 	}
 	if (timeline)
@@ -490,6 +497,36 @@ static int run_with_caches(const struct rr_opts *o, const char *model, const cha
 	return rc;
 }
 
+/* The server's environment with NAME=VALUE set (base NULL: ours). */
+static char **env_with(char *const *base, const char *name, const char *value)
+{
+	char *const *e = base ? base : environ;
+	size_t n = 0, nl = strlen(name), k = 0;
+	while (e[n])
+		n++;
+	char **out = xcalloc(n + 2, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(e[i], name, nl) || e[i][nl] != '=')
+			out[k++] = xstrdup(e[i]);
+	out[k] = xasprintf("%s=%s", name, value);
+	return out;
+}
+
+/* Said once per process: the template itself puts credentials on the
+ * server's command line (the user's to change, not coldstart's). */
+static void warn_template_secret(const struct rr_opts *o)
+{
+	static int said;
+	if (said || !url_has_secret(o->server))
+		return;
+	said = 1;
+	char *t = redact_urls(o->server);
+	cs_say(o->notice, o->cb_arg, "the server template holds a URL with credentials (user info or a query: '%s'): "
+	       "they are on the server's command line, which every user of this node can read (ps, /proc/PID/cmdline); "
+	       "coldstart runs the template as given", t);
+	free(t);
+}
+
 static int rr_run_(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
 		   const char *extra_notes, const struct cc_set *cs, struct rr_record *rec, struct cs_err *err)
 {
@@ -497,15 +534,26 @@ static int rr_run_(const struct rr_opts *o, const char *model, const char *remot
 	if (rec->port <= 0)
 		return cs_fail(err, EADDRNOTAVAIL, "cannot find a free port on 127.0.0.1");
 	const char *croot = cs ? cs->root : NULL;
-	char **argv = expand(o, model, mode, rec->port, croot, err);
-	if (!argv)
+	/* A model URL's credentials never go on a command line, where every
+	 * user reads them: {model} is the URL without them, the whole URL is
+	 * in the server's environment ($COLDSTART_MODEL_URL). */
+	int secret = remote && url_has_secret(model);
+	char *model_arg = secret ? hs_redact(model) : xstrdup(model);
+	char **argv = expand(o, model_arg, mode, rec->port, croot, err);
+	char **envp = secret ? env_with(cs ? cs->envp : NULL, RR_MODEL_URL_ENV, model) : NULL;
+	static int said;
+	if (secret && !said++)
+		cs_say(o->notice, o->cb_arg, "the model URL holds credentials (user info or a query): {model} is '%s' without "
+		       "them, and the whole URL is in the server's environment as $" RR_MODEL_URL_ENV, model_arg);
+	free(model_arg);
+	warn_template_secret(o);
+	if (!argv) {
+		cc_envp_free(envp);
 		return -1;
-	char *shown = sc_source_shown(model);
-	char **shown_argv = strcmp(shown, model) ? expand(o, shown, mode, rec->port, croot, err) : NULL;
-	free(shown);
-	char **disp = shown_argv ? shown_argv : argv;
-	rec->command = o->shell ? xstrdup(disp[2]) : argv_display(disp);
-	tmpl_argv_free(shown_argv);
+	}
+	char *disp = o->shell ? xstrdup(argv[2]) : argv_display(argv);
+	rec->command = redact_urls(disp);
+	free(disp);
 	rec->log = o->log && !o->log_is_dir ? xstrdup(o->log) : default_log_path(o, mode);
 	cs_say(o->status, o->cb_arg, "[%s] %s", mode, rec->command);
 	/* A staged model stays put (not evicted, not replaced) while it serves:
@@ -514,6 +562,7 @@ static int rr_run_(const struct rr_opts *o, const char *model, const char *remot
 	if (use_fd == -2 && err->code == EBADMSG) {
 		/* Never the wrong weights: a copy that failed verification. */
 		tmpl_argv_free(argv);
+		cc_envp_free(envp);
 		return -1;
 	}
 	if (use_fd == -2)
@@ -525,11 +574,12 @@ static int rr_run_(const struct rr_opts *o, const char *model, const char *remot
 		.log_path = rec->log, .gpu_release_timeout_ns = o->gpu_release_ns, .cancel = o->cancel,
 		.status = o->status, .status_arg = o->cb_arg, .prefetch_jobs = o->prefetch, .timeline = rec->log != NULL,
 		.detached = o->detached, .any_owner = o->any_owner, .hold_fd = use_fd,
-		.envp = cs ? cs->envp : NULL, .also_evict = cs && cs->state != CC_COLD ? cs->root : NULL,
+		.envp = envp ? envp : cs ? cs->envp : NULL, .also_evict = cs && cs->state != CC_COLD ? cs->root : NULL,
 	};
 	rec->ran = 1;
 	int rc = runner_run(&ro, &rec->res, err);
 	sc_release(use_fd);
+	cc_envp_free(envp);
 	if (remote) {
 		rec->res.cold = -1;
 		rec->res.resident_pct = -1;
@@ -569,24 +619,41 @@ void rr_record_free(struct rr_record *rec)
 	memset(rec, 0, sizeof(*rec));
 }
 
+/* JSON has no NaN or infinity: such a value is null, never a missing key. */
+static json_t *jreal(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A string with any URL's credentials hidden. */
+static json_t *jtext(const char *s)
+{
+	char *r = redact_urls(s ? s : "");
+	json_t *j = json_string(r);
+	free(r);
+	return j;
+}
+
 json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char *model, const char *mode)
 {
 	const struct run_result *r = &rec->res;
 	json_t *j = json_object();
 	json_object_set_new(j, "run_id", rec->run_id > 0 ? json_integer(rec->run_id) : json_null());
 	json_object_set_new(j, "storage_mode", json_string(mode));
-	json_object_set_new(j, "model", json_string(rec->name));
+	json_object_set_new(j, "model", jtext(rec->name));
 	char *shown = sc_source_shown(model);
-	json_object_set_new(j, "model_path", json_string(shown));
+	json_object_set_new(j, "model_path", jtext(shown));
 	free(shown);
 	json_object_set_new(j, "max_model_len", json_integer(o->max_model_len));
-	json_object_set_new(j, "load_s", r->outcome == RUN_READY ? json_real(r->load_s) : json_null());
+	json_object_set_new(j, "server_max_model_len",
+			    r->phases.ctx_len >= 0 ? json_integer((json_int_t)r->phases.ctx_len) : json_null());
+	json_object_set_new(j, "load_s", r->outcome == RUN_READY ? jreal(r->load_s) : json_null());
 	json_object_set_new(j, "gpu_mem_used_mb",
 			    r->gpu_mem_bytes >= 0 ? json_integer(r->gpu_mem_bytes >> 20) : json_null());
-	json_object_set_new(j, "notes", json_string(rec->notes ? rec->notes : ""));
+	json_object_set_new(j, "notes", jtext(rec->notes));
 	json_object_set_new(j, "status", json_string(run_outcome_name(r->outcome)));
-	json_object_set_new(j, "reason", json_string(r->reason));
-	json_object_set_new(j, "command", json_string(rec->command));
+	json_object_set_new(j, "reason", jtext(r->reason));
+	json_object_set_new(j, "command", jtext(rec->command));
 	json_object_set_new(j, "port", json_integer(rec->port));
 	json_object_set_new(j, "log", rec->log ? json_string(rec->log) : json_null());
 	json_object_set_new(j, "exec_ns", json_integer((json_int_t)r->exec_ns));
@@ -594,13 +661,13 @@ json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char
 	json_object_set_new(j, "cold_mode", json_string(cold_mode_name(o->cold)));
 	json_object_set_new(j, "cold", r->cold < 0 ? json_null() : json_boolean(r->cold));
 	json_object_set_new(j, "cold_verified", json_boolean(r->cold >= 0));
-	json_object_set_new(j, "resident_pct", r->resident_pct < 0 ? json_null() : json_real(r->resident_pct));
+	json_object_set_new(j, "resident_pct", r->resident_pct < 0 ? json_null() : jreal(r->resident_pct));
 	json_object_set_new(j, "residency_method", r->cold_method ? json_string(r->cold_method) : json_null());
 	json_object_set_new(j, "model_bytes", json_integer((json_int_t)r->model_bytes));
 	json_object_set_new(j, "gpu_mem_bytes", r->gpu_mem_bytes >= 0 ? json_integer(r->gpu_mem_bytes) : json_null());
 	json_object_set_new(j, "gpu_mem_method", r->gpu_method ? json_string(r->gpu_method) : json_null());
 	json_object_set_new(j, "gpu_released", r->gpu_released < 0 ? json_null() : json_boolean(r->gpu_released));
-	json_object_set_new(j, "gpu_release_s", json_real(r->gpu_release_s));
+	json_object_set_new(j, "gpu_release_s", jreal(r->gpu_release_s));
 	json_t *ph = json_object();
 	const struct phases *q = &r->phases;
 	const struct { const char *k; double v; } pv[] = {
@@ -611,13 +678,13 @@ json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char
 		{ "first_eval_s", q->first_eval_s },
 	};
 	for (size_t i = 0; i < sizeof(pv) / sizeof(pv[0]); i++)
-		json_object_set_new(ph, pv[i].k, pv[i].v >= 0 ? json_real(pv[i].v) : json_null());
+		json_object_set_new(ph, pv[i].k, pv[i].v >= 0 ? jreal(pv[i].v) : json_null());
 	json_object_set_new(j, "phases", ph);
 	json_t *st = json_object();
 	json_object_set_new(st, "signalled", json_integer(r->stop.signalled));
 	json_object_set_new(st, "killed", json_integer(r->stop.killed));
 	json_object_set_new(st, "remaining", json_integer(r->stop.remaining));
-	json_object_set_new(st, "seconds", json_real(r->stop.seconds));
+	json_object_set_new(st, "seconds", jreal(r->stop.seconds));
 	json_object_set_new(j, "stop", st);
 	return j;
 }

@@ -19,6 +19,14 @@
  *     run whose row cannot be written keeps the row's text), and on demand
  *     the run as one JSON object.
  *
+ * Credentials: a model URL with user info or a query (a password, a token,
+ * a presigned signature) is never put on the server's command line, which
+ * every user of the node reads in ps: {model} is the URL without them, the
+ * whole URL is in the server's environment as $COLDSTART_MODEL_URL (a
+ * notice says so). A template that holds credentials itself is run as
+ * given, with a notice. The command shown, the notes, the row and the JSON
+ * hold URLs without credentials (redact_urls); no NaN or inf is written.
+ *
  * Nothing prints: progress (the command line before launch, the runner's
  * steps) goes to status, problems that do not stop the run (no log
  * directory, a timeline that could not be written) to notice; both may be
@@ -65,6 +73,7 @@ struct rr_opts {
 /* The defaults, defined once: ready on 200 from /health, 10 minutes to be
  * ready, 30 s to stop, 60 s for the GPU memory to be released, the model's
  * files evicted, max_model_len 4096. */
+#define RR_MODEL_URL_ENV "COLDSTART_MODEL_URL"
 #define RR_READY_DEFAULT "http://127.0.0.1:{port}/health"
 #define RR_PREFETCH_JOBS WP_JOBS_DEFAULT
 #define RR_OPTS_INIT                                                                                      \

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "strbuf.h"
 #include "banned.h"
 
 static const struct { const char *name; unsigned bits; } dtypes[ST_NDTYPES] = {
@@ -134,6 +135,133 @@ static int parse_tensor(const char *name, json_t *obj, struct st_tensor *t, stru
 	return 0;
 }
 
+/* ---- a key defined twice ----
+ *
+ * jansson's JSON_REJECT_DUPLICATES says only that an object defines a key
+ * twice, and where the second definition ends (its error position). To
+ * name both places, the text is scanned again: the object holding that
+ * key, the earlier definition in it, and both values where they are
+ * strings. */
+
+struct json_dup {
+	char *key, *parent;        /* decoded; parent: the key of the object holding it, NULL at the top */
+	size_t at[2];              /* byte offsets of the two definitions */
+	char *val[2];              /* their values when strings, else NULL */
+};
+
+static void json_dup_free(struct json_dup *d)
+{
+	free(d->key);
+	free(d->parent);
+	free(d->val[0]);
+	free(d->val[1]);
+}
+
+/* The index after the string token that starts at s[i] ('"'). */
+static size_t skip_string(const char *s, size_t n, size_t i)
+{
+	for (i++; i < n && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i < n ? i + 1 : n;
+}
+
+/* The string token s[a, b) decoded, or NULL. */
+static char *decode_string(const char *s, size_t a, size_t b)
+{
+	json_t *j = json_loadb(s + a, b - a, JSON_DECODE_ANY, NULL);
+	char *out = json_is_string(j) ? xstrdup(json_string_value(j)) : NULL;
+	json_decref(j);
+	return out;
+}
+
+/* The string value after the key token ending at b, decoded, or NULL. */
+static char *value_after(const char *s, size_t n, size_t b)
+{
+	while (b < n && strchr(" \t\r\n:", s[b]))
+		b++;
+	return b < n && s[b] == '"' ? decode_string(s, b, skip_string(s, n, b)) : NULL;
+}
+
+struct jframe {
+	int obj, expect_key;
+	size_t self[2];            /* the key this container is the value of ({0, 0}: none) */
+	size_t (*keys)[2];         /* an object's keys so far: token [start, end) */
+	size_t nkeys, alloc;
+};
+
+static int same_key(const char *s, const size_t a[2], const size_t b[2], const char *bkey)
+{
+	if (a[1] - a[0] == b[1] - b[0] && !memcmp(s + a[0], s + b[0], a[1] - a[0]))
+		return 1;
+	if (!memchr(s + a[0], '\\', a[1] - a[0]) && !memchr(s + b[0], '\\', b[1] - b[0]))
+		return 0;
+	char *k = decode_string(s, a[0], a[1]);
+	int same = k && bkey && !strcmp(k, bkey);
+	free(k);
+	return same;
+}
+
+/* Fill d for the key whose second definition ends at byte end_at: 0, or
+ * -1 when the text has no such key. */
+static int json_find_dup(const char *s, size_t n, size_t end_at, struct json_dup *d)
+{
+	memset(d, 0, sizeof(*d));
+	struct jframe *st = NULL;
+	size_t depth = 0, alloc = 0, i = 0;
+	int found = 0;
+	while (i < n && !found) {
+		char c = s[i];
+		struct jframe *top = depth ? &st[depth - 1] : NULL;
+		if (c == '{' || c == '[') {
+			st = xgrow(st, &alloc, depth + 1, sizeof(*st));
+			top = depth ? &st[depth - 1] : NULL;
+			struct jframe *f = &st[depth++];
+			memset(f, 0, sizeof(*f));
+			f->obj = c == '{';
+			f->expect_key = 1;
+			if (top && top->obj && top->nkeys)
+				memcpy(f->self, top->keys[top->nkeys - 1], sizeof(f->self));
+			else if (top)
+				memcpy(f->self, top->self, sizeof(f->self));
+		} else if ((c == '}' || c == ']') && depth) {
+			free(st[--depth].keys);
+		} else if (c == ',' && top) {
+			top->expect_key = 1;
+		} else if (c == '"') {
+			size_t b = skip_string(s, n, i);
+			if (top && top->obj && top->expect_key) {
+				top->expect_key = 0;
+				size_t k[2] = { i, b };
+				if (b == end_at) {
+					d->key = decode_string(s, i, b);
+					for (size_t x = 0; x < top->nkeys && !found && d->key; x++) {
+						if (!same_key(s, top->keys[x], k, d->key))
+							continue;
+						found = 1;
+						d->at[0] = top->keys[x][0];
+						d->at[1] = i;
+						d->val[0] = value_after(s, n, top->keys[x][1]);
+						d->val[1] = value_after(s, n, b);
+						d->parent = top->self[1] ? decode_string(s, top->self[0], top->self[1]) : NULL;
+					}
+				}
+				top->keys = xgrow(top->keys, &top->alloc, top->nkeys + 1, sizeof(*top->keys));
+				memcpy(top->keys[top->nkeys++], k, sizeof(k));
+			}
+			i = b;
+			continue;
+		}
+		i++;
+	}
+	while (depth)
+		free(st[--depth].keys);
+	free(st);
+	if (!found)
+		json_dup_free(d);
+	return found ? 0 : -1;
+}
+
 static int cmp_tensor_offset(const void *a, const void *b)
 {
 	const struct st_tensor *x = a, *y = b;
@@ -142,6 +270,29 @@ static int cmp_tensor_offset(const void *a, const void *b)
 	if (x->end != y->end)
 		return x->end < y->end ? -1 : 1;
 	return strcmp(x->name, y->name);
+}
+
+/* A header that defines a key twice: which, and both places (offsets in
+ * the file). A tensor defined twice is the case that matters: loaders keep
+ * one of the two, and which differs. */
+static int header_dup(const unsigned char *js, size_t n, const json_error_t *jerr, struct cs_err *err)
+{
+	struct json_dup d;
+	if (json_find_dup((const char *)js, n, (size_t)jerr->position, &d))
+		return cs_fail(err, EINVAL, "header is not valid JSON: %s (byte %d)", jerr->text, jerr->position);
+	int rc;
+	if (!d.parent && strcmp(d.key, "__metadata__"))
+		rc = cs_fail(err, EINVAL, "tensor '%s' is defined twice in the header: at bytes %zu and %zu", d.key,
+			     8 + d.at[0], 8 + d.at[1]);
+	else if (!d.parent)
+		rc = cs_fail(err, EINVAL, "\"__metadata__\" is defined twice in the header: at bytes %zu and %zu",
+			     8 + d.at[0], 8 + d.at[1]);
+	else
+		rc = cs_fail(err, EINVAL, "%s%s%s: key '%s' is given twice in the header, at bytes %zu and %zu",
+			     strcmp(d.parent, "__metadata__") ? "tensor '" : "\"", d.parent,
+			     strcmp(d.parent, "__metadata__") ? "'" : "\"", d.key, 8 + d.at[0], 8 + d.at[1]);
+	json_dup_free(&d);
+	return rc;
 }
 
 int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
@@ -170,6 +321,8 @@ int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
 
 	json_error_t jerr;
 	json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root && json_error_code(&jerr) == json_error_duplicate_key)
+		return header_dup(buf + 8, (size_t)n, &jerr, err);
 	if (!root)
 		return cs_fail(err, EINVAL, "header is not valid JSON: %s (byte %d)", jerr.text,
 			       jerr.position);
@@ -342,6 +495,40 @@ static int is_series_shard(const char *name)
 	return n > 0 && name[n] == '\0' && strlen(name) == 32;
 }
 
+static int line_of(const char *s, size_t at)
+{
+	int line = 1;
+	for (size_t i = 0; i < at; i++)
+		line += s[i] == '\n';
+	return line;
+}
+
+/* A JSON file (an index, config.json) that defines a key twice: which,
+ * and both places. 0 with err filled, or -1 when they cannot be found. */
+static int file_dup(FILE *f, const char *path, const json_error_t *jerr, struct cs_err *err)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	size_t n;
+	rewind(f);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len < ST_MAX_HEADER)
+		strbuf_add(&sb, buf, n);
+	struct json_dup d;
+	int rc = ferror(f) || !sb.len ? -1 : json_find_dup(sb.buf, sb.len, (size_t)jerr->position, &d);
+	if (!rc) {
+		int l0 = line_of(sb.buf, d.at[0]), l1 = line_of(sb.buf, d.at[1]);
+		if (d.parent && !strcmp(d.parent, "weight_map"))
+			cs_fail(err, EINVAL, "'%s': tensor '%s' is mapped twice in \"weight_map\": to '%s' (line %d) and to "
+				"'%s' (line %d)", path, d.key, d.val[0] ? d.val[0] : "?", l0, d.val[1] ? d.val[1] : "?", l1);
+		else
+			cs_fail(err, EINVAL, "'%s': key '%s'%s%s%s is given twice: lines %d and %d", path, d.key,
+				d.parent ? " (in '" : "", d.parent ? d.parent : "", d.parent ? "')" : "", l0, l1);
+		json_dup_free(&d);
+	}
+	strbuf_release(&sb);
+	return rc;
+}
+
 static json_t *load_json_file(const char *path, struct cs_err *err)
 {
 	/* A file that cannot be read is not "invalid JSON": say why. */
@@ -353,6 +540,10 @@ static json_t *load_json_file(const char *path, struct cs_err *err)
 	json_error_t jerr;
 	json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
 	int bad = ferror(f), e = errno;
+	if (!j && !bad && json_error_code(&jerr) == json_error_duplicate_key && !file_dup(f, path, &jerr, err)) {
+		fclose(f);
+		return NULL;
+	}
 	fclose(f);
 	if (!j && bad)
 		cs_fail_errno(err, e ? e : EIO, "cannot read '%s'", path);
@@ -362,13 +553,17 @@ static json_t *load_json_file(const char *path, struct cs_err *err)
 	return j;
 }
 
+/* name is one of the model's files (m->files, sorted). */
+static int has_file(const struct st_model *m, const char *name)
+{
+	return m->nfiles && bsearch(&name, m->files, m->nfiles, sizeof(char *), cmp_str);
+}
+
 static int read_config(struct st_model *m, struct cs_err *err)
 {
-	char *path = path_join(m->dir, "config.json");
-	if (access(path, F_OK) != 0) {
-		free(path);
+	if (!has_file(m, "config.json"))
 		return 0;
-	}
+	char *path = path_join(m->dir, "config.json");
 	json_t *j = load_json_file(path, err);
 	if (!j) {
 		free(path);
@@ -404,8 +599,12 @@ static int read_config(struct st_model *m, struct cs_err *err)
 	return 0;
 }
 
-static int open_shard(struct st_model *m, const char *name, struct cs_err *err)
+/* set: m->files is a given set of files, which must hold the shard. */
+static int open_shard(struct st_model *m, const char *name, int set, struct cs_err *err)
 {
+	if (set && !has_file(m, name))
+		return cs_fail(err, ENOENT, "'%s': '%s', which the index maps tensors to, is not among the model's files",
+			       m->dir, name);
 	struct st_shard *s = &m->shards[m->nshards];
 	memset(s, 0, sizeof(*s));
 	s->name = xstrdup(name);
@@ -414,20 +613,30 @@ static int open_shard(struct st_model *m, const char *name, struct cs_err *err)
 	return st_file_read(s->path, &s->h, &s->file_size, err);
 }
 
-static int check_index(struct st_model *m, const char *index_path, json_t *wm, struct cs_err *err)
+/* Every tensor of every shard, sorted by name (*k of them); a name in two
+ * shards is refused (-1 with err), indexed or not: loaders keep one of
+ * the two, and which one differs. */
+static int tensor_refs(const struct st_model *m, struct name_ref **out, size_t *k, struct cs_err *err)
 {
-	/* Every tensor of every shard, sorted by name. */
-	struct name_ref *refs = xcalloc(m->ntensors, sizeof(*refs));
-	size_t k = 0;
+	struct name_ref *refs = xcalloc(m->ntensors ? m->ntensors : 1, sizeof(*refs));
+	*k = 0;
 	for (size_t s = 0; s < m->nshards; s++)
 		for (size_t t = 0; t < m->shards[s].h.ntensors; t++)
-			refs[k++] = (struct name_ref){ m->shards[s].h.tensors[t].name, s, 0 };
-	qsort(refs, k, sizeof(*refs), cmp_name_ref);
-	int rc = 0;
-	for (size_t i = 1; i < k && !rc; i++)
+			refs[(*k)++] = (struct name_ref){ m->shards[s].h.tensors[t].name, s, 0 };
+	qsort(refs, *k, sizeof(*refs), cmp_name_ref);
+	*out = refs;
+	for (size_t i = 1; i < *k; i++)
 		if (!strcmp(refs[i].name, refs[i - 1].name))
-			rc = cs_fail(err, EINVAL, "'%s': tensor '%s' is in two shards: '%s' and '%s'", m->dir, refs[i].name,
-				     m->shards[refs[i - 1].shard].name, m->shards[refs[i].shard].name);
+			return cs_fail(err, EINVAL, "'%s': tensor '%s' is in two shards: '%s' and '%s'", m->dir,
+				       refs[i].name, m->shards[refs[i - 1].shard].name, m->shards[refs[i].shard].name);
+	return 0;
+}
+
+static int check_index(struct st_model *m, const char *index_path, json_t *wm, struct cs_err *err)
+{
+	struct name_ref *refs;
+	size_t k;
+	int rc = tensor_refs(m, &refs, &k, err);
 	const char *key;
 	json_t *val;
 	json_object_foreach(wm, key, val) {
@@ -457,6 +666,50 @@ static int check_index(struct st_model *m, const char *index_path, json_t *wm, s
 	return rc;
 }
 
+/* The file names a weight_map maps tensors to (borrowed from wm; one per
+ * tensor, so repeated), appended to *names. */
+static int weight_map_names(const char *index_path, json_t *wm, char ***names, size_t *nn, size_t *na,
+			    struct cs_err *err)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(wm, key, val) {
+		if (!json_is_string(val))
+			return cs_fail(err, EINVAL, "'%s': weight_map entry '%s' is not a file name", index_path, key);
+		if (!st_safe_name(json_string_value(val)))
+			return cs_fail(err, EINVAL, "'%s': weight_map entry '%s' names '%s', not a plain file name",
+				       index_path, key, json_string_value(val));
+		*names = xgrow(*names, na, *nn + 1, sizeof(char *));
+		(*names)[(*nn)++] = (char *)json_string_value(val);
+	}
+	return 0;
+}
+
+int st_index_files(const char *path, char ***files, size_t *n, struct cs_err *err)
+{
+	*files = NULL;
+	*n = 0;
+	json_t *index = load_json_file(path, err);
+	if (!index)
+		return -1;
+	json_t *wm = json_object_get(index, "weight_map");
+	char **names = NULL;
+	size_t nn = 0, na = 0;
+	int rc = json_is_object(wm) ? weight_map_names(path, wm, &names, &nn, &na, err)
+				    : cs_fail(err, EINVAL, "'%s': missing or empty \"weight_map\" object", path);
+	if (!rc && nn) {
+		qsort(names, nn, sizeof(char *), cmp_str);
+		for (size_t i = 0; i < nn; i++)
+			if (!*n || strcmp((*files)[*n - 1], names[i])) {
+				*files = xrealloc(*files, (*n + 1) * sizeof(char *));
+				(*files)[(*n)++] = xstrdup(names[i]);
+			}
+	}
+	free(names);
+	json_decref(index);
+	return rc;
+}
+
 static void add_totals(struct st_model *m)
 {
 	for (size_t s = 0; s < m->nshards; s++) {
@@ -473,7 +726,7 @@ static void add_totals(struct st_model *m)
 	}
 }
 
-static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
+static int model_open(const char *dir, char *const *set, size_t nset, struct st_model *m, struct cs_err *err)
 {
 	memset(m, 0, sizeof(*m));
 	m->num_layers = m->hidden_size = m->vocab_size = -1;
@@ -484,7 +737,15 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	if (!S_ISDIR(st.st_mode))
 		return cs_fail(err, ENOTDIR, "'%s' is not a directory", dir);
 
-	fs_list_files(dir, &m->files, &m->nfiles);
+	if (set) {
+		m->files = xcalloc(nset ? nset : 1, sizeof(char *));
+		for (size_t i = 0; i < nset; i++)
+			m->files[i] = xstrdup(set[i]);
+		m->nfiles = nset;
+		qsort(m->files, nset, sizeof(char *), cmp_str);
+	} else {
+		fs_list_files(dir, &m->files, &m->nfiles);
+	}
 
 	if (read_config(m, err))
 		return -1;
@@ -492,7 +753,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	char *index_path = path_join(dir, "model.safetensors.index.json");
 	json_t *wm = NULL, *index = NULL;
 	int rc = 0;
-	if (access(index_path, F_OK) == 0) {
+	if (has_file(m, "model.safetensors.index.json")) {
 		m->has_index = 1;
 		index = load_json_file(index_path, err);
 		if (!index) {
@@ -518,22 +779,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 		/* The distinct shard names, sorted. */
 		char **names = NULL;
 		size_t nn = 0, na = 0;
-		const char *key;
-		json_t *val;
-		json_object_foreach(wm, key, val) {
-			if (!json_is_string(val)) {
-				rc = cs_fail(err, EINVAL, "'%s': weight_map entry '%s' is not a file name",
-					     index_path, key);
-				break;
-			}
-			if (!st_safe_name(json_string_value(val))) {
-				rc = cs_fail(err, EINVAL, "'%s': weight_map entry '%s' names '%s', not a plain file name",
-					     index_path, key, json_string_value(val));
-				break;
-			}
-			names = xgrow(names, &na, nn + 1, sizeof(char *));
-			names[nn++] = (char *)json_string_value(val);
-		}
+		rc = weight_map_names(index_path, wm, &names, &nn, &na, err);
 		if (!rc) {
 			/* Shards of the same series that the index forgot are opened
 			 * too, so that their tensors are checked against it; other
@@ -551,7 +797,7 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 					names[uniq++] = names[i];
 			m->shards = xcalloc(uniq, sizeof(*m->shards));
 			for (size_t i = 0; i < uniq && !rc; i++)
-				rc = open_shard(m, names[i], err);
+				rc = open_shard(m, names[i], set != NULL, err);
 		}
 		free(names);
 		if (rc)
@@ -571,9 +817,15 @@ static int model_open(const char *dir, struct st_model *m, struct cs_err *err)
 		m->shards = xcalloc(n, sizeof(*m->shards));
 		for (size_t i = 0; i < m->nfiles && !rc; i++)
 			if (!strchr(m->files[i], '/') && has_suffix(m->files[i], ".safetensors"))
-				rc = open_shard(m, m->files[i], err);
-		if (!rc)
+				rc = open_shard(m, m->files[i], 0, err);
+		if (!rc) {
+			/* Without an index, loaders read every file: each name once. */
 			add_totals(m);
+			struct name_ref *refs;
+			size_t k;
+			rc = tensor_refs(m, &refs, &k, err);
+			free(refs);
+		}
 	}
 out:
 	json_decref(index);
@@ -586,7 +838,15 @@ int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
 	int rc = gg_model_open(dir, m, err);
 	if (rc <= 0)
 		return rc;
-	rc = model_open(dir, m, err);
+	rc = model_open(dir, NULL, 0, m, err);
+	if (rc)
+		st_model_free(m);
+	return rc;
+}
+
+int st_model_open_files(const char *dir, char *const *files, size_t n, struct st_model *m, struct cs_err *err)
+{
+	int rc = model_open(dir, files, n, m, err);
 	if (rc)
 		st_model_free(m);
 	return rc;

@@ -13,7 +13,11 @@
  *    data_offsets [begin, end] with begin <= end;
  *  - (end - begin) * 8 == product(shape) * dtype bits;
  *  - sorted by offset, tensors start at 0, never overlap, leave no gap and end
- *    exactly at the end of the file.
+ *    exactly at the end of the file;
+ *  - a model directory: no tensor name in two files (with an index or
+ *    without one, when every *.safetensors is the model's), no key twice in
+ *    the index or config.json; a name defined twice is refused naming both
+ *    places (two byte offsets, two files, two weight_map lines).
  *
  * Ownership: every struct is filled by its *_open/parse function and released
  * by the matching *_free; all strings inside are owned by the struct.
@@ -112,10 +116,24 @@ struct st_model {
 int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
 
 /*
+ * st_model_open for a safetensors model made of some of dir's files only:
+ * files (n relative names) are all of the model's -- what stage would
+ * publish after --include/--exclude. The index and config.json count only
+ * when listed; a shard the index names that is not listed is refused
+ * (ENOENT), naming it.
+ */
+int st_model_open_files(const char *dir, char *const *files, size_t n, struct st_model *m, struct cs_err *err);
+
+/* The distinct file names an index's weight_map maps tensors to, sorted
+ * (*files: malloc'd array of malloc'd strings). The index is read and its
+ * entries checked as st_model_open does; -1 with err when it is unusable. */
+int st_index_files(const char *path, char ***files, size_t *n, struct cs_err *err);
+
+/*
  * The GGUF half of st_model_open. A file is one model, or part 1 of a
  * split set whose other parts are opened beside it (each part's split.no
  * and split.count checked, the tensors counted against
- * split.tensors.count). A directory must hold exactly one such model at
+ * split.tensors.count, no tensor name in two parts). A directory must hold exactly one such model at
  * its top level. shards are the parts in order; files their names
  * relative to the directory the model lies in (a directory model: every
  * file of its tree). architecture and model_type are general.architecture.

@@ -82,6 +82,10 @@ const char *storage_mode_list(void);
 #define NOTE_CACHE_BYTES_AFTER "cache_bytes_after"
 #define NOTE_CACHE_COPY_S "cache_copy_s"
 /* Phases seen in the server's log: offsets t_* from launch, durations *_s. */
+/* The context length the server's log says it used (phases.h ctx_len),
+ * and, when it is not the row's max_model_len, the flag that says so. */
+#define NOTE_SERVER_MAX_MODEL_LEN "server_max_model_len"
+#define NOTE_MAX_MODEL_LEN_MISMATCH "max_model_len_mismatch"   /* yes */
 #define NOTE_T_LOAD_START "t_load_start"
 #define NOTE_T_WEIGHTS_END "t_weights_end"
 

@@ -53,6 +53,8 @@ struct splan {
 	uint64_t total;
 	uint64_t chunk;
 	int kind_dir;    /* a directory, not a model: no model checks (sc_opts.kind_dir) */
+	char **dropped;  /* the source's files --include/--exclude left out, sorted */
+	size_t ndropped, adropped;
 };
 
 struct manifest {
@@ -113,9 +115,19 @@ int sci_root_prepare(const char *root, struct cs_err *err);
 void sci_plan_free(struct splan *p);
 int sci_has_suffix(const char *s, const char *suf);
 int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err);
-/* The plan's model files in dir validate (whole: the safetensors index
- * and headers too); messages name the source as shown. */
-int sci_check_model(const char *dir, const struct splan *p, int whole, const char *shown, struct cs_err *err);
+/* The plan's files in dir (SRC, or a URL source's copy) validate as a
+ * model: each GGUF model, the safetensors index and headers (of the plan's
+ * files only); messages name the source as shown. */
+int sci_check_model(const char *dir, const struct splan *p, const char *shown, struct cs_err *err);
+/* What --include/--exclude kept (p->f) of the source (p->f + p->dropped)
+ * is still a model: weights, config.json where the source has one and
+ * safetensors or .bin weights are kept, every file an index kept maps
+ * tensors to (the index read from index_dir; NULL: not read, as for a URL
+ * before its copy), no index left out whose files are kept, every part of
+ * a PREFIX-0000K-of-0000N set. The message names the file left out and the
+ * pattern that left it out. 0 without filters. */
+int sci_check_filtered(const struct sc_opts *o, const struct splan *p, const char *index_dir, const char *shown,
+		       struct cs_err *err);
 int sci_same_source(const char *a, const char *b);
 int sci_check_paths(const struct sc_opts *o, const char *src, struct cs_err *err);
 

@@ -417,13 +417,9 @@ int sci_journal_rewrite(const char *path, const struct splan *p, enum sc_verify 
 			if (p->f[i].done[c])
 				strbuf_addf(&b, "c %zu %llu %016llx\n", i, (unsigned long long)c,
 					    (unsigned long long)p->f[i].hash[c]);
-	char *tmp = xasprintf("%s.new", path);
-	int rc = fs_write_file_sync(tmp, b.buf ? b.buf : "", b.len, err);
-	if (!rc && rename(tmp, path) < 0)
-		rc = cs_fail_errno(err, errno, "cannot replace journal '%s'", path);
-	if (rc)
-		unlink(tmp);
-	free(tmp);
+	/* Atomic by itself, its temporary removed by the next writer if
+	 * this one is killed. */
+	int rc = fs_write_file_sync(path, b.buf ? b.buf : "", b.len, err);
 	strbuf_release(&b);
 	return rc;
 }

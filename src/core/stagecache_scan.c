@@ -8,6 +8,7 @@
 #include <fnmatch.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@ void sci_plan_free(struct splan *p)
 	free(p->f);
 	free(p->src);
 	free(p->filters);
+	for (size_t i = 0; i < p->ndropped; i++)
+		free(p->dropped[i]);
+	free(p->dropped);
 	hs_files_free(p->remote, p->nremote);
 	memset(p, 0, sizeof(*p));
 }
@@ -145,14 +149,33 @@ int sc_valid_glob(const char *g)
 
 /* ---- the source ---- */
 
-static int matches(char *const *globs, size_t n, const char *rel)
+/* A glob matches the relative path or its base name. */
+static int glob_matches(const char *glob, const char *rel)
 {
 	const char *base = strrchr(rel, '/');
 	base = base ? base + 1 : rel;
+	return fnmatch(glob, rel, 0) == 0 || fnmatch(glob, base, 0) == 0;
+}
+
+static int matches(char *const *globs, size_t n, const char *rel)
+{
 	for (size_t i = 0; i < n; i++)
-		if (fnmatch(globs[i], rel, 0) == 0 || fnmatch(globs[i], base, 0) == 0)
+		if (glob_matches(globs[i], rel))
 			return 1;
 	return 0;
+}
+
+/* A file the filters let through. */
+static int wanted(const struct sc_opts *o, const char *rel)
+{
+	return (!o->ninclude || matches(o->include, o->ninclude, rel)) && !matches(o->exclude, o->nexclude, rel);
+}
+
+/* A file of the source the filters left out. */
+static void drop(struct splan *p, const char *rel)
+{
+	p->dropped = xgrow(p->dropped, &p->adropped, p->ndropped + 1, sizeof(char *));
+	p->dropped[p->ndropped++] = xstrdup(rel);
 }
 
 static int within(const char *dir, const char *path)
@@ -221,8 +244,9 @@ static int scan_dir(const struct sc_opts *o, struct splan *p, const char *abs, c
 			rc = scan_dir(o, p, from, erel, depth + 1, err);
 		} else if (!rc && !S_ISREG(sb.st_mode)) {
 			rc = cs_fail(err, EINVAL, "'%s' in '%s' is not a regular file", erel, o->src);
-		} else if (!rc && (!o->ninclude || matches(o->include, o->ninclude, erel)) &&
-			   !matches(o->exclude, o->nexclude, erel)) {
+		} else if (!rc && !wanted(o, erel)) {
+			drop(p, erel);
+		} else if (!rc) {
 			int fd = open(from, O_RDONLY | O_CLOEXEC);
 			if (fd < 0) {
 				rc = cs_fail_errno(err, errno, "cannot read '%s'", eabs);
@@ -253,16 +277,15 @@ static int cmp_sfile(const void *a, const void *b)
 	return strcmp(((const struct sfile *)a)->rel, ((const struct sfile *)b)->rel);
 }
 
+static int cmp_sfile_key(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct sfile *)elem)->rel);
+}
+
 int sci_has_suffix(const char *s, const char *suf)
 {
 	size_t a = strlen(s), b = strlen(suf);
 	return a >= b && !strcmp(s + a - b, suf);
-}
-
-/* A file the filters let through. */
-static int wanted(const struct sc_opts *o, const char *rel)
-{
-	return (!o->ninclude || matches(o->include, o->ninclude, rel)) && !matches(o->exclude, o->nexclude, rel);
 }
 
 /* A model served over HTTP(S): its files as hs_list finds them. */
@@ -292,8 +315,10 @@ static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err
 	}
 	for (size_t i = 0; i < p->nremote; i++) {
 		const struct hs_file *h = &p->remote[i];
-		if (!wanted(o, h->name))
+		if (!wanted(o, h->name)) {
+			drop(p, h->name);
 			continue;
+		}
 		p->f = xgrow(p->f, &p->alloc, p->n + 1, sizeof(*p->f));
 		struct sfile *f = &p->f[p->n++];
 		memset(f, 0, sizeof(*f));
@@ -308,7 +333,7 @@ static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err
 	return 0;
 }
 
-int sci_check_model(const char *dir, const struct splan *p, int whole, const char *shown, struct cs_err *err)
+int sci_check_model(const char *dir, const struct splan *p, const char *shown, struct cs_err *err)
 {
 	int safet = 0;
 	for (size_t i = 0; i < p->n; i++)
@@ -329,15 +354,195 @@ int sci_check_model(const char *dir, const struct splan *p, int whole, const cha
 			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", shown,
 				       e2.msg);
 	}
-	if (safet && whole) {
+	if (safet) {
+		/* The files to stage, not the whole directory: what is published. */
+		char **rels = xcalloc(p->n, sizeof(char *));
+		for (size_t i = 0; i < p->n; i++)
+			rels[i] = p->f[i].rel;
 		struct st_model m;
 		struct cs_err e2;
-		if (st_model_open(dir, &m, &e2))
+		int rc = st_model_open_files(dir, rels, p->n, &m, &e2);
+		free(rels);
+		if (rc)
 			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", shown,
 				       e2.msg);
 		st_model_free(&m);
 	}
 	return 0;
+}
+
+/* ---- what the filters left of a model ---- */
+
+#define FILTER_HINT "; stage it too, or use --kind dir to copy files that are not a model"
+
+static int is_weight(const char *rel)
+{
+	static const char *const ext[] = { ".safetensors", ".bin", ".pt", ".pth", ".gguf" };
+	for (size_t i = 0; i < sizeof(ext) / sizeof(*ext); i++)
+		if (sci_has_suffix(rel, ext[i]))
+			return 1;
+	return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int was_dropped(const struct splan *p, const char *rel)
+{
+	return p->ndropped && bsearch(&rel, p->dropped, p->ndropped, sizeof(char *), cmp_cstr);
+}
+
+static int is_kept(const struct splan *p, const char *rel)
+{
+	return p->n && bsearch(rel, p->f, p->n, sizeof(*p->f), cmp_sfile_key);
+}
+
+/* How the filters left rel out: "--exclude 'G' leaves out 'REL'", or
+ * "no --include matches 'REL'". malloc'd. */
+static char *left_out(const struct sc_opts *o, const char *rel)
+{
+	for (size_t i = 0; i < o->nexclude; i++)
+		if (glob_matches(o->exclude[i], rel))
+			return xasprintf("--exclude '%s' leaves out '%s'", o->exclude[i], rel);
+	return xasprintf("no --include matches '%s'", rel);
+}
+
+static int refuse_dropped(const struct sc_opts *o, const char *rel, struct cs_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse_dropped(const struct sc_opts *o, const char *rel, struct cs_err *err, const char *fmt, ...)
+{
+	char *why = left_out(o, rel), *rest;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&rest, fmt, ap) < 0)
+		cs_oom("formatting an error");
+	va_end(ap);
+	int rc = cs_fail(err, EINVAL, "%s%s", why, rest);
+	free(why);
+	free(rest);
+	return rc;
+}
+
+/* "PREFIX-0000K-of-0000N.EXT" (K from 1): 1 with the prefix's length, k
+ * and n; else 0. */
+static int series_part(const char *rel, size_t *plen, int *k, int *n)
+{
+	const char *dot = strrchr(rel, '.');
+	if (strchr(rel, '/') || !dot || dot - rel < 16)
+		return 0;
+	const char *q = dot - 15;   /* "-0000K-of-0000N" */
+	unsigned a, b;
+	int used = 0;
+	if (sscanf(q, "-%5u-of-%5u%n", &a, &b, &used) != 2 || q + used != dot || a < 1 || a > b)
+		return 0;
+	*plen = (size_t)(q - rel);
+	*k = (int)a;
+	*n = (int)b;
+	return 1;
+}
+
+/* Every part of each kept PREFIX-0000K-of-0000N set the source has is kept. */
+static int check_series(const struct sc_opts *o, const struct splan *p, struct cs_err *err)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		size_t pl;
+		int k, n;
+		if (!series_part(p->f[i].rel, &pl, &k, &n))
+			continue;
+		const char *ext = strrchr(p->f[i].rel, '.');
+		for (int j = 1; j <= n; j++) {
+			char *other = xasprintf("%.*s-%05d-of-%05d%s", (int)pl, p->f[i].rel, j, n, ext);
+			int rc = was_dropped(p, other)
+					 ? refuse_dropped(o, other, err, ", but '%s' of the same set is staged: the model "
+							  "would lack part %d of %d" FILTER_HINT, p->f[i].rel, j, n)
+					 : 0;
+			free(other);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* An index (and the extension of the files it maps) against what is kept. */
+static int check_index(const struct sc_opts *o, const struct splan *p, const char *index, const char *ext,
+		       const char *index_dir, struct cs_err *err)
+{
+	char **files = NULL;
+	size_t nf = 0;
+	char *path = index_dir ? path_join(index_dir, index) : NULL;
+	struct cs_err ie;
+	int readable = path && st_index_files(path, &files, &nf, &ie) == 0;
+	free(path);
+	/* Not read (a URL before its copy): the index's files by their names,
+	 * the PREFIX-0000K-of-0000N series of its extension. */
+	for (size_t i = 0; !readable && i < p->n + p->ndropped; i++) {
+		const char *r = i < p->n ? p->f[i].rel : p->dropped[i - p->n];
+		size_t pl;
+		int k, n;
+		if (sci_has_suffix(r, ext) && series_part(r, &pl, &k, &n)) {
+			files = xrealloc(files, (nf + 1) * sizeof(char *));
+			files[nf++] = xstrdup(r);
+		}
+	}
+	int kept = is_kept(p, index), rc = 0;
+	size_t nkept = 0, ndropped = 0, first_kept = 0, first_dropped = 0;
+	for (size_t i = 0; i < nf; i++) {
+		if (is_kept(p, files[i]) && !nkept++)
+			first_kept = i;
+		if (was_dropped(p, files[i]) && !ndropped++)
+			first_dropped = i;
+	}
+	int same_format = 0;
+	for (size_t i = 0; i < p->n; i++)
+		same_format |= !strchr(p->f[i].rel, '/') && sci_has_suffix(p->f[i].rel, ext);
+	/* Kept, it is what a loader of its format reads the files by. */
+	if (kept && ndropped && (nkept || same_format))
+		rc = refuse_dropped(o, files[first_dropped], err, ", which '%s' maps tensors to: the staged model could not "
+				    "load%s" FILTER_HINT, index, ndropped > 1 ? " (nor the other files left out)" : "");
+	else if (!kept && was_dropped(p, index) && nkept)
+		rc = refuse_dropped(o, index, err, ", but '%s'%s that it maps tensors to %s staged: without their index they "
+				    "are no model" FILTER_HINT, files[first_kept], nkept > 1 ? " and the others" : "",
+				    nkept > 1 ? "are" : "is");
+	for (size_t i = 0; i < nf; i++)
+		free(files[i]);
+	free(files);
+	return rc;
+}
+
+int sci_check_filtered(const struct sc_opts *o, const struct splan *p, const char *index_dir, const char *shown,
+		       struct cs_err *err)
+{
+	if (!o->ninclude && !o->nexclude)
+		return 0;
+	int weights = 0, hf_weights = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		weights |= is_weight(p->f[i].rel);
+		hf_weights |= is_weight(p->f[i].rel) && !sci_has_suffix(p->f[i].rel, ".gguf");
+	}
+	if (!weights) {
+		size_t nw = 0, first = 0;
+		for (size_t i = 0; i < p->ndropped; i++)
+			if (is_weight(p->dropped[i]) && !nw++)
+				first = i;
+		if (!nw)
+			return cs_fail(err, EINVAL, "--include/--exclude leave no weights (*.safetensors, *.bin, *.pt, *.gguf) "
+				       "of '%s' to stage; use --kind dir to copy files that are not a model", shown);
+		char *why = left_out(o, p->dropped[first]);
+		int rc = cs_fail(err, EINVAL, "--include/--exclude leave no weights of '%s' to stage: %s%s; use --kind dir "
+				 "to copy files that are not a model", shown, why,
+				 nw > 1 ? " (and the other weight files)" : "");
+		free(why);
+		return rc;
+	}
+	if (hf_weights && was_dropped(p, "config.json"))
+		return refuse_dropped(o, "config.json", err, ": the staged weights need it to be loaded" FILTER_HINT);
+	if (check_index(o, p, "model.safetensors.index.json", ".safetensors", index_dir, err) ||
+	    check_index(o, p, "pytorch_model.bin.index.json", ".bin", index_dir, err))
+		return -1;
+	return check_series(o, p, err);
 }
 
 int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err)
@@ -381,13 +586,12 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		return cs_fail(err, ENOENT, "source '%s' is empty%s", shown,
 			       o->ninclude || o->nexclude ? " (after --include/--exclude)" : "");
 	qsort(p->f, p->n, sizeof(*p->f), cmp_sfile);
-	int config = 0, weights = 0, safet = 0;
+	if (p->ndropped)
+		qsort(p->dropped, p->ndropped, sizeof(char *), cmp_cstr);
+	int config = 0, weights = 0;
 	for (size_t i = 0; i < p->n; i++) {
-		const char *r = p->f[i].rel;
-		config |= !strcmp(r, "config.json");
-		safet |= sci_has_suffix(r, ".safetensors");
-		weights |= safet || sci_has_suffix(r, ".bin") || sci_has_suffix(r, ".pt") || sci_has_suffix(r, ".pth") ||
-			   sci_has_suffix(r, ".gguf");
+		config |= !strcmp(p->f[i].rel, "config.json");
+		weights |= is_weight(p->f[i].rel);
 	}
 	p->kind_dir = o->kind_dir;
 	if (!config && !weights && !o->kind_dir)
@@ -395,8 +599,12 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 			       "source '%s' is not a model: no config.json and no weights "
 			       "(*.safetensors, *.bin, *.pt, *.gguf); a directory that is not a model (a compile "
 			       "cache) stages with --kind dir", shown);
-	/* A URL source's headers are checked once its files are here. */
-	if (!url && !o->kind_dir && sci_check_model(p->src, p, !o->ninclude && !o->nexclude, o->src, err))
+	/* What is published must be a model: checked before anything is
+	 * copied (a URL source's headers, and an index it keeps, once its
+	 * files are here). */
+	if (!o->kind_dir && sci_check_filtered(o, p, url ? NULL : p->src, shown, err))
+		return -1;
+	if (!url && !o->kind_dir && sci_check_model(p->src, p, o->src, err))
 		return -1;
 	for (size_t i = 0; i < p->n; i++) {
 		p->f[i].nchunks = cp_nchunks(p->f[i].size, p->chunk);

@@ -449,6 +449,35 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 	return 0;
 }
 
+/* What earlier stagers of NAME that were killed left besides the partial
+ * copy (which is resumed): the journal's temporaries (flocked while their
+ * writer lives), and removed copies in .trash that nobody finished
+ * deleting (garbage by definition). Safe without the stage lock. */
+static void sweep_leftovers(const struct stage_job *j)
+{
+	char *pdir = sci_sub(j->o.root, ".partial", NULL), *tdir = sci_sub(j->o.root, ".trash", NULL);
+	char *prefix = xasprintf(".%s.journal.tmp-", j->o.name);
+	fs_temp_sweep(pdir, prefix);
+	free(prefix);
+	DIR *d = opendir(tdir);
+	struct dirent *de;
+	size_t nl = strlen(j->o.name);
+	while ((de = fs_readdir(d))) {
+		/* NAME.PID.NS: a copy renamed there to be deleted. */
+		const char *q = de->d_name + nl;
+		size_t a = strncmp(de->d_name, j->o.name, nl) || *q != '.' ? 0 : strspn(q + 1, "0123456789");
+		if (!a || q[1 + a] != '.' || !q[2 + a] || strspn(q + 2 + a, "0123456789") != strlen(q + 2 + a))
+			continue;
+		char *t = path_join(tdir, de->d_name);
+		fs_remove_tree(t);
+		free(t);
+	}
+	if (d)
+		closedir(d);
+	free(pdir);
+	free(tdir);
+}
+
 static int stage_resume(struct stage_job *j, struct cs_err *err)
 {
 	struct splan *p = &j->p;
@@ -593,7 +622,7 @@ static int stage_publish(struct stage_job *j, struct cs_err *err)
 	}
 	int rc = prune_extras(j->part, p, err);
 	if (!rc && p->remote && !p->kind_dir)   /* what the server sent is a model llama.cpp or vLLM can open */
-		rc = sci_check_model(j->part, p, 1, p->src, err);
+		rc = sci_check_filtered(&j->o, p, j->part, p->src, err) || sci_check_model(j->part, p, p->src, err);
 	/* The source's permission bits, masked by the umask (or --chmod's):
 	 * before the manifest, which records each file as it is then; its own
 	 * mode after it. */
@@ -726,6 +755,8 @@ static int stage_dir_once(const struct sc_opts *o, struct sc_result *r, struct c
 	j.r = r;
 	j.sfd = -1;
 	int rc = stage_prepare(&j, err);
+	if (!rc)
+		sweep_leftovers(&j);
 	if (!rc)
 		rc = stage_decide(&j, err);
 	if (rc == 1) {

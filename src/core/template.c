@@ -8,10 +8,17 @@
 #include "strbuf.h"
 #include "banned.h"
 
-/* Substitute {tokens} of text into b; quote values with shell_quote if asked. */
+/*
+ * Substitute {tokens} of text into b. With quote (a line for sh -c), each
+ * value is shell-quoted for where it stands: outside quotes as it is,
+ * inside '...' or "..." with the quote closed around it ('a {model}'
+ * becomes 'a ''/my dir''' -- one word, the value literal), so no value is
+ * split, expanded, or given quote characters of its own.
+ */
 static int subst(struct strbuf *b, const char *text, size_t len, const struct tmpl_var *vars, size_t nvars,
 		 int quote, struct cs_err *err)
 {
+	char q = 0; /* with quote: the quote the template is in (a ' or a "), 0 outside */
 	for (size_t i = 0; i < len; i++) {
 		if (text[i] == '{' && i + 1 < len && text[i + 1] == '{') {
 			strbuf_addch(b, '{');
@@ -24,23 +31,37 @@ static int subst(struct strbuf *b, const char *text, size_t len, const struct tm
 			continue;
 		}
 		if (text[i] != '{') {
-			strbuf_addch(b, text[i]);
+			char ch = text[i];
+			strbuf_addch(b, ch);
+			if (!quote)
+				continue;
+			if (ch == '\\' && q != '\'' && i + 1 < len && text[i + 1] != '{' && text[i + 1] != '}')
+				strbuf_addch(b, text[++i]); /* an escaped quote opens or closes nothing */
+			else if (!q && (ch == '\'' || ch == '"'))
+				q = ch;
+			else if (ch == q)
+				q = 0;
 			continue;
 		}
 		const char *close = memchr(text + i, '}', len - i);
 		if (!close)
-			return cs_fail(err, EINVAL, "unclosed '{' in server template");
+			return cs_fail(err, EINVAL, "unclosed '{' in server template (a literal brace is written {{ or }})");
 		size_t nl = (size_t)(close - (text + i + 1));
 		const struct tmpl_var *v = NULL;
 		for (size_t k = 0; k < nvars; k++)
 			if (strlen(vars[k].name) == nl && !strncmp(vars[k].name, text + i + 1, nl))
 				v = &vars[k];
 		if (!v)
-			return cs_fail(err, EINVAL, "unknown token '{%.*s}' in server template", (int)nl, text + i + 1);
+			return cs_fail(err, EINVAL, "unknown token '{%.*s}' in server template (a literal brace is written {{ or }})",
+				       (int)nl, text + i + 1);
 		if (quote) {
-			char *q = shell_quote(v->value);
-			strbuf_adds(b, q);
-			free(q);
+			char *qv = shell_quote(v->value);
+			if (q)
+				strbuf_addch(b, q);
+			strbuf_adds(b, qv);
+			if (q)
+				strbuf_addch(b, q);
+			free(qv);
 		} else {
 			strbuf_adds(b, v->value);
 		}
@@ -66,8 +87,8 @@ int tmpl_argv(const char *tmpl, const struct tmpl_var *vars, size_t nvars, char 
 	const char *p = tmpl;
 	*argv_out = NULL;
 	for (;;) {
-		while (*p == ' ' || *p == '\t' || *p == '\n')
-			p++;
+		while (*p == ' ' || *p == '\t' || *p == '\n' || (*p == '\\' && p[1] == '\n'))
+			p += *p == '\\' ? 2 : 1;
 		if (!*p)
 			break;
 		/* One word: unquote into raw, then substitute. Quoted text is
@@ -88,6 +109,10 @@ int tmpl_argv(const char *tmpl, const struct tmpl_var *vars, size_t nvars, char 
 			} else if (*p == '"') {
 				p++;
 				while (*p && *p != '"') {
+					if (*p == '\\' && p[1] == '\n') {
+						p += 2; /* a line continued, as sh reads it */
+						continue;
+					}
 					if (*p == '\\' && p[1] && strchr("\"\\$`", p[1]))
 						p++;
 					strbuf_addch(&raw, *p++);
@@ -98,6 +123,8 @@ int tmpl_argv(const char *tmpl, const struct tmpl_var *vars, size_t nvars, char 
 					return cs_fail(err, EINVAL, "unterminated \" in server template");
 				}
 				p++;
+			} else if (*p == '\\' && p[1] == '\n') {
+				p += 2; /* a line continued: no character, no word break */
 			} else if (*p == '\\' && p[1]) {
 				strbuf_addch(&raw, p[1]);
 				p += 2;

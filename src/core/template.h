@@ -5,11 +5,15 @@
  *   vllm serve {model} --port {port} --max-model-len {max_model_len}
  *
  * tmpl_argv splits the template into words with shell-like quoting ('...',
- * "..." with \" \\ \$ \` escapes, backslash outside quotes) BEFORE
- * substituting tokens, so a value is never split or interpreted: a model
- * path with spaces, quotes or $(...) stays one literal argument.
+ * "..." with \" \\ \$ \` escapes, backslash outside quotes; a backslash
+ * before a newline continues the line, as in sh: no character, no word)
+ * BEFORE substituting tokens, so a value is never split or interpreted: a
+ * model path with spaces, quotes or $(...) stays one literal argument, and
+ * an empty value or '' is one empty argument.
  * tmpl_shell substitutes shell-quoted values into the raw template, for
- * `sh -c` (the --shell option).
+ * `sh -c` (the --shell option), quoted for where each token stands
+ * (outside quotes, or inside '...' or "...", whose quote is closed around
+ * the value), so that sh reads every value back literally.
  *
  * Tokens are {name}; an unknown token is an error; "{{" and "}}" are
  * literal braces. Ownership: results are malloc'd (tmpl_argv_free).

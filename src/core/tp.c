@@ -58,7 +58,8 @@ enum tp_kind tp_kind_of(const char *name, int ndim)
 static int config_heads(const struct st_model *m, int attention)
 {
 	char *p = path_join(m->dir, "config.json");
-	json_t *j = json_load_file(p, 0, NULL);
+	/* st_model_open refused a config.json with a key twice; so does this. */
+	json_t *j = json_load_file(p, JSON_REJECT_DUPLICATES, NULL);
 	free(p);
 	if (!j)
 		return -1;

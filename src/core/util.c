@@ -244,7 +244,7 @@ int parse_u64(const char *s, uint64_t *out)
 
 int parse_int_range(const char *s, long min, long max, long *out)
 {
-	if (!s || !*s)
+	if (!s || !(isdigit((unsigned char)*s) || (*s == '-' && isdigit((unsigned char)s[1]))))
 		return -1;
 	errno = 0;
 	char *end;
@@ -252,6 +252,165 @@ int parse_int_range(const char *s, long min, long max, long *out)
 	if (errno || *end || v < min || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+static const char *digits_at(const char *p)
+{
+	while (isdigit((unsigned char)*p))
+		p++;
+	return p;
+}
+
+int parse_finite_prefix(const char *s, double *out, const char **end)
+{
+	if (!s)
+		return -1;
+	const char *p = s + (*s == '+' || *s == '-');
+	const char *q = digits_at(p);
+	int mant = q > p;
+	if (*q == '.') {
+		const char *f = digits_at(q + 1);
+		mant |= f > q + 1;
+		q = mant ? f : q;
+	}
+	if (!mant)
+		return -1;
+	if (*q == 'e' || *q == 'E') {
+		const char *x = q + 1 + (q[1] == '+' || q[1] == '-');
+		const char *xe = digits_at(x);
+		if (xe > x)
+			q = xe;
+	}
+	/* strtod on exactly the text checked above (it alone rounds right). */
+	char buf[128];
+	if ((size_t)(q - s) >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, (size_t)(q - s));
+	buf[q - s] = '\0';
+	char *e;
+	double v = strtod(buf, &e);
+	if (*e || !isfinite(v))
+		return -1;
+	*out = v;
+	if (end)
+		*end = q;
+	return 0;
+}
+
+int parse_finite(const char *s, double *out)
+{
+	const char *end;
+	double v;
+	if (parse_finite_prefix(s, &v, &end) || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---- URLs in text ---- */
+
+static int url_end_char(char c)
+{
+	return !c || isspace((unsigned char)c) || strchr("\"'`<>", c) || (unsigned char)c < 0x20;
+}
+
+/* The next URL of s from *pos: the spans to hide, [a[i], b[i]), at most 3
+ * (user info, query, fragment). Returns their number, -1 when no URL is
+ * left; *pos moves past the URL. */
+static int url_secrets(const char *s, size_t *pos, size_t a[3], size_t b[3])
+{
+	const char *m;
+	for (const char *from = s + *pos; (m = strstr(from, "://")); from = m + 3) {
+		const char *st = m;
+		while (st > s && (isalnum((unsigned char)st[-1]) || strchr("+.-", st[-1])))
+			st--;
+		while (st < m && !isalpha((unsigned char)*st))
+			st++;
+		if (st == m)
+			continue;
+		const char *h = m + 3, *end = h;
+		while (!url_end_char(*end))
+			end++;
+		const char *auth_end = h + strcspn(h, "/?#");
+		if (auth_end > end)
+			auth_end = end;
+		int n = 0;
+		const char *at = NULL;
+		for (const char *c = h; c < auth_end; c++)
+			if (*c == '@')
+				at = c;
+		if (at) {
+			a[n] = (size_t)(h - s);
+			b[n++] = (size_t)(at - s);
+		}
+		const char *q = auth_end + strcspn(auth_end, "?#");
+		if (q > end)
+			q = end;
+		if (q < end && *q == '?') {
+			const char *hash = memchr(q, '#', (size_t)(end - q));
+			a[n] = (size_t)(q + 1 - s);
+			b[n++] = (size_t)((hash ? hash : end) - s);
+			q = hash ? hash : end;
+		}
+		if (q < end && *q == '#') {
+			a[n] = (size_t)(q + 1 - s);
+			b[n++] = (size_t)(end - s);
+		}
+		*pos = (size_t)(end - s);
+		return n;
+	}
+	return -1;
+}
+
+char *redact_urls(const char *text)
+{
+	if (!text)
+		return NULL;
+	size_t len = strlen(text), cap = len + 1, o = 0, pos = 0, done = 0, a[3], b[3];
+	char *out = xmalloc(cap);
+	int n;
+	while ((n = url_secrets(text, &pos, a, b)) >= 0) {
+		for (int i = 0; i < n; i++) {
+			if (b[i] == a[i])
+				continue;
+			size_t keep = a[i] - done;
+			out = xgrow(out, &cap, o + keep + 9, 1);
+			memcpy(out + o, text + done, keep);
+			o += keep;
+			memcpy(out + o, "REDACTED", 8);
+			o += 8;
+			done = b[i];
+		}
+	}
+	out = xgrow(out, &cap, o + len - done + 1, 1);
+	memcpy(out + o, text + done, len - done);
+	out[o + len - done] = '\0';
+	return out;
+}
+
+int redact_urls_inplace(char *s)
+{
+	size_t pos = 0, a[3], b[3];
+	int n, changed = 0;
+	while (s && (n = url_secrets(s, &pos, a, b)) >= 0)
+		for (int i = 0; i < n; i++)
+			for (size_t k = a[i]; k < b[i]; k++)
+				if (s[k] != '*') {
+					s[k] = '*';
+					changed = 1;
+				}
+	return changed;
+}
+
+int url_has_secret(const char *s)
+{
+	size_t pos = 0, a[3], b[3];
+	int n;
+	while (s && (n = url_secrets(s, &pos, a, b)) >= 0)
+		for (int i = 0; i < n; i++)
+			if (b[i] > a[i])
+				return 1;
 	return 0;
 }
 

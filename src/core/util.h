@@ -82,8 +82,31 @@ int parse_duration(const char *s, uint64_t *ns_out);
 int parse_duration_unit(const char *s, uint64_t *ns_out);
 /* A non-negative decimal integer that fits in uint64_t; -1 otherwise. */
 int parse_u64(const char *s, uint64_t *out);
-/* As parse_u64, bounded to [min, max]. */
+/* As parse_u64, bounded to [min, max] (an optional '-', then digits). */
 int parse_int_range(const char *s, long min, long max, long *out);
+/*
+ * A finite decimal number, the only kind read from CSVs, notes, sidecars
+ * and server logs: [+-]DIGITS[.DIGITS][e[+-]DIGITS] (or .DIGITS), in the C
+ * locale. No blanks, hex, "inf", "nan", or a value that overflows a
+ * double. parse_finite takes all of s; parse_finite_prefix the number at
+ * the start of s, *end set after it (a log line's "1.23 seconds").
+ * Returns 0, or -1 with *out untouched.
+ */
+int parse_finite(const char *s, double *out);
+int parse_finite_prefix(const char *s, double *out, const char **end);
+
+/*
+ * Credentials in URLs: every scheme://... in a text (a URL ends at a blank,
+ * a quote, '<', '>' or '`') with its user info, query and fragment hidden,
+ * as passwords, tokens and presigned signatures go there.
+ * redact_urls: "https://REDACTED@host/p?REDACTED" (malloc'd).
+ * redact_urls_inplace: each hidden byte overwritten with '*', the length
+ * kept (for argv, which /proc/PID/cmdline shows); returns 1 if it changed s.
+ * url_has_secret: 1 if s holds a URL with any of them.
+ */
+char *redact_urls(const char *text);
+int redact_urls_inplace(char *s);
+int url_has_secret(const char *s);
 
 /* Human formatting into a caller buffer; returns buf. */
 char *fmt_bytes(char *buf, size_t len, uint64_t bytes);       /* "1.5 GiB" */

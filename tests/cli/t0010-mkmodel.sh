@@ -109,4 +109,68 @@ if [ ! -e big ]; then
 fi
 rm -rf big
 
+# wait_for GLOB: bounded (4 s) wait until a name matching GLOB is in the
+# current directory (hidden names included).
+wait_for() {
+	local _ f
+	for _ in $(seq 1 400); do
+		for f in $1; do [ -e "$f" ] && return 0; done
+		sleep 0.01
+	done
+	return 1
+}
+left() { ls -a | grep -c -- "$1"; }
+
+# kill -9 of a writer in its own PID namespace (a container): the PID in
+# its partial's name means nothing here -- 1 is alive -- so only the lock
+# it held can show it is dead.
+if [ "$(id -u)" = 0 ] && unshare --pid --fork true 2>/dev/null; then
+	unshare --pid --fork "$COLDSTART" mkmodel ns --preset llama-3.2-1b --layers 2 -q 2>/dev/null &
+	up=$!
+	wait_for '.ns.mkmodel-partial-*'
+	check "the namespaced writer started (its partial appeared)" [ "$(left '^\.ns\.mkmodel-partial-')" = 1 ]
+	kill -9 "$(cat /proc/$up/task/$up/children 2>/dev/null)" 2>/dev/null
+	wait "$up" 2>/dev/null
+	if [ ! -e ns ]; then
+		expect_rc 0 "the next mkmodel of ns" "$COLDSTART" mkmodel ns --preset tiny -q
+		check "removed the killed namespaced writer's partial" [ "$(left 'ns.mkmodel-partial')" = 0 ]
+		expect_rc 0 "and wrote a valid model" "$COLDSTART" inspect ns
+	fi
+	rm -rf ns
+fi
+
+# GGUF: kill -9 mid-write; the next write of the same file removes the part.
+"$COLDSTART" mkmodel g.gguf --format gguf --preset llama-3.2-1b --layers 2 -q 2>/dev/null &
+pid=$!
+wait_for '.g.gguf.tmp-*'
+check "the gguf writer started (its temporary appeared)" [ "$(left '^\.g\.gguf\.tmp-')" = 1 ]
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+if [ ! -e g.gguf ]; then
+	expect_rc 0 "the next mkmodel of g.gguf" "$COLDSTART" mkmodel g.gguf --format gguf --preset tiny -q
+	check "removed the killed gguf writer's temporary" [ "$(left 'g.gguf.tmp')" = 0 ]
+	expect_rc 0 "and wrote a valid model" "$COLDSTART" inspect g.gguf
+fi
+rm -f g.gguf
+
+# A live writer's temporaries are never removed by a concurrent run: the
+# writer is stopped (alive, lock held) while another writes the same target.
+for fmt in safetensors gguf; do
+	if [ $fmt = gguf ]; then t=lg.gguf; pat='.lg.gguf.tmp-*'; re='lg.gguf.tmp'; else t=lv; pat='.lv.mkmodel-partial-*'; re='lv.mkmodel-partial'; fi
+	"$COLDSTART" mkmodel "$t" --format $fmt --preset llama-3.2-1b --layers 2 -q 2>/dev/null &
+	pid=$!
+	wait_for "$pat"
+	kill -STOP "$pid"
+	if [ "$(left "$re")" = 1 ]; then
+		expect_rc 0 "$fmt: another mkmodel of the same target meanwhile" "$COLDSTART" mkmodel "$t" --format $fmt --preset tiny --force -q
+		check "$fmt: the stopped (live) writer's temporary is still there" [ "$(left "$re")" = 1 ]
+	fi
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	expect_rc 0 "$fmt: once it is dead, the next mkmodel" "$COLDSTART" mkmodel "$t" --format $fmt --preset tiny --force -q
+	check "$fmt: removes its temporary" [ "$(left "$re")" = 0 ]
+	expect_rc 0 "$fmt: and the model is valid" "$COLDSTART" inspect "$t"
+	rm -rf "$t"
+done
+
 done_testing

@@ -35,6 +35,33 @@ bad index-path-escape "not a plain file name"
 bad index-bad-json "model.safetensors.index.json': invalid JSON"
 bad index-duplicate-tensor "tensor 'a.weight' is in two shards"
 
+# One tensor name defined twice: refused with both places named, in one
+# header, across files with or without an index, in the weight_map, and in
+# GGUF (tensor infos, KV keys, the parts of a split set).
+bad header-duplicate-tensor "tensor 'a.weight' is defined twice in the header: at bytes 9 and 73"
+bad header-duplicate-key "tensor 'a.weight': key 'dtype' is given twice in the header, at bytes 21 and 36"
+bad unindexed-duplicate-tensor "tensor 'b.weight' is in two shards: 'extra.safetensors' and 'model.safetensors'"
+bad index-duplicate-key "tensor 'a.weight' is mapped twice in \"weight_map\": to 'model-00001-of-00002.safetensors' (line 2) and to 'model-00002-of-00002.safetensors' (line 4)"
+bad config-duplicate-key "config.json': key 'num_hidden_layers' is given twice: lines 2 and 3"
+bad gguf-duplicate-tensor "tensor 'a.weight' is defined twice: tensor infos 0 and 1"
+bad gguf-duplicate-key "key 'general.architecture' is defined twice: KVs 0 and 1"
+bad gguf-split-duplicate-tensor "tensor 'a.weight' is in two parts: 'm-00001-of-00002.gguf' and 'm-00002-of-00002.gguf'"
+# Every command that reads a checkpoint refuses them the same way.
+R=$SCRATCH/root
+for fx in header-duplicate-tensor unindexed-duplicate-tensor index-duplicate-key index-duplicate-tensor \
+	gguf-duplicate-tensor gguf-split-duplicate-tensor; do
+	expect_rc 1 "stage refuses $fx" "$COLDSTART" stage "$M/$fx" --root "$R" --name "$fx"
+	contains "stage: says it is no usable model" "$err" "is not a usable"
+	check "stage: nothing of $fx published or left" [ ! -e "$R/$fx" ] && [ -z "$(ls -A "$R/.partial" 2>/dev/null)" ]
+	case $fx in gguf-*) continue ;; esac
+	expect_rc 1 "probe refuses $fx" "$COLDSTART" probe "$M/$fx" --device host
+	contains "probe: names the tensor" "$err" "tensor '"
+	expect_rc 1 "refserve refuses $fx" timeout 20 "$COLDSTART" refserve "$M/$fx" --device host --port 1
+	contains "refserve: names the tensor" "$err" "tensor '"
+	expect_rc 1 "bench refuses $fx" "$COLDSTART" bench --nvme "$M/$fx" --net "$M/good" --server "true {port}" -q
+	contains "bench: names the tensor" "$err" "tensor '"
+done
+
 # The file name is in the message.
 expect_rc 1 "message names the file" "$COLDSTART" inspect "$M/wrong-span"
 contains "file named" "$err" "wrong-span/model.safetensors'"

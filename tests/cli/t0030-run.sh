@@ -2,7 +2,7 @@
 # coldstart run: the measured start, the CSV row, every failure path, and
 # that no process of a run survives it.
 . "$(dirname "$0")/lib.sh"
-F=${FIXTURES:?FIXTURES must point at the built fixtures}/fakeserver
+. "$REPO_ROOT/tests/cli/strict.sh"
 check "fixture server built" [ -x "$F" ]
 
 
@@ -154,6 +154,43 @@ check "nothing was executed by a shell" [ ! -e x ]
 check "the server saw the path literally" grep -qF 'Starting to load model we ird $(touch x)/m...' lit.log
 expect_rc 0 "--shell quotes values" "$COLDSTART" run --model 'we ird $(touch x)/m' --shell --server "$SRV 2>&1" --log sh.log -q
 check "still nothing executed" [ ! -e x ]
+expect_argv sq.argv --port '{port}' --model 'we ird $(touch x)/m' --tag 'in "..."' --tag "mode dq"
+expect_rc 0 "--shell: a token inside \"...\" and '...' is quoted for where it stands" \
+	env CS_EXPECT_ARGV=$SCRATCH/sq.argv "$COLDSTART" run --model 'we ird $(touch x)/m' --mode dq --shell \
+	--server "exec $F --port '{port}' --model \"{model}\" --tag 'in \"...\"' --tag \"mode {mode}\"" -q
+check "... and runs nothing of the model's path" [ ! -e x ]
+
+# The template: split once, every argument once, as written.
+expect_argv t.argv --port '{port}' --model "$SCRATCH/m" --tag 'two words' --tag '' --tag=-- \
+	--tag 'id {run_id}' --tag '{"a": {"b": 1}}' --max-model-len 1024
+expect_rc 0 "quotes, an empty word, a literal --, braces, line continuations: the server gets exactly those" \
+	env CS_EXPECT_ARGV=$SCRATCH/t.argv "$COLDSTART" run --model "$SCRATCH/m" --max-model-len 1024 -q --server "$F \\
+	--port {port} --model {model} --tag 'two words' --tag '' --tag=-- \\
+	--tag 'id {{run_id}}' --tag '{{\"a\": {{\"b\": 1}}}}' --max-model-len {max_model_len}"
+expect_rc 2 "a JSON argument's braces must be doubled: refused, saying how" \
+	"$COLDSTART" run --model m --server "$F --port {port} --tag '{\"a\": 1}'" -q
+contains "... {{ and }}" "$err" "a literal brace is written {{ or }}"
+
+# The context the server used: every built-in template passes
+# {max_model_len}; what the server's log says it used is in the row, and a
+# disagreement is flagged.
+expect_rc 0 "refserve is told --max-model-len" "$COLDSTART" run --model m --server refserve --max-model-len 1024 --csv ctx.csv -q
+contains "... and the row says what it used" "$(tail -1 ctx.csv)" "server_max_model_len=1024"
+lacks "... the same as the row's" "$(tail -1 ctx.csv)" "max_model_len_mismatch"
+expect_rc 0 "a template that sets its own context" "$COLDSTART" run --model m --server "$F --port {port} --max-model-len 512" --csv ctx.csv
+contains "... the row says what the server used" "$(tail -1 ctx.csv)" "server_max_model_len=512; max_model_len_mismatch=yes"
+contains "... and a warning says so" "$err" "used a context of 512 tokens, not the row's max_model_len 4096"
+contains "... naming the cause" "$err" "the server template does not pass {max_model_len}"
+VB=$(vllm_bin)
+PATH=$VB:$PATH expect_rc 0 "vllm on the PATH: the default template, parsed as vLLM's CLI parses it" \
+	"$COLDSTART" run --model m --max-model-len 2048 --csv ctx.csv --json
+check "... vllm serve {model} --port {port} --max-model-len 2048" python3 -c '
+import json,sys; d=json.loads(sys.argv[1])
+assert d["command"].startswith("vllm serve m --port ") and d["command"].endswith(" --max-model-len 2048"), d["command"]
+assert d["server_max_model_len"]==2048 and "server_max_model_len=2048" in d["notes"], d' "$out"
+PATH=$VB:$PATH expect_rc 1 "a max_model_len longer than the model's: vLLM's stand-in refuses, as vLLM does" \
+	"$COLDSTART" run --model m --csv ctx.csv -q
+contains "... its reason shown" "$err" "User-specified max_model_len (4096) is greater than the derived max_model_len"
 
 # Usage errors.
 expect_rc 2 "missing --model" "$COLDSTART" run --server "$SRV"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # coldstart bench: order, rows, summary, refusals, concurrent benches on one CSV.
 . "$(dirname "$0")/lib.sh"
-F=${FIXTURES:?}/fakeserver
+. "$REPO_ROOT/tests/cli/strict.sh"
 SRV="$F --port {port} --model {model}"
 "$COLDSTART" mkmodel nvme/qwen --preset tiny -q >/dev/null
 cp -r nvme net
@@ -56,6 +56,55 @@ expect_rc 2 "net mode with no path at all" env -u MODEL_PATH_NET -u MODEL_PATH_N
 contains "says what it needs" "$err" "mode 'net' needs a path"
 expect_rc 2 "unknown mode" "$COLDSTART" bench --nvme nvme/qwen --modes nvme,tape --server "$SRV"
 expect_rc 2 "bad order" "$COLDSTART" bench --nvme nvme/qwen --order sideways --server "$SRV"
+
+# The same model behind every mode, checked before anything is measured:
+# names, sizes and sampled bytes (the sidecar records what was compared).
+check "the sidecar records the model's identity: the same on both sides" python3 -c '
+import json; m=json.load(open("storage_layout_bench.meta.json"))["model_identity"]
+a,b=m["paths"]; assert m["same"] is True and (a["mode"],b["mode"])==("nvme","net"), m
+assert a["sampled_xxh3"]==b["sampled_xxh3"] and a["files"]==b["files"] and a["bytes"]>0, m'
+contains "the report says so" "$(cat storage_layout_bench.md)" "The same model behind every mode"
+cp -r net other
+shard=$(cd other/qwen && ls *.safetensors | head -1)
+size=$(stat -c %s "other/qwen/$shard")
+last=$(tail -c 1 "other/qwen/$shard" | od -An -tu1 | tr -d ' ')
+printf "\\$(printf %o $(( (last + 1) % 256 )))" | dd of="other/qwen/$shard" bs=1 seek=$((size - 1)) conv=notrunc 2>/dev/null
+expect_rc 1 "one byte changed at the end of a shard: refused" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --server "$SRV" --csv mm.csv
+contains "names the file" "$err" "'$shard' has other bytes under --nvme than under --net (the same size, $size bytes"
+contains "and what to do" "$err" "--allow-different-models"
+check "nothing measured, nothing written" [ ! -e mm.csv ] && [ ! -e mm.meta.json ]
+no_leftovers "no server started"
+rm other/qwen/config.json
+echo extra > other/qwen/notes.txt
+expect_rc 1 "a file missing, another extra" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --server "$SRV" --csv mm.csv -q
+contains "names both" "$err" "'config.json' is under --nvme only; "
+contains "... and the extra one" "$err" "'notes.txt' is under --net only"
+rm -r other && cp -r net other && : > other/qwen/generation_config.json
+expect_rc 1 "a size differs" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --server "$SRV" --csv mm.csv -q
+contains "names the sizes" "$err" "'generation_config.json' is $(stat -c %s nvme/qwen/generation_config.json) bytes under --nvme and 0 under --net"
+expect_rc 0 "--allow-different-models runs anyway" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --server "$SRV" --csv mm.csv \
+	--repeat 1 --allow-different-models
+contains "with a warning" "$err" "warning: the models behind --nvme 'nvme/qwen' and --net 'other/qwen' differ"
+check "the sidecar records the difference" python3 -c '
+import json; m=json.load(open("mm.meta.json"))["model_identity"]
+assert m["same"] is False and "generation_config.json" in m["differences"][0], m'
+contains "the report warns" "$(cat mm.md)" "Warning: the modes did not load the same model"
+expect_rc 0 "one mode only: nothing to compare" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --modes net --server "$SRV" --csv one.csv --repeat 1 -q
+rm -r other
+
+# Every run's server gets its arguments exactly, once each (the strict
+# stand-in: the model path differs by mode, the rest is the template).
+expect_argv b.argv --port '{port}' --model '{*}' --tag '{*}' --tag 'two words' --max-model-len 2048
+expect_rc 0 "bench nvme, net, staged: each server started with exactly its template's arguments" \
+	env CS_EXPECT_ARGV=$SCRATCH/b.argv "$COLDSTART" bench --nvme nvme/qwen --net net/qwen --modes nvme,net,staged \
+	--stage-root "$SCRATCH/st" --repeat 1 --max-model-len 2048 --csv s.csv -q \
+	--server "$F --port {port} --model {model} --tag {mode} --tag 'two words' --max-model-len {max_model_len}"
+check "... every row says the server used the row's context" [ "$(grep -c 'server_max_model_len=2048' s.csv)" = 3 ]
+check "... and none is flagged" [ "$(grep -c max_model_len_mismatch s.csv)" = 0 ]
+VB=$(vllm_bin)
+PATH=$VB:$PATH expect_rc 0 "bench with vllm on the PATH: the default template, parsed as vLLM's CLI parses it, runtime mode too" \
+	"$COLDSTART" bench --nvme nvme/qwen --net net/qwen --modes nvme,net,runtime --repeat 1 --max-model-len 2048 --csv v.csv -q
+check "... three rows, each with the context vLLM's stand-in used" [ "$(grep -c 'server=vllm;.*server_max_model_len=2048' v.csv)" = 3 ]
 
 # A failing run stops the bench with exit 1.
 expect_rc 1 "a failing server fails the bench" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --server "$F --port {port} --crash" --csv f.csv -q

@@ -114,6 +114,38 @@ contains "copy 30.10 s + start 22.00 s" "$out" "copy 30.10 s + start from the st
 contains "says how each row was read" "$out" "- run 2: \`load_s\` is copy + start"
 contains "the disagreeing row is flagged, with the numbers" "$out" "run 5 (staged): its load\\_s column 40.0 matches neither"
 
+# Numbers that are not finite decimals (nan, inf, hex 0x10, 1e999, an id
+# past 64 bits): the row is unreadable, counted and listed, in no statistic.
+cp "$R/nonfinite.csv" .
+expect_rc 0 "report on rows with NaN, inf and hex" "$COLDSTART" report nonfinite.csv --json -q
+check "every mode in the JSON, the statistics from the valid rows only" python3 -c '
+import json,sys
+d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+assert sorted(m)==["net","nvme","staged"], sorted(m)
+assert m["nvme"]["runs"]==1 and m["nvme"]["load_s"]["median"]==10.0 and m["nvme"]["load_s"]["max"]==10.0, m["nvme"]
+assert m["nvme"]["unreadable"]==5 and m["net"]["unreadable"]==2 and m["staged"]["unreadable"]==2, m
+assert m["net"]["runs"]==1 and m["net"]["load_s"]["median"]==40.0, m["net"]
+assert m["staged"]["runs"]==1 and m["staged"]["copy_s"]["median"]==30.0, m["staged"]
+assert d["net_nvme_ratio"]==4.0, d
+u={x["record"]:x for x in d["unreadable_rows"]}
+assert len(u)==9 and u[5]["why"]=="load_s \x270x10\x27 is not a finite decimal number", u
+assert u[12]["run_id"] is None and "99999999999999999999" in u[12]["why"], u[12]' "$out"
+check "the JSON is strict: no NaN or Infinity for Python to take" python3 -c '
+import json,sys
+json.loads(sys.argv[1], parse_constant=lambda c: sys.exit("bare "+c))' "$out"
+md=$(cat nonfinite.md)
+contains "the report counts them" "$md" "(and 9 unreadable, left out)"
+contains "and lists each, with the value" "$md" "- record 5 (run 4, nvme): load\\_s '0x10' is not a finite decimal number."
+contains "the note too" "$md" "- record 10 (run 9, staged): the notes' copy\\_s 'nan' is not a finite decimal number."
+contains "nvme's figures are its one valid run" "$md" "| nvme | 1 (+5 unreadable) | 10.00 | 10.00 | 10.00 |"
+lacks "0x10 is never 16" "$md" "16.00"
+"$COLDSTART" mkmodel cm --preset tiny -q >/dev/null
+for v in nan inf 0x10 " 5"; do
+	expect_rc 2 "run --copy-s '$v' refused: it would go into a row" "$COLDSTART" run --model cm --copy-s "$v" \
+		--server "$F --port {port} --model {model}" --csv cs.csv -q
+done
+check "no row written" [ ! -s cs.csv ]
+
 # What goes into Markdown is escaped.
 printf 'run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes\n1,a|b,<img src=x onerror=alert(1)>,1,1.0,,cold=yes\n' > esc.csv
 expect_rc 0 "report with odd names" "$COLDSTART" report esc.csv -q

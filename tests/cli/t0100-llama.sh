@@ -117,17 +117,32 @@ n=d['notes']
 for k in ('cold=yes','server=llama.cpp','t_load_start=','model_load_s=','context_s=','first_eval_s=','t_weights_end='):
     assert k in n, (k, n)
 assert d['status']=='ready' and d['model']=='tiny', d"
-# A llama-server on the PATH is preferred: this one hands its arguments to
-# llama_serve.mjs (-m MODEL --port P --host H).
+check "... run with the row's context (4096), as llama.cpp's log says" json "
+assert d['max_model_len']==4096 and d['server_max_model_len']==4096, d
+assert 'server_max_model_len=4096' in d['notes'] and 'mismatch' not in d['notes'], d['notes']"
+expect_rc 0 "run --server llama.cpp --max-model-len 512" "$COLDSTART" run -m tiny.gguf --server llama.cpp --max-model-len 512 --json
+check "... llama.cpp used 512" json "assert d['server_max_model_len']==512 and 'mismatch' not in d['notes'], d"
+expect_rc 0 "a llama.cpp template that does not pass the context" "$COLDSTART" run -m tiny.gguf \
+	--server "node $SRV/llama_serve.mjs {model} --port {port}" --json
+check "... the context llama.cpp used (its default) is recorded and flagged" json "
+assert d['server_max_model_len']==256 and 'max_model_len_mismatch=yes' in d['notes'], d"
+contains "... with a warning" "$err" "used a context of 256 tokens, not the row's max_model_len 4096"
+# A llama-server on the PATH is preferred: this one, as strict as the real
+# one, takes exactly -m MODEL --port P --host H --ctx-size N and hands them
+# to llama_serve.mjs.
 mkdir -p bin
 cat > bin/llama-server <<EOF
 #!/bin/sh
-[ "\$1" = -m ] && [ "\$3" = --port ] && [ "\$5" = --host ] || { echo "unexpected arguments: \$*" >&2; exit 2; }
-exec node "$SRV/llama_serve.mjs" "\$2" --port "\$4" --host "\$6"
+[ \$# = 8 ] && [ "\$1" = -m ] && [ "\$3" = --port ] && [ "\$5" = --host ] && [ "\$7" = --ctx-size ] ||
+	{ echo "unexpected arguments: \$*" >&2; exit 2; }
+exec node "$SRV/llama_serve.mjs" "\$2" --port "\$4" --host "\$6" --ctx-size "\$8"
 EOF
 chmod +x bin/llama-server
 PATH="$PWD/bin:$PATH" expect_rc 0 "run --server llama.cpp uses llama-server when it is on the PATH" "$COLDSTART" run -m tiny.gguf --server llama.cpp --json
-check "... as llama-server -m {model} --port {port}" json "assert d['command'].startswith('llama-server -m tiny.gguf --port '), d['command']"
+check "... as llama-server -m {model} --port {port} --host 127.0.0.1 --ctx-size {max_model_len}" json "
+import re
+assert re.fullmatch(r'llama-server -m tiny.gguf --port [0-9]+ --host 127.0.0.1 --ctx-size 4096', d['command']), d['command']
+assert d['server_max_model_len']==4096, d"
 expect_rc 0 "a GGUF model without --server gets llama.cpp" "$COLDSTART" run -m tiny.gguf --json
 contains "says so" "$err" "is a GGUF model: the server is llama.cpp"
 expect_rc 1 "refserve refuses a GGUF model" "$COLDSTART" run -m tiny.gguf --server refserve

@@ -61,12 +61,60 @@ expect_rc 1 "a missing prefix" "$COLDSTART" bench --net s3://models/nothing/here
 contains "names it" "$err" "net source refused"
 expect_rc 2 "--insecure with a path" "$COLDSTART" bench --net www/m --insecure --server "$SRV" -q --csv r.csv
 
-# run --model URL: the same hand-over, and the URL's credentials never shown.
+# run --model URL: the same hand-over, and the URL's credentials never shown
+# nor on the server's command line (every user reads it in ps): {model} is
+# the URL without them, the whole URL is in $COLDSTART_MODEL_URL.
 : > "$URLSERVE_DIR/urls"
+: > "$URLSERVE_DIR/env-urls"
 expect_rc 0 "run --model URL?token" "$COLDSTART" run --model "http://127.0.0.1:$PORT/m/?sig=q-SECRET-1" --server "$SRV" --csv u.csv --json
-check "the server got the whole URL" grep -qx "http://127.0.0.1:$PORT/m/?sig=q-SECRET-1" "$URLSERVE_DIR/urls"
+check "the server's command line got the URL without its query" grep -qx "http://127.0.0.1:$PORT/m/" "$URLSERVE_DIR/urls"
+check "... and its environment the whole URL" grep -qx "http://127.0.0.1:$PORT/m/?sig=q-SECRET-1" "$URLSERVE_DIR/env-urls"
+contains "a warning says so" "$err" "in the server's environment as \$COLDSTART_MODEL_URL"
 check "cold_mode=remote" [ "$(note u.csv 0 cold_mode)" = remote ]
 check "the token is in no output, row or log" [ "$( { echo "$out$err"; cat u.csv; cat coldstart-logs/* 2>/dev/null; } | grep -c SECRET)" = 0 ]
+
+# bench --net with a password and a signature: in no output, row, sidecar,
+# report, log, --json, nor any command line of coldstart's processes while
+# they run (coldstart itself, the process guard it forks, the server).
+printf '%s\n' '#!/bin/sh' \
+	'# The command lines of this server, its parent (the guard) and the' \
+	"# guard's parent (coldstart), while they run; then the server." \
+	'g=$PPID' \
+	'c=$(awk "{print \$4}" "/proc/$g/stat")' \
+	'for p in $$ $g $c; do tr "\0" " " < "/proc/$p/cmdline"; echo; done >> "$SPY"' \
+	'exec "$@"' > spy.sh
+chmod +x spy.sh
+export SPY=$SCRATCH/cmdlines
+: > "$SPY"
+: > "$URLSERVE_DIR/env-urls"
+SURL="http://user:pw-SECRET-2@127.0.0.1:$PORT/m/?X-Amz-Signature=SECRET-3"
+expect_rc 0 "bench --net URL with user info and a signature" "$COLDSTART" bench --net "$SURL" --nvme www/m --modes nvme,net \
+	--server "$SCRATCH/spy.sh $SRV" --repeat 1 --csv p.csv --json
+check "the server read the model through \$COLDSTART_MODEL_URL" grep -qx "$SURL" "$URLSERVE_DIR/env-urls"
+check "the command lines were recorded, 3 per run" [ "$(wc -l < "$SPY")" = 6 ]
+stars() { printf '%*s' "${#1}" '' | tr ' ' '*'; }
+contains "coldstart's own command line shows the URL, its secrets overwritten" "$(cat "$SPY")" \
+	"--net http://$(stars user:pw-SECRET-2)@127.0.0.1:$PORT/m/?$(stars X-Amz-Signature=SECRET-3) --nvme"
+check "no credential on any command line: the server's, the guard's, coldstart's" [ "$(grep -c SECRET "$SPY")" = 0 ]
+check "the sidecar names the model's identity by the URL's listing" python3 -c '
+import json; m=json.load(open("p.meta.json"))["model_identity"]
+assert m["same"] is True and [p["mode"] for p in m["paths"]]==["nvme","net"], m'
+contains "the sidecar's command line, redacted" "$(cat p.meta.json)" "--net 'http://REDACTED@127.0.0.1:$PORT/m/?REDACTED'"
+contains "the report's bench command, redacted" "$(cat p.md)" "http://REDACTED@127.0.0.1:$PORT/m/?REDACTED"
+check "the password and signature are in no output, row, sidecar, report or log" \
+	[ "$( { echo "$out$err"; cat p.csv p.meta.json p.md p.svg coldstart-logs/* 2>/dev/null; } | grep -c SECRET)" = 0 ]
+# A report from an older sidecar that still holds them: not shown either.
+python3 -c 'import json,sys; m=json.load(open("p.meta.json")); m["command_line"]="coldstart bench --net "+sys.argv[1]
+m["server_template"]="srv --token-url "+sys.argv[1]; json.dump(m, open("p.meta.json","w"))' "$SURL"
+expect_rc 0 "report on a sidecar that holds credentials" "$COLDSTART" report p.csv --json
+check "... the report does not show them" [ "$( { echo "$out$err"; cat p.md p.svg; } | grep -c SECRET)" = 0 ]
+# A --net whose listing differs from --nvme: refused before anything runs.
+mkdir -p other && cp -r www/m other/m && printf '\n\n' >> other/m/generation_config.json
+expect_rc 1 "a URL --net that is another model than --nvme" "$COLDSTART" bench --net "http://127.0.0.1:$PORT/m/" --nvme other/m \
+	--modes nvme,net --server "$SRV" --repeat 1 --csv q.csv -q
+contains "names the file and the sizes" "$err" \
+	"'generation_config.json' is $(stat -c %s other/m/generation_config.json) bytes under --nvme and $(stat -c %s www/m/generation_config.json) under --net"
+check "nothing written" [ ! -e q.csv ]
 expect_rc 2 "run --model URL --server refserve" "$COLDSTART" run --model s3://models/qwen/m --server refserve
 expect_rc 2 "run --model URL --prefetch" "$COLDSTART" run --model s3://models/qwen/m --server "$SRV" --prefetch
 stop_nginx

@@ -3,10 +3,13 @@
 # staged path; the use lock holds while it lives (cache rm refused); the
 # ready file appears only once the server answers, and goes when it exits;
 # signals reach the server; exec exits with the server's status; kill -9
-# of exec leaves no server behind.
+# of exec leaves no server behind. The server gets its command line as
+# given, each argument once (the strict stand-ins check it: a fake server
+# told exactly what to expect, and the vLLM stand-in, which parses it as
+# vLLM's CLI does); the ready file is checked before anything starts.
 . "$(dirname "$0")/lib.sh"
 . "$REPO_ROOT/tests/cli/servers.sh"
-F=${FIXTURES:?}/fakeserver
+. "$REPO_ROOT/tests/cli/strict.sh"
 "$COLDSTART" mkmodel src/m --preset tiny --shard-size 10M -q >/dev/null
 R=$SCRATCH/root
 wait_file() { for _ in $(seq 300); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
@@ -14,10 +17,11 @@ wait_gone() { for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; slee
 jfield() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # Four callers at once, as four pods of a DaemonSet on one node.
+expect_argv four.argv --port '{port}' --model "$R/m"
 pids=()
 for i in 1 2 3 4; do
 	port=$(free_port)
-	"$COLDSTART" exec --stage src/m --root "$R" --port "$port" --ready-file "ready$i" -- \
+	CS_EXPECT_ARGV=$SCRATCH/four.argv "$COLDSTART" exec --stage src/m --root "$R" --port "$port" --ready-file "ready$i" -- \
 		"$F" --port {port} --model {model} >"out$i" 2>"err$i" &
 	pids+=($!)
 done
@@ -79,8 +83,73 @@ kill -9 $epid
 wait $epid 2>/dev/null
 check "kill -9 of exec: the server goes too" wait_gone "$kpid"
 
+# The server's command line: every argument once, in order, as given.
+expect_rc 0 "exec -- /bin/echo a b c" "$COLDSTART" exec -q -- /bin/echo a b c
+check "... prints 'a b c': the last argument once" [ "$out" = "a b c" ]
+json='{"rope_scaling":{"type":"yarn","factor":4}}'
+expect_rc 0 "awkward arguments after --" "$COLDSTART" exec -q --model src/m --port 8123 -- \
+	printf '<%s>\n' '' 'two words' -- --model={model} 'x{port}y' "$json" "it's" -q --port
+want=$(printf '<%s>\n' '' 'two words' -- --model=src/m x8123y "$json" "it's" -q --port)
+check "... each arrives once: empty, spaces, a literal --, tokens inside words, JSON braces, exec's own option names" \
+	[ "$out" = "$want" ]
+[ "$out" = "$want" ] || printf '# got:\n%s\n# want:\n%s\n' "$out" "$want"
+wait_ready() { # FILE PID: the file appears, or the process ends first (bounded)
+	for _ in $(seq 400); do
+		[ -e "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+expect_argv strict.argv --port '{port}' --model src/m --max-model-len 4096 --delay 10ms
+CS_EXPECT_ARGV=$SCRATCH/strict.argv "$COLDSTART" exec --model src/m --port "$(free_port)" --ready-file s.ready -- \
+	"$F" --port {port} --model {model} --max-model-len 4096 --delay 10ms >s.out 2>s.err &
+epid=$!
+check "the strict fake server, told what to expect, gets exactly that" wait_ready s.ready $epid
+kill -TERM $epid
+wait $epid
+check "... and stops cleanly" [ $? = 0 ]
+expect_rc $EXIT_EXPECT "... and refuses one argument more (a check of the check)" \
+	env CS_EXPECT_ARGV=$SCRATCH/strict.argv "$COLDSTART" exec -q --model src/m --port "$(free_port)" -- \
+	"$F" --port {port} --model {model} --max-model-len 4096 --delay 10ms 4096
+contains "... naming the argument (the server's stderr, on exec's stdout)" "$out" "'4096', expected nothing more"
+
+# vLLM's own command line, to a stand-in that parses it as vLLM's CLI does.
+VB=$(vllm_bin)
+expect_argv v.argv serve "$R/m" --port '{port}' --max-model-len 2048
+PATH=$VB:$PATH CS_EXPECT_ARGV=$SCRATCH/v.argv "$COLDSTART" exec --stage src/m --root "$R" --port "$(free_port)" \
+	--ready-file v.ready -- vllm serve {model} --port {port} --max-model-len 2048 >v.out 2>v.err &
+epid=$!
+check "exec -- vllm serve {model} --port {port} --max-model-len 2048: vLLM's parser takes it, the server gets ready" \
+	wait_ready v.ready $epid
+wait_ready v.ready $epid || cat v.err >&2
+contains "... the context the server's log says it used, logged" "$(cat v.err)" "context 2048 tokens"
+kill -TERM $epid
+wait $epid
+check "... and stops cleanly" [ $? = 0 ]
+PATH=$VB:$PATH expect_rc 2 "the stand-in refuses what vLLM refuses: the last argument once more" \
+	"$COLDSTART" exec -q --model "$R/m" --port "$(free_port)" -- vllm serve {model} --port {port} --max-model-len 2048 2048
+contains "... as argparse says it" "$out" "vllm: error: unrecognized arguments: 2048"
+
+# The ready file must be writable before anything starts: a startup probe
+# (test -f FILE) would otherwise wait for ever on a server that is up.
+expect_rc 1 "--ready-file in a directory that does not exist: refused before anything starts" \
+	timeout 30 "$COLDSTART" exec --stage src/m --root "$SCRATCH/r2" --port "$(free_port)" \
+	--ready-file "$SCRATCH/no/such/ready" -- "$F" --port {port} --model {model}
+contains "... naming the path" "$err" "cannot write the ready file '$SCRATCH/no/such/ready'"
+check "... nothing staged" [ ! -e "$SCRATCH/r2" ]
+mkdir ro && chmod 555 ro
+if ! touch ro/x 2>/dev/null; then
+	expect_rc 1 "--ready-file in a directory it may not write: refused" \
+		timeout 30 "$COLDSTART" exec --model src/m --ready-file ro/ready -- "$F" --port 1
+	contains "... naming it" "$err" "ro/ready"
+fi
+expect_rc 1 "--ready-file naming a directory: refused" timeout 30 "$COLDSTART" exec --model src/m --ready-file ro -- "$F" --port 1
+
 # Usage errors.
 expect_rc 2 "no -- before the server" "$COLDSTART" exec --model src/m "$F"
+expect_rc 2 "a word before -- (it would become the server's command)" "$COLDSTART" exec --model src/m stray -- "$F" --port 1
+contains "... named" "$err" "unexpected argument 'stray' before --"
 expect_rc 2 "{model} without a model" "$COLDSTART" exec -- "$F" --model {model}
 expect_rc 2 "{port} without --port" "$COLDSTART" exec --model src/m -- "$F" --port {port}
 expect_rc 2 "--stage without a root" env -u STAGING_ROOT "$COLDSTART" exec --stage src/m -- "$F"

@@ -41,6 +41,24 @@ done
 check "each row says its node" grep -q "node=edge-a" runs/edge-a-x.csv
 expect_rc 0 "a fleet report of rows without sidecars" "$COLDSTART" report runs -q
 contains "named by the rows' node= notes" "$(cat runs/fleet_report.md)" "| edge-b | edge-b-x.csv |"
+# A node's rows with numbers that are not numbers: its one valid run still
+# makes its figure; the others are listed, in no figure.
+mkdir nan
+cp "$G/gpu-node-1.csv" "$G/gpu-node-1.meta.json" nan/
+printf '%s\n' 'run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes' \
+	'1,nvme,qwen2.5-7b,4096,nan,15020,cold=yes; node=odd' \
+	'2,nvme,qwen2.5-7b,4096,12.0,15020,cold=yes; node=odd' \
+	'3,nvme,qwen2.5-7b,4096,inf,15020,cold=yes; node=odd' \
+	'4,net,qwen2.5-7b,4096,0x40,15020,cold=yes; node=odd' \
+	'5,net,qwen2.5-7b,4096,44.0,15020,cold=yes; copy_s=nan; node=odd' > nan/odd.csv
+expect_rc 0 "a fleet report with a node's NaN, inf and hex rows" "$COLDSTART" report nan -q
+md=$(cat nan/fleet_report.md)
+contains "the node's one valid nvme run is its figure" "$md" "| odd | odd.csv | 12.0 (1) |"
+contains "net: no valid run, no figure" "$md" "| odd | odd.csv | 12.0 (1) | - |"
+contains "the unreadable rows are counted" "$md" "4 rows unreadable and left out of every figure"
+contains "... and listed by node, file and record" "$md" "- odd, odd.csv record 5: load\\_s '0x40' is not a finite decimal number."
+contains "nvme across the two nodes: 10.0 and 12.0" "$md" "| nvme | 2 | 10.0 | 12.0 | 12.0 | 12.0 | odd |"
+lacks "no inf or nan among the figures" "$md" "inf |"
 mkdir empty
 expect_rc 1 "an empty directory" "$COLDSTART" report empty
 contains "says so" "$err" "no *.csv in 'empty'"

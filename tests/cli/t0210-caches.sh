@@ -7,7 +7,7 @@
 # copies the set from its source, and the user's own ~/.cache is neither
 # read nor written. Then the report's split per cache state (golden).
 . "$(dirname "$0")/lib.sh"
-F=${FIXTURES:?}/fakeserver
+. "$REPO_ROOT/tests/cli/strict.sh"
 "$COLDSTART" mkmodel m --preset tiny -q >/dev/null
 export HOME=$SCRATCH/home
 mkdir -p "$HOME/.cache/vllm" "$HOME/.cache/fakeserver/VLLM_CACHE_ROOT"
@@ -23,7 +23,11 @@ same_files() { diff <(cd "$1" && find . -type f ! -name .coldstart-manifest.json
 	<(cd "$2" && find . -type f ! -name .coldstart-manifest.json -exec md5sum {} + | sort -k2) >/dev/null; }
 
 # ---- cold: fresh empty directories, every time ----
-expect_rc 0 "run --caches cold" "$COLDSTART" run --model m --mode nvme --csv r.csv --caches cold --cache-dir "$CD" --server "$T"
+expect_argv r.argv --port '{port}' --model m --cache-var VLLM_CACHE_ROOT --cache-var TRITON_CACHE_DIR --compile 300ms \
+	--seen seen
+expect_env r.env VLLM_CACHE_ROOT TORCHINDUCTOR_CACHE_DIR TRITON_CACHE_DIR CUDA_CACHE_PATH
+expect_rc 0 "run --caches cold" env CS_EXPECT_ARGV=$SCRATCH/r.argv CS_EXPECT_ENV=$SCRATCH/r.env \
+	"$COLDSTART" run --model m --mode nvme --csv r.csv --caches cold --cache-dir "$CD" --server "$T"
 check "the server saw both variables' directories empty" [ "$(grep -c ' empty 0$' seen)" = 2 ]
 check "... inside the cache directory, not the user's ~/.cache" [ "$(grep -c " $CD/cold-" seen)" = 2 ]
 n=$(last_notes r.csv)
@@ -126,12 +130,19 @@ check "... an exact copy" same_files net/qwen-caches "$SCRATCH/sroot/qwen-caches
 # ---- exec --stage-cache: staged into the node's cache, a private copy for the server ----
 R=$SCRATCH/root
 : > seen
-"$COLDSTART" exec --stage m --stage-cache net/qwen-caches --root "$R" --port "$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
+# The server, strict, told exactly what it gets: its arguments once each,
+# and every cache variable set (to its private copy; the values: below).
+expect_argv x.argv --port '{port}' --model "$R/m" --cache-var VLLM_CACHE_ROOT --cache-var TRITON_CACHE_DIR \
+	--compile 300ms --seen seen
+expect_env x.env VLLM_CACHE_ROOT TORCHINDUCTOR_CACHE_DIR TRITON_CACHE_DIR CUDA_CACHE_PATH
+CS_EXPECT_ARGV=$SCRATCH/x.argv CS_EXPECT_ENV=$SCRATCH/x.env "$COLDSTART" exec --stage m --stage-cache net/qwen-caches \
+	--root "$R" --port "$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
 	--ready-file ready -- $T >exec.out 2>exec.err &
 epid=$!
 at_exit "kill $epid 2>/dev/null"
 for _ in $(seq 200); do [ -f ready ] && break; sleep 0.05; done
 check "exec: the server is ready" [ -f ready ]
+[ -f ready ] || cat exec.out exec.err >&2
 check "... it found the caches filled" [ "$(grep -c ' hit 4$' seen)" = 2 ]
 check "... in its private copy under ROOT/.work" [ "$(grep -c " $R/.work/qwen-caches-" seen)" = 2 ]
 check "... the staged set is in ROOT, as stage --kind dir makes it" grep -q '"kind": "dir"' "$R/qwen-caches/.coldstart-manifest.json"

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "core/fsutil.h"
 
 #include "tap.h"
 
@@ -136,10 +139,138 @@ static void test_stats(void)
 	ok(st.n == 0 && left == 0, "a mode with no measured run: nothing");
 }
 
+static void put(const char *dir, const char *name, size_t size, unsigned char fill)
+{
+	char *p = path_join(dir, name);
+	FILE *f = fopen(p, "w");
+	for (size_t i = 0; i < size; i++)
+		fputc((int)(fill + i * 7) & 0xff, f);
+	fclose(f);
+	free(p);
+}
+
+/* Overwrite one byte of dir/name at off. */
+static void poke(const char *dir, const char *name, long off)
+{
+	char *p = path_join(dir, name);
+	FILE *f = fopen(p, "r+");
+	fseek(f, off, off < 0 ? SEEK_END : SEEK_SET);
+	int c = fgetc(f);
+	fseek(f, off, off < 0 ? SEEK_END : SEEK_SET);
+	fputc(c ^ 0x55, f);
+	fclose(f);
+	free(p);
+}
+
+/* A model on each side; check them as bench does. */
+static int check(const char *nv, const char *net, int allow, struct cs_err *err, json_t **id)
+{
+	struct bench b = BENCH_INIT;
+	b.nvme = nv;
+	b.net = net;
+	b.allow_model_mismatch = allow;
+	if (bench_add_modes(&b, "nvme,net", err))
+		return -2;
+	int rc = bench_check_models(&b, err);
+	*id = json_incref(b.model_json);
+	bench_free(&b);
+	return rc;
+}
+
+static void test_models(void)
+{
+	char tmpl[] = "/tmp/cs-test-bench-XXXXXX";
+	char *root = mkdtemp(tmpl);
+	char *a = path_join(root, "a"), *b = path_join(root, "b");
+	mkdir(a, 0755);
+	mkdir(b, 0755);
+	const size_t big = 3u << 20;
+	put(a, "model.safetensors", big, 1);
+	put(b, "model.safetensors", big, 1);
+	put(a, "config.json", 100, 2);
+	put(b, "config.json", 100, 2);
+	char *ha = path_join(a, ".cache"), *hb = path_join(b, ".coldstart-manifest.json");
+	mkdir(ha, 0755);
+	put(ha, "x", 10, 3);
+	put(b, ".coldstart-manifest.json", 50, 4);
+	struct cs_err err;
+	json_t *id = NULL;
+	ok(check(a, b, 0, &err, &id) == 0, "the same files (hidden ones apart): the same model");
+	json_t *p0 = json_array_get(json_object_get(id, "paths"), 0), *p1 = json_array_get(json_object_get(id, "paths"), 1);
+	ok(json_is_true(json_object_get(id, "same")) && json_array_size(json_object_get(p0, "files")) == 2 &&
+		   !strcmp(json_string_value(json_object_get(p0, "sampled_xxh3")),
+			   json_string_value(json_object_get(p1, "sampled_xxh3"))),
+	   "recorded: same, 2 files each, one digest");
+	json_decref(id);
+
+	/* A byte at the end, the start, the middle of a sample: caught. */
+	const long offs[] = { -1, 0, (long)(big / 7 * 3 + 100) };
+	for (size_t i = 0; i < 3; i++) {
+		poke(b, "model.safetensors", offs[i]);
+		ok(check(a, b, 0, &err, &id) == -1 && err.code == EINVAL &&
+			   strstr(err.msg, "'model.safetensors' has other bytes under --nvme than under --net"),
+		   "one byte changed at %ld: refused (%s)", offs[i], err.msg);
+		json_decref(id);
+		poke(b, "model.safetensors", offs[i]);
+	}
+	ok(check(a, b, 0, &err, &id) == 0, "changed back: the same again");
+	json_decref(id);
+
+	put(b, "config.json", 101, 2);
+	put(b, "tokenizer.json", 5, 2);
+	ok(check(a, b, 0, &err, &id) == -1 &&
+		   strstr(err.msg, "'config.json' is 100 bytes under --nvme and 101 under --net; 'tokenizer.json' is under --net only"),
+	   "sizes and names: each named (%s)", err.msg);
+	json_decref(id);
+	ok(check(a, b, 1, &err, &id) == 0 && json_is_false(json_object_get(id, "same")) &&
+		   json_array_size(json_object_get(id, "differences")) == 2,
+	   "allowed: no error, the differences recorded");
+	json_decref(id);
+
+	for (int i = 0; i < 5; i++) {
+		char n[32];
+		snprintf(n, sizeof(n), "extra-%d.bin", i);
+		put(a, n, 1, 0);
+	}
+	ok(check(a, b, 0, &err, &id) == -1 && strstr(err.msg, "; and 4 more"), "at most 3 named, then a count (%s)",
+	   err.msg);
+	json_decref(id);
+
+	/* A GGUF file on each side. */
+	put(a, "m.gguf", 1000, 9);
+	put(b, "m.gguf", 1000, 9);
+	char *ga = path_join(a, "m.gguf"), *gb = path_join(b, "m.gguf");
+	ok(check(ga, gb, 0, &err, &id) == 0, "two GGUF files alike: the same");
+	json_decref(id);
+	poke(b, "m.gguf", 500);
+	ok(check(ga, gb, 0, &err, &id) == -1 && strstr(err.msg, "'m.gguf' has other bytes"), "a GGUF file that differs");
+	json_decref(id);
+
+	/* One side only: nothing to compare, its identity recorded. */
+	struct bench one = BENCH_INIT;
+	one.nvme = a;
+	ok(bench_add_modes(&one, "nvme", &err) == 0 && bench_check_models(&one, &err) == 0 &&
+		   json_object_get(one.model_json, "same") == NULL &&
+		   json_array_size(json_object_get(one.model_json, "paths")) == 1,
+	   "one mode: recorded, not compared");
+	bench_free(&one);
+	ok(check(a, "/nonexistent/m", 0, &err, &id) == -1 && strstr(err.msg, "--net: cannot open model '/nonexistent/m'"),
+	   "a missing side named (%s)", err.msg);
+	json_decref(id);
+	free(ga);
+	free(gb);
+	free(ha);
+	free(hb);
+	fs_remove_tree(root);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	test_schedule();
 	test_modes();
 	test_stats();
+	test_models();
 	return done_testing();
 }

@@ -3,7 +3,9 @@
 #include "core/strbuf.h"
 #include "core/fsutil.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +78,48 @@ int main(void)
 	csv_table_free(&t);
 	free(b);
 
+	/* Ids that are not whole decimal numbers are not ids (strtoll took
+	 * " 40", "+50" and the digits of "0x60"); one at LLONG_MAX leaves no
+	 * next id: refused before and at the append, the file untouched. */
+	char *ids = path_join(dir, "ids.csv");
+	fd = open(ids, O_CREAT | O_WRONLY, 0644);
+	content = CSV_HEADER "\n3,nvme,m,1,1.0,,\n 40,nvme,m,1,1.0,,\n+50,nvme,m,1,1.0,,\n90x,nvme,m,1,1.0,,\n";
+	fs_pwrite_full(fd, content, strlen(content), 0);
+	close(fd);
+	struct csv_row r4 = { 0, "nvme", "m", 1, 1, 1, "" };
+	ok(csv_append(ids, &r4, &e) == 0 && r4.run_id == 4, "blanks, signs and suffixes are not run_ids: next is 4 (%lld)",
+	   r4.run_id);
+	is_int(csv_peek_next_id(ids), 5, "csv_peek_next_id agrees");
+	char *huge = path_join(dir, "huge.csv");
+	fd = open(huge, O_CREAT | O_WRONLY, 0644);
+	content = CSV_HEADER "\n9223372036854775807,nvme,m,1,1.0,,\n";
+	fs_pwrite_full(fd, content, strlen(content), 0);
+	close(fd);
+	ok(csv_check_header(huge, &e) < 0 && e.code == ERANGE && strstr(e.msg, "9223372036854775807"),
+	   "csv_check_header: a run_id at LLONG_MAX leaves no next one (%s)", e.msg);
+	ok(csv_append(huge, &r4, &e) < 0 && e.code == ERANGE, "csv_append refuses it too, no wrapped id");
+	b = slurp(huge);
+	is_str(b, content, "... the file untouched");
+	free(b);
+	fd = open(huge, O_WRONLY | O_TRUNC);
+	content = CSV_HEADER "\n99999999999999999999,nvme,m,1,1.0,,\n";
+	fs_pwrite_full(fd, content, strlen(content), 0);
+	close(fd);
+	ok(csv_append(huge, &r4, &e) < 0 && e.code == ERANGE, "an id past 64 bits: refused, not read as LLONG_MAX");
+
+	/* A load_s that is not finite is never written; credentials in a URL
+	 * never reach a row. */
+	struct csv_row r5 = { 0, "net", "https://u:pw@h/m?sig=S3CRET", 1, INFINITY, -1,
+			      "note=https://tok@h/x?X-Amz-Signature=S3CRET" };
+	char *text = csv_row_text(&r5, "\n");
+	is_str(text, "0,net,https://REDACTED@h/m?REDACTED,1,,,note=https://REDACTED@h/x?REDACTED\n",
+	       "csv_row_text: inf load_s empty, URLs redacted");
+	free(text);
+	r5.load_s = NAN;
+	text = csv_row_text(&r5, "\n");
+	ok(strstr(text, ",1,,,") != NULL, "NaN load_s empty too");
+	free(text);
+
 	/* Concurrent appenders: no interleaving, no duplicate run_id. */
 	char *conc = path_join(dir, "conc.csv");
 	fflush(stdout); /* children must not inherit (and repeat) buffered TAP lines */
@@ -122,11 +166,18 @@ int main(void)
 	free(v);
 	ok(notes_get(notes, "load") == NULL, "notes_get needs the whole key");
 	free(notes);
+	notes_add(&nb, "note", "see https://user:pw@host/p?token=T0K; then");
+	notes_add(&nb, "x", "%d", 1);
+	notes = strbuf_detach(&nb);
+	is_str(notes, "note=see https://REDACTED@host/p?REDACTED then; x=1", "notes_add redacts a URL's credentials");
+	free(notes);
 
 	fs_remove_tree(dir);
 	free(path);
 	free(other);
 	free(hand);
 	free(conc);
+	free(ids);
+	free(huge);
 	return done_testing();
 }

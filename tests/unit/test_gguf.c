@@ -200,7 +200,7 @@ static void test_parser(void)
 	head(&b, 3, 0, 2);
 	kv_str(&b, "general.architecture", "llama");
 	kv_str(&b, "general.architecture", "qwen2");
-	parse_err(&b, "key 'general.architecture' appears more than once", "duplicate key");
+	parse_err(&b, "key 'general.architecture' is defined twice: KVs 0 and 1", "duplicate key, both places named");
 
 	b.n = 0;
 	head(&b, 3, 0, 2);
@@ -271,7 +271,7 @@ static void test_parser(void)
 	TENSORS(2, tinfo(&b, "x", 1, (uint64_t[]){ 16 }, GG_F32, 0); tinfo(&b, "y", 1, (uint64_t[]){ 8 }, GG_F32, 32));
 	parse_err(&b, "tensors 'x' and 'y' overlap", "overlapping tensors");
 	TENSORS(2, tinfo(&b, "x", 1, (uint64_t[]){ 8 }, GG_F32, 0); tinfo(&b, "x", 1, (uint64_t[]){ 8 }, GG_F32, 32));
-	parse_err(&b, "tensor 'x' appears more than once", "duplicate tensor names");
+	parse_err(&b, "tensor 'x' is defined twice: tensor infos 0 and 1", "duplicate tensor names, both places named");
 	char longname[80];
 	memset(longname, 'n', 64);
 	longname[64] = 0;
@@ -412,6 +412,52 @@ static void test_writer(const char *tmp)
 	free(path);
 }
 
+static void write_buf(const char *path, const struct buf *b)
+{
+	FILE *f = fopen(path, "wb");
+	ok(f && fwrite(b->p, 1, b->n, f) == b->n && fclose(f) == 0, "wrote '%s'", path);
+}
+
+/* Part k (0-based) of a split pair holding the tensors named. */
+static void split_part(struct buf *b, int k, const char *t1, const char *t2)
+{
+	b->n = 0;
+	head(b, 3, 2, k ? 2 : 3);
+	if (!k)
+		kv_str(b, "general.architecture", "llama");
+	kv_u32(b, "split.no", (uint32_t)k);
+	kv_u32(b, "split.count", 2);
+	tinfo(b, t1, 1, (uint64_t[]){ 8 }, GG_F32, 0);
+	tinfo(b, t2, 1, (uint64_t[]){ 8 }, GG_F32, 32);
+	pad_data(b, 64);
+}
+
+/* A tensor defined in two parts of a split set: refused, both named. */
+static void test_split_duplicate(const char *tmp)
+{
+	struct buf b = { 0 };
+	char *p1 = xasprintf("%s/dup-00001-of-00002.gguf", tmp), *p2 = xasprintf("%s/dup-00002-of-00002.gguf", tmp);
+	split_part(&b, 0, "a.weight", "b.weight");
+	write_buf(p1, &b);
+	split_part(&b, 1, "c.weight", "d.weight");
+	write_buf(p2, &b);
+	struct st_model m;
+	struct cs_err e;
+	int rc = st_model_open(p1, &m, &e);
+	ok(!rc && m.ntensors == 4, "a split pair with distinct names opens%s%s", rc ? ": " : "", rc ? e.msg : "");
+	st_model_free(&m);
+	split_part(&b, 1, "c.weight", "a.weight");
+	write_buf(p2, &b);
+	rc = st_model_open(p1, &m, &e);
+	const char *want = "tensor 'a.weight' is in two parts: 'dup-00001-of-00002.gguf' and 'dup-00002-of-00002.gguf'";
+	ok(rc == -1 && strstr(e.msg, want), "a tensor in two parts is refused, both named: '%s'", rc ? e.msg : "");
+	unlink(p1);
+	unlink(p2);
+	free(p1);
+	free(p2);
+	free(b.p);
+}
+
 int main(void)
 {
 	test_parser();
@@ -420,6 +466,7 @@ int main(void)
 	if (!mkdtemp(tmp))
 		return 1;
 	test_writer(tmp);
+	test_split_duplicate(tmp);
 	fs_remove_tree(tmp);
 	return done_testing();
 }

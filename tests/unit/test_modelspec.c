@@ -11,6 +11,13 @@ static void count_is(const char *preset, unsigned long long want, size_t want_te
 	ok(r == 0, "build %s", preset);
 	is_int(ms_nparams(&m), want, "%s parameter count", preset);
 	is_int(m.ntensors, want_tensors, "%s tensor count", preset);
+	/* Each name once: the writers would otherwise write a checkpoint
+	 * that every reader refuses (a tensor defined twice). */
+	size_t dups = 0;
+	for (size_t i = 0; i < m.ntensors; i++)
+		for (size_t j = i + 1; j < m.ntensors; j++)
+			dups += !strcmp(m.tensors[i].name, m.tensors[j].name);
+	is_int(dups, 0, "%s: no tensor name twice", preset);
 	ms_free(&m);
 }
 

@@ -78,6 +78,15 @@ static int none(const struct opt *t, struct line *l, const char **out)
 }
 
 static char **last_argv;
+static int cmd_first;
+
+static int cmd(const struct opt *t, struct line *l, const char **out)
+{
+	int rc = opts_parse_cmd(t, &plain, l->argc, l->argv, "the command", &cmd_first);
+	*out = rc < 0 ? l->argv[cmd_first] : NULL;
+	last_argv = l->argv;
+	return rc;
+}
 
 static int action(const struct opt *t, struct line *l, const char **out)
 {
@@ -161,6 +170,10 @@ int main(void)
 	   "operands keep their order around --");
 	is_int(parse(t, "t --str -- op", &argc, &argv, &first), 0, "-- as an option's value");
 	ok(argc - first == 1 && !strcmp(argv[first], "op"), "an option's value -- is not lost or doubled");
+	flag = 0;
+	is_int(parse(t, "t --str -- op -f x", &argc, &argv, &first), 0, "-- as an option's value, options after it");
+	ok(flag && argc - first == 2 && !strcmp(argv[first], "op") && !strcmp(argv[first + 1], "x"),
+	   "an option's value -- does not end the options");
 	is_int(parse(t, "t -f --", &argc, &argv, &first), 0, "-- last");
 	ok(argc == first, "-- last: no operand");
 	is_int(parse(t, "t -j 9", &argc, &argv, &first), EXIT_USAGE, "out of range: usage error");
@@ -202,6 +215,14 @@ int main(void)
 	is_int(quiet_call(one, flags, "t --help", &got), 0, "--help: the command returns 0");
 	is_int(quiet_call(none, flags, "t -f", &got), -1, "no operands: go on");
 	is_int(quiet_call(none, flags, "t -f x", &got), EXIT_USAGE, "an operand where none is wanted");
+	ok(quiet_call(cmd, flags, "t -f -- srv a -f", &got) == -1 && got && !strcmp(got, "srv") &&
+		   !strcmp(last_argv[cmd_first + 2], "-f") && !last_argv[cmd_first + 3],
+	   "a command after --: go on, the command's own options kept");
+	is_int(quiet_call(cmd, flags, "t -f srv", &got), EXIT_USAGE, "a command without --: a usage error");
+	is_int(quiet_call(cmd, flags, "t -f --", &got), EXIT_USAGE, "nothing after --: a usage error");
+	is_int(quiet_call(cmd, flags, "t stray -- srv", &got), EXIT_USAGE,
+	       "a word before --: a usage error (it would become the command)");
+	is_int(quiet_call(cmd, flags, "t --help", &got), 0, "a command line: --help returns 0");
 	got = NULL;
 	ok(quiet_call(action, flags, "t rm -f x", &got) == -1 && got && !strcmp(got, "rm") &&
 		   !strcmp(last_argv[optind], "x"),

@@ -84,5 +84,44 @@ int main(void)
 	phases_line(&p, "init engine (profile", 2);
 	phases_line(&p, "", 3);
 	ok(p.weights_s < 0 && p.engine_init_s < 0, "garbage leaves phases unset");
+
+	/* Only plain decimal numbers: nothing infinite, hex or signed enters a row. */
+	const char *bad[] = { "Loading weights took inf seconds", "Loading weights took nan seconds",
+			      "Loading weights took 0x10 seconds", "Loading weights took 1e999 seconds",
+			      "Loading weights took -3 seconds", "Loading weights took infinity seconds" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		phases_init(&p);
+		phases_line(&p, bad[i], 1);
+		if (!ok(p.weights_s < 0 && p.t_weights_end < 0, "not a plain number, not a phase"))
+			printf("#   line: %s -> %g\n", bad[i], p.weights_s);
+	}
+	phases_init(&p);
+	phases_line(&p, "Model loading took 1e-05 GiB memory and 0.25 seconds", 1);
+	ok(near(p.model_gib, 1e-05) && near(p.model_load_s, 0.25), "an exponent, as Python prints small numbers");
+
+	/* The context length the server says it uses. */
+	ok(feed("llama.cpp-mmap.txt", &p) == 0 && near(p.ctx_len, 256), "llama.cpp: n_ctx (not n_ctx_seq or n_ctx_train)");
+	ok(feed("vllm-0.11-v1.txt", &p) == 0 && p.ctx_len < 0, "a log that does not say it: unset");
+	phases_init(&p);
+	phases_line(&p, "(EngineCore_DP0 pid=4800) INFO 11-22 10:01:05 [model.py:1510] Using max model len 8192", 1);
+	phases_line(&p, "INFO 11-22 10:01:06 [core.py:77] Initializing a V1 LLM engine (v0.11.0) with config: "
+			"model='/m', dtype=torch.bfloat16, max_seq_len=4096, download_dir=None", 2);
+	ok(near(p.ctx_len, 8192), "vLLM: 'Using max model len', the first line saying it");
+	phases_init(&p);
+	phases_line(&p, "INFO 11-22 10:01:06 [llm_engine.py:237] Initializing an LLM engine (v0.6.3) with config: "
+			"model='/m', dtype=torch.bfloat16, max_seq_len=32768, download_dir=None", 2);
+	ok(near(p.ctx_len, 32768), "vLLM V0: the config line's max_seq_len");
+	phases_init(&p);
+	phases_line(&p, "llama_new_context_with_model: n_ctx      = 2048", 1);
+	ok(near(p.ctx_len, 2048), "older llama.cpp: llama_new_context_with_model: n_ctx");
+	const char *badlen[] = { "Using max model len -1", "Using max model len 0x2000", "Using max model len 8192.5",
+				 "Using max model len 99999999999999", "llama_context: n_ctx_seq = 256",
+				 "Using max model len inf", ", max_seq_len=None," };
+	for (size_t i = 0; i < sizeof(badlen) / sizeof(*badlen); i++) {
+		phases_init(&p);
+		phases_line(&p, badlen[i], 1);
+		if (!ok(p.ctx_len < 0, "not a plain count, not a context length"))
+			printf("#   line: %s -> %g\n", badlen[i], p.ctx_len);
+	}
 	return done_testing();
 }

@@ -128,6 +128,80 @@ int main(void)
 	rp_free(&r);
 	unlink(p1);
 
+	/* Numbers that are not finite decimals: the row is unreadable, listed,
+	 * in no statistic (NaN, inf and hex 0x10 were read by strtod before). */
+	p1 = csv_file("1,nvme,m,1,10.0,,cold=yes\n"
+		      "2,nvme,m,1,nan,,cold=yes\n"
+		      "3,nvme,m,1,inf,,cold=yes\n"
+		      "4,nvme,m,1,0x10,,cold=yes\n"
+		      "5,nvme,m,1, 12.0,,cold=yes\n"
+		      "6,net,m,1,40.0,,cold=yes\n"
+		      "7,net,m,1,41.0,,cold=yes; weights_s=inf\n"
+		      "8,staged,m,1,20.0,,cold=yes; copy_s=nan; load_s=20.0\n"
+		      "9,staged,m,1,20.0,,cold=yes; copy_s=30.0; load_s=20.0; total_s=0x32\n"
+		      "99999999999999999999,net,m,1,42.0,,cold=yes\n"
+		      "11,net,m,1e3,43.0,,cold=yes\n"
+		      "12,net,m,1,44.0,NaN,cold=yes\n"
+		      "13,net,m,1,-1,,cold=yes\n"
+		      "14,net,m,1,1e300,,cold=yes\n");
+	ok(rp_load(p1, NULL, NULL, NULL, &r, &e) == 0, "load rows with NaN, inf and hex");
+	nm = mode(&r, "nvme");
+	ok(nm && nm->runs == 1 && near(nm->load.median, 10) && near(nm->load.max, 10) && nm->unreadable == 4,
+	   "nvme: its one valid run is its statistics; nan, inf, 0x10 and ' 12.0' are unreadable (%zu)",
+	   nm ? nm->unreadable : 0);
+	const struct rp_mode *netm = mode(&r, "net");
+	ok(netm && netm->runs == 1 && near(netm->load.median, 40) && netm->unreadable == 6,
+	   "net: weights_s=inf, an overflowing run_id, max_model_len 1e3, gpu NaN, -1, 1e300 left out (%zu)",
+	   netm ? netm->unreadable : 0);
+	sm = mode(&r, "staged");
+	ok(sm && sm->runs == 0 && sm->unreadable == 2 && sm->failed == 0, "staged: copy_s=nan and total_s=0x32 unreadable");
+	is_int(r.nunreadable, 12, "12 unreadable rows in all");
+	ok(run_of(&r, 4) && run_of(&r, 4)->unreadable && strstr(run_of(&r, 4)->unreadable, "load_s '0x10' is not a finite decimal"),
+	   "the reason names the column and the value");
+	ok(run_of(&r, 8) && strstr(run_of(&r, 8)->unreadable, "the notes' copy_s 'nan'"), "... or the note");
+	const struct rp_run *big = NULL;
+	for (size_t i = 0; i < r.nruns; i++)
+		if (r.runs[i].record == 11)
+			big = &r.runs[i];
+	ok(big && big->run_id == -1 && strstr(big->unreadable, "run_id '99999999999999999999' is not a whole number"),
+	   "an overflowing run_id: unreadable, not LLONG_MAX");
+	j = rp_json(&r);
+	json_t *jm = json_object_get(j, "modes");
+	ok(json_array_size(jm) == 3, "every mode is in the JSON (%zu)", json_array_size(jm));
+	ok(json_array_size(json_object_get(j, "unreadable_rows")) == 12, "the unreadable rows listed in the JSON");
+	ok(near(json_real_value(json_object_get(j, "net_nvme_ratio")), 4.0), "the ratio of the valid runs: 40/10");
+	size_t mi;
+	json_t *mo;
+	int all_finite = 1;
+	json_array_foreach(jm, mi, mo) {
+		json_t *med = json_object_get(json_object_get(mo, "load_s"), "median");
+		int runs = (int)json_integer_value(json_object_get(mo, "runs"));
+		all_finite &= runs ? json_is_real(med) && isfinite(json_real_value(med)) : json_is_null(med);
+	}
+	ok(all_finite, "every mode's median is a finite number, or null without runs");
+	json_decref(j);
+	md = rp_markdown(&r, NULL);
+	ok(md && strstr(md, "(and 12 unreadable, left out)"), "the Markdown counts them");
+	ok(md && strstr(md, "- record 5 (run 4, nvme): load\\_s '0x10' is not a finite decimal number."),
+	   "and lists each with its reason");
+	ok(md && strstr(md, "| - | net | - | - | yes | unreadable |"), "the runs table says unreadable, no made-up id");
+	ok(md && !strstr(md, " nan |") && !strstr(md, " inf |") && !strstr(md, "16.000"), "no nan, inf or 16 in the Markdown's figures");
+	free(md);
+	rp_free(&r);
+	unlink(p1);
+
+	/* A mode whose runs are all unreadable: said, no figures. */
+	p1 = csv_file("1,nvme,m,1,inf,,cold=yes\n2,net,m,1,3.0,,cold=yes\n");
+	ok(rp_load(p1, NULL, NULL, NULL, &r, &e) == 0, "load a mode with only an unreadable row");
+	j = rp_json(&r);
+	ok(json_array_size(json_object_get(j, "modes")) == 2, "the mode is still in the JSON");
+	json_decref(j);
+	md = rp_markdown(&r, NULL);
+	ok(md && strstr(md, "- **nvme:** no measured run (0 failed, 0 flagged, 1 unreadable)"), "no figures, and why");
+	free(md);
+	rp_free(&r);
+	unlink(p1);
+
 	/* What goes into Markdown is escaped. */
 	p1 = csv_file("1,a|b,<b>bold</b>,1,1.0,,cold=yes\n");
 	ok(rp_load(p1, NULL, NULL, NULL, &r, &e) == 0, "load odd names");

@@ -6,6 +6,7 @@
 #include "core/runrec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "core/csvlog.h"
 #include "core/fsutil.h"
+#include "core/phases.h"
 #include "core/report.h"
 #include "core/schema.h"
 #include "tap.h"
@@ -133,6 +135,20 @@ static void test_notes_round_trip(void)
 	free(csv);
 }
 
+/* Options for a server that says READY on its output, not evicted. */
+static struct rr_opts log_ready_opts(const char *server, const char *csv)
+{
+	struct rr_opts o = RR_OPTS_INIT;
+	o.server = server;
+	o.ready = "log:READY";
+	o.cold = COLD_NONE;
+	o.csv = csv;
+	o.timeout_ns = 20ULL * 1000000000ULL;
+	o.stop_timeout_ns = 5ULL * 1000000000ULL;
+	o.gpu_release_ns = 1000000000ULL;
+	return o;
+}
+
 /* A real run through rr_run: a server that says READY on its output. */
 static void test_rr_run(void)
 {
@@ -142,14 +158,7 @@ static void test_rr_run(void)
 	FILE *f = fopen(w, "w");
 	fputs("weights", f);
 	fclose(f);
-	struct rr_opts o = RR_OPTS_INIT;
-	o.server = "sh -c 'echo READY {mode} {run_id}; exec sleep 30'";
-	o.ready = "log:READY";
-	o.cold = COLD_NONE;
-	o.csv = csv;
-	o.timeout_ns = 20ULL * 1000000000ULL;
-	o.stop_timeout_ns = 5ULL * 1000000000ULL;
-	o.gpu_release_ns = 1000000000ULL;
+	struct rr_opts o = log_ready_opts("sh -c 'echo READY {mode} {run_id}; exec sleep 30'", csv);
 	o.notes = "unit";
 	struct rr_record rec;
 	struct cs_err err;
@@ -258,6 +267,110 @@ static void test_remote_template(void)
 	   "llama.cpp refused, the URL shown without credentials: %s", err.msg);
 }
 
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096] = "";
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return xstrdup(buf);
+}
+
+/* Numbers from server logs and into rows: finite decimals only. */
+static void test_numbers(void)
+{
+	struct phases ph;
+	phases_init(&ph);
+	phases_line(&ph, "INFO Loading weights took inf seconds", 1.0);
+	phases_line(&ph, "INFO Loading weights took nan seconds", 1.0);
+	phases_line(&ph, "INFO Loading weights took 0x10 seconds", 1.0);
+	phases_line(&ph, "INFO Graph capturing finished in 1e999 secs, took 0.5 GiB", 1.0);
+	phases_line(&ph, "INFO torch.compile takes 12abc s in total", 1.0);
+	ok(ph.weights_s < 0 && ph.graph_s < 0 && ph.compile_s < 0,
+	   "a server log's inf, nan, 0x10, 1e999 and 12abc are not numbers (weights_s %g, graph_s %g, compile_s %g)",
+	   ph.weights_s, ph.graph_s, ph.compile_s);
+	phases_line(&ph, "INFO Loading weights took 1.50 seconds", 2.0);
+	phases_line(&ph, "llama_serve: model loaded in 0.512s (mmap)", 2.0);
+	ok(ph.weights_s == 1.5 && ph.model_load_s == 0.512, "... and real ones still are (%g, %g)", ph.weights_s,
+	   ph.model_load_s);
+
+	struct rr_opts o = RR_OPTS_INIT;
+	o.notes = "see https://user:pw@host/x?token=T0KEN";
+	struct run_result r = ready_run(2.0, 1);
+	r.phases.weights_s = INFINITY;
+	r.phases.graph_s = NAN;
+	r.resident_pct = NAN;
+	char *n = rr_notes(&o, &r, "vllm", NULL, NULL);
+	ok(!strstr(n, "inf") && !strstr(n, "nan") && !strstr(n, "weights_s") && !strstr(n, "graph_s"),
+	   "no inf or nan into the notes: %s", n);
+	ok(!strstr(n, "T0KEN") && !strstr(n, "pw@") && strstr(n, "note=see https://REDACTED@host/x?REDACTED"),
+	   "the user's note without the URL's credentials: %s", n);
+	free(n);
+
+	struct rr_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.res = ready_run(NAN, 1);
+	rec.res.phases.weights_s = INFINITY;
+	rec.res.gpu_release_s = NAN;
+	rec.name = xstrdup("m");
+	rec.command = xstrdup("srv https://u:p@h/x?sig=S1G");
+	json_t *j = rr_json(&o, &rec, "/m", "nvme");
+	json_t *ph2 = json_object_get(j, "phases");
+	ok(json_is_null(json_object_get(j, "load_s")) && json_is_null(json_object_get(ph2, "weights_s")) &&
+		   json_is_null(json_object_get(j, "gpu_release_s")),
+	   "rr_json: NaN and inf are null, the keys are there");
+	char *d = json_dumps(j, 0);
+	ok(d && !strstr(d, "S1G") && !strstr(d, "u:p@"), "rr_json: no credentials");
+	free(d);
+	json_decref(j);
+	free(rec.name);
+	free(rec.command);
+	run_result_free(&rec.res);
+}
+
+/* A model URL with credentials: not on the server's command line; the
+ * whole URL in its environment; not in the command shown, the notes, the
+ * row or the JSON. */
+static void test_secret_url(void)
+{
+	char *csv = path_join(tmp, "secret.csv"), *argf = path_join(tmp, "arg"), *envf = path_join(tmp, "env"),
+	     *cmdf = path_join(tmp, "cmdline");
+	char *srv = xasprintf("sh -c 'echo \"$0\" > %s; echo \"$" RR_MODEL_URL_ENV "\" > %s; tr \"\\\\0\" \" \" "
+			      "< /proc/$$/cmdline > %s; echo READY; exec sleep 30' {model}", argf, envf, cmdf);
+	struct rr_opts o = log_ready_opts(srv, csv);
+	const char *url = "http://user:pw-S3CRET@127.0.0.1:9/m/?X-Amz-Signature=S3CRET";
+	struct rr_record rec;
+	struct cs_err err;
+	int rc = rr_run(&o, url, "net", NULL, &rec, &err);
+	if (!ok(rc == 0 && rec.res.outcome == RUN_READY, "a run on a URL with credentials"))
+		printf("# %s\n", err.msg);
+	char *a = slurp(argf), *e = slurp(envf), *c = slurp(cmdf), *row = slurp(csv);
+	is_str(a, "http://127.0.0.1:9/m/\n", "{model}: the URL without user info or query");
+	ok(!strcmp(e, "http://user:pw-S3CRET@127.0.0.1:9/m/?X-Amz-Signature=S3CRET\n"),
+	   "the whole URL in $" RR_MODEL_URL_ENV);
+	ok(*c && !strstr(c, "S3CRET"), "the server's /proc/PID/cmdline holds no credential: %s", c);
+	ok(rec.command && !strstr(rec.command, "S3CRET"), "nor the command shown: %s", rec.command ? rec.command : "");
+	ok(rec.notes && !strstr(rec.notes, "S3CRET"), "nor the notes");
+	ok(*row && !strstr(row, "S3CRET"), "nor the CSV");
+	json_t *j = rr_json(&o, &rec, url, "net");
+	char *d = json_dumps(j, 0);
+	ok(d && !strstr(d, "S3CRET"), "nor the JSON");
+	free(d);
+	json_decref(j);
+	rr_record_free(&rec);
+	free(a);
+	free(e);
+	free(c);
+	free(row);
+	free(srv);
+	free(csv);
+	free(argf);
+	free(envf);
+	free(cmdf);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp))
@@ -266,6 +379,8 @@ int main(void)
 	test_rr_run();
 	test_checks();
 	test_remote_template();
+	test_numbers();
+	test_secret_url();
 	if (fs_remove_tree(tmp))
 		printf("# cannot remove %s\n", tmp);
 	return done_testing();

@@ -66,8 +66,16 @@ int main(void)
 	rejects("{}", 0, 500, "past the end", "header length past EOF");
 	rejects("[1,2]", 0, -1, "JSON object", "array header");
 	rejects("{\"a\":1,", 0, -1, "not valid JSON", "broken JSON");
+	/* A name defined twice: both places named (offsets in the file). */
 	rejects("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{}}", 4, -1,
-		"not valid JSON", "duplicate key");
+		"tensor 'a' is defined twice in the header: at bytes 9 and 62", "duplicate tensor");
+	rejects("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\n \"b\" : {\"x\":\"{\\\"a\\\":\"},  \"\\u0061\" :{}}",
+		4, -1, "tensor 'a' is defined twice in the header: at bytes 9 and 88", "written another way, after a string with braces");
+	rejects("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"dtype\":\"F16\",\"data_offsets\":[0,4]}}", 4, -1,
+		"tensor 't': key 'dtype' is given twice in the header, at bytes 14 and 40", "a tensor's key twice");
+	rejects("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, -1,
+		"\"__metadata__\": key 'k' is given twice in the header", "a metadata key twice");
+	rejects("{\"__metadata__\":{},\"__metadata__\":{}}", 0, -1, "\"__metadata__\" is defined twice", "metadata twice");
 	rejects("{\"t\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, -1, "unknown dtype 'Q7'", "unknown dtype");
 	rejects("{\"t\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, -1, "needs 12", "wrong span");
 	rejects("{\"t\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, -1, "shape[0]", "negative dim");

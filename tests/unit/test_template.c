@@ -1,5 +1,8 @@
 #include "core/template.h"
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "tap.h"
 
 int main(void)
@@ -33,6 +36,38 @@ int main(void)
 	char *s = tmpl_shell("srv {model} --port {port}", v, 3, &e);
 	is_str(s, "srv '/models/my model $(touch x) '\\''q'\\''' --port 8123", "shell mode quotes values");
 	free(s);
+	/* Every value back literally from sh, wherever its token stands. */
+	char *line = tmpl_shell("printf '<%s>\\n' {model} \"dq {model} {port}\" 'sq {model}' x{model}y \\\"{port}", v, 3, &e);
+	ok(line != NULL, "shell mode: tokens inside quotes");
+	FILE *sh = line ? popen(line, "r") : NULL;
+	char got[1024] = "";
+	size_t gl = sh ? fread(got, 1, sizeof(got) - 1, sh) : 0;
+	got[gl] = '\0';
+	if (sh)
+		pclose(sh);
+	is_str(got,
+	       "</models/my model $(touch x) 'q'>\n<dq /models/my model $(touch x) 'q' 8123>\n"
+	       "<sq /models/my model $(touch x) 'q'>\n<x/models/my model $(touch x) 'q'y>\n<\"8123>\n",
+	       "sh reads each value back literally: outside quotes, in \"...\", in '...', inside a word");
+	ok(access("x", F_OK) != 0, "and runs nothing of a value");
+	free(line);
+
+	struct tmpl_var w[] = { { "model", "/m" }, { "port", "8123" }, { "empty", "" } };
+	ok(tmpl_argv("srv \\\n    --port {port} \\\n  --model={model}/sub\\\nx", w, 3, &a, &e) == 0, "line continuations");
+	ok(a[1] && !strcmp(a[1], "--port") && a[2] && !strcmp(a[2], "8123") && a[3] && !strcmp(a[3], "--model=/m/subx") &&
+		   !a[4],
+	   "a backslash-newline is no character and no word (4 words, not a stray newline argument)");
+	tmpl_argv_free(a);
+	ok(tmpl_argv("srv \"a\\\nb\" '' {empty} -- {model}", w, 3, &a, &e) == 0, "empty words, a literal --");
+	ok(a[1] && !strcmp(a[1], "ab") && a[2] && !strcmp(a[2], "") && a[3] && !strcmp(a[3], "") && a[4] &&
+		   !strcmp(a[4], "--") && a[5] && !strcmp(a[5], "/m") && !a[6],
+	   "continued inside \"...\", '' and an empty value are one empty argument each, -- stays");
+	tmpl_argv_free(a);
+	ok(tmpl_argv("srv '{\"level\": 3}'", w, 3, &a, &e) < 0 && strstr(e.msg, "{{"), "a JSON argument: the error says how to write braces");
+	ok(tmpl_argv("srv '{{\"level\": {{\"x\": 3}}}}'", w, 3, &a, &e) == 0 && !strcmp(a[1], "{\"level\": {\"x\": 3}}"),
+	   "... doubled, it passes as written");
+	tmpl_argv_free(a);
+
 	char *q = shell_quote("");
 	is_str(q, "''", "empty string quoted");
 	free(q);

@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "core/util.h"
 
 #include "tap.h"
@@ -20,6 +22,86 @@ static void dur_is(const char *s, unsigned long long want)
 	uint64_t v = 0;
 	int r = parse_duration(s, &v);
 	ok(r == 0 && v == want, "parse_duration('%s') = %llu ns (got %llu, rc %d)", s, want, (unsigned long long)v, r);
+}
+
+static void fin_is(const char *s, double want)
+{
+	double v = -12345;
+	int r = parse_finite(s, &v);
+	ok(r == 0 && v == want, "parse_finite('%s') = %g (got %g, rc %d)", s, want, v, r);
+}
+
+static void fin_bad(const char *s)
+{
+	double v = -12345;
+	int r = parse_finite(s, &v);
+	ok(r < 0 && v == -12345, "parse_finite('%s') refused, value untouched", s);
+}
+
+static void finite_tests(void)
+{
+	fin_is("0", 0);
+	fin_is("12.5", 12.5);
+	fin_is("-3", -3);
+	fin_is("+2.25", 2.25);
+	fin_is(".5", 0.5);
+	fin_is("5.", 5);
+	fin_is("1e3", 1000);
+	fin_is("1.5E-2", 0.015);
+	fin_is("007", 7);
+	static const char *const bad[] = { "", " 1", "1 ", "nan", "NaN", "-nan", "inf", "-inf", "Infinity",
+					   "0x10", "0X1p4", "1e999", "-1e999", "1e", "1e+", ".", "-", "+", "1.2.3",
+					   "1,5", "12s", "--1", "\t3", "1;", "0b1", "1_000" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		fin_bad(bad[i]);
+	ok(parse_finite(NULL, &(double){ 0 }) < 0, "parse_finite(NULL) refused");
+	const char *end = NULL;
+	double v = 0;
+	ok(parse_finite_prefix("1.23 seconds", &v, &end) == 0 && v == 1.23 && !strcmp(end, " seconds"),
+	   "parse_finite_prefix: the number at the start, end after it");
+	ok(parse_finite_prefix("2.5e1s", &v, &end) == 0 && v == 25 && !strcmp(end, "s"), "parse_finite_prefix: an exponent");
+	ok(parse_finite_prefix("1e", &v, &end) == 0 && v == 1 && !strcmp(end, "e"), "parse_finite_prefix: 'e' without digits is not an exponent");
+	ok(parse_finite_prefix("inf seconds", &v, &end) < 0, "parse_finite_prefix: inf refused");
+	ok(parse_finite_prefix("nan", &v, &end) < 0, "parse_finite_prefix: nan refused");
+	ok(parse_finite_prefix(" 1", &v, &end) < 0, "parse_finite_prefix: a leading blank refused");
+	char big[200];
+	memset(big, '9', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	fin_bad(big);
+}
+
+static void red_is(const char *in, const char *want)
+{
+	char *r = redact_urls(in);
+	is_str(r, want, "redact_urls('%s')", in);
+	char *copy = xstrdup(in);
+	int changed = redact_urls_inplace(copy);
+	ok(strlen(copy) == strlen(in) && changed == (strcmp(in, want) != 0) && changed == url_has_secret(in),
+	   "in place: same length, changed %d ('%s')", changed, copy);
+	char *again = redact_urls(copy);
+	is_str(again, want, "in place: every hidden byte overwritten ('%s')", copy);
+	free(again);
+	free(copy);
+	free(r);
+}
+
+static void redact_tests(void)
+{
+	red_is("https://h/x/", "https://h/x/");
+	red_is("https://user:pw@h:8080/x/?sig=abc&t=1#frag", "https://REDACTED@h:8080/x/?REDACTED#REDACTED");
+	red_is("--model=https://u:p@h/x?X-Amz-Signature=s", "--model=https://REDACTED@h/x?REDACTED");
+	red_is("coldstart bench --net 'http://tok@127.0.0.1:80/m/' -q", "coldstart bench --net 'http://REDACTED@127.0.0.1:80/m/' -q");
+	red_is("s3://key:secret@bucket/p and s3://b/q?versionId=7 too", "s3://REDACTED@bucket/p and s3://b/q?REDACTED too");
+	red_is("no url here ?a=b user@host", "no url here ?a=b user@host");
+	red_is("a path /x/y?z", "a path /x/y?z");
+	red_is("https://h/p@q", "https://h/p@q");
+	red_is("https://a@b@h/x", "https://REDACTED@h/x");
+	red_is("http://h/x?", "http://h/x?");
+	red_is("://nothing", "://nothing");
+	red_is("see \"https://h/x?k=v\", then", "see \"https://h/x?REDACTED\", then");
+	char *n = redact_urls(NULL);
+	ok(n == NULL, "redact_urls(NULL) is NULL");
+	ok(redact_urls_inplace(NULL) == 0, "redact_urls_inplace(NULL) is harmless");
 }
 
 int main(void)
@@ -70,6 +152,13 @@ int main(void)
 	ok(parse_u64("18446744073709551615", &u) == 0 && u == UINT64_MAX, "parse_u64 max");
 	ok(parse_u64("18446744073709551616", &u) < 0, "parse_u64 overflow");
 	ok(parse_u64("-1", &u) < 0, "parse_u64 negative");
+
+	ok(parse_int_range(" 8", 1, 64, &l) < 0, "parse_int_range: a leading blank");
+	ok(parse_int_range("+8", 1, 64, &l) < 0, "parse_int_range: a plus sign");
+	ok(parse_int_range("-8", -10, 64, &l) == 0 && l == -8, "parse_int_range: a minus sign");
+
+	finite_tests();
+	redact_tests();
 
 	char buf[64];
 	is_str(fmt_thousands(buf, sizeof(buf), 494032768), "494,032,768", "fmt_thousands");

@@ -1,0 +1,154 @@
+/* fsutil: temporaries that a later run can prove abandoned, and the atomic
+ * file write built on them. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/util.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/cs-test-fsutil-XXXXXX";
+
+/* Entries of dir whose name starts with prefix. */
+static int count(const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	while ((de = fs_readdir(d)))
+		n += !strncmp(de->d_name, prefix, strlen(prefix));
+	closedir(d);
+	return n;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	static char buf[256];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* A writer killed (SIGKILL) while its temporary is open: a file with some
+ * bytes in it, or a directory with a file inside. */
+static void killed_writer(const char *prefix, int directory)
+{
+	fflush(stdout); /* the child must not flush our TAP lines again (TSan's _exit does) */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct fs_temp t;
+		if (fs_temp_create(dir, prefix, directory, &t) < 0)
+			_exit(1);
+		if (directory) {
+			char *p = xasprintf("%s/half.safetensors", t.path);
+			int fd = open(p, O_WRONLY | O_CREAT, 0644);
+			if (fd < 0 || write(fd, "half", 4) != 4)
+				_exit(1);
+		} else if (write(t.fd, "half", 4) != 4) {
+			_exit(1);
+		}
+		raise(SIGKILL);
+		_exit(1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the %s writer was killed with its temporary open",
+	   directory ? "directory" : "file");
+}
+
+/* fs_temp_sweep run in another process (as a concurrent run would). */
+static int sweep_elsewhere(const char *prefix)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(fs_temp_sweep(dir, prefix));
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+
+	/* Abandoned temporaries, file and tree, are removed. */
+	killed_writer(".a.tmp-", 0);
+	killed_writer(".a.tmp-", 1);
+	is_int(count(".a.tmp-"), 2, "both temporaries were left behind");
+	is_int(fs_temp_sweep(dir, ".a.tmp-"), 2, "the sweep removes both");
+	is_int(count(".a.tmp-"), 0, "nothing of them is left");
+
+	/* A live writer's temporary is never removed, by this process or another. */
+	struct fs_temp live, livedir;
+	ok(fs_temp_create(dir, ".b.tmp-", 0, &live) == 0, "a live file temporary");
+	ok(fs_temp_create(dir, ".b.tmp-", 1, &livedir) == 0, "a live directory temporary");
+	char *name = fs_basename(live.path);
+	char *want = xasprintf(".b.tmp-%ld-", (long)getpid());
+	ok(!strncmp(name, want, strlen(want)) && strlen(name) == strlen(want) + 8, "named PREFIX<pid>-<8 hex>: %s", name);
+	free(want);
+	free(name);
+	is_int(sweep_elsewhere(".b.tmp-"), 0, "a concurrent sweep removes nothing");
+	is_int(fs_temp_sweep(dir, ".b.tmp-"), 0, "nor does one in the same process");
+	is_int(count(".b.tmp-"), 2, "both live temporaries are still there");
+	/* Renamed into place it keeps its lock; done, the name is ours. */
+	char *final = xasprintf("%s/b", dir);
+	ok(rename(live.path, final) == 0, "renamed into place");
+	fs_temp_done(&live);
+	fs_remove_tree(livedir.path);
+	fs_temp_done(&livedir);
+	is_int(count(".b.tmp-"), 0, "none left once done");
+	fs_temp_done(&live);   /* twice: harmless */
+
+	/* Only names of the exact form are touched. */
+	const char *others[] = { ".c.tmp-123", ".c.tmp-12x-0000abcd", ".c.tmp-1-0000abc", ".c.tmp-1-0000abcde",
+				 ".c.tmp--0000abcd", ".c.tmp-1-0000ABCD" };
+	for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+		char *p = xasprintf("%s/%s", dir, others[i]);
+		close(open(p, O_WRONLY | O_CREAT, 0644));
+		free(p);
+	}
+	is_int(fs_temp_sweep(dir, ".c.tmp-"), 0, "names not of the form PREFIX<pid>-<8 hex> are left alone");
+	is_int(count(".c.tmp-"), 6, "all six still there");
+
+	/* fs_write_file_sync: atomic, and it removes what a killed writer of
+	 * the same file left. */
+	char *path = xasprintf("%s/out.md", dir);
+	killed_writer(".out.md.tmp-", 0);
+	is_int(count(".out.md.tmp-"), 1, "a killed writer of out.md left its temporary");
+	struct cs_err err;
+	ok(fs_write_file_sync(path, "new\n", 4, &err) == 0, "fs_write_file_sync");
+	is_str(slurp(path), "new\n", "the new bytes are in place");
+	is_int(count(".out.md.tmp-"), 0, "and the killed writer's temporary is gone");
+	ok(fs_write_file_sync(path, "newer\n", 6, &err) == 0, "over an existing file");
+	is_str(slurp(path), "newer\n", "replaced");
+	is_int(count(".out.md"), 0, "no temporary left");
+	struct fs_temp other;
+	ok(fs_temp_create(dir, ".out.md.tmp-", 0, &other) == 0, "another writer of out.md is at work");
+	ok(fs_write_file_sync(path, "x\n", 2, &err) == 0, "a write meanwhile");
+	is_int(count(".out.md.tmp-"), 1, "leaves the other writer's temporary alone");
+	unlink(other.path);
+	fs_temp_done(&other);
+	char *nodir = xasprintf("%s/no/such/out.md", dir);
+	ok(fs_write_file_sync(nodir, "x", 1, &err) < 0 && err.code == ENOENT, "a missing directory: ENOENT");
+	ok(strstr(err.msg, nodir) != NULL, "the message names the file: %s", err.msg);
+	free(nodir);
+	free(path);
+	free(final);
+
+	fs_remove_tree(dir);
+	return done_testing();
+}
