@@ -95,13 +95,16 @@ uint64_t shaper_begin(struct shaper *s, size_t size)
 	s->st.reads++;
 	s->st.bytes += size;
 	s->st.hist[bucket(size)]++;
-	uint64_t ready = arrival + s->latency_ns;
+	uint64_t ready = s->latency_ns > UINT64_MAX - arrival ? UINT64_MAX : arrival + s->latency_ns;
 	done = ready;
 	if (s->bw) {
 		uint64_t start = ready > s->link_free_ns ? ready : s->link_free_ns;
 		s->st.throttled_ns += start - ready;
-		uint64_t tx = (uint64_t)((double)size * 1e9 / (double)s->bw);
-		s->link_free_ns = start + tx;
+		/* Saturating: at 1 byte/s, 64 chunks of 1 GiB in flight reach
+		 * past 2^64 ns, and a wrapped clock would let the rest through. */
+		double txd = (double)size * 1e9 / (double)s->bw;
+		uint64_t tx = txd >= 1.8e19 ? UINT64_MAX : (uint64_t)txd;
+		s->link_free_ns = tx > UINT64_MAX - start ? UINT64_MAX : start + tx;
 		done = s->link_free_ns;
 	}
 	pthread_cleanup_pop(1);

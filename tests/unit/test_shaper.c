@@ -60,6 +60,18 @@ int main(void)
 	is_int(shaper_end(&s, 0), 0, "a completion already due is not a cancel");
 	shaper_destroy(&s);
 
+	/* 1 byte/s and 1 GiB requests: the schedule saturates, never wraps. */
+	shaper_init(&s, 1, 0, 0);
+	uint64_t prev = 0;
+	int monotone = 1;
+	for (int i = 0; i < 64; i++) {
+		uint64_t d = shaper_begin(&s, 1u << 30);
+		monotone &= d >= prev;
+		prev = d;
+	}
+	ok(monotone && prev == UINT64_MAX, "64 GiB at 1 byte/s: completion times never go back (the last: never)");
+	shaper_destroy(&s);
+
 	is_int(shaper_bucket_min(0), 0, "bucket 0 starts at 0");
 	is_int(shaper_bucket_min(1), 4096, "bucket 1 starts at 4K");
 	is_int(shaper_bucket_min(11), 4194304, "last bucket starts at 4M");
