@@ -133,6 +133,15 @@ if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ]; then
 	pid=$!
 	sleep 1
 	sig_ends "probe of a slow mount: SIGTERM ends it with 143" TERM 143 $pid
+	# cache verify reading a root back through the slow mount.
+	"$COLDSTART" stage m --root "$SCRATCH/vroot" --name v --verify xxh3 -q >/dev/null
+	mkdir vmp
+	"$COLDSTART" netsim "$SCRATCH/vroot" vmp --bw 1KB/s >/dev/null
+	"$COLDSTART" cache verify v --root vmp >/dev/null 2>&1 &
+	pid=$!
+	sleep 1
+	sig_ends "cache verify of a root on a slow mount: SIGTERM ends it with 143" TERM 143 $pid
+	"$COLDSTART" netsim --unmount vmp >/dev/null
 	# The daemon itself, with reads throttled in it.
 	cat mp/model-00001-of-00004.safetensors >/dev/null 2>&1 &
 	cpid=$!
