@@ -198,7 +198,9 @@ static int bytes_match(struct sc_memo *memo, const char *root, const char *name,
 		char *self = xasprintf("/proc/self/fd/%d", fd);   /* the file opened, not what the path names now */
 		const char *paths[1] = { self };
 		struct cs_err e;
-		if (cp_hash_files(paths, 1, &size, NULL, &h, m->chunk, 2, 0, NULL, NULL, NULL, &e)) {
+		/* One thread: its buffer is a chunk (up to 1 GiB), and one file is
+		 * hashed at a time already. */
+		if (cp_hash_files(paths, 1, &size, NULL, &h, m->chunk, 1, 0, NULL, NULL, NULL, &e)) {
 			*why = xasprintf("'%s/%s' cannot be read back: %s", dir, rel, e.msg);
 			rc = -1;
 		} else {
