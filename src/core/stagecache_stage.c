@@ -227,7 +227,7 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 	char **dsts = xcalloc(p->n, sizeof(char *));
 	for (size_t i = 0; i < p->n; i++) {
 		dsts[i] = path_join(part, p->f[i].rel);
-		cf[i] = (struct cp_file){ p->f[i].abs, dsts[i], 0, p->f[i].done, p->f[i].hash };
+		cf[i] = (struct cp_file){ p->f[i].abs, dsts[i], 0, p->f[i].done, p->f[i].hash, 0 };
 	}
 	struct cp_opts co = {
 		.jobs = o->jobs, .chunk = p->chunk, .direct = o->direct, .bwlimit = o->bwlimit,
