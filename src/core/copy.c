@@ -369,14 +369,15 @@ static int copy_tick(void *arg)
 	struct copy_tick *t = arg;
 	struct cjob *j = t->j;
 	uint64_t done;
-	int over = wp_progress(&j->q, &done);
+	/* On while any worker runs: once every chunk is handed out, the last
+	 * `jobs` of them are still in flight, and their progress and journal
+	 * records must not wait for the end (a kill -9 there loses them). */
+	wp_progress(&j->q, &done);
 	pthread_mutex_lock(&j->q.mu);
 	size_t npend = j->npend;
 	pthread_mutex_unlock(&j->q.mu);
 	if (t->o->progress)
 		t->o->progress(t->skipped + done, t->total, t->o->progress_arg);
-	if (over)
-		return 1;
 	if (t->o->durable && (now_ns() - t->last_commit >= 250000000ull || npend >= 32)) {
 		commit(j, t->nfiles);
 		t->last_commit = now_ns();
