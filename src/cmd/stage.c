@@ -54,13 +54,19 @@ static const struct opts_help help = {
 	"URL of a model: its files are the model's own index and config files\n"
 	"(model.safetensors.index.json, else model.safetensors), --files, or the\n"
 	"server's directory listing (a URL ending in .gguf is that file). They are\n"
-	"fetched with parallel ranged GETs over kept-alive connections, each\n"
-	"carrying If-Match on the file's ETag, and written O_DIRECT as they arrive\n"
-	"(--buffered: through the page cache); failures are retried with backoff;\n"
-	"the manifest records size, ETag and Last-Modified, so an unchanged model is\n"
+	"fetched with parallel ranged GETs over kept-alive connections and written\n"
+	"O_DIRECT as they arrive (--buffered: through the page cache); failures are\n"
+	"retried with backoff. Each response is checked against the file's ETag,\n"
+	"Last-Modified and size as listed (servers and CDNs that ignore If-Match\n"
+	"are common): a file that changed is fetched again, and one that keeps\n"
+	"changing fails the stage, nothing published. A file the server gives\n"
+	"neither ETag nor Last-Modified is fetched in one request and never resumed.\n"
+	"The manifest records size, ETag and Last-Modified, so an unchanged model is\n"
 	"a no-op (one HEAD per file). $HF_TOKEN, when set, is sent as a bearer\n"
-	"token to the first host (never to a redirect's); it is never stored or\n"
-	"shown, and URLs are shown without user info or query.\n"
+	"token, and --header's headers, to the source's own host only, never to a\n"
+	"redirect's; they are never stored or shown, and URLs are shown without\n"
+	"user info or query. An s3:// source follows no redirect: a bucket in\n"
+	"another region is listed again signed for it.\n"
 	"\n"
 	"Arguments and defaults:\n"
 	"  SRC                 model directory, GGUF file or URL (default\n"
@@ -77,6 +83,19 @@ static int chmod_cb(const struct opt *o, const char *arg)
 	if (sc_chmod_parse(arg, o->value))
 		return usage_error("invalid --chmod '%s': [D|F]OCTAL, comma-separated, each at most 777 (e.g. "
 				   "D755,F644 or F640)", arg);
+	return 0;
+}
+
+/* --header 'Name: value': a field name (RFC 9110 token) and no line break. */
+static int header_cb(const struct opt *o, const char *arg)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	size_t n = strcspn(arg, ":");
+	if (!n || !arg[n] || strspn(arg, tchar) != n || strpbrk(arg, "\r\n"))
+		return usage_error("invalid --%s: 'Name: value', a header name and no line break", o->long_name);
+	char ***v = o->value;
+	*v = xrealloc(*v, (*o->count + 1) * sizeof(char *));
+	(*v)[(*o->count)++] = (char *)arg;
 	return 0;
 }
 
@@ -236,6 +255,10 @@ int cmd_stage(int argc, char **argv)
 		{ .type = OPT_DURATION, .long_name = "stall-timeout", .argname = "DUR", .value = &stall_ns,
 		  .flags = OPTF_NONZERO, .hint = "e.g. 30s",
 		  .help = "a URL source: a request that receives nothing for\nDUR is retried (default 30s)" },
+		{ .type = OPT_CALLBACK, .long_name = "header", .argname = "'NAME: VALUE'", .value = &o.headers,
+		  .count = &o.nheaders, .cb = header_cb,
+		  .help = "an http(s) source: send this header too (an API\nkey; repeatable); like $HF_TOKEN it goes to the\n"
+			  "source's own host only, never to a redirect's, and\nis never stored or shown" },
 		{ .type = OPT_FLAG, .long_name = "insecure", .value = &o.insecure,
 		  .help = "a URL source: do not verify the server's TLS\ncertificate" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "result as JSON on stdout instead of the path" },
@@ -265,6 +288,10 @@ int cmd_stage(int argc, char **argv)
 		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
 	if (o.nfiles && !hs_is_url(o.src))
 		return usage_error("--files goes with an http:// or https:// source");
+	if (o.nheaders && !hs_is_url(o.src)) {
+		free(o.headers);
+		return usage_error("--header goes with an http:// or https:// source");
+	}
 	if (o.buffered && o.direct)
 		return usage_error("--buffered and --direct: one or the other");
 	if (o.buffered && !url)
@@ -296,6 +323,7 @@ int cmd_stage(int argc, char **argv)
 	free(o.include);
 	free(o.exclude);
 	free(o.files);
+	free(o.headers);
 	if (rc) {
 		sc_result_free(&r);
 		free(base);

@@ -111,15 +111,17 @@ static int shrunk(struct cjob *j, const struct cchunk *c, struct cs_err *e)
 	return 1;
 }
 
-/* A remote chunk on its way to disk: the bytes gather in buf (CP_PIECE)
- * and are hashed and written a piece at a time. */
+/* A remote work item (a chunk, or a whole file) on its way to disk: the
+ * bytes gather in buf (CP_PIECE) and are written a piece at a time, and
+ * hashed chunk by chunk into hashes[]. */
 struct csink {
 	struct cjob *j;
 	const struct cchunk *c;
 	unsigned char *buf;
 	size_t fill;                /* bytes in buf */
-	uint64_t flushed;           /* bytes of the chunk written */
+	uint64_t flushed;           /* bytes of the item written (and hashed) */
 	XXH3_state_t *st;
+	uint64_t *hashes;           /* per chunk of the item */
 };
 
 /* len bytes of buf at off of the destination file: with direct, the
@@ -141,6 +143,24 @@ static int write_at(struct cjob *j, size_t file, const unsigned char *buf, size_
 	return 0;
 }
 
+/* Hash n bytes that follow s->flushed into the item's chunk hashes. */
+static void sink_hash(struct csink *s, const unsigned char *p, size_t n)
+{
+	uint64_t cs = s->j->chunk_size, at = s->flushed;
+	while (n) {
+		uint64_t room = cs - at % cs;
+		size_t k = room < n ? (size_t)room : n;
+		XXH3_64bits_update(s->st, p, k);
+		p += k;
+		n -= k;
+		at += k;
+		if (at % cs == 0 || at == s->c->len) {
+			s->hashes[(at - 1) / cs] = XXH3_64bits_digest(s->st);
+			XXH3_64bits_reset(s->st);
+		}
+	}
+}
+
 static int sink_flush(struct csink *s, struct cs_err *e)
 {
 	if (!s->fill)
@@ -149,7 +169,7 @@ static int sink_flush(struct csink *s, struct cs_err *e)
 	if (write_at(j, s->c->file, s->buf, s->fill, s->c->off + s->flushed, e))
 		return -1;
 	if (j->o->hash)
-		XXH3_64bits_update(s->st, s->buf, s->fill);
+		sink_hash(s, s->buf, s->fill);
 	/* Counted as it lands, not when the chunk ends: --jobs auto measures
 	 * windows of a few chunks, and 16-64 chunks half done at a window's
 	 * edge would swing its rate by half. */
@@ -183,6 +203,41 @@ static int sink_put(void *arg, uint64_t pos, const void *data, size_t n, struct 
 			return -1;
 	}
 	return 0;
+}
+
+/* A remote work item read, written and hashed (into hashes: a chunk's
+ * hash each). 0, or -1 with e. */
+static int remote_item(struct cjob *j, const struct cchunk *c, unsigned char *buf, XXH3_state_t *st,
+		       uint64_t *hashes, struct cs_err *e)
+{
+	struct csink s = { j, c, buf, 0, 0, st, hashes };
+	XXH3_64bits_reset(st);
+	hashes[0] = 0;
+	if (j->o->read(j->o->read_arg, c->file, c->off, (size_t)c->len, sink_put, &s, e) || sink_flush(&s, e))
+		return -1;
+	if (s.flushed != c->len)
+		return cs_fail(e, EPROTO, "'%s': the source gave %llu bytes of the %llu asked for at %llu",
+			       j->files[c->file].src, (unsigned long long)s.flushed, (unsigned long long)c->len,
+			       (unsigned long long)c->off);
+	return 0;
+}
+
+/* An item's chunks done: their hashes kept, and queued to be reported
+ * durable. */
+static void done_item(struct cjob *j, const struct cchunk *c, const uint64_t *hashes, uint64_t nck)
+{
+	const struct cp_file *f = &j->files[c->file];
+	uint64_t idx = c->off / j->chunk_size;
+	for (uint64_t k = 0; j->o->hash && f->hash && k < nck; k++)
+		f->hash[idx + k] = hashes[k];
+	pthread_mutex_lock(&j->q.mu);
+	if (!j->o->read)
+		j->q.done += c->len; /* a remote item counted its pieces */
+	for (uint64_t k = 0; j->o->durable && k < nck; k++) {
+		j->pend = xgrow(j->pend, &j->apend, j->npend + 1, sizeof(*j->pend));
+		j->pend[j->npend++] = (struct cdone){ c->file, idx + k, j->o->hash ? hashes[k] : 0 };
+	}
+	pthread_mutex_unlock(&j->q.mu);
 }
 
 static void *worker(void *arg)
@@ -235,22 +290,16 @@ static void *worker(void *arg)
 				pthread_mutex_unlock(&j->q.mu);
 			}
 		}
+		uint64_t nck = (c.len + j->chunk_size - 1) / j->chunk_size, *hs = &h;
 		if (!k && j->o->read) {
-			struct csink s = { j, &c, buf, 0, 0, st };
-			XXH3_64bits_reset(st);
-			if (j->o->read(j->o->read_arg, c.file, c.off, (size_t)c.len, sink_put, &s, &e) ||
-			    sink_flush(&s, &e)) {
+			if (nck > 1)
+				hs = xcalloc(nck, sizeof(*hs));
+			if (remote_item(j, &c, buf, st, hs, &e)) {
+				if (hs != &h)
+					free(hs);
 				wp_fail(&j->q, &e);
 				break;
 			}
-			if (s.flushed != c.len) {
-				cs_fail(&e, EPROTO, "'%s': the source gave %llu bytes of the %llu asked for at %llu", f->src,
-					(unsigned long long)s.flushed, (unsigned long long)c.len, (unsigned long long)c.off);
-				wp_fail(&j->q, &e);
-				break;
-			}
-			if (j->o->hash)
-				h = XXH3_64bits_digest(st);
 		} else if (!k) {
 			/* With direct, aligned reads bypass the page cache too. */
 			size_t dlen = j->sdio_fd[c.file] >= 0 ? (size_t)c.len & ~(size_t)(DIO_ALIGN - 1) : 0;
@@ -274,17 +323,9 @@ static void *worker(void *arg)
 			posix_fadvise(j->src_fd[c.file], (off_t)c.off, (off_t)c.len, POSIX_FADV_DONTNEED);
 		if (j->o->bwlimit)
 			shaper_end(&j->sh, done_ns);
-		uint64_t idx = c.off / j->chunk_size;
-		if (j->o->hash && f->hash)
-			f->hash[idx] = h;
-		pthread_mutex_lock(&j->q.mu);
-		if (!j->o->read)
-			j->q.done += c.len; /* a remote chunk counted its pieces */
-		if (j->o->durable) {
-			j->pend = xgrow(j->pend, &j->apend, j->npend + 1, sizeof(*j->pend));
-			j->pend[j->npend++] = (struct cdone){ c.file, idx, h };
-		}
-		pthread_mutex_unlock(&j->q.mu);
+		done_item(j, &c, hs, nck);
+		if (hs != &h)
+			free(hs);
 	}
 	free(buf);
 	XXH3_freeState(st);
@@ -327,14 +368,15 @@ static int copy_tick(void *arg)
 	struct copy_tick *t = arg;
 	struct cjob *j = t->j;
 	uint64_t done;
-	int over = wp_progress(&j->q, &done);
+	/* On while any worker runs: once every chunk is handed out, the last
+	 * `jobs` of them are still in flight, and their progress and journal
+	 * records must not wait for the end (a kill -9 there loses them). */
+	wp_progress(&j->q, &done);
 	pthread_mutex_lock(&j->q.mu);
 	size_t npend = j->npend;
 	pthread_mutex_unlock(&j->q.mu);
 	if (t->o->progress)
 		t->o->progress(t->skipped + done, t->total, t->o->progress_arg);
-	if (over)
-		return 1;
 	if (t->o->durable && (now_ns() - t->last_commit >= 250000000ull || npend >= 32)) {
 		commit(j, t->nfiles);
 		t->last_commit = now_ns();
@@ -423,6 +465,12 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 				j.sdio_fd[i] = open(f->src, O_RDONLY | O_DIRECT | O_CLOEXEC);
 		}
 		j.kernel_ok[i] = !o->read && !o->direct && !o->no_kernel_copy && !o->hash && ss.st_dev == ds.st_dev;
+		if (o->read && f->whole) {   /* one request for all of it, whatever a skip map says */
+			j.chunks = xgrow(j.chunks, &alloc, j.nchunks + 1, sizeof(*j.chunks));
+			j.chunks[j.nchunks++] = (struct cchunk){ i, 0, f->size };
+			total += f->size;
+			continue;
+		}
 		for (uint64_t off = 0; off < f->size; off += j.chunk_size) {
 			uint64_t len = f->size - off < j.chunk_size ? f->size - off : j.chunk_size;
 			if (f->skip && f->skip[off / j.chunk_size]) {

@@ -44,6 +44,11 @@ struct cp_file {
 	uint64_t size;              /* filled by cp_copy from the source */
 	const unsigned char *skip;  /* optional, per chunk: nonzero = already there */
 	uint64_t *hash;             /* optional out, per chunk (with opts.hash) */
+	int whole;                  /* a remote source: read the file in one request (one
+				     * response, one version: a source that cannot tell its
+				     * versions apart); its chunks are still hashed and
+				     * reported durable one by one, and a skip map is all
+				     * or nothing */
 };
 
 typedef void (*cp_durable_fn)(size_t file, uint64_t chunk, uint64_t hash, void *arg);

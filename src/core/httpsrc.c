@@ -1,11 +1,13 @@
 #define _GNU_SOURCE
 #include "httpsrc.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,7 @@ char *hs_redact(const char *url)
 		return xstrdup(url);
 	p += 3;
 	size_t host_end = strcspn(p, "/?#");
-	const char *at = memchr(p, '@', host_end);
+	const char *at = memrchr(p, '@', host_end);   /* the last: a password may hold '@' */
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_add(&sb, url, (size_t)(p - url));
 	const char *h = at ? at + 1 : p;
@@ -80,15 +82,37 @@ int hs_safe_rel(const char *s)
 
 /* ---- one request ---- */
 
+#define HS_MAX_REDIRECTS 10
+
+/* What one exchange asks: its first URL (whose origin owns the
+ * credentials), a range, HEAD, and for a read the file it must be. */
+struct req {
+	const char *url;
+	const char *range;          /* "A-B", or NULL */
+	int nobody;                 /* HEAD */
+	const struct hs_file *file; /* a read: its conditions and hs_check */
+	uint64_t off, len;
+	uint64_t *requests;         /* counted per request sent, or NULL */
+};
+
 struct resp {
+	const struct req *rq;
+	/* the response, as its headers arrive (reset per response) */
 	long status;
+	long hstatus;               /* the status line's code */
 	char reqid[128];
 	char etag[256];
 	char cksum[128];            /* checksum.h's spec of an x-amz-checksum-* header */
+	char region[64];            /* x-amz-bucket-region */
+	char location[4096];        /* a CDN's signed URL is long; a longer one is refused */
 	int64_t mtime_ns;
 	uint64_t clen;              /* Content-Length, or UINT64_MAX */
-	uint64_t range_total;       /* from Content-Range, or UINT64_MAX */
-	long hstatus;               /* the status line's code, as headers arrive */
+	int has_range;              /* Content-Range: bytes START-END/TOTAL */
+	uint64_t range_start, range_end;
+	uint64_t range_total;       /* UINT64_MAX: none or '*' */
+	int conditional;            /* If-Range went with it */
+	int verdict;                /* hs_check's, for a read's 2xx */
+	char why[256];
 	/* body */
 	cs_sink_fn sink;            /* ranged reads: a success's bytes go on to sink ... */
 	void *sink_arg;
@@ -101,21 +125,91 @@ struct resp {
 	struct strbuf *sb;          /* ... or growing (listings), bounded */
 };
 
+static void resp_init(struct resp *r, const struct req *q)
+{
+	memset(r, 0, sizeof(*r));
+	r->rq = q;
+	r->clen = r->range_total = UINT64_MAX;
+}
+
+/* Forget one response's headers (a new status line: 1xx, or the next hop). */
+static void resp_clear(struct resp *r)
+{
+	r->etag[0] = r->reqid[0] = r->cksum[0] = r->region[0] = r->location[0] = 0;
+	r->clen = r->range_total = UINT64_MAX;
+	r->has_range = 0;
+	r->range_start = r->range_end = 0;
+	r->mtime_ns = 0;
+	r->verdict = 0;
+	r->why[0] = 0;
+	r->errlen = 0;
+	r->errbody[0] = 0;
+}
+
+/* Digits only, no sign or space: the value, and *p past them; -1 for none. */
+static int digits_u64(const char **p, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	*p = s;
+	return 0;
+}
+
+/* Content-Range: "bytes A-B/T", a total of "*", or a range of "*" (416). */
+static void parse_content_range(struct resp *r, const char *v)
+{
+	uint64_t a, b, t;
+	if (strncasecmp(v, "bytes ", 6))
+		return;
+	v += 6;
+	if (*v == '*') {
+		v++;
+	} else {
+		if (digits_u64(&v, &a) || *v++ != '-' || digits_u64(&v, &b) || a > b)
+			return;
+		r->has_range = 1;
+		r->range_start = a;
+		r->range_end = b;
+	}
+	if (*v++ == '/' && !digits_u64(&v, &t) && !*v)
+		r->range_total = t;
+}
+
+static void check_response(struct resp *r)
+{
+	const struct req *q = r->rq;
+	struct hs_seen s = { r->hstatus, r->etag[0] ? r->etag : NULL, r->mtime_ns, r->clen, r->has_range,
+			     r->range_start, r->range_end, r->range_total };
+	r->verdict = hs_check(q->file, q->off, q->len, r->conditional, &s, r->why, sizeof(r->why));
+}
+
 static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
 	struct resp *r = arg;
 	size_t len = sz * n;
-	char line[512];
+	char line[4200];
 	size_t k = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
 	memcpy(line, p, k);
 	line[k] = 0;
 	line[strcspn(line, "\r\n")] = 0;
-	if (!strncmp(line, "HTTP/", 5)) {   /* a new response (after a redirect): forget the last */
-		r->etag[0] = r->reqid[0] = r->cksum[0] = 0;
-		r->clen = r->range_total = UINT64_MAX;
-		r->mtime_ns = 0;
+	if (!strncmp(line, "HTTP/", 5)) {   /* a new response (after a 1xx): forget the last */
+		resp_clear(r);
 		const char *sp = strchr(line, ' ');
 		r->hstatus = sp ? strtol(sp + 1, NULL, 10) : 0;
+		return len;
+	}
+	if (!line[0]) {                      /* the end of a response's headers */
+		if (r->rq && r->rq->file && r->hstatus >= 200 && r->hstatus < 300)
+			check_response(r);
+		return len;
 	}
 	char *colon = strchr(line, ':');
 	if (!colon)
@@ -124,6 +218,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	char *v = colon + 1;
 	while (*v == ' ' || *v == '\t')
 		v++;
+	size_t vl = strlen(v);
+	while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		v[--vl] = 0;
 	char *ck = r->cksum[0] ? NULL : cks_from_header(line, v);
 	if (ck)
 		snprintf(r->cksum, sizeof(r->cksum), "%s", ck);
@@ -133,12 +230,17 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	else if (!strcasecmp(line, "x-amz-request-id") || !strcasecmp(line, "x-request-id") ||
 		 !strcasecmp(line, "x-amz-cf-id"))
 		snprintf(r->reqid, sizeof(r->reqid), "%s", v);
-	else if (!strcasecmp(line, "content-length"))
-		r->clen = strtoull(v, NULL, 10);
-	else if (!strcasecmp(line, "content-range")) {
-		char *slash = strchr(v, '/');
-		if (slash && slash[1] != '*')
-			r->range_total = strtoull(slash + 1, NULL, 10);
+	else if (!strcasecmp(line, "x-amz-bucket-region"))
+		snprintf(r->region, sizeof(r->region), "%s", v);
+	else if (!strcasecmp(line, "location"))
+		snprintf(r->location, sizeof(r->location), "%s", strlen(v) < sizeof(r->location) - 1 ? v : "\x01");
+	else if (!strcasecmp(line, "content-length")) {
+		const char *c = v;
+		uint64_t cl;
+		if (!digits_u64(&c, &cl) && !*c)
+			r->clen = cl;
+	} else if (!strcasecmp(line, "content-range")) {
+		parse_content_range(r, v);
 	} else if (!strcasecmp(line, "last-modified")) {
 		time_t t = curl_getdate(v, NULL);
 		if (t > 0)
@@ -167,8 +269,10 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 		r->errbody[r->errlen] = 0;
 		return len;
 	}
-	if (r->hstatus != 206 && !r->whole) { /* the whole file for a part of it: not one byte of it written */
-		r->ignored_range = 1;
+	if (r->verdict)     /* not the file as listed: not one byte of it written */
+		return 0;
+	if (!(r->rq && r->rq->file) && r->hstatus != 206 && !r->whole) {
+		r->ignored_range = 1;   /* the whole file for a byte of it */
 		return 0;
 	}
 	if (!r->sink)
@@ -185,6 +289,11 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 	return len;
 }
 
+static long stall_s(const struct hs_opts *o)
+{
+	return o->stall_s > 0 ? o->stall_s : 30L;
+}
+
 /* libcurl asks this often during a transfer (and while connecting): a
  * cancel ends it at once, CURLE_ABORTED_BY_CALLBACK. */
 static int on_xfer(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -196,13 +305,11 @@ static int on_xfer(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_
 static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_slist *hdrs)
 {
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);   /* perform follows, credentials in hand */
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s > 0 ? o->connect_timeout_s : 15L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->stall_s > 0 ? o->stall_s : 30L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s(o));
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "coldstart/" "stage");
@@ -211,14 +318,12 @@ static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	if (o->cancel) {
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)o->cancel);
 		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	}
-	/* The bearer token goes to the first host only, never to a redirect's
-	 * (a CDN), as curl does with credentials by default. */
-	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	if (o->sigv4) {
 		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, o->sigv4);
 		curl_easy_setopt(c, CURLOPT_USERPWD, o->userpwd);
@@ -228,39 +333,229 @@ static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_
 /* SHA-256 of an empty body: what a signed GET or HEAD declares. */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-static struct curl_slist *headers(const struct hs_opts *o, const char *if_match)
+static void add_header(struct curl_slist **h, const char *name, const char *value)
+{
+	char *line = xasprintf("%s: %s", name, value);
+	*h = curl_slist_append(*h, line);
+	free(line);
+}
+
+/* An HTTP date (IMF-fixdate) of ns, not the locale's. */
+static void http_date(int64_t ns, char *buf, size_t n)
+{
+	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(buf, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon],
+		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* A read's preconditions: on a strong ETag If-Match and If-Range; on
+ * Last-Modified (a weak ETag never matches) If-Unmodified-Since and
+ * If-Range. S3 takes If-Match; If-Range is not in its API. */
+static int conditions(struct curl_slist **h, const struct hs_opts *o, const struct hs_file *f)
+{
+	if (f->etag && strncmp(f->etag, "W/", 2)) {
+		add_header(h, "If-Match", f->etag);
+		if (!o->s3)
+			add_header(h, "If-Range", f->etag);
+		return !o->s3;
+	}
+	if (!f->mtime_ns)
+		return 0;
+	char d[64];
+	http_date(f->mtime_ns, d, sizeof(d));
+	add_header(h, "If-Unmodified-Since", d);
+	if (!o->s3)
+		add_header(h, "If-Range", d);
+	return !o->s3;
+}
+
+/* The headers of one request; creds: it goes to the first URL's origin,
+ * so the bearer token, the user's headers and the session token go too.
+ * *conditional: If-Range is among them. */
+static struct curl_slist *headers(const struct hs_opts *o, const struct req *q, int creds, int *conditional)
 {
 	struct curl_slist *h = NULL;
-	if (o->bearer && *o->bearer) {
-		char *a = xasprintf("Authorization: Bearer %s", o->bearer);
-		h = curl_slist_append(h, a);
+	*conditional = 0;
+	if (creds && o->bearer && *o->bearer) {
+		char *a = xasprintf("Bearer %s", o->bearer);
+		add_header(&h, "Authorization", a);
 		free(a);
 	}
-	if (if_match && *if_match) {
-		char *m = xasprintf("If-Match: %s", if_match);
-		h = curl_slist_append(h, m);
-		free(m);
-	}
+	for (size_t i = 0; creds && i < o->nheaders; i++)
+		h = curl_slist_append(h, o->headers[i]);
+	if (q->file)
+		*conditional = conditions(&h, o, q->file);
 	if (o->checksum_mode)
 		h = curl_slist_append(h, "x-amz-checksum-mode: ENABLED");
 	if (o->sigv4) {
 		h = curl_slist_append(h, "x-amz-content-sha256: " EMPTY_SHA256);
-		if (o->session_token && *o->session_token) {
-			char *t = xasprintf("x-amz-security-token: %s", o->session_token);
-			h = curl_slist_append(h, t);
-			free(t);
-		}
+		if (creds && o->session_token && *o->session_token)
+			add_header(&h, "x-amz-security-token", o->session_token);
 	}
 	return h;
 }
 
-static int retryable(CURLcode cc, long status)
+/* "scheme://host:port" of url, lowercased (the default port named); -1
+ * when it is not an http(s) URL. */
+static int origin(const char *url, char *out, size_t n)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -1;
+	if (u && !curl_url_set(u, CURLUPART_URL, url, 0) && !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+	    !curl_url_get(u, CURLUPART_HOST, &host, 0) && !curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) &&
+	    (!strcasecmp(scheme, "http") || !strcasecmp(scheme, "https"))) {
+		snprintf(out, n, "%s://%s:%s", scheme, host, port);
+		for (char *c = out; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		rc = 0;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Where Location leads from url (relative ones resolved), malloc'd; NULL
+ * when it does not parse. */
+static char *resolve(const char *url, const char *loc)
+{
+	CURLU *u = curl_url();
+	char *got = NULL, *out = NULL;
+	if (u && !curl_url_set(u, CURLUPART_URL, url, 0) && !curl_url_set(u, CURLUPART_URL, loc, 0) &&
+	    !curl_url_get(u, CURLUPART_URL, &got, 0))
+		out = xstrdup(got);
+	curl_free(got);
+	curl_url_cleanup(u);
+	return out;
+}
+
+static int is_redirect(long status)
+{
+	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* The next hop of a redirect from url, or NULL with err: another scheme
+ * than http(s), https to http, too many. */
+static char *next_hop(const struct req *q, const char *url, const char *loc, int hop, struct cs_err *err)
+{
+	char *next = resolve(url, loc), o[512];
+	const char *why = NULL;
+	int code = EPROTO;
+	if (hop >= HS_MAX_REDIRECTS) {
+		why = "one redirect too many";
+		code = ELOOP;
+	} else if (loc[0] == '\x01')
+		why = "a Location longer than 4 KiB";
+	else if (!next || origin(next, o, sizeof(o)))
+		why = "not an http(s) URL";
+	else if (!strncasecmp(q->url, "https:", 6) && strncasecmp(next, "https:", 6))
+		why = "from https to plain http";
+	if (!why)
+		return next;
+	char *shown = hs_redact(q->url), *to = next ? hs_redact(next) : xstrdup("?");
+	cs_fail(err, code, "'%s' redirects to '%s' (%s): not followed", shown, to, why);
+	free(shown);
+	free(to);
+	free(next);
+	return NULL;
+}
+
+/* The URL's user name and password, for Basic auth on a same-origin hop. */
+static void userinfo(const char *url, char **user, char **pw)
+{
+	CURLU *u = curl_url();
+	char *a = NULL, *b = NULL;
+	*user = *pw = NULL;
+	if (u && !curl_url_set(u, CURLUPART_URL, url, 0)) {
+		if (!curl_url_get(u, CURLUPART_USER, &a, CURLU_URLDECODE))
+			*user = xstrdup(a);
+		if (!curl_url_get(u, CURLUPART_PASSWORD, &b, CURLU_URLDECODE))
+			*pw = xstrdup(b);
+	}
+	curl_free(a);
+	curl_free(b);
+	curl_url_cleanup(u);
+}
+
+/*
+ * One exchange, redirects followed by hand (see the header): credentials
+ * only to requests at the first URL's origin. *cc and r are the last
+ * hop's; 0, or -1 with err when a redirect is refused.
+ */
+static int perform(CURL *c, const struct hs_opts *o, const struct req *q, struct resp *r, char *eb, CURLcode *cc,
+		   struct cs_err *err)
+{
+	char first[512] = "", here[512];
+	origin(q->url, first, sizeof(first));
+	char *url = xstrdup(q->url), *user = NULL, *pw = NULL;
+	int rc = 0;
+	for (int hop = 0;; hop++) {
+		int creds = hop == 0 || (!origin(url, here, sizeof(here)) && !strcmp(here, first));
+		curl_easy_reset(c);
+		resp_clear(r);
+		r->hstatus = 0;
+		r->got = 0;
+		int conditional;
+		struct curl_slist *h = headers(o, q, creds, &conditional);
+		r->conditional = conditional;
+		setup(c, o, r, h);
+		eb[0] = 0;
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, eb);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		if (q->range)
+			curl_easy_setopt(c, CURLOPT_RANGE, q->range);
+		if (q->nobody)
+			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		if (hop && creds && !o->sigv4) {
+			if (!user && !pw)
+				userinfo(q->url, &user, &pw);
+			if (user)
+				curl_easy_setopt(c, CURLOPT_USERNAME, user);
+			if (pw)
+				curl_easy_setopt(c, CURLOPT_PASSWORD, pw);
+		}
+		if (q->requests)
+			__atomic_fetch_add(q->requests, 1, __ATOMIC_RELAXED);
+		*cc = curl_easy_perform(c);
+		curl_slist_free_all(h);
+		r->status = 0;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+		if (*cc == CURLE_ABORTED_BY_CALLBACK && cs_cancelled(o->cancel)) {
+			rc = cs_fail(err, ECANCELED, "interrupted");
+			break;
+		}
+		if (*cc != CURLE_OK || !is_redirect(r->status) || !r->location[0] || o->s3)
+			break;
+		char *next = next_hop(q, url, r->location, hop, err);
+		if (!next) {
+			rc = -1;
+			break;
+		}
+		free(url);
+		url = next;
+	}
+	free(url);
+	if (pw)
+		memset(pw, 0, strlen(pw));
+	free(user);
+	free(pw);
+	return rc;
+}
+
+static int retryable(CURLcode cc, const struct resp *r)
 {
 	if (cc != CURLE_OK)
 		return cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_COULDNT_CONNECT || cc == CURLE_RECV_ERROR ||
 		       cc == CURLE_SEND_ERROR || cc == CURLE_GOT_NOTHING || cc == CURLE_PARTIAL_FILE ||
 		       cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_HTTP2 || cc == CURLE_HTTP2_STREAM;
-	return status >= 500 || status == 429 || status == 408;
+	return r->status >= 500 || r->status == 429 || r->status == 408;
 }
 
 /* Attempts after the first. */
@@ -293,6 +588,92 @@ static void describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const
 		strbuf_addf(sb, " (request id %s)", r->reqid);
 }
 
+/* ---- what a response says about a file ---- */
+
+int hs_file_identified(const struct hs_file *f)
+{
+	return (f->etag && *f->etag) || f->mtime_ns;
+}
+
+/* Two entity tags name other representations (W/ aside: the opaque tag
+ * decides); 0 when either is missing. */
+static int tags_differ(const char *a, const char *b)
+{
+	if (!a || !b || !*a || !*b)
+		return 0;
+	if (!strncmp(a, "W/", 2))
+		a += 2;
+	if (!strncmp(b, "W/", 2))
+		b += 2;
+	return strcmp(a, b) != 0;
+}
+
+/* Where the ETags cannot decide, Last-Modified does (to the second, as
+ * HTTP dates are; an S3 listing's have milliseconds). */
+static int dates_differ(const char *etag_a, const char *etag_b, int64_t a, int64_t b)
+{
+	if ((etag_a && *etag_a && etag_b && *etag_b) || !a || !b)
+		return 0;
+	return a / 1000000000 != b / 1000000000;
+}
+
+/* code, with why written: a verdict of hs_check's. */
+__attribute__((format(printf, 4, 5))) static int verdict(char *why, size_t n, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* The identity a response (or HEAD) gives: 0 when it is the file's, else
+ * ESTALE with why. */
+static int identity_differs(const struct hs_file *f, const char *etag, int64_t mtime_ns, char *why, size_t n)
+{
+	char a[64], b[64];
+	if (tags_differ(f->etag, etag))
+		return verdict(why, n, ESTALE, "its ETag is now %s, not %s", etag, f->etag);
+	if (!dates_differ(f->etag, etag, f->mtime_ns, mtime_ns))
+		return 0;
+	http_date(mtime_ns, a, sizeof(a));
+	http_date(f->mtime_ns, b, sizeof(b));
+	return verdict(why, n, ESTALE, "its Last-Modified is now %s, not %s", a, b);
+}
+
+int hs_check(const struct hs_file *f, uint64_t off, uint64_t len, int conditional, const struct hs_seen *s,
+	     char *why, size_t n)
+{
+	unsigned long long size = f->size, total = s->range_total, clen = s->clen;
+	int rc = identity_differs(f, s->etag, s->mtime_ns, why, n);
+	if (rc)
+		return rc;
+	if (s->status == 206) {
+		if (s->range_total != UINT64_MAX && s->range_total != f->size)
+			return verdict(why, n, ESTALE, "its size is now %llu bytes, not %llu", total, size);
+		if (!s->has_range)
+			return verdict(why, n, EPROTO, "a 206 without Content-Range");
+		if (len == 0 || s->range_start != off || s->range_end != off + len - 1)
+			return verdict(why, n, EPROTO, "the server sent bytes %llu-%llu",
+				       (unsigned long long)s->range_start, (unsigned long long)s->range_end);
+		if (s->clen != UINT64_MAX && s->clen != len)
+			return verdict(why, n, EPROTO, "Content-Length %llu for a range of %llu bytes", clen,
+				       (unsigned long long)len);
+		return 0;
+	}
+	if (s->status != 200)
+		return verdict(why, n, EPROTO, "HTTP %ld is no answer to a ranged GET", s->status);
+	if (s->clen != UINT64_MAX && s->clen != f->size)
+		return verdict(why, n, ESTALE, "its size is now %llu bytes, not %llu", clen, size);
+	if (off == 0 && len == f->size)
+		return 0;
+	/* To If-Range, the whole object means it changed -- unless it comes
+	 * with the validators listed: then the range was ignored. */
+	if (conditional && !((f->etag && s->etag) || (f->mtime_ns && s->mtime_ns)))
+		return verdict(why, n, ESTALE, "the whole object came back to a range with If-Range");
+	return verdict(why, n, EPROTO, "the server ignored the range (HTTP 200): it cannot be staged in parallel");
+}
+
 /* ---- listing ---- */
 
 static int drop(void *arg, uint64_t pos, const void *data, size_t n, struct cs_err *err)
@@ -301,42 +682,59 @@ static int drop(void *arg, uint64_t pos, const void *data, size_t n, struct cs_e
 	return 0;
 }
 
+/* An S3 error body's code and message, for messages ("" when none). */
+static void s3_error(struct strbuf *sb, const char *body)
+{
+	if (!body)
+		return;
+	size_t p = 0, q = 0;
+	char *code = hs_xml_next(body, "Code", &p), *msg = hs_xml_next(body, "Message", &q);
+	if (code)
+		strbuf_addf(sb, " %s%s%s", code, msg && *msg ? ": " : "", msg ? msg : "");
+	free(code);
+	free(msg);
+}
+
+/* An S3 redirect (nothing is followed there): its status, code and region. */
+static void s3_redirect(struct strbuf *sb, const struct resp *r)
+{
+	strbuf_addf(sb, "HTTP %ld", r->status);
+	s3_error(sb, r->errlen ? r->errbody : NULL);
+	if (r->region[0])
+		strbuf_addf(sb, ": the bucket is in region '%s'", r->region);
+	else if (r->location[0]) {
+		char *to = hs_redact(r->location);
+		strbuf_addf(sb, ": to '%s'", to);
+		free(to);
+	}
+	strbuf_adds(sb, "; not followed (S3 requests are signed for one host and region)");
+}
+
 static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *r, struct cs_err *err)
 {
 	char eb[CURL_ERROR_SIZE];
 	char *shown = hs_redact(url);
+	struct req q = { url, NULL, 1, NULL, 0, 0, NULL };
 	int rc = -1;
 	for (int attempt = 0;; attempt++) {
-		curl_easy_reset(c);
-		memset(r, 0, sizeof(*r));
-		r->clen = r->range_total = UINT64_MAX;
-		struct curl_slist *h = headers(o, NULL);
-		setup(c, o, r, h);
-		eb[0] = 0;
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, eb);
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-		CURLcode cc = curl_easy_perform(c);
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+		resp_init(r, &q);
+		CURLcode cc;
+		q.nobody = 1;
+		q.range = NULL;
+		if (perform(c, o, &q, r, eb, &cc, err))
+			break;
 		if (cc == CURLE_OK && (r->status == 405 || r->status == 501)) {
 			/* No HEAD here: one byte of it, and the size from Content-Range. */
-			memset(r, 0, sizeof(*r));
-			r->clen = r->range_total = UINT64_MAX;
+			resp_init(r, &q);
 			r->sink = drop;
 			r->cap = 1;
-			curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
-			curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-			curl_easy_setopt(c, CURLOPT_RANGE, "0-0");
-			cc = curl_easy_perform(c);
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+			q.nobody = 0;
+			q.range = "0-0";
+			if (perform(c, o, &q, r, eb, &cc, err))
+				break;
 			if (cc == CURLE_OK && r->status == 206)
 				r->clen = r->range_total;
 			r->sink = NULL;
-		}
-		curl_slist_free_all(h);
-		if (cc == CURLE_ABORTED_BY_CALLBACK) {
-			rc = cs_fail(err, ECANCELED, "interrupted");
-			break;
 		}
 		if (cc == CURLE_OK && (r->status == 200 || r->status == 206)) {
 			rc = r->clen == UINT64_MAX ? cs_fail(err, EPROTO, "'%s': the server gives no size (no Content-Length)",
@@ -347,9 +745,12 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 			rc = cs_fail(err, ENOENT, "'%s': not found (HTTP %ld)", shown, r->status);
 			break;
 		}
-		if (attempt >= max_retries(o) || !retryable(cc, r->status)) {
+		if (attempt >= max_retries(o) || !retryable(cc, r)) {
 			struct strbuf sb = STRBUF_INIT;
-			describe(&sb, cc, r, eb);
+			if (o->s3 && is_redirect(r->status))
+				s3_redirect(&sb, r);
+			else
+				describe(&sb, cc, r, eb);
 			int code = r->status == 401 || r->status == 403 ? EACCES : EIO;
 			rc = cs_fail(err, code, "'%s': %s%s", shown, sb.buf,
 				     r->status == 401 || r->status == 403 ? ": access denied (a token? $HF_TOKEN)" : "");
@@ -362,23 +763,26 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 	return rc;
 }
 
-static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, long *status,
-		       char *reqid, size_t reqid_len, struct cs_err *err);
+static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out,
+		       struct hs_answer *a, struct cs_err *err);
 
 static int get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, long *status,
 		    struct cs_err *err)
 {
-	return get_text_id(c, o, url, out, status, NULL, 0, err);
+	struct hs_answer a;
+	int rc = get_text_id(c, o, url, out, &a, err);
+	*status = a.status;
+	return rc;
 }
 
-int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, long *status, char *reqid,
-		size_t reqid_len, struct cs_err *err)
+int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
+		struct cs_err *err)
 {
 	pthread_once(&once, global_init);
 	CURL *c = curl_easy_init();
 	if (!c)
 		return cs_fail(err, ENOMEM, "cannot start libcurl");
-	int rc = get_text_id(c, o, url, out, status, reqid, reqid_len, err);
+	int rc = get_text_id(c, o, url, out, a, err);
 	curl_easy_cleanup(c);
 	return rc;
 }
@@ -447,47 +851,26 @@ char *hs_xml_next(const char *xml, const char *tag, size_t *pos)
 	return strbuf_detach(&sb);
 }
 
-/* An S3 error body's code and message, for messages ("" when none). */
-static void s3_error(struct strbuf *sb, const char *body)
-{
-	if (!body)
-		return;
-	size_t p = 0, q = 0;
-	char *code = hs_xml_next(body, "Code", &p), *msg = hs_xml_next(body, "Message", &q);
-	if (code)
-		strbuf_addf(sb, " %s%s%s", code, msg && *msg ? ": " : "", msg ? msg : "");
-	free(code);
-	free(msg);
-}
-
-static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, long *status,
-		       char *reqid, size_t reqid_len, struct cs_err *err)
+static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out,
+		       struct hs_answer *a, struct cs_err *err)
 {
 	char eb[CURL_ERROR_SIZE];
 	char *shown = hs_redact(url);
+	struct req q = { url, NULL, 0, NULL, 0, 0, NULL };
 	int rc = -1;
+	memset(a, 0, sizeof(*a));
 	for (int attempt = 0;; attempt++) {
 		struct resp r;
-		memset(&r, 0, sizeof(r));
-		r.clen = r.range_total = UINT64_MAX;
+		resp_init(&r, &q);
 		strbuf_release(out);
 		r.sb = out;
-		curl_easy_reset(c);
-		struct curl_slist *h = headers(o, NULL);
-		setup(c, o, &r, h);
-		eb[0] = 0;
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, eb);
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		CURLcode cc = curl_easy_perform(c);
-		curl_slist_free_all(h);
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-		*status = r.status;
-		if (reqid && reqid_len)
-			snprintf(reqid, reqid_len, "%s", r.reqid);
-		if (cc == CURLE_ABORTED_BY_CALLBACK) {
-			rc = cs_fail(err, ECANCELED, "interrupted");
+		CURLcode cc;
+		if (perform(c, o, &q, &r, eb, &cc, err))
 			break;
-		}
+		a->status = r.status;
+		snprintf(a->reqid, sizeof(a->reqid), "%s", r.reqid);
+		snprintf(a->region, sizeof(a->region), "%s", r.region);
+		snprintf(a->location, sizeof(a->location), "%s", r.location);
 		if (r.overflow) {
 			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
 			break;
@@ -496,7 +879,7 @@ static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct
 			rc = 0;
 			break;
 		}
-		if (attempt >= max_retries(o) || !retryable(cc, r.status)) {
+		if (attempt >= max_retries(o) || !retryable(cc, &r)) {
 			struct strbuf sb = STRBUF_INIT;
 			describe(&sb, cc, &r, eb);
 			rc = cs_fail(err, EIO, "'%s': %s", shown, sb.buf);
@@ -747,7 +1130,7 @@ void hs_files_free(struct hs_file *f, size_t n)
 
 int hs_stat(const struct hs_opts *o, struct hs_file *f, struct cs_err *err)
 {
-	global_init();
+	pthread_once(&once, global_init);
 	CURL *c = curl_easy_init();
 	if (!c)
 		return cs_fail(err, ENOMEM, "cannot start a transfer (curl_easy_init)");
@@ -756,9 +1139,13 @@ int hs_stat(const struct hs_opts *o, struct hs_file *f, struct cs_err *err)
 	curl_easy_cleanup(c);
 	if (rc)
 		return rc;
-	if (r.clen != f->size || (f->etag && r.etag[0] && strcmp(r.etag, f->etag))) {
+	char why[256] = "";
+	if (r.clen != f->size)
+		snprintf(why, sizeof(why), "its size is now %llu bytes, not %llu", (unsigned long long)r.clen,
+			 (unsigned long long)f->size);
+	if (why[0] || identity_differs(f, r.etag, r.mtime_ns, why, sizeof(why))) {
 		char *shown = hs_redact(f->url);
-		rc = cs_fail(err, ESTALE, "'%s' changed on the server while it was being listed", shown);
+		rc = cs_fail(err, ESTALE, "'%s' changed on the server while it was being listed (%s)", shown, why);
 		free(shown);
 		return rc;
 	}
@@ -828,6 +1215,53 @@ static CURL *handle(struct hs_reader *r)
 	return c;
 }
 
+/* A read that did not succeed: 1 to try again, else -1 with err. */
+static int read_failed(const struct hs_opts *o, const struct hs_file *f, const char *range, CURLcode cc,
+		       const struct resp *rs, int attempt, const char *eb, struct cs_err *err)
+{
+	int last = attempt >= max_retries(o), ok = cc == CURLE_OK;
+	int partial = ok && rs->status >= 200 && rs->status < 300 && !rs->verdict && !rs->overflow;
+	if ((partial && !last) || (!partial && !rs->verdict && !rs->overflow && !last && retryable(cc, rs)))
+		return 1;
+	char *shown = hs_redact(f->url);
+	char d[64] = "";
+	if (f->mtime_ns)
+		http_date(f->mtime_ns, d, sizeof(d));
+	if (rs->verdict == ESTALE)
+		cs_fail(err, ESTALE, "'%s' changed on the server while it was being staged (%s)", shown, rs->why);
+	else if (rs->verdict)
+		cs_fail(err, EPROTO, "'%s': bytes %s: %s", shown, range, rs->why);
+	else if (rs->overflow)
+		cs_fail(err, EPROTO, "'%s': the server sent more than the bytes asked for (bytes %s)", shown, range);
+	else if (ok && rs->status == 412)
+		cs_fail(err, ESTALE, "'%s' changed on the server while it was being staged (its ETag is no longer %s)",
+			shown, f->etag && strncmp(f->etag, "W/", 2) ? f->etag : "?");
+	else if (ok && rs->status == 416 && rs->range_total != UINT64_MAX)   /* a range within the listed size */
+		cs_fail(err, ESTALE, "'%s' changed on the server while it was being staged (its size is now %llu bytes, "
+			"not %llu)", shown, (unsigned long long)rs->range_total, (unsigned long long)f->size);
+	else if (ok && rs->status == 416)
+		cs_fail(err, ESTALE, "'%s' changed on the server while it was being staged (bytes %s of its %llu are not "
+			"there now: HTTP 416)", shown, range, (unsigned long long)f->size);
+	else if (partial)
+		cs_fail(err, EPROTO, "'%s': bytes %s: got %zu bytes of %llu", shown, range, rs->got,
+			(unsigned long long)(rs->cap));
+	else {
+		struct strbuf sb = STRBUF_INIT;
+		if (ok && o->s3 && is_redirect(rs->status))
+			s3_redirect(&sb, rs);
+		else {
+			describe(&sb, cc, rs, eb);
+			if (rs->errlen && rs->status >= 400)
+				s3_error(&sb, rs->errbody);
+		}
+		cs_fail(err, rs->status == 401 || rs->status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s", shown, range,
+			sb.buf, attempt ? " (after retries)" : "");
+		strbuf_release(&sb);
+	}
+	free(shown);
+	return -1;
+}
+
 int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
 	    struct cs_err *err)
 {
@@ -837,72 +1271,25 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_
 		return cs_fail(err, ENOMEM, "cannot start libcurl");
 	char range[64], eb[CURL_ERROR_SIZE];
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, off, off + len - 1);
-	int rc = -1, retries = max_retries(&r->o);
+	struct req q = { f->url, range, 0, f, off, len, &r->requests };
 	for (int attempt = 0;; attempt++) {
 		struct resp rs;
-		memset(&rs, 0, sizeof(rs));
-		rs.clen = rs.range_total = UINT64_MAX;
+		resp_init(&rs, &q);
 		rs.sink = sink;
 		rs.sink_arg = sink_arg;
 		rs.sink_err = err;
 		rs.whole = off == 0 && len == f->size;
 		rs.cap = len;
-		curl_easy_reset(c);
-		struct curl_slist *h = headers(&r->o, f->etag);
-		setup(c, &r->o, &rs, h);
-		eb[0] = 0;
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, eb);
-		curl_easy_setopt(c, CURLOPT_URL, f->url);
-		curl_easy_setopt(c, CURLOPT_RANGE, range);
-		__atomic_fetch_add(&r->requests, 1, __ATOMIC_RELAXED);
-		CURLcode cc = curl_easy_perform(c);
-		curl_slist_free_all(h);
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs.status);
+		CURLcode cc;
+		if (perform(c, &r->o, &q, &rs, eb, &cc, err))
+			return -1;
 		if (rs.sink_failed)
-			break;    /* the destination's error, in err already */
-		if (cc == CURLE_ABORTED_BY_CALLBACK) {
-			rc = cs_fail(err, ECANCELED, "interrupted");
-			break;
-		}
-		int partial = cc == CURLE_OK && (rs.status == 206 || (rs.status == 200 && rs.whole));
-		if (!rs.overflow && partial && rs.got == len && (rs.clen == UINT64_MAX || rs.clen == len)) {
-			rc = 0;   /* the common case: no message to build */
-			break;
-		}
-		char *shown = hs_redact(f->url);
-		if (rs.overflow) {
-			rc = cs_fail(err, EPROTO, "'%s': the server sent more than the %zu bytes asked for (bytes %s)", shown,
-				     len, range);
-		} else if (cc == CURLE_OK && rs.status == 412) {
-			rc = cs_fail(err, ESTALE, "'%s' changed on the server while it was being staged (its ETag is no "
-				     "longer %s)", shown, f->etag ? f->etag : "?");
-		} else if (partial) {
-			if (attempt >= retries)
-				rc = cs_fail(err, EPROTO, "'%s': bytes %s: got %zu bytes of %zu (Content-Length %s)", shown,
-					     range, rs.got, len, rs.clen == UINT64_MAX ? "absent" : "disagrees");
-			else {
-				free(shown);
-				backoff(&r->o, attempt);
-				continue;
-			}
-		} else if (rs.ignored_range || (cc == CURLE_OK && rs.status == 200)) {
-			rc = cs_fail(err, EPROTO, "'%s': the server ignored the range %s (HTTP 200): it cannot be staged in "
-				     "parallel", shown, range);
-		} else if (attempt < retries && retryable(cc, rs.status)) {
-			free(shown);
-			backoff(&r->o, attempt);
-			continue;
-		} else {
-			struct strbuf sb = STRBUF_INIT;
-			describe(&sb, cc, &rs, eb);
-			if (rs.errlen && rs.status >= 400)
-				s3_error(&sb, rs.errbody);
-			rc = cs_fail(err, rs.status == 401 || rs.status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s", shown,
-				     range, sb.buf, attempt ? " (after retries)" : "");
-			strbuf_release(&sb);
-		}
-		free(shown);
-		break;
+			return -1;    /* the destination's error, in err already */
+		if (cc == CURLE_OK && rs.status >= 200 && rs.status < 300 && !rs.verdict && !rs.overflow && rs.got == len)
+			return 0;     /* the common case: no message to build */
+		int again = read_failed(&r->o, f, range, cc, &rs, attempt, eb, err);
+		if (again < 0)
+			return -1;
+		backoff(&r->o, attempt);
 	}
-	return rc;
 }

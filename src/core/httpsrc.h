@@ -8,18 +8,31 @@
  * model's own index (model.safetensors.index.json: its shards) or
  * model.safetensors, with the usual config and tokenizer files that exist,
  * else the server's directory listing (HTML links, or nginx's JSON
- * autoindex). Each file's size, ETag and Last-Modified come from a HEAD
- * (a one-byte ranged GET where HEAD is refused); redirects are followed
- * (Hugging Face's resolve URLs redirect to a CDN). A name with "..", an
- * absolute path, a NUL or a backslash is refused.
+ * autoindex). Each file's size, ETag and Last-Modified -- its identity --
+ * come from a HEAD (a one-byte ranged GET where HEAD is refused). A name
+ * with "..", an absolute path, a NUL or a backslash is refused.
  *
  * Reading (hs_read): one ranged GET per chunk over a connection kept per
- * thread, with If-Match on the file's ETag, so an object that changes mid-
- * transfer fails (ESTALE) instead of mixing versions. Timeouts, resets,
- * stalls (no byte for 30 s), 5xx, 408 and 429 are retried up to 6 times with
- * exponential backoff and jitter; the last error names the URL, the status
- * and the request id. A response longer or shorter than the range, or
- * without 206 for a partial range, is an error.
+ * thread. Many servers and CDNs never evaluate preconditions, so each
+ * response is checked against the identity the listing recorded before a
+ * byte of it is used (hs_check): its ETag, its Last-Modified (where no ETag
+ * decides), Content-Range's start, end and total, Content-Length. Any of
+ * them other than listed, a 412 or a 200 to a ranged request with If-Range
+ * is ESTALE: the object changed. The request asks as well: If-Match and
+ * If-Range on a strong ETag; with a weak or no ETag, If-Unmodified-Since
+ * and If-Range on Last-Modified (weak ETags never match). A file with
+ * neither ETag nor Last-Modified has only its size to tell versions apart:
+ * read it in one request (hs_file_identified). Timeouts, resets, stalls (no
+ * byte of body for 30 s: headers that trickle in count as none), 5xx, 408
+ * and 429 are retried up to 6 times with exponential backoff and jitter;
+ * the last error names the URL, the status and the request id.
+ *
+ * Redirects (Hugging Face's resolve URLs redirect to a CDN) are followed
+ * here, not by libcurl, at most 10: the bearer token, the user's headers,
+ * the URL's user info and the session token go only to requests at the
+ * first URL's origin (scheme, host and port), never to another host's;
+ * https never leads to http. For S3 (hs_opts.s3) nothing is followed: a
+ * 3xx is the answer (the bucket's region: s3src re-signs).
  *
  * Security: URLs are shown without their user info and query (hs_redact);
  * TLS is verified unless insecure; proxies are libcurl's (the usual
@@ -44,6 +57,9 @@ struct hs_opts {
 	int checksum_mode;          /* S3: x-amz-checksum-mode: ENABLED (HEADs answer the checksums) */
 	volatile sig_atomic_t *cancel; /* nonzero: a transfer in progress and a retry's backoff end at
 					* once, ECANCELED ("interrupted"); NULL: never */
+	int s3;                     /* follow no redirect: a 3xx is the answer (hs_answer.region) */
+	const char *const *headers; /* the user's own "Name: value" headers, first origin only */
+	size_t nheaders;
 };
 
 struct hs_file {
@@ -56,18 +72,26 @@ struct hs_file {
 };
 
 /* HEAD f->url (o->checksum_mode for S3): f->checksum from the store's
- * x-amz-checksum-* when it sends one it can be checked against. A size
- * or ETag other than the listing's is ESTALE (the object changed). */
+ * x-amz-checksum-* when it sends one it can be checked against. A size,
+ * ETag or Last-Modified other than the listing's is ESTALE (the object
+ * changed). */
 int hs_stat(const struct hs_opts *o, struct hs_file *f, struct cs_err *err);
 
 /* A relative name that stays under its base: no "..", "." or empty
  * component, no leading '/', no backslash. */
 int hs_safe_rel(const char *s);
-/* GET url into out (at most 64 MiB; the body of an error too); *status is
- * the HTTP status. -1 only when no answer came (after retries). */
+/* What answered a request besides its body. */
+struct hs_answer {
+	long status;
+	char reqid[128];            /* x-amz-request-id and the like, or "" */
+	char region[64];            /* x-amz-bucket-region, or "" */
+	char location[4096];        /* a redirect's Location (not followed: o->s3), or "" */
+};
+/* GET url into out (at most 64 MiB; the body of an error too), a. -1 only
+ * when no answer came (after retries) or a redirect was refused. */
 struct strbuf;
-int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, long *status, char *reqid,
-		size_t reqid_len, struct cs_err *err);
+int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
+		struct cs_err *err);
 /* The text of <TAG>...</TAG> in an XML body (entities decoded), from *pos
  * on; advances *pos past it. NULL when there is none. malloc'd. */
 char *hs_xml_next(const char *xml, const char *tag, size_t *pos);
@@ -83,6 +107,30 @@ char *hs_default_name(const char *url);
 int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_t nnames, struct hs_file **out,
 	    size_t *n, struct cs_err *err);
 void hs_files_free(struct hs_file *f, size_t n);
+/* The file has an identity beyond its size (an ETag or a Last-Modified):
+ * versions of it can be told apart, so its ranges can be read apart and
+ * a journal's chunks of it trusted. */
+int hs_file_identified(const struct hs_file *f);
+
+/* What one 2xx response to bytes [off, off+len) of f said (hs_check). */
+struct hs_seen {
+	long status;
+	const char *etag;           /* NULL: none */
+	int64_t mtime_ns;           /* Last-Modified, 0: none */
+	uint64_t clen;              /* Content-Length, UINT64_MAX: none */
+	int has_range;              /* Content-Range: bytes START-END/TOTAL */
+	uint64_t range_start, range_end;
+	uint64_t range_total;       /* UINT64_MAX: none, or '*' */
+};
+/* Whether the response is bytes [off, off+len) of f as listed: 0; ESTALE
+ * when the object changed (another ETag; another Last-Modified where ETags
+ * do not decide; another size in Content-Range's total or a 200's
+ * Content-Length; a 200 to a ranged request that went with If-Range,
+ * `conditional`, without the listed validators); EPROTO when it is not
+ * what was asked for (other bytes, a 200 that ignored the range). why: a
+ * phrase for the message. Exposed for tests. */
+int hs_check(const struct hs_file *f, uint64_t off, uint64_t len, int conditional, const struct hs_seen *s,
+	     char *why, size_t whylen);
 
 struct hs_reader;
 struct hs_reader *hs_reader_new(const struct hs_opts *o, const struct hs_file *files, size_t n);

@@ -175,6 +175,35 @@ void s3_hs_opts(const struct s3_cfg *c, const struct hs_opts *base, struct hs_op
 	out->sigv4 = c->sigv4;
 	out->userpwd = c->userpwd;
 	out->session_token = c->token;
+	out->s3 = 1;
+	out->headers = NULL;
+	out->nheaders = 0;
+}
+
+/* An endpoint on AWS itself (its host under amazonaws.com). */
+static int aws_endpoint(const char *ep)
+{
+	const char *h = strstr(ep, "://");
+	h = h ? h + 3 : ep;
+	size_t n = strcspn(h, "/:?#");
+	static const char dom[] = ".amazonaws.com";
+	return n > sizeof(dom) - 1 && !strncasecmp(h + n - (sizeof(dom) - 1), dom, sizeof(dom) - 1);
+}
+
+void s3_set_region(struct s3_cfg *c, const char *region)
+{
+	free(c->region);
+	c->region = xstrdup(region);
+	if (c->access_key) {
+		free(c->sigv4);
+		c->sigv4 = xasprintf("aws:amz:%s:s3", region);
+	}
+	if (c->endpoint && aws_endpoint(c->endpoint)) {
+		char *e = xasprintf("%s://s3.%s.amazonaws.com", strncasecmp(c->endpoint, "http:", 5) ? "https" : "http",
+				    region);
+		free(c->endpoint);
+		c->endpoint = e;
+	}
 }
 
 /* ---- addresses ---- */
@@ -216,13 +245,25 @@ static char *object_url(const char *burl, const char *key)
 	return strbuf_detach(&sb);
 }
 
-/* s3://BUCKET/PREFIX -> bucket and prefix (without a leading '/'). */
+/* s3://BUCKET/PREFIX -> bucket and prefix (without a leading '/'). A
+ * bucket name is letters, digits, '.', '-' and '_': credentials in the URL
+ * (s3://KEY:SECRET@BUCKET) or a query are refused, and never shown. */
 static int split_url(const char *url, char **bucket, char **prefix, struct cs_err *err)
 {
 	const char *b = url + 5;
 	size_t bl = strcspn(b, "/");
+	char *shown = hs_redact(url);
+	int rc = 0;
 	if (!bl || bl > 255)
-		return cs_fail(err, EINVAL, "'%s' names no bucket (s3://BUCKET/PREFIX)", url);
+		rc = cs_fail(err, EINVAL, "'%s' names no bucket (s3://BUCKET/PREFIX)", shown);
+	else if (strspn(b, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") < bl)
+		rc = cs_fail(err, EINVAL, "'%s': not a bucket name before the first '/' (credentials go in "
+			     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, not in the URL)", shown);
+	else if (strpbrk(b, "?#"))
+		rc = cs_fail(err, EINVAL, "'%s': an s3:// URL takes no query or fragment", shown);
+	free(shown);
+	if (rc)
+		return rc;
 	*bucket = xstrndup(b, bl);
 	const char *p = b + bl;
 	while (*p == '/')
@@ -261,9 +302,64 @@ struct want {
 	size_t n;
 };
 
-static int list_page(const struct hs_opts *ho, const char *burl, const char *bucket, const char *prefix,
-		     const char *token, struct strbuf *body, struct cs_err *err)
+/* The region in an AWS endpoint's host ([BUCKET.]s3.REGION.amazonaws.com
+ * or the older s3-REGION form), malloc'd; NULL when it names none. */
+static char *endpoint_region(const char *ep)
 {
+	for (const char *p = ep; (p = strstr(p, "s3")); p += 2) {
+		if ((p != ep && p[-1] != '.') || (p[2] != '.' && p[2] != '-'))
+			continue;
+		const char *r = p + 3;
+		size_t n = strcspn(r, ".");
+		if (n && !strncasecmp(r + n, ".amazonaws.com", 14))
+			return xstrndup(r, n);
+	}
+	return NULL;
+}
+
+/* The region an answer that sends the request elsewhere (301
+ * PermanentRedirect, 307 TemporaryRedirect, 400 AuthorizationHeaderMalformed)
+ * names: x-amz-bucket-region, the XML's Region, or the one in its Endpoint
+ * (BUCKET.s3.REGION.amazonaws.com). "" when none, or not a region's name. */
+static void answer_region(const struct hs_answer *a, const char *body, char *out, size_t n)
+{
+	size_t p = 0;
+	char *x = a->region[0] ? xstrdup(a->region) : body ? hs_xml_next(body, "Region", &p) : NULL;
+	if (!x && body) {
+		p = 0;
+		char *ep = hs_xml_next(body, "Endpoint", &p);
+		x = ep ? endpoint_region(ep) : NULL;
+		free(ep);
+	}
+	out[0] = 0;
+	size_t len = x ? strlen(x) : 0;
+	if (len && len < n && strspn(x, "abcdefghijklmnopqrstuvwxyz0123456789-") == len)
+		memcpy(out, x, len + 1);
+	free(x);
+}
+
+/* An answer that sends the request to another region or host: S3 follows
+ * none (see s3_list). */
+static int elsewhere(long status, const char *code)
+{
+	return status == 301 || status == 302 || status == 307 || status == 308 ||
+	       (status == 400 && code && !strcmp(code, "AuthorizationHeaderMalformed"));
+}
+
+/* An answer that sent a request elsewhere. */
+struct moved {
+	long status;
+	char code[64];              /* PermanentRedirect, TemporaryRedirect, ... */
+	char region[64];            /* the bucket's, "" when it names none */
+	char location[4096];        /* a Location, "" when none */
+};
+
+/* One page: 0, -1 with err, or 1 when the answer sends the request to
+ * another region or host (*mv). */
+static int list_page(const struct hs_opts *ho, const char *burl, const char *bucket, const char *prefix,
+		     const char *token, struct strbuf *body, struct moved *mv, struct cs_err *err)
+{
+	struct hs_answer ans, *a = &ans;
 	struct strbuf q = STRBUF_INIT;
 	strbuf_adds(&q, burl);
 	strbuf_addch(&q, '?');
@@ -274,13 +370,11 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 	}
 	strbuf_adds(&q, "list-type=2&prefix=");
 	enc(&q, prefix, 0);
-	long status = 0;
-	char reqid[128] = "";
-	int rc = hs_get_text(ho, q.buf, body, &status, reqid, sizeof(reqid), err);
+	int rc = hs_get_text(ho, q.buf, body, a, err);
 	strbuf_release(&q);
 	if (rc)
 		return rc;
-	if (status == 200)
+	if (a->status == 200)
 		return 0;
 	size_t p = 0, m = 0;
 	char *code = body->buf ? hs_xml_next(body->buf, "Code", &p) : NULL;
@@ -289,13 +383,22 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 		free(msg);
 		msg = NULL;
 	}
-	int e = status == 404 ? ENOENT : status == 403 || status == 401 ? EACCES : EIO;
-	rc = cs_fail(err, e, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s%s", bucket, prefix, status,
+	if (elsewhere(a->status, code)) {
+		mv->status = a->status;
+		snprintf(mv->code, sizeof(mv->code), "%s", code ? code : "");
+		snprintf(mv->location, sizeof(mv->location), "%s", a->location);
+		answer_region(a, body->buf, mv->region, sizeof(mv->region));
+		free(code);
+		free(msg);
+		return 1;
+	}
+	int e = a->status == 404 ? ENOENT : a->status == 403 || a->status == 401 ? EACCES : EIO;
+	rc = cs_fail(err, e, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s%s", bucket, prefix, a->status,
 		     code ? " " : "", code ? code : "", msg ? " (" : "", msg ? msg : "", msg ? ")" : "",
-		     reqid[0] ? ", request id " : "");
-	if (reqid[0]) {
+		     a->reqid[0] ? ", request id " : "");
+	if (a->reqid[0]) {
 		size_t l = strlen(err->msg);
-		snprintf(err->msg + l, sizeof(err->msg) - l, "%s", reqid);
+		snprintf(err->msg + l, sizeof(err->msg) - l, "%s", a->reqid);
 	}
 	free(code);
 	free(msg);
@@ -362,7 +465,32 @@ int s3_parse_page(const char *xml, const char *burl, const char *bucket, const c
 	return rc;
 }
 
-int s3_list(const struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
+/* Why a listing sent elsewhere is not followed. */
+static int moved_error(const struct moved *mv, const struct s3_cfg *c, const char *bucket, const char *prefix,
+		       int resigned, struct cs_err *err)
+{
+	char *to = mv->location[0] ? hs_redact(mv->location) : NULL;
+	char *ep = c->endpoint ? hs_redact(c->endpoint) : NULL;
+	const char *sp = mv->code[0] ? " " : "";
+	int rc;
+	if (mv->region[0] && resigned && ep)
+		rc = cs_fail(err, EREMOTE, "s3://%s/%s: the bucket is in region '%s', and '%s' still answers HTTP %ld%s%s "
+			     "when signed for it: set AWS_ENDPOINT_URL to an endpoint of that region", bucket, prefix,
+			     mv->region, ep, mv->status, sp, mv->code);
+	else if (mv->region[0])
+		rc = cs_fail(err, EREMOTE, "s3://%s/%s: the bucket is in region '%s' (HTTP %ld%s%s%s): not followed; set "
+			     "AWS_REGION=%s", bucket, prefix, mv->region, mv->status, sp, mv->code,
+			     resigned ? ", still, when signed for it" : "", mv->region);
+	else
+		rc = cs_fail(err, EREMOTE, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s naming no region: not followed "
+			     "(S3 requests are signed for one host); set AWS_REGION or AWS_ENDPOINT_URL for the bucket",
+			     bucket, prefix, mv->status, sp, mv->code, to ? " to '" : "", to ? to : "", to ? "'," : ",");
+	free(to);
+	free(ep);
+	return rc;
+}
+
+int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
 	    struct cs_err *err)
 {
 	*out = NULL;
@@ -386,20 +514,38 @@ int s3_list(const struct s3_cfg *c, const struct hs_opts *ho, const char *s3url,
 		prefix = t;
 	}
 	char *burl = bucket_url(c, bucket);
+	struct hs_opts so = *ho;
 	struct hs_file *f = NULL;
 	size_t nf = 0, alloc = 0;
 	char *token = NULL;
-	int rc = 0, pages = 0;
-	do {
+	int rc = 0, pages = 0, resigned = 0;
+	for (;;) {
 		struct strbuf body = STRBUF_INIT;
-		rc = list_page(ho, burl, bucket, prefix, token, &body, err);
+		struct moved mv;
+		memset(&mv, 0, sizeof(mv));
+		rc = list_page(&so, burl, bucket, prefix, token, &body, &mv, err);
+		if (rc == 1 && !pages && !resigned && mv.region[0]) {
+			/* The bucket lives in another region: sign for it (on AWS, at
+			 * its regional endpoint), once. */
+			s3_set_region(c, mv.region);
+			so.sigv4 = c->sigv4;
+			free(burl);
+			burl = bucket_url(c, bucket);
+			resigned = 1;
+			strbuf_release(&body);
+			continue;
+		}
+		if (rc == 1)
+			rc = moved_error(&mv, c, bucket, prefix, resigned, err);
 		free(token);
 		token = NULL;
 		if (!rc)
 			rc = s3_parse_page(body.buf ? body.buf : "", burl, bucket, prefix, &f, &nf, &alloc, &token, err);
 		strbuf_release(&body);
 		pages++;
-	} while (!rc && token && pages < 100000);
+		if (rc || !token || pages >= 100000)
+			break;
+	}
 	free(token);
 	if (!rc && only) {
 		/* Keep the one file, or every part of its split set. */

@@ -19,7 +19,9 @@
  * model's files relative to the prefix; a key with "..", a NUL, a leading
  * '/' or a backslash is refused; "directory" markers are skipped. A URL
  * ending in ".gguf" is that one object (every part of a split set).
- * Size, ETag and LastModified come from the listing: no HEAD per object.
+ * Size, ETag and LastModified come from the listing: no HEAD per object;
+ * each GET's ETag is checked against the listing's (httpsrc.h). Credentials
+ * or a query in the s3:// URL are refused.
  *
  * Secrets live only in struct s3_cfg and the hs_opts it fills; they are
  * never in a message. Nothing prints.
@@ -42,10 +44,20 @@ int s3_is_url(const char *s);
 int s3_config(struct s3_cfg *c, struct cs_err *err);
 void s3_cfg_free(struct s3_cfg *c);
 /* The request options for c (signing, or none for anonymous access),
- * over base's (insecure, retries). */
+ * over base's (insecure, retries); no redirect is followed (hs_opts.s3),
+ * no bearer token or user header sent. They point into c. */
 void s3_hs_opts(const struct s3_cfg *c, const struct hs_opts *base, struct hs_opts *out);
-/* The objects under s3://BUCKET/PREFIX, as files with the URL to read each. */
-int s3_list(const struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
+/* Sign for region from now on (the sigv4 string; an endpoint on AWS, under
+ * amazonaws.com, becomes that region's s3.REGION.amazonaws.com). */
+void s3_set_region(struct s3_cfg *c, const char *region);
+/* The objects under s3://BUCKET/PREFIX, as files with the URL to read each.
+ * A bucket in another region (301 PermanentRedirect, 307
+ * TemporaryRedirect or 400 AuthorizationHeaderMalformed, naming it in
+ * x-amz-bucket-region or the XML) is listed again signed for that region,
+ * once (s3_set_region: c says the region used after); a redirect that
+ * names no region, or one still there after re-signing, fails naming it.
+ * Nothing is ever sent to the host a redirect names. */
+int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
 	    struct cs_err *err);
 /* One ListObjectsV2 page: its objects appended to *f (URLs under burl),
  * *next the continuation token when the listing is truncated (else NULL).

@@ -97,6 +97,10 @@ struct sc_opts {
 	int insecure;                  /* no TLS verification */
 	long stall_s;                  /* no byte for this long: retry the request (default 30) */
 	const char *bearer;            /* Authorization: Bearer TOKEN, never stored or shown */
+	char **headers;                /* http(s): the user's "Name: value" request headers; with the
+					* bearer, only to the source's own origin, never to a
+					* redirect's host; never stored or shown */
+	size_t nheaders;
 	volatile sig_atomic_t *cancel;
 	cp_progress_fn progress;
 	void *progress_arg;

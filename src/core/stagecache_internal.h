@@ -55,6 +55,7 @@ struct splan {
 	int kind_dir;    /* a directory, not a model: no model checks (sc_opts.kind_dir) */
 	char **dropped;  /* the source's files --include/--exclude left out, sorted */
 	size_t ndropped, adropped;
+	char *s3_region; /* an S3 source: the region its listing was signed for */
 };
 
 struct manifest {
@@ -130,6 +131,12 @@ int sci_check_filtered(const struct sc_opts *o, const struct splan *p, const cha
 		       struct cs_err *err);
 int sci_same_source(const char *a, const char *b);
 int sci_check_paths(const struct sc_opts *o, const char *src, struct cs_err *err);
+
+/* A file whose versions can be told apart: a local one, or a URL one
+ * with an ETag or a Last-Modified (hs_file_identified). Chunks of one
+ * without are never taken from a journal, nor the file from the copy it
+ * replaces, nor is a published copy of it ever "unchanged". */
+int sci_identified(const struct splan *p, const struct sfile *f);
 
 /* stagecache_manifest.c */
 /* A manifest or journal file entry carries this file's ETag (both absent,

@@ -279,8 +279,8 @@ enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const st
 		json_int_t size = -1, mt = -1;
 		if (json_unpack(f, "{s:s, s:I, s:I}", "path", &path, "size", &size, "mtime_ns", &mt) ||
 		    strcmp(path, p->f[i].rel) || (uint64_t)size != p->f[i].size || mt != p->f[i].mtime_ns ||
-		    !sci_etag_matches(json_object_get(f, "etag"), &p->f[i]))
-			return PUB_CHANGED;
+		    !sci_etag_matches(json_object_get(f, "etag"), &p->f[i]) || !sci_identified(p, &p->f[i]))
+			return PUB_CHANGED;   /* (a URL file known by its size alone is never "unchanged") */
 		intact = intact && sci_pub_file_check(pub, m, f, NULL, NULL) == PF_INTACT;
 	}
 	return intact ? PUB_MATCH : PUB_DAMAGED;
@@ -334,7 +334,8 @@ static int same_settings(json_t *h, const struct splan *p, enum sc_verify v)
 }
 
 /* Each of the header's files: its index in the plan when the plan has it
- * in the same state (name, size, mtime, ETag), else SIZE_MAX. */
+ * in the same state (name, size, mtime, ETag), else SIZE_MAX -- never for
+ * a URL file that has nothing but its size to tell versions apart. */
 static size_t *map_files(json_t *files, const struct splan *p, size_t *nold)
 {
 	*nold = json_array_size(files);
@@ -346,7 +347,8 @@ static size_t *map_files(json_t *files, const struct splan *p, size_t *nold)
 		map[k] = SIZE_MAX;
 		for (size_t i = 0; rel && i < p->n; i++) {
 			const struct sfile *f = &p->f[i];
-			if (!strcmp(f->rel, rel) && (json_int_t)f->size == json_integer_value(json_array_get(e, 1)) &&
+			if (sci_identified(p, f) && !strcmp(f->rel, rel) &&
+			    (json_int_t)f->size == json_integer_value(json_array_get(e, 1)) &&
 			    (json_int_t)f->mtime_ns == json_integer_value(json_array_get(e, 2)) &&
 			    (!f->etag == !etag) && (!etag || !strcmp(etag, f->etag))) {
 				map[k] = i;

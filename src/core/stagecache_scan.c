@@ -38,6 +38,7 @@ void sci_plan_free(struct splan *p)
 	for (size_t i = 0; i < p->ndropped; i++)
 		free(p->dropped[i]);
 	free(p->dropped);
+	free(p->s3_region);
 	hs_files_free(p->remote, p->nremote);
 	memset(p, 0, sizeof(*p));
 }
@@ -80,7 +81,7 @@ const char *sc_remote_kind(const char *src)
 
 char *sc_source_shown(const char *src)
 {
-	return hs_is_url(src) ? hs_redact(src) : xstrdup(src);
+	return hs_is_url(src) || s3_is_url(src) ? hs_redact(src) : xstrdup(src);
 }
 
 int sc_source_probe(const struct sc_opts *o, uint64_t *bytes, size_t *files, struct cs_err *err)
@@ -288,31 +289,51 @@ int sci_has_suffix(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
-/* A model served over HTTP(S): its files as hs_list finds them. */
+int sci_identified(const struct splan *p, const struct sfile *f)
+{
+	return !p->remote || hs_file_identified(&p->remote[f->ri]);
+}
+
+/* An S3 prefix: its objects as the listing gives them (signed for the
+ * bucket's region, which it may find), each HEADed for the store's own
+ * checksum under --verify xxh3. */
+static int scan_s3(const struct sc_opts *o, struct splan *p, const struct hs_opts *ho, struct cs_err *err)
+{
+	struct s3_cfg c;
+	if (s3_config(&c, err))
+		return -1;
+	char *asked = xstrdup(c.region);
+	struct hs_opts so;
+	s3_hs_opts(&c, ho, &so);
+	int rc = o->nfiles ? cs_fail(err, EINVAL, "--files is for HTTP sources: an S3 prefix lists its objects")
+			   : s3_list(&c, &so, o->src, &p->remote, &p->nremote, err);
+	if (!rc && strcmp(asked, c.region))
+		sci_notify(o, "the bucket of '%s' is in region '%s', not '%s': signed for it", p->src, c.region, asked);
+	p->s3_region = xstrdup(c.region);
+	/* --verify xxh3: the store's own checksum of each object, where it
+	 * keeps one (a HEAD each; the listing has only the ETag). */
+	s3_hs_opts(&c, ho, &so);   /* the region the listing found */
+	so.checksum_mode = 1;
+	for (size_t i = 0; !rc && o->verify == SC_VERIFY_XXH3 && i < p->nremote; i++)
+		if (wanted(o, p->remote[i].name))
+			rc = hs_stat(&so, &p->remote[i], err);
+	free(asked);
+	s3_cfg_free(&c);
+	return rc ? -1 : 0;
+}
+
+/* A model served over HTTP(S) or S3: its files as hs_list or s3_list
+ * finds them. */
 static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err)
 {
 	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
-			      .cancel = o->cancel };
-	if (s3_is_url(o->src)) {
-		struct s3_cfg c;
-		if (s3_config(&c, err))
-			return -1;
-		struct hs_opts so;
-		s3_hs_opts(&c, &ho, &so);
-		int rc = o->nfiles ? cs_fail(err, EINVAL, "--files is for HTTP sources: an S3 prefix lists its objects")
-				   : s3_list(&c, &so, o->src, &p->remote, &p->nremote, err);
-		/* --verify xxh3: the store's own checksum of each object, where it
-		 * keeps one (a HEAD each; the listing has only the ETag). */
-		so.checksum_mode = 1;
-		for (size_t i = 0; !rc && o->verify == SC_VERIFY_XXH3 && i < p->nremote; i++)
-			if (wanted(o, p->remote[i].name))
-				rc = hs_stat(&so, &p->remote[i], err);
-		s3_cfg_free(&c);
-		if (rc)
-			return -1;
-	} else if (hs_list(&ho, o->src, o->files, o->nfiles, &p->remote, &p->nremote, err)) {
+			      .cancel = o->cancel,
+			      .headers = (const char *const *)o->headers, .nheaders = o->nheaders };
+	if (s3_is_url(o->src) ? scan_s3(o, p, &ho, err)
+			      : hs_list(&ho, o->src, o->files, o->nfiles, &p->remote, &p->nremote, err))
 		return -1;
-	}
+	size_t blind = 0;
+	const char *first = NULL;
 	for (size_t i = 0; i < p->nremote; i++) {
 		const struct hs_file *h = &p->remote[i];
 		if (!wanted(o, h->name)) {
@@ -329,7 +350,17 @@ static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		f->mtime_ns = h->mtime_ns;
 		f->ri = i;
 		p->total += h->size;
+		if (!hs_file_identified(h) && !blind++)
+			first = f->abs;
 	}
+	if (blind == 1)
+		sci_notify(o, "'%s' has neither an ETag nor a Last-Modified: only its size tells its versions apart, so it "
+			   "is fetched in one request (not in parallel ranges), never resumed from an earlier attempt and never "
+			   "taken as unchanged", first);
+	else if (blind)
+		sci_notify(o, "'%s' and %zu other files have neither an ETag nor a Last-Modified: only their sizes tell "
+			   "their versions apart, so each is fetched in one request (not in parallel ranges), never "
+			   "resumed from an earlier attempt and never taken as unchanged", first, blind - 1);
 	return 0;
 }
 
@@ -552,7 +583,7 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 	int url = hs_is_url(o->src) || s3_is_url(o->src);
 	struct stat sb;
 	if (url) {
-		p->src = s3_is_url(o->src) ? xstrdup(o->src) : hs_redact(o->src);
+		p->src = hs_redact(o->src);
 	} else {
 		if (stat(o->src, &sb) < 0)
 			return cs_fail_errno(err, errno, "cannot open source '%s'", o->src);
@@ -619,10 +650,8 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
  * repository, so a new revision is the same source with new contents. */
 static char *source_id(const char *src)
 {
-	if (hs_is_url(src))
+	if (hs_is_url(src) || s3_is_url(src))
 		return hs_redact(src);
-	if (s3_is_url(src))
-		return xstrdup(src);
 	const char *snap = strstr(src, "/snapshots/");
 	if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
 		const char *repo = snap;

@@ -51,6 +51,8 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 			if (strcmp(sf->rel, rel) || sf->size != size || sf->mtime_ns != mt ||
 			    !sci_etag_matches(json_object_get(f, "etag"), sf))
 				continue;
+			if (!sci_identified(p, sf))
+				break;   /* only its size: the published one may be another version */
 			if (v == SC_VERIFY_XXH3 && !hx)
 				break;
 			char *from = path_join(pub, rel), *to = path_join(part, rel);
@@ -245,7 +247,8 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 	char **dsts = xcalloc(p->n, sizeof(char *));
 	for (size_t i = 0; i < p->n; i++) {
 		dsts[i] = path_join(part, p->f[i].rel);
-		cf[i] = (struct cp_file){ p->f[i].abs, dsts[i], 0, p->f[i].done, p->f[i].hash };
+		/* A URL file known by its size alone: one request, one version. */
+		cf[i] = (struct cp_file){ p->f[i].abs, dsts[i], 0, p->f[i].done, p->f[i].hash, !sci_identified(p, &p->f[i]) };
 	}
 	struct cp_opts co = {
 		.jobs = o->jobs, .chunk = p->chunk, .direct = o->direct, .bwlimit = o->bwlimit,
@@ -264,7 +267,8 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 			cf[i].size = p->f[i].size;
 		}
 		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
-				       .cancel = o->cancel };
+				      .cancel = o->cancel,
+				      .headers = (const char *const *)o->headers, .nheaders = o->nheaders };
 		if (co.jobs == WP_JOBS_AUTO)
 			co.jobs = WP_JOBS_AUTO_REMOTE;
 		if (s3_is_url(o->src)) {
@@ -277,6 +281,8 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 				close(jw.fd);
 				return -1;
 			}
+			if (p->s3_region)   /* the bucket's, found by the listing */
+				s3_set_region(&s3, p->s3_region);
 			struct hs_opts so;
 			s3_hs_opts(&s3, &ho, &so);
 			ho = so;
@@ -539,7 +545,7 @@ static int stage_allocate(struct stage_job *j, struct cs_err *err)
 static int source_unchanged(const struct splan *p, struct cs_err *err)
 {
 	if (p->remote)
-		return 0;   /* every ranged GET carried If-Match */
+		return 0;   /* every response was checked against the listing (httpsrc.h) */
 	for (size_t i = 0; i < p->n; i++) {
 		struct stat ss;
 		if (stat(p->f[i].abs, &ss) < 0 || (uint64_t)ss.st_size != p->f[i].size ||

@@ -13,6 +13,13 @@
 #                        sets EP and SIGN (curl's SIGV4 arguments) and
 #                        exports the AWS_* settings coldstart reads
 #   s3put DIR PREFIX     uploads every file of DIR under BUCKET/PREFIX
+#   start_faultserve NAME HOST:PORT ARGS...  tests/fixtures/faultserve.mjs on
+#                        HOST:PORT with ARGS, its request log (every header)
+#                        in $SCRATCH/NAME.log, stderr in $SCRATCH/NAME.err;
+#                        up when it returns 0, stopped at exit (or by stop_faultserve NAME)
+#   start_faultproxy NAME PORT ARGS...  tests/fixtures/faultproxy.mjs on PORT
+#                        in front of $P (s3rver), stderr in $SCRATCH/NAME.err;
+#                        stopped as a faultserve
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 S3RVER=$REPO_ROOT/bench/servers/node_modules/.bin/s3rver
 
@@ -75,4 +82,34 @@ s3put() {
 	local args=() f
 	while IFS= read -r f; do args+=(-T "$1/$f" "$EP/$S3BUCKET/$2/$f"); done < <(cd "$1" && find . -type f -printf '%P\n')
 	curl -sf "${SIGN[@]}" "${args[@]}" -o /dev/null
+}
+
+declare -A _FSPID
+# _fs_up NAME WORD: wait (bounded, 10 s) until server NAME says "WORD on".
+_fs_up() {
+	local _
+	at_exit stop_faultserve "$1"
+	for _ in $(seq 200); do
+		grep -q "^$2 on" "$SCRATCH/$1.err" 2>/dev/null && return 0
+		kill -0 "${_FSPID[$1]}" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+start_faultserve() {
+	local name=$1 listen=$2
+	shift 2
+	: > "$SCRATCH/$name.log"
+	node "$FIXTURES_SRC/faultserve.mjs" --listen "$listen" --log "$SCRATCH/$name.log" "$@" 2>"$SCRATCH/$name.err" &
+	_FSPID[$name]=$!
+	_fs_up "$name" faultserve
+}
+stop_faultserve() { [ -n "${_FSPID[$1]:-}" ] && { kill "${_FSPID[$1]}" 2>/dev/null; wait "${_FSPID[$1]}" 2>/dev/null; }; _FSPID[$1]=; }
+
+start_faultproxy() {
+	local name=$1 port=$2
+	shift 2
+	node "$FIXTURES_SRC/faultproxy.mjs" "$port" "$P" "$@" 2>"$SCRATCH/$name.err" &
+	_FSPID[$name]=$!
+	_fs_up "$name" faultproxy
 }

@@ -4,8 +4,12 @@
 # pagination past 1,000 keys, no-op, changed object, kill -9 and resume
 # (the server's log counts the GETs), 503 SlowDown, resets and stalls
 # through a fault-injecting proxy, the store's own checksums (MD5 ETags,
-# x-amz-checksum-sha256 added by the proxy), the usual AWS settings and files, and the
-# errors (wrong key, missing bucket or key, keys escaping the prefix).
+# x-amz-checksum-sha256 added by the proxy), objects rewritten mid-transfer
+# (s3rver ignores If-Match: the GETs' ETags are checked), a bucket in another
+# region (301 / 307 with x-amz-bucket-region: re-signed, and a 307 to a
+# second host, 127.0.0.2, that must receive nothing), the usual AWS settings
+# and files, and the errors (wrong key, missing bucket or key, keys escaping
+# the prefix).
 # s3rver checks the access key id, not the signature itself: say so.
 . "$(dirname "$0")/lib.sh"
 . "$REPO_ROOT/tests/cli/servers.sh"
@@ -157,6 +161,64 @@ for mode in sha256 badsha256; do
 	kill $fpid
 	wait $fpid 2>/dev/null
 done
+
+# Objects that change under the transfer: s3rver, like many stores and CDNs,
+# never evaluates If-Match; each GET's ETag is checked against the listing's.
+put big chg
+FP=$(port)
+start_faultproxy pchg "$FP" change 4
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 0 "an object rewritten upstream before its 4th GET: fetched again" \
+	"$COLDSTART" stage s3://models/chg --root "$R" --name chg --chunk 1M
+check "... the proxy did rewrite it (a new ETag)" grep -q "^fault 1: change .*rewritten: HTTP 200" "$SCRATCH/pchg.err"
+contains "... and it says why" "$err" "changed on the server while it was being staged (its ETag is now"
+mkdir -p now
+for f in $(ls big); do curl -sf "${SIGN[@]}" -o "now/$f" "$EP/models/chg/$f"; done
+check "... the copy is the store's object as it is now, whole (no file mixes two versions)" same now "$R/chg"
+stop_faultserve pchg
+start_faultproxy pchanging "$FP" changing 3
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 1 "an object that keeps changing (every 3rd GET)" \
+	"$COLDSTART" stage s3://models/chg --root "$R" --name chg2 --chunk 1M
+contains "... fails naming the object" "$err" "'http://127.0.0.1:$FP/models/chg/model-"
+contains "... that kept changing" "$err" "times in a row"
+check "... nothing published" [ ! -e "$R/chg2" ]
+stop_faultserve pchanging
+
+# The bucket in another region: S3 answers 301 PermanentRedirect (or 307)
+# with x-amz-bucket-region. Re-signed for it, once; never followed.
+start_faultproxy preg "$FP" region 1 eu-west-1
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 0 "a bucket in eu-west-1 asked signed for us-east-1: 301, re-signed" \
+	"$COLDSTART" stage s3://models/qwen/m --root "$R" --name reg --verify xxh3
+check "... an exact copy" same m "$R/reg"
+contains "... says so" "$err" "is in region 'eu-west-1', not 'us-east-1': signed for it"
+check "... one redirect: every later request (listing, HEADs, GETs) signed for eu-west-1" \
+	[ "$(grep -c '^fault [0-9]' "$SCRATCH/preg.err")" = 1 ]
+stop_faultserve preg
+start_faultproxy pregx "$FP" region-always 1 eu-west-1
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 1 "still redirected once signed for it" \
+	"$COLDSTART" stage s3://models/qwen/m --root "$R" --name regx
+contains "... fails naming the region" "$err" "the bucket is in region 'eu-west-1'"
+check "... nothing published" [ ! -e "$R/regx" ]
+stop_faultserve pregx
+FB=$(port)
+start_faultserve host2 "127.0.0.2:$FB" --root "$SCRATCH/now"
+for mode in redirect307 region307; do
+	start_faultproxy "p$mode" "$FP" "$mode" 1 eu-west-1 "$FB"
+	want=0
+	[ "$mode" = redirect307 ] && want=1
+	AWS_SESSION_TOKEN=tok-SECRET-307 AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc $want \
+		"$mode: a 307 to another host (127.0.0.2)$([ $want = 1 ] && echo ', naming no region: refused' || echo ' with x-amz-bucket-region: re-signed')" \
+		"$COLDSTART" stage s3://models/qwen/m --root "$R" --name "r$mode"
+	if [ $want = 1 ]; then
+		contains "... names where it pointed" "$err" "to 'http://127.0.0.2:$FB/models'"
+		check "... nothing published" [ ! -e "$R/r$mode" ]
+	else
+		check "... an exact copy" same m "$R/r$mode"
+	fi
+	check "... the other host was sent nothing: no signature, no session token" [ ! -s "$SCRATCH/host2.log" ]
+	lacks "... no secret in the output" "$out$err" "SECRET"
+	stop_faultserve "p$mode"
+done
+stop_faultserve host2
 
 # The usual AWS settings: a profile in the shared files instead of the environment.
 printf '[coldstart-test]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$HOME/.aws/credentials"

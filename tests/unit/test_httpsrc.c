@@ -1,9 +1,91 @@
 #define _GNU_SOURCE
 #include "core/httpsrc.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tap.h"
+
+/* hs_check of one response to bytes [off, off+len) of f: its code. */
+static int checks(const struct hs_file *f, uint64_t off, uint64_t len, int cond, struct hs_seen s, const char *want_why,
+		  const char *what)
+{
+	char why[256] = "";
+	int rc = hs_check(f, off, len, cond, &s, why, sizeof(why));
+	if (want_why)
+		ok(strstr(why, want_why) != NULL, "%s: says '%s' (%s)", what, want_why, why);
+	return rc;
+}
+
+static void check_responses(void)
+{
+	const uint64_t M = 1u << 20;
+	char etag[] = "\"abc-100\"", name[] = "m.safetensors", url[] = "http://h/m.safetensors";
+	int64_t lm = 1700000000LL * 1000000000LL;
+	struct hs_file f = { name, url, 10 * M, etag, lm, NULL };
+	struct hs_seen ok206 = { 206, "\"abc-100\"", lm, M, 1, M, 2 * M - 1, 10 * M };
+	is_int(checks(&f, M, M, 1, ok206, NULL, "206"), 0, "the listed object's bytes: ok");
+	struct hs_seen s = ok206;
+	s.etag = "\"def-100\"";
+	is_int(checks(&f, M, M, 1, s, "its ETag is now \"def-100\", not \"abc-100\"", "new ETag"), ESTALE,
+	       "another ETag: changed");
+	s = ok206;
+	s.etag = "W/\"abc-100\"";
+	is_int(checks(&f, M, M, 1, s, NULL, "weakened"), 0, "the same tag made weak (a proxy): the same object");
+	s = ok206;
+	s.etag = NULL;
+	s.mtime_ns = lm + 5000000000LL;
+	is_int(checks(&f, M, M, 1, s, "its Last-Modified is now", "no ETag, new date"), ESTALE,
+	       "no ETag in the response, a later Last-Modified: changed");
+	s = ok206;
+	s.mtime_ns = lm + 5000000000LL;
+	is_int(checks(&f, M, M, 1, s, NULL, "ETag decides"), 0, "the ETags agree: Last-Modified is not asked");
+	s = ok206;
+	s.mtime_ns = lm + 123000000LL;
+	struct hs_file nf = f;
+	nf.etag = NULL;
+	is_int(checks(&nf, M, M, 1, s, NULL, "ms"), 0, "Last-Modified to the second (an S3 listing's milliseconds)");
+	s = ok206;
+	s.range_total = 10 * M + 1;
+	is_int(checks(&f, M, M, 1, s, "its size is now 10485761 bytes, not 10485760", "total"), ESTALE,
+	       "Content-Range's total differs: changed");
+	s = ok206;
+	s.range_total = UINT64_MAX;
+	is_int(checks(&f, M, M, 1, s, NULL, "star"), 0, "a total of '*': not a change");
+	s = ok206;
+	s.range_start = 0;
+	is_int(checks(&f, M, M, 1, s, "the server sent bytes 0-", "start"), EPROTO, "other bytes than asked: refused");
+	s = ok206;
+	s.has_range = 0;
+	is_int(checks(&f, M, M, 1, s, "without Content-Range", "none"), EPROTO, "a 206 without Content-Range: refused");
+	s = ok206;
+	s.clen = M - 1;
+	is_int(checks(&f, M, M, 1, s, "Content-Length", "clen"), EPROTO, "Content-Length other than the range: refused");
+	struct hs_seen full = { 200, "\"abc-100\"", lm, 10 * M, 0, 0, 0, UINT64_MAX };
+	is_int(checks(&f, 0, 10 * M, 1, full, NULL, "whole"), 0, "a 200 for the whole file: ok");
+	is_int(checks(&f, M, M, 1, full, "ignored the range", "ignored"), EPROTO,
+	       "a 200 with the listed ETag to a range: the range ignored");
+	s = full;
+	s.etag = NULL;
+	s.mtime_ns = 0;
+	is_int(checks(&f, M, M, 1, s, "If-Range", "if-range"), ESTALE,
+	       "a 200 without the validators to a range with If-Range: changed");
+	is_int(checks(&f, M, M, 0, s, NULL, "no if-range"), EPROTO, "... without If-Range: the range ignored");
+	s = full;
+	s.clen = 10 * M + 7;
+	is_int(checks(&f, 0, 10 * M, 1, s, "its size is now", "whole size"), ESTALE, "a 200 of another size: changed");
+	struct hs_seen other = ok206;
+	other.status = 204;
+	is_int(checks(&f, M, M, 1, other, "HTTP 204", "204"), EPROTO, "another 2xx: refused");
+	struct hs_file bare = { name, url, 10 * M, NULL, 0, NULL };
+	ok(hs_file_identified(&f) && hs_file_identified(&nf) && !hs_file_identified(&bare),
+	   "identified by an ETag or a Last-Modified, not by a size alone");
+	struct hs_seen b = { 206, NULL, 0, M, 1, M, 2 * M - 1, 10 * M };
+	is_int(checks(&bare, M, M, 0, b, NULL, "bare"), 0, "no validators: the range's total is all there is to check");
+	b.range_total = 11 * M;
+	is_int(checks(&bare, M, M, 0, b, "its size is now", "bare total"), ESTALE, "... and it is checked");
+}
 
 static void redacts(const char *url, const char *want)
 {
@@ -28,8 +110,11 @@ int main(void)
 	redacts("http://u@host/", "http://host/");
 	redacts("http://host/p@th/x", "http://host/p@th/x");     /* an '@' in the path is no user info */
 	redacts("https://h/m/model.gguf", "https://h/m/model.gguf");
+	redacts("https://user:p@ss@host/x", "https://host/x");    /* the last '@' ends the user info */
+	redacts("s3://KEY:SECRET@bucket/p?x=1", "s3://bucket/p");
 	names("https://huggingface.co/Qwen/Qwen2.5-0.5B/resolve/main/", "main");
 	names("http://h/models/qwen-7b/", "qwen-7b");
 	names("http://u:p@h/models/qwen-q8_0.gguf?sig=1", "qwen-q8_0");
+	check_responses();
 	return done_testing();
 }

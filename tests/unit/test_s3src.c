@@ -99,6 +99,35 @@ int main(void)
 	unlink(cred);
 	ok(s3_config(&c, &e) == 0 && !c.access_key && !c.sigv4, "no keys anywhere: anonymous");
 	s3_cfg_free(&c);
+	/* Another region: the signature, and an AWS endpoint, follow it. */
+	setenv("AWS_ACCESS_KEY_ID", "AKE", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKE", 1);
+	setenv("AWS_ENDPOINT_URL", "https://s3.us-east-1.amazonaws.com", 1);
+	ok(s3_config(&c, &e) == 0, "config with an AWS endpoint");
+	s3_set_region(&c, "eu-central-1");
+	is_str(c.sigv4, "aws:amz:eu-central-1:s3", "re-signed for the bucket's region");
+	is_str(c.endpoint, "https://s3.eu-central-1.amazonaws.com", "an AWS endpoint moves to that region's");
+	s3_cfg_free(&c);
+	setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000", 1);
+	ok(s3_config(&c, &e) == 0, "config with a custom endpoint");
+	s3_set_region(&c, "eu-central-1");
+	ok(!strcmp(c.sigv4, "aws:amz:eu-central-1:s3") && !strcmp(c.endpoint, "http://127.0.0.1:9000"),
+	   "a custom endpoint stays: only the signature's region changes");
+	struct hs_opts ho = { 0 }, so;
+	s3_hs_opts(&c, &ho, &so);
+	ok(so.s3 && !so.bearer && !so.nheaders, "S3 requests follow no redirect, carry no bearer or user header");
+	/* Credentials or a query in the URL: refused, and not shown. */
+	const char *urls[] = { "s3://AKID:SECRET1@bucket/m", "s3://bucket/m?X-Amz-Signature=SECRET1" };
+	for (size_t i = 0; i < 2; i++) {
+		struct hs_file *lf = NULL;
+		size_t ln = 0;
+		ok(s3_list(&c, &so, urls[i], &lf, &ln, &e) == -1 && e.code == EINVAL && !strstr(e.msg, "SECRET1"),
+		   "refused without the secret: %s", e.msg);
+	}
+	s3_cfg_free(&c);
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
 	char *n = s3_default_name("s3://b/models/qwen-7b/");
 	is_str(n, "qwen-7b", "default name");
 	free(n);
