@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -118,6 +120,61 @@ static void on_signal(int sig)
 	__atomic_store_n(&cli_signal, sig, __ATOMIC_RELAXED);
 }
 
+static sigset_t stop_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	return set;
+}
+
+/*
+ * The deadline's watchdog: the one thread that takes the stop signals (the
+ * others block them), so the flag is set even when every other thread is
+ * stuck where no handler can run -- a read waiting on a hung mount's page
+ * in D state. After the deadline it ends the process as kill -9 would,
+ * exit_group taking the stuck threads with it.
+ */
+static void *watchdog(void *arg)
+{
+	unsigned seconds = (unsigned)(uintptr_t)arg;
+	sigset_t set = stop_signals();
+	int sig = 0;
+	while (sigwait(&set, &sig) != 0) {
+	}
+	on_signal(sig);
+	struct timespec ts = { (time_t)seconds, 0 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+	}
+	char msg[256];
+	snprintf(msg, sizeof(msg), "coldstart: %s%sinterrupted; stopped without waiting for work stuck in the kernel "
+		 "(a slow or hung file system)\n", cs_cmdname ? cs_cmdname : "", cs_cmdname ? ": " : "");
+	fflush(stdout);
+	if (write(STDERR_FILENO, msg, strlen(msg)) < 0) {
+		/* nothing more to say */
+	}
+	_exit(128 + sig);
+}
+
+int cli_signal_deadline(unsigned seconds)
+{
+	sigset_t set = stop_signals(), old;
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &a, watchdog, (void *)(uintptr_t)seconds);
+	pthread_attr_destroy(&a);
+	if (rc) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);   /* the handler alone, then */
+		return -1;
+	}
+	return 0;
+}
+
 void cli_catch_signals(void)
 {
 	struct sigaction sa;
@@ -131,7 +188,8 @@ void cli_catch_signals(void)
 
 int cli_signal_exit(void)
 {
-	return 128 + (cli_signal ? cli_signal : SIGINT);
+	int sig = __atomic_load_n(&cli_signal, __ATOMIC_RELAXED);   /* the deadline's thread may set it */
+	return 128 + (sig ? sig : SIGINT);
 }
 
 void progress_init(struct progress *p, const char *label, int quiet)

@@ -45,6 +45,19 @@ extern volatile sig_atomic_t cli_signal;
 void cli_catch_signals(void);
 /* 128 + signal for an interrupted command. */
 int cli_signal_exit(void);
+/* After cli_catch_signals and before any thread starts, for a command
+ * whose state survives kill -9 (stage's journal, a verify, a read-only
+ * pass) and that starts no child: once SIGINT, SIGTERM or SIGHUP came, the
+ * process ends with 128 + signal at most `seconds` later, even when its
+ * work is stuck in the kernel where no flag is looked at (a read of a hung
+ * network mount, which a handled signal does not interrupt). A thread of
+ * its own takes the signals; every other thread, and what they start,
+ * has them blocked. Not for a command that must stop children first (run,
+ * bench, exec keep their own grace). 0, or -1 when no thread could start
+ * (then the handler alone sets the flag). */
+int cli_signal_deadline(unsigned seconds);
+/* The deadline the commands that take one use. */
+#define CLI_SIGNAL_DEADLINE_S 1
 
 /* Progress bar on stderr, only when stderr is a TTY (and not quiet). */
 struct progress {

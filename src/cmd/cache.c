@@ -19,16 +19,22 @@ static const struct opts_help help = {
 	"       coldstart cache verify [NAME...] [--root ROOT] [--jobs N] [--repair]\n"
 	"       coldstart cache rm NAME... [--root ROOT]\n"
 	"       coldstart cache gc [--root ROOT] [--max-cache SIZE]\n"
-	"       coldstart cache serve [--root ROOT] [--listen ADDRESS:PORT]\n"
+	"       coldstart cache serve [--root ROOT] [--listen ADDRESS:PORT] [--max-connections N]\n"
+	"                             [--max-per-client N] [--request-timeout DUR]\n"
 	"\n"
 	"Manage the models `coldstart stage` put under a staging root\n"
 	"(default $STAGING_ROOT).\n"
 	"\n"
 	"  ls      staged models, least recently used first (a `run` or `stage`\n"
-	"          of a model marks it used), and partial copies with their progress\n"
-	"  verify  re-check staged models against their manifests: count and sizes,\n"
-	"          and the XXH3 hashes (read from the device) when staged with\n"
-	"          --verify xxh3; all models when no NAME is given. A model that\n"
+	"          of a model marks it used), and partial copies with their progress;\n"
+	"          each file checked against the manifest by stat: DAMAGED when one\n"
+	"          is missing or its size or mtime changed (a --verify size copy: or\n"
+	"          its inode or change time), CHANGED when an xxh3 copy's inode or\n"
+	"          change time moved (verify reads its bytes back)\n"
+	"  verify  re-check staged models against their manifests: count, sizes,\n"
+	"          mtimes, and the XXH3 hashes (read from the device) when staged\n"
+	"          with --verify xxh3 (else the inodes as published); all models\n"
+	"          when no NAME is given. A model that\n"
 	"          fails is marked corrupt: ls shows it, run refuses to serve it,\n"
 	"          and stage copies its damaged files again. --repair does that\n"
 	"          at once, from the source its manifest records\n"
@@ -40,8 +46,13 @@ static const struct opts_help help = {
 	"  serve   the published models over read-only HTTP (byte ranges, ETags),\n"
 	"          for peers: coldstart stage http://THIS-NODE:PORT/NAME/ copies one\n"
 	"          from here instead of from the shared path or bucket. Partial or\n"
-	"          corrupt models are never served. Listens on 127.0.0.1 (any free\n"
-	"          port) unless --listen names an address; prints its URL\n",
+	"          corrupt models are never served, nor a file that no longer\n"
+	"          matches the manifest (checked as ls does at every request; one\n"
+	"          changed only in its inode is hashed against its xxh3): that is\n"
+	"          a 409, and marks the model corrupt. Connections are capped in all\n"
+	"          and per client, and a request's headers must be in within\n"
+	"          --request-timeout however they trickle. Listens on 127.0.0.1 (any\n"
+	"          free port) unless --listen names an address; prints its URL\n",
 	.after = "Examples:\n"
 	"  coldstart cache ls --root /mnt/nvme0/staged\n"
 	"  coldstart cache gc --root /mnt/nvme0/staged --max-cache 500G\n"
@@ -64,6 +75,13 @@ static char *ago(char *buf, size_t len, int64_t t)
 	return buf;
 }
 
+/* ls's word for an entry's state. */
+static const char *state_name(const struct sc_entry *e)
+{
+	return e->partial ? "partial" : e->damaged ? "damaged" : e->problem ? "corrupt" : e->changed ? "changed"
+											      : "staged";
+}
+
 static int cache_ls(const char *root, int json)
 {
 	struct sc_entry *e;
@@ -76,7 +94,7 @@ static int cache_ls(const char *root, int json)
 		for (size_t i = 0; i < n; i++) {
 			json_t *o = json_object();
 			json_object_set_new(o, "name", json_string(e[i].name));
-			json_object_set_new(o, "state", json_string(e[i].partial ? "partial" : e[i].problem ? "corrupt" : "staged"));
+			json_object_set_new(o, "state", json_string(state_name(&e[i])));
 			if (e[i].problem)
 				json_object_set_new(o, "problem", json_string(e[i].problem));
 			json_object_set_new(o, "source", e[i].source ? json_string(e[i].source) : json_null());
@@ -84,6 +102,8 @@ static int cache_ls(const char *root, int json)
 			json_object_set_new(o, "done_bytes", json_integer((json_int_t)e[i].done));
 			json_object_set_new(o, "files", json_integer((json_int_t)e[i].files));
 			json_object_set_new(o, "verify", json_string(e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
+			if (!e[i].partial)
+				json_object_set_new(o, "changed_files", json_integer((json_int_t)e[i].changed));
 			json_object_set_new(o, "in_use", json_boolean(e[i].in_use));
 			json_object_set_new(o, "staging", json_boolean(e[i].staging));
 			if (!e[i].partial) {
@@ -102,11 +122,14 @@ static int cache_ls(const char *root, int json)
 		if (e[i].partial)
 			snprintf(st, sizeof(st), "partial %.0f%%%s", e[i].bytes ? 100.0 * (double)e[i].done / (double)e[i].bytes : 0.0,
 				 e[i].staging ? ", copying" : "");
-		else
-			snprintf(st, sizeof(st), "%s%s", e[i].problem ? "CORRUPT" : "",
-				 e[i].in_use ? (e[i].problem ? ", in use" : "in use")
-				 : e[i].staging ? (e[i].problem ? ", staging" : "staging")
-				 : e[i].problem ? "" : "ok");
+		else {
+			const char *bad = e[i].damaged ? "DAMAGED" : e[i].problem ? "CORRUPT" : e[i].changed ? "CHANGED"
+				: "";
+			snprintf(st, sizeof(st), "%s%s", bad,
+				 e[i].in_use ? (*bad ? ", in use" : "in use")
+				 : e[i].staging ? (*bad ? ", staging" : "staging")
+				 : *bad ? "" : "ok");
+		}
 		printf("%-32s %10s %6zu %-5s %-10s %-20s %s\n", e[i].name, fmt_bytes(a, sizeof(a), e[i].bytes), e[i].files,
 		       e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size", e[i].partial ? "-" : ago(b, sizeof(b), e[i].last_used),
 		       st, e[i].source ? e[i].source : "?");
@@ -114,6 +137,15 @@ static int cache_ls(const char *root, int json)
 	}
 	char t[32];
 	printf("%zu entr%s, %s\n", n, n == 1 ? "y" : "ies", fmt_bytes(t, sizeof(t), total));
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].damaged || e[i].problem)
+			fprintf(stderr, "coldstart: cache: '%s' is %s: %s\n", e[i].name,
+				e[i].damaged ? "damaged" : "corrupt", e[i].problem);
+		else if (e[i].changed)
+			fprintf(stderr, "coldstart: cache: '%s': %zu file%s changed since staged (same size and mtime, "
+				"another inode or change time): 'coldstart cache verify %s' checks their bytes\n",
+				e[i].name, e[i].changed, e[i].changed == 1 ? "" : "s", e[i].name);
+	}
 	sc_entries_free(e, n);
 	return 0;
 }
@@ -194,6 +226,7 @@ static int cache_verify(const char *root, char **args, int nargs, int jobs, int 
 				names[n++] = e[i].name;
 	}
 	cli_catch_signals();
+	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* a verify reads only; a repair is a stage */
 	int bad = 0, rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		int r = verify_one(root, names[i], jobs, repair);
@@ -217,8 +250,9 @@ int cmd_cache(int argc, char **argv)
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
 	long jobs = WP_JOBS_DEFAULT;
-	int json = 0, repair = 0, quiet = 0;
-	const char *listen_on = NULL;
+	int json = 0, repair = 0, quiet = 0, serve_seen = 0;
+	struct serve_opts so = { .max_connections = SERVE_MAX_CONNECTIONS, .max_per_client = SERVE_MAX_PER_CLIENT,
+				 .request_timeout_ns = SERVE_REQUEST_TIMEOUT_NS, .idle_timeout_ns = SERVE_IDLE_TIMEOUT_NS };
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &root,
 		  .help = "staging root (default $STAGING_ROOT)" },
@@ -229,8 +263,18 @@ int cmd_cache(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "repair", .value = &repair,
 		  .help = "verify: re-stage what failed from its recorded source" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "ls: JSON on stdout" },
-		{ .type = OPT_STRING, .long_name = "listen", .argname = "ADDR:PORT", .value = &listen_on,
-		  .help = "serve: where (default 127.0.0.1, a free port)" },
+		{ .type = OPT_STRING, .long_name = "listen", .argname = "ADDR:PORT", .value = &so.listen_on,
+		  .seen = &serve_seen, .help = "serve: where (default 127.0.0.1, a free port)" },
+		{ .type = OPT_INT, .long_name = "max-connections", .argname = "N", .value = &so.max_connections,
+		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &serve_seen,
+		  .help = "serve: connections at once, in all (default 256);\nmore are closed at once" },
+		{ .type = OPT_INT, .long_name = "max-per-client", .argname = "N", .value = &so.max_per_client,
+		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &serve_seen,
+		  .help = "serve: connections at once from one address\n(default 64, what one stage opens at most)" },
+		{ .type = OPT_DURATION, .long_name = "request-timeout", .argname = "DUR", .value = &so.request_timeout_ns,
+		  .flags = OPTF_NONZERO, .hint = "e.g. 10s", .seen = &serve_seen,
+		  .help = "serve: a request's headers must be in within DUR of\nthe connection waiting for one, however "
+			  "they\ntrickle (default 10s); then it is closed" },
 		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
 		  .help = "serve: no line per request" },
 		OPT_END_(),
@@ -243,8 +287,9 @@ int cmd_cache(int argc, char **argv)
 	if (!root || !*root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	int nargs = argc - optind;
-	if ((listen_on || quiet) && strcmp(action, "serve"))
-		return usage_error("--listen and --quiet go with serve");
+	if ((serve_seen || quiet) && strcmp(action, "serve"))
+		return usage_error("--listen, --max-connections, --max-per-client, --request-timeout and --quiet go "
+				   "with serve");
 	if (!strcmp(action, "ls")) {
 		if (nargs)
 			return usage_error("ls takes no NAME");
@@ -255,7 +300,11 @@ int cmd_cache(int argc, char **argv)
 	if (!strcmp(action, "serve")) {
 		if (nargs)
 			return usage_error("serve takes no NAME");
-		return cache_serve(root, listen_on, quiet);
+		if (so.max_per_client > so.max_connections)
+			so.max_per_client = so.max_connections;
+		so.root = root;
+		so.quiet = quiet;
+		return cache_serve(&so);
 	}
 	if (max_cache && strcmp(action, "gc"))
 		return usage_error("--max-cache goes with gc");

@@ -2,10 +2,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,35 @@
 #include "cacheserve.h"
 #include "../core/banned.h"
 
-#define MANIFEST_NAME ".coldstart-manifest.json"
+/*
+ * One connection, from accept to close, for the request deadline: from
+ * the moment it waits for a request (accepted, or the last one answered)
+ * the headers must be complete within request_timeout, however slowly they
+ * trickle in (microhttpd's own timeout counts idle time only, which a byte
+ * a second resets). Past it, the watchdog shuts the socket down and
+ * microhttpd closes the connection. Guarded by server.mu; microhttpd tells
+ * us of the close before it closes the descriptor, so a descriptor listed
+ * here is still this connection's.
+ */
+struct conn {
+	int fd;
+	struct sockaddr_in peer;
+	uint64_t since_ns;             /* waiting for a request since */
+	int in_request;                /* its headers are in: the handler has it */
+	struct conn *prev, *next;
+};
 
 struct server {
 	const char *root;
 	int quiet;
+	uint64_t request_timeout_ns;
+	struct sc_memo *memo;
+	pthread_mutex_t mu;            /* conns, stop, cut */
+	pthread_cond_t wake;
+	struct conn *conns;
+	int stop;
+	uint64_t cut;                  /* connections the deadline ended */
+	uint64_t log_last_ns, log_dropped;
 };
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned code, const char *type, char *body)
@@ -45,6 +70,16 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned code, const cha
 static enum MHD_Result not_found(struct MHD_Connection *c, const char *what)
 {
 	return answer(c, MHD_HTTP_NOT_FOUND, "text/plain", xasprintf("not served here: %s\n", what));
+}
+
+/* A core error as an answer: ENOENT 404, EBADMSG (a damaged copy, now
+ * marked) 409 -- not 5xx, which a peer would retry -- else 500. */
+static enum MHD_Result failed(struct MHD_Connection *c, const char *what, const struct cs_err *e)
+{
+	if (e->code == ENOENT)
+		return not_found(c, what);
+	return answer(c, e->code == EBADMSG ? MHD_HTTP_CONFLICT : MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
+		      xasprintf("%s\n", e->msg));
 }
 
 /* GET /: the published models. */
@@ -66,31 +101,23 @@ static enum MHD_Result list_models(struct MHD_Connection *c, const struct server
 	return answer(c, MHD_HTTP_OK, "application/json", body);
 }
 
-/* GET /NAME/: every file of the model, as nginx's JSON autoindex lists a
- * directory (names relative to it), which `coldstart stage` reads. */
-static json_t *walk_list;
-static size_t walk_prefix;
-
-static int walk_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)ftw;
-	const char *rel = path + walk_prefix;
-	if (type == FTW_F && S_ISREG(sb->st_mode) && strcmp(rel, MANIFEST_NAME))
-		json_array_append_new(walk_list, json_pack("{s:s, s:s, s:I}", "name", rel, "type", "file", "size",
-							    (json_int_t)sb->st_size));
-	return 0;
-}
-
+/* GET /NAME/: the files of the model's manifest (each checked), as nginx's
+ * JSON autoindex lists a directory (names relative to it), which
+ * `coldstart stage` reads. */
 static enum MHD_Result list_files(struct MHD_Connection *c, const struct server *s, const char *name)
 {
-	char *dir = path_join(s->root, name);
-	walk_list = json_array();
-	walk_prefix = strlen(dir) + 1;
-	nftw(dir, walk_one, 16, FTW_PHYS);
-	free(dir);
-	char *body = json_dumps(walk_list, JSON_COMPACT);
-	json_decref(walk_list);
-	walk_list = NULL;
+	struct sc_served_file *f;
+	size_t n;
+	struct cs_err err;
+	if (sc_serve_list(s->root, name, &f, &n, &err))
+		return failed(c, name, &err);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I}", "name", f[i].rel, "type", "file", "size",
+						   (json_int_t)f[i].size));
+	sc_served_files_free(f, n);
+	char *body = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
 	return answer(c, MHD_HTTP_OK, "application/json", body);
 }
 
@@ -126,45 +153,40 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *le
 
 static enum MHD_Result send_file(struct MHD_Connection *c, const struct server *s, const char *name, const char *rel)
 {
-	if (!hs_safe_rel(rel) || !strcmp(rel, MANIFEST_NAME))
+	if (!hs_safe_rel(rel))
 		return not_found(c, rel);
-	char *path = xasprintf("%s/%s/%s", s->root, name, rel);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	free(path);
-	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		if (fd >= 0)
-			close(fd);
-		return not_found(c, rel);
-	}
+	struct sc_served sv;
+	struct cs_err err;
+	if (sc_serve_open(s->memo, s->root, name, rel, &sv, &err))
+		return failed(c, rel, &err);
 	char etag[64], lm[64];
-	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_size,
-		 (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull + (unsigned long long)sb.st_mtim.tv_nsec);
+	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sv.size, (unsigned long long)sv.mtime_ns);
+	time_t secs = (time_t)(sv.mtime_ns / 1000000000);
 	struct tm tm;
-	gmtime_r(&sb.st_mtim.tv_sec, &tm);
+	gmtime_r(&secs, &tm);
 	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	const char *im = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match");
 	if (im && strcmp(im, "*") && strcmp(im, etag)) {
-		close(fd);
+		close(sv.fd);
 		return answer(c, MHD_HTTP_PRECONDITION_FAILED, "text/plain", xasprintf("%s has changed\n", rel));
 	}
-	uint64_t size = (uint64_t)sb.st_size, off = 0, len = size;
-	int ranged = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), size, &off, &len);
+	uint64_t off = 0, len = sv.size;
+	int ranged = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), sv.size, &off, &len);
 	if (ranged < 0) {
-		close(fd);
+		close(sv.fd);
 		struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 		char cr[64];
-		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)sv.size);
 		MHD_add_response_header(r, "Content-Range", cr);
 		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
 		MHD_destroy_response(r);
 		return ret;
 	}
-	/* The open file: an eviction meanwhile cannot take the bytes away.
-	 * (For HEAD, microhttpd sends the headers and the length alone.) */
-	struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, fd, (int64_t)off);
+	/* The file checked, open: an eviction meanwhile cannot take the bytes
+	 * away. (For HEAD, microhttpd sends the headers and the length alone.) */
+	struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, sv.fd, (int64_t)off);
 	if (!r) {
-		close(fd);
+		close(sv.fd);
 		return answer(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", xstrdup("cannot respond\n"));
 	}
 	MHD_add_response_header(r, "ETag", etag);
@@ -174,12 +196,18 @@ static enum MHD_Result send_file(struct MHD_Connection *c, const struct server *
 	if (ranged) {
 		char cr[96];
 		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)off, (unsigned long long)(off + len - 1),
-			 (unsigned long long)size);
+			 (unsigned long long)sv.size);
 		MHD_add_response_header(r, "Content-Range", cr);
 	}
 	enum MHD_Result ret = MHD_queue_response(c, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -188,8 +216,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	(void)version;
 	(void)data;
 	(void)size;
-	(void)state;
-	const struct server *s = cls;
+	struct server *s = cls;
+	if (!*state) {   /* the headers are in: the deadline is met */
+		static int seen;
+		*state = &seen;
+		struct conn *k = conn_of(c);
+		pthread_mutex_lock(&s->mu);
+		if (k)
+			k->in_request = 1;
+		pthread_mutex_unlock(&s->mu);
+	}
 	int head = !strcmp(method, "HEAD");
 	if (!head && strcmp(method, "GET"))
 		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", xstrdup("read-only: GET and HEAD\n"));
@@ -211,55 +247,212 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return ret;
 }
 
-int cache_serve(const char *root, const char *listen_on, int quiet)
+/* A request answered: the connection waits for the next one from now. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
 {
-	char host[64] = "127.0.0.1";
+	(void)state;
+	(void)toe;
+	struct server *s = cls;
+	struct conn *k = conn_of(c);
+	pthread_mutex_lock(&s->mu);
+	if (k) {
+		k->in_request = 0;
+		k->since_ns = now_ns();
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		struct conn *k = xcalloc(1, sizeof(*k));
+		k->fd = fi ? fi->connect_fd : -1;
+		if (ai && ai->client_addr && ai->client_addr->sa_family == AF_INET)
+			memcpy(&k->peer, ai->client_addr, sizeof(k->peer));
+		k->since_ns = now_ns();
+		pthread_mutex_lock(&s->mu);
+		k->next = s->conns;
+		if (s->conns)
+			s->conns->prev = k;
+		s->conns = k;
+		pthread_mutex_unlock(&s->mu);
+		*socket_context = k;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		struct conn *k = *socket_context;
+		pthread_mutex_lock(&s->mu);
+		if (k->prev)
+			k->prev->next = k->next;
+		else
+			s->conns = k->next;
+		if (k->next)
+			k->next->prev = k->prev;
+		pthread_mutex_unlock(&s->mu);
+		free(k);
+		*socket_context = NULL;
+	}
+}
+
+/* Still the connection recorded: the same peer address and port. */
+static int same_peer(const struct conn *k)
+{
+	struct sockaddr_in a;
+	socklen_t l = sizeof(a);
+	return k->fd >= 0 && getpeername(k->fd, (struct sockaddr *)&a, &l) == 0 && a.sin_family == AF_INET &&
+	       a.sin_port == k->peer.sin_port && a.sin_addr.s_addr == k->peer.sin_addr.s_addr;
+}
+
+/* Every 100 ms: the connections past their request deadline are shut
+ * down (microhttpd then sees the end of the stream and closes them). */
+static void *watchdog(void *arg)
+{
+	struct server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		uint64_t t = now_ns();
+		for (struct conn *k = s->conns; k; k = k->next)
+			if (!k->in_request && t - k->since_ns > s->request_timeout_ns && same_peer(k)) {
+				shutdown(k->fd, SHUT_RDWR);
+				k->in_request = 1;   /* once */
+				s->cut++;
+			}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* microhttpd's messages (a connection refused at a cap, ...), at most one
+ * a second: a flood of refusals must not flood the log. */
+static void on_log(void *cls, const char *fmt, va_list ap)
+{
+	struct server *s = cls;
+	pthread_mutex_lock(&s->mu);
+	uint64_t t = now_ns();
+	int say = t - s->log_last_ns >= 1000000000ull;
+	uint64_t dropped = s->log_dropped;
+	if (say) {
+		s->log_last_ns = t;
+		s->log_dropped = 0;
+	} else {
+		s->log_dropped++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!say || s->quiet)
+		return;
+	char msg[512], more[64] = "";
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t l = strlen(msg);
+	while (l && (msg[l - 1] == '\n' || msg[l - 1] == '.'))
+		msg[--l] = 0;
+	if (l && msg[0] >= 'A' && msg[0] <= 'Z')
+		msg[0] = (char)(msg[0] - 'A' + 'a');
+	if (dropped)
+		snprintf(more, sizeof(more), " (and %llu more messages)", (unsigned long long)dropped);
+	fprintf(stderr, "coldstart: cache serve: %s%s\n", msg, more);
+}
+
+static int listen_socket(const char *listen_on, struct sockaddr_in *sa, char *host, size_t hlen, int *fd_out)
+{
 	long port = 0;
 	const char *colon = listen_on ? strrchr(listen_on, ':') : NULL;
+	snprintf(host, hlen, "127.0.0.1");
 	if (listen_on && colon) {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - listen_on), listen_on);
+		snprintf(host, hlen, "%.*s", (int)(colon - listen_on), listen_on);
 		if (parse_int_range(colon + 1, 0, 65535, &port))
 			return usage_error("invalid --listen '%s' (ADDRESS:PORT, e.g. 127.0.0.1:8090)", listen_on);
 	} else if (listen_on && parse_int_range(listen_on, 0, 65535, &port)) {
 		return usage_error("invalid --listen '%s' (ADDRESS:PORT, or PORT on 127.0.0.1)", listen_on);
 	}
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+	*sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
 		return usage_error("invalid --listen address '%s' (an IPv4 address)", host);
-	struct stat sb;
-	if (stat(root, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return error("'%s' is not a staging root (no such directory)", root);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		return error("cannot listen on %s:%ld: %s", host, port, strerror(e));
 	}
-	socklen_t sl = sizeof(sa);
-	getsockname(fd, (struct sockaddr *)&sa, &sl);
-	struct server s = { root, quiet };
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-							MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, &s,
-						MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-						MHD_OPTION_END);
+	socklen_t sl = sizeof(*sa);
+	getsockname(fd, (struct sockaddr *)sa, &sl);
+	*fd_out = fd;
+	return 0;
+}
+
+int cache_serve(const struct serve_opts *o)
+{
+	struct stat sb;
+	char host[64];
+	struct sockaddr_in sa;
+	int fd = -1;
+	int rc = listen_socket(o->listen_on, &sa, host, sizeof(host), &fd);
+	if (rc)
+		return rc;
+	if (stat(o->root, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		close(fd);
+		return error("'%s' is not a staging root (no such directory)", o->root);
+	}
+	struct server s = { .root = o->root, .quiet = o->quiet, .request_timeout_ns = o->request_timeout_ns,
+			    .memo = sc_memo_new() };
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.wake, NULL);
+	pthread_t wt;
+	int have_wt = pthread_create(&wt, NULL, watchdog, &s) == 0;
+	/* A thread per connection, each polling its one socket (poll, not
+	 * select: no descriptor number is too high). */
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0,
+		NULL, NULL, handler, &s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_client,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((o->idle_timeout_ns + 999999999) / 1000000000),
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_log, &s, MHD_OPTION_END);
 	if (!d) {
 		close(fd);
-		return error("cannot start the HTTP server on %s:%ld", host, port);
+		rc = error("cannot start the HTTP server on %s:%d", host, (int)ntohs(sa.sin_port));
+	} else {
+		/* The address, on stdout, for scripts: stage http://ADDRESS/NAME/ */
+		printf("http://%s:%d/\n", host, (int)ntohs(sa.sin_port));
+		fflush(stdout);
+		if (!o->quiet)
+			fprintf(stderr, "coldstart: cache serve: the published models of '%s' on http://%s:%d/ (read-only; "
+				"at most %ld connections, %ld per client; Ctrl-C stops)\n", o->root, host,
+				(int)ntohs(sa.sin_port), o->max_connections, o->max_per_client);
+		cli_catch_signals();
+		while (!cli_signal)
+			pause();
+		MHD_stop_daemon(d);
 	}
-	/* The address, on stdout, for scripts: stage http://ADDRESS/NAME/ */
-	printf("http://%s:%d/\n", host, (int)ntohs(sa.sin_port));
-	fflush(stdout);
-	if (!quiet)
-		fprintf(stderr, "coldstart: cache serve: the published models of '%s' on http://%s:%d/ (read-only; Ctrl-C "
-			"stops)\n", root, host, (int)ntohs(sa.sin_port));
-	cli_catch_signals();
-	while (!cli_signal)
-		pause();
-	MHD_stop_daemon(d);
-	if (!quiet)
-		fprintf(stderr, "coldstart: cache serve: stopped (%s)\n", strsignal((int)cli_signal));
-	return 0;   /* asked to stop: a clean exit */
+	pthread_mutex_lock(&s.mu);
+	s.stop = 1;
+	pthread_cond_signal(&s.wake);
+	pthread_mutex_unlock(&s.mu);
+	if (have_wt)
+		pthread_join(wt, NULL);
+	if (d && !o->quiet)
+		fprintf(stderr, "coldstart: cache serve: stopped (%s; %llu connection%s ended at the request deadline)\n",
+			strsignal((int)cli_signal), (unsigned long long)s.cut, s.cut == 1 ? "" : "s");
+	while (s.conns) {
+		struct conn *k = s.conns;
+		s.conns = k->next;
+		free(k);
+	}
+	sc_memo_free(s.memo);
+	pthread_cond_destroy(&s.wake);
+	pthread_mutex_destroy(&s.mu);
+	return rc;   /* asked to stop: a clean exit */
 }

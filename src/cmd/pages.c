@@ -148,6 +148,7 @@ int cmd_pages(int argc, char **argv)
 		rc = global ? pc_drop_global(&err) : pc_evict(&set, &err);
 	} else if (!strcmp(action, "warm")) {
 		cli_catch_signals();
+		cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* it only reads */
 		struct progress pg;
 		progress_init(&pg, "warming", quiet || json);
 		rc = pc_warm(&set, (int)jobs, chunk, progress_cb, &pg, &cli_signal, &ws, &err);

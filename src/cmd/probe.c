@@ -221,6 +221,7 @@ int cmd_probe(int argc, char **argv)
 		return error("cannot split '%s' for TP=%d: %s", dir, ngpus, err.msg);
 	}
 	cli_catch_signals();
+	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* it only reads; the GPU is freed at exit */
 	enum ld_device dev;
 	if (ngpus ? loadcfg_devices(&lc, gpus, ngpus, &dev, &err) : loadcfg_device(&lc, &dev, &err)) {
 		tp_plan_free(&plan);
@@ -294,7 +295,7 @@ int cmd_probe(int argc, char **argv)
 		tp_plan_free(&plan);
 		cuda_close();
 		st_model_free(&m);
-		return cli_signal ? cli_signal_exit() : EXIT_FAIL;
+		return cs_cancelled(&cli_signal) ? cli_signal_exit() : EXIT_FAIL;
 	}
 	double lim = gpu && h2d < storage ? h2d : storage;
 	double floor_s = lim > 0 ? (double)bytes / (lim * 1e9) : 0;

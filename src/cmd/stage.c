@@ -40,6 +40,14 @@ static const struct opts_help help = {
 	"evicted first; the root keeps 64 MiB free beyond the model. Without\n"
 	"enough room it fails before writing anything.\n"
 	"\n"
+	"Permissions: each file gets its source's permission bits masked by the\n"
+	"umask, as cp without -p gives a new file (a private 0600/0700 source\n"
+	"stays private; umask 077 makes every copy private); a URL source's\n"
+	"files 0644 and directories 0755, masked. Directories keep their owner's\n"
+	"rwx, so the cache can replace and evict them. --chmod sets the bits\n"
+	"instead, exactly. Staging again after the source's bits (or --chmod)\n"
+	"changed sets them in place, copying nothing.\n"
+	"\n"
 	"\n"
 	"SRC may be a GGUF file (or part 1 of a split set): ROOT/NAME/ gets its\n"
 	"file(s), and the staged file is printed. SRC may be an http:// or https://\n"
@@ -64,9 +72,19 @@ static const struct opts_help help = {
 	"  SRC                 model directory, GGUF file or URL (default\n"
 	"                      $MODEL_PATH_NET)\n",
 	.after = "Exit status: 0 staged (or already staged), 1 failure, 2 usage error,\n"
-	"130 interrupted (the partial copy is kept for resuming).\n"
+	"130/143 interrupted by SIGINT/SIGTERM, within about a second even when\n"
+	"throttled or stuck in a read of a hung mount (the partial copy and its\n"
+	"journal are kept for resuming).\n"
 	"See also: coldstart cache --help.\n",
 };
+
+static int chmod_cb(const struct opt *o, const char *arg)
+{
+	if (sc_chmod_parse(arg, o->value))
+		return usage_error("invalid --chmod '%s': [D|F]OCTAL, comma-separated, each at most 777 (e.g. "
+				   "D755,F644 or F640)", arg);
+	return 0;
+}
 
 /* --header 'Name: value': a field name (RFC 9110 token) and no line break. */
 static int header_cb(const struct opt *o, const char *arg)
@@ -224,6 +242,10 @@ int cmd_stage(int argc, char **argv)
 		  .help = "model (default: a checkpoint, checked to be one) or\ndir: any directory -- a compile or kernel cache\n"
 			  "(VLLM_CACHE_ROOT, TORCHINDUCTOR_CACHE_DIR,\nTRITON_CACHE_DIR) -- with every other guarantee; a\n"
 			  "cache set (--caches: a subdirectory per variable)\nis detected as dir" },
+		{ .type = OPT_CALLBACK, .long_name = "chmod", .argname = "MODES", .value = &o.chmod, .cb = chmod_cb,
+		  .help = "permission bits of the copy, exactly (not masked):\nD755,F644 (directories, files), F640, or "
+			  "750\nfor both (rsync's octal form); default: the\nsource's bits masked by the umask (a URL:\n"
+			  "0644, directories 0755, masked)" },
 		{ .type = OPT_FLAG, .long_name = "keep-src-cache", .value = &o.keep_src_cache,
 		  .help = "leave the source's pages in the page cache" },
 		{ .type = OPT_DURATION, .long_name = "wait-timeout", .argname = "DUR", .value = &o.wait_timeout_ns,
@@ -287,6 +309,7 @@ int cmd_stage(int argc, char **argv)
 		return r;
 	}
 	cli_catch_signals();
+	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* the journal survives kill -9 */
 	o.cancel = &cli_signal;
 	progress_init(&u.pg, "staging", u.quiet);
 	o.progress = progress_cb;

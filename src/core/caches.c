@@ -161,7 +161,8 @@ static int copy_file(const char *from, const char *to, mode_t mode, uint64_t *by
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return cs_fail_errno(err, errno, "cannot open '%s'", from);
-	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+	mode &= 0777 & ~sc_umask();   /* the staged file's bits, masked as a new file's are (no setuid) */
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (out < 0) {
 		int e = errno;
 		close(in);
@@ -193,7 +194,7 @@ static int copy_file(const char *from, const char *to, mode_t mode, uint64_t *by
 			break;
 		*bytes += (uint64_t)n;
 	}
-	if (fchmod(out, mode & 07777) < 0 && !rc)
+	if (fchmod(out, mode) < 0 && !rc)
 		rc = cs_fail_errno(err, errno, "cannot set the mode of '%s'", to);
 	if (close(out) < 0 && !rc)
 		rc = cs_fail_errno(err, errno, "cannot write '%s'", to);

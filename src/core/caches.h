@@ -108,7 +108,8 @@ void cc_remove_unlocked(const char *parent, const char *prefix, cs_msg_fn notice
 int cc_make_dirs(const char *env, const char *root, struct cs_err *err);
 /* A private, writable copy of a cache set, so that what a server adds
  * never changes the staged set others use: every regular file under src
- * into dst (created if need be, empty), modes kept, through
+ * into dst (created if need be, empty; directories 0700), each file with
+ * its bits masked by the umask (as stage gives them), through
  * copy_file_range (a reflink where the file system shares blocks). */
 int cc_copy_tree(const char *src, const char *dst, uint64_t *bytes, size_t *files, struct cs_err *err);
 /* The environment with VAR=ROOT/VAR for each variable (malloc'd, NULL-ended). */

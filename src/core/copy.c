@@ -261,10 +261,9 @@ static void *worker(void *arg)
 			/* Read in the chunk's own slot of the link, not in a burst. */
 			done_ns = shaper_begin(&j->sh, (size_t)c.len);
 			uint64_t slot = (uint64_t)((double)c.len * 1e9 / (double)j->o->bwlimit);
-			uint64_t start = done_ns > slot ? done_ns - slot : 0, t = now_ns();
-			if (start > t) {
-				struct timespec ts = { (time_t)((start - t) / 1000000000u), (long)((start - t) % 1000000000u) };
-				nanosleep(&ts, NULL);
+			if (shaper_sleep_until(&j->sh, done_ns > slot ? done_ns - slot : 0)) {
+				shaper_end(&j->sh, 0);   /* cancelled before its slot: not copied */
+				break;
 			}
 		}
 		int k = 0;
@@ -408,6 +407,7 @@ int cp_copy(struct cp_file *files, size_t n, const struct cp_opts *o, struct cp_
 	j.chunk_size = cp_chunk_size(o->chunk);
 	wp_init(&j.q, 0, o->cancel);
 	shaper_init(&j.sh, o->bwlimit, 0, 0);
+	shaper_set_cancel(&j.sh, o->cancel);   /* a throttled chunk ends at Ctrl-C, not days later */
 	j.src_fd = xcalloc(n ? n : 1, sizeof(int));
 	j.dst_fd = xcalloc(n ? n : 1, sizeof(int));
 	j.dio_fd = xcalloc(n ? n : 1, sizeof(int));

@@ -294,6 +294,14 @@ static long stall_s(const struct hs_opts *o)
 	return o->stall_s > 0 ? o->stall_s : 30L;
 }
 
+/* libcurl asks this often during a transfer (and while connecting): a
+ * cancel ends it at once, CURLE_ABORTED_BY_CALLBACK. */
+static int on_xfer(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return cs_cancelled(arg) ? 1 : 0;
+}
+
 static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_slist *hdrs)
 {
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -311,6 +319,11 @@ static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	if (o->cancel) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)o->cancel);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (o->sigv4) {
 		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, o->sigv4);
 		curl_easy_setopt(c, CURLOPT_USERPWD, o->userpwd);
@@ -514,6 +527,10 @@ static int perform(CURL *c, const struct hs_opts *o, const struct req *q, struct
 		curl_slist_free_all(h);
 		r->status = 0;
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+		if (*cc == CURLE_ABORTED_BY_CALLBACK && cs_cancelled(o->cancel)) {
+			rc = cs_fail(err, ECANCELED, "interrupted");
+			break;
+		}
 		if (*cc != CURLE_OK || !is_redirect(r->status) || !r->location[0] || o->s3)
 			break;
 		char *next = next_hop(q, url, r->location, hop, err);
@@ -547,13 +564,18 @@ static int max_retries(const struct hs_opts *o)
 	return o->retries > 0 ? o->retries : 6;
 }
 
-static void backoff(int attempt)
+static void backoff(const struct hs_opts *o, int attempt)
 {
-	/* 0.2 s, 0.4 s, ... up to 6.4 s, with up to 50% jitter. */
+	/* 0.2 s, 0.4 s, ... up to 6.4 s, with up to 50% jitter; a cancel ends it
+	 * (the next transfer then aborts at once). */
 	double s = 0.2 * (double)(1u << (attempt < 5 ? attempt : 5));
 	s *= 0.75 + 0.5 * ((double)(rand() % 1000) / 1000.0);
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-	nanosleep(&ts, NULL);
+	uint64_t end = now_ns() + (uint64_t)(s * 1e9), t;
+	while (!cs_cancelled(o->cancel) && (t = now_ns()) < end) {
+		uint64_t d = end - t < 50000000u ? end - t : 50000000u;
+		struct timespec ts = { 0, (long)d };
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const char *errbuf)
@@ -735,7 +757,7 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 			strbuf_release(&sb);
 			break;
 		}
-		backoff(attempt);
+		backoff(o, attempt);
 	}
 	free(shown);
 	return rc;
@@ -864,7 +886,7 @@ static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct
 			strbuf_release(&sb);
 			break;
 		}
-		backoff(attempt);
+		backoff(o, attempt);
 	}
 	free(shown);
 	return rc;
@@ -1268,6 +1290,6 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_
 		int again = read_failed(&r->o, f, range, cc, &rs, attempt, eb, err);
 		if (again < 0)
 			return -1;
-		backoff(attempt);
+		backoff(&r->o, attempt);
 	}
 }

@@ -38,6 +38,7 @@
  * TLS is verified unless insecure; proxies are libcurl's (the usual
  * *_proxy variables). Nothing here prints. hs_read is thread-safe.
  */
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,8 @@ struct hs_opts {
 	long connect_timeout_s;     /* default 15 */
 	long stall_s;               /* no byte for this long: retry; default 30 */
 	int checksum_mode;          /* S3: x-amz-checksum-mode: ENABLED (HEADs answer the checksums) */
+	volatile sig_atomic_t *cancel; /* nonzero: a transfer in progress and a retry's backoff end at
+					* once, ECANCELED ("interrupted"); NULL: never */
 	int s3;                     /* follow no redirect: a 3xx is the answer (hs_answer.region) */
 	const char *const *headers; /* the user's own "Name: value" headers, first origin only */
 	size_t nheaders;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -78,6 +79,11 @@ struct ns {
 	 * simulator itself, not the simulated link, the limit? */
 	pthread_mutex_t cpu_mu;
 	uint64_t cpu_busy_total, cpu_busy_idle;
+	struct fuse_session *se;
+	/* Set by the watcher once the session is ending (SIGTERM, the owner
+	 * gone): the shaper's cancel, so a read throttled for long returns and
+	 * FUSE's loop, which waits for every request in progress, can end. */
+	volatile sig_atomic_t stopping;
 };
 
 static struct ns *ctx(void)
@@ -484,9 +490,12 @@ static void *watcher(void *arg)
 		}
 		if (gone) {
 			w->owner_gone = 1;
+			__atomic_store_n(&w->n->stopping, 1, __ATOMIC_RELAXED);
 			kill(getpid(), SIGTERM);
 			break;
 		}
+		if (w->n->se && fuse_session_exited(w->n->se))
+			__atomic_store_n(&w->n->stopping, 1, __ATOMIC_RELAXED);
 		struct shaper_stats st;
 		shaper_snapshot(&w->n->sh, &st);
 		uint64_t t1, i1;
@@ -522,6 +531,7 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 	n.max_read = o->max_read ? o->max_read : MIB;
 	n.ra_want = o->readahead ? o->readahead : NETSIM_DEFAULT_READAHEAD;
 	shaper_init(&n.sh, o->bw, o->latency_ns, o->max_inflight);
+	shaper_set_cancel(&n.sh, &n.stopping);
 	pthread_mutex_init(&n.cpu_mu, NULL);
 
 	char *optstr = xasprintf("ro,fsname=netsim:%s,subtype=coldstart-netsim,max_read=%llu,default_permissions%s",
@@ -547,6 +557,7 @@ int netsim_run(const struct netsim_opts *o, struct cs_err *err)
 		goto out;
 	}
 	struct fuse_session *se = fuse_get_session(f);
+	n.se = se;
 	if (fuse_set_signal_handlers(se) != 0) {
 		rc = cs_fail(err, EIO, "cannot install signal handlers");
 		report_ready(o->ready_fd, 1, err->msg);

@@ -528,7 +528,13 @@ static void wait_gpu_release(struct run *x)
 static int stop_all(struct run *x, int rc, struct cs_err *err)
 {
 	struct run_result *r = x->r;
-	if (proc_stop(&x->p, x->o->stop_timeout_ns, &r->stop) && r->outcome == RUN_READY)
+	/* Interrupted (Ctrl-C, SIGTERM from a scheduler): the server gets its
+	 * SIGTERM and a second, not the whole grace; the tree is killed after. */
+	uint64_t grace = x->o->stop_timeout_ns;
+	int cancelled = cs_cancelled(x->o->cancel);
+	if (cancelled && (!grace || grace > RUN_CANCEL_GRACE_NS))
+		grace = RUN_CANCEL_GRACE_NS;
+	if (proc_stop(&x->p, grace, &r->stop) && r->outcome == RUN_READY)
 		rc = cs_fail(err, EIO, "%d process(es) of the server survived SIGKILL", r->stop.remaining);
 	srvlog_stop(&x->log, 2000000000ULL);
 	r->log_lines = x->log.lines;
@@ -538,7 +544,8 @@ static int stop_all(struct run *x, int rc, struct cs_err *err)
 	srvlog_free(&x->log);
 	proc_free(&x->p);
 	ready_free(&x->rs);
-	wait_gpu_release(x);
+	if (!cancelled)   /* no next start to wait for */
+		wait_gpu_release(x);
 	return rc;
 }
 

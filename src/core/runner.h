@@ -17,7 +17,10 @@
  *  4. at ready: sample GPU memory of the server's process tree;
  *  5. stop the whole tree (SIGTERM, wait, SIGKILL), reap everything, and
  *     wait (bounded) until the GPU memory the run used is released.
- * Every exit path, cancellation included, runs step 5.
+ * Every exit path, cancellation included, runs step 5; once cancelled, the
+ * wait after SIGTERM is at most RUN_CANCEL_GRACE_NS and the GPU memory is
+ * not waited for (no next start needs it), so an interrupted run ends
+ * within about a second, the tree killed.
  *
  * Nothing prints; the status callback (may be NULL) gets one-line progress
  * messages. Not thread-safe.
@@ -32,6 +35,8 @@
 #include "util.h"
 
 enum cold_mode { COLD_FILES, COLD_GLOBAL, COLD_NONE };
+
+#define RUN_CANCEL_GRACE_NS 1000000000ull
 
 enum run_outcome {
 	RUN_READY,

@@ -14,8 +14,16 @@
  *
  * All functions are thread-safe. Zero for bw, latency or max_inflight means
  * unlimited.
+ *
+ * Cancel: with `cancel` set (shaper_set_cancel), every wait -- for a slot,
+ * for the link, for a completion time -- looks at the flag at least every
+ * SHAPER_POLL_NS and gives up once it is nonzero, so a request throttled
+ * for days (stage --bwlimit 1) ends within a fraction of a second of
+ * Ctrl-C or SIGTERM. Waits are also pthread cancellation points that leave
+ * the mutex unlocked (FUSE's loop cancels its workers at unmount).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,17 +49,30 @@ struct shaper {
 	uint64_t latency_ns;
 	unsigned max_inflight;
 	uint64_t link_free_ns;
+	volatile sig_atomic_t *cancel; /* NULL: waits end only at their time */
 	struct shaper_stats st;
 };
 
+/* Waits poll the cancel flag this often. */
+#define SHAPER_POLL_NS 50000000ull
+
 void shaper_init(struct shaper *s, uint64_t bw, uint64_t latency_ns, unsigned max_inflight);
 void shaper_destroy(struct shaper *s);
+/* Waits give up when *cancel becomes nonzero (NULL: never). Set before the
+ * shaper is shared. */
+void shaper_set_cancel(struct shaper *s, volatile sig_atomic_t *cancel);
 
 /* Take a slot and schedule a request of size bytes; returns the time at
- * which it may complete. */
+ * which it may complete. Cancelled while waiting for a slot: the request
+ * takes the slot anyway and is scheduled (so shaper_end pairs with every
+ * begin); the caller's own checks of the flag stop it. */
 uint64_t shaper_begin(struct shaper *s, size_t size);
-/* Sleep until done_ns (after the data was read), then release the slot. */
-void shaper_end(struct shaper *s, uint64_t done_ns);
+/* Sleep until done_ns (after the data was read), then release the slot.
+ * Returns 0, or -1 when cancelled before done_ns (the slot is released). */
+int shaper_end(struct shaper *s, uint64_t done_ns);
+/* Sleep until t_ns (CLOCK_MONOTONIC, as now_ns): 0 at t_ns, -1 as soon as
+ * the cancel flag is set. */
+int shaper_sleep_until(const struct shaper *s, uint64_t t_ns);
 
 /* The statistics so far; busy_ns includes the busy period in progress. */
 void shaper_snapshot(struct shaper *s, struct shaper_stats *out);

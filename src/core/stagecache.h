@@ -25,12 +25,15 @@
  * destination's after fsync with its cache dropped.
  *
  * Nothing prints; `notice` receives one-line messages (waiting, resuming,
- * evicting). Not thread-safe: one call at a time per process; any number of
- * processes may work on one root at once.
+ * evicting). Not thread-safe, except sc_list, sc_published_ok and the
+ * sc_serve_* functions (cache serve calls them from a thread per
+ * connection): one call at a time per process; any number of processes
+ * may work on one root at once.
  */
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "copy.h"
 #include "util.h"
@@ -40,6 +43,29 @@
 enum sc_verify { SC_VERIFY_SIZE, SC_VERIFY_XXH3 };
 
 typedef cs_msg_fn sc_notice_fn;
+
+/*
+ * Permission bits of a staged copy. Without --chmod, a file gets its
+ * source's bits masked by the umask (as cp without -p, or rsync -a under
+ * --no-perms, gives a new file: a private 0600 source stays private) -- a
+ * URL source's 0644 masked -- and a directory its source directory's
+ * (0755 for a URL), masked, plus its owner's rwx (the cache must be able
+ * to replace and evict it). With --chmod (rsync's octal subset:
+ * "D755,F644", "F640", "750" for both) those bits exactly, not masked;
+ * directories still keep their owner's rwx. The manifest gets the copy's
+ * directory bits less x.
+ */
+#define SC_CHMOD_FILES 1
+#define SC_CHMOD_DIRS 2
+struct sc_chmod {
+	int set;                       /* SC_CHMOD_FILES | SC_CHMOD_DIRS: which are given */
+	mode_t file, dir;
+};
+/* "D755,F644", "F600", "0750" (files and directories): 0, or -1 when it is
+ * not a comma-separated list of [D|F]OCTAL with OCTAL at most 0777. */
+int sc_chmod_parse(const char *spec, struct sc_chmod *c);
+/* The process's umask, read without changing it (thread-safe). */
+mode_t sc_umask(void);
 
 /* Times a URL source's object may change under one stage (If-Match
  * refused) and be fetched again before the stage fails. */
@@ -61,6 +87,7 @@ struct sc_opts {
 	int follow_symlinks;           /* symlinks leaving SRC are refused otherwise */
 	int replace;                   /* NAME may hold another source's copy: replace it */
 	int keep_src_cache;            /* leave the source's pages cached */
+	struct sc_chmod chmod;         /* --chmod; set 0: the source's bits, masked by the umask */
 	int kind_dir;                  /* any directory (a compile cache), not a model: the model
 					* checks (config or weights present, headers valid) are not made */
 	uint64_t wait_timeout_ns;      /* for another stager; default 1 hour */
@@ -134,7 +161,12 @@ struct sc_entry {
 	int partial;                   /* a copy in progress or abandoned */
 	int in_use;                    /* a server holds it (published only) */
 	int staging;                   /* a stager holds it */
-	char *problem;                 /* published: a failed verification's finding (corrupt), or NULL */
+	char *problem;                 /* published: a failed verification's finding (corrupt), or what
+					* damaged shows, or NULL */
+	int damaged;                   /* published, not marked corrupt: a file is missing, or its size,
+					* mtime or (--verify size) inode differ from the manifest */
+	size_t changed;                /* published, xxh3: files whose inode changed since (size and
+					* mtime as staged): only a verify of their bytes can tell */
 	enum sc_verify verify;
 	size_t files;
 	uint64_t bytes;                /* published: model size; partial: total */
@@ -185,7 +217,9 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
  * lock (so it is never evicted or replaced under the server) and mark it
  * used. Returns the lock's fd (keep it open for the server's life, then
  * sc_release), -1 when the path is no staged model, -2 with err set on
- * failure (EBADMSG: the model failed verification and must not be served).
+ * failure (EBADMSG: the model failed verification, or a file of it no
+ * longer matches its manifest -- missing, another size or mtime -- and
+ * must not be served).
  */
 int sc_use(const char *model_path, struct cs_err *err);
 /* 1 when ROOT/NAME is a published model whose manifest does not mark it
@@ -193,5 +227,40 @@ int sc_use(const char *model_path, struct cs_err *err);
  * manifest; takes no lock, marks no use. */
 int sc_published_ok(const char *root, const char *name);
 void sc_release(int fd);
+
+/*
+ * For cache serve: a published model handed out exactly as its manifest
+ * records it, checked at every request (the functions are thread-safe).
+ * A file is served only while it is a regular file of the size and mtime
+ * recorded and the inode and change time publishing left (a link count
+ * that moved explains a change time that did); one that changed only in
+ * its inode or change time is hashed against the manifest's xxh3 -- once
+ * per state seen (the memo), the match recorded in the manifest -- and a
+ * copy staged with --verify size has nothing to vouch for it. A file found
+ * damaged marks the model corrupt (unless a stager holds it): nothing more
+ * of it is served, `cache ls` shows it and `stage` repairs it. Errors:
+ * ENOENT nothing to serve there (no such model, marked corrupt, not a file
+ * of its manifest), EBADMSG damaged (err says what), others.
+ */
+struct sc_memo;
+struct sc_memo *sc_memo_new(void);
+void sc_memo_free(struct sc_memo *m);
+
+struct sc_served_file {
+	char *rel;
+	uint64_t size;
+};
+/* NAME's files as its manifest lists them, each checked by stat. */
+int sc_serve_list(const char *root, const char *name, struct sc_served_file **files, size_t *n, struct cs_err *err);
+void sc_served_files_free(struct sc_served_file *files, size_t n);
+
+struct sc_served {
+	int fd;                        /* open on the file checked; the caller closes it */
+	uint64_t size;
+	int64_t mtime_ns;
+};
+/* NAME's file REL (a path of its manifest), open and checked. */
+int sc_serve_open(struct sc_memo *memo, const char *root, const char *name, const char *rel, struct sc_served *out,
+		  struct cs_err *err);
 
 #endif

@@ -194,21 +194,25 @@ static int allocate_file(const char *part, struct sfile *f, struct cs_err *err)
 	int rc = 0;
 	if (fs_mkdir_p(dir, 0755) < 0)
 		rc = cs_fail_errno(err, errno, "cannot create '%s'", dir);
-	int fd = rc ? -1 : open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	struct stat sb;
-	if (!rc && (fd < 0 || fstat(fd, &sb) < 0))
-		rc = cs_fail_errno(err, errno, "cannot create '%s'", dst);
 	int whole = 1;
 	for (uint64_t k = 0; k < f->nchunks; k++)
 		whole &= f->done[k] != 0;
-	if (!rc && sb.st_nlink > 1 && !whole) {
-		/* A link into a published copy: never write through it. */
-		close(fd);
-		fd = -1;
-		if (unlink(dst) < 0 || (fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
-		    fstat(fd, &sb) < 0)
-			rc = cs_fail_errno(err, errno, "cannot recreate '%s'", dst);
+	struct stat sb;
+	int have = !rc && lstat(dst, &sb) == 0;
+	if (have && whole && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == f->size) {
+		/* Whole (linked from the published copy, or resumed complete): left
+		 * alone, not even opened -- a link has the published copy's mode,
+		 * which need not let us write (a source's 0444 files). */
+		free(dir);
+		free(dst);
+		return 0;
 	}
+	/* A link into a published copy: never write through it. */
+	if (have && sb.st_nlink > 1 && !whole && unlink(dst) < 0)
+		rc = cs_fail_errno(err, errno, "cannot recreate '%s'", dst);
+	int fd = rc ? -1 : open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (!rc && (fd < 0 || fstat(fd, &sb) < 0))
+		rc = cs_fail_errno(err, errno, "cannot create '%s'", dst);
 	if (!rc && (uint64_t)sb.st_size != f->size) {
 		/* Not what the journal expects: copy this file from scratch. */
 		memset(f->done, 0, f->nchunks ? f->nchunks : 1);

@@ -12,10 +12,13 @@
  *   stagecache_stage.c     sc_stage and the steps of one copy
  *   stagecache_verify.c    the partial copy checked: chunk hashes, the store's checksums
  *   stagecache_ops.c       ls, verify, repair, rm, gc, use
+ *   stagecache_serve.c     what cache serve may hand out: checked files, the memo
+ *   stagecache_perm.c      the permission bits of a staged copy
  */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "httpsrc.h"
 #include "stagecache.h"
@@ -144,7 +147,31 @@ int sci_write_manifest(const char *dir, const char *name, const struct splan *p,
 		       struct cs_err *err);
 int sci_manifest_load(const char *dir, struct manifest *m);   /* 0, or -1: none or unreadable */
 void sci_manifest_free(struct manifest *m);
-int sci_pub_file_intact(const char *pub, const struct manifest *m, const char *rel, uint64_t size, int64_t mtime_ns);
+/* A published file against its manifest entry f (sb: its stat, or NULL to
+ * stat it): PF_DAMAGED -- missing, not a regular file, another size or
+ * mtime, marked by a verify, or (a copy staged with --verify size) its
+ * inode or change time moved; PF_CHANGED -- size and mtime as staged but
+ * its inode or change time moved, and the manifest has its xxh3: only its
+ * bytes can tell; else PF_INTACT. A change time that moved with the link
+ * count is a link or unlink (a stage taking the file over, a partial copy
+ * that shared it dropped): intact. *why (malloc'd, NULL when intact) says
+ * what, when why is given. */
+enum pub_file { PF_INTACT, PF_CHANGED, PF_DAMAGED };
+enum pub_file sci_pub_file_check(const char *pub, const struct manifest *m, json_t *f, const struct stat *sb,
+				 char **why);
+/* Every file: the worst state, *why the first file in it, *nchanged the
+ * files PF_CHANGED. */
+enum pub_file sci_pub_check(const char *pub, const struct manifest *m, char **why, size_t *nchanged);
+/* Record pub's files' identity anew where only their link count explains
+ * the change -- or, with rel, that one file's, whose bytes the caller just
+ * found to match its hash; SCI_EVERY: every file of the size, mtime and
+ * inode recorded (the caller just changed their modes, having found them
+ * intact). The manifest keeps its mtime. Under the stage lock. 0, or -1. */
+#define SCI_EVERY ((const char *)1)
+int sci_pub_reidentify(const char *pub, const char *rel);
+/* m->j written back as dir's manifest, its mtime (the last use) and mode
+ * kept. */
+int sci_manifest_rewrite(const char *dir, const struct manifest *m, struct cs_err *err);
 enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const struct splan *p, enum sc_verify v);
 void sci_touch(const char *dir);         /* mark used: the manifest's mtime */
 char *sci_journal_header(const struct splan *p, enum sc_verify v);
@@ -161,6 +188,15 @@ json_t *sci_journal_header_load(const char *root, const char *name, FILE **fp);
 void sci_journal_summary(const char *root, const char *name, struct jsum *js);
 uint64_t sci_partial_total(const char *root, const char *name);
 
+/* stagecache_ops.c */
+/* Record a verdict in NAME's manifest -- problem and the damaged files
+ * (bad), or none -- keeping its mtime, and record anew the identity of the
+ * files in refresh (their bytes were found to hash as staged). Only if
+ * ROOT/NAME is still the copy checked (verified_ino), under the stage lock
+ * (waited for up to lock_timeout_ns; 0: one try). 0, or -1. */
+int sci_mark_verdict(const char *root, const char *name, ino_t verified_ino, const char *problem, json_t *bad,
+		     json_t *refresh, uint64_t lock_timeout_ns);
+
 /* stagecache_verify.c */
 /* The partial copy: sizes, or (xxh3) every chunk read back from the device
  * against the source's hash; files linked from a copy being replaced that
@@ -171,6 +207,15 @@ int sci_verify_copy(const struct sc_opts *o, struct splan *p, const char *part, 
  * where it has one (r->store_checked, r->store_alg). EIO when one differs. */
 int sci_verify_store(const struct sc_opts *o, const struct splan *p, const char *part, struct sc_result *r,
 		     struct cs_err *err);
+
+/* stagecache_perm.c */
+/* The bits file i, or the directory rel ("": the copy itself), gets. */
+mode_t sci_file_mode(const struct sc_opts *o, const struct splan *p, size_t i, mode_t um);
+mode_t sci_dir_mode(const struct sc_opts *o, const struct splan *p, const char *rel, mode_t um);
+/* dir, a copy of the plan: how many of its files, directories and manifest
+ * have other bits than they should; with fix, they get them (deepest
+ * first). -1 with err on failure. */
+int sci_apply_modes(const struct sc_opts *o, const struct splan *p, const char *dir, int fix, struct cs_err *err);
 
 /* stagecache_evict.c */
 void sci_published(const char *root, struct pubent **out, size_t *n); /* least recently used first */

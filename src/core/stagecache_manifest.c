@@ -40,6 +40,23 @@ char *sci_hex64(uint64_t v)
 	return xasprintf("%016llx", (unsigned long long)v);
 }
 
+static json_int_t ts_ns(struct timespec t)
+{
+	return (json_int_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* What publishing records of a file besides its size and mtime: its inode,
+ * change time and link count. The change time moves with every write,
+ * chmod and utimensat, so a file written in place and touched back to its
+ * old mtime still shows; a link count that changed too explains it (a
+ * stage that took the file over, or dropped a partial copy sharing it). */
+static void put_identity(json_t *f, const struct stat *sb)
+{
+	json_object_set_new(f, "ino", json_integer((json_int_t)sb->st_ino));
+	json_object_set_new(f, "ctime_ns", json_integer(ts_ns(sb->st_ctim)));
+	json_object_set_new(f, "nlink", json_integer((json_int_t)sb->st_nlink));
+}
+
 int sci_write_manifest(const char *dir, const char *name, const struct splan *p, enum sc_verify v,
 			  struct cs_err *err)
 {
@@ -47,6 +64,11 @@ int sci_write_manifest(const char *dir, const char *name, const struct splan *p,
 	for (size_t i = 0; i < p->n; i++) {
 		json_t *f = json_pack("{s:s, s:I, s:I}", "path", p->f[i].rel, "size", (json_int_t)p->f[i].size,
 				      "mtime_ns", (json_int_t)p->f[i].mtime_ns);
+		char *path = path_join(dir, p->f[i].rel);
+		struct stat sb;
+		if (stat(path, &sb) == 0)   /* the last change publishing makes: mode and mtime are set */
+			put_identity(f, &sb);
+		free(path);
 		if (p->f[i].etag)
 			json_object_set_new(f, "etag", json_string(p->f[i].etag));
 		if (p->f[i].has_digest) {
@@ -117,18 +139,131 @@ static int in_list(json_t *list, const char *rel)
 	return 0;
 }
 
-/* A published file is what its manifest says: present, same size and mtime
- * (publishing set it to the source's), and not found damaged by a verify. */
-int sci_pub_file_intact(const char *pub, const struct manifest *m, const char *rel, uint64_t size, int64_t mtime_ns)
+enum pub_file sci_pub_file_check(const char *pub, const struct manifest *m, json_t *f, const struct stat *given,
+				 char **why)
 {
-	if (m->corrupt && (!json_array_size(m->corrupt_files) || in_list(m->corrupt_files, rel)))
-		return 0;
-	char *dst = path_join(pub, rel);
+	const char *rel = json_string_value(json_object_get(f, "path"));
+	json_t *ino = json_object_get(f, "ino"), *ct = json_object_get(f, "ctime_ns"), *nl = json_object_get(f, "nlink");
+	uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+	json_int_t mt = json_integer_value(json_object_get(f, "mtime_ns"));
+	char *dst = path_join(pub, rel ? rel : "");
 	struct stat sb;
-	int ok = stat(dst, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&
-		 (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec == mtime_ns;
+	enum pub_file st = PF_INTACT;
+	char *w = NULL;
+	if (!rel) {
+		st = PF_DAMAGED;
+		w = xasprintf("the manifest of '%s' has a file without a path", pub);
+	} else if (m->corrupt && (!json_array_size(m->corrupt_files) || in_list(m->corrupt_files, rel))) {
+		st = PF_DAMAGED;
+		w = xasprintf("'%s' failed verification: %s", dst, m->corrupt);
+	} else if (given ? (sb = *given, 0) : stat(dst, &sb) < 0) {
+		st = PF_DAMAGED;
+		w = xasprintf("'%s' is missing", dst);
+	} else if (!S_ISREG(sb.st_mode)) {
+		st = PF_DAMAGED;
+		w = xasprintf("'%s' is no longer a regular file", dst);
+	} else if ((uint64_t)sb.st_size != size) {
+		st = PF_DAMAGED;
+		w = xasprintf("'%s' has %llu bytes, the manifest says %llu", dst, (unsigned long long)sb.st_size,
+			      (unsigned long long)size);
+	} else if (ts_ns(sb.st_mtim) != mt) {
+		st = PF_DAMAGED;
+		w = xasprintf("'%s' was modified after it was staged (its mtime is not the one staged)", dst);
+	} else if (json_is_integer(ino) && json_is_integer(ct) &&
+		   ((json_int_t)sb.st_ino != json_integer_value(ino) ||
+		    (ts_ns(sb.st_ctim) != json_integer_value(ct) &&
+		     (!json_is_integer(nl) || (json_int_t)sb.st_nlink == json_integer_value(nl))))) {
+		int hashed = json_is_string(json_object_get(f, "xxh3"));
+		st = hashed ? PF_CHANGED : PF_DAMAGED;
+		w = xasprintf("'%s' changed after it was staged (%s)%s", dst,
+			      (json_int_t)sb.st_ino != json_integer_value(ino) ? "another file took its place"
+									      : "its inode's change time moved",
+			      hashed ? "" : ": staged with --verify size, nothing can vouch for its bytes");
+	}
 	free(dst);
-	return ok;
+	if (why)
+		*why = w;
+	else
+		free(w);
+	return st;
+}
+
+enum pub_file sci_pub_check(const char *pub, const struct manifest *m, char **why, size_t *nchanged)
+{
+	enum pub_file worst = PF_INTACT;
+	*why = NULL;
+	*nchanged = 0;
+	size_t i;
+	json_t *f;
+	json_array_foreach(m->files, i, f) {
+		char *w;
+		enum pub_file st = sci_pub_file_check(pub, m, f, NULL, &w);
+		*nchanged += st == PF_CHANGED;
+		if (st > worst) {
+			worst = st;
+			free(*why);
+			*why = w;
+		} else {
+			free(w);
+		}
+	}
+	return worst;
+}
+
+int sci_manifest_rewrite(const char *dir, const struct manifest *m, struct cs_err *err)
+{
+	char *text = json_dumps(m->j, JSON_INDENT(1));
+	char *path = path_join(dir, SC_MANIFEST);
+	struct stat sb;
+	int had = stat(path, &sb) == 0;
+	int rc = fs_write_file_sync(path, text, strlen(text), err);
+	struct timespec ts[2] = { { 0, UTIME_OMIT },
+				  { (time_t)(m->last_used_ns / 1000000000), (long)(m->last_used_ns % 1000000000) } };
+	if (!rc && had)
+		chmod(path, sb.st_mode & 0777);   /* a new file: the umask's mode, not the copy's */
+	if (!rc)
+		utimensat(AT_FDCWD, path, ts, 0);
+	free(path);
+	free(text);
+	return rc;
+}
+
+int sci_pub_reidentify(const char *pub, const char *rel)
+{
+	struct manifest m;
+	if (sci_manifest_load(pub, &m) < 0)
+		return -1;
+	size_t i, changed = 0;
+	json_t *f;
+	json_array_foreach(m.files, i, f) {
+		const char *r = json_string_value(json_object_get(f, "path"));
+		json_t *nl = json_object_get(f, "nlink"), *ct = json_object_get(f, "ctime_ns");
+		int one = rel && rel != SCI_EVERY;
+		if (!r || (one && strcmp(r, rel)) || !json_is_integer(ct))
+			continue;
+		char *path = path_join(pub, r);
+		struct stat sb;
+		int ok = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+			 (uint64_t)sb.st_size == (uint64_t)json_integer_value(json_object_get(f, "size")) &&
+			 ts_ns(sb.st_mtim) == json_integer_value(json_object_get(f, "mtime_ns")) &&
+			 (ts_ns(sb.st_ctim) != json_integer_value(ct) ||
+			  (json_int_t)sb.st_ino != json_integer_value(json_object_get(f, "ino")));
+		/* Not one file the caller vouches for: the same inode, and (but for
+		 * SCI_EVERY) a link count that explains the change. */
+		if (ok && !one)
+			ok = (json_int_t)sb.st_ino == json_integer_value(json_object_get(f, "ino")) &&
+			     (rel == SCI_EVERY || !json_is_integer(nl) ||
+			      (json_int_t)sb.st_nlink != json_integer_value(nl));
+		free(path);
+		if (ok) {
+			put_identity(f, &sb);
+			changed++;
+		}
+	}
+	struct cs_err e;
+	int rc = changed ? sci_manifest_rewrite(pub, &m, &e) : 0;
+	sci_manifest_free(&m);
+	return rc;
 }
 
 enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const struct splan *p, enum sc_verify v)
@@ -146,7 +281,7 @@ enum pub_state sci_pub_state(const char *pub, const struct manifest *m, const st
 		    strcmp(path, p->f[i].rel) || (uint64_t)size != p->f[i].size || mt != p->f[i].mtime_ns ||
 		    !sci_etag_matches(json_object_get(f, "etag"), &p->f[i]) || !sci_identified(p, &p->f[i]))
 			return PUB_CHANGED;   /* (a URL file known by its size alone is never "unchanged") */
-		intact = intact && sci_pub_file_intact(pub, m, path, (uint64_t)size, mt);
+		intact = intact && sci_pub_file_check(pub, m, f, NULL, NULL) == PF_INTACT;
 	}
 	return intact ? PUB_MATCH : PUB_DAMAGED;
 }

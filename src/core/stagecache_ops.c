@@ -49,6 +49,15 @@ int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *e
 		e->in_use = sci_is_busy(root, e->name, "use");
 		e->staging = sci_is_busy(root, e->name, "stage");
 		e->problem = m->corrupt ? xstrdup(m->corrupt) : NULL;
+		if (!m->corrupt) {   /* what a verify has not seen: the files against the manifest, by stat */
+			char *dir = path_join(root, e->name), *why;
+			e->damaged = sci_pub_check(dir, m, &why, &e->changed) == PF_DAMAGED;
+			if (e->damaged)
+				e->problem = why;
+			else
+				free(why);
+			free(dir);
+		}
 	}
 	sci_pubents_free(pe, npe);
 	char *pdir = sci_sub(root, ".partial", NULL);
@@ -93,13 +102,10 @@ void sc_entries_free(struct sc_entry *e, size_t n)
 	free(e);
 }
 
-/* Record a verification's verdict in the manifest -- the problem and the
- * damaged files, or none -- keeping the manifest's mtime (the last use).
- * Only if dir is still the copy that was verified (no stage swapped another
- * in meanwhile: the stage lock is held here). */
-static int mark_verdict(const char *root, const char *name, ino_t verified_ino, const char *problem, json_t *bad)
+int sci_mark_verdict(const char *root, const char *name, ino_t verified_ino, const char *problem, json_t *bad,
+		     json_t *refresh, uint64_t lock_timeout_ns)
 {
-	int sfd = sci_lock_take(root, name, "stage", LOCK_EX, 10ull * 1000000000, NULL, NULL, NULL, NULL);
+	int sfd = sci_lock_take(root, name, "stage", LOCK_EX, lock_timeout_ns, NULL, NULL, NULL, NULL);
 	if (sfd < 0)
 		return -1;
 	char *dir = path_join(root, name);
@@ -114,21 +120,29 @@ static int mark_verdict(const char *root, const char *name, ino_t verified_ino, 
 			json_object_del(m.j, "corrupt");
 			json_object_del(m.j, "corrupt_files");
 		}
-		char *text = json_dumps(m.j, JSON_INDENT(1));
-		char *path = path_join(dir, SC_MANIFEST);
 		struct cs_err e;
-		rc = fs_write_file_sync(path, text, strlen(text), &e);
-		struct timespec ts[2] = { { 0, UTIME_OMIT },
-					  { (time_t)(m.last_used_ns / 1000000000), (long)(m.last_used_ns % 1000000000) } };
-		if (!rc)
-			utimensat(AT_FDCWD, path, ts, 0);
-		free(path);
-		free(text);
+		rc = problem || m.corrupt ? sci_manifest_rewrite(dir, &m, &e) : 0;
 		sci_manifest_free(&m);
+		size_t i;
+		json_t *v;
+		json_array_foreach(refresh, i, v)
+			if (!rc && json_is_string(v))
+				rc = sci_pub_reidentify(dir, json_string_value(v));
 	}
 	free(dir);
 	close(sfd);
 	return rc;
+}
+
+/* A damaged file found by a verify: listed, and the first problem kept
+ * (problem is taken). */
+static void note_bad(struct sc_verify_report *rep, json_t *bad, const char *rel, char *problem)
+{
+	json_array_append_new(bad, json_string(rel));
+	if (!rep->problem)
+		rep->problem = problem;
+	else
+		free(problem);
 }
 
 int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_atomic_t *cancel,
@@ -170,26 +184,36 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 		hashes[i] = xcalloc(cp_nchunks(expect[i], m.chunk) + 1, sizeof(uint64_t));
 	}
 	int rc = 0;
-	/* Every file, so that a repair knows all that is damaged. */
+	/* Every file, so that a repair knows all that is damaged: present, of
+	 * its size, then (xxh3) its bytes, then its mtime and the inode as
+	 * published -- a copy staged with --verify size has nothing else to
+	 * vouch for its bytes. An earlier verdict is not taken: this one makes
+	 * its own. */
+	struct manifest unmarked = m;
+	unmarked.corrupt = NULL;
+	char **later = xcalloc(n ? n : 1, sizeof(char *));   /* the mtime or inode problem, once the bytes pass */
+	json_t *refresh = json_array();                      /* changed, and its bytes hash as staged */
+	int hashed = m.verify == SC_VERIFY_XXH3;
 	for (size_t i = 0; i < n; i++) {
 		struct stat sb;
 		char *problem = NULL;
-		if (stat(paths[i], &sb) < 0)
-			problem = xasprintf("'%s' is missing", paths[i]);
-		else if ((uint64_t)sb.st_size != expect[i])
-			problem = xasprintf("'%s' has %llu bytes, the manifest says %llu", paths[i],
-					    (unsigned long long)sb.st_size, (unsigned long long)expect[i]);
-		if (problem) {
-			json_array_append_new(bad, json_string(rels[i]));
-			if (!rep->problem)
-				rep->problem = problem;
-			else
+		enum pub_file st = sci_pub_file_check(dir, &unmarked, json_array_get(m.files, i), NULL, &problem);
+		if (st != PF_INTACT && hashed && stat(paths[i], &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    (uint64_t)sb.st_size == expect[i]) {
+			if (st == PF_CHANGED) {
+				json_array_append_new(refresh, json_string(rels[i]));
 				free(problem);
-		} else {
-			idx[nh++] = i;
+			} else {
+				later[i] = problem;
+			}
+			problem = NULL;
 		}
+		if (problem)
+			note_bad(rep, bad, rels[i], problem);
+		else
+			idx[nh++] = i;
 	}
-	if (m.verify == SC_VERIFY_XXH3 && nh) {
+	if (hashed && nh) {
 		const char **hp = xcalloc(nh, sizeof(char *));
 		uint64_t *he = xcalloc(nh, sizeof(uint64_t));
 		uint64_t **hh = xcalloc(nh, sizeof(uint64_t *));
@@ -204,15 +228,21 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 				rc = cs_fail(err, ECANCELED, "interrupted");
 			else if (!rep->problem)
 				rep->problem = xstrdup(e2.msg);
+			json_array_clear(refresh);
 		} else {
 			for (size_t k = 0; k < nh; k++) {
 				size_t i = idx[k];
 				char *got = sci_hex64(cp_file_digest(hashes[i], cp_nchunks(expect[i], m.chunk)));
 				if (!want[i] || strcmp(got, want[i])) {
-					json_array_append_new(bad, json_string(rels[i]));
-					if (!rep->problem)
-						rep->problem = xasprintf("'%s' does not match its hash (xxh3 %s, staged as %s)",
-									 paths[i], got, want[i] ? want[i] : "none");
+					note_bad(rep, bad, rels[i],
+						 xasprintf("'%s' does not match its hash (xxh3 %s, staged as %s)", paths[i],
+							   got, want[i] ? want[i] : "none"));
+					for (size_t r = json_array_size(refresh); r-- > 0;)
+						if (!strcmp(json_string_value(json_array_get(refresh, r)), rels[i]))
+							json_array_remove(refresh, r);
+				} else if (later[i]) {
+					note_bad(rep, bad, rels[i], later[i]);
+					later[i] = NULL;
 				}
 				free(got);
 			}
@@ -221,13 +251,18 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 		free(he);
 		free(hh);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(later[i]);
+	free(later);
 	rep->ok = !rc && !rep->problem;
 	rep->damaged = json_array_size(bad);
 	/* A failed verify marks the copy corrupt (stage then re-copies what is
 	 * damaged, and no server is started on it); a passing one clears it. */
-	if (!rc && (rep->problem || m.corrupt))
-		rep->marked = mark_verdict(root, name, dsb.st_ino, rep->problem, bad) == 0;
+	if (!rc && (rep->problem || m.corrupt || json_array_size(refresh)))
+		rep->marked = sci_mark_verdict(root, name, dsb.st_ino, rep->problem, bad, refresh,
+					       10ull * 1000000000) == 0 && (rep->problem || m.corrupt);
 	json_decref(bad);
+	json_decref(refresh);
 	for (size_t i = 0; i < n; i++) {
 		free((char *)paths[i]);
 		free(hashes[i]);
@@ -380,6 +415,7 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
 			struct stat st;
 			int had_part = lstat(part, &st) == 0;
 			if (fs_remove_tree(part) == 0) {
+				sci_pub_reidentify(pub, NULL);   /* files it shared lost a link */
 				*freed += bytes;
 				if (had_part && notice) {
 					char b[32];
@@ -499,7 +535,17 @@ int sc_use(const char *model_path, struct cs_err *err)
 			close(fd);
 			fd = -2;
 		} else {
-			sci_touch(dir);
+			char *why;
+			size_t nchanged;
+			if (sci_pub_check(dir, &m, &why, &nchanged) == PF_DAMAGED) {
+				cs_fail(err, EBADMSG, "staged model '%s' is damaged (%s): re-stage it ('coldstart stage' of "
+					"its source copies what is damaged again)", dir, why);
+				close(fd);
+				fd = -2;
+			} else {
+				sci_touch(dir);
+			}
+			free(why);
 		}
 		sci_manifest_free(&m);
 	}

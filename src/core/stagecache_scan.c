@@ -327,6 +327,7 @@ static int scan_s3(const struct sc_opts *o, struct splan *p, const struct hs_opt
 static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err)
 {
 	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
+			      .cancel = o->cancel,
 			      .headers = (const char *const *)o->headers, .nheaders = o->nheaders };
 	if (s3_is_url(o->src) ? scan_s3(o, p, &ho, err)
 			      : hs_list(&ho, o->src, o->files, o->nfiles, &p->remote, &p->nremote, err))

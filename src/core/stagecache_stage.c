@@ -57,8 +57,9 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 				break;
 			char *from = path_join(pub, rel), *to = path_join(part, rel);
 			char *dir = fs_parent_dir(to);
-			/* Never a file that is damaged: it is copied again. */
-			if (sci_pub_file_intact(pub, &m, rel, size, mt) && fs_mkdir_p(dir, 0755) == 0 && link(from, to) == 0) {
+			/* Never a file that is damaged, or changed since: it is copied again. */
+			if (sci_pub_file_check(pub, &m, f, NULL, NULL) == PF_INTACT && fs_mkdir_p(dir, 0755) == 0 &&
+			    link(from, to) == 0) {
 				sf->linked = 1;
 				linked++;
 				memset(sf->done, 1, sf->nchunks ? sf->nchunks : 1);
@@ -74,6 +75,8 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 		}
 	}
 	sci_manifest_free(&m);
+	if (linked)   /* their link counts (and so change times) moved: ours */
+		sci_pub_reidentify(pub, NULL);
 	return linked;
 }
 
@@ -145,8 +148,13 @@ static void say_waiting(void *arg)
 }
 
 /* The published copy, as this source sees it: under a shared use lock, so
- * nobody replaces it meanwhile. *state is PUB_CHANGED when there is none. */
-static int published_state(const struct sc_opts *o, const struct splan *p, const char *pub, enum pub_state *state)
+ * nobody replaces it meanwhile. *state is PUB_CHANGED when there is none.
+ * A copy that matches but whose permission bits are not the ones this
+ * stage gives (the source's changed, or --chmod) gets them in place when
+ * the caller holds the stage lock (locked); without it, it does not
+ * match yet. */
+static int published_state(const struct sc_opts *o, const struct splan *p, const char *pub, int locked,
+			   enum pub_state *state)
 {
 	*state = PUB_CHANGED;
 	int fd = sci_lock_take(o->root, o->name, "use", LOCK_SH, 30ull * 1000000000, o->cancel, NULL, NULL, NULL);
@@ -158,6 +166,16 @@ static int published_state(const struct sc_opts *o, const struct splan *p, const
 		*state = sci_pub_state(pub, &m, p, o->verify);
 		sci_manifest_free(&m);
 	}
+	struct cs_err e;
+	int modes = *state == PUB_MATCH ? sci_apply_modes(o, p, pub, 0, &e) : 0;
+	if (modes && locked && sci_apply_modes(o, p, pub, 1, &e) >= 0) {
+		sci_pub_reidentify(pub, SCI_EVERY);   /* found intact just now: only the modes changed */
+		sci_notify(o, "gave the files of '%s' the permission bits %s (%d changed)", o->name,
+			   o->chmod.set ? "--chmod asks for" : "of the source, masked by the umask", modes);
+		modes = 0;
+	}
+	if (modes)
+		*state = PUB_CHANGED;
 	if (*state == PUB_MATCH)
 		sci_touch(pub);
 	close(fd);
@@ -249,6 +267,7 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 			cf[i].size = p->f[i].size;
 		}
 		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
+				      .cancel = o->cancel,
 				      .headers = (const char *const *)o->headers, .nheaders = o->nheaders };
 		if (co.jobs == WP_JOBS_AUTO)
 			co.jobs = WP_JOBS_AUTO_REMOTE;
@@ -307,7 +326,9 @@ static int copy_missing(const struct sc_opts *o, struct splan *p, const char *pa
 static int publish(const struct sc_opts *o, const char *part, const char *pub, const char *jpath,
 		   struct sc_result *r, struct cs_err *err)
 {
-	int ufd = sci_lock_take(o->root, o->name, "use", LOCK_EX, 0, NULL, NULL, NULL, NULL);
+	/* A second, not one try: `cache ls` and cache serve look whether a
+	 * model is in use by taking this lock for an instant. */
+	int ufd = sci_lock_take(o->root, o->name, "use", LOCK_EX, 1000000000ull, NULL, NULL, NULL, NULL);
 	if (ufd < 0)
 		return cs_fail(err, EBUSY,
 			       "'%s' is in use by a running server, so the new copy was not swapped in; it waits, "
@@ -327,6 +348,9 @@ static int publish(const struct sc_opts *o, const char *part, const char *pub, c
 			else
 				fs_remove_tree(part);
 			free(trash);
+			/* Files taken over from the old copy lost a link with it. */
+			if (r->linked)
+				sci_pub_reidentify(pub, NULL);
 		}
 	} else if (rename(part, pub) < 0) {
 		rc = cs_fail_errno(err, errno, "cannot publish '%s' as '%s'", part, pub);
@@ -362,6 +386,17 @@ struct stage_job {
 	int sfd;                       /* the stage lock, held from phase 2 on */
 };
 
+/* The partial copy and its journal removed. Files it shared with the
+ * published copy (linked from it) lost a link: that copy's manifest
+ * records their identity anew. */
+static int drop_partial(struct stage_job *j)
+{
+	unlink(j->jpath);
+	int rc = fs_remove_tree(j->part);
+	sci_pub_reidentify(j->pub, NULL);
+	return rc;
+}
+
 static int stage_prepare(struct stage_job *j, struct cs_err *err)
 {
 	if (sci_root_prepare(j->o.root, err))
@@ -394,7 +429,7 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 	enum pub_state state;
 	if (check_owner(o, &j->p, j->pub, err))
 		return -1;
-	if (published_state(o, &j->p, j->pub, &state) && state == PUB_MATCH)
+	if (published_state(o, &j->p, j->pub, 0, &state) && state == PUB_MATCH)
 		return 1;
 	int waited = 0;
 	j->sfd = sci_lock_take(o->root, o->name, "stage", LOCK_EX,
@@ -407,7 +442,7 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 	r->waited = waited;
 	if (check_owner(o, &j->p, j->pub, err))
 		return -1;
-	int exists = published_state(o, &j->p, j->pub, &state);
+	int exists = published_state(o, &j->p, j->pub, 1, &state);
 	if (exists && state == PUB_MATCH)
 		return 1;
 	r->repaired = exists && state == PUB_DAMAGED;
@@ -463,8 +498,7 @@ static int stage_resume(struct stage_job *j, struct cs_err *err)
 		if (have_part)
 			sci_notify(&j->o, "discarding an earlier partial copy of '%s' (from another source state)",
 				   j->o.name);
-		unlink(j->jpath);
-		if (fs_remove_tree(j->part) < 0)
+		if (drop_partial(j) < 0)
 			return cs_fail_errno(err, errno, "cannot remove old partial copy '%s'", j->part);
 		if (fs_mkdir_p(j->part, 0755) < 0)
 			return cs_fail_errno(err, errno, "cannot create '%s'", j->part);
@@ -496,8 +530,7 @@ static int stage_allocate(struct stage_job *j, struct cs_err *err)
 	int rc = sci_make_room(o, &j->p, j->part, j->r, err);
 	if (rc && !j->r->resumed && !j->r->linked) {
 		/* Refused before any data moved: leave nothing behind. */
-		unlink(j->jpath);
-		fs_remove_tree(j->part);
+		drop_partial(j);
 	}
 	if (!rc && !j->r->resumed) {
 		char *hdr = sci_journal_header(&j->p, o->verify);
@@ -548,10 +581,8 @@ static int stage_copy(struct stage_job *j, struct cs_err *err)
 			rc = sci_verify_store(&j->o, p, j->part, r, err);
 		r->verify_s += (double)(now_ns() - tv) / 1e9;
 		if (rc) {
-			if (err->code == EIO) { /* a wrong copy is worth nothing: start over next time */
-				unlink(j->jpath);
-				fs_remove_tree(j->part);
-			}
+			if (err->code == EIO) /* a wrong copy is worth nothing: start over next time */
+				drop_partial(j);
 			break;
 		}
 		if (!nstale)
@@ -598,8 +629,15 @@ static int stage_publish(struct stage_job *j, struct cs_err *err)
 	int rc = prune_extras(j->part, p, err);
 	if (!rc && p->remote && !p->kind_dir)   /* what the server sent is a model llama.cpp or vLLM can open */
 		rc = sci_check_filtered(&j->o, p, j->part, p->src, err) || sci_check_model(j->part, p, p->src, err);
+	/* The source's permission bits, masked by the umask (or --chmod's):
+	 * before the manifest, which records each file as it is then; its own
+	 * mode after it. */
+	if (!rc && sci_apply_modes(&j->o, p, j->part, 1, err) < 0)
+		rc = -1;
 	if (!rc)
 		rc = sci_write_manifest(j->part, j->o.name, p, j->o.verify, err);
+	if (!rc && sci_apply_modes(&j->o, p, j->part, 1, err) < 0)
+		rc = -1;
 	if (!rc && sync_dirs(j->part, p) < 0)
 		rc = cs_fail_errno(err, errno, "cannot flush the directories of '%s'", j->part);
 	if (!rc)

@@ -72,6 +72,22 @@ kill -TERM $rs
 wait $rs 2>/dev/null
 no_leftovers "no server left"
 
+# A copy changed after publishing, never verified: `cache ls` says damaged
+# and run refuses it -- a --verify size copy written in place and touched
+# back to its mtime too (only the inode's change time shows it).
+expect_rc 0 "stage --verify size" "$COLDSTART" stage srcA/model --root "$R" --name d -q
+printf 'X' | dd of="$R/d/model.safetensors" bs=1 seek=1000000 conv=notrunc status=none
+touch -r srcA/model/model.safetensors "$R/d/model.safetensors"
+run "$COLDSTART" cache ls --root "$R" --json
+check "cache ls --json: state damaged, naming the file" python3 -c '
+import json,sys; e={x["name"]:x for x in json.loads(sys.argv[1])}["d"]
+assert e["state"]=="damaged" and "model.safetensors" in e["problem"], e' "$out"
+expect_rc 1 "run refuses a damaged copy" "$COLDSTART" run --model "$R/d" --server "$F --port {port} --model {model}" -q
+contains "and says why" "$err" "is damaged"
+expect_rc 0 "stage copies it again" "$COLDSTART" stage srcA/model --root "$R" --name d -q
+check "the copy is whole again" same srcA/model "$R/d"
+expect_rc 0 "and run takes it" "$COLDSTART" run --model "$R/d" --server "$F --port {port} --model {model}" -q
+
 # A copy that failed verification is never served.
 expect_rc 0 "stage --verify xxh3" "$COLDSTART" stage srcA/model --root "$R" --name v --verify xxh3 -q
 printf 'X' | dd of="$R/v/model.safetensors" bs=1 seek=1000000 conv=notrunc status=none

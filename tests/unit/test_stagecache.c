@@ -150,6 +150,21 @@ int main(void)
 	free(cwd);
 	free(base);
 
+	/* --chmod: rsync's octal form; permission bits only. */
+	struct sc_chmod c;
+	ok(sc_chmod_parse("D755,F644", &c) == 0 && c.set == (SC_CHMOD_DIRS | SC_CHMOD_FILES) && c.dir == 0755 &&
+	   c.file == 0644, "--chmod D755,F644");
+	ok(sc_chmod_parse("F0640", &c) == 0 && c.set == SC_CHMOD_FILES && c.file == 0640, "F0640: files only");
+	ok(sc_chmod_parse("700", &c) == 0 && c.set == (SC_CHMOD_DIRS | SC_CHMOD_FILES) && c.dir == 0700 &&
+	   c.file == 0700, "700: both");
+	const char *bad[] = { "", "D", "D8", "F1644", "D755,", ",F644", "u+rwx", "D755;F644", "07777", "D75555" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		ok(sc_chmod_parse(bad[i], &c) < 0, "--chmod '%s' refused", bad[i]);
+	mode_t um = umask(027);
+	is_int(sc_umask(), 027, "sc_umask reads the umask");
+	umask(um);
+	is_int(sc_umask(), um, "... without changing it");
+
 	sci_plan_free(&p);
 	fs_remove_tree(dir);
 	free(src);
