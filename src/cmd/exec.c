@@ -21,6 +21,7 @@
 #include "../core/phases.h"
 #include "../core/proc.h"
 #include "../core/ready.h"
+#include "../core/runrec.h"
 #include "../core/srvlog.h"
 #include "../core/stagecache.h"
 #include "../core/strbuf.h"
@@ -457,7 +458,7 @@ int cmd_exec(int argc, char **argv)
 		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &c.name,
 		  .help = "its name there (default: from SRC, as stage names it)" },
 		{ .type = OPT_STRING, .long_name = "model", .argname = "PATH", .value = &c.model,
-		  .help = "no staging: the model path for {model}" },
+		  .help = "no staging: the model path for {model} (checked\nas 'run' checks it: a tensor defined twice, or a\nbroken header or index, is refused)" },
 		{ .type = OPT_INT, .long_name = "port", .argname = "N", .value = &c.port, .min = 1, .max = 65535,
 		  .hint = "1 to 65535", .help = "for {port}, and the default readiness check" },
 		{ .type = OPT_STRING, .long_name = "ready", .argname = "SPEC", .value = &c.ready,
@@ -527,6 +528,10 @@ int cmd_exec(int argc, char **argv)
 	}
 	if (c.ready_file && check_ready_file(c.ready_file))
 		return EXIT_FAIL;
+	/* A staged model was checked by stage; one given by path is checked
+	 * here, before the server spends its start on it. */
+	if (c.model && rr_check_model(c.model, &cerr))
+		return error("%s", cerr.msg);
 	cli_catch_signals();   /* Ctrl-C while staging: the partial copy stays, resumable */
 	char *model = NULL;
 	double stage_s = 0;

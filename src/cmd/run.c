@@ -31,6 +31,11 @@ static const struct opts_help help = {
 	"and the row shown, exit 1. No output may name an input or another output\n"
 	"(--csv, --log and the model's files).\n"
 	"\n"
+	"The model is checked before anything starts, as 'inspect' checks it: a\n"
+	"safetensors directory or file, or a GGUF model, whose headers or index\n"
+	"disagree, or that defines one tensor twice, is refused (exit 1, naming\n"
+	"the file and both places). A model in another format is the server's.\n"
+	"\n"
 	"A URL model (s3://BUCKET/PREFIX, https://HOST/PATH/) is handed to the\n"
 	"server as {model}, for servers that read it themselves (vllm serve gets\n"
 	"--load-format runai_streamer for s3://); refserve and llama.cpp, which\n"
@@ -99,6 +104,9 @@ int cmd_run(int argc, char **argv)
 		r = runcfg_caches(&cfg, 1);
 	if (r)
 		return r;
+	struct cs_err merr;
+	if (rr_check_model(model, &merr))
+		return error("%s", merr.msg);
 	if (runcfg_check_csv(&cfg))
 		return EXIT_FAIL;
 	if (sc_remote_kind(model)) {

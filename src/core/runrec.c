@@ -3,6 +3,7 @@
 #include "runrec.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -15,9 +16,11 @@
 
 #include "csvlog.h"
 #include "fsutil.h"
+#include "gguf.h"
 #include "httpsrc.h"
 #include "pagecache.h"
 #include "proc.h"
+#include "safetensors.h"
 #include "schema.h"
 #include "stagecache.h"
 #include "strbuf.h"
@@ -89,6 +92,50 @@ int rr_check_csv(const struct rr_opts *o, struct cs_err *err)
 	}
 	free(dir);
 	return rc;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* dir's top level holds weights of a format coldstart reads (safetensors,
+ * their index, GGUF). */
+static int holds_known_weights(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 1;   /* st_model_open says why */
+	int hit = 0;
+	for (struct dirent *de; !hit && (de = readdir(d));)
+		hit = ends_with(de->d_name, ".safetensors") || ends_with(de->d_name, ".safetensors.index.json") ||
+		      gg_is_gguf_name(de->d_name);
+	closedir(d);
+	return hit;
+}
+
+int rr_check_model(const char *model, struct cs_err *err)
+{
+	struct stat st;
+	if (sc_remote_kind(model) || stat(model, &st) < 0)
+		return 0;   /* the server's to read; a missing path fails at launch, named */
+	struct cs_err e;
+	int rc = 0;
+	if (S_ISREG(st.st_mode) && !gg_is_gguf_name(model) && gg_has_magic(model) != 1) {
+		if (!ends_with(model, ".safetensors"))
+			return 0;
+		struct st_header h;
+		uint64_t size;
+		rc = st_file_read(model, &h, &size, &e);
+		if (!rc)
+			st_header_free(&h);
+	} else if (S_ISREG(st.st_mode) || holds_known_weights(model)) {
+		struct st_model m;
+		rc = st_model_open(model, &m, &e);
+		st_model_free(&m);
+	}
+	return rc ? cs_fail(err, e.code, "model refused: %s", e.msg) : 0;
 }
 
 /* Is path one of the model's files? */

@@ -134,6 +134,15 @@ int rr_check_template(const char *tmpl, int shell, const char *what, struct cs_e
  * file system; its directory exists (the last level is created, no more). */
 #define RR_CSV_MIN_ROOM (64u << 10)
 int rr_check_csv(const struct rr_opts *o, struct cs_err *err);
+/* A local model in a format coldstart reads is checked as bench checks
+ * its paths (st_model_open: a safetensors directory whose index and shard
+ * headers agree and define each tensor once, a GGUF file or split set; a
+ * .safetensors file: its header): a checkpoint the server would load
+ * wrongly, or refuse after the start was spent, is refused first, naming
+ * the file and the problem (a tensor defined twice: both places). A URL,
+ * a directory holding no safetensors or GGUF file, or another file is the
+ * server's to read: 0. */
+int rr_check_model(const char *model, struct cs_err *err);
 /* No output is (or resolves to) an input or another output: the CSV, the
  * log and its timeline files against each other and the models' files
  * (NULL entries are skipped). EINVAL. */
