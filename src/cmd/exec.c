@@ -1,7 +1,6 @@
 /* coldstart exec: the production form of a cold start -- stage, then run the server in the foreground. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -202,16 +201,11 @@ static int write_ready_file(const char *path, double ready_s, const char *model,
 	json_decref(j);
 	char *text = xasprintf("%s\n", dump);
 	free(dump);
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	/* Atomic, and a temporary left by a kill is swept by the next exec. */
 	struct cs_err err;
-	int rc = fs_write_file_sync(tmp, text, strlen(text), &err);
-	if (!rc && rename(tmp, path) < 0)
-		rc = cs_fail_errno(&err, errno, "cannot rename '%s' to '%s'", tmp, path);
-	if (rc) {
-		unlink(tmp);
+	int rc = fs_write_file_sync(path, text, strlen(text), &err);
+	if (rc)
 		warning("cannot write the ready file: %s", err.msg);
-	}
-	free(tmp);
 	free(text);
 	return rc;
 }
@@ -238,18 +232,11 @@ static int check_ready_file(const char *path)
 	struct stat st;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return error("cannot write the ready file '%s': it is a directory", path);
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fs_probe_write(path) == 0)
+		return 0;
 	int e = errno;
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	free(tmp);
-	if (fd < 0)
-		return error("cannot write the ready file '%s': %s%s", path, strerror(e),
-			     e == ENOENT ? " (its directory does not exist)" : "");
-	return 0;
+	return error("cannot write the ready file '%s': %s%s", path, strerror(e),
+		     e == ENOENT ? " (its directory does not exist)" : "");
 }
 
 /* Run the server until it exits; its exit status, as a shell reports it. */

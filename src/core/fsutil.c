@@ -184,10 +184,34 @@ int fs_temp_sweep(const char *dir, const char *prefix)
 	return removed;
 }
 
+/* fs_write_file_sync's temporaries of path: DIR/.NAME.tmp-PID-HEX. */
+static char *write_temp_prefix(const char *path)
+{
+	char *base = fs_basename(path);
+	char *prefix = xasprintf(".%s.tmp-", base);
+	free(base);
+	return prefix;
+}
+
+int fs_probe_write(const char *path)
+{
+	char *dir = fs_parent_dir(path), *prefix = write_temp_prefix(path);
+	struct fs_temp t;
+	int rc = fs_temp_create(dir, prefix, 0, &t);
+	if (!rc) {
+		unlink(t.path);
+		fs_temp_done(&t);
+	}
+	int e = errno;
+	free(prefix);
+	free(dir);
+	errno = e;
+	return rc;
+}
+
 int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err)
 {
-	char *dir = fs_parent_dir(path), *base = fs_basename(path);
-	char *prefix = xasprintf(".%s.tmp-", base);
+	char *dir = fs_parent_dir(path), *prefix = write_temp_prefix(path);
 	fs_temp_sweep(dir, prefix);
 	struct fs_temp t;
 	int rc = 0;
@@ -210,7 +234,6 @@ int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_
 	fs_temp_done(&t);
 out:
 	free(prefix);
-	free(base);
 	free(dir);
 	return rc;
 }

@@ -24,6 +24,10 @@ int fs_pread_full(int fd, void *buf, size_t len, off_t off);
  * or the new, never part of them. Temporaries of earlier writers of path
  * that were killed are removed first (fs_temp_sweep). Fills err. */
 int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err);
+/* fs_write_file_sync could create its temporary beside path: one is made
+ * and removed again (a writer killed meanwhile leaves one that the next
+ * write sweeps). 0, or -1 with errno. */
+int fs_probe_write(const char *path);
 
 /*
  * Temporaries that a later run can prove abandoned. fs_temp_create makes

@@ -146,6 +146,13 @@ int main(void)
 	ok(fs_write_file_sync(nodir, "x", 1, &err) < 0 && err.code == ENOENT, "a missing directory: ENOENT");
 	ok(strstr(err.msg, nodir) != NULL, "the message names the file: %s", err.msg);
 	free(nodir);
+
+	/* fs_probe_write: the temporary made and removed, nothing else. */
+	ok(fs_probe_write(path) == 0, "fs_probe_write beside out.md");
+	is_int(count(".out.md.tmp-"), 0, "leaves no temporary");
+	char *probe_missing = xasprintf("%s/no/such/ready", dir);
+	ok(fs_probe_write(probe_missing) < 0 && errno == ENOENT, "a missing directory: ENOENT");
+	free(probe_missing);
 	free(path);
 	free(final);
 
