@@ -141,8 +141,39 @@ static int any_arm(const struct bench *b, unsigned flag)
 
 /* ---- before the first run ---- */
 
-/* Staged copies (or partial copies) of earlier benches that were killed
- * before they could remove them: NAME-bench-PID-N whose PID is gone. */
+/*
+ * The staged copies' owner. A bench that stages holds ROOT/.bench/hold-TAG
+ * (fs_temp_create: flock held until it ends, however it ends) and names
+ * its copies NAME-bench-TAG-N. A copy is an earlier bench's leftover when
+ * the lock of its hold is free (or the hold is gone): never judged by the
+ * PID in the name, which means nothing across PID namespaces (containers
+ * sharing the root), where a live bench may have any PID here and a dead
+ * one a PID that is alive.
+ */
+#define BENCH_HOLDS ".bench"
+#define BENCH_HOLD_PREFIX "hold-"
+
+/* NAME-bench-PID-HEX8-N: the hold's path (ROOT/.bench/hold-PID-HEX8), else NULL. */
+static char *copy_hold(const char *root, const char *name)
+{
+	const char *p = strstr(name, "-bench-");
+	while (p && strstr(p + 1, "-bench-"))
+		p = strstr(p + 1, "-bench-");
+	if (!p)
+		return NULL;
+	const char *tag = p + 7, *q = tag;
+	size_t d = strspn(q, "0123456789");
+	if (!d || q[d] != '-')
+		return NULL;
+	q += d + 1;
+	long k;
+	if (strspn(q, "0123456789abcdef") != 8 || q[8] != '-' || parse_int_range(q + 9, 1, LONG_MAX, &k))
+		return NULL;
+	return xasprintf("%s/" BENCH_HOLDS "/" BENCH_HOLD_PREFIX "%.*s", root, (int)(q + 8 - tag), tag);
+}
+
+/* Copies (or partial copies) of earlier benches that were killed before
+ * they could remove them, then their holds. */
 static void remove_stale_copies(const struct bench *b)
 {
 	struct sc_entry *e;
@@ -151,22 +182,36 @@ static void remove_stale_copies(const struct bench *b)
 	if (sc_list(b->stage_root, &e, &n, &err))
 		return;
 	for (size_t i = 0; i < n; i++) {
-		const char *p = strstr(e[i].name, "-bench-");
-		long pid = 0, k = 0;
-		while (p && strstr(p + 1, "-bench-"))
-			p = strstr(p + 1, "-bench-");
-		/* -bench-PID-N exactly: a PID that fits pid_t, never a wrapped one */
-		const char *dash = p ? strchr(p + 7, '-') : NULL;
-		char *pids = dash ? xstrndup(p + 7, (size_t)(dash - p - 7)) : NULL;
-		int bad = !pids || parse_int_range(pids, 1, INT_MAX, &pid) || parse_int_range(dash + 1, 1, LONG_MAX, &k);
-		free(pids);
-		if (bad || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		if (sc_remove(b->stage_root, e[i].name, &err) == 0)
-			cs_say(b->cb.progress, b->cb.arg, "removed '%s', left by a bench that was killed (pid %ld)", e[i].name,
-			    pid);
+		char *hold = copy_hold(b->stage_root, e[i].name);
+		if (hold && fs_temp_abandoned(hold) == 1 && sc_remove(b->stage_root, e[i].name, &err) == 0)
+			cs_say(b->cb.progress, b->cb.arg, "removed '%s', left by a bench that was killed", e[i].name);
+		free(hold);
 	}
 	sc_entries_free(e, n);
+	char *holds = path_join(b->stage_root, BENCH_HOLDS);
+	fs_temp_sweep(holds, BENCH_HOLD_PREFIX);
+	free(holds);
+}
+
+/* This bench's hold, and the tag of its copies' names. */
+static int take_hold(struct bench *b, struct cs_err *err)
+{
+	char *holds = path_join(b->stage_root, BENCH_HOLDS);
+	int rc = fs_mkdir_last(holds, 0755) < 0 && errno != EEXIST ? -1 : 0;
+	if (!rc) {
+		b->hold = xcalloc(1, sizeof(*b->hold));
+		rc = fs_temp_create(holds, BENCH_HOLD_PREFIX, 0, b->hold);
+		if (rc) {
+			free(b->hold);
+			b->hold = NULL;
+		}
+	}
+	if (rc)
+		cs_fail_errno(err, errno, "cannot create the bench's hold in '%s'", holds);
+	else
+		b->copy_tag = xstrdup(strrchr(b->hold->path, '/') + 1 + strlen(BENCH_HOLD_PREFIX));
+	free(holds);
+	return rc;
 }
 
 /* A root on the local side, outside both models. */
@@ -197,7 +242,7 @@ static int prepare_stage_root(struct bench *b, struct cs_err *err)
 		return cs_fail_errno(err, errno, "cannot create staging root '%s'%s", b->stage_root,
 				     errno == ENOENT ? " (its parent directory does not exist)" : "");
 	remove_stale_copies(b);
-	return 0;
+	return take_hold(b, err);
 }
 
 /* The same server without weight I/O. */
@@ -479,7 +524,7 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 	char *sname = NULL;
 	if (a->mode->flags & MODE_STAGES) {
 		/* A fresh name each run: the copy is timed from scratch. */
-		sname = xasprintf("%s-bench-%ld-%zu", b->run.name ? b->run.name : "model", (long)getpid(), k + 1);
+		sname = xasprintf("%s-bench-%s-%zu", b->run.name ? b->run.name : "model", b->copy_tag, k + 1);
 		if (stage_for_run(b, path, sname, &sr, err)) {
 			free(sname);
 			free(extra);
@@ -563,6 +608,14 @@ void bench_free(struct bench *b)
 	free(b->own_root);
 	free(b->own_rt_server);
 	free(b->net_shown);
+	if (b->hold) {
+		unlink(b->hold->path);   /* its copies are removed: nothing left to own */
+		fs_temp_done(b->hold);
+		free(b->hold);
+		b->hold = NULL;
+	}
+	free(b->copy_tag);
+	b->copy_tag = NULL;
 	json_decref(b->model_json);
 	b->model_json = NULL;
 	b->own_root = b->own_rt_server = b->net_shown = NULL;

@@ -156,6 +156,28 @@ static int temp_name(const char *name, const char *prefix)
 	return strspn(q, "0123456789abcdef") == 8 && !q[8];
 }
 
+/* Opened to take its lock: read-write where it can (NFS gives exclusive
+ * flocks only then), never through a symlink. */
+static int open_for_lock(const char *p)
+{
+	int fd = open(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno != ELOOP && errno != ENOENT)
+		fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	return fd;
+}
+
+int fs_temp_abandoned(const char *path)
+{
+	int fd = open_for_lock(path);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -1;
+	int rc = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 1 : errno == EWOULDBLOCK ? 0 : -1;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
 int fs_temp_sweep(const char *dir, const char *prefix)
 {
 	DIR *d = opendir(dir);
@@ -165,10 +187,7 @@ int fs_temp_sweep(const char *dir, const char *prefix)
 		if (!temp_name(de->d_name, prefix))
 			continue;
 		char *p = path_join(dir, de->d_name);
-		/* Read-write where it can: NFS gives exclusive flocks only then. */
-		int fd = open(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0 && errno != ELOOP)
-			fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		int fd = open_for_lock(p);
 		struct stat st;
 		/* Removed while we hold its lock, and only if it is still the
 		 * inode we locked. */

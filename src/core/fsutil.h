@@ -51,6 +51,10 @@ int fs_temp_create(const char *dir, const char *prefix, int directory, struct fs
 /* Close the lock (once the temporary was renamed into place or removed)
  * and free the path. Harmless on a zeroed or released struct. */
 void fs_temp_done(struct fs_temp *t);
+/* A temporary (or a file held the same way) whose holder is gone: 1 when
+ * its lock is free or the file no longer exists, 0 while a live process
+ * holds it, -1 when it cannot be told (errno). */
+int fs_temp_abandoned(const char *path);
 /* Remove DIR/PREFIX<pid>-<hex> files and trees whose lock nobody holds.
  * Returns how many were removed (best effort: errors are skipped). */
 int fs_temp_sweep(const char *dir, const char *prefix);

@@ -135,4 +135,29 @@ assert all(len(r)==7 for r in rows)
 ids=[int(r[0]) for r in rows]
 assert sorted(ids)==list(range(1,17)), ids'
 no_leftovers "no server left"
+
+# A staged copy belongs to the bench that holds its lock, not to a PID: a
+# bench in its own PID namespace (a container sharing the stage root) is
+# PID 1 there, alive here whatever becomes of it. Killed with kill -9 while
+# its server runs, it leaves its copy; the next bench removes it.
+if [ "$(id -u)" = 0 ] && unshare --pid --fork true 2>/dev/null; then
+	NR=$SCRATCH/ns-root
+	unshare --pid --fork "$COLDSTART" bench --net net/qwen --modes staged --repeat 1 --stage-root "$NR" \
+		--server "$SRV --never-ready" --timeout 60s --csv ns.csv -q >/dev/null 2>&1 &
+	up=$!
+	for _ in $(seq 200); do ls "$NR" 2>/dev/null | grep -q -- '-bench-' && break; sleep 0.05; done
+	check "the namespaced bench published its copy" [ -n "$(ls "$NR" | grep -- '-bench-')" ]
+	expect_rc 0 "another bench meanwhile" "$COLDSTART" bench --net net/qwen --modes staged --repeat 1 \
+		--stage-root "$NR" --server "$SRV" --csv ns-live.csv
+	lacks "... leaves the live bench's copy alone" "$err" "left by a bench that was killed"
+	kill -9 "$(cat /proc/$up/task/$up/children 2>/dev/null)" 2>/dev/null
+	wait "$up" 2>/dev/null
+	no_leftovers "kill -9 of the namespaced bench: its server goes too" 3
+	check "... its copy is left" [ -n "$(ls "$NR" | grep -- '-bench-')" ]
+	expect_rc 0 "the next bench" "$COLDSTART" bench --net net/qwen --modes staged --repeat 1 --stage-root "$NR" \
+		--server "$SRV" --csv ns-next.csv
+	contains "... removes the killed bench's copy" "$err" "left by a bench that was killed"
+	check "... nothing of it is left" [ -z "$(ls "$NR" "$NR/.partial" | grep -- '-bench-')" ]
+	check "... nor its hold" [ -z "$(ls "$NR/.bench")" ]
+fi
 done_testing

@@ -89,6 +89,18 @@ int main(void)
 	killed_writer(".a.tmp-", 0);
 	killed_writer(".a.tmp-", 1);
 	is_int(count(".a.tmp-"), 2, "both temporaries were left behind");
+	DIR *ad = opendir(dir);
+	int abandoned = 0;
+	for (struct dirent *de; (de = fs_readdir(ad));) {
+		char *p = path_join(dir, de->d_name);
+		abandoned += !strncmp(de->d_name, ".a.tmp-", 7) && fs_temp_abandoned(p) == 1;
+		free(p);
+	}
+	closedir(ad);
+	is_int(abandoned, 2, "fs_temp_abandoned: both are abandoned");
+	char *gone = path_join(dir, ".a.tmp-1-00000000");
+	is_int(fs_temp_abandoned(gone), 1, "... and so is one that is gone");
+	free(gone);
 	is_int(fs_temp_sweep(dir, ".a.tmp-"), 2, "the sweep removes both");
 	is_int(count(".a.tmp-"), 0, "nothing of them is left");
 
@@ -101,6 +113,8 @@ int main(void)
 	ok(!strncmp(name, want, strlen(want)) && strlen(name) == strlen(want) + 8, "named PREFIX<pid>-<8 hex>: %s", name);
 	free(want);
 	free(name);
+	is_int(fs_temp_abandoned(live.path), 0, "a live writer's temporary is not abandoned");
+	is_int(fs_temp_abandoned(livedir.path), 0, "... nor its directory");
 	is_int(sweep_elsewhere(".b.tmp-"), 0, "a concurrent sweep removes nothing");
 	is_int(fs_temp_sweep(dir, ".b.tmp-"), 0, "nor does one in the same process");
 	is_int(count(".b.tmp-"), 2, "both live temporaries are still there");
