@@ -86,8 +86,15 @@ uint64_t fs_tree_bytes(const char *path);
 /* Bytes available to an unprivileged writer on path's file system. */
 int fs_free_bytes(const char *path, uint64_t *out);
 /* Atomically swap two paths (renameat2 RENAME_EXCHANGE), falling back to two
- * renames through a side name where the file system lacks it. */
+ * renames through a side name beside b (.BASE.swap-PID-HEX, b's old inode
+ * flocked while it is there) where the file system lacks it. What a
+ * fallback killed between its renames left is recovered first. */
 int fs_exchange(const char *a, const char *b);
+/* Sides of b whose exchanger is gone (their lock free): renamed back to b
+ * when b is missing (killed after the first rename), else removed (b
+ * holds the new contents; the old ones were to be discarded). Returns
+ * how many it handled; call it with whatever lock guards b's writers. */
+int fs_exchange_recover(const char *b);
 /*
  * Every regular file under root (symlinks followed, as in Hugging Face cache
  * snapshots; at most 16 levels deep), as paths relative to root, sorted.

@@ -440,6 +440,9 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 					  : cs_fail_errno(err, errno, "cannot lock '%s' for staging", o->name);
 	sci_lock_claim(j->sfd);
 	r->waited = waited;
+	/* A publish killed inside fs_exchange's fallback (no RENAME_EXCHANGE):
+	 * the old copy back where it was, or its leftover side removed. */
+	fs_exchange_recover(j->pub);
 	if (check_owner(o, &j->p, j->pub, err))
 		return -1;
 	int exists = published_state(o, &j->p, j->pub, 1, &state);
