@@ -111,13 +111,12 @@ int cmd_run(int argc, char **argv)
 		return EXIT_FAIL;
 	if (sc_remote_kind(model)) {
 		/* A server that cannot read the URL is refused before it starts. */
-		char *t = NULL;
+		const char *const *args;
 		struct cs_err e;
 		if (!runcfg_server(&cfg))
 			return EXIT_FAIL;
-		if (rr_remote_template(cfg.o.server, model, &t, &e))
+		if (rr_remote_args(cfg.o.server, cfg.o.shell, model, &args, &e))
 			return usage_error("%s", e.msg);
-		free(t);
 	}
 	cli_catch_signals();
 	struct rr_record rec;

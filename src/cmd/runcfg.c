@@ -69,7 +69,8 @@ const struct opt *runcfg_options(struct run_cfg *c)
 			  "context the server's log says it used is recorded:\nserver_max_model_len=N, and max_model_len_mismatch=yes\n"
 			  "when it is not --max-model-len" },
 		{ .type = OPT_FLAG, .long_name = "shell", .value = &c->o.shell,
-		  .help = "run the template with /bin/sh -c (values shell-quoted)" },
+		  .help = "run the template with /bin/sh -c (values shell-quoted);\nwhat coldstart adds to a server's arguments (bench's\n"
+			  "runtime mode, vllm's s3:// loader) must then be in\nthe template" },
 		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = "SPEC", .value = &c->o.ready, .cb = ready_cb,
 		  .help = "http://127.0.0.1:{port}/health (default: ready on 200),\ntcp:{port}, or log:REGEX on the server's output" },
 		{ .type = OPT_ENUM, .long_name = "ready-owner", .argname = "WHO", .value = &c->o.any_owner, .choices = owners,

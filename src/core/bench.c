@@ -245,21 +245,35 @@ static int prepare_stage_root(struct bench *b, struct cs_err *err)
 	return take_hold(b, err);
 }
 
-/* The same server without weight I/O. */
+/* The same server without weight I/O: --runtime-server, or the built-in
+ * server's template with the arguments that turn its loading off, added
+ * as its own arguments (never under --shell, where the line may go on
+ * after them). */
 static int runtime_template(struct bench *b, struct cs_err *err)
 {
+	static const char *const dummy[] = { "--dummy", NULL }, *const vocab[] = { "--vocab-only", NULL },
+				 *const vdummy[] = { "--load-format", "dummy", NULL };
 	const char *base = b->run.server;
+	const char *const *args = NULL;
 	if (b->runtime_server)
 		b->own_rt_server = xstrdup(b->runtime_server);
 	else if (strstr(base, " refserve "))
-		b->own_rt_server = xasprintf("%s --dummy", base);
+		args = dummy;
 	else if (strstr(base, "llama_serve.mjs"))
-		b->own_rt_server = xasprintf("%s --vocab-only", base);
+		args = vocab;
 	else if (!strncmp(base, "vllm serve ", 11))
-		b->own_rt_server = xasprintf("%s --load-format dummy", base);
+		args = vdummy;
 	else
 		return cs_fail(err, EINVAL,
 			       "mode 'runtime' needs --runtime-server TEMPLATE: how to start this server without loading weights");
+	if (args && b->run.shell)
+		return cs_fail(err, EINVAL, "mode 'runtime' under --shell: coldstart cannot add '%s' to the server's own "
+			       "arguments in a shell line (it may go on after them, as '| tee LOG' does); give "
+			       "--runtime-server TEMPLATE", args[0]);
+	if (args) {
+		b->own_rt_server = xstrdup(base);
+		b->rt_args = args;
+	}
 	return 0;
 }
 
@@ -273,10 +287,9 @@ static int net_template(struct bench *b, struct cs_err *err)
 		if (m->flags & MODE_PREFETCH)
 			return cs_fail(err, EINVAL, "mode '%s' warms the files of a mounted path; '%s' is a URL (%s)", m->name,
 				       b->net_shown, b->net_remote);
-		char *t = NULL;
+		const char *const *args;
 		struct cs_err e;
-		int rc = rr_remote_template(b->run.server, b->net, &t, &e);
-		free(t);
+		int rc = rr_remote_args(b->run.server, b->run.shell, b->net, &args, &e);
 		if (rc)
 			return cs_fail(err, e.code, "mode '%s': %s", m->name, e.msg);
 	}
@@ -515,8 +528,10 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 	const char *path = bench_arm_path(b, a);
 	struct rr_opts o = b->run;
 	o.cache_state = a->caches;
-	if (a->mode->flags & MODE_NO_WEIGHTS)
+	if (a->mode->flags & MODE_NO_WEIGHTS) {
 		o.server = b->own_rt_server;
+		o.server_args = b->rt_args;
+	}
 	if (a->mode->flags & MODE_PREFETCH && !o.prefetch)
 		o.prefetch = RR_PREFETCH_JOBS;
 	char *extra = arm_notes(b, a);
@@ -619,4 +634,5 @@ void bench_free(struct bench *b)
 	json_decref(b->model_json);
 	b->model_json = NULL;
 	b->own_root = b->own_rt_server = b->net_shown = NULL;
+	b->rt_args = NULL;
 }

@@ -92,6 +92,7 @@ struct bench {
 	size_t narms;
 	size_t total;                  /* runs: narms * repeat */
 	char *own_root, *own_rt_server;
+	const char *const *rt_args;    /* added to own_rt_server's arguments (static), or NULL */
 	char *net_shown;               /* net without user info or query */
 	struct fs_temp *hold;          /* ROOT/.bench/hold-TAG, locked while the bench lives */
 	char *copy_tag;                /* TAG: its staged copies are NAME-bench-TAG-N */

@@ -214,6 +214,12 @@ expect_rc 0 "a directory in a format coldstart does not read is the server's to 
 	"$COLDSTART" run --model bin-model --server "$SRV" -q
 no_leftovers "refused models"
 
+# vLLM reads s3:// with --load-format runai_streamer, added as its own
+# arguments: under --shell that cannot be done, so it is refused.
+PATH=$VB:$PATH expect_rc 2 "run --model s3:// --shell with vllm serve: refused, not appended after '| cat'" \
+	"$COLDSTART" run --model s3://models/qwen/m --shell --server 'vllm serve {model} --port {port} 2>&1 | cat' -q
+contains "... saying what to write" "$err" "write --load-format runai_streamer into the template"
+
 # Usage errors.
 expect_rc 2 "missing --model" "$COLDSTART" run --server "$SRV"
 expect_rc 2 "bad --cold" "$COLDSTART" run --model m --cold lukewarm

@@ -105,6 +105,25 @@ VB=$(vllm_bin)
 PATH=$VB:$PATH expect_rc 0 "bench with vllm on the PATH: the default template, parsed as vLLM's CLI parses it, runtime mode too" \
 	"$COLDSTART" bench --nvme nvme/qwen --net net/qwen --modes nvme,net,runtime --repeat 1 --max-model-len 2048 --csv v.csv -q
 check "... three rows, each with the context vLLM's stand-in used" [ "$(grep -c 'server=vllm;.*server_max_model_len=2048' v.csv)" = 3 ]
+# What coldstart adds to a server's arguments (runtime mode's
+# --load-format dummy) is arguments of the server's own, never text after
+# the template: not glued to a last word ending in a backslash, not after
+# a shell line's '| cat'.
+expect_argv rt.argv serve '{*}' --port '{port}' --max-model-len 2048 '\' --load-format dummy
+PATH=$VB:$PATH expect_rc 1 "runtime mode, a template ending in a backslash: the additions stay separate arguments" \
+	env CS_EXPECT_ARGV=$SCRATCH/rt.argv "$COLDSTART" bench --nvme nvme/qwen --modes runtime --repeat 1 --max-model-len 2048 --csv rt.csv -q \
+	--server 'vllm serve {model} --port {port} --max-model-len {max_model_len} \'
+contains "... so vLLM's parser names the stray backslash, and nothing else" "$err" "unrecognized arguments: \\"
+expect_argv rts.argv serve '{*}' --port '{port}' --max-model-len 2048 --load-format dummy
+PATH=$VB:$PATH expect_rc 2 "runtime mode under --shell: refused, not appended after the shell line" \
+	env CS_EXPECT_ARGV=$SCRATCH/rts.argv "$COLDSTART" bench --nvme nvme/qwen --modes runtime --repeat 1 --max-model-len 2048 --csv rts.csv -q \
+	--shell --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} 2>&1 | cat'
+contains "... saying what to give instead" "$err" "give --runtime-server TEMPLATE"
+PATH=$VB:$PATH expect_rc 0 "... --runtime-server under --shell is the user's own line" \
+	env CS_EXPECT_ARGV=$SCRATCH/rts.argv "$COLDSTART" bench --nvme nvme/qwen --modes runtime --repeat 1 --max-model-len 2048 --csv rts.csv -q \
+	--shell --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} 2>&1 | cat' \
+	--runtime-server 'vllm serve {model} --port {port} --max-model-len {max_model_len} --load-format dummy 2>&1 | cat'
+no_leftovers "no server left after the runtime runs"
 
 # A failing run stops the bench with exit 1.
 expect_rc 1 "a failing server fails the bench" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --server "$F --port {port} --crash" --csv f.csv -q
