@@ -83,7 +83,8 @@ const struct opt *runcfg_options(struct run_cfg *c)
 		{ .type = OPT_DURATION, .long_name = "timeout", .argname = "DUR", .value = &c->o.timeout_ns, .flags = OPTF_NONZERO,
 		  .hint = "e.g. 90s, 10m", .help = "give up waiting for ready after DUR (default 10m; a\nbare number is seconds)" },
 		{ .type = OPT_DURATION, .long_name = "stop-timeout", .argname = "DUR", .value = &c->o.stop_timeout_ns,
-		  .hint = "e.g. 30s", .help = "SIGTERM grace before SIGKILL (default 30s)" },
+		  .hint = "e.g. 30s", .help = "SIGTERM grace before SIGKILL (default 30s); once\ncoldstart is interrupted (SIGINT, SIGTERM), the server\n"
+					       "gets at most 1s after SIGTERM" },
 		{ .type = OPT_ENUM, .long_name = "cold", .argname = "MODE", .value = &c->o.cold, .choices = colds,
 		  .hint = "files, global or none",
 		  .help = "files: evict the model's files (default); global:\nsync + drop_caches (root); none" },

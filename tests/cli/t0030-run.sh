@@ -220,6 +220,10 @@ PATH=$VB:$PATH expect_rc 2 "run --model s3:// --shell with vllm serve: refused, 
 	"$COLDSTART" run --model s3://models/qwen/m --shell --server 'vllm serve {model} --port {port} 2>&1 | cat' -q
 contains "... saying what to write" "$err" "write --load-format runai_streamer into the template"
 
+expect_rc 0 "run --help" "$COLDSTART" run --help
+contains "... says an interrupted run gives the server at most 1s after SIGTERM" "$(echo $out)" \
+	"once coldstart is interrupted (SIGINT, SIGTERM), the server gets at most 1s after SIGTERM"
+
 # Usage errors.
 expect_rc 2 "missing --model" "$COLDSTART" run --server "$SRV"
 expect_rc 2 "bad --cold" "$COLDSTART" run --model m --cold lukewarm
