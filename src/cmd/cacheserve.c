@@ -59,9 +59,13 @@ struct server {
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned code, const char *type, char *body)
 {
+	char *why = code >= 400 ? hs_reason(body, strlen(body), type) : NULL;   /* one line, printable */
 	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (type)
 		MHD_add_response_header(r, "Content-Type", type);
+	if (why)   /* a HEAD carries no body: its reason goes in a header too */
+		MHD_add_response_header(r, HS_REASON_HEADER, why);
+	free(why);
 	enum MHD_Result ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	return ret;

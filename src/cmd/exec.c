@@ -1,7 +1,6 @@
 /* coldstart exec: the production form of a cold start -- stage, then run the server in the foreground. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +20,7 @@
 #include "../core/phases.h"
 #include "../core/proc.h"
 #include "../core/ready.h"
+#include "../core/runrec.h"
 #include "../core/srvlog.h"
 #include "../core/stagecache.h"
 #include "../core/strbuf.h"
@@ -201,16 +201,11 @@ static int write_ready_file(const char *path, double ready_s, const char *model,
 	json_decref(j);
 	char *text = xasprintf("%s\n", dump);
 	free(dump);
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	/* Atomic, and a temporary left by a kill is swept by the next exec. */
 	struct cs_err err;
-	int rc = fs_write_file_sync(tmp, text, strlen(text), &err);
-	if (!rc && rename(tmp, path) < 0)
-		rc = cs_fail_errno(&err, errno, "cannot rename '%s' to '%s'", tmp, path);
-	if (rc) {
-		unlink(tmp);
+	int rc = fs_write_file_sync(path, text, strlen(text), &err);
+	if (rc)
 		warning("cannot write the ready file: %s", err.msg);
-	}
-	free(tmp);
 	free(text);
 	return rc;
 }
@@ -237,18 +232,11 @@ static int check_ready_file(const char *path)
 	struct stat st;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return error("cannot write the ready file '%s': it is a directory", path);
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fs_probe_write(path) == 0)
+		return 0;
 	int e = errno;
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	free(tmp);
-	if (fd < 0)
-		return error("cannot write the ready file '%s': %s%s", path, strerror(e),
-			     e == ENOENT ? " (its directory does not exist)" : "");
-	return 0;
+	return error("cannot write the ready file '%s': %s%s", path, strerror(e),
+		     e == ENOENT ? " (its directory does not exist)" : "");
 }
 
 /* Run the server until it exits; its exit status, as a shell reports it. */
@@ -457,7 +445,7 @@ int cmd_exec(int argc, char **argv)
 		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &c.name,
 		  .help = "its name there (default: from SRC, as stage names it)" },
 		{ .type = OPT_STRING, .long_name = "model", .argname = "PATH", .value = &c.model,
-		  .help = "no staging: the model path for {model}" },
+		  .help = "no staging: the model path for {model} (checked\nas 'run' checks it: a tensor defined twice, or a\nbroken header or index, is refused)" },
 		{ .type = OPT_INT, .long_name = "port", .argname = "N", .value = &c.port, .min = 1, .max = 65535,
 		  .hint = "1 to 65535", .help = "for {port}, and the default readiness check" },
 		{ .type = OPT_STRING, .long_name = "ready", .argname = "SPEC", .value = &c.ready,
@@ -527,6 +515,10 @@ int cmd_exec(int argc, char **argv)
 	}
 	if (c.ready_file && check_ready_file(c.ready_file))
 		return EXIT_FAIL;
+	/* A staged model was checked by stage; one given by path is checked
+	 * here, before the server spends its start on it. */
+	if (c.model && rr_check_model(c.model, &cerr))
+		return error("%s", cerr.msg);
 	cli_catch_signals();   /* Ctrl-C while staging: the partial copy stays, resumable */
 	char *model = NULL;
 	double stage_s = 0;

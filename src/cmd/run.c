@@ -31,6 +31,11 @@ static const struct opts_help help = {
 	"and the row shown, exit 1. No output may name an input or another output\n"
 	"(--csv, --log and the model's files).\n"
 	"\n"
+	"The model is checked before anything starts, as 'inspect' checks it: a\n"
+	"safetensors directory or file, or a GGUF model, whose headers or index\n"
+	"disagree, or that defines one tensor twice, is refused (exit 1, naming\n"
+	"the file and both places). A model in another format is the server's.\n"
+	"\n"
 	"A URL model (s3://BUCKET/PREFIX, https://HOST/PATH/) is handed to the\n"
 	"server as {model}, for servers that read it themselves (vllm serve gets\n"
 	"--load-format runai_streamer for s3://); refserve and llama.cpp, which\n"
@@ -99,17 +104,19 @@ int cmd_run(int argc, char **argv)
 		r = runcfg_caches(&cfg, 1);
 	if (r)
 		return r;
+	struct cs_err merr;
+	if (rr_check_model(model, &merr))
+		return error("%s", merr.msg);
 	if (runcfg_check_csv(&cfg))
 		return EXIT_FAIL;
 	if (sc_remote_kind(model)) {
 		/* A server that cannot read the URL is refused before it starts. */
-		char *t = NULL;
+		const char *const *args;
 		struct cs_err e;
 		if (!runcfg_server(&cfg))
 			return EXIT_FAIL;
-		if (rr_remote_template(cfg.o.server, model, &t, &e))
+		if (rr_remote_args(cfg.o.server, cfg.o.shell, model, &args, &e))
 			return usage_error("%s", e.msg);
-		free(t);
 	}
 	cli_catch_signals();
 	struct rr_record rec;

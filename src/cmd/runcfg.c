@@ -69,7 +69,8 @@ const struct opt *runcfg_options(struct run_cfg *c)
 			  "context the server's log says it used is recorded:\nserver_max_model_len=N, and max_model_len_mismatch=yes\n"
 			  "when it is not --max-model-len" },
 		{ .type = OPT_FLAG, .long_name = "shell", .value = &c->o.shell,
-		  .help = "run the template with /bin/sh -c (values shell-quoted)" },
+		  .help = "run the template with /bin/sh -c (values shell-quoted);\nwhat coldstart adds to a server's arguments (bench's\n"
+			  "runtime mode, vllm's s3:// loader) must then be in\nthe template" },
 		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = "SPEC", .value = &c->o.ready, .cb = ready_cb,
 		  .help = "http://127.0.0.1:{port}/health (default: ready on 200),\ntcp:{port}, or log:REGEX on the server's output" },
 		{ .type = OPT_ENUM, .long_name = "ready-owner", .argname = "WHO", .value = &c->o.any_owner, .choices = owners,
@@ -82,7 +83,8 @@ const struct opt *runcfg_options(struct run_cfg *c)
 		{ .type = OPT_DURATION, .long_name = "timeout", .argname = "DUR", .value = &c->o.timeout_ns, .flags = OPTF_NONZERO,
 		  .hint = "e.g. 90s, 10m", .help = "give up waiting for ready after DUR (default 10m; a\nbare number is seconds)" },
 		{ .type = OPT_DURATION, .long_name = "stop-timeout", .argname = "DUR", .value = &c->o.stop_timeout_ns,
-		  .hint = "e.g. 30s", .help = "SIGTERM grace before SIGKILL (default 30s)" },
+		  .hint = "e.g. 30s", .help = "SIGTERM grace before SIGKILL (default 30s); once\ncoldstart is interrupted (SIGINT, SIGTERM), the server\n"
+					       "gets at most 1s after SIGTERM" },
 		{ .type = OPT_ENUM, .long_name = "cold", .argname = "MODE", .value = &c->o.cold, .choices = colds,
 		  .hint = "files, global or none",
 		  .help = "files: evict the model's files (default); global:\nsync + drop_caches (root); none" },

@@ -141,8 +141,39 @@ static int any_arm(const struct bench *b, unsigned flag)
 
 /* ---- before the first run ---- */
 
-/* Staged copies (or partial copies) of earlier benches that were killed
- * before they could remove them: NAME-bench-PID-N whose PID is gone. */
+/*
+ * The staged copies' owner. A bench that stages holds ROOT/.bench/hold-TAG
+ * (fs_temp_create: flock held until it ends, however it ends) and names
+ * its copies NAME-bench-TAG-N. A copy is an earlier bench's leftover when
+ * the lock of its hold is free (or the hold is gone): never judged by the
+ * PID in the name, which means nothing across PID namespaces (containers
+ * sharing the root), where a live bench may have any PID here and a dead
+ * one a PID that is alive.
+ */
+#define BENCH_HOLDS ".bench"
+#define BENCH_HOLD_PREFIX "hold-"
+
+/* NAME-bench-PID-HEX8-N: the hold's path (ROOT/.bench/hold-PID-HEX8), else NULL. */
+static char *copy_hold(const char *root, const char *name)
+{
+	const char *p = strstr(name, "-bench-");
+	while (p && strstr(p + 1, "-bench-"))
+		p = strstr(p + 1, "-bench-");
+	if (!p)
+		return NULL;
+	const char *tag = p + 7, *q = tag;
+	size_t d = strspn(q, "0123456789");
+	if (!d || q[d] != '-')
+		return NULL;
+	q += d + 1;
+	long k;
+	if (strspn(q, "0123456789abcdef") != 8 || q[8] != '-' || parse_int_range(q + 9, 1, LONG_MAX, &k))
+		return NULL;
+	return xasprintf("%s/" BENCH_HOLDS "/" BENCH_HOLD_PREFIX "%.*s", root, (int)(q + 8 - tag), tag);
+}
+
+/* Copies (or partial copies) of earlier benches that were killed before
+ * they could remove them, then their holds. */
 static void remove_stale_copies(const struct bench *b)
 {
 	struct sc_entry *e;
@@ -151,22 +182,36 @@ static void remove_stale_copies(const struct bench *b)
 	if (sc_list(b->stage_root, &e, &n, &err))
 		return;
 	for (size_t i = 0; i < n; i++) {
-		const char *p = strstr(e[i].name, "-bench-");
-		long pid = 0, k = 0;
-		while (p && strstr(p + 1, "-bench-"))
-			p = strstr(p + 1, "-bench-");
-		/* -bench-PID-N exactly: a PID that fits pid_t, never a wrapped one */
-		const char *dash = p ? strchr(p + 7, '-') : NULL;
-		char *pids = dash ? xstrndup(p + 7, (size_t)(dash - p - 7)) : NULL;
-		int bad = !pids || parse_int_range(pids, 1, INT_MAX, &pid) || parse_int_range(dash + 1, 1, LONG_MAX, &k);
-		free(pids);
-		if (bad || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		if (sc_remove(b->stage_root, e[i].name, &err) == 0)
-			cs_say(b->cb.progress, b->cb.arg, "removed '%s', left by a bench that was killed (pid %ld)", e[i].name,
-			    pid);
+		char *hold = copy_hold(b->stage_root, e[i].name);
+		if (hold && fs_temp_abandoned(hold) == 1 && sc_remove(b->stage_root, e[i].name, &err) == 0)
+			cs_say(b->cb.progress, b->cb.arg, "removed '%s', left by a bench that was killed", e[i].name);
+		free(hold);
 	}
 	sc_entries_free(e, n);
+	char *holds = path_join(b->stage_root, BENCH_HOLDS);
+	fs_temp_sweep(holds, BENCH_HOLD_PREFIX);
+	free(holds);
+}
+
+/* This bench's hold, and the tag of its copies' names. */
+static int take_hold(struct bench *b, struct cs_err *err)
+{
+	char *holds = path_join(b->stage_root, BENCH_HOLDS);
+	int rc = fs_mkdir_last(holds, 0755) < 0 && errno != EEXIST ? -1 : 0;
+	if (!rc) {
+		b->hold = xcalloc(1, sizeof(*b->hold));
+		rc = fs_temp_create(holds, BENCH_HOLD_PREFIX, 0, b->hold);
+		if (rc) {
+			free(b->hold);
+			b->hold = NULL;
+		}
+	}
+	if (rc)
+		cs_fail_errno(err, errno, "cannot create the bench's hold in '%s'", holds);
+	else
+		b->copy_tag = xstrdup(strrchr(b->hold->path, '/') + 1 + strlen(BENCH_HOLD_PREFIX));
+	free(holds);
+	return rc;
 }
 
 /* A root on the local side, outside both models. */
@@ -197,24 +242,38 @@ static int prepare_stage_root(struct bench *b, struct cs_err *err)
 		return cs_fail_errno(err, errno, "cannot create staging root '%s'%s", b->stage_root,
 				     errno == ENOENT ? " (its parent directory does not exist)" : "");
 	remove_stale_copies(b);
-	return 0;
+	return take_hold(b, err);
 }
 
-/* The same server without weight I/O. */
+/* The same server without weight I/O: --runtime-server, or the built-in
+ * server's template with the arguments that turn its loading off, added
+ * as its own arguments (never under --shell, where the line may go on
+ * after them). */
 static int runtime_template(struct bench *b, struct cs_err *err)
 {
+	static const char *const dummy[] = { "--dummy", NULL }, *const vocab[] = { "--vocab-only", NULL },
+				 *const vdummy[] = { "--load-format", "dummy", NULL };
 	const char *base = b->run.server;
+	const char *const *args = NULL;
 	if (b->runtime_server)
 		b->own_rt_server = xstrdup(b->runtime_server);
 	else if (strstr(base, " refserve "))
-		b->own_rt_server = xasprintf("%s --dummy", base);
+		args = dummy;
 	else if (strstr(base, "llama_serve.mjs"))
-		b->own_rt_server = xasprintf("%s --vocab-only", base);
+		args = vocab;
 	else if (!strncmp(base, "vllm serve ", 11))
-		b->own_rt_server = xasprintf("%s --load-format dummy", base);
+		args = vdummy;
 	else
 		return cs_fail(err, EINVAL,
 			       "mode 'runtime' needs --runtime-server TEMPLATE: how to start this server without loading weights");
+	if (args && b->run.shell)
+		return cs_fail(err, EINVAL, "mode 'runtime' under --shell: coldstart cannot add '%s' to the server's own "
+			       "arguments in a shell line (it may go on after them, as '| tee LOG' does); give "
+			       "--runtime-server TEMPLATE", args[0]);
+	if (args) {
+		b->own_rt_server = xstrdup(base);
+		b->rt_args = args;
+	}
 	return 0;
 }
 
@@ -228,10 +287,9 @@ static int net_template(struct bench *b, struct cs_err *err)
 		if (m->flags & MODE_PREFETCH)
 			return cs_fail(err, EINVAL, "mode '%s' warms the files of a mounted path; '%s' is a URL (%s)", m->name,
 				       b->net_shown, b->net_remote);
-		char *t = NULL;
+		const char *const *args;
 		struct cs_err e;
-		int rc = rr_remote_template(b->run.server, b->net, &t, &e);
-		free(t);
+		int rc = rr_remote_args(b->run.server, b->run.shell, b->net, &args, &e);
 		if (rc)
 			return cs_fail(err, e.code, "mode '%s': %s", m->name, e.msg);
 	}
@@ -470,8 +528,10 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 	const char *path = bench_arm_path(b, a);
 	struct rr_opts o = b->run;
 	o.cache_state = a->caches;
-	if (a->mode->flags & MODE_NO_WEIGHTS)
+	if (a->mode->flags & MODE_NO_WEIGHTS) {
 		o.server = b->own_rt_server;
+		o.server_args = b->rt_args;
+	}
 	if (a->mode->flags & MODE_PREFETCH && !o.prefetch)
 		o.prefetch = RR_PREFETCH_JOBS;
 	char *extra = arm_notes(b, a);
@@ -479,7 +539,7 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 	char *sname = NULL;
 	if (a->mode->flags & MODE_STAGES) {
 		/* A fresh name each run: the copy is timed from scratch. */
-		sname = xasprintf("%s-bench-%ld-%zu", b->run.name ? b->run.name : "model", (long)getpid(), k + 1);
+		sname = xasprintf("%s-bench-%s-%zu", b->run.name ? b->run.name : "model", b->copy_tag, k + 1);
 		if (stage_for_run(b, path, sname, &sr, err)) {
 			free(sname);
 			free(extra);
@@ -563,7 +623,16 @@ void bench_free(struct bench *b)
 	free(b->own_root);
 	free(b->own_rt_server);
 	free(b->net_shown);
+	if (b->hold) {
+		unlink(b->hold->path);   /* its copies are removed: nothing left to own */
+		fs_temp_done(b->hold);
+		free(b->hold);
+		b->hold = NULL;
+	}
+	free(b->copy_tag);
+	b->copy_tag = NULL;
 	json_decref(b->model_json);
 	b->model_json = NULL;
 	b->own_root = b->own_rt_server = b->net_shown = NULL;
+	b->rt_args = NULL;
 }

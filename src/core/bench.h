@@ -10,7 +10,8 @@
  *   bench_check_paths  every path a model directory, before anything runs
  *   bench_check_models the model behind --nvme and --net the same one
  *   bench_prepare      the stage root (outside the models, created, copies
- *                      left by killed benches removed) and the server
+ *                      left by killed benches removed: those whose hold's
+ *                      lock is free, see bench.c) and the server
  *                      template of the no-weights mode
  *   bench_write_meta   the sidecar the report reads (host, paths, server)
  *   bench_run          the runs, in schedule order: a staged run evicts
@@ -53,6 +54,7 @@ struct bench_arm {
 };
 
 struct bench;
+struct fs_temp;
 struct bench_cb {
 	cs_msg_fn progress;                               /* what a quiet bench does not say */
 	cs_msg_fn notice;                                 /* warnings */
@@ -90,7 +92,10 @@ struct bench {
 	size_t narms;
 	size_t total;                  /* runs: narms * repeat */
 	char *own_root, *own_rt_server;
+	const char *const *rt_args;    /* added to own_rt_server's arguments (static), or NULL */
 	char *net_shown;               /* net without user info or query */
+	struct fs_temp *hold;          /* ROOT/.bench/hold-TAG, locked while the bench lives */
+	char *copy_tag;                /* TAG: its staged copies are NAME-bench-TAG-N */
 	json_t *model_json;            /* bench_check_models' findings, for the sidecar */
 };
 

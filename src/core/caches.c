@@ -330,7 +330,7 @@ static int open_staged(const struct cc_opts *o, const char *dir, struct cc_set *
 	s->hold = cc_private_dir(dir, "hold", &s->lock_fd, err);
 	if (!s->hold)
 		return -1;
-	s->stage_name = xasprintf("caches-%s", strrchr(s->hold, '-') + 1);
+	s->stage_name = xasprintf("caches-%s", strrchr(s->hold, '/') + 1 + strlen("hold-"));   /* caches-PID-HEX */
 	struct cs_err e;
 	if (!sc_remote_kind(o->src)) {
 		/* The copy starts cold, as a staged model's does. */
@@ -490,22 +490,25 @@ static int lock_dir(const char *path)
 
 char *cc_private_dir(const char *parent, const char *prefix, int *lock_fd, struct cs_err *err)
 {
+	/* Created and locked as one step (fs_temp_create retries a name that
+	 * a concurrent cc_remove_unlocked took before the lock was held). */
+	char *pfx = xasprintf("%s-", prefix);
+	struct fs_temp t;
+	int rc = fs_temp_create(parent, pfx, 1, &t);
+	free(pfx);
 	*lock_fd = -1;
-	char *p = xasprintf("%s/%s-XXXXXX", parent, prefix);
-	if (!mkdtemp(p)) {
+	if (rc < 0) {
 		cs_fail_errno(err, errno, "cannot create a directory in '%s'", parent);
-		free(p);
 		return NULL;
 	}
-	int fd = lock_dir(p);
-	if (fd < 0) {
-		cs_fail_errno(err, errno, "cannot lock '%s'", p);
-		rmdir(p);
-		free(p);
+	if (fchmod(t.fd, 0700) < 0) {   /* private, as mkdtemp made it */
+		cs_fail_errno(err, errno, "cannot make '%s' private", t.path);
+		rmdir(t.path);
+		fs_temp_done(&t);
 		return NULL;
 	}
-	*lock_fd = fd;
-	return p;
+	*lock_fd = t.fd;
+	return t.path;
 }
 
 void cc_remove_unlocked(const char *parent, const char *prefix, cs_msg_fn notice, void *arg)
@@ -518,8 +521,11 @@ void cc_remove_unlocked(const char *parent, const char *prefix, cs_msg_fn notice
 			continue;
 		char *p = path_join(parent, de->d_name);
 		int fd = lock_dir(p);
-		/* Removed while we hold its lock: nobody starts using it meanwhile. */
-		if (fd >= 0 && fs_remove_tree(p) == 0)
+		struct stat a, b;
+		/* Removed while we hold its lock, if it is still the directory
+		 * locked: nobody starts using it meanwhile. */
+		if (fd >= 0 && fstat(fd, &a) == 0 && lstat(p, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
+		    fs_remove_tree(p) == 0)
 			cs_say(notice, arg, "removed '%s', left by a coldstart that was killed", p);
 		if (fd >= 0)
 			close(fd);

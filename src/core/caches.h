@@ -99,8 +99,10 @@ void cc_set_close(struct cc_set *s, const struct cc_opts *o);
 /* Cold sets and staged copies that no process holds (left by a coldstart
  * that was killed), under DIR. */
 void cc_remove_stale(const struct cc_opts *o);
-/* A new private directory PARENT/PREFIX-XXXXXX, locked (*lock_fd: flock
- * on it, kept open while it is used); malloc'd path, or NULL with err. */
+/* A new private (0700) directory PARENT/PREFIX-PID-XXXXXXXX, created and
+ * locked as one step (fs_temp_create: *lock_fd holds flock on it, kept
+ * open while it is used; a concurrent cc_remove_unlocked never takes it);
+ * malloc'd path, or NULL with err. */
 char *cc_private_dir(const char *parent, const char *prefix, int *lock_fd, struct cs_err *err);
 /* PARENT/PREFIX-* that nobody holds locked: removed. */
 void cc_remove_unlocked(const char *parent, const char *prefix, cs_msg_fn notice, void *arg);

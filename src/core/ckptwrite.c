@@ -577,6 +577,7 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
 {
 	const char *dir = o->dir;
 	int exists, mountpoint, empty;
+	fs_exchange_recover(dir);   /* a --force replace killed between its renames */
 	if (check_dir(dir, o->force, &exists, &mountpoint, &empty, err))
 		return -1;
 	char *parent = fs_parent_dir(dir);

@@ -156,38 +156,94 @@ static int temp_name(const char *name, const char *prefix)
 	return strspn(q, "0123456789abcdef") == 8 && !q[8];
 }
 
-int fs_temp_sweep(const char *dir, const char *prefix)
+/* Opened to take its lock: read-write where it can (NFS gives exclusive
+ * flocks only then), never through a symlink. */
+static int open_for_lock(const char *p)
+{
+	int fd = open(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno != ELOOP && errno != ENOENT)
+		fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	return fd;
+}
+
+int fs_temp_abandoned(const char *path)
+{
+	int fd = open_for_lock(path);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -1;
+	int rc = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 1 : errno == EWOULDBLOCK ? 0 : -1;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+/* For each DIR/PREFIX<pid>-<hex> whose lock nobody holds: fn(path, its
+ * lstat, b) called while we hold that lock, and only if the name still is
+ * the inode we locked. Returns how many fn handled (fn returned 0). */
+static int each_abandoned(const char *dir, const char *prefix, int (*fn)(const char *, const struct stat *, const char *),
+			  const char *b)
 {
 	DIR *d = opendir(dir);
-	int removed = 0;
+	int done = 0;
 	struct dirent *de;
 	while ((de = fs_readdir(d))) {
 		if (!temp_name(de->d_name, prefix))
 			continue;
 		char *p = path_join(dir, de->d_name);
-		/* Read-write where it can: NFS gives exclusive flocks only then. */
-		int fd = open(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0 && errno != ELOOP)
-			fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		int fd = open_for_lock(p);
 		struct stat st;
-		/* Removed while we hold its lock, and only if it is still the
-		 * inode we locked. */
 		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && same_inode(fd, p) && lstat(p, &st) == 0 &&
-		    (S_ISDIR(st.st_mode) ? fs_remove_tree(p) : unlink(p)) == 0)
-			removed++;
+		    fn(p, &st, b) == 0)
+			done++;
 		if (fd >= 0)
 			close(fd);
 		free(p);
 	}
 	if (d)
 		closedir(d);
-	return removed;
+	return done;
+}
+
+static int remove_temp(const char *p, const struct stat *st, const char *unused)
+{
+	(void)unused;
+	return S_ISDIR(st->st_mode) ? fs_remove_tree(p) : unlink(p);
+}
+
+int fs_temp_sweep(const char *dir, const char *prefix)
+{
+	return each_abandoned(dir, prefix, remove_temp, NULL);
+}
+
+/* DIR/.NAME.KIND- for path DIR/NAME: the prefix of its hidden temporaries. */
+static char *hidden_prefix(const char *path, const char *kind)
+{
+	char *base = fs_basename(path);
+	char *prefix = xasprintf(".%s.%s-", base, kind);
+	free(base);
+	return prefix;
+}
+
+int fs_probe_write(const char *path)
+{
+	char *dir = fs_parent_dir(path), *prefix = hidden_prefix(path, "tmp");
+	struct fs_temp t;
+	int rc = fs_temp_create(dir, prefix, 0, &t);
+	if (!rc) {
+		unlink(t.path);
+		fs_temp_done(&t);
+	}
+	int e = errno;
+	free(prefix);
+	free(dir);
+	errno = e;
+	return rc;
 }
 
 int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err)
 {
-	char *dir = fs_parent_dir(path), *base = fs_basename(path);
-	char *prefix = xasprintf(".%s.tmp-", base);
+	char *dir = fs_parent_dir(path), *prefix = hidden_prefix(path, "tmp");
 	fs_temp_sweep(dir, prefix);
 	struct fs_temp t;
 	int rc = 0;
@@ -210,7 +266,6 @@ int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_
 	fs_temp_done(&t);
 out:
 	free(prefix);
-	free(base);
 	free(dir);
 	return rc;
 }
@@ -369,13 +424,44 @@ int fs_free_bytes(const char *path, uint64_t *out)
 	return 0;
 }
 
+/* A side of b whose exchanger is gone: b back when b is missing (killed
+ * after the first rename), else removed. */
+static int recover_side(const char *p, const struct stat *st, const char *b)
+{
+	struct stat bs;
+	if (lstat(b, &bs) < 0 && errno == ENOENT)
+		return rename(p, b);
+	return remove_temp(p, st, NULL);
+}
+
+int fs_exchange_recover(const char *b)
+{
+	char *dir = fs_parent_dir(b), *prefix = hidden_prefix(b, "swap");
+	int done = each_abandoned(dir, prefix, recover_side, b);
+	free(prefix);
+	free(dir);
+	return done;
+}
+
 int fs_exchange(const char *a, const char *b)
 {
+	fs_exchange_recover(b);
 	if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
 		return -1;
-	char *side = xasprintf("%s.swap-%d", a, (int)getpid());
+	/* Two renames through a side name. b's old inode is locked first:
+	 * the lock moves with it, so a kill between the renames leaves a
+	 * side that fs_exchange_recover can prove abandoned. */
+	char *dir = fs_parent_dir(b), *prefix = hidden_prefix(b, "swap");
+	char *side = xasprintf("%s/%s%ld-%08x", dir, prefix, (long)getpid(), temp_token());
+	free(prefix);
+	free(dir);
+	int lk = open_for_lock(b);
+	if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) < 0) {
+		close(lk);
+		lk = -1;
+	}
 	int rc = -1;
 	if (rename(b, side) == 0) {
 		if (rename(a, b) == 0) {
@@ -386,7 +472,11 @@ int fs_exchange(const char *a, const char *b)
 			errno = e;
 		}
 	}
+	int e = errno;
+	if (lk >= 0)
+		close(lk);
 	free(side);
+	errno = e;
 	return rc;
 }
 

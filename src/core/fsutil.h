@@ -24,6 +24,10 @@ int fs_pread_full(int fd, void *buf, size_t len, off_t off);
  * or the new, never part of them. Temporaries of earlier writers of path
  * that were killed are removed first (fs_temp_sweep). Fills err. */
 int fs_write_file_sync(const char *path, const void *buf, size_t len, struct cs_err *err);
+/* fs_write_file_sync could create its temporary beside path: one is made
+ * and removed again (a writer killed meanwhile leaves one that the next
+ * write sweeps). 0, or -1 with errno. */
+int fs_probe_write(const char *path);
 
 /*
  * Temporaries that a later run can prove abandoned. fs_temp_create makes
@@ -47,6 +51,10 @@ int fs_temp_create(const char *dir, const char *prefix, int directory, struct fs
 /* Close the lock (once the temporary was renamed into place or removed)
  * and free the path. Harmless on a zeroed or released struct. */
 void fs_temp_done(struct fs_temp *t);
+/* A temporary (or a file held the same way) whose holder is gone: 1 when
+ * its lock is free or the file no longer exists, 0 while a live process
+ * holds it, -1 when it cannot be told (errno). */
+int fs_temp_abandoned(const char *path);
 /* Remove DIR/PREFIX<pid>-<hex> files and trees whose lock nobody holds.
  * Returns how many were removed (best effort: errors are skipped). */
 int fs_temp_sweep(const char *dir, const char *prefix);
@@ -78,8 +86,15 @@ uint64_t fs_tree_bytes(const char *path);
 /* Bytes available to an unprivileged writer on path's file system. */
 int fs_free_bytes(const char *path, uint64_t *out);
 /* Atomically swap two paths (renameat2 RENAME_EXCHANGE), falling back to two
- * renames through a side name where the file system lacks it. */
+ * renames through a side name beside b (.BASE.swap-PID-HEX, b's old inode
+ * flocked while it is there) where the file system lacks it. What a
+ * fallback killed between its renames left is recovered first. */
 int fs_exchange(const char *a, const char *b);
+/* Sides of b whose exchanger is gone (their lock free): renamed back to b
+ * when b is missing (killed after the first rename), else removed (b
+ * holds the new contents; the old ones were to be discarded). Returns
+ * how many it handled; call it with whatever lock guards b's writers. */
+int fs_exchange_recover(const char *b);
 /*
  * Every regular file under root (symlinks followed, as in Hugging Face cache
  * snapshots; at most 16 levels deep), as paths relative to root, sorted.

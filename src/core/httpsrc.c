@@ -104,6 +104,8 @@ struct resp {
 	char etag[256];
 	char cksum[128];            /* checksum.h's spec of an x-amz-checksum-* header */
 	char region[64];            /* x-amz-bucket-region */
+	char ctype[128];            /* Content-Type, for an error's body */
+	char reason[256];           /* X-Coldstart-Error: cache serve's reason, which a HEAD carries too */
 	char location[4096];        /* a CDN's signed URL is long; a longer one is refused */
 	int64_t mtime_ns;
 	uint64_t clen;              /* Content-Length, or UINT64_MAX */
@@ -135,7 +137,7 @@ static void resp_init(struct resp *r, const struct req *q)
 /* Forget one response's headers (a new status line: 1xx, or the next hop). */
 static void resp_clear(struct resp *r)
 {
-	r->etag[0] = r->reqid[0] = r->cksum[0] = r->region[0] = r->location[0] = 0;
+	r->etag[0] = r->reqid[0] = r->cksum[0] = r->region[0] = r->location[0] = r->ctype[0] = r->reason[0] = 0;
 	r->clen = r->range_total = UINT64_MAX;
 	r->has_range = 0;
 	r->range_start = r->range_end = 0;
@@ -230,6 +232,10 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	else if (!strcasecmp(line, "x-amz-request-id") || !strcasecmp(line, "x-request-id") ||
 		 !strcasecmp(line, "x-amz-cf-id"))
 		snprintf(r->reqid, sizeof(r->reqid), "%s", v);
+	else if (!strcasecmp(line, "content-type"))
+		snprintf(r->ctype, sizeof(r->ctype), "%s", v);
+	else if (!strcasecmp(line, HS_REASON_HEADER))
+		snprintf(r->reason, sizeof(r->reason), "%s", v);
 	else if (!strcasecmp(line, "x-amz-bucket-region"))
 		snprintf(r->region, sizeof(r->region), "%s", v);
 	else if (!strcasecmp(line, "location"))
@@ -578,6 +584,83 @@ static void backoff(const struct hs_opts *o, int attempt)
 	}
 }
 
+static void s3_error(struct strbuf *sb, const char *body);
+
+/* An error body's type is text: text/..., JSON or XML (problem+json too);
+ * with no Content-Type, bytes without a NUL. */
+static int text_body(const char *ctype, const char *body, size_t len)
+{
+	if (!*ctype)
+		return memchr(body, 0, len) == NULL;
+	static const char *const types[] = { "text/", "application/json", "application/problem+json",
+					     "application/xml", "application/problem+xml" };
+	for (size_t i = 0; i < sizeof(types) / sizeof(*types); i++)
+		if (!strncasecmp(ctype, types[i], strlen(types[i])))
+			return 1;
+	return 0;
+}
+
+/* The text of an HTML page's <title>, or NULL. */
+static const char *html_title(const char *body, size_t *n)
+{
+	const char *t = strcasestr(body, "<title>");
+	const char *e = t ? strcasestr(t + 7, "</title>") : NULL;
+	if (!e)
+		return NULL;
+	*n = (size_t)(e - (t + 7));
+	return t + 7;
+}
+
+char *hs_reason(const char *body, size_t len, const char *ctype)
+{
+	if (!body || !len || !text_body(ctype ? ctype : "", body, len))
+		return NULL;
+	char *copy = xstrndup(body, len);   /* NUL-terminated for the searches */
+	size_t n = strlen(copy);
+	const char *s = copy;
+	if ((ctype && !strncasecmp(ctype, "text/html", 9)) || strcasestr(copy, "<html")) {
+		s = html_title(copy, &n);
+		if (!s) {
+			free(copy);
+			return NULL;   /* a page, and no title: nothing worth a line */
+		}
+	}
+	while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+		s++, n--;
+	struct strbuf b = STRBUF_INIT;
+	int cut = 0;
+	for (size_t i = 0; i < n && s[i] != '\r' && s[i] != '\n'; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (b.len >= HS_REASON_MAX) {
+			cut = 1;
+			break;
+		}
+		if (ch >= 0x80) {   /* one '?' per UTF-8 sequence: never a C1 control */
+			while (i + 1 < n && ((unsigned char)s[i + 1] & 0xc0) == 0x80)
+				i++;
+			ch = '?';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			ch = ' ';
+		}
+		if (ch != ' ' || (b.len && b.buf[b.len - 1] != ' '))
+			strbuf_addch(&b, (char)ch);
+	}
+	free(copy);
+	while (b.len && b.buf[b.len - 1] == ' ')
+		b.buf[--b.len] = 0;
+	if (!b.len) {
+		strbuf_release(&b);
+		return NULL;
+	}
+	if (cut)
+		strbuf_adds(&b, "...");
+	char *out = redact_urls(b.buf);
+	strbuf_release(&b);
+	return out;
+}
+
+/* "HTTP 409 (request id X): the server's reason" -- for a failed response
+ * with a text body: S3's Code and Message, else hs_reason's line. */
 static void describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const char *errbuf)
 {
 	if (cc != CURLE_OK)
@@ -586,6 +669,18 @@ static void describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const
 		strbuf_addf(sb, "HTTP %ld", r->status);
 	if (r->reqid[0])
 		strbuf_addf(sb, " (request id %s)", r->reqid);
+	if (cc != CURLE_OK || r->status < 400)
+		return;
+	if (r->errlen && strstr(r->errbody, "<Error>") && strstr(r->errbody, "<Code>")) {
+		s3_error(sb, r->errbody);
+		return;
+	}
+	char *why = r->errlen ? hs_reason(r->errbody, r->errlen, r->ctype) : NULL;
+	if (!why && r->reason[0])
+		why = hs_reason(r->reason, strlen(r->reason), "text/plain");
+	if (why)
+		strbuf_addf(sb, ": %s", why);
+	free(why);
 }
 
 /* ---- what a response says about a file ---- */
@@ -689,8 +784,12 @@ static void s3_error(struct strbuf *sb, const char *body)
 		return;
 	size_t p = 0, q = 0;
 	char *code = hs_xml_next(body, "Code", &p), *msg = hs_xml_next(body, "Message", &q);
-	if (code)
-		strbuf_addf(sb, " %s%s%s", code, msg && *msg ? ": " : "", msg ? msg : "");
+	char *c = code ? hs_reason(code, strlen(code), "text/plain") : NULL;
+	char *m = msg ? hs_reason(msg, strlen(msg), "text/plain") : NULL;   /* one line, printable */
+	if (c)
+		strbuf_addf(sb, " %s%s%s", c, m ? ": " : "", m ? m : "");
+	free(c);
+	free(m);
 	free(code);
 	free(msg);
 }
@@ -708,6 +807,27 @@ static void s3_redirect(struct strbuf *sb, const struct resp *r)
 		free(to);
 	}
 	strbuf_adds(sb, "; not followed (S3 requests are signed for one host and region)");
+}
+
+/* A HEAD has no body to say why it failed: the same URL asked once with a
+ * one-byte GET, and the reason it gives (the same status) kept in r. */
+static void ask_reason(CURL *c, const struct hs_opts *o, const struct req *q, struct resp *r)
+{
+	struct req g = *q;
+	g.nobody = 0;
+	g.range = "0-0";
+	struct resp r2;
+	resp_init(&r2, &g);
+	r2.sink = drop;
+	r2.cap = 1;
+	char eb[CURL_ERROR_SIZE];
+	CURLcode cc;
+	struct cs_err e;
+	if (perform(c, o, &g, &r2, eb, &cc, &e) == 0 && cc == CURLE_OK && r2.status == r->status && r2.errlen) {
+		memcpy(r->errbody, r2.errbody, sizeof(r->errbody));
+		r->errlen = r2.errlen;
+		snprintf(r->ctype, sizeof(r->ctype), "%s", r2.ctype);
+	}
 }
 
 static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *r, struct cs_err *err)
@@ -747,6 +867,8 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 		}
 		if (attempt >= max_retries(o) || !retryable(cc, r)) {
 			struct strbuf sb = STRBUF_INIT;
+			if (cc == CURLE_OK && r->status >= 400 && !r->errlen && !r->reason[0] && !q.range)
+				ask_reason(c, o, &q, r);
 			if (o->s3 && is_redirect(r->status))
 				s3_redirect(&sb, r);
 			else
@@ -1249,11 +1371,8 @@ static int read_failed(const struct hs_opts *o, const struct hs_file *f, const c
 		struct strbuf sb = STRBUF_INIT;
 		if (ok && o->s3 && is_redirect(rs->status))
 			s3_redirect(&sb, rs);
-		else {
+		else
 			describe(&sb, cc, rs, eb);
-			if (rs->errlen && rs->status >= 400)
-				s3_error(&sb, rs->errbody);
-		}
 		cs_fail(err, rs->status == 401 || rs->status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s", shown, range,
 			sb.buf, attempt ? " (after retries)" : "");
 		strbuf_release(&sb);

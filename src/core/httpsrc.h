@@ -25,7 +25,11 @@
  * read it in one request (hs_file_identified). Timeouts, resets, stalls (no
  * byte of body for 30 s: headers that trickle in count as none), 5xx, 408
  * and 429 are retried up to 6 times with exponential backoff and jitter;
- * the last error names the URL, the status and the request id.
+ * the last error names the URL, the status, the request id and the
+ * server's reason (hs_reason: S3's Code and Message, or one sanitised line
+ * of a text body, or cache serve's HS_REASON_HEADER; a HEAD that failed
+ * without one is asked once more, with a one-byte GET, for the body it
+ * cannot carry).
  *
  * Redirects (Hugging Face's resolve URLs redirect to a CDN) are followed
  * here, not by libcurl, at most 10: the bearer token, the user's headers,
@@ -101,6 +105,17 @@ int hs_is_url(const char *s);
 /* The URL without user info, query or fragment (malloc'd): for messages,
  * manifests, notes. */
 char *hs_redact(const char *url);
+/* An error body's reason, fit for one line of a message: NULL unless the
+ * body is text (Content-Type text/..., JSON or XML; none: no NUL byte); an
+ * HTML page's <title>, else the first non-blank line; printable ASCII only
+ * (a control character is a space, a non-ASCII character '?'), blanks
+ * collapsed, at most HS_REASON_MAX bytes then "...", URLs' credentials
+ * hidden. malloc'd. */
+#define HS_REASON_MAX 200
+/* The header in which a server of coldstart's (cache serve) gives an
+ * error's reason, so that a HEAD, which has no body, carries it too. */
+#define HS_REASON_HEADER "X-Coldstart-Error"
+char *hs_reason(const char *body, size_t len, const char *ctype);
 /* The last path component without ".gguf" (a staged name), malloc'd. */
 char *hs_default_name(const char *url);
 

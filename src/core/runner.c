@@ -532,7 +532,7 @@ static int stop_all(struct run *x, int rc, struct cs_err *err)
 	 * SIGTERM and a second, not the whole grace; the tree is killed after. */
 	uint64_t grace = x->o->stop_timeout_ns;
 	int cancelled = cs_cancelled(x->o->cancel);
-	if (cancelled && (!grace || grace > RUN_CANCEL_GRACE_NS))
+	if (cancelled && grace > RUN_CANCEL_GRACE_NS)   /* at most: --stop-timeout 0 stays 0 */
 		grace = RUN_CANCEL_GRACE_NS;
 	if (proc_stop(&x->p, grace, &r->stop) && r->outcome == RUN_READY)
 		rc = cs_fail(err, EIO, "%d process(es) of the server survived SIGKILL", r->stop.remaining);

@@ -3,6 +3,7 @@
 #include "runrec.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -15,9 +16,11 @@
 
 #include "csvlog.h"
 #include "fsutil.h"
+#include "gguf.h"
 #include "httpsrc.h"
 #include "pagecache.h"
 #include "proc.h"
+#include "safetensors.h"
 #include "schema.h"
 #include "stagecache.h"
 #include "strbuf.h"
@@ -89,6 +92,50 @@ int rr_check_csv(const struct rr_opts *o, struct cs_err *err)
 	}
 	free(dir);
 	return rc;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* dir's top level holds weights of a format coldstart reads (safetensors,
+ * their index, GGUF). */
+static int holds_known_weights(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 1;   /* st_model_open says why */
+	int hit = 0;
+	for (struct dirent *de; !hit && (de = readdir(d));)
+		hit = ends_with(de->d_name, ".safetensors") || ends_with(de->d_name, ".safetensors.index.json") ||
+		      gg_is_gguf_name(de->d_name);
+	closedir(d);
+	return hit;
+}
+
+int rr_check_model(const char *model, struct cs_err *err)
+{
+	struct stat st;
+	if (sc_remote_kind(model) || stat(model, &st) < 0)
+		return 0;   /* the server's to read; a missing path fails at launch, named */
+	struct cs_err e;
+	int rc = 0;
+	if (S_ISREG(st.st_mode) && !gg_is_gguf_name(model) && gg_has_magic(model) != 1) {
+		if (!ends_with(model, ".safetensors"))
+			return 0;
+		struct st_header h;
+		uint64_t size;
+		rc = st_file_read(model, &h, &size, &e);
+		if (!rc)
+			st_header_free(&h);
+	} else if (S_ISREG(st.st_mode) || holds_known_weights(model)) {
+		struct st_model m;
+		rc = st_model_open(model, &m, &e);
+		st_model_free(&m);
+	}
+	return rc ? cs_fail(err, e.code, "model refused: %s", e.msg) : 0;
 }
 
 /* Is path one of the model's files? */
@@ -164,6 +211,18 @@ static char **expand(const struct rr_opts *o, const char *model, const char *mod
 		argv[2] = line;
 	} else if (tmpl_argv(o->server, vars, NVARS, &argv, err)) {
 		return NULL;
+	}
+	/* coldstart's own additions: whole arguments after the template's. */
+	size_t n = 0, k = 0;
+	while (argv[n])
+		n++;
+	while (!o->shell && o->server_args && o->server_args[k])
+		k++;
+	if (k) {
+		argv = xrealloc(argv, (n + k + 1) * sizeof(char *));
+		for (size_t i = 0; i < k; i++)
+			argv[n + i] = xstrdup(o->server_args[i]);
+		argv[n + k] = NULL;
 	}
 	return argv;
 }
@@ -377,9 +436,10 @@ static int rr_run_(const struct rr_opts *o, const char *model, const char *remot
 static int run_with_caches(const struct rr_opts *o, const char *model, const char *remote, const char *mode,
 			   const char *extra_notes, struct rr_record *rec, struct cs_err *err);
 
-int rr_remote_template(const char *tmpl, const char *model, char **own, struct cs_err *err)
+int rr_remote_args(const char *tmpl, int shell, const char *model, const char *const **args, struct cs_err *err)
 {
-	*own = NULL;
+	static const char *const streamer[] = { "--load-format", "runai_streamer", NULL };
+	*args = NULL;
 	const char *kind = sc_remote_kind(model);
 	if (!kind)
 		return 0;
@@ -395,9 +455,31 @@ int rr_remote_template(const char *tmpl, const char *model, char **own, struct c
 		return -1;
 	}
 	/* vLLM reads s3:// through the Run:ai streamer, not its default loader. */
-	if (!strncmp(tmpl, "vllm serve ", 11) && !strcmp(kind, "s3") && !strstr(tmpl, "--load-format"))
-		*own = xasprintf("%s --load-format runai_streamer", tmpl);
+	if (strncmp(tmpl, "vllm serve ", 11) || strcmp(kind, "s3") || strstr(tmpl, "--load-format"))
+		return 0;
+	if (shell)
+		return cs_fail(err, EINVAL, "vllm serve reads s3:// through --load-format runai_streamer, and under --shell "
+			       "coldstart cannot add it to vllm's own arguments (the line may go on after them, as "
+			       "'| tee LOG' does): write --load-format runai_streamer into the template");
+	*args = streamer;
 	return 0;
+}
+
+const char **rr_args_join(const char *const *a, const char *const *b)
+{
+	size_t na = 0, nb = 0;
+	while (a && a[na])
+		na++;
+	while (b && b[nb])
+		nb++;
+	if (!na && !nb)
+		return NULL;
+	const char **out = xcalloc(na + nb + 1, sizeof(*out));
+	for (size_t i = 0; i < na; i++)
+		out[i] = a[i];
+	for (size_t i = 0; i < nb; i++)
+		out[na + i] = b[i];
+	return out;
 }
 
 int rr_run(const struct rr_opts *o_in, const char *model, const char *mode, const char *extra_notes,
@@ -412,11 +494,16 @@ int rr_run(const struct rr_opts *o_in, const char *model, const char *mode, cons
 			       "reads it itself", remote);
 	struct rr_opts ro_ = *o_in;
 	const struct rr_opts *o = &ro_;
-	char *own_tmpl = NULL;
-	if (rr_remote_template(o_in->server, model, &own_tmpl, err))
+	const char *const *url_args;
+	if (rr_remote_args(o_in->server, o_in->shell, model, &url_args, err))
 		return -1;
-	if (own_tmpl)
-		ro_.server = own_tmpl;
+	const char **args = rr_args_join(o_in->server_args, url_args);
+	ro_.server_args = args;
+	if (o->shell && args) {
+		free(args);
+		return cs_fail(err, EINVAL, "under --shell coldstart cannot add '%s' to the server's own arguments: "
+			       "write it into the template", o_in->server_args[0]);
+	}
 	int rc;
 	if (o->cache_state != CC_NONE && o->caches)
 		rc = run_with_caches(o, model, remote, mode, extra_notes, rec, err);
@@ -424,7 +511,7 @@ int rr_run(const struct rr_opts *o_in, const char *model, const char *mode, cons
 		rc = cs_fail(err, EINVAL, "the server template uses {cache}: give --caches cold|warm|staged");
 	else
 		rc = rr_run_(o, model, remote, mode, extra_notes, NULL, rec, err);
-	free(own_tmpl);
+	free(args);
 	return rc;
 }
 
@@ -479,7 +566,12 @@ static int run_with_caches(const struct rr_opts *o, const char *model, const cha
 	if (cs.state == CC_WARM) {
 		/* The set is primed for this server template and this model (by
 		 * name: a staged copy's path changes from run to run). */
-		char *key = xasprintf("server=%s\nmodel=%s\n", o->server, name);
+		struct strbuf kb = STRBUF_INIT;
+		strbuf_addf(&kb, "server=%s", o->server);
+		for (size_t i = 0; o->server_args && o->server_args[i]; i++)
+			strbuf_addf(&kb, " %s", o->server_args[i]);
+		strbuf_addf(&kb, "\nmodel=%s\n", name);
+		char *key = strbuf_detach(&kb);
 		if (!cc_primed(&cs, key)) {
 			rc = prime(o, model, remote, mode, &cs, key, err);
 			/* Measured: the set as priming left it. */

@@ -43,6 +43,12 @@
 
 struct rr_opts {
 	const char *server;           /* the template */
+	/* Arguments coldstart adds to the server's own (NULL-terminated, may be
+	 * NULL): appended to the split template, each one argument of the
+	 * server, never text glued to the template's last word. Refused with
+	 * shell (EINVAL): a shell line's end is not the server's arguments
+	 * (it may end in '| tee log'). */
+	const char *const *server_args;
 	int shell;                    /* run it with /bin/sh -c, values shell-quoted */
 	const char *ready;            /* readiness spec (ready.h), {port} inside */
 	uint64_t timeout_ns, stop_timeout_ns, gpu_release_ns;
@@ -110,12 +116,19 @@ int rr_run(const struct rr_opts *o, const char *model, const char *mode, const c
 	   struct rr_record *rec, struct cs_err *err);
 void rr_record_free(struct rr_record *rec);
 
-/* The template a model runs with when it is a URL (s3://, https://):
+/* What a model URL (s3://, https://) asks of the server's template:
  * refused (EINVAL) for a server that reads local files only (refserve,
- * llama.cpp's node-llama-cpp), vllm serve given --load-format
- * runai_streamer for s3 (*own, malloc'd), else as it is (*own NULL). A
- * path: 0, *own NULL. rr_run applies it. */
-int rr_remote_template(const char *tmpl, const char *model, char **own, struct cs_err *err);
+ * llama.cpp's node-llama-cpp); vllm serve, for s3://, the arguments
+ * --load-format runai_streamer (*args: a static NULL-terminated array, to
+ * go into rr_opts.server_args), unless the template names a
+ * --load-format; refused (EINVAL) under shell, where they cannot be
+ * added as the server's own. A path, or nothing to add: 0, *args NULL.
+ * rr_run applies it. */
+int rr_remote_args(const char *tmpl, int shell, const char *model, const char *const **args, struct cs_err *err);
+/* The server's arguments after the split template: o's, then extra
+ * (either may be NULL); malloc'd array of borrowed strings, or NULL when
+ * there are none. */
+const char **rr_args_join(const char *const *a, const char *const *b);
 
 /* Every field of the run as one JSON object (new reference). */
 json_t *rr_json(const struct rr_opts *o, const struct rr_record *rec, const char *model, const char *mode);
@@ -134,6 +147,15 @@ int rr_check_template(const char *tmpl, int shell, const char *what, struct cs_e
  * file system; its directory exists (the last level is created, no more). */
 #define RR_CSV_MIN_ROOM (64u << 10)
 int rr_check_csv(const struct rr_opts *o, struct cs_err *err);
+/* A local model in a format coldstart reads is checked as bench checks
+ * its paths (st_model_open: a safetensors directory whose index and shard
+ * headers agree and define each tensor once, a GGUF file or split set; a
+ * .safetensors file: its header): a checkpoint the server would load
+ * wrongly, or refuse after the start was spent, is refused first, naming
+ * the file and the problem (a tensor defined twice: both places). A URL,
+ * a directory holding no safetensors or GGUF file, or another file is the
+ * server's to read: 0. */
+int rr_check_model(const char *model, struct cs_err *err);
 /* No output is (or resolves to) an input or another output: the CSV, the
  * log and its timeline files against each other and the models' files
  * (NULL entries are skipped). EINVAL. */

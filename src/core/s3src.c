@@ -417,9 +417,13 @@ static int add_object(struct hs_file **f, size_t *nf, size_t *alloc, const char 
 	p = 0;
 	char *lm = hs_xml_next(entry, "LastModified", &p);
 	int rc = 0;
+	uint64_t bytes = 0;
 	if (!key || !size) {
 		rc = cs_fail(err, EPROTO, "s3://%s/%s: a listing entry without Key or Size", bucket, prefix);
-	} else if (key[strlen(key) - 1] != '/' || strcmp(size, "0")) {
+	} else if (parse_u64(size, &bytes)) {   /* never a sign, a fraction or a wrapped count */
+		rc = cs_fail(err, EPROTO, "s3://%s/%s: the listing gives '%s' a Size of '%s', not a byte count", bucket,
+			     prefix, key, size);
+	} else if (key[strlen(key) - 1] != '/' || bytes) {
 		const char *rel = key + strlen(prefix);
 		if (strlen(key) < strlen(prefix) || strncmp(key, prefix, strlen(prefix)) || !hs_safe_rel(rel) ||
 		    memchr(key, 0, strlen(key))) {
@@ -427,7 +431,7 @@ static int add_object(struct hs_file **f, size_t *nf, size_t *alloc, const char 
 				     "absolute path or an empty component): refused", bucket, prefix, key);
 		} else {
 			*f = xgrow(*f, alloc, *nf + 1, sizeof(**f));
-			(*f)[(*nf)++] = (struct hs_file){ xstrdup(rel), object_url(burl, key), strtoull(size, NULL, 10),
+			(*f)[(*nf)++] = (struct hs_file){ xstrdup(rel), object_url(burl, key), bytes,
 							 etag && *etag ? xstrdup(etag) : NULL, iso8601_ns(lm),
 							 cks_from_etag(etag) };
 		}

@@ -60,9 +60,13 @@ int sci_lock_wait(int fd, int op, uint64_t timeout_ns, volatile sig_atomic_t *ca
 long sci_lock_holder(int fd)
 {
 	char buf[32] = { 0 };
-	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long pid;
+	/* "PID\n" as sci_lock_claim writes it, a PID that fits pid_t; else none */
+	if (n < 2 || buf[n - 1] != '\n')
 		return 0;
-	return strtol(buf, NULL, 10);
+	buf[n - 1] = 0;
+	return parse_int_range(buf, 1, INT_MAX, &pid) ? 0 : pid;
 }
 
 void sci_lock_claim(int fd)

@@ -313,13 +313,26 @@ char *sci_journal_header(const struct splan *p, enum sc_verify v)
 	return line;
 }
 
-/* The next chunk record of a journal: 1, or 0 at the end or at a torn or
- * garbled line (what follows it is not trusted either). */
-static int journal_next(FILE *fp, unsigned long long *fi, unsigned long long *ci, unsigned long long *h)
+/* The next chunk record of a journal, "c FILE CHUNK HASH\n" exactly as
+ * sci_journal_record writes it (decimal indices that fit, 16 hex digits):
+ * 1, or 0 at the end or at a torn or garbled line -- a sign, a hex or
+ * overflowing index is never read as a wrapped one, and what follows
+ * such a line is not trusted either (its chunks are copied again). */
+static int journal_next(FILE *fp, uint64_t *fi, uint64_t *ci, uint64_t *h)
 {
-	char line[128], nl = 0;
-	return fgets(line, sizeof(line), fp) && sscanf(line, "c %llu %llu %16llx%c", fi, ci, h, &nl) == 4 &&
-	       nl == '\n';
+	char line[128];
+	if (!fgets(line, sizeof(line), fp))
+		return 0;
+	size_t n = strlen(line);
+	if (n < 3 || line[n - 1] != '\n' || strncmp(line, "c ", 2))
+		return 0;
+	line[n - 1] = 0;
+	char *f = line + 2, *c = strchr(f, ' '), *x = c ? strchr(c + 1, ' ') : NULL;
+	if (!x)
+		return 0;
+	*c++ = 0;
+	*x++ = 0;
+	return !parse_u64(f, fi) && !parse_u64(c, ci) && !parse_hex64(x, h);
 }
 
 /* The header's settings (all but the files) as this plan has them. */
@@ -386,7 +399,7 @@ int sci_journal_load(const char *path, const struct splan *p, enum sc_verify v, 
 			found = map[k] == i;
 		*changed += !found;
 	}
-	unsigned long long fi, ci, hh;
+	uint64_t fi, ci, hh;
 	while (journal_next(fp, &fi, &ci, &hh)) {
 		if (fi >= nold)
 			break;
@@ -473,7 +486,7 @@ void sci_journal_summary(const char *root, const char *name, struct jsum *js)
 	json_array_foreach(files, i, f)
 		js->total += (uint64_t)json_integer_value(json_array_get(f, 1));
 	uint64_t chunk = (uint64_t)json_integer_value(json_object_get(js->hdr, "chunk"));
-	unsigned long long fi, ci, h;
+	uint64_t fi, ci, h;
 	while (chunk && journal_next(fp, &fi, &ci, &h)) {
 		uint64_t size = (uint64_t)json_integer_value(json_array_get(json_array_get(files, fi), 1));
 		uint64_t off = ci * chunk;

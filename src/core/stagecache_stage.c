@@ -53,8 +53,10 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 				continue;
 			if (!sci_identified(p, sf))
 				break;   /* only its size: the published one may be another version */
-			if (v == SC_VERIFY_XXH3 && !hx)
-				break;
+			uint64_t digest = 0;
+			int has_digest = hx && parse_hex64(hx, &digest) == 0;
+			if (v == SC_VERIFY_XXH3 && !has_digest)
+				break;   /* none, or not one sci_hex64 wrote: the file is copied again */
 			char *from = path_join(pub, rel), *to = path_join(part, rel);
 			char *dir = fs_parent_dir(to);
 			/* Never a file that is damaged, or changed since: it is copied again. */
@@ -63,8 +65,8 @@ static size_t link_unchanged(struct splan *p, const char *pub, const char *part,
 				sf->linked = 1;
 				linked++;
 				memset(sf->done, 1, sf->nchunks ? sf->nchunks : 1);
-				if (hx) {
-					sf->old_digest = strtoull(hx, NULL, 16);
+				if (has_digest) {
+					sf->old_digest = digest;
 					sf->has_old_digest = 1;
 				}
 			}
@@ -440,6 +442,9 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 					  : cs_fail_errno(err, errno, "cannot lock '%s' for staging", o->name);
 	sci_lock_claim(j->sfd);
 	r->waited = waited;
+	/* A publish killed inside fs_exchange's fallback (no RENAME_EXCHANGE):
+	 * the old copy back where it was, or its leftover side removed. */
+	fs_exchange_recover(j->pub);
 	if (check_owner(o, &j->p, j->pub, err))
 		return -1;
 	int exists = published_state(o, &j->p, j->pub, 1, &state);

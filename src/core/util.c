@@ -242,6 +242,17 @@ int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+int parse_hex64(const char *s, uint64_t *out)
+{
+	if (!s || strspn(s, "0123456789abcdef") != 16 || s[16])
+		return -1;
+	uint64_t v = 0;
+	for (int i = 0; i < 16; i++)
+		v = v << 4 | (uint64_t)(s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10);
+	*out = v;
+	return 0;
+}
+
 int parse_int_range(const char *s, long min, long max, long *out)
 {
 	if (!s || !(isdigit((unsigned char)*s) || (*s == '-' && isdigit((unsigned char)s[1]))))

@@ -84,6 +84,9 @@ int parse_duration_unit(const char *s, uint64_t *ns_out);
 int parse_u64(const char *s, uint64_t *out);
 /* As parse_u64, bounded to [min, max] (an optional '-', then digits). */
 int parse_int_range(const char *s, long min, long max, long *out);
+/* Exactly 16 lowercase hex digits, as "%016llx" writes a 64-bit hash (no
+ * 0x, sign, blank or other length); -1 otherwise, *out untouched. */
+int parse_hex64(const char *s, uint64_t *out);
 /*
  * A finite decimal number, the only kind read from CSVs, notes, sidecars
  * and server logs: [+-]DIGITS[.DIGITS][e[+-]DIGITS] (or .DIGITS), in the C

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Writers killed mid-write leave temporaries that the next run removes:
-# report's files and stage's journal (the atomic file write under both),
-# and removed copies a killed stager left in .trash. (mkmodel's, kill -9
-# in and out of a PID namespace, and a live writer's left alone: t0010.)
+# report's files, stage's journal and exec's ready file (the atomic file
+# write under all three), and removed copies a killed stager left in .trash.
+# (mkmodel's, kill -9 in and out of a PID namespace, and a live writer's
+# left alone: t0010.)
 #
 # The kill is deterministic: a file-size limit (ulimit -f, KiB) makes the
 # kernel send SIGXFSZ, which coldstart does not catch, the moment a write
@@ -44,4 +45,16 @@ expect_rc 0 "the next stage of kc (a no-op)" "$COLDSTART" stage kc --root "$R" -
 contains "a no-op" "$err" "already staged"
 check "removed kc's leftover in .trash" [ ! -e "$R/.trash/kc.999999.123456789" ]
 check "but not another name's" [ -e "$R/.trash/kc2.999999.123456789" ]
+# exec: its ready file, written through the same temporary (a model path of
+# over 1 KiB makes the small file pass the limit). The guard stops the server.
+long=$SCRATCH
+for i in 1 2 3 4 5; do long=$long/$(printf 'd%.0s' $(seq 230)); done
+mkdir -p "$long" && "$COLDSTART" mkmodel "$long/m" --preset tiny -q >/dev/null
+check "exec killed while writing its ready file" killed_at 1 "$COLDSTART" exec --model "$long/m" \
+	--ready-file exec.ready -- /bin/sleep 30
+check "... left its temporary, recognisable by the ready file's name" [ "$(temps . '^\.exec\.ready\.tmp-')" = 1 ]
+check "... and no ready file" [ ! -e exec.ready ]
+expect_rc 0 "the next exec" "$COLDSTART" exec -q --model "$long/m" --ready-file exec.ready -- /bin/true
+check "removed the killed exec's temporary" [ "$(temps . 'exec.ready')" = 0 ]
+no_leftovers "the killed exec's server went with it"
 done_testing

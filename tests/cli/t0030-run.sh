@@ -192,6 +192,38 @@ PATH=$VB:$PATH expect_rc 1 "a max_model_len longer than the model's: vLLM's stan
 	"$COLDSTART" run --model m --csv ctx.csv -q
 contains "... its reason shown" "$err" "User-specified max_model_len (4096) is greater than the derived max_model_len"
 
+# A checkpoint the server would load wrongly is refused before anything
+# starts, as bench refuses it: a tensor defined twice names both places.
+M="$FIXTURES_SRC/malformed"
+expect_rc 1 "a tensor in two shards (no index): refused" "$COLDSTART" run --model "$M/unindexed-duplicate-tensor" \
+	--shell --server "touch started; exec $SRV" -q
+contains "... naming the tensor and both shards" "$err" "tensor 'b.weight' is in two shards: 'extra.safetensors' and 'model.safetensors'"
+check "... and no server was started" [ ! -e started ]
+expect_rc 1 "an index that maps a tensor twice: refused" "$COLDSTART" run --model "$M/index-duplicate-key" \
+	--shell --server "touch started; exec $SRV" -q
+contains "... naming the tensor and both lines" "$err" "tensor 'a.weight' is mapped twice"
+expect_rc 1 "a GGUF file defining a tensor twice: refused" "$COLDSTART" run --model "$M/gguf-duplicate-tensor/model.gguf" \
+	--shell --server "touch started; exec $SRV" -q
+contains "... naming it" "$err" "tensor 'a.weight' is defined twice"
+expect_rc 1 "a .safetensors file defining a tensor twice: refused" "$COLDSTART" run \
+	--model "$M/header-duplicate-tensor/model.safetensors" --shell --server "touch started; exec $SRV" -q
+contains "... naming both offsets" "$err" "tensor 'a.weight' is defined twice in the header: at bytes 9 and 73"
+check "... no server started for any of them" [ ! -e started ]
+mkdir bin-model && echo weights >bin-model/pytorch_model.bin
+expect_rc 0 "a directory in a format coldstart does not read is the server's to judge" \
+	"$COLDSTART" run --model bin-model --server "$SRV" -q
+no_leftovers "refused models"
+
+# vLLM reads s3:// with --load-format runai_streamer, added as its own
+# arguments: under --shell that cannot be done, so it is refused.
+PATH=$VB:$PATH expect_rc 2 "run --model s3:// --shell with vllm serve: refused, not appended after '| cat'" \
+	"$COLDSTART" run --model s3://models/qwen/m --shell --server 'vllm serve {model} --port {port} 2>&1 | cat' -q
+contains "... saying what to write" "$err" "write --load-format runai_streamer into the template"
+
+expect_rc 0 "run --help" "$COLDSTART" run --help
+contains "... says an interrupted run gives the server at most 1s after SIGTERM" "$(echo $out)" \
+	"once coldstart is interrupted (SIGINT, SIGTERM), the server gets at most 1s after SIGTERM"
+
 # Usage errors.
 expect_rc 2 "missing --model" "$COLDSTART" run --server "$SRV"
 expect_rc 2 "bad --cold" "$COLDSTART" run --model m --cold lukewarm

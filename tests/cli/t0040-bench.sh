@@ -105,6 +105,25 @@ VB=$(vllm_bin)
 PATH=$VB:$PATH expect_rc 0 "bench with vllm on the PATH: the default template, parsed as vLLM's CLI parses it, runtime mode too" \
 	"$COLDSTART" bench --nvme nvme/qwen --net net/qwen --modes nvme,net,runtime --repeat 1 --max-model-len 2048 --csv v.csv -q
 check "... three rows, each with the context vLLM's stand-in used" [ "$(grep -c 'server=vllm;.*server_max_model_len=2048' v.csv)" = 3 ]
+# What coldstart adds to a server's arguments (runtime mode's
+# --load-format dummy) is arguments of the server's own, never text after
+# the template: not glued to a last word ending in a backslash, not after
+# a shell line's '| cat'.
+expect_argv rt.argv serve '{*}' --port '{port}' --max-model-len 2048 '\' --load-format dummy
+PATH=$VB:$PATH expect_rc 1 "runtime mode, a template ending in a backslash: the additions stay separate arguments" \
+	env CS_EXPECT_ARGV=$SCRATCH/rt.argv "$COLDSTART" bench --nvme nvme/qwen --modes runtime --repeat 1 --max-model-len 2048 --csv rt.csv -q \
+	--server 'vllm serve {model} --port {port} --max-model-len {max_model_len} \'
+contains "... so vLLM's parser names the stray backslash, and nothing else" "$err" "unrecognized arguments: \\"
+expect_argv rts.argv serve '{*}' --port '{port}' --max-model-len 2048 --load-format dummy
+PATH=$VB:$PATH expect_rc 2 "runtime mode under --shell: refused, not appended after the shell line" \
+	env CS_EXPECT_ARGV=$SCRATCH/rts.argv "$COLDSTART" bench --nvme nvme/qwen --modes runtime --repeat 1 --max-model-len 2048 --csv rts.csv -q \
+	--shell --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} 2>&1 | cat'
+contains "... saying what to give instead" "$err" "give --runtime-server TEMPLATE"
+PATH=$VB:$PATH expect_rc 0 "... --runtime-server under --shell is the user's own line" \
+	env CS_EXPECT_ARGV=$SCRATCH/rts.argv "$COLDSTART" bench --nvme nvme/qwen --modes runtime --repeat 1 --max-model-len 2048 --csv rts.csv -q \
+	--shell --server 'vllm serve {model} --port {port} --max-model-len {max_model_len} 2>&1 | cat' \
+	--runtime-server 'vllm serve {model} --port {port} --max-model-len {max_model_len} --load-format dummy 2>&1 | cat'
+no_leftovers "no server left after the runtime runs"
 
 # A failing run stops the bench with exit 1.
 expect_rc 1 "a failing server fails the bench" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --server "$F --port {port} --crash" --csv f.csv -q
@@ -135,4 +154,29 @@ assert all(len(r)==7 for r in rows)
 ids=[int(r[0]) for r in rows]
 assert sorted(ids)==list(range(1,17)), ids'
 no_leftovers "no server left"
+
+# A staged copy belongs to the bench that holds its lock, not to a PID: a
+# bench in its own PID namespace (a container sharing the stage root) is
+# PID 1 there, alive here whatever becomes of it. Killed with kill -9 while
+# its server runs, it leaves its copy; the next bench removes it.
+if [ "$(id -u)" = 0 ] && unshare --pid --fork true 2>/dev/null; then
+	NR=$SCRATCH/ns-root
+	unshare --pid --fork "$COLDSTART" bench --net net/qwen --modes staged --repeat 1 --stage-root "$NR" \
+		--server "$SRV --never-ready" --timeout 60s --csv ns.csv -q >/dev/null 2>&1 &
+	up=$!
+	for _ in $(seq 200); do ls "$NR" 2>/dev/null | grep -q -- '-bench-' && break; sleep 0.05; done
+	check "the namespaced bench published its copy" [ -n "$(ls "$NR" | grep -- '-bench-')" ]
+	expect_rc 0 "another bench meanwhile" "$COLDSTART" bench --net net/qwen --modes staged --repeat 1 \
+		--stage-root "$NR" --server "$SRV" --csv ns-live.csv
+	lacks "... leaves the live bench's copy alone" "$err" "left by a bench that was killed"
+	kill -9 "$(cat /proc/$up/task/$up/children 2>/dev/null)" 2>/dev/null
+	wait "$up" 2>/dev/null
+	no_leftovers "kill -9 of the namespaced bench: its server goes too" 3
+	check "... its copy is left" [ -n "$(ls "$NR" | grep -- '-bench-')" ]
+	expect_rc 0 "the next bench" "$COLDSTART" bench --net net/qwen --modes staged --repeat 1 --stage-root "$NR" \
+		--server "$SRV" --csv ns-next.csv
+	contains "... removes the killed bench's copy" "$err" "left by a bench that was killed"
+	check "... nothing of it is left" [ -z "$(ls "$NR" "$NR/.partial" | grep -- '-bench-')" ]
+	check "... nor its hold" [ -z "$(ls "$NR/.bench")" ]
+fi
 done_testing

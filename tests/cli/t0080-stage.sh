@@ -249,6 +249,45 @@ if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ]; then
 	"$COLDSTART" netsim --unmount nmp 2>/dev/null
 fi
 
+# A journal's records are read strictly. A stage killed mid-copy leaves a
+# partial copy and its journal; each crafted record below claims chunk 1 of
+# the file, whose bytes are zeroed: read as a wrapped or lenient number, it
+# would be taken for done and the zeros published. Refused, the record (and
+# what follows it) is not trusted: the chunk is copied again.
+mkdir jsrc && head -c 3145728 /dev/urandom >jsrc/blob
+"$COLDSTART" stage jsrc --root "$R" --name j --kind dir --chunk 1M --bwlimit 1M -q >/dev/null 2>&1 &
+pid=$!
+journal_has "$R" j 1
+kill -9 $pid
+wait $pid 2>/dev/null
+check "a killed stage left a partial copy and its journal" [ -e "$R/.partial/j.journal" ] && [ -e "$R/.partial/j/blob" ]
+mkdir jsave && cp -a "$R/.partial/j" "$R/.partial/j.journal" jsave/
+for rec in "c 0 -18446744073709551615 0000000000000000" "c 0 +1 0000000000000000" "c 0 1 0x00000000000000" \
+	"c 0 1 -000000000000001" "c 0 18446744073709551617 0000000000000000" "c 0 01 0000000000000000x"; do
+	rm -rf "$R/.partial/j" "$R/.partial/j.journal"
+	cp -a jsave/j jsave/j.journal "$R/.partial/"
+	head -2 jsave/j.journal >"$R/.partial/j.journal"
+	printf '%s\n' "$rec" >>"$R/.partial/j.journal"
+	dd if=/dev/zero of="$R/.partial/j/blob" bs=1M seek=1 count=1 conv=notrunc status=none
+	expect_rc 0 "a journal record '$rec': the stage completes" "$COLDSTART" stage jsrc --root "$R" --name j --kind dir \
+		--chunk 1M --json
+	check "... copying chunk 1 again: nothing resumed" [ "$(jget "$out" 'd["resumed_bytes"]')" = 0 ]
+	check "... the copy is the source's bytes" cmp -s jsrc/blob "$R/j/blob"
+	"$COLDSTART" cache rm j --root "$R" 2>/dev/null
+done
+# And the stage lock's PID, shown while waiting, only when it is one.
+mkdir -p "$R/.locks"
+for holder in 99999999999999999999 -5 4294967297; do
+	printf '%s\n' "$holder" >"$R/.locks/j.stage"
+	( exec 9<>"$R/.locks/j.stage"; flock 9; sleep 1.5 ) &
+	lp=$!
+	for _ in $(seq 100); do flock -n "$R/.locks/j.stage" true 2>/dev/null || break; sleep 0.02; done
+	expect_rc 0 "a stage waiting on a lock that names '$holder'" "$COLDSTART" stage jsrc --root "$R" --name j --kind dir
+	contains "... says another process, naming no PID" "$err" "waiting: another process is staging 'j'"
+	wait $lp
+	"$COLDSTART" cache rm j --root "$R" 2>/dev/null
+done
+
 # bench: staged and net+prefetch modes.
 if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ]; then
 	expect_rc 0 "bench with staged and net+prefetch" "$COLDSTART" bench --nvme src --modes nvme,staged,net+prefetch --repeat 1 \

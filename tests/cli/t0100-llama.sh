@@ -177,7 +177,13 @@ fi
 expect_rc 1 "bench refuses a corrupt GGUF before starting anything" "$COLDSTART" bench --nvme short-data.gguf --net short-data.gguf --server llama.cpp -n 1 --csv never.csv
 contains "names the tensor" "$err" "tensor 'output.weight'"
 check "no CSV written" [ ! -e never.csv ]
-expect_rc 1 "run: the engine refuses it and the run fails" "$COLDSTART" run -m truncated.gguf --server llama.cpp --csv runs.csv --record-failures
+expect_rc 1 "run refuses a corrupt GGUF before starting anything, as bench does" "$COLDSTART" run -m truncated.gguf \
+	--server llama.cpp --csv runs0.csv --record-failures
+contains "names the key" "$err" "model refused: 'truncated.gguf': key 'tokenizer.ggml.tokens'"
+check "no row: nothing was run" [ "$(tail -n +2 runs0.csv 2>/dev/null | wc -l)" = 0 ]
+# The engine's own refusal, of a file coldstart was not asked to check.
+expect_rc 1 "run: the engine refuses its file and the run fails" "$COLDSTART" run -m tiny.gguf --csv runs.csv --record-failures \
+	--server "node '$REPO_ROOT/bench/servers/llama_serve.mjs' truncated.gguf --port {port} --ctx-size {max_model_len}"
 contains "the engine's own error is shown" "$err" "gguf_init_from_reader: failed to read key-value pairs"
 check "the failure is recorded" sh -c "tail -1 runs.csv | grep -q 'status=failed:exited'"
 no_leftovers "no process left"

@@ -146,6 +146,19 @@ if ! touch ro/x 2>/dev/null; then
 fi
 expect_rc 1 "--ready-file naming a directory: refused" timeout 30 "$COLDSTART" exec --model src/m --ready-file ro -- "$F" --port 1
 
+# --model PATH (no staging) is checked as stage checks what it publishes:
+# a checkpoint with a tensor defined twice never reaches the server.
+M="$FIXTURES_SRC/malformed"
+expect_rc 1 "--model with a tensor in two shards: refused" timeout 30 "$COLDSTART" exec \
+	--model "$M/unindexed-duplicate-tensor" -- /bin/touch started
+contains "... naming the tensor and both shards" "$err" "tensor 'b.weight' is in two shards: 'extra.safetensors' and 'model.safetensors'"
+expect_rc 1 "--model with an index mapping a tensor twice: refused" timeout 30 "$COLDSTART" exec \
+	--model "$M/index-duplicate-key" -- /bin/touch started
+contains "... naming the tensor" "$err" "tensor 'a.weight' is mapped twice"
+check "... the server never started" [ ! -e started ]
+expect_rc 0 "--model with a good checkpoint runs" timeout 30 "$COLDSTART" exec -q --model "$M/good" -- /bin/echo {model}
+check "... given its path" [ "$out" = "$M/good" ]
+
 # Usage errors.
 expect_rc 2 "no -- before the server" "$COLDSTART" exec --model src/m "$F"
 expect_rc 2 "a word before -- (it would become the server's command)" "$COLDSTART" exec --model src/m stray -- "$F" --port 1

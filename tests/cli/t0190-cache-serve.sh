@@ -89,6 +89,8 @@ flip_keep "$(shard tx)"
 check "same size, mtime put back (xxh3 copy): ls says changed, not ok" [ "$(ls_state tx)" = changed ]
 peer_fails tx "same size, mtime put back (xxh3 copy)"
 contains "... the server said the copy is damaged (409)" "$err" "409"
+contains "... and why, in the server's own words" "$err" "HTTP 409: '$A/tx/"
+contains "... (the changed bytes)" "$err" "changed after it was staged: its bytes no longer hash as staged"
 check "... it is marked corrupt now" [ "$(ls_state tx)" = corrupt ]
 contains "... ls names the file and who found it" "$("$COLDSTART" cache ls --root "$A" 2>&1 >/dev/null)" "found by cache serve"
 check "... and nothing of it is served any more (404)" [ "$(code "${U}tx/config.json")" = 404 ]
@@ -108,6 +110,7 @@ truncate -s -1 "$(shard tt)"
 check "truncated: ls says damaged" [ "$(ls_state tt)" = damaged ]
 peer_fails tt "truncated"
 contains "... refused at the listing already (409)" "$err" "409"
+contains "... its reason shown, though a HEAD carries no body" "$err" "the manifest says"
 
 f=$(shard tr)
 cp -p "$f" "$SCRATCH/new" && flip_keep "$SCRATCH/new" && mv "$SCRATCH/new" "$f"

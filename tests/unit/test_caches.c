@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -43,6 +45,38 @@ static void touch(const char *path, const char *text, mode_t mode)
 		}
 		close(fd);
 	}
+}
+
+/* cc_private_dir while another process sweeps the same directory with
+ * cc_remove_unlocked without pause (as a second exec or bench starting on
+ * the node does): every directory it returns must exist, be locked by it,
+ * and be the one locked. A gap between creating and locking lets the
+ * sweeper take (and remove) a new directory. Returns the failures. */
+static int private_dirs_under_sweep(const char *parent, int rounds)
+{
+	fflush(stdout);
+	pid_t sweeper = fork();
+	if (sweeper == 0) {
+		for (;;)
+			cc_remove_unlocked(parent, "race", NULL, NULL);
+	}
+	int bad = 0;
+	for (int i = 0; i < rounds; i++) {
+		int fd;
+		struct cs_err err;
+		char *p = cc_private_dir(parent, "race", &fd, &err);
+		struct stat a, b;
+		if (!p || fstat(fd, &a) || stat(p, &b) || a.st_ino != b.st_ino)
+			bad++;
+		if (p)
+			rmdir(p);
+		if (fd >= 0)
+			close(fd);
+		free(p);
+	}
+	kill(sweeper, SIGKILL);
+	waitpid(sweeper, NULL, 0);
+	return bad;
 }
 
 int main(void)
@@ -123,9 +157,14 @@ int main(void)
 	char *held = cc_private_dir(tmpl, "cold", &lfd, &err);
 	cc_remove_stale(&o);
 	ok(held && access(held, F_OK) == 0, "a held one is not");
+	ok(held && stat(held, &sb) == 0 && (sb.st_mode & 0777) == 0700, "... and it is private (0700)");
 	close(lfd);
 	cc_remove_stale(&o);
 	ok(held && access(held, F_OK) != 0, "... until its holder lets go");
+	char *race = path_join(tmpl, "race");
+	mkdir(race, 0755);
+	is_int(private_dirs_under_sweep(race, 3000), 0, "a new private directory is never taken by a concurrent sweep");
+	free(race);
 	free(held);
 	free(dead);
 	free(ca);

@@ -5,11 +5,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __x86_64__
+#include <linux/filter.h>
+#include <linux/fs.h>
+#include <linux/seccomp.h>
+#endif
 
 #include "core/fsutil.h"
 #include "core/util.h"
@@ -80,6 +88,117 @@ static int sweep_elsewhere(const char *prefix)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+#ifdef __x86_64__
+/* A seccomp filter: renameat2(RENAME_EXCHANGE) fails EINVAL (a file system
+ * without it), and the process is killed at the rename(2) whose argument
+ * argi is the pointer `at` -- between fs_exchange's fallback renames, as a
+ * kill -9 would land there (no cleanup runs). */
+static int filter_renames(const char *at, int argi)
+{
+	uint64_t v = (uint64_t)(uintptr_t)at;
+	unsigned lo = offsetof(struct seccomp_data, args) + 8 * (unsigned)argi, hi = lo + 4;
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_renameat2, 0, 2),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args) + 8 * 4),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, RENAME_EXCHANGE, 7, 5),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rename, 0, 4),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, lo),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)v, 0, 2),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, hi),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(v >> 32), 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* fs_exchange(a, b) in a child, through the fallback, killed at the rename
+ * that names `at` as argument argi. 1 when it died there. */
+static int exchange_killed(const char *a, const char *b, const char *at, int argi)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (filter_renames(at, argi))
+			_exit(2);
+		fs_exchange(a, b);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS;
+}
+#endif
+
+/* DIR/NAME/which holds TEXT. */
+static void put(const char *d, const char *text)
+{
+	mkdir(d, 0755);
+	char *p = xasprintf("%s/which", d);
+	FILE *f = fopen(p, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	free(p);
+}
+
+static const char *which(const char *d)
+{
+	char *p = xasprintf("%s/which", d);
+	const char *w = slurp(p);
+	free(p);
+	return w ? w : "(none)";
+}
+
+/* fs_exchange's fallback killed between its renames: the next exchange
+ * of b finds b whole and leaves nothing beside it. */
+static void exchange_fallback_killed(void)
+{
+#ifdef __x86_64__
+	char *x = xasprintf("%s/x", dir);
+	mkdir(x, 0755);
+	char *a = xasprintf("%s/new", x), *b = xasprintf("%s/pub", x), *c = xasprintf("%s/newer", x);
+	put(a, "new");
+	put(b, "old");
+	/* Killed after its first rename: b is only in the side name. */
+	ok(exchange_killed(a, b, a, 0), "fallback exchange killed before its second rename");
+	ok(access(b, F_OK) != 0 && access(a, F_OK) == 0, "... b is only under a side name now");
+	ok(fs_exchange(a, b) == 0, "the next exchange of the same paths succeeds");
+	is_str(which(b), "new", "... b holds the new copy");
+	is_str(which(a), "old", "... a the old one");
+	DIR *d = opendir(x);
+	int n = 0;
+	while (fs_readdir(d))
+		n++;
+	closedir(d);
+	is_int(n, 2, "... and nothing else is left beside them");
+	/* Killed after its second rename: b is new, the old copy in the side name. */
+	fs_remove_tree(a);
+	put(a, "newest");
+	ok(exchange_killed(a, b, a, 1), "fallback exchange killed before its last rename");
+	ok(access(a, F_OK) != 0, "... a is gone, the old copy under a side name");
+	is_str(which(b), "newest", "... b holds the new copy");
+	put(c, "newer");
+	ok(fs_exchange(c, b) == 0, "a later exchange of b");
+	d = opendir(x);
+	n = 0;
+	while (fs_readdir(d))
+		n++;
+	closedir(d);
+	is_int(n, 2, "... removed the killed exchange's side copy: only b and the other side are left");
+	free(a);
+	free(b);
+	free(c);
+	free(x);
+#else
+	ok(1, "# skip fs_exchange's fallback is tested on x86-64 only (seccomp filter)");
+#endif
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -89,6 +208,18 @@ int main(void)
 	killed_writer(".a.tmp-", 0);
 	killed_writer(".a.tmp-", 1);
 	is_int(count(".a.tmp-"), 2, "both temporaries were left behind");
+	DIR *ad = opendir(dir);
+	int abandoned = 0;
+	for (struct dirent *de; (de = fs_readdir(ad));) {
+		char *p = path_join(dir, de->d_name);
+		abandoned += !strncmp(de->d_name, ".a.tmp-", 7) && fs_temp_abandoned(p) == 1;
+		free(p);
+	}
+	closedir(ad);
+	is_int(abandoned, 2, "fs_temp_abandoned: both are abandoned");
+	char *gone = path_join(dir, ".a.tmp-1-00000000");
+	is_int(fs_temp_abandoned(gone), 1, "... and so is one that is gone");
+	free(gone);
 	is_int(fs_temp_sweep(dir, ".a.tmp-"), 2, "the sweep removes both");
 	is_int(count(".a.tmp-"), 0, "nothing of them is left");
 
@@ -101,6 +232,8 @@ int main(void)
 	ok(!strncmp(name, want, strlen(want)) && strlen(name) == strlen(want) + 8, "named PREFIX<pid>-<8 hex>: %s", name);
 	free(want);
 	free(name);
+	is_int(fs_temp_abandoned(live.path), 0, "a live writer's temporary is not abandoned");
+	is_int(fs_temp_abandoned(livedir.path), 0, "... nor its directory");
 	is_int(sweep_elsewhere(".b.tmp-"), 0, "a concurrent sweep removes nothing");
 	is_int(fs_temp_sweep(dir, ".b.tmp-"), 0, "nor does one in the same process");
 	is_int(count(".b.tmp-"), 2, "both live temporaries are still there");
@@ -146,8 +279,17 @@ int main(void)
 	ok(fs_write_file_sync(nodir, "x", 1, &err) < 0 && err.code == ENOENT, "a missing directory: ENOENT");
 	ok(strstr(err.msg, nodir) != NULL, "the message names the file: %s", err.msg);
 	free(nodir);
+
+	/* fs_probe_write: the temporary made and removed, nothing else. */
+	ok(fs_probe_write(path) == 0, "fs_probe_write beside out.md");
+	is_int(count(".out.md.tmp-"), 0, "leaves no temporary");
+	char *probe_missing = xasprintf("%s/no/such/ready", dir);
+	ok(fs_probe_write(probe_missing) < 0 && errno == ENOENT, "a missing directory: ENOENT");
+	free(probe_missing);
 	free(path);
 	free(final);
+
+	exchange_fallback_killed();
 
 	fs_remove_tree(dir);
 	return done_testing();

@@ -101,6 +101,41 @@ static void names(const char *url, const char *want)
 	free(n);
 }
 
+/* hs_reason of body (as text/plain unless ctype): want, or NULL. */
+static void reason(const char *body, const char *ctype, const char *want, const char *what)
+{
+	char *r = hs_reason(body, strlen(body), ctype);
+	if (want)
+		is_str(r ? r : "(null)", want, "reason: %s", what);
+	else
+		ok(!r, "no reason: %s (%s)", what, r ? r : "null");
+	free(r);
+}
+
+static void reasons(void)
+{
+	reason("'m/x' is damaged\n", "text/plain", "'m/x' is damaged", "one line, its newline dropped");
+	reason("\n\n  first\r\nsecond\n", "text/plain", "first", "the first non-blank line only");
+	reason("a\x1b[31mred\x07\tb", "text/plain", "a [31mred b", "control characters are spaces, never sent on");
+	reason("caf\xc3\xa9 \xc2\x9b" "2J", "text/plain", "caf? ?2J", "non-ASCII, a C1 control included, is '?'");
+	reason("{\"error\": \"no such model\"}", "application/json", "{\"error\": \"no such model\"}", "JSON is text");
+	reason("<html><head><title>403 Forbidden</title></head><body>...</body></html>", "text/html", "403 Forbidden",
+	       "an HTML page: its title");
+	reason("<html><body><h1>x</h1></body></html>", "text/html", NULL, "an HTML page without a title");
+	reason("\x01\x02binary", "application/octet-stream", NULL, "a body that is not text");
+	reason("see https://u:pw-SECRET@h/x?sig=SECRET now", "text/plain", "see https://REDACTED@h/x?REDACTED now",
+	       "a URL's credentials hidden");
+	reason("   \n\t\n", "text/plain", NULL, "only blanks");
+	char big[600];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	char *r = hs_reason(big, strlen(big), "");
+	ok(r && strlen(r) == HS_REASON_MAX + 3 && !strcmp(r + HS_REASON_MAX, "..."), "at most %d bytes, then '...'",
+	   HS_REASON_MAX);
+	free(r);
+	ok(!hs_reason("a\0b", 3, ""), "no Content-Type and a NUL byte: not text");
+}
+
 int main(void)
 {
 	ok(hs_is_url("http://h/x") && hs_is_url("HTTPS://h/") && !hs_is_url("s3://b/k") && !hs_is_url("/mnt/x") &&
@@ -116,5 +151,6 @@ int main(void)
 	names("http://h/models/qwen-7b/", "qwen-7b");
 	names("http://u:p@h/models/qwen-q8_0.gguf?sig=1", "qwen-q8_0");
 	check_responses();
+	reasons();
 	return done_testing();
 }

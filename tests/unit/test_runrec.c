@@ -244,27 +244,34 @@ static void test_checks(void)
 	free(csv);
 }
 
-/* A URL model: which servers can take it, and vllm's loader for s3://. */
-static void test_remote_template(void)
+/* A URL model: which servers can take it, and vllm's loader for s3://,
+ * as arguments of vllm's own (never text after the template). */
+static void test_remote_args(void)
 {
 	struct cs_err err;
-	char *t = (char *)1;
-	ok(rr_remote_template("vllm serve {model} --port {port}", "/mnt/nvme/m", &t, &err) == 0 && !t,
-	   "a path: the template as it is");
-	int rc = rr_remote_template("vllm serve {model} --port {port}", "s3://b/m", &t, &err);
-	ok(rc == 0 && t && !strcmp(t, "vllm serve {model} --port {port} --load-format runai_streamer"),
-	   "vllm + s3://: the Run:ai streamer (%s)", t ? t : "NULL");
-	free(t);
-	ok(rr_remote_template("vllm serve {model} --load-format runai_streamer_sharded", "s3://b/m", &t, &err) == 0 &&
-		   !t, "a --load-format of the user's own is kept");
-	ok(rr_remote_template("vllm serve {model}", "https://h/m/", &t, &err) == 0 && !t,
-	   "vllm + https://: nothing added");
-	ok(rr_remote_template("'/usr/bin/coldstart' refserve {model} --port {port}", "s3://b/m", &t, &err) == -1 &&
-		   err.code == EINVAL && strstr(err.msg, "refserve reads local files only") && !t,
+	const char *const *a = (const char *const *)1;
+	ok(rr_remote_args("vllm serve {model} --port {port}", 0, "/mnt/nvme/m", &a, &err) == 0 && !a,
+	   "a path: nothing added");
+	int rc = rr_remote_args("vllm serve {model} --port {port}", 0, "s3://b/m", &a, &err);
+	ok(rc == 0 && a && !strcmp(a[0], "--load-format") && !strcmp(a[1], "runai_streamer") && !a[2],
+	   "vllm + s3://: the Run:ai streamer, as two arguments");
+	ok(rr_remote_args("vllm serve {model} --port {port} 2>&1 | tee log", 1, "s3://b/m", &a, &err) == -1 &&
+		   err.code == EINVAL && strstr(err.msg, "--shell") && !a,
+	   "... under --shell refused, never appended after '| tee log': %s", err.msg);
+	ok(rr_remote_args("vllm serve {model} --load-format runai_streamer_sharded", 1, "s3://b/m", &a, &err) == 0 && !a,
+	   "a --load-format of the user's own is kept (shell or not)");
+	ok(rr_remote_args("vllm serve {model}", 0, "https://h/m/", &a, &err) == 0 && !a, "vllm + https://: nothing added");
+	ok(rr_remote_args("'/usr/bin/coldstart' refserve {model} --port {port}", 0, "s3://b/m", &a, &err) == -1 &&
+		   err.code == EINVAL && strstr(err.msg, "refserve reads local files only") && !a,
 	   "refserve refused: %s", err.msg);
-	ok(rr_remote_template("node /x/llama_serve.mjs {model} {port}", "http://u:pw-SECRET@h/m/?sig=SECRET", &t,
-			      &err) == -1 && strstr(err.msg, "llama.cpp") && !strstr(err.msg, "SECRET"),
+	ok(rr_remote_args("node /x/llama_serve.mjs {model} {port}", 0, "http://u:pw-SECRET@h/m/?sig=SECRET", &a, &err) ==
+			   -1 && strstr(err.msg, "llama.cpp") && !strstr(err.msg, "SECRET"),
 	   "llama.cpp refused, the URL shown without credentials: %s", err.msg);
+	static const char *const x[] = { "--dummy", NULL }, *const y[] = { "--a", "b", NULL };
+	const char **j = rr_args_join(x, y);
+	ok(j && !strcmp(j[0], "--dummy") && !strcmp(j[1], "--a") && !strcmp(j[2], "b") && !j[3], "rr_args_join");
+	free(j);
+	ok(!rr_args_join(NULL, NULL), "... NULL when there are none");
 }
 
 static char *slurp(const char *path)
@@ -378,7 +385,7 @@ int main(void)
 	test_notes_round_trip();
 	test_rr_run();
 	test_checks();
-	test_remote_template();
+	test_remote_args();
 	test_numbers();
 	test_secret_url();
 	if (fs_remove_tree(tmp))

@@ -55,6 +55,14 @@ int main(void)
 	}
 	ok(page("<Contents><Key>m/x</Key></Contents>", &f, &nf, &next, &e) == -1 && strstr(e.msg, "without Key or Size"),
 	   "an entry without a size");
+	const char *badsize[] = { "-1", "18446744073709551616", "0x10", "1.5", " 12", "+3", "" };
+	for (size_t i = 0; i < sizeof(badsize) / sizeof(badsize[0]); i++) {
+		char xml[512];
+		snprintf(xml, sizeof(xml), "<Contents><Key>m/x</Key><Size>%s</Size></Contents>", badsize[i]);
+		int rc = page(xml, &f, &nf, &next, &e);
+		ok(rc == -1 && strstr(e.msg, "not a byte count"), "a Size of '%s' refused, never wrapped", badsize[i]);
+		hs_files_free(f, nf);
+	}
 	ok(page("<IsTruncated>true</IsTruncated>", &f, &nf, &next, &e) == -1 && strstr(e.msg, "continuation token"),
 	   "truncated without a token");
 

@@ -151,6 +151,14 @@ int main(void)
 	uint64_t u;
 	ok(parse_u64("18446744073709551615", &u) == 0 && u == UINT64_MAX, "parse_u64 max");
 	ok(parse_u64("18446744073709551616", &u) < 0, "parse_u64 overflow");
+	ok(parse_hex64("00000000000000ab", &u) == 0 && u == 0xab, "parse_hex64: 16 digits");
+	ok(parse_hex64("ffffffffffffffff", &u) == 0 && u == UINT64_MAX, "parse_hex64 max");
+	const char *badhex[] = { "ab", "0x000000000000ab", "-000000000000001", "+000000000000001", "00000000000000AB",
+				 "000000000000000ab", " 00000000000000a", "00000000000000g0", "" };
+	int hexbad = 0;
+	for (size_t i = 0; i < sizeof(badhex) / sizeof(*badhex); i++)
+		hexbad += parse_hex64(badhex[i], &u) < 0;
+	is_int(hexbad, (int)(sizeof(badhex) / sizeof(*badhex)), "parse_hex64 refuses other lengths, 0x, signs, case, blanks");
 	ok(parse_u64("-1", &u) < 0, "parse_u64 negative");
 
 	ok(parse_int_range(" 8", 1, 64, &l) < 0, "parse_int_range: a leading blank");
