@@ -131,24 +131,34 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *le
 {
 	if (!h)
 		return 0;
-	unsigned long long a = 0, b = 0;
-	char tail;
-	if (sscanf(h, "bytes=%llu-%llu%c", &a, &b, &tail) == 2) {
-		if (a > b || a >= size)
-			return -1;
-		if (b >= size)
-			b = size - 1;
-	} else if (sscanf(h, "bytes=%llu-%c", &a, &tail) == 1 && h[strlen(h) - 1] == '-') {
-		if (a >= size)
-			return -1;
-		b = size - 1;
-	} else if (sscanf(h, "bytes=-%llu%c", &b, &tail) == 1) {
+	if (strncmp(h, "bytes=", 6))
+		return -1;
+	/* Digits only on each side of the one '-' (no sign, no blank, no
+	 * second range): "%llu" would read "1--5" as 1 to 2^64 - 5. */
+	const char *p = h + 6, *dash = strchr(p, '-');
+	if (!dash || strchr(dash + 1, '-') || strspn(p, "0123456789") != (size_t)(dash - p) ||
+	    strspn(dash + 1, "0123456789") != strlen(dash + 1) || (dash == p && !dash[1]))
+		return -1;
+	char first[24], last[24];
+	size_t nf = (size_t)(dash - p), nl = strlen(dash + 1);
+	if (nf >= sizeof(first) || nl >= sizeof(last))
+		return -1;
+	memcpy(first, p, nf);
+	first[nf] = '\0';
+	memcpy(last, dash + 1, nl + 1);
+	uint64_t a = 0, b = 0;
+	if ((nf && parse_u64(first, &a)) || (nl && parse_u64(last, &b)))
+		return -1;
+	if (!nf) { /* bytes=-N: the last N bytes */
 		if (!b || !size)
 			return -1;
 		a = b >= size ? 0 : size - b;
 		b = size - 1;
 	} else {
-		return -1;
+		if (a >= size || (nl && a > b))
+			return -1;
+		if (!nl || b >= size)
+			b = size - 1;
 	}
 	*off = a;
 	*len = b - a + 1;

@@ -58,6 +58,10 @@ check "bytes=100- (to the end)" cmp_range 100- 100 $((size - 100))
 check "bytes=-5 (the last five)" cmp_range -5 $((size - 5)) 5
 check "206 with Content-Range" sh -c 'curl -s -D - -o /dev/null -r 0-0 "$1" | grep -qi "^content-range: bytes 0-0/$2"' _ "${U}m/config.json" "$size"
 check "a range past the end: 416" [ "$(code -r $((size + 10))-$((size + 20)) "${U}m/config.json")" = 416 ]
+# Only digits either side of one '-': "%llu" read "1--5" as 1 to 2^64 - 5.
+for r in 1--5 +1-5 1-+5 -0 - 1-5,7-9 ' 1-5' 0x1-5 18446744073709551616-; do
+	check "not a range a server may satisfy: bytes=$r is 416" [ "$(code -H "Range: bytes=$r" "${U}m/config.json")" = 416 ]
+done
 etag=$(curl -sI "${U}m/config.json" | sed -n 's/^[Ee][Tt]ag: *//p' | tr -d '\r')
 check "HEAD: the size and an ETag" sh -c 'curl -sI "$1" | grep -qi "^content-length: $2"' _ "${U}m/config.json" "$size" && [ -n "$etag" ]
 check "If-Match on that ETag: served" [ "$(code -H "If-Match: $etag" "${U}m/config.json")" = 200 ]
