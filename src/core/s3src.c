@@ -393,13 +393,16 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 		return 1;
 	}
 	int e = a->status == 404 ? ENOENT : a->status == 403 || a->status == 401 ? EACCES : EIO;
-	rc = cs_fail(err, e, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s%s", bucket, prefix, a->status,
-		     code ? " " : "", code ? code : "", msg ? " (" : "", msg ? msg : "", msg ? ")" : "",
-		     a->reqid[0] ? ", request id " : "");
-	if (a->reqid[0]) {
-		size_t l = strlen(err->msg);
-		snprintf(err->msg + l, sizeof(err->msg) - l, "%s", a->reqid);
-	}
+	/* What the server says goes into a message as one printable line. */
+	char *c = code ? hs_reason(code, strlen(code), "text/plain") : NULL;
+	char *t = msg ? hs_reason(msg, strlen(msg), "text/plain") : NULL;
+	char *id = a->reqid[0] ? hs_reason(a->reqid, strlen(a->reqid), "text/plain") : NULL;
+	rc = cs_fail(err, e, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s%s%s", bucket, prefix, a->status,
+		     c ? " " : "", c ? c : "", t ? " (" : "", t ? t : "", t ? ")" : "", id ? ", request id " : "",
+		     id ? id : "");
+	free(c);
+	free(t);
+	free(id);
 	free(code);
 	free(msg);
 	return rc;

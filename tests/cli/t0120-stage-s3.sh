@@ -237,6 +237,30 @@ AWS_ACCESS_KEY_ID=WRONGKEY expect_rc 1 "a wrong access key" "$COLDSTART" stage s
 contains "names the prefix and the S3 code" "$err" "s3://models/qwen/m/: listing failed: HTTP 403 InvalidAccessKeyId"
 expect_rc 1 "a missing bucket" "$COLDSTART" stage s3://no-such-bucket/m --root "$R" --name w2
 contains "NoSuchBucket" "$err" "s3://no-such-bucket/m/: listing failed: HTTP 404 NoSuchBucket"
+# A store's error text reaches the terminal as one printable line: an
+# escape sequence or a line break in <Message> or x-amz-request-id is not
+# passed through (a hostile or broken endpoint writes to the user's tty).
+EVILP=$(free_port)
+python3 - "$EVILP" >/dev/null 2>&1 <<'PYEOF' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = b"<Error><Code>Access\x1b[2JDenied</Code><Message>no\nFAKE: line \x1b]0;title\x07</Message></Error>"
+        self.send_response(403); self.send_header("Content-Type", "application/xml")
+        self.send_header("x-amz-request-id", "id\x1b[31m"); self.send_header("Content-Length", str(len(b)))
+        self.end_headers(); self.wfile.write(b)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PYEOF
+EVILPID=$!
+at_exit "kill $EVILPID 2>/dev/null"
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$EVILP/" && break; sleep 0.05; done
+AWS_ENDPOINT_URL=http://127.0.0.1:$EVILP expect_rc 1 "a store whose error text holds control characters" \
+	"$COLDSTART" stage s3://models/qwen/m --root "$R" --name w5
+contains "the error still names the status" "$err" "listing failed: HTTP 403"
+check "no escape character reaches stderr" sh -c '! printf %s "$1" | grep -q "$(printf "\033")"' _ "$err"
+check "nor a line the store made up" [ "$(printf '%s\n' "$err" | grep -c '^FAKE')" = 0 ]
+kill $EVILPID 2>/dev/null; wait $EVILPID 2>/dev/null
 expect_rc 1 "a missing key" "$COLDSTART" stage s3://models/qwen/m/nope.gguf --root "$R" --name w3
 contains "names the key" "$err" "s3://models/qwen/m/nope.gguf: no such object"
 expect_rc 1 "an empty prefix" "$COLDSTART" stage s3://models/nothing/here --root "$R" --name w4
