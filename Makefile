@@ -47,7 +47,7 @@ FUSE_LIBS := -lfuse3
 endif
 LIBS := -ljansson -lxxhash -lcurl -lcrypto -lmicrohttpd $(FUSE_LIBS) -ldl -lpthread -lm
 
-CORE_SRC := $(sort $(wildcard src/core/*.c))
+CORE_SRC := $(sort $(wildcard src/core/*/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
 APP_SRC  := src/main.c src/cli.c src/opts.c $(CMD_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(O)/%.o)
@@ -128,7 +128,7 @@ test: deps
 # The engine never prints to stdout/stderr, never exits, never reaches into
 # the command side (the objects' undefined symbols and the sources' includes).
 check-layers: $(CORE_LIB)
-	@sh scripts/check-layers.sh $(CORE_LIB) $(CORE_SRC) $(wildcard src/core/*.h)
+	@sh scripts/check-layers.sh docs/ARCHITECTURE.md $(CORE_LIB) $(CORE_SRC) $(wildcard src/core/*/*.h)
 
 check: all
 	$(MAKE) check-layers

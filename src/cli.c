@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/util.h"
-#include "core/banned.h"
+#include "core/base/util.h"
+#include "core/base/banned.h"
 
 volatile sig_atomic_t cli_signal;
 const char *cs_cmdname;

@@ -9,8 +9,8 @@
 
 #include "cli.h"
 #include "cmd/cmds.h"
-#include "core/util.h"
-#include "core/banned.h"
+#include "core/base/util.h"
+#include "core/base/banned.h"
 
 #ifndef CS_VERSION
 #define CS_VERSION "0.0.0"

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/strbuf.h"
-#include "core/util.h"
-#include "core/banned.h"
+#include "core/base/strbuf.h"
+#include "core/base/util.h"
+#include "core/base/banned.h"
 
 int opt_jobs_cb(const struct opt *o, const char *arg)
 {

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/workpool.h"
+#include "core/base/workpool.h"
 
 enum opt_type {
 	OPT_END, OPT_GROUP, OPT_FLAG, OPT_STRING, OPT_LIST, OPT_INT, OPT_SIZE, OPT_RATE, OPT_DURATION,

@@ -7,12 +7,12 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/fsutil.h"
-#include "../core/stagecache.h"
-#include "../core/util.h"
+#include "core/base/fsutil.h"
+#include "core/stage/stagecache.h"
+#include "core/base/util.h"
 #include "cacheserve.h"
 #include "cmds.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart cache ls [--root ROOT] [--json]\n"

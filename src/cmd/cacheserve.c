@@ -18,13 +18,13 @@
 #include <netinet/in.h>
 
 #include "../cli.h"
-#include "../core/fsutil.h"
-#include "../core/httpsrc.h"
-#include "../core/stagecache.h"
-#include "../core/util.h"
+#include "core/base/fsutil.h"
+#include "core/source/httpsrc.h"
+#include "core/stage/stagecache.h"
+#include "core/base/util.h"
 #include "cmds.h"
 #include "cacheserve.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 /*
  * One connection, from accept to close, for the request deadline: from

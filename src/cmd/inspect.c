@@ -6,10 +6,10 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/safetensors.h"
-#include "../core/util.h"
+#include "core/model/safetensors.h"
+#include "core/base/util.h"
 #include "cmds.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart inspect MODEL [--json] [--tensors]\n"

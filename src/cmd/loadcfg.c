@@ -6,10 +6,10 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/cuda.h"
-#include "../core/util.h"
-#include "../core/workpool.h"
-#include "../core/banned.h"
+#include "core/load/cuda.h"
+#include "core/base/util.h"
+#include "core/base/workpool.h"
+#include "core/base/banned.h"
 
 void loadcfg_init(struct load_cfg *c)
 {

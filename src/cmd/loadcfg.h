@@ -7,7 +7,7 @@
  */
 #include <stdint.h>
 
-#include "../core/loader.h"
+#include "core/load/loader.h"
 
 struct load_cfg {
 	const char *device;     /* auto (default), cuda, host */

@@ -8,13 +8,13 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/ckptwrite.h"
-#include "../core/gguf.h"
-#include "../core/ggufwrite.h"
-#include "../core/safetensors.h"
-#include "../core/util.h"
+#include "core/model/ckptwrite.h"
+#include "core/model/gguf.h"
+#include "core/model/ggufwrite.h"
+#include "core/model/safetensors.h"
+#include "core/base/util.h"
 #include "cmds.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 static const char usage_text[] =
 	"usage: coldstart mkmodel DIR --preset NAME [options]\n"

@@ -12,10 +12,10 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/netsim.h"
-#include "../core/util.h"
+#include "core/netsim/netsim.h"
+#include "core/base/util.h"
 #include "cmds.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 static const char usage_text[] =
 	"usage: coldstart netsim SRC MOUNTPOINT [--profile NAME] [--bw RATE] [--latency DUR]\n"

@@ -7,10 +7,10 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/pagecache.h"
-#include "../core/util.h"
+#include "core/io/pagecache.h"
+#include "core/base/util.h"
 #include "cmds.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart pages status PATH... [--json]\n"

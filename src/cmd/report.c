@@ -7,11 +7,11 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/fsutil.h"
-#include "../core/report.h"
-#include "../core/util.h"
+#include "core/base/fsutil.h"
+#include "core/report/report.h"
+#include "core/base/util.h"
 #include "cmds.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart report CSV [--md FILE] [--svg FILE] [--json] [options]\n"

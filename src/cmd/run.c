@@ -6,12 +6,12 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/csvlog.h"
-#include "../core/stagecache.h"
-#include "../core/util.h"
+#include "core/base/csvlog.h"
+#include "core/stage/stagecache.h"
+#include "core/base/util.h"
 #include "cmds.h"
 #include "runcfg.h"
-#include "../core/banned.h"
+#include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart run --model PATH|URL [--mode LABEL] [options]\n"

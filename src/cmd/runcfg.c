@@ -12,13 +12,13 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/fsutil.h"
-#include "../core/gguf.h"
-#include "../core/ready.h"
-#include "../core/stagecache.h"
-#include "../core/template.h"
-#include "../core/util.h"
-#include "../core/banned.h"
+#include "core/base/fsutil.h"
+#include "core/model/gguf.h"
+#include "core/run/ready.h"
+#include "core/stage/stagecache.h"
+#include "core/base/template.h"
+#include "core/base/util.h"
+#include "core/base/banned.h"
 
 #define VLLM_TEMPLATE "vllm serve {model} --port {port} --max-model-len {max_model_len}"
 

@@ -8,7 +8,7 @@
  */
 #include <jansson.h>
 
-#include "../core/runrec.h"
+#include "core/bench/runrec.h"
 
 struct run_cfg {
 	struct rr_opts o;             /* RR_OPTS_INIT; callbacks print to stderr */

@@ -7,13 +7,13 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "../core/fsutil.h"
-#include "../core/caches.h"
-#include "../core/stagecache.h"
-#include "../core/util.h"
+#include "core/base/fsutil.h"
+#include "core/bench/caches.h"
+#include "core/stage/stagecache.h"
+#include "core/base/util.h"
 #include "cmds.h"
-#include "../core/httpsrc.h"
-#include "../core/banned.h"
+#include "core/source/httpsrc.h"
+#include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart stage [SRC] [--root STAGING_ROOT] [--name NAME] [options]\n"

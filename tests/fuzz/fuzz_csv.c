@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/csvlog.h"
+#include "core/base/csvlog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/phases.h"
+#include "core/run/phases.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

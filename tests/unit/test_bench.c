@@ -1,6 +1,6 @@
-/* The bench's schedule, modes and statistics (core/bench.c, core/schema.c). */
+/* The bench's schedule, modes and statistics (core/bench/bench.c, core/base/schema.c). */
 #define _GNU_SOURCE
-#include "core/bench.h"
+#include "core/bench/bench.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/fsutil.h"
+#include "core/base/fsutil.h"
 
 #include "tap.h"
 

@@ -1,12 +1,12 @@
 /*
- * Compile and kernel cache sets (core/caches.c): the states and variables
+ * Compile and kernel cache sets (core/bench/caches.c): the states and variables
  * parsed and refused, the server's environment (ours replace, the rest
  * kept), and the sets themselves: a cold one empty and locked, removed
  * with its contents; a warm one kept with its marker; a private copy with
  * modes kept; abandoned sets removed, held ones not.
  */
 #define _GNU_SOURCE
-#include "core/caches.h"
+#include "core/bench/caches.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/fsutil.h"
+#include "core/base/fsutil.h"
 #include "tap.h"
 
 static int env_has(char **envp, const char *kv)

@@ -1,10 +1,10 @@
 /*
- * Object stores' whole-object checksums (core/checksum.c): known values of
+ * Object stores' whole-object checksums (core/io/checksum.c): known values of
  * each algorithm in the encoding S3 sends, which ETags and headers can be
  * checked, and a file checked and found different.
  */
 #define _GNU_SOURCE
-#include "core/checksum.h"
+#include "core/io/checksum.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/fsutil.h"
+#include "core/base/fsutil.h"
 #include "tap.h"
 
 static void of(const char *spec, const char *text, char *out)

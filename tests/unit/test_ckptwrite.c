@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
-#include "core/ckptwrite.h"
-#include "core/fsutil.h"
-#include "core/safetensors.h"
+#include "core/model/ckptwrite.h"
+#include "core/base/fsutil.h"
+#include "core/model/safetensors.h"
 
 #include <dirent.h>
 #include <fcntl.h>

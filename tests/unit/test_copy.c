@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-#include "core/copy.h"
-#include "core/fsutil.h"
+#include "core/io/copy.h"
+#include "core/base/fsutil.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
-#include "core/csvlog.h"
-#include "core/strbuf.h"
-#include "core/fsutil.h"
+#include "core/base/csvlog.h"
+#include "core/base/strbuf.h"
+#include "core/base/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -19,8 +19,8 @@
 #include <linux/seccomp.h>
 #endif
 
-#include "core/fsutil.h"
-#include "core/util.h"
+#include "core/base/fsutil.h"
+#include "core/base/util.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/cs-test-fsutil-XXXXXX";

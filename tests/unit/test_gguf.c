@@ -1,9 +1,9 @@
 #define _GNU_SOURCE
-#include "core/fsutil.h"
-#include "core/gguf.h"
-#include "core/ggufwrite.h"
-#include "core/modelspec.h"
-#include "core/safetensors.h"
+#include "core/base/fsutil.h"
+#include "core/model/gguf.h"
+#include "core/model/ggufwrite.h"
+#include "core/model/modelspec.h"
+#include "core/model/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>

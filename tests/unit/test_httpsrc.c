@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "core/httpsrc.h"
+#include "core/source/httpsrc.h"
 
 #include <errno.h>
 #include <stdlib.h>

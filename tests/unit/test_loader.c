@@ -1,9 +1,9 @@
 #define _GNU_SOURCE
-#include "core/ckptwrite.h"
-#include "core/fsutil.h"
-#include "core/loader.h"
-#include "core/safetensors.h"
-#include "core/tp.h"
+#include "core/model/ckptwrite.h"
+#include "core/base/fsutil.h"
+#include "core/load/loader.h"
+#include "core/model/safetensors.h"
+#include "core/load/tp.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
-#include "core/modelspec.h"
-#include "core/safetensors.h"
+#include "core/model/modelspec.h"
+#include "core/model/safetensors.h"
 
 #include "tap.h"
 

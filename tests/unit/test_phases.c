@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "core/phases.h"
+#include "core/run/phases.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
-#include "core/report.h"
-#include "core/timeline.h"
-#include "core/sysinfo.h"
+#include "core/report/report.h"
+#include "core/run/timeline.h"
+#include "core/run/sysinfo.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /*
- * The run record (core/runrec.c) read back by the report (core/report_*.c):
+ * The run record (core/bench/runrec.c) read back by the report (core/report/report_*.c):
  * the notes written for a run are what the report's parser understands.
  */
 #define _GNU_SOURCE
-#include "core/runrec.h"
+#include "core/bench/runrec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/csvlog.h"
-#include "core/fsutil.h"
-#include "core/phases.h"
-#include "core/report.h"
-#include "core/schema.h"
+#include "core/base/csvlog.h"
+#include "core/base/fsutil.h"
+#include "core/run/phases.h"
+#include "core/report/report.h"
+#include "core/base/schema.h"
 #include "tap.h"
 
 static char tmp[] = "/tmp/cs-test-runrec-XXXXXX";

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-#include "core/fsutil.h"
-#include "core/s3src.h"
+#include "core/base/fsutil.h"
+#include "core/source/s3src.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* The shaper's schedule: behaviour, not speed (no timing assertions). */
-#include "core/shaper.h"
-#include "core/util.h"
+#include "core/io/shaper.h"
+#include "core/base/util.h"
 
 #include "tap.h"
 

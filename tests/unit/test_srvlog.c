@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-#include "core/srvlog.h"
-#include "core/fsutil.h"
+#include "core/run/srvlog.h"
+#include "core/base/fsutil.h"
 
 #include <fcntl.h>
 #include <regex.h>

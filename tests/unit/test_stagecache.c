@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "core/stagecache_internal.h"
+#include "core/stage/stagecache_internal.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/fsutil.h"
+#include "core/base/fsutil.h"
 #include "tap.h"
 
 static void write_file(const char *path, const char *text)

@@ -1,4 +1,4 @@
-#include "core/template.h"
+#include "core/base/template.h"
 
 #include <stdio.h>
 #include <unistd.h>

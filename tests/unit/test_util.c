@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include "tap.h"
 

@@ -1,6 +1,6 @@
-/* The one chunk queue (core/workpool.c): every item once, first error, cancel. */
+/* The one chunk queue (core/base/workpool.c): every item once, first error, cancel. */
 #define _GNU_SOURCE
-#include "core/workpool.h"
+#include "core/base/workpool.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,0 +1,148 @@
+#ifndef CS_SAFETENSORS_H
+#define CS_SAFETENSORS_H
+/*
+ * safetensors: parse and validate safetensors headers and Hugging Face model
+ * directories (single file or sharded with model.safetensors.index.json).
+ *
+ * File layout: u64 little-endian N | N bytes of UTF-8 JSON | data.
+ * Validation rules (each failure names the file, the tensor and the rule):
+ *  - 8 <= file size, N <= ST_MAX_HEADER (100 MB) and 8 + N <= file size;
+ *  - the header is valid UTF-8 JSON, an object, no duplicate keys;
+ *  - "__metadata__", if present, maps strings to strings;
+ *  - each tensor has a known dtype, a shape of non-negative integers and
+ *    data_offsets [begin, end] with begin <= end;
+ *  - (end - begin) * 8 == product(shape) * dtype bits;
+ *  - sorted by offset, tensors start at 0, never overlap, leave no gap and end
+ *    exactly at the end of the file;
+ *  - a model directory: no tensor name in two files (with an index or
+ *    without one, when every *.safetensors is the model's), no key twice in
+ *    the index or config.json; a name defined twice is refused naming both
+ *    places (two byte offsets, two files, two weight_map lines).
+ *
+ * Ownership: every struct is filled by its *_open/parse function and released
+ * by the matching *_free; all strings inside are owned by the struct.
+ * Nothing here prints. Not thread-safe per struct; distinct structs are
+ * independent.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "core/base/util.h"
+
+#define ST_MAX_HEADER (100u * 1000u * 1000u)
+#define ST_MAX_DIMS 32
+
+enum st_dtype {
+	ST_BOOL, ST_U8, ST_I8, ST_F8_E4M3, ST_F8_E5M2, ST_F8_E8M0, ST_I16, ST_U16,
+	ST_F16, ST_BF16, ST_I32, ST_U32, ST_F32, ST_F64, ST_I64, ST_U64, ST_C64,
+	ST_F4, ST_F6_E2M3, ST_F6_E3M2,
+	ST_NDTYPES
+};
+
+const char *st_dtype_name(int dtype);
+unsigned st_dtype_bits(int dtype);
+/* Returns the dtype for a name like "BF16", or -1. */
+int st_dtype_parse(const char *name);
+
+struct st_tensor {
+	char *name;
+	int dtype;
+	int ndim;
+	uint64_t shape[ST_MAX_DIMS];
+	uint64_t nelem;
+	uint64_t begin, end;      /* relative to the start of the data region */
+};
+
+struct st_header {
+	uint64_t header_len;      /* N */
+	uint64_t data_start;      /* 8 + N: absolute offset of the data region */
+	uint64_t data_len;
+	size_t ntensors;
+	struct st_tensor *tensors; /* sorted by begin offset (file order) */
+	size_t nmeta;
+	char **meta_keys, **meta_vals;
+};
+
+/*
+ * Parse a whole safetensors prefix. buf holds the first len bytes of a file
+ * whose total size is file_size (len may equal file_size, or be just 8 + N).
+ * On error returns -1 with err filled (message without the file name).
+ */
+int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
+		    struct st_header *h, struct cs_err *err);
+void st_header_free(struct st_header *h);
+
+/* Read and validate one file's header. The message names the path. */
+int st_file_read(const char *path, struct st_header *h, uint64_t *file_size,
+		 struct cs_err *err);
+
+struct st_shard {
+	char *name;              /* file name inside the model directory */
+	char *path;
+	uint64_t file_size;
+	struct st_header h;      /* safetensors */
+	struct gg_file g;        /* GGUF */
+};
+
+enum st_format { ST_FORMAT_SAFETENSORS, ST_FORMAT_GGUF };
+
+struct st_model {
+	enum st_format format;
+	char *dir;                /* the path opened (GGUF: may be the file) */
+	char *entry;              /* GGUF: the file llama.cpp opens (part 1); else NULL */
+	int has_index;
+	uint64_t index_total_size;
+	size_t nshards;
+	struct st_shard *shards;  /* in name order */
+	uint64_t ntensors, nparams, tensor_bytes, file_bytes;
+	uint64_t params_by_dtype[ST_NDTYPES], bytes_by_dtype[ST_NDTYPES];
+	uint64_t params_by_ggtype[GG_NTYPES], bytes_by_ggtype[GG_NTYPES];   /* GGUF */
+	/* From config.json when present (NULL / -1 otherwise). */
+	char *architecture, *model_type, *torch_dtype;
+	int64_t num_layers, hidden_size, vocab_size;
+	/* Every regular file of the directory tree (relative names), sorted. */
+	size_t nfiles;
+	char **files;
+};
+
+/*
+ * Open and validate a model: a safetensors directory (the index, if any,
+ * against the shards, every shard's header, config.json if present), or a
+ * GGUF model (gg_model_open): a .gguf file, the first part of a split set,
+ * or a directory holding one GGUF model and no safetensors. On failure m
+ * is left empty (st_model_free is harmless).
+ */
+int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
+
+/*
+ * st_model_open for a safetensors model made of some of dir's files only:
+ * files (n relative names) are all of the model's -- what stage would
+ * publish after --include/--exclude. The index and config.json count only
+ * when listed; a shard the index names that is not listed is refused
+ * (ENOENT), naming it.
+ */
+int st_model_open_files(const char *dir, char *const *files, size_t n, struct st_model *m, struct cs_err *err);
+
+/* The distinct file names an index's weight_map maps tensors to, sorted
+ * (*files: malloc'd array of malloc'd strings). The index is read and its
+ * entries checked as st_model_open does; -1 with err when it is unusable. */
+int st_index_files(const char *path, char ***files, size_t *n, struct cs_err *err);
+
+/*
+ * The GGUF half of st_model_open. A file is one model, or part 1 of a
+ * split set whose other parts are opened beside it (each part's split.no
+ * and split.count checked, the tensors counted against
+ * split.tensors.count, no tensor name in two parts). A directory must hold exactly one such model at
+ * its top level. shards are the parts in order; files their names
+ * relative to the directory the model lies in (a directory model: every
+ * file of its tree). architecture and model_type are general.architecture.
+ * Returns 1 (m untouched) when path is a directory with no GGUF file.
+ */
+int gg_model_open(const char *path, struct st_model *m, struct cs_err *err);
+void st_model_free(struct st_model *m);
+
+/* True when the name is a plain file name (no '/', not "." or ".."). */
+int st_safe_name(const char *name);
+
+#endif

@@ -1,0 +1,161 @@
+#ifndef CS_HTTPSRC_H
+#define CS_HTTPSRC_H
+/*
+ * httpsrc: a model served over HTTP(S) as a stage source, on libcurl.
+ *
+ * Listing (hs_list): the files of the model at a base URL: a URL ending in
+ * ".gguf" is one file; otherwise the names given (--files), else the
+ * model's own index (model.safetensors.index.json: its shards) or
+ * model.safetensors, with the usual config and tokenizer files that exist,
+ * else the server's directory listing (HTML links, or nginx's JSON
+ * autoindex). Each file's size, ETag and Last-Modified -- its identity --
+ * come from a HEAD (a one-byte ranged GET where HEAD is refused). A name
+ * with "..", an absolute path, a NUL or a backslash is refused.
+ *
+ * Reading (hs_read): one ranged GET per chunk over a connection kept per
+ * thread. Many servers and CDNs never evaluate preconditions, so each
+ * response is checked against the identity the listing recorded before a
+ * byte of it is used (hs_check): its ETag, its Last-Modified (where no ETag
+ * decides), Content-Range's start, end and total, Content-Length. Any of
+ * them other than listed, a 412 or a 200 to a ranged request with If-Range
+ * is ESTALE: the object changed. The request asks as well: If-Match and
+ * If-Range on a strong ETag; with a weak or no ETag, If-Unmodified-Since
+ * and If-Range on Last-Modified (weak ETags never match). A file with
+ * neither ETag nor Last-Modified has only its size to tell versions apart:
+ * read it in one request (hs_file_identified). Timeouts, resets, stalls (no
+ * byte of body for 30 s: headers that trickle in count as none), 5xx, 408
+ * and 429 are retried up to 6 times with exponential backoff and jitter;
+ * the last error names the URL, the status, the request id and the
+ * server's reason (hs_reason: S3's Code and Message, or one sanitised line
+ * of a text body, or cache serve's HS_REASON_HEADER; a HEAD that failed
+ * without one is asked once more, with a one-byte GET, for the body it
+ * cannot carry).
+ *
+ * Redirects (Hugging Face's resolve URLs redirect to a CDN) are followed
+ * here, not by libcurl, at most 10: the bearer token, the user's headers,
+ * the URL's user info and the session token go only to requests at the
+ * first URL's origin (scheme, host and port), never to another host's;
+ * https never leads to http. For S3 (hs_opts.s3) nothing is followed: a
+ * 3xx is the answer (the bucket's region: s3src re-signs).
+ *
+ * Security: URLs are shown without their user info and query (hs_redact);
+ * TLS is verified unless insecure; proxies are libcurl's (the usual
+ * *_proxy variables). Nothing here prints. hs_read is thread-safe.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/util.h"
+
+struct hs_opts {
+	int insecure;               /* no TLS verification */
+	const char *bearer;         /* Authorization: Bearer TOKEN (e.g. $HF_TOKEN), or NULL */
+	/* S3 (s3src.h): requests signed with libcurl's SigV4 when sigv4 is set. */
+	const char *sigv4;          /* "aws:amz:REGION:s3" */
+	const char *userpwd;        /* "ACCESS_KEY_ID:SECRET" */
+	const char *session_token;  /* x-amz-security-token, or NULL */
+	int retries;                /* attempts after the first; default 6 */
+	long connect_timeout_s;     /* default 15 */
+	long stall_s;               /* no byte for this long: retry; default 30 */
+	int checksum_mode;          /* S3: x-amz-checksum-mode: ENABLED (HEADs answer the checksums) */
+	volatile sig_atomic_t *cancel; /* nonzero: a transfer in progress and a retry's backoff end at
+					* once, ECANCELED ("interrupted"); NULL: never */
+	int s3;                     /* follow no redirect: a 3xx is the answer (hs_answer.region) */
+	const char *const *headers; /* the user's own "Name: value" headers, first origin only */
+	size_t nheaders;
+};
+
+struct hs_file {
+	char *name;                 /* relative path under the base URL */
+	char *url;                  /* full URL (may hold credentials: never shown) */
+	uint64_t size;
+	char *etag;                 /* NULL when the server sends none */
+	int64_t mtime_ns;           /* Last-Modified, 0 when absent */
+	char *checksum;             /* the store's whole-object checksum (checksum.h), or NULL */
+};
+
+/* HEAD f->url (o->checksum_mode for S3): f->checksum from the store's
+ * x-amz-checksum-* when it sends one it can be checked against. A size,
+ * ETag or Last-Modified other than the listing's is ESTALE (the object
+ * changed). */
+int hs_stat(const struct hs_opts *o, struct hs_file *f, struct cs_err *err);
+
+/* A relative name that stays under its base: no "..", "." or empty
+ * component, no leading '/', no backslash. */
+int hs_safe_rel(const char *s);
+/* What answered a request besides its body. */
+struct hs_answer {
+	long status;
+	char reqid[128];            /* x-amz-request-id and the like, or "" */
+	char region[64];            /* x-amz-bucket-region, or "" */
+	char location[4096];        /* a redirect's Location (not followed: o->s3), or "" */
+};
+/* GET url into out (at most 64 MiB; the body of an error too), a. -1 only
+ * when no answer came (after retries) or a redirect was refused. */
+struct strbuf;
+int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
+		struct cs_err *err);
+/* The text of <TAG>...</TAG> in an XML body (entities decoded), from *pos
+ * on; advances *pos past it. NULL when there is none. malloc'd. */
+char *hs_xml_next(const char *xml, const char *tag, size_t *pos);
+
+/* 1 for "http://" and "https://" URLs. */
+int hs_is_url(const char *s);
+/* The URL without user info, query or fragment (malloc'd): for messages,
+ * manifests, notes. */
+char *hs_redact(const char *url);
+/* An error body's reason, fit for one line of a message: NULL unless the
+ * body is text (Content-Type text/..., JSON or XML; none: no NUL byte); an
+ * HTML page's <title>, else the first non-blank line; printable ASCII only
+ * (a control character is a space, a non-ASCII character '?'), blanks
+ * collapsed, at most HS_REASON_MAX bytes then "...", URLs' credentials
+ * hidden. malloc'd. */
+#define HS_REASON_MAX 200
+/* The header in which a server of coldstart's (cache serve) gives an
+ * error's reason, so that a HEAD, which has no body, carries it too. */
+#define HS_REASON_HEADER "X-Coldstart-Error"
+char *hs_reason(const char *body, size_t len, const char *ctype);
+/* The last path component without ".gguf" (a staged name), malloc'd. */
+char *hs_default_name(const char *url);
+
+int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_t nnames, struct hs_file **out,
+	    size_t *n, struct cs_err *err);
+void hs_files_free(struct hs_file *f, size_t n);
+/* The file has an identity beyond its size (an ETag or a Last-Modified):
+ * versions of it can be told apart, so its ranges can be read apart and
+ * a journal's chunks of it trusted. */
+int hs_file_identified(const struct hs_file *f);
+
+/* What one 2xx response to bytes [off, off+len) of f said (hs_check). */
+struct hs_seen {
+	long status;
+	const char *etag;           /* NULL: none */
+	int64_t mtime_ns;           /* Last-Modified, 0: none */
+	uint64_t clen;              /* Content-Length, UINT64_MAX: none */
+	int has_range;              /* Content-Range: bytes START-END/TOTAL */
+	uint64_t range_start, range_end;
+	uint64_t range_total;       /* UINT64_MAX: none, or '*' */
+};
+/* Whether the response is bytes [off, off+len) of f as listed: 0; ESTALE
+ * when the object changed (another ETag; another Last-Modified where ETags
+ * do not decide; another size in Content-Range's total or a 200's
+ * Content-Length; a 200 to a ranged request that went with If-Range,
+ * `conditional`, without the listed validators); EPROTO when it is not
+ * what was asked for (other bytes, a 200 that ignored the range). why: a
+ * phrase for the message. Exposed for tests. */
+int hs_check(const struct hs_file *f, uint64_t off, uint64_t len, int conditional, const struct hs_seen *s,
+	     char *why, size_t whylen);
+
+struct hs_reader;
+struct hs_reader *hs_reader_new(const struct hs_opts *o, const struct hs_file *files, size_t n);
+void hs_reader_free(struct hs_reader *r);
+/* len bytes of file at off, handed to sink as they arrive (a retry starts
+ * again at pos 0; an error's body never reaches it). ESTALE: the object
+ * changed. */
+int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
+	    struct cs_err *err);
+/* Requests sent (every attempt), for tests and stats. */
+uint64_t hs_requests(const struct hs_reader *r);
+
+#endif

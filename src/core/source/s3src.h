@@ -1,0 +1,70 @@
+#ifndef CS_S3SRC_H
+#define CS_S3SRC_H
+/*
+ * s3src: a model in S3-compatible object storage (s3://BUCKET/PREFIX) as a
+ * stage source. Objects are read by httpsrc (ranged GETs with If-Match),
+ * signed by libcurl's own SigV4 (CURLOPT_AWS_SIGV4).
+ *
+ * Settings, as the AWS tools read them: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION
+ * (default us-east-1), AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, and AWS_PROFILE
+ * (default "default") in AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials)
+ * and AWS_CONFIG_FILE (~/.aws/config: region, endpoint_url). Environment
+ * variables win over the files. Without an access key, requests are not
+ * signed (public buckets). A custom endpoint is addressed path-style
+ * (ENDPOINT/BUCKET/KEY); AWS itself virtual-hosted
+ * (https://BUCKET.s3.REGION.amazonaws.com/KEY).
+ *
+ * Listing: ListObjectsV2 under PREFIX/ (every page); keys become the
+ * model's files relative to the prefix; a key with "..", a NUL, a leading
+ * '/' or a backslash is refused; "directory" markers are skipped. A URL
+ * ending in ".gguf" is that one object (every part of a split set).
+ * Size, ETag and LastModified come from the listing: no HEAD per object;
+ * each GET's ETag is checked against the listing's (httpsrc.h). Credentials
+ * or a query in the s3:// URL are refused.
+ *
+ * Secrets live only in struct s3_cfg and the hs_opts it fills; they are
+ * never in a message. Nothing prints.
+ */
+#include <stddef.h>
+
+#include "httpsrc.h"
+#include "core/base/util.h"
+
+struct s3_cfg {
+	char *region, *endpoint;
+	char *access_key, *secret, *token;
+	char *sigv4, *userpwd;      /* for hs_opts */
+};
+
+/* 1 for "s3://" URLs. */
+int s3_is_url(const char *s);
+/* The settings from the environment and the AWS files; -1 when a file
+ * that exists cannot be read or AWS_PROFILE names no profile. */
+int s3_config(struct s3_cfg *c, struct cs_err *err);
+void s3_cfg_free(struct s3_cfg *c);
+/* The request options for c (signing, or none for anonymous access),
+ * over base's (insecure, retries); no redirect is followed (hs_opts.s3),
+ * no bearer token or user header sent. They point into c. */
+void s3_hs_opts(const struct s3_cfg *c, const struct hs_opts *base, struct hs_opts *out);
+/* Sign for region from now on (the sigv4 string; an endpoint on AWS, under
+ * amazonaws.com, becomes that region's s3.REGION.amazonaws.com). */
+void s3_set_region(struct s3_cfg *c, const char *region);
+/* The objects under s3://BUCKET/PREFIX, as files with the URL to read each.
+ * A bucket in another region (301 PermanentRedirect, 307
+ * TemporaryRedirect or 400 AuthorizationHeaderMalformed, naming it in
+ * x-amz-bucket-region or the XML) is listed again signed for that region,
+ * once (s3_set_region: c says the region used after); a redirect that
+ * names no region, or one still there after re-signing, fails naming it.
+ * Nothing is ever sent to the host a redirect names. */
+int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
+	    struct cs_err *err);
+/* One ListObjectsV2 page: its objects appended to *f (URLs under burl),
+ * *next the continuation token when the listing is truncated (else NULL).
+ * Refuses a key that leaves the prefix. Exposed for tests. */
+int s3_parse_page(const char *xml, const char *burl, const char *bucket, const char *prefix, struct hs_file **f,
+		  size_t *nf, size_t *alloc, char **next, struct cs_err *err);
+/* The last component of the prefix, without ".gguf" (a staged name). */
+char *s3_default_name(const char *s3url);
+
+#endif
