@@ -142,18 +142,33 @@ void fs_temp_done(struct fs_temp *t)
 	t->fd = -1;
 }
 
-/* NAME is PREFIX<digits>-<8 hex digits>: a temporary of fs_temp_create's. */
-static int temp_name(const char *name, const char *prefix)
+/* Q is <digits>-<8 hex digits>: the tail fs_temp_create appends. */
+static int temp_tail(const char *q)
 {
-	size_t pl = strlen(prefix);
-	if (strncmp(name, prefix, pl))
-		return 0;
-	const char *q = name + pl;
 	size_t d = strspn(q, "0123456789");
 	if (!d || q[d] != '-')
 		return 0;
 	q += d + 1;
 	return strspn(q, "0123456789abcdef") == 8 && !q[8];
+}
+
+/* NAME is PREFIX<digits>-<8 hex digits>: a temporary of fs_temp_create's. */
+static int temp_name(const char *name, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	return !strncmp(name, prefix, pl) && temp_tail(name + pl);
+}
+
+/* NAME is .<anything>.KIND<digits>-<8 hex digits> (KIND ends in '-'). */
+static int temp_kind_name(const char *name, const char *kind)
+{
+	if (name[0] != '.')
+		return 0;
+	size_t kl = strlen(kind);
+	for (const char *q = strstr(name + 1, kind); q; q = strstr(q + 1, kind))
+		if (q > name + 1 && q[-1] == '.' && temp_tail(q + kl))
+			return 1;
+	return 0;
 }
 
 /* Opened to take its lock: read-write where it can (NFS gives exclusive
@@ -181,14 +196,14 @@ int fs_temp_abandoned(const char *path)
 /* For each DIR/PREFIX<pid>-<hex> whose lock nobody holds: fn(path, its
  * lstat, b) called while we hold that lock, and only if the name still is
  * the inode we locked. Returns how many fn handled (fn returned 0). */
-static int each_abandoned(const char *dir, const char *prefix, int (*fn)(const char *, const struct stat *, const char *),
-			  const char *b)
+static int each_abandoned_as(const char *dir, int (*match)(const char *, const char *), const char *prefix,
+			     int (*fn)(const char *, const struct stat *, const char *), const char *b)
 {
 	DIR *d = opendir(dir);
 	int done = 0;
 	struct dirent *de;
 	while ((de = fs_readdir(d))) {
-		if (!temp_name(de->d_name, prefix))
+		if (!match(de->d_name, prefix))
 			continue;
 		char *p = path_join(dir, de->d_name);
 		int fd = open_for_lock(p);
@@ -205,6 +220,12 @@ static int each_abandoned(const char *dir, const char *prefix, int (*fn)(const c
 	return done;
 }
 
+static int each_abandoned(const char *dir, const char *prefix, int (*fn)(const char *, const struct stat *, const char *),
+			  const char *b)
+{
+	return each_abandoned_as(dir, temp_name, prefix, fn, b);
+}
+
 static int remove_temp(const char *p, const struct stat *st, const char *unused)
 {
 	(void)unused;
@@ -214,6 +235,11 @@ static int remove_temp(const char *p, const struct stat *st, const char *unused)
 int fs_temp_sweep(const char *dir, const char *prefix)
 {
 	return each_abandoned(dir, prefix, remove_temp, NULL);
+}
+
+int fs_temp_sweep_kind(const char *dir, const char *kind)
+{
+	return each_abandoned_as(dir, temp_kind_name, kind, remove_temp, NULL);
 }
 
 /* DIR/.NAME.KIND- for path DIR/NAME: the prefix of its hidden temporaries. */

@@ -58,6 +58,12 @@ int fs_temp_abandoned(const char *path);
 /* Remove DIR/PREFIX<pid>-<hex> files and trees whose lock nobody holds.
  * Returns how many were removed (best effort: errors are skipped). */
 int fs_temp_sweep(const char *dir, const char *prefix);
+/* The same for every hidden temporary of one kind in DIR, whatever file
+ * it was for: .<NAME>.KIND<pid>-<hex> (KIND such as "tmp-" or
+ * "mkmodel-partial-"), so a writer killed while writing a name no later run
+ * writes again (a split set of another size, another directory) leaves
+ * nothing behind either. */
+int fs_temp_sweep_kind(const char *dir, const char *kind);
 /* open(O_RDONLY) + fsync + close: for directories after renames. */
 int fs_fsync_path(const char *path);
 /* 1 if the directory has no entries besides . and .., 0 if it has, -1 on error. */

@@ -590,8 +590,11 @@ int ck_write(const struct ck_plan *p, const struct ck_write_opts *o, struct cs_e
 	char *base = fs_basename(dir);
 	char *prefix = mountpoint ? xstrdup(".mkmodel-partial-") : xasprintf(".%s.mkmodel-partial-", base);
 	free(base);
+	/* Every dead writer's partial beside DIR, whichever directory it was
+	 * writing: one killed while writing another name is never swept by
+	 * that name again. */
 	if (!mountpoint)
-		fs_temp_sweep(where, prefix);
+		fs_temp_sweep_kind(where, "mkmodel-partial-");
 	struct fs_temp tt = { NULL, -1 };
 	char *tmp = NULL;
 

@@ -473,11 +473,10 @@ static int check_target(const struct gw_plan *p, const struct ck_write_opts *o, 
 	if (fs_mkdir_p(p->dir, 0755) < 0)
 		return cs_fail_errno(err, errno, "cannot create directory '%s'", p->dir);
 	uint64_t replaced = 0;
+	/* Parts of writers that were killed mid-write, whatever set they
+	 * were writing (a split into another number of parts has other names). */
+	fs_temp_sweep_kind(p->dir, "tmp-");
 	for (size_t s = 0; s < p->nparts; s++) {
-		/* Parts of writers that were killed mid-write. */
-		char *prefix = part_prefix(p->parts[s].path);
-		fs_temp_sweep(p->dir, prefix);
-		free(prefix);
 		struct stat st;
 		if (lstat(p->parts[s].path, &st) < 0)
 			continue;
