@@ -149,6 +149,13 @@ static void doc_tail(FILE *f, enum opts_format fmt)
 	      "[fleet.md](fleet.md).\n", f);
 }
 
+/* help --all has no --help of its own (it is not in the top-level help). */
+static int help_all_usage(const char *what, const char *arg)
+{
+	fprintf(stderr, "coldstart: help: %s '%s' (usage: coldstart help --all [--format=man|markdown])\n", what, arg);
+	return EXIT_USAGE;
+}
+
 static int help_all(int argc, char **argv)
 {
 	enum opts_format fmt = OPTS_FORMAT_MAN;
@@ -161,10 +168,8 @@ static int help_all(int argc, char **argv)
 			fmt = OPTS_FORMAT_MAN;
 		else if (v && !strcmp(v, "markdown"))
 			fmt = OPTS_FORMAT_MARKDOWN;
-		else if (v)
-			return usage_error("invalid --format '%s' (man or markdown)", v);
 		else
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return help_all_usage(v ? "invalid --format" : "unexpected argument", v ? v : argv[i]);
 	}
 	opts_set_format(fmt);
 	doc_head(stdout, fmt);
