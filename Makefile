@@ -6,6 +6,7 @@
 #   make demo                 the main job: build and run the demo experiment
 #   make fuzz                 libFuzzer targets (clang), FUZZ_TIME seconds each (not in CI)
 #   make check-layers         the engine (src/core) neither prints, exits nor uses src/cmd
+#   make docs                 regenerate docs/coldstart.1 and docs/commands.md from the option tables
 #   make install PREFIX=/usr/local DESTDIR=
 #   make STATIC_FUSE=1        link libfuse3 statically (to carry the binary to machines without it)
 #   make deps                 install missing Debian packages (root)
@@ -63,7 +64,7 @@ BUILD_ID := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(O) && (echo '$(BUILD_ID)' | cmp -s - $(O)/.build-id || echo '$(BUILD_ID)' > $(O)/.build-id))
 $(shell mkdir -p build && (echo '$(O) $(BUILD_ID)' | cmp -s - build/.binary-id || echo '$(O) $(BUILD_ID)' > build/.binary-id))
 
-.PHONY: all test check check-layers unit unit-bins unit-san unit-tsan cli cli-tsan deps demo fuzz install uninstall clean
+.PHONY: all test check check-layers docs unit unit-bins unit-san unit-tsan cli cli-tsan deps demo fuzz install uninstall clean
 
 all: coldstart $(FIXTURE_BIN)
 
@@ -157,6 +158,14 @@ fuzz: $(FUZZ_TARGETS)
 		echo "fuzzing $$name for $(FUZZ_TIME)s"; \
 		$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 build/fuzz/corpus-$$name tests/fuzz/seeds/$$name || exit 1; \
 	done
+
+# The command reference, man page and Markdown, generated from the commands'
+# option tables and help texts (t0003-docs checks they are up to date).
+docs: coldstart
+	./coldstart help --all --format=man > docs/coldstart.1+
+	./coldstart help --all --format=markdown > docs/commands.md+
+	mv docs/coldstart.1+ docs/coldstart.1
+	mv docs/commands.md+ docs/commands.md
 
 install: coldstart
 	install -d '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(PREFIX)/share/man/man1'

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "opts.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -152,8 +153,14 @@ static void lhs(const struct opt *o, char *buf, size_t n)
 		snprintf(buf, n, "  %s--%s %s", sn, o->long_name, a);
 }
 
+static void doc_usage(FILE *f, const struct opt *table, const struct opts_help *help);
+
 void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
 {
+	if (opts_get_format() != OPTS_FORMAT_TEXT) {
+		doc_usage(f, table, help);
+		return;
+	}
 	struct flat fl = { 0 };
 	flatten(table, &fl);
 	fputs(help->usage, f);
@@ -360,4 +367,351 @@ int opts_parse_action(const struct opt *table, const struct opts_help *help, int
 		optind = first + 1;
 	}
 	return rc;
+}
+
+/*
+ * The help as documentation (coldstart help --all): the same tables and
+ * texts, rendered as a man page's troff or as Markdown. The free texts
+ * (usage, after) are read as blocks between blank lines; in a block, runs
+ * of lines that start with a space are preformatted (tables, examples),
+ * the others prose, and a short "Title:" line over an indented run is a
+ * heading ("Examples:").
+ */
+static enum opts_format doc_format = OPTS_FORMAT_TEXT;
+
+void opts_set_format(enum opts_format format)
+{
+	doc_format = format;
+}
+
+enum opts_format opts_get_format(void)
+{
+	return doc_format;
+}
+
+/* Text as troff: no request at a line's start, '\' and '-' escaped. */
+static void man_put(FILE *f, const char *s, size_t n, int line_start)
+{
+	if (line_start && n && (*s == '.' || *s == '\''))
+		fputs("\\&", f);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\')
+			fputs("\\e", f);
+		else if (s[i] == '-')
+			fputs("\\-", f);
+		else
+			fputc(s[i], f);
+	}
+}
+
+/* s[i] between two letters or digits (where '_' is no emphasis). */
+static int intraword(const char *s, size_t n, size_t i)
+{
+	return i > 0 && i + 1 < n && isalnum((unsigned char)s[i - 1]) && isalnum((unsigned char)s[i + 1]);
+}
+
+/* Text as Markdown prose: what would be markup escaped, except inside
+ * `code spans` (*in_code carries one across calls). */
+static void md_put(FILE *f, const char *s, size_t n, int line_start, int *in_code)
+{
+	if (line_start && n && strchr("#+->=", *s) && !*in_code)
+		fputc('\\', f);
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '`')
+			*in_code = !*in_code;
+		else if (!*in_code && c == '<')
+			fputs("&lt;", f);
+		else if (!*in_code && (strchr("\\*[]~|", c) || (c == '_' && !intraword(s, n, i))))
+			fputc('\\', f);
+		if (c != '<' || *in_code)
+			fputc(c, f);
+	}
+}
+
+static void doc_put(FILE *f, const char *s, size_t n, int line_start, int *in_code)
+{
+	if (doc_format == OPTS_FORMAT_MAN)
+		man_put(f, s, n, line_start);
+	else
+		md_put(f, s, n, line_start, in_code);
+}
+
+void opts_doc_put(FILE *f, const char *s)
+{
+	int in_code = 0;
+	doc_put(f, s, strlen(s), 1, &in_code);
+}
+
+void opts_doc_heading(FILE *f, int level, const char *title)
+{
+	if (doc_format == OPTS_FORMAT_MAN) {
+		fputs(level <= 1 ? ".SH \"" : level == 2 ? ".SS \"" : ".PP\n.B \"", f);
+		man_put(f, title, strlen(title), 0);
+		fputs("\"\n", f);
+		return;
+	}
+	fputs(level >= 3 ? "### " : "## ", f);
+	opts_doc_put(f, title);
+	fputs("\n\n", f);
+}
+
+struct doc_line {
+	const char *p;
+	size_t n;
+};
+
+static int indented(const struct doc_line *l)
+{
+	return l->n && (l->p[0] == ' ' || l->p[0] == '\t');
+}
+
+/* lines[0 .. n): preformatted, verbatim (skip: columns dropped from each). */
+static void doc_pre(FILE *f, const struct doc_line *l, size_t n, size_t skip, const char *md_indent)
+{
+	if (doc_format == OPTS_FORMAT_MAN)
+		fputs(".nf\n", f);
+	else
+		fprintf(f, "%s```text\n", md_indent);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = skip < l[i].n ? skip : l[i].n;
+		if (doc_format == OPTS_FORMAT_MAN) {
+			man_put(f, l[i].p + k, l[i].n - k, 1);
+		} else {
+			fputs(md_indent, f);
+			fwrite(l[i].p + k, 1, l[i].n - k, f);
+		}
+		fputc('\n', f);
+	}
+	if (doc_format == OPTS_FORMAT_MAN)
+		fputs(".fi\n", f);
+	else
+		fprintf(f, "%s```\n\n", md_indent);
+}
+
+/* Prose lines: troff fills them; Markdown gets one line. */
+static void doc_prose(FILE *f, const struct doc_line *l, size_t n)
+{
+	int in_code = 0;
+	if (doc_format == OPTS_FORMAT_MAN)
+		fputs(".PP\n", f);
+	for (size_t i = 0; i < n; i++) {
+		if (doc_format == OPTS_FORMAT_MAN) {
+			man_put(f, l[i].p, l[i].n, 1);
+			fputc('\n', f);
+		} else {
+			if (i)
+				fputc(' ', f);
+			md_put(f, l[i].p, l[i].n, i == 0, &in_code);
+		}
+	}
+	if (doc_format == OPTS_FORMAT_MARKDOWN)
+		fputs("\n\n", f);
+}
+
+/* Lines of text (without their newlines) appended to *l. */
+static void doc_lines(const char *text, struct doc_line **l, size_t *n, size_t *alloc)
+{
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t k = nl ? (size_t)(nl - p) : strlen(p);
+		*l = xgrow(*l, alloc, *n + 1, sizeof(**l));
+		(*l)[(*n)++] = (struct doc_line){ p, k };
+		p += k + (nl != NULL);
+	}
+}
+
+/* "Examples:" over an indented run: a heading (one to three words). */
+static int is_heading(const struct doc_line *l)
+{
+	int words = 1;
+	if (!l->n || l->p[l->n - 1] != ':' || l->p[0] < 'A' || l->p[0] > 'Z')
+		return 0;
+	for (size_t i = 0; i < l->n; i++)
+		words += l->p[i] == ' ';
+	return words <= 3;
+}
+
+/* A block of lines (no blank one among them). */
+static void doc_block(FILE *f, const struct doc_line *l, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		int pre = indented(&l[i]);
+		while (j < n && indented(&l[j]) == pre)
+			j++;
+		if (pre) {
+			if (doc_format == OPTS_FORMAT_MAN)
+				fputs(".PP\n", f);
+			doc_pre(f, l + i, j - i, 0, "");
+		} else if (j - i == 1 && j < n && is_heading(&l[i])) {
+			char *t = xstrndup(l[i].p, l[i].n - 1);
+			opts_doc_heading(f, 3, t);
+			free(t);
+		} else {
+			doc_prose(f, l + i, j - i);
+		}
+		i = j;
+	}
+}
+
+static void doc_blocks(FILE *f, const struct doc_line *l, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		while (i < n && !l[i].n)
+			i++;
+		size_t j = i;
+		while (j < n && l[j].n)
+			j++;
+		doc_block(f, l + i, j - i);
+		i = j;
+	}
+}
+
+void opts_doc_text(FILE *f, const char *text)
+{
+	struct doc_line *l = NULL;
+	size_t n = 0, alloc = 0;
+	doc_lines(text, &l, &n, &alloc);
+	doc_blocks(f, l, n);
+	free(l);
+}
+
+void opts_doc_pre(FILE *f, const char *text)
+{
+	struct doc_line *l = NULL;
+	size_t n = 0, alloc = 0;
+	doc_lines(text, &l, &n, &alloc);
+	doc_pre(f, l, n, 0, "");
+	free(l);
+}
+
+void opts_doc_item(FILE *f, const char *name, const char *text)
+{
+	int in_code = 0;
+	if (doc_format == OPTS_FORMAT_MAN) {
+		fputs(".TP\n.B ", f);
+		man_put(f, name, strlen(name), 0);
+		fputc('\n', f);
+		man_put(f, text, strlen(text), 1);
+		fputc('\n', f);
+		return;
+	}
+	fputs("- `", f);
+	fputs(name, f);
+	fputs("`: ", f);
+	md_put(f, text, strlen(text), 0, &in_code);
+	fputc('\n', f);
+}
+
+/* An option's tag: "-j, --jobs N" with the names bold, the value italic. */
+static void doc_tag(FILE *f, const struct opt *o)
+{
+	const char *a = o->argname ? o->argname : "";
+	if (doc_format == OPTS_FORMAT_MARKDOWN) {
+		char l[128];
+		lhs(o, l, sizeof(l));
+		fprintf(f, "- `%s`", l + strspn(l, " "));
+		return;
+	}
+	fputs(".TP\n", f);
+	if (o->short_name)
+		fprintf(f, "\\fB\\-%c\\fR, ", o->short_name);
+	fputs("\\fB\\-\\-", f);
+	man_put(f, o->long_name, strlen(o->long_name), 0);
+	fputs("\\fR", f);
+	if (takes_value(o)) {
+		fputs(o->flags & OPTF_OPTIONAL ? "[=\\fI" : " \\fI", f);
+		man_put(f, a, strlen(a), 0);
+		fputs(o->flags & OPTF_OPTIONAL ? "\\fR]" : "\\fR", f);
+	}
+	fputc('\n', f);
+}
+
+/* An option's help: its prose after the tag, its indented lines (a table
+ * of values) preformatted under it. */
+static void doc_opt_help(FILE *f, const char *help)
+{
+	struct doc_line *l = NULL;
+	size_t n = 0, alloc = 0;
+	int in_code = 0, md = doc_format == OPTS_FORMAT_MARKDOWN, prose = 0;
+	doc_lines(help, &l, &n, &alloc);
+	if (md && n)
+		fputc(':', f);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		int pre = indented(&l[i]);
+		while (j < n && indented(&l[j]) == pre)
+			j++;
+		if (pre && md) {
+			fputs("\n\n", f);
+			doc_pre(f, l + i, j - i, 0, "  ");
+		} else if (pre) {
+			doc_pre(f, l + i, j - i, 0, "");
+		}
+		for (size_t k = i; !pre && k < j; k++) {
+			if (!md) {
+				man_put(f, l[k].p, l[k].n, 1);
+				fputc('\n', f);
+				continue;
+			}
+			/* after a block: a paragraph of the item */
+			fputs(k > i ? " " : i ? "  " : " ", f);
+			md_put(f, l[k].p, l[k].n, 0, &in_code);
+		}
+		prose = !pre;
+		i = j;
+	}
+	if (md && (prose || !n))
+		fputc('\n', f);
+	free(l);
+}
+
+/* opts_usage in the documentation formats: the synopsis (the usage lines
+ * without "usage: "), the description, the options, the list, the rest. */
+static void doc_usage(FILE *f, const struct opt *table, const struct opts_help *help)
+{
+	struct doc_line *l = NULL;
+	size_t n = 0, alloc = 0, syn = 0;
+	static const char usage[] = "usage: ";
+	doc_lines(help->usage, &l, &n, &alloc);
+	if (n && !strncmp(l[0].p, usage, strlen(usage))) {
+		while (syn < n && l[syn].n)
+			syn++;
+		opts_doc_heading(f, 3, "Synopsis");
+		if (doc_format == OPTS_FORMAT_MAN)
+			fputs(".PP\n", f);
+		doc_pre(f, l, syn, strlen(usage), "");
+	}
+	if (syn < n) {
+		opts_doc_heading(f, 3, "Description");
+		doc_blocks(f, l + syn, n - syn);
+	}
+	free(l);
+
+	struct flat fl = { 0 };
+	flatten(table, &fl);
+	opts_doc_heading(f, 3, "Options");
+	for (size_t i = 0; i < fl.n; i++) {
+		if (fl.o[i]->flags & OPTF_HIDDEN)
+			continue;
+		doc_tag(f, fl.o[i]);
+		doc_opt_help(f, fl.o[i]->help ? fl.o[i]->help : "");
+	}
+	free(fl.o);
+	if (doc_format == OPTS_FORMAT_MAN)
+		fputs(".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\nthis help\n", f);
+	else
+		fputs("- `-h, --help`: this help\n\n", f);
+
+	const struct opts_list *li = help->list;
+	if (li) {
+		opts_doc_heading(f, 3, li->title);
+		for (size_t i = 0; i < li->count(); i++)
+			opts_doc_item(f, li->name(i), li->text(i));
+		if (doc_format == OPTS_FORMAT_MARKDOWN)
+			fputc('\n', f);
+	}
+	if (help->after)
+		opts_doc_text(f, help->after);
 }

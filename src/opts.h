@@ -124,4 +124,27 @@ int opts_parse_action(const struct opt *table, const struct opts_help *help, int
 /* The generated help (as --help prints it). */
 void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help);
 
+
+/*
+ * The help as documentation, for `coldstart help --all`: opts_usage
+ * renders the same tables and texts as a man page (troff) or as Markdown
+ * once the format is set. The free texts are read as blocks between blank
+ * lines: runs of lines that start with a space are preformatted, the rest
+ * prose, a short "Title:" line over such a run a heading. The format is
+ * process-wide, set before any help is printed (not thread-safe); the
+ * default is the plain text of --help.
+ */
+enum opts_format { OPTS_FORMAT_TEXT, OPTS_FORMAT_MAN, OPTS_FORMAT_MARKDOWN };
+void opts_set_format(enum opts_format format);
+enum opts_format opts_get_format(void);
+/* In the current format, for the document around the commands' help:
+ * text escaped (no markup); a heading (1: a section, 2: a command, 3: a
+ * part of one); free text as opts_usage renders it; text preformatted; one
+ * entry of a list of names. */
+void opts_doc_put(FILE *f, const char *text);
+void opts_doc_heading(FILE *f, int level, const char *title);
+void opts_doc_text(FILE *f, const char *text);
+void opts_doc_pre(FILE *f, const char *text);
+void opts_doc_item(FILE *f, const char *name, const char *text);
+
 #endif

@@ -205,6 +205,38 @@ int main(void)
 	   "the list is printed as a table before the text after the options");
 	free(text);
 
+	/* The same help as documentation (help --all): a man page, Markdown. */
+	static const struct opts_help hd = {
+		.usage = "usage: t [-f]\n       t --cb\n\n'quoted' text, a \\ and a-dash\n.dot at the start\n",
+		.after = "Examples:\n  t -f *x*\n\nload_s of `a_b *c*` in _x_ ~1\n",
+		.list = &items,
+	};
+	opts_set_format(OPTS_FORMAT_MAN);
+	f = open_memstream(&text, &len);
+	opts_usage(f, t, &hd);
+	fclose(f);
+	ok(strstr(text, ".nf\nt [\\-f]\nt \\-\\-cb\n.fi\n") != NULL, "man: the usage lines are the synopsis");
+	ok(strstr(text, "\n\\&'quoted' text, a \\e and a\\-dash\n\\&.dot at the start\n") != NULL,
+	   "man: a line never starts a request, '\\' and '-' escaped");
+	ok(strstr(text, ".TP\n\\fB\\-f\\fR, \\fB\\-\\-flag\\fR\na flag\n") && strstr(text, "\\fB\\-\\-cb\\fR[=\\fIN\\fR]") &&
+		   strstr(text, "\\fB\\-j\\fR, \\fB\\-\\-jobs\\fR \\fIN\\fR\njobs\n"),
+	   "man: an entry per option, groups included, its name bold and its value italic");
+	ok(strstr(text, ".B \"Examples\"\n.PP\n.nf\n  t \\-f *x*\n.fi\n") && strstr(text, ".TP\n.B alpha\nthe first\n"),
+	   "man: a short title over indented lines is a heading over preformatted text; the list an entry each");
+	free(text);
+	opts_set_format(OPTS_FORMAT_MARKDOWN);
+	f = open_memstream(&text, &len);
+	opts_usage(f, t, &hd);
+	fclose(f);
+	ok(strstr(text, "- `-f, --flag`: a flag\n") && strstr(text, "- `--cb[=N]`\n") && strstr(text, "- `-j, --jobs N`: jobs\n"),
+	   "markdown: an item per option");
+	ok(strstr(text, "### Examples\n\n```text\n  t -f *x*\n```\n") != NULL, "markdown: examples in a code block");
+	ok(strstr(text, "load_s of `a_b *c*` in \\_x\\_ \\~1\n") != NULL,
+	   "markdown: markup escaped outside code spans, not in a word's '_'");
+	ok(strstr(text, "- `alpha`: the first\n") != NULL, "markdown: the list an item each");
+	free(text);
+	opts_set_format(OPTS_FORMAT_TEXT);
+
 	/* Operands: exactly one, none, or one of a set of actions. */
 	const struct opt flags[] = { { .type = OPT_FLAG, .short_name = 'f', .long_name = "flag", .value = &flag },
 				     OPT_END_() };
