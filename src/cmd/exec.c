@@ -171,7 +171,7 @@ static char **server_argv(const struct exec_cfg *c, const char *model, const cha
 				strbuf_addch(&b, *s++);
 			}
 		}
-		av[i] = b.buf ? strbuf_detach(&b) : xstrdup("");
+		av[i] = strbuf_detach(&b);
 	}
 	return av;
 }

@@ -6,7 +6,7 @@
 
 #include "../cli.h"
 #include "../opts.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/base/util.h"
 #include "cmds.h"
 #include "core/base/banned.h"

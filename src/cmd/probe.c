@@ -11,7 +11,7 @@
 #include "core/base/fsutil.h"
 #include "core/load/loader.h"
 #include "core/io/pagecache.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/load/tp.h"
 #include "core/base/workpool.h"
 #include "core/base/util.h"

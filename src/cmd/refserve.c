@@ -15,7 +15,7 @@
 #include "core/load/cuda.h"
 #include "core/base/fsutil.h"
 #include "core/load/loader.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/stage/stagecache.h"
 #include "core/load/tp.h"
 #include "core/base/strbuf.h"

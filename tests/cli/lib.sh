@@ -155,6 +155,45 @@ lacks() {
 	esac
 }
 
+# same DIR1 DIR2: the two trees hold the same files, byte for byte (a
+# staged copy's .coldstart-manifest.json left out).
+same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
+
+# jget JSON EXPR: prints Python's str() of the expression EXPR, in which d is
+# the JSON text parsed (e.g. jget "$out" 'd["noop"], d["copied_bytes"]'
+# prints "(True, 0)"); fails when the JSON or EXPR does.
+jget() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# json_is DESC JSON EXPR EXPECTED: passes when jget JSON EXPR succeeds and
+# prints exactly EXPECTED.
+json_is() {
+	local got
+	if got=$(jget "$2" "$3" 2>&1) && [ "$got" = "$4" ]; then _t_report 0 "$1"; else
+		_t_report 1 "$1" "expression: $3" "got: $got" "expected: $4"
+	fi
+}
+
+# json_ok DESC JSON CODE: passes when the Python CODE holds, d being the JSON
+# text parsed (json, sys and re imported): an expression must be true, and
+# statements (asserts) must run without raising.
+json_ok() {
+	local msg
+	if msg=$(python3 -c '
+import json,re,sys
+d=json.loads(sys.argv[1])
+try:
+	c=compile(sys.argv[2],"<check>","eval")
+except SyntaxError:
+	c=None
+if c is None:
+	exec(compile(sys.argv[2],"<check>","exec"))
+else:
+	assert eval(c), d
+' "$2" "$3" 2>&1); then _t_report 0 "$1"; else
+		_t_report 1 "$1" "check: $3" "$msg"
+	fi
+}
+
 # skip_all REASON: the whole file does not apply here.
 skip_all() {
 	echo "1..0 # SKIP $1"

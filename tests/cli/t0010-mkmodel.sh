@@ -2,14 +2,13 @@
 # mkmodel: layouts, parameter counts, determinism, refusals, atomicity.
 . "$(dirname "$0")/lib.sh"
 
-json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]])' "$1"; }
 
 # Full-size parameter counts from the shapes, without writing data.
 for p in "qwen2.5-0.5b 494032768" "llama-3.2-1b 1235814400" "qwen2.5-7b 7615616512" "llama-3.1-8b 8030261248"; do
 	set -- $p
 	run "$COLDSTART" mkmodel "x-$1" --preset "$1" --dry-run --json
 	check "$1 dry run exits 0" [ "$rc" = 0 ]
-	check "$1 has $2 parameters" [ "$(printf '%s' "$out" | json_field parameters)" = "$2" ]
+	json_is "$1 has $2 parameters" "$out" 'd["parameters"]' "$2"
 	check "dry run wrote nothing for $1" [ ! -e "x-$1" ]
 done
 
@@ -23,12 +22,12 @@ check "generation config written" [ -f q7/generation_config.json ]
 check "4 shards, named as transformers names them" [ "$(ls q7 | grep -c '^model-0000[1-4]-of-00004.safetensors$')" = 4 ]
 expect_rc 0 "inspect validates it" "$COLDSTART" inspect q7 --json
 # embed + lm_head 544,997,376 each, one layer 233,057,792, norm 3,584
-check "1-layer qwen2.5-7b parameter count" [ "$(printf '%s' "$out" | json_field parameters)" = 1323056128 ]
+json_is "1-layer qwen2.5-7b parameter count" "$out" 'd["parameters"]' 1323056128
 
 expect_rc 0 "write llama-3.2-1b with 2 layers in fp16" "$COLDSTART" mkmodel l1 --preset llama-3.2-1b --layers 2 --dtype fp16 -q
 run "$COLDSTART" inspect l1 --json
 # embed 262,668,288 (tied, no lm_head), 2 layers x 60,821,504, norm 2,048
-check "2-layer llama-3.2-1b parameter count" [ "$(printf '%s' "$out" | json_field parameters)" = 384313344 ]
+json_is "2-layer llama-3.2-1b parameter count" "$out" 'd["parameters"]' 384313344
 contains "fp16 in config" "$(cat l1/config.json)" '"torch_dtype": "float16"'
 check "single file when under the shard size" [ -f l1/model.safetensors ] && check "no index for one file" [ ! -e l1/model.safetensors.index.json ]
 

@@ -11,7 +11,7 @@ contains "indexed" "$out" "(indexed)"
 expect_rc 0 "--tensors lists tensors" "$COLDSTART" inspect "$M/good" --tensors
 contains "tensor listed with shape" "$out" "[2, 4]"
 expect_rc 0 "--json" "$COLDSTART" inspect "$M/good-sharded" --json
-check "--json is valid JSON with the totals" [ "$(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["tensor_bytes"], d["tensors"])')" = "32 2" ]
+json_is "--json is valid JSON with the totals" "$out" 'd["tensor_bytes"], d["tensors"]' "(32, 2)"
 
 bad() { # fixture expected-message-part
 	expect_rc 1 "$1 refused" "$COLDSTART" inspect "$M/$1"

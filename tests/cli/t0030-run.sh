@@ -24,13 +24,11 @@ check "log lines stamped with their offset" grep -qE '^\[ +[0-9]+\.[0-9]{3}s\] I
 
 # JSON carries every field.
 expect_rc 0 "--json run" "$COLDSTART" run --model m --server "$SRV" --json -q
-check "json has status, load_s, stop report" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1])
+json_ok "json has status, load_s, stop report" "$out" '
 assert d["status"]=="ready" and d["load_s"]>0 and d["stop"]["remaining"]==0 and d["cold"] is True, d
 p=d["phases"]
 assert p["t_load_start"] is not None and p["t_load_start"] <= p["t_weights_end"] <= p["t_startup"] <= d["load_s"], p
-assert p["compile_s"] is None, p' "$out"
+assert p["compile_s"] is None, p'
 
 # Eviction really leaves the model cold, and warm brings it back. Some
 # machines reclaim page cache on their own (the CI VMs run DAMON's
@@ -49,9 +47,9 @@ warm_then_status() {
 }
 check "after warm: 100% resident" tries warm_then_status
 expect_rc 0 "pages evict" "$COLDSTART" pages evict m --json
-check "after evict: ~0% resident" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]<1.0' "$out"
+json_ok "after evict: ~0% resident" "$out" 'd["resident_pct"]<1.0'
 expect_rc 0 "pages warm" "$COLDSTART" pages warm m --jobs 4 --json
-check "warm read the whole model" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["resident_pct"]==100.0 and d["read_bytes"]>=d["total_bytes"]-4096, d' "$out"
+json_ok "warm read the whole model" "$out" 'd["resident_pct"]==100.0 and d["read_bytes"]>=d["total_bytes"]-4096'
 warm_twice() {
 	"$COLDSTART" pages warm m --jobs 4 -q >/dev/null 2>&1 || return 1
 	run "$COLDSTART" pages warm m --json
@@ -120,7 +118,7 @@ kill $holder
 # SIGTERM ignored: SIGKILL after --stop-timeout; orphaned grandchild in its
 # own session is found and stopped too.
 expect_rc 0 "server ignoring SIGTERM" "$COLDSTART" run --model m --server "$F --port {port} --ignore-term" --stop-timeout 500ms --json -q
-check "it needed SIGKILL" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["stop"]["killed"]>=1 and d["stop"]["remaining"]==0, d' "$out"
+json_ok "it needed SIGKILL" "$out" 'd["stop"]["killed"]>=1 and d["stop"]["remaining"]==0'
 no_leftovers "SIGTERM-ignoring server"
 expect_rc 0 "server leaving an orphan in another session" "$COLDSTART" run --model m --server "$F --port {port} --orphan" --json -q
 no_leftovers "orphaned grandchild"
@@ -184,10 +182,9 @@ contains "... naming the cause" "$err" "the server template does not pass {max_m
 VB=$(vllm_bin)
 PATH=$VB:$PATH expect_rc 0 "vllm on the PATH: the default template, parsed as vLLM's CLI parses it" \
 	"$COLDSTART" run --model m --max-model-len 2048 --csv ctx.csv --json
-check "... vllm serve {model} --port {port} --max-model-len 2048" python3 -c '
-import json,sys; d=json.loads(sys.argv[1])
+json_ok "... vllm serve {model} --port {port} --max-model-len 2048" "$out" '
 assert d["command"].startswith("vllm serve m --port ") and d["command"].endswith(" --max-model-len 2048"), d["command"]
-assert d["server_max_model_len"]==2048 and "server_max_model_len=2048" in d["notes"], d' "$out"
+assert d["server_max_model_len"]==2048 and "server_max_model_len=2048" in d["notes"], d'
 PATH=$VB:$PATH expect_rc 1 "a max_model_len longer than the model's: vLLM's stand-in refuses, as vLLM does" \
 	"$COLDSTART" run --model m --csv ctx.csv -q
 contains "... its reason shown" "$err" "User-specified max_model_len (4096) is greater than the derived max_model_len"

@@ -116,13 +116,13 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	contains "residency shown as unknown" "$out" "unknown"
 	contains "says why, once" "$err" "only to a user who may write the file"
 	run $AS_NOBODY "$COLDSTART" pages status shared/m --json
-	check "JSON: resident_pct null, unknown files counted" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["resident_pct"] is None and d["unknown_files"]==3, d' "$out"
+	json_ok "JSON: resident_pct null, unknown files counted" "$out" 'd["resident_pct"] is None and d["unknown_files"]==3'
 	"$COLDSTART" pages warm shared/m -q
 	run $AS_NOBODY "$COLDSTART" pages evict shared/m
 	check "pages evict as nobody: exit 0" [ "$rc" = 0 ]
 	contains "says they were evicted anyway" "$err" "they were evicted all the same"
 	run "$COLDSTART" pages status shared/m --json
-	check "and they really were (as root: ~0% resident)" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"] < 1' "$out"
+	json_ok "and they really were (as root: ~0% resident)" "$out" 'd["resident_pct"] < 1'
 	run $AS_NOBODY "$COLDSTART" run --model shared/m --server "$SRV" --csv nb/r.csv
 	check "run as nobody: exit 0" [ "$rc" = 0 ]
 	contains "row: cold=unverified, residency unknown" "$(tail -1 nb/r.csv)" "cold=unverified; resident_pct=unknown"

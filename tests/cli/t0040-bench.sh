@@ -59,8 +59,8 @@ expect_rc 2 "bad order" "$COLDSTART" bench --nvme nvme/qwen --order sideways --s
 
 # The same model behind every mode, checked before anything is measured:
 # names, sizes and sampled bytes (the sidecar records what was compared).
-check "the sidecar records the model's identity: the same on both sides" python3 -c '
-import json; m=json.load(open("storage_layout_bench.meta.json"))["model_identity"]
+json_ok "the sidecar records the model's identity: the same on both sides" "$(cat storage_layout_bench.meta.json)" '
+m=d["model_identity"]
 a,b=m["paths"]; assert m["same"] is True and (a["mode"],b["mode"])==("nvme","net"), m
 assert a["sampled_xxh3"]==b["sampled_xxh3"] and a["files"]==b["files"] and a["bytes"]>0, m'
 contains "the report says so" "$(cat storage_layout_bench.md)" "The same model behind every mode"
@@ -85,8 +85,8 @@ contains "names the sizes" "$err" "'generation_config.json' is $(stat -c %s nvme
 expect_rc 0 "--allow-different-models runs anyway" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --server "$SRV" --csv mm.csv \
 	--repeat 1 --allow-different-models
 contains "with a warning" "$err" "warning: the models behind --nvme 'nvme/qwen' and --net 'other/qwen' differ"
-check "the sidecar records the difference" python3 -c '
-import json; m=json.load(open("mm.meta.json"))["model_identity"]
+json_ok "the sidecar records the difference" "$(cat mm.meta.json)" '
+m=d["model_identity"]
 assert m["same"] is False and "generation_config.json" in m["differences"][0], m'
 contains "the report warns" "$(cat mm.md)" "Warning: the modes did not load the same model"
 expect_rc 0 "one mode only: nothing to compare" "$COLDSTART" bench --nvme nvme/qwen --net other/qwen --modes net --server "$SRV" --csv one.csv --repeat 1 -q

@@ -21,20 +21,18 @@ check_not "read-only" sh -c "touch mp/newfile 2>/dev/null"
 expect_rc 0 "inspect through the mount" "$COLDSTART" inspect mp
 "$COLDSTART" pages evict mp -q >/dev/null
 run "$COLDSTART" pages status mp --json
-check "evicting works on the mount (0% resident)" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]<1' "$out"
+json_ok "evicting works on the mount (0% resident)" "$out" 'd["resident_pct"]<1'
 find mp -type f -exec cat {} + > /dev/null
 run "$COLDSTART" pages status mp --json
-check "reading fills the kernel cache (100% resident)" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]==100' "$out"
+json_ok "reading fills the kernel cache (100% resident)" "$out" 'd["resident_pct"]==100'
 expect_rc 0 "stats" "$COLDSTART" netsim --stats mp --json
-check "stats count the bytes served and the request sizes" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1])
+json_ok "stats count the bytes served and the request sizes" "$out" '
 assert d["profile"]=="nfs-10g" and d["bytes"]>=38576800 and d["reads"]>0, d
-assert sum(b["reads"] for b in d["size_histogram"])==d["reads"], d' "$out"
-check "default readahead: 128 KiB, as Linux NFS clients since 5.4" python3 -c '
-import json,sys; d=json.loads(sys.argv[1]); assert d["readahead"]==131072, d' "$out"
-check "stats: busy time and the rate delivered while busy" python3 -c '
-import json,sys; d=json.loads(sys.argv[1]); assert d["busy_s"]>0 and d["delivered_bytes_per_s"]>0 and d["ncpu"]>=1, d' "$out"
+assert sum(b["reads"] for b in d["size_histogram"])==d["reads"], d'
+json_ok "default readahead: 128 KiB, as Linux NFS clients since 5.4" "$out" '
+assert d["readahead"]==131072, d'
+json_ok "stats: busy time and the rate delivered while busy" "$out" '
+assert d["busy_s"]>0 and d["delivered_bytes_per_s"]>0 and d["ncpu"]>=1, d'
 expect_rc 0 "human stats" "$COLDSTART" netsim --stats mp
 contains "human stats show request sizes" "$out" "request sizes:"
 contains "human stats: delivered next to the profile's rate" "$out" "while busy"
@@ -78,7 +76,7 @@ check "mount point empty again" [ -z "$(ls -A mp)" ]
 
 # kill -9 of the daemon leaves ENOTCONN; --unmount clears it.
 expect_rc 0 "mount again" "$COLDSTART" netsim src mp --profile none
-pid=$("$COLDSTART" netsim --stats mp --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+pid=$(jget "$("$COLDSTART" netsim --stats mp --json)" 'd["pid"]')
 kill -9 "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 check_not "dead daemon: the path is broken" sh -c "ls mp 2>/dev/null"
@@ -98,7 +96,7 @@ expect_rc 0 "and unmounted" "$COLDSTART" netsim --unmount "mp space"
 
 # SIGTERM to the daemon unmounts cleanly.
 "$COLDSTART" netsim src mp >/dev/null
-pid=$("$COLDSTART" netsim --stats mp --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+pid=$(jget "$("$COLDSTART" netsim --stats mp --json)" 'd["pid"]')
 kill -TERM "$pid"
 for _ in $(seq 100); do mounted mp || break; sleep 0.05; done
 check_not "SIGTERM unmounts" mounted mp
@@ -108,8 +106,8 @@ nmounts() { grep -c ' fuse.coldstart-netsim ' /proc/self/mounts; }
 before=$(nmounts)
 expect_rc 0 "bench with the default netsim" "$COLDSTART" bench --nvme src --server "$F --port {port} --model {model}" --repeat 1 --csv b.csv -q
 check "net rows say which netsim" grep -q 'net=netsim:nfs-10g' b.csv
-check "the sidecar records what the mount delivered" python3 -c '
-import json; m=json.load(open("b.meta.json")); s=m["netsim_stats"]
+json_ok "the sidecar records what the mount delivered" "$(cat b.meta.json)" '
+s=d["netsim_stats"]
 assert s["profile"]=="nfs-10g" and s["bytes"]>0 and s["delivered_bytes_per_s"]>0, s'
 contains "the report states it next to the profile" "$(cat b.md)" "| simulated network path | netsim nfs-10g: delivered"
 check "unmounted after success" [ "$(nmounts)" = "$before" ]

@@ -32,7 +32,7 @@ contains "says it shuts down" "$(cat srv.log)" "Shutting down"
 "$COLDSTART" pages evict m -q >/dev/null
 check "--dummy starts" start m --dummy
 run "$COLDSTART" pages status m --json
-check "--dummy read nothing (model still cold)" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["resident_pct"]<1' "$out"
+json_ok "--dummy read nothing (model still cold)" "$out" 'd["resident_pct"]<1'
 stop INT
 check "SIGINT: clean exit 0" [ "$?" = 0 ]
 
@@ -48,8 +48,8 @@ contains "says why" "$err" "libcuda.so.1"
 
 # probe on this machine: storage only.
 expect_rc 0 "probe --cold --json" "$COLDSTART" probe m --cold --device host --json
-check "probe reports a storage rate and a floor" python3 -c '
-import json,sys; d=json.loads(sys.argv[1]); assert d["storage_to_host_gbps"]>0 and d["floor_s"]>0 and d["host_to_device_gbps"] is None, d' "$out"
+json_ok "probe reports a storage rate and a floor" "$out" '
+assert d["storage_to_host_gbps"]>0 and d["floor_s"]>0 and d["host_to_device_gbps"] is None, d'
 
 # run with no --server and no vllm on the PATH uses refserve and records a row.
 expect_rc 0 "run falls back to refserve" env PATH=/usr/bin:/bin "$COLDSTART" run --model m --csv r.csv

@@ -3,8 +3,6 @@
 # space, LRU, in-use protection, bad input, gc; bench's staged and net+prefetch.
 . "$(dirname "$0")/lib.sh"
 F=${FIXTURES:?}/fakeserver
-jget() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
-same() { diff -r --exclude=.coldstart-manifest.json "$1" "$2" >/dev/null; }
 
 "$COLDSTART" mkmodel src --preset tiny -q >/dev/null
 mkdir -p src/tok && echo '{"tokenizer": 1}' > src/tok/tokenizer.json
@@ -25,14 +23,14 @@ check "NAME defaults to SRC's last component" [ "$out" = "$R/src" ]
 
 # Unchanged: a no-op.
 expect_rc 0 "stage again" "$COLDSTART" stage src --root "$R" --name m --json
-check "unchanged source: no-op, nothing copied" [ "$(jget "$out" 'd["noop"], d["copied_bytes"]')" = "(True, 0)" ]
+json_is "unchanged source: no-op, nothing copied" "$out" 'd["noop"], d["copied_bytes"]' "(True, 0)"
 
 # Changed: detected, re-staged, swapped in; unchanged files are not copied again.
 ino_before=$(stat -c %i "$R/m/model.safetensors")
 echo '{"changed": true}' > src/tok/tokenizer.json
 expect_rc 0 "stage a changed source" "$COLDSTART" stage src --root "$R" --name m --json
-check "changed source: replaced" [ "$(jget "$out" 'd["replaced"], d["noop"]')" = "(True, False)" ]
-check "only the changed file copied" [ "$(jget "$out" 'd["copied_bytes"]')" = "$(stat -c %s src/tok/tokenizer.json)" ]
+json_is "changed source: replaced" "$out" 'd["replaced"], d["noop"]' "(True, False)"
+json_is "only the changed file copied" "$out" 'd["copied_bytes"]' "$(stat -c %s src/tok/tokenizer.json)"
 check "the new copy equals the new source" same src "$R/m"
 check "unchanged shard taken over from the old copy" [ "$(stat -c %i "$R/m/model.safetensors")" = "$ino_before" ]
 check "no old copy left in .trash" [ -z "$(ls -A "$R/.trash")" ]
@@ -40,10 +38,8 @@ check "no old copy left in .trash" [ -z "$(ls -A "$R/.trash")" ]
 # xxh3.
 expect_rc 0 "stage --verify xxh3" "$COLDSTART" stage src --root "$R" --name h --verify xxh3
 contains "says how it verified" "$err" "xxh3 (source vs copy read back)"
-check "manifest holds a hash per file" python3 -c '
-import json,sys
-m=json.load(open(sys.argv[1]))
-assert m["verify"]=="xxh3" and all(len(f["xxh3"])==16 for f in m["files"]), m' "$R/h/.coldstart-manifest.json"
+json_ok "manifest holds a hash per file" "$(cat "$R/h/.coldstart-manifest.json")" '
+assert d["verify"]=="xxh3" and all(len(f["xxh3"])==16 for f in d["files"]), d'
 expect_rc 0 "cache verify: all ok" "$COLDSTART" cache verify --root "$R"
 contains "xxh3 read back" "$out" "ok      h  (4 files"
 printf 'X' | dd of="$R/h/model.safetensors" bs=1 seek=1000000 conv=notrunc status=none
@@ -53,7 +49,7 @@ echo extra >> "$R/m/config.json"
 expect_rc 1 "cache verify finds a wrong size (size-verified model)" "$COLDSTART" cache verify m --root "$R"
 contains "says the size is wrong" "$out" "config.json' has"
 expect_rc 0 "a damaged staged copy is not a no-op: staged again" "$COLDSTART" stage src --root "$R" --name m --json
-check "re-staged" [ "$(jget "$out" 'd["noop"]')" = False ]
+json_is "re-staged" "$out" 'd["noop"]' False
 check "and whole again" same src "$R/m"
 "$COLDSTART" cache rm h m envname src --root "$R" 2>/dev/null
 
@@ -99,7 +95,7 @@ print(sum(min(ch, sizes[int(l.split()[1])]-int(l.split()[2])*ch) for l in lines[
 # A temporary file of an attempt killed mid-write must not be published.
 echo junk > "$R/.partial/k/.coldstart-manifest.json.tmp-99999"
 expect_rc 0 "resume after kill -9 with $recs chunks recorded" "$COLDSTART" stage src --root "$R" --name k --chunk 1M --json
-check "resumed exactly the recorded chunks ($recorded bytes)" [ "$(jget "$out" 'd["resumed_bytes"]')" = "$recorded" ]
+json_is "resumed exactly the recorded chunks ($recorded bytes)" "$out" 'd["resumed_bytes"]' "$recorded"
 check "and completed, with no leftover file published" same src "$R/k"
 check "in particular no temporary manifest" [ ! -e "$R/k/.coldstart-manifest.json.tmp-99999" ]
 "$COLDSTART" stage src --root "$R" --name k --chunk 1M --bwlimit 60M -q >/dev/null 2>&1 &
@@ -117,7 +113,7 @@ sleep 0.4
 kill -9 $pid
 wait $pid 2>/dev/null
 expect_rc 0 "xxh3: resumed after kill -9, hashes of both halves compared" "$COLDSTART" stage src --root "$R" --name k --verify xxh3 --chunk 1M --json
-check "resumed" [ "$(jget "$out" 'd["resumed_bytes"] > 0')" = True ]
+json_is "resumed" "$out" 'd["resumed_bytes"] > 0' True
 expect_rc 0 "cache verify re-hashes it" "$COLDSTART" cache verify k --root "$R"
 contains "by xxh3" "$out" "xxh3 read back"
 
@@ -166,10 +162,10 @@ size=$(du -sb --exclude=.coldstart-manifest.json src | cut -f1)
 for n in a b c; do "$COLDSTART" stage src --root "$R" --name $n -q >/dev/null; done
 "$COLDSTART" stage src --root "$R" --name a -q >/dev/null   # a used again: b is now the oldest
 expect_rc 0 "stage d under --max-cache of 3 models" "$COLDSTART" stage src --root "$R" --name d --max-cache $((size * 3 + 4096)) --json
-check "the least recently used one (b) was evicted" [ "$(jget "$out" 'd["evicted"]')" = "['b']" ]
+json_is "the least recently used one (b) was evicted" "$out" 'd["evicted"]' "['b']"
 check "b gone, a (used again) kept" [ "$(ls "$R" | tr '\n' ' ')" = "a c d " ]
 run "$COLDSTART" cache ls --root "$R" --json
-check "cache ls: least recently used first" [ "$(jget "$out" '[e["name"] for e in d]')" = "['c', 'a', 'd']" ]
+json_is "cache ls: least recently used first" "$out" '[e["name"] for e in d]' "['c', 'a', 'd']"
 # c is in use by a running server (coldstart run holds it for the server's life).
 "$COLDSTART" run --model "$R/c" --server "$F --port {port} --model {model} --never-ready" --timeout 6s -q >/dev/null 2>&1 &
 rpid=$!
@@ -180,7 +176,7 @@ contains "cache ls shows it in use" "$out" "in use"
 expect_rc 1 "cache rm refuses a model in use" "$COLDSTART" cache rm c --root "$R"
 contains "says why" "$err" "in use by a running server"
 expect_rc 0 "stage e under --max-cache of 3" "$COLDSTART" stage src --root "$R" --name e --max-cache $((size * 3 + 4096)) --json
-check "c (oldest, in use) kept, a (next) evicted" [ "$(jget "$out" 'd["evicted"]')" = "['a']" ]
+json_is "c (oldest, in use) kept, a (next) evicted" "$out" 'd["evicted"]' "['a']"
 check "c is still there" [ -e "$R/c/model.safetensors" ]
 expect_rc 1 "a cap that only in-use models could satisfy: refused" "$COLDSTART" stage src --root "$R" --name f --max-cache $((size + 4096))
 contains "says the rest is in use" "$err" "held by models in use"
@@ -244,7 +240,7 @@ if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ]; then
 	"$COLDSTART" netsim --unmount nmp 2>/dev/null
 	"$COLDSTART" netsim src nmp --profile none >/dev/null
 	expect_rc 0 "remounted: the next stage resumes and completes" "$COLDSTART" stage nmp --root "$R" --name eio --chunk 1M --json
-	check "resumed" [ "$(jget "$out" 'd["resumed_bytes"] > 0')" = True ]
+	json_is "resumed" "$out" 'd["resumed_bytes"] > 0' True
 	check "complete and equal" same src "$R/eio"
 	"$COLDSTART" netsim --unmount nmp 2>/dev/null
 fi
@@ -271,7 +267,7 @@ for rec in "c 0 -18446744073709551615 0000000000000000" "c 0 +1 0000000000000000
 	dd if=/dev/zero of="$R/.partial/j/blob" bs=1M seek=1 count=1 conv=notrunc status=none
 	expect_rc 0 "a journal record '$rec': the stage completes" "$COLDSTART" stage jsrc --root "$R" --name j --kind dir \
 		--chunk 1M --json
-	check "... copying chunk 1 again: nothing resumed" [ "$(jget "$out" 'd["resumed_bytes"]')" = 0 ]
+	json_is "... copying chunk 1 again: nothing resumed" "$out" 'd["resumed_bytes"]' 0
 	check "... the copy is the source's bytes" cmp -s jsrc/blob "$R/j/blob"
 	"$COLDSTART" cache rm j --root "$R" 2>/dev/null
 done

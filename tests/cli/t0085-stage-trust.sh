@@ -4,8 +4,6 @@
 # refusals that name the real problem; kill -9 of bench during a staged copy.
 . "$(dirname "$0")/lib.sh"
 F=${FIXTURES:?}/fakeserver
-jget() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
-same() { diff -r --exclude=.coldstart-manifest.json "$1" "$2" >/dev/null; }
 R=$SCRATCH/root
 
 "$COLDSTART" mkmodel srcA/model --preset tiny --seed 1 -q >/dev/null
@@ -79,9 +77,9 @@ expect_rc 0 "stage --verify size" "$COLDSTART" stage srcA/model --root "$R" --na
 printf 'X' | dd of="$R/d/model.safetensors" bs=1 seek=1000000 conv=notrunc status=none
 touch -r srcA/model/model.safetensors "$R/d/model.safetensors"
 run "$COLDSTART" cache ls --root "$R" --json
-check "cache ls --json: state damaged, naming the file" python3 -c '
-import json,sys; e={x["name"]:x for x in json.loads(sys.argv[1])}["d"]
-assert e["state"]=="damaged" and "model.safetensors" in e["problem"], e' "$out"
+json_ok "cache ls --json: state damaged, naming the file" "$out" '
+e={x["name"]:x for x in d}["d"]
+assert e["state"]=="damaged" and "model.safetensors" in e["problem"], e'
 expect_rc 1 "run refuses a damaged copy" "$COLDSTART" run --model "$R/d" --server "$F --port {port} --model {model}" -q
 contains "and says why" "$err" "is damaged"
 expect_rc 0 "stage copies it again" "$COLDSTART" stage srcA/model --root "$R" --name d -q
@@ -97,21 +95,21 @@ contains "says it was marked" "$out" "marked corrupt"
 run "$COLDSTART" cache ls --root "$R"
 contains "cache ls shows the state" "$(grep '^v ' <<<"$out")" "CORRUPT"
 run "$COLDSTART" cache ls --root "$R" --json
-check "cache ls --json: state corrupt, with the problem" python3 -c '
-import json,sys; e={x["name"]:x for x in json.loads(sys.argv[1])}["v"]
-assert e["state"]=="corrupt" and "does not match its hash" in e["problem"], e' "$out"
+json_ok "cache ls --json: state corrupt, with the problem" "$out" '
+e={x["name"]:x for x in d}["v"]
+assert e["state"]=="corrupt" and "does not match its hash" in e["problem"], e'
 expect_rc 1 "run refuses a corrupt copy" "$COLDSTART" run --model "$R/v" --server "$F --port {port} --model {model}" -q
 contains "and says why and what to do" "$err" "failed verification"
 expect_rc 1 "refserve refuses it too" "$COLDSTART" refserve "$R/v" --port 1
 contains "saying why" "$err" "failed verification"
 expect_rc 0 "stage re-stages what is damaged" "$COLDSTART" stage srcA/model --root "$R" --name v --verify xxh3 --json
-check "not 'already staged'" [ "$(jget "$out" 'd["noop"], d["repaired"]')" = "(False, True)" ]
+json_is "not 'already staged'" "$out" 'd["noop"], d["repaired"]' "(False, True)"
 check "the copy is whole again" same srcA/model "$R/v"
 lacks "not reported as a source change" "$err" "the source had changed"
 contains "reported as damage" "$err" "the staged copy was damaged"
 expect_rc 0 "and now verify passes" "$COLDSTART" cache verify v --root "$R"
 expect_rc 0 "and the staged copy is a no-op again" "$COLDSTART" stage srcA/model --root "$R" --name v --verify xxh3 --json
-check "noop" [ "$(jget "$out" 'd["noop"]')" = True ]
+json_is "noop" "$out" 'd["noop"]' True
 # cache verify --repair.
 printf 'Y' | dd of="$R/v/config.json" bs=1 seek=3 conv=notrunc status=none
 touch -r srcA/model/config.json "$R/v/config.json"
@@ -122,11 +120,11 @@ check "whole again" same srcA/model "$R/v"
 expect_rc 0 "stage m (size check)" "$COLDSTART" stage srcA/model --root "$R" --name m -q
 truncate -s -1 "$R/m/config.json"
 expect_rc 0 "a truncated file: staged again" "$COLDSTART" stage srcA/model --root "$R" --name m --json
-check "not a no-op" [ "$(jget "$out" 'd["noop"]')" = False ]
+json_is "not a no-op" "$out" 'd["noop"]' False
 check "whole" same srcA/model "$R/m"
 echo '{}' > "$R/m/generation_config.json.tmp" && cat srcB/model/generation_config.json > "$R/m/generation_config.json"; rm -f "$R/m/generation_config.json.tmp"
 expect_rc 0 "a rewritten file (new mtime): staged again" "$COLDSTART" stage srcA/model --root "$R" --name m --json
-check "not a no-op either" [ "$(jget "$out" 'd["noop"]')" = False ]
+json_is "not a no-op either" "$out" 'd["noop"]' False
 check "whole again" same srcA/model "$R/m"
 
 # Names, globs, roots: refusals that say what is wrong.

@@ -8,15 +8,11 @@ F=${FIXTURES:?}/fakeserver
 cp "$R/bench.csv" "$R/bench.meta.json" "$R/seed.csv" .
 
 expect_rc 0 "report with --json" "$COLDSTART" report bench.csv --json -q
-check "without --model: the last row's model" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1])
-assert d["model"]=="other-model" and d["modes"][0]["runs"]==1, d
-' "$out"
+json_ok "without --model: the last row's model" "$out" '
+assert d["model"]=="other-model" and d["modes"][0]["runs"]==1, d'
 expect_rc 0 "report --model qwen2.5-7b" "$COLDSTART" report bench.csv --model qwen2.5-7b --json -q
-check "exact figures" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+json_ok "exact figures" "$out" '
+m={x["mode"]:x for x in d["modes"]}
 close=lambda a,b: abs(a-b)<1e-6
 assert [x["mode"] for x in d["modes"]]==["nvme","net","staged","runtime"], d["modes"]
 assert m["nvme"]["runs"]==3 and close(m["nvme"]["load_s"]["median"],11) and close(m["nvme"]["load_s"]["stddev"],1.0)
@@ -27,8 +23,7 @@ assert close(m["staged"]["total_s"]["median"],72) and close(m["runtime"]["load_s
 assert close(d["net_nvme_ratio"],42/11) and close(d["net_nvme_diff_s"],31)
 assert close(d["staged_total_s"],72) and close(d["staged_minus_net_s"],30)
 assert d["breakeven_cold_starts"]==2                   # ceil(60 / (42 - 12))
-ph=m["net"]["phases"]; assert close(ph["before_weights_s"],4) and close(ph["weights_s"],36) and close(ph["after_weights_s"],2), ph
-' "$out"
+ph=m["net"]["phases"]; assert close(ph["before_weights_s"],4) and close(ph["weights_s"],36) and close(ph["after_weights_s"],2), ph'
 expect_rc 0 "report --model qwen2.5-7b writes Markdown and SVG" "$COLDSTART" report bench.csv --model qwen2.5-7b
 check "files next to the CSV" test -s bench.md -a -s bench.svg
 contains "says where" "$err" "bench.md"
@@ -67,11 +62,10 @@ check "the SVG is well-formed XML" python3 -c 'import sys,xml.dom.minidom as m; 
 
 # A CSV written by hand with the seed's header, no notes keys.
 expect_rc 0 "seed-style CSV still reports" "$COLDSTART" report seed.csv --json -q
-check "numbers from plain rows; copy_s from 'copy_s=30.0, load_s=22.0'" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+json_ok "numbers from plain rows; copy_s from 'copy_s=30.0, load_s=22.0'" "$out" '
+m={x["mode"]:x for x in d["modes"]}
 assert abs(d["net_nvme_ratio"]-3.0)<1e-9 and abs(d["net_nvme_diff_s"]-41.0)<1e-9, d
-assert abs(m["staged"]["total_s"]["median"]-52.0)<1e-9 and d["breakeven_cold_starts"]==1, d' "$out"
+assert abs(m["staged"]["total_s"]["median"]-52.0)<1e-9 and d["breakeven_cold_starts"]==1, d'
 contains "no sidecar: says the environment was not recorded" "$(cat seed.md)" "Not recorded"
 
 # Warm runs never enter cold statistics.
@@ -101,14 +95,13 @@ run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes
 5,staged,m,4096,40.0,,"copy_s=30.1, load_s=22.0"
 EOF
 expect_rc 0 "report on hand-written staged rows" "$COLDSTART" report staged.csv --json -q
-check "column = copy + load is not counted twice; an empty column is not a failure" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+json_ok "column = copy + load is not counted twice; an empty column is not a failure" "$out" '
+m={x["mode"]:x for x in d["modes"]}
 st=m["staged"]
 assert st["runs"]==3 and st["failed"]==0 and st["flagged"]==1, st
 assert abs(st["load_s"]["median"]-22.0)<1e-9 and abs(st["total_s"]["median"]-52.1)<1e-9, st
 r={x["run_id"]:x["read_as"] for x in d["staged_rows"]}
-assert r=={2:"total",3:"notes",4:"load",5:"flagged"}, r' "$out"
+assert r=={2:"total",3:"notes",4:"load",5:"flagged"}, r'
 run "$COLDSTART" report staged.csv --md - -q
 contains "copy 30.10 s + start 22.00 s" "$out" "copy 30.10 s + start from the staged copy 22.00 s = 52.10 s"
 contains "says how each row was read" "$out" "- run 2: \`load_s\` is copy + start"
@@ -118,9 +111,8 @@ contains "the disagreeing row is flagged, with the numbers" "$out" "run 5 (stage
 # past 64 bits): the row is unreadable, counted and listed, in no statistic.
 cp "$R/nonfinite.csv" .
 expect_rc 0 "report on rows with NaN, inf and hex" "$COLDSTART" report nonfinite.csv --json -q
-check "every mode in the JSON, the statistics from the valid rows only" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1]); m={x["mode"]:x for x in d["modes"]}
+json_ok "every mode in the JSON, the statistics from the valid rows only" "$out" '
+m={x["mode"]:x for x in d["modes"]}
 assert sorted(m)==["net","nvme","staged"], sorted(m)
 assert m["nvme"]["runs"]==1 and m["nvme"]["load_s"]["median"]==10.0 and m["nvme"]["load_s"]["max"]==10.0, m["nvme"]
 assert m["nvme"]["unreadable"]==5 and m["net"]["unreadable"]==2 and m["staged"]["unreadable"]==2, m
@@ -129,7 +121,7 @@ assert m["staged"]["runs"]==1 and m["staged"]["copy_s"]["median"]==30.0, m["stag
 assert d["net_nvme_ratio"]==4.0, d
 u={x["record"]:x for x in d["unreadable_rows"]}
 assert len(u)==9 and u[5]["why"]=="load_s \x270x10\x27 is not a finite decimal number", u
-assert u[12]["run_id"] is None and "99999999999999999999" in u[12]["why"], u[12]' "$out"
+assert u[12]["run_id"] is None and "99999999999999999999" in u[12]["why"], u[12]'
 check "the JSON is strict: no NaN or Infinity for Python to take" python3 -c '
 import json,sys
 json.loads(sys.argv[1], parse_constant=lambda c: sys.exit("bare "+c))' "$out"
@@ -173,11 +165,9 @@ expect_rc 1 "broken quoting refused" "$COLDSTART" report bad.csv
 expect_rc 0 "bench" "$COLDSTART" bench --nvme m --net m --modes nvme,net --repeat 1 --csv out/b.csv \
 	--server "$F --port {port} --model {model} --delay 300ms" -q
 check "bench wrote .md and .svg next to the CSV" test -s out/b.md -a -s out/b.svg
-check "and the sidecar with host and paths" python3 -c '
-import json,sys
-m=json.load(open("out/b.meta.json"))
-assert m["host"]["cores"]>=1 and m["host"]["ram_bytes"]>0 and m["paths"][0]["mode"]=="nvme", m
-assert m["paths"][0]["fstype"] and m["paths"][0]["mount"] and m["command_line"].startswith("coldstart bench"), m'
+json_ok "and the sidecar with host and paths" "$(cat out/b.meta.json)" '
+assert d["host"]["cores"]>=1 and d["host"]["ram_bytes"]>0 and d["paths"][0]["mode"]=="nvme", d
+assert d["paths"][0]["fstype"] and d["paths"][0]["mount"] and d["command_line"].startswith("coldstart bench"), d'
 contains "report shows the environment" "$(cat out/b.md)" "| mode | path | mount | file system |"
 tl=$(grep -o 'coldstart-logs/[^)]*timeline.svg' out/b.md | head -1)
 check "each run links its timeline" [ -s "out/${tl:-none}" ]

@@ -8,22 +8,21 @@ SRV=$REPO_ROOT/bench/servers
 command -v node >/dev/null || skip_all "no node on the PATH"
 LIBLLAMA=$(ls "$SRV"/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama*.so 2>/dev/null | head -1)
 Q=${FIXTURES:?}/llama_quantize
-json() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); $1" "$out"; }
 mkdir w && cd w || exit 1
 
 # ---- mkmodel --format gguf ----
 expect_rc 0 "mkmodel writes a GGUF (tiny, f16)" "$COLDSTART" mkmodel tiny.gguf --preset tiny --format gguf -q
 check "prints the file llama.cpp opens" [ "$out" = tiny.gguf ]
 check "no temporary file is left" [ "$(ls -A)" = tiny.gguf ]
-st_params=$("$COLDSTART" mkmodel x --preset tiny --dry-run --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["parameters"])')
+st_params=$(jget "$("$COLDSTART" mkmodel x --preset tiny --dry-run --json)" 'd["parameters"]')
 expect_rc 0 "inspect reads it" "$COLDSTART" inspect tiny.gguf --json
-check "same parameter count as the safetensors preset ($st_params)" json "assert d['parameters']==$st_params, d['parameters']"
-check "llama architecture, f16 weights and f32 norms, 32000 tokens" json "
+json_ok "same parameter count as the safetensors preset ($st_params)" "$out" "assert d['parameters']==$st_params, d['parameters']"
+json_ok "llama architecture, f16 weights and f32 norms, 32000 tokens" "$out" "
 assert d['format']=='gguf' and d['architecture']=='llama' and d['vocab_size']==32000, d
 assert set(d['bytes_by_type'])=={'f16','f32'}, d['bytes_by_type']"
 expect_rc 0 "qwen2.5-0.5b in q8_0 (2 layers)" "$COLDSTART" mkmodel qwen-q8.gguf --preset qwen2.5-0.5b --format gguf --dtype q8_0 --layers 2 -q
 expect_rc 0 "inspect it" "$COLDSTART" inspect qwen-q8.gguf --json
-check "qwen2, q8_0 blocks of 34 bytes for 32 weights, 1-D tensors in f32" json "
+json_ok "qwen2, q8_0 blocks of 34 bytes for 32 weights, 1-D tensors in f32" "$out" "
 b=d['bytes_by_type']
 assert d['architecture']=='qwen2' and set(b)=={'q8_0','f32'}, d
 assert b['q8_0']*32 == 34*(d['parameters']-b['f32']//4), b"
@@ -40,7 +39,7 @@ SPLIT=$out
 NPARTS=$(ls split | grep -c '^m-0000[0-9]-of-0000[0-9].gguf$')
 check "prints part 1 of $NPARTS" [ "$SPLIT" = "split/m-00001-of-0000$NPARTS.gguf" ] && [ "$NPARTS" -ge 3 ]
 expect_rc 0 "inspect the split set by part 1" "$COLDSTART" inspect "$SPLIT" --json
-check "every part, one model" json "assert len(d['shards'])==$NPARTS and d['parameters']==$st_params, d"
+json_ok "every part, one model" "$out" "assert len(d['shards'])==$NPARTS and d['parameters']==$st_params, d"
 expect_rc 0 "... or by its directory" "$COLDSTART" inspect split
 expect_rc 1 "part 2 is not a model" "$COLDSTART" inspect "split/m-00002-of-0000$NPARTS.gguf"
 contains "names part 1" "$err" "name part 1, '$SPLIT'"
@@ -68,7 +67,7 @@ contains "and the rule" "$err" "lie past the end of the file"
 if [ -n "$LIBLLAMA" ]; then
 	expect_rc 0 "llama.cpp's quantizer rewrites the model (Q4_0)" "$Q" "$LIBLLAMA" tiny.gguf tiny-q4_0.gguf 2
 	expect_rc 0 "inspect reads what llama.cpp wrote" "$COLDSTART" inspect tiny-q4_0.gguf --json
-	check "q4_0 and llama.cpp's fallback types, same parameters" json "
+	json_ok "q4_0 and llama.cpp's fallback types, same parameters" "$out" "
 assert 'q4_0' in d['bytes_by_type'] and d['parameters']==$st_params, d['bytes_by_type']"
 else
 	_t_report 1 "libllama found in node-llama-cpp's package"
@@ -96,7 +95,7 @@ generates() { # MODEL [ARGS]
 		return
 	fi
 	out=$(curl -s -m 60 -X POST "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"Hello world","max_tokens":4}')
-	check "llama.cpp generates tokens from $1 $*" json "assert len(d['choices'][0]['token_ids'])==4, d"
+	json_ok "llama.cpp generates tokens from $1 $*" "$out" "assert len(d['choices'][0]['token_ids'])==4, d"
 	stop_serve
 }
 generates tiny.gguf
@@ -112,19 +111,19 @@ check "llama.cpp's own load lines are logged" [ $? = 0 ]
 
 # ---- run and bench with --server llama.cpp ----
 expect_rc 0 "run --server llama.cpp" "$COLDSTART" run -m tiny.gguf --server llama.cpp --csv runs.csv --json
-check "a cold run, with llama.cpp's phases in the notes" json "
+json_ok "a cold run, with llama.cpp's phases in the notes" "$out" "
 n=d['notes']
 for k in ('cold=yes','server=llama.cpp','t_load_start=','model_load_s=','context_s=','first_eval_s=','t_weights_end='):
     assert k in n, (k, n)
 assert d['status']=='ready' and d['model']=='tiny', d"
-check "... run with the row's context (4096), as llama.cpp's log says" json "
+json_ok "... run with the row's context (4096), as llama.cpp's log says" "$out" "
 assert d['max_model_len']==4096 and d['server_max_model_len']==4096, d
 assert 'server_max_model_len=4096' in d['notes'] and 'mismatch' not in d['notes'], d['notes']"
 expect_rc 0 "run --server llama.cpp --max-model-len 512" "$COLDSTART" run -m tiny.gguf --server llama.cpp --max-model-len 512 --json
-check "... llama.cpp used 512" json "assert d['server_max_model_len']==512 and 'mismatch' not in d['notes'], d"
+json_ok "... llama.cpp used 512" "$out" "assert d['server_max_model_len']==512 and 'mismatch' not in d['notes'], d"
 expect_rc 0 "a llama.cpp template that does not pass the context" "$COLDSTART" run -m tiny.gguf \
 	--server "node $SRV/llama_serve.mjs {model} --port {port}" --json
-check "... the context llama.cpp used (its default) is recorded and flagged" json "
+json_ok "... the context llama.cpp used (its default) is recorded and flagged" "$out" "
 assert d['server_max_model_len']==256 and 'max_model_len_mismatch=yes' in d['notes'], d"
 contains "... with a warning" "$err" "used a context of 256 tokens, not the row's max_model_len 4096"
 # A llama-server on the PATH is preferred: this one, as strict as the real
@@ -139,7 +138,7 @@ exec node "$SRV/llama_serve.mjs" "\$2" --port "\$4" --host "\$6" --ctx-size "\$8
 EOF
 chmod +x bin/llama-server
 PATH="$PWD/bin:$PATH" expect_rc 0 "run --server llama.cpp uses llama-server when it is on the PATH" "$COLDSTART" run -m tiny.gguf --server llama.cpp --json
-check "... as llama-server -m {model} --port {port} --host 127.0.0.1 --ctx-size {max_model_len}" json "
+json_ok "... as llama-server -m {model} --port {port} --host 127.0.0.1 --ctx-size {max_model_len}" "$out" "
 import re
 assert re.fullmatch(r'llama-server -m tiny.gguf --port [0-9]+ --host 127.0.0.1 --ctx-size 4096', d['command']), d['command']
 assert d['server_max_model_len']==4096, d"
@@ -155,9 +154,9 @@ check "only the model's file is staged" [ "$(ls "$SCRATCH/staged/tiny")" = tiny.
 expect_rc 0 "stage the split set by part 1" "$COLDSTART" stage "$SPLIT" --root "$SCRATCH/staged" -q
 check "every part staged" [ "$(ls "$SCRATCH/staged/m" | grep -c gguf)" = "$NPARTS" ]
 expect_rc 0 "run on the staged file (its use lock held)" "$COLDSTART" run -m "$SCRATCH/staged/tiny/tiny.gguf" --server llama.cpp --json
-check "... a cold llama.cpp start" json "assert 'cold=yes' in d['notes'] and d['status']=='ready', d"
+json_ok "... a cold llama.cpp start" "$out" "assert 'cold=yes' in d['notes'] and d['status']=='ready', d"
 expect_rc 0 "pages status of a split set counts every part" "$COLDSTART" pages status "$SPLIT" --json
-check "... $NPARTS files" json "assert len(d['files'])==$NPARTS, d"
+json_ok "... $NPARTS files" "$out" "assert len(d['files'])==$NPARTS, d"
 
 if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ]; then
 	expect_rc 0 "bench every mode with llama.cpp (netsim nfs-10g)" "$COLDSTART" bench --nvme qwen-q8.gguf --server llama.cpp \

@@ -6,8 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$REPO_ROOT/tests/cli/servers.sh"
 [ -x "$NGINX" ] || skip_all "nginx is not installed (make deps installs nginx-light)"
-jget() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
-same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
 gets() { grep -c "\"GET /$1" "$SCRATCH/logs/access.log"; }
 
 mkdir -p www
@@ -29,10 +27,9 @@ expect_rc 0 "stage a sharded model over HTTP (index + config files)" "$COLDSTART
 check "prints ROOT/NAME (name from the URL)" [ "$out" = "$R/m" ]
 check "an exact copy" same www/m "$R/m"
 contains "verified by xxh3" "$err" "verified by xxh3"
-check "the manifest records the URL, ETags and Last-Modified" python3 -c '
-import json,sys; m=json.load(open(sys.argv[1]))
-assert m["source"]==sys.argv[2], m["source"]
-assert all(f.get("etag") and f["mtime_ns"]>0 for f in m["files"]), m["files"]' "$R/m/.coldstart-manifest.json" "$U/m/"
+json_ok "the manifest records the URL, ETags and Last-Modified" "$(cat "$R/m/.coldstart-manifest.json")" '
+assert d["source"]=="'"$U/m/"'", d["source"]
+assert all(f.get("etag") and f["mtime_ns"]>0 for f in d["files"]), d["files"]'
 check "several ranged GETs per shard (chunks of 16 MiB, parallel)" [ "$(grep -c '"GET /m/model-00001-of-0000[0-9].safetensors' logs/access.log)" -ge 1 ]
 before=$(gets m/)
 expect_rc 0 "an unchanged model is a no-op" "$COLDSTART" stage "$U/m/" --root "$R"
@@ -55,7 +52,7 @@ LAST=$(ls www/m/model-*-of-*.safetensors | tail -1)
 sleep 1.1   # a new Last-Modified second, as well as a new ETag
 python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p,"wb").write(b)' "$LAST"
 expect_rc 0 "a changed shard is detected (ETag, Last-Modified)" "$COLDSTART" stage "$U/m/" --root "$R" --json
-check "only it is copied" [ "$(jget "$out" 'd["copied_bytes"]')" = "$(stat -c %s "$LAST")" ]
+json_is "only it is copied" "$out" 'd["copied_bytes"]' "$(stat -c %s "$LAST")"
 check "the copy matches again" same www/m "$R/m"
 
 # kill -9 mid-transfer, then resume: chunks on disk are not fetched again.

@@ -11,8 +11,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$REPO_ROOT/tests/cli/servers.sh"
 command -v node >/dev/null || skip_all "no node on the PATH"
-jget() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
-same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
 # Every staged file is one version whole: the first's or the second's.
 one_version() {
 	python3 -c '
@@ -157,13 +155,13 @@ check "killed with chunks in its journal" [ "$(grep -c '^c ' "$R/.partial/e9.jou
 check "the server comes back with other bytes of the same size, still no validators" \
 	start_faultserve s$n 127.0.0.1:$FP --root www2 --validators none
 expect_rc 0 "stage again" "$COLDSTART" stage "$U/j/" --root "$R" --name e9 --chunk 1M --json "${J[@]}"
-check "... nothing taken from the journal: it cannot say which version its chunks were" [ "$(jget "$out" 'd["resumed_bytes"]')" = 0 ]
+json_is "... nothing taken from the journal: it cannot say which version its chunks were" "$out" 'd["resumed_bytes"]' 0
 check "... the copy is the server's version, whole" same www2/j "$R/e9"
 stop_faultserve s$n
 start_faultserve s$n 127.0.0.1:$FP --root www --validators none
 expect_rc 0 "the same size, no validators, other bytes again: stage" \
 	"$COLDSTART" stage "$U/j/" --root "$R" --name e9 --chunk 1M --json "${J[@]}"
-check "... not a no-op: a copy known by its sizes alone is never called unchanged" [ "$(jget "$out" 'd["noop"]')" = False ]
+json_is "... not a no-op: a copy known by its sizes alone is never called unchanged" "$out" 'd["noop"]' False
 check "... the copy is the server's version, whole" same www/j "$R/e9"
 stop_faultserve s$n
 

@@ -15,8 +15,6 @@
 . "$REPO_ROOT/tests/cli/servers.sh"
 [ -x "$S3RVER" ] || skip_all "s3rver is not installed (make deps: needs Node.js >= 20 and npm)"
 command -v node >/dev/null || skip_all "no node on the PATH"
-jget() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
-same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
 port() { free_port; }
 
 start_s3rver models
@@ -32,10 +30,9 @@ R=$SCRATCH/root
 expect_rc 0 "stage s3://models/qwen/m" "$COLDSTART" stage s3://models/qwen/m --root "$R" --verify xxh3
 check "prints ROOT/m" [ "$out" = "$R/m" ]
 check "an exact copy" same m "$R/m"
-check "the manifest: the s3:// source, each object's ETag and LastModified" python3 -c '
-import json,sys; m=json.load(open(sys.argv[1]))
-assert m["source"]=="s3://models/qwen/m", m["source"]
-assert all(f.get("etag","").startswith("\"") and f["mtime_ns"]>0 for f in m["files"]), m["files"]' "$R/m/.coldstart-manifest.json"
+json_ok "the manifest: the s3:// source, each object's ETag and LastModified" "$(cat "$R/m/.coldstart-manifest.json")" '
+assert d["source"]=="s3://models/qwen/m", d["source"]
+assert all(f.get("etag","").startswith("\"") and f["mtime_ns"]>0 for f in d["files"]), d["files"]'
 gets_before=$(grep -c 'GET /models/qwen/m/model-' s3rver.log)
 expect_rc 0 "an unchanged prefix is a no-op (one listing)" "$COLDSTART" stage s3://models/qwen/m --root "$R"
 contains "says so" "$err" "already staged from the unchanged source"
@@ -43,7 +40,7 @@ check "no object was read again" [ "$(grep -c 'GET /models/qwen/m/model-' s3rver
 
 # A URL source is written O_DIRECT by default: the copy is on the device, not
 # in the page cache. --buffered leaves it there (a warm first start).
-resident() { "$COLDSTART" pages status "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["resident_pct"])'; }
+resident() { jget "$("$COLDSTART" pages status "$1" --json)" 'd["resident_pct"]'; }
 if dd if=/dev/zero of="$SCRATCH/dio-probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
 	# (a root of their own: under $R the files would be linked from its copy)
 	expect_rc 0 "stage writes O_DIRECT by default" "$COLDSTART" stage s3://models/qwen/m --root "$R-dio" -q
@@ -66,7 +63,7 @@ LAST=$(ls m/model-*-of-*.safetensors | tail -1)
 python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p,"wb").write(b)' "$LAST"
 curl -sf "${SIGN[@]}" -T "$LAST" "$EP/models/qwen/m/$(basename "$LAST")" -o /dev/null
 expect_rc 0 "a changed object is detected" "$COLDSTART" stage s3://models/qwen/m --root "$R" --json
-check "only it is copied" [ "$(jget "$out" 'd["copied_bytes"]')" = "$(stat -c %s "$LAST")" ]
+json_is "only it is copied" "$out" 'd["copied_bytes"]' "$(stat -c %s "$LAST")"
 check "the copy matches again" same m "$R/m"
 
 # More than one page of ListObjectsV2 (1,000 keys a page).
@@ -117,8 +114,8 @@ done
 # coldstart) passes xxh3 -- what arrived is what was written -- and is
 # caught by the MD5; nothing is published.
 expect_rc 0 "--verify xxh3 checks the MD5 ETags too" "$COLDSTART" stage s3://models/big --root "$R" --name big-md5 --verify xxh3 --json
-check "... every object (store_checked_files)" [ "$(jget "$out" 'd["store_checked_files"]')" = "$(ls big | wc -l)" ]
-check "... by MD5" [ "$(jget "$out" 'd["store_checksum"]')" = MD5 ]
+json_is "... every object (store_checked_files)" "$out" 'd["store_checked_files"]' "$(ls big | wc -l)"
+json_is "... by MD5" "$out" 'd["store_checksum"]' MD5
 contains "... and says so" "$err" "by the store's own MD5"
 FP=$(port)
 node "$FIXTURES_SRC/faultproxy.mjs" "$FP" "$P" flip 3 2>"$SCRATCH/proxy-flip.log" &
@@ -148,8 +145,8 @@ for mode in sha256 badsha256; do
 	if [ "$mode" = sha256 ]; then
 		AWS_ENDPOINT_URL=http://127.0.0.1:$FP expect_rc 0 "x-amz-checksum-sha256 from the store: checked" \
 			"$COLDSTART" stage s3://models/big --root "$R" --name big-sha --verify xxh3 --json
-		check "... every object (store_checked_files)" [ "$(jget "$out" 'd["store_checked_files"]')" = "$(ls big | wc -l)" ]
-		check "... by MD5 and SHA-256" [ "$(jget "$out" 'd["store_checksum"]')" = "MD5+SHA-256" ]
+		json_is "... every object (store_checked_files)" "$out" 'd["store_checked_files"]' "$(ls big | wc -l)"
+		json_is "... by MD5 and SHA-256" "$out" 'd["store_checksum"]' "MD5+SHA-256"
 		check "... the store answered $nshards checksums" [ "$(grep -c "^fault [0-9]*: sha256" "$SCRATCH/proxy-$mode.log")" = "$nshards" ]
 		check "... an exact copy" same big "$R/big-sha"
 	else

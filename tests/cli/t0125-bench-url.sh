@@ -33,10 +33,10 @@ check "net row: cold_mode=remote, cold=unverified" [ "$(note h.csv 0 cold_mode)/
 check "staged row: staged from the URL (staged_bytes)" [ "$(note h.csv 1 staged_bytes)" = "$(du -cb www/m/* | tail -1 | cut -f1)" ]
 check "staged row: a local copy, evicted (cold_mode=files)" [ "$(note h.csv 1 cold_mode)" = files ]
 check "the staged copy was removed after its run" [ -z "$(ls "$SCRATCH/stage" | grep -v '^\.')" ]
-check "the sidecar names the HTTP server" python3 -c '
-import json,sys; m=json.load(open("h.meta.json")); p=[x for x in m["paths"] if x["mode"]=="net"][0]
-assert p["fstype"]=="http" and p["kind"]=="HTTP server" and p["source"]==sys.argv[1], p
-assert m["net"]=="http", m["net"]' "http://127.0.0.1:$PORT"
+json_ok "the sidecar names the HTTP server" "$(cat h.meta.json)" '
+p=[x for x in d["paths"] if x["mode"]=="net"][0]
+assert p["fstype"]=="http" and p["kind"]=="HTTP server" and p["source"]=="http://127.0.0.1:'"$PORT"'", p
+assert d["net"]=="http", d["net"]'
 contains "the report's environment names it" "$(cat h.md)" "| net | http://127.0.0.1:$PORT/m/ |"
 contains "the report explains the remote runs' coldness" "$(cat h.md)" "cold_mode=remote"
 
@@ -45,9 +45,9 @@ expect_rc 0 "bench --net s3://models/qwen/m" "$COLDSTART" bench --net s3://model
 	--stage-root "$SCRATCH/stage" --server "$SRV" --repeat 1 --csv s.csv -q
 check "the server got the s3:// URL" grep -qx "s3://models/qwen/m" "$URLSERVE_DIR/urls"
 check "net=s3 in both rows" [ "$(note s.csv 0 net)/$(note s.csv 1 net)" = s3/s3 ]
-check "the sidecar: object store at the endpoint" python3 -c '
-import json,sys; m=json.load(open("s.meta.json")); p=[x for x in m["paths"] if x["mode"]=="net"][0]
-assert p["fstype"]=="s3" and p["kind"]=="object store" and p["source"]==sys.argv[1], p' "$EP"
+json_ok "the sidecar: object store at the endpoint" "$(cat s.meta.json)" '
+p=[x for x in d["paths"] if x["mode"]=="net"][0]
+assert p["fstype"]=="s3" and p["kind"]=="object store" and p["source"]=="'"$EP"'", p'
 check "staged: ranged GETs from the bucket (206 in s3rver's log)" grep -q "qwen/m/model-00001-of-00003.safetensors 206" "$SCRATCH/s3rver.log"
 check "net: the server's own whole-object GETs (200)" grep -Eq "qwen/m/model-00001-of-00003.safetensors 200 [0-9]+ms [1-9]" "$SCRATCH/s3rver.log"
 
@@ -96,8 +96,8 @@ stars() { printf '%*s' "${#1}" '' | tr ' ' '*'; }
 contains "coldstart's own command line shows the URL, its secrets overwritten" "$(cat "$SPY")" \
 	"--net http://$(stars user:pw-SECRET-2)@127.0.0.1:$PORT/m/?$(stars X-Amz-Signature=SECRET-3) --nvme"
 check "no credential on any command line: the server's, the guard's, coldstart's" [ "$(grep -c SECRET "$SPY")" = 0 ]
-check "the sidecar names the model's identity by the URL's listing" python3 -c '
-import json; m=json.load(open("p.meta.json"))["model_identity"]
+json_ok "the sidecar names the model's identity by the URL's listing" "$(cat p.meta.json)" '
+m=d["model_identity"]
 assert m["same"] is True and [p["mode"] for p in m["paths"]]==["nvme","net"], m'
 contains "the sidecar's command line, redacted" "$(cat p.meta.json)" "--net 'http://REDACTED@127.0.0.1:$PORT/m/?REDACTED'"
 contains "the report's bench command, redacted" "$(cat p.md)" "http://REDACTED@127.0.0.1:$PORT/m/?REDACTED"

@@ -9,8 +9,6 @@
 . "$REPO_ROOT/tests/cli/servers.sh"
 command -v radosgw >/dev/null && command -v ceph-osd >/dev/null ||
 	skip_all "Ceph's radosgw, ceph-mon and ceph-osd are not installed (make deps installs them)"
-jget() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
-same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
 RGW=$FIXTURES_SRC/rgw.sh
 P=$(free_port)
 MP=$(free_port)
@@ -34,7 +32,7 @@ R=$SCRATCH/root
 
 expect_rc 0 "stage s3://models/qwen/m from radosgw, signed" "$COLDSTART" stage s3://models/qwen/m --root "$R" --verify xxh3 --json
 check "an exact copy" same m "$R/m"
-check "every object checked against its MD5 ETag too" [ "$(jget "$out" 'd["store_checked_files"]')" = "$(ls m | wc -l)" ]
+json_is "every object checked against its MD5 ETag too" "$out" 'd["store_checked_files"]' "$(ls m | wc -l)"
 check "with ranged GETs (radosgw's log)" grep -q "GET /models/qwen/m/model-00001-of-" "$SCRATCH"/ceph/log/client.rgw.t.log
 expect_rc 0 "unchanged: a no-op" "$COLDSTART" stage s3://models/qwen/m --root "$R"
 contains "says so" "$err" "already staged from the unchanged source"

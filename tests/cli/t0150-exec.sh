@@ -14,7 +14,6 @@
 R=$SCRATCH/root
 wait_file() { for _ in $(seq 300); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
 wait_gone() { for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done; return 1; }
-jfield() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # Four callers at once, as four pods of a DaemonSet on one node.
 expect_argv four.argv --port '{port}' --model "$R/m"
@@ -29,9 +28,9 @@ all_ready() { local i; for i in 1 2 3 4; do wait_file "ready$i" || return 1; don
 check "four concurrent execs: every server becomes ready" all_ready
 check "the model was copied once" [ "$(cat err1 err2 err3 err4 | grep -c "exec: staged '")" = 1 ]
 check "the others found it staged (or waited for it)" [ "$(cat err1 err2 err3 err4 | grep -c "is already staged")" = 3 ]
-spid=$(jfield ready1 pid)
+spid=$(jget "$(cat ready1)" 'd["pid"]')
 check "the server was given the staged path for {model}" grep -q -- "--model $R/m" <(tr '\0' ' ' < "/proc/$spid/cmdline")
-check "the ready file names it" [ "$(jfield ready1 model)" = "$R/m" ]
+json_is "the ready file names it" "$(cat ready1)" 'd["model"]' "$R/m"
 check "the server's output passes through exec's stdout" grep -q "Application startup complete" out1
 contains "the phases are logged" "$(cat err1)" "ready in"
 expect_rc 1 "cache rm while the servers live: refused" "$COLDSTART" cache rm m --root "$R"
@@ -78,7 +77,7 @@ port=$(free_port)
 	>/dev/null 2>&1 &
 epid=$!
 wait_file k.ready
-kpid=$(jfield k.ready pid)
+kpid=$(jget "$(cat k.ready)" 'd["pid"]')
 kill -9 $epid
 wait $epid 2>/dev/null
 check "kill -9 of exec: the server goes too" wait_gone "$kpid"

@@ -51,7 +51,7 @@ while k < i:
     out.append(a); k+=1
 print("\n".join(out+c[i:]))' "$SCRATCH/src/$src_name" "$SCRATCH/cache" "$port" "$SCRATCH/ready")
 check "the command starts coldstart exec, the server's command after --" [ "${argv[0]} ${argv[1]}" = "coldstart exec" ]
-check "the probe tests the file exec writes" [ "$(python3 -c 'import json; d=json.load(open("dep.json")); c=d["cmd"]; print(c[c.index("--ready-file")+1] == d["probe"][-1] and d["probe"][:2]==["test","-f"])')" = True ]
+json_is "the probe tests the file exec writes" "$(cat dep.json)" 'd["cmd"][d["cmd"].index("--ready-file")+1] == d["probe"][-1] and d["probe"][:2]==["test","-f"]' True
 # What the server must get: the words after --, {model} and {port} replaced, nothing else touched.
 python3 -c '
 import json,sys; c=json.load(open("dep.json"))["cmd"]; tail=c[c.index("--")+2:]

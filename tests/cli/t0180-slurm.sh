@@ -50,7 +50,6 @@ out=$(in_ns srun -N2 --ntasks-per-node=1 --export=ALL,COLDSTART_STAGE="$SCRATCH/
 	sh -c 'echo "$SLURMD_NODENAME $COLDSTART_MODEL"' 2>"$SCRATCH/prolog.err")
 contains "each task gets the staged path" "$out" "n1 $D/local/cache/m"
 contains "... on both nodes" "$out" "n2 $D/local/cache/m"
-same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
 check "node 1's own storage has the copy" same shared/m "$D/node-1/cache/m"
 check "node 2's too (its own, not node 1's)" same shared/m "$D/node-2/cache/m"
 check "and the host's view of DIR/local has neither" [ ! -e "$D/local/cache" ]

@@ -10,13 +10,12 @@ for i in $(seq 1 60); do head -c $((i * 700)) /dev/urandom > "cache/inductor/ab/
 : > cache/triton/x/empty.lock
 head -c 25000000 /dev/urandom > cache/triton/x/y/kernel.cubin
 R=$SCRATCH/root
-same() { diff -r -x .coldstart-manifest.json "$1" "$2" >/dev/null; }
 
 expect_rc 1 "a directory that is not a model is refused by default" "$COLDSTART" stage cache --root "$R"
 contains "... saying how to stage it" "$err" "stages with --kind dir"
 expect_rc 0 "stage --kind dir --verify xxh3" "$COLDSTART" stage cache --root "$R" --kind dir --verify xxh3 --json
 check "an exact copy, nested directories and the empty file included" same cache "$R/cache"
-check "62 files" [ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["files"])' "$out")" = 62 ]
+json_is "62 files" "$out" 'd["files"]' 62
 check "the manifest says kind dir" grep -q '"kind": "dir"' "$R/cache/.coldstart-manifest.json"
 expect_rc 0 "unchanged: a no-op" "$COLDSTART" stage cache --root "$R" --kind dir
 contains "says so" "$err" "already staged from the unchanged source"
@@ -28,7 +27,7 @@ journal_has "$R" c2 4
 kill -9 $pid
 wait $pid 2>/dev/null
 expect_rc 0 "resume after kill -9" "$COLDSTART" stage cache --root "$R" --name c2 --kind dir --chunk 1M --json
-check "... with what was on disk" [ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["resumed_bytes"])' "$out")" -gt 0 ]
+check "... with what was on disk" [ "$(jget "$out" 'd["resumed_bytes"]')" -gt 0 ]
 check "... exact" same cache "$R/c2"
 
 # Damaged, found and repaired from its source (the kind comes from the manifest).

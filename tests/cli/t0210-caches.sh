@@ -171,17 +171,15 @@ lacks "... and the row has no caches note" "$(last_notes r.csv)" "caches="
 # ---- the report's split per cache state ----
 cp "$FIXTURES_SRC/report/caches.csv" .
 expect_rc 0 "report on rows with cache states" "$COLDSTART" report caches.csv --json -q
-check "exact figures per cache state" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1]); g={(x["mode"],x["caches"]):x for x in d["caches"]}
+json_ok "exact figures per cache state" "$out" '
+g={(x["mode"],x["caches"]):x for x in d["caches"]}
 close=lambda a,b: abs(a-b)<1e-6
 assert d["caches_basis"]=="cold" and [x["runs"] for x in d["modes"]]==[3,2], d["modes"]
 assert close(d["modes"][0]["load_s"]["median"],100)          # nvme: the cold-cache runs only
 c=g[("nvme","cold")]; assert close(c["ready_s"],100) and close(c["compile_s"],60) and close(c["graph_s"],20), c
 assert close(c["storage_s"],10) and close(c["rest_s"],10), c
 s=g[("nvme","staged")]; assert close(s["ready_s"],48) and close(s["cache_copy_s"],3) and close(s["cache_mb"],412), s
-assert close(g[("nvme","warm")]["ready_s"],44) and close(g[("net","cold")]["ready_s"],135)
-' "$out"
+assert close(g[("nvme","warm")]["ready_s"],44) and close(g[("net","cold")]["ready_s"],135)'
 expect_rc 0 "report Markdown" "$COLDSTART" report caches.csv -q
 check "Markdown equals the golden file" diff -u "$FIXTURES_SRC/report/caches.md.golden" caches.md
 no_leftovers "no process left"

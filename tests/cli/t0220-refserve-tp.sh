@@ -84,29 +84,25 @@ done
 check "qwen2 layout (biases, tied embeddings, 3 shards), TP=2" serve_tp qwen 2 Q2
 check "... every rank's bytes are the slice computed here" slices qwen 2 Q2
 check "... the files were spread over several shards" [ "$(ls qwen/*.safetensors | wc -l)" -gt 1 ]
-check "/v1/models says how it was split" python3 -c '
-import json,sys
+json_ok "/v1/models says how it was split" "$(python3 slices.py llama 4 L4)" '
 m=json.load(open("L4.models.json"))["data"][0]["coldstart"]
-k=json.loads(sys.argv[1])
+k=d
 assert m["tp"]==4 and m["device"]=="host" and len(m["ranks"])==4, m
 assert m["kv_heads"]==2 and m["tensors"]["kv"]==k["kv"]==8 and m["tensors"]["row"]==k["row"], (m, k)
-assert all(r["bytes"]==m["ranks"][0]["bytes"] for r in m["ranks"])
-' "$(python3 slices.py llama 4 L4)"
+assert all(r["bytes"]==m["ranks"][0]["bytes"] for r in m["ranks"])'
 contains "the log says how it was split" "$(cat L4.log)" "Tensor parallel: TP=4, ranks on host memory"
-check "each file byte read once" python3 -c '
-import json,os
-m=json.load(open("L4.models.json"))["data"][0]["coldstart"]
+json_ok "each file byte read once" "$(cat L4.models.json)" '
+import os
+m=d["data"][0]["coldstart"]
 tot=sum(os.path.getsize("llama/"+f)-8-int.from_bytes(open("llama/"+f,"rb").read(8),"little") for f in os.listdir("llama") if f.endswith(".safetensors"))
 assert m["read_bytes"]==tot, (m["read_bytes"], tot)'
 
 # probe --gpus in host mode: the TP=N pipeline and its floor.
 expect_rc 0 "probe --gpus 2 --device host" "$COLDSTART" probe llama --device host --gpus 2 --json
-check "... reads each byte once, writes the ranks' bytes, gives a floor" python3 -c '
-import json,sys
-d=json.loads(sys.argv[1]); t=d["tp"]
+json_ok "... reads each byte once, writes the ranks' bytes, gives a floor" "$out" '
+t=d["tp"]
 assert t["tp"]==2 and t["read_bytes"]==d["bytes"] and t["rank_bytes"]>d["bytes"], t  # norms on both ranks
-assert t["overlapped_gbps"]>0 and t["host_memory_gbps"]>0 and t["floor_s"]>0 and t["gpus"] is None, t
-' "$out"
+assert t["overlapped_gbps"]>0 and t["host_memory_gbps"]>0 and t["floor_s"]>0 and t["gpus"] is None, t'
 expect_rc 1 "TP=8 with 4 attention heads is refused" "$COLDSTART" refserve llama --device host --tp 8
 contains "... naming the tensor and the heads" "$err" "4 attention heads do not divide by TP=8"
 expect_rc 2 "--gpus that do not match --tp" "$COLDSTART" refserve llama --tp 4 --gpus 0,1

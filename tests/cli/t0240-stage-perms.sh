@@ -40,17 +40,17 @@ modes_are "umask 077: masked (600, 600, 700, 700)" "$R/s77" \
 	"config.json=600 model.safetensors=600 generation_config.json=700 sub/run.sh=700"
 modes_are "... directories 700, the manifest 600" "$R" "s77=700 s77/sub=700 s77/.coldstart-manifest.json=600"
 expect_rc 0 "an unchanged source is a no-op" "$COLDSTART" stage s --root "$R" --json -q
-check "... noop" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["noop"]' "$out"
+json_ok "... noop" "$out" 'd["noop"]'
 
 # The source's bits change: the next stage sets them in place, copying nothing.
 chmod 640 s/config.json
 run "$COLDSTART" stage s --root "$R" --json
-check "source chmod 640: the next stage is still a no-op" python3 -c 'import json,sys; assert json.loads(sys.argv[1])["noop"]' "$out"
+json_ok "source chmod 640: the next stage is still a no-op" "$out" 'd["noop"]'
 contains "... that says it set the bits" "$err" "permission bits"
 modes_are "... and did" "$R/s" "config.json=640"
 run "$COLDSTART" cache ls --root "$R" --json
-check "... the copy is intact for ls (its identity recorded anew)" python3 -c '
-import json,sys; e={x["name"]:x for x in json.loads(sys.argv[1])}["s"]; assert e["state"]=="staged", e' "$out"
+json_ok "... the copy is intact for ls (its identity recorded anew)" "$out" '
+e={x["name"]:x for x in d}["s"]; assert e["state"]=="staged", e'
 chmod 644 s/config.json
 
 # --chmod: exactly those bits, whatever the umask.

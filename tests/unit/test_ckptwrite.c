@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
 #include "core/model/ckptwrite.h"
 #include "core/base/fsutil.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 
 #include <dirent.h>
 #include <fcntl.h>

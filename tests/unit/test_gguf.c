@@ -3,7 +3,7 @@
 #include "core/model/gguf.h"
 #include "core/model/ggufwrite.h"
 #include "core/model/modelspec.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 #include "core/model/ckptwrite.h"
 #include "core/base/fsutil.h"
 #include "core/load/loader.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/load/tp.h"
 
 #include <string.h>

@@ -8,6 +8,15 @@
 #include "util.h"
 #include "banned.h"
 
+/* What every empty strbuf that owns nothing points at; only ever holds '\0'. */
+char strbuf_slopbuf[1];
+
+void strbuf_init(struct strbuf *sb)
+{
+	sb->buf = strbuf_slopbuf;
+	sb->len = sb->alloc = 0;
+}
+
 void strbuf_grow(struct strbuf *sb, size_t extra)
 {
 	if (sb->len + extra + 1 <= sb->alloc)
@@ -15,8 +24,18 @@ void strbuf_grow(struct strbuf *sb, size_t extra)
 	size_t want = sb->alloc ? sb->alloc : 64;
 	while (want < sb->len + extra + 1)
 		want *= 2;
-	sb->buf = xrealloc(sb->buf, want);
+	int fresh = !sb->alloc;
+	sb->buf = xrealloc(fresh ? NULL : sb->buf, want);
+	if (fresh)
+		sb->buf[0] = '\0';
 	sb->alloc = want;
+}
+
+void strbuf_reset(struct strbuf *sb)
+{
+	sb->len = 0;
+	if (sb->alloc)
+		sb->buf[0] = '\0';
 }
 
 void strbuf_add(struct strbuf *sb, const void *data, size_t n)
@@ -60,17 +79,16 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 
 char *strbuf_detach(struct strbuf *sb)
 {
-	char *s = sb->buf ? sb->buf : xstrdup("");
-	sb->buf = NULL;
-	sb->len = sb->alloc = 0;
+	char *s = sb->alloc ? sb->buf : xstrdup("");
+	strbuf_init(sb);
 	return s;
 }
 
 void strbuf_release(struct strbuf *sb)
 {
-	free(sb->buf);
-	sb->buf = NULL;
-	sb->len = sb->alloc = 0;
+	if (sb->alloc)
+		free(sb->buf);
+	strbuf_init(sb);
 }
 
 int strbuf_add_entity(struct strbuf *sb, char c)

@@ -15,7 +15,7 @@
 #include "core/base/fsutil.h"
 #include "core/netsim/netsim.h"
 #include "core/io/pagecache.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/stage/stagecache.h"
 #include "core/base/strbuf.h"
 #include "core/run/sysinfo.h"

@@ -20,7 +20,7 @@
 #include "core/source/httpsrc.h"
 #include "core/io/pagecache.h"
 #include "core/run/proc.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/base/schema.h"
 #include "core/stage/stagecache.h"
 #include "core/base/strbuf.h"

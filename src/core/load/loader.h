@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "cuda.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "tp.h"
 #include "core/base/util.h"
 

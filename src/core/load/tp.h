@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/base/util.h"
 
 #define TP_MAX 64

@@ -8,7 +8,7 @@
 
 #include "core/base/fsutil.h"
 #include "gguf.h"
-#include "safetensors.h"
+#include "model.h"
 #include "core/base/strbuf.h"
 #include "core/base/banned.h"
 
@@ -89,36 +89,16 @@ static int open_parts(struct st_model *m, struct cs_err *err)
 	return rc;
 }
 
-struct part_ref {
-	const char *name;
-	size_t part;
-};
-
-static int cmp_part_ref(const void *a, const void *b)
-{
-	const struct part_ref *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	return c ? c : x->part < y->part ? -1 : x->part > y->part;
-}
-
 /* Each tensor name in one part only: llama.cpp's loader keeps a name once
  * (the first part's), so a second definition is weights nobody asked for,
  * or the ones that win. A part's own duplicates were refused reading it. */
 static int check_unique(const struct st_model *m, struct cs_err *err)
 {
-	size_t n = 0, k = 0;
-	for (size_t s = 0; s < m->nshards; s++)
-		n += m->shards[s].g.ntensors;
-	struct part_ref *r = xcalloc(n ? n : 1, sizeof(*r));
-	for (size_t s = 0; s < m->nshards; s++)
-		for (size_t t = 0; t < m->shards[s].g.ntensors; t++)
-			r[k++] = (struct part_ref){ m->shards[s].g.tensors[t].name, s };
-	qsort(r, k, sizeof(*r), cmp_part_ref);
-	int rc = 0;
-	for (size_t i = 1; i < k && !rc; i++)
-		if (!strcmp(r[i - 1].name, r[i].name))
-			rc = cs_fail(err, EINVAL, "'%s': tensor '%s' is in two parts: '%s' and '%s'", m->entry, r[i].name,
-				     m->shards[r[i - 1].part].name, m->shards[r[i].part].name);
+	size_t k;
+	struct st_name_ref *r = st_model_names(m, &k);
+	size_t i = st_names_dup(r, k);
+	int rc = i ? cs_fail(err, EINVAL, "'%s': tensor '%s' is in two parts: '%s' and '%s'", m->entry, r[i].name,
+			     m->shards[r[i - 1].shard].name, m->shards[r[i].shard].name) : 0;
 	free(r);
 	return rc;
 }
@@ -144,7 +124,7 @@ static void totals(struct st_model *m)
 	m->vocab_size = g0->tokenizer ? (int64_t)g0->vocab : -1;
 }
 
-static int open_model(const char *path, struct st_model *m, struct cs_err *err)
+int gg_model_fill(const char *path, struct st_model *m, struct cs_err *err)
 {
 	memset(m, 0, sizeof(*m));
 	m->format = ST_FORMAT_GGUF;
@@ -198,12 +178,4 @@ static int open_model(const char *path, struct st_model *m, struct cs_err *err)
 		m->nfiles = m->nshards;
 	}
 	return 0;
-}
-
-int gg_model_open(const char *path, struct st_model *m, struct cs_err *err)
-{
-	int rc = open_model(path, m, err);
-	if (rc)
-		st_model_free(m);
-	return rc;
 }

@@ -330,6 +330,7 @@ int gw_plan_build(const char *preset, int layers, uint32_t type, uint64_t split_
 		if (!p->nparts || (split_size && part_bytes && part_bytes + t->nbytes > split_size)) {
 			p->parts = xgrow(p->parts, &alloc, p->nparts + 1, sizeof(*p->parts));
 			memset(&p->parts[p->nparts], 0, sizeof(*p->parts));
+			strbuf_init(&p->parts[p->nparts].header);
 			p->parts[p->nparts].first = i;
 			p->nparts++;
 			part_bytes = 0;

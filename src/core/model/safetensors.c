@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include "safetensors.h"
+#include "json_dup.h"
+#include "model.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -133,133 +135,6 @@ static int parse_tensor(const char *name, json_t *obj, struct st_tensor *t, stru
 			       name, span, sh, st_dtype_name(t->dtype), bits / 8,
 			       bits % 8 ? " and a fraction" : "");
 	return 0;
-}
-
-/* ---- a key defined twice ----
- *
- * jansson's JSON_REJECT_DUPLICATES says only that an object defines a key
- * twice, and where the second definition ends (its error position). To
- * name both places, the text is scanned again: the object holding that
- * key, the earlier definition in it, and both values where they are
- * strings. */
-
-struct json_dup {
-	char *key, *parent;        /* decoded; parent: the key of the object holding it, NULL at the top */
-	size_t at[2];              /* byte offsets of the two definitions */
-	char *val[2];              /* their values when strings, else NULL */
-};
-
-static void json_dup_free(struct json_dup *d)
-{
-	free(d->key);
-	free(d->parent);
-	free(d->val[0]);
-	free(d->val[1]);
-}
-
-/* The index after the string token that starts at s[i] ('"'). */
-static size_t skip_string(const char *s, size_t n, size_t i)
-{
-	for (i++; i < n && s[i] != '"'; i++)
-		if (s[i] == '\\')
-			i++;
-	return i < n ? i + 1 : n;
-}
-
-/* The string token s[a, b) decoded, or NULL. */
-static char *decode_string(const char *s, size_t a, size_t b)
-{
-	json_t *j = json_loadb(s + a, b - a, JSON_DECODE_ANY, NULL);
-	char *out = json_is_string(j) ? xstrdup(json_string_value(j)) : NULL;
-	json_decref(j);
-	return out;
-}
-
-/* The string value after the key token ending at b, decoded, or NULL. */
-static char *value_after(const char *s, size_t n, size_t b)
-{
-	while (b < n && strchr(" \t\r\n:", s[b]))
-		b++;
-	return b < n && s[b] == '"' ? decode_string(s, b, skip_string(s, n, b)) : NULL;
-}
-
-struct jframe {
-	int obj, expect_key;
-	size_t self[2];            /* the key this container is the value of ({0, 0}: none) */
-	size_t (*keys)[2];         /* an object's keys so far: token [start, end) */
-	size_t nkeys, alloc;
-};
-
-static int same_key(const char *s, const size_t a[2], const size_t b[2], const char *bkey)
-{
-	if (a[1] - a[0] == b[1] - b[0] && !memcmp(s + a[0], s + b[0], a[1] - a[0]))
-		return 1;
-	if (!memchr(s + a[0], '\\', a[1] - a[0]) && !memchr(s + b[0], '\\', b[1] - b[0]))
-		return 0;
-	char *k = decode_string(s, a[0], a[1]);
-	int same = k && bkey && !strcmp(k, bkey);
-	free(k);
-	return same;
-}
-
-/* Fill d for the key whose second definition ends at byte end_at: 0, or
- * -1 when the text has no such key. */
-static int json_find_dup(const char *s, size_t n, size_t end_at, struct json_dup *d)
-{
-	memset(d, 0, sizeof(*d));
-	struct jframe *st = NULL;
-	size_t depth = 0, alloc = 0, i = 0;
-	int found = 0;
-	while (i < n && !found) {
-		char c = s[i];
-		struct jframe *top = depth ? &st[depth - 1] : NULL;
-		if (c == '{' || c == '[') {
-			st = xgrow(st, &alloc, depth + 1, sizeof(*st));
-			top = depth ? &st[depth - 1] : NULL;
-			struct jframe *f = &st[depth++];
-			memset(f, 0, sizeof(*f));
-			f->obj = c == '{';
-			f->expect_key = 1;
-			if (top && top->obj && top->nkeys)
-				memcpy(f->self, top->keys[top->nkeys - 1], sizeof(f->self));
-			else if (top)
-				memcpy(f->self, top->self, sizeof(f->self));
-		} else if ((c == '}' || c == ']') && depth) {
-			free(st[--depth].keys);
-		} else if (c == ',' && top) {
-			top->expect_key = 1;
-		} else if (c == '"') {
-			size_t b = skip_string(s, n, i);
-			if (top && top->obj && top->expect_key) {
-				top->expect_key = 0;
-				size_t k[2] = { i, b };
-				if (b == end_at) {
-					d->key = decode_string(s, i, b);
-					for (size_t x = 0; x < top->nkeys && !found && d->key; x++) {
-						if (!same_key(s, top->keys[x], k, d->key))
-							continue;
-						found = 1;
-						d->at[0] = top->keys[x][0];
-						d->at[1] = i;
-						d->val[0] = value_after(s, n, top->keys[x][1]);
-						d->val[1] = value_after(s, n, b);
-						d->parent = top->self[1] ? decode_string(s, top->self[0], top->self[1]) : NULL;
-					}
-				}
-				top->keys = xgrow(top->keys, &top->alloc, top->nkeys + 1, sizeof(*top->keys));
-				memcpy(top->keys[top->nkeys++], k, sizeof(k));
-			}
-			i = b;
-			continue;
-		}
-		i++;
-	}
-	while (depth)
-		free(st[--depth].keys);
-	free(st);
-	if (!found)
-		json_dup_free(d);
-	return found ? 0 : -1;
 }
 
 static int cmp_tensor_offset(const void *a, const void *b)
@@ -461,17 +336,6 @@ int st_file_read(const char *path, struct st_header *h, uint64_t *file_size, str
 
 /* ---- model directory ---- */
 
-struct name_ref {
-	const char *name;
-	size_t shard;
-	int seen;
-};
-
-static int cmp_name_ref(const void *a, const void *b)
-{
-	return strcmp(((const struct name_ref *)a)->name, ((const struct name_ref *)b)->name);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -614,27 +478,20 @@ static int open_shard(struct st_model *m, const char *name, int set, struct cs_e
 }
 
 /* Every tensor of every shard, sorted by name (*k of them); a name in two
- * shards is refused (-1 with err), indexed or not: loaders keep one of
- * the two, and which one differs. */
-static int tensor_refs(const struct st_model *m, struct name_ref **out, size_t *k, struct cs_err *err)
+ * shards is refused (-1 with err), indexed or not (st_model_names). */
+static int tensor_refs(const struct st_model *m, struct st_name_ref **out, size_t *k, struct cs_err *err)
 {
-	struct name_ref *refs = xcalloc(m->ntensors ? m->ntensors : 1, sizeof(*refs));
-	*k = 0;
-	for (size_t s = 0; s < m->nshards; s++)
-		for (size_t t = 0; t < m->shards[s].h.ntensors; t++)
-			refs[(*k)++] = (struct name_ref){ m->shards[s].h.tensors[t].name, s, 0 };
-	qsort(refs, *k, sizeof(*refs), cmp_name_ref);
-	*out = refs;
-	for (size_t i = 1; i < *k; i++)
-		if (!strcmp(refs[i].name, refs[i - 1].name))
-			return cs_fail(err, EINVAL, "'%s': tensor '%s' is in two shards: '%s' and '%s'", m->dir,
-				       refs[i].name, m->shards[refs[i - 1].shard].name, m->shards[refs[i].shard].name);
+	struct st_name_ref *refs = *out = st_model_names(m, k);
+	size_t i = st_names_dup(refs, *k);
+	if (i)
+		return cs_fail(err, EINVAL, "'%s': tensor '%s' is in two shards: '%s' and '%s'", m->dir,
+			       refs[i].name, m->shards[refs[i - 1].shard].name, m->shards[refs[i].shard].name);
 	return 0;
 }
 
 static int check_index(struct st_model *m, const char *index_path, json_t *wm, struct cs_err *err)
 {
-	struct name_ref *refs;
+	struct st_name_ref *refs;
 	size_t k;
 	int rc = tensor_refs(m, &refs, &k, err);
 	const char *key;
@@ -642,8 +499,8 @@ static int check_index(struct st_model *m, const char *index_path, json_t *wm, s
 	json_object_foreach(wm, key, val) {
 		if (rc)
 			break;
-		struct name_ref probe = { key, 0, 0 };
-		struct name_ref *hit = bsearch(&probe, refs, k, sizeof(*refs), cmp_name_ref);
+		struct st_name_ref probe = { key, 0, 0 };
+		struct st_name_ref *hit = bsearch(&probe, refs, k, sizeof(*refs), st_name_ref_cmp);
 		const char *want = json_string_value(val);
 		if (!hit) {
 			rc = cs_fail(err, EINVAL, "'%s': maps tensor '%s' to '%s', which does not contain it",
@@ -726,7 +583,7 @@ static void add_totals(struct st_model *m)
 	}
 }
 
-static int model_open(const char *dir, char *const *set, size_t nset, struct st_model *m, struct cs_err *err)
+int st_model_fill(const char *dir, char *const *set, size_t nset, struct st_model *m, struct cs_err *err)
 {
 	memset(m, 0, sizeof(*m));
 	m->num_layers = m->hidden_size = m->vocab_size = -1;
@@ -821,7 +678,7 @@ static int model_open(const char *dir, char *const *set, size_t nset, struct st_
 		if (!rc) {
 			/* Without an index, loaders read every file: each name once. */
 			add_totals(m);
-			struct name_ref *refs;
+			struct st_name_ref *refs;
 			size_t k;
 			rc = tensor_refs(m, &refs, &k, err);
 			free(refs);
@@ -831,45 +688,4 @@ out:
 	json_decref(index);
 	free(index_path);
 	return rc;
-}
-
-int st_model_open(const char *dir, struct st_model *m, struct cs_err *err)
-{
-	int rc = gg_model_open(dir, m, err);
-	if (rc <= 0)
-		return rc;
-	rc = model_open(dir, NULL, 0, m, err);
-	if (rc)
-		st_model_free(m);
-	return rc;
-}
-
-int st_model_open_files(const char *dir, char *const *files, size_t n, struct st_model *m, struct cs_err *err)
-{
-	int rc = model_open(dir, files, n, m, err);
-	if (rc)
-		st_model_free(m);
-	return rc;
-}
-
-void st_model_free(struct st_model *m)
-{
-	if (!m)
-		return;
-	for (size_t i = 0; i < m->nshards; i++) {
-		free(m->shards[i].name);
-		free(m->shards[i].path);
-		st_header_free(&m->shards[i].h);
-		gg_file_free(&m->shards[i].g);
-	}
-	free(m->shards);
-	for (size_t i = 0; i < m->nfiles; i++)
-		free(m->files[i]);
-	free(m->files);
-	free(m->dir);
-	free(m->entry);
-	free(m->architecture);
-	free(m->model_type);
-	free(m->torch_dtype);
-	memset(m, 0, sizeof(*m));
 }

@@ -14,12 +14,14 @@
  *  - (end - begin) * 8 == product(shape) * dtype bits;
  *  - sorted by offset, tensors start at 0, never overlap, leave no gap and end
  *    exactly at the end of the file;
- *  - a model directory: no tensor name in two files (with an index or
+ *  - a model directory (st_model_fill): no tensor name in two files (with an index or
  *    without one, when every *.safetensors is the model's), no key twice in
  *    the index or config.json; a name defined twice is refused naming both
  *    places (two byte offsets, two files, two weight_map lines).
  *
- * Ownership: every struct is filled by its *_open/parse function and released
+ * The format-neutral model (struct st_model, st_model_open) is model.h's.
+ *
+ * Ownership: every struct is filled by its *_read/parse function and released
  * by the matching *_free; all strings inside are owned by the struct.
  * Nothing here prints. Not thread-safe per struct; distinct structs are
  * independent.
@@ -27,7 +29,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h"
 #include "core/base/util.h"
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u)
@@ -77,70 +78,22 @@ void st_header_free(struct st_header *h);
 int st_file_read(const char *path, struct st_header *h, uint64_t *file_size,
 		 struct cs_err *err);
 
-struct st_shard {
-	char *name;              /* file name inside the model directory */
-	char *path;
-	uint64_t file_size;
-	struct st_header h;      /* safetensors */
-	struct gg_file g;        /* GGUF */
-};
-
-enum st_format { ST_FORMAT_SAFETENSORS, ST_FORMAT_GGUF };
-
-struct st_model {
-	enum st_format format;
-	char *dir;                /* the path opened (GGUF: may be the file) */
-	char *entry;              /* GGUF: the file llama.cpp opens (part 1); else NULL */
-	int has_index;
-	uint64_t index_total_size;
-	size_t nshards;
-	struct st_shard *shards;  /* in name order */
-	uint64_t ntensors, nparams, tensor_bytes, file_bytes;
-	uint64_t params_by_dtype[ST_NDTYPES], bytes_by_dtype[ST_NDTYPES];
-	uint64_t params_by_ggtype[GG_NTYPES], bytes_by_ggtype[GG_NTYPES];   /* GGUF */
-	/* From config.json when present (NULL / -1 otherwise). */
-	char *architecture, *model_type, *torch_dtype;
-	int64_t num_layers, hidden_size, vocab_size;
-	/* Every regular file of the directory tree (relative names), sorted. */
-	size_t nfiles;
-	char **files;
-};
+struct st_model;
 
 /*
- * Open and validate a model: a safetensors directory (the index, if any,
- * against the shards, every shard's header, config.json if present), or a
- * GGUF model (gg_model_open): a .gguf file, the first part of a split set,
- * or a directory holding one GGUF model and no safetensors. On failure m
- * is left empty (st_model_free is harmless).
+ * The safetensors half of st_model_open / st_model_open_files (model.h):
+ * fills m from the model directory dir -- its index, if any, against the
+ * shards, every shard's header, config.json if present. set (nset relative
+ * names) limits the model to those files, as st_model_open_files says;
+ * NULL: every file of dir. On failure m holds what was read so far (the
+ * caller releases it with st_model_free).
  */
-int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
-
-/*
- * st_model_open for a safetensors model made of some of dir's files only:
- * files (n relative names) are all of the model's -- what stage would
- * publish after --include/--exclude. The index and config.json count only
- * when listed; a shard the index names that is not listed is refused
- * (ENOENT), naming it.
- */
-int st_model_open_files(const char *dir, char *const *files, size_t n, struct st_model *m, struct cs_err *err);
+int st_model_fill(const char *dir, char *const *set, size_t nset, struct st_model *m, struct cs_err *err);
 
 /* The distinct file names an index's weight_map maps tensors to, sorted
  * (*files: malloc'd array of malloc'd strings). The index is read and its
  * entries checked as st_model_open does; -1 with err when it is unusable. */
 int st_index_files(const char *path, char ***files, size_t *n, struct cs_err *err);
-
-/*
- * The GGUF half of st_model_open. A file is one model, or part 1 of a
- * split set whose other parts are opened beside it (each part's split.no
- * and split.count checked, the tensors counted against
- * split.tensors.count, no tensor name in two parts). A directory must hold exactly one such model at
- * its top level. shards are the parts in order; files their names
- * relative to the directory the model lies in (a directory model: every
- * file of its tree). architecture and model_type are general.architecture.
- * Returns 1 (m untouched) when path is a directory with no GGUF file.
- */
-int gg_model_open(const char *path, struct st_model *m, struct cs_err *err);
-void st_model_free(struct st_model *m);
 
 /* True when the name is a plain file name (no '/', not "." or ".."). */
 int st_safe_name(const char *name);

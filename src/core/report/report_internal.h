@@ -5,7 +5,8 @@
  *
  *   report_load.c    the CSV read into runs and per-mode statistics
  *   report_interp.c  the interpretation and the JSON
- *   report_md.c      the Markdown
+ *   report_md.c      the Markdown: title, interpretation, verdicts
+ *   report_md_tables.c  the Markdown's tables, after the verdicts
  *   report_svg.c     the SVG chart per mode
  *   report_timeline.c  one run's timeline chart (timeline.h)
  *   report_fleet.c   several nodes' CSVs in one report
@@ -36,5 +37,14 @@ void rpi_nice_axis(double v, double *max, double *step);
 /* Markdown: text escaped for a table cell or a line; " TEXT |". */
 void rpi_md_esc(struct strbuf *b, const char *s);
 void rpi_md_cell(struct strbuf *b, const char *s);
+/* Markdown: any text as a code span (URLs without credentials); a link
+ * target percent-encoded; a mode's name escaped. */
+void rpi_md_code(struct strbuf *b, const char *text);
+void rpi_md_url(struct strbuf *b, const char *s);
+void rpi_md_mode(struct strbuf *b, const struct rp_mode *m);
+/* Seconds as the tables show them: "-" when unknown or negative. */
+void rpi_fmt_s(char *buf, size_t n, double v);
+/* The Markdown after the verdicts: every table of the report, in order. */
+void rpi_md_tables(struct strbuf *b, const struct rp_report *r);
 
 #endif

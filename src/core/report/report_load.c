@@ -280,7 +280,7 @@ static int pick_model(const char *csv_path, const struct csv_table *t, const cha
 		for (size_t k = 0; k < nseen; k++)
 			strbuf_addf(&list, "%s'%s'", k ? ", " : "", seen[k]);
 		rc = cs_fail(err, ENOENT, "'%s' has no rows of model '%s' (it has %s)", csv_path, want,
-			     list.buf ? list.buf : "none");
+			     list.len ? list.buf : "none");
 		strbuf_release(&list);
 	}
 	free(seen);

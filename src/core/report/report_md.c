@@ -1,34 +1,17 @@
-/* report: the Markdown. */
+/* report: the Markdown -- the title, the interpretation and the verdicts
+ * (the tables after them are report_md_tables.c's). */
 #define _GNU_SOURCE
 #include "report_internal.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "core/base/csvlog.h"
 #include "core/base/strbuf.h"
-#include "core/netsim/netsim.h"
 #include "core/base/banned.h"
 
 /* ---- Markdown ---- */
-
-static const char *js(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
-static void bytes_h(char *buf, size_t n, json_t *v)
-{
-	if (json_is_integer(v))
-		fmt_bytes(buf, n, (uint64_t)json_integer_value(v));
-	else
-		snprintf(buf, n, "-");
-}
 
 /* Text from a CSV or a sidecar, safe inside Markdown (also inside a table
  * cell): Markdown punctuation escaped, HTML neutralized, lines flattened. */
@@ -49,7 +32,7 @@ void rpi_md_esc(struct strbuf *b, const char *s)
 /* A code span that holds any text: a fence longer than its backtick runs;
  * URLs without their credentials (an older sidecar's command line). */
 static void md_code_(struct strbuf *b, const char *s);
-static void md_code(struct strbuf *b, const char *text)
+void rpi_md_code(struct strbuf *b, const char *text)
 {
 	char *s = redact_urls(text);
 	md_code_(b, s);
@@ -75,7 +58,7 @@ static void md_code_(struct strbuf *b, const char *s)
 }
 
 /* A link target: anything but plain path characters percent-encoded. */
-static void md_url(struct strbuf *b, const char *s)
+void rpi_md_url(struct strbuf *b, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -93,156 +76,7 @@ void rpi_md_cell(struct strbuf *b, const char *s)
 	strbuf_addf(b, " |");
 }
 
-static void md_environment(struct strbuf *b, const struct rp_report *r)
-{
-	json_t *host = json_object_get(r->meta, "host");
-	strbuf_addf(b, "\n## Environment\n\n");
-	if (!host) {
-		strbuf_addf(b, "Not recorded: this CSV has no sidecar `.meta.json` (bench writes one).\n");
-		return;
-	}
-	char ram[32];
-	bytes_h(ram, sizeof(ram), json_object_get(host, "ram_bytes"));
-	strbuf_addf(b, "| | |\n| --- | --- |\n");
-	json_t *gpus = json_object_get(host, "gpus");
-	if (json_array_size(gpus)) {
-		size_t i;
-		json_t *g;
-		json_array_foreach(gpus, i, g) {
-			char mem[32];
-			bytes_h(mem, sizeof(mem), json_object_get(g, "memory_bytes"));
-			char *v = xasprintf("%s, %s, driver %s", js(g, "name") ? js(g, "name") : "?", mem,
-					    js(host, "gpu_driver") ? js(host, "gpu_driver") : "?");
-			char *k = xasprintf("GPU %zu", i);
-			strbuf_addf(b, "|");
-			rpi_md_cell(b, k);
-			rpi_md_cell(b, v);
-			strbuf_addf(b, "\n");
-			free(k);
-			free(v);
-		}
-	} else {
-		strbuf_addf(b, "| GPU | none seen (NVML not available) |\n");
-	}
-	strbuf_addf(b, "| OS |");
-	rpi_md_cell(b, js(host, "os"));
-	strbuf_addf(b, "\n| kernel |");
-	rpi_md_cell(b, js(host, "kernel"));
-	char *cpu = xasprintf("%s, %lld cores", js(host, "cpu") ? js(host, "cpu") : "?",
-			      (long long)json_integer_value(json_object_get(host, "cores")));
-	strbuf_addf(b, "\n| CPU |");
-	rpi_md_cell(b, cpu);
-	free(cpu);
-	strbuf_addf(b, "\n| RAM | %s |\n", ram);
-	json_t *ns = json_object_get(r->meta, "netsim_stats");
-	if (json_is_object(ns)) {
-		char got[32], bw[32];
-		fmt_bytes(got, sizeof(got), (uint64_t)json_number_value(json_object_get(ns, "delivered_bytes_per_s")));
-		json_int_t link = json_integer_value(json_object_get(ns, "bw_bytes_per_s"));
-		fmt_bytes(bw, sizeof(bw), (uint64_t)link);
-		strbuf_addf(b, "| simulated network path | netsim ");
-		rpi_md_esc(b, js(ns, "profile"));
-		strbuf_addf(b, ": delivered %s/s while serving", got);
-		if (link)
-			strbuf_addf(b, ", against the profile's %s/s", bw);
-		json_t *busy = json_object_get(ns, "machine_cpu_busy_pct");
-		if (json_is_number(busy))
-			strbuf_addf(b, "; the machine's CPUs were %.0f%% busy meanwhile", json_number_value(busy));
-		strbuf_addf(b, " |\n");
-		int cpu_bound = 0;
-		char *note = netsim_limit_note(ns, &cpu_bound);
-		if (note) {
-			strbuf_addf(b, "\n%s", cpu_bound ? "**Warning, simulated network path:** " : "Simulated network path: ");
-			rpi_md_esc(b, note);
-			strbuf_addf(b, ".\n");
-		}
-		free(note);
-	}
-	json_t *paths = json_object_get(r->meta, "paths");
-	if (json_array_size(paths)) {
-		strbuf_addf(b, "\n| mode | path | mount | file system | device | device model | kind | size | free |\n");
-		strbuf_addf(b, "| --- | --- | --- | --- | --- | --- | --- | ---: | ---: |\n");
-		size_t i;
-		json_t *p;
-		json_array_foreach(paths, i, p) {
-			char sz[32], fr[32];
-			bytes_h(sz, sizeof(sz), json_object_get(p, "fs_size_bytes"));
-			bytes_h(fr, sizeof(fr), json_object_get(p, "fs_free_bytes"));
-			strbuf_addf(b, "|");
-			rpi_md_cell(b, js(p, "mode"));
-			rpi_md_cell(b, js(p, "path"));
-			rpi_md_cell(b, js(p, "mount"));
-			rpi_md_cell(b, js(p, "fstype"));
-			rpi_md_cell(b, js(p, "device") ? js(p, "device") : js(p, "source"));
-			rpi_md_cell(b, js(p, "device_model"));
-			rpi_md_cell(b, js(p, "kind"));
-			strbuf_addf(b, " %s | %s |\n", sz, fr);
-		}
-	}
-}
-
-/* What bench found of the model behind each mode (its sidecar's
- * model_identity): the same files, or which differ. */
-static void md_model_identity(struct strbuf *b, const struct rp_report *r)
-{
-	json_t *id = json_object_get(r->meta, "model_identity"), *paths = json_object_get(id, "paths");
-	if (!json_array_size(paths))
-		return;
-	strbuf_addf(b, "\n| model behind | files | size | sampled XXH3 |\n| --- | ---: | ---: | --- |\n");
-	size_t i;
-	json_t *p;
-	json_array_foreach(paths, i, p) {
-		char sz[32];
-		bytes_h(sz, sizeof(sz), json_object_get(p, "bytes"));
-		strbuf_addf(b, "|");
-		rpi_md_cell(b, js(p, "mode"));
-		strbuf_addf(b, " %zu | %s |", json_array_size(json_object_get(p, "files")), sz);
-		rpi_md_cell(b, js(p, "sampled_xxh3") ? js(p, "sampled_xxh3") : "- (a URL: names and sizes)");
-		strbuf_addf(b, "\n");
-	}
-	if (js(id, "net")) {
-		strbuf_addf(b, "\nnet: ");
-		rpi_md_esc(b, js(id, "net"));
-		strbuf_addf(b, ".\n");
-	}
-	json_t *same = json_object_get(id, "same"), *diffs = json_object_get(id, "differences");
-	if (json_is_true(same)) {
-		strbuf_addf(b, "\nThe same model behind every mode: the same file names and sizes%s.\n",
-			    js(id, "net") ? "" : ", and the same sampled bytes where both are paths");
-	} else if (json_is_false(same)) {
-		strbuf_addf(b, "\n**Warning: the modes did not load the same model** (bench ran with "
-			      "`--allow-different-models`): ");
-		json_t *d;
-		json_array_foreach(diffs, i, d) {
-			strbuf_addf(b, "%s", i ? "; " : "");
-			rpi_md_esc(b, json_string_value(d));
-		}
-		strbuf_addf(b, ". Their figures compare different files, not storage paths.\n");
-	}
-}
-
-static void md_server(struct strbuf *b, const struct rp_report *r)
-{
-	strbuf_addf(b, "\n## Server config\n\n| | |\n| --- | --- |\n");
-	strbuf_addf(b, "| model |");
-	rpi_md_cell(b, r->model);
-	strbuf_addf(b, "\n");
-	if (r->max_model_len >= 0)
-		strbuf_addf(b, "| max_model_len | %lld |\n", r->max_model_len);
-	const char *keys[][2] = { { "server_template", "server template" }, { "server_command", "resolved command" },
-				  { "net", "network path" }, { "coldstart_version", "coldstart version" },
-				  { "command_line", "bench command" }, { "started", "bench started" } };
-	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
-		const char *v = r->meta ? js(r->meta, keys[i][0]) : NULL;
-		if (!v)
-			continue;
-		strbuf_addf(b, "| %s | ", keys[i][1]);
-		md_code(b, v);
-		strbuf_addf(b, " |\n");
-	}
-}
-
-static void fmt_s(char *buf, size_t n, double v)
+void rpi_fmt_s(char *buf, size_t n, double v)
 {
 	if (!isfinite(v) || v < 0)
 		snprintf(buf, n, "-");
@@ -257,7 +91,7 @@ static void fmt_signed(char *buf, size_t n, double v)
 	if (n < 2)
 		return;
 	buf[0] = v < 0 ? '-' : '+';
-	fmt_s(buf + 1, n - 1, fabs(v));
+	rpi_fmt_s(buf + 1, n - 1, fabs(v));
 }
 
 /* What a mode's statistics stand on, said wherever its numbers are quoted
@@ -267,36 +101,9 @@ static const char *basis_note(const struct rp_mode *m)
 	return m->basis == RP_COLD ? "" : m->basis == RP_UNVERIFIED ? " (cold not verified)" : " (warm runs only: not a cold start)";
 }
 
-static const char *basis_name(const struct rp_mode *m)
-{
-	return m->basis == RP_COLD ? "cold runs" : m->basis == RP_UNVERIFIED ? "**cold not verified**" : "**warm runs only**";
-}
-
-static void md_mode(struct strbuf *b, const struct rp_mode *m)
+void rpi_md_mode(struct strbuf *b, const struct rp_mode *m)
 {
 	rpi_md_esc(b, m->name);
-}
-
-/* "runs 3, 7, 11" of the runs that satisfy pick. */
-static void md_run_list(struct strbuf *b, const struct rp_report *r, int (*pick)(const struct rp_run *, int), int arg)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < r->nruns; i++)
-		if (pick(&r->runs[i], arg))
-			strbuf_addf(b, "%s%lld", k++ ? ", " : "", r->runs[i].run_id);
-}
-
-static int read_as_is(const struct rp_run *u, int how)
-{
-	return u->copy_s >= 0 && u->load_s >= 0 && !u->status && (int)u->read_as == how;
-}
-
-static size_t count_read_as(const struct rp_report *r, enum rp_read how)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < r->nruns; i++)
-		n += read_as_is(&r->runs[i], (int)how);
-	return n;
 }
 
 /* The title and what the figures stand on. */
@@ -315,7 +122,7 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 	strbuf_addf(b, "# Cold start by storage path: ");
 	rpi_md_esc(b, r->model);
 	strbuf_addf(b, "\n\nFrom ");
-	md_code(b, r->csv);
+	rpi_md_code(b, r->csv);
 	strbuf_addf(b, ": %zu measured run%s", ok, ok == 1 ? "" : "s");
 	if (ok && cold == ok)
 		strbuf_addf(b, ", all cold");
@@ -333,7 +140,7 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 	}
 	if (r->nmodels > 1) {
 		strbuf_addf(b, "; the CSV holds %zu models, this report covers ", r->nmodels);
-		md_code(b, r->model);
+		rpi_md_code(b, r->model);
 	}
 	strbuf_addf(b, ". Time-to-ready (`load_s`) is launch until the server answered its readiness check. A mode's "
 		      "statistics come from its cold runs (`cold=yes`: evicted, and the residency check said so); a mode "
@@ -359,20 +166,20 @@ static void md_mmap_loader(struct strbuf *b, const struct rp_mode *nv, const str
 		    "each waiting on the storage before the next.");
 	int have = nv && net && nv->runs && net->runs && nv->load.median > 0;
 	if (have) {
-		fmt_s(a, sizeof(a), net->load.median);
-		fmt_s(c, sizeof(c), nv->load.median);
+		rpi_fmt_s(a, sizeof(a), net->load.median);
+		rpi_fmt_s(c, sizeof(c), nv->load.median);
 		strbuf_addf(b, " From the network path the start took %s s against %s s from local disk (%.2fx).", a, c,
 			    net->load.median / nv->load.median);
 	}
 	double pf_ratio = -1;
 	if (have && pf && pf->runs) {
 		pf_ratio = pf->load.median / nv->load.median;
-		fmt_s(a, sizeof(a), pf->load.median);
+		rpi_fmt_s(a, sizeof(a), pf->load.median);
 		strbuf_addf(b, " Reading the file ahead in large parallel requests while the engine starts (`--prefetch`) "
 			    "took it to %s s, %.2fx local disk.", a, pf_ratio);
 	}
 	if (st && st->runs && st->load.median > 0) {
-		fmt_s(a, sizeof(a), st->load.median);
+		rpi_fmt_s(a, sizeof(a), st->load.median);
 		strbuf_addf(b, " A staged copy starts in %s s once copied.", a);
 	}
 	if (pf_ratio > 0)
@@ -395,21 +202,21 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 		const struct rp_mode *m = &r->modes[i];
 		if (!m->runs && (m->failed || m->flagged || m->unreadable)) {
 			strbuf_addf(b, "- **");
-			md_mode(b, m);
+			rpi_md_mode(b, m);
 			strbuf_addf(b, ":** no measured run (%zu failed, %zu flagged", m->failed, m->flagged);
 			if (m->unreadable)
 				strbuf_addf(b, ", %zu unreadable", m->unreadable);
 			strbuf_addf(b, "): no figures for this mode.\n");
 		} else if (m->basis == RP_UNVERIFIED && m->remote_runs == m->runs) {
 			strbuf_addf(b, "- **");
-			md_mode(b, m);
+			rpi_md_mode(b, m);
 			strbuf_addf(b, ":** %s %zu run%s read the model from a URL (`cold_mode=remote`): nothing of it was in "
 				  "this node's page cache, but what the store itself had cached is beyond coldstart's reach, "
 				  "so %s counted as not verified cold.\n", m->runs == 1 ? "its" : "all", m->runs,
 				  m->runs == 1 ? "" : "s", m->runs == 1 ? "it is" : "they are");
 		} else if (m->basis != RP_COLD) {
 			strbuf_addf(b, "- **");
-			md_mode(b, m);
+			rpi_md_mode(b, m);
 			strbuf_addf(b, m->basis == RP_UNVERIFIED
 					      ? ":** no run verified cold: its figures come from %zu run%s whose page-cache "
 						"residency could not be checked (`cold=unverified` or no `cold` note).\n"
@@ -419,18 +226,18 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 		}
 	}
 	if (in->has_ratio) {
-		fmt_s(a, sizeof(a), net->load.median);
-		fmt_s(c, sizeof(c), nv->load.median);
-		fmt_s(d, sizeof(d), fabs(in->diff));
+		rpi_fmt_s(a, sizeof(a), net->load.median);
+		rpi_fmt_s(c, sizeof(c), nv->load.median);
+		rpi_fmt_s(d, sizeof(d), fabs(in->diff));
 		strbuf_addf(b, "- **Network vs NVMe:** a cold start from the network path takes %s s (median%s) against %s s from NVMe%s: **%.2fx**, %s%s s per cold start.\n",
 			  a, basis_note(net), c, basis_note(nv), in->ratio, in->diff >= 0 ? "+" : "-", d);
 	}
 	if (in->has_staged) {
-		fmt_s(a, sizeof(a), st->copy.median);
-		fmt_s(c, sizeof(c), st->load.median);
-		fmt_s(d, sizeof(d), in->staged_total);
+		rpi_fmt_s(a, sizeof(a), st->copy.median);
+		rpi_fmt_s(c, sizeof(c), st->load.median);
+		rpi_fmt_s(d, sizeof(d), in->staged_total);
 		char e[32];
-		fmt_s(e, sizeof(e), fabs(in->staged_vs_net));
+		rpi_fmt_s(e, sizeof(e), fabs(in->staged_vs_net));
 		strbuf_addf(b, "- **Staging:** copy %s s + start from the staged copy %s s = %s s%s, which %s %s s against starting from the network path directly.\n",
 			  a, c, d, basis_note(st), in->staged_vs_net <= 0 ? "saves" : "costs", e);
 	}
@@ -439,15 +246,15 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 			strbuf_addf(b, "- **Break-even:** never — a start from the staged copy is not faster than from the network path, so the copy never pays back (staging may still buy predictability).\n");
 		else
 		{
-			fmt_s(a, sizeof(a), st->copy.median);
-			fmt_s(c, sizeof(c), net->load.median - st->load.median);
+			rpi_fmt_s(a, sizeof(a), st->copy.median);
+			rpi_fmt_s(c, sizeof(c), net->load.median - st->load.median);
 			strbuf_addf(b, "- **Break-even:** one staged copy has paid for itself after **%lld cold start%s** (copy time / seconds saved per start: %s / %s).\n",
 				  in->breakeven, in->breakeven == 1 ? "" : "s", a, c);
 		}
 	}
 	if (pf && net) {
 		double sv = net->load.median - pf->load.median;
-		fmt_s(a, sizeof(a), fabs(sv));
+		rpi_fmt_s(a, sizeof(a), fabs(sv));
 		strbuf_addf(b, "- **Prefetch:** warming the files in parallel during the server's start-up %s %s s (%.0f%%) of a cold start from the network path%s.\n",
 			  sv >= 0 ? "saves" : "costs", a, net->load.median > 0 ? 100.0 * fabs(sv) / net->load.median : 0.0,
 			  basis_note(pf));
@@ -461,18 +268,18 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 		double total = rpi_ttr(m);
 		if (in->has_runtime && total > 0) {
 			double storage = total - in->runtime_s;
-			fmt_s(a, sizeof(a), storage > 0 ? storage : 0);
-			fmt_s(c, sizeof(c), in->runtime_s);
+			rpi_fmt_s(a, sizeof(a), storage > 0 ? storage : 0);
+			rpi_fmt_s(c, sizeof(c), in->runtime_s);
 			strbuf_addf(b, "- **Storage vs runtime (");
-			md_mode(b, m);
+			rpi_md_mode(b, m);
 			strbuf_addf(b, "):** %.0f%% of time-to-ready is pulling weights from storage (%s s), %.0f%% is the server's own start-up without weights (runtime mode: %s s).\n",
 				  100.0 * (storage > 0 ? storage : 0) / total, a,
 				  100.0 * (in->runtime_s < total ? in->runtime_s : total) / total, c);
 		} else if (m->has_phases && m->load.median > 0) {
-			fmt_s(a, sizeof(a), m->ph_weights);
-			fmt_s(c, sizeof(c), m->load.median);
+			rpi_fmt_s(a, sizeof(a), m->ph_weights);
+			rpi_fmt_s(c, sizeof(c), m->load.median);
 			strbuf_addf(b, "- **Storage vs runtime (");
-			md_mode(b, m);
+			rpi_md_mode(b, m);
 			strbuf_addf(b, "):** the weights phase is %.0f%% of time-to-ready (%s s of %s s, from the server's log).\n",
 				  100.0 * m->ph_weights / m->load.median, a, c);
 		}
@@ -494,18 +301,18 @@ static void md_verdicts(struct strbuf *b, const struct rp_report *r, const struc
 			if (!m->runs || !strcmp(m->name, MODE_RUNTIME) || m == nv)
 				continue;
 			double added = rpi_ttr(m) - nv->load.median;
-			fmt_s(a, sizeof(a), rpi_ttr(m));
+			rpi_fmt_s(a, sizeof(a), rpi_ttr(m));
 			fmt_signed(c, sizeof(c), added);
 			strbuf_addf(b, "| ");
-			md_mode(b, m);
+			rpi_md_mode(b, m);
 			strbuf_addf(b, "%s | %s | %s | %s | %s | %s |\n", basis_note(m), a, c, rpi_verdict(added, r->th.dev_s),
 				  rpi_verdict(added, r->th.internal_s), rpi_verdict(added, r->th.user_s));
 			if (m->has_copy) { /* later starts reuse the staged copy */
 				added = m->load.median - nv->load.median;
-				fmt_s(a, sizeof(a), m->load.median);
+				rpi_fmt_s(a, sizeof(a), m->load.median);
 				fmt_signed(c, sizeof(c), added);
 				strbuf_addf(b, "| ");
-				md_mode(b, m);
+				rpi_md_mode(b, m);
 				strbuf_addf(b, ", copy reused%s | %s | %s | %s | %s | %s |\n", basis_note(m), a, c,
 					  rpi_verdict(added, r->th.dev_s), rpi_verdict(added, r->th.internal_s),
 					  rpi_verdict(added, r->th.user_s));
@@ -515,343 +322,21 @@ static void md_verdicts(struct strbuf *b, const struct rp_report *r, const struc
 
 }
 
-static void md_results(struct strbuf *b, const struct rp_report *r, const struct rp_mode *nv)
-{
-	strbuf_addf(b, "\n## Results\n\n");
-	strbuf_addf(b, "| mode | runs | median load_s | min | max | stddev | vs nvme | statistics from | GPU MiB |\n");
-	strbuf_addf(b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n");
-	for (size_t i = 0; i < r->nmodes; i++) {
-		const struct rp_mode *m = &r->modes[i];
-		char med[32], mn[32], mx[32], sd[32], g[32];
-		fmt_s(med, sizeof(med), m->load.median);
-		fmt_s(mn, sizeof(mn), m->load.min);
-		fmt_s(mx, sizeof(mx), m->load.max);
-		fmt_s(sd, sizeof(sd), m->runs ? m->load.stddev : -1);
-		if (m->gpu_mib >= 0)
-			snprintf(g, sizeof(g), "%.0f", m->gpu_mib);
-		else
-			snprintf(g, sizeof(g), "-");
-		char ratio[32] = "-";
-		if (nv && m->runs && nv->load.median > 0)
-			snprintf(ratio, sizeof(ratio), "%.2fx", m->load.median / nv->load.median);
-		char extra[128] = "";
-		size_t el = 0;
-		/* The runs of other classes, left out of these figures. */
-		if (m->basis != RP_UNVERIFIED && m->unverified_runs)
-			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu not verified cold)", m->unverified_runs);
-		if (m->basis != RP_WARM && m->warm_runs && el < sizeof(extra))
-			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu warm)", m->warm_runs);
-		if (m->failed && el < sizeof(extra))
-			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu failed)", m->failed);
-		if (m->flagged && el < sizeof(extra))
-			el += (size_t)snprintf(extra + el, sizeof(extra) - el, " (+%zu flagged)", m->flagged);
-		if (m->unreadable && el < sizeof(extra))
-			snprintf(extra + el, sizeof(extra) - el, " (+%zu unreadable)", m->unreadable);
-		strbuf_addf(b, "| ");
-		md_mode(b, m);
-		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s |\n", m->runs, extra, med, mn, mx, sd, ratio,
-			  m->runs ? basis_name(m) : "-", g);
-	}
-}
-
-/* Warm runs beside cold ones: shown apart, never in the figures. */
-static void md_warm(struct strbuf *b, const struct rp_report *r)
-{
-	int any_warm = 0;
-	for (size_t i = 0; i < r->nmodes; i++)
-		any_warm |= r->modes[i].basis != RP_WARM && r->modes[i].warm_runs > 0;
-	if (any_warm) {
-		strbuf_addf(b, "\nWarm runs (`cold=no`: the model was still in the page cache), left out of the figures above:\n\n");
-		strbuf_addf(b, "| mode | warm runs | median load_s | min | max |\n| --- | ---: | ---: | ---: | ---: |\n");
-		for (size_t i = 0; i < r->nmodes; i++) {
-			const struct rp_mode *m = &r->modes[i];
-			if (m->basis == RP_WARM || !m->warm_runs)
-				continue;
-			char med[32], mn[32], mx[32];
-			fmt_s(med, sizeof(med), m->warm.median);
-			fmt_s(mn, sizeof(mn), m->warm.min);
-			fmt_s(mx, sizeof(mx), m->warm.max);
-			strbuf_addf(b, "| ");
-			md_mode(b, m);
-			strbuf_addf(b, " | %zu | %s | %s | %s |\n", m->warm_runs, med, mn, mx);
-		}
-	}
-}
-
-static void md_staged(struct strbuf *b, const struct rp_mode *nv, const struct rp_mode *net, const struct rp_mode *st)
-{
-	if (st) {
-		strbuf_addf(b, "\nStaged runs, copy + load (`total_s` is what a cold start with staging costs):\n\n");
-		strbuf_addf(b, "| mode | runs | median copy_s | median load_s | median total_s | min total | max total | stddev total | total vs nvme | total vs net |\n");
-		strbuf_addf(b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-		char v[8][32];
-		fmt_s(v[0], 32, st->copy.median);
-		fmt_s(v[1], 32, st->load.median);
-		fmt_s(v[2], 32, st->total.median);
-		fmt_s(v[3], 32, st->total.min);
-		fmt_s(v[4], 32, st->total.max);
-		fmt_s(v[5], 32, st->total.stddev);
-		snprintf(v[6], 32, "%s", "-");
-		snprintf(v[7], 32, "%s", "-");
-		if (nv && nv->load.median > 0)
-			snprintf(v[6], 32, "%.2fx", st->total.median / nv->load.median);
-		if (net && net->load.median > 0)
-			snprintf(v[7], 32, "%.2fx", st->total.median / net->load.median);
-		strbuf_addf(b, "| staged | %zu | %s | %s | %s | %s | %s | %s | %s | %s |\n", st->runs, v[0], v[1], v[2], v[3],
-			  v[4], v[5], v[6], v[7]);
-	}
-	/* How each row with a copy was read: the two conventions of load_s. */
-}
-
-/* How each row with a copy was read: the two conventions of load_s. */
-static void md_reads(struct strbuf *b, const struct rp_report *r)
-{
-	static const struct { enum rp_read how; const char *what; } reads[] = {
-		{ RP_READ_LOAD, "`load_s` is the start after staging; the copy comes from the notes' `copy_s` (the notes' `load_s` / `total_s` agree)" },
-		{ RP_READ_TOTAL, "`load_s` is copy + start (the notes' `load_s` / `total_s` say so): the start is `load_s` - `copy_s`" },
-		{ RP_READ_NOTES, "`load_s` is empty: copy and start come from the notes" },
-		{ RP_READ_LOAD_ASSUMED, "`load_s` read as the start after staging, as the seed writes it (only `copy_s` in the notes, nothing to tell otherwise)" },
-	};
-	int any_read = 0;
-	for (size_t k = 0; k < sizeof(reads) / sizeof(*reads); k++)
-		any_read |= count_read_as(r, reads[k].how) > 0;
-	if (any_read) {
-		strbuf_addf(b, "\nHow the rows with a copy were read:\n\n");
-		for (size_t k = 0; k < sizeof(reads) / sizeof(*reads); k++) {
-			size_t n = count_read_as(r, reads[k].how);
-			if (!n)
-				continue;
-			strbuf_addf(b, "- run%s ", n == 1 ? "" : "s");
-			md_run_list(b, r, read_as_is, (int)reads[k].how);
-			strbuf_addf(b, ": %s.\n", reads[k].what);
-		}
-	}
-}
-
-static void md_flagged(struct strbuf *b, const struct rp_report *r)
-{
-	size_t flagged = 0;
-	for (size_t i = 0; i < r->nmodes; i++)
-		flagged += r->modes[i].flagged;
-	if (flagged) {
-		strbuf_addf(b, "\nRows flagged and left out (their column and notes disagree beyond rounding, so neither is taken):\n\n");
-		for (size_t i = 0; i < r->nruns; i++) {
-			const struct rp_run *u = &r->runs[i];
-			if (u->read_as != RP_READ_FLAGGED)
-				continue;
-			strbuf_addf(b, "- run %lld (", u->run_id);
-			rpi_md_esc(b, u->mode);
-			strbuf_addf(b, "): ");
-			rpi_md_esc(b, u->flag);
-			strbuf_addf(b, ".\n");
-		}
-	}
-}
-
-/* Rows left out because a number in them is not one: each with its reason. */
-static void md_unreadable(struct strbuf *b, const struct rp_report *r)
-{
-	if (!r->nunreadable)
-		return;
-	strbuf_addf(b, "\nRows unreadable and left out (a number that is not a finite decimal, or an id that does not "
-		      "fit: in no statistic):\n\n");
-	for (size_t i = 0; i < r->nruns; i++) {
-		const struct rp_run *u = &r->runs[i];
-		if (!u->unreadable)
-			continue;
-		strbuf_addf(b, "- record %zu", u->record);
-		if (u->run_id >= 0)
-			strbuf_addf(b, " (run %lld, ", u->run_id);
-		else
-			strbuf_addf(b, " (");
-		rpi_md_esc(b, u->mode);
-		strbuf_addf(b, "): ");
-		rpi_md_esc(b, u->unreadable);
-		strbuf_addf(b, ".\n");
-	}
-}
-
-static void md_phases(struct strbuf *b, const struct rp_report *r)
-{
-	int any_phase = 0;
-	for (size_t i = 0; i < r->nmodes; i++)
-		any_phase |= r->modes[i].has_phases;
-	if (any_phase) {
-		strbuf_addf(b, "\n### Phases (medians, seconds, from the server's log)\n\n");
-		strbuf_addf(b, "| mode | copy | start-up before weights | weights | after weights (warm-up) | weights share |\n");
-		strbuf_addf(b, "| --- | ---: | ---: | ---: | ---: | ---: |\n");
-		for (size_t i = 0; i < r->nmodes; i++) {
-			const struct rp_mode *m = &r->modes[i];
-			if (!m->has_phases)
-				continue;
-			char cp[32];
-			fmt_s(cp, sizeof(cp), m->has_copy ? m->copy.median : -1);
-			strbuf_addf(b, "| ");
-			md_mode(b, m);
-			strbuf_addf(b, " | %s | %.3f | %.3f | %.3f | %.0f%% |\n", cp, m->ph_before, m->ph_weights,
-				  m->ph_after, m->load.median > 0 ? 100.0 * m->ph_weights / m->load.median : 0.0);
-		}
-	}
-}
-
-static const struct rp_cachegrp *cg_get(const struct rp_report *r, const char *mode, const char *caches)
-{
-	for (size_t k = 0; k < r->ncg; k++)
-		if (!strcmp(r->cgroups[k].mode, mode) && !strcmp(r->cgroups[k].caches, caches) && r->cgroups[k].runs)
-			return &r->cgroups[k];
-	return NULL;
-}
-
-static void fmt_mb(char *buf, size_t n, double v)
-{
-	if (v < 0)
-		snprintf(buf, n, "-");
-	else
-		snprintf(buf, n, "%.1f", v);
-}
-
-/* What caching the compile and kernel caches is worth, per mode. */
-static void md_cache_savings(struct strbuf *b, const struct rp_report *r)
-{
-	for (size_t k = 0; k < r->ncg; k++) {
-		const struct rp_cachegrp *g = &r->cgroups[k];
-		if (k && !strcmp(g->mode, r->cgroups[k - 1].mode))
-			continue;
-		const struct rp_cachegrp *cold = cg_get(r, g->mode, "cold"), *st = cg_get(r, g->mode, "staged"),
-					 *warm = cg_get(r, g->mode, "warm");
-		if (!cold || (!st && !warm))
-			continue;
-		char a[32], c[32], d[32], mb[32];
-		fmt_s(a, sizeof(a), cold->ready);
-		strbuf_addf(b, "- **");
-		rpi_md_esc(b, g->mode);
-		strbuf_addf(b, "**: ");
-		if (st) {
-			double save = cold->ready - st->ready;
-			fmt_s(c, sizeof(c), st->ready);
-			fmt_s(d, sizeof(d), fabs(save));
-			strbuf_addf(b, "staging the caches %s %s s per cold start (%s s with cold caches, %s s with staged ones, "
-				      "their copy", save >= 0 ? "saves" : "costs", d, a, c);
-			fmt_s(d, sizeof(d), st->cache_copy);
-			strbuf_addf(b, " of %s s included", d);
-			if (cold->ready > 0)
-				strbuf_addf(b, ": %.0f%% of the cold-cache start", 100.0 * save / cold->ready);
-			strbuf_addf(b, ")");
-		}
-		if (warm) {
-			double save = cold->ready - warm->ready;
-			fmt_s(c, sizeof(c), warm->ready);
-			fmt_s(d, sizeof(d), fabs(save));
-			strbuf_addf(b, "%swarm caches start %s s %s than cold ones (%s s to %s s)", st ? "; " : "", d,
-				    save >= 0 ? "faster" : "slower", a, c);
-			if (!st) {
-				fmt_mb(mb, sizeof(mb), warm->cache_mb);
-				strbuf_addf(b, ": staging the caches (a %s MB set, `coldstart stage --kind dir`) would save up to "
-					      "that, less the set's copy", mb);
-			}
-		}
-		if (cold->compile >= 0 && (st ? st->compile : warm->compile) >= 0) {
-			fmt_s(c, sizeof(c), cold->compile);
-			fmt_s(d, sizeof(d), st ? st->compile : warm->compile);
-			strbuf_addf(b, "; compile %s s with cold caches, %s s with %s ones", c, d, st ? "staged" : "warm");
-		}
-		strbuf_addf(b, ".\n");
-	}
-}
-
-static void md_caches(struct strbuf *b, const struct rp_report *r)
-{
-	if (!r->caches_basis)
-		return;
-	strbuf_addf(b, "\n## Compile and kernel caches\n\n");
-	strbuf_addf(b, "Time to ready per mode and cache state (`caches=`: cold, fresh empty cache directories; warm, a set "
-		      "kept from an earlier start; staged, a set staged from the network first), split into storage (the "
-		      "copy and the weights phase), compile (torch.compile, Dynamo), graph capture (CUDA graphs) and the "
-		      "rest. Medians over each group's cold runs, seconds; ready includes the copies.\n\n");
-	strbuf_addf(b, "| mode | caches | runs | ready | storage | compile | graph capture | rest | cache copy | cache set MB (after) |\n");
-	strbuf_addf(b, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-	for (size_t k = 0; k < r->ncg; k++) {
-		const struct rp_cachegrp *g = &r->cgroups[k];
-		char f[6][32], m1[32], m2[32];
-		const double vals[6] = { g->ready, g->storage, g->compile, g->graph, g->rest, g->cache_copy };
-		for (int i = 0; i < 6; i++)
-			fmt_s(f[i], sizeof(f[i]), g->runs ? vals[i] : -1);
-		fmt_mb(m1, sizeof(m1), g->cache_mb);
-		fmt_mb(m2, sizeof(m2), g->cache_after_mb);
-		strbuf_addf(b, "| ");
-		rpi_md_esc(b, g->mode);
-		strbuf_addf(b, " | ");
-		rpi_md_esc(b, strcmp(g->caches, "-") ? g->caches : "not set");
-		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s (%s) |\n", g->runs,
-			    g->basis == RP_COLD ? "" : g->basis == RP_UNVERIFIED ? " (cold not verified)" : " (warm only)", f[0],
-			    f[1], f[2], f[3], f[4], f[5], m1, m2);
-	}
-	strbuf_addf(b, "\n");
-	md_cache_savings(b, r);
-}
-
-static void md_runs(struct strbuf *b, const struct rp_report *r)
-{
-	int cc = r->caches_basis != NULL;
-	strbuf_addf(b, "\n## Runs\n\n| run_id | mode | load_s | GPU MiB | cold |%s status | timeline |\n| ---: | --- | ---: | ---: | --- |%s --- | --- |\n",
-		    cc ? " caches |" : "", cc ? " --- |" : "");
-	for (size_t i = 0; i < r->nruns; i++) {
-		const struct rp_run *u = &r->runs[i];
-		char l[32], g[32];
-		fmt_s(l, sizeof(l), u->read_as == RP_READ_FLAGGED || u->unreadable ? -1 : u->load_s);
-		if (u->gpu_mib >= 0)
-			snprintf(g, sizeof(g), "%.0f", u->gpu_mib);
-		else
-			snprintf(g, sizeof(g), "-");
-		if (u->run_id >= 0)
-			strbuf_addf(b, "| %lld | ", u->run_id);
-		else
-			strbuf_addf(b, "| - | ");
-		rpi_md_esc(b, u->mode);
-		strbuf_addf(b, " | %s | %s | ", l, g);
-		rpi_md_esc(b, u->cold ? u->cold : "-");
-		strbuf_addf(b, " | ");
-		if (cc) {
-			rpi_md_esc(b, u->caches ? u->caches : "-");
-			strbuf_addf(b, " | ");
-		}
-		rpi_md_esc(b, u->unreadable ? "unreadable" : u->status ? u->status : u->read_as == RP_READ_FLAGGED ? "flagged" : "ok");
-		if (u->timeline) {
-			strbuf_addf(b, " | [svg](");
-			md_url(b, u->timeline);
-			strbuf_addf(b, ") |\n");
-		} else {
-			strbuf_addf(b, " | - |\n");
-		}
-	}
-}
-
 char *rp_markdown(const struct rp_report *r, const char *svg_name)
 {
 	struct strbuf b = STRBUF_INIT;
 	struct interp in;
 	rpi_interpret(r, &in);
-	const struct rp_mode *nv = rpi_mode_get(r, MODE_NVME), *net = rpi_mode_get(r, MODE_NET), *st = rpi_mode_get(r, MODE_STAGED);
+	const struct rp_mode *nv = rpi_mode_get(r, MODE_NVME);
 	md_intro(&b, r);
 	md_interpretation(&b, r, &in);
 	md_verdicts(&b, r, nv);
 	if (svg_name) {
 		strbuf_addf(&b, "\n![time-to-ready per mode: copy, start-up before weights, weights, after weights](");
-		md_url(&b, svg_name);
+		rpi_md_url(&b, svg_name);
 		strbuf_addf(&b, ")\n");
 	}
 
-	md_results(&b, r, nv);
-	md_warm(&b, r);
-	md_staged(&b, nv, net, st);
-	md_reads(&b, r);
-	md_flagged(&b, r);
-	md_unreadable(&b, r);
-	md_phases(&b, r);
-	md_caches(&b, r);
-	md_environment(&b, r);
-	md_model_identity(&b, r);
-	md_server(&b, r);
-	md_runs(&b, r);
+	rpi_md_tables(&b, r);
 	return strbuf_detach(&b);
 }

@@ -1054,7 +1054,7 @@ static int from_index(CURL *c, const struct hs_opts *o, const char *base, struct
 	char *shown = hs_redact(url);
 	if (!rc && status == 200) {
 		json_error_t je;
-		json_t *j = json_loadb(sb.buf ? sb.buf : "", sb.len, 0, &je);
+		json_t *j = json_loadb(sb.buf, sb.len, 0, &je);
 		json_t *wm = j ? json_object_get(j, "weight_map") : NULL;
 		if (!json_is_object(wm) || !json_object_size(wm)) {
 			rc = cs_fail(err, EINVAL, "'%s': not a model index (no \"weight_map\" object)", shown);

@@ -377,8 +377,8 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 	if (a->status == 200)
 		return 0;
 	size_t p = 0, m = 0;
-	char *code = body->buf ? hs_xml_next(body->buf, "Code", &p) : NULL;
-	char *msg = body->buf ? hs_xml_next(body->buf, "Message", &m) : NULL;
+	char *code = hs_xml_next(body->buf, "Code", &p);
+	char *msg = hs_xml_next(body->buf, "Message", &m);
 	if (msg && !*msg) {   /* radosgw sends <Message></Message> */
 		free(msg);
 		msg = NULL;
@@ -547,7 +547,7 @@ int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struc
 		free(token);
 		token = NULL;
 		if (!rc)
-			rc = s3_parse_page(body.buf ? body.buf : "", burl, bucket, prefix, &f, &nf, &alloc, &token, err);
+			rc = s3_parse_page(body.buf, burl, bucket, prefix, &f, &nf, &alloc, &token, err);
 		strbuf_release(&body);
 		pages++;
 		if (rc || !token || pages >= 100000)

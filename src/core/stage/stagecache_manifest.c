@@ -434,7 +434,7 @@ int sci_journal_rewrite(const char *path, const struct splan *p, enum sc_verify 
 					    (unsigned long long)p->f[i].hash[c]);
 	/* Atomic by itself, its temporary removed by the next writer if
 	 * this one is killed. */
-	int rc = fs_write_file_sync(path, b.buf ? b.buf : "", b.len, err);
+	int rc = fs_write_file_sync(path, b.buf, b.len, err);
 	strbuf_release(&b);
 	return rc;
 }

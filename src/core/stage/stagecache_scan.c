@@ -20,7 +20,7 @@
 
 #include "core/base/fsutil.h"
 #include "core/source/s3src.h"
-#include "core/model/safetensors.h"
+#include "core/model/model.h"
 #include "core/base/banned.h"
 
 void sci_plan_free(struct splan *p)
