@@ -12,7 +12,7 @@
 #include "core/stage/stagecache.h"
 #include "core/base/util.h"
 #include "cmds.h"
-#include "core/source/httpsrc.h"
+#include "core/source/source.h"
 #include "core/base/banned.h"
 
 static const struct opts_help help = {
@@ -286,9 +286,10 @@ int cmd_stage(int argc, char **argv)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	if (o.insecure && !url)
 		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
-	if (o.nfiles && !hs_is_url(o.src))
+	unsigned can = source_for(o.src)->flags;
+	if (o.nfiles && !(can & SOURCE_NAMES))
 		return usage_error("--files goes with an http:// or https:// source");
-	if (o.nheaders && !hs_is_url(o.src)) {
+	if (o.nheaders && !(can & SOURCE_HEADERS)) {
 		free(o.headers);
 		return usage_error("--header goes with an http:// or https:// source");
 	}

@@ -8,7 +8,7 @@
 #include "tap.h"
 
 /* hs_check of one response to bytes [off, off+len) of f: its code. */
-static int checks(const struct hs_file *f, uint64_t off, uint64_t len, int cond, struct hs_seen s, const char *want_why,
+static int checks(const struct source_file *f, uint64_t off, uint64_t len, int cond, struct hs_seen s, const char *want_why,
 		  const char *what)
 {
 	char why[256] = "";
@@ -23,7 +23,7 @@ static void check_responses(void)
 	const uint64_t M = 1u << 20;
 	char etag[] = "\"abc-100\"", name[] = "m.safetensors", url[] = "http://h/m.safetensors";
 	int64_t lm = 1700000000LL * 1000000000LL;
-	struct hs_file f = { name, url, 10 * M, etag, lm, NULL };
+	struct source_file f = { name, url, 10 * M, etag, lm, NULL };
 	struct hs_seen ok206 = { 206, "\"abc-100\"", lm, M, 1, M, 2 * M - 1, 10 * M };
 	is_int(checks(&f, M, M, 1, ok206, NULL, "206"), 0, "the listed object's bytes: ok");
 	struct hs_seen s = ok206;
@@ -43,7 +43,7 @@ static void check_responses(void)
 	is_int(checks(&f, M, M, 1, s, NULL, "ETag decides"), 0, "the ETags agree: Last-Modified is not asked");
 	s = ok206;
 	s.mtime_ns = lm + 123000000LL;
-	struct hs_file nf = f;
+	struct source_file nf = f;
 	nf.etag = NULL;
 	is_int(checks(&nf, M, M, 1, s, NULL, "ms"), 0, "Last-Modified to the second (an S3 listing's milliseconds)");
 	s = ok206;
@@ -78,8 +78,8 @@ static void check_responses(void)
 	struct hs_seen other = ok206;
 	other.status = 204;
 	is_int(checks(&f, M, M, 1, other, "HTTP 204", "204"), EPROTO, "another 2xx: refused");
-	struct hs_file bare = { name, url, 10 * M, NULL, 0, NULL };
-	ok(hs_file_identified(&f) && hs_file_identified(&nf) && !hs_file_identified(&bare),
+	struct source_file bare = { name, url, 10 * M, NULL, 0, NULL };
+	ok(source_file_identified(&f) && source_file_identified(&nf) && !source_file_identified(&bare),
 	   "identified by an ETag or a Last-Modified, not by a size alone");
 	struct hs_seen b = { 206, NULL, 0, M, 1, M, 2 * M - 1, 10 * M };
 	is_int(checks(&bare, M, M, 0, b, NULL, "bare"), 0, "no validators: the range's total is all there is to check");

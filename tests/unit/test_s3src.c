@@ -12,7 +12,7 @@
 #define ENTRY(k, sz) "<Contents><Key>" k "</Key><LastModified>2026-12-01T10:00:00.000Z</LastModified>" \
 	"<ETag>&quot;abc&quot;</ETag><Size>" sz "</Size></Contents>"
 
-static int page(const char *xml, struct hs_file **f, size_t *nf, char **next, struct cs_err *e)
+static int page(const char *xml, struct source_file **f, size_t *nf, char **next, struct cs_err *e)
 {
 	size_t alloc = 0;
 	*f = NULL;
@@ -29,7 +29,7 @@ static void put_file(const char *path, const char *text)
 
 int main(void)
 {
-	struct hs_file *f;
+	struct source_file *f;
 	size_t nf;
 	char *next;
 	struct cs_err e;
@@ -42,7 +42,7 @@ int main(void)
 	ok(nf && f[0].size == 12 && f[0].mtime_ns == 1796119200LL * 1000000000, "size and LastModified");
 	is_str(nf > 1 ? f[1].url : "", "http://h/b/m/sub/a%2520b.bin", "object URLs percent-encoded");
 	is_str(next ? next : "", "tok/+=", "the continuation token of a truncated page");
-	hs_files_free(f, nf);
+	source_files_free(f, nf);
 	free(next);
 	ok(page("<IsTruncated>false</IsTruncated>", &f, &nf, &next, &e) == 0 && !next && !nf, "the last page");
 	const char *bad[] = { "m/../x", "m/a/../../x", "m//x", "m/./x", "m/a\\b", "other/x" };
@@ -51,7 +51,7 @@ int main(void)
 		snprintf(xml, sizeof(xml), "<Contents><Key>%s</Key><Size>1</Size></Contents>", bad[i]);
 		int rc = page(xml, &f, &nf, &next, &e);
 		ok(rc == -1 && strstr(e.msg, "does not name a file under the prefix"), "key '%s' refused", bad[i]);
-		hs_files_free(f, nf);
+		source_files_free(f, nf);
 	}
 	ok(page("<Contents><Key>m/x</Key></Contents>", &f, &nf, &next, &e) == -1 && strstr(e.msg, "without Key or Size"),
 	   "an entry without a size");
@@ -61,7 +61,7 @@ int main(void)
 		snprintf(xml, sizeof(xml), "<Contents><Key>m/x</Key><Size>%s</Size></Contents>", badsize[i]);
 		int rc = page(xml, &f, &nf, &next, &e);
 		ok(rc == -1 && strstr(e.msg, "not a byte count"), "a Size of '%s' refused, never wrapped", badsize[i]);
-		hs_files_free(f, nf);
+		source_files_free(f, nf);
 	}
 	ok(page("<IsTruncated>true</IsTruncated>", &f, &nf, &next, &e) == -1 && strstr(e.msg, "continuation token"),
 	   "truncated without a token");
@@ -127,7 +127,7 @@ int main(void)
 	/* Credentials or a query in the URL: refused, and not shown. */
 	const char *urls[] = { "s3://AKID:SECRET1@bucket/m", "s3://bucket/m?X-Amz-Signature=SECRET1" };
 	for (size_t i = 0; i < 2; i++) {
-		struct hs_file *lf = NULL;
+		struct source_file *lf = NULL;
 		size_t ln = 0;
 		ok(s3_list(&c, &so, urls[i], &lf, &ln, &e) == -1 && e.code == EINVAL && !strstr(e.msg, "SECRET1"),
 		   "refused without the secret: %s", e.msg);

@@ -14,9 +14,8 @@
 #include <xxhash.h>
 
 #include "core/base/fsutil.h"
-#include "core/source/httpsrc.h"
+#include "core/source/source.h"
 #include "core/io/pagecache.h"
-#include "core/source/s3src.h"
 #include "core/base/strbuf.h"
 #include "core/base/banned.h"
 
@@ -175,21 +174,14 @@ static int ident_local(const char *path, struct mident *m, struct cs_err *err)
 /* A URL: its listing, as stage lists it (names, sizes, ETags; no bytes). */
 static int ident_remote(const struct bench *b, struct mident *m, struct cs_err *err)
 {
-	struct hs_opts ho = { .insecure = b->stage_insecure, .bearer = b->stage_bearer };
-	struct hs_file *hf = NULL;
+	struct source_opts so = { .insecure = b->stage_insecure, .bearer = b->stage_bearer };
+	struct source_file *hf = NULL;
 	size_t n = 0;
-	int rc;
-	if (s3_is_url(b->net)) {
-		struct s3_cfg c;
-		if (s3_config(&c, err))
-			return -1;
-		struct hs_opts so;
-		s3_hs_opts(&c, &ho, &so);
-		rc = s3_list(&c, &so, b->net, &hf, &n, err);
-		s3_cfg_free(&c);
-	} else {
-		rc = hs_list(&ho, b->net, NULL, 0, &hf, &n, err);
-	}
+	struct source *s;
+	if (source_open(b->net, &so, &s, err))
+		return -1;
+	int rc = s->ops->list(s, &hf, &n, err);
+	source_close(s);
 	size_t alloc = 0;
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (hidden(hf[i].name))
@@ -197,7 +189,7 @@ static int ident_remote(const struct bench *b, struct mident *m, struct cs_err *
 		add_file(m, &alloc, hf[i].name, hf[i].size);
 		m->f[m->n - 1].etag = hf[i].etag ? xstrdup(hf[i].etag) : NULL;
 	}
-	hs_files_free(hf, n);
+	source_files_free(hf, n);
 	if (!rc)
 		qsort(m->f, m->n, sizeof(*m->f), cmp_mfile);
 	return rc;

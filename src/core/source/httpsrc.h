@@ -22,7 +22,7 @@
  * If-Range on a strong ETag; with a weak or no ETag, If-Unmodified-Since
  * and If-Range on Last-Modified (weak ETags never match). A file with
  * neither ETag nor Last-Modified has only its size to tell versions apart:
- * read it in one request (hs_file_identified). Timeouts, resets, stalls (no
+ * read it in one request (source_file_identified). Timeouts, resets, stalls (no
  * byte of body for 30 s: headers that trickle in count as none), 5xx, 408
  * and 429 are retried up to 6 times with exponential backoff and jitter;
  * the last error names the URL, the status, the request id and the
@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "core/base/util.h"
+#include "source.h"
 
 struct hs_opts {
 	int insecure;               /* no TLS verification */
@@ -66,20 +67,11 @@ struct hs_opts {
 	size_t nheaders;
 };
 
-struct hs_file {
-	char *name;                 /* relative path under the base URL */
-	char *url;                  /* full URL (may hold credentials: never shown) */
-	uint64_t size;
-	char *etag;                 /* NULL when the server sends none */
-	int64_t mtime_ns;           /* Last-Modified, 0 when absent */
-	char *checksum;             /* the store's whole-object checksum (checksum.h), or NULL */
-};
-
 /* HEAD f->url (o->checksum_mode for S3): f->checksum from the store's
  * x-amz-checksum-* when it sends one it can be checked against. A size,
  * ETag or Last-Modified other than the listing's is ESTALE (the object
  * changed). */
-int hs_stat(const struct hs_opts *o, struct hs_file *f, struct cs_err *err);
+int hs_stat(const struct hs_opts *o, struct source_file *f, struct cs_err *err);
 
 /* A relative name that stays under its base: no "..", "." or empty
  * component, no leading '/', no backslash. */
@@ -99,6 +91,16 @@ int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, st
 /* The text of <TAG>...</TAG> in an XML body (entities decoded), from *pos
  * on; advances *pos past it. NULL when there is none. malloc'd. */
 char *hs_xml_next(const char *xml, const char *tag, size_t *pos);
+/* S3's error XML (<Error><Code>..</Code><Message>..</Message>), the one
+ * parser of it (httpsrc's messages and s3src's listing): code as sent, and
+ * code and message each as one printable line (hs_reason), NULL where
+ * absent or blank. body NULL: all NULL. Free with hs_s3_error_free. */
+struct hs_s3_error {
+	char *code;                 /* <Code> as sent (AuthorizationHeaderMalformed, ...), or NULL */
+	char *code_line, *message_line;
+};
+void hs_s3_error_parse(const char *body, struct hs_s3_error *e);
+void hs_s3_error_free(struct hs_s3_error *e);
 
 /* 1 for "http://" and "https://" URLs. */
 int hs_is_url(const char *s);
@@ -119,13 +121,8 @@ char *hs_reason(const char *body, size_t len, const char *ctype);
 /* The last path component without ".gguf" (a staged name), malloc'd. */
 char *hs_default_name(const char *url);
 
-int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_t nnames, struct hs_file **out,
+int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_t nnames, struct source_file **out,
 	    size_t *n, struct cs_err *err);
-void hs_files_free(struct hs_file *f, size_t n);
-/* The file has an identity beyond its size (an ETag or a Last-Modified):
- * versions of it can be told apart, so its ranges can be read apart and
- * a journal's chunks of it trusted. */
-int hs_file_identified(const struct hs_file *f);
 
 /* What one 2xx response to bytes [off, off+len) of f said (hs_check). */
 struct hs_seen {
@@ -144,11 +141,11 @@ struct hs_seen {
  * `conditional`, without the listed validators); EPROTO when it is not
  * what was asked for (other bytes, a 200 that ignored the range). why: a
  * phrase for the message. Exposed for tests. */
-int hs_check(const struct hs_file *f, uint64_t off, uint64_t len, int conditional, const struct hs_seen *s,
+int hs_check(const struct source_file *f, uint64_t off, uint64_t len, int conditional, const struct hs_seen *s,
 	     char *why, size_t whylen);
 
 struct hs_reader;
-struct hs_reader *hs_reader_new(const struct hs_opts *o, const struct hs_file *files, size_t n);
+struct hs_reader *hs_reader_new(const struct hs_opts *o, const struct source_file *files, size_t n);
 void hs_reader_free(struct hs_reader *r);
 /* len bytes of file at off, handed to sink as they arrive (a retry starts
  * again at pos 0; an error's body never reaches it). ESTALE: the object
@@ -157,5 +154,13 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_
 	    struct cs_err *err);
 /* Requests sent (every attempt), for tests and stats. */
 uint64_t hs_requests(const struct hs_reader *r);
+
+/* For the rows on HTTP (source.h: http, s3). The request options of a
+ * source's (insecure, bearer, headers, stall, cancel; pointers shared). */
+void hs_opts_from(const struct source_opts *so, struct hs_opts *out);
+/* hs_read and hs_reader_free as a row's reader operations. */
+int hs_read_op(void *reader, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
+	       struct cs_err *err);
+void hs_reader_free_op(void *reader);
 
 #endif

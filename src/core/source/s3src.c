@@ -376,39 +376,29 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 		return rc;
 	if (a->status == 200)
 		return 0;
-	size_t p = 0, m = 0;
-	char *code = hs_xml_next(body->buf, "Code", &p);
-	char *msg = hs_xml_next(body->buf, "Message", &m);
-	if (msg && !*msg) {   /* radosgw sends <Message></Message> */
-		free(msg);
-		msg = NULL;
-	}
-	if (elsewhere(a->status, code)) {
+	struct hs_s3_error se;   /* radosgw sends <Message></Message>: none */
+	hs_s3_error_parse(body->buf, &se);
+	if (elsewhere(a->status, se.code)) {
 		mv->status = a->status;
-		snprintf(mv->code, sizeof(mv->code), "%s", code ? code : "");
+		snprintf(mv->code, sizeof(mv->code), "%s", se.code ? se.code : "");
 		snprintf(mv->location, sizeof(mv->location), "%s", a->location);
 		answer_region(a, body->buf, mv->region, sizeof(mv->region));
-		free(code);
-		free(msg);
+		hs_s3_error_free(&se);
 		return 1;
 	}
 	int e = a->status == 404 ? ENOENT : a->status == 403 || a->status == 401 ? EACCES : EIO;
 	/* What the server says goes into a message as one printable line. */
-	char *c = code ? hs_reason(code, strlen(code), "text/plain") : NULL;
-	char *t = msg ? hs_reason(msg, strlen(msg), "text/plain") : NULL;
+	const char *c = se.code_line, *t = se.message_line;
 	char *id = a->reqid[0] ? hs_reason(a->reqid, strlen(a->reqid), "text/plain") : NULL;
 	rc = cs_fail(err, e, "s3://%s/%s: listing failed: HTTP %ld%s%s%s%s%s%s%s", bucket, prefix, a->status,
 		     c ? " " : "", c ? c : "", t ? " (" : "", t ? t : "", t ? ")" : "", id ? ", request id " : "",
 		     id ? id : "");
-	free(c);
-	free(t);
 	free(id);
-	free(code);
-	free(msg);
+	hs_s3_error_free(&se);
 	return rc;
 }
 
-static int add_object(struct hs_file **f, size_t *nf, size_t *alloc, const char *burl, const char *bucket,
+static int add_object(struct source_file **f, size_t *nf, size_t *alloc, const char *burl, const char *bucket,
 		      const char *prefix, const char *entry, struct cs_err *err)
 {
 	size_t p = 0;
@@ -434,7 +424,7 @@ static int add_object(struct hs_file **f, size_t *nf, size_t *alloc, const char 
 				     "absolute path or an empty component): refused", bucket, prefix, key);
 		} else {
 			*f = xgrow(*f, alloc, *nf + 1, sizeof(**f));
-			(*f)[(*nf)++] = (struct hs_file){ xstrdup(rel), object_url(burl, key), bytes,
+			(*f)[(*nf)++] = (struct source_file){ xstrdup(rel), object_url(burl, key), bytes,
 							 etag && *etag ? xstrdup(etag) : NULL, iso8601_ns(lm),
 							 cks_from_etag(etag) };
 		}
@@ -446,7 +436,7 @@ static int add_object(struct hs_file **f, size_t *nf, size_t *alloc, const char 
 	return rc;
 }
 
-int s3_parse_page(const char *xml, const char *burl, const char *bucket, const char *prefix, struct hs_file **f,
+int s3_parse_page(const char *xml, const char *burl, const char *bucket, const char *prefix, struct source_file **f,
 		  size_t *nf, size_t *alloc, char **next, struct cs_err *err)
 {
 	int rc = 0;
@@ -497,7 +487,7 @@ static int moved_error(const struct moved *mv, const struct s3_cfg *c, const cha
 	return rc;
 }
 
-int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
+int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct source_file **out, size_t *n,
 	    struct cs_err *err)
 {
 	*out = NULL;
@@ -522,7 +512,7 @@ int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struc
 	}
 	char *burl = bucket_url(c, bucket);
 	struct hs_opts so = *ho;
-	struct hs_file *f = NULL;
+	struct source_file *f = NULL;
 	size_t nf = 0, alloc = 0;
 	char *token = NULL;
 	int rc = 0, pages = 0, resigned = 0;
@@ -585,7 +575,7 @@ int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struc
 	if (!rc && !nf)
 		rc = cs_fail(err, ENOENT, "s3://%s/%s: no objects under this prefix", bucket, prefix);
 	if (rc) {
-		hs_files_free(f, nf);
+		source_files_free(f, nf);
 	} else {
 		*out = f;
 		*n = nf;

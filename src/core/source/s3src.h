@@ -57,12 +57,12 @@ void s3_set_region(struct s3_cfg *c, const char *region);
  * once (s3_set_region: c says the region used after); a redirect that
  * names no region, or one still there after re-signing, fails naming it.
  * Nothing is ever sent to the host a redirect names. */
-int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct hs_file **out, size_t *n,
+int s3_list(struct s3_cfg *c, const struct hs_opts *ho, const char *s3url, struct source_file **out, size_t *n,
 	    struct cs_err *err);
 /* One ListObjectsV2 page: its objects appended to *f (URLs under burl),
  * *next the continuation token when the listing is truncated (else NULL).
  * Refuses a key that leaves the prefix. Exposed for tests. */
-int s3_parse_page(const char *xml, const char *burl, const char *bucket, const char *prefix, struct hs_file **f,
+int s3_parse_page(const char *xml, const char *burl, const char *bucket, const char *prefix, struct source_file **f,
 		  size_t *nf, size_t *alloc, char **next, struct cs_err *err);
 /* The last component of the prefix, without ".gguf" (a staged name). */
 char *s3_default_name(const char *s3url);

@@ -9,7 +9,8 @@
  *   stagecache_scan.c      the source: files, identity, names, globs
  *   stagecache_manifest.c  manifest and journal formats
  *   stagecache_evict.c     the cache's contents, LRU eviction, room
- *   stagecache_stage.c     sc_stage and the steps of one copy
+ *   stagecache_stage.c     sc_stage in its phases, publishing
+ *   stagecache_fetch.c     the steps of one copy: link, fetch, recreate, check the source
  *   stagecache_verify.c    the partial copy checked: chunk hashes, the store's checksums
  *   stagecache_ops.c       ls, verify, repair, rm, gc, use
  *   stagecache_serve.c     what cache serve may hand out: checked files, the memo
@@ -20,7 +21,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "core/source/httpsrc.h"
+#include "core/source/source.h"
 #include "stagecache.h"
 
 #define RESERVE_BYTES (64ull << 20)  /* left free on the root after staging */
@@ -44,8 +45,9 @@ struct sfile {
 };
 
 struct splan {
-	char *src;       /* realpath of SRC; a URL source: its URL, redacted */
-	struct hs_file *remote;  /* a URL source: the files as listed (sfile.ri), else NULL */
+	char *src;       /* realpath of SRC; a URL source: its URL, redacted (source.canon) */
+	struct source *source;   /* SRC opened through its row of the source table */
+	struct source_file *remote;  /* a URL source (SOURCE_REMOTE): the files as listed (sfile.ri), else NULL */
 	size_t nremote;
 	char *filters;   /* canonical include/exclude list */
 	struct sfile *f;
@@ -55,7 +57,6 @@ struct splan {
 	int kind_dir;    /* a directory, not a model: no model checks (sc_opts.kind_dir) */
 	char **dropped;  /* the source's files --include/--exclude left out, sorted */
 	size_t ndropped, adropped;
-	char *s3_region; /* an S3 source: the region its listing was signed for */
 };
 
 struct manifest {
@@ -133,7 +134,7 @@ int sci_same_source(const char *a, const char *b);
 int sci_check_paths(const struct sc_opts *o, const char *src, struct cs_err *err);
 
 /* A file whose versions can be told apart: a local one, or a URL one
- * with an ETag or a Last-Modified (hs_file_identified). Chunks of one
+ * with an ETag or a Last-Modified (source_file_identified). Chunks of one
  * without are never taken from a journal, nor the file from the copy it
  * replaces, nor is a published copy of it ever "unchanged". */
 int sci_identified(const struct splan *p, const struct sfile *f);
@@ -196,6 +197,24 @@ uint64_t sci_partial_total(const char *root, const char *name);
  * (waited for up to lock_timeout_ns; 0: one try). 0, or -1. */
 int sci_mark_verdict(const char *root, const char *name, ino_t verified_ino, const char *problem, json_t *bad,
 		     json_t *refresh, uint64_t lock_timeout_ns);
+
+/* stagecache_fetch.c */
+/* Re-staging a changed source: files whose size and mtime (and ETag) did
+ * not change are hard-linked from the published copy pub (verified when
+ * it was staged) into part instead of copied again; their chunks count as
+ * done. How many. */
+size_t sci_link_unchanged(struct splan *p, const char *pub, const char *part, enum sc_verify v);
+/* Copy the chunks not done yet into part (through the source's reader
+ * for a URL source); each one on disk goes into the journal at jpath.
+ * Times and counts added to r. */
+int sci_copy_missing(const struct sc_opts *o, struct splan *p, const char *part, const char *jpath,
+		     struct sc_result *r, struct cs_err *err);
+/* Empty, preallocated destinations in part for files idx[0..n) to copy
+ * (again). */
+int sci_recreate(const struct splan *p, const char *part, const size_t *idx, size_t n, struct cs_err *err);
+/* A local source's files are as listed (size, mtime): else EAGAIN. A URL
+ * source's every response was checked already: 0. */
+int sci_source_unchanged(const struct splan *p, struct cs_err *err);
 
 /* stagecache_verify.c */
 /* The partial copy: sizes, or (xxh3) every chunk read back from the device

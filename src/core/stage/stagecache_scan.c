@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "core/base/fsutil.h"
-#include "core/source/s3src.h"
 #include "core/model/model.h"
 #include "core/base/banned.h"
 
@@ -38,8 +37,8 @@ void sci_plan_free(struct splan *p)
 	for (size_t i = 0; i < p->ndropped; i++)
 		free(p->dropped[i]);
 	free(p->dropped);
-	free(p->s3_region);
-	hs_files_free(p->remote, p->nremote);
+	source_files_free(p->remote, p->nremote);
+	source_close(p->source);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -48,40 +47,14 @@ int sc_valid_name(const char *name)
 	return name && *name && name[0] != '.' && !strchr(name, '/') && strlen(name) <= 200;
 }
 
-/* A GGUF file's model name: its base name without ".gguf" and without the
- * split suffix (-00001-of-00003). */
-static char *gguf_model_name(const char *path)
-{
-	char *prefix = NULL, *base;
-	if (gg_split_parse(path, &prefix, NULL, NULL)) {
-		base = fs_basename(prefix);
-		free(prefix);
-	} else {
-		base = fs_basename(path);
-		if (gg_is_gguf_name(base))
-			base[strlen(base) - 5] = 0;
-	}
-	if (!*base || *base == '.') {
-		free(base);
-		return NULL;
-	}
-	return base;
-}
-
 const char *sc_remote_kind(const char *src)
 {
-	if (!src)
-		return NULL;
-	if (s3_is_url(src))
-		return "s3";
-	if (!hs_is_url(src))
-		return NULL;
-	return strncasecmp(src, "https:", 6) ? "http" : "https";
+	return src ? source_for(src)->kind(src) : NULL;
 }
 
 char *sc_source_shown(const char *src)
 {
-	return hs_is_url(src) || s3_is_url(src) ? hs_redact(src) : xstrdup(src);
+	return source_for(src)->shown(src);
 }
 
 int sc_source_probe(const struct sc_opts *o, uint64_t *bytes, size_t *files, struct cs_err *err)
@@ -98,30 +71,7 @@ int sc_source_probe(const struct sc_opts *o, uint64_t *bytes, size_t *files, str
 
 char *sc_default_name(const char *src)
 {
-	if (hs_is_url(src))
-		return hs_default_name(src);
-	if (s3_is_url(src))
-		return s3_default_name(src);
-	char *real = realpath(src, NULL);
-	char *name = NULL;
-	if (real) {
-		char *snap = strstr(real, "/snapshots/");
-		if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
-			*snap = 0;
-			char *repo = strrchr(real, '/');
-			repo = repo ? repo + 1 : real;
-			if (!strncmp(repo, "models--", 8) && repo[8])
-				name = xstrdup(repo + 8);
-			*snap = '/';
-		}
-		struct stat sb;
-		if (!name && stat(real, &sb) == 0 && S_ISREG(sb.st_mode))
-			name = gguf_model_name(real);
-		if (!name)
-			name = fs_basename(real);
-		free(real);
-	}
-	return name ? name : fs_basename(src);
+	return source_for(src)->default_name(src);
 }
 
 int sc_valid_glob(const char *g)
@@ -179,100 +129,6 @@ static void drop(struct splan *p, const char *rel)
 	p->dropped[p->ndropped++] = xstrdup(rel);
 }
 
-static int within(const char *dir, const char *path)
-{
-	size_t n = strlen(dir);
-	return strncmp(dir, path, n) == 0 && (path[n] == '/' || path[n] == 0);
-}
-
-/* A Hugging Face cache snapshot (REPO/snapshots/REV) links its files to
- * REPO/blobs/: those links are part of the model, not an escape. */
-static int hf_blob(const char *src, const char *target)
-{
-	const char *slash = strrchr(src, '/');
-	if (!slash || slash == src)
-		return 0;
-	size_t pl = (size_t)(slash - src);
-	const char *snap = "/snapshots";
-	size_t sl = strlen(snap);
-	if (pl < sl || strncmp(src + pl - sl, snap, sl))
-		return 0;
-	char *blobs = xasprintf("%.*s/blobs", (int)(pl - sl), src);
-	int ok = within(blobs, target);
-	free(blobs);
-	return ok;
-}
-
-static int scan_dir(const struct sc_opts *o, struct splan *p, const char *abs, const char *rel, int depth,
-		    struct cs_err *err)
-{
-	if (depth > 16)
-		return cs_fail(err, ELOOP, "'%s' is nested too deeply in '%s'", rel, o->src);
-	DIR *d = opendir(abs);
-	if (!d)
-		return cs_fail_errno(err, errno, "cannot read directory '%s'", abs);
-	char **names = NULL;
-	size_t nn = 0, na = 0;
-	struct dirent *de;
-	while ((de = fs_readdir(d))) {
-		if (!rel && !strcmp(de->d_name, SC_MANIFEST))
-			continue;
-		names = xgrow(names, &na, nn + 1, sizeof(*names));
-		names[nn++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	int rc = 0;
-	for (size_t i = 0; i < nn; i++) {
-		char *eabs = path_join(abs, names[i]);
-		char *erel = rel ? path_join(rel, names[i]) : xstrdup(names[i]);
-		char *target = NULL;
-		struct stat sb;
-		if (!rc && lstat(eabs, &sb) < 0)
-			rc = cs_fail_errno(err, errno, "cannot read '%s'", eabs);
-		if (!rc && S_ISLNK(sb.st_mode)) {
-			target = realpath(eabs, NULL);
-			if (!target)
-				rc = cs_fail_errno(err, errno, "symlink '%s' in '%s' is broken", erel, o->src);
-			else if (!o->follow_symlinks && !within(p->src, target) && !hf_blob(p->src, target))
-				rc = cs_fail(err, EXDEV,
-					     "symlink '%s' points outside '%s' (to '%s'); stage the directory it "
-					     "points into, or pass --follow-symlinks", erel, o->src, target);
-			else if (stat(target, &sb) < 0)
-				rc = cs_fail_errno(err, errno, "cannot read '%s'", target);
-		}
-		const char *from = target ? target : eabs;
-		if (!rc && S_ISDIR(sb.st_mode)) {
-			rc = scan_dir(o, p, from, erel, depth + 1, err);
-		} else if (!rc && !S_ISREG(sb.st_mode)) {
-			rc = cs_fail(err, EINVAL, "'%s' in '%s' is not a regular file", erel, o->src);
-		} else if (!rc && !wanted(o, erel)) {
-			drop(p, erel);
-		} else if (!rc) {
-			int fd = open(from, O_RDONLY | O_CLOEXEC);
-			if (fd < 0) {
-				rc = cs_fail_errno(err, errno, "cannot read '%s'", eabs);
-			} else {
-				close(fd);
-				p->f = xgrow(p->f, &p->alloc, p->n + 1, sizeof(*p->f));
-				struct sfile *f = &p->f[p->n++];
-				memset(f, 0, sizeof(*f));
-				f->rel = erel;
-				f->abs = xstrdup(from);
-				f->size = (uint64_t)sb.st_size;
-				f->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-				p->total += f->size;
-				erel = NULL;
-			}
-		}
-		free(target);
-		free(eabs);
-		free(erel);
-		free(names[i]);
-	}
-	free(names);
-	return rc;
-}
-
 static int cmp_sfile(const void *a, const void *b)
 {
 	return strcmp(((const struct sfile *)a)->rel, ((const struct sfile *)b)->rel);
@@ -291,67 +147,64 @@ int sci_has_suffix(const char *s, const char *suf)
 
 int sci_identified(const struct splan *p, const struct sfile *f)
 {
-	return !p->remote || hs_file_identified(&p->remote[f->ri]);
+	return !p->remote || source_file_identified(&p->remote[f->ri]);
 }
 
-/* An S3 prefix: its objects as the listing gives them (signed for the
- * bucket's region, which it may find), each HEADed for the store's own
- * checksum under --verify xxh3. */
-static int scan_s3(const struct sc_opts *o, struct splan *p, const struct hs_opts *ho, struct cs_err *err)
+/* What the filters let through, and a record of what they left out. */
+struct filter {
+	const struct sc_opts *o;
+	struct splan *p;
+};
+
+static int want_file(void *arg, const char *rel)
 {
-	struct s3_cfg c;
-	if (s3_config(&c, err))
-		return -1;
-	char *asked = xstrdup(c.region);
-	struct hs_opts so;
-	s3_hs_opts(&c, ho, &so);
-	int rc = o->nfiles ? cs_fail(err, EINVAL, "--files is for HTTP sources: an S3 prefix lists its objects")
-			   : s3_list(&c, &so, o->src, &p->remote, &p->nremote, err);
-	if (!rc && strcmp(asked, c.region))
-		sci_notify(o, "the bucket of '%s' is in region '%s', not '%s': signed for it", p->src, c.region, asked);
-	p->s3_region = xstrdup(c.region);
-	/* --verify xxh3: the store's own checksum of each object, where it
-	 * keeps one (a HEAD each; the listing has only the ETag). */
-	s3_hs_opts(&c, ho, &so);   /* the region the listing found */
-	so.checksum_mode = 1;
-	for (size_t i = 0; !rc && o->verify == SC_VERIFY_XXH3 && i < p->nremote; i++)
-		if (wanted(o, p->remote[i].name))
-			rc = hs_stat(&so, &p->remote[i], err);
-	free(asked);
-	s3_cfg_free(&c);
-	return rc ? -1 : 0;
+	struct filter *w = arg;
+	if (wanted(w->o, rel))
+		return 1;
+	drop(w->p, rel);
+	return 0;
 }
 
-/* A model served over HTTP(S) or S3: its files as hs_list or s3_list
- * finds them. */
-static int scan_url(const struct sc_opts *o, struct splan *p, struct cs_err *err)
+/* The source's files, as its row lists them, filtered: a directory's into
+ * the plan; a URL's kept as listed too (p->remote: what is read), each
+ * file's ETag and Last-Modified with it. */
+static int scan_files(const struct sc_opts *o, struct splan *p, struct cs_err *err)
 {
-	struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
-			      .cancel = o->cancel,
-			      .headers = (const char *const *)o->headers, .nheaders = o->nheaders };
-	if (s3_is_url(o->src) ? scan_s3(o, p, &ho, err)
-			      : hs_list(&ho, o->src, o->files, o->nfiles, &p->remote, &p->nremote, err))
+	struct source *s = p->source;
+	struct filter w = { o, p };
+	struct source_file *lf;
+	size_t n;
+	/* The filter is asked only while the listing runs. */
+	s->o.want = want_file;
+	s->o.want_arg = &w;
+	int rc = s->ops->list(s, &lf, &n, err);
+	s->o.want = NULL;
+	s->o.want_arg = NULL;
+	if (rc)
 		return -1;
+	int remote = s->ops->flags & SOURCE_REMOTE;
 	size_t blind = 0;
 	const char *first = NULL;
-	for (size_t i = 0; i < p->nremote; i++) {
-		const struct hs_file *h = &p->remote[i];
-		if (!wanted(o, h->name)) {
-			drop(p, h->name);
-			continue;
-		}
-		p->f = xgrow(p->f, &p->alloc, p->n + 1, sizeof(*p->f));
+	p->f = xcalloc(n ? n : 1, sizeof(*p->f));
+	p->alloc = n ? n : 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct source_file *h = &lf[i];
 		struct sfile *f = &p->f[p->n++];
-		memset(f, 0, sizeof(*f));
 		f->rel = xstrdup(h->name);
-		f->abs = hs_redact(h->url);
+		f->abs = remote ? s->ops->shown(h->url) : xstrdup(h->url);
 		f->etag = h->etag ? xstrdup(h->etag) : NULL;
 		f->size = h->size;
 		f->mtime_ns = h->mtime_ns;
 		f->ri = i;
 		p->total += h->size;
-		if (!hs_file_identified(h) && !blind++)
+		if (remote && !source_file_identified(h) && !blind++)
 			first = f->abs;
+	}
+	if (remote) {
+		p->remote = lf;
+		p->nremote = n;
+	} else {
+		source_files_free(lf, n);
 	}
 	if (blind == 1)
 		sci_notify(o, "'%s' has neither an ETag nor a Last-Modified: only its size tells its versions apart, so it "
@@ -580,19 +433,18 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 {
 	memset(p, 0, sizeof(*p));
 	p->chunk = cp_chunk_size(o->chunk);
-	int url = hs_is_url(o->src) || s3_is_url(o->src);
-	struct stat sb;
-	if (url) {
-		p->src = hs_redact(o->src);
-	} else {
-		if (stat(o->src, &sb) < 0)
-			return cs_fail_errno(err, errno, "cannot open source '%s'", o->src);
-		if (!S_ISDIR(sb.st_mode))
-			return cs_fail(err, ENOTDIR, "source '%s' is not a directory", o->src);
-		p->src = realpath(o->src, NULL);
-		if (!p->src)
-			return cs_fail_errno(err, errno, "cannot resolve source '%s'", o->src);
-	}
+	/* --verify xxh3: the store's own checksum of each file, where it
+	 * keeps one (S3: a HEAD each; the listing has only the ETag). */
+	struct source_opts so = {
+		.insecure = o->insecure, .bearer = o->bearer, .headers = (const char *const *)o->headers,
+		.nheaders = o->nheaders, .stall_s = o->stall_s, .cancel = o->cancel, .names = o->files,
+		.nnames = o->nfiles, .follow_symlinks = o->follow_symlinks, .skip = SC_MANIFEST,
+		.checksums = o->verify == SC_VERIFY_XXH3, .notice = o->notice, .notice_arg = o->notice_arg,
+	};
+	if (source_open(o->src, &so, &p->source, err))
+		return -1;
+	int url = p->source->ops->flags & SOURCE_REMOTE;
+	p->src = xstrdup(p->source->canon);
 	char *fl = xstrdup("");
 	for (size_t i = 0; i < o->ninclude; i++) {
 		char *t = xasprintf("%s+%s\n", fl, o->include[i]);
@@ -610,7 +462,7 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		fl = t;
 	}
 	p->filters = fl;
-	if (url ? scan_url(o, p, err) : scan_dir(o, p, p->src, NULL, 0, err))
+	if (scan_files(o, p, err))
 		return -1;
 	const char *shown = url ? p->src : o->src;   /* a URL without its credentials */
 	if (!p->n)
@@ -645,22 +497,11 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 	return 0;
 }
 
-/* What identifies a source for a staged name: its real path, and for a
- * Hugging Face cache snapshot (.../models--ORG--NAME/snapshots/REV) the
- * repository, so a new revision is the same source with new contents. */
+/* What identifies a source for a staged name: its row's identity (a
+ * Hugging Face cache snapshot's repository, a URL without credentials). */
 static char *source_id(const char *src)
 {
-	if (hs_is_url(src) || s3_is_url(src))
-		return hs_redact(src);
-	const char *snap = strstr(src, "/snapshots/");
-	if (snap && !strchr(snap + strlen("/snapshots/"), '/')) {
-		const char *repo = snap;
-		while (repo > src && repo[-1] != '/')
-			repo--;
-		if (!strncmp(repo, "models--", 8))
-			return xstrndup(src, (size_t)(snap - src));
-	}
-	return xstrdup(src);
+	return source_for(src)->identity(src);
 }
 
 int sci_same_source(const char *a, const char *b)
@@ -670,6 +511,12 @@ int sci_same_source(const char *a, const char *b)
 	free(x);
 	free(y);
 	return same;
+}
+
+static int within(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+	return strncmp(dir, path, n) == 0 && (path[n] == '/' || path[n] == 0);
 }
 
 /* Source and staging root must not overlap: a root inside the source would

@@ -18,69 +18,10 @@
 #include <unistd.h>
 
 #include "core/base/fsutil.h"
-#include "core/source/s3src.h"
 #include "core/base/workpool.h"
 #include "core/model/model.h"
 #include "core/base/strbuf.h"
 #include "core/base/banned.h"
-
-/*
- * Re-staging a changed source: files whose size and mtime did not change
- * are hard-linked from the published copy (verified when it was staged)
- * instead of copied again. Their chunks count as done.
- */
-static size_t link_unchanged(struct splan *p, const char *pub, const char *part, enum sc_verify v)
-{
-	struct manifest m;
-	size_t linked = 0;
-	if (sci_manifest_load(pub, &m) < 0)
-		return 0;
-	if (strcmp(m.source, p->src) || m.chunk != p->chunk) {
-		sci_manifest_free(&m);
-		return 0;
-	}
-	size_t i;
-	json_t *f;
-	json_array_foreach(m.files, i, f) {
-		const char *rel = json_string_value(json_object_get(f, "path"));
-		uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-		int64_t mt = json_integer_value(json_object_get(f, "mtime_ns"));
-		const char *hx = json_string_value(json_object_get(f, "xxh3"));
-		for (size_t k = 0; rel && k < p->n; k++) {
-			struct sfile *sf = &p->f[k];
-			if (strcmp(sf->rel, rel) || sf->size != size || sf->mtime_ns != mt ||
-			    !sci_etag_matches(json_object_get(f, "etag"), sf))
-				continue;
-			if (!sci_identified(p, sf))
-				break;   /* only its size: the published one may be another version */
-			uint64_t digest = 0;
-			int has_digest = hx && parse_hex64(hx, &digest) == 0;
-			if (v == SC_VERIFY_XXH3 && !has_digest)
-				break;   /* none, or not one sci_hex64 wrote: the file is copied again */
-			char *from = path_join(pub, rel), *to = path_join(part, rel);
-			char *dir = fs_parent_dir(to);
-			/* Never a file that is damaged, or changed since: it is copied again. */
-			if (sci_pub_file_check(pub, &m, f, NULL, NULL) == PF_INTACT && fs_mkdir_p(dir, 0755) == 0 &&
-			    link(from, to) == 0) {
-				sf->linked = 1;
-				linked++;
-				memset(sf->done, 1, sf->nchunks ? sf->nchunks : 1);
-				if (has_digest) {
-					sf->old_digest = digest;
-					sf->has_old_digest = 1;
-				}
-			}
-			free(dir);
-			free(from);
-			free(to);
-			break;
-		}
-	}
-	sci_manifest_free(&m);
-	if (linked)   /* their link counts (and so change times) moved: ours */
-		sci_pub_reidentify(pub, NULL);
-	return linked;
-}
 
 static int cmp_rel(const void *key, const void *elem)
 {
@@ -209,117 +150,6 @@ static int check_owner(const struct sc_opts *o, const struct splan *p, const cha
 			     "source; stage that one again to finish it, 'coldstart cache rm %s' to drop it, or pass "
 			     "--replace", o->name, o->root, src, p->src, o->name);
 	json_decref(h);
-	return rc;
-}
-
-/* Empty, preallocated destinations for files to copy (again). */
-static int recreate(const struct splan *p, const char *part, const size_t *idx, size_t n, struct cs_err *err)
-{
-	for (size_t k = 0; k < n; k++) {
-		const struct sfile *f = &p->f[idx[k]];
-		char *dst = path_join(part, f->rel);
-		unlink(dst);
-		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		int rc = fd < 0 || fs_preallocate(fd, f->size) || ftruncate(fd, (off_t)f->size) < 0
-				 ? cs_fail_errno(err, errno, "cannot recreate '%s'", dst)
-				 : 0;
-		if (fd >= 0)
-			close(fd);
-		free(dst);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int read_remote(void *arg, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
-		       struct cs_err *err)
-{
-	return hs_read(arg, file, off, len, sink, sink_arg, err);
-}
-
-/* Copy the chunks not done yet; each one on disk goes into the journal. */
-static int copy_missing(const struct sc_opts *o, struct splan *p, const char *part, const char *jpath,
-			struct sc_result *r, struct cs_err *err)
-{
-	struct jwriter jw = { open(jpath, O_WRONLY | O_APPEND | O_CLOEXEC), 0 };
-	if (jw.fd < 0)
-		return cs_fail_errno(err, errno, "cannot open journal '%s'", jpath);
-	struct cp_file *cf = xcalloc(p->n, sizeof(*cf));
-	char **dsts = xcalloc(p->n, sizeof(char *));
-	for (size_t i = 0; i < p->n; i++) {
-		dsts[i] = path_join(part, p->f[i].rel);
-		/* A URL file known by its size alone: one request, one version. */
-		cf[i] = (struct cp_file){ p->f[i].abs, dsts[i], 0, p->f[i].done, p->f[i].hash, !sci_identified(p, &p->f[i]) };
-	}
-	struct cp_opts co = {
-		.jobs = o->jobs, .chunk = p->chunk, .direct = o->direct, .bwlimit = o->bwlimit,
-		.evict_src = !o->keep_src_cache, .hash = o->verify == SC_VERIFY_XXH3, .cancel = o->cancel,
-		.progress = o->progress, .progress_arg = o->progress_arg, .durable = sci_journal_record,
-		.durable_arg = &jw,
-	};
-	/* A URL source: ranged GETs, the files in the plan's order. */
-	struct hs_file *order = p->remote ? xcalloc(p->n, sizeof(*order)) : NULL;
-	struct hs_reader *hr = NULL;
-	struct s3_cfg s3;
-	memset(&s3, 0, sizeof(s3));
-	if (order) {
-		for (size_t i = 0; i < p->n; i++) {
-			order[i] = p->remote[p->f[i].ri];
-			cf[i].size = p->f[i].size;
-		}
-		struct hs_opts ho = { .insecure = o->insecure, .bearer = o->bearer, .stall_s = o->stall_s,
-				      .cancel = o->cancel,
-				      .headers = (const char *const *)o->headers, .nheaders = o->nheaders };
-		if (co.jobs == WP_JOBS_AUTO)
-			co.jobs = WP_JOBS_AUTO_REMOTE;
-		if (s3_is_url(o->src)) {
-			if (s3_config(&s3, err)) {
-				free(order);
-				for (size_t i = 0; i < p->n; i++)
-					free(dsts[i]);
-				free(dsts);
-				free(cf);
-				close(jw.fd);
-				return -1;
-			}
-			if (p->s3_region)   /* the bucket's, found by the listing */
-				s3_set_region(&s3, p->s3_region);
-			struct hs_opts so;
-			s3_hs_opts(&s3, &ho, &so);
-			ho = so;
-		}
-		hr = hs_reader_new(&ho, order, p->n);
-		/* O_DIRECT unless asked otherwise: the bytes arrive once into a small
-		 * buffer and go to the device from there; a copy into the page cache
-		 * (and its writeback) is what limits a fast store on a small node. */
-		co.direct = !o->buffered;
-		co.read = read_remote;
-		co.read_arg = hr;
-	}
-	if (co.jobs == WP_JOBS_AUTO && !order && fs_is_network(p->src))
-		co.jobs = WP_JOBS_AUTO_NET;   /* an NFS, SMB, FUSE ... mount: several in flight from the start */
-	struct cp_stats cs;
-	uint64_t tc = now_ns();
-	int rc = cp_copy(cf, p->n, &co, &cs, err);
-	hs_reader_free(hr);
-	s3_cfg_free(&s3);
-	free(order);
-	r->copy_s += (double)(now_ns() - tc) / 1e9;
-	r->copied += cs.bytes;
-	if (cs.jobs)
-		r->jobs = cs.jobs;
-	r->kernel_copy |= cs.kernel_copy;
-	for (size_t i = 0; i < p->n && !rc; i++)
-		if (cf[i].size != p->f[i].size)
-			rc = cs_fail(err, EAGAIN, "'%s' changed size while it was being staged (%llu bytes, then %llu): "
-				     "stage again", p->f[i].abs, (unsigned long long)p->f[i].size,
-				     (unsigned long long)cf[i].size);
-	for (size_t i = 0; i < p->n; i++)
-		free(dsts[i]);
-	free(dsts);
-	free(cf);
-	close(jw.fd);
 	return rc;
 }
 
@@ -516,7 +346,7 @@ static int stage_resume(struct stage_job *j, struct cs_err *err)
 			return -1;
 	}
 	if (!r->resumed)
-		r->linked = link_unchanged(p, j->pub, j->part, j->o.verify);
+		r->linked = sci_link_unchanged(p, j->pub, j->part, j->o.verify);
 	return 0;
 }
 
@@ -546,20 +376,6 @@ static int stage_allocate(struct stage_job *j, struct cs_err *err)
 	return rc;
 }
 
-/* The source must not have changed under the copy. */
-static int source_unchanged(const struct splan *p, struct cs_err *err)
-{
-	if (p->remote)
-		return 0;   /* every response was checked against the listing (httpsrc.h) */
-	for (size_t i = 0; i < p->n; i++) {
-		struct stat ss;
-		if (stat(p->f[i].abs, &ss) < 0 || (uint64_t)ss.st_size != p->f[i].size ||
-		    (int64_t)ss.st_mtim.tv_sec * 1000000000 + ss.st_mtim.tv_nsec != p->f[i].mtime_ns)
-			return cs_fail(err, EAGAIN, "'%s' changed while it was being staged; stage again", p->f[i].abs);
-	}
-	return 0;
-}
-
 static int stage_copy(struct stage_job *j, struct cs_err *err)
 {
 	struct splan *p = &j->p;
@@ -567,7 +383,7 @@ static int stage_copy(struct stage_job *j, struct cs_err *err)
 	size_t *stale = xcalloc(p->n, sizeof(size_t)), nstale = 0;
 	int rc = 0;
 	for (int pass = 0; !rc && pass < 2; pass++) {
-		rc = copy_missing(&j->o, p, j->part, j->jpath, r, err);
+		rc = sci_copy_missing(&j->o, p, j->part, j->jpath, r, err);
 		if (rc) {
 			/* A remote object that changed: stage_dir fetches it again. */
 			if (err->code != ECANCELED && !(err->code == ESTALE && p->remote)) {
@@ -578,7 +394,7 @@ static int stage_copy(struct stage_job *j, struct cs_err *err)
 			}
 			break;
 		}
-		rc = source_unchanged(p, err);
+		rc = sci_source_unchanged(p, err);
 		uint64_t tv = now_ns();
 		if (!rc)
 			rc = sci_verify_copy(&j->o, p, j->part, stale, &nstale, err);
@@ -612,7 +428,7 @@ static int stage_copy(struct stage_job *j, struct cs_err *err)
 			r->linked--;
 		}
 		r->repaired = 1;
-		rc = recreate(p, j->part, stale, nstale, err);
+		rc = sci_recreate(p, j->part, stale, nstale, err);
 	}
 	free(stale);
 	return rc;
@@ -715,7 +531,8 @@ int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 	int rc = stage_dir(o, r, err);
 	/* A GGUF URL: the staged file (part 1 of a split set) is the answer. */
 	size_t ul = o->src ? strcspn(o->src, "?#") : 0;
-	if (!rc && (hs_is_url(o->src) || s3_is_url(o->src)) && ul > 5 && !strncasecmp(o->src + ul - 5, ".gguf", 5)) {
+	if (!rc && o->src && source_for(o->src)->flags & SOURCE_REMOTE && ul > 5 &&
+	    !strncasecmp(o->src + ul - 5, ".gguf", 5)) {
 		char *path = xstrndup(o->src, ul), *slash = strrchr(path, '/');
 		char *p = path_join(r->path, slash ? slash + 1 : path);
 		free(r->path);
