@@ -324,50 +324,42 @@ int cmd_bench(int argc, char **argv)
 	static const char *const orders[] = { "interleave", "grouped", "random", NULL };
 	static const char *const caches[] = { "cold", "warm", NULL };
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .long_name = "nvme", .argname = "PATH", .value = &nvme,
-		  .help = "model directory on local NVMe (default $MODEL_PATH_NVME)" },
-		{ .type = OPT_STRING, .long_name = "net", .argname = "PATH", .value = &net,
-		  .help = "the same model on a network path (default $MODEL_PATH_NET);\nnetsim[:PROFILE] mounts a simulated "
-			  "network path over\nthe NVMe copy for the bench (the default when no net\npath is given; PROFILE "
-			  "defaults to nfs-10g); or a URL,\ns3://BUCKET/PREFIX or https://HOST/PATH/: net runs hand\nit to "
-			  "the server as {model} (vllm: --load-format\nrunai_streamer for s3), staged runs stage from it\n"
-			  "(the settings of 'coldstart stage'; notes: net=s3)" },
-		{ .type = OPT_FLAG, .long_name = "allow-different-models", .value = &allow_mismatch,
-		  .help = "run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
-			  "warning, and the\nsidecar records the differences" },
-		{ .type = OPT_FLAG, .long_name = "insecure", .value = &insecure,
-		  .help = "a URL --net: no TLS certificate verification" },
-		{ .type = OPT_STRING, .long_name = "modes", .argname = "LIST", .value = &modes_arg,
-		  .help = "which modes to run, comma-separated (default nvme,net):\n"
-			  "  nvme     the model on local NVMe\n"
-			  "  net      the model on the network path\n"
-			  "  staged   stage net -> --stage-root (timed: copy_s),\n"
-			  "           then start from the staged copy (load_s);\n"
-			  "           notes: copy_s, load_s, total_s\n"
-			  "  net+prefetch  net, with --prefetch's parallel warm\n"
-			  "           overlapping the server's start-up\n"
-			  "  runtime  the server with no weight loading" },
-		{ .type = OPT_STRING, .long_name = "stage-root", .argname = "DIR", .value = &stage_root,
-		  .help = "where staged runs copy to (default $STAGING_ROOT, else\ncoldstart-staged/ next to the NVMe model); "
-			  "each run\nstages into a fresh name, removed after the run" },
-		{ .type = OPT_INT, .long_name = "stage-jobs", .argname = "N", .value = &stage_jobs, OPT_JOBS_RANGE,
-		  .help = "copy threads of staged runs (default " WP_JOBS_DEFAULT_S ")" },
-		{ .type = OPT_FLAG, .long_name = "stage-direct", .value = &stage_direct,
-		  .help = "staged runs copy with O_DIRECT (stage --direct)" },
-		{ .type = OPT_ENUM, .long_name = "staged-cache", .argname = "C", .value = &staged_warm, .choices = caches,
-		  .hint = "cold or warm",
-		  .help = "cold (default): evict the staged copy before the\nserver starts; warm: start on the pages the copy\n"
-			  "left in the cache (no eviction)" },
-		{ .type = OPT_STRING, .long_name = "runtime-server", .argname = "T", .value = &runtime_server,
-		  .help = "the server template for mode 'runtime': the server\nwithout weight loading (default: refserve "
-			  "--dummy,\nor vllm --load-format dummy)" },
-		{ .type = OPT_INT, .short_name = 'n', .long_name = "repeat", .argname = "N", .value = &repeat, .min = 1,
-		  .max = 10000, .hint = "1 to 10000", .help = "runs per mode (default 3)" },
-		{ .type = OPT_ENUM, .long_name = "order", .argname = "ORDER", .value = &order_i, .choices = orders,
-		  .hint = "interleave, grouped or random", .help = "interleave (default), grouped, or random" },
-		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &seed, .hint = "a non-negative integer",
-		  .help = "seed for --order random (default: time)" },
-		{ .type = OPT_GROUP, .group = runcfg_options(&cfg) },
+		OPT_STRING_(0, "nvme", &nvme, "PATH", "model directory on local NVMe (default $MODEL_PATH_NVME)"),
+		OPT_STRING_(0, "net", &net, "PATH",
+			"the same model on a network path (default $MODEL_PATH_NET);\nnetsim[:PROFILE] mounts a simulated "
+			"network path over\nthe NVMe copy for the bench (the default when no net\npath is given; PROFILE "
+			"defaults to nfs-10g); or a URL,\ns3://BUCKET/PREFIX or https://HOST/PATH/: net runs hand\nit to "
+			"the server as {model} (vllm: --load-format\nrunai_streamer for s3), staged runs stage from it\n"
+			"(the settings of 'coldstart stage'; notes: net=s3)"),
+		OPT_FLAG_(0, "allow-different-models", &allow_mismatch,
+			"run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
+			"warning, and the\nsidecar records the differences"),
+		OPT_FLAG_(0, "insecure", &insecure, "a URL --net: no TLS certificate verification"),
+		OPT_STRING_(0, "modes", &modes_arg, "LIST", "which modes to run, comma-separated (default nvme,net):\n"
+			"  nvme     the model on local NVMe\n" "  net      the model on the network path\n"
+			"  staged   stage net -> --stage-root (timed: copy_s),\n"
+			"           then start from the staged copy (load_s);\n"
+			"           notes: copy_s, load_s, total_s\n"
+			"  net+prefetch  net, with --prefetch's parallel warm\n"
+			"           overlapping the server's start-up\n"
+			"  runtime  the server with no weight loading"),
+		OPT_STRING_(0, "stage-root", &stage_root, "DIR",
+			"where staged runs copy to (default $STAGING_ROOT, else\ncoldstart-staged/ next to the NVMe model); "
+			"each run\nstages into a fresh name, removed after the run"),
+		OPT_JOBS_(0, "stage-jobs", &stage_jobs, "N",
+			"copy threads of staged runs (default " WP_JOBS_DEFAULT_S ")"),
+		OPT_FLAG_(0, "stage-direct", &stage_direct, "staged runs copy with O_DIRECT (stage --direct)"),
+		OPT_ENUM_(0, "staged-cache", &staged_warm, "C", caches, "cold or warm",
+			"cold (default): evict the staged copy before the\nserver starts; warm: start on the pages the copy\n"
+			"left in the cache (no eviction)"),
+		OPT_STRING_(0, "runtime-server", &runtime_server, "T",
+			"the server template for mode 'runtime': the server\nwithout weight loading (default: refserve "
+			"--dummy,\nor vllm --load-format dummy)"),
+		OPT_INT_('n', "repeat", &repeat, "N", 1, 10000, "1 to 10000", "runs per mode (default 3)"),
+		OPT_ENUM_(0, "order", &order_i, "ORDER", orders, "interleave, grouped or random",
+			"interleave (default), grouped, or random"),
+		OPT_U64_(0, "seed", &seed, "N", "a non-negative integer", "seed for --order random (default: time)"),
+		OPT_GROUP_(runcfg_options(&cfg)),
 		OPT_END_(),
 	};
 	int prc = opts_parse_none(opts, &help, argc, argv);

@@ -283,9 +283,8 @@ int cmd_inspect(int argc, char **argv)
 {
 	int json = 0, tensors = 0;
 	const struct opt opts[] = {
-		{ .type = OPT_FLAG, .long_name = "json", .help = "machine-readable summary on stdout", .value = &json },
-		{ .type = OPT_FLAG, .short_name = 't', .long_name = "tensors",
-		  .help = "also list every tensor (name, dtype, shape, shard)", .value = &tensors },
+		OPT_FLAG_(0, "json", &json, "machine-readable summary on stdout"),
+		OPT_FLAG_('t', "tensors", &tensors, "also list every tensor (name, dtype, shape, shard)"),
 		OPT_END_(),
 	};
 	const char *dir;

@@ -166,31 +166,28 @@ int cmd_netsim(int argc, char **argv)
 	long inflight = -1, owner = 0;
 	int have_bw = 0, have_lat = 0, have_mr = 0, fg = 0, unmount = 0, stats = 0, json = 0, first;
 	const struct opt opts[] = {
-		{ .type = OPT_CALLBACK, .short_name = 'p', .long_name = "profile", .argname = "NAME", .value = &profile,
-		  .cb = profile_cb, .help = "a preset (below); explicit flags override it" },
-		{ .type = OPT_RATE, .long_name = "bw", .argname = "RATE", .value = &bw, .seen = &have_bw,
-		  .hint = "e.g. 200MB/s, 1GiB", .help = "link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)" },
-		{ .type = OPT_LATENCY, .long_name = "latency", .argname = "DUR", .value = &lat, .seen = &have_lat,
-		  .hint = "give a unit, e.g. 500us, 2ms",
-		  .help = "added to every read request, with a unit: 500us,\n1ms (a bare number is refused, except 0)" },
-		{ .type = OPT_INT, .long_name = "max-inflight", .argname = "N", .value = &inflight, .min = 0, .max = 4096,
-		  .hint = "0 to 4096", .help = "requests served at once (0: unlimited)" },
-		{ .type = OPT_SIZE, .long_name = "max-read", .argname = "SIZE", .value = &maxread, .seen = &have_mr,
-		  .min = 4096, .max = 16LL << 20, .hint = "4K to 16M", .help = "largest read request (default 1M)" },
-		{ .type = OPT_SIZE, .long_name = "readahead", .argname = "SIZE", .value = &ra, .min = 4096, .max = 1LL << 30,
-		  .hint = "4K to 1G",
-		  .help = "kernel readahead of the mount (default 128K, what\nLinux NFS clients use since kernel 5.4; 15M models\n"
-			  "older clients and mounts tuned up; needs root)" },
-		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "foreground", .value = &fg, .help = "do not daemonize" },
-		{ .type = OPT_FLAG, .long_name = "unmount", .value = &unmount,
-		  .help = "unmount MOUNTPOINT (also one whose daemon died)" },
-		{ .type = OPT_FLAG, .long_name = "stats", .value = &stats,
-		  .help = "bytes, requests, request sizes, peak in flight, time\nthrottled, and the rate the mount delivered while\n"
-			  "busy next to the profile's (with a warning when\nthe CPUs, not the simulated link, were the limit)" },
-		{ .type = OPT_CALLBACK, .long_name = "exit-with", .argname = "PID", .value = &owner, .cb = owner_cb,
-		  .help = "unmount, remove the mount point and exit once\nprocess PID is gone (bench uses it, so a killed\n"
-			  "bench leaves no mount behind)" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "with --stats: JSON" },
+		OPT_CALLBACK_('p', "profile", &profile, "NAME", profile_cb,
+			"a preset (below); explicit flags override it"),
+		OPT_RATE_(0, "bw", &bw, "RATE", 0, 0, "e.g. 200MB/s, 1GiB",
+			"link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)", .seen = &have_bw),
+		OPT_LATENCY_(0, "latency", &lat, "DUR", "give a unit, e.g. 500us, 2ms",
+			"added to every read request, with a unit: 500us,\n1ms (a bare number is refused, except 0)", .seen = &have_lat),
+		OPT_INT_(0, "max-inflight", &inflight, "N", 0, 4096, "0 to 4096",
+			"requests served at once (0: unlimited)"),
+		OPT_SIZE_(0, "max-read", &maxread, "SIZE", 4096, 16LL << 20, "4K to 16M",
+			"largest read request (default 1M)", .seen = &have_mr),
+		OPT_SIZE_(0, "readahead", &ra, "SIZE", 4096, 1LL << 30, "4K to 1G",
+			"kernel readahead of the mount (default 128K, what\nLinux NFS clients use since kernel 5.4; 15M models\n"
+			"older clients and mounts tuned up; needs root)"),
+		OPT_FLAG_('f', "foreground", &fg, "do not daemonize"),
+		OPT_FLAG_(0, "unmount", &unmount, "unmount MOUNTPOINT (also one whose daemon died)"),
+		OPT_FLAG_(0, "stats", &stats,
+			"bytes, requests, request sizes, peak in flight, time\nthrottled, and the rate the mount delivered while\n"
+			"busy next to the profile's (with a warning when\nthe CPUs, not the simulated link, were the limit)"),
+		OPT_CALLBACK_(0, "exit-with", &owner, "PID", owner_cb,
+			"unmount, remove the mount point and exit once\nprocess PID is gone (bench uses it, so a killed\n"
+			"bench leaves no mount behind)"),
+		OPT_FLAG_(0, "json", &json, "with --stats: JSON"),
 		OPT_END_(),
 	};
 	int prc = opts_parse(opts, &help, argc, argv, &first);

@@ -178,12 +178,11 @@ int cmd_probe(int argc, char **argv)
 	int cold = 0, json = 0;
 	const char *gpus_arg = NULL;
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .long_name = "gpus", .argname = "N|LIST", .value = &gpus_arg, .flags = OPTF_NONEMPTY,
-		  .help = "also measure a TP=N load: N devices (0..N-1) or a\nlist of them" },
-		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default " WP_JOBS_DEFAULT_S ")", "read and copy size (default 4M)") },
-		{ .type = OPT_FLAG, .long_name = "cold", .value = &cold,
-		  .help = "evict the model's pages before each read measurement" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "results as JSON on stdout" },
+		OPT_STRING_(0, "gpus", &gpus_arg, "N|LIST",
+			"also measure a TP=N load: N devices (0..N-1) or a\nlist of them", .flags = OPTF_NONEMPTY),
+		OPT_GROUP_(loadcfg_options(&lc, "reader threads (default " WP_JOBS_DEFAULT_S ")", "read and copy size (default 4M)")),
+		OPT_FLAG_(0, "cold", &cold, "evict the model's pages before each read measurement"),
+		OPT_FLAG_(0, "json", &json, "results as JSON on stdout"),
 		OPT_END_(),
 	};
 	const char *dir;

@@ -61,67 +61,64 @@ const struct opt *runcfg_options(struct run_cfg *c)
 	static const char *const owners[] = { "tree", "any", NULL };
 	static struct opt t[32];
 	const struct opt table[] = {
-		{ .type = OPT_STRING, .long_name = "server", .argname = "TEMPLATE", .value = &c->o.server,
-		  .help = "server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
-			  "a shell (default: vllm serve {model} --port {port}\n--max-model-len {max_model_len} when vllm is on the\n"
-			  "PATH, else 'refserve': coldstart's reference server;\n'llama.cpp': llama-server -m {model} if on the PATH,\n"
-			  "else llama.cpp through node-llama-cpp; each given\n{max_model_len}: --max-model-len, --ctx-size). The\n"
-			  "context the server's log says it used is recorded:\nserver_max_model_len=N, and max_model_len_mismatch=yes\n"
-			  "when it is not --max-model-len" },
-		{ .type = OPT_FLAG, .long_name = "shell", .value = &c->o.shell,
-		  .help = "run the template with /bin/sh -c (values shell-quoted);\nwhat coldstart adds to a server's arguments (bench's\n"
-			  "runtime mode, vllm's s3:// loader) must then be in\nthe template" },
-		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = "SPEC", .value = &c->o.ready, .cb = ready_cb,
-		  .help = "http://127.0.0.1:{port}/health (default: ready on 200),\ntcp:{port}, or log:REGEX on the server's output" },
-		{ .type = OPT_ENUM, .long_name = "ready-owner", .argname = "WHO", .value = &c->o.any_owner, .choices = owners,
-		  .hint = "tree or any",
-		  .help = "tree (default): an http/tcp answer counts only if the\nlistening socket belongs to the server's process tree;\n"
-			  "any: accept any answer (a server in a container whose\nport another process publishes); noted ready_owner=any" },
-		{ .type = OPT_FLAG, .long_name = "detached", .value = &c->o.detached,
-		  .help = "the server command is a launcher that starts the server\nin the background and exits 0: keep waiting while the\n"
-			  "processes it left run" },
-		{ .type = OPT_DURATION, .long_name = "timeout", .argname = "DUR", .value = &c->o.timeout_ns, .flags = OPTF_NONZERO,
-		  .hint = "e.g. 90s, 10m", .help = "give up waiting for ready after DUR (default 10m; a\nbare number is seconds)" },
-		{ .type = OPT_DURATION, .long_name = "stop-timeout", .argname = "DUR", .value = &c->o.stop_timeout_ns,
-		  .hint = "e.g. 30s", .help = "SIGTERM grace before SIGKILL (default 30s); once\ncoldstart is interrupted (SIGINT, SIGTERM), the server\n"
-					       "gets at most 1s after SIGTERM" },
-		{ .type = OPT_ENUM, .long_name = "cold", .argname = "MODE", .value = &c->o.cold, .choices = colds,
-		  .hint = "files, global or none",
-		  .help = "files: evict the model's files (default); global:\nsync + drop_caches (root); none" },
-		{ .type = OPT_INT, .long_name = "max-model-len", .argname = "N", .value = &c->o.max_model_len, .min = 1,
-		  .max = 100000000, .help = "value of {max_model_len} and the CSV column (default 4096)" },
-		{ .type = OPT_INT, .long_name = "port", .argname = "N", .value = &c->o.port, .min = 1, .max = 65535,
-		  .hint = "1 to 65535", .help = "server port (default: a free one)" },
-		{ .type = OPT_STRING, .long_name = "csv", .argname = "FILE", .value = &c->o.csv,
-		  .help = "append a row (header run_id,storage_mode,model,\nmax_model_len,load_s,gpu_mem_used_mb,notes)" },
-		{ .type = OPT_STRING, .long_name = "log", .argname = "FILE", .value = &c->o.log,
-		  .help = "server output, each line stamped with its offset\nfrom launch (default: coldstart-logs/ next to the CSV)" },
-		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &c->o.name, .flags = OPTF_NONEMPTY,
-		  .help = "the CSV's model column (default: $MODEL_NAME, else\nthe model directory's name)" },
-		{ .type = OPT_STRING, .long_name = "notes", .argname = "TEXT", .value = &c->o.notes,
-		  .help = "added to the row's notes as note=TEXT" },
-		{ .type = OPT_FLAG, .long_name = "record-failures", .value = &c->o.record_failures,
-		  .help = "append failed runs too, with status=failed:REASON" },
-		{ .type = OPT_DURATION, .long_name = "gpu-release-timeout", .argname = "DUR", .value = &c->o.gpu_release_ns,
-		  .hint = "e.g. 60s", .help = "wait for GPU memory release (default 60s)" },
-		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c->o.prefetch, .cb = opt_prefetch_cb,
-		  .flags = OPTF_OPTIONAL,
-		  .help = "at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default " WP_JOBS_DEFAULT_S "), overlapping\n"
-			  "the server's own start-up (imports, CUDA init)" },
-		{ .type = OPT_STRING, .long_name = "caches", .argname = "STATE", .value = &c->caches, .flags = OPTF_NONEMPTY,
-		  .help = "compile and kernel caches the server starts with:\ncold (fresh empty directories), warm (a kept set,\n"
-			  "primed by one unmeasured start) or staged (copied\nfrom --cache-src first, timed); bench takes a list.\n"
-			  "The server gets VAR=SET/VAR for each --cache-env\nvariable, and {cache} is SET (default: its own\n"
-			  "environment, caches untouched)" },
-		{ .type = OPT_STRING, .long_name = "cache-env", .argname = "VARS", .value = &c->cc.env, .flags = OPTF_NONEMPTY,
-		  .help = "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")" },
-		{ .type = OPT_STRING, .long_name = "cache-dir", .argname = "DIR", .value = &c->cc.dir, .flags = OPTF_NONEMPTY,
-		  .help = "where the cache sets are kept: cold-*, warm-NAME-MODE,\nstaged/ (default: coldstart-caches/ next to the CSV;\n"
-			  "put it where the node keeps its caches)" },
-		{ .type = OPT_STRING, .long_name = "cache-src", .argname = "SRC", .value = &c->cc.src, .flags = OPTF_NONEMPTY,
-		  .help = "--caches staged: the cache set to stage, a directory\non the network storage or a URL (e.g. a warm set\ncopied there)" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &c->json, .help = "every field of the run as JSON on stdout" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c->quiet, .help = "no progress messages" },
+		OPT_STRING_(0, "server", &c->o.server, "TEMPLATE",
+			"server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
+			"a shell (default: vllm serve {model} --port {port}\n--max-model-len {max_model_len} when vllm is on the\n"
+			"PATH, else 'refserve': coldstart's reference server;\n'llama.cpp': llama-server -m {model} if on the PATH,\n"
+			"else llama.cpp through node-llama-cpp; each given\n{max_model_len}: --max-model-len, --ctx-size). The\n"
+			"context the server's log says it used is recorded:\nserver_max_model_len=N, and max_model_len_mismatch=yes\n"
+			"when it is not --max-model-len"),
+		OPT_FLAG_(0, "shell", &c->o.shell,
+			"run the template with /bin/sh -c (values shell-quoted);\nwhat coldstart adds to a server's arguments (bench's\n"
+			"runtime mode, vllm's s3:// loader) must then be in\nthe template"),
+		OPT_CALLBACK_(0, "ready", &c->o.ready, "SPEC", ready_cb,
+			"http://127.0.0.1:{port}/health (default: ready on 200),\ntcp:{port}, or log:REGEX on the server's output"),
+		OPT_ENUM_(0, "ready-owner", &c->o.any_owner, "WHO", owners, "tree or any",
+			"tree (default): an http/tcp answer counts only if the\nlistening socket belongs to the server's process tree;\n"
+			"any: accept any answer (a server in a container whose\nport another process publishes); noted ready_owner=any"),
+		OPT_FLAG_(0, "detached", &c->o.detached,
+			"the server command is a launcher that starts the server\nin the background and exits 0: keep waiting while the\n"
+			"processes it left run"),
+		OPT_DURATION_(0, "timeout", &c->o.timeout_ns, "DUR", "e.g. 90s, 10m",
+			"give up waiting for ready after DUR (default 10m; a\nbare number is seconds)", .flags = OPTF_NONZERO),
+		OPT_DURATION_(0, "stop-timeout", &c->o.stop_timeout_ns, "DUR", "e.g. 30s",
+			"SIGTERM grace before SIGKILL (default 30s); once\ncoldstart is interrupted (SIGINT, SIGTERM), the server\n"
+			"gets at most 1s after SIGTERM"),
+		OPT_ENUM_(0, "cold", &c->o.cold, "MODE", colds, "files, global or none",
+			"files: evict the model's files (default); global:\nsync + drop_caches (root); none"),
+		OPT_INT_(0, "max-model-len", &c->o.max_model_len, "N", 1, 100000000, NULL,
+			"value of {max_model_len} and the CSV column (default 4096)"),
+		OPT_INT_(0, "port", &c->o.port, "N", 1, 65535, "1 to 65535", "server port (default: a free one)"),
+		OPT_STRING_(0, "csv", &c->o.csv, "FILE",
+			"append a row (header run_id,storage_mode,model,\nmax_model_len,load_s,gpu_mem_used_mb,notes)"),
+		OPT_STRING_(0, "log", &c->o.log, "FILE",
+			"server output, each line stamped with its offset\nfrom launch (default: coldstart-logs/ next to the CSV)"),
+		OPT_STRING_(0, "name", &c->o.name, "NAME",
+			"the CSV's model column (default: $MODEL_NAME, else\nthe model directory's name)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "notes", &c->o.notes, "TEXT", "added to the row's notes as note=TEXT"),
+		OPT_FLAG_(0, "record-failures", &c->o.record_failures,
+			"append failed runs too, with status=failed:REASON"),
+		OPT_DURATION_(0, "gpu-release-timeout", &c->o.gpu_release_ns, "DUR", "e.g. 60s",
+			"wait for GPU memory release (default 60s)"),
+		OPT_CALLBACK_(0, "prefetch", &c->o.prefetch, "JOBS", opt_prefetch_cb,
+			"at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default "
+			WP_JOBS_DEFAULT_S "), overlapping\nthe server's own start-up (imports, CUDA init)",
+			.flags = OPTF_OPTIONAL),
+		OPT_STRING_(0, "caches", &c->caches, "STATE",
+			"compile and kernel caches the server starts with:\ncold (fresh empty directories), warm (a kept set,\n"
+			"primed by one unmeasured start) or staged (copied\nfrom --cache-src first, timed); bench takes a list.\n"
+			"The server gets VAR=SET/VAR for each --cache-env\nvariable, and {cache} is SET (default: its own\n"
+			"environment, caches untouched)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-env", &c->cc.env, "VARS",
+			"the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-dir", &c->cc.dir, "DIR",
+			"where the cache sets are kept: cold-*, warm-NAME-MODE,\nstaged/ (default: coldstart-caches/ next to the CSV;\n"
+			"put it where the node keeps its caches)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-src", &c->cc.src, "SRC",
+			"--caches staged: the cache set to stage, a directory\non the network storage or a URL (e.g. a warm set\n"
+			"copied there)", .flags = OPTF_NONEMPTY),
+		OPT_FLAG_(0, "json", &c->json, "every field of the run as JSON on stdout"),
+		OPT_FLAG_('q', "quiet", &c->quiet, "no progress messages"),
 		OPT_END_(),
 	};
 	memcpy(t, table, sizeof(table));
