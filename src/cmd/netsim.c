@@ -159,6 +159,48 @@ static int wait_ready(int fd, const char *mp)
 	return 0;
 }
 
+/* Run the mount as a daemon (detached, its output to /dev/null); print
+ * the mount point once it is ready. */
+static int daemonize(struct netsim_opts *o, const char *mp)
+{
+	struct cs_err err;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return error_errno("cannot create a pipe");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return error_errno("cannot fork");
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		/* A second fork: the daemon is not a session leader and its
+		 * parent exits at once, so it belongs to init, not to us. */
+		pid_t d = fork();
+		if (d != 0)
+			_exit(d < 0 ? 1 : 0);
+		if (chdir("/") < 0) {
+		}
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		o->ready_fd = p[1];
+		_exit(netsim_run(o, &err) ? 1 : 0);
+	}
+	close(p[1]);
+	int rc = wait_ready(p[0], mp);
+	waitpid(pid, NULL, 0);
+	if (rc)
+		return rc;
+	printf("%s\n", o->mountpoint);
+	return 0;
+}
+
 int cmd_netsim(int argc, char **argv)
 {
 	const char *profile = NULL;
@@ -228,40 +270,5 @@ int cmd_netsim(int argc, char **argv)
 	o.src = srcabs;
 	if (fg)
 		return netsim_run(&o, &err) ? error("%s", err.msg) : 0;
-
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return error_errno("cannot create a pipe");
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return error_errno("cannot fork");
-	if (pid == 0) {
-		close(p[0]);
-		setsid();
-		/* A second fork: the daemon is not a session leader and its
-		 * parent exits at once, so it belongs to init, not to us. */
-		pid_t d = fork();
-		if (d != 0)
-			_exit(d < 0 ? 1 : 0);
-		if (chdir("/") < 0) {
-		}
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-			if (nul > 2)
-				close(nul);
-		}
-		o.ready_fd = p[1];
-		_exit(netsim_run(&o, &err) ? 1 : 0);
-	}
-	close(p[1]);
-	int rc = wait_ready(p[0], mp);
-	waitpid(pid, NULL, 0);
-	if (rc)
-		return rc;
-	printf("%s\n", mpabs);
-	return 0;
+	return daemonize(&o, mp);
 }

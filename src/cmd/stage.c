@@ -189,6 +189,76 @@ static void say_result(const struct sc_opts *o, const struct sc_result *r)
 			r->linked, r->linked == 1 ? "" : "s");
 }
 
+/* SRC and the options that go with some sources only: 0 or a usage error. */
+static int check_args(struct sc_opts *o, int kind, int quiet, int argc, char **argv)
+{
+	if (argc - optind > 1)
+		return usage_error("too many arguments: one SRC directory");
+	o->src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");
+	if (!o->src || !*o->src)
+		return usage_error("missing SRC (or set MODEL_PATH_NET)");
+	int url = sc_remote_kind(o->src) != NULL;
+	if (kind < 0 && !url && cc_is_cache_set(o->src, NULL)) {
+		o->kind_dir = 1;
+		if (!quiet)
+			fprintf(stderr, "coldstart: stage: '%s' is a compile/kernel cache set: staged as --kind dir\n", o->src);
+	}
+	if (!o->root || !*o->root)
+		return usage_error("missing --root (or set STAGING_ROOT)");
+	if (o->insecure && !url)
+		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
+	if (o->nfiles && !hs_is_url(o->src))
+		return usage_error("--files goes with an http:// or https:// source");
+	if (o->nheaders && !hs_is_url(o->src)) {
+		free(o->headers);
+		o->headers = NULL;
+		return usage_error("--header goes with an http:// or https:// source");
+	}
+	if (o->buffered && o->direct)
+		return usage_error("--buffered and --direct: one or the other");
+	if (o->buffered && !url)
+		return usage_error("--buffered goes with a URL source (a directory is copied buffered unless --direct)");
+	return 0;
+}
+
+/* Stage with a progress bar, then the result: the path (or JSON) on
+ * stdout, the summary on stderr. */
+static int run_stage(struct sc_opts *o, struct ui *u, int json)
+{
+	cli_catch_signals();
+	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* the journal survives kill -9 */
+	o->cancel = &cli_signal;
+	progress_init(&u->pg, "staging", u->quiet);
+	o->progress = progress_cb;
+	o->progress_arg = &u->pg;
+	o->notice = on_notice;
+	o->notice_arg = u;
+	struct sc_result r;
+	struct cs_err err;
+	int rc = sc_stage(o, &r, &err);
+	progress_done(&u->pg);
+	free(o->include);
+	free(o->exclude);
+	free(o->files);
+	free(o->headers);
+	if (rc) {
+		sc_result_free(&r);
+		if (err.code == ECANCELED) {
+			error("interrupted; the partial copy is kept: stage again to resume");
+			return cli_signal_exit();
+		}
+		return error("%s", err.msg), EXIT_FAIL;
+	}
+	if (json)
+		print_json(result_json(o, &r));
+	else
+		printf("%s\n", r.path);
+	if (!u->quiet)
+		say_result(o, &r);
+	sc_result_free(&r);
+	return 0;
+}
+
 int cmd_stage(int argc, char **argv)
 {
 	struct sc_opts o;
@@ -264,31 +334,9 @@ int cmd_stage(int argc, char **argv)
 	o.jobs = (int)jobs;
 	o.verify = (enum sc_verify)verify;
 	o.kind_dir = kind == 1;
-	if (argc - optind > 1)
-		return usage_error("too many arguments: one SRC directory");
-	o.src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");
-	if (!o.src || !*o.src)
-		return usage_error("missing SRC (or set MODEL_PATH_NET)");
-	int url = sc_remote_kind(o.src) != NULL;
-	if (kind < 0 && !url && cc_is_cache_set(o.src, NULL)) {
-		o.kind_dir = 1;
-		if (!u.quiet)
-			fprintf(stderr, "coldstart: stage: '%s' is a compile/kernel cache set: staged as --kind dir\n", o.src);
-	}
-	if (!o.root || !*o.root)
-		return usage_error("missing --root (or set STAGING_ROOT)");
-	if (o.insecure && !url)
-		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
-	if (o.nfiles && !hs_is_url(o.src))
-		return usage_error("--files goes with an http:// or https:// source");
-	if (o.nheaders && !hs_is_url(o.src)) {
-		free(o.headers);
-		return usage_error("--header goes with an http:// or https:// source");
-	}
-	if (o.buffered && o.direct)
-		return usage_error("--buffered and --direct: one or the other");
-	if (o.buffered && !url)
-		return usage_error("--buffered goes with a URL source (a directory is copied buffered unless --direct)");
+	int vr = check_args(&o, kind, u.quiet, argc, argv);
+	if (vr)
+		return vr;
 	o.bearer = getenv("HF_TOKEN");
 	o.stall_s = stall_ns ? (long)((stall_ns + 999999999) / 1000000000) : 0;
 	char *base = NULL;
@@ -301,38 +349,7 @@ int cmd_stage(int argc, char **argv)
 		free(base);
 		return r;
 	}
-	cli_catch_signals();
-	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* the journal survives kill -9 */
-	o.cancel = &cli_signal;
-	progress_init(&u.pg, "staging", u.quiet);
-	o.progress = progress_cb;
-	o.progress_arg = &u.pg;
-	o.notice = on_notice;
-	o.notice_arg = &u;
-	struct sc_result r;
-	struct cs_err err;
-	int rc = sc_stage(&o, &r, &err);
-	progress_done(&u.pg);
-	free(o.include);
-	free(o.exclude);
-	free(o.files);
-	free(o.headers);
-	if (rc) {
-		sc_result_free(&r);
-		free(base);
-		if (err.code == ECANCELED) {
-			error("interrupted; the partial copy is kept: stage again to resume");
-			return cli_signal_exit();
-		}
-		return error("%s", err.msg), EXIT_FAIL;
-	}
-	if (json)
-		print_json(result_json(&o, &r));
-	else
-		printf("%s\n", r.path);
-	if (!u.quiet)
-		say_result(&o, &r);
-	sc_result_free(&r);
+	int rc = run_stage(&o, &u, json);
 	free(base);
-	return 0;
+	return rc;
 }
