@@ -2,25 +2,16 @@
 #include "runcfg.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "../cli.h"
 #include "../opts.h"
-#include "core/base/fsutil.h"
-#include "core/model/gguf.h"
 #include "core/run/ready.h"
+#include "core/run/servers.h"
 #include "core/stage/stagecache.h"
-#include "core/base/template.h"
 #include "core/base/util.h"
 #include "core/base/banned.h"
-
-#define VLLM_TEMPLATE "vllm serve {model} --port {port} --max-model-len {max_model_len}"
 
 static void on_status(const char *msg, void *arg)
 {
@@ -125,108 +116,28 @@ const struct opt *runcfg_options(struct run_cfg *c)
 	return t;
 }
 
-static int on_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	if (!path)
-		return 0;
-	char *copy = xstrdup(path), *save = NULL;
-	int found = 0;
-	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-		char *full = path_join(*d ? d : ".", prog);
-		found = access(full, X_OK) == 0;
-		free(full);
-	}
-	free(copy);
-	return found;
-}
-
-/* This binary's refserve as a server template (path quoted for tmpl_argv).
- * Every built-in template gives the server {max_model_len}: the row's
- * max_model_len is what the server was told. */
-static char *refserve_template(void)
-{
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return xstrdup("coldstart refserve {model} --port {port} --max-model-len {max_model_len}");
-	exe[n] = '\0';
-	char *q = shell_quote(exe);
-	char *t = xasprintf("%s refserve {model} --port {port} --max-model-len {max_model_len}", q);
-	free(q);
-	return t;
-}
-
-/* coldstart's llama.cpp server: $COLDSTART_LLAMA_SERVE, else beside this
- * binary (a checkout: bench/servers/; installed: ../share/coldstart/). */
-static char *llama_serve_path(void)
-{
-	const char *env = getenv("COLDSTART_LLAMA_SERVE");
-	if (env && *env)
-		return access(env, R_OK) == 0 ? xstrdup(env) : NULL;
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	char *dir = fs_parent_dir(exe);
-	const char *rel[] = { "bench/servers/llama_serve.mjs", "../share/coldstart/servers/llama_serve.mjs",
-			      "../bench/servers/llama_serve.mjs" };
-	char *found = NULL;
-	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]) && !found; i++) {
-		char *p = path_join(dir, rel[i]);
-		if (access(p, R_OK) == 0)
-			found = p;
-		else
-			free(p);
-	}
-	free(dir);
-	return found;
-}
-
-/* --server llama.cpp: llama-server when it is on the PATH, else coldstart's
- * llama_serve.mjs on node-llama-cpp (installed by make deps). */
+/* --server llama.cpp: the template, saying which it is when it is not
+ * llama-server. */
 static char *llama_template(const struct run_cfg *c)
 {
-	if (on_path("llama-server"))
-		return xstrdup("llama-server -m {model} --port {port} --host 127.0.0.1 --ctx-size {max_model_len}");
-	char *js = llama_serve_path();
-	if (!js) {
-		error("--server llama.cpp: no llama-server on the PATH, and coldstart's llama.cpp server "
-		      "(bench/servers/llama_serve.mjs) is not beside this binary (set COLDSTART_LLAMA_SERVE)");
+	char *js;
+	struct cs_err err;
+	char *t = srv_llama_template(&js, &err);
+	if (!t) {
+		error("%s", err.msg);
 		return NULL;
 	}
-	char *dir = fs_parent_dir(js), *mods = path_join(dir, "node_modules/node-llama-cpp");
-	int have = access(mods, R_OK) == 0;
-	free(mods);
-	free(dir);
-	if (!have || !on_path("node")) {
-		error("--server llama.cpp: %s is not installed next to '%s' (run 'make deps': it needs Node.js >= 20)",
-		      have ? "node" : "node-llama-cpp", js);
-		free(js);
-		return NULL;
-	}
-	if (!c->quiet)
+	if (js && !c->quiet)
 		fprintf(stderr, "coldstart: %s: llama-server is not on the PATH: using llama.cpp through node-llama-cpp (%s)\n",
 			cs_cmdname ? cs_cmdname : "run", js);
-	char *q = shell_quote(js);
-	char *t = xasprintf("node %s {model} --port {port} --ctx-size {max_model_len}", q);
-	free(q);
 	free(js);
 	return t;
-}
-
-/* A GGUF file: by its name or its magic. */
-static int gguf_file(const char *path)
-{
-	struct stat sb;
-	return path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (gg_is_gguf_name(path) || gg_has_magic(path) == 1);
 }
 
 const char *runcfg_server(struct run_cfg *c)
 {
 	static char *refserve, *llama;
-	int gguf = gguf_file(c->model);
+	int gguf = srv_gguf_file(c->model);
 	if (gguf && c->o.server && !strcmp(c->o.server, "refserve")) {
 		error("'%s' is a GGUF model, which refserve does not read: use --server llama.cpp", c->model);
 		return NULL;
@@ -245,12 +156,12 @@ const char *runcfg_server(struct run_cfg *c)
 	}
 	if (c->o.server && strcmp(c->o.server, "refserve"))
 		return c->o.server;
-	if (!c->o.server && on_path("vllm")) {
-		c->o.server = VLLM_TEMPLATE;
+	if (!c->o.server && srv_on_path("vllm")) {
+		c->o.server = SRV_VLLM_TEMPLATE;
 		return c->o.server;
 	}
 	if (!refserve) {
-		refserve = refserve_template();
+		refserve = srv_refserve_template();
 		if (!c->o.server && !c->quiet)
 			fprintf(stderr, "coldstart: %s: vllm is not on the PATH: using coldstart's reference server (refserve)\n",
 				cs_cmdname ? cs_cmdname : "run");
@@ -293,10 +204,8 @@ int runcfg_caches(struct run_cfg *c, size_t max)
 		return err.code == EINVAL ? usage_error("%s", err.msg) : error("%s", err.msg);
 	if (!c->cc.dir) {
 		static char *own;
-		char *parent = c->o.csv ? fs_parent_dir(c->o.csv) : xstrdup(".");
 		free(own);
-		c->cc.dir = own = path_join(parent, "coldstart-caches");
-		free(parent);
+		c->cc.dir = own = cc_default_dir(c->o.csv);
 	}
 	const char *tok = getenv("HF_TOKEN");
 	if (c->cc.src && sc_remote_kind(c->cc.src) && strcmp(sc_remote_kind(c->cc.src), "s3") && tok && *tok)
@@ -341,11 +250,9 @@ static void say_ready(const char *mode, const struct run_result *res)
 	char gm[64] = "";
 	if (res->gpu_mem_bytes >= 0)
 		snprintf(gm, sizeof(gm), ", GPU %lld MiB (%s)", (long long)(res->gpu_mem_bytes >> 20), res->gpu_method);
-	char resid[48];
+	char resid[48] = "residency before launch unknown";
 	if (res->resident_pct >= 0)
 		snprintf(resid, sizeof(resid), "%.1f%% resident before launch", res->resident_pct);
-	else
-		snprintf(resid, sizeof(resid), "residency before launch unknown");
 	fprintf(stderr, "coldstart: %s: [%s] ready in %.3fs (%s%s); stopped in %.2fs%s\n", cs_cmdname, mode,
 		res->load_s, resid, gm, res->stop.seconds, res->stop.killed ? " (SIGKILL needed)" : "");
 }
