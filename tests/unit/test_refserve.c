@@ -213,7 +213,7 @@ static void test_serve(const struct st_model *m, const char *dir)
 	json_decref(root);
 	free(b);
 	is_int(http(port, "GET", "/nope", NULL), 404, "other paths are 404");
-	j.stop = 1;
+	__atomic_store_n(&j.stop, 1, __ATOMIC_RELAXED); /* as a signal handler would */
 	pthread_join(th, NULL);
 	is_int(j.rc, 0, "cancelled while serving: it stops, 0");
 	ok(j.seen.stopped == 1, "... saying it shuts down");
@@ -230,14 +230,14 @@ static void test_serve(const struct st_model *m, const char *dir)
 	is_int(http(port, "GET", "/v1/models", &b), 200, "dummy: /v1/models");
 	ok(b && strstr(b, "\"id\":\"m\""), "... the directory's name as the id (%s)", b);
 	free(b);
-	j.stop = 1;
+	__atomic_store_n(&j.stop, 1, __ATOMIC_RELAXED); /* as a signal handler would */
 	pthread_join(th, NULL);
 	is_int(j.rc, 0, "dummy: stopped, 0");
 	job_free(&j);
 
 	/* Cancelled before the load: no server ever. */
 	job_init(&j, m, dir);
-	j.stop = 1;
+	__atomic_store_n(&j.stop, 1, __ATOMIC_RELAXED); /* as a signal handler would */
 	job_run(&j);
 	ok(j.rc < 0 && j.err.code == ECANCELED && !j.seen.started, "cancelled first: ECANCELED, never listening (%s)",
 	   j.err.msg);
@@ -289,7 +289,7 @@ static void test_serve_tp(const struct st_model *m, const char *dir, const char 
 	is_int(json_integer_value(json_object_get(cs, "read_bytes")), m->tensor_bytes, "... each file byte read once");
 	json_decref(r);
 	free(b);
-	j.stop = 1;
+	__atomic_store_n(&j.stop, 1, __ATOMIC_RELAXED); /* as a signal handler would */
 	pthread_join(th, NULL);
 	is_int(j.rc, 0, "TP=2: stopped, 0");
 	struct stat st;
