@@ -69,6 +69,64 @@ int opt_jobs_cb(const struct opt *o, const char *arg);
 int opt_prefetch_cb(const struct opt *o, const char *arg);
 #define OPT_JOBS_AUTO .type = OPT_CALLBACK, .cb = opt_jobs_cb, .min = 1
 
+/*
+ * One option, one entry (after git's OPT_BOOL, OPT_STRING, ...): each
+ * macro expands to the struct opt initialiser of its type. The arguments
+ * are the short name (0: none), the long name, the field written, the
+ * value's name in the help (argname), what the type needs, and the help;
+ * anything after the help is more designated initialisers for the entry
+ * (.flags = OPTF_NONEMPTY, .seen = &given, .count = &n), so an option that
+ * needs one is still one macro. hint (NULL: none) is what a bad value's
+ * error message adds; min/max bound INT, SIZE and RATE values as struct
+ * opt says.
+ */
+#define OPT_GROUP_(table) { .type = OPT_GROUP, .group = (table) }
+#define OPT_FLAG_(s, l, v, h, ...) \
+	{ .type = OPT_FLAG, .short_name = (s), .long_name = (l), .value = (v), .help = (h), __VA_ARGS__ }
+#define OPT_STRING_(s, l, v, a, h, ...) \
+	{ .type = OPT_STRING, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .help = (h), __VA_ARGS__ }
+/* v: a char ** array, n: its size_t count. */
+#define OPT_LIST_(s, l, v, n, a, h, ...) \
+	{ .type = OPT_LIST, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .count = (n), \
+	  .help = (h), __VA_ARGS__ }
+#define OPT_INT_(s, l, v, a, lo, hi, hnt, h, ...) \
+	{ .type = OPT_INT, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .min = (lo), \
+	  .max = (hi), .hint = (hnt), .help = (h), __VA_ARGS__ }
+/* An INT thread count, 1 to WP_JOBS_MAX (OPT_JOBS_RANGE). */
+#define OPT_JOBS_(s, l, v, a, h, ...) \
+	{ .type = OPT_INT, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), OPT_JOBS_RANGE, \
+	  .help = (h), __VA_ARGS__ }
+/* auto|N into a long (opt_jobs_cb): N from 1 to hi. */
+#define OPT_JOBS_AUTO_(s, l, v, a, hi, h, ...) \
+	{ OPT_JOBS_AUTO, .max = (hi), .short_name = (s), .long_name = (l), .argname = (a), .value = (v), \
+	  .help = (h), __VA_ARGS__ }
+#define OPT_SIZE_(s, l, v, a, lo, hi, hnt, h, ...) \
+	{ .type = OPT_SIZE, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .min = (lo), \
+	  .max = (hi), .hint = (hnt), .help = (h), __VA_ARGS__ }
+#define OPT_RATE_(s, l, v, a, lo, hi, hnt, h, ...) \
+	{ .type = OPT_RATE, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .min = (lo), \
+	  .max = (hi), .hint = (hnt), .help = (h), __VA_ARGS__ }
+#define OPT_DURATION_(s, l, v, a, hnt, h, ...) \
+	{ .type = OPT_DURATION, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .hint = (hnt), \
+	  .help = (h), __VA_ARGS__ }
+#define OPT_LATENCY_(s, l, v, a, hnt, h, ...) \
+	{ .type = OPT_LATENCY, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .hint = (hnt), \
+	  .help = (h), __VA_ARGS__ }
+/* ch: the NULL-terminated choices; v an int (their index). */
+#define OPT_ENUM_(s, l, v, a, ch, hnt, h, ...) \
+	{ .type = OPT_ENUM, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .choices = (ch), \
+	  .hint = (hnt), .help = (h), __VA_ARGS__ }
+/* The same, v a const char * (the choice itself). */
+#define OPT_ENUM_STR_(s, l, v, a, ch, hnt, h, ...) \
+	{ .type = OPT_ENUM_STR, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .choices = (ch), \
+	  .hint = (hnt), .help = (h), __VA_ARGS__ }
+#define OPT_U64_(s, l, v, a, hnt, h, ...) \
+	{ .type = OPT_U64, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .hint = (hnt), \
+	  .help = (h), __VA_ARGS__ }
+#define OPT_CALLBACK_(s, l, v, a, fn, h, ...) \
+	{ .type = OPT_CALLBACK, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .cb = (fn), \
+	  .help = (h), __VA_ARGS__ }
+
 /* The help of a command: usage lines and a description before the
  * generated options, more after them. */
 struct opts_help {

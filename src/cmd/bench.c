@@ -12,6 +12,7 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "core/bench/bench.h"
+#include "core/bench/bench_netsim.h"
 #include "core/base/fsutil.h"
 #include "core/source/httpsrc.h"
 #include "core/netsim/netsim.h"
@@ -55,107 +56,31 @@ static const struct opts_help help = {
 /* Per mode: runs, median / min / max over its basis; staged totals; the ratio. */
 static void summary(const struct bench *b)
 {
+	struct bench_summary s;
+	bench_summarize(b, &s);
 	fprintf(stderr, "\n%-20s %5s %10s %10s %10s  %s\n", "mode", "runs", "median_s", "min_s", "max_s", "from");
-	double med_nvme = -1, med_net = -1;
-	for (size_t i = 0; i < b->narms; i++) {
-		const struct bench_arm *a = &b->arms[i];
-		if (!a->n) {
-			fprintf(stderr, "%-20s %5d %10s %10s %10s\n", a->label, 0, "-", "-", "-");
+	for (size_t i = 0; i < s.n; i++) {
+		const struct bench_summary_arm *r = &s.arms[i];
+		if (!r->arm->n) {
+			fprintf(stderr, "%-20s %5d %10s %10s %10s\n", r->arm->label, 0, "-", "-", "-");
 			continue;
 		}
-		struct rp_stats st;
-		size_t left;
-		int basis = bench_arm_stats(a, 0, &st, &left);
-		char from[64];
-		snprintf(from, sizeof(from), "%s%s", basis == 1 ? "cold runs" : basis == -1 ? "runs NOT verified cold" : "warm runs only (NOT cold)",
-			 left ? " (others left out)" : "");
-		fprintf(stderr, "%-20s %5zu %10.3f %10.3f %10.3f  %s\n", a->label, st.n, st.median, st.min, st.max, from);
-		/* The storage ratio within one cache state: the first given. */
-		if (a->caches != b->arms[0].caches)
-			continue;
-		if (!strcmp(a->mode->name, MODE_NVME))
-			med_nvme = st.median;
-		if (!strcmp(a->mode->name, MODE_NET))
-			med_net = st.median;
+		fprintf(stderr, "%-20s %5zu %10.3f %10.3f %10.3f  %s%s\n", r->arm->label, r->st.n, r->st.median,
+			r->st.min, r->st.max, r->basis == 1 ? "cold runs" : r->basis == -1 ? "runs NOT verified cold"
+							   : "warm runs only (NOT cold)", r->left ? " (others left out)" : "");
 	}
-	for (size_t i = 0; i < b->narms; i++) {
-		const struct bench_arm *a = &b->arms[i];
-		if (!(a->mode->flags & MODE_STAGES) || !a->n || a->caches != b->arms[0].caches)
+	for (size_t i = 0; i < s.n; i++) {
+		if (!s.arms[i].staged)
 			continue;
-		struct rp_stats st;
-		size_t left;
-		bench_arm_stats(a, 1, &st, &left);
-		fprintf(stderr, "staged total (copy + load): median %.3f s", st.median);
-		if (med_net > 0)
-			fprintf(stderr, " = %.2fx net's median load (%+.3f s)", st.median / med_net, st.median - med_net);
+		double med = s.arms[i].total.median;
+		fprintf(stderr, "staged total (copy + load): median %.3f s", med);
+		if (s.med_net > 0)
+			fprintf(stderr, " = %.2fx net's median load (%+.3f s)", med / s.med_net, med - s.med_net);
 		fputc('\n', stderr);
 	}
-	if (med_nvme > 0 && med_net > 0)
-		fprintf(stderr, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", med_net / med_nvme,
-			med_net - med_nvme);
-}
-
-/* A netsim mounted for the bench: unmounted on every way out. */
-struct bench_netsim {
-	char *mountpoint;
-	char *profile;
-	char *model;       /* the model's path under the mount point */
-};
-
-static int mount_netsim(struct bench_netsim *ns, const char *src, const char *profile, int quiet)
-{
-	if (!netsim_profile(profile))
-		return usage_error("unknown netsim profile '%s' (see 'coldstart netsim --help')", profile);
-	char tmpl[] = "/tmp/coldstart-netsim-XXXXXX";
-	if (!mkdtemp(tmpl))
-		return error_errno("cannot create a mount point under /tmp");
-	struct cs_err err;
-	if (netsim_check(src, tmpl, &err)) {
-		rmdir(tmpl);
-		return error("cannot simulate the network path: %s", err.msg);
-	}
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-		if (nul >= 0)
-			dup2(nul, 1);
-		/* The daemon unmounts itself if this bench dies without doing it. */
-		char owner[32];
-		snprintf(owner, sizeof(owner), "%ld", (long)getppid());
-		execl("/proc/self/exe", "coldstart", "netsim", src, tmpl, "--profile", profile, "--exit-with", owner,
-		      (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		rmdir(tmpl);
-		return error("cannot mount the simulated network path (netsim %s) on '%s'", profile, tmpl);
-	}
-	ns->mountpoint = xstrdup(tmpl);
-	ns->profile = xstrdup(profile);
-	if (!quiet)
-		fprintf(stderr, "coldstart: bench: net path: netsim:%s over '%s' at '%s'\n", profile, src, tmpl);
-	return 0;
-}
-
-static void unmount_netsim(struct bench_netsim *ns)
-{
-	if (!ns->mountpoint)
-		return;
-	struct cs_err err;
-	int rc = -1;
-	/* A server that was just killed may hold files open for a moment. */
-	for (int i = 0; i < 50 && (rc = netsim_unmount(ns->mountpoint, &err)) && err.code == EBUSY; i++)
-		usleep(100000);
-	if (rc)
-		warning("%s", err.msg);
-	else
-		rmdir(ns->mountpoint);
-	free(ns->mountpoint);
-	free(ns->profile);
-	free(ns->model);
-	ns->mountpoint = ns->profile = ns->model = NULL;
+	if (s.med_nvme > 0 && s.med_net > 0)
+		fprintf(stderr, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", s.med_net / s.med_nvme,
+			s.med_net - s.med_nvme);
 }
 
 /* What the command side keeps while the bench runs. */
@@ -204,23 +129,6 @@ static int on_run_done(const struct bench *b, size_t k, const struct bench_arm *
 	return status;
 }
 
-/* The simulated network path: --net netsim[:PROFILE], or no net path at
- * all beside an NVMe one. Returns 1 with *profile set when wanted. */
-static int want_netsim(const char **net, const char *nvme, const char **profile)
-{
-	const char *n = *net;
-	if (n && !strncmp(n, "netsim", 6) && (!n[6] || n[6] == ':')) {
-		*profile = n[6] == ':' ? n + 7 : "nfs-10g";
-		return 1;
-	}
-	if (!n && nvme) {
-		/* No network path at hand: simulate one over the NVMe copy. */
-		*profile = "nfs-10g";
-		return 1;
-	}
-	return 0;
-}
-
 /* Everything checked before the first run; the simulated path mounted. */
 static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, const char *ns_profile,
 		 struct bench_netsim *ns, char **net_note)
@@ -247,30 +155,15 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 		return EXIT_FAIL;
 	if (bench_prepare(b, &err))
 		return err.code == EINVAL ? usage_error("%s", err.msg) : error("%s", err.msg);
-	int uses_net = 0;
-	for (size_t i = 0; i < b->narms; i++)
-		uses_net |= !!(b->arms[i].mode->flags & MODE_READS_NET);
 	/* Mounted before the first server starts: the daemon must not become
 	 * a descendant of this process once it is a child subreaper. */
-	if (b->net_pending && uses_net) {
-		/* A model that is one file (GGUF): the directory it lies in. */
-		struct stat sb;
-		int file = stat(b->nvme, &sb) == 0 && S_ISREG(sb.st_mode);
-		char *src = file ? fs_parent_dir(b->nvme) : xstrdup(b->nvme);
-		rc = mount_netsim(ns, src, ns_profile, cfg->quiet);
-		free(src);
-		if (rc)
-			return rc;
-		if (file) {
-			char *base = fs_basename(b->nvme);
-			ns->model = path_join(ns->mountpoint, base);
-			free(base);
-		}
-		b->net = ns->model ? ns->model : ns->mountpoint;
-		b->net_pending = 0;
-		b->net_note = *net_note = xasprintf("net=netsim:%s", ns_profile);
-		b->net_is_nvme = 1;
-		if (bench_check_paths(b, &err))
+	if (b->net_pending && bench_uses_net(b)) {
+		if (bench_netsim_mount(ns, "/proc/self/exe", b->nvme, ns_profile, &err))
+			return error("%s", err.msg);
+		if (!cfg->quiet)
+			fprintf(stderr, "coldstart: bench: net path: netsim:%s over '%s' at '%s'\n", ns_profile, ns->src,
+				ns->mountpoint);
+		if (bench_use_netsim(b, ns, net_note, &err))
 			return error("%s", err.msg);
 	}
 	/* Before anything is measured: one model behind every mode. */
@@ -308,6 +201,59 @@ static int finish(struct bench *b, struct bench_cli *c, const struct bench_netsi
 	return 0;
 }
 
+/* --nvme and --net: paths, netsim (mounted later) or a URL. 0 or a usage error. */
+static int set_paths(struct bench *b, const char *nvme, const char *net, const char **ns_profile, char **net_note)
+{
+	if (nvme && !*nvme)
+		nvme = NULL;
+	if (net && !*net)
+		net = NULL;
+	b->net_pending = bench_want_netsim(net, nvme, ns_profile);
+	if (b->net_pending) {
+		if (!netsim_profile(*ns_profile))
+			return usage_error("unknown netsim profile '%s' (see 'coldstart netsim --help')", *ns_profile);
+		if (!nvme)
+			return usage_error("--net netsim needs the NVMe copy to simulate: --nvme PATH or $MODEL_PATH_NVME");
+		net = "netsim";
+	}
+	b->nvme = nvme;
+	b->net = net;
+	b->net_remote = sc_remote_kind(net);
+	if (b->net_remote) {
+		b->net_shown = hs_redact(net); /* s3:// too: no user info or query shown */
+		b->net_note = *net_note = xasprintf(NOTE_NET "=%s", b->net_remote);
+		b->stage_bearer = getenv("HF_TOKEN");
+	} else if (b->stage_insecure) {
+		return usage_error("--insecure goes with a URL --net (http://, https:// or s3://)");
+	}
+	return 0;
+}
+
+/* The checks, the sidecar, the runs and what follows them. */
+static int run_bench(struct bench *b, struct run_cfg *cfg, struct bench_cli *c, const char *modes_arg,
+		     const char *ns_profile, struct bench_netsim *ns, char **net_note, int argc, char **argv)
+{
+	char *name = NULL;
+	int rc = setup(b, cfg, modes_arg, ns_profile, ns, net_note);
+	if (rc)
+		return rc;
+	/* One model, one name in every row, whichever path a mode reads. */
+	if (!b->run.name && !(getenv("MODEL_NAME") && *getenv("MODEL_NAME")))
+		b->run.name = name = sc_default_name(b->nvme ? b->nvme : bench_arm_path(b, &b->arms[0]));
+	struct cs_err err;
+	if (bench_write_meta(b, argc, argv, &err))
+		warning("%s", err.msg);
+	cli_catch_signals();
+	c->all = cfg->json ? json_array() : NULL;
+	cfg->quiet = 1; /* per-run chatter off; one line per run here instead */
+	rc = bench_run(b, &err);
+	if (rc < 0)
+		rc = err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
+	rc = finish(b, c, ns, rc);
+	free(name);
+	return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct run_cfg cfg;
@@ -315,128 +261,80 @@ int cmd_bench(int argc, char **argv)
 	cfg.o.csv = "storage_layout_bench.csv";
 	struct bench b = BENCH_INIT;
 	const char *nvme = getenv("MODEL_PATH_NVME"), *net = getenv("MODEL_PATH_NET"), *modes_arg = NULL;
-	const char *runtime_server = NULL;
-	const char *stage_root = getenv("STAGING_ROOT");
-	int staged_warm = 0, stage_direct = 0, order_i = 0, insecure = 0, allow_mismatch = 0;
-	long stage_jobs = BENCH_STAGE_JOBS_DEFAULT;
-	long repeat = BENCH_REPEAT_DEFAULT;
-	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	b.stage_root = getenv("STAGING_ROOT");
+	b.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	int order_i = 0;
+	long stage_jobs = BENCH_STAGE_JOBS_DEFAULT, repeat = BENCH_REPEAT_DEFAULT;
 	static const char *const orders[] = { "interleave", "grouped", "random", NULL };
 	static const char *const caches[] = { "cold", "warm", NULL };
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .long_name = "nvme", .argname = "PATH", .value = &nvme,
-		  .help = "model directory on local NVMe (default $MODEL_PATH_NVME)" },
-		{ .type = OPT_STRING, .long_name = "net", .argname = "PATH", .value = &net,
-		  .help = "the same model on a network path (default $MODEL_PATH_NET);\nnetsim[:PROFILE] mounts a simulated "
-			  "network path over\nthe NVMe copy for the bench (the default when no net\npath is given; PROFILE "
-			  "defaults to nfs-10g); or a URL,\ns3://BUCKET/PREFIX or https://HOST/PATH/: net runs hand\nit to "
-			  "the server as {model} (vllm: --load-format\nrunai_streamer for s3), staged runs stage from it\n"
-			  "(the settings of 'coldstart stage'; notes: net=s3)" },
-		{ .type = OPT_FLAG, .long_name = "allow-different-models", .value = &allow_mismatch,
-		  .help = "run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
-			  "warning, and the\nsidecar records the differences" },
-		{ .type = OPT_FLAG, .long_name = "insecure", .value = &insecure,
-		  .help = "a URL --net: no TLS certificate verification" },
-		{ .type = OPT_STRING, .long_name = "modes", .argname = "LIST", .value = &modes_arg,
-		  .help = "which modes to run, comma-separated (default nvme,net):\n"
-			  "  nvme     the model on local NVMe\n"
-			  "  net      the model on the network path\n"
-			  "  staged   stage net -> --stage-root (timed: copy_s),\n"
-			  "           then start from the staged copy (load_s);\n"
-			  "           notes: copy_s, load_s, total_s\n"
-			  "  net+prefetch  net, with --prefetch's parallel warm\n"
-			  "           overlapping the server's start-up\n"
-			  "  runtime  the server with no weight loading" },
-		{ .type = OPT_STRING, .long_name = "stage-root", .argname = "DIR", .value = &stage_root,
-		  .help = "where staged runs copy to (default $STAGING_ROOT, else\ncoldstart-staged/ next to the NVMe model); "
-			  "each run\nstages into a fresh name, removed after the run" },
-		{ .type = OPT_INT, .long_name = "stage-jobs", .argname = "N", .value = &stage_jobs, OPT_JOBS_RANGE,
-		  .help = "copy threads of staged runs (default " WP_JOBS_DEFAULT_S ")" },
-		{ .type = OPT_FLAG, .long_name = "stage-direct", .value = &stage_direct,
-		  .help = "staged runs copy with O_DIRECT (stage --direct)" },
-		{ .type = OPT_ENUM, .long_name = "staged-cache", .argname = "C", .value = &staged_warm, .choices = caches,
-		  .hint = "cold or warm",
-		  .help = "cold (default): evict the staged copy before the\nserver starts; warm: start on the pages the copy\n"
-			  "left in the cache (no eviction)" },
-		{ .type = OPT_STRING, .long_name = "runtime-server", .argname = "T", .value = &runtime_server,
-		  .help = "the server template for mode 'runtime': the server\nwithout weight loading (default: refserve "
-			  "--dummy,\nor vllm --load-format dummy)" },
-		{ .type = OPT_INT, .short_name = 'n', .long_name = "repeat", .argname = "N", .value = &repeat, .min = 1,
-		  .max = 10000, .hint = "1 to 10000", .help = "runs per mode (default 3)" },
-		{ .type = OPT_ENUM, .long_name = "order", .argname = "ORDER", .value = &order_i, .choices = orders,
-		  .hint = "interleave, grouped or random", .help = "interleave (default), grouped, or random" },
-		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &seed, .hint = "a non-negative integer",
-		  .help = "seed for --order random (default: time)" },
-		{ .type = OPT_GROUP, .group = runcfg_options(&cfg) },
+		OPT_STRING_(0, "nvme", &nvme, "PATH", "model directory on local NVMe (default $MODEL_PATH_NVME)"),
+		OPT_STRING_(0, "net", &net, "PATH",
+			"the same model on a network path (default $MODEL_PATH_NET);\nnetsim[:PROFILE] mounts a simulated "
+			"network path over\nthe NVMe copy for the bench (the default when no net\npath is given; PROFILE "
+			"defaults to nfs-10g); or a URL,\ns3://BUCKET/PREFIX or https://HOST/PATH/: net runs hand\nit to "
+			"the server as {model} (vllm: --load-format\nrunai_streamer for s3), staged runs stage from it\n"
+			"(the settings of 'coldstart stage'; notes: net=s3)"),
+		OPT_FLAG_(0, "allow-different-models", &b.allow_model_mismatch,
+			"run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
+			"warning, and the\nsidecar records the differences"),
+		OPT_FLAG_(0, "insecure", &b.stage_insecure, "a URL --net: no TLS certificate verification"),
+		OPT_STRING_(0, "modes", &modes_arg, "LIST", "which modes to run, comma-separated (default nvme,net):\n"
+			"  nvme     the model on local NVMe\n" "  net      the model on the network path\n"
+			"  staged   stage net -> --stage-root (timed: copy_s),\n"
+			"           then start from the staged copy (load_s);\n"
+			"           notes: copy_s, load_s, total_s\n"
+			"  net+prefetch  net, with --prefetch's parallel warm\n"
+			"           overlapping the server's start-up\n"
+			"  runtime  the server with no weight loading"),
+		OPT_STRING_(0, "stage-root", &b.stage_root, "DIR",
+			"where staged runs copy to (default $STAGING_ROOT, else\ncoldstart-staged/ next to the NVMe model); "
+			"each run\nstages into a fresh name, removed after the run"),
+		OPT_JOBS_(0, "stage-jobs", &stage_jobs, "N",
+			"copy threads of staged runs (default " WP_JOBS_DEFAULT_S ")"),
+		OPT_FLAG_(0, "stage-direct", &b.stage_direct, "staged runs copy with O_DIRECT (stage --direct)"),
+		OPT_ENUM_(0, "staged-cache", &b.staged_warm, "C", caches, "cold or warm",
+			"cold (default): evict the staged copy before the\nserver starts; warm: start on the pages the copy\n"
+			"left in the cache (no eviction)"),
+		OPT_STRING_(0, "runtime-server", &b.runtime_server, "T",
+			"the server template for mode 'runtime': the server\nwithout weight loading (default: refserve "
+			"--dummy,\nor vllm --load-format dummy)"),
+		OPT_INT_('n', "repeat", &repeat, "N", 1, 10000, "1 to 10000", "runs per mode (default 3)"),
+		OPT_ENUM_(0, "order", &order_i, "ORDER", orders, "interleave, grouped or random",
+			"interleave (default), grouped, or random"),
+		OPT_U64_(0, "seed", &b.seed, "N", "a non-negative integer", "seed for --order random (default: time)"),
+		OPT_GROUP_(runcfg_options(&cfg)),
 		OPT_END_(),
 	};
 	int prc = opts_parse_none(opts, &help, argc, argv);
 	if (prc >= 0)
 		return prc;
 	cfg.o.log_is_dir = 1; /* one log per run: --log names their directory */
-	int vr = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") && strcmp(cfg.o.server, "llama.cpp")
+	int rc = runcfg_validate(&cfg, cfg.o.server && strcmp(cfg.o.server, "refserve") && strcmp(cfg.o.server, "llama.cpp")
 						 ? cfg.o.server : NULL, "--server");
-	if (!vr)
-		vr = runcfg_validate(&cfg, runtime_server, "--runtime-server");
-	if (vr)
-		return vr;
-	if (nvme && !*nvme)
-		nvme = NULL;
-	if (net && !*net)
-		net = NULL;
-	const char *ns_profile = NULL;
-	b.net_pending = want_netsim(&net, nvme, &ns_profile);
-	if (b.net_pending) {
-		if (!netsim_profile(ns_profile))
-			return usage_error("unknown netsim profile '%s' (see 'coldstart netsim --help')", ns_profile);
-		if (!nvme)
-			return usage_error("--net netsim needs the NVMe copy to simulate: --nvme PATH or $MODEL_PATH_NVME");
-		net = "netsim";
-	}
+	if (!rc)
+		rc = runcfg_validate(&cfg, b.runtime_server, "--runtime-server");
+	if (rc)
+		return rc;
 	b.run = cfg.o;
-	b.nvme = nvme;
-	b.net = net;
-	char *net_note = NULL, *name = NULL;
-	b.net_remote = sc_remote_kind(net);
-	if (b.net_remote) {
-		b.net_shown = hs_redact(net); /* s3:// too: no user info or query shown */
-		b.net_note = net_note = xasprintf(NOTE_NET "=%s", b.net_remote);
-		b.stage_bearer = getenv("HF_TOKEN");
-		b.stage_insecure = insecure;
-	} else if (insecure) {
-		return usage_error("--insecure goes with a URL --net (http://, https:// or s3://)");
+	const char *ns_profile = NULL;
+	char *net_note = NULL;
+	struct bench_netsim ns = { NULL, NULL, NULL, NULL };
+	rc = set_paths(&b, nvme, net, &ns_profile, &net_note);
+	if (rc) {
+		free(b.net_shown);
+		return rc;
 	}
 	b.repeat = (size_t)repeat;
 	b.order = (enum bench_order)order_i;
-	b.seed = seed;
-	b.runtime_server = runtime_server;
-	b.stage_root = stage_root;
 	b.stage_jobs = (int)stage_jobs;
-	b.stage_direct = stage_direct;
-	b.staged_warm = staged_warm;
-	b.allow_model_mismatch = allow_mismatch;
 	struct bench_cli c = { &cfg, cfg.quiet, NULL };
 	b.cb = (struct bench_cb){ on_progress, on_notice, on_run_start, on_run_done, &c };
-	struct bench_netsim ns = { NULL, NULL, NULL };
-	int rc = setup(&b, &cfg, modes_arg, ns_profile, &ns, &net_note);
-	if (!rc) {
-		/* One model, one name in every row, whichever path a mode reads. */
-		if (!b.run.name && !(getenv("MODEL_NAME") && *getenv("MODEL_NAME")))
-			b.run.name = name = sc_default_name(nvme ? nvme : bench_arm_path(&b, &b.arms[0]));
-		struct cs_err err;
-		if (bench_write_meta(&b, argc, argv, &err))
-			warning("%s", err.msg);
-		cli_catch_signals();
-		c.all = cfg.json ? json_array() : NULL;
-		cfg.quiet = 1; /* per-run chatter off; one line per run here instead */
-		rc = bench_run(&b, &err);
-		if (rc < 0)
-			rc = err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
-		rc = finish(&b, &c, &ns, rc);
-	}
-	unmount_netsim(&ns);
+	rc = run_bench(&b, &cfg, &c, modes_arg, ns_profile, &ns, &net_note, argc, argv);
+	struct cs_err uerr;
+	if (bench_netsim_unmount(&ns, &uerr))
+		warning("%s", uerr.msg);
 	bench_free(&b);
 	free(net_note);
-	free(name);
 	return rc;
 }

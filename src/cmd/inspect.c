@@ -38,20 +38,12 @@ static const struct opts_help help = {
 	"  coldstart inspect --tensors qwen2.5-0.5b-instruct-q8_0.gguf\n",
 };
 
-static void shape_text(const struct st_tensor *t, char *buf, size_t len)
+/* "[4096, 11008]": a tensor's shape (safetensors) or ne (GGUF). */
+static void shape_text(const uint64_t *dims, unsigned ndim, char *buf, size_t len)
 {
 	size_t o = (size_t)snprintf(buf, len, "[");
-	for (int i = 0; i < t->ndim && o < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%" PRIu64, i ? ", " : "", t->shape[i]);
-	if (o < len)
-		snprintf(buf + o, len - o, "]");
-}
-
-static void gguf_shape_text(const struct gg_tensor *t, char *buf, size_t len)
-{
-	size_t o = (size_t)snprintf(buf, len, "[");
-	for (uint32_t i = 0; i < t->ndim && o < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%" PRIu64, i ? ", " : "", t->ne[i]);
+	for (unsigned i = 0; i < ndim && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%" PRIu64, i ? ", " : "", dims[i]);
 	if (o < len)
 		snprintf(buf + o, len - o, "]");
 }
@@ -169,7 +161,7 @@ static void print_gguf(const struct st_model *m, int tensors)
 		const struct gg_file *g = &m->shards[s].g;
 		for (size_t t = 0; t < g->ntensors; t++) {
 			char sh[256];
-			gguf_shape_text(&g->tensors[t], sh, sizeof(sh));
+			shape_text(g->tensors[t].ne, g->tensors[t].ndim, sh, sizeof(sh));
 			printf("%-60s %-8s %-20s %s\n", g->tensors[t].name, gg_type_name(g->tensors[t].type), sh,
 			       m->shards[s].name);
 		}
@@ -271,7 +263,7 @@ static void print_human(const struct st_model *m, int tensors)
 			for (size_t t = 0; t < m->shards[s].h.ntensors; t++) {
 				const struct st_tensor *x = &m->shards[s].h.tensors[t];
 				char sh[256];
-				shape_text(x, sh, sizeof(sh));
+				shape_text(x->shape, (unsigned)x->ndim, sh, sizeof(sh));
 				printf("%-60s %-8s %-20s %s\n", x->name, st_dtype_name(x->dtype), sh,
 				       m->shards[s].name);
 			}
@@ -283,9 +275,8 @@ int cmd_inspect(int argc, char **argv)
 {
 	int json = 0, tensors = 0;
 	const struct opt opts[] = {
-		{ .type = OPT_FLAG, .long_name = "json", .help = "machine-readable summary on stdout", .value = &json },
-		{ .type = OPT_FLAG, .short_name = 't', .long_name = "tensors",
-		  .help = "also list every tensor (name, dtype, shape, shard)", .value = &tensors },
+		OPT_FLAG_(0, "json", &json, "machine-readable summary on stdout"),
+		OPT_FLAG_('t', "tensors", &tensors, "also list every tensor (name, dtype, shape, shard)"),
 		OPT_END_(),
 	};
 	const char *dir;

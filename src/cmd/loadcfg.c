@@ -23,11 +23,10 @@ const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, con
 	static const char *const devices[] = { "auto", "cuda", "host", NULL };
 	static struct opt t[4];
 	const struct opt table[] = {
-		{ .type = OPT_ENUM_STR, .long_name = "device", .argname = "DEV", .value = &c->device, .choices = devices,
-		  .hint = "auto, cuda or host", .help = "auto (default: cuda when a GPU is usable), cuda, host" },
-		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &c->jobs, OPT_JOBS_RANGE, .help = jobs_help },
-		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &c->chunk, .min = 65536,
-		  .max = 1LL << 30, .hint = "64K to 1G", .help = chunk_help },
+		OPT_ENUM_STR_(0, "device", &c->device, "DEV", devices, "auto, cuda or host",
+			"auto (default: cuda when a GPU is usable), cuda, host"),
+		OPT_JOBS_('j', "jobs", &c->jobs, "N", jobs_help),
+		OPT_SIZE_(0, "chunk", &c->chunk, "SIZE", 65536, 1LL << 30, "64K to 1G", chunk_help),
 		OPT_END_(),
 	};
 	memcpy(t, table, sizeof(table));

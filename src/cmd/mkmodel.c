@@ -177,6 +177,47 @@ struct mk_args {
 	long layers;
 };
 
+/* A plan's error: an unknown preset is a usage error. */
+static int plan_error(const struct cs_err *err)
+{
+	if (err->code == EINVAL && !strncmp(err->msg, "unknown preset", 14))
+		return usage_error("%s (see 'coldstart mkmodel --help')", err->msg);
+	return error("%s", err->msg);
+}
+
+/* Write one of the plans with a progress bar, timed (*el seconds): 0, or
+ * the exit status after saying why. */
+static int write_plan(const struct mk_args *m, const struct ck_plan *cp, const struct gw_plan *gp, double *el)
+{
+	cli_catch_signals();
+	struct progress pg;
+	progress_init(&pg, "writing", m->quiet);
+	struct ck_write_opts wo = { .dir = cp ? m->path : NULL, .force = m->force, .progress = progress_cb,
+				    .progress_arg = &pg, .cancel = &cli_signal };
+	struct cs_err err;
+	uint64_t t0 = now_ns();
+	int rc = cp ? ck_write(cp, &wo, &err) : gw_write(gp, &wo, &err);
+	progress_done(&pg);
+	*el = (double)(now_ns() - t0) / 1e9;
+	if (!rc)
+		return 0;
+	if (err.code == ECANCELED) {
+		error("interrupted; nothing was written to '%s'", m->path);
+		return cli_signal_exit();
+	}
+	return error("%s", err.msg);
+}
+
+/* "wrote PRESET (N params, TYPE) to 'PATH': N shards, SIZE in S (RATE)" */
+static void say_wrote(const struct mk_args *m, const char *path, uint64_t nparams, const char *type, size_t n,
+		      const char *unit, uint64_t bytes, double el)
+{
+	char a[32], b[32], r[32];
+	fprintf(stderr, "coldstart: mkmodel: wrote %s (%s params, %s) to '%s': %zu %s%s, %s in %.2fs (%s/s)\n",
+		m->preset, fmt_thousands(a, sizeof(a), nparams), type, path, n, unit, n == 1 ? "" : "s",
+		fmt_bytes(b, sizeof(b), bytes), el, fmt_bytes(r, sizeof(r), el > 0 ? (uint64_t)((double)bytes / el) : 0));
+}
+
 static int write_gguf(const struct mk_args *m)
 {
 	uint32_t type = m->dtype == DTYPE_Q8_0 ? GG_Q8_0 : m->dtype == ST_F32 ? GG_F32
@@ -184,46 +225,40 @@ static int write_gguf(const struct mk_args *m)
 	struct gw_plan plan;
 	struct cs_err err;
 	if (gw_plan_build(m->preset, (int)m->layers, type, m->shard_given ? m->shard : 0, m->seed, m->path, &plan,
-			  &err)) {
-		if (err.code == EINVAL && !strncmp(err.msg, "unknown preset", 14))
-			return usage_error("%s (see 'coldstart mkmodel --help')", err.msg);
-		return error("%s", err.msg);
-	}
-	if (m->dry) {
-		int rc = print_gguf_plan(&plan, m->preset, m->json);
-		gw_plan_free(&plan);
-		return rc ? EXIT_FAIL : 0;
-	}
-	cli_catch_signals();
-	struct progress pg;
-	progress_init(&pg, "writing", m->quiet);
-	struct ck_write_opts wo = { .force = m->force, .progress = progress_cb, .progress_arg = &pg,
-				    .cancel = &cli_signal };
-	uint64_t t0 = now_ns();
-	int rc = gw_write(&plan, &wo, &err);
-	progress_done(&pg);
-	double el = (double)(now_ns() - t0) / 1e9;
-	if (rc) {
-		gw_plan_free(&plan);
-		if (err.code == ECANCELED) {
-			error("interrupted; nothing was written to '%s'", m->path);
-			return cli_signal_exit();
-		}
-		return error("%s", err.msg);
-	}
-	if (!m->quiet) {
-		char a[32], b[32], r[32];
-		fprintf(stderr, "coldstart: mkmodel: wrote %s (%s params, GGUF %s) to '%s': %zu file%s, %s in %.2fs (%s/s)\n",
-			m->preset, fmt_thousands(a, sizeof(a), plan.nparams), gg_type_name(plan.type), plan.parts[0].path,
-			plan.nparts, plan.nparts == 1 ? "" : "s", fmt_bytes(b, sizeof(b), plan.file_bytes), el,
-			fmt_bytes(r, sizeof(r), el > 0 ? (uint64_t)((double)plan.file_bytes / el) : 0));
+			  &err))
+		return plan_error(&err);
+	double el = 0;
+	int rc = m->dry ? (print_gguf_plan(&plan, m->preset, m->json) ? EXIT_FAIL : 0) : write_plan(m, NULL, &plan, &el);
+	if (!m->dry && !rc && !m->quiet) {
+		char t[32];
+		snprintf(t, sizeof(t), "GGUF %s", gg_type_name(plan.type));
+		say_wrote(m, plan.parts[0].path, plan.nparams, t, plan.nparts, "file", plan.file_bytes, el);
 		if (plan.nfallback)
 			fprintf(stderr, "coldstart: mkmodel: %zu weight%s with rows not a multiple of 32 written as f16\n",
 				plan.nfallback, plan.nfallback == 1 ? "" : "s");
 	}
-	printf("%s\n", plan.parts[0].path);
+	if (!m->dry && !rc)
+		printf("%s\n", plan.parts[0].path);
 	gw_plan_free(&plan);
-	return 0;
+	return rc;
+}
+
+static int write_safetensors(const struct mk_args *m)
+{
+	struct ck_plan plan;
+	struct cs_err err;
+	if (ck_plan_build(m->preset, (int)m->layers, m->dtype < 0 ? ST_BF16 : m->dtype, m->shard, m->seed, &plan, &err))
+		return plan_error(&err);
+	double el = 0;
+	int rc = m->dry ? (print_plan(&plan, m->preset, m->path, m->json) ? EXIT_FAIL : 0)
+			 : write_plan(m, &plan, NULL, &el);
+	if (!m->dry && !rc && !m->quiet)
+		say_wrote(m, m->path, plan.nparams, st_dtype_name(plan.model.dtype), plan.nshards, "shard",
+			  plan.file_bytes, el);
+	if (!m->dry && !rc)
+		printf("%s\n", m->path);
+	ck_plan_free(&plan);
+	return rc;
 }
 
 int cmd_mkmodel(int argc, char **argv)
@@ -231,26 +266,21 @@ int cmd_mkmodel(int argc, char **argv)
 	struct mk_args m = { .dtype = -1, .shard = CK_DEFAULT_SHARD_SIZE };
 	const char *format = "safetensors";
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .short_name = 'p', .long_name = "preset", .argname = "NAME", .value = &m.preset,
-		  .help = "architecture to write (see below)" },
-		{ .type = OPT_STRING, .long_name = "format", .argname = "FMT", .value = &format,
-		  .help = "safetensors (default: a Hugging Face directory) or\ngguf (llama.cpp's format)" },
-		{ .type = OPT_CALLBACK, .long_name = "dtype", .argname = "TYPE", .value = &m.dtype, .cb = dtype_cb,
-		  .help = "bf16 (default), fp16 or fp32; gguf: f16 (default),\nbf16, f32 or q8_0" },
-		{ .type = OPT_SIZE, .long_name = "shard-size", .argname = "SIZE", .value = &m.shard, .flags = OPTF_NONZERO,
-		  .seen = &m.shard_given, .hint = "e.g. 5GB, 500M",
-		  .help = "largest shard, default 5GB (as transformers); gguf:\none file unless given" },
-		{ .type = OPT_INT, .long_name = "layers", .argname = "N", .value = &m.layers, .min = 1, .max = 100000,
-		  .hint = "a positive integer", .help = "number of decoder layers (default: the preset's)" },
-		{ .type = OPT_U64, .long_name = "seed", .argname = "N", .value = &m.seed, .hint = "a non-negative integer",
-		  .help = "data seed (default 0)" },
-		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "force", .value = &m.force,
-		  .help = "replace DIR (gguf: the file) if it exists" },
-		{ .type = OPT_FLAG, .short_name = 'n', .long_name = "dry-run", .value = &m.dry,
-		  .help = "print the plan, write nothing" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &m.json, .help = "with --dry-run: the plan as JSON" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &m.quiet,
-		  .help = "no progress bar or summary" },
+		OPT_STRING_('p', "preset", &m.preset, "NAME", "architecture to write (see below)"),
+		OPT_STRING_(0, "format", &format, "FMT",
+			"safetensors (default: a Hugging Face directory) or\ngguf (llama.cpp's format)"),
+		OPT_CALLBACK_(0, "dtype", &m.dtype, "TYPE", dtype_cb,
+			"bf16 (default), fp16 or fp32; gguf: f16 (default),\nbf16, f32 or q8_0"),
+		OPT_SIZE_(0, "shard-size", &m.shard, "SIZE", 0, 0, "e.g. 5GB, 500M",
+			"largest shard, default 5GB (as transformers); gguf:\none file unless given",
+			.flags = OPTF_NONZERO, .seen = &m.shard_given),
+		OPT_INT_(0, "layers", &m.layers, "N", 1, 100000, "a positive integer",
+			"number of decoder layers (default: the preset's)"),
+		OPT_U64_(0, "seed", &m.seed, "N", "a non-negative integer", "data seed (default 0)"),
+		OPT_FLAG_('f', "force", &m.force, "replace DIR (gguf: the file) if it exists"),
+		OPT_FLAG_('n', "dry-run", &m.dry, "print the plan, write nothing"),
+		OPT_FLAG_(0, "json", &m.json, "with --dry-run: the plan as JSON"),
+		OPT_FLAG_('q', "quiet", &m.quiet, "no progress bar or summary"),
 		OPT_END_(),
 	};
 	int prc = opts_parse_one(opts, &help, argc, argv, "DIR", &m.path);
@@ -266,52 +296,5 @@ int cmd_mkmodel(int argc, char **argv)
 		return usage_error("invalid --format '%s' (safetensors or gguf)", format);
 	if (m.dtype == DTYPE_Q8_0)
 		return usage_error("--dtype q8_0 goes with --format gguf");
-	const char *preset = m.preset, *dir = m.path;
-	int dtype = m.dtype < 0 ? ST_BF16 : m.dtype, force = m.force, dry = m.dry, json = m.json, quiet = m.quiet;
-	uint64_t shard = m.shard, seed = m.seed;
-	long layers = m.layers;
-
-	struct ck_plan plan;
-	struct cs_err err;
-	if (ck_plan_build(preset, (int)layers, dtype, shard, seed, &plan, &err)) {
-		if (err.code == EINVAL && !strncmp(err.msg, "unknown preset", 14))
-			return usage_error("%s (see 'coldstart mkmodel --help')", err.msg);
-		return error("%s", err.msg);
-	}
-	if (dry) {
-		int rc = print_plan(&plan, preset, dir, json);
-		ck_plan_free(&plan);
-		return rc ? EXIT_FAIL : 0;
-	}
-
-	cli_catch_signals();
-	struct progress pg;
-	progress_init(&pg, "writing", quiet);
-	struct ck_write_opts wo = {
-		.dir = dir, .force = force, .progress = progress_cb, .progress_arg = &pg,
-		.cancel = &cli_signal,
-	};
-	uint64_t t0 = now_ns();
-	int rc = ck_write(&plan, &wo, &err);
-	progress_done(&pg);
-	double el = (double)(now_ns() - t0) / 1e9;
-	if (rc) {
-		ck_plan_free(&plan);
-		if (err.code == ECANCELED) {
-			error("interrupted; nothing was written to '%s'", dir);
-			return cli_signal_exit();
-		}
-		return error("%s", err.msg);
-	}
-	if (!quiet) {
-		char a[32], b[32], r[32];
-		fprintf(stderr, "coldstart: mkmodel: wrote %s (%s params, %s) to '%s': %zu shard%s, %s in %.2fs (%s/s)\n",
-			preset, fmt_thousands(a, sizeof(a), plan.nparams), st_dtype_name(plan.model.dtype),
-			dir, plan.nshards, plan.nshards == 1 ? "" : "s",
-			fmt_bytes(b, sizeof(b), plan.file_bytes), el,
-			fmt_bytes(r, sizeof(r), el > 0 ? (uint64_t)((double)plan.file_bytes / el) : 0));
-	}
-	printf("%s\n", dir);
-	ck_plan_free(&plan);
-	return 0;
+	return write_safetensors(&m);
 }

@@ -159,6 +159,48 @@ static int wait_ready(int fd, const char *mp)
 	return 0;
 }
 
+/* Run the mount as a daemon (detached, its output to /dev/null); print
+ * the mount point once it is ready. */
+static int daemonize(struct netsim_opts *o, const char *mp)
+{
+	struct cs_err err;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return error_errno("cannot create a pipe");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return error_errno("cannot fork");
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		/* A second fork: the daemon is not a session leader and its
+		 * parent exits at once, so it belongs to init, not to us. */
+		pid_t d = fork();
+		if (d != 0)
+			_exit(d < 0 ? 1 : 0);
+		if (chdir("/") < 0) {
+		}
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		o->ready_fd = p[1];
+		_exit(netsim_run(o, &err) ? 1 : 0);
+	}
+	close(p[1]);
+	int rc = wait_ready(p[0], mp);
+	waitpid(pid, NULL, 0);
+	if (rc)
+		return rc;
+	printf("%s\n", o->mountpoint);
+	return 0;
+}
+
 int cmd_netsim(int argc, char **argv)
 {
 	const char *profile = NULL;
@@ -166,31 +208,28 @@ int cmd_netsim(int argc, char **argv)
 	long inflight = -1, owner = 0;
 	int have_bw = 0, have_lat = 0, have_mr = 0, fg = 0, unmount = 0, stats = 0, json = 0, first;
 	const struct opt opts[] = {
-		{ .type = OPT_CALLBACK, .short_name = 'p', .long_name = "profile", .argname = "NAME", .value = &profile,
-		  .cb = profile_cb, .help = "a preset (below); explicit flags override it" },
-		{ .type = OPT_RATE, .long_name = "bw", .argname = "RATE", .value = &bw, .seen = &have_bw,
-		  .hint = "e.g. 200MB/s, 1GiB", .help = "link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)" },
-		{ .type = OPT_LATENCY, .long_name = "latency", .argname = "DUR", .value = &lat, .seen = &have_lat,
-		  .hint = "give a unit, e.g. 500us, 2ms",
-		  .help = "added to every read request, with a unit: 500us,\n1ms (a bare number is refused, except 0)" },
-		{ .type = OPT_INT, .long_name = "max-inflight", .argname = "N", .value = &inflight, .min = 0, .max = 4096,
-		  .hint = "0 to 4096", .help = "requests served at once (0: unlimited)" },
-		{ .type = OPT_SIZE, .long_name = "max-read", .argname = "SIZE", .value = &maxread, .seen = &have_mr,
-		  .min = 4096, .max = 16LL << 20, .hint = "4K to 16M", .help = "largest read request (default 1M)" },
-		{ .type = OPT_SIZE, .long_name = "readahead", .argname = "SIZE", .value = &ra, .min = 4096, .max = 1LL << 30,
-		  .hint = "4K to 1G",
-		  .help = "kernel readahead of the mount (default 128K, what\nLinux NFS clients use since kernel 5.4; 15M models\n"
-			  "older clients and mounts tuned up; needs root)" },
-		{ .type = OPT_FLAG, .short_name = 'f', .long_name = "foreground", .value = &fg, .help = "do not daemonize" },
-		{ .type = OPT_FLAG, .long_name = "unmount", .value = &unmount,
-		  .help = "unmount MOUNTPOINT (also one whose daemon died)" },
-		{ .type = OPT_FLAG, .long_name = "stats", .value = &stats,
-		  .help = "bytes, requests, request sizes, peak in flight, time\nthrottled, and the rate the mount delivered while\n"
-			  "busy next to the profile's (with a warning when\nthe CPUs, not the simulated link, were the limit)" },
-		{ .type = OPT_CALLBACK, .long_name = "exit-with", .argname = "PID", .value = &owner, .cb = owner_cb,
-		  .help = "unmount, remove the mount point and exit once\nprocess PID is gone (bench uses it, so a killed\n"
-			  "bench leaves no mount behind)" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "with --stats: JSON" },
+		OPT_CALLBACK_('p', "profile", &profile, "NAME", profile_cb,
+			"a preset (below); explicit flags override it"),
+		OPT_RATE_(0, "bw", &bw, "RATE", 0, 0, "e.g. 200MB/s, 1GiB",
+			"link bandwidth, e.g. 200MB/s, 1GiB (0: unlimited)", .seen = &have_bw),
+		OPT_LATENCY_(0, "latency", &lat, "DUR", "give a unit, e.g. 500us, 2ms",
+			"added to every read request, with a unit: 500us,\n1ms (a bare number is refused, except 0)", .seen = &have_lat),
+		OPT_INT_(0, "max-inflight", &inflight, "N", 0, 4096, "0 to 4096",
+			"requests served at once (0: unlimited)"),
+		OPT_SIZE_(0, "max-read", &maxread, "SIZE", 4096, 16LL << 20, "4K to 16M",
+			"largest read request (default 1M)", .seen = &have_mr),
+		OPT_SIZE_(0, "readahead", &ra, "SIZE", 4096, 1LL << 30, "4K to 1G",
+			"kernel readahead of the mount (default 128K, what\nLinux NFS clients use since kernel 5.4; 15M models\n"
+			"older clients and mounts tuned up; needs root)"),
+		OPT_FLAG_('f', "foreground", &fg, "do not daemonize"),
+		OPT_FLAG_(0, "unmount", &unmount, "unmount MOUNTPOINT (also one whose daemon died)"),
+		OPT_FLAG_(0, "stats", &stats,
+			"bytes, requests, request sizes, peak in flight, time\nthrottled, and the rate the mount delivered while\n"
+			"busy next to the profile's (with a warning when\nthe CPUs, not the simulated link, were the limit)"),
+		OPT_CALLBACK_(0, "exit-with", &owner, "PID", owner_cb,
+			"unmount, remove the mount point and exit once\nprocess PID is gone (bench uses it, so a killed\n"
+			"bench leaves no mount behind)"),
+		OPT_FLAG_(0, "json", &json, "with --stats: JSON"),
 		OPT_END_(),
 	};
 	int prc = opts_parse(opts, &help, argc, argv, &first);
@@ -231,40 +270,5 @@ int cmd_netsim(int argc, char **argv)
 	o.src = srcabs;
 	if (fg)
 		return netsim_run(&o, &err) ? error("%s", err.msg) : 0;
-
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return error_errno("cannot create a pipe");
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return error_errno("cannot fork");
-	if (pid == 0) {
-		close(p[0]);
-		setsid();
-		/* A second fork: the daemon is not a session leader and its
-		 * parent exits at once, so it belongs to init, not to us. */
-		pid_t d = fork();
-		if (d != 0)
-			_exit(d < 0 ? 1 : 0);
-		if (chdir("/") < 0) {
-		}
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-			if (nul > 2)
-				close(nul);
-		}
-		o.ready_fd = p[1];
-		_exit(netsim_run(&o, &err) ? 1 : 0);
-	}
-	close(p[1]);
-	int rc = wait_ready(p[0], mp);
-	waitpid(pid, NULL, 0);
-	if (rc)
-		return rc;
-	printf("%s\n", mpabs);
-	return 0;
+	return daemonize(&o, mp);
 }

@@ -117,15 +117,12 @@ int cmd_pages(int argc, char **argv)
 	uint64_t chunk = PC_WARM_CHUNK_DEFAULT;
 	int global = 0, json = 0, quiet = 0;
 	const struct opt opts[] = {
-		{ OPT_JOBS_AUTO, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs, .max = 1024,
-		  .help = "reader threads for warm: auto (default: doubled from\n1 while the rate grows) or 1 to 1024" },
-		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &chunk, .min = 4096, .max = 1LL << 30,
-		  .hint = "4K to 1G", .help = "read size for warm (default 4M)" },
-		{ .type = OPT_FLAG, .long_name = "global", .value = &global,
-		  .help = "evict: drop the whole page cache (root)" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "machine-readable output on stdout" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
-		  .help = "no per-file lines or progress" },
+		OPT_JOBS_AUTO_('j', "jobs", &jobs, "N", 1024,
+			"reader threads for warm: auto (default: doubled from\n1 while the rate grows) or 1 to 1024"),
+		OPT_SIZE_(0, "chunk", &chunk, "SIZE", 4096, 1LL << 30, "4K to 1G", "read size for warm (default 4M)"),
+		OPT_FLAG_(0, "global", &global, "evict: drop the whole page cache (root)"),
+		OPT_FLAG_(0, "json", &json, "machine-readable output on stdout"),
+		OPT_FLAG_('q', "quiet", &quiet, "no per-file lines or progress"),
 		OPT_END_(),
 	};
 	static const char *const actions[] = { "status", "evict", "warm", NULL };

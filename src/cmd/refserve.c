@@ -1,24 +1,18 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <microhttpd.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../cli.h"
 #include "../opts.h"
 #include "core/load/cuda.h"
-#include "core/base/fsutil.h"
 #include "core/load/loader.h"
+#include "core/load/refserve.h"
 #include "core/model/model.h"
 #include "core/stage/stagecache.h"
 #include "core/load/tp.h"
-#include "core/base/strbuf.h"
 #include "core/base/util.h"
 #include "cmds.h"
 #include "loadcfg.h"
@@ -73,221 +67,35 @@ static void srvlogf(const char *fmt, ...)
 	fflush(stdout);
 }
 
-static char *models_json;
+static void on_log(const char *msg, void *arg)
+{
+	(void)arg;
+	srvlogf("%s", msg);
+}
 
-/* --dump-slices DIR (host mode, for tests): each rank's arena as
- * DIR/rank-R.bin. */
-static int dump_slices(const char *dir, const struct ld_tp *T)
+/* uvicorn's lines, as vLLM's server prints them. */
+static void on_event(const char *msg, void *arg)
+{
+	(void)arg;
+	printf("INFO:     %s\n", msg);
+	fflush(stdout);
+}
+
+/* Open the devices of o->gpus (or not), say so when there is none, and
+ * load and serve: tensor-parallel over plan, or the whole model. */
+static int load_and_serve(const struct load_cfg *lc, const struct st_model *m, const struct tp_plan *plan,
+			  struct rs_opts *o)
 {
 	struct cs_err err;
-	if (fs_mkdir_last(dir, 0755) < 0)
-		return error_errno("cannot create '%s'", dir);
-	for (int r = 0; r < T->n; r++) {
-		char *p = xasprintf("%s/rank-%d.bin", dir, r);
-		int rc = fs_write_file_sync(p, T->host[r], (size_t)T->bytes[r], &err);
-		free(p);
-		if (rc)
-			return error("%s", err.msg);
-	}
-	return 0;
-}
-
-/* The "coldstart" object of /v1/models: how the model was split. */
-static json_t *split_json(const struct tp_plan *p, const struct ld_tp *T, const int *gpus, enum ld_device dev)
-{
-	json_t *o = json_object(), *ranks = json_array(), *kinds = json_object();
-	json_object_set_new(o, "tp", json_integer(p->n));
-	json_object_set_new(o, "device", json_string(dev == LD_CUDA ? "cuda" : "host"));
-	for (int r = 0; r < p->n; r++) {
-		json_t *rk = json_pack("{s:i, s:I}", "rank", r, "bytes", (json_int_t)T->bytes[r]);
-		if (dev == LD_CUDA)
-			json_object_set_new(rk, "gpu", json_integer(gpus[r]));
-		json_array_append_new(ranks, rk);
-	}
-	for (int k = 0; k < TP_NKINDS; k++)
-		json_object_set_new(kinds, tp_kind_name((enum tp_kind)k), json_integer((json_int_t)p->counts[k]));
-	json_object_set_new(o, "ranks", ranks);
-	json_object_set_new(o, "tensors", kinds);
-	json_object_set_new(o, "kv_heads", p->kv_heads > 0 ? json_integer(p->kv_heads) : json_null());
-	json_object_set_new(o, "read_bytes", json_integer((json_int_t)T->read_bytes));
-	return o;
-}
-
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-			       const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-	(void)cls;
-	(void)version;
-	(void)upload;
-	(void)upload_size;
-	(void)con_cls;
-	unsigned code = 404;
-	const char *body = "{\"error\":\"not found\"}";
-	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		code = 405;
-		body = "{\"error\":\"method not allowed\"}";
-	} else if (!strcmp(url, "/health")) {
-		code = 200;
-		body = "";
-	} else if (!strcmp(url, "/v1/models")) {
-		code = 200;
-		body = models_json;
-	}
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-	if (*body)
-		MHD_add_response_header(r, "Content-Type", "application/json");
-	enum MHD_Result ret = MHD_queue_response(c, code, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static int listen_on(const char *host, long port)
-{
-	struct addrinfo hints, *ai = NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	char ps[16];
-	snprintf(ps, sizeof(ps), "%ld", port);
-	int g = getaddrinfo(host, ps, &hints, &ai);
-	if (g)
-		return error("cannot resolve '%s': %s", host, gai_strerror(g));
-	int s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (s >= 0)
-		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (s < 0 || bind(s, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s, 128) < 0) {
-		int e = errno;
-		if (s >= 0)
-			close(s);
-		freeaddrinfo(ai);
-		errno = e;
-		return error_errno("cannot listen on %s:%ld", host, port);
-	}
-	freeaddrinfo(ai);
-	return s;
-}
-
-/* Answer /health and /v1/models (models_json) until SIGTERM or SIGINT. */
-static int serve(const char *host, long port)
-{
-	int rc = 0;
-	int s = cli_signal ? -1 : listen_on(host, port);
-	struct MHD_Daemon *d = NULL;
-	if (s >= 0) {
-		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, NULL,
-				     MHD_OPTION_LISTEN_SOCKET, s, MHD_OPTION_END);
-		if (!d)
-			rc = error("cannot start the HTTP server on %s:%ld", host, port);
-	} else if (!cli_signal) {
-		rc = EXIT_FAIL;
-	}
-	if (d) {
-		srvlogf("Starting API server on http://%s:%ld", host, port);
-		printf("INFO:     Application startup complete.\n");
-		fflush(stdout);
-		while (!cli_signal) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
-		printf("INFO:     Shutting down\n");
-		fflush(stdout);
-		MHD_stop_daemon(d);
-	}
-	return rc;
-}
-
-/* /v1/models: the model's id (and, tensor-parallel, how it was split). */
-static void set_models_json(const char *dir, const char *name, json_t *split)
-{
-	char *id = name ? xstrdup(name) : fs_basename(dir);
-	json_t *list = json_object(), *data = json_array(), *mo = json_object();
-	json_object_set_new(mo, "id", json_string(id));
-	json_object_set_new(mo, "object", json_string("model"));
-	json_object_set_new(mo, "created", json_integer((json_int_t)time(NULL)));
-	json_object_set_new(mo, "owned_by", json_string("coldstart"));
-	if (split)
-		json_object_set_new(mo, "coldstart", split);
-	json_array_append_new(data, mo);
-	json_object_set_new(list, "object", json_string("list"));
-	json_object_set_new(list, "data", data);
-	models_json = json_dumps(list, JSON_COMPACT);
-	json_decref(list);
-	free(id);
-}
-
-/* --tp: every rank's slices, then the same serving. */
-static int serve_tp(const char *dir, struct st_model *m, const struct load_cfg *lc, int tp, const int *gpus, int dummy,
-		    int verify, const char *dump, const char *host, long port, const char *name, int use_fd, uint64_t t0)
-{
-	(void)use_fd; /* held by the caller for this process's life */
-	struct cs_err err;
-	struct tp_plan p;
-	if (tp_plan_make(m, tp, 0, &p, &err)) {
-		st_model_free(m);
-		return error("cannot split '%s' for TP=%d: %s", dir, tp, err.msg);
-	}
-	enum ld_device dev;
-	if (loadcfg_devices(lc, gpus, tp, &dev, &err)) {
-		tp_plan_free(&p);
-		st_model_free(m);
+	if (plan ? loadcfg_devices(lc, o->gpus, plan->n, &o->device, &err) : loadcfg_device(lc, &o->device, &err))
 		return error("%s", err.msg);
-	}
-	if (dev == LD_HOST && err.msg[0])
+	if (o->device == LD_HOST && err.msg[0])
 		srvlogf("No usable GPU (%s): loading into host memory", err.msg);
-	struct strbuf on = STRBUF_INIT;
-	for (int r = 0; r < tp; r++)
-		strbuf_addf(&on, "%s%d", r ? "," : "", gpus[r]);
-	srvlogf("Tensor parallel: TP=%d, ranks on %s%s; %zu column, %zu kv, %zu row, %zu vocab, %zu replicated tensors; "
-		"kv heads %d", tp, dev == LD_CUDA ? "GPUs " : "host memory", dev == LD_CUDA ? on.buf : "",
-		p.counts[TP_COLUMN], p.counts[TP_KV], p.counts[TP_ROW], p.counts[TP_VOCAB], p.counts[TP_REPLICATED],
-		p.kv_heads);
-	strbuf_release(&on);
-	for (int r = 0; r < tp; r++) {
-		char b[32];
-		srvlogf("Rank %d: %s%s%s", r, fmt_bytes(b, sizeof(b), p.rank_bytes[r]), dev == LD_CUDA ? " on " : "",
-			dev == LD_CUDA ? cuda_device_name_of(r) : "");
-	}
-	struct ld_opts lo = { dev, (int)lc->jobs, lc->chunk, dummy, 0, &cli_signal };
-	struct ld_tp T;
-	int rc = 0;
-	if (ld_load_tp(m, &p, &lo, &T, &err)) {
-		tp_plan_free(&p);
-		st_model_free(m);
-		cuda_close();
-		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
-	}
-	uint64_t total = 0;
-	for (int r = 0; r < tp; r++)
-		total += T.bytes[r];
-	srvlogf("Loading weights took %.2f seconds", T.seconds);
-	if (T.seconds > 0 && !dummy) {
-		char rb[32], wb[32];
-		srvlogf("Read %llu bytes at %s/s, wrote %llu bytes to %d ranks at %s/s", (unsigned long long)T.read_bytes,
-			fmt_bytes(rb, sizeof(rb), (uint64_t)((double)T.read_bytes / T.seconds)), (unsigned long long)total,
-			tp, fmt_bytes(wb, sizeof(wb), (uint64_t)((double)total / T.seconds)));
-	}
-	if (verify) {
-		if (ld_verify_tp(m, &p, &T, &err))
-			rc = error("verification failed: %s", err.msg);
-		else
-			srvlogf("Verified every rank's slices: identical to the files");
-	}
-	if (!rc && dump)
-		rc = dump_slices(dump, &T);
-	if (!rc) {
-		srvlogf("Model loading took %.4f GiB memory and %.6f seconds", (double)total / (double)(1ULL << 30),
-			(double)(now_ns() - t0) / 1e9);
-		set_models_json(dir, name, split_json(&p, &T, gpus, dev));
-		rc = serve(host, port);
-	}
-	ld_tp_free(&T);
+	int rc = plan ? rs_serve_tp(m, plan, o, &err) : rs_serve(m, o, &err);
 	cuda_close();
-	tp_plan_free(&p);
-	st_model_free(m);
-	free(models_json);
-	models_json = NULL;
-	return rc;
+	if (rc)
+		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
+	return 0;
 }
 
 int cmd_refserve(int argc, char **argv)
@@ -300,25 +108,21 @@ int cmd_refserve(int argc, char **argv)
 	long tp = 0, max_len = 0;
 	const char *gpus_arg = NULL, *dump = NULL;
 	const struct opt opts[] = {
-		{ .type = OPT_INT, .short_name = 'p', .long_name = "port", .argname = "N", .value = &port, .min = 1,
-		  .max = 65535, .hint = "1 to 65535", .help = "port (default 8000)" },
-		{ .type = OPT_STRING, .long_name = "host", .argname = "ADDR", .value = &host,
-		  .help = "address to bind (default 127.0.0.1)" },
-		{ .type = OPT_GROUP, .group = loadcfg_options(&lc, "reader threads (default " WP_JOBS_DEFAULT_S ")", "read and copy size (default 4M)") },
-		{ .type = OPT_FLAG, .long_name = "dummy", .value = &dummy,
-		  .help = "allocate the memory but read nothing (runtime baseline)" },
-		{ .type = OPT_FLAG, .long_name = "verify", .value = &verify,
-		  .help = "compare every loaded byte with the files before serving" },
-		{ .type = OPT_STRING, .long_name = "served-model-name", .argname = "NAME", .value = &name,
-		  .help = "model id in /v1/models (default: directory name)" },
-		{ .type = OPT_INT, .long_name = "max-model-len", .argname = "N", .value = &max_len, .min = 1, .max = 100000000,
-		  .hint = "1 to 100000000", .help = "the context length (tokens) to say it serves with; it\nloads the weights only" },
-		{ .type = OPT_INT, .long_name = "tp", .argname = "N", .value = &tp, .min = 1, .max = TP_MAX,
-		  .hint = "1 to 64", .help = "tensor-parallel ranks (default 1: the whole model on\none device)" },
-		{ .type = OPT_STRING, .long_name = "gpus", .argname = "LIST", .value = &gpus_arg, .flags = OPTF_NONEMPTY,
-		  .help = "the GPU of each rank, e.g. 0,1,2,3 (default 0..N-1)" },
-		{ .type = OPT_STRING, .long_name = "dump-slices", .argname = "DIR", .value = &dump, .flags = OPTF_NONEMPTY,
-		  .help = "with --device host: write each rank's memory to\nDIR/rank-R.bin (for tests)" },
+		OPT_INT_('p', "port", &port, "N", 1, 65535, "1 to 65535", "port (default 8000)"),
+		OPT_STRING_(0, "host", &host, "ADDR", "address to bind (default 127.0.0.1)"),
+		OPT_GROUP_(loadcfg_options(&lc, "reader threads (default " WP_JOBS_DEFAULT_S ")",
+					   "read and copy size (default 4M)")),
+		OPT_FLAG_(0, "dummy", &dummy, "allocate the memory but read nothing (runtime baseline)"),
+		OPT_FLAG_(0, "verify", &verify, "compare every loaded byte with the files before serving"),
+		OPT_STRING_(0, "served-model-name", &name, "NAME", "model id in /v1/models (default: directory name)"),
+		OPT_INT_(0, "max-model-len", &max_len, "N", 1, 100000000, "1 to 100000000",
+			"the context length (tokens) to say it serves with; it\nloads the weights only"),
+		OPT_INT_(0, "tp", &tp, "N", 1, TP_MAX, "1 to 64",
+			"tensor-parallel ranks (default 1: the whole model on\none device)"),
+		OPT_STRING_(0, "gpus", &gpus_arg, "LIST",
+			"the GPU of each rank, e.g. 0,1,2,3 (default 0..N-1)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "dump-slices", &dump, "DIR",
+			"with --device host: write each rank's memory to\nDIR/rank-R.bin (for tests)", .flags = OPTF_NONEMPTY),
 		OPT_END_(),
 	};
 	const char *dir;
@@ -361,50 +165,19 @@ int cmd_refserve(int argc, char **argv)
 		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
 			     "--server llama.cpp)", dir, "refserve");
 	}
-	if (tp_mode)
-		return serve_tp(dir, &m, &lc, (int)tp, gpus, dummy, verify, dump, host, port, name, use_fd, t0);
-	enum ld_device dev;
-	if (loadcfg_device(&lc, &dev, &err)) {
-		st_model_free(&m);
-		return error("%s", err.msg);
+	struct rs_opts o = { .dir = dir, .name = name, .host = host, .port = port, .jobs = (int)lc.jobs,
+			     .chunk = lc.chunk, .dummy = dummy, .verify = verify, .gpus = gpus, .dump = dump, .t0 = t0,
+			     .log = on_log, .event = on_event, .cancel = &cli_signal };
+	struct tp_plan plan;
+	int rc;
+	if (!tp_mode) {
+		rc = load_and_serve(&lc, &m, NULL, &o);
+	} else if (tp_plan_make(&m, (int)tp, 0, &plan, &err)) {
+		rc = error("cannot split '%s' for TP=%ld: %s", dir, tp, err.msg);
+	} else {
+		rc = load_and_serve(&lc, &m, &plan, &o);
+		tp_plan_free(&plan);
 	}
-	if (dev == LD_HOST && err.msg[0])
-		srvlogf("No usable GPU (%s): loading into host memory", err.msg);
-	srvlogf("Loading %s%s of %zu shard(s) into %s%s%s with %ld threads", dummy ? "nothing (dummy) instead " : "",
-	     "the tensors", m.nshards, dev == LD_CUDA ? "GPU " : "host memory", dev == LD_CUDA ? cuda_device_name() : "",
-	     "", lc.jobs);
-	struct ld_opts lo = { dev, (int)lc.jobs, lc.chunk, dummy, 0, &cli_signal };
-	struct loader L;
-	if (ld_load(&m, &lo, &L, &err)) {
-		st_model_free(&m);
-		cuda_close();
-		if (err.code == ECANCELED)
-			return cli_signal_exit();
-		return error("%s", err.msg);
-	}
-	srvlogf("Loading weights took %.2f seconds", L.seconds);
-	if (L.seconds > 0 && !dummy) {
-		char r[32];
-		srvlogf("Read %llu bytes at %s/s", (unsigned long long)L.bytes, fmt_bytes(r, sizeof(r), (uint64_t)((double)L.bytes / L.seconds)));
-	}
-	if (verify) {
-		if (ld_verify(&m, &L, &err)) {
-			ld_free(&L);
-			st_model_free(&m);
-			cuda_close();
-			return error("verification failed: %s", err.msg);
-		}
-		srvlogf("Verified %llu bytes: every tensor identical to the files", (unsigned long long)L.bytes);
-	}
-	srvlogf("Model loading took %.4f GiB memory and %.6f seconds", (double)L.bytes / (double)(1ULL << 30),
-	     (double)(now_ns() - t0) / 1e9);
-	set_models_json(dir, name, NULL);
-
-	int rc = serve(host, port);
-	ld_free(&L);
-	cuda_close();
 	st_model_free(&m);
-	free(models_json);
-	models_json = NULL;
 	return rc;
 }

@@ -144,20 +144,16 @@ int cmd_report(int argc, char **argv)
 	struct rp_thresholds th = RP_DEFAULT_THRESHOLDS;
 	int json = 0, quiet = 0;
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .long_name = "md", .argname = "FILE", .value = &md,
-		  .help = "Markdown output (default: CSV with .md; '-': stdout)" },
-		{ .type = OPT_STRING, .long_name = "svg", .argname = "FILE", .value = &svg,
-		  .help = "chart (default: CSV with .svg)" },
-		{ .type = OPT_STRING, .long_name = "meta", .argname = "FILE", .value = &meta,
-		  .help = "environment and server config recorded by bench\n(default: CSV with .meta.json, if it exists)" },
-		{ .type = OPT_STRING, .long_name = "model", .argname = "NAME", .value = &model,
-		  .help = "report this model's rows (default: the last row's model)" },
-		{ .type = OPT_CALLBACK, .long_name = "threshold", .argname = "K=S[,K=S...]", .value = &th, .cb = threshold_cb,
-		  .help = "acceptable seconds a path may add to a cold\nstart over nvme, per audience: dev (notebooks,\n"
-			  "default 120), internal (services, 30), user\n(user-facing endpoints, 5)" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "the numbers and interpretation as JSON on stdout" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
-		  .help = "do not say where the files went" },
+		OPT_STRING_(0, "md", &md, "FILE", "Markdown output (default: CSV with .md; '-': stdout)"),
+		OPT_STRING_(0, "svg", &svg, "FILE", "chart (default: CSV with .svg)"),
+		OPT_STRING_(0, "meta", &meta, "FILE",
+			"environment and server config recorded by bench\n(default: CSV with .meta.json, if it exists)"),
+		OPT_STRING_(0, "model", &model, "NAME", "report this model's rows (default: the last row's model)"),
+		OPT_CALLBACK_(0, "threshold", &th, "K=S[,K=S...]", threshold_cb,
+			"acceptable seconds a path may add to a cold\nstart over nvme, per audience: dev (notebooks,\n"
+			"default 120), internal (services, 30), user\n(user-facing endpoints, 5)"),
+		OPT_FLAG_(0, "json", &json, "the numbers and interpretation as JSON on stdout"),
+		OPT_FLAG_('q', "quiet", &quiet, "do not say where the files went"),
 		OPT_END_(),
 	};
 	int first = 0;

@@ -75,15 +75,14 @@ int cmd_run(int argc, char **argv)
 	runcfg_init(&cfg);
 	const char *model = NULL, *mode = "run";
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .short_name = 'm', .long_name = "model", .argname = "PATH", .value = &model,
-		  .help = "model directory (or file) the server loads, or a URL\nthe server reads itself" },
-		{ .type = OPT_STRING, .long_name = "mode", .argname = "LABEL", .value = &mode, .flags = OPTF_NONEMPTY,
-		  .help = "storage_mode in the CSV (default: run)" },
-		{ .type = OPT_CALLBACK, .long_name = "copy-s", .argname = "SECONDS", .value = &cfg.o.staged_copy_s,
-		  .cb = copy_s_cb,
-		  .help = "the model was staged first, taking SECONDS: the row's\nnotes get copy_s, load_s and total_s, as bench's\n"
-			  "staged runs do (for scripts that stage themselves)" },
-		{ .type = OPT_GROUP, .group = runcfg_options(&cfg) },
+		OPT_STRING_('m', "model", &model, "PATH",
+			"model directory (or file) the server loads, or a URL\nthe server reads itself"),
+		OPT_STRING_(0, "mode", &mode, "LABEL",
+			"storage_mode in the CSV (default: run)", .flags = OPTF_NONEMPTY),
+		OPT_CALLBACK_(0, "copy-s", &cfg.o.staged_copy_s, "SECONDS", copy_s_cb,
+			"the model was staged first, taking SECONDS: the row's\nnotes get copy_s, load_s and total_s, as bench's\n"
+			"staged runs do (for scripts that stage themselves)"),
+		OPT_GROUP_(runcfg_options(&cfg)),
 		OPT_END_(),
 	};
 	int rc0 = opts_parse_none(opts, &help, argc, argv);

@@ -2,25 +2,16 @@
 #include "runcfg.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "../cli.h"
 #include "../opts.h"
-#include "core/base/fsutil.h"
-#include "core/model/gguf.h"
 #include "core/run/ready.h"
+#include "core/run/servers.h"
 #include "core/stage/stagecache.h"
-#include "core/base/template.h"
 #include "core/base/util.h"
 #include "core/base/banned.h"
-
-#define VLLM_TEMPLATE "vllm serve {model} --port {port} --max-model-len {max_model_len}"
 
 static void on_status(const char *msg, void *arg)
 {
@@ -61,175 +52,92 @@ const struct opt *runcfg_options(struct run_cfg *c)
 	static const char *const owners[] = { "tree", "any", NULL };
 	static struct opt t[32];
 	const struct opt table[] = {
-		{ .type = OPT_STRING, .long_name = "server", .argname = "TEMPLATE", .value = &c->o.server,
-		  .help = "server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
-			  "a shell (default: vllm serve {model} --port {port}\n--max-model-len {max_model_len} when vllm is on the\n"
-			  "PATH, else 'refserve': coldstart's reference server;\n'llama.cpp': llama-server -m {model} if on the PATH,\n"
-			  "else llama.cpp through node-llama-cpp; each given\n{max_model_len}: --max-model-len, --ctx-size). The\n"
-			  "context the server's log says it used is recorded:\nserver_max_model_len=N, and max_model_len_mismatch=yes\n"
-			  "when it is not --max-model-len" },
-		{ .type = OPT_FLAG, .long_name = "shell", .value = &c->o.shell,
-		  .help = "run the template with /bin/sh -c (values shell-quoted);\nwhat coldstart adds to a server's arguments (bench's\n"
-			  "runtime mode, vllm's s3:// loader) must then be in\nthe template" },
-		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = "SPEC", .value = &c->o.ready, .cb = ready_cb,
-		  .help = "http://127.0.0.1:{port}/health (default: ready on 200),\ntcp:{port}, or log:REGEX on the server's output" },
-		{ .type = OPT_ENUM, .long_name = "ready-owner", .argname = "WHO", .value = &c->o.any_owner, .choices = owners,
-		  .hint = "tree or any",
-		  .help = "tree (default): an http/tcp answer counts only if the\nlistening socket belongs to the server's process tree;\n"
-			  "any: accept any answer (a server in a container whose\nport another process publishes); noted ready_owner=any" },
-		{ .type = OPT_FLAG, .long_name = "detached", .value = &c->o.detached,
-		  .help = "the server command is a launcher that starts the server\nin the background and exits 0: keep waiting while the\n"
-			  "processes it left run" },
-		{ .type = OPT_DURATION, .long_name = "timeout", .argname = "DUR", .value = &c->o.timeout_ns, .flags = OPTF_NONZERO,
-		  .hint = "e.g. 90s, 10m", .help = "give up waiting for ready after DUR (default 10m; a\nbare number is seconds)" },
-		{ .type = OPT_DURATION, .long_name = "stop-timeout", .argname = "DUR", .value = &c->o.stop_timeout_ns,
-		  .hint = "e.g. 30s", .help = "SIGTERM grace before SIGKILL (default 30s); once\ncoldstart is interrupted (SIGINT, SIGTERM), the server\n"
-					       "gets at most 1s after SIGTERM" },
-		{ .type = OPT_ENUM, .long_name = "cold", .argname = "MODE", .value = &c->o.cold, .choices = colds,
-		  .hint = "files, global or none",
-		  .help = "files: evict the model's files (default); global:\nsync + drop_caches (root); none" },
-		{ .type = OPT_INT, .long_name = "max-model-len", .argname = "N", .value = &c->o.max_model_len, .min = 1,
-		  .max = 100000000, .help = "value of {max_model_len} and the CSV column (default 4096)" },
-		{ .type = OPT_INT, .long_name = "port", .argname = "N", .value = &c->o.port, .min = 1, .max = 65535,
-		  .hint = "1 to 65535", .help = "server port (default: a free one)" },
-		{ .type = OPT_STRING, .long_name = "csv", .argname = "FILE", .value = &c->o.csv,
-		  .help = "append a row (header run_id,storage_mode,model,\nmax_model_len,load_s,gpu_mem_used_mb,notes)" },
-		{ .type = OPT_STRING, .long_name = "log", .argname = "FILE", .value = &c->o.log,
-		  .help = "server output, each line stamped with its offset\nfrom launch (default: coldstart-logs/ next to the CSV)" },
-		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &c->o.name, .flags = OPTF_NONEMPTY,
-		  .help = "the CSV's model column (default: $MODEL_NAME, else\nthe model directory's name)" },
-		{ .type = OPT_STRING, .long_name = "notes", .argname = "TEXT", .value = &c->o.notes,
-		  .help = "added to the row's notes as note=TEXT" },
-		{ .type = OPT_FLAG, .long_name = "record-failures", .value = &c->o.record_failures,
-		  .help = "append failed runs too, with status=failed:REASON" },
-		{ .type = OPT_DURATION, .long_name = "gpu-release-timeout", .argname = "DUR", .value = &c->o.gpu_release_ns,
-		  .hint = "e.g. 60s", .help = "wait for GPU memory release (default 60s)" },
-		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c->o.prefetch, .cb = opt_prefetch_cb,
-		  .flags = OPTF_OPTIONAL,
-		  .help = "at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default " WP_JOBS_DEFAULT_S "), overlapping\n"
-			  "the server's own start-up (imports, CUDA init)" },
-		{ .type = OPT_STRING, .long_name = "caches", .argname = "STATE", .value = &c->caches, .flags = OPTF_NONEMPTY,
-		  .help = "compile and kernel caches the server starts with:\ncold (fresh empty directories), warm (a kept set,\n"
-			  "primed by one unmeasured start) or staged (copied\nfrom --cache-src first, timed); bench takes a list.\n"
-			  "The server gets VAR=SET/VAR for each --cache-env\nvariable, and {cache} is SET (default: its own\n"
-			  "environment, caches untouched)" },
-		{ .type = OPT_STRING, .long_name = "cache-env", .argname = "VARS", .value = &c->cc.env, .flags = OPTF_NONEMPTY,
-		  .help = "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")" },
-		{ .type = OPT_STRING, .long_name = "cache-dir", .argname = "DIR", .value = &c->cc.dir, .flags = OPTF_NONEMPTY,
-		  .help = "where the cache sets are kept: cold-*, warm-NAME-MODE,\nstaged/ (default: coldstart-caches/ next to the CSV;\n"
-			  "put it where the node keeps its caches)" },
-		{ .type = OPT_STRING, .long_name = "cache-src", .argname = "SRC", .value = &c->cc.src, .flags = OPTF_NONEMPTY,
-		  .help = "--caches staged: the cache set to stage, a directory\non the network storage or a URL (e.g. a warm set\ncopied there)" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &c->json, .help = "every field of the run as JSON on stdout" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c->quiet, .help = "no progress messages" },
+		OPT_STRING_(0, "server", &c->o.server, "TEMPLATE",
+			"server command; tokens {model} {port} {max_model_len}\n{mode} {run_id}; split like a shell line, run without\n"
+			"a shell (default: vllm serve {model} --port {port}\n--max-model-len {max_model_len} when vllm is on the\n"
+			"PATH, else 'refserve': coldstart's reference server;\n'llama.cpp': llama-server -m {model} if on the PATH,\n"
+			"else llama.cpp through node-llama-cpp; each given\n{max_model_len}: --max-model-len, --ctx-size). The\n"
+			"context the server's log says it used is recorded:\nserver_max_model_len=N, and max_model_len_mismatch=yes\n"
+			"when it is not --max-model-len"),
+		OPT_FLAG_(0, "shell", &c->o.shell,
+			"run the template with /bin/sh -c (values shell-quoted);\nwhat coldstart adds to a server's arguments (bench's\n"
+			"runtime mode, vllm's s3:// loader) must then be in\nthe template"),
+		OPT_CALLBACK_(0, "ready", &c->o.ready, "SPEC", ready_cb,
+			"http://127.0.0.1:{port}/health (default: ready on 200),\ntcp:{port}, or log:REGEX on the server's output"),
+		OPT_ENUM_(0, "ready-owner", &c->o.any_owner, "WHO", owners, "tree or any",
+			"tree (default): an http/tcp answer counts only if the\nlistening socket belongs to the server's process tree;\n"
+			"any: accept any answer (a server in a container whose\nport another process publishes); noted ready_owner=any"),
+		OPT_FLAG_(0, "detached", &c->o.detached,
+			"the server command is a launcher that starts the server\nin the background and exits 0: keep waiting while the\n"
+			"processes it left run"),
+		OPT_DURATION_(0, "timeout", &c->o.timeout_ns, "DUR", "e.g. 90s, 10m",
+			"give up waiting for ready after DUR (default 10m; a\nbare number is seconds)", .flags = OPTF_NONZERO),
+		OPT_DURATION_(0, "stop-timeout", &c->o.stop_timeout_ns, "DUR", "e.g. 30s",
+			"SIGTERM grace before SIGKILL (default 30s); once\ncoldstart is interrupted (SIGINT, SIGTERM), the server\n"
+			"gets at most 1s after SIGTERM"),
+		OPT_ENUM_(0, "cold", &c->o.cold, "MODE", colds, "files, global or none",
+			"files: evict the model's files (default); global:\nsync + drop_caches (root); none"),
+		OPT_INT_(0, "max-model-len", &c->o.max_model_len, "N", 1, 100000000, NULL,
+			"value of {max_model_len} and the CSV column (default 4096)"),
+		OPT_INT_(0, "port", &c->o.port, "N", 1, 65535, "1 to 65535", "server port (default: a free one)"),
+		OPT_STRING_(0, "csv", &c->o.csv, "FILE",
+			"append a row (header run_id,storage_mode,model,\nmax_model_len,load_s,gpu_mem_used_mb,notes)"),
+		OPT_STRING_(0, "log", &c->o.log, "FILE",
+			"server output, each line stamped with its offset\nfrom launch (default: coldstart-logs/ next to the CSV)"),
+		OPT_STRING_(0, "name", &c->o.name, "NAME",
+			"the CSV's model column (default: $MODEL_NAME, else\nthe model directory's name)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "notes", &c->o.notes, "TEXT", "added to the row's notes as note=TEXT"),
+		OPT_FLAG_(0, "record-failures", &c->o.record_failures,
+			"append failed runs too, with status=failed:REASON"),
+		OPT_DURATION_(0, "gpu-release-timeout", &c->o.gpu_release_ns, "DUR", "e.g. 60s",
+			"wait for GPU memory release (default 60s)"),
+		OPT_CALLBACK_(0, "prefetch", &c->o.prefetch, "JOBS", opt_prefetch_cb,
+			"at launch, warm the model's files into the page cache\nwith JOBS parallel readers (default "
+			WP_JOBS_DEFAULT_S "), overlapping\nthe server's own start-up (imports, CUDA init)",
+			.flags = OPTF_OPTIONAL),
+		OPT_STRING_(0, "caches", &c->caches, "STATE",
+			"compile and kernel caches the server starts with:\ncold (fresh empty directories), warm (a kept set,\n"
+			"primed by one unmeasured start) or staged (copied\nfrom --cache-src first, timed); bench takes a list.\n"
+			"The server gets VAR=SET/VAR for each --cache-env\nvariable, and {cache} is SET (default: its own\n"
+			"environment, caches untouched)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-env", &c->cc.env, "VARS",
+			"the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-dir", &c->cc.dir, "DIR",
+			"where the cache sets are kept: cold-*, warm-NAME-MODE,\nstaged/ (default: coldstart-caches/ next to the CSV;\n"
+			"put it where the node keeps its caches)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-src", &c->cc.src, "SRC",
+			"--caches staged: the cache set to stage, a directory\non the network storage or a URL (e.g. a warm set\n"
+			"copied there)", .flags = OPTF_NONEMPTY),
+		OPT_FLAG_(0, "json", &c->json, "every field of the run as JSON on stdout"),
+		OPT_FLAG_('q', "quiet", &c->quiet, "no progress messages"),
 		OPT_END_(),
 	};
 	memcpy(t, table, sizeof(table));
 	return t;
 }
 
-static int on_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	if (!path)
-		return 0;
-	char *copy = xstrdup(path), *save = NULL;
-	int found = 0;
-	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-		char *full = path_join(*d ? d : ".", prog);
-		found = access(full, X_OK) == 0;
-		free(full);
-	}
-	free(copy);
-	return found;
-}
-
-/* This binary's refserve as a server template (path quoted for tmpl_argv).
- * Every built-in template gives the server {max_model_len}: the row's
- * max_model_len is what the server was told. */
-static char *refserve_template(void)
-{
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return xstrdup("coldstart refserve {model} --port {port} --max-model-len {max_model_len}");
-	exe[n] = '\0';
-	char *q = shell_quote(exe);
-	char *t = xasprintf("%s refserve {model} --port {port} --max-model-len {max_model_len}", q);
-	free(q);
-	return t;
-}
-
-/* coldstart's llama.cpp server: $COLDSTART_LLAMA_SERVE, else beside this
- * binary (a checkout: bench/servers/; installed: ../share/coldstart/). */
-static char *llama_serve_path(void)
-{
-	const char *env = getenv("COLDSTART_LLAMA_SERVE");
-	if (env && *env)
-		return access(env, R_OK) == 0 ? xstrdup(env) : NULL;
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	char *dir = fs_parent_dir(exe);
-	const char *rel[] = { "bench/servers/llama_serve.mjs", "../share/coldstart/servers/llama_serve.mjs",
-			      "../bench/servers/llama_serve.mjs" };
-	char *found = NULL;
-	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]) && !found; i++) {
-		char *p = path_join(dir, rel[i]);
-		if (access(p, R_OK) == 0)
-			found = p;
-		else
-			free(p);
-	}
-	free(dir);
-	return found;
-}
-
-/* --server llama.cpp: llama-server when it is on the PATH, else coldstart's
- * llama_serve.mjs on node-llama-cpp (installed by make deps). */
+/* --server llama.cpp: the template, saying which it is when it is not
+ * llama-server. */
 static char *llama_template(const struct run_cfg *c)
 {
-	if (on_path("llama-server"))
-		return xstrdup("llama-server -m {model} --port {port} --host 127.0.0.1 --ctx-size {max_model_len}");
-	char *js = llama_serve_path();
-	if (!js) {
-		error("--server llama.cpp: no llama-server on the PATH, and coldstart's llama.cpp server "
-		      "(bench/servers/llama_serve.mjs) is not beside this binary (set COLDSTART_LLAMA_SERVE)");
+	char *js;
+	struct cs_err err;
+	char *t = srv_llama_template(&js, &err);
+	if (!t) {
+		error("%s", err.msg);
 		return NULL;
 	}
-	char *dir = fs_parent_dir(js), *mods = path_join(dir, "node_modules/node-llama-cpp");
-	int have = access(mods, R_OK) == 0;
-	free(mods);
-	free(dir);
-	if (!have || !on_path("node")) {
-		error("--server llama.cpp: %s is not installed next to '%s' (run 'make deps': it needs Node.js >= 20)",
-		      have ? "node" : "node-llama-cpp", js);
-		free(js);
-		return NULL;
-	}
-	if (!c->quiet)
+	if (js && !c->quiet)
 		fprintf(stderr, "coldstart: %s: llama-server is not on the PATH: using llama.cpp through node-llama-cpp (%s)\n",
 			cs_cmdname ? cs_cmdname : "run", js);
-	char *q = shell_quote(js);
-	char *t = xasprintf("node %s {model} --port {port} --ctx-size {max_model_len}", q);
-	free(q);
 	free(js);
 	return t;
-}
-
-/* A GGUF file: by its name or its magic. */
-static int gguf_file(const char *path)
-{
-	struct stat sb;
-	return path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (gg_is_gguf_name(path) || gg_has_magic(path) == 1);
 }
 
 const char *runcfg_server(struct run_cfg *c)
 {
 	static char *refserve, *llama;
-	int gguf = gguf_file(c->model);
+	int gguf = srv_gguf_file(c->model);
 	if (gguf && c->o.server && !strcmp(c->o.server, "refserve")) {
 		error("'%s' is a GGUF model, which refserve does not read: use --server llama.cpp", c->model);
 		return NULL;
@@ -248,12 +156,12 @@ const char *runcfg_server(struct run_cfg *c)
 	}
 	if (c->o.server && strcmp(c->o.server, "refserve"))
 		return c->o.server;
-	if (!c->o.server && on_path("vllm")) {
-		c->o.server = VLLM_TEMPLATE;
+	if (!c->o.server && srv_on_path("vllm")) {
+		c->o.server = SRV_VLLM_TEMPLATE;
 		return c->o.server;
 	}
 	if (!refserve) {
-		refserve = refserve_template();
+		refserve = srv_refserve_template();
 		if (!c->o.server && !c->quiet)
 			fprintf(stderr, "coldstart: %s: vllm is not on the PATH: using coldstart's reference server (refserve)\n",
 				cs_cmdname ? cs_cmdname : "run");
@@ -296,10 +204,8 @@ int runcfg_caches(struct run_cfg *c, size_t max)
 		return err.code == EINVAL ? usage_error("%s", err.msg) : error("%s", err.msg);
 	if (!c->cc.dir) {
 		static char *own;
-		char *parent = c->o.csv ? fs_parent_dir(c->o.csv) : xstrdup(".");
 		free(own);
-		c->cc.dir = own = path_join(parent, "coldstart-caches");
-		free(parent);
+		c->cc.dir = own = cc_default_dir(c->o.csv);
 	}
 	const char *tok = getenv("HF_TOKEN");
 	if (c->cc.src && sc_remote_kind(c->cc.src) && strcmp(sc_remote_kind(c->cc.src), "s3") && tok && *tok)
@@ -344,11 +250,9 @@ static void say_ready(const char *mode, const struct run_result *res)
 	char gm[64] = "";
 	if (res->gpu_mem_bytes >= 0)
 		snprintf(gm, sizeof(gm), ", GPU %lld MiB (%s)", (long long)(res->gpu_mem_bytes >> 20), res->gpu_method);
-	char resid[48];
+	char resid[48] = "residency before launch unknown";
 	if (res->resident_pct >= 0)
 		snprintf(resid, sizeof(resid), "%.1f%% resident before launch", res->resident_pct);
-	else
-		snprintf(resid, sizeof(resid), "residency before launch unknown");
 	fprintf(stderr, "coldstart: %s: [%s] ready in %.3fs (%s%s); stopped in %.2fs%s\n", cs_cmdname, mode,
 		res->load_s, resid, gm, res->stop.seconds, res->stop.killed ? " (SIGKILL needed)" : "");
 }

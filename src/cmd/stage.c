@@ -189,6 +189,77 @@ static void say_result(const struct sc_opts *o, const struct sc_result *r)
 			r->linked, r->linked == 1 ? "" : "s");
 }
 
+/* SRC and the options that go with some sources only: 0 or a usage error. */
+static int check_args(struct sc_opts *o, int kind, int quiet, int argc, char **argv)
+{
+	if (argc - optind > 1)
+		return usage_error("too many arguments: one SRC directory");
+	o->src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");
+	if (!o->src || !*o->src)
+		return usage_error("missing SRC (or set MODEL_PATH_NET)");
+	int url = sc_remote_kind(o->src) != NULL;
+	if (kind < 0 && !url && cc_is_cache_set(o->src, NULL)) {
+		o->kind_dir = 1;
+		if (!quiet)
+			fprintf(stderr, "coldstart: stage: '%s' is a compile/kernel cache set: staged as --kind dir\n", o->src);
+	}
+	if (!o->root || !*o->root)
+		return usage_error("missing --root (or set STAGING_ROOT)");
+	if (o->insecure && !url)
+		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
+	unsigned can = source_for(o->src)->flags;
+	if (o->nfiles && !(can & SOURCE_NAMES))
+		return usage_error("--files goes with an http:// or https:// source");
+	if (o->nheaders && !(can & SOURCE_HEADERS)) {
+		free(o->headers);
+		o->headers = NULL;
+		return usage_error("--header goes with an http:// or https:// source");
+	}
+	if (o->buffered && o->direct)
+		return usage_error("--buffered and --direct: one or the other");
+	if (o->buffered && !url)
+		return usage_error("--buffered goes with a URL source (a directory is copied buffered unless --direct)");
+	return 0;
+}
+
+/* Stage with a progress bar, then the result: the path (or JSON) on
+ * stdout, the summary on stderr. */
+static int run_stage(struct sc_opts *o, struct ui *u, int json)
+{
+	cli_catch_signals();
+	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* the journal survives kill -9 */
+	o->cancel = &cli_signal;
+	progress_init(&u->pg, "staging", u->quiet);
+	o->progress = progress_cb;
+	o->progress_arg = &u->pg;
+	o->notice = on_notice;
+	o->notice_arg = u;
+	struct sc_result r;
+	struct cs_err err;
+	int rc = sc_stage(o, &r, &err);
+	progress_done(&u->pg);
+	free(o->include);
+	free(o->exclude);
+	free(o->files);
+	free(o->headers);
+	if (rc) {
+		sc_result_free(&r);
+		if (err.code == ECANCELED) {
+			error("interrupted; the partial copy is kept: stage again to resume");
+			return cli_signal_exit();
+		}
+		return error("%s", err.msg), EXIT_FAIL;
+	}
+	if (json)
+		print_json(result_json(o, &r));
+	else
+		printf("%s\n", r.path);
+	if (!u->quiet)
+		say_result(o, &r);
+	sc_result_free(&r);
+	return 0;
+}
+
 int cmd_stage(int argc, char **argv)
 {
 	struct sc_opts o;
@@ -203,66 +274,59 @@ int cmd_stage(int argc, char **argv)
 	static const char *const verifies[] = { "size", "xxh3", NULL };
 	static const char *const kinds[] = { "model", "dir", NULL };
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &o.root,
-		  .help = "staging root on local NVMe (default $STAGING_ROOT;\ncreated if its parent exists)" },
-		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &o.name, .flags = OPTF_NONEMPTY,
-		  .help = "name under ROOT (default $MODEL_NAME, else SRC's\ndirectory name; for a Hugging Face cache snapshot,\n"
-			  ".../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\nits links into the cache's blobs/ are followed)" },
-		{ OPT_JOBS_AUTO, .max = WP_JOBS_MAX, .short_name = 'j', .long_name = "jobs", .argname = "N", .value = &jobs,
-		  .help = "copy threads: auto (default: from 1 on a local disk,\n8 on a network mount, 16 for a URL, doubled while\nthe rate grows, up to 64) or 1 to " WP_JOBS_MAX_S },
-		{ .type = OPT_SIZE, .long_name = "chunk", .argname = "SIZE", .value = &o.chunk, .min = 65536,
-		  .max = 1LL << 30, .hint = "64K to 1G", .help = "copy unit (default 16M)" },
-		{ .type = OPT_ENUM, .long_name = "verify", .argname = "HOW", .value = &verify, .choices = verifies,
-		  .hint = "size or xxh3",
-		  .help = "size (default: file count and sizes) or xxh3 (hash\nthe source bytes as read and the copy read back\n"
-			  "from the device, and compare; an S3 source: each\nobject also against the store's own checksum where\n"
-			  "it keeps one -- x-amz-checksum-*, or the MD5 ETag of\na one-part upload)" },
-		{ .type = OPT_CALLBACK, .long_name = "include", .argname = "GLOB", .value = &o.include, .count = &o.ninclude,
-		  .cb = glob_cb, .help = "stage only matching files (relative path or base\nname; repeatable); what is left must be a model\n"
-			  "(weights, config, every file its index maps,\nevery part of a split set) unless --kind dir" },
-		{ .type = OPT_CALLBACK, .long_name = "exclude", .argname = "GLOB", .value = &o.exclude, .count = &o.nexclude,
-		  .cb = glob_cb, .help = "leave matching files out (repeatable)" },
-		{ .type = OPT_SIZE, .long_name = "max-cache", .argname = "SIZE", .value = &o.max_cache, .flags = OPTF_NONZERO,
-		  .hint = "a size such as 200G", .help = "cap on everything staged under ROOT" },
-		{ .type = OPT_FLAG, .long_name = "replace", .value = &o.replace,
-		  .help = "NAME may hold a copy of another source: replace it" },
-		{ .type = OPT_FLAG, .long_name = "direct", .value = &o.direct,
-		  .help = "O_DIRECT writes: the copy does not fill the page cache\n(the default for a URL source)" },
-		{ .type = OPT_FLAG, .long_name = "buffered", .value = &o.buffered,
-		  .help = "a URL source: write through the page cache, which\nthen holds the copy (a warm first start, at the\n"
-			  "cost of a memory copy and writeback per byte)" },
-		{ .type = OPT_RATE, .long_name = "bwlimit", .argname = "RATE", .value = &o.bwlimit, .flags = OPTF_NONZERO,
-		  .hint = "a rate such as 500M",
-		  .help = "at most RATE from the source: 500M = 500 MiB/s,\n500MB = 500 MB/s (sizes: K/M/G powers of 1024,\n"
-			  "KB/MB/GB powers of 1000)" },
-		{ .type = OPT_FLAG, .long_name = "follow-symlinks", .value = &o.follow_symlinks,
-		  .help = "copy what symlinks leaving SRC point to (refused\notherwise)" },
-		{ .type = OPT_ENUM, .long_name = "kind", .argname = "K", .value = &kind, .choices = kinds,
-		  .hint = "model or dir",
-		  .help = "model (default: a checkpoint, checked to be one) or\ndir: any directory -- a compile or kernel cache\n"
-			  "(VLLM_CACHE_ROOT, TORCHINDUCTOR_CACHE_DIR,\nTRITON_CACHE_DIR) -- with every other guarantee; a\n"
-			  "cache set (--caches: a subdirectory per variable)\nis detected as dir" },
-		{ .type = OPT_CALLBACK, .long_name = "chmod", .argname = "MODES", .value = &o.chmod, .cb = chmod_cb,
-		  .help = "permission bits of the copy, exactly (not masked):\nD755,F644 (directories, files), F640, or "
-			  "750\nfor both (rsync's octal form); default: the\nsource's bits masked by the umask (a URL:\n"
-			  "0644, directories 0755, masked)" },
-		{ .type = OPT_FLAG, .long_name = "keep-src-cache", .value = &o.keep_src_cache,
-		  .help = "leave the source's pages in the page cache" },
-		{ .type = OPT_DURATION, .long_name = "wait-timeout", .argname = "DUR", .value = &o.wait_timeout_ns,
-		  .flags = OPTF_NONZERO, .hint = "e.g. 10m", .help = "how long to wait for another stager (1h)" },
-		{ .type = OPT_LIST, .long_name = "files", .argname = "NAME", .value = &o.files, .count = &o.nfiles,
-		  .help = "a URL source: stage these files (relative to the\nURL; repeatable) instead of finding them" },
-		{ .type = OPT_DURATION, .long_name = "stall-timeout", .argname = "DUR", .value = &stall_ns,
-		  .flags = OPTF_NONZERO, .hint = "e.g. 30s",
-		  .help = "a URL source: a request that receives nothing for\nDUR is retried (default 30s)" },
-		{ .type = OPT_CALLBACK, .long_name = "header", .argname = "'NAME: VALUE'", .value = &o.headers,
-		  .count = &o.nheaders, .cb = header_cb,
-		  .help = "an http(s) source: send this header too (an API\nkey; repeatable); like $HF_TOKEN it goes to the\n"
-			  "source's own host only, never to a redirect's, and\nis never stored or shown" },
-		{ .type = OPT_FLAG, .long_name = "insecure", .value = &o.insecure,
-		  .help = "a URL source: do not verify the server's TLS\ncertificate" },
-		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "result as JSON on stdout instead of the path" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &u.quiet, .help = "no progress or summary" },
+		OPT_STRING_(0, "root", &o.root, "DIR",
+			"staging root on local NVMe (default $STAGING_ROOT;\ncreated if its parent exists)"),
+		OPT_STRING_(0, "name", &o.name, "NAME",
+			"name under ROOT (default $MODEL_NAME, else SRC's\ndirectory name; for a Hugging Face cache snapshot,\n"
+			".../models--ORG--NAME/snapshots/REV, it is ORG--NAME;\nits links into the cache's blobs/ are followed)",
+			.flags = OPTF_NONEMPTY),
+		OPT_JOBS_AUTO_('j', "jobs", &jobs, "N", WP_JOBS_MAX,
+			"copy threads: auto (default: from 1 on a local disk,\n8 on a network mount, 16 for a URL, doubled while\n"
+			"the rate grows, up to 64) or 1 to " WP_JOBS_MAX_S),
+		OPT_SIZE_(0, "chunk", &o.chunk, "SIZE", 65536, 1LL << 30, "64K to 1G", "copy unit (default 16M)"),
+		OPT_ENUM_(0, "verify", &verify, "HOW", verifies, "size or xxh3",
+			"size (default: file count and sizes) or xxh3 (hash\nthe source bytes as read and the copy read back\n"
+			"from the device, and compare; an S3 source: each\nobject also against the store's own checksum where\n"
+			"it keeps one -- x-amz-checksum-*, or the MD5 ETag of\na one-part upload)"),
+		OPT_CALLBACK_(0, "include", &o.include, "GLOB", glob_cb,
+			"stage only matching files (relative path or base\nname; repeatable); what is left must be a model\n"
+			"(weights, config, every file its index maps,\nevery part of a split set) unless --kind dir", .count = &o.ninclude),
+		OPT_CALLBACK_(0, "exclude", &o.exclude, "GLOB", glob_cb,
+			"leave matching files out (repeatable)", .count = &o.nexclude),
+		OPT_SIZE_(0, "max-cache", &o.max_cache, "SIZE", 0, 0, "a size such as 200G",
+			"cap on everything staged under ROOT", .flags = OPTF_NONZERO),
+		OPT_FLAG_(0, "replace", &o.replace, "NAME may hold a copy of another source: replace it"),
+		OPT_FLAG_(0, "direct", &o.direct,
+			"O_DIRECT writes: the copy does not fill the page cache\n(the default for a URL source)"),
+		OPT_FLAG_(0, "buffered", &o.buffered,
+			"a URL source: write through the page cache, which\nthen holds the copy (a warm first start, at the\n"
+			"cost of a memory copy and writeback per byte)"),
+		OPT_RATE_(0, "bwlimit", &o.bwlimit, "RATE", 0, 0, "a rate such as 500M",
+			"at most RATE from the source: 500M = 500 MiB/s,\n500MB = 500 MB/s (sizes: K/M/G powers of 1024,\n"
+			"KB/MB/GB powers of 1000)", .flags = OPTF_NONZERO),
+		OPT_FLAG_(0, "follow-symlinks", &o.follow_symlinks,
+			"copy what symlinks leaving SRC point to (refused\notherwise)"),
+		OPT_ENUM_(0, "kind", &kind, "K", kinds, "model or dir",
+			"model (default: a checkpoint, checked to be one) or\ndir: any directory -- a compile or kernel cache\n"
+			"(VLLM_CACHE_ROOT, TORCHINDUCTOR_CACHE_DIR,\nTRITON_CACHE_DIR) -- with every other guarantee; a\n"
+			"cache set (--caches: a subdirectory per variable)\nis detected as dir"),
+		OPT_CALLBACK_(0, "chmod", &o.chmod, "MODES", chmod_cb,
+			"permission bits of the copy, exactly (not masked):\nD755,F644 (directories, files), F640, or "
+			"750\nfor both (rsync's octal form); default: the\nsource's bits masked by the umask (a URL:\n"
+			"0644, directories 0755, masked)"),
+		OPT_FLAG_(0, "keep-src-cache", &o.keep_src_cache, "leave the source's pages in the page cache"),
+		OPT_DURATION_(0, "wait-timeout", &o.wait_timeout_ns, "DUR", "e.g. 10m",
+			"how long to wait for another stager (1h)", .flags = OPTF_NONZERO),
+		OPT_LIST_(0, "files", &o.files, &o.nfiles, "NAME",
+			"a URL source: stage these files (relative to the\nURL; repeatable) instead of finding them"),
+		OPT_DURATION_(0, "stall-timeout", &stall_ns, "DUR", "e.g. 30s",
+			"a URL source: a request that receives nothing for\nDUR is retried (default 30s)", .flags = OPTF_NONZERO),
+		OPT_CALLBACK_(0, "header", &o.headers, "'NAME: VALUE'", header_cb,
+			"an http(s) source: send this header too (an API\nkey; repeatable); like $HF_TOKEN it goes to the\n"
+			"source's own host only, never to a redirect's, and\nis never stored or shown", .count = &o.nheaders),
+		OPT_FLAG_(0, "insecure", &o.insecure, "a URL source: do not verify the server's TLS\ncertificate"),
+		OPT_FLAG_(0, "json", &json, "result as JSON on stdout instead of the path"),
+		OPT_FLAG_('q', "quiet", &u.quiet, "no progress or summary"),
 		OPT_END_(),
 	};
 	int prc = opts_parse(opts, &help, argc, argv, &first);
@@ -271,32 +335,9 @@ int cmd_stage(int argc, char **argv)
 	o.jobs = (int)jobs;
 	o.verify = (enum sc_verify)verify;
 	o.kind_dir = kind == 1;
-	if (argc - optind > 1)
-		return usage_error("too many arguments: one SRC directory");
-	o.src = optind < argc ? argv[optind] : getenv("MODEL_PATH_NET");
-	if (!o.src || !*o.src)
-		return usage_error("missing SRC (or set MODEL_PATH_NET)");
-	int url = sc_remote_kind(o.src) != NULL;
-	if (kind < 0 && !url && cc_is_cache_set(o.src, NULL)) {
-		o.kind_dir = 1;
-		if (!u.quiet)
-			fprintf(stderr, "coldstart: stage: '%s' is a compile/kernel cache set: staged as --kind dir\n", o.src);
-	}
-	if (!o.root || !*o.root)
-		return usage_error("missing --root (or set STAGING_ROOT)");
-	if (o.insecure && !url)
-		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
-	unsigned can = source_for(o.src)->flags;
-	if (o.nfiles && !(can & SOURCE_NAMES))
-		return usage_error("--files goes with an http:// or https:// source");
-	if (o.nheaders && !(can & SOURCE_HEADERS)) {
-		free(o.headers);
-		return usage_error("--header goes with an http:// or https:// source");
-	}
-	if (o.buffered && o.direct)
-		return usage_error("--buffered and --direct: one or the other");
-	if (o.buffered && !url)
-		return usage_error("--buffered goes with a URL source (a directory is copied buffered unless --direct)");
+	int vr = check_args(&o, kind, u.quiet, argc, argv);
+	if (vr)
+		return vr;
 	o.bearer = getenv("HF_TOKEN");
 	o.stall_s = stall_ns ? (long)((stall_ns + 999999999) / 1000000000) : 0;
 	char *base = NULL;
@@ -309,38 +350,7 @@ int cmd_stage(int argc, char **argv)
 		free(base);
 		return r;
 	}
-	cli_catch_signals();
-	cli_signal_deadline(CLI_SIGNAL_DEADLINE_S);   /* the journal survives kill -9 */
-	o.cancel = &cli_signal;
-	progress_init(&u.pg, "staging", u.quiet);
-	o.progress = progress_cb;
-	o.progress_arg = &u.pg;
-	o.notice = on_notice;
-	o.notice_arg = &u;
-	struct sc_result r;
-	struct cs_err err;
-	int rc = sc_stage(&o, &r, &err);
-	progress_done(&u.pg);
-	free(o.include);
-	free(o.exclude);
-	free(o.files);
-	free(o.headers);
-	if (rc) {
-		sc_result_free(&r);
-		free(base);
-		if (err.code == ECANCELED) {
-			error("interrupted; the partial copy is kept: stage again to resume");
-			return cli_signal_exit();
-		}
-		return error("%s", err.msg), EXIT_FAIL;
-	}
-	if (json)
-		print_json(result_json(&o, &r));
-	else
-		printf("%s\n", r.path);
-	if (!u.quiet)
-		say_result(&o, &r);
-	sc_result_free(&r);
+	int rc = run_stage(&o, &u, json);
 	free(base);
-	return 0;
+	return rc;
 }

@@ -118,6 +118,77 @@ static int cb(const struct opt *o, const char *arg)
 	return 0;
 }
 
+/* Field by field: the macro's entry is the hand-written one. */
+static int same_opt(const struct opt *a, const struct opt *b)
+{
+	return a->type == b->type && a->short_name == b->short_name && a->long_name == b->long_name &&
+	       a->argname == b->argname && a->help == b->help && a->value == b->value && a->min == b->min &&
+	       a->max == b->max && a->hint == b->hint && a->choices == b->choices && a->cb == b->cb &&
+	       a->flags == b->flags && a->group == b->group && a->count == b->count && a->seen == b->seen;
+}
+
+static const char *const mch[] = { "x", "y", NULL };
+static const char hname[] = "help", hhint[] = "hint", harg[] = "N";
+
+/* The one-line macros expand to the entries they stand for. */
+static void test_macros(void)
+{
+	int flag, seen;
+	long n;
+	uint64_t u;
+	const char *s;
+	char **list;
+	size_t cnt;
+	const struct opt end[] = { OPT_END_() };
+	const struct opt m[] = {
+		OPT_FLAG_('q', "quiet", &flag, hname),
+		OPT_STRING_(0, "name", &s, harg, hname, .flags = OPTF_NONEMPTY, .seen = &seen),
+		OPT_LIST_(0, "files", &list, &cnt, harg, hname),
+		OPT_INT_('n', "repeat", &n, harg, 1, 10, hhint, hname),
+		OPT_JOBS_('j', "jobs", &n, harg, hname),
+		OPT_JOBS_AUTO_('j', "jobs", &n, harg, 1024, hname),
+		OPT_SIZE_(0, "chunk", &u, harg, 4096, 1LL << 30, hhint, hname, .seen = &seen),
+		OPT_RATE_(0, "bw", &u, harg, 0, 0, hhint, hname, .flags = OPTF_NONZERO),
+		OPT_DURATION_(0, "timeout", &u, harg, hhint, hname),
+		OPT_LATENCY_(0, "latency", &u, harg, hhint, hname),
+		OPT_ENUM_(0, "order", &flag, harg, mch, hhint, hname),
+		OPT_ENUM_STR_(0, "device", &s, harg, mch, hhint, hname),
+		OPT_U64_(0, "seed", &u, harg, hhint, hname),
+		OPT_CALLBACK_(0, "ready", &s, harg, opt_prefetch_cb, hname, .flags = OPTF_OPTIONAL, .count = &cnt),
+		OPT_GROUP_(end),
+	};
+	const struct opt want[] = {
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &flag, .help = hname },
+		{ .type = OPT_STRING, .long_name = "name", .argname = harg, .value = &s, .help = hname,
+		  .flags = OPTF_NONEMPTY, .seen = &seen },
+		{ .type = OPT_LIST, .long_name = "files", .argname = harg, .value = &list, .count = &cnt, .help = hname },
+		{ .type = OPT_INT, .short_name = 'n', .long_name = "repeat", .argname = harg, .value = &n, .min = 1,
+		  .max = 10, .hint = hhint, .help = hname },
+		{ .type = OPT_INT, .short_name = 'j', .long_name = "jobs", .argname = harg, .value = &n, OPT_JOBS_RANGE,
+		  .help = hname },
+		{ OPT_JOBS_AUTO, .max = 1024, .short_name = 'j', .long_name = "jobs", .argname = harg, .value = &n,
+		  .help = hname },
+		{ .type = OPT_SIZE, .long_name = "chunk", .argname = harg, .value = &u, .min = 4096, .max = 1LL << 30,
+		  .hint = hhint, .help = hname, .seen = &seen },
+		{ .type = OPT_RATE, .long_name = "bw", .argname = harg, .value = &u, .hint = hhint, .help = hname,
+		  .flags = OPTF_NONZERO },
+		{ .type = OPT_DURATION, .long_name = "timeout", .argname = harg, .value = &u, .hint = hhint, .help = hname },
+		{ .type = OPT_LATENCY, .long_name = "latency", .argname = harg, .value = &u, .hint = hhint, .help = hname },
+		{ .type = OPT_ENUM, .long_name = "order", .argname = harg, .value = &flag, .choices = mch, .hint = hhint,
+		  .help = hname },
+		{ .type = OPT_ENUM_STR, .long_name = "device", .argname = harg, .value = &s, .choices = mch,
+		  .hint = hhint, .help = hname },
+		{ .type = OPT_U64, .long_name = "seed", .argname = harg, .value = &u, .hint = hhint, .help = hname },
+		{ .type = OPT_CALLBACK, .long_name = "ready", .argname = harg, .value = &s, .cb = opt_prefetch_cb,
+		  .help = hname, .flags = OPTF_OPTIONAL, .count = &cnt },
+		{ .type = OPT_GROUP, .group = end },
+	};
+	static const char *const names[] = { "FLAG", "STRING", "LIST", "INT", "JOBS", "JOBS_AUTO", "SIZE", "RATE",
+					     "DURATION", "LATENCY", "ENUM", "ENUM_STR", "U64", "CALLBACK", "GROUP" };
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		ok(same_opt(&m[i], &want[i]), "OPT_%s_ is its struct opt entry", names[i]);
+}
+
 int main(void)
 {
 	cs_cmdname = "t";
@@ -262,5 +333,6 @@ int main(void)
 	is_int(quiet_call(action, flags, "t", &got), EXIT_USAGE, "no action: a usage error");
 	is_int(quiet_call(action, flags, "t mv", &got), EXIT_USAGE, "an unknown action: a usage error");
 	free(list);
+	test_macros();
 	return done_testing();
 }

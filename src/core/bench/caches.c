@@ -563,3 +563,11 @@ void cc_remove_stale(const struct cc_opts *o)
 	free(root);
 	cc_remove_unlocked(o->dir, "hold", NULL, NULL);
 }
+
+char *cc_default_dir(const char *csv)
+{
+	char *parent = csv ? fs_parent_dir(csv) : xstrdup(".");
+	char *dir = path_join(parent, "coldstart-caches");
+	free(parent);
+	return dir;
+}

@@ -63,6 +63,9 @@ int cc_check_env(const char *list, struct cs_err *err);
  * exists (a path: a directory holding at least one of the variables'
  * subdirectories). EINVAL / ENOENT. */
 int cc_check(const struct cc_opts *o, const enum cc_state *states, size_t n, struct cs_err *err);
+/* The cache directory when none is given: coldstart-caches/ next to the
+ * CSV (csv NULL: the current directory). Malloc'd. */
+char *cc_default_dir(const char *csv);
 
 /* A local directory laid out as a cache set: a subdirectory named after
  * one of the variables of env (NULL: the defaults). Never true of a model. */

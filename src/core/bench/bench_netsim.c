@@ -1,0 +1,145 @@
+#define _GNU_SOURCE
+#include "bench_netsim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/base/fsutil.h"
+#include "core/netsim/netsim.h"
+#include "core/base/schema.h"
+#include "core/base/banned.h"
+
+int bench_want_netsim(const char *net, const char *nvme, const char **profile)
+{
+	if (net && !strncmp(net, "netsim", 6) && (!net[6] || net[6] == ':')) {
+		*profile = net[6] == ':' ? net + 7 : "nfs-10g";
+		return 1;
+	}
+	if (!net && nvme) {
+		/* No network path at hand: simulate one over the NVMe copy. */
+		*profile = "nfs-10g";
+		return 1;
+	}
+	return 0;
+}
+
+/* exe netsim SRC MP --profile P --exit-with PARENT, daemonized: 0 once mounted. */
+static int spawn(const char *exe, const char *src, const char *mp, const char *profile)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY);
+		if (nul >= 0)
+			dup2(nul, 1);
+		/* The daemon unmounts itself if this bench dies without doing it. */
+		char owner[32];
+		snprintf(owner, sizeof(owner), "%ld", (long)getppid());
+		execl(exe, "coldstart", "netsim", src, mp, "--profile", profile, "--exit-with", owner, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	return pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) ? -1 : 0;
+}
+
+int bench_netsim_mount(struct bench_netsim *ns, const char *exe, const char *nvme, const char *profile,
+		       struct cs_err *err)
+{
+	struct stat sb;
+	int file = stat(nvme, &sb) == 0 && S_ISREG(sb.st_mode);
+	char *src = file ? fs_parent_dir(nvme) : xstrdup(nvme);
+	char tmpl[] = "/tmp/coldstart-netsim-XXXXXX";
+	if (!mkdtemp(tmpl)) {
+		free(src);
+		return cs_fail_errno(err, errno, "cannot create a mount point under /tmp");
+	}
+	struct cs_err e;
+	int rc = 0;
+	if (netsim_check(src, tmpl, &e))
+		rc = cs_fail(err, e.code, "cannot simulate the network path: %s", e.msg);
+	else if (spawn(exe, src, tmpl, profile))
+		rc = cs_fail(err, EIO, "cannot mount the simulated network path (netsim %s) on '%s'", profile, tmpl);
+	if (rc) {
+		rmdir(tmpl);
+		free(src);
+		return -1;
+	}
+	ns->mountpoint = xstrdup(tmpl);
+	ns->profile = xstrdup(profile);
+	ns->src = src;
+	ns->model = NULL;
+	if (file) {
+		char *base = fs_basename(nvme);
+		ns->model = path_join(ns->mountpoint, base);
+		free(base);
+	}
+	return 0;
+}
+
+int bench_netsim_unmount(struct bench_netsim *ns, struct cs_err *err)
+{
+	if (!ns->mountpoint)
+		return 0;
+	int rc = -1;
+	/* A server that was just killed may hold files open for a moment. */
+	for (int i = 0; i < 50 && (rc = netsim_unmount(ns->mountpoint, err)) && err->code == EBUSY; i++)
+		usleep(100000);
+	if (!rc)
+		rmdir(ns->mountpoint);
+	free(ns->mountpoint);
+	free(ns->profile);
+	free(ns->src);
+	free(ns->model);
+	ns->mountpoint = ns->profile = ns->src = ns->model = NULL;
+	return rc;
+}
+
+int bench_use_netsim(struct bench *b, const struct bench_netsim *ns, char **note, struct cs_err *err)
+{
+	b->net = ns->model ? ns->model : ns->mountpoint;
+	b->net_pending = 0;
+	b->net_note = *note = xasprintf("net=netsim:%s", ns->profile);
+	b->net_is_nvme = 1;
+	return bench_check_paths(b, err);
+}
+
+int bench_uses_net(const struct bench *b)
+{
+	int uses = 0;
+	for (size_t i = 0; i < b->narms; i++)
+		uses |= !!(b->arms[i].mode->flags & MODE_READS_NET);
+	return uses;
+}
+
+void bench_summarize(const struct bench *b, struct bench_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->med_nvme = s->med_net = -1;
+	s->n = b->narms;
+	for (size_t i = 0; i < b->narms; i++) {
+		const struct bench_arm *a = &b->arms[i];
+		struct bench_summary_arm *r = &s->arms[i];
+		r->arm = a;
+		if (!a->n)
+			continue;
+		r->basis = bench_arm_stats(a, 0, &r->st, &r->left);
+		/* The storage ratio within one cache state: the first given. */
+		if (a->caches != b->arms[0].caches)
+			continue;
+		if (!strcmp(a->mode->name, MODE_NVME))
+			s->med_nvme = r->st.median;
+		if (!strcmp(a->mode->name, MODE_NET))
+			s->med_net = r->st.median;
+		if (a->mode->flags & MODE_STAGES) {
+			size_t left;
+			r->staged = 1;
+			bench_arm_stats(a, 1, &r->total, &left);
+		}
+	}
+}

@@ -1,0 +1,69 @@
+#ifndef CS_BENCH_NETSIM_H
+#define CS_BENCH_NETSIM_H
+/*
+ * bench_netsim: the parts of a bench around its runs -- the simulated
+ * network path it mounts for itself, and the summary of its modes.
+ *
+ * The simulated path is this program's own `netsim` command (exe, e.g.
+ * "/proc/self/exe") mounted over the NVMe copy on a fresh
+ * /tmp/coldstart-netsim-XXXXXX: it daemonizes (its stdout to /dev/null)
+ * and watches the bench's process (--exit-with), so a bench killed
+ * without unmounting leaves no mount behind. Mount it before the first
+ * server starts: the daemon must not become a descendant of a child
+ * subreaper.
+ *
+ * Nothing prints; errors are -1 with err filled. Not thread-safe (it
+ * forks).
+ */
+#include <stddef.h>
+
+#include "bench.h"
+#include "core/report/report.h"
+
+/* --net netsim[:PROFILE], or no net path at all beside an NVMe one (then
+ * netsim over the NVMe copy): 1 with *profile (default nfs-10g) set, else 0. */
+int bench_want_netsim(const char *net, const char *nvme, const char **profile);
+
+struct bench_netsim {
+	char *mountpoint;
+	char *profile;
+	char *src;         /* the directory simulated */
+	char *model;       /* the model's path under the mount point (a one-file model), else NULL */
+};
+
+/* Mount netsim PROFILE over nvme (a directory, or the directory a
+ * one-file model lies in). */
+int bench_netsim_mount(struct bench_netsim *ns, const char *exe, const char *nvme, const char *profile,
+		       struct cs_err *err);
+/* Unmount (retried for a moment while a killed server's files are still
+ * open), remove the mount point, free ns (also when unmounting failed:
+ * -1, err says why). Nothing mounted: 0. */
+int bench_netsim_unmount(struct bench_netsim *ns, struct cs_err *err);
+
+/* After bench_netsim_mount: the bench's net is the simulated path (the
+ * same files as nvme), noted "net=netsim:PROFILE" (*note, the caller
+ * frees it after b), checked as bench_check_paths does. */
+int bench_use_netsim(struct bench *b, const struct bench_netsim *ns, char **note, struct cs_err *err);
+/* 1 when some arm's mode reads the net path. */
+int bench_uses_net(const struct bench *b);
+
+/* The summary bench prints: per arm its statistics on the report's basis,
+ * the staged totals and the net / nvme ratio of the first cache state. */
+struct bench_summary_arm {
+	const struct bench_arm *arm;
+	struct rp_stats st;           /* n 0: no runs */
+	int basis;                    /* bench_arm_stats' class */
+	size_t left;                  /* runs of the other classes left out */
+	int staged;                   /* a staging mode of the first cache state: total set */
+	struct rp_stats total;        /* copy + load */
+};
+
+struct bench_summary {
+	size_t n;
+	struct bench_summary_arm arms[BENCH_MAX_ARMS];
+	double med_nvme, med_net;     /* the first cache state's medians; -1: none */
+};
+
+void bench_summarize(const struct bench *b, struct bench_summary *s);
+
+#endif
