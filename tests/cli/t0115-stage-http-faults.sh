@@ -222,4 +222,19 @@ check "... the server did trickle" [ "$(reqs s$n 'r["status"]=="trickle"')" = 1 
 stop_faultserve s$n
 
 no_leftovers "no process left" 3
+# --- an object replaced while a response is sent: the old headers, the new bytes ---
+
+fresh
+check "a server whose shards are replaced while it sends them (version 1's validators on version 2's bytes)" \
+	start_faultserve s$n 127.0.0.1:$FP --root www --v2 www2 --match '^/m/model-' --after 3 --mid-headers
+expect_rc 0 "stage: asked again once fetched, the shards changed: fetched again" \
+	"$COLDSTART" stage "$U/m/" --root "$R" --name mid --chunk 1M
+check "... the server did answer with version 1's headers over version 2's bytes" \
+	[ "$(reqs s$n 'r.get("mid") is True and r["status"]==206')" -gt 0 ]
+check "... the copy is one version, whole" same www2/m "$R/mid"
+contains "... and says why" "$err" "changed on the server"
+contains "... once it was fetched" "$err" "after it was fetched"
+expect_rc 0 "the published copy verifies" "$COLDSTART" cache verify --root "$R" mid
+stop_faultserve s$n
+
 done_testing

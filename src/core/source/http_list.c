@@ -403,7 +403,7 @@ int hs_stat(const struct hs_opts *o, struct source_file *f, struct cs_err *err)
 			 (unsigned long long)f->size);
 	if (why[0] || hsi_identity_differs(f, r.etag, r.mtime_ns, why, sizeof(why))) {
 		char *shown = hs_redact(f->url);
-		rc = cs_fail(err, ESTALE, "'%s' changed on the server while it was being listed (%s)", shown, why);
+		rc = cs_fail(err, ESTALE, "'%s' changed on the server (%s)", shown, why);
 		free(shown);
 		return rc;
 	}

@@ -164,8 +164,32 @@ int sci_copy_missing(const struct sc_opts *o, struct splan *p, const char *part,
 /* The source must not have changed under the copy. */
 int sci_source_unchanged(const struct splan *p, struct cs_err *err)
 {
-	if (p->remote)
-		return 0;   /* every response was checked against the listing (httpsrc.h) */
+	if (p->remote) {
+		/* Every response was checked against the listing (httpsrc.h),
+		 * but a server that changes an object while it sends it keeps
+		 * the old version's headers on the new bytes: only asking again
+		 * afterwards tells. ESTALE: the stage fetches that file again. */
+		int checksums = p->source->o.checksums;
+		p->source->o.checksums = 0;   /* the listing has them: not asked for again (no reader runs now) */
+		for (size_t i = 0; i < p->nremote; i++) {
+			struct source_file f = p->remote[i];
+			f.checksum = NULL;
+			int rc = p->source->ops->stat(p->source, &f, err);
+			free(f.checksum);
+			if (rc)
+				p->source->o.checksums = checksums;
+			if (rc) {
+				if (err->code == ESTALE) {
+					char *m = xstrdup(err->msg);
+					cs_fail(err, ESTALE, "%s after it was fetched", m);
+					free(m);
+				}
+				return -1;
+			}
+		}
+		p->source->o.checksums = checksums;
+		return 0;
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		const struct sfile *f = &p->f[i];
 		struct source_file sf = { f->rel, f->abs, f->size, NULL, f->mtime_ns, NULL };
