@@ -570,6 +570,18 @@ int sc_published_ok(const char *root, const char *name)
 	return ok;
 }
 
+int sc_use_checked(const char *model_path, sc_notice_fn notice, void *arg, int *fd, struct cs_err *err)
+{
+	*fd = sc_use(model_path, err);
+	if (*fd != -2)
+		return 0;
+	*fd = -1;
+	if (err->code == EBADMSG)
+		return -1;
+	cs_say(notice, arg, "%s", err->msg);
+	return 0;
+}
+
 void sc_release(int fd)
 {
 	if (fd >= 0)
