@@ -177,6 +177,8 @@ struct sc_entry {
 /* Published models (least recently used first), then partial copies. */
 int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *err);
 void sc_entries_free(struct sc_entry *e, size_t n);
+/* ls's word for an entry: partial, damaged, corrupt, changed or staged. */
+const char *sc_entry_state(const struct sc_entry *e);
 
 struct sc_verify_report {
 	int ok;

@@ -92,6 +92,12 @@ int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *e
 	return 0;
 }
 
+const char *sc_entry_state(const struct sc_entry *e)
+{
+	return e->partial ? "partial" : e->damaged ? "damaged" : e->problem ? "corrupt" : e->changed ? "changed"
+											      : "staged";
+}
+
 void sc_entries_free(struct sc_entry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
