@@ -115,7 +115,7 @@ static void check_ready(struct sv *s)
 	s->ready = 1;
 	struct sv_ready r = { .ready_s = (double)(now_ns() - s->p.exec_ns) / 1e9, .pid = s->p.pid };
 	write_ready_file(s, r.ready_s);
-	r.prefetch = !s->pf.started ? 0 : s->pf.done_ns ? 1 : 2;
+	r.prefetch = !s->pf.started ? 0 : __atomic_load_n(&s->pf.done_ns, __ATOMIC_ACQUIRE) ? 1 : 2;
 	pthread_mutex_lock(&s->rl.mu);
 	r.phases = s->rl.ph;
 	pthread_mutex_unlock(&s->rl.mu);
