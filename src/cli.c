@@ -61,6 +61,12 @@ void warning(const char *fmt, ...)
 	va_end(ap);
 }
 
+void warning_cb(const char *msg, void *arg)
+{
+	(void)arg;
+	warning("%s", msg);
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;

@@ -21,6 +21,9 @@ int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A cs_msg_fn for the engine's notices of what went wrong without failing:
+ * each msg through warning() (arg unused). */
+void warning_cb(const char *msg, void *arg);
 
 /* Once, before a command runs: the engine's out-of-memory path reports and
  * exits through die(). */

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../cli.h"
 #include "../opts.h"
@@ -59,29 +58,6 @@ static const struct opts_help help = {
 	"  coldstart cache serve --root /mnt/nvme0/staged --listen 10.0.0.5:8090\n",
 };
 
-static char *ago(char *buf, size_t len, int64_t t)
-{
-	int64_t d = (int64_t)time(NULL) - t;
-	if (d < 0)
-		d = 0;
-	if (d < 120)
-		snprintf(buf, len, "%llds ago", (long long)d);
-	else if (d < 7200)
-		snprintf(buf, len, "%lldm ago", (long long)(d / 60));
-	else if (d < 172800)
-		snprintf(buf, len, "%lldh ago", (long long)(d / 3600));
-	else
-		snprintf(buf, len, "%lldd ago", (long long)(d / 86400));
-	return buf;
-}
-
-/* ls's word for an entry's state. */
-static const char *state_name(const struct sc_entry *e)
-{
-	return e->partial ? "partial" : e->damaged ? "damaged" : e->problem ? "corrupt" : e->changed ? "changed"
-											      : "staged";
-}
-
 static int cache_ls(const char *root, int json)
 {
 	struct sc_entry *e;
@@ -94,7 +70,7 @@ static int cache_ls(const char *root, int json)
 		for (size_t i = 0; i < n; i++) {
 			json_t *o = json_object();
 			json_object_set_new(o, "name", json_string(e[i].name));
-			json_object_set_new(o, "state", json_string(state_name(&e[i])));
+			json_object_set_new(o, "state", json_string(sc_entry_state(&e[i])));
 			if (e[i].problem)
 				json_object_set_new(o, "problem", json_string(e[i].problem));
 			json_object_set_new(o, "source", e[i].source ? json_string(e[i].source) : json_null());
@@ -131,7 +107,7 @@ static int cache_ls(const char *root, int json)
 				 : *bad ? "" : "ok");
 		}
 		printf("%-32s %10s %6zu %-5s %-10s %-20s %s\n", e[i].name, fmt_bytes(a, sizeof(a), e[i].bytes), e[i].files,
-		       e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size", e[i].partial ? "-" : ago(b, sizeof(b), e[i].last_used),
+		       e[i].verify == SC_VERIFY_XXH3 ? "xxh3" : "size", e[i].partial ? "-" : fmt_ago(b, sizeof(b), e[i].last_used),
 		       st, e[i].source ? e[i].source : "?");
 		total += e[i].bytes;
 	}
@@ -250,9 +226,8 @@ int cmd_cache(int argc, char **argv)
 	const char *root = getenv("STAGING_ROOT");
 	uint64_t max_cache = 0;
 	long jobs = WP_JOBS_DEFAULT;
-	int json = 0, repair = 0, quiet = 0, serve_seen = 0;
-	struct serve_opts so = { .max_connections = SERVE_MAX_CONNECTIONS, .max_per_client = SERVE_MAX_PER_CLIENT,
-				 .request_timeout_ns = SERVE_REQUEST_TIMEOUT_NS, .idle_timeout_ns = SERVE_IDLE_TIMEOUT_NS };
+	int json = 0, repair = 0;
+	struct serve_cfg sc = SERVE_CFG_INIT;
 	const struct opt opts[] = {
 		{ .type = OPT_STRING, .long_name = "root", .argname = "DIR", .value = &root,
 		  .help = "staging root (default $STAGING_ROOT)" },
@@ -263,20 +238,7 @@ int cmd_cache(int argc, char **argv)
 		{ .type = OPT_FLAG, .long_name = "repair", .value = &repair,
 		  .help = "verify: re-stage what failed from its recorded source" },
 		{ .type = OPT_FLAG, .long_name = "json", .value = &json, .help = "ls: JSON on stdout" },
-		{ .type = OPT_STRING, .long_name = "listen", .argname = "ADDR:PORT", .value = &so.listen_on,
-		  .seen = &serve_seen, .help = "serve: where (default 127.0.0.1, a free port)" },
-		{ .type = OPT_INT, .long_name = "max-connections", .argname = "N", .value = &so.max_connections,
-		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &serve_seen,
-		  .help = "serve: connections at once, in all (default 256);\nmore are closed at once" },
-		{ .type = OPT_INT, .long_name = "max-per-client", .argname = "N", .value = &so.max_per_client,
-		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &serve_seen,
-		  .help = "serve: connections at once from one address\n(default 64, what one stage opens at most)" },
-		{ .type = OPT_DURATION, .long_name = "request-timeout", .argname = "DUR", .value = &so.request_timeout_ns,
-		  .flags = OPTF_NONZERO, .hint = "e.g. 10s", .seen = &serve_seen,
-		  .help = "serve: a request's headers must be in within DUR of\nthe connection waiting for one, however "
-			  "they\ntrickle (default 10s); then it is closed" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &quiet,
-		  .help = "serve: no line per request" },
+		{ .type = OPT_GROUP, .group = serve_options(&sc) },
 		OPT_END_(),
 	};
 	static const char *const actions[] = { "ls", "verify", "rm", "gc", "serve", NULL };
@@ -287,7 +249,7 @@ int cmd_cache(int argc, char **argv)
 	if (!root || !*root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	int nargs = argc - optind;
-	if ((serve_seen || quiet) && strcmp(action, "serve"))
+	if ((sc.seen || sc.quiet) && strcmp(action, "serve"))
 		return usage_error("--listen, --max-connections, --max-per-client, --request-timeout and --quiet go "
 				   "with serve");
 	if (!strcmp(action, "ls")) {
@@ -300,11 +262,9 @@ int cmd_cache(int argc, char **argv)
 	if (!strcmp(action, "serve")) {
 		if (nargs)
 			return usage_error("serve takes no NAME");
-		if (so.max_per_client > so.max_connections)
-			so.max_per_client = so.max_connections;
-		so.root = root;
-		so.quiet = quiet;
-		return cache_serve(&so);
+		if (sc.ps.max_per_client > sc.ps.max_connections)
+			sc.ps.max_per_client = sc.ps.max_connections;
+		return cache_serve(&sc, root);
 	}
 	if (max_cache && strcmp(action, "gc"))
 		return usage_error("--max-cache goes with gc");

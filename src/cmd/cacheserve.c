@@ -1,472 +1,93 @@
 /* coldstart cache serve: a read-only HTTP view of a root's published models, for peers to stage from. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
-#include <microhttpd.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 #include <arpa/inet.h>
-#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "../cli.h"
-#include "core/base/fsutil.h"
-#include "core/source/httpsrc.h"
-#include "core/stage/stagecache.h"
+#include "../opts.h"
 #include "core/base/util.h"
-#include "cmds.h"
 #include "cacheserve.h"
 #include "core/base/banned.h"
 
-/*
- * One connection, from accept to close, for the request deadline: from
- * the moment it waits for a request (accepted, or the last one answered)
- * the headers must be complete within request_timeout, however slowly they
- * trickle in (microhttpd's own timeout counts idle time only, which a byte
- * a second resets). Past it, the watchdog shuts the socket down and
- * microhttpd closes the connection. Guarded by server.mu; microhttpd tells
- * us of the close before it closes the descriptor, so a descriptor listed
- * here is still this connection's.
- */
-struct conn {
-	int fd;
-	struct sockaddr_in peer;
-	uint64_t since_ns;             /* waiting for a request since */
-	int in_request;                /* its headers are in: the handler has it */
-	struct conn *prev, *next;
-};
-
-struct server {
-	const char *root;
-	int quiet;
-	uint64_t request_timeout_ns;
-	struct sc_memo *memo;
-	pthread_mutex_t mu;            /* conns, stop, cut */
-	pthread_cond_t wake;
-	struct conn *conns;
-	int stop;
-	uint64_t cut;                  /* connections the deadline ended */
-	uint64_t log_last_ns, log_dropped;
-};
-
-static enum MHD_Result answer(struct MHD_Connection *c, unsigned code, const char *type, char *body)
+const struct opt *serve_options(struct serve_cfg *c)
 {
-	char *why = code >= 400 ? hs_reason(body, strlen(body), type) : NULL;   /* one line, printable */
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	if (type)
-		MHD_add_response_header(r, "Content-Type", type);
-	if (why)   /* a HEAD carries no body: its reason goes in a header too */
-		MHD_add_response_header(r, HS_REASON_HEADER, why);
-	free(why);
-	enum MHD_Result ret = MHD_queue_response(c, code, r);
-	MHD_destroy_response(r);
-	return ret;
+	static struct opt t[6];
+	const struct opt table[] = {
+		{ .type = OPT_STRING, .long_name = "listen", .argname = "ADDR:PORT", .value = &c->listen_on,
+		  .seen = &c->seen, .help = "serve: where (default 127.0.0.1, a free port)" },
+		{ .type = OPT_INT, .long_name = "max-connections", .argname = "N", .value = &c->ps.max_connections,
+		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &c->seen,
+		  .help = "serve: connections at once, in all (default 256);\nmore are closed at once" },
+		{ .type = OPT_INT, .long_name = "max-per-client", .argname = "N", .value = &c->ps.max_per_client,
+		  .min = 1, .max = 4096, .hint = "1 to 4096", .seen = &c->seen,
+		  .help = "serve: connections at once from one address\n(default 64, what one stage opens at most)" },
+		{ .type = OPT_DURATION, .long_name = "request-timeout", .argname = "DUR", .value = &c->ps.request_timeout_ns,
+		  .flags = OPTF_NONZERO, .hint = "e.g. 10s", .seen = &c->seen,
+		  .help = "serve: a request's headers must be in within DUR of\nthe connection waiting for one, however "
+			  "they\ntrickle (default 10s); then it is closed" },
+		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c->quiet,
+		  .help = "serve: no line per request" },
+		OPT_END_(),
+	};
+	memcpy(t, table, sizeof(table));
+	return t;
 }
 
-static enum MHD_Result not_found(struct MHD_Connection *c, const char *what)
+static void on_log(const char *msg, void *arg)
 {
-	return answer(c, MHD_HTTP_NOT_FOUND, "text/plain", xasprintf("not served here: %s\n", what));
+	(void)arg;
+	fprintf(stderr, "coldstart: cache serve: %s\n", msg);
 }
 
-/* A core error as an answer: ENOENT 404, EBADMSG (a damaged copy, now
- * marked) 409 -- not 5xx, which a peer would retry -- else 500. */
-static enum MHD_Result failed(struct MHD_Connection *c, const char *what, const struct cs_err *e)
+/* --listen: ADDRESS:PORT, or PORT on 127.0.0.1; 0 or the usage error's status. */
+static int parse_listen(struct serve_cfg *c)
 {
-	if (e->code == ENOENT)
-		return not_found(c, what);
-	return answer(c, e->code == EBADMSG ? MHD_HTTP_CONFLICT : MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
-		      xasprintf("%s\n", e->msg));
-}
-
-/* GET /: the published models. */
-static enum MHD_Result list_models(struct MHD_Connection *c, const struct server *s)
-{
-	struct sc_entry *e;
-	size_t n;
-	struct cs_err err;
-	if (sc_list(s->root, &e, &n, &err))
-		return answer(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", xasprintf("%s\n", err.msg));
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
-		if (!e[i].partial && !e[i].problem)
-			json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I}", "name", e[i].name, "type", "directory",
-							   "files", (json_int_t)e[i].files, "size", (json_int_t)e[i].bytes));
-	sc_entries_free(e, n);
-	char *body = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return answer(c, MHD_HTTP_OK, "application/json", body);
-}
-
-/* GET /NAME/: the files of the model's manifest (each checked), as nginx's
- * JSON autoindex lists a directory (names relative to it), which
- * `coldstart stage` reads. */
-static enum MHD_Result list_files(struct MHD_Connection *c, const struct server *s, const char *name)
-{
-	struct sc_served_file *f;
-	size_t n;
-	struct cs_err err;
-	if (sc_serve_list(s->root, name, &f, &n, &err))
-		return failed(c, name, &err);
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:I}", "name", f[i].rel, "type", "file", "size",
-						   (json_int_t)f[i].size));
-	sc_served_files_free(f, n);
-	char *body = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return answer(c, MHD_HTTP_OK, "application/json", body);
-}
-
-/* "bytes=A-B", "bytes=A-", "bytes=-N" against size: 1 with [*off, *off+*len),
- * 0 when absent, -1 when unsatisfiable or not understood. */
-static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	if (!h)
-		return 0;
-	if (strncmp(h, "bytes=", 6))
-		return -1;
-	/* Digits only on each side of the one '-' (no sign, no blank, no
-	 * second range): "%llu" would read "1--5" as 1 to 2^64 - 5. */
-	const char *p = h + 6, *dash = strchr(p, '-');
-	if (!dash || strchr(dash + 1, '-') || strspn(p, "0123456789") != (size_t)(dash - p) ||
-	    strspn(dash + 1, "0123456789") != strlen(dash + 1) || (dash == p && !dash[1]))
-		return -1;
-	char first[24], last[24];
-	size_t nf = (size_t)(dash - p), nl = strlen(dash + 1);
-	if (nf >= sizeof(first) || nl >= sizeof(last))
-		return -1;
-	memcpy(first, p, nf);
-	first[nf] = '\0';
-	memcpy(last, dash + 1, nl + 1);
-	uint64_t a = 0, b = 0;
-	if ((nf && parse_u64(first, &a)) || (nl && parse_u64(last, &b)))
-		return -1;
-	if (!nf) { /* bytes=-N: the last N bytes */
-		if (!b || !size)
-			return -1;
-		a = b >= size ? 0 : size - b;
-		b = size - 1;
-	} else {
-		if (a >= size || (nl && a > b))
-			return -1;
-		if (!nl || b >= size)
-			b = size - 1;
-	}
-	*off = a;
-	*len = b - a + 1;
-	return 1;
-}
-
-static enum MHD_Result send_file(struct MHD_Connection *c, const struct server *s, const char *name, const char *rel)
-{
-	if (!hs_safe_rel(rel))
-		return not_found(c, rel);
-	struct sc_served sv;
-	struct cs_err err;
-	if (sc_serve_open(s->memo, s->root, name, rel, &sv, &err))
-		return failed(c, rel, &err);
-	char etag[64], lm[64];
-	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sv.size, (unsigned long long)sv.mtime_ns);
-	time_t secs = (time_t)(sv.mtime_ns / 1000000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	const char *im = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match");
-	if (im && strcmp(im, "*") && strcmp(im, etag)) {
-		close(sv.fd);
-		return answer(c, MHD_HTTP_PRECONDITION_FAILED, "text/plain", xasprintf("%s has changed\n", rel));
-	}
-	uint64_t off = 0, len = sv.size;
-	int ranged = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), sv.size, &off, &len);
-	if (ranged < 0) {
-		close(sv.fd);
-		struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-		char cr[64];
-		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)sv.size);
-		MHD_add_response_header(r, "Content-Range", cr);
-		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
-		MHD_destroy_response(r);
-		return ret;
-	}
-	/* The file checked, open: an eviction meanwhile cannot take the bytes
-	 * away. (For HEAD, microhttpd sends the headers and the length alone.) */
-	struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, sv.fd, (int64_t)off);
-	if (!r) {
-		close(sv.fd);
-		return answer(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", xstrdup("cannot respond\n"));
-	}
-	MHD_add_response_header(r, "ETag", etag);
-	MHD_add_response_header(r, "Last-Modified", lm);
-	MHD_add_response_header(r, "Accept-Ranges", "bytes");
-	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
-	if (ranged) {
-		char cr[96];
-		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)off, (unsigned long long)(off + len - 1),
-			 (unsigned long long)sv.size);
-		MHD_add_response_header(r, "Content-Range", cr);
-	}
-	enum MHD_Result ret = MHD_queue_response(c, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static struct conn *conn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
-}
-
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-			       const char *version, const char *data, size_t *size, void **state)
-{
-	(void)version;
-	(void)data;
-	(void)size;
-	struct server *s = cls;
-	if (!*state) {   /* the headers are in: the deadline is met */
-		static int seen;
-		*state = &seen;
-		struct conn *k = conn_of(c);
-		pthread_mutex_lock(&s->mu);
-		if (k)
-			k->in_request = 1;
-		pthread_mutex_unlock(&s->mu);
-	}
-	int head = !strcmp(method, "HEAD");
-	if (!head && strcmp(method, "GET"))
-		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", xstrdup("read-only: GET and HEAD\n"));
-	if (!strcmp(url, "/"))
-		return list_models(c, s);
-	const char *p = url + 1;
-	const char *slash = strchr(p, '/');
-	char *name = slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(p);
-	enum MHD_Result ret;
-	if (!sc_published_ok(s->root, name))
-		ret = not_found(c, name);   /* unknown, partial, corrupt: nothing partial is ever served */
-	else if (!slash || !slash[1])
-		ret = list_files(c, s, name);
-	else
-		ret = send_file(c, s, name, slash + 1);
-	if (!s->quiet)
-		fprintf(stderr, "coldstart: cache serve: %s %s\n", method, url);
-	free(name);
-	return ret;
-}
-
-/* A request answered: the connection waits for the next one from now. */
-static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
-{
-	(void)state;
-	(void)toe;
-	struct server *s = cls;
-	struct conn *k = conn_of(c);
-	pthread_mutex_lock(&s->mu);
-	if (k) {
-		k->in_request = 0;
-		k->since_ns = now_ns();
-	}
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-			  enum MHD_ConnectionNotificationCode code)
-{
-	struct server *s = cls;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		struct conn *k = xcalloc(1, sizeof(*k));
-		k->fd = fi ? fi->connect_fd : -1;
-		if (ai && ai->client_addr && ai->client_addr->sa_family == AF_INET)
-			memcpy(&k->peer, ai->client_addr, sizeof(k->peer));
-		k->since_ns = now_ns();
-		pthread_mutex_lock(&s->mu);
-		k->next = s->conns;
-		if (s->conns)
-			s->conns->prev = k;
-		s->conns = k;
-		pthread_mutex_unlock(&s->mu);
-		*socket_context = k;
-	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-		struct conn *k = *socket_context;
-		pthread_mutex_lock(&s->mu);
-		if (k->prev)
-			k->prev->next = k->next;
-		else
-			s->conns = k->next;
-		if (k->next)
-			k->next->prev = k->prev;
-		pthread_mutex_unlock(&s->mu);
-		free(k);
-		*socket_context = NULL;
-	}
-}
-
-/* Still the connection recorded: the same peer address and port. */
-static int same_peer(const struct conn *k)
-{
-	struct sockaddr_in a;
-	socklen_t l = sizeof(a);
-	return k->fd >= 0 && getpeername(k->fd, (struct sockaddr *)&a, &l) == 0 && a.sin_family == AF_INET &&
-	       a.sin_port == k->peer.sin_port && a.sin_addr.s_addr == k->peer.sin_addr.s_addr;
-}
-
-/* Every 100 ms: the connections past their request deadline are shut
- * down (microhttpd then sees the end of the stream and closes them). */
-static void *watchdog(void *arg)
-{
-	struct server *s = arg;
-	pthread_mutex_lock(&s->mu);
-	while (!s->stop) {
-		uint64_t t = now_ns();
-		for (struct conn *k = s->conns; k; k = k->next)
-			if (!k->in_request && t - k->since_ns > s->request_timeout_ns && same_peer(k)) {
-				shutdown(k->fd, SHUT_RDWR);
-				k->in_request = 1;   /* once */
-				s->cut++;
-			}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-/* microhttpd's messages (a connection refused at a cap, ...), at most one
- * a second: a flood of refusals must not flood the log. */
-static void on_log(void *cls, const char *fmt, va_list ap)
-{
-	struct server *s = cls;
-	pthread_mutex_lock(&s->mu);
-	uint64_t t = now_ns();
-	int say = t - s->log_last_ns >= 1000000000ull;
-	uint64_t dropped = s->log_dropped;
-	if (say) {
-		s->log_last_ns = t;
-		s->log_dropped = 0;
-	} else {
-		s->log_dropped++;
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (!say || s->quiet)
-		return;
-	char msg[512], more[64] = "";
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	size_t l = strlen(msg);
-	while (l && (msg[l - 1] == '\n' || msg[l - 1] == '.'))
-		msg[--l] = 0;
-	if (l && msg[0] >= 'A' && msg[0] <= 'Z')
-		msg[0] = (char)(msg[0] - 'A' + 'a');
-	if (dropped)
-		snprintf(more, sizeof(more), " (and %llu more messages)", (unsigned long long)dropped);
-	fprintf(stderr, "coldstart: cache serve: %s%s\n", msg, more);
-}
-
-static int listen_socket(const char *listen_on, struct sockaddr_in *sa, char *host, size_t hlen, int *fd_out)
-{
+	const char *l = c->listen_on, *colon = l ? strrchr(l, ':') : NULL;
 	long port = 0;
-	const char *colon = listen_on ? strrchr(listen_on, ':') : NULL;
-	snprintf(host, hlen, "127.0.0.1");
-	if (listen_on && colon) {
-		snprintf(host, hlen, "%.*s", (int)(colon - listen_on), listen_on);
+	snprintf(c->host, sizeof(c->host), "127.0.0.1");
+	if (l && colon) {
+		snprintf(c->host, sizeof(c->host), "%.*s", (int)(colon - l), l);
 		if (parse_int_range(colon + 1, 0, 65535, &port))
-			return usage_error("invalid --listen '%s' (ADDRESS:PORT, e.g. 127.0.0.1:8090)", listen_on);
-	} else if (listen_on && parse_int_range(listen_on, 0, 65535, &port)) {
-		return usage_error("invalid --listen '%s' (ADDRESS:PORT, or PORT on 127.0.0.1)", listen_on);
+			return usage_error("invalid --listen '%s' (ADDRESS:PORT, e.g. 127.0.0.1:8090)", l);
+	} else if (l && parse_int_range(l, 0, 65535, &port)) {
+		return usage_error("invalid --listen '%s' (ADDRESS:PORT, or PORT on 127.0.0.1)", l);
 	}
-	*sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return usage_error("invalid --listen address '%s' (an IPv4 address)", host);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return error("cannot listen on %s:%ld: %s", host, port, strerror(e));
-	}
-	socklen_t sl = sizeof(*sa);
-	getsockname(fd, (struct sockaddr *)sa, &sl);
-	*fd_out = fd;
+	struct in_addr a;
+	if (inet_pton(AF_INET, c->host, &a) != 1)
+		return usage_error("invalid --listen address '%s' (an IPv4 address)", c->host);
+	c->ps.host = c->host;
+	c->ps.port = (int)port;
 	return 0;
 }
 
-int cache_serve(const struct serve_opts *o)
+int cache_serve(struct serve_cfg *c, const char *root)
 {
-	struct stat sb;
-	char host[64];
-	struct sockaddr_in sa;
-	int fd = -1;
-	int rc = listen_socket(o->listen_on, &sa, host, sizeof(host), &fd);
+	int rc = parse_listen(c);
 	if (rc)
 		return rc;
-	if (stat(o->root, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		close(fd);
-		return error("'%s' is not a staging root (no such directory)", o->root);
-	}
-	struct server s = { .root = o->root, .quiet = o->quiet, .request_timeout_ns = o->request_timeout_ns,
-			    .memo = sc_memo_new() };
-	pthread_mutex_init(&s.mu, NULL);
-	pthread_cond_init(&s.wake, NULL);
-	pthread_t wt;
-	int have_wt = pthread_create(&wt, NULL, watchdog, &s) == 0;
-	/* A thread per connection, each polling its one socket (poll, not
-	 * select: no descriptor number is too high). */
-	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0,
-		NULL, NULL, handler, &s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_client,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((o->idle_timeout_ns + 999999999) / 1000000000),
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_log, &s, MHD_OPTION_END);
-	if (!d) {
-		close(fd);
-		rc = error("cannot start the HTTP server on %s:%d", host, (int)ntohs(sa.sin_port));
-	} else {
-		/* The address, on stdout, for scripts: stage http://ADDRESS/NAME/ */
-		printf("http://%s:%d/\n", host, (int)ntohs(sa.sin_port));
-		fflush(stdout);
-		if (!o->quiet)
-			fprintf(stderr, "coldstart: cache serve: the published models of '%s' on http://%s:%d/ (read-only; "
-				"at most %ld connections, %ld per client; Ctrl-C stops)\n", o->root, host,
-				(int)ntohs(sa.sin_port), o->max_connections, o->max_per_client);
-		cli_catch_signals();
-		while (!cli_signal)
-			pause();
-		MHD_stop_daemon(d);
-	}
-	pthread_mutex_lock(&s.mu);
-	s.stop = 1;
-	pthread_cond_signal(&s.wake);
-	pthread_mutex_unlock(&s.mu);
-	if (have_wt)
-		pthread_join(wt, NULL);
-	if (d && !o->quiet)
+	c->ps.root = root;
+	c->ps.log = c->quiet ? NULL : on_log;
+	struct cs_err err;
+	struct ps_server *s = ps_start(&c->ps, &err);
+	if (!s)
+		return error("%s", err.msg);
+	int port = ps_port(s);
+	/* The address, on stdout, for scripts: stage http://ADDRESS/NAME/ */
+	printf("http://%s:%d/\n", c->host, port);
+	fflush(stdout);
+	if (!c->quiet)
+		fprintf(stderr, "coldstart: cache serve: the published models of '%s' on http://%s:%d/ (read-only; "
+			"at most %ld connections, %ld per client; Ctrl-C stops)\n", root, c->host, port,
+			c->ps.max_connections, c->ps.max_per_client);
+	cli_catch_signals();
+	while (!cli_signal)
+		pause();
+	uint64_t cut = ps_stop(s);
+	if (!c->quiet)
 		fprintf(stderr, "coldstart: cache serve: stopped (%s; %llu connection%s ended at the request deadline)\n",
-			strsignal((int)cli_signal), (unsigned long long)s.cut, s.cut == 1 ? "" : "s");
-	while (s.conns) {
-		struct conn *k = s.conns;
-		s.conns = k->next;
-		free(k);
-	}
-	sc_memo_free(s.memo);
-	pthread_cond_destroy(&s.wake);
-	pthread_mutex_destroy(&s.mu);
-	return rc;   /* asked to stop: a clean exit */
+			strsignal((int)cli_signal), (unsigned long long)cut, cut == 1 ? "" : "s");
+	return 0;   /* asked to stop: a clean exit */
 }

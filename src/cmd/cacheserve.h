@@ -1,32 +1,27 @@
 #ifndef CS_CACHESERVE_H
 #define CS_CACHESERVE_H
-#include <stdint.h>
+#include "core/stage/peerserve.h"
 
-/* cache serve's settings (cache --help says what each is for). */
-struct serve_opts {
-	const char *root;
+/* cache serve's settings: the engine's, and what the command adds. */
+struct serve_cfg {
 	const char *listen_on;         /* ADDRESS:PORT or PORT; NULL: 127.0.0.1, any free port */
-	int quiet;
-	long max_connections;          /* at once, in all */
-	long max_per_client;           /* at once, from one address */
-	uint64_t request_timeout_ns;   /* a request's headers complete within this, trickled or not */
-	uint64_t idle_timeout_ns;      /* a connection silent this long is closed */
+	int quiet;                     /* no line per request */
+	int seen;                      /* a serve option was given (quiet aside) */
+	struct ps_opts ps;
+	char host[64];
 };
 
-#define SERVE_MAX_CONNECTIONS 256
-#define SERVE_MAX_PER_CLIENT 64          /* a peer's stage: up to 64 requests in flight */
-#define SERVE_REQUEST_TIMEOUT_NS (10ull * 1000000000)
-#define SERVE_IDLE_TIMEOUT_NS (60ull * 1000000000)
+#define SERVE_CFG_INIT { .ps = { .max_connections = PS_MAX_CONNECTIONS, .max_per_client = PS_MAX_PER_CLIENT, \
+				 .request_timeout_ns = PS_REQUEST_TIMEOUT_NS, .idle_timeout_ns = PS_IDLE_TIMEOUT_NS } }
 
-/* cache serve: the published models of o->root over read-only HTTP until
- * SIGINT or SIGTERM (exit 0: asked to stop). GET / lists the models, GET
- * /NAME/ a model's files (as nginx's JSON autoindex does), GET /NAME/FILE
- * a file with byte ranges, ETag and If-Match; partial, corrupt and unknown
- * models are 404; a file that no longer matches the manifest is 409 and
- * marks the model corrupt (stagecache.h, sc_serve_*). Connections are
- * capped in all and per client; one whose request headers are not in
- * within the request timeout is closed. Prints the server's URL on stdout.
- * Returns the exit status. */
-int cache_serve(const struct serve_opts *o);
+/* serve's options, a group for cache's table (--listen, --max-connections,
+ * --max-per-client, --request-timeout, -q). The table is static: one
+ * serve_cfg per process. */
+const struct opt *serve_options(struct serve_cfg *c);
+
+/* cache serve: the published models of root over read-only HTTP
+ * (peerserve.h) until SIGINT or SIGTERM (exit 0: asked to stop). Prints
+ * the server's URL on stdout. Returns the exit status. */
+int cache_serve(struct serve_cfg *c, const char *root);
 
 #endif

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "core/base/strbuf.h"
 #include "tap.h"
 
 #ifndef LOGS
@@ -123,5 +124,17 @@ int main(void)
 		if (!ok(p.ctx_len < 0, "not a plain count, not a context length"))
 			printf("#   line: %s -> %g\n", badlen[i], p.ctx_len);
 	}
+
+	/* The one-line summary exec logs at ready. */
+	struct strbuf b = STRBUF_INIT;
+	phases_init(&p);
+	phases_summary(&p, &b);
+	ok(!b.buf || !*b.buf, "nothing seen: nothing said");
+	p.weights_s = 4.1;
+	p.graph_s = 2;
+	p.ctx_len = 2048;
+	phases_summary(&p, &b);
+	is_str(b.buf, "; weights 4.100 s; graphs 2.000 s; context 2048 tokens", "what was seen, in order");
+	strbuf_release(&b);
 	return done_testing();
 }

@@ -75,5 +75,23 @@ int main(void)
 	char *d = argv_display(argv2);
 	is_str(d, "vllm 'a b'", "argv_display");
 	free(d);
+
+	/* exec's command line: words as given, only the tokens with a value replaced. */
+	char *words[] = { (char *)"srv", (char *)"--model={model}", (char *)"x{port}y{port}", (char *)"{cache}",
+			  (char *)"'{\"a\": {model}}'", (char *)"{{model}}", (char *)"{mode", (char *)"{other}", (char *)"" };
+	const struct tmpl_var xv[] = { { "model", "/m 1" }, { "cache", NULL }, { "port", "80" } };
+	char **r = tmpl_replace_argv(words, 9, xv, 3);
+	is_str(r[1], "--model=/m 1", "a token inside a word: replaced, the value kept whole");
+	is_str(r[2], "x80y80", "every occurrence");
+	is_str(r[3], "{cache}", "a token without a value stays as written");
+	is_str(r[4], "'{\"a\": /m 1}'", "quotes and braces are not read");
+	is_str(r[5], "{/m 1}", "no {{ escape: the braces around a token stay");
+	is_str(r[6], "{mode", "an unclosed token stays");
+	is_str(r[7], "{other}", "an unknown token stays");
+	is_str(r[8], "", "an empty word stays one empty word");
+	ok(r[9] == NULL, "NULL-ended");
+	tmpl_argv_free(r);
+	ok(tmpl_argv_has(words, 9, "port") && tmpl_argv_has(words, 9, "cache"), "tmpl_argv_has finds a token inside a word");
+	ok(!tmpl_argv_has(words, 9, "mode") && !tmpl_argv_has(words, 1, "model"), "... not a prefix, not past n");
 	return done_testing();
 }

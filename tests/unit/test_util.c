@@ -1,4 +1,5 @@
 #include <string.h>
+#include <time.h>
 
 #include "core/base/util.h"
 
@@ -175,6 +176,10 @@ int main(void)
 	is_str(fmt_bytes(buf, sizeof(buf), 1536), "1.5 KiB", "fmt_bytes KiB");
 	is_str(fmt_bytes(buf, sizeof(buf), 100), "100 B", "fmt_bytes bytes");
 	is_str(fmt_duration(buf, sizeof(buf), 62.34), "1m 02.3s", "fmt_duration minutes");
+	int64_t now = (int64_t)time(NULL);
+	ok(!strcmp(fmt_ago(buf, sizeof(buf), now + 100), "0s ago"), "fmt_ago: the future is now");
+	ok(strstr(fmt_ago(buf, sizeof(buf), now - 3 * 3600), "h ago") && buf[0] == '3', "fmt_ago: hours");
+	ok(!strcmp(fmt_ago(buf, sizeof(buf), now - 5 * 86400), "5d ago"), "fmt_ago: days past two");
 
 	is_int(edit_distance("mkmodel", "mkmodle"), 1, "transposition costs 1");
 	is_int(edit_distance("inspect", "inspcet"), 1, "transposition in the middle");

@@ -192,3 +192,37 @@ char *argv_display(char *const *argv)
 	}
 	return strbuf_detach(&b);
 }
+
+char **tmpl_replace_argv(char *const *argv, size_t n, const struct tmpl_var *vars, size_t nvars)
+{
+	char **av = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		struct strbuf b = STRBUF_INIT;
+		for (const char *s = argv[i]; *s;) {
+			size_t k = 0, len = 0;
+			for (; *s == '{' && k < nvars; k++) {
+				len = strlen(vars[k].name);
+				if (vars[k].value && !strncmp(s + 1, vars[k].name, len) && s[len + 1] == '}')
+					break;
+			}
+			if (*s == '{' && k < nvars) {
+				strbuf_adds(&b, vars[k].value);
+				s += len + 2;
+			} else {
+				strbuf_addch(&b, *s++);
+			}
+		}
+		av[i] = b.buf ? strbuf_detach(&b) : xstrdup("");
+	}
+	return av;
+}
+
+int tmpl_argv_has(char *const *argv, size_t n, const char *name)
+{
+	char *tok = xasprintf("{%s}", name);
+	size_t i = 0;
+	while (i < n && !strstr(argv[i], tok))
+		i++;
+	free(tok);
+	return i < n;
+}

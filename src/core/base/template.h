@@ -31,6 +31,14 @@ int tmpl_argv(const char *tmpl, const struct tmpl_var *vars, size_t nvars, char 
 	      struct cs_err *err);
 void tmpl_argv_free(char **argv);
 char *tmpl_shell(const char *tmpl, const struct tmpl_var *vars, size_t nvars, struct cs_err *err);
+/* A command line given word by word (exec's "-- SERVER ARGS..."): each of
+ * argv's n words with {name} replaced by its value wherever vars give one;
+ * nothing else is read into a word -- no quotes, no "{{", a token without
+ * a value (NULL) or unknown stays as written. malloc'd, NULL-ended
+ * (tmpl_argv_free). */
+char **tmpl_replace_argv(char *const *argv, size_t n, const struct tmpl_var *vars, size_t nvars);
+/* 1 when one of argv's n words holds {name}. */
+int tmpl_argv_has(char *const *argv, size_t n, const char *name);
 /* 'it'\''s' style quoting. */
 char *shell_quote(const char *s);
 /* The argv as one line, each word shell-quoted where needed (for display). */

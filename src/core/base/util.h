@@ -115,6 +115,7 @@ int url_has_secret(const char *s);
 char *fmt_bytes(char *buf, size_t len, uint64_t bytes);       /* "1.5 GiB" */
 char *fmt_thousands(char *buf, size_t len, uint64_t v);       /* "494,032,768" */
 char *fmt_duration(char *buf, size_t len, double seconds);    /* "1m 02.3s" */
+char *fmt_ago(char *buf, size_t len, int64_t t);              /* unix time t from now: "5m ago" */
 
 /* Monotonic clock in nanoseconds / seconds. */
 uint64_t now_ns(void);

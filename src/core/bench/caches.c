@@ -571,3 +571,87 @@ char *cc_default_dir(const char *csv)
 	free(parent);
 	return dir;
 }
+
+/* exec's default name for the set staged from src. */
+static char *private_name(const char *src)
+{
+	char *base = sc_default_name(src);
+	size_t bl = base ? strlen(base) : 0;
+	char *name = bl >= 6 && !strcmp(base + bl - 6, "caches") ? xstrdup(base)
+								  : xasprintf("%s-caches", base ? base : "model");
+	free(base);
+	return name;
+}
+
+/* The server's copy of x->staged under ROOT/.work. */
+static int private_copy(const char *root, const char *name, const char *env, struct cc_private *x,
+			struct cs_err *err)
+{
+	/* Absolute: the server may change its directory. */
+	char *aroot = fs_canonical(root);
+	char *wroot = path_join(aroot ? aroot : root, ".work");
+	free(aroot);
+	if (fs_mkdir_last(wroot, 0755) < 0) {
+		int e = errno;
+		cs_fail(err, e, "cannot create '%s': %s", wroot, strerror(e));
+		free(wroot);
+		return -1;
+	}
+	cc_remove_unlocked(wroot, name, NULL, NULL);
+	x->work = cc_private_dir(wroot, name, &x->lock_fd, err);
+	free(wroot);
+	if (!x->work)
+		return -1;
+	uint64_t t0 = now_ns();
+	struct cs_err e;
+	if (cc_copy_tree(x->staged, x->work, &x->bytes, &x->files, &e) || cc_make_dirs(env, x->work, &e))
+		return cs_fail(err, e.code, "the server's copy of the caches: %s", e.msg);
+	x->copy_s = (double)(now_ns() - t0) / 1e9;
+	x->envp = cc_envp(env, x->work);
+	return 0;
+}
+
+int cc_private_check(const char *src, const char *env, struct cs_err *err)
+{
+	enum cc_state st = CC_STAGED;
+	struct cc_opts o = { .env = env, .src = src };
+	return cc_check(&o, &st, 1, err);
+}
+
+int cc_private_open(const struct sc_opts *so, const char *env, struct cc_private *x, cs_msg_fn warn, void *arg,
+		    struct cs_err *err)
+{
+	struct sc_opts o = *so;
+	char *name = so->name ? xstrdup(so->name) : private_name(so->src);
+	o.name = name;
+	o.kind_dir = 1;
+	struct sc_result r;
+	struct cs_err e;
+	if (sc_stage(&o, &r, &e)) {
+		free(name);
+		sc_result_free(&r);
+		return cs_fail(err, e.code, "staging the caches: %s", e.msg);
+	}
+	x->staged = r.path;
+	r.path = NULL;
+	x->stage_s = r.seconds;
+	x->copied = !r.noop;
+	sc_result_free(&r);
+	int rc = sc_use_checked(x->staged, warn, arg, &x->use_fd, err);
+	if (!rc)
+		rc = private_copy(so->root, name, env, x, err);
+	free(name);
+	return rc;
+}
+
+void cc_private_close(struct cc_private *x, cs_msg_fn warn, void *arg)
+{
+	if (x->work && fs_remove_tree(x->work))
+		cs_say(warn, arg, "cannot remove the server's copy of the caches '%s': %s", x->work, strerror(errno));
+	if (x->lock_fd >= 0)
+		close(x->lock_fd);
+	sc_release(x->use_fd);
+	cc_envp_free(x->envp);
+	free(x->staged);
+	free(x->work);
+}

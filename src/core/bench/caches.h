@@ -121,4 +121,42 @@ int cc_copy_tree(const char *src, const char *dst, uint64_t *bytes, size_t *file
 char **cc_envp(const char *env, const char *root);
 void cc_envp_free(char **envp);
 
+/*
+ * exec --stage-cache: a cache set staged into a node's cache like a model
+ * (sc_stage with kind_dir, once per node), held there by its use lock, and
+ * a private copy of it for one server under ROOT/.work (flock held while
+ * used, removed by cc_private_close; copies nobody holds -- left by an
+ * exec that was killed -- are removed first), so that what the server adds
+ * never changes the set other servers share.
+ */
+struct cc_private {
+	char *staged;                 /* ROOT/NAME, the staged set */
+	char *work;                   /* ROOT/.work/NAME-PID-XXXXXXXX, the server's copy (absolute) */
+	char **envp;                  /* the server's environment: VAR=WORK/VAR for each variable */
+	int use_fd, lock_fd;          /* the staged set's use lock; the copy's flock; -1 */
+	double stage_s, copy_s;
+	int copied;                   /* staged by this call (0: it was already) */
+	size_t files;                 /* in the copy */
+	uint64_t bytes;
+};
+
+struct sc_opts;
+
+#define CC_PRIVATE_INIT { .use_fd = -1, .lock_fd = -1 }
+
+/* Stage so->src into so->root as so->name (NULL: SRC's name, with
+ * "-caches" unless it ends so; kind_dir is set here) and make the
+ * server's copy with env's variables (NULL: the defaults). 0, or -1 with
+ * err (ECANCELED: so->cancel was set while staging; EBADMSG: the staged
+ * set must not be used). warn gets what goes wrong without failing (the
+ * use lock not taken). x starts as CC_PRIVATE_INIT; after a failure too,
+ * cc_private_close releases what was taken. */
+/* What cc_private_open needs, before anything runs: as cc_check for a
+ * staged set from src (EINVAL: env or src refused; ENOENT). */
+int cc_private_check(const char *src, const char *env, struct cs_err *err);
+int cc_private_open(const struct sc_opts *so, const char *env, struct cc_private *x, cs_msg_fn warn, void *arg,
+		    struct cs_err *err);
+/* The copy removed (warn: when it cannot be), the locks released. */
+void cc_private_close(struct cc_private *x, cs_msg_fn warn, void *arg);
+
 #endif

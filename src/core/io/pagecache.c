@@ -464,7 +464,7 @@ static void *prefetch_main(void *arg)
 	struct pc_prefetch *pf = arg;
 	struct cs_err e;
 	pf->rc = pc_warm(&pf->set, pf->jobs, 16u << 20, NULL, NULL, &pf->stop, &pf->st, &e);
-	pf->done_ns = now_ns();
+	__atomic_store_n(&pf->done_ns, now_ns(), __ATOMIC_RELEASE);   /* read while it runs, too */
 	return NULL;
 }
 

@@ -90,6 +90,8 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
  *                      no thread could start (the set is freed then)
  *   pc_prefetch_stop   stops it if it is still going, joins it, frees the
  *                      set; st, rc and done_ns tell what it did
+ * While it runs, done_ns alone may be read, with an atomic load (0: still
+ * warming).
  */
 struct pc_prefetch {
 	struct pc_set set;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/strbuf.h"
 #include "core/base/util.h"
 #include "core/base/banned.h"
 
@@ -143,4 +144,17 @@ void phases_line(struct phases *p, const char *line, double t)
 	if (count_after(line, "Using max model len ", &v) || count_after(line, ", max_seq_len=", &v))
 		first(&p->ctx_len, v);
 	llama_line(p, line, t);
+}
+
+void phases_summary(const struct phases *p, struct strbuf *b)
+{
+	const struct { const char *name; double v; } parts[] = {
+		{ "weights", p->weights_s }, { "model load", p->model_load_s }, { "compile", p->compile_s },
+		{ "graphs", p->graph_s },     { "engine init", p->engine_init_s },
+	};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
+		if (parts[i].v >= 0)
+			strbuf_addf(b, "; %s %.3f s", parts[i].name, parts[i].v);
+	if (p->ctx_len >= 0)
+		strbuf_addf(b, "; context %.0f tokens", p->ctx_len);
 }

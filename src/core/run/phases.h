@@ -40,5 +40,10 @@ struct phases {
 
 void phases_init(struct phases *p);
 void phases_line(struct phases *p, const char *line, double t);
+/* "; weights 4.100 s; graphs 2.000 s; context 2048 tokens": the phases
+ * seen (weights, model load, compile, graphs, engine init, the context),
+ * appended to b for a one-line summary. */
+struct strbuf;
+void phases_summary(const struct phases *p, struct strbuf *b);
 
 #endif

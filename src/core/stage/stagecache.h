@@ -177,6 +177,8 @@ struct sc_entry {
 /* Published models (least recently used first), then partial copies. */
 int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *err);
 void sc_entries_free(struct sc_entry *e, size_t n);
+/* ls's word for an entry: partial, damaged, corrupt, changed or staged. */
+const char *sc_entry_state(const struct sc_entry *e);
 
 struct sc_verify_report {
 	int ok;
@@ -222,6 +224,11 @@ int sc_gc(const char *root, uint64_t max_cache, sc_notice_fn notice, void *arg, 
  * must not be served).
  */
 int sc_use(const char *model_path, struct cs_err *err);
+/* sc_use for a server about to start on model_path: 0 with *fd the lock
+ * (-1: no staged model, or the lock could not be taken -- said through
+ * notice, and the server starts without it), or -1 with err when the
+ * model must not be served (EBADMSG). */
+int sc_use_checked(const char *model_path, sc_notice_fn notice, void *arg, int *fd, struct cs_err *err);
 /* 1 when ROOT/NAME is a published model whose manifest does not mark it
  * corrupt (a partial copy is never ROOT/NAME), else 0. Reads that one
  * manifest; takes no lock, marks no use. */

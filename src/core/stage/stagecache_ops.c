@@ -92,6 +92,12 @@ int sc_list(const char *root, struct sc_entry **out, size_t *n, struct cs_err *e
 	return 0;
 }
 
+const char *sc_entry_state(const struct sc_entry *e)
+{
+	return e->partial ? "partial" : e->damaged ? "damaged" : e->problem ? "corrupt" : e->changed ? "changed"
+											      : "staged";
+}
+
 void sc_entries_free(struct sc_entry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -568,6 +574,18 @@ int sc_published_ok(const char *root, const char *name)
 	}
 	free(dir);
 	return ok;
+}
+
+int sc_use_checked(const char *model_path, sc_notice_fn notice, void *arg, int *fd, struct cs_err *err)
+{
+	*fd = sc_use(model_path, err);
+	if (*fd != -2)
+		return 0;
+	*fd = -1;
+	if (err->code == EBADMSG)
+		return -1;
+	cs_say(notice, arg, "%s", err->msg);
+	return 0;
 }
 
 void sc_release(int fd)

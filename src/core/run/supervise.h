@@ -1,0 +1,86 @@
+#ifndef CS_SUPERVISE_H
+#define CS_SUPERVISE_H
+/*
+ * supervise: a server run in the foreground until it exits, as `coldstart
+ * exec` runs it (the production form of a cold start: a container's
+ * entrypoint, a Slurm task).
+ *
+ * sv_run, in order:
+ *  1. removes the ready file (one left by an earlier life is not this
+ *     server's readiness) and finds the model's files for the prefetch;
+ *  2. catches SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 (the
+ *     handlers before the call are put back when it returns);
+ *  3. starts the server (proc_spawn_env: its own process group under a
+ *     guard, so its whole tree is stopped even if this process is killed
+ *     with kill -9; hold_fd -- the staged model's use lock -- stays open in
+ *     the guard until the tree is gone), starts warming the model's files
+ *     (prefetch_jobs) and reads the server's output (each line to line);
+ *  4. until the server's leader exits: passes each caught signal on to the
+ *     server's process group (never stopping a healthy server itself), and
+ *     checks readiness (ready, every 20 ms; http/tcp checks bounded to 1 s)
+ *     until it first answers; then writes the ready file and reports
+ *     through on_ready. Without a readiness check the server is ready as
+ *     it starts;
+ *  5. removes the ready file, stops the prefetch and the output reader,
+ *     and lets the guard stop what is left of the tree.
+ *
+ * The ready file is JSON on one line, {"ready_s":S,"model":PATH,"pid":PID}
+ * ("model" left out when NULL), written atomically (fs_write_file_sync).
+ *
+ * Nothing prints: status gets one-line progress (started, a signal passed
+ * on, the exit), warn what went wrong without stopping the server (no
+ * prefetch, the output unreadable, the ready file unwritable). line is
+ * called on the output reader's thread, the others on the caller's.
+ *
+ * Not reentrant: the caught signals are process-wide, so one sv_run at a
+ * time per process.
+ */
+#include <sys/types.h>
+
+#include "phases.h"
+#include "ready.h"
+#include "core/base/util.h"
+
+struct sv_ready {
+	double ready_s;               /* from the server's exec to its first answer */
+	pid_t pid;                    /* the server's leader */
+	int prefetch;                 /* 0: none; 1: done by then; 2: still warming */
+	struct phases phases;         /* what the server's log said by then */
+};
+
+typedef void (*sv_ready_fn)(const struct sv_ready *r, void *arg);
+
+struct sv_opts {
+	char **argv;                  /* the server's command (argv[0] looked up on PATH) */
+	char **envp;                  /* its whole environment; NULL: this process's */
+	int hold_fd;                  /* kept open until the server's tree is gone; -1: none */
+	struct ready_spec *ready;     /* borrowed, checked by this call; NULL: ready at start */
+	const char *ready_file;       /* NULL: none */
+	const char *model;            /* for the ready file and the prefetch; may be NULL */
+	int prefetch_jobs;            /* > 0 (with model): warm its files while the server starts */
+	cs_msg_fn line;               /* each line of the server's stdout and stderr, no newline */
+	cs_msg_fn status;
+	cs_msg_fn warn;
+	sv_ready_fn on_ready;         /* once, when the server first answers */
+	void *arg;                    /* for every callback; each may be NULL */
+};
+
+struct sv_result {
+	int status;                   /* the leader's wait status */
+	int code;                     /* as a shell reports it: the exit status, 128 + N after signal N */
+	int ready;                    /* it was ready before it exited */
+	pid_t pid;
+};
+
+/* Run the server until its leader exits: 0 with *r filled, or -1 with err
+ * when it could not be started (proc_spawn's errors: errno in err->code,
+ * the message naming argv[0]). */
+int sv_run(const struct sv_opts *o, struct sv_result *r, struct cs_err *err);
+
+/* Can the ready file be written where it is asked for? Checked before
+ * anything is staged or started: a startup probe waiting for a file that
+ * can never appear waits for ever. 0, or -1 with err (EISDIR; else the
+ * errno of the trial write, ENOENT saying the directory does not exist). */
+int sv_check_ready_file(const char *path, struct cs_err *err);
+
+#endif
