@@ -67,6 +67,14 @@ void warning_cb(const char *msg, void *arg)
 	warning("%s", msg);
 }
 
+void stdout_line_cb(const char *msg, void *arg)
+{
+	(void)arg;
+	fputs(msg, stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;

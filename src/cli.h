@@ -24,6 +24,9 @@ void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* A cs_msg_fn for the engine's notices of what went wrong without failing:
  * each msg through warning() (arg unused). */
 void warning_cb(const char *msg, void *arg);
+/* A cs_msg_fn that passes a line through: msg and a newline on stdout,
+ * flushed (a server's output, as it comes; arg unused). */
+void stdout_line_cb(const char *msg, void *arg);
 
 /* Once, before a command runs: the engine's out-of-memory path reports and
  * exits through die(). */

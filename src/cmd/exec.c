@@ -49,8 +49,9 @@ static const struct opts_help help = {
 	"{cache} names the copy. The copy is removed when the server exits.\n",
 	.after = "Readiness: --ready SPEC as for 'run' (http://HOST:PORT/PATH, tcp:PORT,\n"
 	"log:REGEX; {port} is --port); with --port and no --ready,\n"
-	"http://127.0.0.1:{port}/health. Without either there is no check: the\n"
-	"ready file is written as the server starts.\n"
+	"http://127.0.0.1:{port}/health, answered from the server's own process\n"
+	"tree (--ready-owner). Without either there is no check: the ready file\n"
+	"is written as the server starts.\n"
 	"\n"
 	"Examples:\n"
 	"  coldstart exec --stage s3://models/qwen2.5-7b --root /mnt/nvme/cache --port 8000 \\\n"
@@ -66,7 +67,7 @@ struct exec_cfg {
 	const char *stage, *root, *name, *model, *ready, *ready_file;
 	const char *stage_cache, *cache_env, *cache_name;
 	long port, jobs;
-	int prefetch, quiet, verify;
+	int prefetch, quiet, verify, any_owner;
 	char **argv;                   /* the server's, after -- */
 	int argc;
 	struct strbuf staged;          /* "; stage 1.2 s; caches ...", for the ready line */
@@ -86,22 +87,13 @@ static void on_stage_notice(const char *msg, void *arg)
 	say(arg, "stage: %s", msg);
 }
 
-/* The server's output, on this process's stdout. */
-static void on_output(const char *line, void *arg)
-{
-	(void)arg;
-	fputs(line, stdout);
-	fputc('\n', stdout);
-	fflush(stdout);
-}
-
 /* "ready in 5.2 s after launch; stage ...; weights 4.100 s; graphs ..." */
 static void on_ready(const struct sv_ready *r, void *arg)
 {
 	const struct exec_cfg *c = arg;
 	struct strbuf b = STRBUF_INIT;
 	strbuf_addf(&b, "ready in %.3f s after launch", r->ready_s);
-	strbuf_adds(&b, c->staged.buf ? c->staged.buf : "");
+	strbuf_adds(&b, c->staged.buf);
 	if (r->prefetch)
 		strbuf_addf(&b, "; prefetch %s", r->prefetch == 1 ? "done" : "still warming");
 	phases_summary(&r->phases, &b);
@@ -168,13 +160,15 @@ static int exec_check(const struct exec_cfg *c)
 		return usage_error("the server's arguments say {model}: give --stage SRC or --model PATH");
 	if (tmpl_argv_has(c->argv, (size_t)c->argc, "port") && c->port <= 0)
 		return usage_error("the server's arguments say {port}: give --port N");
-	if (c->ready) {
-		struct ready_spec rs;
-		if (ready_parse(c->ready, c->port > 0 ? (int)c->port : 1, &rs, &err))
-			return usage_error("%s", err.msg);
-		ready_free(&rs);
-	}
-	if (c->ready_file && sv_check_ready_file(c->ready_file, &err))
+	struct ready_spec rs = { 0 };
+	if (c->ready && ready_parse(c->ready, c->port > 0 ? (int)c->port : 1, &rs, &err))
+		return usage_error("%s", err.msg);
+	int rc = sv_check_port((int)c->port, c->ready ? &rs : NULL, &err);
+	ready_free(&rs);
+	if (rc)
+		return error("%s", err.msg);
+	const char *inside[] = { c->model, c->stage, c->root, c->stage_cache };
+	if (c->ready_file && sv_check_ready_file(c->ready_file, inside, sizeof(inside) / sizeof(*inside), &err))
 		return error("%s", err.msg);
 	/* A staged model was checked by stage; one given by path is checked
 	 * here, before the server spends its start on it. */
@@ -196,9 +190,9 @@ static int exec_serve(const struct exec_cfg *c, const char *model, int use_fd, c
 	const struct tmpl_var vars[] = { { "model", model }, { "cache", xc->work }, { "port", c->port > 0 ? port : NULL } };
 	char **argv = tmpl_replace_argv(c->argv, (size_t)c->argc, vars, sizeof(vars) / sizeof(*vars));
 	struct sv_opts so = {
-		.argv = argv, .envp = xc->envp, .hold_fd = use_fd, .ready = spec ? &rs : NULL,
-		.ready_file = c->ready_file, .model = model, .prefetch_jobs = c->prefetch, .line = on_output,
-		.status = on_status, .warn = warning_cb, .on_ready = on_ready, .arg = (void *)c,
+		.argv = argv, .envp = xc->envp, .hold_fd = use_fd, .ready = spec ? &rs : NULL, .ready_file = c->ready_file,
+		.model = model, .prefetch_jobs = c->prefetch, .port = (int)c->port, .any_owner = c->any_owner,
+		.line = stdout_line_cb, .status = on_status, .warn = warning_cb, .on_ready = on_ready, .arg = (void *)c,
 	};
 	struct sv_result r;
 	int rc = sv_run(&so, &r, &err) ? error("%s", err.msg) : r.code;
@@ -247,39 +241,43 @@ static int exec_run(struct exec_cfg *c)
 	return rc;
 }
 
+static const char *const owners[] = { "tree", "any", NULL };
+
 int cmd_exec(int argc, char **argv)
 {
-	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO };
+	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO, .staged = STRBUF_INIT };
 	const struct opt opts[] = {
-		{ .type = OPT_STRING, .long_name = "stage", .argname = "SRC", .value = &c.stage,
-		  .help = "stage this model first (a directory, a GGUF file,\nhttps://... or s3://...) unless ROOT has it" },
-		{ .type = OPT_STRING, .long_name = "root", .argname = "ROOT", .value = &c.root,
-		  .help = "the node's cache (default $STAGING_ROOT)" },
-		{ .type = OPT_STRING, .long_name = "name", .argname = "NAME", .value = &c.name,
-		  .help = "its name there (default: from SRC, as stage names it)" },
-		{ .type = OPT_STRING, .long_name = "model", .argname = "PATH", .value = &c.model,
-		  .help = "no staging: the model path for {model} (checked\nas 'run' checks it: a tensor defined twice, or a\nbroken header or index, is refused)" },
-		{ .type = OPT_INT, .long_name = "port", .argname = "N", .value = &c.port, .min = 1, .max = 65535,
-		  .hint = "1 to 65535", .help = "for {port}, and the default readiness check" },
-		{ .type = OPT_STRING, .long_name = "ready", .argname = "SPEC", .value = &c.ready,
-		  .help = "readiness check (default http://127.0.0.1:{port}/health)" },
-		{ .type = OPT_STRING, .long_name = "ready-file", .argname = "FILE", .value = &c.ready_file, .flags = OPTF_NONEMPTY,
-		  .help = "written once the server is ready, removed when it exits\n(checked before anything starts: its directory\nmust exist and be writable)" },
-		{ .type = OPT_CALLBACK, .long_name = "prefetch", .argname = "JOBS", .value = &c.prefetch, .cb = opt_prefetch_cb,
-		  .flags = OPTF_OPTIONAL,
-		  .help = "warm the model's files while the server starts,\nJOBS readers (default " WP_JOBS_DEFAULT_S ")" },
-		{ OPT_JOBS_AUTO, .max = WP_JOBS_MAX, .long_name = "jobs", .argname = "N", .value = &c.jobs,
-		  .help = "staging concurrency: auto (default) or 1 to " WP_JOBS_MAX_S },
-		{ .type = OPT_FLAG, .long_name = "verify", .value = &c.verify, .help = "stage with --verify xxh3" },
-		{ .type = OPT_STRING, .long_name = "stage-cache", .argname = "SRC", .value = &c.stage_cache, .flags = OPTF_NONEMPTY,
-		  .help = "also stage this compile/kernel cache set (a directory\nwith one subdirectory per --cache-env variable, or a\n"
-			  "URL) into ROOT; the server gets a private copy of it\n(VAR=COPY/VAR; {cache} is COPY), removed at exit" },
-		{ .type = OPT_STRING, .long_name = "cache-env", .argname = "VARS", .value = &c.cache_env, .flags = OPTF_NONEMPTY,
-		  .help = "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")" },
-		{ .type = OPT_STRING, .long_name = "cache-name", .argname = "NAME", .value = &c.cache_name, .flags = OPTF_NONEMPTY,
-		  .help = "the cache set's name in ROOT (default: SRC's name,\nwith -caches unless it ends so)" },
-		{ .type = OPT_FLAG, .short_name = 'q', .long_name = "quiet", .value = &c.quiet,
-		  .help = "no messages of coldstart's own (the server's output\nstill passes through)" },
+		OPT_STRING_(0, "stage", &c.stage, "SRC",
+			    "stage this model first (a directory, a GGUF file,\nhttps://... or s3://...) unless ROOT has it"),
+		OPT_STRING_(0, "root", &c.root, "ROOT", "the node's cache (default $STAGING_ROOT)"),
+		OPT_STRING_(0, "name", &c.name, "NAME", "its name there (default: from SRC, as stage names it)"),
+		OPT_STRING_(0, "model", &c.model, "PATH",
+			    "no staging: the model path for {model} (checked\nas 'run' checks it: a tensor defined twice, or a\n"
+			    "broken header or index, is refused)"),
+		OPT_INT_(0, "port", &c.port, "N", 1, 65535, "1 to 65535",
+			 "for {port}, and the default readiness check (nothing\nmay listen there before the server starts)"),
+		OPT_STRING_(0, "ready", &c.ready, "SPEC", "readiness check (default http://127.0.0.1:{port}/health)"),
+		OPT_ENUM_(0, "ready-owner", &c.any_owner, "WHO", owners, "tree or any",
+			  "tree (default): an http/tcp answer counts only if the\nlistening socket belongs to the server's process tree;\n"
+			  "any: accept any answer (a server in a container whose\nport another process publishes)"),
+		OPT_STRING_(0, "ready-file", &c.ready_file, "FILE",
+			    "written once the server is ready, removed when it exits\n(checked before anything starts: its directory\n"
+			    "must exist and be writable, and it may not be a file\nof another's nor lie in the model, the source or ROOT)",
+			    .flags = OPTF_NONEMPTY),
+		OPT_CALLBACK_(0, "prefetch", &c.prefetch, "JOBS", opt_prefetch_cb,
+			      "warm the model's files while the server starts,\nJOBS readers (default " WP_JOBS_DEFAULT_S ")",
+			      .flags = OPTF_OPTIONAL),
+		OPT_JOBS_AUTO_(0, "jobs", &c.jobs, "N", WP_JOBS_MAX, "staging concurrency: auto (default) or 1 to " WP_JOBS_MAX_S),
+		OPT_FLAG_(0, "verify", &c.verify, "stage with --verify xxh3"),
+		OPT_STRING_(0, "stage-cache", &c.stage_cache, "SRC",
+			    "also stage this compile/kernel cache set (a directory\nwith one subdirectory per --cache-env variable, or a\n"
+			    "URL) into ROOT; the server gets a private copy of it\n(VAR=COPY/VAR; {cache} is COPY), removed at exit",
+			    .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-env", &c.cache_env, "VARS",
+			    "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cache-name", &c.cache_name, "NAME",
+			    "the cache set's name in ROOT (default: SRC's name,\nwith -caches unless it ends so)", .flags = OPTF_NONEMPTY),
+		OPT_FLAG_('q', "quiet", &c.quiet, "no messages of coldstart's own (the server's output\nstill passes through)"),
 		OPT_END_(),
 	};
 	int first = 0;

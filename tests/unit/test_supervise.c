@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/base/fsutil.h"
 #include "core/base/strbuf.h"
 #include "tap.h"
 
@@ -196,7 +197,7 @@ int main(void)
 	/* Readiness, the ready file, the phases of the log; then SIGTERM to
 	 * the supervisor reaches the server, whose own status comes back. */
 	FILE *f = fopen(rf, "w");
-	fputs("left by an earlier life\n", f);
+	fputs("{\"ready_s\":0.5,\"model\":\"/old\",\"pid\":1}\n", f);   /* left by an earlier life */
 	fclose(f);
 	char *model = xasprintf("%s/weights.bin", dir);
 	f = fopen(model, "w");
@@ -259,14 +260,45 @@ int main(void)
 	seen_free(&s);
 
 	/* The ready file's place, checked before anything starts. */
-	ok(sv_check_ready_file(rf, &err) == 0, "a ready file in a writable directory: fine");
+	ok(sv_check_ready_file(rf, NULL, 0, &err) == 0, "a ready file in a writable directory: fine");
 	ok(access(rf, F_OK) != 0, "... the check leaves nothing behind");
-	ok(sv_check_ready_file(dir, &err) == -1 && err.code == EISDIR && strstr(err.msg, "it is a directory"),
+	ok(sv_check_ready_file(dir, NULL, 0, &err) == -1 && err.code == EISDIR && strstr(err.msg, "it is a directory"),
 	   "a directory: refused");
 	char *nodir = xasprintf("%s/no/such/ready", dir);
-	ok(sv_check_ready_file(nodir, &err) == -1 && err.code == ENOENT &&
+	ok(sv_check_ready_file(nodir, NULL, 0, &err) == -1 && err.code == ENOENT &&
 		   strstr(err.msg, "(its directory does not exist)") && strstr(err.msg, nodir),
 	   "a directory that does not exist: refused, naming the path");
+
+	/* What is there already is not ours to overwrite and delete. */
+	char *other = xasprintf("%s/config.json", dir);
+	const char *cfg = "{\"a\":1}\n", *old = "{\"ready_s\":1.5,\"model\":\"/m\",\"pid\":7}\n",
+		   *odd = "{\"ready_s\":1.5,\"pid\":7,\"x\":1}\n";
+	ok(fs_write_file_sync(other, cfg, strlen(cfg), &err) == 0, "another file in the directory");
+	ok(sv_check_ready_file(other, NULL, 0, &err) == -1 && err.code == EEXIST && strstr(err.msg, other) &&
+		   strstr(err.msg, "not a ready file"),
+	   "a file that is not a ready file: refused, naming it");
+	ok(fs_write_file_sync(rf, old, strlen(old), &err) == 0,
+	   "a ready file an earlier exec left");
+	ok(sv_check_ready_file(rf, NULL, 0, &err) == 0, "... may be replaced");
+	ok(fs_write_file_sync(rf, odd, strlen(odd), &err) == 0, "one with a key of another's");
+	ok(sv_check_ready_file(rf, NULL, 0, &err) == -1 && err.code == EEXIST, "... is refused");
+	unlink(rf);
+	char *link = xasprintf("%s/link", dir);
+	ok(symlink(other, link) == 0, "a symbolic link to another file");
+	ok(sv_check_ready_file(link, NULL, 0, &err) == -1 && err.code == EEXIST, "... refused");
+	unlink(link);
+	const char *inside[] = { NULL, dir };
+	ok(sv_check_ready_file(rf, inside, 2, &err) == -1 && err.code == EINVAL && strstr(err.msg, "would be inside"),
+	   "a ready file inside the model (or the source, or ROOT): refused");
+	char *sub = xasprintf("%s/.", dir);
+	const char *inside2[] = { sub };
+	ok(sv_check_ready_file(rf, inside2, 1, &err) == -1 && err.code == EINVAL, "... however the directory is spelt");
+	const char *elsewhere[] = { "/nonexistent/model", nodir };
+	ok(sv_check_ready_file(rf, elsewhere, 2, &err) == 0, "outside them (or they do not exist): fine");
+	unlink(other);
+	free(other);
+	free(link);
+	free(sub);
 
 	unlink(model);
 	rmdir(dir);

@@ -16,6 +16,7 @@
 #include "gpu.h"
 #include "core/io/pagecache.h"
 #include "ready.h"
+#include "readyowner.h"
 #include "sockown.h"
 #include "srvlog.h"
 #include "core/base/banned.h"
@@ -182,34 +183,6 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 					      (double)gpu, cached };
 }
 
-/* Something listens on 127.0.0.1:port (or a wildcard), as /proc shows it. */
-static int port_listened(int port)
-{
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	uint64_t *ino;
-	size_t n = so_listeners((struct sockaddr *)&a, port, &ino);
-	free(ino);
-	return n > 0;
-}
-
-/* " by pid N (comm)" for whoever holds a listener on port, "" if unseen. */
-static void port_holder(int port, char *buf, size_t len)
-{
-	uint64_t *ino;
-	size_t n = so_listeners(NULL, port, &ino);
-	pid_t who = n ? so_holder(ino, n) : 0;
-	free(ino);
-	buf[0] = 0;
-	if (who > 0) {
-		char comm[64];
-		proc_comm(who, comm, sizeof(comm));
-		snprintf(buf, len, " by pid %d (%s)", (int)who, comm);
-	}
-}
-
 static size_t tree_size(const struct proc *p)
 {
 	pid_t *pids;
@@ -236,46 +209,7 @@ static const char *exit_hint(int status, int detached)
  * server's process tree. Otherwise r->reason says whose it is. */
 static int answered_by_tree(const struct ready_spec *rs, const struct proc *p, struct run_result *r)
 {
-	char where[96] = "?";
-	if (!rs->have_peer) {
-		snprintf(r->reason, sizeof(r->reason),
-			 "the readiness check (%s) was answered, but not from an address coldstart could trace "
-			 "to a process; pass --ready-owner any to accept it", rs->text);
-		return 0;
-	}
-	const struct sockaddr *peer = (const struct sockaddr *)&rs->peer;
-	so_addr_str(peer, where, sizeof(where));
-	int port = peer->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
-					      : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
-	uint64_t *ino;
-	size_t n = so_listeners(peer, port, &ino);
-	pid_t *pids;
-	size_t np = proc_tree(p, &pids);
-	int ok = n && so_held_by(pids, np, ino, n);
-	free(pids);
-	if (!ok && !n) {
-		snprintf(r->reason, sizeof(r->reason),
-			 "the readiness check (%s) was answered at %s, but no listening socket there is visible in "
-			 "this network namespace (a server in a container, behind NAT or on another host?): "
-			 "pass --ready-owner any to accept answers from processes coldstart cannot see", rs->text,
-			 where);
-	} else if (!ok) {
-		pid_t who = so_holder(ino, n);
-		char comm[64] = "";
-		if (who > 0)
-			proc_comm(who, comm, sizeof(comm));
-		if (who > 0)
-			snprintf(r->reason, sizeof(r->reason),
-				 "the readiness check (%s) was answered at %s by pid %d (%s), which is not part of "
-				 "the server's process tree: another server holds that port (a container runtime's "
-				 "proxy? then pass --ready-owner any)", rs->text, where, (int)who, comm);
-		else
-			snprintf(r->reason, sizeof(r->reason),
-				 "the readiness check (%s) was answered at %s by a socket no process of the server's "
-				 "tree holds (its owner is not visible to this user): pass --ready-owner any to "
-				 "accept it", rs->text, where);
-	}
-	free(ino);
+	int ok = ro_answer_owned(rs, p, r->reason, sizeof(r->reason));
 	r->owner_checked = ok;
 	return ok;
 }
@@ -317,8 +251,8 @@ static int before_launch(struct run *x, struct cs_err *err)
 	if (o->model && cold_control(o, r, err))
 		return refuse(r, RUN_COLD_FAILED, err->code, err, "%s", err->msg);
 	char who[160];
-	if (o->port > 0 && port_listened(o->port)) {
-		port_holder(o->port, who, sizeof(who));
+	if (o->port > 0 && ro_port_taken(o->port)) {
+		ro_port_holder(o->port, who, sizeof(who));
 		return refuse(r, RUN_PORT_TAKEN, EADDRINUSE, err, "port %d is already in use on 127.0.0.1%s", o->port, who);
 	}
 	if (ready_parse(o->ready_spec, o->port, &x->rs, err))
@@ -326,8 +260,8 @@ static int before_launch(struct run *x, struct cs_err *err)
 	/* Something already answering where we will look for the server
 	 * would make it look ready at once. */
 	int rport = o->any_owner ? 0 : ready_local_port(&x->rs);
-	if (rport > 0 && rport != o->port && port_listened(rport)) {
-		port_holder(rport, who, sizeof(who));
+	if (rport > 0 && rport != o->port && ro_port_taken(rport)) {
+		ro_port_holder(rport, who, sizeof(who));
 		refuse(r, RUN_PORT_TAKEN, EADDRINUSE, err,
 		       "port %d, where the readiness check (%s) looks, is already in use%s: the server's answer "
 		       "could not be told apart", rport, x->rs.text, who);

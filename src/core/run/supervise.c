@@ -16,6 +16,7 @@
 #include "core/base/fsutil.h"
 #include "core/io/pagecache.h"
 #include "proc.h"
+#include "readyowner.h"
 #include "srvlog.h"
 #include "core/base/banned.h"
 
@@ -57,10 +58,14 @@ struct sv {
 	struct srvlog log;
 	int have_log;
 	int ready;
+	int warned_owner;             /* another process's answer was warned about */
+	int wrote;                    /* the ready file was written: its identity below */
+	dev_t ready_dev;
+	ino_t ready_ino;
 	struct sigaction old[NFORWARDED];
 };
 
-static void write_ready_file(const struct sv *s, double ready_s)
+static void write_ready_file(struct sv *s, double ready_s)
 {
 	const struct sv_opts *o = s->o;
 	if (!o->ready_file)
@@ -72,9 +77,36 @@ static void write_ready_file(const struct sv *s, double ready_s)
 	free(dump);
 	/* Atomic, and a temporary left by a kill is swept by the next exec. */
 	struct cs_err err;
+	struct stat st;
 	if (fs_write_file_sync(o->ready_file, text, strlen(text), &err))
 		cs_say(o->warn, o->arg, "cannot write the ready file: %s", err.msg);
+	else if (stat(o->ready_file, &st) == 0) {
+		s->wrote = 1;
+		s->ready_dev = st.st_dev;
+		s->ready_ino = st.st_ino;
+	}
 	free(text);
+}
+
+/* A ready file as write_ready_file writes it: one JSON object with
+ * "ready_s" and "pid", "model" at most besides. */
+static int is_ready_file(const char *path)
+{
+	json_error_t je;
+	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	int ok = json_is_object(j) && json_is_number(json_object_get(j, "ready_s")) &&
+		 json_is_integer(json_object_get(j, "pid")) &&
+		 json_object_size(j) == 2u + (json_object_get(j, "model") != NULL);
+	json_decref(j);
+	return ok;
+}
+
+/* The ready file removed at the end: only the one this run wrote. */
+static void remove_ready_file(const struct sv *s)
+{
+	struct stat st;
+	if (s->wrote && lstat(s->o->ready_file, &st) == 0 && st.st_dev == s->ready_dev && st.st_ino == s->ready_ino)
+		unlink(s->o->ready_file);
 }
 
 static void signals_catch(struct sv *s)
@@ -112,6 +144,13 @@ static void check_ready(struct sv *s)
 				       : ready_check(rs, 1000000000ull);
 	if (!ok)
 		return;
+	char why[512];
+	if (!s->o->any_owner && rs->kind != READY_LOG && !ro_answer_owned(rs, &s->p, why, sizeof(why))) {
+		if (!s->warned_owner)
+			cs_say(s->o->warn, s->o->arg, "not ready yet: %s", why);
+		s->warned_owner = 1;
+		return;
+	}
 	s->ready = 1;
 	struct sv_ready r = { .ready_s = (double)(now_ns() - s->p.exec_ns) / 1e9, .pid = s->p.pid };
 	write_ready_file(s, r.ready_s);
@@ -160,7 +199,11 @@ int sv_run(const struct sv_opts *o, struct sv_result *r, struct cs_err *err)
 	memset(&s, 0, sizeof(s));
 	memset(r, 0, sizeof(*r));
 	s.o = o;
-	if (o->ready_file)
+	if (sv_check_port(o->port, o->ready, err))
+		return -1;
+	/* One left by an earlier life is not this server's readiness (and
+	 * anything else there is not ours to remove: sv_check_ready_file). */
+	if (o->ready_file && is_ready_file(o->ready_file))
 		unlink(o->ready_file);
 	struct pc_set set;
 	int want_prefetch = prefetch_collect(o, &set);
@@ -188,8 +231,7 @@ int sv_run(const struct sv_opts *o, struct sv_result *r, struct cs_err *err)
 		nanosleep(&ts, NULL);
 	}
 	int st = s.p.leader_status;
-	if (o->ready_file)
-		unlink(o->ready_file);
+	remove_ready_file(&s);
 	pc_prefetch_stop(&s.pf);
 	if (s.have_log) {
 		srvlog_stop(&s.log, 2000000000ull);
@@ -207,14 +249,56 @@ int sv_run(const struct sv_opts *o, struct sv_result *r, struct cs_err *err)
 	return 0;
 }
 
-int sv_check_ready_file(const char *path, struct cs_err *err)
+/* path (canonical where its directory is) lies in dir or under it. */
+static int lies_in(const char *path, const char *dir)
+{
+	char *d = fs_canonical(dir);
+	if (!d)
+		return 0;
+	char *pdir = fs_parent_dir(path), *cp = fs_canonical(pdir), *base = fs_basename(path);
+	char *full = cp ? path_join(cp, base) : NULL;
+	size_t dl = strlen(d);
+	int in = full && !strncmp(full, d, dl) && (full[dl] == '/' || !full[dl] || (dl == 1 && d[0] == '/'));
+	free(d);
+	free(pdir);
+	free(cp);
+	free(base);
+	free(full);
+	return in;
+}
+
+int sv_check_ready_file(const char *path, const char *const *inside, size_t n, struct cs_err *err)
 {
 	struct stat st;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return cs_fail(err, EISDIR, "cannot write the ready file '%s': it is a directory", path);
+	if (lstat(path, &st) == 0 && (!S_ISREG(st.st_mode) || !is_ready_file(path)))
+		return cs_fail(err, EEXIST, "'%s' exists and is not a ready file coldstart wrote: as the ready file it "
+			       "would be overwritten, then removed; give a path of its own", path);
+	for (size_t i = 0; i < n; i++)
+		if (inside[i] && lies_in(path, inside[i]))
+			return cs_fail(err, EINVAL, "the ready file '%s' would be inside '%s': give it a path of its own "
+				       "(it is replaced when the server is ready and removed when it exits)", path, inside[i]);
 	if (fs_probe_write(path) == 0)
 		return 0;
 	int e = errno;
 	return cs_fail(err, e, "cannot write the ready file '%s': %s%s", path, strerror(e),
 		       e == ENOENT ? " (its directory does not exist)" : "");
+}
+
+int sv_check_port(int port, const struct ready_spec *rs, struct cs_err *err)
+{
+	char who[160];
+	if (port > 0 && ro_port_taken(port)) {
+		ro_port_holder(port, who, sizeof(who));
+		return cs_fail(err, EADDRINUSE, "port %d is already in use on 127.0.0.1%s: the server could not "
+			       "listen there, and that process's answers would look like its readiness", port, who);
+	}
+	int rport = rs ? ready_local_port(rs) : 0;
+	if (rport > 0 && rport != port && ro_port_taken(rport)) {
+		ro_port_holder(rport, who, sizeof(who));
+		return cs_fail(err, EADDRINUSE, "port %d, where the readiness check (%s) looks, is already in use%s: "
+			       "the server's answer could not be told apart", rport, rs->text, who);
+	}
+	return 0;
 }

@@ -18,11 +18,19 @@
  *  4. until the server's leader exits: passes each caught signal on to the
  *     server's process group (never stopping a healthy server itself), and
  *     checks readiness (ready, every 20 ms; http/tcp checks bounded to 1 s)
- *     until it first answers; then writes the ready file and reports
- *     through on_ready. Without a readiness check the server is ready as
- *     it starts;
- *  5. removes the ready file, stops the prefetch and the output reader,
- *     and lets the guard stop what is left of the tree.
+ *     until it first answers -- from a socket the server's own process
+ *     tree holds, unless any_owner (readyowner.h; another process's answer
+ *     is warned about once and not taken) -- then writes the ready file
+ *     and reports through on_ready. Without a readiness check the server
+ *     is ready as it starts;
+ *  5. removes the ready file (only the one it wrote: the same inode),
+ *     stops the prefetch and the output reader, and lets the guard stop
+ *     what is left of the tree.
+ *
+ * Before it starts anything it refuses (sv_check_port) a port, or the
+ * readiness check's local port, that another process already listens on:
+ * the server could not listen there, and the other's answer would look
+ * like its readiness.
  *
  * The ready file is JSON on one line, {"ready_s":S,"model":PATH,"pid":PID}
  * ("model" left out when NULL), written atomically (fs_write_file_sync).
@@ -58,6 +66,8 @@ struct sv_opts {
 	const char *ready_file;       /* NULL: none */
 	const char *model;            /* for the ready file and the prefetch; may be NULL */
 	int prefetch_jobs;            /* > 0 (with model): warm its files while the server starts */
+	int port;                     /* > 0: the server's port, which nothing may hold before it starts */
+	int any_owner;                /* accept a readiness answer from any process, not only the server's tree */
 	cs_msg_fn line;               /* each line of the server's stdout and stderr, no newline */
 	cs_msg_fn status;
 	cs_msg_fn warn;
@@ -73,14 +83,24 @@ struct sv_result {
 };
 
 /* Run the server until its leader exits: 0 with *r filled, or -1 with err
- * when it could not be started (proc_spawn's errors: errno in err->code,
- * the message naming argv[0]). */
+ * when it could not be started (sv_check_port's refusal, EADDRINUSE; else
+ * proc_spawn's errors: errno in err->code, the message naming argv[0]). */
 int sv_run(const struct sv_opts *o, struct sv_result *r, struct cs_err *err);
 
-/* Can the ready file be written where it is asked for? Checked before
- * anything is staged or started: a startup probe waiting for a file that
- * can never appear waits for ever. 0, or -1 with err (EISDIR; else the
- * errno of the trial write, ENOENT saying the directory does not exist). */
-int sv_check_ready_file(const char *path, struct cs_err *err);
+/* Can the ready file be written where it is asked for, without harm?
+ * Checked before anything is staged or started: a startup probe waiting
+ * for a file that can never appear waits for ever, and the file is
+ * replaced when the server is ready and removed when it exits. Refused:
+ * a directory (EISDIR); a path that exists and is not a ready file this
+ * command wrote (EEXIST: a model's file, a config, anything else would be
+ * overwritten, then deleted); a path inside one of inside[0..n) (the
+ * model, the stage root, the source: EINVAL); a trial write that fails
+ * (its errno; ENOENT saying the directory does not exist). 0, or -1 with
+ * err naming the path. */
+int sv_check_ready_file(const char *path, const char *const *inside, size_t n, struct cs_err *err);
+/* Nothing listens on port (if > 0) nor on rs's local port (if rs is an
+ * http/tcp check on this host): 0, else -1 with EADDRINUSE and err naming
+ * the port and, where it can be seen, the process holding it. */
+int sv_check_port(int port, const struct ready_spec *rs, struct cs_err *err);
 
 #endif

@@ -176,9 +176,8 @@ int sci_source_unchanged(const struct splan *p, struct cs_err *err)
 			f.checksum = NULL;
 			int rc = p->source->ops->stat(p->source, &f, err);
 			free(f.checksum);
-			if (rc)
-				p->source->o.checksums = checksums;
 			if (rc) {
+				p->source->o.checksums = checksums;
 				if (err->code == ESTALE) {
 					char *m = xstrdup(err->msg);
 					cs_fail(err, ESTALE, "%s after it was fetched", m);
