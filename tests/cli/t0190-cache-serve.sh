@@ -33,6 +33,8 @@ at_exit stop_serve
 for _ in $(seq 100); do [ -s url ] && break; sleep 0.05; done
 U=$(cat url)
 check "it says where, on loopback by default" sh -c 'case "$1" in http://127.0.0.1:*/) exit 0;; esac; exit 1' _ "$U"
+for _ in $(seq 100); do grep -q "published models of" serve.err && break; sleep 0.05; done
+lacks "its start says nothing of libmicrohttpd's own (its logger is the first option)" "$(cat serve.err)" "HD_OPTION_EXTERNAL_LOGGER"
 
 expect_rc 0 "a peer stages from it" "$COLDSTART" stage "${U}m/" --root "$B" --verify xxh3
 check "an exact copy" diff -r -x .coldstart-manifest.json m "$B/m"

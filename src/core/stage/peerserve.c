@@ -447,11 +447,12 @@ struct ps_server *ps_start(const struct ps_opts *o, struct cs_err *err)
 	 * select: no descriptor number is too high). */
 	s->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0,
-		NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+		NULL, NULL, handler, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,   /* first: libmicrohttpd says so */
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_client,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((o->idle_timeout_ns + 999999999) / 1000000000),
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_END);
+		MHD_OPTION_END);
 	if (!s->d) {
 		close(fd);
 		cs_fail(err, EIO, "cannot start the HTTP server on %s:%d", o->host, s->port);
