@@ -91,5 +91,49 @@ if [ -n "$priv" ]; then
 	echo "$priv" | sed 's/^/  /' >&2
 	fail=1
 fi
-[ "$fail" = 0 ] && echo "check-layers: src/core neither prints, exits nor uses src/cmd ($(ar t "$lib" | wc -l) objects); $(echo "$layers" | wc -l) folders in the order of $table"
+# No circle of calls between the engine's files: from each object's
+# defined and undefined symbols, the files each file calls; a strongly
+# connected set of more than one file is a circle (a table that names its
+# rows is a call too: the rows then must not call back into the table's
+# file).
+circles=$(nm -A "$lib" 2>/dev/null | python3 -c '
+import sys, collections
+defs, uses = {}, collections.defaultdict(set)
+for line in sys.stdin:
+    head, _, rest = line.rstrip("\n").rpartition(":")
+    obj = head.split(":")[-1] if ":" in head else head
+    f = rest.split()
+    if len(f) == 3 and f[1] in "TDRBC":
+        defs[f[2]] = obj
+    elif len(f) == 2 and f[0] == "U":
+        uses[obj].add(f[1])
+calls = {o: {defs[s] for s in u if s in defs and defs[s] != o} for o, u in uses.items()}
+index, low, stack, on, out, n = {}, {}, [], set(), [], [0]
+def visit(v):
+    index[v] = low[v] = n[0]; n[0] += 1; stack.append(v); on.add(v)
+    for w in sorted(calls.get(v, ())):
+        if w not in index:
+            visit(w); low[v] = min(low[v], low[w])
+        elif w in on:
+            low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+        comp = []
+        while True:
+            w = stack.pop(); on.discard(w); comp.append(w)
+            if w == v:
+                break
+        if len(comp) > 1:
+            out.append(" <-> ".join(sorted(comp)))
+sys.setrecursionlimit(100000)
+for v in sorted(calls):
+    if v not in index:
+        visit(v)
+print("\n".join(out))
+')
+if [ -n "$circles" ]; then
+	echo "check-layers: engine files call each other in a circle (objects of $lib):" >&2
+	echo "$circles" | sed 's/^/  /' >&2
+	fail=1
+fi
+[ "$fail" = 0 ] && echo "check-layers: src/core neither prints, exits nor uses src/cmd ($(ar t "$lib" | wc -l) objects, no circle of calls); $(echo "$layers" | wc -l) folders in the order of $table"
 exit $fail

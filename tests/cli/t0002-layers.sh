@@ -60,4 +60,20 @@ contains "and says where it looked" "$err" "no layer table"
 cp "$REPO_ROOT/docs/ARCHITECTURE.md" "$tree/docs/"
 expect_rc 0 "the tree restored passes again" layers
 
+# Two engine files that call each other: a circle, however the headers
+# are layered. A third that only calls one of them is not in it.
+printf 'int cs_pong(int);\nint cs_ping(int n);\nint cs_ping(int n) { return n ? cs_pong(n - 1) : 0; }\n' >"$tree/ping.c"
+printf 'int cs_ping(int);\nint cs_pong(int n);\nint cs_pong(int n) { return n ? cs_ping(n - 1) : 1; }\n' >"$tree/pong.c"
+printf 'int cs_ping(int);\nint cs_user(void);\nint cs_user(void) { return cs_ping(3); }\n' >"$tree/user.c"
+for f in ping pong user; do cc -c -o "$tree/$f.o" "$tree/$f.c"; done
+circle() {
+	(cd "$tree" && sh scripts/check-layers.sh docs/ARCHITECTURE.md "$1" $(ls src/core/*/*.c src/core/*/*.h))
+}
+ar rcs "$tree/calls.a" "$tree/user.o" "$tree/ping.o"
+expect_rc 0 "files that call in one direction pass" circle calls.a
+ar rcs "$tree/circle.a" "$tree/ping.o" "$tree/pong.o" "$tree/user.o"
+expect_rc 1 "two files that call each other fail" circle circle.a
+contains "the circle is named" "$err" "ping.o <-> pong.o"
+lacks "a file that only calls into it is not" "$err" "user.o <->"
+
 done_testing

@@ -55,35 +55,3 @@ void source_close(struct source *s)
 	free(s->canon);
 	free(s);
 }
-
-int source_file_identified(const struct source_file *f)
-{
-	return (f->etag && *f->etag) || f->mtime_ns;
-}
-
-static void file_release(struct source_file *f)
-{
-	free(f->name);
-	free(f->url);
-	free(f->etag);
-	free(f->checksum);
-}
-
-void source_keep_wanted(const struct source *s, struct source_file *f, size_t *n)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < *n; i++) {
-		if (!s->o.want || s->o.want(s->o.want_arg, f[i].name))
-			f[k++] = f[i];
-		else
-			file_release(&f[i]);
-	}
-	*n = k;
-}
-
-void source_files_free(struct source_file *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		file_release(&f[i]);
-	free(f);
-}
