@@ -21,7 +21,7 @@ if [ -n "$bad" ]; then
 	echo "$bad" | sed 's/^/  /' >&2
 	fail=1
 fi
-inc=$(grep -nE '#include +"(\.\./)*(cmd/|cli\.h|opts\.h)' "$@" 2>/dev/null || true)
+inc=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]([^">]*/)?(cmd/[^">]*|cli\.h|opts\.h)[">]' "$@" 2>/dev/null || true)
 if [ -n "$inc" ]; then
 	echo "check-layers: engine sources include the command side:" >&2
 	echo "$inc" | sed 's/^/  /' >&2
@@ -35,6 +35,11 @@ layers=$(awk '/<!-- layers: begin -->/ { on = 1; next }
 		split($0, c, "|"); n = c[2]; f = c[3]
 		gsub(/[ `\/]/, "", n); gsub(/[ `\/]/, "", f); print f, n
 	}' "$table")
+dups=$(echo "$layers" | awk '{print $1}' | sort | uniq -d)
+if [ -n "$dups" ]; then
+	echo "check-layers: $table: a folder has more than one row in the layer table:" $dups >&2
+	fail=1
+fi
 if [ -z "$layers" ]; then
 	echo "check-layers: $table: no layer table between <!-- layers: begin --> and <!-- layers: end -->" >&2
 	exit 1
@@ -56,39 +61,44 @@ done
 	echo "check-layers: files directly under src/core/ belong in a folder:" $(ls src/core/*.[ch]) >&2
 	fail=1
 }
-# Every include of another folder's header must go down the table.
-climb=$(for src in "$@"; do
-	from=$(echo "$src" | sed -n 's|^src/core/\([^/]*\)/.*|\1|p')
-	[ -n "$from" ] || continue
-	grep -nE '#include +"' "$src" | sed -n 's|^\([0-9]*\):#include *"\(core/\)\{0,1\}\([a-z_]*\)/[^"]*".*|\1 \3|p' |
-	while read -r line to; do
-		echo "$src $line $from $to"
-	done
-done | awk -v L="$layers" '
-	BEGIN { n = split(L, rows, "\n"); for (i = 1; i <= n; i++) { split(rows[i], r, " "); lv[r[1]] = r[2] } }
-	{
-		src = $1; line = $2; from = $3; to = $4
-		if (!(to in lv)) { print src ":" line ": includes from an unknown folder " to "/"; next }
-		if (to == from) next
-		if (to ~ /_internal/) next
-		if (lv[to] <= lv[from]) print src ":" line ": " from "/ (layer " lv[from] ") includes " to "/ (layer " lv[to] ")"
-	}')
-if [ -n "$climb" ]; then
+# Every include of another folder's header must go down the table, and
+# another folder's _internal.h is private to it. An include is read however
+# it is spelt ("core/F/x.h", <core/F/x.h>, "../F/x.h", "# include"), and
+# resolved to the folder it names.
+incs=$(printf '%s\n' "$@" | LAYERS="$layers" python3 -c '
+import os, re, sys
+lv = dict(l.split() for l in os.environ["LAYERS"].splitlines() if l.strip())
+inc = re.compile(r"^\s*#\s*include\s*[<\"]([^\">]+)[\">]")
+for src in sys.stdin.read().split():
+    m = re.match(r"src/core/([^/]+)/", src)
+    if not m:
+        continue
+    frm = m.group(1)
+    for n, line in enumerate(open(src, errors="replace"), 1):
+        i = inc.match(line)
+        if not i:
+            continue
+        name = i.group(1)
+        cands = [os.path.normpath(os.path.join(os.path.dirname(src), name)), os.path.normpath(os.path.join("src", name))]
+        hit = next((c for c in cands if c.startswith("src/core/") and os.path.exists(c)), None)
+        if not hit:
+            if name.startswith("core/") or "../" in name:
+                print(f"{src}:{n}: includes {name}, which is no engine header")
+            continue
+        parts = hit.split("/")
+        to = parts[2] if len(parts) > 3 else None
+        if to is None:
+            print(f"{src}:{n}: includes {name}, directly under src/core/")
+        elif to not in lv:
+            print(f"{src}:{n}: includes from an unknown folder {to}/")
+        elif to != frm and hit.endswith("_internal.h"):
+            print(f"{src}:{n}: includes {to}/ (layer {lv[to]})'"'"'s {parts[-1]}: another folder'"'"'s _internal.h is included")
+        elif to != frm and int(lv[to]) <= int(lv[frm]):
+            print(f"{src}:{n}: {frm}/ (layer {lv[frm]}) includes {to}/ (layer {lv[to]})")
+')
+if [ -n "$incs" ]; then
 	echo "check-layers: an include climbs or crosses the layer table ($table):" >&2
-	echo "$climb" | sed 's/^/  /' >&2
-	fail=1
-fi
-# Another folder's _internal.h is private to it.
-priv=$(for src in "$@"; do
-	from=$(echo "$src" | sed -n 's|^src/core/\([^/]*\)/.*|\1|p')
-	grep -nE '#include +"core/[a-z_]+/[a-z_]+_internal\.h"' "$src" | while IFS= read -r l; do
-		to=$(echo "$l" | sed 's|.*"core/\([a-z_]*\)/.*|\1|')
-		[ "$to" = "$from" ] || echo "$src:$l"
-	done
-done)
-if [ -n "$priv" ]; then
-	echo "check-layers: another folder's _internal.h is included:" >&2
-	echo "$priv" | sed 's/^/  /' >&2
+	echo "$incs" | sed 's/^/  /' >&2
 	fail=1
 fi
 # No circle of calls between the engine's files: from each object's

@@ -9,7 +9,7 @@
 #include "../opts.h"
 #include "core/run/ready.h"
 #include "core/run/servers.h"
-#include "core/stage/stagecache.h"
+#include "core/source/source.h"
 #include "core/base/util.h"
 #include "core/base/banned.h"
 
@@ -208,7 +208,7 @@ int runcfg_caches(struct run_cfg *c, size_t max)
 		c->cc.dir = own = cc_default_dir(c->o.csv);
 	}
 	const char *tok = getenv("HF_TOKEN");
-	if (c->cc.src && sc_remote_kind(c->cc.src) && strcmp(sc_remote_kind(c->cc.src), "s3") && tok && *tok)
+	if (c->cc.src && (source_for(c->cc.src)->flags & SOURCE_HEADERS) && tok && *tok)
 		c->cc.bearer = tok;
 	c->cc.cancel = &cli_signal;
 	c->cc.notice = on_notice;

@@ -33,6 +33,14 @@ expect_rc 1 "run/ including source/ (the same layer) fails" layers
 contains "crossing the same layer is named" "$err" "run/ (layer 3) includes source/ (layer 3)"
 sed -i '1d' "$tree/src/core/run/proc.c"
 
+for spelling in '#include "../bench/bench.h"' '#include <core/bench/bench.h>' '#  include "core/bench/bench.h"' \
+	'#include	"core/bench/bench.h"'; do
+	printf '%b\n' "$spelling" | cat - "$tree/src/core/io/shaper.c" >"$tree/x" && mv "$tree/x" "$tree/src/core/io/shaper.c"
+	expect_rc 1 "the climb spelt $spelling fails too" layers
+	contains "... named" "$err" "src/core/io/shaper.c:1: io/ (layer 4) includes bench/ (layer 1)"
+	sed -i '1d' "$tree/src/core/io/shaper.c"
+done
+
 sed -i '1i #include "core/stage/stagecache_internal.h"' "$tree/src/core/bench/bench.c"
 expect_rc 1 "another folder's _internal.h fails" layers
 contains "and is named" "$err" "another folder's _internal.h is included"
@@ -52,6 +60,11 @@ cp "$REPO_ROOT/docs/ARCHITECTURE.md" "$tree/docs/"
 expect_rc 1 "a file directly under src/core/ fails" layers
 contains "it is named" "$err" "src/core/loose.c"
 rm "$tree/src/core/loose.c"
+
+sed -i 's/^| 6 | `base\/` |\(.*\)$/| 6 | `base\/` |\1\n| 0 | `base\/` | again |/' "$tree/docs/ARCHITECTURE.md"
+expect_rc 1 "a folder with two rows in the table fails" layers
+contains "it is named" "$err" "more than one row in the layer table: base"
+cp "$REPO_ROOT/docs/ARCHITECTURE.md" "$tree/docs/"
 
 sed -i '/<!-- layers: begin -->/d' "$tree/docs/ARCHITECTURE.md"
 expect_rc 1 "no table at all fails" layers

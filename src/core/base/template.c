@@ -212,7 +212,7 @@ char **tmpl_replace_argv(char *const *argv, size_t n, const struct tmpl_var *var
 				strbuf_addch(&b, *s++);
 			}
 		}
-		av[i] = b.buf ? strbuf_detach(&b) : xstrdup("");
+		av[i] = strbuf_detach(&b);
 	}
 	return av;
 }

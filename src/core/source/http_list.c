@@ -350,7 +350,7 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 		rc = get_text(c, o, lurl, &sb, &status, err);
 		free(lurl);
 		struct names ls = { 0 };
-		if (!rc && status == 200 && sb.buf)
+		if (!rc && status == 200)
 			from_listing(sb.buf, &ls);
 		strbuf_release(&sb);
 		source_files_free(f, nf);
