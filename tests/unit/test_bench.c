@@ -1,6 +1,7 @@
 /* The bench's schedule, modes and statistics (core/bench/bench.c, core/base/schema.c). */
 #define _GNU_SOURCE
 #include "core/bench/bench.h"
+#include "core/bench/bench_netsim.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -139,6 +140,58 @@ static void test_stats(void)
 	ok(st.n == 0 && left == 0, "a mode with no measured run: nothing");
 }
 
+/* The table bench prints after its runs. */
+static void test_summary_text(void)
+{
+	double nv[] = { 1, 2, 3 }, ne[] = { 4, 5, 6 };
+	int cold[] = { 1, 1, 1 };
+	struct bench b = BENCH_INIT;
+	b.nvme = "/n", b.net = "/m";
+	struct cs_err e;
+	ok(bench_add_modes(&b, "nvme,net", &e) == 0, "two modes");
+	for (size_t i = 0; i < 2; i++) { /* repeat 3: room for three runs each */
+		b.arms[i].n = 3;
+		memcpy(b.arms[i].loads, i ? ne : nv, sizeof(nv));
+		memcpy(b.arms[i].totals, i ? ne : nv, sizeof(nv));
+		memcpy(b.arms[i].cold, cold, sizeof(cold));
+	}
+	char *t = bench_summary_text(&b);
+	is_str(t, "\nmode                  runs   median_s      min_s      max_s  from\n"
+	       "nvme                     3      2.000      1.000      3.000  cold runs\n"
+	       "net                      3      5.000      4.000      6.000  cold runs\n"
+	       "\nnet/nvme: 2.50x the median load time (+3.000 s)\n", "per mode, then the ratio of the medians");
+	free(t);
+	b.arms[1].n = 0;
+	t = bench_summary_text(&b);
+	ok(strstr(t, "\nnet                      0          -          -          -\n") && !strstr(t, "net/nvme"),
+	   "a mode without runs: dashes, and no ratio");
+	free(t);
+	bench_free(&b);
+}
+
+/* --nvme and --net into the bench: a path, netsim, a URL. */
+static void test_set_paths(void)
+{
+	struct bench b = BENCH_INIT;
+	const char *prof = NULL;
+	char *note = NULL;
+	struct cs_err e;
+	ok(bench_set_paths(&b, "/n", "", &prof, &note, &e) == 0 && b.net_pending && !strcmp(prof, "nfs-10g") &&
+		   !strcmp(b.net, "netsim") && !b.net_remote, "no net path: netsim over the NVMe copy");
+	ok(bench_set_paths(&b, "", "netsim:nope", &prof, &note, &e) == -1 && e.code == EINVAL &&
+		   strstr(e.msg, "unknown netsim profile 'nope'"), "an unknown profile: EINVAL");
+	ok(bench_set_paths(&b, NULL, "netsim", &prof, &note, &e) == -1 && strstr(e.msg, "needs the NVMe copy"),
+	   "netsim without an NVMe copy: EINVAL");
+	b.stage_insecure = 1;
+	ok(bench_set_paths(&b, "/n", "/m", &prof, &note, &e) == -1 && strstr(e.msg, "--insecure"),
+	   "--insecure with a path: EINVAL");
+	ok(bench_set_paths(&b, "/n", "https://u:p@h/m?t=1", &prof, &note, &e) == 0 && !b.net_pending &&
+		   !strcmp(b.net_remote, "https") && !strstr(b.net_shown, "u:p") && !strcmp(note, "net=https"),
+	   "a URL: remote, shown without credentials, noted");
+	free(note);
+	bench_free(&b);
+}
+
 static void put(const char *dir, const char *name, size_t size, unsigned char fill)
 {
 	char *p = path_join(dir, name);
@@ -272,5 +325,7 @@ int main(void)
 	test_modes();
 	test_stats();
 	test_models();
+	test_summary_text();
+	test_set_paths();
 	return done_testing();
 }
