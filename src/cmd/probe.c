@@ -142,13 +142,8 @@ int cmd_probe(int argc, char **argv)
 		return prc;
 	struct st_model m;
 	struct cs_err err;
-	if (st_model_open(dir, &m, &err))
-		return error("%s", err.msg);
-	if (m.format == ST_FORMAT_GGUF) {
-		st_model_free(&m);
-		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
-			     "--server llama.cpp)", dir, "probe");
-	}
+	if (loadcfg_open_model(dir, &m, "probe"))
+		return EXIT_FAIL;
 	int gpus[TP_MAX], ngpus = 0;
 	int rc = parse_gpus(gpus_arg, gpus, &ngpus);
 	if (rc) {

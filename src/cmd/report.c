@@ -129,9 +129,7 @@ static int fleet_write(char **args, int nargs, const char *md, const char *svg, 
 	else if (!quiet)
 		fprintf(stderr, "coldstart: report: fleet of %zu nodes\ncoldstart: report: %s\ncoldstart: report: %s\n", n,
 			mdp, svgp);
-	for (size_t i = 0; i < n; i++)
-		free(csvs[i]);
-	free(csvs);
+	free_strv(csvs, n);
 	free(where);
 	free(mdp);
 	free(svgp);

@@ -67,9 +67,7 @@ static int parse_record(const char *buf, size_t len, size_t *i, size_t *line, ch
 		struct strbuf f = STRBUF_INIT;
 		if (parse_field(buf, len, i, line, &f, err)) {
 			strbuf_release(&f);
-			for (size_t k = 0; k < ncells; k++)
-				free(cells[k]);
-			free(cells);
+			free_strv(cells, ncells);
 			return -1;
 		}
 		cells = xgrow(cells, &alloc, ncells + 1, sizeof(char *));
@@ -118,9 +116,7 @@ void csv_table_free(struct csv_table *t)
 	if (!t)
 		return;
 	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols[r]; c++)
-			free(t->cells[r][c]);
-		free(t->cells[r]);
+		free_strv(t->cells[r], t->ncols[r]);
 	}
 	free(t->cells);
 	free(t->ncols);

@@ -197,9 +197,7 @@ void pc_set_free(struct pc_set *set)
 {
 	if (!set)
 		return;
-	for (size_t i = 0; i < set->n; i++)
-		free(set->files[i].path);
-	free(set->files);
+	FREE_MEMBERS(set->files, set->n, path);
 	memset(set, 0, sizeof(*set));
 }
 

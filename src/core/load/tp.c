@@ -170,9 +170,7 @@ int tp_plan_make(const struct st_model *m, int n, int kv_heads, struct tp_plan *
 
 void tp_plan_free(struct tp_plan *p)
 {
-	for (size_t i = 0; i < p->nt; i++)
-		free(p->t[i].r);
-	free(p->t);
+	FREE_MEMBERS(p->t, p->nt, r);
 	free(p->rank_bytes);
 	memset(p, 0, sizeof(*p));
 }

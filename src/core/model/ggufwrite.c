@@ -358,9 +358,7 @@ void gw_plan_free(struct gw_plan *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->ntensors; i++)
-		free(p->tensors[i].name);
-	free(p->tensors);
+	FREE_MEMBERS(p->tensors, p->ntensors, name);
 	for (size_t s = 0; s < p->nparts; s++) {
 		free(p->parts[s].path);
 		strbuf_release(&p->parts[s].header);

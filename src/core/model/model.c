@@ -40,9 +40,7 @@ void st_model_free(struct st_model *m)
 		gg_file_free(&m->shards[i].g);
 	}
 	free(m->shards);
-	for (size_t i = 0; i < m->nfiles; i++)
-		free(m->files[i]);
-	free(m->files);
+	free_strv(m->files, m->nfiles);
 	free(m->dir);
 	free(m->entry);
 	free(m->architecture);

@@ -117,9 +117,7 @@ void ms_free(struct ms_model *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->ntensors; i++)
-		free(m->tensors[i].name);
-	free(m->tensors);
+	FREE_MEMBERS(m->tensors, m->ntensors, name);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -56,9 +56,7 @@ void st_header_free(struct st_header *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->ntensors; i++)
-		free(h->tensors[i].name);
-	free(h->tensors);
+	FREE_MEMBERS(h->tensors, h->ntensors, name);
 	for (size_t i = 0; i < h->nmeta; i++) {
 		free(h->meta_keys[i]);
 		free(h->meta_vals[i]);

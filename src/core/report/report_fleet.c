@@ -121,9 +121,7 @@ void rp_fleet_free(struct rp_fleet *f)
 		free(f->nodes[i].name);
 		rp_free(&f->nodes[i].r);
 	}
-	for (size_t i = 0; i < f->nmodes; i++)
-		free(f->modes[i]);
-	free(f->modes);
+	free_strv(f->modes, f->nmodes);
 	free(f->nodes);
 	free(f->model);
 	memset(f, 0, sizeof(*f));
@@ -267,9 +265,7 @@ static void md_env(struct strbuf *b, const struct rp_fleet *f)
 		} else if (any) {
 			strbuf_addf(&same, "%s%s", same.len ? ", " : "", fields[i]);
 		}
-		for (size_t n = 0; n < f->n; n++)
-			free(v[n]);
-		free(v);
+		free_strv(v, f->n);
 	}
 	strbuf_addf(b, "\n## Environment: what differs between nodes\n\n");
 	if (ndiff) {
@@ -296,9 +292,7 @@ static void md_env(struct strbuf *b, const struct rp_fleet *f)
 			    without == 1 ? "" : "s", without == 1 ? "its" : "their");
 	strbuf_release(&same);
 	strbuf_release(&diff);
-	for (size_t i = 0; i < k; i++)
-		free(fields[i]);
-	free(fields);
+	free_strv(fields, k);
 }
 
 /* Rows of any node with a number that is not one: in no figure, listed. */

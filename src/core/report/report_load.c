@@ -603,8 +603,7 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 
 void rp_free(struct rp_report *r)
 {
-	for (size_t i = 0; i < r->nmodes; i++)
-		free(r->modes[i].name);
+	FREE_MEMBERS(r->modes, r->nmodes, name);
 	for (size_t i = 0; i < r->nruns; i++) {
 		free(r->runs[i].mode);
 		free(r->runs[i].cold);
@@ -621,7 +620,6 @@ void rp_free(struct rp_report *r)
 	free(r->cgroups);
 	free(r->caches_basis);
 	free(r->runs);
-	free(r->modes);
 	free(r->model);
 	free(r->csv);
 	free(r->node);

@@ -153,9 +153,7 @@ int sci_copy_missing(const struct sc_opts *o, struct splan *p, const char *part,
 			rc = cs_fail(err, EAGAIN, "'%s' changed size while it was being staged (%llu bytes, then %llu): "
 				     "stage again", p->f[i].abs, (unsigned long long)p->f[i].size,
 				     (unsigned long long)cf[i].size);
-	for (size_t i = 0; i < p->n; i++)
-		free(dsts[i]);
-	free(dsts);
+	free_strv(dsts, p->n);
 	free(cf);
 	close(jw.fd);
 	return rc;

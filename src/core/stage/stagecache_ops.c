@@ -257,9 +257,7 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 		free(he);
 		free(hh);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(later[i]);
-	free(later);
+	free_strv(later, n);
 	rep->ok = !rc && !rep->problem;
 	rep->damaged = json_array_size(bad);
 	/* A failed verify marks the copy corrupt (stage then re-copies what is
@@ -334,12 +332,8 @@ int sc_repair(const struct sc_opts *base, const char *name, struct sc_result *r,
 	struct stat sb;
 	int rc = stat(src, &sb) < 0 ? cs_fail_errno(err, errno, "cannot repair '%s': its source '%s' is gone", name, src)
 				    : sc_stage(&o, r, err);
-	for (size_t i = 0; i < o.ninclude; i++)
-		free(o.include[i]);
-	for (size_t i = 0; i < o.nexclude; i++)
-		free(o.exclude[i]);
-	free(o.include);
-	free(o.exclude);
+	free_strv(o.include, o.ninclude);
+	free_strv(o.exclude, o.nexclude);
 	free(src);
 	return rc;
 }

@@ -34,9 +34,7 @@ void sci_plan_free(struct splan *p)
 	free(p->f);
 	free(p->src);
 	free(p->filters);
-	for (size_t i = 0; i < p->ndropped; i++)
-		free(p->dropped[i]);
-	free(p->dropped);
+	free_strv(p->dropped, p->ndropped);
 	source_files_free(p->remote, p->nremote);
 	source_close(p->source);
 	memset(p, 0, sizeof(*p));
@@ -390,9 +388,7 @@ static int check_index(const struct sc_opts *o, const struct splan *p, const cha
 		rc = refuse_dropped(o, index, err, ", but '%s'%s that it maps tensors to %s staged: without their index they "
 				    "are no model" FILTER_HINT, files[first_kept], nkept > 1 ? " and the others" : "",
 				    nkept > 1 ? "are" : "is");
-	for (size_t i = 0; i < nf; i++)
-		free(files[i]);
-	free(files);
+	free_strv(files, nf);
 	return rc;
 }
 

@@ -45,9 +45,7 @@ void sc_memo_free(struct sc_memo *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->n; i++)
-		free(m->e[i].key);
-	free(m->e);
+	FREE_MEMBERS(m->e, m->n, key);
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->hash_mu);
 	free(m);
@@ -165,9 +163,7 @@ int sc_serve_list(const char *root, const char *name, struct sc_served_file **fi
 
 void sc_served_files_free(struct sc_served_file *files, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		free(files[i].rel);
-	free(files);
+	FREE_MEMBERS(files, n, rel);
 }
 
 static json_t *manifest_entry(const struct manifest *m, const char *rel)

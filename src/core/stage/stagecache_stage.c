@@ -513,9 +513,7 @@ static int stage_file(const struct sc_opts *o, struct sc_result *r, struct cs_er
 		free(r->path);
 		r->path = p;
 	}
-	for (size_t i = 0; i < m.nshards; i++)
-		free(fo.include[i]);
-	free(fo.include);
+	free_strv(fo.include, m.nshards);
 	free(dir);
 	st_model_free(&m);
 	return rc;
@@ -613,8 +611,6 @@ void sc_result_free(struct sc_result *r)
 {
 	free(r->path);
 	free(r->replaced_source);
-	for (size_t i = 0; i < r->nevicted; i++)
-		free(r->evicted[i]);
-	free(r->evicted);
+	free_strv(r->evicted, r->nevicted);
 	memset(r, 0, sizeof(*r));
 }
