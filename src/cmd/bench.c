@@ -169,7 +169,7 @@ static int finish(struct bench *b, struct bench_cli *c, const struct bench_netsi
 		return error("%s", err.msg);
 	if (!c->quiet)
 		fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", w.md, w.svg);
-	rp_written_free(&w);
+	rp_written_release(&w);
 	return 0;
 }
 
@@ -289,7 +289,7 @@ int cmd_bench(int argc, char **argv)
 	struct cs_err uerr;
 	if (bench_netsim_unmount(&ns, &uerr))
 		warning("%s", uerr.msg);
-	bench_free(&b);
+	bench_release(&b);
 	free(net_note);
 	return rc;
 }

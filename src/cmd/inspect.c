@@ -295,6 +295,6 @@ int cmd_inspect(int argc, char **argv)
 		print_json(model_json(&m, tensors));
 	else
 		print_human(&m, tensors);
-	st_model_free(&m);
+	st_model_release(&m);
 	return 0;
 }

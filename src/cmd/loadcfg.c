@@ -79,7 +79,7 @@ int loadcfg_open_model(const char *dir, struct st_model *m, const char *cmd)
 	if (st_model_open(dir, m, &err))
 		return error("%s", err.msg);
 	if (m->format == ST_FORMAT_GGUF) {
-		st_model_free(m);
+		st_model_release(m);
 		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
 			     "--server llama.cpp)", dir, cmd);
 	}

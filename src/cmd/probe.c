@@ -147,13 +147,13 @@ int cmd_probe(int argc, char **argv)
 	int gpus[TP_MAX], ngpus = 0;
 	int rc = parse_gpus(gpus_arg, gpus, &ngpus);
 	if (rc) {
-		st_model_free(&m);
+		st_model_release(&m);
 		return rc;
 	}
 	struct tp_plan plan;
 	memset(&plan, 0, sizeof(plan));
 	if (ngpus && tp_plan_make(&m, ngpus, 0, &plan, &err)) {
-		st_model_free(&m);
+		st_model_release(&m);
 		return error("cannot split '%s' for TP=%d: %s", dir, ngpus, err.msg);
 	}
 	cli_catch_signals();
@@ -174,8 +174,8 @@ int cmd_probe(int argc, char **argv)
 		}
 		cuda_close();
 	}
-	probe_result_free(&r);
-	tp_plan_free(&plan);
-	st_model_free(&m);
+	probe_result_release(&r);
+	tp_plan_release(&plan);
+	st_model_release(&m);
 	return rc;
 }

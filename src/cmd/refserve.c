@@ -171,8 +171,8 @@ int cmd_refserve(int argc, char **argv)
 		rc = error("cannot split '%s' for TP=%ld: %s", dir, tp, err.msg);
 	} else {
 		rc = load_and_serve(&lc, &m, &plan, &o);
-		tp_plan_free(&plan);
+		tp_plan_release(&plan);
 	}
-	st_model_free(&m);
+	st_model_release(&m);
 	return rc;
 }

@@ -96,8 +96,8 @@ static int report_write(const char *csv, const char *md, const char *svg, const 
 	if (!rc && !quiet && strcmp(w.md, "-"))
 		fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", w.md, w.svg);
 	if (json)
-		rp_free(&r);
-	rp_written_free(&w);
+		rp_release(&r);
+	rp_written_release(&w);
 	return rc ? EXIT_FAIL : 0;
 }
 

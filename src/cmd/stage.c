@@ -185,7 +185,7 @@ static int run_stage(struct sc_opts *o, struct ui *u, int json)
 	free(o->files);
 	free(o->headers);
 	if (rc) {
-		sc_result_free(&r);
+		sc_result_release(&r);
 		if (err.code == ECANCELED) {
 			error("interrupted; the partial copy is kept: stage again to resume");
 			return cli_signal_exit();
@@ -198,7 +198,7 @@ static int run_stage(struct sc_opts *o, struct ui *u, int json)
 		printf("%s\n", r.path);
 	if (!u->quiet)
 		sc_result_describe(o->name, &r, say, NULL);
-	sc_result_free(&r);
+	sc_result_release(&r);
 	return 0;
 }
 

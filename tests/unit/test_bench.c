@@ -82,7 +82,7 @@ static void test_modes(void)
 	   "no --modes with both paths: nvme,net");
 	is_int(b.total, 2 * BENCH_REPEAT_DEFAULT, "total runs: modes x repeat");
 	is_str(bench_arm_path(&b, &b.arms[1]), "/m/net", "net reads the net path");
-	bench_free(&b);
+	bench_release(&b);
 
 	b = (struct bench)BENCH_INIT;
 	b.nvme = "/m/nvme";
@@ -90,7 +90,7 @@ static void test_modes(void)
 	ok(bench_add_modes(&b, "staged,runtime", &err) == 0 && !strcmp(bench_arm_path(&b, &b.arms[0]), "/m/net") &&
 		   !strcmp(bench_arm_path(&b, &b.arms[1]), "/m/nvme"),
 	   "staged copies from net, runtime starts on nvme");
-	bench_free(&b);
+	bench_release(&b);
 
 	const struct {
 		const char *list, *nvme, *net, *msg;
@@ -110,7 +110,7 @@ static void test_modes(void)
 		int rc = bench_add_modes(&b, bad[i].list, &err);
 		ok(rc == -1 && err.code == EINVAL && !strcmp(err.msg, bad[i].msg), "--modes '%s' refused: %s", bad[i].list,
 		   err.msg);
-		bench_free(&b);
+		bench_release(&b);
 	}
 }
 
@@ -166,7 +166,7 @@ static void test_summary_text(void)
 	ok(strstr(t, "\nnet                      0          -          -          -\n") && !strstr(t, "net/nvme"),
 	   "a mode without runs: dashes, and no ratio");
 	free(t);
-	bench_free(&b);
+	bench_release(&b);
 }
 
 /* --nvme and --net into the bench: a path, netsim, a URL. */
@@ -189,7 +189,7 @@ static void test_set_paths(void)
 		   !strcmp(b.net_remote, "https") && !strstr(b.net_shown, "u:p") && !strcmp(note, "net=https"),
 	   "a URL: remote, shown without credentials, noted");
 	free(note);
-	bench_free(&b);
+	bench_release(&b);
 }
 
 static void put(const char *dir, const char *name, size_t size, unsigned char fill)
@@ -226,7 +226,7 @@ static int check(const char *nv, const char *net, int allow, struct cs_err *err,
 		return -2;
 	int rc = bench_check_models(&b, err);
 	*id = json_incref(b.model_json);
-	bench_free(&b);
+	bench_release(&b);
 	return rc;
 }
 
@@ -306,7 +306,7 @@ static void test_models(void)
 		   json_object_get(one.model_json, "same") == NULL &&
 		   json_array_size(json_object_get(one.model_json, "paths")) == 1,
 	   "one mode: recorded, not compared");
-	bench_free(&one);
+	bench_release(&one);
 	ok(check(a, "/nonexistent/m", 0, &err, &id) == -1 && strstr(err.msg, "--net: cannot open model '/nonexistent/m'"),
 	   "a missing side named (%s)", err.msg);
 	json_decref(id);

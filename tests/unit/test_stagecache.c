@@ -143,7 +143,7 @@ int main(void)
 	free(hdr);
 
 	/* Manifest and the state of a published copy. */
-	sci_plan_free(&p);
+	sci_plan_release(&p);
 	plan_of(src, &p);
 	char *root = path_join(dir, "root");
 	struct sc_opts o;
@@ -160,19 +160,19 @@ int main(void)
 	ok(sci_manifest_load(pub, &m) == 0, "its manifest loads");
 	ok(sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_MATCH, "unchanged source, intact copy: match");
 	ok(sci_pub_state(pub, &m, &p, SC_VERIFY_XXH3) == PUB_CHANGED, "xxh3 asked of a size-verified copy: changed");
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	char *copy = path_join(pub, "config.json");
 	write_file(copy, "{\"a\": 2}\n"); /* same size, new mtime */
 	ok(sci_manifest_load(pub, &m) == 0 && sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_DAMAGED,
 	   "a copy edited in place: damaged");
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	write_file(f1, "{\"a\": 3, \"b\": 4}\n");
-	sci_plan_free(&p);
+	sci_plan_release(&p);
 	plan_of(src, &p);
 	ok(sci_manifest_load(pub, &m) == 0 && sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_CHANGED,
 	   "a changed source: changed");
-	sci_manifest_free(&m);
-	sc_result_free(&r);
+	sci_manifest_release(&m);
+	sc_result_release(&r);
 
 	/* Names, sources, globs. */
 	ok(sci_same_source("/c/models--o--n/snapshots/a", "/c/models--o--n/snapshots/b"),
@@ -203,7 +203,7 @@ int main(void)
 	umask(um);
 	is_int(sc_umask(), um, "... without changing it");
 
-	sci_plan_free(&p);
+	sci_plan_release(&p);
 	fs_remove_tree(dir);
 	free(src);
 	free(f1);

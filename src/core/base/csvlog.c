@@ -98,7 +98,7 @@ int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *e
 		char **cells;
 		size_t ncells;
 		if (parse_record(buf, len, &i, &line, &cells, &ncells, err)) {
-			csv_table_free(t);
+			csv_table_release(t);
 			return -1;
 		}
 		size_t nalloc = ralloc;
@@ -111,7 +111,7 @@ int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *e
 	return 0;
 }
 
-void csv_table_free(struct csv_table *t)
+void csv_table_release(struct csv_table *t)
 {
 	if (!t)
 		return;
@@ -241,7 +241,7 @@ static int max_run_id(const char *buf, size_t len, long long *maxid, struct cs_e
 		else if ((long long)v > *maxid)
 			*maxid = (long long)v;
 	}
-	csv_table_free(&t);
+	csv_table_release(&t);
 	return rc;
 }
 

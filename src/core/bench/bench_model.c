@@ -146,7 +146,7 @@ static int ident_local(const char *path, struct mident *m, struct cs_err *err)
 			full = xgrow(full, &afull, nfull + 1, sizeof(char *));
 			full[nfull++] = xstrdup(set.files[i].path);
 		}
-		pc_set_free(&set);
+		pc_set_release(&set);
 	}
 	int rc = 0;
 	for (size_t i = 0; i < m->n && !rc; i++)

@@ -330,7 +330,7 @@ static int open_staged(const struct cc_opts *o, const char *dir, struct cc_set *
 		if (pc_collect(paths, 1, &set, &e) == 0) {
 			if (pc_evict(&set, &e))
 				cs_say(o->notice, o->cb_arg, "cannot evict '%s' before staging it: %s", o->src, e.msg);
-			pc_set_free(&set);
+			pc_set_release(&set);
 		}
 	}
 	struct sc_opts so = {
@@ -348,7 +348,7 @@ static int open_staged(const struct cc_opts *o, const char *dir, struct cc_set *
 		s->root = xstrdup(r.path);
 		s->copy_s = r.seconds;
 	}
-	sc_result_free(&r);
+	sc_result_release(&r);
 	return rc;
 }
 
@@ -620,14 +620,14 @@ int cc_private_open(const struct sc_opts *so, const char *env, struct cc_private
 	struct cs_err e;
 	if (sc_stage(&o, &r, &e)) {
 		free(name);
-		sc_result_free(&r);
+		sc_result_release(&r);
 		return cs_fail(err, e.code, "staging the caches: %s", e.msg);
 	}
 	x->staged = r.path;
 	r.path = NULL;
 	x->stage_s = r.seconds;
 	x->copied = !r.noop;
-	sc_result_free(&r);
+	sc_result_release(&r);
 	int rc = sc_use_checked(x->staged, warn, arg, &x->use_fd, err);
 	if (!rc)
 		rc = private_copy(so->root, name, env, x, err);

@@ -495,11 +495,11 @@ int gg_parse(const unsigned char *buf, size_t len, uint64_t file_size, struct gg
 	struct rd r = { buf, len, 0, file_size, err, "the header" };
 	if (parse(&r, f) == 0)
 		return 0;
-	gg_file_free(f);
+	gg_file_release(f);
 	return -1;
 }
 
-void gg_file_free(struct gg_file *f)
+void gg_file_release(struct gg_file *f)
 {
 	if (!f)
 		return;

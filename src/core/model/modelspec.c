@@ -113,7 +113,7 @@ int ms_build(const char *preset, int layers, int dtype, struct ms_model *m, stru
 	return 0;
 }
 
-void ms_free(struct ms_model *m)
+void ms_release(struct ms_model *m)
 {
 	if (!m)
 		return;

@@ -75,7 +75,7 @@ int rp_fleet_load(char *const *csvs, size_t n, const char *model, struct rp_flee
 		int rc = rp_load(csvs[i], meta, model ? model : f->model, NULL, &nd->r, err);
 		free(meta);
 		if (rc) {
-			rp_fleet_free(f);
+			rp_fleet_release(f);
 			return rc;
 		}
 		f->n++;
@@ -115,11 +115,11 @@ int rp_fleet_load(char *const *csvs, size_t n, const char *model, struct rp_flee
 	return 0;
 }
 
-void rp_fleet_free(struct rp_fleet *f)
+void rp_fleet_release(struct rp_fleet *f)
 {
 	for (size_t i = 0; i < f->n; i++) {
 		free(f->nodes[i].name);
-		rp_free(&f->nodes[i].r);
+		rp_release(&f->nodes[i].r);
 	}
 	free_strv(f->modes, f->nmodes);
 	free(f->nodes);
@@ -499,6 +499,6 @@ int rp_fleet_write(char *const *csvs, size_t n, const char *model, const char *m
 	free(name);
 	free(mdir);
 	free(sdir);
-	rp_fleet_free(&f);
+	rp_fleet_release(&f);
 	return rc;
 }

@@ -132,7 +132,7 @@ struct sc_result {
 };
 
 int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err);
-void sc_result_free(struct sc_result *r);
+void sc_result_release(struct sc_result *r);
 /* The result, every field, as `stage --json` prints it (name: the staged
  * name); a new reference, the caller's. */
 json_t *sc_result_json(const char *name, const struct sc_result *r);

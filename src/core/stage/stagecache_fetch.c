@@ -28,7 +28,7 @@ size_t sci_link_unchanged(struct splan *p, const char *pub, const char *part, en
 	if (sci_manifest_load(pub, &m) < 0)
 		return 0;
 	if (strcmp(m.source, p->src) || m.chunk != p->chunk) {
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 		return 0;
 	}
 	size_t i;
@@ -68,7 +68,7 @@ size_t sci_link_unchanged(struct splan *p, const char *pub, const char *part, en
 			break;
 		}
 	}
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	if (linked)   /* their link counts (and so change times) moved: ours */
 		sci_pub_reidentify(pub, NULL);
 	return linked;

@@ -128,7 +128,7 @@ int sci_mark_verdict(const char *root, const char *name, ino_t verified_ino, con
 		}
 		struct cs_err e;
 		rc = problem || m.corrupt ? sci_manifest_rewrite(dir, &m, &e) : 0;
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 		size_t i;
 		json_t *v;
 		json_array_foreach(refresh, i, v)
@@ -277,7 +277,7 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 	free(hashes);
 	free(want);
 	free(idx);
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	free(dir);
 	return rc;
 }
@@ -316,7 +316,7 @@ static int staged_opts(const char *root, const char *name, struct sc_opts *o, ch
 			o->exclude[o->nexclude++] = xstrndup(q + 1, l - 1);
 		q += l + (e ? 1 : 0);
 	}
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	return 0;
 }
 
@@ -547,7 +547,7 @@ int sc_use(const char *model_path, struct cs_err *err)
 			}
 			free(why);
 		}
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 	}
 	free(dir);
 	free(root);
@@ -564,7 +564,7 @@ int sc_published_ok(const char *root, const char *name)
 	int ok = sci_manifest_load(dir, &m) == 0;
 	if (ok) {
 		ok = !m.corrupt;
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 	}
 	free(dir);
 	return ok;

@@ -103,7 +103,7 @@ static int load_served(const char *root, const char *name, char **dir, struct st
 		rc = cs_fail(err, ENOENT, "no published model '%s'", name);
 	} else if (m->corrupt) {
 		rc = cs_fail(err, ENOENT, "'%s' is marked corrupt (%s)", name, m->corrupt);
-		sci_manifest_free(m);
+		sci_manifest_release(m);
 	}
 	if (rc) {
 		free(*dir);
@@ -156,7 +156,7 @@ int sc_serve_list(const char *root, const char *name, struct sc_served_file **fi
 		*files = NULL;
 		*n = 0;
 	}
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	free(dir);
 	return rc;
 }
@@ -266,7 +266,7 @@ int sc_serve_open(struct sc_memo *memo, const char *root, const char *name, cons
 		free(path);
 	}
 	free(why);
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	free(dir);
 	return rc;
 }
