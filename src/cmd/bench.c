@@ -1,9 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,9 +10,6 @@
 #include "../opts.h"
 #include "core/bench/bench.h"
 #include "core/bench/bench_netsim.h"
-#include "core/base/fsutil.h"
-#include "core/source/httpsrc.h"
-#include "core/netsim/netsim.h"
 #include "core/report/report.h"
 #include "core/stage/stagecache.h"
 #include "core/base/util.h"
@@ -56,31 +50,9 @@ static const struct opts_help help = {
 /* Per mode: runs, median / min / max over its basis; staged totals; the ratio. */
 static void summary(const struct bench *b)
 {
-	struct bench_summary s;
-	bench_summarize(b, &s);
-	fprintf(stderr, "\n%-20s %5s %10s %10s %10s  %s\n", "mode", "runs", "median_s", "min_s", "max_s", "from");
-	for (size_t i = 0; i < s.n; i++) {
-		const struct bench_summary_arm *r = &s.arms[i];
-		if (!r->arm->n) {
-			fprintf(stderr, "%-20s %5d %10s %10s %10s\n", r->arm->label, 0, "-", "-", "-");
-			continue;
-		}
-		fprintf(stderr, "%-20s %5zu %10.3f %10.3f %10.3f  %s%s\n", r->arm->label, r->st.n, r->st.median,
-			r->st.min, r->st.max, r->basis == 1 ? "cold runs" : r->basis == -1 ? "runs NOT verified cold"
-							   : "warm runs only (NOT cold)", r->left ? " (others left out)" : "");
-	}
-	for (size_t i = 0; i < s.n; i++) {
-		if (!s.arms[i].staged)
-			continue;
-		double med = s.arms[i].total.median;
-		fprintf(stderr, "staged total (copy + load): median %.3f s", med);
-		if (s.med_net > 0)
-			fprintf(stderr, " = %.2fx net's median load (%+.3f s)", med / s.med_net, med - s.med_net);
-		fputc('\n', stderr);
-	}
-	if (s.med_nvme > 0 && s.med_net > 0)
-		fprintf(stderr, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", s.med_net / s.med_nvme,
-			s.med_net - s.med_nvme);
+	char *t = bench_summary_text(b);
+	fputs(t, stderr);
+	free(t);
 }
 
 /* What the command side keeps while the bench runs. */
@@ -197,35 +169,18 @@ static int finish(struct bench *b, struct bench_cli *c, const struct bench_netsi
 		return error("%s", err.msg);
 	if (!c->quiet)
 		fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", w.md, w.svg);
-	rp_written_free(&w);
+	rp_written_release(&w);
 	return 0;
 }
 
 /* --nvme and --net: paths, netsim (mounted later) or a URL. 0 or a usage error. */
 static int set_paths(struct bench *b, const char *nvme, const char *net, const char **ns_profile, char **net_note)
 {
-	if (nvme && !*nvme)
-		nvme = NULL;
-	if (net && !*net)
-		net = NULL;
-	b->net_pending = bench_want_netsim(net, nvme, ns_profile);
-	if (b->net_pending) {
-		if (!netsim_profile(*ns_profile))
-			return usage_error("unknown netsim profile '%s' (see 'coldstart netsim --help')", *ns_profile);
-		if (!nvme)
-			return usage_error("--net netsim needs the NVMe copy to simulate: --nvme PATH or $MODEL_PATH_NVME");
-		net = "netsim";
-	}
-	b->nvme = nvme;
-	b->net = net;
-	b->net_remote = sc_remote_kind(net);
-	if (b->net_remote) {
-		b->net_shown = hs_redact(net); /* s3:// too: no user info or query shown */
-		b->net_note = *net_note = xasprintf(NOTE_NET "=%s", b->net_remote);
+	struct cs_err err;
+	if (bench_set_paths(b, nvme, net, ns_profile, net_note, &err))
+		return usage_error("%s", err.msg);
+	if (b->net_remote)
 		b->stage_bearer = getenv("HF_TOKEN");
-	} else if (b->stage_insecure) {
-		return usage_error("--insecure goes with a URL --net (http://, https:// or s3://)");
-	}
 	return 0;
 }
 
@@ -334,7 +289,7 @@ int cmd_bench(int argc, char **argv)
 	struct cs_err uerr;
 	if (bench_netsim_unmount(&ns, &uerr))
 		warning("%s", uerr.msg);
-	bench_free(&b);
+	bench_release(&b);
 	free(net_note);
 	return rc;
 }

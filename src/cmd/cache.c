@@ -153,7 +153,7 @@ static int repair_one(const char *root, const char *name, int jobs)
 		printf("REPAIRED %s  (copied %s again from its source, kept %zu intact file%s)\n", name,
 		       fmt_bytes(a, sizeof(a), sr.copied), sr.linked, sr.linked == 1 ? "" : "s");
 	}
-	sc_result_free(&sr);
+	sc_result_release(&sr);
 	return rc;
 }
 

@@ -124,7 +124,7 @@ static int stage_model(struct exec_cfg *c, char **path)
 	int rc = sc_stage(&o, &r, &err);
 	free(name);
 	if (rc) {
-		sc_result_free(&r);
+		sc_result_release(&r);
 		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
 	}
 	strbuf_addf(&c->staged, "; stage %.3f s%s", r.seconds, r.noop ? " (already staged)" : "");
@@ -134,7 +134,7 @@ static int stage_model(struct exec_cfg *c, char **path)
 		say(c, "staged '%s' in %.2fs (%.2f GB, %zu files)", r.path, r.seconds, (double)r.bytes / 1e9, r.files);
 	*path = r.path;
 	r.path = NULL;
-	sc_result_free(&r);
+	sc_result_release(&r);
 	return 0;
 }
 
@@ -164,7 +164,7 @@ static int exec_check(const struct exec_cfg *c)
 	if (c->ready && ready_parse(c->ready, c->port > 0 ? (int)c->port : 1, &rs, &err))
 		return usage_error("%s", err.msg);
 	int rc = sv_check_port((int)c->port, c->ready ? &rs : NULL, &err);
-	ready_free(&rs);
+	ready_release(&rs);
 	if (rc)
 		return error("%s", err.msg);
 	const char *inside[] = { c->model, c->stage, c->root, c->stage_cache };
@@ -198,7 +198,7 @@ static int exec_serve(const struct exec_cfg *c, const char *model, int use_fd, c
 	int rc = sv_run(&so, &r, &err) ? error("%s", err.msg) : r.code;
 	tmpl_argv_free(argv);
 	if (spec)
-		ready_free(&rs);
+		ready_release(&rs);
 	return rc;
 }
 

@@ -2,7 +2,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../cli.h"
 #include "../opts.h"
@@ -61,6 +60,20 @@ static json_t *shard_json(const char *name, uint64_t file_bytes, uint64_t header
 	return o;
 }
 
+/* One tensor of --tensors --json, named as its format names them (dims: taken over). */
+static json_t *tensor_json(const char *name, const char *type_key, const char *type, const char *dims_key,
+			   json_t *dims, const char *shard, uint64_t offset, uint64_t bytes)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, type_key, json_string(type));
+	json_object_set_new(o, dims_key, dims);
+	json_object_set_new(o, "shard", json_string(shard));
+	json_object_set_new(o, "offset", json_integer((json_int_t)offset));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
+	return o;
+}
+
 static void totals_json(json_t *j, const struct st_model *m)
 {
 	json_object_set_new(j, "tensors", json_integer((json_int_t)m->ntensors));
@@ -105,16 +118,11 @@ static json_t *gguf_json(const struct st_model *m, int tensors)
 			const struct gg_file *g = &m->shards[s].g;
 			for (size_t t = 0; t < g->ntensors; t++) {
 				const struct gg_tensor *x = &g->tensors[t];
-				json_t *o = json_object(), *sh = json_array();
-				json_object_set_new(o, "name", json_string(x->name));
-				json_object_set_new(o, "type", json_string(gg_type_name(x->type)));
+				json_t *ne = json_array();
 				for (uint32_t d = 0; d < x->ndim; d++)
-					json_array_append_new(sh, json_integer((json_int_t)x->ne[d]));
-				json_object_set_new(o, "ne", sh);
-				json_object_set_new(o, "shard", json_string(m->shards[s].name));
-				json_object_set_new(o, "offset", json_integer((json_int_t)(g->data_start + x->offset)));
-				json_object_set_new(o, "bytes", json_integer((json_int_t)x->nbytes));
-				json_array_append_new(ta, o);
+					json_array_append_new(ne, json_integer((json_int_t)x->ne[d]));
+				json_array_append_new(ta, tensor_json(x->name, "type", gg_type_name(x->type), "ne", ne,
+								      m->shards[s].name, g->data_start + x->offset, x->nbytes));
 			}
 		}
 		json_object_set_new(j, "tensor_list", ta);
@@ -204,16 +212,12 @@ static json_t *model_json(const struct st_model *m, int tensors)
 		for (size_t s = 0; s < m->nshards; s++) {
 			for (size_t t = 0; t < m->shards[s].h.ntensors; t++) {
 				const struct st_tensor *x = &m->shards[s].h.tensors[t];
-				json_t *o = json_object(), *sh = json_array();
-				json_object_set_new(o, "name", json_string(x->name));
-				json_object_set_new(o, "dtype", json_string(st_dtype_name(x->dtype)));
+				json_t *shape = json_array();
 				for (int d = 0; d < x->ndim; d++)
-					json_array_append_new(sh, json_integer((json_int_t)x->shape[d]));
-				json_object_set_new(o, "shape", sh);
-				json_object_set_new(o, "shard", json_string(m->shards[s].name));
-				json_object_set_new(o, "offset", json_integer((json_int_t)(m->shards[s].h.data_start + x->begin)));
-				json_object_set_new(o, "bytes", json_integer((json_int_t)(x->end - x->begin)));
-				json_array_append_new(ta, o);
+					json_array_append_new(shape, json_integer((json_int_t)x->shape[d]));
+				json_array_append_new(ta, tensor_json(x->name, "dtype", st_dtype_name(x->dtype), "shape", shape,
+								      m->shards[s].name, m->shards[s].h.data_start + x->begin,
+								      x->end - x->begin));
 			}
 		}
 		json_object_set_new(j, "tensor_list", ta);
@@ -291,6 +295,6 @@ int cmd_inspect(int argc, char **argv)
 		print_json(model_json(&m, tensors));
 	else
 		print_human(&m, tensors);
-	st_model_free(&m);
+	st_model_release(&m);
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "core/load/cuda.h"
+#include "core/model/model.h"
 #include "core/base/util.h"
 #include "core/base/workpool.h"
 #include "core/base/banned.h"
@@ -70,4 +71,17 @@ int loadcfg_devices(const struct load_cfg *c, const int *gpus, int n, enum ld_de
 		return 0;
 	}
 	return strcmp(c->device, "cuda") ? 0 : -1;
+}
+
+int loadcfg_open_model(const char *dir, struct st_model *m, const char *cmd)
+{
+	struct cs_err err;
+	if (st_model_open(dir, m, &err))
+		return error("%s", err.msg);
+	if (m->format == ST_FORMAT_GGUF) {
+		st_model_release(m);
+		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
+			     "--server llama.cpp)", dir, cmd);
+	}
+	return 0;
 }

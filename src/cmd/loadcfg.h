@@ -28,6 +28,10 @@ const struct opt *loadcfg_options(struct load_cfg *c, const char *jobs_help, con
 int loadcfg_device(const struct load_cfg *c, enum ld_device *dev, struct cs_err *err);
 /* The same over several device entries (cuda_open_devices). */
 int loadcfg_devices(const struct load_cfg *c, const int *gpus, int n, enum ld_device *dev, struct cs_err *err);
+struct st_model;
+/* Open the safetensors model at dir for command cmd ("probe"): 0, or the
+ * error printed (a GGUF model is refused: llama.cpp's) and EXIT_FAIL. */
+int loadcfg_open_model(const char *dir, struct st_model *m, const char *cmd);
 /* --gpus LIST: device numbers, comma-separated (may repeat), at most max;
  * 0 or a usage error naming the bad entry. */
 int loadcfg_parse_gpus(const char *list, int *gpus, int max, int *n);

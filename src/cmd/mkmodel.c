@@ -239,7 +239,7 @@ static int write_gguf(const struct mk_args *m)
 	}
 	if (!m->dry && !rc)
 		printf("%s\n", plan.parts[0].path);
-	gw_plan_free(&plan);
+	gw_plan_release(&plan);
 	return rc;
 }
 
@@ -257,7 +257,7 @@ static int write_safetensors(const struct mk_args *m)
 			  plan.file_bytes, el);
 	if (!m->dry && !rc)
 		printf("%s\n", m->path);
-	ck_plan_free(&plan);
+	ck_plan_release(&plan);
 	return rc;
 }
 

@@ -152,7 +152,7 @@ int cmd_pages(int argc, char **argv)
 		progress_done(&pg);
 		wsp = &ws;
 		if (rc && err.code == ECANCELED) {
-			pc_set_free(&set);
+			pc_set_release(&set);
 			error("interrupted");
 			return cli_signal_exit();
 		}
@@ -160,13 +160,13 @@ int cmd_pages(int argc, char **argv)
 	if (!rc)
 		rc = pc_residency(&set, &err);
 	if (rc) {
-		pc_set_free(&set);
+		pc_set_release(&set);
 		return error("%s", err.msg);
 	}
 	rc = report(&set, action, wsp, json, quiet);
 	if (!strcmp(action, "evict") && !json && set.total && set.resident * 100 > set.total)
 		warning("%.1f%% is still resident after eviction (mapped or locked by a running process?)",
 			pct(set.resident, set.total));
-	pc_set_free(&set);
+	pc_set_release(&set);
 	return rc ? EXIT_FAIL : 0;
 }

@@ -142,23 +142,18 @@ int cmd_probe(int argc, char **argv)
 		return prc;
 	struct st_model m;
 	struct cs_err err;
-	if (st_model_open(dir, &m, &err))
-		return error("%s", err.msg);
-	if (m.format == ST_FORMAT_GGUF) {
-		st_model_free(&m);
-		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
-			     "--server llama.cpp)", dir, "probe");
-	}
+	if (loadcfg_open_model(dir, &m, "probe"))
+		return EXIT_FAIL;
 	int gpus[TP_MAX], ngpus = 0;
 	int rc = parse_gpus(gpus_arg, gpus, &ngpus);
 	if (rc) {
-		st_model_free(&m);
+		st_model_release(&m);
 		return rc;
 	}
 	struct tp_plan plan;
 	memset(&plan, 0, sizeof(plan));
 	if (ngpus && tp_plan_make(&m, ngpus, 0, &plan, &err)) {
-		st_model_free(&m);
+		st_model_release(&m);
 		return error("cannot split '%s' for TP=%d: %s", dir, ngpus, err.msg);
 	}
 	cli_catch_signals();
@@ -179,8 +174,8 @@ int cmd_probe(int argc, char **argv)
 		}
 		cuda_close();
 	}
-	probe_result_free(&r);
-	tp_plan_free(&plan);
-	st_model_free(&m);
+	probe_result_release(&r);
+	tp_plan_release(&plan);
+	st_model_release(&m);
 	return rc;
 }

@@ -158,13 +158,8 @@ int cmd_refserve(int argc, char **argv)
 	if (max_len)
 		srvlogf("Using max model len %ld", max_len);
 	struct st_model m;
-	if (st_model_open(dir, &m, &err))
-		return error("%s", err.msg);
-	if (m.format == ST_FORMAT_GGUF) {
-		st_model_free(&m);
-		return error("'%s' is a GGUF model: %s reads safetensors checkpoints (GGUF is llama.cpp's: "
-			     "--server llama.cpp)", dir, "refserve");
-	}
+	if (loadcfg_open_model(dir, &m, "refserve"))
+		return EXIT_FAIL;
 	struct rs_opts o = { .dir = dir, .name = name, .host = host, .port = port, .jobs = (int)lc.jobs,
 			     .chunk = lc.chunk, .dummy = dummy, .verify = verify, .gpus = gpus, .dump = dump, .t0 = t0,
 			     .log = on_log, .event = on_event, .cancel = &cli_signal };
@@ -176,8 +171,8 @@ int cmd_refserve(int argc, char **argv)
 		rc = error("cannot split '%s' for TP=%ld: %s", dir, tp, err.msg);
 	} else {
 		rc = load_and_serve(&lc, &m, &plan, &o);
-		tp_plan_free(&plan);
+		tp_plan_release(&plan);
 	}
-	st_model_free(&m);
+	st_model_release(&m);
 	return rc;
 }

@@ -96,8 +96,8 @@ static int report_write(const char *csv, const char *md, const char *svg, const 
 	if (!rc && !quiet && strcmp(w.md, "-"))
 		fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", w.md, w.svg);
 	if (json)
-		rp_free(&r);
-	rp_written_free(&w);
+		rp_release(&r);
+	rp_written_release(&w);
 	return rc ? EXIT_FAIL : 0;
 }
 
@@ -129,9 +129,7 @@ static int fleet_write(char **args, int nargs, const char *md, const char *svg, 
 	else if (!quiet)
 		fprintf(stderr, "coldstart: report: fleet of %zu nodes\ncoldstart: report: %s\ncoldstart: report: %s\n", n,
 			mdp, svgp);
-	for (size_t i = 0; i < n; i++)
-		free(csvs[i]);
-	free(csvs);
+	free_strv(csvs, n);
 	free(where);
 	free(mdp);
 	free(svgp);

@@ -125,6 +125,6 @@ int cmd_run(int argc, char **argv)
 		print_json(j);
 	else if (rc == 0 || (rec.res.outcome == RUN_READY && rec.res.record_failed))
 		printf("%.3f\n", rec.res.load_s); /* a measurement the CSV could not take is still printed */
-	rr_record_free(&rec);
+	rr_record_release(&rec);
 	return rc;
 }

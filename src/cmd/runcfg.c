@@ -41,7 +41,7 @@ static int ready_cb(const struct opt *o, const char *arg)
 	struct cs_err err;
 	if (ready_parse(arg, 1, &rs, &err))
 		return usage_error("%s", err.msg);
-	ready_free(&rs);
+	ready_release(&rs);
 	*(const char **)o->value = arg;
 	return 0;
 }

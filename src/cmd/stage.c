@@ -3,11 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../cli.h"
 #include "../opts.h"
-#include "core/base/fsutil.h"
 #include "core/bench/caches.h"
 #include "core/stage/stagecache.h"
 #include "core/base/util.h"
@@ -86,6 +84,15 @@ static int chmod_cb(const struct opt *o, const char *arg)
 	return 0;
 }
 
+/* A repeatable option's argument appended to its list. */
+static int push_arg(const struct opt *o, const char *arg)
+{
+	char ***v = o->value;
+	*v = xrealloc(*v, (*o->count + 1) * sizeof(char *));
+	(*v)[(*o->count)++] = (char *)arg;
+	return 0;
+}
+
 /* --header 'Name: value': a field name (RFC 9110 token) and no line break. */
 static int header_cb(const struct opt *o, const char *arg)
 {
@@ -93,20 +100,14 @@ static int header_cb(const struct opt *o, const char *arg)
 	size_t n = strcspn(arg, ":");
 	if (!n || !arg[n] || strspn(arg, tchar) != n || strpbrk(arg, "\r\n"))
 		return usage_error("invalid --%s: 'Name: value', a header name and no line break", o->long_name);
-	char ***v = o->value;
-	*v = xrealloc(*v, (*o->count + 1) * sizeof(char *));
-	(*v)[(*o->count)++] = (char *)arg;
-	return 0;
+	return push_arg(o, arg);
 }
 
 static int glob_cb(const struct opt *o, const char *arg)
 {
 	if (!sc_valid_glob(arg))
 		return usage_error("invalid glob '%s' in --%s: a '[' is not closed, or it ends in '\\'", arg, o->long_name);
-	char ***v = o->value;
-	*v = xrealloc(*v, (*o->count + 1) * sizeof(char *));
-	(*v)[(*o->count)++] = (char *)arg;
-	return 0;
+	return push_arg(o, arg);
 }
 
 struct ui {
@@ -123,70 +124,11 @@ static void on_notice(const char *msg, void *arg)
 	fprintf(stderr, "coldstart: stage: %s\n", msg);
 }
 
-/* The result, every field, for --json. */
-static json_t *result_json(const struct sc_opts *o, const struct sc_result *r)
+/* A line of the result's summary, on stderr. */
+static void say(const char *msg, void *arg)
 {
-	json_t *j = json_object();
-	json_object_set_new(j, "path", json_string(r->path));
-	json_object_set_new(j, "name", json_string(o->name));
-	json_object_set_new(j, "noop", json_boolean(r->noop));
-	json_object_set_new(j, "waited", json_boolean(r->waited));
-	json_object_set_new(j, "replaced", json_boolean(r->replaced));
-	json_object_set_new(j, "repaired", json_boolean(r->repaired));
-	json_object_set_new(j, "replaced_source", r->replaced_source ? json_string(r->replaced_source) : json_null());
-	json_object_set_new(j, "files", json_integer((json_int_t)r->files));
-	json_object_set_new(j, "bytes", json_integer((json_int_t)r->bytes));
-	json_object_set_new(j, "copied_bytes", json_integer((json_int_t)r->copied));
-	json_object_set_new(j, "resumed_bytes", json_integer((json_int_t)r->resumed));
-	json_object_set_new(j, "linked_files", json_integer((json_int_t)r->linked));
-	json_object_set_new(j, "seconds", json_real(r->seconds));
-	json_object_set_new(j, "copy_s", json_real(r->copy_s));
-	json_object_set_new(j, "verify_s", json_real(r->verify_s));
-	json_object_set_new(j, "verify", json_string(r->verify == SC_VERIFY_XXH3 ? "xxh3" : "size"));
-	json_object_set_new(j, "store_checked_files", json_integer((json_int_t)r->store_checked));
-	if (r->store_alg[0])
-		json_object_set_new(j, "store_checksum", json_string(r->store_alg));
-	json_object_set_new(j, "kernel_copy", json_boolean(r->kernel_copy));
-	json_object_set_new(j, "jobs", r->jobs ? json_integer(r->jobs) : json_null());
-	json_t *ev = json_array();
-	for (size_t i = 0; i < r->nevicted; i++)
-		json_array_append_new(ev, json_string(r->evicted[i]));
-	json_object_set_new(j, "evicted", ev);
-	return j;
-}
-
-/* What was done, on stderr. */
-static void say_result(const struct sc_opts *o, const struct sc_result *r)
-{
-	char a[32], b[32];
-	if (r->noop)
-		fprintf(stderr, "coldstart: stage: '%s' is already staged from the unchanged source%s (%s, %zu files)\n",
-			o->name, r->waited ? " (by the process it waited for)" : "",
-			fmt_bytes(a, sizeof(a), r->bytes), r->files);
-	else {
-		char store[128] = "";
-		if (r->store_checked)
-			snprintf(store, sizeof(store), ", and %zu of them by the store's own %s", r->store_checked,
-				 r->store_alg);
-		fprintf(stderr,
-			"coldstart: stage: staged %s in %.2fs (%.2f GB/s), %zu files, verified by %s%s%s%s%s; %d copy thread%s\n",
-			fmt_bytes(a, sizeof(a), r->bytes), r->seconds,
-			r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0, r->files,
-			r->verify == SC_VERIFY_XXH3 ? "xxh3 (source vs copy read back)" : "file count and sizes", store,
-			r->resumed ? "; resumed with " : "", r->resumed ? fmt_bytes(b, sizeof(b), r->resumed) : "",
-			r->resumed ? " already there" : "", r->jobs, r->jobs == 1 ? "" : "s");
-	}
-	if (r->replaced && r->replaced_source)
-		fprintf(stderr, "coldstart: stage: replaced the copy of '%s' (--replace) with this source's\n",
-			r->replaced_source);
-	else if (r->replaced && r->repaired)
-		fprintf(stderr, "coldstart: stage: the staged copy was damaged (the source had not changed): "
-			"copied %s again, kept %zu intact file%s, and swapped the repaired copy in\n",
-			fmt_bytes(b, sizeof(b), r->copied), r->linked, r->linked == 1 ? "" : "s");
-	else if (r->replaced)
-		fprintf(stderr, "coldstart: stage: the source had changed: copied %s, took %zu unchanged file%s "
-			"from the old copy, and swapped the new copy in\n", fmt_bytes(b, sizeof(b), r->copied),
-			r->linked, r->linked == 1 ? "" : "s");
+	(void)arg;
+	fprintf(stderr, "coldstart: stage: %s\n", msg);
 }
 
 /* SRC and the options that go with some sources only: 0 or a usage error. */
@@ -243,7 +185,7 @@ static int run_stage(struct sc_opts *o, struct ui *u, int json)
 	free(o->files);
 	free(o->headers);
 	if (rc) {
-		sc_result_free(&r);
+		sc_result_release(&r);
 		if (err.code == ECANCELED) {
 			error("interrupted; the partial copy is kept: stage again to resume");
 			return cli_signal_exit();
@@ -251,12 +193,12 @@ static int run_stage(struct sc_opts *o, struct ui *u, int json)
 		return error("%s", err.msg), EXIT_FAIL;
 	}
 	if (json)
-		print_json(result_json(o, &r));
+		print_json(sc_result_json(o->name, &r));
 	else
 		printf("%s\n", r.path);
 	if (!u->quiet)
-		say_result(o, &r);
-	sc_result_free(&r);
+		sc_result_describe(o->name, &r, say, NULL);
+	sc_result_release(&r);
 	return 0;
 }
 

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t r = 0; r < t.nrows; r++)
 			if (t.ncols[r] == 7)
 				free(notes_get(t.cells[r][6], "load_s"));
-		csv_table_free(&t);
+		csv_table_release(&t);
 	}
 	return 0;
 }

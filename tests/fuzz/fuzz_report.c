@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(rp_svg(&r));
 		json_decref(rp_json(&r));
 	}
-	rp_free(&r);
+	rp_release(&r);
 	close(fd);
 	return 0;
 }

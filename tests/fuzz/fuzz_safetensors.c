@@ -15,8 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Treat the input as a whole file, and also as a prefix of a larger
 	 * one, so both the bounds checks and the coverage checks are reached. */
 	if (st_header_parse(data, size, size, &h, &err) == 0)
-		st_header_free(&h);
+		st_header_release(&h);
 	if (size >= 8 && st_header_parse(data, size, (uint64_t)size + 4096, &h, &err) == 0)
-		st_header_free(&h);
+		st_header_release(&h);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* The bench's schedule, modes and statistics (core/bench/bench.c, core/base/schema.c). */
 #define _GNU_SOURCE
 #include "core/bench/bench.h"
+#include "core/bench/bench_netsim.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -81,7 +82,7 @@ static void test_modes(void)
 	   "no --modes with both paths: nvme,net");
 	is_int(b.total, 2 * BENCH_REPEAT_DEFAULT, "total runs: modes x repeat");
 	is_str(bench_arm_path(&b, &b.arms[1]), "/m/net", "net reads the net path");
-	bench_free(&b);
+	bench_release(&b);
 
 	b = (struct bench)BENCH_INIT;
 	b.nvme = "/m/nvme";
@@ -89,7 +90,7 @@ static void test_modes(void)
 	ok(bench_add_modes(&b, "staged,runtime", &err) == 0 && !strcmp(bench_arm_path(&b, &b.arms[0]), "/m/net") &&
 		   !strcmp(bench_arm_path(&b, &b.arms[1]), "/m/nvme"),
 	   "staged copies from net, runtime starts on nvme");
-	bench_free(&b);
+	bench_release(&b);
 
 	const struct {
 		const char *list, *nvme, *net, *msg;
@@ -109,7 +110,7 @@ static void test_modes(void)
 		int rc = bench_add_modes(&b, bad[i].list, &err);
 		ok(rc == -1 && err.code == EINVAL && !strcmp(err.msg, bad[i].msg), "--modes '%s' refused: %s", bad[i].list,
 		   err.msg);
-		bench_free(&b);
+		bench_release(&b);
 	}
 }
 
@@ -137,6 +138,58 @@ static void test_stats(void)
 	struct bench_arm none = { .mode = a.mode };
 	bench_arm_stats(&none, 0, &st, &left);
 	ok(st.n == 0 && left == 0, "a mode with no measured run: nothing");
+}
+
+/* The table bench prints after its runs. */
+static void test_summary_text(void)
+{
+	double nv[] = { 1, 2, 3 }, ne[] = { 4, 5, 6 };
+	int cold[] = { 1, 1, 1 };
+	struct bench b = BENCH_INIT;
+	b.nvme = "/n", b.net = "/m";
+	struct cs_err e;
+	ok(bench_add_modes(&b, "nvme,net", &e) == 0, "two modes");
+	for (size_t i = 0; i < 2; i++) { /* repeat 3: room for three runs each */
+		b.arms[i].n = 3;
+		memcpy(b.arms[i].loads, i ? ne : nv, sizeof(nv));
+		memcpy(b.arms[i].totals, i ? ne : nv, sizeof(nv));
+		memcpy(b.arms[i].cold, cold, sizeof(cold));
+	}
+	char *t = bench_summary_text(&b);
+	is_str(t, "\nmode                  runs   median_s      min_s      max_s  from\n"
+	       "nvme                     3      2.000      1.000      3.000  cold runs\n"
+	       "net                      3      5.000      4.000      6.000  cold runs\n"
+	       "\nnet/nvme: 2.50x the median load time (+3.000 s)\n", "per mode, then the ratio of the medians");
+	free(t);
+	b.arms[1].n = 0;
+	t = bench_summary_text(&b);
+	ok(strstr(t, "\nnet                      0          -          -          -\n") && !strstr(t, "net/nvme"),
+	   "a mode without runs: dashes, and no ratio");
+	free(t);
+	bench_release(&b);
+}
+
+/* --nvme and --net into the bench: a path, netsim, a URL. */
+static void test_set_paths(void)
+{
+	struct bench b = BENCH_INIT;
+	const char *prof = NULL;
+	char *note = NULL;
+	struct cs_err e;
+	ok(bench_set_paths(&b, "/n", "", &prof, &note, &e) == 0 && b.net_pending && !strcmp(prof, "nfs-10g") &&
+		   !strcmp(b.net, "netsim") && !b.net_remote, "no net path: netsim over the NVMe copy");
+	ok(bench_set_paths(&b, "", "netsim:nope", &prof, &note, &e) == -1 && e.code == EINVAL &&
+		   strstr(e.msg, "unknown netsim profile 'nope'"), "an unknown profile: EINVAL");
+	ok(bench_set_paths(&b, NULL, "netsim", &prof, &note, &e) == -1 && strstr(e.msg, "needs the NVMe copy"),
+	   "netsim without an NVMe copy: EINVAL");
+	b.stage_insecure = 1;
+	ok(bench_set_paths(&b, "/n", "/m", &prof, &note, &e) == -1 && strstr(e.msg, "--insecure"),
+	   "--insecure with a path: EINVAL");
+	ok(bench_set_paths(&b, "/n", "https://u:p@h/m?t=1", &prof, &note, &e) == 0 && !b.net_pending &&
+		   !strcmp(b.net_remote, "https") && !strstr(b.net_shown, "u:p") && !strcmp(note, "net=https"),
+	   "a URL: remote, shown without credentials, noted");
+	free(note);
+	bench_release(&b);
 }
 
 static void put(const char *dir, const char *name, size_t size, unsigned char fill)
@@ -173,7 +226,7 @@ static int check(const char *nv, const char *net, int allow, struct cs_err *err,
 		return -2;
 	int rc = bench_check_models(&b, err);
 	*id = json_incref(b.model_json);
-	bench_free(&b);
+	bench_release(&b);
 	return rc;
 }
 
@@ -253,7 +306,7 @@ static void test_models(void)
 		   json_object_get(one.model_json, "same") == NULL &&
 		   json_array_size(json_object_get(one.model_json, "paths")) == 1,
 	   "one mode: recorded, not compared");
-	bench_free(&one);
+	bench_release(&one);
 	ok(check(a, "/nonexistent/m", 0, &err, &id) == -1 && strstr(err.msg, "--net: cannot open model '/nonexistent/m'"),
 	   "a missing side named (%s)", err.msg);
 	json_decref(id);
@@ -272,5 +325,7 @@ int main(void)
 	test_modes();
 	test_stats();
 	test_models();
+	test_summary_text();
+	test_set_paths();
 	return done_testing();
 }

@@ -41,7 +41,7 @@ static int write_model(const char *dir, const char *preset, int layers, uint64_t
 		return -1;
 	struct ck_write_opts o = { .dir = dir, .force = force };
 	int r = ck_write(&p, &o, e);
-	ck_plan_free(&p);
+	ck_plan_release(&p);
 	return r;
 }
 
@@ -110,7 +110,7 @@ int main(void)
 	   "embedding bytes independent of sharding");
 	free(b1);
 	free(b4);
-	st_model_free(&m4);
+	st_model_release(&m4);
 
 	/* Determinism and seed sensitivity. */
 	ok(write_model(d2, "tiny", 0, 10000000, 7, 0, &e) == 0, "write again, same seed");
@@ -134,12 +134,12 @@ int main(void)
 	ok(r < 0 && strstr(e.msg, "is not empty"), "non-empty dir refused (%s)", e.msg);
 	struct st_model again;
 	ok(st_model_open(d1, &again, &e) == 0 && again.nparams == 19286272, "refused write left the model intact");
-	st_model_free(&again);
+	st_model_release(&again);
 	r = write_model(d1, "tiny", 1, 0, 0, 1, &e);
 	ok(r == 0, "--force replaces");
 	ok(st_model_open(d1, &again, &e) == 0 && again.nshards == 1 && again.nparams < 19286272,
 	   "replaced model has 1 layer");
-	st_model_free(&again);
+	st_model_release(&again);
 	char *f = path_join(root, "file");
 	close(open(f, O_CREAT | O_WRONLY, 0644));
 	r = write_model(f, "tiny", 1, 0, 0, 1, &e);
@@ -163,12 +163,12 @@ int main(void)
 	is_int(p.tensor_bytes, 7615616512ULL * 2, "qwen2.5-7b tensor bytes");
 	for (size_t s = 0; s < p.nshards; s++)
 		ok(p.shards[s].data_bytes <= CK_DEFAULT_SHARD_SIZE, "shard %zu within 5GB", s);
-	ck_plan_free(&p);
+	ck_plan_release(&p);
 	ok(ck_plan_build("llama-3.1-8b", 0, ST_BF16, 0, 0, &p, &e) == 0 && p.nparams == 8030261248ULL,
 	   "plan llama-3.1-8b parameter count");
-	ck_plan_free(&p);
+	ck_plan_release(&p);
 
-	st_model_free(&m);
+	st_model_release(&m);
 	fs_remove_tree(root);
 	free(d1);
 	free(d2);

@@ -48,7 +48,7 @@ int main(void)
 	is_str(t.cells[2][2], "m,\"q\"\nx", "model round-trips");
 	is_str(t.cells[2][6], "note, with \"quotes\"\nand a newline", "notes round-trip");
 	is_str(t.cells[2][3], "", "empty max_model_len");
-	csv_table_free(&t);
+	csv_table_release(&t);
 	free(b);
 
 	/* Header mismatch: refused, file byte-for-byte unchanged. */
@@ -75,7 +75,7 @@ int main(void)
 	is_int(r3.run_id, 8, "run_id continues from the largest integer");
 	b = slurp(hand);
 	ok(csv_parse(b, strlen(b), &t, &e) == 0 && t.nrows == 4 && t.ncols[3] == 7, "file still has 4 good records");
-	csv_table_free(&t);
+	csv_table_release(&t);
 	free(b);
 
 	/* Ids that are not whole decimal numbers are not ids (strtoll took
@@ -150,7 +150,7 @@ int main(void)
 	}
 	is_int(bad, 0, "every row whole");
 	is_int(dup, 0, "run_ids unique");
-	csv_table_free(&t);
+	csv_table_release(&t);
 	free(b);
 
 	ok(csv_parse("a,\"b", 4, &t, &e) < 0 && strstr(e.msg, "unterminated"), "unterminated quote rejected");

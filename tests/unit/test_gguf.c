@@ -101,7 +101,7 @@ static int parse_err(const struct buf *b, const char *want, const char *what)
 	struct cs_err e = { 0, "" };
 	int rc = gg_parse(b->p, b->n, b->n, &f, &e);
 	if (rc == 0)
-		gg_file_free(&f);
+		gg_file_release(&f);
 	int good = rc == -1 && strstr(e.msg, want);
 	ok(good, "%s: '%s'", what, e.msg);
 	return good;
@@ -120,10 +120,10 @@ static void test_parser(void)
 	is_int(f.nparams, 16 + 32, "parameter count");
 	is_int(f.bytes_by_type[GG_Q8_0], 34, "Q8_0: 34 bytes per block of 32");
 	is_int(f.data_start % 32, 0, "data section aligned");
-	gg_file_free(&f);
+	gg_file_release(&f);
 	valid(&b, 2);
 	ok(gg_parse(b.p, b.n, b.n, &f, &e) == 0, "version 2 is read");
-	gg_file_free(&f);
+	gg_file_release(&f);
 
 	valid(&b, 3);
 	ok(gg_parse(b.p, 40, b.n, &f, &e) == -1 && e.code == EAGAIN, "a prefix asks for more (EAGAIN)");
@@ -174,7 +174,7 @@ static void test_parser(void)
 	u32(&b, 3);
 	ok(gg_parse(b.p, b.n, b.n, &f, &e) == 0 && f.nkv == 14, "every KV type and nested arrays: %s",
 	   f.nkv == 14 ? "ok" : e.msg);
-	gg_file_free(&f);
+	gg_file_release(&f);
 
 	b.n = 0;
 	head(&b, 3, 0, 2);
@@ -320,7 +320,7 @@ static void test_writer(const char *tmp)
 	struct ms_model sm;
 	ms_build("qwen2.5-0.5b", 2, ST_BF16, &sm, &e);
 	uint64_t st_params = ms_nparams(&sm);
-	ms_free(&sm);
+	ms_release(&sm);
 	const uint32_t types[] = { GG_F16, GG_BF16, GG_F32, GG_Q8_0 };
 	for (int k = 0; k < 4; k++) {
 		struct gw_plan p;
@@ -331,7 +331,7 @@ static void test_writer(const char *tmp)
 		struct gg_file f;
 		if (gg_file_read(path, &f, &e)) {
 			ok(0, "%s reads back: %s", path, e.msg);
-			gw_plan_free(&p);
+			gw_plan_release(&p);
 			free(path);
 			continue;
 		}
@@ -370,8 +370,8 @@ static void test_writer(const char *tmp)
 		ok(good, "%s: data finite, small and non-zero", gg_type_name(types[k]));
 		if (fd >= 0)
 			close(fd);
-		gg_file_free(&f);
-		gw_plan_free(&p);
+		gg_file_release(&f);
+		gw_plan_release(&p);
 		free(path);
 	}
 
@@ -385,8 +385,8 @@ static void test_writer(const char *tmp)
 	gw_fill(&c, 1, 0, z, sizeof(z));
 	ok(!memcmp(x, y, sizeof(x)) && memcmp(x, z, sizeof(x)), "same seed same bytes, other seed other bytes");
 	ok(a.nfallback > 0, "tiny's 688-wide rows fall back to f16 in q8_0 (%zu)", a.nfallback);
-	gw_plan_free(&a);
-	gw_plan_free(&c);
+	gw_plan_release(&a);
+	gw_plan_release(&c);
 
 	/* The split layout opens as one model. */
 	struct gw_plan p;
@@ -399,14 +399,14 @@ static void test_writer(const char *tmp)
 	rc = st_model_open(first, &m, &e);
 	ok(!rc && m.format == ST_FORMAT_GGUF && m.nshards == p.nparts && m.nparams == p.nparams,
 	   "the split set opens as one model%s%s", rc ? ": " : "", rc ? e.msg : "");
-	st_model_free(&m);
+	st_model_release(&m);
 	ok(st_model_open(tmp, &m, &e) == -1 && strstr(e.msg, "GGUF models"), "a directory of several models: '%s'", e.msg);
 	char *second = xasprintf("%s/sp-00002-of-%05zu.gguf", tmp, p.nparts);
 	ok(st_model_open(second, &m, &e) == -1 && strstr(e.msg, "name part 1"), "part 2 named: '%s'", e.msg);
 	unlink(second);
 	ok(st_model_open(first, &m, &e) == -1 && strstr(e.msg, "is missing"), "a missing part: '%s'", e.msg);
 	ok(gw_write(&p, &wo, &e) == -1 && strstr(e.msg, "--force"), "existing parts are not replaced without force");
-	gw_plan_free(&p);
+	gw_plan_release(&p);
 	free(first);
 	free(second);
 	free(path);
@@ -445,7 +445,7 @@ static void test_split_duplicate(const char *tmp)
 	struct cs_err e;
 	int rc = st_model_open(p1, &m, &e);
 	ok(!rc && m.ntensors == 4, "a split pair with distinct names opens%s%s", rc ? ": " : "", rc ? e.msg : "");
-	st_model_free(&m);
+	st_model_release(&m);
 	split_part(&b, 1, "c.weight", "a.weight");
 	write_buf(p2, &b);
 	rc = st_model_open(p1, &m, &e);

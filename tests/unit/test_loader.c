@@ -19,7 +19,7 @@ int main(void)
 	ok(ck_plan_build("tiny", 2, ST_BF16, 4000000, 3, &p, &e) == 0, "plan a sharded tiny model");
 	struct ck_write_opts wo = { .dir = dir };
 	ok(ck_write(&p, &wo, &e) == 0, "write it");
-	ck_plan_free(&p);
+	ck_plan_release(&p);
 	struct st_model m;
 	ok(st_model_open(dir, &m, &e) == 0 && m.nshards > 1, "open it (%zu shards)", m.nshards);
 
@@ -33,11 +33,11 @@ int main(void)
 	const struct st_tensor *t = &s->h.tensors[s->h.ntensors / 2];
 	L.host[0][t->begin + 5] ^= 0xff;
 	ok(ld_verify(&m, &L, &e) < 0 && strstr(e.msg, t->name), "a changed byte is reported with its tensor (%s)", e.msg);
-	ld_free(&L);
+	ld_release(&L);
 
 	o.dummy = 1;
 	ok(ld_load(&m, &o, &L, &e) == 0 && L.bytes == m.tensor_bytes, "dummy allocates the same bytes");
-	ld_free(&L);
+	ld_release(&L);
 
 	/* Tensor parallel, host mode: every rank's slices loaded and checked,
 	 * every file byte read once, a changed byte found on its rank. */
@@ -63,14 +63,14 @@ int main(void)
 		T.host[n - 1][T.bytes[n - 1] / 2] ^= 0x40;
 		ok(ld_verify_tp(&m, &tp, &T, &e) < 0 && strstr(e.msg, n == 1 ? "rank 0" : n == 2 ? "rank 1" : "rank 3"),
 		   "TP=%d: a changed byte is found on its rank (%s)", n, e.msg);
-		ld_tp_free(&T);
-		tp_plan_free(&tp);
+		ld_tp_release(&T);
+		tp_plan_release(&tp);
 	}
 	struct tp_plan bad;
 	ok(tp_plan_make(&m, 8, 0, &bad, &e) < 0 && strstr(e.msg, "attention heads"), "TP=8 over 4 heads refused (%s)",
 	   e.msg);
 
-	st_model_free(&m);
+	st_model_release(&m);
 	fs_remove_tree(root);
 	free(dir);
 	return done_testing();

@@ -18,7 +18,7 @@ static void count_is(const char *preset, unsigned long long want, size_t want_te
 		for (size_t j = i + 1; j < m.ntensors; j++)
 			dups += !strcmp(m.tensors[i].name, m.tensors[j].name);
 	is_int(dups, 0, "%s: no tensor name twice", preset);
-	ms_free(&m);
+	ms_release(&m);
 }
 
 int main(void)
@@ -49,7 +49,7 @@ int main(void)
 	is_str(json_string_value(json_array_get(json_object_get(c, "architectures"), 0)), "Qwen2ForCausalLM",
 	       "architectures");
 	json_decref(c);
-	ms_free(&m);
+	ms_release(&m);
 
 	ok(ms_build("llama-3.2-1b", 0, ST_BF16, &m, &e) == 0, "llama-3.2-1b");
 	c = ms_config_json(&m);
@@ -58,6 +58,6 @@ int main(void)
 	       "llama3 rope scaling");
 	json_decref(c);
 	is_str(m.tensors[m.ntensors - 1].name, "model.norm.weight", "tied: no lm_head");
-	ms_free(&m);
+	ms_release(&m);
 	return done_testing();
 }

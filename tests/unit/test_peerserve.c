@@ -182,7 +182,7 @@ int main(void)
 		struct sc_opts so = { .root = root, .src = src, .name = names[i], .jobs = 1, .verify = SC_VERIFY_XXH3 };
 		if (!ok(sc_stage(&so, &sr, &e) == 0, "published '%s'", names[i]))
 			printf("# %s\n", e.msg);
-		sc_result_free(&sr);
+		sc_result_release(&sr);
 	}
 
 	struct ps_opts o = {

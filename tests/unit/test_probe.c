@@ -61,7 +61,7 @@ int main(void)
 	ok(ck_plan_build("tiny", 2, ST_BF16, 4000000, 5, &p, &e) == 0, "plan a sharded tiny model");
 	struct ck_write_opts wo = { .dir = dir };
 	ok(ck_write(&p, &wo, &e) == 0, "write it");
-	ck_plan_free(&p);
+	ck_plan_release(&p);
 	struct st_model m;
 	int rc = st_model_open(dir, &m, &e);
 	ok(rc == 0 && m.nshards > 1, "open it (%zu shards)", rc ? 0 : m.nshards);
@@ -92,7 +92,7 @@ int main(void)
 	ok(finite_pos(r.floor_s) && fabs(r.floor_s - (double)want / (r.storage_gbps * 1e9)) < 1e-9 * r.floor_s + 1e-15,
 	   "... the floor is the bytes at the storage rate (%g s)", r.floor_s);
 	ok(r.tp == 0 && !r.each_gbps, "... no TP part without a plan");
-	probe_result_free(&r);
+	probe_result_release(&r);
 
 	/* TP=2 in host mode: each byte read once, the ranks' bytes, a floor. */
 	struct tp_plan tp;
@@ -112,7 +112,7 @@ int main(void)
 	double t1 = (double)r.read_bytes / (r.storage_gbps * 1e9),
 	       t3 = (double)(r.read_bytes + r.rank_bytes) / (r.mem_gbps * 1e9);
 	ok(r.tp_floor_s == (t1 > t3 ? t1 : t3), "... the floor is the slowest of storage and host memory");
-	probe_result_free(&r);
+	probe_result_release(&r);
 	ok(finite_pos(probe_host_mem_gbps(2)), "host memory bandwidth with 2 threads");
 
 	/* Bad inputs give errors, not crashes. */
@@ -125,22 +125,22 @@ int main(void)
 	po.cold = 1;
 	ok(probe_run(gone, &m, &po, &r, &e) < 0 && strstr(e.msg, "nothing-here"), "--cold on a missing path (%s)",
 	   e.msg);
-	probe_result_free(&r);
+	probe_result_release(&r);
 	volatile sig_atomic_t stop = 1;
 	po.cold = 0;
 	po.cancel = &stop;
 	ok(probe_run(dir, &m, &po, &r, &e) < 0 && e.code == ECANCELED, "cancelled: ECANCELED (%s)", e.msg);
-	probe_result_free(&r);
+	probe_result_release(&r);
 	po.cancel = NULL;
 	char *shard = xstrdup(m.shards[0].path);
 	unlink(shard);
 	ok(probe_run(dir, &m, &po, &r, &e) < 0 && strstr(e.msg, shard), "a shard gone: the error names it (%s)", e.msg);
-	probe_result_free(&r);
+	probe_result_release(&r);
 
 	free(shard);
 	free(gone);
-	tp_plan_free(&tp);
-	st_model_free(&m);
+	tp_plan_release(&tp);
+	st_model_release(&m);
 	fs_remove_tree(root);
 	free(dir);
 	return done_testing();

@@ -310,7 +310,7 @@ static void test_serve_tp(const struct st_model *m, const char *dir, const char 
 	job_free(&j);
 	free(bad);
 	free(dump);
-	tp_plan_free(&p);
+	tp_plan_release(&p);
 }
 
 int main(void)
@@ -323,7 +323,7 @@ int main(void)
 	ok(ck_plan_build("tiny", 2, ST_BF16, 4000000, 1, &p, &e) == 0, "plan a tiny model");
 	struct ck_write_opts wo = { .dir = dir };
 	ok(ck_write(&p, &wo, &e) == 0, "write it");
-	ck_plan_free(&p);
+	ck_plan_release(&p);
 	struct st_model m;
 	ok(st_model_open(dir, &m, &e) == 0, "open it");
 
@@ -331,7 +331,7 @@ int main(void)
 	test_serve(&m, dir);
 	test_serve_tp(&m, dir, root);
 
-	st_model_free(&m);
+	st_model_release(&m);
 	fs_remove_tree(root);
 	free(dir);
 	return done_testing();

@@ -78,7 +78,7 @@ int main(void)
 	json_decref(j);
 	free(md);
 	free(svg);
-	rp_free(&r);
+	rp_release(&r);
 
 	/* Warm runs never enter cold statistics. */
 	char *p1 = csv_file("1,nvme,m,1,20.0,,cold=yes\n2,nvme,m,1,2.0,,cold=no\n3,nvme,m,1,2.1,,cold=no\n"
@@ -99,7 +99,7 @@ int main(void)
 	   "and says which modes have no cold run");
 	ok(md && strstr(md, "| nvme | 2 | 2.050 |"), "warm runs in their own table");
 	free(md);
-	rp_free(&r);
+	rp_release(&r);
 	unlink(p1);
 
 	/* Staged rows: the column holds the start, or copy + start. */
@@ -125,7 +125,7 @@ int main(void)
 	ok(md && strstr(md, "run 3 (staged): its load\\_s column 40.0 matches neither"), "flagged rows listed with the reason");
 	ok(md && strstr(md, "- run 1: `load_s` is copy + start"), "the report says how each row was read");
 	free(md);
-	rp_free(&r);
+	rp_release(&r);
 	unlink(p1);
 
 	/* Numbers that are not finite decimals: the row is unreadable, listed,
@@ -187,7 +187,7 @@ int main(void)
 	ok(md && strstr(md, "| - | net | - | - | yes | unreadable |"), "the runs table says unreadable, no made-up id");
 	ok(md && !strstr(md, " nan |") && !strstr(md, " inf |") && !strstr(md, "16.000"), "no nan, inf or 16 in the Markdown's figures");
 	free(md);
-	rp_free(&r);
+	rp_release(&r);
 	unlink(p1);
 
 	/* A mode whose runs are all unreadable: said, no figures. */
@@ -199,7 +199,7 @@ int main(void)
 	md = rp_markdown(&r, NULL);
 	ok(md && strstr(md, "- **nvme:** no measured run (0 failed, 0 flagged, 1 unreadable)"), "no figures, and why");
 	free(md);
-	rp_free(&r);
+	rp_release(&r);
 	unlink(p1);
 
 	/* What goes into Markdown is escaped. */
@@ -211,12 +211,12 @@ int main(void)
 	   "HTML in the name is not HTML");
 	ok(md && strstr(md, "](c%20%281%29.svg)"), "link targets are percent-encoded");
 	free(md);
-	rp_free(&r);
+	rp_release(&r);
 	unlink(p1);
 
 	ok(rp_load(FIXTURE_DIR "/nosuch.csv", NULL, NULL, NULL, &r, &e) < 0 && strstr(e.msg, "cannot open"),
 	   "missing CSV named");
-	rp_free(&r);
+	rp_release(&r);
 
 	struct tl_sample tl[3] = { { 0, 0, 1e6, -1, 0 }, { 0.1, 5e7, 2e8, -1, 5e7 }, { 0.2, 1e8, 3e8, -1, 1e8 } };
 	struct tl_marker mk[2] = { { "weights start", 0.05 }, { "ready", 0.2 } };

@@ -131,7 +131,7 @@ static void test_notes_round_trip(void)
 	ok(rep.nmodes >= 3 && !strcmp(rep.modes[0].name, MODE_NVME) && !strcmp(rep.modes[1].name, MODE_NET) &&
 		   !strcmp(rep.modes[2].name, MODE_STAGED),
 	   "modes in the table's order, whatever the rows' order");
-	rp_free(&rep);
+	rp_release(&rep);
 	free(csv);
 }
 
@@ -179,29 +179,29 @@ static void test_rr_run(void)
 		   json_is_real(json_object_get(j, "load_s")) && json_is_object(json_object_get(j, "stop")),
 	   "the JSON object has the row's fields and the stop");
 	json_decref(j);
-	rr_record_free(&rec);
+	rr_record_release(&rec);
 
 	/* A server that exits first: no row, unless failures are recorded. */
 	o.server = "sh -c 'exit 3'";
 	rc = rr_run(&o, model, "net", NULL, &rec, &err);
 	ok(rc == -1 && rec.ran && rec.res.outcome == RUN_EXITED && rec.run_id == 0, "an exited server: failed, no row");
-	rr_record_free(&rec);
+	rr_record_release(&rec);
 	o.record_failures = 1;
 	rc = rr_run(&o, model, "net", NULL, &rec, &err);
 	ok(rc == -1 && rec.run_id == 2, "--record-failures: its row is written (run_id 2)");
-	rr_record_free(&rec);
+	rr_record_release(&rec);
 
 	/* Nothing launched: a template that does not expand. */
 	o.server = "srv {nope}";
 	rc = rr_run(&o, model, "net", NULL, &rec, &err);
 	ok(rc == -1 && !rec.ran && strstr(err.msg, "nope"), "an unknown token: nothing launched (%s)", err.msg);
-	rr_record_free(&rec);
+	rr_record_release(&rec);
 
 	struct rp_report rep;
 	ok(rp_load(csv, NULL, NULL, NULL, &rep, &err) == 0 && rep.nruns == 2 && run_of(&rep, 2) &&
 		   run_of(&rep, 2)->status,
 	   "the report reads both rows, the second as failed");
-	rp_free(&rep);
+	rp_release(&rep);
 	free(w);
 	free(model);
 	free(csv);
@@ -334,7 +334,7 @@ static void test_numbers(void)
 	json_decref(j);
 	free(rec.name);
 	free(rec.command);
-	run_result_free(&rec.res);
+	run_result_release(&rec.res);
 }
 
 /* A model URL with credentials: not on the server's command line; the
@@ -366,7 +366,7 @@ static void test_secret_url(void)
 	ok(d && !strstr(d, "S3CRET"), "nor the JSON");
 	free(d);
 	json_decref(j);
-	rr_record_free(&rec);
+	rr_record_release(&rec);
 	free(a);
 	free(e);
 	free(c);

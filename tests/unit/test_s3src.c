@@ -88,17 +88,17 @@ int main(void)
 	ok(s3_config(&c, &e) == 0 && !strcmp(c.access_key, "AKD") && !strcmp(c.region, "us-west-2") && !c.endpoint,
 	   "the default profile");
 	is_str(c.sigv4 ? c.sigv4 : "", "aws:amz:us-west-2:s3", "SigV4 for the region");
-	s3_cfg_free(&c);
+	s3_cfg_release(&c);
 	setenv("AWS_PROFILE", "p1", 1);
 	ok(s3_config(&c, &e) == 0 && !strcmp(c.access_key, "AK1") && !strcmp(c.token, "T1") &&
 	   !strcmp(c.region, "eu-west-1") && !strcmp(c.endpoint, "http://e:9000"), "AWS_PROFILE p1: keys, token, region, endpoint");
-	s3_cfg_free(&c);
+	s3_cfg_release(&c);
 	setenv("AWS_ACCESS_KEY_ID", "AKE", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "SKE", 1);
 	setenv("AWS_REGION", "ap-south-1", 1);
 	ok(s3_config(&c, &e) == 0 && !strcmp(c.access_key, "AKE") && !strcmp(c.secret, "SKE") && !c.token &&
 	   !strcmp(c.region, "ap-south-1"), "the environment wins, keys come as a pair");
-	s3_cfg_free(&c);
+	s3_cfg_release(&c);
 	setenv("AWS_PROFILE", "nope", 1);
 	ok(s3_config(&c, &e) == -1 && strstr(e.msg, "AWS_PROFILE 'nope'"), "an unknown profile: '%s'", e.msg);
 	unsetenv("AWS_PROFILE");
@@ -106,7 +106,7 @@ int main(void)
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	unlink(cred);
 	ok(s3_config(&c, &e) == 0 && !c.access_key && !c.sigv4, "no keys anywhere: anonymous");
-	s3_cfg_free(&c);
+	s3_cfg_release(&c);
 	/* Another region: the signature, and an AWS endpoint, follow it. */
 	setenv("AWS_ACCESS_KEY_ID", "AKE", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "SKE", 1);
@@ -115,7 +115,7 @@ int main(void)
 	s3_set_region(&c, "eu-central-1");
 	is_str(c.sigv4, "aws:amz:eu-central-1:s3", "re-signed for the bucket's region");
 	is_str(c.endpoint, "https://s3.eu-central-1.amazonaws.com", "an AWS endpoint moves to that region's");
-	s3_cfg_free(&c);
+	s3_cfg_release(&c);
 	setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000", 1);
 	ok(s3_config(&c, &e) == 0, "config with a custom endpoint");
 	s3_set_region(&c, "eu-central-1");
@@ -132,7 +132,7 @@ int main(void)
 		ok(s3_list(&c, &so, urls[i], &lf, &ln, &e) == -1 && e.code == EINVAL && !strstr(e.msg, "SECRET1"),
 		   "refused without the secret: %s", e.msg);
 	}
-	s3_cfg_free(&c);
+	s3_cfg_release(&c);
 	unsetenv("AWS_ENDPOINT_URL");
 	unsetenv("AWS_ACCESS_KEY_ID");
 	unsetenv("AWS_SECRET_ACCESS_KEY");

@@ -25,7 +25,7 @@ static void rejects(const char *json, size_t data, int64_t lie, const char *need
 	int r = st_header_parse(buf, total, total, &h, &e);
 	ok(r < 0 && strstr(e.msg, needle), "%s: rejected with '%s' (got rc %d: %s)", what, needle, r, e.msg);
 	if (r == 0)
-		st_header_free(&h);
+		st_header_release(&h);
 }
 
 int main(void)
@@ -44,22 +44,22 @@ int main(void)
 	is_int(h.nmeta, 1, "one metadata entry");
 	is_str(h.meta_vals[0], "pt", "metadata value");
 	is_int(h.data_start, 8 + strlen(good), "data_start");
-	st_header_free(&h);
+	st_header_release(&h);
 
 	/* An empty model (no tensors, no data) is valid. */
 	total = mk("{}", 0, -1);
 	ok(st_header_parse(buf, total, total, &h, &e) == 0 && h.ntensors == 0, "empty header valid");
-	st_header_free(&h);
+	st_header_release(&h);
 
 	/* Zero-element tensor. */
 	total = mk("{\"z\":{\"dtype\":\"F16\",\"shape\":[0,4],\"data_offsets\":[0,0]}}", 0, -1);
 	ok(st_header_parse(buf, total, total, &h, &e) == 0, "zero-size tensor valid");
-	st_header_free(&h);
+	st_header_release(&h);
 
 	/* Sub-byte dtype: 4 F4 values are 2 bytes. */
 	total = mk("{\"q\":{\"dtype\":\"F4\",\"shape\":[4],\"data_offsets\":[0,2]}}", 2, -1);
 	ok(st_header_parse(buf, total, total, &h, &e) == 0, "F4 spans half a byte per element");
-	st_header_free(&h);
+	st_header_release(&h);
 
 	ok(st_header_parse(buf, 4, 4, &h, &e) < 0 && strstr(e.msg, "too short"), "4-byte file: too short");
 	rejects("{}", 0, 200000000, "exceeds", "header length over 100 MB");

@@ -270,20 +270,20 @@ static void s3_error_xml(void)
 	is_str(x.code, "NoSuchKey", "the code as sent");
 	is_str(x.code_line, "NoSuchKey", "... as a line");
 	is_str(x.message_line, "The key & more", "the message: entities decoded, its first line");
-	hs_s3_error_free(&x);
+	hs_s3_error_release(&x);
 	ok(!x.code && !x.code_line && !x.message_line, "freed: all NULL");
 	hs_s3_error_parse("<Error><Code>AccessDenied</Code><Message></Message></Error>", &x);
 	ok(x.code_line && !x.message_line, "an empty <Message> (radosgw): none");
-	hs_s3_error_free(&x);
+	hs_s3_error_release(&x);
 	hs_s3_error_parse("<Error><Code>\x1b[31mX</Code></Error>", &x);
 	is_str(x.code, "\x1b[31mX", "the code as sent, for comparisons");
 	is_str(x.code_line, "[31mX", "... and printable for messages");
-	hs_s3_error_free(&x);
+	hs_s3_error_release(&x);
 	hs_s3_error_parse(NULL, &x);
 	ok(!x.code && !x.code_line && !x.message_line, "no body: nothing");
 	hs_s3_error_parse("not xml", &x);
 	ok(!x.code && !x.message_line, "no tags: nothing");
-	hs_s3_error_free(&x);
+	hs_s3_error_release(&x);
 }
 
 int main(void)

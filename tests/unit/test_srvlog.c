@@ -30,7 +30,7 @@ int main(void)
 	char *tail = srvlog_tail(&l);
 	ok(strstr(tail, "    progress 50%\n") && strstr(tail, "    no newline at end\n"), "tail has the lines");
 	free(tail);
-	srvlog_free(&l);
+	srvlog_release(&l);
 	int fd = open(path, O_RDONLY);
 	char buf[4096] = { 0 };
 	ok(read(fd, buf, sizeof(buf) - 1) > 0, "log written");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/base/fsutil.h"
+#include "core/base/strbuf.h"
 #include "tap.h"
 
 static void write_file(const char *path, const char *text)
@@ -29,8 +30,45 @@ static void plan_of(const char *src, struct splan *p)
 		printf("# scan: %s\n", e.msg);
 }
 
+/* sc_result_describe's lines, joined by '|'. */
+static void collect(const char *msg, void *arg)
+{
+	struct strbuf *sb = arg;
+	if (sb->len)
+		strbuf_addch(sb, '|');
+	strbuf_adds(sb, msg);
+}
+
+/* A result as stage shows it: the summary lines and the JSON. */
+static void test_result(void)
+{
+	char old[] = "old", path[] = "/r/m", *ev[] = { old };
+	struct sc_result r = { .path = path, .files = 3, .bytes = 3ULL << 30, .copied = 1ULL << 30,
+			       .linked = 1, .seconds = 2, .jobs = 1, .replaced = 1, .repaired = 1,
+			       .nevicted = 1, .evicted = ev };
+	struct strbuf sb = STRBUF_INIT;
+	sc_result_describe("m", &r, collect, &sb);
+	is_str(sb.buf, "staged 3.0 GiB in 2.00s (1.61 GB/s), 3 files, verified by file count and sizes; "
+	       "1 copy thread|the staged copy was damaged (the source had not changed): copied 1.0 GiB again, "
+	       "kept 1 intact file, and swapped the repaired copy in", "a repaired copy: two lines");
+	strbuf_reset(&sb);
+	r.noop = 1, r.replaced = 0;
+	sc_result_describe("m", &r, collect, &sb);
+	is_str(sb.buf, "'m' is already staged from the unchanged source (3.0 GiB, 3 files)", "a no-op: one line");
+	strbuf_release(&sb);
+	json_t *j = sc_result_json("m", &r);
+	const char *ev0 = json_string_value(json_array_get(json_object_get(j, "evicted"), 0));
+	ok(json_is_true(json_object_get(j, "noop")) && json_integer_value(json_object_get(j, "copied_bytes")) == 1 << 30 &&
+		   ev0 && !strcmp(ev0, "old") &&
+		   json_is_null(json_object_get(j, "replaced_source")) && !json_object_get(j, "store_checksum"),
+	   "the JSON: every field, the evicted names");
+	json_decref(j);
+}
+
 int main(void)
 {
+	test_result();
+
 	/* Eviction arithmetic: least recently used first, busy ones skipped. */
 	uint64_t sizes[] = { 10, 20, 30 }, busy_b;
 	int none_busy[] = { 0, 0, 0 }, first_busy[] = { 1, 0, 0 }, all_busy[] = { 1, 1, 1 };
@@ -105,7 +143,7 @@ int main(void)
 	free(hdr);
 
 	/* Manifest and the state of a published copy. */
-	sci_plan_free(&p);
+	sci_plan_release(&p);
 	plan_of(src, &p);
 	char *root = path_join(dir, "root");
 	struct sc_opts o;
@@ -122,19 +160,19 @@ int main(void)
 	ok(sci_manifest_load(pub, &m) == 0, "its manifest loads");
 	ok(sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_MATCH, "unchanged source, intact copy: match");
 	ok(sci_pub_state(pub, &m, &p, SC_VERIFY_XXH3) == PUB_CHANGED, "xxh3 asked of a size-verified copy: changed");
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	char *copy = path_join(pub, "config.json");
 	write_file(copy, "{\"a\": 2}\n"); /* same size, new mtime */
 	ok(sci_manifest_load(pub, &m) == 0 && sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_DAMAGED,
 	   "a copy edited in place: damaged");
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	write_file(f1, "{\"a\": 3, \"b\": 4}\n");
-	sci_plan_free(&p);
+	sci_plan_release(&p);
 	plan_of(src, &p);
 	ok(sci_manifest_load(pub, &m) == 0 && sci_pub_state(pub, &m, &p, SC_VERIFY_SIZE) == PUB_CHANGED,
 	   "a changed source: changed");
-	sci_manifest_free(&m);
-	sc_result_free(&r);
+	sci_manifest_release(&m);
+	sc_result_release(&r);
 
 	/* Names, sources, globs. */
 	ok(sci_same_source("/c/models--o--n/snapshots/a", "/c/models--o--n/snapshots/b"),
@@ -165,7 +203,7 @@ int main(void)
 	umask(um);
 	is_int(sc_umask(), um, "... without changing it");
 
-	sci_plan_free(&p);
+	sci_plan_release(&p);
 	fs_remove_tree(dir);
 	free(src);
 	free(f1);

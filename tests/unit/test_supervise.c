@@ -139,7 +139,7 @@ static int run_sh(const char *script, const char *ready, const char *ready_file,
 	if (rc)
 		printf("# sv_run: %s\n", err.msg);
 	if (ready)
-		ready_free(&rs);
+		ready_release(&rs);
 	return rc ? -1 : r->code;
 }
 

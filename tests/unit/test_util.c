@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -105,8 +106,28 @@ static void redact_tests(void)
 	ok(redact_urls_inplace(NULL) == 0, "redact_urls_inplace(NULL) is harmless");
 }
 
+/* The deadline helpers and the string-array free (leaks: under unit-san). */
+static void test_timespec_free(void)
+{
+	struct timespec now, t;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	t = timespec_in(CLOCK_MONOTONIC, 999999999);
+	ok(t.tv_nsec >= 0 && t.tv_nsec < 1000000000, "timespec_in: nanoseconds normalized");
+	long long d = (long long)(t.tv_sec - now.tv_sec) * 1000000000LL + (t.tv_nsec - now.tv_nsec);
+	ok(d >= 999999999 && d < 60LL * 1000000000, "timespec_in: that far ahead of now");
+	char **v = xcalloc(2, sizeof(char *));
+	v[0] = xstrdup("a"), v[1] = xstrdup("b");
+	free_strv(v, 2);
+	free_strv(NULL, 0);
+	struct named { char *name; int k; } *a = xcalloc(2, sizeof(*a));
+	a[0].name = xstrdup("x"), a[1].name = xstrdup("y");
+	FREE_MEMBERS(a, 2, name);
+	ok(1, "free_strv, FREE_MEMBERS: the strings and the arrays freed");
+}
+
 int main(void)
 {
+	test_timespec_free();
 	size_is("0", 0);
 	size_is("4096", 4096);
 	size_is("64M", 64ULL << 20);

@@ -67,9 +67,7 @@ static int parse_record(const char *buf, size_t len, size_t *i, size_t *line, ch
 		struct strbuf f = STRBUF_INIT;
 		if (parse_field(buf, len, i, line, &f, err)) {
 			strbuf_release(&f);
-			for (size_t k = 0; k < ncells; k++)
-				free(cells[k]);
-			free(cells);
+			free_strv(cells, ncells);
 			return -1;
 		}
 		cells = xgrow(cells, &alloc, ncells + 1, sizeof(char *));
@@ -100,7 +98,7 @@ int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *e
 		char **cells;
 		size_t ncells;
 		if (parse_record(buf, len, &i, &line, &cells, &ncells, err)) {
-			csv_table_free(t);
+			csv_table_release(t);
 			return -1;
 		}
 		size_t nalloc = ralloc;
@@ -113,14 +111,12 @@ int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *e
 	return 0;
 }
 
-void csv_table_free(struct csv_table *t)
+void csv_table_release(struct csv_table *t)
 {
 	if (!t)
 		return;
 	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols[r]; c++)
-			free(t->cells[r][c]);
-		free(t->cells[r]);
+		free_strv(t->cells[r], t->ncols[r]);
 	}
 	free(t->cells);
 	free(t->ncols);
@@ -245,7 +241,7 @@ static int max_run_id(const char *buf, size_t len, long long *maxid, struct cs_e
 		else if ((long long)v > *maxid)
 			*maxid = (long long)v;
 	}
-	csv_table_free(&t);
+	csv_table_release(&t);
 	return rc;
 }
 

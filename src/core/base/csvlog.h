@@ -17,7 +17,7 @@
  * exclusive flock held from reading the file to writing the row, so
  * concurrent writers never interleave or reuse a run_id.
  *
- * Ownership: csv_table owns all its strings (csv_table_free). Nothing prints.
+ * Ownership: csv_table owns all its strings (csv_table_release). Nothing prints.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -35,7 +35,7 @@ struct csv_table {
 
 /* Parse a whole CSV text. Errors name the line of the problem. */
 int csv_parse(const char *buf, size_t len, struct csv_table *t, struct cs_err *err);
-void csv_table_free(struct csv_table *t);
+void csv_table_release(struct csv_table *t);
 /* Read a whole file (any kind: pipes too) and csv_parse it; messages name
  * the file. */
 int csv_load(const char *path, struct csv_table *t, struct cs_err *err);

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CS_ERRMSG_MAX 1024
 
@@ -62,6 +63,17 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Grow *p (of *alloc elements of size sz) so that it holds at least n. */
 void *xgrow(void *p, size_t *alloc, size_t n, size_t sz);
+
+/* Frees the n strings of v, then v (NULL with n 0 is fine). */
+void free_strv(char **v, size_t n);
+/* Frees member m of each of the n elements of array a, then a: an array
+ * of records each owning one malloc'd pointer (a name, a path). */
+#define FREE_MEMBERS(a, n, m)                                          \
+	do {                                                           \
+		for (size_t free_members_i_ = 0; free_members_i_ < (n); free_members_i_++) \
+			free((a)[free_members_i_].m);                  \
+		free(a);                                               \
+	} while (0)
 
 /*
  * Sizes: a number with an optional fraction and unit. Units are
@@ -120,6 +132,9 @@ char *fmt_ago(char *buf, size_t len, int64_t t);              /* unix time t fro
 /* Monotonic clock in nanoseconds / seconds. */
 uint64_t now_ns(void);
 double now_s(void);
+/* Clock clk's time ns (below a second) from now: a deadline for
+ * pthread_cond_timedwait on a condition that waits on clk. */
+struct timespec timespec_in(clockid_t clk, long ns);
 
 /* Edit distance (Damerau–Levenshtein, optimal string alignment). */
 size_t edit_distance(const char *a, const char *b);

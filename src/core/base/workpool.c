@@ -60,13 +60,7 @@ static void release(struct wp_queue *q)
 static void acquire(struct wp_queue *q)
 {
 	while (q->limit && q->active >= q->limit && open_for_more(q)) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += 50000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		struct timespec until = timespec_in(CLOCK_MONOTONIC, 50000000);
 		pthread_cond_timedwait(&q->slot, &q->mu, &until);
 	}
 }

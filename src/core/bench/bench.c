@@ -124,7 +124,7 @@ int bench_check_paths(const struct bench *b, struct cs_err *err)
 		struct st_model m;
 		struct cs_err e;
 		int rc = st_model_open(bench_arm_path(b, a), &m, &e);
-		st_model_free(&m);
+		st_model_release(&m);
 		if (rc)
 			return cs_fail(err, e.code, "%s path refused: %s", a->mode->name, e.msg);
 	}
@@ -508,7 +508,7 @@ static int stage_for_run(const struct bench *b, const char *src, const char *nam
 	if (set.total && set.resident * 100 > set.total)
 		cs_say(b->cb.notice, b->cb.arg, "%.1f%% of '%s' is still cached before staging: the copy is not cold",
 		    100.0 * (double)set.resident / (double)set.total, src);
-	pc_set_free(&set);
+	pc_set_release(&set);
 	return stage_copy(b, &o, r, err);
 }
 
@@ -543,7 +543,7 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 		if (stage_for_run(b, path, sname, &sr, err)) {
 			free(sname);
 			free(extra);
-			sc_result_free(&sr);
+			sc_result_release(&sr);
 			return -1;
 		}
 		path = sr.path;
@@ -573,8 +573,8 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 		a->cold[a->n] = rec.res.cold;
 		a->loads[a->n++] = rec.res.load_s;
 	}
-	rr_record_free(&rec);
-	sc_result_free(&sr);
+	rr_record_release(&rec);
+	sc_result_release(&sr);
 	return status;
 }
 
@@ -612,7 +612,7 @@ int bench_arm_stats(const struct bench_arm *a, int totals, struct rp_stats *st, 
 	return basis;
 }
 
-void bench_free(struct bench *b)
+void bench_release(struct bench *b)
 {
 	for (size_t i = 0; i < b->narms; i++) {
 		free(b->arms[i].loads);

@@ -157,7 +157,7 @@ int bench_arm_stats(const struct bench_arm *a, int totals, struct rp_stats *st, 
  * note on its limit (malloc'd, NULL when none), *cpu_bound when the CPU
  * and not the simulated link set the pace. */
 char *bench_record_netsim(const struct bench *b, const char *mountpoint, int *cpu_bound, struct cs_err *err);
-void bench_free(struct bench *b);
+void bench_release(struct bench *b);
 
 /* The schedule: plan[k] is the arm of run k of narms * repeat. interleave
  * a b c a b c ..., grouped a a b b c c, random a seeded shuffle of the

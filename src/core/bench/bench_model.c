@@ -146,14 +146,12 @@ static int ident_local(const char *path, struct mident *m, struct cs_err *err)
 			full = xgrow(full, &afull, nfull + 1, sizeof(char *));
 			full[nfull++] = xstrdup(set.files[i].path);
 		}
-		pc_set_free(&set);
+		pc_set_release(&set);
 	}
 	int rc = 0;
 	for (size_t i = 0; i < m->n && !rc; i++)
 		rc = sample_digest(full[i], m->f[i].size, &m->f[i].digest, err);
-	for (size_t i = 0; i < nfull; i++)
-		free(full[i]);
-	free(full);
+	free_strv(full, nfull);
 	if (rc)
 		return -1;
 	qsort(m->f, m->n, sizeof(*m->f), cmp_mfile);

@@ -11,8 +11,11 @@
 #include <unistd.h>
 
 #include "core/base/fsutil.h"
+#include "core/base/strbuf.h"
+#include "core/source/httpsrc.h"
 #include "core/netsim/netsim.h"
 #include "core/base/schema.h"
+#include "core/stage/stagecache.h"
 #include "core/base/banned.h"
 
 int bench_want_netsim(const char *net, const char *nvme, const char **profile)
@@ -25,6 +28,34 @@ int bench_want_netsim(const char *net, const char *nvme, const char **profile)
 		/* No network path at hand: simulate one over the NVMe copy. */
 		*profile = "nfs-10g";
 		return 1;
+	}
+	return 0;
+}
+
+int bench_set_paths(struct bench *b, const char *nvme, const char *net, const char **profile, char **note,
+		    struct cs_err *err)
+{
+	if (nvme && !*nvme)
+		nvme = NULL;
+	if (net && !*net)
+		net = NULL;
+	b->net_pending = bench_want_netsim(net, nvme, profile);
+	if (b->net_pending) {
+		if (!netsim_profile(*profile))
+			return cs_fail(err, EINVAL, "unknown netsim profile '%s' (see 'coldstart netsim --help')", *profile);
+		if (!nvme)
+			return cs_fail(err, EINVAL,
+				       "--net netsim needs the NVMe copy to simulate: --nvme PATH or $MODEL_PATH_NVME");
+		net = "netsim";
+	}
+	b->nvme = nvme;
+	b->net = net;
+	b->net_remote = sc_remote_kind(net);
+	if (b->net_remote) {
+		b->net_shown = hs_redact(net); /* s3:// too: no user info or query shown */
+		b->net_note = *note = xasprintf(NOTE_NET "=%s", b->net_remote);
+	} else if (b->stage_insecure) {
+		return cs_fail(err, EINVAL, "--insecure goes with a URL --net (http://, https:// or s3://)");
 	}
 	return 0;
 }
@@ -142,4 +173,35 @@ void bench_summarize(const struct bench *b, struct bench_summary *s)
 			bench_arm_stats(a, 1, &r->total, &left);
 		}
 	}
+}
+
+char *bench_summary_text(const struct bench *b)
+{
+	struct bench_summary s;
+	struct strbuf sb = STRBUF_INIT;
+	bench_summarize(b, &s);
+	strbuf_addf(&sb, "\n%-20s %5s %10s %10s %10s  %s\n", "mode", "runs", "median_s", "min_s", "max_s", "from");
+	for (size_t i = 0; i < s.n; i++) {
+		const struct bench_summary_arm *r = &s.arms[i];
+		if (!r->arm->n) {
+			strbuf_addf(&sb, "%-20s %5d %10s %10s %10s\n", r->arm->label, 0, "-", "-", "-");
+			continue;
+		}
+		strbuf_addf(&sb, "%-20s %5zu %10.3f %10.3f %10.3f  %s%s\n", r->arm->label, r->st.n, r->st.median,
+			    r->st.min, r->st.max, r->basis == 1 ? "cold runs" : r->basis == -1 ? "runs NOT verified cold"
+								: "warm runs only (NOT cold)", r->left ? " (others left out)" : "");
+	}
+	for (size_t i = 0; i < s.n; i++) {
+		if (!s.arms[i].staged)
+			continue;
+		double med = s.arms[i].total.median;
+		strbuf_addf(&sb, "staged total (copy + load): median %.3f s", med);
+		if (s.med_net > 0)
+			strbuf_addf(&sb, " = %.2fx net's median load (%+.3f s)", med / s.med_net, med - s.med_net);
+		strbuf_addch(&sb, '\n');
+	}
+	if (s.med_nvme > 0 && s.med_net > 0)
+		strbuf_addf(&sb, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", s.med_net / s.med_nvme,
+			    s.med_net - s.med_nvme);
+	return strbuf_detach(&sb);
 }

@@ -24,6 +24,14 @@
  * netsim over the NVMe copy): 1 with *profile (default nfs-10g) set, else 0. */
 int bench_want_netsim(const char *net, const char *nvme, const char **profile);
 
+/* --nvme and --net (NULL or "" for none) into b: a path, a simulated
+ * path to mount later (b->net_pending, *profile set), or a URL (b->net_remote,
+ * b->net_shown; *note "net=s3" etc., the caller frees it after b). EINVAL
+ * for an unknown profile, netsim without an NVMe copy, stage_insecure
+ * without a URL. */
+int bench_set_paths(struct bench *b, const char *nvme, const char *net, const char **profile, char **note,
+		    struct cs_err *err);
+
 struct bench_netsim {
 	char *mountpoint;
 	char *profile;
@@ -65,5 +73,8 @@ struct bench_summary {
 };
 
 void bench_summarize(const struct bench *b, struct bench_summary *s);
+/* bench_summarize as the table bench prints (lines ending in '\n', the
+ * first one blank); malloc'd. */
+char *bench_summary_text(const struct bench *b);
 
 #endif

@@ -83,20 +83,11 @@ static int env_names(const char *list, char ***out, size_t *n, struct cs_err *er
 	if (!rc && !*n)
 		rc = cs_fail(err, EINVAL, "--cache-env names no variable");
 	if (rc) {
-		for (size_t k = 0; k < *n; k++)
-			free((*out)[k]);
-		free(*out);
+		free_strv(*out, *n);
 		*out = NULL;
 		*n = 0;
 	}
 	return rc;
-}
-
-static void names_free(char **v, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		free(v[k]);
-	free(v);
 }
 
 int cc_check_env(const char *list, struct cs_err *err)
@@ -105,7 +96,7 @@ int cc_check_env(const char *list, struct cs_err *err)
 	size_t n;
 	if (env_names(list, &v, &n, err))
 		return -1;
-	names_free(v, n);
+	free_strv(v, n);
 	return 0;
 }
 
@@ -152,7 +143,7 @@ int cc_is_cache_set(const char *path, const char *env)
 		found = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 		free(p);
 	}
-	names_free(v, nv);
+	free_strv(v, nv);
 	return found;
 }
 
@@ -256,7 +247,7 @@ char **cc_envp(const char *env, const char *root)
 	}
 	for (size_t j = 0; j < nn; j++)
 		out[k++] = xasprintf("%s=%s/%s", names[j], root, names[j]);
-	names_free(names, nn);
+	free_strv(names, nn);
 	return out;
 }
 
@@ -281,7 +272,7 @@ int cc_make_dirs(const char *env, const char *root, struct cs_err *err)
 			rc = cs_fail_errno(err, errno, "cannot create '%s'", p);
 		free(p);
 	}
-	names_free(names, nn);
+	free_strv(names, nn);
 	return rc;
 }
 
@@ -339,7 +330,7 @@ static int open_staged(const struct cc_opts *o, const char *dir, struct cc_set *
 		if (pc_collect(paths, 1, &set, &e) == 0) {
 			if (pc_evict(&set, &e))
 				cs_say(o->notice, o->cb_arg, "cannot evict '%s' before staging it: %s", o->src, e.msg);
-			pc_set_free(&set);
+			pc_set_release(&set);
 		}
 	}
 	struct sc_opts so = {
@@ -357,7 +348,7 @@ static int open_staged(const struct cc_opts *o, const char *dir, struct cc_set *
 		s->root = xstrdup(r.path);
 		s->copy_s = r.seconds;
 	}
-	sc_result_free(&r);
+	sc_result_release(&r);
 	return rc;
 }
 
@@ -629,14 +620,14 @@ int cc_private_open(const struct sc_opts *so, const char *env, struct cc_private
 	struct cs_err e;
 	if (sc_stage(&o, &r, &e)) {
 		free(name);
-		sc_result_free(&r);
+		sc_result_release(&r);
 		return cs_fail(err, e.code, "staging the caches: %s", e.msg);
 	}
 	x->staged = r.path;
 	r.path = NULL;
 	x->stage_s = r.seconds;
 	x->copied = !r.noop;
-	sc_result_free(&r);
+	sc_result_release(&r);
 	int rc = sc_use_checked(x->staged, warn, arg, &x->use_fd, err);
 	if (!rc)
 		rc = private_copy(so->root, name, env, x, err);

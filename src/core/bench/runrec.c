@@ -129,11 +129,11 @@ int rr_check_model(const char *model, struct cs_err *err)
 		uint64_t size;
 		rc = st_file_read(model, &h, &size, &e);
 		if (!rc)
-			st_header_free(&h);
+			st_header_release(&h);
 	} else if (S_ISREG(st.st_mode) || holds_known_weights(model)) {
 		struct st_model m;
 		rc = st_model_open(model, &m, &e);
-		st_model_free(&m);
+		st_model_release(&m);
 	}
 	return rc ? cs_fail(err, e.code, "model refused: %s", e.msg) : 0;
 }
@@ -149,7 +149,7 @@ static int is_model_file(const char *path, const char *model)
 	int hit = 0;
 	for (size_t i = 0; i < set.n && !hit; i++)
 		hit = fs_same_file(path, set.files[i].path);
-	pc_set_free(&set);
+	pc_set_release(&set);
 	return hit;
 }
 
@@ -542,7 +542,7 @@ static int prime(const struct rr_opts *o, const char *model, const char *remote,
 		rc = cs_fail(err, e.code, "%s", e.msg);
 	else
 		cs_say(o->status, o->cb_arg, "[%s] primed in %.3f s", mode, pr.res.load_s);
-	rr_record_free(&pr);
+	rr_record_release(&pr);
 	free(log);
 	free(pmode);
 	return rc;
@@ -702,9 +702,9 @@ static int rr_run_(const struct rr_opts *o, const char *model, const char *remot
 	return rc;
 }
 
-void rr_record_free(struct rr_record *rec)
+void rr_record_release(struct rr_record *rec)
 {
-	run_result_free(&rec->res);
+	run_result_release(&rec->res);
 	char *owned[] = { rec->command, rec->log, rec->name, rec->notes, rec->unrecorded };
 	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
 		free(owned[i]);

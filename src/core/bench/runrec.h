@@ -110,11 +110,11 @@ struct rr_record {
  * -1 with err set: nothing launched (rec->ran == 0: a template that does
  * not expand, no free port, a staged copy that failed verification), a
  * run that failed (rec->res.outcome, .reason, .tail), or a row not
- * recorded (rec->unrecorded). rr_record_free in every case.
+ * recorded (rec->unrecorded). rr_record_release in every case.
  */
 int rr_run(const struct rr_opts *o, const char *model, const char *mode, const char *extra_notes,
 	   struct rr_record *rec, struct cs_err *err);
-void rr_record_free(struct rr_record *rec);
+void rr_record_release(struct rr_record *rec);
 
 /* What a model URL (s3://, https://) asks of the server's template:
  * refused (EINVAL) for a server that reads local files only (refserve,

@@ -151,7 +151,7 @@ int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_
 		struct stat st;
 		if (stat(paths[i], &st) < 0) {
 			int e = errno;
-			pc_set_free(set);
+			pc_set_release(set);
 			return cs_fail_errno(err, e, "cannot access '%s'", paths[i]);
 		}
 		char *prefix = NULL;
@@ -186,20 +186,18 @@ int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_
 			}
 			free(files);
 		} else {
-			pc_set_free(set);
+			pc_set_release(set);
 			return cs_fail(err, EINVAL, "'%s' is not a regular file or directory", paths[i]);
 		}
 	}
 	return 0;
 }
 
-void pc_set_free(struct pc_set *set)
+void pc_set_release(struct pc_set *set)
 {
 	if (!set)
 		return;
-	for (size_t i = 0; i < set->n; i++)
-		free(set->files[i].path);
-	free(set->files);
+	FREE_MEMBERS(set->files, set->n, path);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -476,7 +474,7 @@ int pc_prefetch_start(struct pc_prefetch *pf, struct pc_set *set, int jobs)
 	pf->jobs = jobs;
 	pf->started = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
 	if (!pf->started) {
-		pc_set_free(&pf->set);
+		pc_set_release(&pf->set);
 		return -1;
 	}
 	return 0;
@@ -488,6 +486,6 @@ void pc_prefetch_stop(struct pc_prefetch *pf)
 		return;
 	__atomic_store_n(&pf->stop, 1, __ATOMIC_RELAXED);
 	pthread_join(pf->th, NULL);
-	pc_set_free(&pf->set);
+	pc_set_release(&pf->set);
 	pf->started = 0;
 }

@@ -13,7 +13,7 @@
  * sync + /proc/sys/vm/drop_caches (root). Warming reads only the chunks
  * that are not fully resident, from several threads at once.
  *
- * Ownership: a pc_set owns its paths; free with pc_set_free. Nothing here
+ * Ownership: a pc_set owns its paths; free with pc_set_release. Nothing here
  * prints. pc_warm starts and joins its own threads; the other functions are
  * single-threaded and reentrant.
  */
@@ -48,7 +48,7 @@ struct pc_set {
  * set of regular files; part 1 of a split GGUF model (NAME-00001-of-0000N.gguf)
  * stands for all its parts. A path that does not exist is an error. */
 int pc_collect(char *const *paths, size_t npaths, struct pc_set *set, struct cs_err *err);
-void pc_set_free(struct pc_set *set);
+void pc_set_release(struct pc_set *set);
 
 /* Fill resident bytes per file and in total; files the kernel will not
  * show (EPERM) are marked unknown, not an error. */

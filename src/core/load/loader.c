@@ -157,7 +157,7 @@ static int run_job(struct job *j, size_t nfds, int rc, void *(*worker)(void *), 
 	return rc;
 }
 
-void ld_free(struct loader *L)
+void ld_release(struct loader *L)
 {
 	for (size_t i = 0; i < L->n; i++) {
 		if (L->host && L->host[i])
@@ -186,14 +186,14 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 		L->bytes += sz;
 		if (o->device == LD_CUDA) {
 			if (cuda_malloc(&L->dev[i], (size_t)sz, err)) {
-				ld_free(L);
+				ld_release(L);
 				return -1;
 			}
 		} else if (!o->sink) {
 			void *p = mmap(NULL, sz ? (size_t)sz : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (p == MAP_FAILED) {
 				int e = errno;
-				ld_free(L);
+				ld_release(L);
 				return cs_fail_errno(err, e, "cannot allocate %llu bytes of host memory", (unsigned long long)sz);
 			}
 			madvise(p, (size_t)sz, MADV_HUGEPAGE);
@@ -205,7 +205,7 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 		for (size_t i = 0; i < L->n; i++) {
 			if (o->device == LD_CUDA) {
 				if (cuda_memset(L->dev[i], 0, (size_t)L->sizes[i], err)) {
-					ld_free(L);
+					ld_release(L);
 					return -1;
 				}
 			} else {
@@ -213,7 +213,7 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 			}
 		}
 		if (o->device == LD_CUDA && cuda_sync(err)) {
-			ld_free(L);
+			ld_release(L);
 			return -1;
 		}
 		L->seconds = (double)(now_ns() - t0) / 1e9;
@@ -241,7 +241,7 @@ int ld_load(const struct st_model *m, const struct ld_opts *o, struct loader *L,
 	rc = run_job(&j, m->nshards, rc, o->device == LD_CUDA ? cuda_worker : host_worker, err);
 	L->seconds = (double)(now_ns() - t0) / 1e9;
 	if (rc)
-		ld_free(L);
+		ld_release(L);
 	return rc;
 }
 
@@ -451,7 +451,7 @@ out:
 	return NULL;
 }
 
-void ld_tp_free(struct ld_tp *L)
+void ld_tp_release(struct ld_tp *L)
 {
 	struct cs_err e;
 	for (int r = 0; r < L->n; r++) {
@@ -503,14 +503,14 @@ int ld_load_tp(const struct st_model *m, const struct tp_plan *p, const struct l
 		if (o->device == LD_CUDA) {
 			if (cuda_bind_device(r, err) || cuda_malloc(&L->dev[r], (size_t)sz, err) ||
 			    (o->dummy && cuda_memset(L->dev[r], 0, (size_t)sz, err))) {
-				ld_tp_free(L);
+				ld_tp_release(L);
 				return -1;
 			}
 		} else {
 			void *q = mmap(NULL, sz ? (size_t)sz : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (q == MAP_FAILED) {
 				int e = errno;
-				ld_tp_free(L);
+				ld_tp_release(L);
 				return cs_fail_errno(err, e, "rank %d: cannot allocate %llu bytes of host memory", r,
 						     (unsigned long long)sz);
 			}
@@ -526,7 +526,7 @@ int ld_load_tp(const struct st_model *m, const struct tp_plan *p, const struct l
 			rc = cuda_bind_device(r, err) || cuda_sync(err) ? -1 : 0;
 		L->seconds = (double)(now_ns() - t0) / 1e9;
 		if (rc)
-			ld_tp_free(L);
+			ld_tp_release(L);
 		return rc;
 	}
 	struct job j;
@@ -549,7 +549,7 @@ int ld_load_tp(const struct st_model *m, const struct tp_plan *p, const struct l
 	rc = run_job(&j, m->nshards, rc, o->device == LD_CUDA ? tp_cuda_worker : tp_host_worker, err);
 	L->seconds = (double)(now_ns() - t0) / 1e9;
 	if (rc)
-		ld_tp_free(L);
+		ld_tp_release(L);
 	return rc;
 }
 

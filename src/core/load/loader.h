@@ -16,7 +16,7 @@
  * loaded copy (copied back from the device in cuda mode); a mismatch names
  * the shard and tensor.
  *
- * Ownership: struct loader owns its arenas until ld_free. Nothing prints;
+ * Ownership: struct loader owns its arenas until ld_release. Nothing prints;
  * cuda mode needs cuda_open() first.
  */
 #include <signal.h>
@@ -79,8 +79,8 @@ struct ld_tp {
 int ld_load_tp(const struct st_model *m, const struct tp_plan *p, const struct ld_opts *o, struct ld_tp *L,
 	       struct cs_err *err);
 int ld_verify_tp(const struct st_model *m, const struct tp_plan *p, const struct ld_tp *L, struct cs_err *err);
-void ld_tp_free(struct ld_tp *L);
+void ld_tp_release(struct ld_tp *L);
 int ld_verify(const struct st_model *m, const struct loader *L, struct cs_err *err);
-void ld_free(struct loader *L);
+void ld_release(struct loader *L);
 
 #endif

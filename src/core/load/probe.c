@@ -23,7 +23,7 @@ int probe_evict(const char *dir, int *state, struct cs_err *err)
 		rc = pc_residency(&set, err);
 	if (!rc)
 		*state = set.resident * 100 > set.total ? 0 : set.nunknown ? -1 : 1;
-	pc_set_free(&set);
+	pc_set_release(&set);
 	return rc;
 }
 
@@ -35,7 +35,7 @@ int probe_read_rate(const struct st_model *m, const struct ld_opts *o, uint64_t 
 		return -1;
 	*bytes = L.bytes;
 	*gbps = (double)L.bytes / L.seconds / 1e9;
-	ld_free(&L);
+	ld_release(&L);
 	return 0;
 }
 
@@ -170,7 +170,7 @@ static int probe_tp(const char *dir, const struct st_model *m, const struct prob
 		return -1;
 	r->read_bytes = T.read_bytes;
 	r->tp_gbps = T.seconds > 0 ? (double)T.read_bytes / T.seconds / 1e9 : 0;
-	ld_tp_free(&T);
+	ld_tp_release(&T);
 	double terms[3] = { r->storage_gbps > 0 ? (double)r->read_bytes / (r->storage_gbps * 1e9) : 0,
 			    gpu && r->all_gbps > 0 ? (double)r->rank_bytes / (r->all_gbps * 1e9) : 0,
 			    r->mem_gbps > 0 ? (double)(r->read_bytes + r->rank_bytes) / (r->mem_gbps * 1e9) : 0 };
@@ -211,7 +211,7 @@ int probe_run(const char *dir, const struct st_model *m, const struct probe_opts
 	return 0;
 }
 
-void probe_result_free(struct probe_result *r)
+void probe_result_release(struct probe_result *r)
 {
 	free(r->each_gbps);
 	r->each_gbps = NULL;

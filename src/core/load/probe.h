@@ -63,11 +63,11 @@ struct probe_result {
 };
 
 /* Every measurement above, in that order; r is filled (free it with
- * probe_result_free, also after an error). dir: the model's path, for the
+ * probe_result_release, also after an error). dir: the model's path, for the
  * eviction. */
 int probe_run(const char *dir, const struct st_model *m, const struct probe_opts *o, struct probe_result *r,
 	      struct cs_err *err);
-void probe_result_free(struct probe_result *r);
+void probe_result_release(struct probe_result *r);
 
 /* The parts. */
 

@@ -213,7 +213,7 @@ int rs_serve(const struct st_model *m, const struct rs_opts *o, struct cs_err *e
 	}
 	if (!rc)
 		rc = loaded(o, L.bytes, NULL, err);
-	ld_free(&L);
+	ld_release(&L);
 	return rc;
 }
 
@@ -300,6 +300,6 @@ int rs_serve_tp(const struct st_model *m, const struct tp_plan *p, const struct 
 		rc = dump_slices(o->dump, &T, err);
 	if (!rc)
 		rc = loaded(o, total, split_json(p, &T, o->gpus, o->device), err);
-	ld_tp_free(&T);
+	ld_tp_release(&T);
 	return rc;
 }

@@ -161,18 +161,16 @@ int tp_plan_make(const struct st_model *m, int n, int kv_heads, struct tp_plan *
 			t->shard = s;
 			t->index = i;
 			if (plan_tensor(p, &m->shards[s].h.tensors[i], t, err)) {
-				tp_plan_free(p);
+				tp_plan_release(p);
 				return -1;
 			}
 		}
 	return 0;
 }
 
-void tp_plan_free(struct tp_plan *p)
+void tp_plan_release(struct tp_plan *p)
 {
-	for (size_t i = 0; i < p->nt; i++)
-		free(p->t[i].r);
-	free(p->t);
+	FREE_MEMBERS(p->t, p->nt, r);
 	free(p->rank_bytes);
 	memset(p, 0, sizeof(*p));
 }

@@ -69,6 +69,6 @@ const char *tp_kind_name(enum tp_kind k);
  * config.json (num_key_value_heads, else num_attention_heads), needed only
  * when there are k/v projections. EINVAL with the tensor named. */
 int tp_plan_make(const struct st_model *m, int n, int kv_heads, struct tp_plan *p, struct cs_err *err);
-void tp_plan_free(struct tp_plan *p);
+void tp_plan_release(struct tp_plan *p);
 
 #endif

@@ -243,7 +243,7 @@ int ck_plan_build(const char *preset, int layers, int dtype, uint64_t shard_size
 	return 0;
 }
 
-void ck_plan_free(struct ck_plan *p)
+void ck_plan_release(struct ck_plan *p)
 {
 	if (!p)
 		return;
@@ -254,7 +254,7 @@ void ck_plan_free(struct ck_plan *p)
 	}
 	free(p->shards);
 	free(p->offsets);
-	ms_free(&p->model);
+	ms_release(&p->model);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -65,7 +65,7 @@ struct ck_write_opts {
 
 int ck_plan_build(const char *preset, int layers, int dtype, uint64_t shard_size, uint64_t seed,
 		  struct ck_plan *p, struct cs_err *err);
-void ck_plan_free(struct ck_plan *p);
+void ck_plan_release(struct ck_plan *p);
 
 /* Checks DIR's state (missing / empty / non-empty without force) and free
  * space before writing anything. ECANCELED in err->code when cancelled. */

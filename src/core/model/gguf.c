@@ -258,9 +258,7 @@ static const struct seen_ent *first_duplicate(struct seen *s)
 
 static void seen_free(struct seen *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->e[i].name);
-	free(s->e);
+	FREE_MEMBERS(s->e, s->n, name);
 }
 
 /* The value of a key coldstart uses: check its type, keep it. */
@@ -497,17 +495,15 @@ int gg_parse(const unsigned char *buf, size_t len, uint64_t file_size, struct gg
 	struct rd r = { buf, len, 0, file_size, err, "the header" };
 	if (parse(&r, f) == 0)
 		return 0;
-	gg_file_free(f);
+	gg_file_release(f);
 	return -1;
 }
 
-void gg_file_free(struct gg_file *f)
+void gg_file_release(struct gg_file *f)
 {
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->ntensors; i++)
-		free(f->tensors[i].name);
-	free(f->tensors);
+	FREE_MEMBERS(f->tensors, f->ntensors, name);
 	free(f->arch);
 	free(f->name);
 	free(f->tokenizer);

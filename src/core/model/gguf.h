@@ -25,7 +25,7 @@
  *    no two overlapping.
  *
  * Ownership: gg_parse / gg_file_read fill a struct gg_file that owns every
- * string in it; release it with gg_file_free (harmless on a failed parse).
+ * string in it; release it with gg_file_release (harmless on a failed parse).
  * Nothing here prints; not thread-safe per struct.
  */
 #include <stddef.h>
@@ -96,7 +96,7 @@ int gg_parse(const unsigned char *buf, size_t len, uint64_t file_size, struct gg
 /* Read and validate one file's header (a growing prefix); the message
  * names the path. */
 int gg_file_read(const char *path, struct gg_file *f, struct cs_err *err);
-void gg_file_free(struct gg_file *f);
+void gg_file_release(struct gg_file *f);
 
 /* The file starts with the GGUF magic (1), does not (0), or cannot be
  * read (-1, errno set). */

@@ -311,7 +311,7 @@ int gw_plan_build(const char *preset, int layers, uint32_t type, uint64_t split_
 		struct gw_tensor *t = &p->tensors[i];
 		t->name = gguf_name(m->name);
 		if (!t->name) {
-			gw_plan_free(p);
+			gw_plan_release(p);
 			return cs_fail(err, EINVAL, "tensor '%s' has no GGUF name", m->name);
 		}
 		t->ndim = (uint32_t)m->ndim;
@@ -340,11 +340,11 @@ int gw_plan_build(const char *preset, int layers, uint32_t type, uint64_t split_
 		part_bytes += align_up(t->nbytes, p->alignment);
 	}
 	if (p->nparts > 99999) {
-		gw_plan_free(p);
+		gw_plan_release(p);
 		return cs_fail(err, EINVAL, "--shard-size %" PRIu64 " would make more than 99999 parts", split_size);
 	}
 	if (part_paths(p, path, err)) {
-		gw_plan_free(p);
+		gw_plan_release(p);
 		return -1;
 	}
 	for (size_t s = 0; s < p->nparts; s++) {
@@ -354,20 +354,18 @@ int gw_plan_build(const char *preset, int layers, uint32_t type, uint64_t split_
 	return 0;
 }
 
-void gw_plan_free(struct gw_plan *p)
+void gw_plan_release(struct gw_plan *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->ntensors; i++)
-		free(p->tensors[i].name);
-	free(p->tensors);
+	FREE_MEMBERS(p->tensors, p->ntensors, name);
 	for (size_t s = 0; s < p->nparts; s++) {
 		free(p->parts[s].path);
 		strbuf_release(&p->parts[s].header);
 	}
 	free(p->parts);
 	free(p->dir);
-	ms_free(&p->model);
+	ms_release(&p->model);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -77,7 +77,7 @@ struct gw_plan {
  */
 int gw_plan_build(const char *preset, int layers, uint32_t type, uint64_t split_size, uint64_t seed,
 		  const char *path, struct gw_plan *p, struct cs_err *err);
-void gw_plan_free(struct gw_plan *p);
+void gw_plan_release(struct gw_plan *p);
 
 /* Refuses to replace an existing part unless force; checks free space
  * before writing. ECANCELED in err->code when cancelled. */

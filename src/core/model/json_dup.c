@@ -7,7 +7,7 @@
 #include "core/base/util.h"
 #include "core/base/banned.h"
 
-void json_dup_free(struct json_dup *d)
+void json_dup_release(struct json_dup *d)
 {
 	free(d->key);
 	free(d->parent);
@@ -114,6 +114,6 @@ int json_find_dup(const char *s, size_t n, size_t end_at, struct json_dup *d)
 		free(st[--depth].keys);
 	free(st);
 	if (!found)
-		json_dup_free(d);
+		json_dup_release(d);
 	return found ? 0 : -1;
 }

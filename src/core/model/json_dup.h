@@ -11,7 +11,7 @@
  * strings. Used for safetensors headers, indexes and config.json.
  *
  * Ownership: json_find_dup fills a struct json_dup that owns its strings;
- * json_dup_free releases them. Nothing here prints; no shared state.
+ * json_dup_release releases them. Nothing here prints; no shared state.
  */
 #include <stddef.h>
 
@@ -24,6 +24,6 @@ struct json_dup {
 /* Fill d for the key whose second definition ends at byte end_at of the
  * text s[0, n): 0, or -1 (nothing to free) when the text has no such key. */
 int json_find_dup(const char *s, size_t n, size_t end_at, struct json_dup *d);
-void json_dup_free(struct json_dup *d);
+void json_dup_release(struct json_dup *d);
 
 #endif

@@ -9,7 +9,7 @@ int gg_model_open(const char *path, struct st_model *m, struct cs_err *err)
 {
 	int rc = gg_model_fill(path, m, err);
 	if (rc)
-		st_model_free(m);
+		st_model_release(m);
 	return rc;
 }
 
@@ -25,24 +25,22 @@ int st_model_open_files(const char *dir, char *const *files, size_t n, struct st
 {
 	int rc = st_model_fill(dir, files, n, m, err);
 	if (rc)
-		st_model_free(m);
+		st_model_release(m);
 	return rc;
 }
 
-void st_model_free(struct st_model *m)
+void st_model_release(struct st_model *m)
 {
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->nshards; i++) {
 		free(m->shards[i].name);
 		free(m->shards[i].path);
-		st_header_free(&m->shards[i].h);
-		gg_file_free(&m->shards[i].g);
+		st_header_release(&m->shards[i].h);
+		gg_file_release(&m->shards[i].g);
 	}
 	free(m->shards);
-	for (size_t i = 0; i < m->nfiles; i++)
-		free(m->files[i]);
-	free(m->files);
+	free_strv(m->files, m->nfiles);
 	free(m->dir);
 	free(m->entry);
 	free(m->architecture);

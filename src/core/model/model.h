@@ -12,7 +12,7 @@
  * only the tensor-name table below (model_names.c).
  *
  * Ownership: st_model_open / st_model_open_files / gg_model_open fill *m,
- * which then owns every string and array in it; st_model_free releases it
+ * which then owns every string and array in it; st_model_release releases it
  * (harmless on an empty or failed model, and twice). On failure the model
  * is left empty. Nothing here prints. Not thread-safe per model; distinct
  * models are independent.
@@ -58,7 +58,7 @@ struct st_model {
  * against the shards, every shard's header, config.json if present), or a
  * GGUF model (gg_model_open): a .gguf file, the first part of a split set,
  * or a directory holding one GGUF model and no safetensors. On failure m
- * is left empty (st_model_free is harmless).
+ * is left empty (st_model_release is harmless).
  */
 int st_model_open(const char *dir, struct st_model *m, struct cs_err *err);
 
@@ -82,7 +82,7 @@ int st_model_open_files(const char *dir, char *const *files, size_t n, struct st
  * Returns 1 (m empty) when path is a directory with no GGUF file.
  */
 int gg_model_open(const char *path, struct st_model *m, struct cs_err *err);
-void st_model_free(struct st_model *m);
+void st_model_release(struct st_model *m);
 
 /*
  * The GGUF filler behind gg_model_open (gguf_model.c): same contract and

@@ -113,13 +113,11 @@ int ms_build(const char *preset, int layers, int dtype, struct ms_model *m, stru
 	return 0;
 }
 
-void ms_free(struct ms_model *m)
+void ms_release(struct ms_model *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->ntensors; i++)
-		free(m->tensors[i].name);
-	free(m->tensors);
+	FREE_MEMBERS(m->tensors, m->ntensors, name);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -6,7 +6,7 @@
  * they imply. Used by mkmodel to write synthetic checkpoints.
  *
  * Ownership: ms_build fills a struct ms_model that owns its tensor list;
- * release it with ms_free. Presets are static and immutable. Nothing prints.
+ * release it with ms_release. Presets are static and immutable. Nothing prints.
  */
 #include <jansson.h>
 #include <stddef.h>
@@ -41,7 +41,7 @@ const char *ms_preset_summary(size_t i);
  * default. Returns -1 with err naming the preset when it is unknown.
  */
 int ms_build(const char *preset, int layers, int dtype, struct ms_model *m, struct cs_err *err);
-void ms_free(struct ms_model *m);
+void ms_release(struct ms_model *m);
 
 uint64_t ms_nparams(const struct ms_model *m);
 const char *ms_hf_class(const struct ms_model *m);

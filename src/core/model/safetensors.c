@@ -52,13 +52,11 @@ int st_safe_name(const char *name)
 	return name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
 }
 
-void st_header_free(struct st_header *h)
+void st_header_release(struct st_header *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->ntensors; i++)
-		free(h->tensors[i].name);
-	free(h->tensors);
+	FREE_MEMBERS(h->tensors, h->ntensors, name);
 	for (size_t i = 0; i < h->nmeta; i++) {
 		free(h->meta_keys[i]);
 		free(h->meta_vals[i]);
@@ -166,7 +164,7 @@ static int header_dup(const unsigned char *js, size_t n, const json_error_t *jer
 		rc = cs_fail(err, EINVAL, "%s%s%s: key '%s' is given twice in the header, at bytes %zu and %zu",
 			     strcmp(d.parent, "__metadata__") ? "tensor '" : "\"", d.parent,
 			     strcmp(d.parent, "__metadata__") ? "'" : "\"", d.key, 8 + d.at[0], 8 + d.at[1]);
-	json_dup_free(&d);
+	json_dup_release(&d);
 	return rc;
 }
 
@@ -244,7 +242,7 @@ int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
 	}
 	json_decref(root);
 	if (rc) {
-		st_header_free(h);
+		st_header_release(h);
 		return -1;
 	}
 	qsort(h->tensors, h->ntensors, sizeof(*h->tensors), cmp_tensor_offset);
@@ -275,7 +273,7 @@ int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
 		}
 	}
 	if (rc) {
-		st_header_free(h);
+		st_header_release(h);
 		return -1;
 	}
 	return 0;
@@ -387,7 +385,7 @@ static int file_dup(FILE *f, const char *path, const json_error_t *jerr, struct 
 		else
 			cs_fail(err, EINVAL, "'%s': key '%s'%s%s%s is given twice: lines %d and %d", path, d.key,
 				d.parent ? " (in '" : "", d.parent ? d.parent : "", d.parent ? "')" : "", l0, l1);
-		json_dup_free(&d);
+		json_dup_release(&d);
 	}
 	strbuf_release(&sb);
 	return rc;

@@ -72,7 +72,7 @@ struct st_header {
  */
 int st_header_parse(const unsigned char *buf, size_t len, uint64_t file_size,
 		    struct st_header *h, struct cs_err *err);
-void st_header_free(struct st_header *h);
+void st_header_release(struct st_header *h);
 
 /* Read and validate one file's header. The message names the path. */
 int st_file_read(const char *path, struct st_header *h, uint64_t *file_size,
@@ -86,7 +86,7 @@ struct st_model;
  * shards, every shard's header, config.json if present. set (nset relative
  * names) limits the model to those files, as st_model_open_files says;
  * NULL: every file of dir. On failure m holds what was read so far (the
- * caller releases it with st_model_free).
+ * caller releases it with st_model_release).
  */
 int st_model_fill(const char *dir, char *const *set, size_t nset, struct st_model *m, struct cs_err *err);
 

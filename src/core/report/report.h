@@ -146,10 +146,10 @@ struct rp_report {
 };
 
 /* model: only rows of this model (NULL: the model of the last row). On
- * failure r is left empty (rp_free is harmless). */
+ * failure r is left empty (rp_release is harmless). */
 int rp_load(const char *csv_path, const char *meta_path, const char *model, const struct rp_thresholds *th,
 	    struct rp_report *r, struct cs_err *err);
-void rp_free(struct rp_report *r);
+void rp_release(struct rp_report *r);
 
 /* The Markdown report; svg_name is how it links the chart (may be NULL). */
 char *rp_markdown(const struct rp_report *r, const char *svg_name);
@@ -190,7 +190,7 @@ struct rp_fleet {
 /* The CSVs of a directory (*.csv), sorted; *csvs malloc'd (each path too). */
 int rp_fleet_dir(const char *dir, char ***csvs, size_t *n, struct cs_err *err);
 int rp_fleet_load(char *const *csvs, size_t n, const char *model, struct rp_fleet *f, struct cs_err *err);
-void rp_fleet_free(struct rp_fleet *f);
+void rp_fleet_release(struct rp_fleet *f);
 char *rp_fleet_markdown(const struct rp_fleet *f, const char *svg_name);
 /* One group of bars per node, one bar per mode, on one scale. */
 char *rp_fleet_svg(const struct rp_fleet *f);
@@ -224,11 +224,11 @@ struct rp_written {
  * synced. An output that is an input (the CSV, the sidecar) or the other
  * output is refused before anything is read (err->code EINVAL: a usage
  * error, the message names the options). With r non-NULL the loaded report
- * is kept there (rp_free) for rp_json; w (may be NULL) gets the paths.
+ * is kept there (rp_release) for rp_json; w (may be NULL) gets the paths.
  */
 int rp_write(const struct rp_output *o, struct rp_report *r, struct rp_written *w, struct cs_err *err);
 /* rp_write's first step alone: the outputs checked against the inputs. */
 int rp_check_outputs(const struct rp_output *o, struct cs_err *err);
-void rp_written_free(struct rp_written *w);
+void rp_written_release(struct rp_written *w);
 
 #endif

@@ -75,7 +75,7 @@ int rp_fleet_load(char *const *csvs, size_t n, const char *model, struct rp_flee
 		int rc = rp_load(csvs[i], meta, model ? model : f->model, NULL, &nd->r, err);
 		free(meta);
 		if (rc) {
-			rp_fleet_free(f);
+			rp_fleet_release(f);
 			return rc;
 		}
 		f->n++;
@@ -115,15 +115,13 @@ int rp_fleet_load(char *const *csvs, size_t n, const char *model, struct rp_flee
 	return 0;
 }
 
-void rp_fleet_free(struct rp_fleet *f)
+void rp_fleet_release(struct rp_fleet *f)
 {
 	for (size_t i = 0; i < f->n; i++) {
 		free(f->nodes[i].name);
-		rp_free(&f->nodes[i].r);
+		rp_release(&f->nodes[i].r);
 	}
-	for (size_t i = 0; i < f->nmodes; i++)
-		free(f->modes[i]);
-	free(f->modes);
+	free_strv(f->modes, f->nmodes);
 	free(f->nodes);
 	free(f->model);
 	memset(f, 0, sizeof(*f));
@@ -267,9 +265,7 @@ static void md_env(struct strbuf *b, const struct rp_fleet *f)
 		} else if (any) {
 			strbuf_addf(&same, "%s%s", same.len ? ", " : "", fields[i]);
 		}
-		for (size_t n = 0; n < f->n; n++)
-			free(v[n]);
-		free(v);
+		free_strv(v, f->n);
 	}
 	strbuf_addf(b, "\n## Environment: what differs between nodes\n\n");
 	if (ndiff) {
@@ -296,9 +292,7 @@ static void md_env(struct strbuf *b, const struct rp_fleet *f)
 			    without == 1 ? "" : "s", without == 1 ? "its" : "their");
 	strbuf_release(&same);
 	strbuf_release(&diff);
-	for (size_t i = 0; i < k; i++)
-		free(fields[i]);
-	free(fields);
+	free_strv(fields, k);
 }
 
 /* Rows of any node with a number that is not one: in no figure, listed. */
@@ -505,6 +499,6 @@ int rp_fleet_write(char *const *csvs, size_t n, const char *model, const char *m
 	free(name);
 	free(mdir);
 	free(sdir);
-	rp_fleet_free(&f);
+	rp_fleet_release(&f);
 	return rc;
 }

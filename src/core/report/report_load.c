@@ -573,7 +573,7 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 	struct csv_table t;
 	int rc = csv_load(csv_path, &t, err);
 	if (rc) {
-		rp_free(r);
+		rp_release(r);
 		return rc;
 	}
 	rc = check_header(csv_path, &t, err);
@@ -583,7 +583,7 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 	for (size_t i = 1; i < t.nrows && !rc; i++)
 		if (!strcmp(t.cells[i][2], r->model))
 			read_row(t.cells[i], i + 1, r, &amodes, &aruns);
-	csv_table_free(&t);
+	csv_table_release(&t);
 	if (!rc) {
 		cache_groups(r);
 		mode_stats(r);
@@ -597,14 +597,13 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 			rc = cs_fail(err, EINVAL, "'%s': line %d: %s", meta_path, je.line, je.text);
 	}
 	if (rc)
-		rp_free(r);
+		rp_release(r);
 	return rc;
 }
 
-void rp_free(struct rp_report *r)
+void rp_release(struct rp_report *r)
 {
-	for (size_t i = 0; i < r->nmodes; i++)
-		free(r->modes[i].name);
+	FREE_MEMBERS(r->modes, r->nmodes, name);
 	for (size_t i = 0; i < r->nruns; i++) {
 		free(r->runs[i].mode);
 		free(r->runs[i].cold);
@@ -621,7 +620,6 @@ void rp_free(struct rp_report *r)
 	free(r->cgroups);
 	free(r->caches_basis);
 	free(r->runs);
-	free(r->modes);
 	free(r->model);
 	free(r->csv);
 	free(r->node);

@@ -18,7 +18,7 @@ char *rp_sibling(const char *csv, const char *ext)
 	return xasprintf("%.*s%s", (int)n, csv, ext);
 }
 
-void rp_written_free(struct rp_written *w)
+void rp_written_release(struct rp_written *w)
 {
 	free(w->md);
 	free(w->svg);
@@ -114,7 +114,7 @@ int rp_write(const struct rp_output *o, struct rp_report *r, struct rp_written *
 		free(link);
 	}
 	if (rc || !r)
-		rp_free(rep);
+		rp_release(rep);
 	if (!rc && w) {
 		w->md = md;
 		w->svg = svg;

@@ -467,7 +467,7 @@ int proc_spawn_env(struct proc *p, char *const argv[], char *const envp[], int h
 	p->exec_ns = t ? t : now_ns();
 	fcntl(p->ev_fd, F_SETFL, O_NONBLOCK);
 	if (rc) {
-		proc_free(p);
+		proc_release(p);
 		return -1;
 	}
 	return 0;
@@ -660,7 +660,7 @@ int proc_stop(struct proc *p, uint64_t term_timeout_ns, struct proc_stop_report 
 	return left ? -1 : 0;
 }
 
-void proc_free(struct proc *p)
+void proc_release(struct proc *p)
 {
 	if (p->ctl_fd >= 0)
 		close(p->ctl_fd); /* the guard stops what is left and exits */

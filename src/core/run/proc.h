@@ -14,7 +14,7 @@
  * "The tree" is every live descendant of the guard (plus the members of a
  * fresh cgroup v2 leaf where one is writable). The guard reaps the tree,
  * tells the caller when the leader exits, and watches a pipe from the
- * caller: when it closes -- proc_free, exit, or the caller's death by any
+ * caller: when it closes -- proc_release, exit, or the caller's death by any
  * signal, SIGKILL included -- the guard sends SIGTERM to the whole tree,
  * SIGKILL after a second to whatever is left, and exits once nothing is
  * left. It ignores the terminal's signals (Ctrl-C goes to the caller, which
@@ -77,7 +77,7 @@ int proc_stop(struct proc *p, uint64_t term_timeout_ns, struct proc_stop_report 
 
 /* Let the guard go (it kills anything still left and exits; waited for,
  * bounded), release the cgroup and close fds. */
-void proc_free(struct proc *p);
+void proc_release(struct proc *p);
 
 /* A free TCP port on 127.0.0.1 (bound and released), or -1. */
 int proc_free_port(void);

@@ -60,7 +60,7 @@ int ready_parse(const char *spec, int port, struct ready_spec *r, struct cs_err 
 		}
 		if (parse_int_range(rest, 1, 65535, &pn)) {
 			int rc = cs_fail(err, EINVAL, "invalid port in readiness spec '%s'", spec);
-			ready_free(r);
+			ready_release(r);
 			return rc;
 		}
 		r->port = (int)pn;
@@ -73,18 +73,18 @@ int ready_parse(const char *spec, int port, struct ready_spec *r, struct cs_err 
 			char msg[256];
 			regerror(e, &r->re, msg, sizeof(msg));
 			int rc = cs_fail(err, EINVAL, "invalid regex in readiness spec '%s': %s", spec, msg);
-			ready_free(r);
+			ready_release(r);
 			return rc;
 		}
 		r->have_re = 1;
 		return 0;
 	}
 	int rc = cs_fail(err, EINVAL, "unknown readiness spec '%s' (http://HOST:{port}/PATH, tcp:{port} or log:REGEX)", spec);
-	ready_free(r);
+	ready_release(r);
 	return rc;
 }
 
-void ready_free(struct ready_spec *r)
+void ready_release(struct ready_spec *r)
 {
 	if (r->curl)
 		curl_easy_cleanup(r->curl);

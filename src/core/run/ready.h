@@ -10,7 +10,7 @@
  * replaced by the port first.
  *
  * Ownership: ready_spec owns its strings, regex and curl handle
- * (ready_free). Not thread-safe per spec.
+ * (ready_release). Not thread-safe per spec.
  */
 #include <regex.h>
 #include <stdint.h>
@@ -37,7 +37,7 @@ struct ready_spec {
 };
 
 int ready_parse(const char *spec, int port, struct ready_spec *r, struct cs_err *err);
-void ready_free(struct ready_spec *r);
+void ready_release(struct ready_spec *r);
 
 /* One check with a per-request timeout: 1 ready, 0 not (yet). */
 int ready_check(struct ready_spec *r, uint64_t timeout_ns);

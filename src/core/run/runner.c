@@ -55,7 +55,7 @@ static int cold_control(const struct run_opts *o, struct run_result *r, struct c
 		rc = pc_collect(ep, 1, &extra, err);
 		if (!rc) {
 			rc = pc_evict(&extra, err);
-			pc_set_free(&extra);
+			pc_set_release(&extra);
 		}
 	}
 	else if (o->cold == COLD_GLOBAL)
@@ -82,7 +82,7 @@ static int cold_control(const struct run_opts *o, struct run_result *r, struct c
 				}
 		}
 	}
-	pc_set_free(&set);
+	pc_set_release(&set);
 	return rc;
 }
 
@@ -174,7 +174,7 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 		/* mincore maps every file each time: too slow to run between
 		 * readiness checks on a large model. Only cachestat is cheap. */
 		if (sm->set.method != PC_CACHESTAT) {
-			pc_set_free(&sm->set);
+			pc_set_release(&sm->set);
 			sm->have_set = 0;
 		}
 	}
@@ -265,7 +265,7 @@ static int before_launch(struct run *x, struct cs_err *err)
 		refuse(r, RUN_PORT_TAKEN, EADDRINUSE, err,
 		       "port %d, where the readiness check (%s) looks, is already in use%s: the server's answer "
 		       "could not be told apart", rport, x->rs.text, who);
-		ready_free(&x->rs);
+		ready_release(&x->rs);
 		return -1;
 	}
 	x->baseline = gpu_used_total();
@@ -289,11 +289,11 @@ static int launch(struct run *x, struct cs_err *err)
 	}
 	if (proc_spawn_env(&x->p, o->argv, o->envp, o->hold_fd > 0 ? o->hold_fd : -1, err)) {
 		refuse(r, RUN_SPAWN_FAILED, err->code, err, "%s", err->msg);
-		ready_free(&x->rs);
+		ready_release(&x->rs);
 		if (x->prefetch)
-			pc_set_free(&x->pf_set);
+			pc_set_release(&x->pf_set);
 		if (x->sm.have_set)
-			pc_set_free(&x->sm.set);
+			pc_set_release(&x->sm.set);
 		return -1;
 	}
 	r->exec_ns = x->p.exec_ns;
@@ -307,11 +307,11 @@ static int launch(struct run *x, struct cs_err *err)
 	if (!have_log) {
 		/* Without a log we cannot see the server; stop it and fail. */
 		if (x->sm.have_set)
-			pc_set_free(&x->sm.set);
+			pc_set_release(&x->sm.set);
 		prefetch_finish(&x->pf, r);
 		proc_stop(&x->p, o->stop_timeout_ns, &r->stop);
-		proc_free(&x->p);
-		ready_free(&x->rs);
+		proc_release(&x->p);
+		ready_release(&x->rs);
 		return refuse(r, RUN_SPAWN_FAILED, err->code, err, "%s", err->msg);
 	}
 	status(o, "started pid %d, waiting for %s", (int)x->p.pid, x->rs.text);
@@ -475,9 +475,9 @@ static int stop_all(struct run *x, int rc, struct cs_err *err)
 	r->log_errno = x->log.write_errno;
 	if (r->outcome != RUN_READY)
 		r->tail = srvlog_tail(&x->log);
-	srvlog_free(&x->log);
-	proc_free(&x->p);
-	ready_free(&x->rs);
+	srvlog_release(&x->log);
+	proc_release(&x->p);
+	ready_release(&x->rs);
 	if (!cancelled)   /* no next start to wait for */
 		wait_gpu_release(x);
 	return rc;
@@ -501,7 +501,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	if (x.sm.on && r->outcome == RUN_READY)
 		sample(&x.sm, &x.p, x.p.exec_ns, r); /* the moment it was ready */
 	if (x.sm.have_set)
-		pc_set_free(&x.sm.set);
+		pc_set_release(&x.sm.set);
 	free(x.sm.seen);
 	prefetch_finish(&x.pf, r);
 	int rc = 0;
@@ -512,7 +512,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	return stop_all(&x, rc, err);
 }
 
-void run_result_free(struct run_result *r)
+void run_result_release(struct run_result *r)
 {
 	free(r->tail);
 	r->tail = NULL;

@@ -113,7 +113,7 @@ struct run_result {
 };
 
 int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *err);
-void run_result_free(struct run_result *r);
+void run_result_release(struct run_result *r);
 const char *run_outcome_name(enum run_outcome o);
 
 #endif

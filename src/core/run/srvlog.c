@@ -166,7 +166,7 @@ void srvlog_stop(struct srvlog *l, uint64_t wait_ns)
 	l->out = NULL;
 }
 
-void srvlog_free(struct srvlog *l)
+void srvlog_release(struct srvlog *l)
 {
 	for (size_t i = 0; i < SRVLOG_TAIL; i++) {
 		free(l->tail[i]);

@@ -47,8 +47,8 @@ uint64_t srvlog_match_ns(struct srvlog *l);
 /* Last lines joined with "\n", indented; malloc'd. */
 char *srvlog_tail(struct srvlog *l);
 /* Wait up to wait_ns for EOF, then stop the reader and close the pipe and
- * the log file. The tail stays readable until srvlog_free. */
+ * the log file. The tail stays readable until srvlog_release. */
 void srvlog_stop(struct srvlog *l, uint64_t wait_ns);
-void srvlog_free(struct srvlog *l);
+void srvlog_release(struct srvlog *l);
 
 #endif

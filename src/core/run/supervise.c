@@ -211,7 +211,7 @@ int sv_run(const struct sv_opts *o, struct sv_result *r, struct cs_err *err)
 	if (proc_spawn_env(&s.p, o->argv, o->envp, o->hold_fd, err)) {
 		signals_restore(&s);
 		if (want_prefetch)
-			pc_set_free(&set);
+			pc_set_release(&set);
 		return -1;
 	}
 	start_watching(&s, &set, want_prefetch);
@@ -235,10 +235,10 @@ int sv_run(const struct sv_opts *o, struct sv_result *r, struct cs_err *err)
 	pc_prefetch_stop(&s.pf);
 	if (s.have_log) {
 		srvlog_stop(&s.log, 2000000000ull);
-		srvlog_free(&s.log);
+		srvlog_release(&s.log);
 	}
 	r->pid = s.p.pid;
-	proc_free(&s.p);   /* what the server left behind goes with it */
+	proc_release(&s.p);   /* what the server left behind goes with it */
 	pthread_mutex_destroy(&s.rl.mu);
 	signals_restore(&s);
 	r->status = st;

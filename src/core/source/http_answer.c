@@ -21,7 +21,7 @@ static void s3_error(struct strbuf *sb, const char *body)
 	hs_s3_error_parse(body, &e);
 	if (e.code_line)
 		strbuf_addf(sb, " %s%s%s", e.code_line, e.message_line ? ": " : "", e.message_line ? e.message_line : "");
-	hs_s3_error_free(&e);
+	hs_s3_error_release(&e);
 }
 
 /* "HTTP 409 (request id X): the server's reason" -- for a failed response

@@ -186,9 +186,7 @@ static void add_name(struct names *ns, const char *s, size_t len)
 
 static void names_free(struct names *ns)
 {
-	for (size_t i = 0; i < ns->n; i++)
-		free(ns->v[i]);
-	free(ns->v);
+	free_strv(ns->v, ns->n);
 }
 
 /* The files of the model's own index, or NULL names when it has none. */

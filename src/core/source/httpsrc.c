@@ -234,7 +234,7 @@ void hs_s3_error_parse(const char *body, struct hs_s3_error *e)
 	free(msg);
 }
 
-void hs_s3_error_free(struct hs_s3_error *e)
+void hs_s3_error_release(struct hs_s3_error *e)
 {
 	free(e->code);
 	free(e->code_line);

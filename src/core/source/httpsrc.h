@@ -94,13 +94,13 @@ char *hs_xml_next(const char *xml, const char *tag, size_t *pos);
 /* S3's error XML (<Error><Code>..</Code><Message>..</Message>), the one
  * parser of it (httpsrc's messages and s3src's listing): code as sent, and
  * code and message each as one printable line (hs_reason), NULL where
- * absent or blank. body NULL: all NULL. Free with hs_s3_error_free. */
+ * absent or blank. body NULL: all NULL. Free with hs_s3_error_release. */
 struct hs_s3_error {
 	char *code;                 /* <Code> as sent (AuthorizationHeaderMalformed, ...), or NULL */
 	char *code_line, *message_line;
 };
 void hs_s3_error_parse(const char *body, struct hs_s3_error *e);
-void hs_s3_error_free(struct hs_s3_error *e);
+void hs_s3_error_release(struct hs_s3_error *e);
 
 /* 1 for "http://" and "https://" URLs. */
 int hs_is_url(const char *s);

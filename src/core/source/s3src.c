@@ -140,7 +140,7 @@ int s3_config(struct s3_cfg *c, struct cs_err *err)
 	if (!rc && c->access_key && !c->secret)
 		rc = cs_fail(err, EINVAL, "an AWS access key id is set but no secret access key");
 	if (rc) {
-		s3_cfg_free(c);
+		s3_cfg_release(c);
 		return -1;
 	}
 	if (c->access_key) {
@@ -150,7 +150,7 @@ int s3_config(struct s3_cfg *c, struct cs_err *err)
 	return 0;
 }
 
-void s3_cfg_free(struct s3_cfg *c)
+void s3_cfg_release(struct s3_cfg *c)
 {
 	if (!c)
 		return;
@@ -383,7 +383,7 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 		snprintf(mv->code, sizeof(mv->code), "%s", se.code ? se.code : "");
 		snprintf(mv->location, sizeof(mv->location), "%s", a->location);
 		answer_region(a, body->buf, mv->region, sizeof(mv->region));
-		hs_s3_error_free(&se);
+		hs_s3_error_release(&se);
 		return 1;
 	}
 	int e = a->status == 404 ? ENOENT : a->status == 403 || a->status == 401 ? EACCES : EIO;
@@ -394,7 +394,7 @@ static int list_page(const struct hs_opts *ho, const char *burl, const char *buc
 		     c ? " " : "", c ? c : "", t ? " (" : "", t ? t : "", t ? ")" : "", id ? ", request id " : "",
 		     id ? id : "");
 	free(id);
-	hs_s3_error_free(&se);
+	hs_s3_error_release(&se);
 	return rc;
 }
 

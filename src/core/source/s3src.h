@@ -42,7 +42,7 @@ int s3_is_url(const char *s);
 /* The settings from the environment and the AWS files; -1 when a file
  * that exists cannot be read or AWS_PROFILE names no profile. */
 int s3_config(struct s3_cfg *c, struct cs_err *err);
-void s3_cfg_free(struct s3_cfg *c);
+void s3_cfg_release(struct s3_cfg *c);
 /* The request options for c (signing, or none for anonymous access),
  * over base's (insecure, retries); no redirect is followed (hs_opts.s3),
  * no bearer token or user header sent. They point into c. */

@@ -27,7 +27,7 @@ static int s3_open(struct source *s, struct cs_err *err)
 
 static void s3_close(struct source *s)
 {
-	s3_cfg_free(s->priv);
+	s3_cfg_release(s->priv);
 	free(s->priv);
 	s->priv = NULL;
 }

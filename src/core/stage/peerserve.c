@@ -331,13 +331,7 @@ static void *watchdog(void *arg)
 				k->in_request = 1;   /* once */
 				s->cut++;
 			}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = timespec_in(CLOCK_REALTIME, 100000000);
 		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);

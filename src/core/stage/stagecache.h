@@ -30,6 +30,7 @@
  * connection): one call at a time per process; any number of processes
  * may work on one root at once.
  */
+#include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,7 +132,13 @@ struct sc_result {
 };
 
 int sc_stage(const struct sc_opts *o, struct sc_result *r, struct cs_err *err);
-void sc_result_free(struct sc_result *r);
+void sc_result_release(struct sc_result *r);
+/* The result, every field, as `stage --json` prints it (name: the staged
+ * name); a new reference, the caller's. */
+json_t *sc_result_json(const char *name, const struct sc_result *r);
+/* What was done, as one or two lines to say (no prefix, no newline): the
+ * copy or the no-op, then what was replaced or repaired, if anything. */
+void sc_result_describe(const char *name, const struct sc_result *r, cs_msg_fn say, void *arg);
 
 /* What a source is fetched from: "s3", "https" or "http" for a URL, NULL
  * for a path. */

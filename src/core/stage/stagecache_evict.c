@@ -57,7 +57,7 @@ void sci_pubents_free(struct pubent *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(p[i].name);
-		sci_manifest_free(&p[i].m);
+		sci_manifest_release(&p[i].m);
 	}
 	free(p);
 }

@@ -28,7 +28,7 @@ size_t sci_link_unchanged(struct splan *p, const char *pub, const char *part, en
 	if (sci_manifest_load(pub, &m) < 0)
 		return 0;
 	if (strcmp(m.source, p->src) || m.chunk != p->chunk) {
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 		return 0;
 	}
 	size_t i;
@@ -68,7 +68,7 @@ size_t sci_link_unchanged(struct splan *p, const char *pub, const char *part, en
 			break;
 		}
 	}
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	if (linked)   /* their link counts (and so change times) moved: ours */
 		sci_pub_reidentify(pub, NULL);
 	return linked;
@@ -153,9 +153,7 @@ int sci_copy_missing(const struct sc_opts *o, struct splan *p, const char *part,
 			rc = cs_fail(err, EAGAIN, "'%s' changed size while it was being staged (%llu bytes, then %llu): "
 				     "stage again", p->f[i].abs, (unsigned long long)p->f[i].size,
 				     (unsigned long long)cf[i].size);
-	for (size_t i = 0; i < p->n; i++)
-		free(dsts[i]);
-	free(dsts);
+	free_strv(dsts, p->n);
 	free(cf);
 	close(jw.fd);
 	return rc;

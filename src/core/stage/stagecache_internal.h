@@ -114,7 +114,7 @@ int sci_is_busy(const char *root, const char *name, const char *kind);
 int sci_root_prepare(const char *root, struct cs_err *err);
 
 /* stagecache_scan.c */
-void sci_plan_free(struct splan *p);
+void sci_plan_release(struct splan *p);
 int sci_has_suffix(const char *s, const char *suf);
 int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err);
 /* The plan's files in dir (SRC, or a URL source's copy) validate as a
@@ -147,7 +147,7 @@ char *sci_hex64(uint64_t v);
 int sci_write_manifest(const char *dir, const char *name, const struct splan *p, enum sc_verify v,
 		       struct cs_err *err);
 int sci_manifest_load(const char *dir, struct manifest *m);   /* 0, or -1: none or unreadable */
-void sci_manifest_free(struct manifest *m);
+void sci_manifest_release(struct manifest *m);
 /* A published file against its manifest entry f (sb: its stat, or NULL to
  * stat it): PF_DAMAGED -- missing, not a regular file, another size or
  * mtime, marked by a verify, or (a copy staged with --verify size) its

@@ -123,7 +123,7 @@ int sci_manifest_load(const char *dir, struct manifest *m)
 	return 0;
 }
 
-void sci_manifest_free(struct manifest *m)
+void sci_manifest_release(struct manifest *m)
 {
 	json_decref(m->j);
 	m->j = NULL;
@@ -262,7 +262,7 @@ int sci_pub_reidentify(const char *pub, const char *rel)
 	}
 	struct cs_err e;
 	int rc = changed ? sci_manifest_rewrite(pub, &m, &e) : 0;
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	return rc;
 }
 

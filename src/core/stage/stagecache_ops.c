@@ -128,7 +128,7 @@ int sci_mark_verdict(const char *root, const char *name, ino_t verified_ino, con
 		}
 		struct cs_err e;
 		rc = problem || m.corrupt ? sci_manifest_rewrite(dir, &m, &e) : 0;
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 		size_t i;
 		json_t *v;
 		json_array_foreach(refresh, i, v)
@@ -257,9 +257,7 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 		free(he);
 		free(hh);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(later[i]);
-	free(later);
+	free_strv(later, n);
 	rep->ok = !rc && !rep->problem;
 	rep->damaged = json_array_size(bad);
 	/* A failed verify marks the copy corrupt (stage then re-copies what is
@@ -279,7 +277,7 @@ int sc_verify_model(const char *root, const char *name, int jobs, volatile sig_a
 	free(hashes);
 	free(want);
 	free(idx);
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	free(dir);
 	return rc;
 }
@@ -318,7 +316,7 @@ static int staged_opts(const char *root, const char *name, struct sc_opts *o, ch
 			o->exclude[o->nexclude++] = xstrndup(q + 1, l - 1);
 		q += l + (e ? 1 : 0);
 	}
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	return 0;
 }
 
@@ -334,12 +332,8 @@ int sc_repair(const struct sc_opts *base, const char *name, struct sc_result *r,
 	struct stat sb;
 	int rc = stat(src, &sb) < 0 ? cs_fail_errno(err, errno, "cannot repair '%s': its source '%s' is gone", name, src)
 				    : sc_stage(&o, r, err);
-	for (size_t i = 0; i < o.ninclude; i++)
-		free(o.include[i]);
-	for (size_t i = 0; i < o.nexclude; i++)
-		free(o.exclude[i]);
-	free(o.include);
-	free(o.exclude);
+	free_strv(o.include, o.ninclude);
+	free_strv(o.exclude, o.nexclude);
 	free(src);
 	return rc;
 }
@@ -553,7 +547,7 @@ int sc_use(const char *model_path, struct cs_err *err)
 			}
 			free(why);
 		}
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 	}
 	free(dir);
 	free(root);
@@ -570,7 +564,7 @@ int sc_published_ok(const char *root, const char *name)
 	int ok = sci_manifest_load(dir, &m) == 0;
 	if (ok) {
 		ok = !m.corrupt;
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 	}
 	free(dir);
 	return ok;

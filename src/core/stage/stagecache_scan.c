@@ -22,7 +22,7 @@
 #include "core/model/model.h"
 #include "core/base/banned.h"
 
-void sci_plan_free(struct splan *p)
+void sci_plan_release(struct splan *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->f[i].rel);
@@ -34,9 +34,7 @@ void sci_plan_free(struct splan *p)
 	free(p->f);
 	free(p->src);
 	free(p->filters);
-	for (size_t i = 0; i < p->ndropped; i++)
-		free(p->dropped[i]);
-	free(p->dropped);
+	free_strv(p->dropped, p->ndropped);
 	source_files_free(p->remote, p->nremote);
 	source_close(p->source);
 	memset(p, 0, sizeof(*p));
@@ -65,7 +63,7 @@ int sc_source_probe(const struct sc_opts *o, uint64_t *bytes, size_t *files, str
 		*bytes = p.total;
 		*files = p.n;
 	}
-	sci_plan_free(&p);
+	sci_plan_release(&p);
 	return rc;
 }
 
@@ -232,7 +230,7 @@ int sci_check_model(const char *dir, const struct splan *p, const char *shown, s
 		struct st_model m;
 		struct cs_err e2;
 		int grc = gg_model_open(full, &m, &e2);
-		st_model_free(&m);
+		st_model_release(&m);
 		free(full);
 		if (grc < 0)
 			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", shown,
@@ -250,7 +248,7 @@ int sci_check_model(const char *dir, const struct splan *p, const char *shown, s
 		if (rc)
 			return cs_fail(err, e2.code ? e2.code : EINVAL, "source '%s' is not a usable model: %s", shown,
 				       e2.msg);
-		st_model_free(&m);
+		st_model_release(&m);
 	}
 	return 0;
 }
@@ -390,9 +388,7 @@ static int check_index(const struct sc_opts *o, const struct splan *p, const cha
 		rc = refuse_dropped(o, index, err, ", but '%s'%s that it maps tensors to %s staged: without their index they "
 				    "are no model" FILTER_HINT, files[first_kept], nkept > 1 ? " and the others" : "",
 				    nkept > 1 ? "are" : "is");
-	for (size_t i = 0; i < nf; i++)
-		free(files[i]);
-	free(files);
+	free_strv(files, nf);
 	return rc;
 }
 

@@ -45,9 +45,7 @@ void sc_memo_free(struct sc_memo *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->n; i++)
-		free(m->e[i].key);
-	free(m->e);
+	FREE_MEMBERS(m->e, m->n, key);
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->hash_mu);
 	free(m);
@@ -105,7 +103,7 @@ static int load_served(const char *root, const char *name, char **dir, struct st
 		rc = cs_fail(err, ENOENT, "no published model '%s'", name);
 	} else if (m->corrupt) {
 		rc = cs_fail(err, ENOENT, "'%s' is marked corrupt (%s)", name, m->corrupt);
-		sci_manifest_free(m);
+		sci_manifest_release(m);
 	}
 	if (rc) {
 		free(*dir);
@@ -158,16 +156,14 @@ int sc_serve_list(const char *root, const char *name, struct sc_served_file **fi
 		*files = NULL;
 		*n = 0;
 	}
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	free(dir);
 	return rc;
 }
 
 void sc_served_files_free(struct sc_served_file *files, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		free(files[i].rel);
-	free(files);
+	FREE_MEMBERS(files, n, rel);
 }
 
 static json_t *manifest_entry(const struct manifest *m, const char *rel)
@@ -270,7 +266,7 @@ int sc_serve_open(struct sc_memo *memo, const char *root, const char *name, cons
 		free(path);
 	}
 	free(why);
-	sci_manifest_free(&m);
+	sci_manifest_release(&m);
 	free(dir);
 	return rc;
 }

@@ -107,7 +107,7 @@ static int published_state(const struct sc_opts *o, const struct splan *p, const
 	int exists = sci_manifest_load(pub, &m) == 0;
 	if (exists) {
 		*state = sci_pub_state(pub, &m, p, o->verify);
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 	}
 	struct cs_err e;
 	int modes = *state == PUB_MATCH ? sci_apply_modes(o, p, pub, 0, &e) : 0;
@@ -139,7 +139,7 @@ static int check_owner(const struct sc_opts *o, const struct splan *p, const cha
 				     "'%s' in '%s' is staged from '%s', not from '%s': a staged name belongs to one "
 				     "source; give this one another --name, or pass --replace to replace the copy",
 				     o->name, o->root, m.source, p->src);
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 		return rc;
 	}
 	json_t *h = sci_journal_header_load(o->root, o->name, NULL);
@@ -285,7 +285,7 @@ static int stage_decide(struct stage_job *j, struct cs_err *err)
 	if (exists && state == PUB_CHANGED && sci_manifest_load(j->pub, &m) == 0) {
 		if (!sci_same_source(m.source, j->p.src))
 			r->replaced_source = xstrdup(m.source);
-		sci_manifest_free(&m);
+		sci_manifest_release(&m);
 	}
 	return 0;
 }
@@ -496,7 +496,7 @@ static int stage_file(const struct sc_opts *o, struct sc_result *r, struct cs_er
 		return cs_fail(err, e.code == ENOENT ? ENOENT : EINVAL, "source '%s' is not a usable GGUF model: %s",
 			       o->src, e.msg);
 	if (o->ninclude || o->nexclude) {
-		st_model_free(&m);
+		st_model_release(&m);
 		return cs_fail(err, EINVAL, "--include/--exclude select files of a directory; source '%s' is one model file",
 			       o->src);
 	}
@@ -513,11 +513,9 @@ static int stage_file(const struct sc_opts *o, struct sc_result *r, struct cs_er
 		free(r->path);
 		r->path = p;
 	}
-	for (size_t i = 0; i < m.nshards; i++)
-		free(fo.include[i]);
-	free(fo.include);
+	free_strv(fo.include, m.nshards);
 	free(dir);
-	st_model_free(&m);
+	st_model_release(&m);
 	return rc;
 }
 
@@ -575,7 +573,7 @@ static int stage_dir(const struct sc_opts *o, struct sc_result *r, struct cs_err
 
 static int stage_dir_once(const struct sc_opts *o, struct sc_result *r, struct cs_err *err)
 {
-	sc_result_free(r);
+	sc_result_release(r);
 	r->verify = o->verify;
 	struct stage_job j;
 	memset(&j, 0, sizeof(j));
@@ -605,16 +603,14 @@ static int stage_dir_once(const struct sc_opts *o, struct sc_result *r, struct c
 	free(j.part);
 	free(j.jpath);
 	free(j.root_abs);
-	sci_plan_free(&j.p);
+	sci_plan_release(&j.p);
 	return rc;
 }
 
-void sc_result_free(struct sc_result *r)
+void sc_result_release(struct sc_result *r)
 {
 	free(r->path);
 	free(r->replaced_source);
-	for (size_t i = 0; i < r->nevicted; i++)
-		free(r->evicted[i]);
-	free(r->evicted);
+	free_strv(r->evicted, r->nevicted);
 	memset(r, 0, sizeof(*r));
 }
