@@ -100,29 +100,22 @@ int opt_prefetch_cb(const struct opt *o, const char *arg);
 #define OPT_JOBS_AUTO_(s, l, v, a, hi, h, ...) \
 	{ OPT_JOBS_AUTO, .max = (hi), .short_name = (s), .long_name = (l), .argname = (a), .value = (v), \
 	  .help = (h), __VA_ARGS__ }
-#define OPT_SIZE_(s, l, v, a, lo, hi, hnt, h, ...) \
-	{ .type = OPT_SIZE, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .min = (lo), \
-	  .max = (hi), .hint = (hnt), .help = (h), __VA_ARGS__ }
-#define OPT_RATE_(s, l, v, a, lo, hi, hnt, h, ...) \
-	{ .type = OPT_RATE, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .min = (lo), \
-	  .max = (hi), .hint = (hnt), .help = (h), __VA_ARGS__ }
-#define OPT_DURATION_(s, l, v, a, hnt, h, ...) \
-	{ .type = OPT_DURATION, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .hint = (hnt), \
+/* The entries below share one form: a type, the value's name in the help
+ * (a), a hint for a bad value (hnt), and what each type adds (lo..hi
+ * bounds, the choices). */
+#define OPT_TYPED_(t, s, l, v, a, hnt, h, ...) \
+	{ .type = (t), .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .hint = (hnt), \
 	  .help = (h), __VA_ARGS__ }
-#define OPT_LATENCY_(s, l, v, a, hnt, h, ...) \
-	{ .type = OPT_LATENCY, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .hint = (hnt), \
-	  .help = (h), __VA_ARGS__ }
+#define OPT_SIZE_(s, l, v, a, lo, hi, hnt, h, ...) OPT_TYPED_(OPT_SIZE, s, l, v, a, hnt, h, .min = (lo), .max = (hi), __VA_ARGS__)
+#define OPT_RATE_(s, l, v, a, lo, hi, hnt, h, ...) OPT_TYPED_(OPT_RATE, s, l, v, a, hnt, h, .min = (lo), .max = (hi), __VA_ARGS__)
+#define OPT_DURATION_(s, l, v, a, hnt, h, ...) OPT_TYPED_(OPT_DURATION, s, l, v, a, hnt, h, __VA_ARGS__)
+#define OPT_LATENCY_(s, l, v, a, hnt, h, ...) OPT_TYPED_(OPT_LATENCY, s, l, v, a, hnt, h, __VA_ARGS__)
 /* ch: the NULL-terminated choices; v an int (their index). */
-#define OPT_ENUM_(s, l, v, a, ch, hnt, h, ...) \
-	{ .type = OPT_ENUM, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .choices = (ch), \
-	  .hint = (hnt), .help = (h), __VA_ARGS__ }
+#define OPT_ENUM_(s, l, v, a, ch, hnt, h, ...) OPT_TYPED_(OPT_ENUM, s, l, v, a, hnt, h, .choices = (ch), __VA_ARGS__)
 /* The same, v a const char * (the choice itself). */
 #define OPT_ENUM_STR_(s, l, v, a, ch, hnt, h, ...) \
-	{ .type = OPT_ENUM_STR, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .choices = (ch), \
-	  .hint = (hnt), .help = (h), __VA_ARGS__ }
-#define OPT_U64_(s, l, v, a, hnt, h, ...) \
-	{ .type = OPT_U64, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .hint = (hnt), \
-	  .help = (h), __VA_ARGS__ }
+	OPT_TYPED_(OPT_ENUM_STR, s, l, v, a, hnt, h, .choices = (ch), __VA_ARGS__)
+#define OPT_U64_(s, l, v, a, hnt, h, ...) OPT_TYPED_(OPT_U64, s, l, v, a, hnt, h, __VA_ARGS__)
 #define OPT_CALLBACK_(s, l, v, a, fn, h, ...) \
 	{ .type = OPT_CALLBACK, .short_name = (s), .long_name = (l), .argname = (a), .value = (v), .cb = (fn), \
 	  .help = (h), __VA_ARGS__ }

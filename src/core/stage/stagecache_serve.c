@@ -91,23 +91,28 @@ static void memo_put(struct sc_memo *m, const char *key, const struct stat *sb)
 /* NAME's directory (malloc'd) and manifest, for serving: ENOENT when there
  * is no published model of that name, or it is marked corrupt (nothing of
  * it is served); then nothing is left to free. */
-static int load_served(const char *root, const char *name, char **dir, struct stat *dsb, struct manifest *m,
-		       struct cs_err *err)
+struct served {
+	char *dir;
+	struct stat dsb;
+	struct manifest m;
+};
+
+static int load_served(const char *root, const char *name, struct served *sv, struct cs_err *err)
 {
-	*dir = NULL;
+	sv->dir = NULL;
 	if (!sc_valid_name(name))
 		return cs_fail(err, ENOENT, "no such model");
-	*dir = path_join(root, name);
+	sv->dir = path_join(root, name);
 	int rc = 0;
-	if (stat(*dir, dsb) < 0 || !S_ISDIR(dsb->st_mode) || sci_manifest_load(*dir, m) < 0) {
+	if (stat(sv->dir, &sv->dsb) < 0 || !S_ISDIR(sv->dsb.st_mode) || sci_manifest_load(sv->dir, &sv->m) < 0) {
 		rc = cs_fail(err, ENOENT, "no published model '%s'", name);
-	} else if (m->corrupt) {
-		rc = cs_fail(err, ENOENT, "'%s' is marked corrupt (%s)", name, m->corrupt);
-		sci_manifest_release(m);
+	} else if (sv->m.corrupt) {
+		rc = cs_fail(err, ENOENT, "'%s' is marked corrupt (%s)", name, sv->m.corrupt);
+		sci_manifest_release(&sv->m);
 	}
 	if (rc) {
-		free(*dir);
-		*dir = NULL;
+		free(sv->dir);
+		sv->dir = NULL;
 	}
 	return rc;
 }
@@ -131,19 +136,17 @@ int sc_serve_list(const char *root, const char *name, struct sc_served_file **fi
 {
 	*files = NULL;
 	*n = 0;
-	char *dir;
-	struct stat dsb;
-	struct manifest m;
-	int rc = load_served(root, name, &dir, &dsb, &m, err);
+	struct served sv;
+	int rc = load_served(root, name, &sv, err);
 	if (rc)
 		return rc;
-	size_t count = json_array_size(m.files), i;
+	size_t count = json_array_size(sv.m.files), i;
 	json_t *f;
 	*files = xcalloc(count ? count : 1, sizeof(**files));
-	json_array_foreach(m.files, i, f) {
+	json_array_foreach(sv.m.files, i, f) {
 		char *why;
-		if (sci_pub_file_check(dir, &m, f, NULL, &why) == PF_DAMAGED) {
-			rc = damaged(root, name, &dsb, json_string_value(json_object_get(f, "path")), why, err);
+		if (sci_pub_file_check(sv.dir, &sv.m, f, NULL, &why) == PF_DAMAGED) {
+			rc = damaged(root, name, &sv.dsb, json_string_value(json_object_get(f, "path")), why, err);
 			free(why);
 			break;
 		}
@@ -156,8 +159,8 @@ int sc_serve_list(const char *root, const char *name, struct sc_served_file **fi
 		*files = NULL;
 		*n = 0;
 	}
-	sci_manifest_release(&m);
-	free(dir);
+	sci_manifest_release(&sv.m);
+	free(sv.dir);
 	return rc;
 }
 
@@ -229,22 +232,20 @@ int sc_serve_open(struct sc_memo *memo, const char *root, const char *name, cons
 		  struct cs_err *err)
 {
 	out->fd = -1;
-	char *dir;
-	struct stat dsb;
-	struct manifest m;
-	int rc = load_served(root, name, &dir, &dsb, &m, err);
+	struct served sv;
+	int rc = load_served(root, name, &sv, err);
 	if (rc)
 		return rc;
-	json_t *f = manifest_entry(&m, rel);
+	json_t *f = manifest_entry(&sv.m, rel);
 	char *why = NULL;
 	if (!f) {
 		rc = cs_fail(err, ENOENT, "'%s' is not a file of '%s'", rel, name);
 	} else {
-		char *path = path_join(dir, rel);
+		char *path = path_join(sv.dir, rel);
 		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		struct stat sb;
-		enum pub_file st = fd < 0 || fstat(fd, &sb) < 0 ? sci_pub_file_check(dir, &m, f, NULL, &why)
-								: sci_pub_file_check(dir, &m, f, &sb, &why);
+		enum pub_file st = fd < 0 || fstat(fd, &sb) < 0 ? sci_pub_file_check(sv.dir, &sv.m, f, NULL, &why)
+								: sci_pub_file_check(sv.dir, &sv.m, f, &sb, &why);
 		if (st == PF_INTACT && fd < 0) {   /* what the path names is not a file to open */
 			st = PF_DAMAGED;
 			why = xasprintf("'%s' cannot be opened: %s", path, strerror(errno));
@@ -252,7 +253,7 @@ int sc_serve_open(struct sc_memo *memo, const char *root, const char *name, cons
 		if (st == PF_CHANGED) {
 			free(why);
 			why = NULL;
-			st = bytes_match(memo, root, name, dir, &m, f, fd, &sb, &why) ? PF_DAMAGED : PF_INTACT;
+			st = bytes_match(memo, root, name, sv.dir, &sv.m, f, fd, &sb, &why) ? PF_DAMAGED : PF_INTACT;
 		}
 		if (st == PF_INTACT) {
 			out->fd = fd;
@@ -261,12 +262,12 @@ int sc_serve_open(struct sc_memo *memo, const char *root, const char *name, cons
 		} else {
 			if (fd >= 0)
 				close(fd);
-			rc = damaged(root, name, &dsb, rel, why, err);
+			rc = damaged(root, name, &sv.dsb, rel, why, err);
 		}
 		free(path);
 	}
 	free(why);
-	sci_manifest_release(&m);
-	free(dir);
+	sci_manifest_release(&sv.m);
+	free(sv.dir);
 	return rc;
 }
