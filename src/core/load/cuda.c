@@ -188,16 +188,11 @@ const char *cuda_device_name_of(int i)
 int cuda_htod_2d_async(cuda_ptr dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
 		       cuda_stream s, struct cs_err *err)
 {
-	struct memcpy2d c;
-	memset(&c, 0, sizeof(c));
-	c.srcMemoryType = CU_MEMORYTYPE_HOST;
-	c.srcHost = src;
-	c.srcPitch = spitch;
-	c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
-	c.dstDevice = dst;
-	c.dstPitch = dpitch;
-	c.WidthInBytes = width;
-	c.Height = height;
+	struct memcpy2d c = {
+		.srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = src, .srcPitch = spitch,
+		.dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = dst, .dstPitch = dpitch,
+		.WidthInBytes = width, .Height = height,
+	};
 	CALL(Memcpy2DAsync, &c, s);
 	return 0;
 }

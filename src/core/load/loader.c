@@ -529,14 +529,10 @@ int ld_load_tp(const struct st_model *m, const struct tp_plan *p, const struct l
 			ld_tp_release(L);
 		return rc;
 	}
-	struct job j;
-	memset(&j, 0, sizeof(j));
-	j.m = m;
-	j.o = o;
-	j.plan = p;
-	j.T = L;
-	j.chunk_size = o->chunk ? o->chunk : LD_CHUNK_DEFAULT;
-	j.fds = xcalloc(m->nshards ? m->nshards : 1, sizeof(int));
+	struct job j = {
+		.m = m, .o = o, .plan = p, .T = L, .chunk_size = o->chunk ? o->chunk : LD_CHUNK_DEFAULT,
+		.fds = xcalloc(m->nshards ? m->nshards : 1, sizeof(int)),
+	};
 	int rc = 0;
 	for (size_t i = 0; i < m->nshards; i++) {
 		j.fds[i] = open(m->shards[i].path, O_RDONLY | O_CLOEXEC);
