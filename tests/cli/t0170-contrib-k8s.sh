@@ -27,20 +27,23 @@ for f in bench-job serve-local-pv; do
 	contains "... $f.yaml fully restricted" "$out" "$f.yaml $(sed -n 's/^kind: \(Job\|Deployment\)$/\1/p' "$K/$f.yaml") "
 	lacks "... $f.yaml without hostPath" "$(grep -F "$f.yaml" <<<"$out")" "hostPath"
 done
-sed 's/replicas: 4/replicas: four/' "$K/serve-deployment.yaml" > bad.yaml
-expect_rc 1 "a wrong type is refused (replicas: four)" "${V[@]}" bad.yaml
+# Each broken copy keeps its file's name (in a directory of its own), so
+# that only the breakage, never the hostPath, is what gets it refused.
+mkdir -p e1 e2 e3 e4
+sed 's/replicas: 4/replicas: four/' "$K/serve-deployment.yaml" > e1/serve-deployment.yaml
+expect_rc 1 "a wrong type is refused (replicas: four)" "${V[@]}" e1/serve-deployment.yaml
 contains "... naming the field" "$out" "replicas"
-sed '/image: registry.example.com\/coldstart/d; s/- name: stage/- name: stage\n          imagePullPolicy: Sometimes/' "$K/cache-daemonset.yaml" > bad2.yaml
-expect_rc 1 "an enum value it does not have is refused (imagePullPolicy: Sometimes)" "${V[@]}" bad2.yaml
+sed '/image: registry.example.com\/coldstart/d; s/- name: stage/- name: stage\n          imagePullPolicy: Sometimes/' "$K/cache-daemonset.yaml" > e2/cache-daemonset.yaml
+expect_rc 1 "an enum value it does not have is refused (imagePullPolicy: Sometimes)" "${V[@]}" e2/cache-daemonset.yaml
 contains "... naming it" "$out" "imagePullPolicy must be equal to one of the allowed values"
 
 # Fields the schema does not define: the API server would drop them (a
 # misspelt probe is silently no probe), so the validator refuses them.
-sed 's/startupProbe:/startupPorbe:/' "$K/serve-deployment.yaml" > bad3.yaml
-expect_rc 1 "an unknown field is refused (startupPorbe)" "${V[@]}" bad3.yaml
+sed 's/startupProbe:/startupPorbe:/' "$K/serve-deployment.yaml" > e3/serve-deployment.yaml
+expect_rc 1 "an unknown field is refused (startupPorbe)" "${V[@]}" e3/serve-deployment.yaml
 contains "... naming it and its path" "$out" 'unknown field "startupPorbe" at spec.template.spec.containers[0].startupPorbe'
-sed 's/^  labels:/  lables:/' "$K/namespace.yaml" > bad4.yaml
-expect_rc 1 "... at any depth (metadata.lables)" "${V[@]}" bad4.yaml
+sed 's/^  labels:/  lables:/' "$K/namespace.yaml" > e4/namespace.yaml
+expect_rc 1 "... at any depth (metadata.lables)" "${V[@]}" e4/namespace.yaml
 contains "... naming it" "$out" 'unknown field "lables" at metadata.lables'
 
 # Pod Security: the restricted profile's controls, and coldstart's own.
