@@ -12,8 +12,8 @@
 
 /* The interval's ranks among the sorted resamples: the 2.5 % and 97.5 %
  * points, 0-based (50 and 1949 of 2000). */
-#define RANK_LO ((size_t)(0.025 * RCI_RESAMPLES))
-#define RANK_HI ((size_t)(0.975 * RCI_RESAMPLES) - 1)
+#define RANK_LO ((size_t)RCI_RESAMPLES / 40)
+#define RANK_HI ((size_t)RCI_RESAMPLES - RCI_RESAMPLES / 40 - 1)
 
 static uint64_t splitmix64(uint64_t *s)
 {
