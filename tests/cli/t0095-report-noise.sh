@@ -8,16 +8,19 @@
 R=$FIXTURES_SRC/report
 H=run_id,storage_mode,model,max_model_len,load_s,gpu_mem_used_mb,notes
 
-{
+# One row per mode per round, interleaved: "NVME NET STAGED COPY" each.
+rounds() {
 	echo "$H"
-	id=0
-	for round in "10 12 11 5" "14 11 13 5.2" "11 14 12 4.9" "13 10 12 5.1"; do
+	local id=0 round
+	for round in "$@"; do
 		set -- $round
 		echo "$((++id)),nvme,m,4096,$1,,cold=yes"
-		echo "$((++id)),net,m,4096,$2,,cold=yes; net=netsim:nfs-10g"
-		echo "$((++id)),staged,m,4096,$3,,cold=yes; copy_s=$4; load_s=$3; total_s=$(python3 -c "print($3+$4)")"
+		echo "$((++id)),net,m,4096,$2,,cold=yes; net=netsim:nfs-10g; timeline=logs/run-$((id)).svg"
+		echo "$((++id)),staged,m,4096,$3,,cold=yes; copy_s=$4; load_s=$3; total_s=$(python3 -c "print(round($3+$4,3))")"
 	done
-} >overlap.csv
+}
+
+rounds "10 12 11 5" "14 11 13 5.2" "11 14 12 4.9" "13 10 12 5.1" >overlap.csv
 cp "$R/bench.meta.json" overlap.meta.json
 
 expect_rc 0 "report on overlapping modes" "$COLDSTART" report overlap.csv -q
@@ -42,14 +45,7 @@ assert d["comparisons"]["net_vs_staged_start"]["within_noise"] is True
 assert close(d["net_nvme_ratio"],11.5/12) if (close:=lambda a,b: abs(a-b)<1e-6) else 0'
 
 {
-	echo "$H"
-	id=0
-	for round in "10.0 40 10.5 20.0" "11.0 42 11.0 21.0" "10.5 41 10.8 20.5" "10.2 43 10.6 20.2" "10.4 41.5 10.7 20.4"; do
-		set -- $round
-		echo "$((++id)),nvme,m,4096,$1,,cold=yes"
-		echo "$((++id)),net,m,4096,$2,,cold=yes; net=netsim:nfs-10g; timeline=logs/run-$((id)).svg"
-		echo "$((++id)),staged,m,4096,$3,,cold=yes; copy_s=$4; load_s=$3; total_s=$(python3 -c "print(round($3+$4,3))")"
-	done
+	rounds "10.0 40 10.5 20.0" "11.0 42 11.0 21.0" "10.5 41 10.8 20.5" "10.2 43 10.6 20.2" "10.4 41.5 10.7 20.4"
 	# an outlier of nvme, in a sixth round of its own
 	echo "16,nvme,m,4096,19.0,,cold=yes; timeline=logs/run-16.svg"
 } >far.csv

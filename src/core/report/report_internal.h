@@ -4,6 +4,7 @@
  * What the parts of the report share (not for use outside report_*.c):
  *
  *   report_load.c    the CSV read into runs and per-mode statistics
+ *   report_ci.c      bootstrap intervals, noise, runs needed, outliers (report_ci.h)
  *   report_interp.c  the interpretation and the JSON
  *   report_md.c      the Markdown: title, interpretation, verdicts
  *   report_md_tables.c  the Markdown's tables, after the verdicts
