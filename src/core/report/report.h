@@ -81,6 +81,7 @@ struct rp_mode {
 	int has_phases;
 	double ph_before, ph_weights, ph_after;  /* medians, seconds */
 	double gpu_mib;                         /* median, < 0 when none */
+	size_t *basis_idx;                      /* runs[] of the basis (runs of them), in CSV order */
 };
 
 struct rp_run {

@@ -526,6 +526,7 @@ static void mode_stats(struct rp_report *r)
 			}
 		}
 		md->basis = md->cold_runs ? RP_COLD : md->unverified_runs ? RP_UNVERIFIED : RP_WARM;
+		md->basis_idx = xcalloc(r->nruns ? r->nruns : 1, sizeof(size_t));
 		size_t n = 0, np = 0, ng = 0, nw = 0;
 		for (size_t i = 0; i < r->nruns; i++) {
 			const struct rp_run *u = &r->runs[i];
@@ -536,6 +537,7 @@ static void mode_stats(struct rp_report *r)
 			if (u->coldness != md->basis)
 				continue;
 			md->has_copy |= u->copy_s >= 0;
+			md->basis_idx[n] = i;
 			v[V_LOAD][n] = u->load_s;
 			v[V_COPY][n] = u->copy_s >= 0 ? u->copy_s : 0;
 			v[V_TOTAL][n++] = u->total_s;
@@ -603,6 +605,8 @@ int rp_load(const char *csv_path, const char *meta_path, const char *model, cons
 
 void rp_release(struct rp_report *r)
 {
+	for (size_t i = 0; i < r->nmodes; i++)
+		free(r->modes[i].basis_idx);
 	FREE_MEMBERS(r->modes, r->nmodes, name);
 	for (size_t i = 0; i < r->nruns; i++) {
 		free(r->runs[i].mode);

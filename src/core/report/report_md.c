@@ -11,14 +11,6 @@
 #include "core/base/strbuf.h"
 #include "core/base/banned.h"
 
-static void fmt_signed(char *buf, size_t n, double v)
-{
-	if (n < 2)
-		return;
-	buf[0] = v < 0 ? '-' : '+';
-	rpi_fmt_s(buf + 1, n - 1, fabs(v));
-}
-
 /* What a mode's statistics stand on, said wherever its numbers are quoted
  * (nothing for cold runs, the normal case). */
 static const char *basis_note(const struct rp_mode *m)
@@ -78,7 +70,7 @@ static void md_intro(struct strbuf *b, const struct rp_report *r)
 
 /* What the numbers mean for a server that maps its weights (llama.cpp). */
 static void md_mmap_loader(struct strbuf *b, const struct rp_mode *nv, const struct rp_mode *net,
-			   const struct rp_mode *st, const struct rp_mode *pf)
+			   const struct rp_mode *st, const struct rp_mode *pf, const struct interp *in)
 {
 	char a[32], c[32];
 	strbuf_addf(b, "- **mmap loader (llama.cpp):** the server maps the GGUF file, so the weights are read by page "
@@ -88,8 +80,8 @@ static void md_mmap_loader(struct strbuf *b, const struct rp_mode *nv, const str
 	if (have) {
 		rpi_fmt_s(a, sizeof(a), net->load.median);
 		rpi_fmt_s(c, sizeof(c), nv->load.median);
-		strbuf_addf(b, " From the network path the start took %s s against %s s from local disk (%.2fx).", a, c,
-			    net->load.median / nv->load.median);
+		strbuf_addf(b, " From the network path the start took %s s against %s s from local disk (%.2fx%s).", a, c,
+			    net->load.median / nv->load.median, in->net_nvme.noise ? ", within noise" : "");
 	}
 	double pf_ratio = -1;
 	if (have && pf && pf->runs) {
@@ -112,11 +104,15 @@ static void md_mmap_loader(struct strbuf *b, const struct rp_mode *nv, const str
 		strbuf_addf(b, " Compare with `net+prefetch` and `staged` runs to see what reading ahead or staging recovers.\n");
 }
 
+static void md_outliers(struct strbuf *b, const struct rp_report *r);
+
 static void md_interpretation(struct strbuf *b, const struct rp_report *r, const struct interp *in)
 {
 	const struct rp_mode *nv = rpi_mode_get(r, MODE_NVME), *net = rpi_mode_get(r, MODE_NET), *st = rpi_mode_get(r, MODE_STAGED),
 			     *pf = rpi_mode_get(r, MODE_NET_PREFETCH);
 	strbuf_addf(b, "\n## Interpretation\n\n");
+	if (in->has_ratio || in->has_staged || in->has_prefetch)
+		strbuf_addf(b, "Each comparison carries the 95 %% bootstrap interval of its difference (and ratio) of medians; one whose interval includes 0 s (1.0x) is within noise and is not a finding (the method: the guide's report section).\n\n");
 	char a[32], c[32], d[32];
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
@@ -146,11 +142,17 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 		}
 	}
 	if (in->has_ratio) {
+		const struct rci_cmp *k = &in->net_nvme;
 		rpi_fmt_s(a, sizeof(a), net->load.median);
 		rpi_fmt_s(c, sizeof(c), nv->load.median);
 		rpi_fmt_s(d, sizeof(d), fabs(in->diff));
-		strbuf_addf(b, "- **Network vs NVMe:** a cold start from the network path takes %s s (median%s) against %s s from NVMe%s: **%.2fx**, %s%s s per cold start.\n",
-			  a, basis_note(net), c, basis_note(nv), in->ratio, in->diff >= 0 ? "+" : "-", d);
+		strbuf_addf(b, "- **Network vs NVMe:** a cold start from the network path takes %s s (median%s) against %s s from NVMe%s: %s%.2fx%s, %s%s s per cold start",
+			  a, basis_note(net), c, basis_note(nv), k->noise ? "" : "**", in->ratio, k->noise ? "" : "**",
+			  in->diff >= 0 ? "+" : "-", d);
+		rpi_md_ci(b, k, 1);
+		strbuf_addf(b, ".");
+		rpi_md_noise(b, k, "the network path and NVMe");
+		strbuf_addf(b, "\n");
 	}
 	if (in->has_staged) {
 		rpi_fmt_s(a, sizeof(a), st->copy.median);
@@ -158,29 +160,54 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 		rpi_fmt_s(d, sizeof(d), in->staged_total);
 		char e[32];
 		rpi_fmt_s(e, sizeof(e), fabs(in->staged_vs_net));
-		strbuf_addf(b, "- **Staging:** copy %s s + start from the staged copy %s s = %s s%s, which %s %s s against starting from the network path directly.\n",
+		strbuf_addf(b, "- **Staging:** copy %s s + start from the staged copy %s s = %s s%s, which %s %s s against starting from the network path directly",
 			  a, c, d, basis_note(st), in->staged_vs_net <= 0 ? "saves" : "costs", e);
+		rpi_md_ci(b, &in->staged_net, 0);
+		strbuf_addf(b, ".");
+		rpi_md_noise(b, &in->staged_net, "staging and starting from the network path");
+		strbuf_addf(b, "\n");
 	}
 	if (in->has_breakeven) {
-		if (in->breakeven < 0)
-			strbuf_addf(b, "- **Break-even:** never — a start from the staged copy is not faster than from the network path, so the copy never pays back (staging may still buy predictability).\n");
-		else
-		{
+		const struct rci_cmp *k = &in->saving;
+		rpi_fmt_signed(c, sizeof(c), k->diff);
+		if (in->breakeven_noise) {
+			strbuf_addf(b, "- **Break-even:** not computed — a start from the staged copy saves %s s over the network path", c);
+			rpi_md_ci(b, k, 0);
+			strbuf_addf(b, ", within noise: a pay-back computed from a saving that may be zero would be noise too.");
+			rpi_md_noise(b, k, "a start from the staged copy and one from the network path");
+			strbuf_addf(b, "\n");
+		} else if (in->breakeven < 0) {
+			strbuf_addf(b, "- **Break-even:** never — a start from the staged copy is not faster than from the network path, so the copy never pays back (staging may still buy predictability). Seconds saved per start: %s", c);
+			rpi_md_ci(b, k, 0);
+			strbuf_addf(b, ".\n");
+		} else {
 			rpi_fmt_s(a, sizeof(a), st->copy.median);
 			rpi_fmt_s(c, sizeof(c), net->load.median - st->load.median);
-			strbuf_addf(b, "- **Break-even:** one staged copy has paid for itself after **%lld cold start%s** (copy time / seconds saved per start: %s / %s).\n",
+			strbuf_addf(b, "- **Break-even:** one staged copy has paid for itself after **%lld cold start%s** (copy time / seconds saved per start: %s / %s",
 				  in->breakeven, in->breakeven == 1 ? "" : "s", a, c);
+			if (!in->breakeven_ci_ok)
+				strbuf_addf(b, "; no interval: n/a, 1 run");
+			else if (in->breakeven_hi < 0)
+				strbuf_addf(b, "; 95 %% interval: %lld cold starts to never", in->breakeven_lo);
+			else
+				strbuf_addf(b, "; 95 %% interval: %lld to %lld cold starts", in->breakeven_lo, in->breakeven_hi);
+			strbuf_addf(b, ").\n");
 		}
 	}
 	if (pf && net) {
 		double sv = net->load.median - pf->load.median;
 		rpi_fmt_s(a, sizeof(a), fabs(sv));
-		strbuf_addf(b, "- **Prefetch:** warming the files in parallel during the server's start-up %s %s s (%.0f%%) of a cold start from the network path%s.\n",
+		strbuf_addf(b, "- **Prefetch:** warming the files in parallel during the server's start-up %s %s s (%.0f%%) of a cold start from the network path%s",
 			  sv >= 0 ? "saves" : "costs", a, net->load.median > 0 ? 100.0 * fabs(sv) / net->load.median : 0.0,
 			  basis_note(pf));
+		rpi_md_ci(b, &in->prefetch, 0);
+		strbuf_addf(b, ".");
+		rpi_md_noise(b, &in->prefetch, "prefetching and not");
+		strbuf_addf(b, "\n");
 	}
 	if (r->mmap_loader)
-		md_mmap_loader(b, nv, net, st, pf);
+		md_mmap_loader(b, nv, net, st, pf, in);
+	md_outliers(b, r);
 	for (size_t i = 0; i < r->nmodes; i++) {
 		const struct rp_mode *m = &r->modes[i];
 		if (!m->runs || !strcmp(m->name, MODE_RUNTIME))
@@ -206,40 +233,85 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 	}
 }
 
+/* One row of the verdicts: what a figure adds over nvme, its interval,
+ * and each audience's verdict. */
+static void md_verdict_row(struct strbuf *b, const struct rp_report *r, const struct rp_mode *m, const char *label,
+			   double ttr, const struct rci_cmp *k)
+{
+	char a[32], lo[32], hi[32], c[32];
+	rpi_fmt_s(a, sizeof(a), ttr);
+	rpi_fmt_signed(c, sizeof(c), k->diff);
+	strbuf_addf(b, "| ");
+	rpi_md_mode(b, m);
+	strbuf_addf(b, "%s%s | %s | %s", label, basis_note(m), a, c);
+	if (k->diff_ci.ok) {
+		rpi_fmt_signed(lo, sizeof(lo), k->diff_ci.lo);
+		rpi_fmt_signed(hi, sizeof(hi), k->diff_ci.hi);
+		strbuf_addf(b, " (%s to %s)%s", lo, hi, k->noise ? ", within noise" : "");
+	} else {
+		strbuf_addf(b, " (n/a, %zu run%s)", k->na < k->nb ? k->na : k->nb, (k->na < k->nb ? k->na : k->nb) == 1 ? "" : "s");
+	}
+	strbuf_addf(b, " | %s | %s | %s |\n", rpi_verdict_ci(k->diff, k, r->th.dev_s),
+		    rpi_verdict_ci(k->diff, k, r->th.internal_s), rpi_verdict_ci(k->diff, k, r->th.user_s));
+}
+
 /* What each path adds over NVMe, against each audience's threshold (none
  * without an nvme mode). */
 static void md_verdicts(struct strbuf *b, const struct rp_report *r, const struct rp_mode *nv)
 {
-	char a[32], c[32];
-	if (nv) {
-		strbuf_addf(b, "\n### Verdicts\n\nWhat each path adds to a cold start over NVMe, against what an audience tolerates (thresholds: dev/notebooks %.0f s, internal services %.0f s, user-facing endpoints %.0f s; change them with `--threshold`).\n\n",
-			  r->th.dev_s, r->th.internal_s, r->th.user_s);
-		strbuf_addf(b, "| mode | time-to-ready (s) | added vs nvme (s) | dev / notebooks | internal services | user-facing endpoints |\n");
-		strbuf_addf(b, "| --- | ---: | ---: | --- | --- | --- |\n");
-		for (size_t i = 0; i < r->nmodes; i++) {
-			const struct rp_mode *m = &r->modes[i];
-			if (!m->runs || !strcmp(m->name, MODE_RUNTIME) || m == nv)
-				continue;
-			double added = rpi_ttr(m) - nv->load.median;
-			rpi_fmt_s(a, sizeof(a), rpi_ttr(m));
-			fmt_signed(c, sizeof(c), added);
-			strbuf_addf(b, "| ");
-			rpi_md_mode(b, m);
-			strbuf_addf(b, "%s | %s | %s | %s | %s | %s |\n", basis_note(m), a, c, rpi_verdict(added, r->th.dev_s),
-				  rpi_verdict(added, r->th.internal_s), rpi_verdict(added, r->th.user_s));
-			if (m->has_copy) { /* later starts reuse the staged copy */
-				added = m->load.median - nv->load.median;
-				rpi_fmt_s(a, sizeof(a), m->load.median);
-				fmt_signed(c, sizeof(c), added);
-				strbuf_addf(b, "| ");
-				rpi_md_mode(b, m);
-				strbuf_addf(b, ", copy reused%s | %s | %s | %s | %s | %s |\n", basis_note(m), a, c,
-					  rpi_verdict(added, r->th.dev_s), rpi_verdict(added, r->th.internal_s),
-					  rpi_verdict(added, r->th.user_s));
-			}
+	if (!nv)
+		return;
+	strbuf_addf(b, "\n### Verdicts\n\nWhat each path adds to a cold start over NVMe, against what an audience tolerates (thresholds: dev/notebooks %.0f s, internal services %.0f s, user-facing endpoints %.0f s; change them with `--threshold`). The added seconds carry their 95 %% interval; \"within noise\" after it: the interval includes 0 s, so the runs do not show that the path adds anything; after a verdict: the interval holds the threshold, so the runs do not settle the verdict.\n\n",
+		  r->th.dev_s, r->th.internal_s, r->th.user_s);
+	strbuf_addf(b, "| mode | time-to-ready (s) | added vs nvme (s) | dev / notebooks | internal services | user-facing endpoints |\n");
+	strbuf_addf(b, "| --- | ---: | ---: | --- | --- | --- |\n");
+	for (size_t i = 0; i < r->nmodes; i++) {
+		const struct rp_mode *m = &r->modes[i];
+		if (!m->runs || !strcmp(m->name, MODE_RUNTIME) || m == nv)
+			continue;
+		struct rci_cmp k;
+		rpi_compare(r, m, RPI_TTR, nv, RPI_LOAD, &k);
+		md_verdict_row(b, r, m, "", rpi_ttr(m), &k);
+		if (m->has_copy) { /* later starts reuse the staged copy */
+			rpi_compare(r, m, RPI_LOAD, nv, RPI_LOAD, &k);
+			md_verdict_row(b, r, m, ", copy reused", m->load.median, &k);
 		}
 	}
+}
 
+/* Runs outside their mode's fence: named, never dropped. */
+struct outl {
+	struct strbuf *b;
+	size_t n;
+};
+
+static void md_outlier(const struct rp_run *u, const char *fig, double v, double lo, double hi, void *arg)
+{
+	struct outl *o = arg;
+	char a[32], l[32], h[32];
+	rpi_fmt_s(a, sizeof(a), v);
+	rpi_fmt_s(l, sizeof(l), lo > 0 ? lo : 0);
+	rpi_fmt_s(h, sizeof(h), hi);
+	strbuf_addf(o->b, "%s run %lld (", o->n++ ? ";" : "", u->run_id);
+	rpi_md_esc(o->b, u->mode);
+	strbuf_addf(o->b, ", `%s` %s s, outside %s to %s s", fig, a, l, h);
+	if (u->timeline) {
+		strbuf_addf(o->b, ", [timeline](");
+		rpi_md_url(o->b, u->timeline);
+		strbuf_addf(o->b, ")");
+	}
+	strbuf_addf(o->b, ")");
+}
+
+static void md_outliers(struct strbuf *b, const struct rp_report *r)
+{
+	struct strbuf list = STRBUF_INIT;
+	struct outl o = { &list, 0 };
+	rpi_outliers(r, md_outlier, &o);
+	if (o.n)
+		strbuf_addf(b, "- **Outliers (flagged, not dropped):**%s. The fence is each mode's median ± 3 × 1.4826 × MAD; the figures above include %s.\n",
+			    list.buf, o.n == 1 ? "it" : "them");
+	strbuf_release(&list);
 }
 
 char *rp_markdown(const struct rp_report *r, const char *svg_name)

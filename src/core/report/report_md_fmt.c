@@ -84,6 +84,43 @@ void rpi_fmt_s(char *buf, size_t n, double v)
 		snprintf(buf, n, "%.2f", v);
 }
 
+void rpi_fmt_signed(char *buf, size_t n, double v)
+{
+	if (n < 2)
+		return;
+	buf[0] = v < 0 ? '-' : '+';
+	rpi_fmt_s(buf + 1, n - 1, fabs(v));
+}
+
+void rpi_md_ci(struct strbuf *b, const struct rci_cmp *c, int ratio)
+{
+	char lo[32], hi[32];
+	if (!c->diff_ci.ok) {
+		strbuf_addf(b, " (no interval: n/a, %zu run%s)", c->na < c->nb ? c->na : c->nb,
+			    (c->na < c->nb ? c->na : c->nb) == 1 ? "" : "s");
+		return;
+	}
+	strbuf_addf(b, " (95 %% interval: ");
+	if (ratio && c->ratio_ci.ok)
+		strbuf_addf(b, "%.2fx to %.2fx, ", c->ratio_ci.lo, c->ratio_ci.hi);
+	rpi_fmt_signed(lo, sizeof(lo), c->diff_ci.lo);
+	rpi_fmt_signed(hi, sizeof(hi), c->diff_ci.hi);
+	strbuf_addf(b, "%s to %s s; %s)", lo, hi, c->paired ? "paired by round" : "modes resampled independently");
+}
+
+void rpi_md_noise(struct strbuf *b, const struct rci_cmp *c, const char *what)
+{
+	if (!c->noise)
+		return;
+	strbuf_addf(b, " **Within noise:** the interval includes 0 s (1.0x), so these runs do not tell %s apart", what);
+	if (c->runs_needed > 0)
+		strbuf_addf(b, "; about %lld rounds per mode would resolve a difference of this size at this spread (%zu now)",
+			    c->runs_needed, c->na > c->nb ? c->na : c->nb);
+	else if (c->diff == 0)
+		strbuf_addf(b, "; their medians are equal");
+	strbuf_addf(b, ".");
+}
+
 void rpi_md_mode(struct strbuf *b, const struct rp_mode *m)
 {
 	rpi_md_esc(b, m->name);
