@@ -9,7 +9,7 @@
 # $HF_TOKEN, no --header -- reaches the plain server (its own access log
 # records every Authorization). S3 through nginx TLS in front of s3rver:
 # $AWS_CA_BUNDLE, before $CURL_CA_BUNDLE, after --cacert. exec --stage and
-# bench take --cacert too.
+# bench (a staged run from an https --net) take --cacert too.
 . "$(dirname "$0")/lib.sh"
 . "$REPO_ROOT/tests/cli/servers.sh"
 [ -x "$NGINX" ] || skip_all "nginx is not installed (make deps installs nginx-light)"
@@ -83,6 +83,16 @@ check "an exact copy" same www/m "$R/exec"
 expect_rc 1 "exec --stage https without the CA: refused" "$COLDSTART" exec --stage "$U/m/" --root "$R" --name exec2 -q -- true
 contains "... the certificate problem" "$err" "SSL certificate problem"
 expect_rc 2 "exec --cacert with a directory --stage: a usage error" "$COLDSTART" exec --stage www/m --root "$R" --cacert "$TLS/ca.pem" -- true
+F=${FIXTURES:?}/fakeserver
+export URLSERVE_DIR=$SCRATCH/fetched
+mkdir -p "$URLSERVE_DIR"
+expect_rc 0 "bench --net https --cacert: the staged run stages over TLS" "$COLDSTART" bench --net "$U/m/" --modes staged \
+	--stage-root "$SCRATCH/bstage" --server "$FIXTURES_SRC/urlserve.sh $F {model} {port}" --repeat 1 --csv b.csv \
+	--cacert "$TLS/ca.pem"
+check "... one row" [ "$(wc -l < b.csv)" = 2 ]
+expect_rc 1 "bench --net https without the CA: refused" "$COLDSTART" bench --net "$U/m/" --modes staged \
+	--stage-root "$SCRATCH/bstage" --server "$FIXTURES_SRC/urlserve.sh $F {model} {port}" --repeat 1 --csv b2.csv
+contains "... the certificate problem" "$err" "SSL certificate problem"
 expect_rc 2 "bench --cacert without a URL: a usage error" "$COLDSTART" bench --nvme www/m --net www/m --cacert "$TLS/ca.pem"
 contains "... which says why" "$err" "--cacert goes with a URL --net"
 
