@@ -184,6 +184,20 @@ static int set_paths(struct bench *b, const char *nvme, const char *net, const c
 	return 0;
 }
 
+/* --cacert: with a URL to fetch, not with --insecure; the cache set's
+ * fetch trusts it too. 0 or a usage error. */
+static int check_cacert(struct bench *b, struct run_cfg *cfg)
+{
+	if (!b->stage_cacert)
+		return 0;
+	if (!b->net_remote && !(cfg->cc.src && sc_remote_kind(cfg->cc.src)))
+		return usage_error("--cacert goes with a URL --net or --cache-src (http://, https:// or s3://)");
+	if (b->stage_insecure)
+		return usage_error("--cacert and --insecure: one or the other");
+	cfg->cc.cacert = b->stage_cacert;
+	return 0;
+}
+
 /* The checks, the sidecar, the runs and what follows them. */
 static int run_bench(struct bench *b, struct run_cfg *cfg, struct bench_cli *c, const char *modes_arg,
 		     const char *ns_profile, struct bench_netsim *ns, char **net_note, int argc, char **argv)
@@ -234,6 +248,10 @@ int cmd_bench(int argc, char **argv)
 			"run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
 			"warning, and the\nsidecar records the differences"),
 		OPT_FLAG_(0, "insecure", &b.stage_insecure, "a URL --net: no TLS certificate verification"),
+		OPT_STRING_(0, "cacert", &b.stage_cacert, "FILE",
+			"a URL --net or --cache-src: verify TLS against the\nCA certificates in FILE (PEM), a private CA (default\n"
+			"$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)",
+			.flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "modes", &modes_arg, "LIST", "which modes to run, comma-separated (default nvme,net):\n"
 			"  nvme     the model on local NVMe\n" "  net      the model on the network path\n"
 			"  staged   stage net -> --stage-root (timed: copy_s),\n"
@@ -276,6 +294,8 @@ int cmd_bench(int argc, char **argv)
 	char *net_note = NULL;
 	struct bench_netsim ns = { NULL, NULL, NULL, NULL };
 	rc = set_paths(&b, nvme, net, &ns_profile, &net_note);
+	if (!rc)
+		rc = check_cacert(&b, &cfg);
 	if (rc) {
 		free(b.net_shown);
 		return rc;

@@ -20,6 +20,7 @@ static const struct opts_help help = {
 	.usage = "usage: coldstart exec [--stage SRC] [--root ROOT] [--name NAME] [--model PATH]\n"
 	"                      [--port N] [--ready SPEC] [--ready-file FILE] [--prefetch[=JOBS]]\n"
 	"                      [--stage-cache SRC [--cache-env VARS] [--cache-name NAME]]\n"
+	"                      [--cacert FILE]\n"
 	"                      -- SERVER ARGS...\n"
 	"\n"
 	"The production form of a cold start, as a container's entrypoint or a\n"
@@ -66,6 +67,7 @@ static const struct opts_help help = {
 struct exec_cfg {
 	const char *stage, *root, *name, *model, *ready, *ready_file;
 	const char *stage_cache, *cache_env, *cache_name;
+	const char *cacert;            /* a URL to stage: the CA bundle, or NULL: the environment's */
 	long port, jobs;
 	int prefetch, quiet, verify, any_owner;
 	char **argv;                   /* the server's, after -- */
@@ -107,7 +109,7 @@ static struct sc_opts stage_opts(const struct exec_cfg *c, const char *src, cons
 	return (struct sc_opts){
 		.root = c->root, .src = src, .name = name, .jobs = (int)c->jobs,
 		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
-		.cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
+		.cacert = c->cacert, .cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
 	};
 }
 
@@ -149,6 +151,8 @@ static int exec_check(const struct exec_cfg *c)
 		return usage_error("--stage-cache needs --root ROOT (or $STAGING_ROOT): the node's cache");
 	if ((c->cache_env || c->cache_name) && !c->stage_cache)
 		return usage_error("--cache-env and --cache-name go with --stage-cache SRC");
+	if (c->cacert && !(c->stage && sc_remote_kind(c->stage)) && !(c->stage_cache && sc_remote_kind(c->stage_cache)))
+		return usage_error("--cacert goes with a URL --stage or --stage-cache (http://, https:// or s3://)");
 	if (c->cache_name && !sc_valid_name(c->cache_name))
 		return usage_error("--cache-name '%s': a name, not a path (no '/', not starting with '.')", c->cache_name);
 	struct cs_err err;
@@ -277,6 +281,10 @@ int cmd_exec(int argc, char **argv)
 			    "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")", .flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "cache-name", &c.cache_name, "NAME",
 			    "the cache set's name in ROOT (default: SRC's name,\nwith -caches unless it ends so)", .flags = OPTF_NONEMPTY),
+		OPT_STRING_(0, "cacert", &c.cacert, "FILE",
+			    "a URL to stage: verify TLS against the CA\ncertificates in FILE (PEM), a private CA (default\n"
+			    "$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)",
+			    .flags = OPTF_NONEMPTY),
 		OPT_FLAG_('q', "quiet", &c.quiet, "no messages of coldstart's own (the server's output\nstill passes through)"),
 		OPT_END_(),
 	};

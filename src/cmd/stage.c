@@ -149,6 +149,10 @@ static int check_args(struct sc_opts *o, int kind, int quiet, int argc, char **a
 		return usage_error("missing --root (or set STAGING_ROOT)");
 	if (o->insecure && !url)
 		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
+	if (o->cacert && !url)
+		return usage_error("--cacert goes with a URL source (http://, https:// or s3://)");
+	if (o->cacert && o->insecure)
+		return usage_error("--cacert and --insecure: one or the other");
 	unsigned can = source_for(o->src)->flags;
 	if (o->nfiles && !(can & SOURCE_NAMES))
 		return usage_error("--files goes with an http:// or https:// source");
@@ -266,6 +270,10 @@ int cmd_stage(int argc, char **argv)
 		OPT_CALLBACK_(0, "header", &o.headers, "'NAME: VALUE'", header_cb,
 			"an http(s) source: send this header too (an API\nkey; repeatable); like $HF_TOKEN it goes to the\n"
 			"source's own host only, never to a redirect's, and\nis never stored or shown", .count = &o.nheaders),
+		OPT_STRING_(0, "cacert", &o.cacert, "FILE",
+			"a URL source: verify the server's TLS certificate\nagainst the CA certificates in FILE (PEM), a private\n"
+			"CA (default $AWS_CA_BUNDLE for s3://, then\n$CURL_CA_BUNDLE, then $SSL_CERT_FILE, else the\n"
+			"system's store); a FILE that cannot be read is\nrefused before any transfer", .flags = OPTF_NONEMPTY),
 		OPT_FLAG_(0, "insecure", &o.insecure, "a URL source: do not verify the server's TLS\ncertificate"),
 		OPT_FLAG_(0, "json", &json, "result as JSON on stdout instead of the path"),
 		OPT_FLAG_('q', "quiet", &u.quiet, "no progress or summary"),

@@ -4,10 +4,16 @@
 #   free_port            a free TCP port on 127.0.0.1
 #   nginx_conf ROOT [LOCATIONS]  writes $SCRATCH/nginx.conf: nginx serving
 #                        ROOT on $NG_ADDR (default 127.0.0.1):$PORT (set
-#                        here), access log in $SCRATCH/logs/access.log
+#                        here), access log in $SCRATCH/logs/access.log;
+#                        over TLS with $TLS's certificate when NG_TLS=1;
+#                        $NG_HTTP_EXTRA (more server blocks) in its http block
 #   start_nginx / stop_nginx     nginx in the foreground ($NGPID), up when
 #                        start returns 0; in network namespace $NG_NETNS
 #                        when that is set
+#   make_tls_ca          a private CA and a server certificate it signed for
+#                        127.0.0.1 (subjectAltName IP:127.0.0.1), made by
+#                        openssl in TLS=$SCRATCH/tls: ca.pem, server.pem,
+#                        server.key; other.pem, a CA that signed nothing
 #   start_s3rver BUCKET  s3rver (npm, make deps) on $P with BUCKET, its data
 #                        in $SCRATCH/s3data and its log in $SCRATCH/s3rver.log;
 #                        sets EP and SIGN (curl's SIGV4 arguments) and
@@ -40,12 +46,28 @@ http {
   client_body_temp_path $SCRATCH/tmp; proxy_temp_path $SCRATCH/tmp; fastcgi_temp_path $SCRATCH/tmp;
   uwsgi_temp_path $SCRATCH/tmp; scgi_temp_path $SCRATCH/tmp;
   server {
-    listen ${NG_ADDR:-127.0.0.1}:$PORT;
+    listen ${NG_ADDR:-127.0.0.1}:$PORT$([ "${NG_TLS:-}" = 1 ] && echo " ssl");
+    $([ "${NG_TLS:-}" = 1 ] && echo "ssl_certificate $TLS/server.pem; ssl_certificate_key $TLS/server.key;")
     root $1;
     ${2:-}
   }
+  ${NG_HTTP_EXTRA:-}
 }
 NGINX_EOF
+}
+
+make_tls_ca() {
+	TLS=$SCRATCH/tls
+	mkdir -p "$TLS"
+	local o=(-days 2 -nodes -newkey rsa:2048)
+	openssl req -x509 "${o[@]}" -keyout "$TLS/ca.key" -out "$TLS/ca.pem" -subj "/CN=coldstart test CA" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null &&
+	openssl req -x509 "${o[@]}" -keyout "$TLS/other.key" -out "$TLS/other.pem" -subj "/CN=another CA" \
+		-addext basicConstraints=critical,CA:TRUE 2>/dev/null &&
+	openssl req "${o[@]}" -keyout "$TLS/server.key" -out "$TLS/server.csr" -subj /CN=127.0.0.1 2>/dev/null &&
+	printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$TLS/ext" &&
+	openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+		-days 2 -extfile "$TLS/ext" -out "$TLS/server.pem" 2>/dev/null
 }
 
 start_nginx() {
@@ -54,7 +76,11 @@ start_nginx() {
 	"${in[@]}" "$NGINX" -c "$SCRATCH/nginx.conf" -p "$SCRATCH" 2>>"$SCRATCH/logs/nginx.err" &
 	NGPID=$!
 	for _ in $(seq 100); do
-		"${in[@]}" curl -s -o /dev/null "http://${NG_ADDR:-127.0.0.1}:$PORT/" && return 0
+		if [ "${NG_TLS:-}" = 1 ]; then
+			"${in[@]}" curl -s -o /dev/null --cacert "$TLS/ca.pem" "https://${NG_ADDR:-127.0.0.1}:$PORT/" && return 0
+		else
+			"${in[@]}" curl -s -o /dev/null "http://${NG_ADDR:-127.0.0.1}:$PORT/" && return 0
+		fi
 		sleep 0.05
 	done
 	return 1

@@ -136,6 +136,48 @@ static void reasons(void)
 	ok(!hs_reason("a\0b", 3, ""), "no Content-Type and a NUL byte: not text");
 }
 
+/* The CA bundle: --cacert, then (S3) $AWS_CA_BUNDLE, $CURL_CA_BUNDLE,
+ * $SSL_CERT_FILE, else none (the system's store); what libcurl is given. */
+static void ca_bundles(void)
+{
+	const char *from = "x";
+	unsetenv("AWS_CA_BUNDLE");
+	unsetenv("CURL_CA_BUNDLE");
+	unsetenv("SSL_CERT_FILE");
+	ok(!hs_ca_pick(NULL, 1, &from) && !from, "none set: the system's store");
+	setenv("SSL_CERT_FILE", "/s.pem", 1);
+	is_str(hs_ca_pick(NULL, 0, &from), "/s.pem", "$SSL_CERT_FILE");
+	is_str(from, "$SSL_CERT_FILE", "... says so");
+	setenv("CURL_CA_BUNDLE", "/c.pem", 1);
+	is_str(hs_ca_pick(NULL, 0, &from), "/c.pem", "$CURL_CA_BUNDLE before $SSL_CERT_FILE");
+	setenv("AWS_CA_BUNDLE", "/a.pem", 1);
+	is_str(hs_ca_pick(NULL, 0, &from), "/c.pem", "$AWS_CA_BUNDLE is for S3 only");
+	is_str(hs_ca_pick(NULL, 1, &from), "/a.pem", "S3: $AWS_CA_BUNDLE first");
+	is_str(from, "$AWS_CA_BUNDLE", "... says so");
+	is_str(hs_ca_pick("/x.pem", 1, &from), "/x.pem", "--cacert before every variable");
+	is_str(from, "--cacert", "... says so");
+	setenv("AWS_CA_BUNDLE", "", 1);
+	is_str(hs_ca_pick("", 1, NULL), "/c.pem", "an empty value counts as unset");
+
+	struct source_opts so = { .cacert = "/x.pem" };
+	struct hs_opts ho;
+	hs_opts_from(&so, 1, &ho);
+	ok(ho.cainfo && !strcmp(ho.cainfo, "/x.pem") && !strcmp(ho.cainfo_from, "--cacert"), "hs_opts_from: the bundle");
+	so.insecure = 1;
+	hs_opts_from(&so, 1, &ho);
+	ok(ho.insecure && !ho.cainfo, "--insecure: no bundle");
+	struct cs_err err;
+	is_int(hs_ca_check(&so, 1, &err), 0, "--insecure: nothing checked");
+	so.insecure = 0;
+	ok(hs_ca_check(&so, 1, &err) && err.code == ENOENT && strstr(err.msg, "'/x.pem' (--cacert)"),
+	   "a missing bundle: refused, naming it (%s)", err.msg);
+	so.cacert = "/";
+	ok(hs_ca_check(&so, 0, &err) && strstr(err.msg, "not a file"), "a directory: refused (%s)", err.msg);
+	unsetenv("AWS_CA_BUNDLE");
+	unsetenv("CURL_CA_BUNDLE");
+	unsetenv("SSL_CERT_FILE");
+}
+
 int main(void)
 {
 	ok(hs_is_url("http://h/x") && hs_is_url("HTTPS://h/") && !hs_is_url("s3://b/k") && !hs_is_url("/mnt/x") &&
@@ -152,5 +194,6 @@ int main(void)
 	names("http://u:p@h/models/qwen-q8_0.gguf?sig=1", "qwen-q8_0");
 	check_responses();
 	reasons();
+	ca_bundles();
 	return done_testing();
 }

@@ -98,7 +98,8 @@ int bench_add_modes(struct bench *b, const char *list, struct cs_err *err)
 /* A remote net: listed as stage would list it (its index, or one LIST). */
 static int check_remote(const struct bench *b, struct cs_err *err)
 {
-	const struct sc_opts o = { .src = b->net, .bearer = b->stage_bearer, .insecure = b->stage_insecure };
+	const struct sc_opts o = { .src = b->net, .bearer = b->stage_bearer, .insecure = b->stage_insecure,
+				   .cacert = b->stage_cacert };
 	uint64_t bytes;
 	size_t files;
 	struct cs_err e;
@@ -498,6 +499,7 @@ static int stage_for_run(const struct bench *b, const char *src, const char *nam
 	if (b->net_remote) {
 		o.bearer = b->stage_bearer;
 		o.insecure = b->stage_insecure;
+		o.cacert = b->stage_cacert;
 		return stage_copy(b, &o, r, err);
 	}
 	/* The copy starts cold too: nothing of the source in the page cache. */

@@ -335,8 +335,8 @@ static int open_staged(const struct cc_opts *o, const char *dir, struct cc_set *
 	}
 	struct sc_opts so = {
 		.root = s->stage_root, .src = o->src, .name = s->stage_name, .jobs = o->stage_jobs,
-		.kind_dir = 1, .bearer = o->bearer, .insecure = o->insecure, .cancel = o->cancel,
-		.notice = stage_notice, .notice_arg = (void *)o,
+		.kind_dir = 1, .bearer = o->bearer, .insecure = o->insecure, .cacert = o->cacert,
+		.cancel = o->cancel, .notice = stage_notice, .notice_arg = (void *)o,
 	};
 	struct sc_result r = { 0 };
 	int rc = sc_stage(&so, &r, &e);

@@ -24,14 +24,36 @@ static void s3_error(struct strbuf *sb, const char *body)
 	hs_s3_error_release(&e);
 }
 
-/* "HTTP 409 (request id X): the server's reason" -- for a failed response
- * with a text body: S3's Code and Message, else hs_reason's line. */
-void hsi_describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const char *errbuf)
+/* A TLS certificate that did not verify: the bundle it was checked
+ * against, and how to name the CA that signed it. */
+static void ca_hint(struct strbuf *sb, const struct hs_opts *o)
 {
-	if (cc != CURLE_OK)
-		strbuf_addf(sb, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	const char *var = o->s3 ? "$AWS_CA_BUNDLE" : "$CURL_CA_BUNDLE";
+	if (o->cainfo)
+		strbuf_addf(sb, " (checked against the CA bundle '%s', from %s; the CA that signed the server's "
+			    "certificate: --cacert FILE)", o->cainfo, o->cainfo_from);
 	else
+		strbuf_addf(sb, " (checked against the system's CA store; a private CA: --cacert FILE, or %s)", var);
+}
+
+static int cert_failed(CURLcode cc)
+{
+	return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_ISSUER_ERROR;
+}
+
+/* "HTTP 409 (request id X): the server's reason" -- for a failed response
+ * with a text body: S3's Code and Message, else hs_reason's line; for a
+ * certificate that did not verify, libcurl's message and ca_hint. */
+void hsi_describe(struct strbuf *sb, const struct hs_opts *o, CURLcode cc, const struct resp *r,
+		  const char *errbuf)
+{
+	if (cc != CURLE_OK) {
+		strbuf_addf(sb, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		if (cert_failed(cc))
+			ca_hint(sb, o);
+	} else {
 		strbuf_addf(sb, "HTTP %ld", r->status);
+	}
 	if (r->reqid[0])
 		strbuf_addf(sb, " (request id %s)", r->reqid);
 	if (cc != CURLE_OK || r->status < 400)

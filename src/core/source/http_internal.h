@@ -86,8 +86,10 @@ void hsi_backoff(const struct hs_opts *o, int attempt);   /* sleeps; a cancel en
 int hsi_is_redirect(long status);
 
 /* http_answer.c */
-/* "HTTP 409 (request id X): the server's reason" of a failed exchange. */
-void hsi_describe(struct strbuf *sb, CURLcode cc, const struct resp *r, const char *errbuf);
+/* "HTTP 409 (request id X): the server's reason" of a failed exchange; a
+ * certificate that did not verify says against which CA bundle (o's). */
+void hsi_describe(struct strbuf *sb, const struct hs_opts *o, CURLcode cc, const struct resp *r,
+		  const char *errbuf);
 /* An S3 redirect (nothing is followed there): its status, code and region. */
 void hsi_s3_redirect(struct strbuf *sb, const struct resp *r);
 /* An HTTP date (IMF-fixdate) of ns, not the locale's. */

@@ -83,7 +83,7 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 			if (o->s3 && hsi_is_redirect(r->status))
 				hsi_s3_redirect(&sb, r);
 			else
-				hsi_describe(&sb, cc, r, eb);
+				hsi_describe(&sb, o, cc, r, eb);
 			int code = r->status == 401 || r->status == 403 ? EACCES : EIO;
 			rc = cs_fail(err, code, "'%s': %s%s", shown, sb.buf,
 				     r->status == 401 || r->status == 403 ? ": access denied (a token? $HF_TOKEN)" : "");
@@ -150,7 +150,7 @@ static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct
 		}
 		if (attempt >= hsi_max_retries(o) || !hsi_retryable(cc, &r)) {
 			struct strbuf sb = STRBUF_INIT;
-			hsi_describe(&sb, cc, &r, eb);
+			hsi_describe(&sb, o, cc, &r, eb);
 			rc = cs_fail(err, EIO, "'%s': %s", shown, sb.buf);
 			strbuf_release(&sb);
 			break;

@@ -107,7 +107,7 @@ static int read_failed(const struct hs_opts *o, const struct source_file *f, con
 		if (ok && o->s3 && hsi_is_redirect(rs->status))
 			hsi_s3_redirect(&sb, rs);
 		else
-			hsi_describe(&sb, cc, rs, eb);
+			hsi_describe(&sb, o, cc, rs, eb);
 		cs_fail(err, rs->status == 401 || rs->status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s", shown, range,
 			sb.buf, attempt ? " (after retries)" : "");
 		strbuf_release(&sb);

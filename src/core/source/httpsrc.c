@@ -3,11 +3,15 @@
 #define _GNU_SOURCE
 #include "http_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/base/strbuf.h"
 #include "core/base/banned.h"
@@ -24,10 +28,50 @@ void hsi_curl_init(void)
 	pthread_once(&once, global_init);
 }
 
-void hs_opts_from(const struct source_opts *so, struct hs_opts *out)
+const char *hs_ca_pick(const char *cacert, int s3, const char **from)
+{
+	/* In order of precedence; AWS_CA_BUNDLE for S3 only. */
+	static const char *const vars[] = { "AWS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE" };
+	static const char *const shown[] = { "$AWS_CA_BUNDLE", "$CURL_CA_BUNDLE", "$SSL_CERT_FILE" };
+	const char *file = cacert && *cacert ? cacert : NULL, *by = file ? "--cacert" : NULL;
+	for (size_t i = s3 ? 0 : 1; !file && i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v) {
+			file = v;
+			by = shown[i];
+		}
+	}
+	if (from)
+		*from = by;
+	return file;
+}
+
+int hs_ca_check(const struct source_opts *so, int s3, struct cs_err *err)
+{
+	const char *from, *file = so->insecure ? NULL : hs_ca_pick(so->cacert, s3, &from);
+	if (!file)
+		return 0;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cs_fail_errno(err, e, "cannot read the CA bundle '%s' (%s)", file, from);
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode))
+		return cs_fail(err, EINVAL, "the CA bundle '%s' (%s) is not a file: give one PEM file of CA certificates",
+			       file, from);
+	return 0;
+}
+
+void hs_opts_from(const struct source_opts *so, int s3, struct hs_opts *out)
 {
 	*out = (struct hs_opts){ .insecure = so->insecure, .bearer = so->bearer, .stall_s = so->stall_s,
 				 .cancel = so->cancel, .headers = so->headers, .nheaders = so->nheaders };
+	if (!so->insecure)
+		out->cainfo = hs_ca_pick(so->cacert, s3, &out->cainfo_from);
 }
 
 int hs_is_url(const char *s)

@@ -39,8 +39,12 @@
  * 3xx is the answer (the bucket's region: s3src re-signs).
  *
  * Security: URLs are shown without their user info and query (hs_redact);
- * TLS is verified unless insecure; proxies are libcurl's (the usual
- * *_proxy variables). Nothing here prints. hs_read is thread-safe.
+ * TLS is verified unless insecure, against the CA bundle hs_ca_pick names
+ * (a private CA: --cacert, $AWS_CA_BUNDLE for S3, $CURL_CA_BUNDLE,
+ * $SSL_CERT_FILE) or else the system's store; a certificate that does not
+ * verify fails naming the bundle it was checked against. Proxies are
+ * libcurl's (the usual *_proxy variables). Nothing here prints. hs_read is
+ * thread-safe.
  */
 #include <signal.h>
 #include <stddef.h>
@@ -51,6 +55,9 @@
 
 struct hs_opts {
 	int insecure;               /* no TLS verification */
+	const char *cainfo;         /* the CA bundle TLS is verified against (CURLOPT_CAINFO), or NULL:
+				     * the system's store */
+	const char *cainfo_from;    /* what named it, for messages: "--cacert", "$CURL_CA_BUNDLE", ... */
 	const char *bearer;         /* Authorization: Bearer TOKEN (e.g. $HF_TOKEN), or NULL */
 	/* S3 (s3src.h): requests signed with libcurl's SigV4 when sigv4 is set. */
 	const char *sigv4;          /* "aws:amz:REGION:s3" */
@@ -155,9 +162,24 @@ int hs_read(struct hs_reader *r, size_t file, uint64_t off, size_t len, cs_sink_
 /* Requests sent (every attempt), for tests and stats. */
 uint64_t hs_requests(const struct hs_reader *r);
 
-/* For the rows on HTTP (source.h: http, s3). The request options of a
- * source's (insecure, bearer, headers, stall, cancel; pointers shared). */
-void hs_opts_from(const struct source_opts *so, struct hs_opts *out);
+/*
+ * The CA bundle that verifies a TLS server, for the http row (s3 0) or the
+ * s3 row (s3 1): cacert (--cacert) when given, else for S3
+ * $AWS_CA_BUNDLE, then $CURL_CA_BUNDLE, then $SSL_CERT_FILE (an empty
+ * variable is unset); NULL when none is: the system's store. *from (may
+ * be NULL) says what named it ("--cacert", "$AWS_CA_BUNDLE", ...), NULL
+ * with none. The answer points into cacert or the environment.
+ */
+const char *hs_ca_pick(const char *cacert, int s3, const char **from);
+/* The bundle hs_ca_pick picks for so (none when so->insecure) is a file
+ * that can be read: 0, or -1 with err naming it and what named it. The
+ * rows call it when they open, before any transfer. */
+int hs_ca_check(const struct source_opts *so, int s3, struct cs_err *err);
+
+/* For the rows on HTTP (source.h: http, s3 -- s3 set). The request
+ * options of a source's (insecure, its CA bundle, bearer, headers, stall,
+ * cancel; pointers shared). */
+void hs_opts_from(const struct source_opts *so, int s3, struct hs_opts *out);
 /* hs_read and hs_reader_free as a row's reader operations. */
 int hs_read_op(void *reader, size_t file, uint64_t off, size_t len, cs_sink_fn sink, void *sink_arg,
 	       struct cs_err *err);

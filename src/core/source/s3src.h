@@ -11,7 +11,8 @@
  * (default "default") in AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials)
  * and AWS_CONFIG_FILE (~/.aws/config: region, endpoint_url). Environment
  * variables win over the files. Without an access key, requests are not
- * signed (public buckets). A custom endpoint is addressed path-style
+ * signed (public buckets). TLS trusts $AWS_CA_BUNDLE where no --cacert
+ * is given, before the HTTP row's variables (httpsrc.h: hs_ca_pick). A custom endpoint is addressed path-style
  * (ENDPOINT/BUCKET/KEY); AWS itself virtual-hosted
  * (https://BUCKET.s3.REGION.amazonaws.com/KEY).
  *

@@ -69,6 +69,8 @@ enum {
  * outlive the struct source opened with them. */
 struct source_opts {
 	int insecure;               /* no TLS verification */
+	const char *cacert;         /* remote: the CA bundle (--cacert) over the environment's
+				     * (httpsrc.h: hs_ca_pick), or NULL */
 	const char *bearer;         /* SOURCE_HEADERS: Authorization: Bearer, or NULL */
 	const char *const *headers; /* SOURCE_HEADERS: "Name: value" lines */
 	size_t nheaders;

@@ -12,17 +12,17 @@ static const char *http_kind(const char *src)
 	return strncasecmp(src, "https:", 6) ? "http" : "https";
 }
 
+/* A CA bundle that cannot be read fails here, before any transfer. */
 static int http_open(struct source *s, struct cs_err *err)
 {
-	(void)err;
 	s->canon = hs_redact(s->given);
-	return 0;
+	return hs_ca_check(&s->o, 0, err);
 }
 
 static int http_list(struct source *s, struct source_file **out, size_t *n, struct cs_err *err)
 {
 	struct hs_opts ho;
-	hs_opts_from(&s->o, &ho);
+	hs_opts_from(&s->o, 0, &ho);
 	if (hs_list(&ho, s->given, s->o.names, s->o.nnames, out, n, err))
 		return -1;
 	source_keep_wanted(s, *out, n);
@@ -33,14 +33,14 @@ static int http_list(struct source *s, struct source_file **out, size_t *n, stru
 static int http_stat(struct source *s, struct source_file *f, struct cs_err *err)
 {
 	struct hs_opts ho;
-	hs_opts_from(&s->o, &ho);
+	hs_opts_from(&s->o, 0, &ho);
 	return hs_stat(&ho, f, err);
 }
 
 static void *http_reader_new(struct source *s, const struct source_file *files, size_t n)
 {
 	struct hs_opts ho;
-	hs_opts_from(&s->o, &ho);
+	hs_opts_from(&s->o, 0, &ho);
 	return hs_reader_new(&ho, files, n);
 }
 

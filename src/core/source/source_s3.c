@@ -16,13 +16,14 @@ static const char *s3_kind(const char *src)
 }
 
 /* The settings (s3_config) live as long as the source: the region its
- * listing found signs its reads. */
+ * listing found signs its reads. A CA bundle that cannot be read fails
+ * here, before any transfer. */
 static int s3_open(struct source *s, struct cs_err *err)
 {
 	s->canon = hs_redact(s->given);
 	struct s3_cfg *c = xcalloc(1, sizeof(*c));
 	s->priv = c;
-	return s3_config(c, err) ? -1 : 0;
+	return s3_config(c, err) || hs_ca_check(&s->o, 1, err) ? -1 : 0;
 }
 
 static void s3_close(struct source *s)
@@ -36,7 +37,7 @@ static void s3_close(struct source *s)
 static void s3_opts(const struct source *s, struct hs_opts *so)
 {
 	struct hs_opts ho;
-	hs_opts_from(&s->o, &ho);
+	hs_opts_from(&s->o, 1, &ho);
 	s3_hs_opts(s->priv, &ho, so);
 }
 

@@ -96,6 +96,8 @@ struct sc_opts {
 	char **files;                  /* the model's files, relative (default: found; see httpsrc.h) */
 	size_t nfiles;
 	int insecure;                  /* no TLS verification */
+	const char *cacert;            /* the CA bundle to verify TLS against (--cacert), over the
+					* environment's ($AWS_CA_BUNDLE, $CURL_CA_BUNDLE, ...), or NULL */
 	long stall_s;                  /* no byte for this long: retry the request (default 30) */
 	const char *bearer;            /* Authorization: Bearer TOKEN, never stored or shown */
 	char **headers;                /* http(s): the user's "Name: value" request headers; with the

@@ -432,7 +432,7 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 	/* --verify xxh3: the store's own checksum of each file, where it
 	 * keeps one (S3: a HEAD each; the listing has only the ETag). */
 	struct source_opts so = {
-		.insecure = o->insecure, .bearer = o->bearer, .headers = (const char *const *)o->headers,
+		.insecure = o->insecure, .cacert = o->cacert, .bearer = o->bearer, .headers = (const char *const *)o->headers,
 		.nheaders = o->nheaders, .stall_s = o->stall_s, .cancel = o->cancel, .names = o->files,
 		.nnames = o->nfiles, .follow_symlinks = o->follow_symlinks, .skip = SC_MANIFEST,
 		.checksums = o->verify == SC_VERIFY_XXH3, .notice = o->notice, .notice_arg = o->notice_arg,
