@@ -189,6 +189,10 @@ static void test_summary_text(void)
 	t = bench_summary_text(&b);
 	ok(strstr(t, "stopped by width, every interval within 5 % of its median") != NULL, "or by width");
 	free(t);
+	b.stop = BENCH_STOP_FAILED;
+	t = bench_summary_text(&b);
+	ok(strstr(t, "stopped: a run failed or the bench was cancelled") != NULL, "or by a failed run");
+	free(t);
 	b.max_repeat = 0;
 	ok(bench_max_repeat(&b) == BENCH_MAX_REPEAT_DEFAULT, "the cap: 10 by default");
 	b.repeat = 20;

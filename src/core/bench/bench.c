@@ -635,6 +635,8 @@ const char *bench_stop_name(enum bench_stop stop)
 		return "cap";
 	case BENCH_STOP_NONE:
 		return "no comparison";
+	case BENCH_STOP_FAILED:
+		return "failed";
 	default:
 		return "repeat";
 	}

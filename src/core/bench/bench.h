@@ -44,9 +44,10 @@
 enum bench_order { BENCH_INTERLEAVE, BENCH_GROUPED, BENCH_RANDOM };
 
 /* Why the runs ended: all --repeat rounds (no --until-confident), or with
- * it the headline intervals narrow enough, the round cap, or no headline
- * comparison (net vs nvme, staged vs net) to narrow. */
-enum bench_stop { BENCH_STOP_REPEAT, BENCH_STOP_WIDTH, BENCH_STOP_CAP, BENCH_STOP_NONE };
+ * it the headline intervals narrow enough, the round cap, no headline
+ * comparison (net vs nvme, staged vs net) to narrow, or a run that failed
+ * (or was cancelled) first. */
+enum bench_stop { BENCH_STOP_REPEAT, BENCH_STOP_WIDTH, BENCH_STOP_CAP, BENCH_STOP_NONE, BENCH_STOP_FAILED };
 
 /* One mode of this bench (in one cache state, with --caches) and what its
  * runs measured. */

@@ -236,6 +236,8 @@ int bench_run_until(struct bench *b, struct cs_err *err)
 		       b->rounds + 1, pct);
 		rc = bench_run_round(b, err);
 	}
+	if (rc && b->until_confident)
+		b->stop = BENCH_STOP_FAILED;
 	return rc;
 }
 
@@ -274,6 +276,8 @@ static void add_rounds(struct strbuf *sb, const struct bench *b)
 	else if (b->stop == BENCH_STOP_CAP)
 		strbuf_addf(sb, "stopped by the cap of %zu rounds (--max-repeat), an interval still wider than %g %% of its median\n",
 			    bench_max_repeat(b), pct);
+	else if (b->stop == BENCH_STOP_FAILED)
+		strbuf_addf(sb, "stopped: a run failed or the bench was cancelled\n");
 	else
 		strbuf_addf(sb, "stopped: no comparison of net vs nvme or staged vs net to narrow\n");
 }
