@@ -19,16 +19,18 @@
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart bench [--nvme PATH] [--net PATH] [--modes nvme,net]\n"
-	"                       [--repeat N] [--order interleave|grouped|random] [options]\n"
+	"                       [--repeat N] [--order interleave|grouped|random]\n"
+	"                       [--until-confident [--max-repeat N]] [options]\n"
 	"\n"
 	"The seed's Tier 1 experiment: cold starts of the same model from local NVMe\n"
 	"and from a network path, repeated, in interleaved order (nvme, net, nvme,\n"
 	"net, ...) so that drift on the machine hits both modes alike. Each run is a\n"
 	"`coldstart run` (cache evicted and checked first) appending one row to the\n"
 	"CSV. At the end a summary per mode: runs, median / min / max load_s, and\n"
-	"the net/nvme ratio and difference of the medians. Every run option below\n"
-	"applies; --csv defaults to storage_layout_bench.csv, and --log names the\n"
-	"directory of the per-run logs (default coldstart-logs/ next to the CSV).\n",
+	"the net/nvme ratio and difference of the medians with their 95 %\n"
+	"bootstrap interval (as the report's). Every run option below applies;\n"
+	"--csv defaults to storage_layout_bench.csv, and --log names the directory\n"
+	"of the per-run logs (default coldstart-logs/ next to the CSV).\n",
 	.after = "Paths that are missing or not model directories are refused before\n"
 	"anything runs, and so are an --nvme and a --net that do not hold the same\n"
 	"model: the same file names and sizes, and for two paths the same bytes by\n"
@@ -46,14 +48,6 @@ static const struct opts_help help = {
 	"  MODEL_PATH_NVME=/mnt/nvme0/qwen-7b MODEL_PATH_NET=/mnt/nfs/qwen-7b coldstart bench\n"
 	"  coldstart bench --nvme /mnt/nvme0/m --net /mnt/efs/m --repeat 5 --max-model-len 8192\n",
 };
-
-/* Per mode: runs, median / min / max over its basis; staged totals; the ratio. */
-static void summary(const struct bench *b)
-{
-	char *t = bench_summary_text(b);
-	fputs(t, stderr);
-	free(t);
-}
 
 /* What the command side keeps while the bench runs. */
 struct bench_cli {
@@ -147,13 +141,17 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 /* After the runs: the summary, the JSON, the sidecar's netsim figures, the report. */
 static int finish(struct bench *b, struct bench_cli *c, const struct bench_netsim *ns, int rc)
 {
-	if (!c->quiet || rc == 0)
-		summary(b);
+	char *t = !c->quiet || rc == 0 ? bench_summary_text(b) : NULL; /* per mode; the comparisons */
+	if (t)
+		fputs(t, stderr);
+	free(t);
 	if (c->all)
 		print_json(c->all);
 	if (!c->quiet && rc == 0)
 		fprintf(stderr, "\ncoldstart: bench: %zu rows appended to '%s'\n", b->total, b->run.csv);
 	struct cs_err err;
+	if (bench_record_rounds(b, &err))
+		warning("%s", err.msg);
 	if (ns->mountpoint) {
 		int cpu_bound = 0;
 		char *note = bench_record_netsim(b, ns->mountpoint, &cpu_bound, &err);
@@ -215,7 +213,7 @@ static int run_bench(struct bench *b, struct run_cfg *cfg, struct bench_cli *c, 
 	cli_catch_signals();
 	c->all = cfg->json ? json_array() : NULL;
 	cfg->quiet = 1; /* per-run chatter off; one line per run here instead */
-	rc = bench_run(b, &err);
+	rc = bench_run_until(b, &err);
 	if (rc < 0)
 		rc = err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
 	rc = finish(b, c, ns, rc);
@@ -233,7 +231,7 @@ int cmd_bench(int argc, char **argv)
 	b.stage_root = getenv("STAGING_ROOT");
 	b.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	int order_i = 0;
-	long stage_jobs = BENCH_STAGE_JOBS_DEFAULT, repeat = BENCH_REPEAT_DEFAULT;
+	long stage_jobs = BENCH_STAGE_JOBS_DEFAULT, repeat = BENCH_REPEAT_DEFAULT, max_repeat = 0, width = 0;
 	static const char *const orders[] = { "interleave", "grouped", "random", NULL };
 	static const char *const caches[] = { "cold", "warm", NULL };
 	const struct opt opts[] = {
@@ -273,6 +271,12 @@ int cmd_bench(int argc, char **argv)
 			"the server template for mode 'runtime': the server\nwithout weight loading (default: refserve "
 			"--dummy,\nor vllm --load-format dummy)"),
 		OPT_INT_('n', "repeat", &repeat, "N", 1, 10000, "1 to 10000", "runs per mode (default 3)"),
+		OPT_FLAG_(0, "until-confident", &b.until_confident, "after the --repeat rounds, whole rounds until the 95 %\n"
+			"intervals of net vs nvme and staged vs net are within\n--confidence-width of the median"),
+		OPT_INT_(0, "max-repeat", &max_repeat, "N", 1, 10000, "1 to 10000",
+			"--until-confident: rounds at most (default 10; never\nfewer than --repeat)"),
+		OPT_INT_(0, "confidence-width", &width, "PCT", 1, 100, "1 to 100",
+			"--until-confident: the interval's half-width, % of\nthe baseline's median (default 5)"),
 		OPT_ENUM_(0, "order", &order_i, "ORDER", orders, "interleave, grouped or random",
 			"interleave (default), grouped, or random"),
 		OPT_U64_(0, "seed", &b.seed, "N", "a non-negative integer", "seed for --order random (default: time)"),
@@ -301,6 +305,7 @@ int cmd_bench(int argc, char **argv)
 		return rc;
 	}
 	b.repeat = (size_t)repeat;
+	b.max_repeat = (size_t)max_repeat, b.confidence_pct = (double)width; /* 0: the defaults */
 	b.order = (enum bench_order)order_i;
 	b.stage_jobs = (int)stage_jobs;
 	struct bench_cli c = { &cfg, cfg.quiet, NULL };

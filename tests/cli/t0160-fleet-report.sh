@@ -13,6 +13,8 @@ check "fleet_report.md and .svg in DIR" [ -s nodes/fleet_report.md ] && [ -s nod
 check "Markdown equals the golden file" diff -u "$G/fleet_report.md.golden" nodes/fleet_report.md
 md=$(cat nodes/fleet_report.md)
 contains "net across 4 nodes: p50 41.0, max 97.5 on gpu-node-3" "$md" "| net | 4 | 41.0 | 97.5 | 97.5 | 97.5 | gpu-node-3 |"
+contains "per node: p50 and p99 with their intervals" "$md" "| gpu-node-3 | net | 3 | 97.5 (95.0 to 99.0) | 99.0 (95.0 to 99.0) |"
+contains "... the method said" "$md" "95 % bootstrap interval of each (2000 seeded resamples"
 contains "the outlier named" "$md" "Outliers (above 1.5x p50): gpu-node-3 97.5 s"
 contains "nvme: no outlier" "$md" "1.09x the p50 of 10.0 s. No outlier above 1.5x p50."
 contains "the node without a sidecar is named by its notes" "$md" "| gpu-node-4 | n4.csv |"
@@ -55,6 +57,7 @@ expect_rc 0 "a fleet report with a node's NaN, inf and hex rows" "$COLDSTART" re
 md=$(cat nan/fleet_report.md)
 contains "the node's one valid nvme run is its figure" "$md" "| odd | odd.csv | 12.0 (1) |"
 contains "net: no valid run, no figure" "$md" "| odd | odd.csv | 12.0 (1) | - |"
+contains "one run: its p50 and p99 have no interval" "$md" "| odd | nvme | 1 | 12.0 (no interval) | 12.0 (no interval) |"
 contains "the unreadable rows are counted" "$md" "4 rows unreadable and left out of every figure"
 contains "... and listed by node, file and record" "$md" "- odd, odd.csv record 5: load\\_s '0x40' is not a finite decimal number."
 contains "nvme across the two nodes: 10.0 and 12.0" "$md" "| nvme | 2 | 10.0 | 12.0 | 12.0 | 12.0 | odd |"

@@ -159,8 +159,45 @@ static void test_summary_text(void)
 	is_str(t, "\nmode                  runs   median_s      min_s      max_s  from\n"
 	       "nvme                     3      2.000      1.000      3.000  cold runs\n"
 	       "net                      3      5.000      4.000      6.000  cold runs\n"
-	       "\nnet/nvme: 2.50x the median load time (+3.000 s)\n", "per mode, then the ratio of the medians");
+	       "\nnet/nvme: 2.50x the median load time (+3.000 s)\n"
+	       "  95 % interval: 2.00x to 4.00x, +3.000 to +3.000 s (paired by round)\n",
+	       "per mode, then the ratio of the medians with its interval, paired by round");
 	free(t);
+	struct bench_summary s;
+	bench_summarize(&b, &s);
+	ok(s.has_net_nvme && !s.has_staged_net && !s.net_nvme.noise, "net vs nvme compared, no staged mode");
+	is_int(bench_confident(&s, 5), 1, "a difference of exactly 3 s every round: an interval of width 0");
+	b.order = BENCH_GROUPED;
+	t = bench_summary_text(&b);
+	ok(strstr(t, "(modes resampled independently)") != NULL, "grouped: not paired by round");
+	free(t);
+	bench_summarize(&b, &s);
+	is_int(bench_confident(&s, 5), 0, "resampled on their own: wider than 5 %% of nvme's median");
+	ok(bench_confident(&s, 100) == 1, "but within 100 %%");
+	double close[] = { 2.1, 0.9, 3.2 };
+	memcpy(b.arms[1].loads, close, sizeof(close));
+	t = bench_summary_text(&b);
+	ok(strstr(t, "\n  within noise: the interval includes 0 s (1.0x), so these runs do not tell the network path and NVMe apart") != NULL,
+	   "an interval that includes 0 s: within noise, the report's words");
+	free(t);
+	b.until_confident = 1, b.rounds = 3, b.stop = BENCH_STOP_CAP, b.max_repeat = 3;
+	t = bench_summary_text(&b);
+	ok(strstr(t, "\nuntil confident: 3 rounds (3 planned): stopped by the cap of 3 rounds (--max-repeat)") != NULL,
+	   "--until-confident: the rounds and why they stopped");
+	free(t);
+	b.stop = BENCH_STOP_WIDTH;
+	t = bench_summary_text(&b);
+	ok(strstr(t, "stopped by width, every interval within 5 % of its median") != NULL, "or by width");
+	free(t);
+	b.stop = BENCH_STOP_FAILED;
+	t = bench_summary_text(&b);
+	ok(strstr(t, "stopped: a run failed or the bench was cancelled") != NULL, "or by a failed run");
+	free(t);
+	b.max_repeat = 0;
+	ok(bench_max_repeat(&b) == BENCH_MAX_REPEAT_DEFAULT, "the cap: 10 by default");
+	b.repeat = 20;
+	ok(bench_max_repeat(&b) == 20, "never below --repeat");
+	b.repeat = 3, b.order = BENCH_INTERLEAVE, b.until_confident = 0;
 	b.arms[1].n = 0;
 	t = bench_summary_text(&b);
 	ok(strstr(t, "\nnet                      0          -          -          -\n") && !strstr(t, "net/nvme"),

@@ -96,5 +96,22 @@ int main(void)
 	rci_breakeven(copy, load, 1, net, 3, 0, &lo, &hi, &bok);
 	ok(!bok, "one staged run: no interval");
 
+	/* a quantile of one mode and its interval */
+	struct rci_interval qi;
+	double qv[] = { 12, 10, 11, 14, 13 };
+	ok(near(rci_quantile(qv, 5, 0.5, &qi), 12) && qi.ok, "p50: the median, with an interval");
+	ok(qi.lo >= 10 && qi.hi <= 14 && qi.lo < 12 && qi.hi > 12, "p50's interval: around 12, within the runs");
+	ok(near(rci_quantile(qv, 5, 0.99, &qi), 14) && qi.ok && near(qi.hi, 14) && qi.lo < 14,
+	   "p99 of 5 runs: their maximum, the interval ending there");
+	double even[] = { 1, 2, 3, 4 };
+	ok(near(rci_quantile(even, 4, 0.5, &qi), 2.5), "p50 of an even count: the mean of the middle two, as rci_median");
+	ok(near(rci_quantile(even, 4, 0.75, &qi), 3), "p75 by nearest rank: ceil(0.75 * 4) = 3rd");
+	struct rci_interval qj;
+	rci_quantile(qv, 5, 0.5, &qi);
+	rci_quantile(qv, 5, 0.5, &qj);
+	ok(qi.ok && qj.ok && qi.lo == qj.lo && qi.hi == qj.hi, "seeded: the same interval twice");
+	ok(near(rci_quantile(qv, 1, 0.99, &qi), 12) && !qi.ok, "one run: the value, no interval");
+	ok(isnan(rci_quantile(qv, 0, 0.5, &qi)) && !qi.ok, "no run: NAN, no interval");
+
 	return done_testing();
 }

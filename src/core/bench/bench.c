@@ -580,10 +580,23 @@ static int run_one(struct bench *b, size_t k, struct bench_arm *a, struct cs_err
 	return status;
 }
 
+/* Room for one more run per arm. */
+static void grow_arms(struct bench *b, size_t rounds)
+{
+	for (size_t i = 0; i < b->narms; i++) {
+		struct bench_arm *a = &b->arms[i];
+		a->loads = xrealloc(a->loads, rounds * sizeof(double));
+		a->totals = xrealloc(a->totals, rounds * sizeof(double));
+		a->cold = xrealloc(a->cold, rounds * sizeof(int));
+	}
+}
+
 int bench_run(struct bench *b, struct cs_err *err)
 {
 	size_t *plan = xcalloc(b->total ? b->total : 1, sizeof(size_t));
 	bench_schedule(b->narms, b->repeat, b->order, b->seed, plan);
+	b->stop = BENCH_STOP_REPEAT;
+	b->rounds = b->repeat;
 	int rc = 0;
 	for (size_t k = 0; k < b->total && !rc; k++) {
 		struct bench_arm *a = &b->arms[plan[k]];
@@ -595,19 +608,84 @@ int bench_run(struct bench *b, struct cs_err *err)
 	return rc;
 }
 
-int bench_arm_stats(const struct bench_arm *a, int totals, struct rp_stats *st, size_t *left_out)
+int bench_run_round(struct bench *b, struct cs_err *err)
+{
+	grow_arms(b, ++b->rounds);
+	size_t k0 = b->total;
+	b->total += b->narms;
+	int rc = 0;
+	for (size_t i = 0; i < b->narms && !rc; i++) {
+		if (b->cb.run_start)
+			b->cb.run_start(b, k0 + i, &b->arms[i], bench_arm_path(b, &b->arms[i]), b->cb.arg);
+		rc = run_one(b, k0 + i, &b->arms[i], err);
+	}
+	return rc;
+}
+
+size_t bench_max_repeat(const struct bench *b)
+{
+	size_t cap = b->max_repeat ? b->max_repeat : BENCH_MAX_REPEAT_DEFAULT;
+	return b->repeat > cap ? b->repeat : cap;
+}
+
+const char *bench_stop_name(enum bench_stop stop)
+{
+	switch (stop) {
+	case BENCH_STOP_WIDTH:
+		return "width";
+	case BENCH_STOP_CAP:
+		return "cap";
+	case BENCH_STOP_NONE:
+		return "no comparison";
+	case BENCH_STOP_FAILED:
+		return "failed";
+	default:
+		return "repeat";
+	}
+}
+
+int bench_record_rounds(const struct bench *b, struct cs_err *err)
+{
+	if (!b->until_confident)
+		return 0;
+	char *path = rp_sibling(b->run.csv, ".meta.json");
+	json_t *meta = json_load_file(path, 0, NULL);
+	int rc = 0;
+	if (meta) {
+		json_t *r = json_pack("{s:I, s:I, s:s, s:f, s:I}", "planned", (json_int_t)b->repeat, "run",
+				      (json_int_t)b->rounds, "stopped", bench_stop_name(b->stop), "confidence_width_pct",
+				      b->confidence_pct ? b->confidence_pct : BENCH_CONFIDENCE_PCT_DEFAULT, "max_repeat",
+				      (json_int_t)bench_max_repeat(b));
+		json_object_set_new(meta, "until_confident", r);
+		char *s = json_dumps(meta, JSON_INDENT(2));
+		rc = fs_write_file_sync(path, s, strlen(s), err);
+		free(s);
+		json_decref(meta);
+	}
+	free(path);
+	return rc;
+}
+
+size_t bench_arm_values(const struct bench_arm *a, int totals, double *v, int *basis)
 {
 	int has_cold = 0, has_unverified = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		has_cold |= a->cold[i] == 1;
 		has_unverified |= a->cold[i] == -1;
 	}
-	int basis = has_cold ? 1 : has_unverified ? -1 : 0;
-	double *v = xcalloc(a->n ? a->n : 1, sizeof(double));
+	*basis = has_cold ? 1 : has_unverified ? -1 : 0;
 	size_t n = 0;
 	for (size_t i = 0; i < a->n; i++)
-		if (a->cold[i] == basis)
+		if (a->cold[i] == *basis)
 			v[n++] = totals ? a->totals[i] : a->loads[i];
+	return n;
+}
+
+int bench_arm_stats(const struct bench_arm *a, int totals, struct rp_stats *st, size_t *left_out)
+{
+	int basis;
+	double *v = xcalloc(a->n ? a->n : 1, sizeof(double));
+	size_t n = bench_arm_values(a, totals, v, &basis);
 	rp_stats_of(v, n, st);
 	free(v);
 	*left_out = a->n - n;

@@ -38,8 +38,16 @@
 #define BENCH_MAX_ARMS (BENCH_MAX_MODES * CC_MAX_STATES)
 #define BENCH_REPEAT_DEFAULT 3
 #define BENCH_STAGE_JOBS_DEFAULT WP_JOBS_DEFAULT
+#define BENCH_MAX_REPEAT_DEFAULT 10     /* --until-confident: rounds at most */
+#define BENCH_CONFIDENCE_PCT_DEFAULT 5  /* --until-confident: interval half-width, % of the median */
 
 enum bench_order { BENCH_INTERLEAVE, BENCH_GROUPED, BENCH_RANDOM };
+
+/* Why the runs ended: all --repeat rounds (no --until-confident), or with
+ * it the headline intervals narrow enough, the round cap, no headline
+ * comparison (net vs nvme, staged vs net) to narrow, or a run that failed
+ * (or was cancelled) first. */
+enum bench_stop { BENCH_STOP_REPEAT, BENCH_STOP_WIDTH, BENCH_STOP_CAP, BENCH_STOP_NONE, BENCH_STOP_FAILED };
 
 /* One mode of this bench (in one cache state, with --caches) and what its
  * runs measured. */
@@ -87,11 +95,19 @@ struct bench {
 	int staged_warm;               /* start staged runs on the pages the copy left cached */
 	int allow_model_mismatch;      /* --allow-different-models: a mismatch is a notice */
 	int net_is_nvme;               /* net is netsim over the NVMe copy: the same files */
+	/* --until-confident: after the repeat rounds, whole rounds (every arm
+	 * once, in arm order) until bench_confident or bench_max_repeat
+	 * rounds in all. */
+	int until_confident;
+	size_t max_repeat;
+	double confidence_pct;         /* 0: BENCH_CONFIDENCE_PCT_DEFAULT */
 	struct bench_cb cb;
 	/* set by the steps */
 	struct bench_arm arms[BENCH_MAX_ARMS];
 	size_t narms;
-	size_t total;                  /* runs: narms * repeat */
+	size_t total;                  /* runs: narms * rounds planned so far */
+	size_t rounds;                 /* rounds begun (bench_run) */
+	enum bench_stop stop;          /* bench_run: why the runs ended */
 	char *own_root, *own_rt_server;
 	const char *const *rt_args;    /* added to own_rt_server's arguments (static), or NULL */
 	char *net_shown;               /* net without user info or query */
@@ -150,10 +166,24 @@ int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct 
 /* The runs. 0, the first non-zero run_done result, or -1 with err (a
  * staging that failed; ECANCELED when cancelled). */
 int bench_run(struct bench *b, struct cs_err *err);
+/* One more round after bench_run's: every arm once, in arm order (each
+ * comparison stays paired by round); b->rounds and b->total grow. As
+ * bench_run returns. */
+int bench_run_round(struct bench *b, struct cs_err *err);
 /* The statistics of one class of a mode's runs, as the report computes
  * them: cold runs if there are any, else those not verified cold, else
  * the warm ones (1, -1, 0: the class). totals: of copy + load. */
 int bench_arm_stats(const struct bench_arm *a, int totals, struct rp_stats *st, size_t *left_out);
+/* The values bench_arm_stats summarizes, in run order, into v (room for
+ * a->n); their count. *basis: the class. */
+size_t bench_arm_values(const struct bench_arm *a, int totals, double *v, int *basis);
+/* The rounds into the sidecar (with until_confident only): planned,
+ * run, why they stopped, the width and the cap. */
+int bench_record_rounds(const struct bench *b, struct cs_err *err);
+/* The round cap: max_repeat (0: BENCH_MAX_REPEAT_DEFAULT), or repeat if more. */
+size_t bench_max_repeat(const struct bench *b);
+/* What bench_stop says, as the summary and the sidecar say it. */
+const char *bench_stop_name(enum bench_stop stop);
 /* What the simulated network path delivered, into the sidecar; returns the
  * note on its limit (malloc'd, NULL when none), *cpu_bound when the CPU
  * and not the simulated link set the pace. */

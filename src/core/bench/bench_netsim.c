@@ -148,11 +148,25 @@ int bench_uses_net(const struct bench *b)
 	return uses;
 }
 
+/* Arm a's figures (totals or loads) against arm b's loads. */
+static void compare_arms(const struct bench *bn, const struct bench_arm *a, int totals, const struct bench_arm *b,
+			 struct rci_cmp *c)
+{
+	double *va = xcalloc(a->n ? a->n : 1, sizeof(double)), *vb = xcalloc(b->n ? b->n : 1, sizeof(double));
+	int ba, bb;
+	size_t na = bench_arm_values(a, totals, va, &ba), nb = bench_arm_values(b, 0, vb, &bb);
+	int paired = bn->order == BENCH_INTERLEAVE && na == a->n && nb == b->n && na == nb;
+	rci_compare(va, na, vb, nb, paired, c);
+	free(va);
+	free(vb);
+}
+
 void bench_summarize(const struct bench *b, struct bench_summary *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->med_nvme = s->med_net = -1;
 	s->n = b->narms;
+	const struct bench_arm *nvme = NULL, *net = NULL, *staged = NULL;
 	for (size_t i = 0; i < b->narms; i++) {
 		const struct bench_arm *a = &b->arms[i];
 		struct bench_summary_arm *r = &s->arms[i];
@@ -163,16 +177,109 @@ void bench_summarize(const struct bench *b, struct bench_summary *s)
 		/* The storage ratio within one cache state: the first given. */
 		if (a->caches != b->arms[0].caches)
 			continue;
-		if (!strcmp(a->mode->name, MODE_NVME))
+		if (!strcmp(a->mode->name, MODE_NVME)) {
 			s->med_nvme = r->st.median;
-		if (!strcmp(a->mode->name, MODE_NET))
+			nvme = a;
+		}
+		if (!strcmp(a->mode->name, MODE_NET)) {
 			s->med_net = r->st.median;
+			net = a;
+		}
 		if (a->mode->flags & MODE_STAGES) {
 			size_t left;
 			r->staged = 1;
 			bench_arm_stats(a, 1, &r->total, &left);
+			if (!staged)
+				staged = a;
 		}
 	}
+	if ((s->has_net_nvme = s->med_nvme > 0 && s->med_net > 0))
+		compare_arms(b, net, 0, nvme, &s->net_nvme);
+	s->staged_arm = staged;
+	if ((s->has_staged_net = staged && s->med_net > 0))
+		compare_arms(b, staged, 1, net, &s->staged_net);
+}
+
+static int narrow(const struct rci_cmp *c, double base, double pct)
+{
+	return c->diff_ci.ok && (c->diff_ci.hi - c->diff_ci.lo) / 2 <= pct / 100 * base;
+}
+
+int bench_confident(const struct bench_summary *s, double pct)
+{
+	if (!s->has_net_nvme && !s->has_staged_net)
+		return -1;
+	return (!s->has_net_nvme || narrow(&s->net_nvme, s->med_nvme, pct)) &&
+	       (!s->has_staged_net || narrow(&s->staged_net, s->med_net, pct));
+}
+
+/* --until-confident: is another round wanted? Sets b->stop when not. */
+static int want_round(struct bench *b, double pct)
+{
+	size_t cap = bench_max_repeat(b);
+	struct bench_summary s;
+	bench_summarize(b, &s);
+	int c = bench_confident(&s, pct);
+	if (c)
+		b->stop = c < 0 ? BENCH_STOP_NONE : BENCH_STOP_WIDTH;
+	else if (b->rounds >= cap)
+		b->stop = BENCH_STOP_CAP;
+	return !c && b->rounds < cap;
+}
+
+int bench_run_until(struct bench *b, struct cs_err *err)
+{
+	double pct = b->confidence_pct ? b->confidence_pct : BENCH_CONFIDENCE_PCT_DEFAULT;
+	int rc = bench_run(b, err);
+	while (!rc && b->until_confident && want_round(b, pct)) {
+		cs_say(b->cb.progress, b->cb.arg, "round %zu: an interval is still wider than %g %% of its median",
+		       b->rounds + 1, pct);
+		rc = bench_run_round(b, err);
+	}
+	if (rc && b->until_confident)
+		b->stop = BENCH_STOP_FAILED;
+	return rc;
+}
+
+/* A comparison's interval and, within noise, what that means (the
+ * report's words, as plain text). */
+static void add_ci(struct strbuf *sb, const struct rci_cmp *c, int ratio, const char *what)
+{
+	size_t n = c->na < c->nb ? c->na : c->nb;
+	if (!c->diff_ci.ok) {
+		strbuf_addf(sb, "\n  no interval: n/a, %zu run%s", n, n == 1 ? "" : "s");
+		return;
+	}
+	strbuf_addf(sb, "\n  95 %% interval: ");
+	if (ratio && c->ratio_ci.ok)
+		strbuf_addf(sb, "%.2fx to %.2fx, ", c->ratio_ci.lo, c->ratio_ci.hi);
+	strbuf_addf(sb, "%+.3f to %+.3f s (%s)", c->diff_ci.lo, c->diff_ci.hi,
+		    c->paired ? "paired by round" : "modes resampled independently");
+	if (!c->noise)
+		return;
+	strbuf_addf(sb, "\n  within noise: the interval includes 0 s (1.0x), so these runs do not tell %s apart", what);
+	if (c->runs_needed > 0)
+		strbuf_addf(sb, "; about %lld rounds per mode would resolve a difference of this size at this spread (%zu now)",
+			    c->runs_needed, c->na > c->nb ? c->na : c->nb);
+	else if (c->diff == 0)
+		strbuf_addf(sb, "; their medians are equal");
+}
+
+/* --until-confident: how many rounds, and why no more. */
+static void add_rounds(struct strbuf *sb, const struct bench *b)
+{
+	double pct = b->confidence_pct ? b->confidence_pct : BENCH_CONFIDENCE_PCT_DEFAULT;
+	strbuf_addf(sb, "\nuntil confident: %zu round%s (%zu planned): ", b->rounds, b->rounds == 1 ? "" : "s",
+		    b->repeat);
+	if (b->stop == BENCH_STOP_WIDTH)
+		strbuf_addf(sb, "stopped by width, every interval within %g %% of its median\n", pct);
+	else if (b->stop == BENCH_STOP_CAP)
+		strbuf_addf(sb, "stopped by the cap of %zu rounds (--max-repeat), an interval still wider than %g %% of its median\n",
+			    bench_max_repeat(b), pct);
+	else if (b->stop == BENCH_STOP_FAILED)
+		strbuf_addf(sb, "stopped: a run failed or the bench was cancelled\n");
+	else
+		strbuf_addf(sb, "stopped: no comparison of net vs nvme or staged vs net to narrow\n");
 }
 
 char *bench_summary_text(const struct bench *b)
@@ -198,10 +305,17 @@ char *bench_summary_text(const struct bench *b)
 		strbuf_addf(&sb, "staged total (copy + load): median %.3f s", med);
 		if (s.med_net > 0)
 			strbuf_addf(&sb, " = %.2fx net's median load (%+.3f s)", med / s.med_net, med - s.med_net);
+		if (s.has_staged_net && s.arms[i].arm == s.staged_arm)
+			add_ci(&sb, &s.staged_net, 0, "staging and starting from the network path");
 		strbuf_addch(&sb, '\n');
 	}
-	if (s.med_nvme > 0 && s.med_net > 0)
-		strbuf_addf(&sb, "\nnet/nvme: %.2fx the median load time (%+.3f s)\n", s.med_net / s.med_nvme,
+	if (s.has_net_nvme) {
+		strbuf_addf(&sb, "\nnet/nvme: %.2fx the median load time (%+.3f s)", s.med_net / s.med_nvme,
 			    s.med_net - s.med_nvme);
+		add_ci(&sb, &s.net_nvme, 1, "the network path and NVMe");
+		strbuf_addch(&sb, '\n');
+	}
+	if (b->until_confident && b->rounds)
+		add_rounds(&sb, b);
 	return strbuf_detach(&sb);
 }

@@ -19,6 +19,7 @@
 
 #include "bench.h"
 #include "core/report/report.h"
+#include "core/report/report_ci.h"
 
 /* --net netsim[:PROFILE], or no net path at all beside an NVMe one (then
  * netsim over the NVMe copy): 1 with *profile (default nfs-10g) set, else 0. */
@@ -56,7 +57,9 @@ int bench_use_netsim(struct bench *b, const struct bench_netsim *ns, char **note
 int bench_uses_net(const struct bench *b);
 
 /* The summary bench prints: per arm its statistics on the report's basis,
- * the staged totals and the net / nvme ratio of the first cache state. */
+ * the staged totals and the net / nvme ratio of the first cache state,
+ * each comparison with report_ci's 95 % interval (paired by round when
+ * the order interleaves and no run of either mode is left out). */
 struct bench_summary_arm {
 	const struct bench_arm *arm;
 	struct rp_stats st;           /* n 0: no runs */
@@ -70,9 +73,24 @@ struct bench_summary {
 	size_t n;
 	struct bench_summary_arm arms[BENCH_MAX_ARMS];
 	double med_nvme, med_net;     /* the first cache state's medians; -1: none */
+	int has_net_nvme, has_staged_net;
+	struct rci_cmp net_nvme;      /* net's load against nvme's */
+	struct rci_cmp staged_net;    /* staged_arm's copy + load against net's load */
+	const struct bench_arm *staged_arm; /* the first cache state's first staging arm, or NULL */
 };
 
 void bench_summarize(const struct bench *b, struct bench_summary *s);
+/* The headline comparisons of s (net vs nvme, staged vs net) narrow
+ * enough: each has an interval whose half-width is at most pct % of its
+ * baseline's median (nvme's, net's): 1; one is wider or has no interval
+ * yet: 0; s has neither comparison: -1. */
+int bench_confident(const struct bench_summary *s, double pct);
+
+/* bench_run, then with b->until_confident bench_run_round while
+ * bench_confident says 0 and fewer than bench_max_repeat rounds have run
+ * (each announced through cb.progress); b->stop says why it ended. As
+ * bench_run returns. */
+int bench_run_until(struct bench *b, struct cs_err *err);
 /* bench_summarize as the table bench prints (lines ending in '\n', the
  * first one blank); malloc'd. */
 char *bench_summary_text(const struct bench *b);

@@ -208,3 +208,37 @@ void rci_breakeven(const double *copy, const double *load, size_t nst, const dou
 	free(bt.sa);
 	free(bt.sb);
 }
+
+/* Quantile q of v[0..n), sorting v in place. */
+static double quantile_sorting(double *v, size_t n, double q)
+{
+	if (q == 0.5)
+		return median_sorting(v, n);
+	qsort(v, n, sizeof(double), cmp_d);
+	size_t k = (size_t)ceil(q * (double)n);
+	return v[k ? k - 1 : 0];
+}
+
+double rci_quantile(const double *v, size_t n, double q, struct rci_interval *ci)
+{
+	ci->ok = 0;
+	ci->lo = ci->hi = NAN;
+	if (!n)
+		return NAN;
+	double *c = xcalloc(n, sizeof(double));
+	memcpy(c, v, n * sizeof(double));
+	double est = quantile_sorting(c, n, q);
+	if (n >= 2) {
+		double *qv = xcalloc(RCI_RESAMPLES, sizeof(double));
+		uint64_t s = RCI_SEED;
+		for (size_t r = 0; r < RCI_RESAMPLES; r++) {
+			for (size_t i = 0; i < n; i++)
+				c[i] = v[draw(&s, n)];
+			qv[r] = quantile_sorting(c, n, q);
+		}
+		interval_of(qv, ci);
+		free(qv);
+	}
+	free(c);
+	return est;
+}

@@ -65,6 +65,16 @@ void rci_breakeven(const double *copy, const double *load, size_t nst, const dou
  * precedes every run of round k + 1 of either. */
 int rci_paired(const long long *ida, size_t na, const long long *idb, size_t nb);
 
+/*
+ * One mode's quantile q (0 < q < 1) of v[0..n) and its 95 % percentile
+ * bootstrap interval (RCI_RESAMPLES resamples of v, seeded as above): the
+ * median (q 0.5) as rci_median takes it, any other q by nearest rank (the
+ * smallest value with at least q of them at or below it). n == 0: NAN, no
+ * interval; n == 1: the value, no interval (ci->ok 0). A high quantile of
+ * few runs is their maximum, and so is its interval's upper end.
+ */
+double rci_quantile(const double *v, size_t n, double q, struct rci_interval *ci);
+
 /* Median and scaled MAD (RCI_MAD_SCALE * median |v - median|); n == 0: NAN. */
 double rci_median(const double *v, size_t n);
 double rci_mad(const double *v, size_t n);
