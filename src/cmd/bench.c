@@ -14,6 +14,7 @@
 #include "core/stage/stagecache.h"
 #include "core/base/util.h"
 #include "cmds.h"
+#include "benchout.h"
 #include "runcfg.h"
 #include "core/base/banned.h"
 
@@ -48,52 +49,6 @@ static const struct opts_help help = {
 	"  MODEL_PATH_NVME=/mnt/nvme0/qwen-7b MODEL_PATH_NET=/mnt/nfs/qwen-7b coldstart bench\n"
 	"  coldstart bench --nvme /mnt/nvme0/m --net /mnt/efs/m --repeat 5 --max-model-len 8192\n",
 };
-
-/* What the command side keeps while the bench runs. */
-struct bench_cli {
-	struct run_cfg *cfg;
-	int quiet;
-	json_t *all;                   /* --json: every run */
-};
-
-static void on_progress(const char *msg, void *arg)
-{
-	const struct bench_cli *c = arg;
-	char *shown = redact_urls(msg);
-	if (!c->quiet)
-		fprintf(stderr, "coldstart: bench: %s\n", shown);
-	free(shown);
-}
-
-static void on_notice(const char *msg, void *arg)
-{
-	(void)arg;
-	warning("%s", msg);
-}
-
-static void on_run_start(const struct bench *b, size_t k, const struct bench_arm *a, const char *path, void *arg)
-{
-	const struct bench_cli *c = arg;
-	if (!c->quiet)
-		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s (%s) ...\n", k + 1, b->total, a->label,
-			bench_arm_shown(b, a));
-	(void)path;
-}
-
-static int on_run_done(const struct bench *b, size_t k, const struct bench_arm *a, const char *path,
-		       struct rr_record *rec, int rc, const struct cs_err *err, void *arg)
-{
-	struct bench_cli *c = arg;
-	json_t *j = NULL;
-	int status = runcfg_finish(c->cfg, path, a->mode->name, rec, rc, err, c->all ? &j : NULL);
-	if (j)
-		json_array_append_new(c->all, j);
-	const struct run_result *res = &rec->res;
-	if (!status && !c->quiet)
-		fprintf(stderr, "coldstart: bench: run %zu/%zu: %s ready in %.3fs%s\n", k + 1, b->total, a->label,
-			res->load_s, res->cold > 0 ? "" : res->cold < 0 ? " (cold unverified)" : " (NOT cold)");
-	return status;
-}
 
 /* Everything checked before the first run; the simulated path mounted. */
 static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, const char *ns_profile,
@@ -135,39 +90,6 @@ static int setup(struct bench *b, struct run_cfg *cfg, const char *modes_arg, co
 	/* Before anything is measured: one model behind every mode. */
 	if (bench_check_models(b, &err))
 		return error("%s", err.msg);
-	return 0;
-}
-
-/* After the runs: the summary, the JSON, the sidecar's netsim figures, the report. */
-static int finish(struct bench *b, struct bench_cli *c, const struct bench_netsim *ns, int rc)
-{
-	char *t = !c->quiet || rc == 0 ? bench_summary_text(b) : NULL; /* per mode; the comparisons */
-	if (t)
-		fputs(t, stderr);
-	free(t);
-	if (c->all)
-		print_json(c->all);
-	if (!c->quiet && rc == 0)
-		fprintf(stderr, "\ncoldstart: bench: %zu rows appended to '%s'\n", b->total, b->run.csv);
-	struct cs_err err;
-	if (bench_record_rounds(b, &err))
-		warning("%s", err.msg);
-	if (ns->mountpoint) {
-		int cpu_bound = 0;
-		char *note = bench_record_netsim(b, ns->mountpoint, &cpu_bound, &err);
-		if (note && cpu_bound && !c->quiet)
-			warning("net path (netsim): %s", note);
-		free(note);
-	}
-	if (rc)
-		return rc;
-	struct rp_output o = { .csv = b->run.csv, .model = b->run.name };
-	struct rp_written w;
-	if (rp_write(&o, NULL, &w, &err))
-		return error("%s", err.msg);
-	if (!c->quiet)
-		fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", w.md, w.svg);
-	rp_written_release(&w);
 	return 0;
 }
 
@@ -216,7 +138,7 @@ static int run_bench(struct bench *b, struct run_cfg *cfg, struct bench_cli *c, 
 	rc = bench_run_until(b, &err);
 	if (rc < 0)
 		rc = err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
-	rc = finish(b, c, ns, rc);
+	rc = bench_finish(b, c, ns, rc);
 	free(name);
 	return rc;
 }
@@ -309,7 +231,7 @@ int cmd_bench(int argc, char **argv)
 	b.order = (enum bench_order)order_i;
 	b.stage_jobs = (int)stage_jobs;
 	struct bench_cli c = { &cfg, cfg.quiet, NULL };
-	b.cb = (struct bench_cb){ on_progress, on_notice, on_run_start, on_run_done, &c };
+	b.cb = (struct bench_cb){ bench_on_progress, bench_on_notice, bench_on_run_start, bench_on_run_done, &c };
 	rc = run_bench(&b, &cfg, &c, modes_arg, ns_profile, &ns, &net_note, argc, argv);
 	struct cs_err uerr;
 	if (bench_netsim_unmount(&ns, &uerr))

@@ -275,21 +275,18 @@ int cmd_exec(int argc, char **argv)
 		OPT_FLAG_(0, "verify", &c.verify, "stage with --verify xxh3"),
 		OPT_STRING_(0, "stage-cache", &c.stage_cache, "SRC",
 			    "also stage this compile/kernel cache set (a directory\nwith one subdirectory per --cache-env variable, or a\n"
-			    "URL) into ROOT; the server gets a private copy of it\n(VAR=COPY/VAR; {cache} is COPY), removed at exit",
-			    .flags = OPTF_NONEMPTY),
+			    "URL) into ROOT; the server gets a private copy of it\n(VAR=COPY/VAR; {cache} is COPY), removed at exit", .flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "cache-env", &c.cache_env, "VARS",
 			    "the variables that place the server's caches (default\n" CC_ENV_DEFAULT ")", .flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "cache-name", &c.cache_name, "NAME",
 			    "the cache set's name in ROOT (default: SRC's name,\nwith -caches unless it ends so)", .flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "cacert", &c.cacert, "FILE",
 			    "a URL to stage: verify TLS against the CA\ncertificates in FILE (PEM), a private CA (default\n"
-			    "$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)",
-			    .flags = OPTF_NONEMPTY),
+			    "$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)", .flags = OPTF_NONEMPTY),
 		OPT_FLAG_('q', "quiet", &c.quiet, "no messages of coldstart's own (the server's output\nstill passes through)"),
 		OPT_END_(),
 	};
-	int first = 0;
-	int prc = opts_parse_cmd(opts, &help, argc, argv, "the server's command (coldstart exec [options] -- SERVER ARGS...)",
+	int first = 0, prc = opts_parse_cmd(opts, &help, argc, argv, "the server's command (coldstart exec [options] -- SERVER ARGS...)",
 				 &first);
 	if (prc >= 0)
 		return prc;

@@ -147,25 +147,12 @@ static int check_args(struct sc_opts *o, int kind, int quiet, int argc, char **a
 	}
 	if (!o->root || !*o->root)
 		return usage_error("missing --root (or set STAGING_ROOT)");
-	if (o->insecure && !url)
-		return usage_error("--insecure goes with a URL source (http://, https:// or s3://)");
-	if (o->cacert && !url)
-		return usage_error("--cacert goes with a URL source (http://, https:// or s3://)");
-	if (o->cacert && o->insecure)
-		return usage_error("--cacert and --insecure: one or the other");
-	unsigned can = source_for(o->src)->flags;
-	if (o->nfiles && !(can & SOURCE_NAMES))
-		return usage_error("--files goes with an http:// or https:// source");
-	if (o->nheaders && !(can & SOURCE_HEADERS)) {
-		free(o->headers);
-		o->headers = NULL;
-		return usage_error("--header goes with an http:// or https:// source");
-	}
-	if (o->buffered && o->direct)
-		return usage_error("--buffered and --direct: one or the other");
-	if (o->buffered && !url)
-		return usage_error("--buffered goes with a URL source (a directory is copied buffered unless --direct)");
-	return 0;
+	struct cs_err err;
+	if (!sc_check_source_opts(o, &err))
+		return 0;
+	free(o->headers);
+	o->headers = NULL;
+	return usage_error("%s", err.msg);
 }
 
 /* Stage with a progress bar, then the result: the path (or JSON) on

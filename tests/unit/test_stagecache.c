@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,9 +66,37 @@ static void test_result(void)
 	json_decref(j);
 }
 
+/* The options that go with some sources only, refused as stage refuses them. */
+static void test_source_opts(void)
+{
+	struct cs_err err;
+	struct sc_opts o = { .src = "/mnt/models/m" };
+	ok(sc_check_source_opts(&o, &err) == 0, "a directory with no URL options: fine");
+	o.insecure = 1;
+	ok(sc_check_source_opts(&o, &err) == -1 && err.code == EINVAL && strstr(err.msg, "--insecure goes with a URL"),
+	   "--insecure with a directory: refused");
+	o.src = "https://example.com/m/";
+	ok(sc_check_source_opts(&o, &err) == 0, "--insecure with an https URL: fine");
+	o.cacert = "/ca.pem";
+	ok(sc_check_source_opts(&o, &err) == -1 && strstr(err.msg, "--cacert and --insecure"), "--cacert with --insecure: refused");
+	o.insecure = 0;
+	o.nheaders = 1;
+	ok(sc_check_source_opts(&o, &err) == 0, "--cacert and --header with an https URL: fine");
+	o.src = "s3://bucket/m";
+	ok(sc_check_source_opts(&o, &err) == -1 && strstr(err.msg, "--header goes with an http"),
+	   "--header with s3:// (a row that takes no headers): refused");
+	o.nheaders = 0, o.nfiles = 1;
+	ok(sc_check_source_opts(&o, &err) == -1 && strstr(err.msg, "--files goes with an http"), "--files with s3://: refused");
+	o.nfiles = 0, o.cacert = NULL, o.src = "/mnt/models/m", o.buffered = 1;
+	ok(sc_check_source_opts(&o, &err) == -1 && strstr(err.msg, "--buffered goes with a URL"), "--buffered with a directory");
+	o.direct = 1;
+	ok(sc_check_source_opts(&o, &err) == -1 && strstr(err.msg, "--buffered and --direct"), "--buffered and --direct");
+}
+
 int main(void)
 {
 	test_result();
+	test_source_opts();
 
 	/* Eviction arithmetic: least recently used first, busy ones skipped. */
 	uint64_t sizes[] = { 10, 20, 30 }, busy_b;

@@ -145,6 +145,11 @@ void sc_result_describe(const char *name, const struct sc_result *r, cs_msg_fn s
 /* What a source is fetched from: "s3", "https" or "http" for a URL, NULL
  * for a path. */
 const char *sc_remote_kind(const char *src);
+/* The options of o that go with some sources only, against o->src's row:
+ * --insecure and --cacert (a URL; not both), --files and --header (a row
+ * that takes them), --buffered (a URL; not with --direct). 0, or -1 with
+ * EINVAL and err saying which (a usage error). */
+int sc_check_source_opts(const struct sc_opts *o, struct cs_err *err);
 /* The source as stage would see it -- listed (a URL: one LIST, or its
  * index and a HEAD per file), filtered, checked to be a model -- without
  * copying anything: its size and file count. The same errors as sc_stage's. */

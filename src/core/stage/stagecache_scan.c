@@ -50,6 +50,22 @@ const char *sc_remote_kind(const char *src)
 	return src ? source_for(src)->kind(src) : NULL;
 }
 
+int sc_check_source_opts(const struct sc_opts *o, struct cs_err *err)
+{
+	int url = sc_remote_kind(o->src) != NULL;
+	unsigned can = source_for(o->src)->flags;
+	const char *why = o->insecure && !url ? "--insecure goes with a URL source (http://, https:// or s3://)"
+			  : o->cacert && !url ? "--cacert goes with a URL source (http://, https:// or s3://)"
+			  : o->cacert && o->insecure ? "--cacert and --insecure: one or the other"
+			  : o->nfiles && !(can & SOURCE_NAMES) ? "--files goes with an http:// or https:// source"
+			  : o->nheaders && !(can & SOURCE_HEADERS) ? "--header goes with an http:// or https:// source"
+			  : o->buffered && o->direct ? "--buffered and --direct: one or the other"
+			  : o->buffered && !url ? "--buffered goes with a URL source (a directory is copied buffered "
+						  "unless --direct)"
+			  : NULL;
+	return why ? cs_fail(err, EINVAL, "%s", why) : 0;
+}
+
 char *sc_source_shown(const char *src)
 {
 	return source_for(src)->shown(src);
