@@ -173,7 +173,10 @@ int cmd_bench(int argc, char **argv)
 			"$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)",
 			.flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "modes", &modes_arg, "LIST", "which modes to run, comma-separated (default nvme,net):\n"
-			"  nvme     the model on local NVMe\n" "  net      the model on the network path\n"
+			"  nvme     the model on local NVMe\n"
+			"  nvme+prefetch  nvme, with --prefetch's parallel warm\n"
+			"           overlapping the server's start-up\n"
+			"  net      the model on the network path\n"
 			"  staged   stage net -> --stage-root (timed: copy_s),\n"
 			"           then start from the staged copy (load_s);\n"
 			"           notes: copy_s, load_s, total_s\n"

@@ -71,7 +71,7 @@ static void test_modes(void)
 		   storage_mode_rank(MODE_NET) < storage_mode_rank(MODE_STAGED) &&
 		   storage_mode_rank(MODE_RUNTIME) < storage_mode_rank("zzz-custom"),
 	   "report order: the table's, unknown labels last");
-	is_str(storage_mode_list(), "nvme, net, staged, net+prefetch or runtime", "the list in messages");
+	is_str(storage_mode_list(), "nvme, nvme+prefetch, net, staged, net+prefetch or runtime", "the list in messages");
 
 	struct bench b = BENCH_INIT;
 	struct cs_err err;
@@ -96,10 +96,10 @@ static void test_modes(void)
 		const char *list, *nvme, *net, *msg;
 	} bad[] = {
 		{ "nvme,nvme", "/n", "/x", "mode 'nvme' given twice" },
-		{ "nvme,disk", "/n", "/x", "unknown mode 'disk' (nvme, net, staged, net+prefetch or runtime)" },
+		{ "nvme,disk", "/n", "/x", "unknown mode 'disk' (nvme, nvme+prefetch, net, staged, net+prefetch or runtime)" },
 		{ "staged", "/n", NULL, "mode 'staged' needs a path: --net PATH or $MODEL_PATH_NET" },
 		{ "runtime", NULL, "/x", "mode 'runtime' needs a path: --nvme PATH or $MODEL_PATH_NVME" },
-		{ ",", "/n", "/x", "--modes ',' names no mode (nvme, net, staged, net+prefetch or runtime)" },
+		{ ",", "/n", "/x", "--modes ',' names no mode (nvme, nvme+prefetch, net, staged, net+prefetch or runtime)" },
 		{ "nvme,net,nvme,net,nvme,net,nvme,net,nvme", "/n", "/x", "mode 'nvme' given twice" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -8,6 +8,7 @@
 
 const struct storage_mode storage_modes[] = {
 	{ MODE_NVME, 0, "the model on local NVMe" },
+	{ MODE_NVME_PREFETCH, MODE_PREFETCH, "the model on local NVMe, warmed in parallel at launch" },
 	{ MODE_NET, MODE_READS_NET, "the model on the network path" },
 	{ MODE_STAGED, MODE_READS_NET | MODE_STAGES, "staged from the network path onto NVMe, then started" },
 	{ MODE_NET_PREFETCH, MODE_READS_NET | MODE_PREFETCH, "the network path, warmed in parallel at launch" },

@@ -12,6 +12,7 @@
 /* ---- storage modes ---- */
 
 #define MODE_NVME "nvme"
+#define MODE_NVME_PREFETCH "nvme+prefetch"
 #define MODE_NET "net"
 #define MODE_STAGED "staged"
 #define MODE_NET_PREFETCH "net+prefetch"
@@ -41,7 +42,7 @@ const struct storage_mode *storage_mode_find(const char *name);
 /* Its place in the report: the table's order; unknown modes after every
  * known one. */
 int storage_mode_rank(const char *name);
-/* "nvme, net, staged, net+prefetch or runtime" (static). */
+/* "nvme, nvme+prefetch, net, staged, net+prefetch or runtime" (static). */
 const char *storage_mode_list(void);
 
 /* ---- notes keys ("k=v; k=v", see csvlog.h) ---- */
