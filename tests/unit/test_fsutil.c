@@ -199,10 +199,25 @@ static void exchange_fallback_killed(void)
 #endif
 }
 
+static void path_within(void)
+{
+	ok(fs_path_within("/a/b", "/a/b"), "fs_path_within: a directory holds itself");
+	ok(fs_path_within("/a/b", "/a/b/c"), "... and what is under it");
+	ok(!fs_path_within("/a/b", "/a/bc"), "... not a sibling sharing its prefix");
+	ok(!fs_path_within("/a/b", "/a"), "... not its parent");
+	ok(fs_path_within("/a/b/", "/a/b/c"), "... a trailing slash changes nothing");
+	ok(!fs_path_within("/a/b/", "/a/bc"), "... nor for a sibling");
+	ok(fs_path_within("/", "/x/y"), "the root holds every absolute path");
+	ok(!fs_path_within("/", "x"), "... not a relative one");
+	ok(!fs_path_within("", "/x"), "an empty directory holds nothing");
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
 		return 1;
+
+	path_within();
 
 	/* Abandoned temporaries, file and tree, are removed. */
 	killed_writer(".a.tmp-", 0);

@@ -395,6 +395,17 @@ int fs_mkdir_last(const char *path, mode_t mode)
 	return 0;
 }
 
+int fs_path_within(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1 && dir[0] == '/')
+		return path[0] == '/';
+	return n && strncmp(dir, path, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
 char *fs_canonical(const char *path)
 {
 	char *real = realpath(path, NULL);

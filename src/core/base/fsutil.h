@@ -82,6 +82,10 @@ int fs_mkdir_last(const char *path, mode_t mode);
 /* The absolute, symlink-free form of a path that may not exist yet (its
  * directory resolved, its last component kept unless it resolves too). */
 char *fs_canonical(const char *path);
+/* 1 if path is dir or lies under it, comparing the strings as given (no
+ * resolving: canonicalize both first where links matter); "/" holds every
+ * absolute path, "/a" does not hold "/ab". */
+int fs_path_within(const char *dir, const char *path);
 /* 1 if a and b name the same file: the same inode where both exist, else
  * the same canonical path (directories and symlinks resolved), so an output
  * that does not exist yet is still recognized as an input's name. */

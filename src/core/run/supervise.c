@@ -257,8 +257,7 @@ static int lies_in(const char *path, const char *dir)
 		return 0;
 	char *pdir = fs_parent_dir(path), *cp = fs_canonical(pdir), *base = fs_basename(path);
 	char *full = cp ? path_join(cp, base) : NULL;
-	size_t dl = strlen(d);
-	int in = full && !strncmp(full, d, dl) && (full[dl] == '/' || !full[dl] || (dl == 1 && d[0] == '/'));
+	int in = full && fs_path_within(d, full);
 	free(d);
 	free(pdir);
 	free(cp);

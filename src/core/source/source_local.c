@@ -109,12 +109,6 @@ static int local_open(struct source *s, struct cs_err *err)
 
 /* ---- listing: the directory walked ---- */
 
-static int within(const char *dir, const char *path)
-{
-	size_t n = strlen(dir);
-	return strncmp(dir, path, n) == 0 && (path[n] == '/' || path[n] == 0);
-}
-
 /* A Hugging Face cache snapshot (REPO/snapshots/REV) links its files to
  * REPO/blobs/: those links are part of the model, not an escape. */
 static int hf_blob(const char *src, const char *target)
@@ -128,7 +122,7 @@ static int hf_blob(const char *src, const char *target)
 	if (pl < sl || strncmp(src + pl - sl, snap, sl))
 		return 0;
 	char *blobs = xasprintf("%.*s/blobs", (int)(pl - sl), src);
-	int ok = within(blobs, target);
+	int ok = fs_path_within(blobs, target);
 	free(blobs);
 	return ok;
 }
@@ -169,7 +163,7 @@ static int walk_dir(struct walk *w, const char *abs, const char *rel, int depth,
 			target = realpath(eabs, NULL);
 			if (!target)
 				rc = cs_fail_errno(err, errno, "symlink '%s' in '%s' is broken", erel, s->given);
-			else if (!s->o.follow_symlinks && !within(s->canon, target) && !hf_blob(s->canon, target))
+			else if (!s->o.follow_symlinks && !fs_path_within(s->canon, target) && !hf_blob(s->canon, target))
 				rc = cs_fail(err, EXDEV,
 					     "symlink '%s' points outside '%s' (to '%s'); stage the directory it "
 					     "points into, or pass --follow-symlinks", erel, s->given, target);

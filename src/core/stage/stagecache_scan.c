@@ -525,28 +525,22 @@ int sci_same_source(const char *a, const char *b)
 	return same;
 }
 
-static int within(const char *dir, const char *path)
-{
-	size_t n = strlen(dir);
-	return strncmp(dir, path, n) == 0 && (path[n] == '/' || path[n] == 0);
-}
-
 /* Source and staging root must not overlap: a root inside the source would
  * be copied into itself, and a source inside the copy it is staged to
  * would be replaced by itself. */
 int sci_check_paths(const struct sc_opts *o, const char *src, struct cs_err *err)
 {
-	if (within(src, o->root))
+	if (fs_path_within(src, o->root))
 		return cs_fail(err, EINVAL, "the staging root '%s' is inside the source '%s': the copy would contain itself",
 			       o->root, src);
 	char *pub = path_join(o->root, o->name), *hidden = NULL;
 	int rc = 0;
-	if (within(pub, src))
+	if (fs_path_within(pub, src))
 		rc = cs_fail(err, EINVAL, "the source '%s' is the staged copy '%s' itself", src, pub);
 	const char *subs[] = { ".partial", ".trash", ".locks" };
 	for (size_t i = 0; i < 3 && !rc; i++) {
 		hidden = path_join(o->root, subs[i]);
-		if (within(hidden, src))
+		if (fs_path_within(hidden, src))
 			rc = cs_fail(err, EINVAL, "the source '%s' is inside the staging root's own '%s'", src, hidden);
 		free(hidden);
 	}
