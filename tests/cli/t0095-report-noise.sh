@@ -89,15 +89,18 @@ lacks "far: the outlier changes no conclusion, so no figures without it" "$(cat 
 # An outlier that changes a conclusion: net's run 10 (2.0 s) pulls enough
 # resamples' median down that net vs nvme is within noise with it, and a
 # finding without it. Said in the Interpretation, with the run and its link.
-{
+# One row per mode per round, interleaved: "NVME NET" each; net's rows
+# link a timeline.
+nvme_net() {
 	echo "$H"
-	id=0
-	for p in "10.0 10.5" "10.1 10.6" "10.2 10.5" "10.1 10.6" "10.0 2.0"; do
-		set -- $p
+	local id=0 round
+	for round in "$@"; do
+		set -- $round
 		echo "$((++id)),nvme,m,4096,$1,,cold=yes"
 		echo "$((++id)),net,m,4096,$2,,cold=yes; timeline=logs/run-$id.svg"
 	done
-} >outl.csv
+}
+nvme_net "10.0 10.5" "10.1 10.6" "10.2 10.5" "10.1 10.6" "10.0 2.0" >outl.csv
 expect_rc 0 "report with an outlier that matters" "$COLDSTART" report outl.csv -q
 md=$(cat outl.md)
 contains "the outlier is flagged" "$md" "run 10 (net, \`load_s\` 2.000 s, outside"
@@ -116,19 +119,11 @@ assert d["comparisons"]["net_vs_nvme"]["within_noise"] is True  # the figures ke
 
 # An outlier that unsettles a verdict: net adds 4.5 s (user-facing: 5 s),
 # its 40 s run puts the threshold inside the interval.
-{
-	echo "$H"
-	id=0
-	for p in "10.0 14.5" "10.1 14.6" "10.0 14.4" "10.1 14.5" "10.0 40"; do
-		set -- $p
-		echo "$((++id)),nvme,m,4096,$1,,cold=yes"
-		echo "$((++id)),net,m,4096,$2,,cold=yes"
-	done
-} >verd.csv
+nvme_net "10.0 14.5" "10.1 14.6" "10.0 14.4" "10.1 14.5" "10.0 40" >verd.csv
 expect_rc 0 "report with an outlier that unsettles a verdict" "$COLDSTART" report verd.csv -q
 md=$(cat verd.md)
 contains "the verdict with it: within noise" "$(grep '^| net | 14.50' verd.md)" "| acceptable (within noise) |"
-contains "said, with and without it" "$md" "without run 10 (net): the verdict for net (user-facing endpoints) is acceptable: 1.45x, +4.500 s (95 % interval: "
+contains "said, with and without it" "$md" "without run 10 (net, [timeline](logs/run-10.svg)): the verdict for net (user-facing endpoints) is acceptable: 1.45x, +4.500 s (95 % interval: "
 contains "... and with it" "$md" "where, with it, it is acceptable (within noise): "
 lacks "net vs nvme is a finding either way: not listed" "$(grep 'outliers change' verd.md)" "net vs nvme is"
 
