@@ -48,6 +48,24 @@ sys.exit(not (u["planned"] == 2 and u["run"] == int(sys.argv[1]) and u["stopped"
               and u["confidence_width_pct"] == 5 and u["max_repeat"] == 3))' "$rounds" "$why"
 [ "$rounds" -gt 2 ] && contains "an extra round is announced" "$err" "bench: round 3: an interval is still wider than 5 % of its median"
 
+# --order random: the rounds --until-confident adds are shuffled by the
+# same rule (a seeded shuffle of the modes per round), never in --modes
+# order. A server that waits 0.3 s on even run ids keeps the intervals
+# wide, so the cap ends the runs; seed 7's rounds 3 and 4 are both
+# "staged net nvme" (the known answer of bench_round_schedule, whose
+# unit test computes it).
+JIT="case {run_id} in *[02468]) sleep 0.3;; esac; exec $(printf %q "$COLDSTART") refserve {model} --port {port}"
+expect_rc 0 "--until-confident --order random --seed 7" "$COLDSTART" bench --nvme nvme/qwen --net net/qwen \
+	--modes nvme,net,staged --stage-root st --shell --server "$JIT" --repeat 2 --order random --seed 7 \
+	--until-confident --max-repeat 4 --confidence-width 1 --csv r.csv
+contains "... the cap ended it" "$err" "until confident: 4 rounds (2 planned): stopped by the cap of 4 rounds (--max-repeat)"
+check "... 3 modes x 4 rounds" [ "$(($(wc -l <r.csv) - 1))" = 12 ]
+first=$(cut -d, -f2 r.csv | sed -n 2,7p | sort | paste -sd' ')
+check "the first 2 rounds: each mode twice ($first)" [ "$first" = "net net nvme nvme staged staged" ]
+extra=$(cut -d, -f2 r.csv | sed -n 8,13p | paste -sd' ')
+check "the added rounds in seed 7's shuffled order, not in --modes order ($extra)" \
+	[ "$extra" = "staged net nvme staged net nvme" ]
+
 # One mode: nothing to narrow, the planned rounds only.
 expect_rc 0 "--until-confident with one mode" "$COLDSTART" bench --nvme nvme/qwen --modes nvme --server refserve \
 	--repeat 2 --until-confident --csv one.csv

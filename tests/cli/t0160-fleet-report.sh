@@ -12,7 +12,7 @@ contains "says so" "$err" "fleet of 4 nodes"
 check "fleet_report.md and .svg in DIR" [ -s nodes/fleet_report.md ] && [ -s nodes/fleet_report.svg ]
 check "Markdown equals the golden file" diff -u "$G/fleet_report.md.golden" nodes/fleet_report.md
 md=$(cat nodes/fleet_report.md)
-contains "net across 4 nodes: p50 41.0, max 97.5 on gpu-node-3" "$md" "| net | 4 | 41.0 | 97.5 | 97.5 | 97.5 | gpu-node-3 |"
+contains "net across 4 nodes: p50 41.0 with its interval, max 97.5 on gpu-node-3" "$md" "| net | 4 | 41.0 (40.0 to 97.5) | 97.5 | 97.5 | 97.5 | gpu-node-3 |"
 contains "per node: p50 and p99 with their intervals" "$md" "| gpu-node-3 | net | 3 | 97.5 (95.0 to 99.0) | 99.0 (95.0 to 99.0) |"
 contains "... the method said" "$md" "95 % bootstrap interval of each (2000 seeded resamples"
 contains "the outlier named" "$md" "Outliers (above 1.5x p50): gpu-node-3 97.5 s"
@@ -29,7 +29,7 @@ check "the chart is valid XML" python3 -c 'import sys, xml.dom.minidom; xml.dom.
 expect_rc 0 "a list of CSVs, outputs named" "$COLDSTART" report nodes/gpu-node-1.csv nodes/gpu-node-2.csv nodes/gpu-node-3.csv \
 	--md three.md --svg three.svg -q
 contains "three nodes" "$(cat three.md)" "3 nodes"
-contains "three nodes: net p50 42.0 (nearest rank of 40, 42, 97.5)" "$(cat three.md)" "| net | 3 | 42.0 | 97.5 |"
+contains "three nodes: net p50 42.0 (nearest rank of 40, 42, 97.5), its interval from the nodes' figures" "$(cat three.md)" "| net | 3 | 42.0 (40.0 to 97.5) | 97.5 |"
 expect_rc 2 "--json is for one CSV" "$COLDSTART" report nodes --json
 expect_rc 2 "an output that is an input" "$COLDSTART" report nodes/gpu-node-1.csv nodes/gpu-node-2.csv --md nodes/gpu-node-1.csv
 check "... left intact" cmp "$G/gpu-node-1.csv" nodes/gpu-node-1.csv
@@ -60,7 +60,8 @@ contains "net: no valid run, no figure" "$md" "| odd | odd.csv | 12.0 (1) | - |"
 contains "one run: its p50 and p99 have no interval" "$md" "| odd | nvme | 1 | 12.0 (no interval) | 12.0 (no interval) |"
 contains "the unreadable rows are counted" "$md" "4 rows unreadable and left out of every figure"
 contains "... and listed by node, file and record" "$md" "- odd, odd.csv record 5: load\\_s '0x40' is not a finite decimal number."
-contains "nvme across the two nodes: 10.0 and 12.0" "$md" "| nvme | 2 | 10.0 | 12.0 | 12.0 | 12.0 | odd |"
+contains "nvme across the two nodes: 10.0 and 12.0, p50 by nearest rank, interval by nearest rank too" "$md" "| nvme | 2 | 10.0 (10.0 to 12.0) | 12.0 | 12.0 | 12.0 | odd |"
+contains "one node of a mode: no interval" "$md" "| net | 1 | 40.0 (n/a, 1 node) | 40.0 |"
 lacks "no inf or nan among the figures" "$md" "inf |"
 mkdir empty
 expect_rc 1 "an empty directory" "$COLDSTART" report empty

@@ -59,6 +59,51 @@ static void test_schedule(void)
 	is_str(p, q, "random: seed 0 counts as 1 (xorshift has no zero state)");
 }
 
+static void round_text(size_t narms, size_t round, enum bench_order order, uint64_t seed, char *out)
+{
+	size_t plan[BENCH_MAX_ARMS];
+	bench_round_schedule(narms, round, order, seed, plan);
+	for (size_t k = 0; k < narms; k++)
+		out[k] = (char)('a' + plan[k]);
+	out[narms] = '\0';
+}
+
+/* --until-confident's extra rounds: the order rule of the first ones. */
+static void test_round_schedule(void)
+{
+	char p[16], q[16];
+	round_text(3, 2, BENCH_INTERLEAVE, 7, p);
+	is_str(p, "abc", "an extra round, interleave: arm order (paired by round)");
+	round_text(3, 2, BENCH_GROUPED, 7, p);
+	is_str(p, "abc", "an extra round, grouped: every arm once, arm order");
+	round_text(1, 5, BENCH_RANDOM, 7, p);
+	is_str(p, "a", "an extra round of one arm: that arm");
+	int shuffled = 0, all_perm = 1;
+	for (size_t r = 2; r < 12; r++) {
+		round_text(4, r, BENCH_RANDOM, 7, p);
+		shuffled |= strcmp(p, "abcd") != 0;
+		all_perm &= counts_even(p, 4, 1);
+		round_text(4, r, BENCH_RANDOM, 7, q);
+		if (strcmp(p, q))
+			all_perm = 0;
+	}
+	ok(all_perm, "random: every extra round a permutation of the arms, the same for the same seed");
+	ok(shuffled, "random: the extra rounds are shuffled too, not in arm order");
+	/* Known answers (the documented xorshift, computed apart). */
+	char r3[16];
+	round_text(3, 2, BENCH_RANDOM, 7, p);
+	round_text(3, 3, BENCH_RANDOM, 7, q);
+	round_text(3, 4, BENCH_RANDOM, 7, r3);
+	is_str(p, "cba", "random, seed 7, round 3: a known order");
+	is_str(q, "cba", "... round 4");
+	is_str(r3, "bac", "... round 5: each round its own draw");
+	round_text(4, 3, BENCH_RANDOM, 7, p);
+	is_str(p, "acbd", "random, seed 7, 4 arms, round 4: a known order");
+	round_text(3, 2, BENCH_RANDOM, 0, p);
+	round_text(3, 2, BENCH_RANDOM, 1, q);
+	is_str(p, q, "random: seed 0 counts as 1, as in bench_schedule");
+}
+
 static void test_modes(void)
 {
 	ok(storage_mode_find(MODE_NVME) == &storage_modes[0], "nvme is the first mode (every ratio is to it)");
@@ -359,6 +404,7 @@ static void test_models(void)
 int main(void)
 {
 	test_schedule();
+	test_round_schedule();
 	test_modes();
 	test_stats();
 	test_models();

@@ -48,6 +48,113 @@ static const struct rp_run *run_of(const struct rp_report *r, long long id)
 	return NULL;
 }
 
+/* A mode's entry in rp_json's "modes". */
+static json_t *jmode(json_t *j, const char *name)
+{
+	size_t i;
+	json_t *m;
+	json_array_foreach(json_object_get(j, "modes"), i, m)
+		if (!strcmp(json_string_value(json_object_get(m, "mode")), name))
+			return m;
+	return NULL;
+}
+
+/* [lo, hi] of an interval in the JSON: 1 and both set, 0 for null. */
+static int jci(json_t *ci, double *lo, double *hi)
+{
+	if (!json_is_array(ci))
+		return 0;
+	*lo = json_number_value(json_array_get(ci, 0));
+	*hi = json_number_value(json_array_get(ci, 1));
+	return 1;
+}
+
+static json_t *json_of(const char *rows, struct rp_report *r)
+{
+	struct cs_err e;
+	char *p = csv_file(rows);
+	json_t *j = rp_load(p, NULL, NULL, NULL, r, &e) ? NULL : rp_json(r);
+	unlink(p);
+	return j;
+}
+
+/* The Results' ratio to nvme, the cache states' intervals and the
+ * outliers' effect on the conclusions, on inputs with known answers. */
+static void test_noise(void)
+{
+	struct rp_report r;
+	double lo, hi;
+	/* one run per mode: the ratio, no interval */
+	json_t *j = json_of("1,nvme,m,1,10,,cold=yes; caches=cold\n2,net,m,1,20,,cold=yes; caches=cold\n", &r);
+	json_t *c = json_object_get(jmode(j, "net"), "load_vs_nvme");
+	ok(near(json_number_value(json_object_get(c, "ratio")), 2) && !jci(json_object_get(c, "ratio_ci"), &lo, &hi),
+	   "one run: vs nvme 2.00x, no interval");
+	ok(!jci(json_object_get(json_array_get(json_object_get(j, "caches"), 0), "ready_s_ci"), &lo, &hi),
+	   "one run: a cache state's ready, no interval");
+	json_t *oc = json_object_get(j, "outliers_change");
+	ok(json_array_size(json_object_get(oc, "runs_left_out")) == 0 && json_array_size(json_object_get(oc, "changes")) == 0,
+	   "no outlier: nothing left out, nothing changes");
+	json_decref(j);
+	rp_release(&r);
+
+	/* all equal: zero-width intervals */
+	j = json_of("1,nvme,m,1,10,,cold=yes; caches=cold\n2,net,m,1,15,,cold=yes; caches=cold\n"
+		    "3,nvme,m,1,10,,cold=yes; caches=cold\n4,net,m,1,15,,cold=yes; caches=cold\n"
+		    "5,nvme,m,1,10,,cold=yes; caches=cold\n6,net,m,1,15,,cold=yes; caches=cold\n", &r);
+	c = json_object_get(jmode(j, "net"), "load_vs_nvme");
+	ok(jci(json_object_get(c, "ratio_ci"), &lo, &hi) && near(lo, 1.5) && near(hi, 1.5) &&
+		   json_is_false(json_object_get(c, "within_noise")) && json_is_true(json_object_get(c, "paired")),
+	   "all equal: vs nvme 1.50x, [1.5, 1.5], paired, a finding");
+	ok(jci(json_object_get(json_array_get(json_object_get(j, "caches"), 0), "ready_s_ci"), &lo, &hi) && near(lo, 10) &&
+		   near(hi, 10), "all equal: a cache state's ready [10, 10]");
+	json_decref(j);
+	rp_release(&r);
+
+	/* two identical modes: 1.00x, within noise; warm caches the same as cold */
+	j = json_of("1,nvme,m,1,10,,cold=yes; caches=cold\n2,net,m,1,10,,cold=yes; caches=cold\n"
+		    "3,nvme,m,1,12,,cold=yes; caches=warm\n4,net,m,1,12,,cold=yes; caches=warm\n"
+		    "5,nvme,m,1,11,,cold=yes; caches=cold\n6,net,m,1,11,,cold=yes; caches=cold\n"
+		    "7,nvme,m,1,11,,cold=yes; caches=warm\n8,net,m,1,11,,cold=yes; caches=warm\n"
+		    "9,nvme,m,1,12,,cold=yes; caches=cold\n10,net,m,1,12,,cold=yes; caches=cold\n"
+		    "11,nvme,m,1,10,,cold=yes; caches=warm\n12,net,m,1,10,,cold=yes; caches=warm\n", &r);
+	c = json_object_get(jmode(j, "net"), "load_vs_nvme");
+	ok(near(json_number_value(json_object_get(c, "ratio")), 1) && jci(json_object_get(c, "ratio_ci"), &lo, &hi) &&
+		   near(lo, 1) && near(hi, 1) && json_is_true(json_object_get(c, "within_noise")),
+	   "identical modes, paired: 1.00x, [1, 1], within noise");
+	json_t *w = NULL, *g;
+	size_t i;
+	json_array_foreach(json_object_get(j, "caches"), i, g)
+		if (!strcmp(json_string_value(json_object_get(g, "mode")), "nvme") &&
+		    !strcmp(json_string_value(json_object_get(g, "caches")), "warm"))
+			w = json_object_get(g, "saves_vs_cold");
+	ok(w && near(json_number_value(json_object_get(w, "diff_s")), 0) && json_is_true(json_object_get(w, "within_noise")) &&
+		   json_is_true(json_object_get(w, "paired")), "warm caches with the same runs as cold: saves 0 s, within noise, paired");
+	json_decref(j);
+	rp_release(&r);
+
+	/* an outlier that turns a finding into noise: net's 2.0 s */
+	j = json_of("1,nvme,m,1,10.0,,cold=yes\n2,net,m,1,10.5,,cold=yes\n3,nvme,m,1,10.1,,cold=yes\n4,net,m,1,10.6,,cold=yes\n"
+		    "5,nvme,m,1,10.2,,cold=yes\n6,net,m,1,10.5,,cold=yes\n7,nvme,m,1,10.1,,cold=yes\n8,net,m,1,10.6,,cold=yes\n"
+		    "9,nvme,m,1,10.0,,cold=yes\n10,net,m,1,2.0,,cold=yes\n", &r);
+	oc = json_object_get(j, "outliers_change");
+	json_t *x = json_array_get(json_object_get(oc, "changes"), 0);
+	ok(json_array_size(json_object_get(oc, "runs_left_out")) == 1 &&
+		   json_integer_value(json_array_get(json_object_get(oc, "runs_left_out"), 0)) == 10,
+	   "the outlier left out: run 10");
+	ok(json_array_size(json_object_get(oc, "changes")) == 1 &&
+		   !strcmp(json_string_value(json_object_get(x, "conclusion")), "net vs nvme") &&
+		   !strcmp(json_string_value(json_object_get(x, "with")), "within noise") &&
+		   !strcmp(json_string_value(json_object_get(x, "without")), "a finding"),
+	   "net vs nvme: within noise with it, a finding without (and nothing else changes)");
+	/* without: net 10.5 10.6 10.5 10.6 (median 10.55), nvme 10.0 10.1 10.2 10.1 10.0 (10.1), unpaired */
+	json_t *wo = json_object_get(x, "without_cmp");
+	ok(near(json_number_value(json_object_get(wo, "diff_s")), 0.45) && json_is_false(json_object_get(wo, "paired")) &&
+		   jci(json_object_get(wo, "diff_s_ci"), &lo, &hi) && near(lo, 0.35) && near(hi, 0.6),
+	   "without it: +0.45 s, seeded interval [0.35, 0.6], unpaired");
+	json_decref(j);
+	rp_release(&r);
+}
+
 int main(void)
 {
 	struct rp_stats s;
@@ -240,5 +347,6 @@ int main(void)
 	json_t *h = si_host_json();
 	ok(json_integer_value(json_object_get(h, "cores")) >= 1 && json_object_get(h, "kernel"), "host: cores, kernel");
 	json_decref(h);
+	test_noise();
 	return done_testing();
 }

@@ -113,5 +113,19 @@ int main(void)
 	ok(near(rci_quantile(qv, 1, 0.99, &qi), 12) && !qi.ok, "one run: the value, no interval");
 	ok(isnan(rci_quantile(qv, 0, 0.5, &qi)) && !qi.ok, "no run: NAN, no interval");
 
+	/* nearest rank for the median too (the fleet's p50 over nodes) */
+	ok(near(rci_quantile_rank(even, 4, 0.5, &qi), 2) && qi.ok, "p50 by rank of 1..4: the 2nd, never 2.5");
+	ok(qi.lo >= 1 && qi.hi <= 4 && qi.lo == floor(qi.lo) && qi.hi == floor(qi.hi),
+	   "... its interval's ends are values of the set, not means of two");
+	double two[] = { 10, 12 };
+	ok(near(rci_quantile_rank(two, 2, 0.5, &qi), 10) && near(qi.lo, 10) && near(qi.hi, 12),
+	   "two nodes, 10 and 12: p50 10, interval [10, 12]");
+	double eq4[] = { 7, 7, 7, 7 };
+	ok(near(rci_quantile_rank(eq4, 4, 0.5, &qi), 7) && qi.ok && near(qi.lo, 7) && near(qi.hi, 7),
+	   "all equal: zero width");
+	ok(near(rci_quantile_rank(two, 1, 0.5, &qi), 10) && !qi.ok, "one node: its figure, no interval");
+	ok(near(rci_quantile_rank(qv, 5, 0.5, &qi), rci_quantile(qv, 5, 0.5, &qj)) && qi.lo == qj.lo && qi.hi == qj.hi,
+	   "an odd count: the same as rci_quantile (the middle value, the same seeded draws)");
+
 	return done_testing();
 }

@@ -445,6 +445,20 @@ char *bench_record_netsim(const struct bench *b, const char *mountpoint, int *cp
 
 /* ---- the runs ---- */
 
+/* Fisher-Yates over plan[0..n) with xorshift64 from *s (never 0). */
+static void shuffle(size_t *plan, size_t n, uint64_t *s)
+{
+	for (size_t k = n; k > 1; k--) {
+		*s ^= *s << 13;
+		*s ^= *s >> 7;
+		*s ^= *s << 17;
+		size_t j = (size_t)(*s % k);
+		size_t tmp = plan[k - 1];
+		plan[k - 1] = plan[j];
+		plan[j] = tmp;
+	}
+}
+
 void bench_schedule(size_t narms, size_t repeat, enum bench_order order, uint64_t seed, size_t *plan)
 {
 	size_t total = narms * repeat;
@@ -453,15 +467,21 @@ void bench_schedule(size_t narms, size_t repeat, enum bench_order order, uint64_
 	if (order != BENCH_RANDOM)
 		return;
 	uint64_t s = seed ? seed : 1;
-	for (size_t k = total; k > 1; k--) {
-		s ^= s << 13;
-		s ^= s >> 7;
-		s ^= s << 17;
-		size_t j = (size_t)(s % k);
-		size_t tmp = plan[k - 1];
-		plan[k - 1] = plan[j];
-		plan[j] = tmp;
-	}
+	shuffle(plan, total, &s);
+}
+
+void bench_round_schedule(size_t narms, size_t round, enum bench_order order, uint64_t seed, size_t *plan)
+{
+	for (size_t k = 0; k < narms; k++)
+		plan[k] = k;
+	if (order != BENCH_RANDOM)
+		return;
+	/* A stream of its own per round, from the seed: the same seed gives
+	 * the same rounds, whichever round the bench stops after. */
+	uint64_t s = (seed ? seed : 1) ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(round + 1));
+	if (!s)
+		s = 1;
+	shuffle(plan, narms, &s);
 }
 
 static void stage_notice(const char *msg, void *arg)
@@ -613,11 +633,14 @@ int bench_run_round(struct bench *b, struct cs_err *err)
 	grow_arms(b, ++b->rounds);
 	size_t k0 = b->total;
 	b->total += b->narms;
+	size_t plan[BENCH_MAX_ARMS];
+	bench_round_schedule(b->narms, b->rounds - 1, b->order, b->seed, plan);
 	int rc = 0;
 	for (size_t i = 0; i < b->narms && !rc; i++) {
+		struct bench_arm *a = &b->arms[plan[i]];
 		if (b->cb.run_start)
-			b->cb.run_start(b, k0 + i, &b->arms[i], bench_arm_path(b, &b->arms[i]), b->cb.arg);
-		rc = run_one(b, k0 + i, &b->arms[i], err);
+			b->cb.run_start(b, k0 + i, a, bench_arm_path(b, a), b->cb.arg);
+		rc = run_one(b, k0 + i, a, err);
 	}
 	return rc;
 }

@@ -96,8 +96,8 @@ struct bench {
 	int allow_model_mismatch;      /* --allow-different-models: a mismatch is a notice */
 	int net_is_nvme;               /* net is netsim over the NVMe copy: the same files */
 	/* --until-confident: after the repeat rounds, whole rounds (every arm
-	 * once, in arm order) until bench_confident or bench_max_repeat
-	 * rounds in all. */
+	 * once, ordered by bench_round_schedule) until bench_confident or
+	 * bench_max_repeat rounds in all. */
 	int until_confident;
 	size_t max_repeat;
 	double confidence_pct;         /* 0: BENCH_CONFIDENCE_PCT_DEFAULT */
@@ -166,9 +166,11 @@ int bench_write_meta(const struct bench *b, int argc, char *const *argv, struct 
 /* The runs. 0, the first non-zero run_done result, or -1 with err (a
  * staging that failed; ECANCELED when cancelled). */
 int bench_run(struct bench *b, struct cs_err *err);
-/* One more round after bench_run's: every arm once, in arm order (each
- * comparison stays paired by round); b->rounds and b->total grow. As
- * bench_run returns. */
+/* One more round after bench_run's: every arm once, in the order
+ * bench_round_schedule gives for it (interleave and grouped: arm order,
+ * so each comparison stays paired by round; random: a seeded shuffle of
+ * the arms, as random as the first rounds); b->rounds and b->total grow.
+ * As bench_run returns. */
 int bench_run_round(struct bench *b, struct cs_err *err);
 /* The statistics of one class of a mode's runs, as the report computes
  * them: cold runs if there are any, else those not verified cold, else
@@ -194,5 +196,11 @@ void bench_release(struct bench *b);
  * a b c a b c ..., grouped a a b b c c, random a seeded shuffle of the
  * interleaved plan (xorshift64; seed 0 counts as 1). */
 void bench_schedule(size_t narms, size_t repeat, enum bench_order order, uint64_t seed, size_t *plan);
+/* The arms of round `round` (0-based, one added after bench_run's
+ * repeat rounds) in the order they run: plan[0..narms). interleave and
+ * grouped: arm order (a round is every arm once); random: a seeded
+ * shuffle of the arms (xorshift64 from the seed and the round: the same
+ * seed, the same rounds). */
+void bench_round_schedule(size_t narms, size_t round, enum bench_order order, uint64_t seed, size_t *plan);
 
 #endif

@@ -121,6 +121,8 @@ struct rp_cachegrp {
 	double rest;          /* the start less storage (without copy), compile and graph */
 	double cache_copy;    /* < 0: none */
 	double cache_mb, cache_after_mb; /* < 0: not noted */
+	double *ready_v;      /* ready per run of the basis, in CSV order (runs of them; owned) */
+	long long *ready_id;  /* their run ids (owned) */
 };
 
 struct rp_report {
@@ -170,7 +172,8 @@ void rp_stats_of(const double *v, size_t n, struct rp_stats *s);
  * A node is named by its sidecar's node (si_node_name) or host.hostname,
  * else the node= note of its rows, else the CSV's file name. Per node the time to ready per mode (the
  * median over its basis; staged: copy + start); across nodes, per mode,
- * p50 / p90 / p99 (nearest rank over the nodes' medians) and the max; the
+ * p50 (with its bootstrap interval, rci_quantile_rank) / p90 / p99
+ * (nearest rank over the nodes' medians) and the max; the
  * slowest node per mode and the outliers (above 1.5x the fleet's p50); the
  * environment fields (kernel, OS, CPU, RAM, GPU, each mode's file system and
  * device) whose values differ between nodes. Deterministic, as rp_load.

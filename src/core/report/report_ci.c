@@ -209,17 +209,18 @@ void rci_breakeven(const double *copy, const double *load, size_t nst, const dou
 	free(bt.sb);
 }
 
-/* Quantile q of v[0..n), sorting v in place. */
-static double quantile_sorting(double *v, size_t n, double q)
+/* Quantile q of v[0..n), sorting v in place: the median as rci_median
+ * (unless by_rank), else by nearest rank. */
+static double quantile_sorting(double *v, size_t n, double q, int by_rank)
 {
-	if (q == 0.5)
+	if (q == 0.5 && !by_rank)
 		return median_sorting(v, n);
 	qsort(v, n, sizeof(double), cmp_d);
 	size_t k = (size_t)ceil(q * (double)n);
 	return v[k ? k - 1 : 0];
 }
 
-double rci_quantile(const double *v, size_t n, double q, struct rci_interval *ci)
+static double quantile_ci(const double *v, size_t n, double q, int by_rank, struct rci_interval *ci)
 {
 	ci->ok = 0;
 	ci->lo = ci->hi = NAN;
@@ -227,18 +228,28 @@ double rci_quantile(const double *v, size_t n, double q, struct rci_interval *ci
 		return NAN;
 	double *c = xcalloc(n, sizeof(double));
 	memcpy(c, v, n * sizeof(double));
-	double est = quantile_sorting(c, n, q);
+	double est = quantile_sorting(c, n, q, by_rank);
 	if (n >= 2) {
 		double *qv = xcalloc(RCI_RESAMPLES, sizeof(double));
 		uint64_t s = RCI_SEED;
 		for (size_t r = 0; r < RCI_RESAMPLES; r++) {
 			for (size_t i = 0; i < n; i++)
 				c[i] = v[draw(&s, n)];
-			qv[r] = quantile_sorting(c, n, q);
+			qv[r] = quantile_sorting(c, n, q, by_rank);
 		}
 		interval_of(qv, ci);
 		free(qv);
 	}
 	free(c);
 	return est;
+}
+
+double rci_quantile(const double *v, size_t n, double q, struct rci_interval *ci)
+{
+	return quantile_ci(v, n, q, 0, ci);
+}
+
+double rci_quantile_rank(const double *v, size_t n, double q, struct rci_interval *ci)
+{
+	return quantile_ci(v, n, q, 1, ci);
 }

@@ -74,6 +74,9 @@ int rci_paired(const long long *ida, size_t na, const long long *idb, size_t nb)
  * few runs is their maximum, and so is its interval's upper end.
  */
 double rci_quantile(const double *v, size_t n, double q, struct rci_interval *ci);
+/* The same by nearest rank for every q, 0.5 too (the fleet report's p50
+ * over the nodes' figures: one of them, never a mean of two). */
+double rci_quantile_rank(const double *v, size_t n, double q, struct rci_interval *ci);
 
 /* Median and scaled MAD (RCI_MAD_SCALE * median |v - median|); n == 0: NAN. */
 double rci_median(const double *v, size_t n);

@@ -11,6 +11,8 @@
  *   report_svg.c     the SVG chart per mode
  *   report_timeline.c  one run's timeline chart (timeline.h)
  *   report_fleet.c   several nodes' CSVs in one report
+ *   report_noise.c   the Results' ratios to nvme and the cache states with
+ *                    their intervals; the conclusions the outliers change
  */
 #include "report.h"
 #include "report_ci.h"
@@ -81,6 +83,55 @@ void rpi_md_ci(struct strbuf *b, const struct rci_cmp *c, int ratio);
 /* For a comparison within noise, " **Within noise:** ..." saying that the
  * runs do not tell WHAT apart and how many rounds would; else nothing. */
 void rpi_md_noise(struct strbuf *b, const struct rci_cmp *c, const char *what);
+/* A comparison as --json has it (diff, ratio, intervals, pairing, noise);
+ * an interval ([lo, hi], null when none). */
+json_t *rpi_cmp_json(const struct rci_cmp *c);
+json_t *rpi_ci_json(const struct rci_interval *ci);
+/* rp_json's numbers but for report_noise.c's (which rp_json adds). */
+json_t *rpi_json(const struct rp_report *r);
+
+/* ---- report_noise.c ---- */
+/* m's median load_s against nvme's (the Results table's "vs nvme"). */
+void rpi_vs_nvme(const struct rp_report *r, const struct rp_mode *m, const struct rp_mode *nv, struct rci_cmp *c);
+/* The Results table's cell: " 3.82x (3.64x to 4.00x) |", ", within noise"
+ * in the parentheses when the interval holds 1.0x; and the line after the
+ * table saying what the column is and which modes were paired. */
+void rpi_md_vs_nvme(struct strbuf *b, const struct rp_report *r, const struct rp_mode *m, const struct rp_mode *nv);
+void rpi_md_vs_nvme_note(struct strbuf *b, const struct rp_report *r, const struct rp_mode *nv);
+/* A cache state's median time to ready and its interval; a's ready
+ * against b's (paired by round where the run ids interleave). */
+double rpi_cg_ready(const struct rp_cachegrp *g, struct rci_interval *ci);
+void rpi_cg_compare(const struct rp_cachegrp *a, const struct rp_cachegrp *b, struct rci_cmp *c);
+/* The cache table's ready cell, " 48.00 (46.00 to 50.00) |"; after a
+ * saving over cold caches, ", the saving's 95 % interval ..."; and,
+ * for a saving within noise, rpi_md_noise's sentence. */
+void rpi_md_cg_ready(struct strbuf *b, const struct rp_cachegrp *g);
+void rpi_md_cg_saving(struct strbuf *b, const struct rp_cachegrp *cold, const struct rp_cachegrp *g);
+void rpi_md_cg_noise(struct strbuf *b, const struct rp_cachegrp *cold, const struct rp_cachegrp *st,
+		     const struct rp_cachegrp *warm);
+
+/* The conclusions (each comparison's finding or noise, the break-even,
+ * each verdict) that differ when the flagged outliers (rpi_outliers) are
+ * left out of their modes: what, what it says with them and without, on
+ * which comparison. runs: r->runs[] indexes of the outliers. */
+#define RPI_MAX_EFFECTS 32
+struct rpi_effect {
+	char what[128], with[64], without[64];
+	struct rci_cmp c_with, c_without;
+	long long be_with, be_without;   /* the break-even's: cold starts, -1 none */
+};
+struct rpi_effects {
+	struct rpi_effect v[RPI_MAX_EFFECTS];
+	size_t n;
+	size_t runs[RPI_MAX_EFFECTS];
+	size_t nruns;
+};
+void rpi_outlier_effects(const struct rp_report *r, struct rpi_effects *e);
+/* The Interpretation's line on them (nothing when no conclusion changes). */
+void rpi_md_outlier_effects(struct strbuf *b, const struct rp_report *r);
+/* {"runs_left_out": [ids], "changes": [{conclusion, with, without, with_cmp, without_cmp}]} */
+json_t *rpi_outlier_effects_json(const struct rp_report *r);
+
 /* The Markdown after the verdicts: every table of the report, in order. */
 void rpi_md_tables(struct strbuf *b, const struct rp_report *r);
 

@@ -172,6 +172,16 @@ static json_t *cmp_json(const struct rci_cmp *c)
 			 "runs_needed", c->runs_needed > 0 ? json_integer(c->runs_needed) : json_null());
 }
 
+json_t *rpi_cmp_json(const struct rci_cmp *c)
+{
+	return cmp_json(c);
+}
+
+json_t *rpi_ci_json(const struct rci_interval *ci)
+{
+	return ci_json(ci);
+}
+
 static void outlier_json(const struct rp_run *u, const char *fig, double v, double lo, double hi, void *arg)
 {
 	json_array_append_new(arg, json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o}", "run_id", (json_int_t)u->run_id,
@@ -180,7 +190,7 @@ static void outlier_json(const struct rp_run *u, const char *fig, double v, doub
 					     "timeline", u->timeline ? json_string(u->timeline) : json_null()));
 }
 
-json_t *rp_json(const struct rp_report *r)
+json_t *rpi_json(const struct rp_report *r)
 {
 	struct interp in;
 	rpi_interpret(r, &in);

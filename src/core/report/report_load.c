@@ -423,10 +423,12 @@ static void cache_group(const struct rp_report *r, struct rp_cachegrp *g)
 	size_t n[NV] = { 0 };
 	for (int k = 0; k < NV; k++)
 		v[k] = xcalloc(r->nruns ? r->nruns : 1, sizeof(double));
+	g->ready_id = xcalloc(r->nruns ? r->nruns : 1, sizeof(long long));
 	for (size_t i = 0; i < r->nruns; i++) {
 		const struct rp_run *u = &r->runs[i];
 		if (!measured(u) || strcmp(u->mode, g->mode) || strcmp(caches_of(u), g->caches) || u->coldness != g->basis)
 			continue;
+		g->ready_id[n[READY]] = u->run_id;
 		double copy = u->copy_s >= 0 ? u->copy_s : 0, ccopy = u->cache_copy_s >= 0 ? u->cache_copy_s : 0;
 		v[READY][n[READY]++] = copy + ccopy + u->load_s;
 		double w = u->has_phases ? u->ph_weights : u->weights_s;
@@ -456,8 +458,10 @@ static void cache_group(const struct rp_report *r, struct rp_cachegrp *g)
 			    &g->cache_after_mb };
 	for (int k = 0; k < NV; k++) {
 		*out[k] = n[k] ? median_of(v[k], n[k]) : -1;
-		free(v[k]);
+		if (k != READY)
+			free(v[k]);
 	}
+	g->ready_v = v[READY]; /* kept: the intervals of report_noise.c */
 }
 
 static int cmp_cg(const void *a, const void *b)
@@ -620,6 +624,8 @@ void rp_release(struct rp_report *r)
 	for (size_t k = 0; k < r->ncg; k++) {
 		free(r->cgroups[k].mode);
 		free(r->cgroups[k].caches);
+		free(r->cgroups[k].ready_v);
+		free(r->cgroups[k].ready_id);
 	}
 	free(r->cgroups);
 	free(r->caches_basis);

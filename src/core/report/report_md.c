@@ -312,6 +312,8 @@ static void md_outliers(struct strbuf *b, const struct rp_report *r)
 		strbuf_addf(b, "- **Outliers (flagged, not dropped):**%s. The fence is each mode's median ± 3 × 1.4826 × MAD; the figures above include %s.\n",
 			    list.buf, o.n == 1 ? "it" : "them");
 	strbuf_release(&list);
+	if (o.n)
+		rpi_md_outlier_effects(b, r);
 }
 
 char *rp_markdown(const struct rp_report *r, const char *svg_name)

@@ -219,9 +219,6 @@ static void md_results(struct strbuf *b, const struct rp_report *r, const struct
 			snprintf(g, sizeof(g), "%.0f", m->gpu_mib);
 		else
 			snprintf(g, sizeof(g), "-");
-		char ratio[32] = "-";
-		if (nv && m->runs && nv->load.median > 0)
-			snprintf(ratio, sizeof(ratio), "%.2fx", m->load.median / nv->load.median);
 		char extra[128] = "";
 		size_t el = 0;
 		/* The runs of other classes, left out of these figures. */
@@ -237,9 +234,11 @@ static void md_results(struct strbuf *b, const struct rp_report *r, const struct
 			snprintf(extra + el, sizeof(extra) - el, " (+%zu unreadable)", m->unreadable);
 		strbuf_addf(b, "| ");
 		rpi_md_mode(b, m);
-		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s |\n", m->runs, extra, med, mn, mx, sd, ratio,
-			  m->runs ? basis_name(m) : "-", g);
+		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s |", m->runs, extra, med, mn, mx, sd);
+		rpi_md_vs_nvme(b, r, m, nv);
+		strbuf_addf(b, " %s | %s |\n", m->runs ? basis_name(m) : "-", g);
 	}
+	rpi_md_vs_nvme_note(b, r, nv);
 }
 
 /* Warm runs beside cold ones: shown apart, never in the figures. */
@@ -425,6 +424,7 @@ static void md_cache_savings(struct strbuf *b, const struct rp_report *r)
 			if (cold->ready > 0)
 				strbuf_addf(b, ": %.0f%% of the cold-cache start", 100.0 * save / cold->ready);
 			strbuf_addf(b, ")");
+			rpi_md_cg_saving(b, cold, st);
 		}
 		if (warm) {
 			double save = cold->ready - warm->ready;
@@ -432,6 +432,7 @@ static void md_cache_savings(struct strbuf *b, const struct rp_report *r)
 			rpi_fmt_s(d, sizeof(d), fabs(save));
 			strbuf_addf(b, "%swarm caches start %s s %s than cold ones (%s s to %s s)", st ? "; " : "", d,
 				    save >= 0 ? "faster" : "slower", a, c);
+			rpi_md_cg_saving(b, cold, warm);
 			if (!st) {
 				fmt_mb(mb, sizeof(mb), warm->cache_mb);
 				strbuf_addf(b, ": staging the caches (a %s MB set, `coldstart stage --kind dir`) would save up to "
@@ -443,7 +444,9 @@ static void md_cache_savings(struct strbuf *b, const struct rp_report *r)
 			rpi_fmt_s(d, sizeof(d), st ? st->compile : warm->compile);
 			strbuf_addf(b, "; compile %s s with cold caches, %s s with %s ones", c, d, st ? "staged" : "warm");
 		}
-		strbuf_addf(b, ".\n");
+		strbuf_addf(b, ".");
+		rpi_md_cg_noise(b, cold, st, warm);
+		strbuf_addf(b, "\n");
 	}
 }
 
@@ -455,8 +458,9 @@ static void md_caches(struct strbuf *b, const struct rp_report *r)
 	strbuf_addf(b, "Time to ready per mode and cache state (`caches=`: cold, fresh empty cache directories; warm, a set "
 		      "kept from an earlier start; staged, a set staged from the network first), split into storage (the "
 		      "copy and the weights phase), compile (torch.compile, Dynamo), graph capture (CUDA graphs) and the "
-		      "rest. Medians over each group's cold runs, seconds; ready includes the copies.\n\n");
-	strbuf_addf(b, "| mode | caches | runs | ready | storage | compile | graph capture | rest | cache copy | cache set MB (after) |\n");
+		      "rest. Medians over each group's cold runs, seconds; ready includes the copies, and its 95 %% "
+		      "bootstrap interval follows it.\n\n");
+	strbuf_addf(b, "| mode | caches | runs | ready (95 %% interval) | storage | compile | graph capture | rest | cache copy | cache set MB (after) |\n");
 	strbuf_addf(b, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	for (size_t k = 0; k < r->ncg; k++) {
 		const struct rp_cachegrp *g = &r->cgroups[k];
@@ -470,9 +474,10 @@ static void md_caches(struct strbuf *b, const struct rp_report *r)
 		rpi_md_esc(b, g->mode);
 		strbuf_addf(b, " | ");
 		rpi_md_esc(b, strcmp(g->caches, "-") ? g->caches : "not set");
-		strbuf_addf(b, " | %zu%s | %s | %s | %s | %s | %s | %s | %s (%s) |\n", g->runs,
-			    g->basis == RP_COLD ? "" : g->basis == RP_UNVERIFIED ? " (cold not verified)" : " (warm only)", f[0],
-			    f[1], f[2], f[3], f[4], f[5], m1, m2);
+		strbuf_addf(b, " | %zu%s |", g->runs,
+			    g->basis == RP_COLD ? "" : g->basis == RP_UNVERIFIED ? " (cold not verified)" : " (warm only)");
+		rpi_md_cg_ready(b, g);
+		strbuf_addf(b, " %s | %s | %s | %s | %s | %s (%s) |\n", f[1], f[2], f[3], f[4], f[5], m1, m2);
 	}
 	strbuf_addf(b, "\n");
 	md_cache_savings(b, r);
