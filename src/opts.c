@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "complete.h"
 #include "core/base/strbuf.h"
 #include "core/base/util.h"
 #include "core/base/banned.h"
@@ -157,11 +158,17 @@ static void doc_usage(FILE *f, const struct opt *table, const struct opts_help *
 
 void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
 {
+	struct flat fl = { 0 };
+	if (opts_format_completion(opts_get_format())) {
+		flatten(table, &fl);
+		complete_options(f, fl.o, fl.n);
+		free(fl.o);
+		return;
+	}
 	if (opts_get_format() != OPTS_FORMAT_TEXT) {
 		doc_usage(f, table, help);
 		return;
 	}
-	struct flat fl = { 0 };
 	flatten(table, &fl);
 	fputs(help->usage, f);
 	fputs("\nOptions:\n", f);
@@ -351,6 +358,8 @@ int opts_parse_action(const struct opt *table, const struct opts_help *help, int
 		      const char *const *actions, const char **action)
 {
 	int first, rc = opts_parse(table, help, argc, argv, &first);
+	if (rc == OPTS_HELP && opts_format_completion(opts_get_format()))
+		complete_actions(stdout, actions);
 	if (rc)
 		return opts_exit(rc);
 	char *list = word_list(actions);
