@@ -81,4 +81,18 @@ void progress_cb(uint64_t done, uint64_t total, void *progress);
 /* Dump JSON to stdout with a newline; returns 0 or -1. Steals j. */
 int print_json(json_t *j);
 
+/*
+ * --json's failures: a command given --json (the option parser sees it)
+ * answers on stdout with one JSON document whatever happens. When it
+ * fails without printing its result, cli_json_finish (at the end, and in
+ * die) prints {"error": {"message": the first error's message, "command",
+ * "exit_status", and the fields the command added}}; the message still goes
+ * to stderr as always. cli_error_field adds "path" and the like (value
+ * copied, URLs redacted; ignored without --json). Thread-safe.
+ */
+void cli_json_errors(void);
+void cli_error_field(const char *key, const char *value);
+/* rc, after printing the error object if one is due. */
+int cli_json_finish(int rc);
+
 #endif

@@ -29,10 +29,10 @@ static const struct command commands[] = {
 	{ "refserve", cmd_refserve, "reference server: load safetensors into GPU/host memory at full speed, serve /health" },
 	{ "run", cmd_run, "one measured cold start: launch, poll readiness, record, stop the tree" },
 	{ "mkmodel", cmd_mkmodel, "write a synthetic Hugging Face checkpoint (real names and shapes)" },
-	{ "inspect", cmd_inspect, "validate and summarize a safetensors model directory" },
+	{ "inspect", cmd_inspect, "validate and summarize a model: a safetensors directory or a GGUF file" },
 	{ "netsim", cmd_netsim, "FUSE network-path stand-in: bandwidth, latency, in-flight limits" },
 	{ "probe", cmd_probe, "hardware floor: storage->host, host->GPU and overlapped load rates" },
-	{ "stage", cmd_stage, "copy a model network -> local NVMe: parallel, verified, atomic, resumable" },
+	{ "stage", cmd_stage, "copy a model (a path, https://, s3://) to local NVMe: parallel, verified, atomic, resumable" },
 	{ "cache", cmd_cache, "staged models: ls, verify, rm, gc (LRU, size cap)" },
 	{ "exec", cmd_exec, "production entrypoint: stage if missing, run the server in the foreground, ready file" },
 	{ "report", cmd_report, "CSV -> Markdown report + SVG chart: ratios, break-even, verdicts" },
@@ -45,6 +45,12 @@ static const char main_synopsis[] = "coldstart [--version] [--help] COMMAND [ARG
 static const char main_about[] = "Measure and cut the cold-start time of LLM inference servers across\n"
 				 "storage tiers (local NVMe, network paths, staged copies).\n";
 static const char main_notes[] = "'coldstart help COMMAND' or 'coldstart COMMAND --help' explains one command.\n"
+				 "A model is a local path (a safetensors directory, a GGUF file) or, for\n"
+				 "stage (which copies it), exec, bench and run, an https:// (http://) or\n"
+				 "s3:// URL.\n"
+				 "With --json, stdout holds one JSON document: the result, or on failure\n"
+				 "{\"error\": {\"message\", \"command\", \"exit_status\", ...}} (the message\n"
+				 "also on stderr, as always).\n"
 				 "Sizes accept B, K/M/G/T (powers of 1024, also KiB/MiB/GiB/TiB) and\n"
 				 "KB/MB/GB/TB (powers of 1000); durations accept ns, us, ms, s, m, h.\n";
 static const char main_exit[] = "0 success, 1 failure, 2 usage error, 128+N after signal N.";
@@ -232,6 +238,7 @@ static void sanitize_fds(void)
 /* A full disk under "> out.csv" is a failure, not silence (git's run_builtin). */
 static int finish_stdout(int rc)
 {
+	cli_json_finish(rc);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		error_errno("write failure on standard output");
 		return rc ? rc : EXIT_FAIL;

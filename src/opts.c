@@ -210,6 +210,20 @@ void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
 	free(fl.o);
 }
 
+/* A command given --json fails in JSON too (cli_json_errors): known before
+ * any option is read, so that a usage error is one as well. */
+static void json_mode(const struct flat *fl, int argc, char **argv)
+{
+	int has = 0;
+	for (size_t i = 0; i < fl->n && !has; i++)
+		has = fl->o[i]->type == OPT_FLAG && !strcmp(fl->o[i]->long_name, "json");
+	for (int i = 1; has && i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json")) {
+			cli_json_errors();
+			return;
+		}
+}
+
 /* opts_parse; *before_dd: how many operands came before the "--" that
  * ended the options, -1 when none did. */
 static int parse_(const struct opt *table, const struct opts_help *help, int argc, char **argv, int *first_operand,
@@ -237,6 +251,7 @@ static int parse_(const struct opt *table, const struct opts_help *help, int arg
 		}
 	}
 	lo[fl.n] = (struct option){ "help", no_argument, NULL, 'h' };
+	json_mode(&fl, argc, argv);
 	shorts[ns++] = 'h';
 	/* Options and operands in any order: collect operands as we go. */
 	char **operands = xcalloc((size_t)argc + 1, sizeof(char *));
