@@ -78,6 +78,10 @@ void progress_done(struct progress *p);
 /* A (done, total, struct progress *) callback for core functions. */
 void progress_cb(uint64_t done, uint64_t total, void *progress);
 
+/* --cacert's help: what TLS trusts without it (source/httpsrc.h's order). */
+#define CLI_CACERT_DEFAULTS "\n(default $AWS_CA_BUNDLE for s3://, then\n$CURL_CA_BUNDLE, then $SSL_CERT_FILE and\n" \
+	"$SSL_CERT_DIR, else the system's store)"
+
 /* Dump JSON to stdout with a newline; returns 0 or -1. Steals j. */
 int print_json(json_t *j);
 
