@@ -67,14 +67,7 @@ if [ -x "$S3RVER" ] && command -v node >/dev/null; then
 	stop_nginx
 	start_s3rver models
 	s3put "$SCRATCH/primed/warm-m-nvme" sets/caches
-	S3TLS=$(free_port)
-	NG_TLS=1 NG_HTTP_EXTRA="server {
-    listen 127.0.0.1:$S3TLS ssl;
-    ssl_certificate $TLS/server.pem; ssl_certificate_key $TLS/server.key;
-    location / { proxy_pass http://127.0.0.1:$P; proxy_set_header Host \$http_host; proxy_buffering off; }
-  }" nginx_conf "$SCRATCH/www"
-	NG_TLS=1 start_nginx
-	export AWS_ENDPOINT_URL=https://127.0.0.1:$S3TLS
+	start_s3_tls "$SCRATCH/www"
 	S3C=s3://models/sets/caches/
 	expect_rc 0 "run --caches staged --cache-src s3:// over TLS --cacert" "$COLDSTART" run --model www/m --mode nvme \
 		--csv r.csv --caches staged --cache-src "$S3C" --cache-dir "$CD" --cache-env VLLM_CACHE_ROOT --server "$T" \
