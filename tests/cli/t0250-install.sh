@@ -14,8 +14,8 @@ SHARE=$P/share/coldstart/servers
 BASHC=$P/share/bash-completion/completions/coldstart
 ZSHC=$P/share/zsh/site-functions/_coldstart
 
-# -o coldstart: install the binary under test as it is (never relinked here).
-expect_rc 0 "make install DESTDIR=... PREFIX=/usr/local" make -C "$REPO_ROOT" --no-print-directory -o coldstart \
+# The binary as built (make all), and the completion generated from it.
+expect_rc 0 "make install DESTDIR=... PREFIX=/usr/local" make -C "$REPO_ROOT" --no-print-directory \
 	install DESTDIR="$DEST" PREFIX=/usr/local
 check "the binary, executable" [ -x "$CS" ]
 check "... the one built" cmp -s "$CS" "$REPO_ROOT/coldstart"
@@ -112,12 +112,33 @@ if command -v zsh >/dev/null; then
 		same_set "$got" "$(options "$c") --help" || bad="$bad $c"
 	done
 	check "... each command's spec names exactly the long options of its --help" [ -z "$bad" ] || echo "# differ:$bad"
+	# zsh_complete LINE: what an interactive zsh (zpty, compinit with the
+	# installed site-functions) shows after LINE and a Tab, escapes removed.
+	zsh_complete() {
+		timeout 30 zsh -f -c '
+zmodload zsh/zpty || exit 1
+zpty -b z "zsh -f -i"
+zpty -w z "PS1=\"> \"; fpath=($1 \$fpath); autoload -U compinit; compinit -u -d $2; LISTMAX=1000; PATH=$3:\$PATH"
+zpty -w -n z "$4"$'"'"'\t'"'"'
+sleep 2
+out=
+while zpty -r -t z chunk; do out+=$chunk; done
+zpty -d z
+print -r -- "$out"' _ "$(dirname "$ZSHC")" "$SCRATCH/zcompdump" "$(dirname "$CS")" "$1" |
+			sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | tr '\r' '\n'
+	}
+	out=$(zsh_complete "coldstart st")
+	contains "zsh, interactively: 'st' completes to stage" "$out" "coldstart stage "
+	out=$(zsh_complete "coldstart cache ")
+	check "... cache's actions" grep -qE '^gc +ls +rm +serve +verify *$' <<<"$out"
+	out=$(zsh_complete "coldstart bench --order ")
+	check "... an option's choices" grep -qE '^grouped +interleave +random *$' <<<"$out"
 else
 	_t_report 0 "# SKIP no zsh (make deps installs it)"
 fi
 
 # ---- uninstall ----
-expect_rc 0 "make uninstall" make -C "$REPO_ROOT" --no-print-directory -o coldstart uninstall DESTDIR="$DEST" PREFIX=/usr/local
+expect_rc 0 "make uninstall" make -C "$REPO_ROOT" --no-print-directory uninstall DESTDIR="$DEST" PREFIX=/usr/local
 check "removes every file it installed" [ -z "$(find "$DEST" ! -type d)" ]
 check "... and coldstart's own share folder" [ ! -e "$P/share/coldstart" ]
 no_leftovers "no process left"
