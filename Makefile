@@ -7,7 +7,7 @@
 #   make fuzz                 libFuzzer targets (clang), FUZZ_TIME seconds each (not in CI)
 #   make check-layers         the engine (src/core) neither prints, exits nor uses src/cmd
 #   make docs                 regenerate docs/coldstart.1 and docs/commands.md from the option tables
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (uninstall: the same, removed)
 #   make STATIC_FUSE=1        link libfuse3 statically (to carry the binary to machines without it)
 #   make deps                 install missing Debian packages (root)
 
@@ -50,7 +50,7 @@ LIBS := -ljansson -lxxhash -lcurl -lcrypto -lmicrohttpd $(FUSE_LIBS) -ldl -lpthr
 
 CORE_SRC := $(sort $(wildcard src/core/*/*.c))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
-APP_SRC  := src/main.c src/cli.c src/opts.c $(CMD_SRC)
+APP_SRC  := src/main.c src/cli.c src/opts.c src/complete.c $(CMD_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(O)/%.o)
 CORE_LIB := $(O)/libcoldstart.a
 APP_OBJ  := $(APP_SRC:%.c=$(O)/%.o)
@@ -64,7 +64,7 @@ BUILD_ID := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(O) && (echo '$(BUILD_ID)' | cmp -s - $(O)/.build-id || echo '$(BUILD_ID)' > $(O)/.build-id))
 $(shell mkdir -p build && (echo '$(O) $(BUILD_ID)' | cmp -s - build/.binary-id || echo '$(O) $(BUILD_ID)' > build/.binary-id))
 
-.PHONY: all test check check-layers docs unit unit-bins unit-san unit-tsan cli cli-tsan deps demo fuzz install uninstall clean
+.PHONY: all test check check-layers docs completion unit unit-bins unit-san unit-tsan cli cli-tsan deps demo fuzz install uninstall clean
 
 all: coldstart $(FIXTURE_BIN)
 
@@ -85,9 +85,9 @@ $(O)/tests/unit/%: tests/unit/%.c $(CORE_LIB) tests/unit/tap.h $(O)/.build-id
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
 
 # The option parser lives on the command side: its test links it.
-$(O)/tests/unit/test_opts: tests/unit/test_opts.c $(O)/src/opts.o $(O)/src/cli.o $(CORE_LIB) tests/unit/tap.h $(O)/.build-id
+$(O)/tests/unit/test_opts: tests/unit/test_opts.c $(O)/src/opts.o $(O)/src/cli.o $(O)/src/complete.o $(CORE_LIB) tests/unit/tap.h $(O)/.build-id
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/src/opts.o $(O)/src/cli.o $(CORE_LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/src/opts.o $(O)/src/cli.o $(O)/src/complete.o $(CORE_LIB) $(LIBS)
 
 $(O)/tests/fixtures/%: tests/fixtures/%.c $(CORE_LIB) $(O)/.build-id
 	@mkdir -p $(dir $@)
@@ -167,13 +167,40 @@ docs: coldstart
 	mv docs/coldstart.1+ docs/coldstart.1
 	mv docs/commands.md+ docs/commands.md
 
-install: coldstart
-	install -d '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(PREFIX)/share/man/man1'
-	install -m 755 coldstart '$(DESTDIR)$(PREFIX)/bin/coldstart'
-	install -m 644 docs/coldstart.1 '$(DESTDIR)$(PREFIX)/share/man/man1/coldstart.1'
+# make install: the binary, the man page, bash and zsh completion (generated
+# from the option tables), and what --server llama.cpp needs where the
+# installed binary looks: $(PREFIX)/share/coldstart/servers (llama_serve.mjs
+# and, when make deps installed it, node-llama-cpp). uninstall removes it all.
+BINDIR   := $(PREFIX)/bin
+MAN1DIR  := $(PREFIX)/share/man/man1
+BASHCOMP := $(PREFIX)/share/bash-completion/completions
+ZSHCOMP  := $(PREFIX)/share/zsh/site-functions
+CSSHARE  := $(PREFIX)/share/coldstart
+
+$(O)/completion/coldstart: coldstart
+	@mkdir -p $(dir $@)
+	./coldstart help --all --format=bash > $@+
+	mv $@+ $@
+
+$(O)/completion/_coldstart: coldstart
+	@mkdir -p $(dir $@)
+	./coldstart help --all --format=zsh > $@+
+	mv $@+ $@
+
+completion: $(O)/completion/coldstart $(O)/completion/_coldstart
+
+install: coldstart completion
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MAN1DIR)' '$(DESTDIR)$(BASHCOMP)' '$(DESTDIR)$(ZSHCOMP)'
+	install -m 755 coldstart '$(DESTDIR)$(BINDIR)/coldstart'
+	install -m 644 docs/coldstart.1 '$(DESTDIR)$(MAN1DIR)/coldstart.1'
+	install -m 644 $(O)/completion/coldstart '$(DESTDIR)$(BASHCOMP)/coldstart'
+	install -m 644 $(O)/completion/_coldstart '$(DESTDIR)$(ZSHCOMP)/_coldstart'
+	sh scripts/install-servers.sh bench/servers '$(DESTDIR)$(CSSHARE)/servers'
 
 uninstall:
-	rm -f '$(DESTDIR)$(PREFIX)/bin/coldstart' '$(DESTDIR)$(PREFIX)/share/man/man1/coldstart.1'
+	rm -f '$(DESTDIR)$(BINDIR)/coldstart' '$(DESTDIR)$(MAN1DIR)/coldstart.1' \
+		'$(DESTDIR)$(BASHCOMP)/coldstart' '$(DESTDIR)$(ZSHCOMP)/_coldstart'
+	rm -rf '$(DESTDIR)$(CSSHARE)'
 
 clean:
 	rm -rf build coldstart

@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is there.
 set -eu
 PKGS="gcc make libc6-dev perl libjansson-dev libxxhash-dev libcurl4-openssl-dev libssl-dev cmark-gfm librsvg2-bin
-libmicrohttpd-dev libfuse3-dev fuse3 python3 nginx-light curl
+libmicrohttpd-dev libfuse3-dev fuse3 python3 nginx-light curl zsh
 ceph-mon ceph-osd radosgw ceph-common uuid-runtime slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do

@@ -17,6 +17,66 @@
 volatile sig_atomic_t cli_signal;
 const char *cs_cmdname;
 
+/*
+ * --json's failure (cli_json_errors): the first error's message, and the
+ * fields a command added, until cli_json_finish prints them as the one JSON
+ * document on stdout. A mutex: error() may come from any thread.
+ */
+static struct {
+	pthread_mutex_t lock;
+	int on, printed, have;
+	char msg[4400];
+	json_t *fields;
+} jerr = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void json_error_note(const char *msg, int errnum)
+{
+	pthread_mutex_lock(&jerr.lock);
+	if (jerr.on && !jerr.have) {
+		snprintf(jerr.msg, sizeof(jerr.msg), "%s%s%s", msg, errnum ? ": " : "", errnum ? strerror(errnum) : "");
+		jerr.have = 1;
+	}
+	pthread_mutex_unlock(&jerr.lock);
+}
+
+void cli_json_errors(void)
+{
+	jerr.on = 1;
+}
+
+void cli_error_field(const char *key, const char *value)
+{
+	if (!jerr.on || !value)
+		return;
+	char *shown = redact_urls(value);
+	pthread_mutex_lock(&jerr.lock);
+	if (!jerr.fields)
+		jerr.fields = json_object();
+	json_object_set_new(jerr.fields, key, json_string(shown));
+	pthread_mutex_unlock(&jerr.lock);
+	free(shown);
+}
+
+int cli_json_finish(int rc)
+{
+	pthread_mutex_lock(&jerr.lock);
+	int print = jerr.on && rc && !jerr.printed;
+	json_t *e = print ? json_object() : NULL;
+	if (e) {
+		if (!jerr.have)
+			snprintf(jerr.msg, sizeof(jerr.msg), "failed (exit status %d)", rc);
+		json_object_set_new(e, "message", json_string(jerr.msg));
+		json_object_set_new(e, "command", cs_cmdname ? json_string(cs_cmdname) : json_null());
+		json_object_set_new(e, "exit_status", json_integer(rc));
+		if (jerr.fields)
+			json_object_update(e, jerr.fields);
+	}
+	pthread_mutex_unlock(&jerr.lock);
+	if (e)
+		print_json(json_pack("{s:o}", "error", e));
+	return rc;
+}
+
 static void vreport(const char *kind, int errnum, const char *fmt, va_list ap)
 {
 	char msg[4096];
@@ -29,6 +89,8 @@ static void vreport(const char *kind, int errnum, const char *fmt, va_list ap)
 	snprintf(line, sizeof(line), "coldstart: %s%s%s%s%s%s\n",
 		 cs_cmdname ? cs_cmdname : "", cs_cmdname ? ": " : "",
 		 kind, shown, errnum ? ": " : "", errnum ? strerror(errnum) : "");
+	if (strcmp(kind, "warning: "))
+		json_error_note(shown, errnum);
 	free(shown);
 	fflush(stdout);
 	fputs(line, stderr);
@@ -81,6 +143,8 @@ void die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vreport("fatal: ", 0, fmt, ap);
 	va_end(ap);
+	cli_json_finish(EXIT_FAIL);
+	fflush(stdout);
 	exit(1);
 }
 
@@ -257,6 +321,7 @@ void progress_done(struct progress *p)
 
 int print_json(json_t *j)
 {
+	jerr.printed = 1;
 	int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
 	json_decref(j);
 	putchar('\n');

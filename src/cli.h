@@ -78,7 +78,25 @@ void progress_done(struct progress *p);
 /* A (done, total, struct progress *) callback for core functions. */
 void progress_cb(uint64_t done, uint64_t total, void *progress);
 
+/* --cacert's help: what TLS trusts without it (source/httpsrc.h's order). */
+#define CLI_CACERT_DEFAULTS "\n(default $AWS_CA_BUNDLE for s3://, then\n$CURL_CA_BUNDLE, then $SSL_CERT_FILE and\n" \
+	"$SSL_CERT_DIR, else the system's store)"
+
 /* Dump JSON to stdout with a newline; returns 0 or -1. Steals j. */
 int print_json(json_t *j);
+
+/*
+ * --json's failures: a command given --json (the option parser sees it)
+ * answers on stdout with one JSON document whatever happens. When it
+ * fails without printing its result, cli_json_finish (at the end, and in
+ * die) prints {"error": {"message": the first error's message, "command",
+ * "exit_status", and the fields the command added}}; the message still goes
+ * to stderr as always. cli_error_field adds "path" and the like (value
+ * copied, URLs redacted; ignored without --json). Thread-safe.
+ */
+void cli_json_errors(void);
+void cli_error_field(const char *key, const char *value);
+/* rc, after printing the error object if one is due. */
+int cli_json_finish(int rc);
 
 #endif

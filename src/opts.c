@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "complete.h"
 #include "core/base/strbuf.h"
 #include "core/base/util.h"
 #include "core/base/banned.h"
@@ -157,11 +158,17 @@ static void doc_usage(FILE *f, const struct opt *table, const struct opts_help *
 
 void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
 {
+	struct flat fl = { 0 };
+	if (opts_format_completion(opts_get_format())) {
+		flatten(table, &fl);
+		complete_options(f, fl.o, fl.n);
+		free(fl.o);
+		return;
+	}
 	if (opts_get_format() != OPTS_FORMAT_TEXT) {
 		doc_usage(f, table, help);
 		return;
 	}
-	struct flat fl = { 0 };
 	flatten(table, &fl);
 	fputs(help->usage, f);
 	fputs("\nOptions:\n", f);
@@ -203,6 +210,20 @@ void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help)
 	free(fl.o);
 }
 
+/* A command given --json fails in JSON too (cli_json_errors): known before
+ * any option is read, so that a usage error is one as well. */
+static void json_mode(const struct flat *fl, int argc, char **argv)
+{
+	int has = 0;
+	for (size_t i = 0; i < fl->n && !has; i++)
+		has = fl->o[i]->type == OPT_FLAG && !strcmp(fl->o[i]->long_name, "json");
+	for (int i = 1; has && i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json")) {
+			cli_json_errors();
+			return;
+		}
+}
+
 /* opts_parse; *before_dd: how many operands came before the "--" that
  * ended the options, -1 when none did. */
 static int parse_(const struct opt *table, const struct opts_help *help, int argc, char **argv, int *first_operand,
@@ -230,6 +251,7 @@ static int parse_(const struct opt *table, const struct opts_help *help, int arg
 		}
 	}
 	lo[fl.n] = (struct option){ "help", no_argument, NULL, 'h' };
+	json_mode(&fl, argc, argv);
 	shorts[ns++] = 'h';
 	/* Options and operands in any order: collect operands as we go. */
 	char **operands = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -351,6 +373,8 @@ int opts_parse_action(const struct opt *table, const struct opts_help *help, int
 		      const char *const *actions, const char **action)
 {
 	int first, rc = opts_parse(table, help, argc, argv, &first);
+	if (rc == OPTS_HELP && opts_format_completion(opts_get_format()))
+		complete_actions(stdout, actions);
 	if (rc)
 		return opts_exit(rc);
 	char *list = word_list(actions);

@@ -179,13 +179,20 @@ void opts_usage(FILE *f, const struct opt *table, const struct opts_help *help);
 /*
  * The help as documentation, for `coldstart help --all`: opts_usage
  * renders the same tables and texts as a man page (troff) or as Markdown
- * once the format is set. The free texts are read as blocks between blank
+ * once the format is set (or as bash and zsh completion data: complete.h).
+ * The free texts are read as blocks between blank
  * lines: runs of lines that start with a space are preformatted, the rest
  * prose, a short "Title:" line over such a run a heading. The format is
  * process-wide, set before any help is printed (not thread-safe); the
  * default is the plain text of --help.
  */
-enum opts_format { OPTS_FORMAT_TEXT, OPTS_FORMAT_MAN, OPTS_FORMAT_MARKDOWN };
+enum opts_format { OPTS_FORMAT_TEXT, OPTS_FORMAT_MAN, OPTS_FORMAT_MARKDOWN, OPTS_FORMAT_BASH, OPTS_FORMAT_ZSH };
+/* The completion formats (complete.h): the options as a shell script's
+ * data, not as text. */
+static inline int opts_format_completion(enum opts_format f)
+{
+	return f == OPTS_FORMAT_BASH || f == OPTS_FORMAT_ZSH;
+}
 void opts_set_format(enum opts_format format);
 enum opts_format opts_get_format(void);
 /* In the current format, for the document around the commands' help:

@@ -169,8 +169,8 @@ int cmd_bench(int argc, char **argv)
 			"warning, and the\nsidecar records the differences"),
 		OPT_FLAG_(0, "insecure", &b.stage_insecure, "a URL --net: no TLS certificate verification"),
 		OPT_STRING_(0, "cacert", &b.stage_cacert, "FILE",
-			"a URL --net or --cache-src: verify TLS against the\nCA certificates in FILE (PEM), a private CA (default\n"
-			"$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)",
+			"a URL --net or --cache-src: verify TLS against the\nCA certificates in FILE (PEM), a private CA"
+			CLI_CACERT_DEFAULTS,
 			.flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "modes", &modes_arg, "LIST", "which modes to run, comma-separated (default nvme,net):\n"
 			"  nvme     the model on local NVMe\n"

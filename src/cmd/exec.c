@@ -281,8 +281,8 @@ int cmd_exec(int argc, char **argv)
 		OPT_STRING_(0, "cache-name", &c.cache_name, "NAME",
 			    "the cache set's name in ROOT (default: SRC's name,\nwith -caches unless it ends so)", .flags = OPTF_NONEMPTY),
 		OPT_STRING_(0, "cacert", &c.cacert, "FILE",
-			    "a URL to stage: verify TLS against the CA\ncertificates in FILE (PEM), a private CA (default\n"
-			    "$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)", .flags = OPTF_NONEMPTY),
+			    "a URL to stage: verify TLS against the CA\ncertificates in FILE (PEM), a private CA"
+			    CLI_CACERT_DEFAULTS, .flags = OPTF_NONEMPTY),
 		OPT_FLAG_('q', "quiet", &c.quiet, "no messages of coldstart's own (the server's output\nstill passes through)"),
 		OPT_END_(),
 	};

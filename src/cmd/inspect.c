@@ -8,21 +8,23 @@
 #include "core/model/model.h"
 #include "core/base/util.h"
 #include "cmds.h"
+#include "inspectout.h"
 #include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart inspect MODEL [--json] [--tensors]\n"
 	"\n"
-	"Validate a safetensors model directory and summarize it: architecture\n"
-	"(from config.json), shards, tensor and parameter counts, bytes per dtype.\n"
-	"Every shard header is checked: the 8-byte length (<= 100 MB and within the\n"
-	"file), UTF-8 JSON object without duplicate keys, known dtypes, each\n"
-	"tensor's byte span equal to its shape times its dtype size, tensors\n"
-	"sorted, non-overlapping and covering the data region exactly; and the\n"
-	"index (model.safetensors.index.json) against the shards: every tensor in\n"
-	"exactly one shard, as the weight_map says, and total_size right.\n"
+	"Validate a model, a safetensors directory or a GGUF file, and summarize\n"
+	"it: architecture (config.json, the GGUF keys), shards, tensor and\n"
+	"parameter counts, bytes per dtype.\n"
+	"Safetensors: every shard header is checked: the 8-byte length (<= 100 MB\n"
+	"and within the file), UTF-8 JSON object without duplicate keys, known\n"
+	"dtypes, each tensor's byte span equal to its shape times its dtype size,\n"
+	"tensors sorted, non-overlapping and covering the data region exactly; and\n"
+	"the index (model.safetensors.index.json) against the shards: every tensor\n"
+	"in exactly one shard, as the weight_map says, and total_size right.\n"
 	"\n"
-	"MODEL may also be a GGUF model (llama.cpp's format): a .gguf file, part 1\n"
+	"GGUF (llama.cpp's format): MODEL is a .gguf file, part 1\n"
 	"of a -0000K-of-0000N.gguf split set, or a directory holding one. Checked:\n"
 	"the magic, version 2 or 3, every key and value (all types, nested\n"
 	"arrays), keys and tensor names unique, general.alignment a power of two,\n"
@@ -32,7 +34,13 @@ static const struct opts_help help = {
 	"parts against split.no, split.count and split.tensors.count.\n"
 	"Exit status 1 with a message naming the file, tensor and rule on the\n"
 	"first problem.\n",
-	.after = "Examples:\n"
+	.after = INSPECT_JSON_KEYS
+	"\n"
+	"With --json, a failure is a JSON object on stdout too: {\"error\":\n"
+	"{\"message\", \"command\", \"exit_status\", \"path\"}} (the message also on\n"
+	"stderr).\n"
+	"\n"
+	"Examples:\n"
 	"  coldstart inspect ~/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/*/\n"
 	"  coldstart inspect --tensors qwen2.5-0.5b-instruct-q8_0.gguf\n",
 };
@@ -45,89 +53,6 @@ static void shape_text(const uint64_t *dims, unsigned ndim, char *buf, size_t le
 		o += (size_t)snprintf(buf + o, len - o, "%s%" PRIu64, i ? ", " : "", dims[i]);
 	if (o < len)
 		snprintf(buf + o, len - o, "]");
-}
-
-/* One shard's entry and the model's totals, for both formats' JSON. */
-static json_t *shard_json(const char *name, uint64_t file_bytes, uint64_t header_bytes, uint64_t tensors,
-			  uint64_t params)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "name", json_string(name));
-	json_object_set_new(o, "file_bytes", json_integer((json_int_t)file_bytes));
-	json_object_set_new(o, "header_bytes", json_integer((json_int_t)header_bytes));
-	json_object_set_new(o, "tensors", json_integer((json_int_t)tensors));
-	json_object_set_new(o, "parameters", json_integer((json_int_t)params));
-	return o;
-}
-
-/* One tensor of --tensors --json, named as its format names them (dims: taken over). */
-static json_t *tensor_json(const char *name, const char *type_key, const char *type, const char *dims_key,
-			   json_t *dims, const char *shard, uint64_t offset, uint64_t bytes)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "name", json_string(name));
-	json_object_set_new(o, type_key, json_string(type));
-	json_object_set_new(o, dims_key, dims);
-	json_object_set_new(o, "shard", json_string(shard));
-	json_object_set_new(o, "offset", json_integer((json_int_t)offset));
-	json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
-	return o;
-}
-
-static void totals_json(json_t *j, const struct st_model *m)
-{
-	json_object_set_new(j, "tensors", json_integer((json_int_t)m->ntensors));
-	json_object_set_new(j, "parameters", json_integer((json_int_t)m->nparams));
-	json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)m->tensor_bytes));
-	json_object_set_new(j, "file_bytes", json_integer((json_int_t)m->file_bytes));
-}
-
-static json_t *gguf_json(const struct st_model *m, int tensors)
-{
-	const struct gg_file *g0 = &m->shards[0].g;
-	json_t *j = json_object();
-	json_object_set_new(j, "format", json_string("gguf"));
-	json_object_set_new(j, "path", json_string(m->dir));
-	json_object_set_new(j, "file", json_string(m->entry));
-	json_object_set_new(j, "version", json_integer(g0->version));
-	json_object_set_new(j, "architecture", json_string(m->architecture));
-	json_object_set_new(j, "name", g0->name ? json_string(g0->name) : json_null());
-	json_object_set_new(j, "alignment", json_integer(g0->alignment));
-	json_object_set_new(j, "layers", m->num_layers >= 0 ? json_integer(m->num_layers) : json_null());
-	json_object_set_new(j, "hidden_size", m->hidden_size >= 0 ? json_integer(m->hidden_size) : json_null());
-	json_object_set_new(j, "context_length", g0->context_length >= 0 ? json_integer(g0->context_length) : json_null());
-	json_object_set_new(j, "tokenizer", g0->tokenizer ? json_string(g0->tokenizer) : json_null());
-	json_object_set_new(j, "vocab_size", m->vocab_size >= 0 ? json_integer(m->vocab_size) : json_null());
-	json_object_set_new(j, "keys", json_integer((json_int_t)g0->nkv));
-	json_t *shards = json_array();
-	for (size_t s = 0; s < m->nshards; s++) {
-		const struct st_shard *sh = &m->shards[s];
-		json_array_append_new(shards, shard_json(sh->name, sh->file_size, sh->g.data_start, sh->g.ntensors,
-							 sh->g.nparams));
-	}
-	json_object_set_new(j, "shards", shards);
-	totals_json(j, m);
-	json_t *bd = json_object();
-	for (int t = 0; t < GG_NTYPES; t++)
-		if (m->params_by_ggtype[t])
-			json_object_set_new(bd, gg_type_name((uint32_t)t), json_integer((json_int_t)m->bytes_by_ggtype[t]));
-	json_object_set_new(j, "bytes_by_type", bd);
-	if (tensors) {
-		json_t *ta = json_array();
-		for (size_t s = 0; s < m->nshards; s++) {
-			const struct gg_file *g = &m->shards[s].g;
-			for (size_t t = 0; t < g->ntensors; t++) {
-				const struct gg_tensor *x = &g->tensors[t];
-				json_t *ne = json_array();
-				for (uint32_t d = 0; d < x->ndim; d++)
-					json_array_append_new(ne, json_integer((json_int_t)x->ne[d]));
-				json_array_append_new(ta, tensor_json(x->name, "type", gg_type_name(x->type), "ne", ne,
-								      m->shards[s].name, g->data_start + x->offset, x->nbytes));
-			}
-		}
-		json_object_set_new(j, "tensor_list", ta);
-	}
-	return j;
 }
 
 static void print_gguf(const struct st_model *m, int tensors)
@@ -174,55 +99,6 @@ static void print_gguf(const struct st_model *m, int tensors)
 			       m->shards[s].name);
 		}
 	}
-}
-
-static json_t *model_json(const struct st_model *m, int tensors)
-{
-	if (m->format == ST_FORMAT_GGUF)
-		return gguf_json(m, tensors);
-	json_t *j = json_object();
-	json_object_set_new(j, "dir", json_string(m->dir));
-	json_object_set_new(j, "architecture", m->architecture ? json_string(m->architecture) : json_null());
-	json_object_set_new(j, "model_type", m->model_type ? json_string(m->model_type) : json_null());
-	json_object_set_new(j, "torch_dtype", m->torch_dtype ? json_string(m->torch_dtype) : json_null());
-	json_object_set_new(j, "layers", m->num_layers >= 0 ? json_integer(m->num_layers) : json_null());
-	json_object_set_new(j, "hidden_size", m->hidden_size >= 0 ? json_integer(m->hidden_size) : json_null());
-	json_object_set_new(j, "indexed", json_boolean(m->has_index));
-	json_t *shards = json_array();
-	for (size_t s = 0; s < m->nshards; s++) {
-		const struct st_shard *sh = &m->shards[s];
-		uint64_t params = 0;
-		for (size_t t = 0; t < sh->h.ntensors; t++)
-			params += sh->h.tensors[t].nelem;
-		json_array_append_new(shards, shard_json(sh->name, sh->file_size, sh->h.header_len, sh->h.ntensors, params));
-	}
-	json_object_set_new(j, "shards", shards);
-	totals_json(j, m);
-	json_t *bd = json_object();
-	for (int d = 0; d < ST_NDTYPES; d++)
-		if (m->bytes_by_dtype[d])
-			json_object_set_new(bd, st_dtype_name(d), json_integer((json_int_t)m->bytes_by_dtype[d]));
-	json_object_set_new(j, "bytes_by_dtype", bd);
-	json_t *files = json_array();
-	for (size_t i = 0; i < m->nfiles; i++)
-		json_array_append_new(files, json_string(m->files[i]));
-	json_object_set_new(j, "files", files);
-	if (tensors) {
-		json_t *ta = json_array();
-		for (size_t s = 0; s < m->nshards; s++) {
-			for (size_t t = 0; t < m->shards[s].h.ntensors; t++) {
-				const struct st_tensor *x = &m->shards[s].h.tensors[t];
-				json_t *shape = json_array();
-				for (int d = 0; d < x->ndim; d++)
-					json_array_append_new(shape, json_integer((json_int_t)x->shape[d]));
-				json_array_append_new(ta, tensor_json(x->name, "dtype", st_dtype_name(x->dtype), "shape", shape,
-								      m->shards[s].name, m->shards[s].h.data_start + x->begin,
-								      x->end - x->begin));
-			}
-		}
-		json_object_set_new(j, "tensor_list", ta);
-	}
-	return j;
 }
 
 static void print_human(const struct st_model *m, int tensors)
@@ -287,12 +163,13 @@ int cmd_inspect(int argc, char **argv)
 	int rc = opts_parse_one(opts, &help, argc, argv, "MODEL", &dir);
 	if (rc >= 0)
 		return rc;
+	cli_error_field("path", dir);
 	struct st_model m;
 	struct cs_err err;
 	if (st_model_open(dir, &m, &err))
 		return error("%s", err.msg);
 	if (json)
-		print_json(model_json(&m, tensors));
+		print_json(inspect_json(&m, tensors));
 	else
 		print_human(&m, tensors);
 	st_model_release(&m);

@@ -73,7 +73,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_cfg cfg;
 	runcfg_init(&cfg);
-	const char *model = NULL, *mode = "run";
+	const char *model = NULL, *mode = "run", *cacert = NULL;
 	const struct opt opts[] = {
 		OPT_STRING_('m', "model", &model, "PATH",
 			"model directory (or file) the server loads, or a URL\nthe server reads itself"),
@@ -82,6 +82,9 @@ int cmd_run(int argc, char **argv)
 		OPT_CALLBACK_(0, "copy-s", &cfg.o.staged_copy_s, "SECONDS", copy_s_cb,
 			"the model was staged first, taking SECONDS: the row's\nnotes get copy_s, load_s and total_s, as bench's\n"
 			"staged runs do (for scripts that stage themselves)"),
+		OPT_STRING_(0, "cacert", &cacert, "FILE",
+			"a URL --cache-src: verify TLS against the CA\ncertificates in FILE (PEM), a private CA"
+			CLI_CACERT_DEFAULTS, .flags = OPTF_NONEMPTY),
 		OPT_GROUP_(runcfg_options(&cfg)),
 		OPT_END_(),
 	};
@@ -90,6 +93,9 @@ int cmd_run(int argc, char **argv)
 		return rc0;
 	if (!model)
 		return usage_error("missing --model PATH");
+	if (cacert && !(cfg.cc.src && sc_remote_kind(cfg.cc.src)))
+		return usage_error("--cacert goes with a URL --cache-src (http://, https:// or s3://)");
+	cfg.cc.cacert = cacert;
 	cfg.model = model;
 	if (sc_remote_kind(model) && cfg.o.prefetch > 0)
 		return usage_error("--prefetch warms a model's files, and '%s' is a URL: the server reads it itself",

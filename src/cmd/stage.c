@@ -16,10 +16,13 @@
 static const struct opts_help help = {
 	.usage = "usage: coldstart stage [SRC] [--root STAGING_ROOT] [--name NAME] [options]\n"
 	"\n"
-	"Copy a model directory (typically on a network mount) onto local storage,\n"
-	"and print the staged path on stdout:\n"
+	"Copy a model onto local storage and print the staged path on stdout. SRC\n"
+	"is a model directory or GGUF file (typically on a network mount), an\n"
+	"https:// (or http://) URL, or an s3:// bucket and prefix:\n"
 	"\n"
 	"    MODEL=$(coldstart stage /mnt/nfs/models/qwen-7b --root /mnt/nvme0/staged)\n"
+	"    MODEL=$(coldstart stage s3://models/qwen-7b/ --root /mnt/nvme0/staged)\n"
+	"    MODEL=$(coldstart stage https://host/models/qwen-7b/ --root /mnt/nvme0/staged)\n"
 	"\n"
 	"Every file is cut into chunks spread over N threads, so one 5 GB shard uses\n"
 	"them all. The copy is written under ROOT/.partial/, fsynced, verified, and\n"
@@ -258,9 +261,8 @@ int cmd_stage(int argc, char **argv)
 			"an http(s) source: send this header too (an API\nkey; repeatable); like $HF_TOKEN it goes to the\n"
 			"source's own host only, never to a redirect's, and\nis never stored or shown", .count = &o.nheaders),
 		OPT_STRING_(0, "cacert", &o.cacert, "FILE",
-			"a URL source: verify the server's TLS certificate\nagainst the CA certificates in FILE (PEM), a private\n"
-			"CA (default $AWS_CA_BUNDLE for s3://, then\n$CURL_CA_BUNDLE, then $SSL_CERT_FILE, else the\n"
-			"system's store); a FILE that cannot be read is\nrefused before any transfer", .flags = OPTF_NONEMPTY),
+			"a URL source: verify the server's TLS certificate\nagainst the CA certificates in FILE (PEM), a private CA"
+			CLI_CACERT_DEFAULTS "; a FILE\nthat cannot be read is refused before any transfer", .flags = OPTF_NONEMPTY),
 		OPT_FLAG_(0, "insecure", &o.insecure, "a URL source: do not verify the server's TLS\ncertificate"),
 		OPT_FLAG_(0, "json", &json, "result as JSON on stdout instead of the path"),
 		OPT_FLAG_('q', "quiet", &u.quiet, "no progress or summary"),

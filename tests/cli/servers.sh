@@ -19,6 +19,9 @@
 #                        sets EP and SIGN (curl's SIGV4 arguments) and
 #                        exports the AWS_* settings coldstart reads
 #   s3put DIR PREFIX     uploads every file of DIR under BUCKET/PREFIX
+#   start_s3_tls ROOT    nginx serving ROOT over TLS ($TLS's certificate) on
+#                        $PORT, and terminating TLS in front of s3rver ($P)
+#                        on $S3TLS; exports AWS_ENDPOINT_URL=https://...:$S3TLS
 #   start_faultserve NAME HOST:PORT ARGS...  tests/fixtures/faultserve.mjs on
 #                        HOST:PORT with ARGS, its request log (every header)
 #                        in $SCRATCH/NAME.log, stderr in $SCRATCH/NAME.err;
@@ -108,6 +111,17 @@ s3put() {
 	local args=() f
 	while IFS= read -r f; do args+=(-T "$1/$f" "$EP/$S3BUCKET/$2/$f"); done < <(cd "$1" && find . -type f -printf '%P\n')
 	curl -sf "${SIGN[@]}" "${args[@]}" -o /dev/null
+}
+
+start_s3_tls() {
+	S3TLS=$(free_port)
+	NG_TLS=1 NG_HTTP_EXTRA="server {
+    listen 127.0.0.1:$S3TLS ssl;
+    ssl_certificate $TLS/server.pem; ssl_certificate_key $TLS/server.key;
+    location / { proxy_pass http://127.0.0.1:$P; proxy_set_header Host \$http_host; proxy_buffering off; }
+  }" nginx_conf "$1"
+	NG_TLS=1 start_nginx || return 1
+	export AWS_ENDPOINT_URL=https://127.0.0.1:$S3TLS
 }
 
 declare -A _FSPID

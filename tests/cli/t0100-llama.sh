@@ -19,11 +19,11 @@ expect_rc 0 "inspect reads it" "$COLDSTART" inspect tiny.gguf --json
 json_ok "same parameter count as the safetensors preset ($st_params)" "$out" "assert d['parameters']==$st_params, d['parameters']"
 json_ok "llama architecture, f16 weights and f32 norms, 32000 tokens" "$out" "
 assert d['format']=='gguf' and d['architecture']=='llama' and d['vocab_size']==32000, d
-assert set(d['bytes_by_type'])=={'f16','f32'}, d['bytes_by_type']"
+assert set(d['dtypes'])=={'f16','f32'} and d['dtype']=='f16', d['dtypes']"
 expect_rc 0 "qwen2.5-0.5b in q8_0 (2 layers)" "$COLDSTART" mkmodel qwen-q8.gguf --preset qwen2.5-0.5b --format gguf --dtype q8_0 --layers 2 -q
 expect_rc 0 "inspect it" "$COLDSTART" inspect qwen-q8.gguf --json
 json_ok "qwen2, q8_0 blocks of 34 bytes for 32 weights, 1-D tensors in f32" "$out" "
-b=d['bytes_by_type']
+b={k: v['bytes'] for k, v in d['dtypes'].items()}
 assert d['architecture']=='qwen2' and set(b)=={'q8_0','f32'}, d
 assert b['q8_0']*32 == 34*(d['parameters']-b['f32']//4), b"
 for dt in bf16 f32; do
@@ -68,7 +68,7 @@ if [ -n "$LIBLLAMA" ]; then
 	expect_rc 0 "llama.cpp's quantizer rewrites the model (Q4_0)" "$Q" "$LIBLLAMA" tiny.gguf tiny-q4_0.gguf 2
 	expect_rc 0 "inspect reads what llama.cpp wrote" "$COLDSTART" inspect tiny-q4_0.gguf --json
 	json_ok "q4_0 and llama.cpp's fallback types, same parameters" "$out" "
-assert 'q4_0' in d['bytes_by_type'] and d['parameters']==$st_params, d['bytes_by_type']"
+assert 'q4_0' in d['dtypes'] and d['parameters']==$st_params, d['dtypes']"
 else
 	_t_report 1 "libllama found in node-llama-cpp's package"
 fi

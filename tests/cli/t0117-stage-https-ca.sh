@@ -120,14 +120,7 @@ if [ -x "$S3RVER" ] && command -v node >/dev/null; then
 	start_s3rver models
 	"$COLDSTART" mkmodel s3m --preset tiny -q >/dev/null
 	s3put s3m qwen/s3m
-	S3TLS=$(free_port)
-	NG_TLS=1 NG_HTTP_EXTRA="server {
-    listen 127.0.0.1:$S3TLS ssl;
-    ssl_certificate $TLS/server.pem; ssl_certificate_key $TLS/server.key;
-    location / { proxy_pass http://127.0.0.1:$P; proxy_set_header Host \$http_host; proxy_buffering off; }
-  }" nginx_conf "$SCRATCH/www"
-	NG_TLS=1 start_nginx
-	export AWS_ENDPOINT_URL=https://127.0.0.1:$S3TLS
+	start_s3_tls "$SCRATCH/www"
 	check "s3rver answers through nginx's TLS" curl -sf --cacert "$TLS/ca.pem" "${SIGN[@]}" -o /dev/null \
 		"$AWS_ENDPOINT_URL/models/qwen/s3m/config.json"
 	expect_rc 1 "s3:// over TLS without the CA: refused" "$COLDSTART" stage s3://models/qwen/s3m --root "$R" --name s0

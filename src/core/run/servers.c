@@ -64,6 +64,11 @@ static char *llama_serve_path(void)
 			free(p);
 	}
 	free(dir);
+	char *canon = found ? realpath(found, NULL) : NULL;   /* ".../bin/../share/..." shown as it is */
+	if (canon) {
+		free(found);
+		found = canon;
+	}
 	return found;
 }
 
@@ -75,16 +80,22 @@ char *srv_llama_template(char **js_out, struct cs_err *err)
 	char *js = llama_serve_path();
 	if (!js) {
 		cs_fail(err, ENOENT, "--server llama.cpp: no llama-server on the PATH, and coldstart's llama.cpp server "
-			"(bench/servers/llama_serve.mjs) is not beside this binary (set COLDSTART_LLAMA_SERVE)");
+			"(llama_serve.mjs) is neither in bench/servers/ beside this binary (a checkout) nor in "
+			"../share/coldstart/servers/ (make install puts it there); or set COLDSTART_LLAMA_SERVE");
 		return NULL;
 	}
 	char *dir = fs_parent_dir(js), *mods = path_join(dir, "node_modules/node-llama-cpp");
-	int have = access(mods, R_OK) == 0;
+	int have = access(mods, R_OK) == 0, node = have && srv_on_path("node");
 	free(mods);
+	if (!have)
+		cs_fail(err, ENOENT, "--server llama.cpp: node-llama-cpp (llama.cpp's engine) is not installed next to '%s': "
+			"in a checkout run 'make deps'; where it is installed, run 'npm ci --omit=optional --ignore-scripts' "
+			"in '%s' (either needs Node.js >= 20 and npm), or put llama-server on the PATH", js, dir);
+	else if (!node)
+		cs_fail(err, ENOENT, "--server llama.cpp: node (Node.js >= 20) is not on the PATH, which '%s' needs; "
+			"or put llama-server on the PATH", js);
 	free(dir);
-	if (!have || !srv_on_path("node")) {
-		cs_fail(err, ENOENT, "--server llama.cpp: %s is not installed next to '%s' (run 'make deps': it needs "
-			"Node.js >= 20)", have ? "node" : "node-llama-cpp", js);
+	if (!node) {
 		free(js);
 		return NULL;
 	}

@@ -23,9 +23,10 @@ int srv_gguf_file(const char *path);
 /*
  * --server llama.cpp: llama-server when it is on the PATH (*js NULL), else
  * node on coldstart's llama_serve.mjs (*js its path): $COLDSTART_LLAMA_SERVE,
- * else beside this binary (a checkout: bench/servers/; installed:
- * ../share/coldstart/), with node-llama-cpp installed next to it and node
- * on the PATH. NULL with err (ENOENT) saying what is missing.
+ * else beside this binary (a checkout: bench/servers/; installed by make
+ * install: ../share/coldstart/servers/), its path made canonical, with
+ * node-llama-cpp installed next to it and node on the PATH. NULL with err
+ * (ENOENT) saying what is missing and how to get it.
  */
 char *srv_llama_template(char **js, struct cs_err *err);
 

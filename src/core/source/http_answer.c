@@ -29,11 +29,14 @@ static void s3_error(struct strbuf *sb, const char *body)
 static void ca_hint(struct strbuf *sb, const struct hs_opts *o)
 {
 	const char *var = o->s3 ? "$AWS_CA_BUNDLE" : "$CURL_CA_BUNDLE";
+	const char *dir = o->capath ? " and the CA directory '" : "", *d = o->capath ? o->capath : "";
+	const char *dir_end = o->capath ? "' ($SSL_CERT_DIR)" : "";
 	if (o->cainfo)
-		strbuf_addf(sb, " (checked against the CA bundle '%s', from %s; the CA that signed the server's "
-			    "certificate: --cacert FILE)", o->cainfo, o->cainfo_from);
+		strbuf_addf(sb, " (checked against the CA bundle '%s', from %s%s%s%s; the CA that signed the server's "
+			    "certificate: --cacert FILE)", o->cainfo, o->cainfo_from, dir, d, dir_end);
 	else
-		strbuf_addf(sb, " (checked against the system's CA store; a private CA: --cacert FILE, or %s)", var);
+		strbuf_addf(sb, " (checked against the system's CA store%s%s%s; a private CA: --cacert FILE, or %s)",
+			    dir, d, dir_end, var);
 }
 
 static int cert_failed(CURLcode cc)

@@ -210,6 +210,8 @@ static void setup(CURL *c, const struct hs_opts *o, struct resp *r, struct curl_
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 	if (!o->insecure && o->cainfo)
 		curl_easy_setopt(c, CURLOPT_CAINFO, o->cainfo);
+	if (!o->insecure && o->capath)
+		curl_easy_setopt(c, CURLOPT_CAPATH, o->capath);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "coldstart/" "stage");
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);

@@ -46,8 +46,41 @@ const char *hs_ca_pick(const char *cacert, int s3, const char **from)
 	return file;
 }
 
+const char *hs_capath_pick(const char *cacert, int s3)
+{
+	const char *from, *file = hs_ca_pick(cacert, s3, &from);
+	if (file && strcmp(from, "$SSL_CERT_FILE"))
+		return NULL;   /* one bundle named: only it (curl's order) */
+	const char *dir = getenv("SSL_CERT_DIR");
+	return dir && *dir ? dir : NULL;
+}
+
+/* Each directory of $SSL_CERT_DIR is one. */
+static int capath_check(const char *dirs, struct cs_err *err)
+{
+	for (const char *p = dirs; *p;) {
+		size_t n = strcspn(p, ":");
+		char *d = xstrndup(p, n);
+		struct stat st;
+		int rc = 0;
+		if (*d && stat(d, &st))
+			rc = cs_fail_errno(err, errno, "cannot read the CA directory '%s' ($SSL_CERT_DIR)", d);
+		else if (*d && !S_ISDIR(st.st_mode))
+			rc = cs_fail(err, ENOTDIR, "the CA directory '%s' ($SSL_CERT_DIR) is not a directory: "
+				     "give a directory of hashed CA certificates (openssl rehash)", d);
+		free(d);
+		if (rc)
+			return rc;
+		p += n + (p[n] == ':');
+	}
+	return 0;
+}
+
 int hs_ca_check(const struct source_opts *so, int s3, struct cs_err *err)
 {
+	const char *dirs = so->insecure ? NULL : hs_capath_pick(so->cacert, s3);
+	if (dirs && capath_check(dirs, err))
+		return -1;
 	const char *from, *file = so->insecure ? NULL : hs_ca_pick(so->cacert, s3, &from);
 	if (!file)
 		return 0;
@@ -70,8 +103,10 @@ void hs_opts_from(const struct source_opts *so, int s3, struct hs_opts *out)
 {
 	*out = (struct hs_opts){ .insecure = so->insecure, .bearer = so->bearer, .stall_s = so->stall_s,
 				 .cancel = so->cancel, .headers = so->headers, .nheaders = so->nheaders };
-	if (!so->insecure)
+	if (!so->insecure) {
 		out->cainfo = hs_ca_pick(so->cacert, s3, &out->cainfo_from);
+		out->capath = hs_capath_pick(so->cacert, s3);
+	}
 }
 
 int hs_is_url(const char *s)

@@ -41,8 +41,9 @@
  * Security: URLs are shown without their user info and query (hs_redact);
  * TLS is verified unless insecure, against the CA bundle hs_ca_pick names
  * (a private CA: --cacert, $AWS_CA_BUNDLE for S3, $CURL_CA_BUNDLE,
- * $SSL_CERT_FILE) or else the system's store; a certificate that does not
- * verify fails naming the bundle it was checked against. Proxies are
+ * $SSL_CERT_FILE) or else the system's store, and the CA directory
+ * hs_capath_pick names ($SSL_CERT_DIR, as curl takes it); a certificate
+ * that does not verify fails naming the bundle it was checked against. Proxies are
  * libcurl's (the usual *_proxy variables). Nothing here prints. hs_read is
  * thread-safe.
  */
@@ -58,6 +59,8 @@ struct hs_opts {
 	const char *cainfo;         /* the CA bundle TLS is verified against (CURLOPT_CAINFO), or NULL:
 				     * the system's store */
 	const char *cainfo_from;    /* what named it, for messages: "--cacert", "$CURL_CA_BUNDLE", ... */
+	const char *capath;         /* a directory of hashed CA certificates too (CURLOPT_CAPATH:
+				     * $SSL_CERT_DIR), or NULL */
 	const char *bearer;         /* Authorization: Bearer TOKEN (e.g. $HF_TOKEN), or NULL */
 	/* S3 (s3src.h): requests signed with libcurl's SigV4 when sigv4 is set. */
 	const char *sigv4;          /* "aws:amz:REGION:s3" */
@@ -171,9 +174,18 @@ uint64_t hs_requests(const struct hs_reader *r);
  * with none. The answer points into cacert or the environment.
  */
 const char *hs_ca_pick(const char *cacert, int s3, const char **from);
+/*
+ * The CA directory, as curl's own tool takes it: $SSL_CERT_DIR (OpenSSL's
+ * hashed directory; ':' separates several), unless --cacert, $AWS_CA_BUNDLE
+ * (S3) or $CURL_CA_BUNDLE named the one bundle to trust; beside
+ * $SSL_CERT_FILE when both are set, and beside the system's bundle when it
+ * is not. NULL when none; the answer points into the environment.
+ */
+const char *hs_capath_pick(const char *cacert, int s3);
 /* The bundle hs_ca_pick picks for so (none when so->insecure) is a file
- * that can be read: 0, or -1 with err naming it and what named it. The
- * rows call it when they open, before any transfer. */
+ * that can be read, and each directory hs_capath_pick names a directory:
+ * 0, or -1 with err naming it and what named it. The rows call it when
+ * they open, before any transfer. */
 int hs_ca_check(const struct source_opts *so, int s3, struct cs_err *err);
 
 /* For the rows on HTTP (source.h: http, s3 -- s3 set). The request
