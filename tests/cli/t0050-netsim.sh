@@ -5,7 +5,11 @@
 [ -c /dev/fuse ] || skip_all "no /dev/fuse here"
 F=${FIXTURES:?}/fakeserver
 mounted() { grep -q " $(realpath -m "$1") fuse.coldstart-netsim " /proc/self/mounts; }
-at_exit 'for m in $(awk "\$3==\"fuse.coldstart-netsim\" {print \$2}" /proc/self/mounts | grep "^$SCRATCH\|^/tmp/coldstart-netsim-"); do umount -l "$m"; done'
+# bench mounts its own netsim under $TMPDIR: this test's, so that it counts
+# and cleans up only its own mounts, never another test's.
+export TMPDIR=$SCRATCH/tmp
+mkdir -p "$TMPDIR"
+at_exit 'for m in $(awk "\$3==\"fuse.coldstart-netsim\" {print \$2}" /proc/self/mounts | grep "^$SCRATCH/"); do umount -l "$m"; done'
 
 "$COLDSTART" mkmodel src --preset tiny -q >/dev/null
 mkdir -p src/sub && echo nested > src/sub/file.txt
@@ -102,7 +106,7 @@ for _ in $(seq 100); do mounted mp || break; sleep 0.05; done
 check_not "SIGTERM unmounts" mounted mp
 
 # bench mounts netsim by default and unmounts on every way out.
-nmounts() { grep -c ' fuse.coldstart-netsim ' /proc/self/mounts; }
+nmounts() { awk -v d="$SCRATCH/" '$3=="fuse.coldstart-netsim" && index($2, d)==1' /proc/self/mounts | wc -l; }
 before=$(nmounts)
 expect_rc 0 "bench with the default netsim" "$COLDSTART" bench --nvme src --server "$F --port {port} --model {model}" --repeat 1 --csv b.csv -q
 check "net rows say which netsim" grep -q 'net=netsim:nfs-10g' b.csv
@@ -124,7 +128,7 @@ kill -INT $bpid
 wait $bpid
 check "Ctrl-C: bench exits 130" [ "$?" = 130 ]
 check "unmounted after Ctrl-C" [ "$(nmounts)" = "$before" ]
-check "no mount points left in /tmp" [ -z "$(ls -d /tmp/coldstart-netsim-* 2>/dev/null | while read -r d; do grep -q " $d " /proc/self/mounts && echo "$d"; done)" ]
+check "no mount points left in \$TMPDIR" [ -z "$(ls -d "$TMPDIR"/coldstart-netsim-* 2>/dev/null | while read -r d; do grep -q " $d " /proc/self/mounts && echo "$d"; done)" ]
 no_leftovers "no server left"
 
 # kill -9 of bench: the daemon sees its owner gone, unmounts, removes the
@@ -132,7 +136,7 @@ no_leftovers "no server left"
 "$COLDSTART" bench --nvme src --net netsim:nfs-1g --modes net --server "$F --port {port} --hang" --csv k.csv -q >/dev/null 2>&1 &
 bpid=$!
 for _ in $(seq 100); do [ "$(nmounts)" != "$before" ] && [ -n "$(marked_with "--hang")" ] && break; sleep 0.05; done
-mp=$(awk '$3=="fuse.coldstart-netsim" {print $2}' /proc/self/mounts | grep "^/tmp/coldstart-netsim-" | head -1)
+mp=$(awk '$3=="fuse.coldstart-netsim" {print $2}' /proc/self/mounts | grep "^$TMPDIR/coldstart-netsim-" | head -1)
 check "bench mounted its netsim" [ -n "$mp" ]
 kill -9 $bpid
 wait $bpid 2>/dev/null

@@ -85,23 +85,27 @@ int bench_netsim_mount(struct bench_netsim *ns, const char *exe, const char *nvm
 	struct stat sb;
 	int file = stat(nvme, &sb) == 0 && S_ISREG(sb.st_mode);
 	char *src = file ? fs_parent_dir(nvme) : xstrdup(nvme);
-	char tmpl[] = "/tmp/coldstart-netsim-XXXXXX";
+	const char *td = getenv("TMPDIR");
+	char *tmpl = xasprintf("%s/coldstart-netsim-XXXXXX", td && td[0] == '/' ? td : "/tmp");
+	int rc = 0;
 	if (!mkdtemp(tmpl)) {
+		rc = cs_fail_errno(err, errno, "cannot create a mount point in '%s'", td && td[0] == '/' ? td : "/tmp");
+		free(tmpl);
 		free(src);
-		return cs_fail_errno(err, errno, "cannot create a mount point under /tmp");
+		return rc;
 	}
 	struct cs_err e;
-	int rc = 0;
 	if (netsim_check(src, tmpl, &e))
 		rc = cs_fail(err, e.code, "cannot simulate the network path: %s", e.msg);
 	else if (spawn(exe, src, tmpl, profile))
 		rc = cs_fail(err, EIO, "cannot mount the simulated network path (netsim %s) on '%s'", profile, tmpl);
 	if (rc) {
 		rmdir(tmpl);
+		free(tmpl);
 		free(src);
 		return -1;
 	}
-	ns->mountpoint = xstrdup(tmpl);
+	ns->mountpoint = tmpl;
 	ns->profile = xstrdup(profile);
 	ns->src = src;
 	ns->model = NULL;

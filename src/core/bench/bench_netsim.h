@@ -6,8 +6,8 @@
  *
  * The simulated path is this program's own `netsim` command (exe, e.g.
  * "/proc/self/exe") mounted over the NVMe copy on a fresh
- * /tmp/coldstart-netsim-XXXXXX: it daemonizes (its stdout to /dev/null)
- * and watches the bench's process (--exit-with), so a bench killed
+ * $TMPDIR/coldstart-netsim-XXXXXX (an absolute $TMPDIR, else /tmp): it
+ * daemonizes (its stdout to /dev/null) and watches the bench's process (--exit-with), so a bench killed
  * without unmounting leaves no mount behind. Mount it before the first
  * server starts: the daemon must not become a descendant of a child
  * subreaper.
