@@ -12,6 +12,7 @@ struct tl_sample {
 	double rss_bytes;     /* resident memory of the tree */
 	double gpu_bytes;     /* GPU memory of the tree, < 0 when none */
 	double cached_bytes;  /* model bytes in the page cache */
+	double prefetch_bytes; /* bytes the prefetch has read so far, < 0 when none runs */
 };
 
 struct tl_marker {
