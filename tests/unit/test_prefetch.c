@@ -6,6 +6,7 @@
 #include "core/io/pagecache.h"
 #include "core/io/prefetch.h"
 #include "core/model/model.h"
+#include "core/run/timeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,21 @@ static void test_budget(const char *tmp)
 	free(dir);
 }
 
+/* The run's timeline shows the prefetch's progress against the weights
+ * phase's markers, and nothing of it when none ran. */
+static void test_timeline(void)
+{
+	struct tl_sample with[3] = { { 0, 0, 1e6, -1, 0, 0 }, { 0.1, 0, 2e6, -1, 4e7, 5e7 }, { 0.2, 0, 3e6, -1, 9e7, 1e8 } };
+	struct tl_sample without[3] = { { 0, 0, 1e6, -1, 0, -1 }, { 0.1, 0, 2e6, -1, 4e7, -1 }, { 0.2, 0, 3e6, -1, 9e7, -1 } };
+	struct tl_marker mk[2] = { { "weights start", 0.05 }, { "weights loaded", 0.15 } };
+	char *a = rp_timeline_svg("t", with, 3, mk, 2), *b = rp_timeline_svg("t", without, 3, mk, 2);
+	ok(strstr(a, "prefetched so far") && strstr(a, "prefetch reads") && strstr(a, "weights loaded"),
+	   "with a prefetch: its reads and its progress, beside the weights phase's markers");
+	ok(!strstr(b, "prefetch"), "without one: nothing of it");
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	/* On a disk where it can: /tmp may be tmpfs, whose pages never leave. */
@@ -209,6 +225,7 @@ int main(void)
 	if (!dir)
 		return 1;
 	test_natural();
+	test_timeline();
 	test_safetensors_order(dir);
 	test_natural_shards(dir);
 	test_mem(dir);

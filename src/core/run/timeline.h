@@ -20,7 +20,9 @@ struct tl_marker {
 	double t;             /* < 0: not drawn */
 };
 
-/* The chart: read rates above, memory below, a dashed line per marker. */
+/* The chart: read rates above (the prefetch's among them), memory below
+ * (with what the prefetch has read so far, against the weights phase's
+ * markers), a dashed line per marker. */
 char *rp_timeline_svg(const char *title, const struct tl_sample *s, size_t n, const struct tl_marker *m,
 		      size_t nm);
 
