@@ -74,7 +74,8 @@ static void add_rest(const struct pc_set *set, struct pc_range **r, size_t *n, s
 {
 	size_t k = *n;
 	struct pc_range *seen = xcalloc(k ? k : 1, sizeof(*seen));
-	memcpy(seen, *r, k * sizeof(*seen));
+	if (k)
+		memcpy(seen, *r, k * sizeof(*seen));
 	qsort(seen, k, sizeof(*seen), cmp_range);
 	size_t j = 0;
 	for (size_t f = 0; f < set->n; f++) {
