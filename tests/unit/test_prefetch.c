@@ -52,6 +52,16 @@ static void shard(const char *dir, const char *name, const char *prefix, size_t 
 	free(json);
 }
 
+/* The model at path opened (the test says so as what) and its read order: *n ranges. */
+static struct st_range *open_order(const char *path, struct st_model *m, size_t *n, const char *what)
+{
+	struct cs_err e;
+	int rc = st_model_open(path, m, &e);
+	ok(!rc, "%s opens%s%s", what, rc ? ": " : "", rc ? e.msg : "");
+	*n = 0;
+	return rc ? NULL : st_model_read_order(m, n);
+}
+
 static void test_natural(void)
 {
 	ok(st_natural_cmp("model-2.safetensors", "model-10.safetensors") < 0, "natural order: 2 before 10");
@@ -75,11 +85,8 @@ static void test_safetensors_order(const char *tmp)
 		       "\"y.a\":\"model-00002-of-00002.safetensors\",\"y.b\":\"model-00002-of-00002.safetensors\","
 		       "\"x.a\":\"model-00001-of-00002.safetensors\",\"x.b\":\"model-00001-of-00002.safetensors\"}}");
 	struct st_model m;
-	struct cs_err e;
-	int rc = st_model_open(dir, &m, &e);
-	ok(!rc, "the model opens%s%s", rc ? ": " : "", rc ? e.msg : "");
-	size_t n = 0;
-	struct st_range *r = rc ? NULL : st_model_read_order(&m, &n);
+	size_t n;
+	struct st_range *r = open_order(dir, &m, &n, "the model");
 	is_int(n, 6, "two shards: a header and two tensors each");
 	if (n == 6) {
 		uint64_t ds = m.shards[0].h.data_start;
@@ -107,11 +114,8 @@ static void test_natural_shards(const char *tmp)
 	shard(dir, "w-10.safetensors", "ten", 64);
 	shard(dir, "w-2.safetensors", "two", 64);
 	struct st_model m;
-	struct cs_err e;
-	int rc = st_model_open(dir, &m, &e);
-	ok(!rc, "a model without an index opens%s%s", rc ? ": " : "", rc ? e.msg : "");
-	size_t n = 0;
-	struct st_range *r = rc ? NULL : st_model_read_order(&m, &n);
+	size_t n;
+	struct st_range *r = open_order(dir, &m, &n, "a model without an index");
 	ok(n == 6 && !strcmp(m.shards[r[0].shard].name, "w-2.safetensors") &&
 		   !strcmp(m.shards[r[3].shard].name, "w-10.safetensors"),
 	   "w-2 before w-10 (natural order), though w-10 sorts first by name");
