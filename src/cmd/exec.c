@@ -94,8 +94,8 @@ static int exec_check(const struct exec_cfg *c)
 {
 	if (c->stage && c->model)
 		return usage_error("--stage and --model both name the model: give one");
-	if (c->no_prefetch && (c->prefetch != WP_JOBS_DEFAULT || c->prefetch_cap))
-		return usage_error("--no-prefetch goes with neither --prefetch=JOBS nor --prefetch-budget");
+	if (c->no_prefetch && (c->prefetch_given || c->prefetch_cap))
+		return usage_error("--no-prefetch goes with neither --prefetch nor --prefetch-budget");
 	if (c->stage && (!c->root || !*c->root))
 		return usage_error("--stage needs --root ROOT (or $STAGING_ROOT): the node's cache");
 	if (c->stage_cache && (!c->root || !*c->root))
@@ -213,7 +213,7 @@ int cmd_exec(int argc, char **argv)
 			    .flags = OPTF_NONEMPTY),
 		OPT_CALLBACK_(0, "prefetch", &c.prefetch, "JOBS", opt_prefetch_cb,
 			      "the prefetch's readers (default " WP_JOBS_DEFAULT_S "; it runs unless the\nmodel is resident)",
-			      .flags = OPTF_OPTIONAL),
+			      .flags = OPTF_OPTIONAL, .seen = &c.prefetch_given),
 		OPT_FLAG_(0, "no-prefetch", &c.no_prefetch, "do not warm the model's files while the server starts"),
 		OPT_SIZE_(0, "prefetch-budget", &c.prefetch_cap, "SIZE", 1, 0, "e.g. 40G",
 			  "read ahead at most SIZE (default: what memory allows)"),

@@ -29,6 +29,8 @@ expect_rc 0 "exec with a resident model" "$COLDSTART" exec --model m -- /bin/tru
 contains "... is not prefetched, and says why" "$err" "exec: prefetch: none: the model is resident"
 expect_rc 2 "--no-prefetch with --prefetch-budget: refused" "$COLDSTART" exec --no-prefetch --prefetch-budget 1M \
 	--model m -- /bin/true
+expect_rc 2 "--no-prefetch with --prefetch (its default readers too): refused" "$COLDSTART" exec --no-prefetch \
+	--prefetch=8 --model m -- /bin/true
 
 # The order, seen in what is resident after a cut prefetch.
 mkdir o
