@@ -31,7 +31,9 @@
  *     further. A meminfo that cannot be read leaves only cap (or no limit).
  *  4. the cut: the order stops where the bytes to read reach the budget, so
  *     a model larger than it warms only its first part in the engine's
- *     order (cut set, stop_at naming the file where it stops).
+ *     order (cut set, stop_at naming the file where it stops). The
+ *     kernel's own readahead may bring in a few MiB past the cut (a 4 MiB
+ *     read here brought 8 MiB); the budget counts what the readers ask for.
  *
  * meminfo NULL is /proc/meminfo (another path: tests). Ownership: the plan
  * owns its set (hand it to pc_prefetch_start, which takes it) and stop_at;
