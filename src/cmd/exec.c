@@ -14,11 +14,13 @@
 #include "core/run/supervise.h"
 #include "core/stage/stagecache.h"
 #include "cmds.h"
+#include "execstage.h"
 #include "core/base/banned.h"
 
 static const struct opts_help help = {
 	.usage = "usage: coldstart exec [--stage SRC] [--root ROOT] [--name NAME] [--model PATH]\n"
-	"                      [--port N] [--ready SPEC] [--ready-file FILE] [--prefetch[=JOBS]]\n"
+	"                      [--port N] [--ready SPEC] [--ready-file FILE]\n"
+	"                      [--prefetch[=JOBS] | --no-prefetch] [--prefetch-budget SIZE]\n"
 	"                      [--stage-cache SRC [--cache-env VARS] [--cache-name NAME]]\n"
 	"                      [--cacert FILE]\n"
 	"                      -- SERVER ARGS...\n"
@@ -29,9 +31,16 @@ static const struct opts_help help = {
 	"wait for each other and stage once), put the staged path where the\n"
 	"server's arguments say {model} (and --port where they say {port}; every\n"
 	"other word reaches the server as written, each argument once),\n"
-	"start warming the model's files (--prefetch), then run the server in the\n"
-	"foreground, its output on this process's stdout, with the model's use\n"
-	"lock held for its whole life (no 'cache rm' or eviction takes it away).\n"
+	"start warming the model's files unless they are resident, then run the\n"
+	"server in the foreground, its output on this process's stdout, with the\n"
+	"model's use lock held for its whole life (no 'cache rm' or eviction takes\n"
+	"it away). The prefetch reads ahead of the server in the order its engine\n"
+	"reads (safetensors: the shards by name, each one's tensors by offset;\n"
+	"GGUF: the parts, the tensors by offset), skips what the page cache holds,\n"
+	"and reads no more than memory allows beside the server (MemAvailable less\n"
+	"a tenth of memory, at least 1 GiB, kept for the server; --prefetch-budget\n"
+	"lowers it): a model larger than that warms its first part only, and the\n"
+	"phase log says how much, the budget and why (--no-prefetch: none).\n"
 	"SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to the\n"
 	"server. When it first answers its readiness check, --ready-file is\n"
 	"written (for a Kubernetes startup or readiness probe: test -f FILE) and\n"
@@ -56,38 +65,15 @@ static const struct opts_help help = {
 	"\n"
 	"Examples:\n"
 	"  coldstart exec --stage s3://models/qwen2.5-7b --root /mnt/nvme/cache --port 8000 \\\n"
-	"      --ready-file /run/coldstart/ready --prefetch -- \\\n"
+	"      --ready-file /run/coldstart/ready -- \\\n"
 	"      vllm serve {model} --port {port} --max-model-len 8192\n"
 	"  coldstart exec --stage /mnt/nfs/qwen-7b --stage-cache /mnt/nfs/caches/qwen-7b \\\n"
 	"      --root /mnt/nvme/cache --port 8000 -- vllm serve {model} --port {port}\n"
 	"  coldstart exec --stage /mnt/nfs/qwen.gguf --root /mnt/nvme/cache --port 8080 -- \\\n"
-	"      llama-server -m {model} --port {port}\n",
+	"      llama-server -m {model} --port {port}\n"
+	"  coldstart exec --model /mnt/nfs/qwen-72b --prefetch=16 --prefetch-budget 40G \\\n"
+	"      --port 8000 -- vllm serve {model} --port {port}\n",
 };
-
-struct exec_cfg {
-	const char *stage, *root, *name, *model, *ready, *ready_file;
-	const char *stage_cache, *cache_env, *cache_name;
-	const char *cacert;            /* a URL to stage: the CA bundle, or NULL: the environment's */
-	long port, jobs;
-	int prefetch, quiet, verify, any_owner;
-	char **argv;                   /* the server's, after -- */
-	int argc;
-	struct strbuf staged;          /* "; stage 1.2 s; caches ...", for the ready line */
-};
-
-/* exec's own messages on stderr, unless --quiet. */
-static void on_status(const char *msg, void *arg)
-{
-	const struct exec_cfg *c = arg;
-	if (!c->quiet)
-		fprintf(stderr, "coldstart: exec: %s\n", msg);
-}
-#define say(c, ...) cs_say(on_status, (void *)(c), __VA_ARGS__)
-
-static void on_stage_notice(const char *msg, void *arg)
-{
-	say(arg, "stage: %s", msg);
-}
 
 /* "ready in 5.2 s after launch; stage ...; weights 4.100 s; graphs ..." */
 static void on_ready(const struct sv_ready *r, void *arg)
@@ -103,48 +89,13 @@ static void on_ready(const struct sv_ready *r, void *arg)
 	strbuf_release(&b);
 }
 
-/* How exec stages SRC into ROOT as NAME (the model, or the caches). */
-static struct sc_opts stage_opts(const struct exec_cfg *c, const char *src, const char *name)
-{
-	return (struct sc_opts){
-		.root = c->root, .src = src, .name = name, .jobs = (int)c->jobs,
-		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
-		.cacert = c->cacert, .cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
-	};
-}
-
-/* Stage SRC into ROOT (once per node: concurrent callers wait for the one
- * copying); the path to serve in *path. */
-static int stage_model(struct exec_cfg *c, char **path)
-{
-	char *name = c->name ? xstrdup(c->name) : sc_default_name(c->stage);
-	if (!name)
-		return error("cannot name the model of '%s': give --name NAME", c->stage);
-	struct sc_opts o = stage_opts(c, c->stage, name);
-	struct sc_result r;
-	struct cs_err err;
-	int rc = sc_stage(&o, &r, &err);
-	free(name);
-	if (rc) {
-		sc_result_release(&r);
-		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
-	}
-	strbuf_addf(&c->staged, "; stage %.3f s%s", r.seconds, r.noop ? " (already staged)" : "");
-	if (r.noop)
-		say(c, "'%s' is already staged%s", r.path, r.waited ? " (by the process it waited for)" : "");
-	else
-		say(c, "staged '%s' in %.2fs (%.2f GB, %zu files)", r.path, r.seconds, (double)r.bytes / 1e9, r.files);
-	*path = r.path;
-	r.path = NULL;
-	sc_result_release(&r);
-	return 0;
-}
-
 /* What the options say together, before anything starts; 0 or the exit status. */
 static int exec_check(const struct exec_cfg *c)
 {
 	if (c->stage && c->model)
 		return usage_error("--stage and --model both name the model: give one");
+	if (c->no_prefetch && (c->prefetch_given || c->prefetch_cap))
+		return usage_error("--no-prefetch goes with neither --prefetch nor --prefetch-budget");
 	if (c->stage && (!c->root || !*c->root))
 		return usage_error("--stage needs --root ROOT (or $STAGING_ROOT): the node's cache");
 	if (c->stage_cache && (!c->root || !*c->root))
@@ -195,8 +146,9 @@ static int exec_serve(const struct exec_cfg *c, const char *model, int use_fd, c
 	char **argv = tmpl_replace_argv(c->argv, (size_t)c->argc, vars, sizeof(vars) / sizeof(*vars));
 	struct sv_opts so = {
 		.argv = argv, .envp = xc->envp, .hold_fd = use_fd, .ready = spec ? &rs : NULL, .ready_file = c->ready_file,
-		.model = model, .prefetch_jobs = c->prefetch, .port = (int)c->port, .any_owner = c->any_owner,
-		.line = stdout_line_cb, .status = on_status, .warn = warning_cb, .on_ready = on_ready, .arg = (void *)c,
+		.model = model, .prefetch_jobs = c->no_prefetch ? 0 : c->prefetch, .prefetch_cap = c->prefetch_cap,
+		.port = (int)c->port, .any_owner = c->any_owner,
+		.line = stdout_line_cb, .status = exec_on_status, .warn = warning_cb, .on_ready = on_ready, .arg = (void *)c,
 	};
 	struct sv_result r;
 	int rc = sv_run(&so, &r, &err) ? error("%s", err.msg) : r.code;
@@ -211,7 +163,7 @@ static int exec_run(struct exec_cfg *c)
 	cli_catch_signals();   /* Ctrl-C while staging: the partial copy stays, resumable */
 	char *model = NULL;
 	if (c->stage) {
-		int rc = stage_model(c, &model);
+		int rc = exec_stage_model(c, &model);
 		if (rc)
 			return rc;
 	} else if (c->model) {
@@ -225,18 +177,8 @@ static int exec_run(struct exec_cfg *c)
 		free(model);
 		return error("%s", err.msg);
 	}
-	/* --stage-cache: the cache set staged, and the server's private copy. */
 	struct cc_private xc = CC_PRIVATE_INIT;
-	struct sc_opts co = stage_opts(c, c->stage_cache, c->cache_name);
-	int rc = 0;
-	if (c->stage_cache && cc_private_open(&co, c->cache_env, &xc, warning_cb, NULL, &err))
-		rc = err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
-	else if (c->stage_cache) {
-		say(c, "caches: '%s' %s; the server's copy '%s' (%zu files, %.1f MB) in %.3f s", xc.staged,
-		    xc.copied ? "staged" : "already staged", xc.work, xc.files, (double)xc.bytes / 1e6, xc.copy_s);
-		strbuf_addf(&c->staged, "; caches %.3f s%s (%zu files, %.1f MB)", xc.stage_s + xc.copy_s,
-			    xc.copied ? "" : ", already staged", xc.files, (double)xc.bytes / 1e6);
-	}
+	int rc = c->stage_cache ? exec_stage_caches(c, &xc) : 0;
 	if (!rc)
 		rc = exec_serve(c, model, use_fd, &xc);
 	cc_private_close(&xc, warning_cb, NULL);
@@ -249,7 +191,8 @@ static const char *const owners[] = { "tree", "any", NULL };
 
 int cmd_exec(int argc, char **argv)
 {
-	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO, .staged = STRBUF_INIT };
+	struct exec_cfg c = { .root = getenv("STAGING_ROOT"), .jobs = WP_JOBS_AUTO, .prefetch = WP_JOBS_DEFAULT,
+			      .staged = STRBUF_INIT };
 	const struct opt opts[] = {
 		OPT_STRING_(0, "stage", &c.stage, "SRC",
 			    "stage this model first (a directory, a GGUF file,\nhttps://... or s3://...) unless ROOT has it"),
@@ -269,8 +212,11 @@ int cmd_exec(int argc, char **argv)
 			    "must exist and be writable, and it may not be a file\nof another's nor lie in the model, the source or ROOT)",
 			    .flags = OPTF_NONEMPTY),
 		OPT_CALLBACK_(0, "prefetch", &c.prefetch, "JOBS", opt_prefetch_cb,
-			      "warm the model's files while the server starts,\nJOBS readers (default " WP_JOBS_DEFAULT_S ")",
-			      .flags = OPTF_OPTIONAL),
+			      "the prefetch's readers (default " WP_JOBS_DEFAULT_S "; it runs unless the\nmodel is resident)",
+			      .flags = OPTF_OPTIONAL, .seen = &c.prefetch_given),
+		OPT_FLAG_(0, "no-prefetch", &c.no_prefetch, "do not warm the model's files while the server starts"),
+		OPT_SIZE_(0, "prefetch-budget", &c.prefetch_cap, "SIZE", 1, 0, "e.g. 40G",
+			  "read ahead at most SIZE (default: what memory allows)"),
 		OPT_JOBS_AUTO_(0, "jobs", &c.jobs, "N", WP_JOBS_MAX, "staging concurrency: auto (default) or 1 to " WP_JOBS_MAX_S),
 		OPT_FLAG_(0, "verify", &c.verify, "stage with --verify xxh3"),
 		OPT_STRING_(0, "stage-cache", &c.stage_cache, "SRC",

@@ -458,6 +458,52 @@ static void test_split_duplicate(const char *tmp)
 	free(b.p);
 }
 
+/* The engine's read order of a GGUF: the header, then the tensors by
+ * offset (the tensor infos list them the other way round); a split set:
+ * its parts in order. */
+static void test_read_order(const char *tmp)
+{
+	struct buf b = { 0 };
+	head(&b, 3, 2, 1);
+	kv_str(&b, "general.architecture", "llama");
+	tinfo(&b, "late.weight", 1, (uint64_t[]){ 8 }, GG_F32, 32);
+	tinfo(&b, "early.weight", 1, (uint64_t[]){ 8 }, GG_F32, 0);
+	pad_data(&b, 64);
+	char *path = xasprintf("%s/order.gguf", tmp);
+	write_buf(path, &b);
+	struct st_model m;
+	struct cs_err e;
+	int rc = st_model_open(path, &m, &e);
+	ok(!rc, "a GGUF whose tensor infos are not in offset order opens%s%s", rc ? ": " : "", rc ? e.msg : "");
+	size_t n = 0;
+	struct st_range *r = rc ? NULL : st_model_read_order(&m, &n);
+	uint64_t ds = rc ? 0 : m.shards[0].g.data_start;
+	ok(n == 3 && r[0].off == 0 && r[0].len == ds, "the header first, up to the data section");
+	ok(n == 3 && r[1].off == ds && r[1].len == 32 && r[2].off == ds + 32,
+	   "then early.weight (offset 0, listed second), then late.weight");
+	free(r);
+	st_model_release(&m);
+	char *p1 = xasprintf("%s/ord-00001-of-00002.gguf", tmp), *p2 = xasprintf("%s/ord-00002-of-00002.gguf", tmp);
+	split_part(&b, 0, "a.weight", "b.weight");
+	write_buf(p1, &b);
+	split_part(&b, 1, "c.weight", "d.weight");
+	write_buf(p2, &b);
+	rc = st_model_open(p1, &m, &e);
+	r = rc ? NULL : st_model_read_order(&m, &n);
+	ok(!rc && n == 6 && !strcmp(m.shards[r[0].shard].name, "ord-00001-of-00002.gguf") &&
+		   !strcmp(m.shards[r[3].shard].name, "ord-00002-of-00002.gguf") && r[3].off == 0,
+	   "a split set: part 1 (header and tensors), then part 2");
+	free(r);
+	st_model_release(&m);
+	unlink(path);
+	unlink(p1);
+	unlink(p2);
+	free(path);
+	free(p1);
+	free(p2);
+	free(b.p);
+}
+
 int main(void)
 {
 	test_parser();
@@ -467,6 +513,7 @@ int main(void)
 		return 1;
 	test_writer(tmp);
 	test_split_duplicate(tmp);
+	test_read_order(tmp);
 	fs_remove_tree(tmp);
 	return done_testing();
 }

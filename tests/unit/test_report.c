@@ -325,7 +325,7 @@ int main(void)
 	   "missing CSV named");
 	rp_release(&r);
 
-	struct tl_sample tl[3] = { { 0, 0, 1e6, -1, 0 }, { 0.1, 5e7, 2e8, -1, 5e7 }, { 0.2, 1e8, 3e8, -1, 1e8 } };
+	struct tl_sample tl[3] = { { 0, 0, 1e6, -1, 0, -1 }, { 0.1, 5e7, 2e8, -1, 5e7, -1 }, { 0.2, 1e8, 3e8, -1, 1e8, -1 } };
 	struct tl_marker mk[2] = { { "weights start", 0.05 }, { "ready", 0.2 } };
 	char *t = rp_timeline_svg("t", tl, 3, mk, 2);
 	ok(t && strstr(t, "polyline") && strstr(t, "ready"), "timeline SVG with lines and markers");

@@ -350,11 +350,11 @@ static char *timeline_csv(const struct run_result *res, size_t *len)
 	FILE *mf = open_memstream(&text, len);
 	if (!mf)
 		cs_oom("the timeline");
-	fputs("t_s,read_bytes,rss_bytes,gpu_bytes,model_cached_bytes\n", mf);
+	fputs("t_s,read_bytes,rss_bytes,gpu_bytes,model_cached_bytes,prefetch_bytes\n", mf);
 	for (size_t i = 0; i < res->ntl; i++) {
 		const struct tl_sample *s = &res->tl[i];
-		fprintf(mf, "%.3f,%.0f,%.0f,%.0f,%.0f\n", s->t, s->read_bytes, s->rss_bytes, s->gpu_bytes,
-			s->cached_bytes);
+		fprintf(mf, "%.3f,%.0f,%.0f,%.0f,%.0f,%.0f\n", s->t, s->read_bytes, s->rss_bytes, s->gpu_bytes,
+			s->cached_bytes, s->prefetch_bytes);
 	}
 	if (fclose(mf))
 		cs_oom("the timeline");

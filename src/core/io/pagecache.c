@@ -198,6 +198,7 @@ void pc_set_release(struct pc_set *set)
 	if (!set)
 		return;
 	FREE_MEMBERS(set->files, set->n, path);
+	free(set->order);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -282,7 +283,7 @@ struct chunk {
 };
 
 struct warm {
-	const struct pc_set *set;
+	struct pc_set *set;
 	struct chunk *chunks;
 	size_t nchunks;
 	uint64_t chunk_size;
@@ -394,6 +395,62 @@ static void raise_nofile(size_t want)
 	}
 }
 
+/* One span [off, end) of file i, cut in chunks; those wholly resident skipped. */
+static void add_span(struct warm *w, size_t *alloc, const int *fds, size_t i, uint64_t off, uint64_t end,
+		     struct pc_warm_stats *st)
+{
+	for (; off < end; off += w->chunk_size) {
+		uint64_t len = end - off < w->chunk_size ? end - off : w->chunk_size;
+		uint64_t res = 0;
+		if (pc_fd_resident(fds[i], off, len, &res, &w->set->method) == 0 && res >= len) {
+			st->skipped_bytes += len;
+			continue;
+		}
+		w->chunks = xgrow(w->chunks, alloc, w->nchunks + 1, sizeof(*w->chunks));
+		w->chunks[w->nchunks++] = (struct chunk){ fds[i], i, off, len };
+		w->todo += len;
+	}
+}
+
+/* The chunks to read, in order: every file whole, or set->order's ranges
+ * widened to pages, those that touch joined into one span. */
+static void plan_chunks(struct warm *w, const int *fds, struct pc_warm_stats *st)
+{
+	const struct pc_set *set = w->set;
+	size_t alloc = 0;
+	if (!set->order) {
+		for (size_t i = 0; i < set->n; i++)
+			add_span(w, &alloc, fds, i, 0, set->files[i].size, st);
+		return;
+	}
+	uint64_t ps = page_size(), a = 0, b = 0;
+	size_t cur = (size_t)-1;
+	for (size_t k = 0; k <= set->norder; k++) {
+		const struct pc_range *r = k < set->norder ? &set->order[k] : NULL;
+		uint64_t ra = 0, rb = 0;
+		if (r) {
+			uint64_t size = set->files[r->file].size;
+			ra = r->off / ps * ps;
+			rb = r->off + r->len > size ? size : r->off + r->len;
+			rb = (rb + ps - 1) / ps * ps < size ? (rb + ps - 1) / ps * ps : size;
+			if (ra >= rb)
+				continue;
+			if (r->file == cur && ra >= a && ra <= b) {
+				if (rb > b)
+					b = rb;
+				continue;
+			}
+		}
+		if (cur != (size_t)-1)
+			add_span(w, &alloc, fds, cur, a, b, st);
+		if (r) {
+			cur = r->file;
+			a = ra;
+			b = rb;
+		}
+	}
+}
+
 int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progress, void *arg,
 	    volatile sig_atomic_t *cancel, struct pc_warm_stats *st, struct cs_err *err)
 {
@@ -411,29 +468,16 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 	raise_nofile(set->n);
 	struct warm w = { .set = set, .chunk_size = chunk, .progress = progress, .arg = arg };
 	int *fds = xcalloc(set->n ? set->n : 1, sizeof(int));
-	size_t alloc = 0;
 	int rc = 0;
 	for (size_t i = 0; i < set->n; i++)
 		fds[i] = -1;
 	for (size_t i = 0; i < set->n && !rc; i++) {
-		struct pc_file *f = &set->files[i];
-		fds[i] = open(f->path, O_RDONLY | O_CLOEXEC);
-		if (fds[i] < 0) {
-			rc = cs_fail_errno(err, errno, "cannot open '%s'", f->path);
-			break;
-		}
-		for (uint64_t off = 0; off < f->size; off += chunk) {
-			uint64_t len = f->size - off < chunk ? f->size - off : chunk;
-			uint64_t res = 0;
-			if (pc_fd_resident(fds[i], off, len, &res, &set->method) == 0 && res >= len) {
-				st->skipped_bytes += len;
-				continue;
-			}
-			w.chunks = xgrow(w.chunks, &alloc, w.nchunks + 1, sizeof(*w.chunks));
-			w.chunks[w.nchunks++] = (struct chunk){ fds[i], i, off, len };
-			w.todo += len;
-		}
+		fds[i] = open(set->files[i].path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			rc = cs_fail_errno(err, errno, "cannot open '%s'", set->files[i].path);
 	}
+	if (!rc)
+		plan_chunks(&w, fds, st);
 	if (!rc && w.nchunks) {
 		wp_init(&w.q, w.nchunks, cancel);
 		rc = wp_run(&w.q, jobs, warm_worker, &w, warm_tick, &w, 50000000u, "reader", err);
@@ -457,11 +501,18 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
 	return rc;
 }
 
+static void prefetch_progress(uint64_t done, uint64_t total, void *arg)
+{
+	(void)total;
+	__atomic_store_n(&((struct pc_prefetch *)arg)->warmed, done, __ATOMIC_RELAXED);
+}
+
 static void *prefetch_main(void *arg)
 {
 	struct pc_prefetch *pf = arg;
 	struct cs_err e;
-	pf->rc = pc_warm(&pf->set, pf->jobs, 16u << 20, NULL, NULL, &pf->stop, &pf->st, &e);
+	pf->rc = pc_warm(&pf->set, pf->jobs, 16u << 20, prefetch_progress, pf, &pf->stop, &pf->st, &e);
+	__atomic_store_n(&pf->warmed, pf->st.read_bytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&pf->done_ns, now_ns(), __ATOMIC_RELEASE);   /* read while it runs, too */
 	return NULL;
 }

@@ -34,6 +34,12 @@ struct pc_file {
 	int unknown;         /* the kernel would not tell (see above) */
 };
 
+/* A byte range of set->files[file]: what an ordered warm reads. */
+struct pc_range {
+	size_t file;
+	uint64_t off, len;
+};
+
 struct pc_set {
 	size_t n;
 	struct pc_file *files;
@@ -42,6 +48,11 @@ struct pc_set {
 	uint64_t unknown_bytes; /* sizes of the files whose residency is unknown */
 	size_t nunknown;
 	enum pc_method method;
+	/* NULL: pc_warm reads every file whole, in order. Otherwise it reads
+	 * these ranges, in this order, and nothing else (prefetch.h makes
+	 * them: the engine's read order, cut at a memory budget). Owned. */
+	struct pc_range *order;
+	size_t norder;
 };
 
 /* Expand files and directories (recursively, following symlinks) into a
@@ -73,7 +84,11 @@ struct pc_warm_stats {
 typedef void (*pc_progress_fn)(uint64_t done, uint64_t total, void *arg);
 
 /*
- * Read every non-resident chunk of the set, jobs threads at a time; then
+ * Read every non-resident chunk of the set (of set->order's ranges, in
+ * their order, when there are some: each range widened to whole pages,
+ * ranges that touch joined, then cut in chunks), jobs threads at a time,
+ * each taking the next chunk in order, so the readers move through the
+ * set together, front first; then
  * once more, with plain reads, any chunk a reclaim took back meanwhile
  * (reread_bytes). chunk == 0 means PC_WARM_CHUNK_DEFAULT; jobs 0 means
  * WP_JOBS_DEFAULT, WP_JOBS_AUTO finds the number of readers as it goes. The progress callback runs on the caller's thread
@@ -90,8 +105,9 @@ int pc_warm(struct pc_set *set, int jobs, uint64_t chunk, pc_progress_fn progres
  *                      no thread could start (the set is freed then)
  *   pc_prefetch_stop   stops it if it is still going, joins it, frees the
  *                      set; st, rc and done_ns tell what it did
- * While it runs, done_ns alone may be read, with an atomic load (0: still
- * warming).
+ * While it runs, done_ns and warmed alone may be read, with atomic loads
+ * (done_ns 0: still warming; warmed: the bytes read so far, updated about
+ * every 50 ms: the prefetch's progress over time).
  */
 struct pc_prefetch {
 	struct pc_set set;
@@ -100,6 +116,7 @@ struct pc_prefetch {
 	struct pc_warm_stats st;
 	int rc;                  /* pc_warm's */
 	uint64_t done_ns;        /* CLOCK_MONOTONIC when it finished (or was stopped) */
+	uint64_t warmed;         /* bytes read so far */
 	pthread_t th;
 	int started;
 };

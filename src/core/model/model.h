@@ -92,6 +92,33 @@ void st_model_release(struct st_model *m);
 int gg_model_fill(const char *path, struct st_model *m, struct cs_err *err);
 
 /*
+ * The byte ranges of the model's shards in the order its engine reads
+ * them, for a prefetch that should stay just ahead of the engine:
+ *  - safetensors: the shards in natural name order (digit runs compared as
+ *    numbers), whatever order the index lists them in: vLLM sorts the
+ *    files it finds with a natural sort key, transformers sorts the
+ *    index's distinct file names, and the two agree on Hugging Face's
+ *    zero-padded names; in each shard its header, then its tensors in
+ *    data-offset order. (The engines take a shard's tensors in name order,
+ *    safe_open's keys(); safetensors' own writer lays the data out by dtype,
+ *    then name, so within one dtype that is the offset order too.)
+ *  - GGUF: the parts in split order; in each, its header (up to the data
+ *    section), then its tensors by offset, as llama.cpp's loader walks
+ *    them in the order the converter wrote them.
+ * One range per header and per tensor (no empty ones), shard an index
+ * into m->shards, off and len in bytes of that file. Returns a malloc'd
+ * array of *n (NULL when none); the caller frees it.
+ */
+struct st_range {
+	size_t shard;
+	uint64_t off, len;
+};
+struct st_range *st_model_read_order(const struct st_model *m, size_t *n);
+/* strcmp, but a run of digits against a run of digits by value
+ * ("model-2" before "model-10"): vLLM's natural sort key. */
+int st_natural_cmp(const char *a, const char *b);
+
+/*
  * The tensor-name table both fillers check a model against: every tensor
  * of every shard (from h or g, as m->format says) with the shard it is in,
  * sorted by name and then shard. A name in two shards is refused by both

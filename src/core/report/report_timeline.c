@@ -1,4 +1,4 @@
-/* report: one run's timeline (read rate, memory, phase markers) as SVG. */
+/* report: one run's timeline (read rates, memory, the prefetch's progress, phase markers) as SVG. */
 #define _GNU_SOURCE
 #include "report_internal.h"
 
@@ -41,16 +41,21 @@ static void scale(const struct tl_sample *s, size_t n, const struct tl_marker *m
 		double mem = s[i].rss_bytes > s[i].gpu_bytes ? s[i].rss_bytes : s[i].gpu_bytes;
 		if (s[i].cached_bytes > mem)
 			mem = s[i].cached_bytes;
+		if (s[i].prefetch_bytes > mem)
+			mem = s[i].prefetch_bytes;
 		if (mem > mmax)
 			mmax = mem;
 		if (i) {
 			double dt = s[i].t - s[i - 1].t;
 			double rate = dt > 0 ? (s[i].read_bytes - s[i - 1].read_bytes) / dt : 0;
 			double crate = dt > 0 ? (s[i].cached_bytes - s[i - 1].cached_bytes) / dt : 0;
+			double prate = dt > 0 && s[i - 1].prefetch_bytes >= 0 ? (s[i].prefetch_bytes - s[i - 1].prefetch_bytes) / dt : 0;
 			if (rate > rmax)
 				rmax = rate;
 			if (crate > rmax)
 				rmax = crate;
+			if (prate > rmax)
+				rmax = prate;
 		}
 	}
 	for (size_t i = 0; i < nm; i++)
@@ -110,33 +115,39 @@ static void lines(struct strbuf *b, const struct layout *L, const struct tl_samp
 		x[i] = L->left + L->pw * s[i].t / L->tax;
 	/* Two views of the same reads: block I/O charged to the server's
 	 * processes (none for FUSE/NFS, whose reads happen elsewhere) and
-	 * the model's bytes arriving in the page cache. */
-	const char *rc[2] = { "#3182bd", "#756bb1" };
-	const char *rn[2] = { "block reads of the server's processes", "model arriving in the page cache" };
-	for (int k = 0; k < 2; k++) {
+	 * the model's bytes arriving in the page cache; and the prefetch's
+	 * own reads, to set against the weights phase (its markers). */
+	const char *rc[3] = { "#3182bd", "#756bb1", "#d62728" };
+	const char *rn[3] = { "block reads of the server's processes", "model arriving in the page cache",
+			      "prefetch reads" };
+	const double rx[3] = { 105, 320, 500 };
+	for (int k = 0; k < 3; k++) {
 		int any = 0;
 		y[0] = top1 + ph;
 		for (size_t i = 1; i < n; i++) {
 			double dt = s[i].t - s[i - 1].t;
-			double d = k == 0 ? s[i].read_bytes - s[i - 1].read_bytes : s[i].cached_bytes - s[i - 1].cached_bytes;
+			double d = k == 0 ? s[i].read_bytes - s[i - 1].read_bytes
+				   : k == 1 ? s[i].cached_bytes - s[i - 1].cached_bytes
+					    : s[i - 1].prefetch_bytes < 0 ? 0 : s[i].prefetch_bytes - s[i - 1].prefetch_bytes;
 			double rate = dt > 0 && d > 0 ? d / dt / 1e6 : 0;
 			any |= rate > 0;
 			y[i] = top1 + ph - ph * rate / L->ymax[0];
 		}
 		if (any)
-			series(b, x, y, n, rc[k], L->left + 170 + 250.0 * k, top1, rn[k]);
+			series(b, x, y, n, rc[k], L->left + rx[k], top1, rn[k]);
 	}
-	const char *mc[3] = { "#31a354", "#e6550d", "#756bb1" };
-	const char *mn[3] = { "resident memory (RSS)", "GPU memory", "model in page cache" };
-	for (int k = 0; k < 3; k++) {
+	const char *mc[4] = { "#31a354", "#e6550d", "#756bb1", "#d62728" };
+	const char *mn[4] = { "resident memory (RSS)", "GPU memory", "model in page cache", "prefetched so far" };
+	const double mx[4] = { 90, 225, 305, 425 };
+	for (int k = 0; k < 4; k++) {
 		int any = 0;
 		for (size_t i = 0; i < n; i++) {
-			double v = k == 0 ? s[i].rss_bytes : k == 1 ? s[i].gpu_bytes : s[i].cached_bytes;
+			double v = k == 0 ? s[i].rss_bytes : k == 1 ? s[i].gpu_bytes : k == 2 ? s[i].cached_bytes : s[i].prefetch_bytes;
 			y[i] = v < 0 ? NAN : top2 + ph - ph * (v / 1073741824.0) / L->ymax[1];
 			any |= v > 0;
 		}
 		if (any)
-			series(b, x, y, n, mc[k], L->left + 170 + 170.0 * k, top2, mn[k]);
+			series(b, x, y, n, mc[k], L->left + mx[k], top2, mn[k]);
 	}
 	free(x);
 	free(y);

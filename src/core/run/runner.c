@@ -15,6 +15,8 @@
 #include "core/base/fsutil.h"
 #include "gpu.h"
 #include "core/io/pagecache.h"
+#include "core/io/prefetch.h"
+#include "core/base/strbuf.h"
 #include "ready.h"
 #include "readyowner.h"
 #include "sockown.h"
@@ -98,16 +100,26 @@ static void on_line(const char *line, uint64_t t_ns, void *arg)
 	phases_line(f->ph, line, t_ns >= f->t0 ? (double)(t_ns - f->t0) / 1e9 : 0);
 }
 
-/* Before launch (the file walk stays out of the measured time): which
- * files to warm. 1 when there is a prefetch to start. */
-static int prefetch_prepare(struct pc_set *set, const struct run_opts *o)
+/* Before launch (the file walk stays out of the measured time): what to
+ * warm, in which order, within which budget; the plan told through
+ * status. 1 when there is a prefetch to start. */
+static int prefetch_prepare(struct pc_set *set, const struct run_opts *o, struct run_result *r)
 {
 	memset(set, 0, sizeof(*set));
 	if (o->prefetch_jobs <= 0 || !o->model)
 		return 0;
-	char *paths[1] = { (char *)o->model };
+	struct pf_plan plan;
+	struct strbuf line = STRBUF_INIT;
 	struct cs_err e;
-	return pc_collect(paths, 1, set, &e) == 0;
+	int go = pf_prepare(o->model, o->prefetch_cap, set, &line, &plan, &e);
+	if (go < 0)
+		status(o, "no prefetch: %s", e.msg);
+	else
+		status(o, "prefetch: %s", line.buf);
+	strbuf_release(&line);
+	r->prefetch_planned = go > 0 ? plan.warm : 0;
+	r->prefetch_cut = go >= 0 && plan.cut;
+	return go > 0;
 }
 
 static void prefetch_finish(struct pc_prefetch *pf, struct run_result *r)
@@ -142,7 +154,8 @@ static int proc_counter(pid_t pid, const char *file, const char *key, uint64_t *
 	return v ? 0 : -1;
 }
 
-static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, struct run_result *r)
+static void sample(struct sampler *sm, const struct proc *p, struct pc_prefetch *pf, uint64_t exec_ns,
+		   struct run_result *r)
 {
 	pid_t *pids;
 	size_t n = proc_tree(p, &pids);
@@ -179,8 +192,9 @@ static void sample(struct sampler *sm, const struct proc *p, uint64_t exec_ns, s
 		}
 	}
 	r->tl = xgrow(r->tl, &sm->talloc, r->ntl + 1, sizeof(*r->tl));
+	double warmed = pf->started ? (double)__atomic_load_n(&pf->warmed, __ATOMIC_RELAXED) : -1;
 	r->tl[r->ntl++] = (struct tl_sample){ (double)(now_ns() - exec_ns) / 1e9, (double)read, (double)rss,
-					      (double)gpu, cached };
+					      (double)gpu, cached, warmed };
 }
 
 static size_t tree_size(const struct proc *p)
@@ -280,7 +294,7 @@ static int launch(struct run *x, struct cs_err *err)
 	/* The model's files for the prefetch and the sampler, found before
 	 * launch so that no file walk runs inside the measured time. */
 	memset(&x->pf, 0, sizeof(x->pf));
-	x->prefetch = prefetch_prepare(&x->pf_set, o);
+	x->prefetch = prefetch_prepare(&x->pf_set, o, r);
 	x->sm.on = o->timeline;
 	if (x->sm.on && o->model) {
 		char *paths[1] = { (char *)o->model };
@@ -393,7 +407,7 @@ static void wait_ready(struct run *x)
 	uint64_t deadline = x->p.exec_ns + o->timeout_ns, next_tree_check = 0;
 	for (uint64_t next = now_ns();; next += poll) {
 		if (x->sm.on && now_ns() >= x->sm.next_ns) {
-			sample(&x->sm, &x->p, x->p.exec_ns, r);
+			sample(&x->sm, &x->p, &x->pf, x->p.exec_ns, r);
 			x->sm.next_ns = now_ns() + 100000000ULL;
 		}
 		if (cs_cancelled(o->cancel)) {
@@ -499,7 +513,7 @@ int runner_run(const struct run_opts *o, struct run_result *r, struct cs_err *er
 	wait_ready(&x);
 	r->last_http = x.rs.last_http;
 	if (x.sm.on && r->outcome == RUN_READY)
-		sample(&x.sm, &x.p, x.p.exec_ns, r); /* the moment it was ready */
+		sample(&x.sm, &x.p, &x.pf, x.p.exec_ns, r); /* the moment it was ready */
 	if (x.sm.have_set)
 		pc_set_release(&x.sm.set);
 	free(x.sm.seen);

@@ -8,7 +8,9 @@
  *  2. launch (proc_spawn): load_s starts just before exec; with
  *     prefetch_jobs, a thread warms the model's files into the page cache
  *     right after exec, overlapping the server's own start-up, and is
- *     stopped at ready;
+ *     stopped at ready: in the order the engine reads them, what is
+ *     resident skipped, no more than memory allows (io/prefetch.h's plan,
+ *     made before exec and told through status);
  *  3. poll readiness every poll interval with a bounded per-check timeout,
  *     while watching for the server's exit and the deadline; an http/tcp
  *     answer counts only if the listening socket that gave it belongs to
@@ -66,6 +68,7 @@ struct run_opts {
 	const char *log_path;
 	uint64_t gpu_release_timeout_ns;
 	int prefetch_jobs;            /* >0: warm the model's files at launch */
+	uint64_t prefetch_cap;        /* > 0: read ahead at most this (the memory budget applies too) */
 	int timeline;                 /* sample the server every 100 ms until ready */
 	int hold_fd;                  /* kept open until the server's tree is gone (<= 0: none) */
 	int detached;                 /* the launcher may exit 0 and leave the server running */
@@ -105,6 +108,8 @@ struct run_result {
 	 * -1 when the server was ready first and the prefetch was stopped). */
 	uint64_t prefetch_bytes;
 	double prefetch_s;
+	uint64_t prefetch_planned;    /* what the plan meant to read */
+	int prefetch_cut;             /* the plan stopped at the memory budget */
 	/* timeline: bytes read by the server's tree (/proc/PID/io read_bytes,
 	 * kept for processes that exited), its resident memory, its GPU
 	 * memory, and the model's bytes in the page cache. malloc'd. */

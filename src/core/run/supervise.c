@@ -15,6 +15,8 @@
 
 #include "core/base/fsutil.h"
 #include "core/io/pagecache.h"
+#include "core/io/prefetch.h"
+#include "core/base/strbuf.h"
 #include "proc.h"
 #include "readyowner.h"
 #include "srvlog.h"
@@ -162,17 +164,24 @@ static void check_ready(struct sv *s)
 		s->o->on_ready(&r, s->o->arg);
 }
 
-/* The model's files found, for the prefetch; 1 when there is one to start. */
+/* The prefetch's plan (io/prefetch.h: the engine's order, what is
+ * resident skipped, the memory budget), told through status; 1 when
+ * there is something to warm. */
 static int prefetch_collect(const struct sv_opts *o, struct pc_set *set)
 {
+	memset(set, 0, sizeof(*set));
 	if (o->prefetch_jobs <= 0 || !o->model)
 		return 0;
-	char *paths[1] = { (char *)o->model };
+	struct pf_plan plan;
+	struct strbuf line = STRBUF_INIT;
 	struct cs_err err;
-	if (pc_collect(paths, 1, set, &err) == 0)
-		return 1;
-	cs_say(o->warn, o->arg, "no prefetch: %s", err.msg);
-	return 0;
+	int go = pf_prepare(o->model, o->prefetch_cap, set, &line, &plan, &err);
+	if (go < 0)
+		cs_say(o->warn, o->arg, "no prefetch: %s", err.msg);
+	else
+		cs_say(o->status, o->arg, "prefetch: %s", line.buf);
+	strbuf_release(&line);
+	return go > 0;
 }
 
 /* Started: the prefetch and the output's reader. */

@@ -7,7 +7,10 @@
  *
  * sv_run, in order:
  *  1. removes the ready file (one left by an earlier life is not this
- *     server's readiness) and finds the model's files for the prefetch;
+ *     server's readiness) and plans the prefetch (io/prefetch.h: the
+ *     model's bytes in the engine's read order, what is resident skipped,
+ *     no more than memory allows; the plan told through status in one
+ *     line, "prefetch: ...");
  *  2. catches SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 (the
  *     handlers before the call are put back when it returns);
  *  3. starts the server (proc_spawn_env: its own process group under a
@@ -66,6 +69,7 @@ struct sv_opts {
 	const char *ready_file;       /* NULL: none */
 	const char *model;            /* for the ready file and the prefetch; may be NULL */
 	int prefetch_jobs;            /* > 0 (with model): warm its files while the server starts */
+	uint64_t prefetch_cap;        /* > 0: read ahead at most this (the memory budget applies too) */
 	int port;                     /* > 0: the server's port, which nothing may hold before it starts */
 	int any_owner;                /* accept a readiness answer from any process, not only the server's tree */
 	cs_msg_fn line;               /* each line of the server's stdout and stderr, no newline */

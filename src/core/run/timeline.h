@@ -12,6 +12,7 @@ struct tl_sample {
 	double rss_bytes;     /* resident memory of the tree */
 	double gpu_bytes;     /* GPU memory of the tree, < 0 when none */
 	double cached_bytes;  /* model bytes in the page cache */
+	double prefetch_bytes; /* bytes the prefetch has read so far, < 0 when none runs */
 };
 
 struct tl_marker {
@@ -19,7 +20,9 @@ struct tl_marker {
 	double t;             /* < 0: not drawn */
 };
 
-/* The chart: read rates above, memory below, a dashed line per marker. */
+/* The chart: read rates above (the prefetch's among them), memory below
+ * (with what the prefetch has read so far, against the weights phase's
+ * markers), a dashed line per marker. */
 char *rp_timeline_svg(const char *title, const struct tl_sample *s, size_t n, const struct tl_marker *m,
 		      size_t nm);
 
