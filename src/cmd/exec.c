@@ -20,7 +20,7 @@ static const struct opts_help help = {
 	.usage = "usage: coldstart exec [--stage SRC] [--root ROOT] [--name NAME] [--model PATH]\n"
 	"                      [--port N] [--ready SPEC] [--ready-file FILE] [--prefetch[=JOBS]]\n"
 	"                      [--stage-cache SRC [--cache-env VARS] [--cache-name NAME]]\n"
-	"                      [--cacert FILE]\n"
+	"                      [--cacert FILE] [--no-sign-request]\n"
 	"                      -- SERVER ARGS...\n"
 	"\n"
 	"The production form of a cold start, as a container's entrypoint or a\n"
@@ -69,9 +69,8 @@ struct exec_cfg {
 	const char *stage_cache, *cache_env, *cache_name;
 	const char *cacert;            /* a URL to stage: the CA bundle, or NULL: the environment's */
 	long port, jobs;
-	int prefetch, quiet, verify, any_owner;
-	char **argv;                   /* the server's, after -- */
-	int argc;
+	int prefetch, quiet, verify, any_owner, no_sign;
+	char **argv; int argc;         /* the server's, after -- */
 	struct strbuf staged;          /* "; stage 1.2 s; caches ...", for the ready line */
 };
 
@@ -109,7 +108,7 @@ static struct sc_opts stage_opts(const struct exec_cfg *c, const char *src, cons
 	return (struct sc_opts){
 		.root = c->root, .src = src, .name = name, .jobs = (int)c->jobs,
 		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
-		.cacert = c->cacert, .cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
+		.cacert = c->cacert, .no_sign = c->no_sign, .cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
 	};
 }
 
@@ -283,6 +282,7 @@ int cmd_exec(int argc, char **argv)
 		OPT_STRING_(0, "cacert", &c.cacert, "FILE",
 			    "a URL to stage: verify TLS against the CA\ncertificates in FILE (PEM), a private CA (default\n"
 			    "$AWS_CA_BUNDLE for s3://, then $CURL_CA_BUNDLE,\nthen $SSL_CERT_FILE, else the system's store)", .flags = OPTF_NONEMPTY),
+		OPT_FLAG_(0, "no-sign-request", &c.no_sign, "an s3:// --stage or --stage-cache: requests unsigned (public)"),
 		OPT_FLAG_('q', "quiet", &c.quiet, "no messages of coldstart's own (the server's output\nstill passes through)"),
 		OPT_END_(),
 	};

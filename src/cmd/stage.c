@@ -262,6 +262,8 @@ int cmd_stage(int argc, char **argv)
 			"CA (default $AWS_CA_BUNDLE for s3://, then\n$CURL_CA_BUNDLE, then $SSL_CERT_FILE, else the\n"
 			"system's store); a FILE that cannot be read is\nrefused before any transfer", .flags = OPTF_NONEMPTY),
 		OPT_FLAG_(0, "insecure", &o.insecure, "a URL source: do not verify the server's TLS\ncertificate"),
+		OPT_FLAG_(0, "no-sign-request", &o.no_sign, "an s3:// source: send requests unsigned, looking\n"
+			  "for no credentials (a public bucket; without it,\nno credentials found is an error)"),
 		OPT_FLAG_(0, "json", &json, "result as JSON on stdout instead of the path"),
 		OPT_FLAG_('q', "quiet", &u.quiet, "no progress or summary"),
 		OPT_END_(),
