@@ -22,7 +22,7 @@ static const struct opts_help help = {
 	"                      [--port N] [--ready SPEC] [--ready-file FILE]\n"
 	"                      [--prefetch[=JOBS] | --no-prefetch] [--prefetch-budget SIZE]\n"
 	"                      [--stage-cache SRC [--cache-env VARS] [--cache-name NAME]]\n"
-	"                      [--cacert FILE]\n"
+	"                      [--cacert FILE] [--no-sign-request]\n"
 	"                      -- SERVER ARGS...\n"
 	"\n"
 	"The production form of a cold start, as a container's entrypoint or a\n"
@@ -229,6 +229,7 @@ int cmd_exec(int argc, char **argv)
 		OPT_STRING_(0, "cacert", &c.cacert, "FILE",
 			    "a URL to stage: verify TLS against the CA\ncertificates in FILE (PEM), a private CA"
 			    CLI_CACERT_DEFAULTS, .flags = OPTF_NONEMPTY),
+		OPT_FLAG_(0, "no-sign-request", &c.no_sign, "an s3:// --stage or --stage-cache: requests unsigned (public)"),
 		OPT_FLAG_('q', "quiet", &c.quiet, "no messages of coldstart's own (the server's output\nstill passes through)"),
 		OPT_END_(),
 	};

@@ -27,7 +27,7 @@ static struct sc_opts stage_opts(const struct exec_cfg *c, const char *src, cons
 	return (struct sc_opts){
 		.root = c->root, .src = src, .name = name, .jobs = (int)c->jobs,
 		.verify = c->verify ? SC_VERIFY_XXH3 : SC_VERIFY_SIZE, .bearer = getenv("HF_TOKEN"),
-		.cacert = c->cacert, .cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
+		.cacert = c->cacert, .no_sign = c->no_sign, .cancel = &cli_signal, .notice = on_stage_notice, .notice_arg = (void *)c,
 	};
 }
 

@@ -13,7 +13,7 @@ struct exec_cfg {
 	const char *cacert;            /* a URL to stage: the CA bundle, or NULL: the environment's */
 	long port, jobs;
 	uint64_t prefetch_cap;
-	int prefetch, prefetch_given, no_prefetch, quiet, verify, any_owner;
+	int prefetch, prefetch_given, no_prefetch, quiet, verify, any_owner, no_sign;
 	char **argv;                   /* the server's, after -- */
 	int argc;
 	struct strbuf staged;          /* "; stage 1.2 s; caches ...", for the ready line */

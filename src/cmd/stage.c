@@ -264,6 +264,8 @@ int cmd_stage(int argc, char **argv)
 			"a URL source: verify the server's TLS certificate\nagainst the CA certificates in FILE (PEM), a private CA"
 			CLI_CACERT_DEFAULTS "; a FILE\nthat cannot be read is refused before any transfer", .flags = OPTF_NONEMPTY),
 		OPT_FLAG_(0, "insecure", &o.insecure, "a URL source: do not verify the server's TLS\ncertificate"),
+		OPT_FLAG_(0, "no-sign-request", &o.no_sign, "an s3:// source: send requests unsigned, looking\n"
+			  "for no credentials (a public bucket; without it,\nno credentials found is an error)"),
 		OPT_FLAG_(0, "json", &json, "result as JSON on stdout instead of the path"),
 		OPT_FLAG_('q', "quiet", &u.quiet, "no progress or summary"),
 		OPT_END_(),

@@ -29,6 +29,8 @@
 #   start_faultproxy NAME PORT ARGS...  tests/fixtures/faultproxy.mjs on PORT
 #                        in front of $P (s3rver), stderr in $SCRATCH/NAME.err;
 #                        stopped as a faultserve
+#   start_awscreds CONFIG  tests/fixtures/awscreds.mjs (coldstart's own IMDSv2,
+#                        container endpoint and STS) on $ACP, log $SCRATCH/awscreds.log
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 S3RVER=$REPO_ROOT/bench/servers/node_modules/.bin/s3rver
 
@@ -145,6 +147,17 @@ start_faultserve() {
 	_fs_up "$name" faultserve
 }
 stop_faultserve() { [ -n "${_FSPID[$1]:-}" ] && { kill "${_FSPID[$1]}" 2>/dev/null; wait "${_FSPID[$1]}" 2>/dev/null; }; _FSPID[$1]=; }
+
+# start_awscreds CONFIG: coldstart's own stand-ins for IMDSv2, the container
+# endpoint and STS (tests/fixtures/awscreds.mjs, CONFIG its JSON) on
+# 127.0.0.1:$ACP; one line per request in $SCRATCH/awscreds.log.
+start_awscreds() {
+	: > "$SCRATCH/awscreds.log"
+	node "$FIXTURES_SRC/awscreds.mjs" --config "$1" --log "$SCRATCH/awscreds.log" 2>"$SCRATCH/awscreds.err" &
+	_FSPID[awscreds]=$!
+	_fs_up awscreds awscreds || return 1
+	ACP=$(sed -n 's/^awscreds on //p' "$SCRATCH/awscreds.err")
+}
 
 start_faultproxy() {
 	local name=$1 port=$2

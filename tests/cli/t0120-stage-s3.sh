@@ -226,8 +226,13 @@ check "AWS_PROFILE: keys and endpoint from ~/.aws" same m "$R/prof"
 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=nope \
 	"$COLDSTART" stage s3://models/qwen/m --root "$R" --name noprof -q >/dev/null 2>"$SCRATCH/noprof.err"
 contains "an unknown profile is named" "$(cat "$SCRATCH/noprof.err")" "AWS_PROFILE 'nope' is in neither"
-env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$COLDSTART" stage s3://models/qwen/m --root "$R" --name anon -q >/dev/null 2>&1
-check "no credentials: anonymous (unsigned) access, as for a public bucket" same m "$R/anon"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED=true \
+	"$COLDSTART" stage s3://models/qwen/m --root "$R" --name anon -q >/dev/null 2>"$SCRATCH/anon.err"
+check "no credentials: an error, nothing staged (t0121 has the list of what was tried)" [ ! -e "$R/anon" ]
+contains "... which says so" "$(cat "$SCRATCH/anon.err")" "no S3 credentials found"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED=true \
+	"$COLDSTART" stage s3://models/qwen/m --root "$R" --name anon --no-sign-request -q >/dev/null 2>&1
+check "--no-sign-request: anonymous (unsigned) access, as for a public bucket" same m "$R/anon"
 
 # Errors: exit 1, the bucket/key and the S3 error code, nothing published.
 AWS_ACCESS_KEY_ID=WRONGKEY expect_rc 1 "a wrong access key" "$COLDSTART" stage s3://models/qwen/m --root "$R" --name w1

@@ -84,40 +84,52 @@ int main(void)
 	unsetenv("AWS_ENDPOINT_URL");
 	unsetenv("AWS_ENDPOINT_URL_S3");
 	unsetenv("AWS_PROFILE");
+	unsetenv("AWS_ROLE_ARN");
+	unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+	unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 	struct s3_cfg c;
-	ok(s3_config(&c, &e) == 0 && !strcmp(c.access_key, "AKD") && !strcmp(c.region, "us-west-2") && !c.endpoint,
+	ok(s3_config(&c, 0, NULL, &e) == 0 && !strcmp(awscred_key_id(c.cred), "AKD") && !strcmp(c.region, "us-west-2") && !c.endpoint,
 	   "the default profile");
 	is_str(c.sigv4 ? c.sigv4 : "", "aws:amz:us-west-2:s3", "SigV4 for the region");
 	s3_cfg_release(&c);
 	setenv("AWS_PROFILE", "p1", 1);
-	ok(s3_config(&c, &e) == 0 && !strcmp(c.access_key, "AK1") && !strcmp(c.token, "T1") &&
-	   !strcmp(c.region, "eu-west-1") && !strcmp(c.endpoint, "http://e:9000"), "AWS_PROFILE p1: keys, token, region, endpoint");
+	char *up = NULL, *tk = NULL;
+	ok(s3_config(&c, 0, NULL, &e) == 0 && !awscred_get(c.cred, &up, &tk, &e) && !strcmp(up, "AK1:SK1") && tk &&
+	   !strcmp(tk, "T1") && !strcmp(c.region, "eu-west-1") && !strcmp(c.endpoint, "http://e:9000"),
+	   "AWS_PROFILE p1: keys, token, region, endpoint");
+	awscred_wipe(up, tk);
 	s3_cfg_release(&c);
 	setenv("AWS_ACCESS_KEY_ID", "AKE", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "SKE", 1);
 	setenv("AWS_REGION", "ap-south-1", 1);
-	ok(s3_config(&c, &e) == 0 && !strcmp(c.access_key, "AKE") && !strcmp(c.secret, "SKE") && !c.token &&
+	ok(s3_config(&c, 0, NULL, &e) == 0 && !awscred_get(c.cred, &up, &tk, &e) && !strcmp(up, "AKE:SKE") && !tk &&
 	   !strcmp(c.region, "ap-south-1"), "the environment wins, keys come as a pair");
+	awscred_wipe(up, tk);
 	s3_cfg_release(&c);
 	setenv("AWS_PROFILE", "nope", 1);
-	ok(s3_config(&c, &e) == -1 && strstr(e.msg, "AWS_PROFILE 'nope'"), "an unknown profile: '%s'", e.msg);
+	ok(s3_config(&c, 0, NULL, &e) == -1 && strstr(e.msg, "AWS_PROFILE 'nope'"), "an unknown profile: '%s'", e.msg);
 	unsetenv("AWS_PROFILE");
 	unsetenv("AWS_ACCESS_KEY_ID");
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	unlink(cred);
-	ok(s3_config(&c, &e) == 0 && !c.access_key && !c.sigv4, "no keys anywhere: anonymous");
+	ok(s3_config(&c, 0, NULL, &e) == -1 && e.code == ENOKEY && strstr(e.msg, "no S3 credentials found") &&
+	   strstr(e.msg, "AWS_EC2_METADATA_DISABLED") && strstr(e.msg, "--no-sign-request"),
+	   "no keys anywhere: an error naming what was tried (%s)", e.msg);
+	ok(s3_config(&c, 1, NULL, &e) == 0 && !c.cred && !c.sigv4, "no_sign: unsigned, no credentials looked for");
 	s3_cfg_release(&c);
 	/* Another region: the signature, and an AWS endpoint, follow it. */
 	setenv("AWS_ACCESS_KEY_ID", "AKE", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "SKE", 1);
 	setenv("AWS_ENDPOINT_URL", "https://s3.us-east-1.amazonaws.com", 1);
-	ok(s3_config(&c, &e) == 0, "config with an AWS endpoint");
+	ok(s3_config(&c, 0, NULL, &e) == 0, "config with an AWS endpoint");
 	s3_set_region(&c, "eu-central-1");
 	is_str(c.sigv4, "aws:amz:eu-central-1:s3", "re-signed for the bucket's region");
 	is_str(c.endpoint, "https://s3.eu-central-1.amazonaws.com", "an AWS endpoint moves to that region's");
 	s3_cfg_release(&c);
 	setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000", 1);
-	ok(s3_config(&c, &e) == 0, "config with a custom endpoint");
+	ok(s3_config(&c, 0, NULL, &e) == 0, "config with a custom endpoint");
 	s3_set_region(&c, "eu-central-1");
 	ok(!strcmp(c.sigv4, "aws:amz:eu-central-1:s3") && !strcmp(c.endpoint, "http://127.0.0.1:9000"),
 	   "a custom endpoint stays: only the signature's region changes");

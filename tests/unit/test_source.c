@@ -245,14 +245,18 @@ static void remote_open(void)
 	unsetenv("AWS_ACCESS_KEY_ID");
 	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 	unsetenv("AWS_CONFIG_FILE");
-	ok(source_open("s3://bucket/models/m/", &so, &s, &e) == 0, "an s3 source opens (its settings read)");
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	ok(source_open("s3://bucket/models/m/", &so, &s, &e) == -1 && !s && e.code == ENOKEY &&
+	   strstr(e.msg, "no S3 credentials found"), "no credentials: an s3 source does not open (%s)", e.msg);
+	struct source_opts anon = { .no_sign = 1 };
+	ok(source_open("s3://bucket/models/m/", &anon, &s, &e) == 0, "an s3 source opens (its settings read)");
 	is_str(s ? s->canon : "", "s3://bucket/models/m/", "its canon");
 	source_close(s);
 	setenv("AWS_PROFILE", "nope", 1);
 	ok(source_open("s3://bucket/m/", &so, &s, &e) == -1 && !s && strstr(e.msg, "AWS_PROFILE 'nope'"),
 	   "settings that cannot be read: no source (%s)", e.msg);
 	unsetenv("AWS_PROFILE");
-	struct source_opts names = { .nnames = 1, .names = (char *const[]){ (char *)"a" } };
+	struct source_opts names = { .nnames = 1, .names = (char *const[]){ (char *)"a" }, .no_sign = 1 };
 	ok(source_open("s3://bucket/m/", &names, &s, &e) == 0, "opened with --files");
 	struct source_file *f = NULL;
 	size_t n = 0;

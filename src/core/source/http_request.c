@@ -2,6 +2,7 @@
  * by hand with the credentials kept to the first origin, retries. */
 #define _GNU_SOURCE
 #include "http_internal.h"
+#include "awscred.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -379,6 +380,16 @@ static void userinfo(const char *url, char **user, char **pw)
 int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct resp *r, char *eb, CURLcode *cc,
 		   struct cs_err *err)
 {
+	struct hs_opts fresh;
+	char *up = NULL, *tok = NULL;
+	if (o->cred) {   /* S3: the credentials of the moment, refreshed when due */
+		if (awscred_get(o->cred, &up, &tok, err))
+			return -1;
+		fresh = *o;
+		fresh.userpwd = up;
+		fresh.session_token = tok;
+		o = &fresh;
+	}
 	char first[512] = "", here[512];
 	origin(q->url, first, sizeof(first));
 	char *url = xstrdup(q->url), *user = NULL, *pw = NULL;
@@ -433,6 +444,7 @@ int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct re
 		memset(pw, 0, strlen(pw));
 	free(user);
 	free(pw);
+	awscred_wipe(up, tok);
 	return rc;
 }
 

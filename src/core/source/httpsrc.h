@@ -54,6 +54,8 @@
 #include "core/base/util.h"
 #include "source.h"
 
+struct awscred;
+
 struct hs_opts {
 	int insecure;               /* no TLS verification */
 	const char *cainfo;         /* the CA bundle TLS is verified against (CURLOPT_CAINFO), or NULL:
@@ -66,6 +68,8 @@ struct hs_opts {
 	const char *sigv4;          /* "aws:amz:REGION:s3" */
 	const char *userpwd;        /* "ACCESS_KEY_ID:SECRET" */
 	const char *session_token;  /* x-amz-security-token, or NULL */
+	struct awscred *cred;       /* or NULL: with it each request signs with its current credentials
+				     * (awscred_get), not userpwd and session_token */
 	int retries;                /* attempts after the first; default 6 */
 	long connect_timeout_s;     /* default 15 */
 	long stall_s;               /* no byte for this long: retry; default 30 */

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "awscred.h"
 #include "core/io/checksum.h"
 #include "core/model/gguf.h"
 #include "core/base/strbuf.h"
@@ -22,131 +23,27 @@ int s3_is_url(const char *s)
 
 /* ---- settings ---- */
 
-static char *env(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? xstrdup(v) : NULL;
-}
-
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		s[--n] = 0;
-	return s;
-}
-
-/* Key = value pairs of section [want] (or [profile want] in config files). 0
- * read (or no file), -1 a file that exists but cannot be read; *found when
- * the section was there. */
-static int ini_section(const char *path, const char *want, int config, const char *const *keys, char ***vals,
-		       size_t nkeys, int *found)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? 0 : -1;
-	char line[4096];
-	int in = 0;
-	while (fgets(line, sizeof(line), f)) {
-		char *l = trim(line);
-		if (*l == '#' || *l == ';' || !*l)
-			continue;
-		if (*l == '[') {
-			char *e = strchr(l, ']');
-			if (e)
-				*e = 0;
-			char *name = trim(l + 1);
-			if (config && strcmp(want, "default") && !strncmp(name, "profile ", 8))
-				name = trim(name + 8);
-			in = !strcmp(name, want);
-			*found |= in;
-			continue;
-		}
-		char *eq = strchr(l, '=');
-		if (!in || !eq)
-			continue;
-		*eq = 0;
-		char *k = trim(l), *v = trim(eq + 1);
-		for (size_t i = 0; i < nkeys; i++)
-			if (!strcmp(k, keys[i]) && !*vals[i])
-				*vals[i] = xstrdup(v);
-	}
-	fclose(f);
-	return 0;
-}
-
-int s3_config(struct s3_cfg *c, struct cs_err *err)
+int s3_config(struct s3_cfg *c, int no_sign, const struct awscred_opts *o, struct cs_err *err)
 {
 	memset(c, 0, sizeof(*c));
-	c->access_key = env("AWS_ACCESS_KEY_ID");
-	c->secret = env("AWS_SECRET_ACCESS_KEY");
-	c->token = env("AWS_SESSION_TOKEN");
-	c->region = env("AWS_REGION");
-	if (!c->region)
-		c->region = env("AWS_DEFAULT_REGION");
-	c->endpoint = env("AWS_ENDPOINT_URL_S3");
-	if (!c->endpoint)
-		c->endpoint = env("AWS_ENDPOINT_URL");
-	char *profile = env("AWS_PROFILE");
-	const char *prof = profile ? profile : "default";
-	const char *home = getenv("HOME");
-	char *cred = env("AWS_SHARED_CREDENTIALS_FILE"), *conf = env("AWS_CONFIG_FILE");
-	if (!cred && home)
-		cred = xasprintf("%s/.aws/credentials", home);
-	if (!conf && home)
-		conf = xasprintf("%s/.aws/config", home);
-	int found = 0, rc = 0;
-	/* The files fill what the environment left empty (a key and its
-	 * secret come together, from one place). */
-	int have_keys = c->access_key != NULL;
-	char *ak = NULL, *sk = NULL, *tk = NULL, *rg = NULL, *ep = NULL;
-	const char *const ck[] = { "aws_access_key_id", "aws_secret_access_key", "aws_session_token" };
-	char **cv[] = { &ak, &sk, &tk };
-	const char *const fk[] = { "region", "endpoint_url", "aws_access_key_id", "aws_secret_access_key",
-				   "aws_session_token" };
-	char **fv[] = { &rg, &ep, &ak, &sk, &tk };
-	if (cred && ini_section(cred, prof, 0, ck, cv, 3, &found))
-		rc = cs_fail_errno(err, errno, "cannot read '%s'", cred);
-	if (!rc && conf && ini_section(conf, prof, 1, fk, fv, 5, &found))
-		rc = cs_fail_errno(err, errno, "cannot read '%s'", conf);
-	if (!rc && profile && !found)
-		rc = cs_fail(err, ENOENT, "AWS_PROFILE '%s' is in neither '%s' nor '%s'", profile, cred ? cred : "?",
-			     conf ? conf : "?");
-	if (!have_keys && ak) {
-		c->access_key = ak;
-		c->secret = sk;
-		free(c->token);
-		c->token = tk;
-		ak = sk = tk = NULL;
-	}
-	if (!c->region) {
-		c->region = rg ? rg : xstrdup("us-east-1");
-		rg = NULL;
-	}
-	if (!c->endpoint) {
-		c->endpoint = ep;
-		ep = NULL;
-	}
-	free(ak);
-	free(sk);
-	free(tk);
-	free(rg);
-	free(ep);
-	free(profile);
-	free(cred);
-	free(conf);
-	if (!rc && c->access_key && !c->secret)
-		rc = cs_fail(err, EINVAL, "an AWS access key id is set but no secret access key");
+	if (aws_files_load(&c->files, err))
+		return -1;
+	c->region = aws_region(c->files);
+	c->endpoint = aws_endpoint(c->files, "s3");
+	const char *style = aws_files_get(c->files, "s3.addressing_style");
+	c->addressing = !style || !strcasecmp(style, "auto") ? S3_ADDR_AUTO
+			: !strcasecmp(style, "path") ? S3_ADDR_PATH : !strcasecmp(style, "virtual") ? S3_ADDR_VIRTUAL : -1;
+	int rc = 0;
+	if (c->addressing < 0)
+		rc = cs_fail(err, EINVAL, "the AWS config's s3 addressing_style '%s': auto, path or virtual", style);
+	else if (!no_sign)
+		rc = awscred_resolve(c->files, o, &c->cred, err);
 	if (rc) {
 		s3_cfg_release(c);
 		return -1;
 	}
-	if (c->access_key) {
+	if (c->cred)
 		c->sigv4 = xasprintf("aws:amz:%s:s3", c->region);
-		c->userpwd = xasprintf("%s:%s", c->access_key, c->secret);
-	}
 	return 0;
 }
 
@@ -156,14 +53,8 @@ void s3_cfg_release(struct s3_cfg *c)
 		return;
 	free(c->region);
 	free(c->endpoint);
-	free(c->access_key);
-	if (c->secret)
-		memset(c->secret, 0, strlen(c->secret));
-	free(c->secret);
-	free(c->token);
-	if (c->userpwd)
-		memset(c->userpwd, 0, strlen(c->userpwd));
-	free(c->userpwd);
+	awscred_free(c->cred);
+	aws_files_free(c->files);
 	free(c->sigv4);
 	memset(c, 0, sizeof(*c));
 }
@@ -173,15 +64,16 @@ void s3_hs_opts(const struct s3_cfg *c, const struct hs_opts *base, struct hs_op
 	*out = *base;
 	out->bearer = NULL;
 	out->sigv4 = c->sigv4;
-	out->userpwd = c->userpwd;
-	out->session_token = c->token;
+	out->cred = c->cred;
+	out->userpwd = NULL;
+	out->session_token = NULL;
 	out->s3 = 1;
 	out->headers = NULL;
 	out->nheaders = 0;
 }
 
 /* An endpoint on AWS itself (its host under amazonaws.com). */
-static int aws_endpoint(const char *ep)
+static int on_aws(const char *ep)
 {
 	const char *h = strstr(ep, "://");
 	h = h ? h + 3 : ep;
@@ -194,11 +86,11 @@ void s3_set_region(struct s3_cfg *c, const char *region)
 {
 	free(c->region);
 	c->region = xstrdup(region);
-	if (c->access_key) {
+	if (c->cred) {
 		free(c->sigv4);
 		c->sigv4 = xasprintf("aws:amz:%s:s3", region);
 	}
-	if (c->endpoint && aws_endpoint(c->endpoint)) {
+	if (c->endpoint && on_aws(c->endpoint)) {
 		char *e = xasprintf("%s://s3.%s.amazonaws.com", strncasecmp(c->endpoint, "http:", 5) ? "https" : "http",
 				    region);
 		free(c->endpoint);
@@ -219,20 +111,32 @@ static void enc(struct strbuf *sb, const char *s, int keep_slash)
 	}
 }
 
-/* The bucket's URL (no trailing '/'). */
+/* The bucket's URL (no trailing '/'): path-style at a custom endpoint,
+ * virtual-hosted on AWS, unless the profile's s3 addressing_style says. */
 static char *bucket_url(const struct s3_cfg *c, const char *bucket)
 {
 	struct strbuf sb = STRBUF_INIT;
-	if (c->endpoint) {
-		size_t n = strlen(c->endpoint);
-		while (n && c->endpoint[n - 1] == '/')
-			n--;
-		strbuf_add(&sb, c->endpoint, n);
+	int path = c->addressing == S3_ADDR_PATH || (c->endpoint && c->addressing != S3_ADDR_VIRTUAL);
+	const char *ep = c->endpoint;
+	char *aws = ep ? NULL : xasprintf("https://s3.%s.amazonaws.com", c->region);
+	if (!ep)
+		ep = aws;
+	size_t n = strlen(ep);
+	while (n && ep[n - 1] == '/')
+		n--;
+	const char *host = strstr(ep, "://");
+	host = host && (size_t)(host - ep) < n ? host + 3 : ep;
+	if (path) {
+		strbuf_add(&sb, ep, n);
 		strbuf_addch(&sb, '/');
 		enc(&sb, bucket, 0);
 	} else {
-		strbuf_addf(&sb, "https://%s.s3.%s.amazonaws.com", bucket, c->region);
+		strbuf_add(&sb, ep, (size_t)(host - ep));
+		enc(&sb, bucket, 0);
+		strbuf_addch(&sb, '.');
+		strbuf_add(&sb, host, n - (size_t)(host - ep));
 	}
+	free(aws);
 	return strbuf_detach(&sb);
 }
 

@@ -5,16 +5,22 @@
  * stage source. Objects are read by httpsrc (ranged GETs with If-Match),
  * signed by libcurl's own SigV4 (CURLOPT_AWS_SIGV4).
  *
- * Settings, as the AWS tools read them: AWS_ACCESS_KEY_ID,
- * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION
- * (default us-east-1), AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, and AWS_PROFILE
- * (default "default") in AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials)
- * and AWS_CONFIG_FILE (~/.aws/config: region, endpoint_url). Environment
- * variables win over the files. Without an access key, requests are not
- * signed (public buckets). TLS trusts $AWS_CA_BUNDLE where no --cacert
- * is given, before the HTTP row's variables (httpsrc.h: hs_ca_pick). A custom endpoint is addressed path-style
- * (ENDPOINT/BUCKET/KEY); AWS itself virtual-hosted
- * (https://BUCKET.s3.REGION.amazonaws.com/KEY).
+ * Settings, as the AWS tools read them (awscred.h): the region
+ * (AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1)
+ * and the endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the s3
+ * endpoint_url of the profile's "services" section, the profile's
+ * endpoint_url) of profile AWS_PROFILE (default "default") in
+ * AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials) and AWS_CONFIG_FILE
+ * (~/.aws/config). The credentials come from awscred's chain
+ * (environment, web identity, the shared files -- static keys, role_arn,
+ * credential_process --, the container endpoint, IMDSv2), refreshed
+ * before they expire; none found is an error naming what was tried.
+ * Requests go unsigned only when asked (no_sign: --no-sign-request, for a
+ * public bucket). TLS trusts $AWS_CA_BUNDLE where no --cacert is given,
+ * before the HTTP row's variables (httpsrc.h: hs_ca_pick). A custom
+ * endpoint is addressed path-style (ENDPOINT/BUCKET/KEY), AWS itself
+ * virtual-hosted (https://BUCKET.s3.REGION.amazonaws.com/KEY), unless the
+ * profile's nested "s3 =" setting addressing_style says path or virtual.
  *
  * Listing: ListObjectsV2 under PREFIX/ (every page); keys become the
  * model's files relative to the prefix; a key with "..", a NUL, a leading
@@ -24,25 +30,33 @@
  * each GET's ETag is checked against the listing's (httpsrc.h). Credentials
  * or a query in the s3:// URL are refused.
  *
- * Secrets live only in struct s3_cfg and the hs_opts it fills; they are
- * never in a message. Nothing prints.
+ * Secrets live only in the credentials object (awscred.h), which every
+ * request asks for the current ones; they are never in a message.
+ * Nothing prints.
  */
 #include <stddef.h>
 
+#include "awscred.h"
 #include "httpsrc.h"
 #include "core/base/util.h"
 
+enum { S3_ADDR_AUTO, S3_ADDR_PATH, S3_ADDR_VIRTUAL };
+
 struct s3_cfg {
-	char *region, *endpoint;
-	char *access_key, *secret, *token;
-	char *sigv4, *userpwd;      /* for hs_opts */
+	char *region, *endpoint;    /* endpoint NULL: AWS's own */
+	int addressing;             /* S3_ADDR_* */
+	struct aws_files *files;
+	struct awscred *cred;       /* NULL: requests unsigned (no_sign) */
+	char *sigv4;                /* "aws:amz:REGION:s3" with cred, for hs_opts */
 };
 
 /* 1 for "s3://" URLs. */
 int s3_is_url(const char *s);
-/* The settings from the environment and the AWS files; -1 when a file
- * that exists cannot be read or AWS_PROFILE names no profile. */
-int s3_config(struct s3_cfg *c, struct cs_err *err);
+/* The settings from the environment and the AWS files, and the
+ * credentials (none with no_sign); -1 when a file that exists cannot be
+ * read, AWS_PROFILE names no profile, or no credentials are found (o: for
+ * the credential endpoints' TLS, may be NULL). */
+int s3_config(struct s3_cfg *c, int no_sign, const struct awscred_opts *o, struct cs_err *err);
 void s3_cfg_release(struct s3_cfg *c);
 /* The request options for c (signing, or none for anonymous access),
  * over base's (insecure, retries); no redirect is followed (hs_opts.s3),

@@ -81,6 +81,7 @@ struct source_opts {
 	int follow_symlinks;        /* local: symlinks may point outside the directory */
 	const char *skip;           /* local: a name at the top the listing leaves out (the manifest) */
 	int checksums;              /* each file's checksum from the store where it keeps one (S3: a HEAD each) */
+	int no_sign;                /* S3: requests unsigned, no credentials looked for (--no-sign-request) */
 	/* Asked once per file the source has, in listing order: 0 leaves it
 	 * out of the listing (a filter, which records what it left out). NULL:
 	 * every file. */

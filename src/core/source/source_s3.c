@@ -16,14 +16,24 @@ static const char *s3_kind(const char *src)
 }
 
 /* The settings (s3_config) live as long as the source: the region its
- * listing found signs its reads. A CA bundle that cannot be read fails
- * here, before any transfer. */
+ * listing found signs its reads, its credentials (refreshed) every
+ * request. A CA bundle that cannot be read fails here, before any
+ * transfer; a notice says whose credentials sign (the access key id and
+ * where it came from, never a secret). */
 static int s3_open(struct source *s, struct cs_err *err)
 {
 	s->canon = hs_redact(s->given);
 	struct s3_cfg *c = xcalloc(1, sizeof(*c));
 	s->priv = c;
-	return s3_config(c, err) || hs_ca_check(&s->o, 1, err) ? -1 : 0;
+	struct awscred_opts ao = { .cainfo = hs_ca_pick(s->o.cacert, 1, NULL), .insecure = s->o.insecure };
+	if (hs_ca_check(&s->o, 1, err) || s3_config(c, s->o.no_sign, &ao, err))
+		return -1;
+	if (c->cred)
+		cs_say(s->o.notice, s->o.notice_arg, "s3 credentials: access key id %s, from %s", awscred_key_id(c->cred),
+		       awscred_source(c->cred));
+	else
+		cs_say(s->o.notice, s->o.notice_arg, "s3 requests unsigned (--no-sign-request)");
+	return 0;
 }
 
 static void s3_close(struct source *s)

@@ -99,6 +99,7 @@ struct sc_opts {
 	const char *cacert;            /* the CA bundle to verify TLS against (--cacert), over the
 					* environment's ($AWS_CA_BUNDLE, $CURL_CA_BUNDLE, ...), or NULL */
 	long stall_s;                  /* no byte for this long: retry the request (default 30) */
+	int no_sign;                   /* s3://: requests unsigned, no credentials (--no-sign-request) */
 	const char *bearer;            /* Authorization: Bearer TOKEN, never stored or shown */
 	char **headers;                /* http(s): the user's "Name: value" request headers; with the
 					* bearer, only to the source's own origin, never to a
@@ -147,7 +148,8 @@ void sc_result_describe(const char *name, const struct sc_result *r, cs_msg_fn s
 const char *sc_remote_kind(const char *src);
 /* The options of o that go with some sources only, against o->src's row:
  * --insecure and --cacert (a URL; not both), --files and --header (a row
- * that takes them), --buffered (a URL; not with --direct). 0, or -1 with
+ * that takes them), --buffered (a URL; not with --direct),
+ * --no-sign-request (s3://). 0, or -1 with
  * EINVAL and err saying which (a usage error). */
 int sc_check_source_opts(const struct sc_opts *o, struct cs_err *err);
 /* The source as stage would see it -- listed (a URL: one LIST, or its

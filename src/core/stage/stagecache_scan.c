@@ -59,6 +59,8 @@ int sc_check_source_opts(const struct sc_opts *o, struct cs_err *err)
 			  : o->cacert && o->insecure ? "--cacert and --insecure: one or the other"
 			  : o->nfiles && !(can & SOURCE_NAMES) ? "--files goes with an http:// or https:// source"
 			  : o->nheaders && !(can & SOURCE_HEADERS) ? "--header goes with an http:// or https:// source"
+			  : o->no_sign && strcmp(source_for(o->src)->name, "s3") ? "--no-sign-request goes with an s3:// "
+										"source"
 			  : o->buffered && o->direct ? "--buffered and --direct: one or the other"
 			  : o->buffered && !url ? "--buffered goes with a URL source (a directory is copied buffered "
 						  "unless --direct)"
@@ -452,9 +454,15 @@ int sci_scan_source(const struct sc_opts *o, struct splan *p, struct cs_err *err
 		.nheaders = o->nheaders, .stall_s = o->stall_s, .cancel = o->cancel, .names = o->files,
 		.nnames = o->nfiles, .follow_symlinks = o->follow_symlinks, .skip = SC_MANIFEST,
 		.checksums = o->verify == SC_VERIFY_XXH3, .notice = o->notice, .notice_arg = o->notice_arg,
+		.no_sign = o->no_sign,
 	};
 	if (source_open(o->src, &so, &p->source, err))
 		return -1;
+	if (o->no_sign && strcmp(p->source->ops->name, "s3")) {
+		source_close(p->source);
+		p->source = NULL;
+		return cs_fail(err, EINVAL, "--no-sign-request goes with an s3:// source");
+	}
 	int url = p->source->ops->flags & SOURCE_REMOTE;
 	p->src = xstrdup(p->source->canon);
 	char *fl = xstrdup("");
