@@ -23,6 +23,10 @@
 #                        HOST:PORT with ARGS, its request log (every header)
 #                        in $SCRATCH/NAME.log, stderr in $SCRATCH/NAME.err;
 #                        up when it returns 0, stopped at exit (or by stop_faultserve NAME)
+#   start_hubserve NAME HUB_PORT CDN_PORT ARGS...  tests/fixtures/hubserve.mjs,
+#                        our stand-in for the Hugging Face Hub, on
+#                        127.0.0.1:HUB_PORT with its CDN on 127.0.0.2:CDN_PORT,
+#                        request log in $SCRATCH/NAME.log; stopped as a faultserve
 #   start_faultproxy NAME PORT ARGS...  tests/fixtures/faultproxy.mjs on PORT
 #                        in front of $P (s3rver), stderr in $SCRATCH/NAME.err;
 #                        stopped as a faultserve
@@ -131,6 +135,16 @@ start_faultserve() {
 	_fs_up "$name" faultserve
 }
 stop_faultserve() { [ -n "${_FSPID[$1]:-}" ] && { kill "${_FSPID[$1]}" 2>/dev/null; wait "${_FSPID[$1]}" 2>/dev/null; }; _FSPID[$1]=; }
+
+start_hubserve() {
+	local name=$1 hp=$2 cp=$3
+	shift 3
+	: > "$SCRATCH/$name.log"
+	node "$FIXTURES_SRC/hubserve.mjs" --listen 127.0.0.1:"$hp" --cdn 127.0.0.2:"$cp" --log "$SCRATCH/$name.log" "$@" \
+		2>"$SCRATCH/$name.err" &
+	_FSPID[$name]=$!
+	_fs_up "$name" hubserve
+}
 
 start_faultproxy() {
 	local name=$1 port=$2
