@@ -210,7 +210,7 @@ static void *stale_one(void *arg)
 	if (u.owner) {
 		struct timespec ts = { 0, 50000000 };     /* the others wait meanwhile */
 		nanosleep(&ts, NULL);
-		hsi_hops_end(&u, t->renewed, !t->renewed);
+		hsi_hops_end(&u, t->renewed, t->renewed ? 0 : 403, "HTTP 403 AccessDenied");
 	}
 	return NULL;
 }
@@ -229,7 +229,7 @@ static int stale_all(struct hs_hops *h, unsigned gen, const char *renewed, const
 	for (int i = 0; i < 8; i++) {
 		pthread_join(th[i], NULL);
 		owners += t[i].owner;
-		*refused += t[i].refused;
+		*refused += t[i].refused != 0;
 		good += t[i].owner || (want && t[i].got && !strcmp(t[i].got, want));
 		free(t[i].got);
 	}
@@ -242,13 +242,13 @@ static void hops(void)
 	struct hs_hops *h = hs_hops_new();
 	struct hop_use u;
 	ok(!hsi_hops_begin(h, "http://hub/f", &u) && u.want, "nothing kept: from the first URL, resolving it");
-	hsi_hops_end(&u, "http://cdn/f?sig=1", 0);
+	hsi_hops_end(&u, "http://cdn/f?sig=1", 0, NULL);
 	char *s = hsi_hops_begin(h, "http://hub/f", &u);
 	is_str(s, "http://cdn/f?sig=1", "then where its redirect led");
 	ok(!u.want && !u.owner, "... nothing to resolve");
 	free(s);
 	ok(!hsi_hops_begin(h, "http://hub/other", &u) && u.want, "another URL: its own");
-	hsi_hops_end(&u, NULL, 0);
+	hsi_hops_end(&u, NULL, 0, NULL);
 	int refused;
 	s = hsi_hops_begin(h, "http://hub/f", &u);
 	free(s);
@@ -261,6 +261,10 @@ static void hops(void)
 	free(s);
 	is_int(stale_all(h, u.gen, NULL, NULL, &refused), 1, "refused again: still one resolves again");
 	is_int(refused, 7, "... and the others give up with it");
+	ok(!hsi_hops_begin(h, "http://hub/f", &u) && u.refused == 403 && !u.want,
+	   "... and so does every later request: the Hub not asked again");
+	is_str(u.why, "HTTP 403 AccessDenied", "... saying what the last said");
+	free(u.why);
 	hs_hops_free(h);
 }
 

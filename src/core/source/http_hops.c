@@ -15,7 +15,9 @@ struct hop {
 	char *final;                /* where its redirects led, or NULL while none is known */
 	unsigned gen;               /* bumped at each resolve's end */
 	int busy;                   /* one caller resolves it again; the others wait */
-	int refused;                /* the last resolve again was refused (a 4xx): the waiting give up */
+	long refused;               /* the status a resolve again was refused with (a 4xx), or 0: from then
+				     * on the file's requests fail at once, the Hub not asked again */
+	char *why;                  /* ... and what it said (hsi_describe's line), or NULL */
 };
 
 struct hs_hops {
@@ -41,6 +43,7 @@ void hs_hops_free(struct hs_hops *h)
 	for (size_t i = 0; i < h->n; i++) {
 		free(h->v[i].first);
 		free(h->v[i].final);
+		free(h->v[i].why);
 	}
 	free(h->v);
 	pthread_cond_destroy(&h->cv);
@@ -66,7 +69,7 @@ static struct hop *find(struct hs_hops *h, const char *first, int create)
 	if (!create)
 		return NULL;
 	h->v = xgrow(h->v, &h->alloc, h->n + 1, sizeof(*h->v));
-	h->v[h->n] = (struct hop){ xstrdup(first), NULL, 1, 0, 0 };
+	h->v[h->n] = (struct hop){ xstrdup(first), NULL, 1, 0, 0, NULL };
 	return &h->v[h->n++];
 }
 
@@ -83,7 +86,9 @@ char *hsi_hops_begin(struct hs_hops *h, const char *first, struct hop_use *u)
 	}
 	char *s = e && e->final ? xstrdup(e->final) : NULL;
 	u->gen = e ? e->gen : 0;
-	u->want = !s;
+	u->refused = e && !s ? e->refused : 0;
+	u->why = u->refused && e->why ? xstrdup(e->why) : NULL;
+	u->want = !s && !u->refused;
 	pthread_mutex_unlock(&h->mu);
 	return s;
 }
@@ -101,7 +106,7 @@ char *hsi_hops_stale(struct hop_use *u)
 			break;
 		}
 		if (e->gen != u->gen && !e->busy && e->refused) {  /* ... and refused: so is this */
-			u->refused = 1;
+			u->refused = e->refused;
 			break;
 		}
 		if (!e->busy) {                          /* this caller resolves it */
@@ -117,7 +122,7 @@ char *hsi_hops_stale(struct hop_use *u)
 	return s;
 }
 
-void hsi_hops_end(struct hop_use *u, const char *final, int refused)
+void hsi_hops_end(struct hop_use *u, const char *final, long refused, const char *why)
 {
 	struct hs_hops *h = u->h;
 	if (!h || (!u->want && !u->owner))
@@ -127,19 +132,18 @@ void hsi_hops_end(struct hop_use *u, const char *final, int refused)
 		return;
 	}
 	pthread_mutex_lock(&h->mu);
-	struct hop *e = find(h, u->first, final || u->owner);
+	struct hop *e = find(h, u->first, 1);
 	if (final) {
 		free(e->final);
 		e->final = xstrdup(final);
 		h->resolves++;
 	}
-	if (e)
-		e->refused = !final && refused;
-	if (e) {
-		e->gen++;
-		e->busy = 0;
-	}
-	u->gen = e ? e->gen : 0;
+	e->refused = final || !u->owner ? 0 : refused;
+	free(e->why);
+	e->why = e->refused && why ? xstrdup(why) : NULL;
+	e->gen++;
+	e->busy = 0;
+	u->gen = e->gen;
 	u->owner = u->want = 0;
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);

@@ -8,7 +8,7 @@
  *   httpsrc.c       URLs (recognise, redact, names), an error body's reason, XML text, S3's error XML
  *   http_request.c  one exchange: the easy handle, headers, redirects followed by hand with the
  *                   credentials kept to the first origin (or started where hs_hops says they
- *                   lead), retries and backoff
+ *                   lead), retries and backoff, a text GET (hsi_get_text)
  *   http_hops.c     where each URL's redirects led (hs_hops): one resolve per file, again once
  *                   when that URL stops serving
  *   http_answer.c   what an answer says: the validator checks (hs_check), an error's description
@@ -33,7 +33,8 @@ struct hop_use {
 	int owner;                  /* ... and the others wait for it (resolving again) */
 	const char *now;            /* the URL asked now */
 	int redirected;             /* now was reached from first by redirects in this exchange */
-	int refused;                /* another caller's resolve again was refused: give up */
+	long refused;               /* the status a resolve again of first was refused with: give up */
+	char *why;                  /* hsi_hops_begin's refused: what it said (malloc'd), or NULL */
 };
 
 /* What one exchange asks: its first URL (whose origin owns the
@@ -89,8 +90,10 @@ struct resp {
 
 /* http_hops.c: hs_hops (httpsrc.h) as hsi_perform uses it. Thread-safe. */
 /* Where an exchange of first starts: the URL its redirects led to
- * (malloc'd), or NULL: at first, u->want set. Waits while another caller
- * resolves first again. h NULL: NULL. */
+ * (malloc'd), or NULL: at first, u->want set; or NULL with u->refused (and
+ * u->why, the caller's to free): a resolve again of first was refused, the
+ * exchange fails at once. Waits
+ * while another caller resolves first again. h NULL: NULL. */
 char *hsi_hops_begin(struct hs_hops *h, const char *first, struct hop_use *u);
 /* The URL u started at (hsi_hops_begin's) was refused (403, 410, an
  * expired signature): where to start again -- the URL another caller has
@@ -100,9 +103,11 @@ char *hsi_hops_begin(struct hs_hops *h, const char *first, struct hop_use *u);
 char *hsi_hops_stale(struct hop_use *u);
 /* u's resolve is over: final, the URL the redirects led to which answered
  * (kept for first), or NULL: nothing kept (no redirect, or it failed;
- * refused: with a 4xx, which the callers waiting on it take as theirs);
- * the waiting callers go on. Only the first call after want/owner counts. */
-void hsi_hops_end(struct hop_use *u, const char *final, int refused);
+ * refused, for a resolve again: the 4xx it ended with and why, its
+ * description, which the callers waiting on it and every later one take
+ * as theirs); the waiting callers go on. Only the first call after
+ * want/owner counts. */
+void hsi_hops_end(struct hop_use *u, const char *final, long refused, const char *why);
 
 /* httpsrc.c */
 /* libcurl's global state, once per process; every part calls it before
@@ -120,7 +125,7 @@ void hsi_resp_init(struct resp *r, const struct req *q);
  */
 int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct resp *r, char *eb, CURLcode *cc,
 		struct cs_err *err);
-/* GET url's text into out (hs_get_text) on c: a->next from Link. */
+/* GET url's text into out (hs_get_text) on c, retried: a->next from Link. */
 int hsi_get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
 		 struct cs_err *err);
 /* A failure worth another attempt: a timeout, a reset, 5xx, 408, 429. */

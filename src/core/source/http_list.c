@@ -118,48 +118,6 @@ int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, st
 	return rc;
 }
 
-int hsi_get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
-		 struct cs_err *err)
-{
-	char eb[CURL_ERROR_SIZE];
-	char *shown = hs_redact(url);
-	struct req q = { url, NULL, 0, NULL, 0, 0, NULL };
-	int rc = -1;
-	memset(a, 0, sizeof(*a));
-	for (int attempt = 0;; attempt++) {
-		struct resp r;
-		hsi_resp_init(&r, &q);
-		strbuf_release(out);
-		r.sb = out;
-		CURLcode cc;
-		if (hsi_perform(c, o, &q, &r, eb, &cc, err))
-			break;
-		a->status = r.status;
-		snprintf(a->reqid, sizeof(a->reqid), "%s", r.reqid);
-		snprintf(a->region, sizeof(a->region), "%s", r.region);
-		snprintf(a->location, sizeof(a->location), "%s", r.location);
-		snprintf(a->next, sizeof(a->next), "%s", r.next);
-		if (r.overflow) {
-			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
-			break;
-		}
-		if (cc == CURLE_OK && (r.status < 500 && r.status != 429 && r.status != 408)) {
-			rc = 0;
-			break;
-		}
-		if (attempt >= hsi_max_retries(o) || !hsi_retryable(cc, &r)) {
-			struct strbuf sb = STRBUF_INIT;
-			hsi_describe(&sb, o, cc, &r, eb);
-			rc = cs_fail(err, EIO, "'%s': %s", shown, sb.buf);
-			strbuf_release(&sb);
-			break;
-		}
-		hsi_backoff(o, attempt);
-	}
-	free(shown);
-	return rc;
-}
-
 /* base + "/" + name, keeping base's query (a SAS or signed token) after it. */
 static char *join_url(const char *base, const char *name)
 {

@@ -1,5 +1,6 @@
 /* httpsrc: one exchange -- the easy handle, its headers, redirects followed
- * by hand with the credentials kept to the first origin, retries. */
+ * by hand with the credentials kept to the first origin (started where
+ * hs_hops says they led), retries; a text GET. */
 #define _GNU_SOURCE
 #include "http_internal.h"
 
@@ -124,7 +125,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 		/* Where the redirects led answers: kept now, so that the other
 		 * threads waiting for it start before this body is in. */
 		if (r->hop && r->hop->want && r->hop->redirected && r->hstatus >= 200 && r->hstatus < 300)
-			hsi_hops_end(r->hop, r->hop->now, 0);
+			hsi_hops_end(r->hop, r->hop->now, 0, NULL);
 		return len;
 	}
 	char *colon = strchr(line, ':');
@@ -451,6 +452,18 @@ int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct re
 	hsi_origin(q->url, first, sizeof(first));
 	struct hop_use u;
 	char *kept = hsi_hops_begin(o->s3 ? NULL : o->hops, q->url, &u);
+	if (u.refused) {
+		*cc = CURLE_OK;
+		r->status = 0;
+		char *shown = hs_redact(q->url);
+		if (u.why)
+			cs_fail(err, EACCES, "'%s': %s%s", shown, u.why, HSI_REFUSED_AGAIN);
+		else
+			cs_fail(err, EACCES, "'%s': HTTP %ld%s", shown, u.refused, HSI_REFUSED_AGAIN);
+		free(shown);
+		free(u.why);
+		return -1;
+	}
 	char *url = kept ? kept : xstrdup(q->url), *user = NULL, *pw = NULL;
 	int rc = 0, at_kept = kept != NULL, again = 0;
 	r->hop = u.h ? &u : NULL;
@@ -488,14 +501,64 @@ int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct re
 		url = next;
 		at_kept = 0;
 	}
-	/* A resolve that kept nothing: the waiting go on (and give up on a 4xx). */
-	hsi_hops_end(&u, NULL, rc == 0 && *cc == CURLE_OK && r->status >= 400 && r->status < 500);
+	/* A resolve that kept nothing: the waiting go on (and give up on a 4xx
+	 * that is no 408 or 429: those are worth another attempt). */
+	int refused = u.owner && rc == 0 && *cc == CURLE_OK && r->status >= 400 && r->status < 500 &&
+		      !hsi_retryable(*cc, r);
+	struct strbuf why = STRBUF_INIT;
+	if (refused)
+		hsi_describe(&why, o, *cc, r, eb);
+	hsi_hops_end(&u, NULL, refused ? r->status : 0, why.buf);
+	strbuf_release(&why);
 	r->hop = NULL;
 	free(url);
 	if (pw)
 		memset(pw, 0, strlen(pw));
 	free(user);
 	free(pw);
+	return rc;
+}
+
+/* A text GET with retries: see http_internal.h. */
+int hsi_get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
+		 struct cs_err *err)
+{
+	char eb[CURL_ERROR_SIZE];
+	char *shown = hs_redact(url);
+	struct req q = { url, NULL, 0, NULL, 0, 0, NULL };
+	int rc = -1;
+	memset(a, 0, sizeof(*a));
+	for (int attempt = 0;; attempt++) {
+		struct resp r;
+		hsi_resp_init(&r, &q);
+		strbuf_release(out);
+		r.sb = out;
+		CURLcode cc;
+		if (hsi_perform(c, o, &q, &r, eb, &cc, err))
+			break;
+		a->status = r.status;
+		snprintf(a->reqid, sizeof(a->reqid), "%s", r.reqid);
+		snprintf(a->region, sizeof(a->region), "%s", r.region);
+		snprintf(a->location, sizeof(a->location), "%s", r.location);
+		snprintf(a->next, sizeof(a->next), "%s", r.next);
+		if (r.overflow) {
+			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
+			break;
+		}
+		if (cc == CURLE_OK && (r.status < 500 && r.status != 429 && r.status != 408)) {
+			rc = 0;
+			break;
+		}
+		if (attempt >= hsi_max_retries(o) || !hsi_retryable(cc, &r)) {
+			struct strbuf sb = STRBUF_INIT;
+			hsi_describe(&sb, o, cc, &r, eb);
+			rc = cs_fail(err, EIO, "'%s': %s", shown, sb.buf);
+			strbuf_release(&sb);
+			break;
+		}
+		hsi_backoff(o, attempt);
+	}
+	free(shown);
 	return rc;
 }
 
