@@ -27,6 +27,10 @@
 #                        our stand-in for the Hugging Face Hub, on
 #                        127.0.0.1:HUB_PORT with its CDN on 127.0.0.2:CDN_PORT,
 #                        request log in $SCRATCH/NAME.log; stopped as a faultserve
+#   reqs NAME EXPR       how many lines of server NAME's request log (faultserve,
+#                        hubserve) satisfy a Python expression over r (the
+#                        line: method, url, status, ...) and h (its headers,
+#                        names lowercased)
 #   start_faultproxy NAME PORT ARGS...  tests/fixtures/faultproxy.mjs on PORT
 #                        in front of $P (s3rver), stderr in $SCRATCH/NAME.err;
 #                        stopped as a faultserve
@@ -135,6 +139,16 @@ start_faultserve() {
 	_fs_up "$name" faultserve
 }
 stop_faultserve() { [ -n "${_FSPID[$1]:-}" ] && { kill "${_FSPID[$1]}" 2>/dev/null; wait "${_FSPID[$1]}" 2>/dev/null; }; _FSPID[$1]=; }
+
+reqs() {
+	python3 -c '
+import json,sys
+n=0
+for l in open(sys.argv[1]):
+    r=json.loads(l); hs=r["headers"]; h={hs[i].lower():hs[i+1] for i in range(0,len(hs),2)}
+    n+=bool(eval(sys.argv[2]))
+print(n)' "$SCRATCH/$1.log" "$2"
+}
 
 start_hubserve() {
 	local name=$1 hp=$2 cp=$3

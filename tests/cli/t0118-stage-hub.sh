@@ -9,17 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$REPO_ROOT/tests/cli/servers.sh"
 command -v node >/dev/null || skip_all "no node on the PATH"
-# The request log of server NAME: how many lines satisfy a Python expression
-# over r (host, kind, method, url, status, sig, path; h: headers, lowercased).
-reqs() {
-	python3 -c '
-import json,sys
-n=0
-for l in open(sys.argv[1]):
-    r=json.loads(l); hs=r["headers"]; h={hs[i].lower():hs[i+1] for i in range(0,len(hs),2)}
-    n+=bool(eval(sys.argv[2]))
-print(n)' "$SCRATCH/$1.log" "$2"
-}
 # Per LFS file of server NAME: the resolve requests (302s), and the
 # distinct signatures the CDN refused; prints the files where resolves is
 # not 1 + refused (nothing: every file resolved once, and once per expiry).
