@@ -112,7 +112,8 @@ cli-tsan:
 	$(MAKE) SANITIZE=thread O=build/tsan build/tsan/coldstart build/tsan/tests/fixtures/fakeserver
 	rm -f build/tsan/report.*
 	TSAN_OPTIONS='log_path=$(CURDIR)/build/tsan/report' COLDSTART='$(CURDIR)/build/tsan/coldstart' \
-		FIXTURES='$(CURDIR)/build/tsan/tests/fixtures' $(PROVE) -e bash tests/cli/t0080-stage.sh tests/cli/t0110-stage-http.sh
+		FIXTURES='$(CURDIR)/build/tsan/tests/fixtures' $(PROVE) -e bash tests/cli/t0080-stage.sh tests/cli/t0110-stage-http.sh \
+		tests/cli/t0119-stage-hub.sh
 	@if ls build/tsan/report.* >/dev/null 2>&1; then cat build/tsan/report.*; echo 'ThreadSanitizer reports above'; exit 1; fi
 
 $(O)/coldstart: $(APP_OBJ) $(CORE_LIB)

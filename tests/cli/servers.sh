@@ -26,6 +26,14 @@
 #                        HOST:PORT with ARGS, its request log (every header)
 #                        in $SCRATCH/NAME.log, stderr in $SCRATCH/NAME.err;
 #                        up when it returns 0, stopped at exit (or by stop_faultserve NAME)
+#   start_hubserve NAME HUB_PORT CDN_PORT ARGS...  tests/fixtures/hubserve.mjs,
+#                        our stand-in for the Hugging Face Hub, on
+#                        127.0.0.1:HUB_PORT with its CDN on 127.0.0.2:CDN_PORT,
+#                        request log in $SCRATCH/NAME.log; stopped as a faultserve
+#   reqs NAME EXPR       how many lines of server NAME's request log (faultserve,
+#                        hubserve) satisfy a Python expression over r (the
+#                        line: method, url, status, ...) and h (its headers,
+#                        names lowercased)
 #   start_faultproxy NAME PORT ARGS...  tests/fixtures/faultproxy.mjs on PORT
 #                        in front of $P (s3rver), stderr in $SCRATCH/NAME.err;
 #                        stopped as a faultserve
@@ -157,6 +165,26 @@ start_awscreds() {
 	_FSPID[awscreds]=$!
 	_fs_up awscreds awscreds || return 1
 	ACP=$(sed -n 's/^awscreds on //p' "$SCRATCH/awscreds.err")
+}
+
+reqs() {
+	python3 -c '
+import json,sys
+n=0
+for l in open(sys.argv[1]):
+    r=json.loads(l); hs=r["headers"]; h={hs[i].lower():hs[i+1] for i in range(0,len(hs),2)}
+    n+=bool(eval(sys.argv[2]))
+print(n)' "$SCRATCH/$1.log" "$2"
+}
+
+start_hubserve() {
+	local name=$1 hp=$2 cp=$3
+	shift 3
+	: > "$SCRATCH/$name.log"
+	node "$FIXTURES_SRC/hubserve.mjs" --listen 127.0.0.1:"$hp" --cdn 127.0.0.2:"$cp" --log "$SCRATCH/$name.log" "$@" \
+		2>"$SCRATCH/$name.err" &
+	_FSPID[$name]=$!
+	_fs_up "$name" hubserve
 }
 
 start_faultproxy() {

@@ -36,17 +36,6 @@ for p in glob.glob(os.path.join(dst,pat)):
     if grow=="1": b+=b"\0"*4096
     st=os.stat(p); open(p,"wb").write(b); os.utime(p,(st.st_atime,st.st_mtime+3600))' "$@"
 }
-# The request log of server NAME: how many lines satisfy a Python expression
-# over r (method, url, status, version, h: headers, lowercased names).
-reqs() {
-	python3 -c '
-import json,sys
-n=0
-for l in open(sys.argv[1]):
-    r=json.loads(l); hs=r["headers"]; h={hs[i].lower():hs[i+1] for i in range(0,len(hs),2)}
-    n+=bool(eval(sys.argv[2]))
-print(n)' "$SCRATCH/$1.log" "$2"
-}
 
 mkdir -p www www2 www3
 "$COLDSTART" mkmodel www/m --preset tiny --shard-size 5M -q >/dev/null

@@ -1,9 +1,12 @@
 #define _GNU_SOURCE
 #include "core/source/httpsrc.h"
+#include "core/source/http_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 
@@ -178,6 +181,93 @@ static void ca_bundles(void)
 	unsetenv("SSL_CERT_FILE");
 }
 
+static void hub_urls(void)
+{
+	ok(hsi_hub_url("https://huggingface.co/Qwen/Qwen2.5-0.5B/resolve/main/"), "a Hub model's resolve URL");
+	ok(hsi_hub_url("https://huggingface.co/gpt2/resolve/main"), "... one without a namespace, no '/'");
+	ok(hsi_hub_url("http://127.0.0.1:8/datasets/a/b/resolve/v1.0/sub/dir/"), "... a dataset's directory");
+	ok(!hsi_hub_url("http://h/models/qwen-7b/"), "a plain directory is none");
+	ok(!hsi_hub_url("https://h/a/b/resolve/"), "... nor one without a revision");
+	ok(!hsi_hub_url("https://h/api/models/a/resolve/main/"), "... nor the API's own paths");
+}
+
+/* Threads whose kept URL was refused at once: one resolves again. */
+struct staler {
+	struct hs_hops *h;
+	unsigned gen;
+	int owner, refused;
+	char *got;
+	const char *renewed;        /* what the owner finds */
+};
+
+static void *stale_one(void *arg)
+{
+	struct staler *t = arg;
+	struct hop_use u = { .h = t->h, .first = "http://hub/f", .gen = t->gen };
+	t->got = hsi_hops_stale(&u);
+	t->owner = u.owner;
+	t->refused = u.refused;
+	if (u.owner) {
+		struct timespec ts = { 0, 50000000 };     /* the others wait meanwhile */
+		nanosleep(&ts, NULL);
+		hsi_hops_end(&u, t->renewed, t->renewed ? 0 : 403, "HTTP 403 AccessDenied");
+	}
+	return NULL;
+}
+
+/* n threads stale at once; how many became the owner, and how many got want. */
+static int stale_all(struct hs_hops *h, unsigned gen, const char *renewed, const char *want, int *refused)
+{
+	struct staler t[8];
+	pthread_t th[8];
+	int owners = 0, good = 0;
+	*refused = 0;
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct staler){ h, gen, 0, 0, NULL, renewed };
+		pthread_create(&th[i], NULL, stale_one, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		owners += t[i].owner;
+		*refused += t[i].refused != 0;
+		good += t[i].owner || (want && t[i].got && !strcmp(t[i].got, want));
+		free(t[i].got);
+	}
+	ok(good + *refused == 8, "every thread resolved, or took its answer (%d, %d refused)", good, *refused);
+	return owners;
+}
+
+static void hops(void)
+{
+	struct hs_hops *h = hs_hops_new();
+	struct hop_use u;
+	ok(!hsi_hops_begin(h, "http://hub/f", &u) && u.want, "nothing kept: from the first URL, resolving it");
+	hsi_hops_end(&u, "http://cdn/f?sig=1", 0, NULL);
+	char *s = hsi_hops_begin(h, "http://hub/f", &u);
+	is_str(s, "http://cdn/f?sig=1", "then where its redirect led");
+	ok(!u.want && !u.owner, "... nothing to resolve");
+	free(s);
+	ok(!hsi_hops_begin(h, "http://hub/other", &u) && u.want, "another URL: its own");
+	hsi_hops_end(&u, NULL, 0, NULL);
+	int refused;
+	s = hsi_hops_begin(h, "http://hub/f", &u);
+	free(s);
+	is_int(stale_all(h, u.gen, "http://cdn/f?sig=2", "http://cdn/f?sig=2", &refused), 1,
+	       "8 threads refused there at once: one resolves again, the others take its URL");
+	is_int(refused, 0, "... none gives up");
+	is_int((int)hs_hops_resolves(h), 2, "two resolves kept in all");
+	s = hsi_hops_begin(h, "http://hub/f", &u);
+	is_str(s, "http://cdn/f?sig=2", "the renewed URL is kept");
+	free(s);
+	is_int(stale_all(h, u.gen, NULL, NULL, &refused), 1, "refused again: still one resolves again");
+	is_int(refused, 7, "... and the others give up with it");
+	ok(!hsi_hops_begin(h, "http://hub/f", &u) && u.refused == 403 && !u.want,
+	   "... and so does every later request: the Hub not asked again");
+	is_str(u.why, "HTTP 403 AccessDenied", "... saying what the last said");
+	free(u.why);
+	hs_hops_free(h);
+}
+
 int main(void)
 {
 	ok(hs_is_url("http://h/x") && hs_is_url("HTTPS://h/") && !hs_is_url("s3://b/k") && !hs_is_url("/mnt/x") &&
@@ -195,5 +285,7 @@ int main(void)
 	check_responses();
 	reasons();
 	ca_bundles();
+	hub_urls();
+	hops();
 	return done_testing();
 }

@@ -7,9 +7,13 @@
  *
  *   httpsrc.c       URLs (recognise, redact, names), an error body's reason, XML text, S3's error XML
  *   http_request.c  one exchange: the easy handle, headers, redirects followed by hand with the
- *                   credentials kept to the first origin, retries and backoff
+ *                   credentials kept to the first origin (or started where hs_hops says they
+ *                   lead), retries and backoff, a text GET (hsi_get_text)
+ *   http_hops.c     where each URL's redirects led (hs_hops): one resolve per file, again once
+ *                   when that URL stops serving
  *   http_answer.c   what an answer says: the validator checks (hs_check), an error's description
  *   http_list.c     HEAD and GET of text, the model's files (hs_list), hs_stat
+ *   http_hub.c      a Hugging Face Hub resolve URL's files, from the Hub's API (its tree)
  *   http_read.c     the ranged reader (hs_read), one connection per thread
  */
 #include <curl/curl.h>
@@ -19,6 +23,19 @@
 #define HS_INDEX_MAX (64u << 20)    /* an index or listing larger than this is refused */
 
 struct strbuf;
+
+/* One exchange's use of the hs_hops of its options (http_hops.c). */
+struct hop_use {
+	struct hs_hops *h;          /* NULL: none kept */
+	const char *first;          /* the exchange's first URL: the key */
+	unsigned gen;               /* the entry's generation its URL came from */
+	int want;                   /* it resolves first: the URL its redirects lead to is kept ... */
+	int owner;                  /* ... and the others wait for it (resolving again) */
+	const char *now;            /* the URL asked now */
+	int redirected;             /* now was reached from first by redirects in this exchange */
+	long refused;               /* the status a resolve again of first was refused with: give up */
+	char *why;                  /* hsi_hops_begin's refused: what it said (malloc'd), or NULL */
+};
 
 /* What one exchange asks: its first URL (whose origin owns the
  * credentials), a range, HEAD, and for a read the file it must be. */
@@ -43,6 +60,9 @@ struct resp {
 	char ctype[128];            /* Content-Type, for an error's body */
 	char reason[256];           /* X-Coldstart-Error: cache serve's reason, which a HEAD carries too */
 	char location[4096];        /* a CDN's signed URL is long; a longer one is refused */
+	char next[2048];            /* Link's rel="next" target (a listing's next page), or "" */
+	struct hop_use *hop;        /* a 2xx at a URL redirects led to is kept there (hsi_hops_end) */
+	int reresolved;             /* the cached URL was refused, the first URL resolved again */
 	int64_t mtime_ns;
 	uint64_t clen;              /* Content-Length, or UINT64_MAX */
 	int has_range;              /* Content-Range: bytes START-END/TOTAL */
@@ -63,6 +83,32 @@ struct resp {
 	struct strbuf *sb;          /* ... or growing (listings), bounded */
 };
 
+/* What a request refused where its redirect led, and refused again once
+ * resolved anew (an expired signature, renewed and refused), adds to its
+ * message. */
+#define HSI_REFUSED_AGAIN " (refused at the URL its redirect led to, and again after resolving it anew)"
+
+/* http_hops.c: hs_hops (httpsrc.h) as hsi_perform uses it. Thread-safe. */
+/* Where an exchange of first starts: the URL its redirects led to
+ * (malloc'd), or NULL: at first, u->want set; or NULL with u->refused (and
+ * u->why, the caller's to free): a resolve again of first was refused, the
+ * exchange fails at once. Waits
+ * while another caller resolves first again. h NULL: NULL. */
+char *hsi_hops_begin(struct hs_hops *h, const char *first, struct hop_use *u);
+/* The URL u started at (hsi_hops_begin's) was refused (403, 410, an
+ * expired signature): where to start again -- the URL another caller has
+ * resolved meanwhile (malloc'd) -- or NULL: at first, this caller
+ * resolving it (u->owner) while the others wait; or NULL with u->refused:
+ * another caller's resolve again was refused, the answer stands. */
+char *hsi_hops_stale(struct hop_use *u);
+/* u's resolve is over: final, the URL the redirects led to which answered
+ * (kept for first), or NULL: nothing kept (no redirect, or it failed;
+ * refused, for a resolve again: the 4xx it ended with and why, its
+ * description, which the callers waiting on it and every later one take
+ * as theirs); the waiting callers go on. Only the first call after
+ * want/owner counts. */
+void hsi_hops_end(struct hop_use *u, const char *final, long refused, const char *why);
+
 /* httpsrc.c */
 /* libcurl's global state, once per process; every part calls it before
  * its first easy handle. Thread-safe. */
@@ -79,11 +125,35 @@ void hsi_resp_init(struct resp *r, const struct req *q);
  */
 int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct resp *r, char *eb, CURLcode *cc,
 		struct cs_err *err);
+/* GET url's text into out (hs_get_text) on c, retried: a->next from Link. */
+int hsi_get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
+		 struct cs_err *err);
 /* A failure worth another attempt: a timeout, a reset, 5xx, 408, 429. */
 int hsi_retryable(CURLcode cc, const struct resp *r);
 int hsi_max_retries(const struct hs_opts *o);    /* attempts after the first */
 void hsi_backoff(const struct hs_opts *o, int attempt);   /* sleeps; a cancel ends it */
 int hsi_is_redirect(long status);
+/* "scheme://host:port" of url, lowercased (the default port named); -1
+ * when it is not an http(s) URL. */
+int hsi_origin(const char *url, char *out, size_t n);
+
+/* http_hub.c */
+/* One file of a Hub repository, as its tree lists it. */
+struct hub_file {
+	char *path;                 /* relative to the URL's directory in the repository */
+	uint64_t size;              /* its LFS object's size where it has one */
+};
+/* 1 when base is a Hub resolve URL of a directory:
+ * SCHEME://HOST/[datasets/]REPO_ID/resolve/REV/[DIR/]. */
+int hsi_hub_url(const char *base);
+/* The files under base's directory in its repository at its revision,
+ * from GET /api/{models,datasets}/REPO_ID/tree/REV[/DIR]?recursive=true
+ * and every next page (Link), at base's origin only: *out (free with
+ * hsi_hub_files_free), 0; 1: the server has no such API (404: probe the
+ * names instead); -1 with err (401/403: access denied). */
+int hsi_hub_tree(CURL *c, const struct hs_opts *o, const char *base, struct hub_file **out, size_t *n,
+		 struct cs_err *err);
+void hsi_hub_files_free(struct hub_file *f, size_t n);
 
 /* http_answer.c */
 /* "HTTP 409 (request id X): the server's reason" of a failed exchange; a

@@ -86,7 +86,8 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 				hsi_describe(&sb, o, cc, r, eb);
 			int code = r->status == 401 || r->status == 403 ? EACCES : EIO;
 			rc = cs_fail(err, code, "'%s': %s%s", shown, sb.buf,
-				     r->status == 401 || r->status == 403 ? ": access denied (a token? $HF_TOKEN)" : "");
+				     r->reresolved ? HSI_REFUSED_AGAIN : r->status == 401 || r->status == 403 ?
+				     ": access denied (a token? $HF_TOKEN)" : "");
 			strbuf_release(&sb);
 			break;
 		}
@@ -96,14 +97,11 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 	return rc;
 }
 
-static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out,
-		       struct hs_answer *a, struct cs_err *err);
-
 static int get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, long *status,
 		    struct cs_err *err)
 {
 	struct hs_answer a;
-	int rc = get_text_id(c, o, url, out, &a, err);
+	int rc = hsi_get_text(c, o, url, out, &a, err);
 	*status = a.status;
 	return rc;
 }
@@ -115,49 +113,8 @@ int hs_get_text(const struct hs_opts *o, const char *url, struct strbuf *out, st
 	CURL *c = curl_easy_init();
 	if (!c)
 		return cs_fail(err, ENOMEM, "cannot start libcurl");
-	int rc = get_text_id(c, o, url, out, a, err);
+	int rc = hsi_get_text(c, o, url, out, a, err);
 	curl_easy_cleanup(c);
-	return rc;
-}
-
-static int get_text_id(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out,
-		       struct hs_answer *a, struct cs_err *err)
-{
-	char eb[CURL_ERROR_SIZE];
-	char *shown = hs_redact(url);
-	struct req q = { url, NULL, 0, NULL, 0, 0, NULL };
-	int rc = -1;
-	memset(a, 0, sizeof(*a));
-	for (int attempt = 0;; attempt++) {
-		struct resp r;
-		hsi_resp_init(&r, &q);
-		strbuf_release(out);
-		r.sb = out;
-		CURLcode cc;
-		if (hsi_perform(c, o, &q, &r, eb, &cc, err))
-			break;
-		a->status = r.status;
-		snprintf(a->reqid, sizeof(a->reqid), "%s", r.reqid);
-		snprintf(a->region, sizeof(a->region), "%s", r.region);
-		snprintf(a->location, sizeof(a->location), "%s", r.location);
-		if (r.overflow) {
-			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
-			break;
-		}
-		if (cc == CURLE_OK && (r.status < 500 && r.status != 429 && r.status != 408)) {
-			rc = 0;
-			break;
-		}
-		if (attempt >= hsi_max_retries(o) || !hsi_retryable(cc, &r)) {
-			struct strbuf sb = STRBUF_INIT;
-			hsi_describe(&sb, o, cc, &r, eb);
-			rc = cs_fail(err, EIO, "'%s': %s", shown, sb.buf);
-			strbuf_release(&sb);
-			break;
-		}
-		hsi_backoff(o, attempt);
-	}
-	free(shown);
 	return rc;
 }
 
@@ -260,6 +217,60 @@ static const char *const config_files[] = {
 	"tokenizer.model", "vocab.json", "merges.txt", "preprocessor_config.json", "chat_template.jinja",
 };
 
+static const struct hub_file *in_tree(const struct hub_file *t, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].path, name))
+			return &t[i];
+	return NULL;
+}
+
+/*
+ * A Hub resolve URL's names from its tree (hsi_hub_tree), none guessed:
+ * the index and its shards, or model.safetensors, and the config files
+ * the tree has; else every file at the top of its directory. 1 when base
+ * is no Hub URL or its server has no such API (the names are probed).
+ */
+static int hub_names(CURL *c, const struct hs_opts *o, const char *base, struct names *ns, struct hub_file **t,
+		     size_t *nt, struct cs_err *err)
+{
+	if (!hsi_hub_url(base))
+		return 1;
+	int rc = hsi_hub_tree(c, o, base, t, nt, err);
+	if (rc)
+		return rc;
+	if (in_tree(*t, *nt, "model.safetensors.index.json"))
+		rc = from_index(c, o, base, ns, err);
+	else if (in_tree(*t, *nt, "model.safetensors"))
+		add_name(ns, "model.safetensors", strlen("model.safetensors"));
+	for (size_t i = 0; !rc && ns->n && i < sizeof(config_files) / sizeof(*config_files); i++)
+		if (in_tree(*t, *nt, config_files[i]))
+			add_name(ns, config_files[i], strlen(config_files[i]));
+	for (size_t i = 0; !rc && !ns->n && i < *nt; i++)
+		if (!strchr((*t)[i].path, '/'))
+			add_name(ns, (*t)[i].path, strlen((*t)[i].path));
+	if (!rc && !ns->n) {
+		char *shown = hs_redact(base);
+		rc = cs_fail(err, ENOENT, "no model at '%s': the Hub lists no file there", shown);
+		free(shown);
+	}
+	return rc;
+}
+
+/* A HEAD's size against the Hub's tree, where it lists the file. */
+static int tree_size(const struct hub_file *t, size_t nt, const char *name, const char *url, uint64_t size,
+		     struct cs_err *err)
+{
+	const struct hub_file *h = in_tree(t, nt, name);
+	if (!h || h->size == size)
+		return 0;
+	char *shown = hs_redact(url);
+	int rc = cs_fail(err, EPROTO, "'%s': the Hub lists %llu bytes, its server answers %llu", shown,
+			 (unsigned long long)h->size, (unsigned long long)size);
+	free(shown);
+	return rc;
+}
+
 int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_t nnames, struct source_file **out,
 	    size_t *n, struct cs_err *err)
 {
@@ -270,6 +281,8 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 	if (!c)
 		return cs_fail(err, ENOMEM, "cannot start libcurl");
 	struct names ns = { 0 };
+	struct hub_file *tree = NULL;   /* a Hub URL's: the names and sizes its API lists */
+	size_t ntree = 0;
 	int rc = 0, optional_from = -1;
 	char *shown = hs_redact(base);
 	char *dir = xstrdup(base);
@@ -302,7 +315,7 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 				rc = cs_fail(err, EINVAL, "--files '%s': not a file under the model", names[i]);
 			else
 				add_name(&ns, names[i], strlen(names[i]));
-	} else {
+	} else if ((rc = hub_names(c, o, base, &ns, &tree, &ntree, err)) == 1) {
 		rc = from_index(c, o, base, &ns, err);
 		if (!rc && !ns.n)
 			add_name(&ns, "model.safetensors", strlen("model.safetensors"));
@@ -328,7 +341,7 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 			free(url);
 			continue;
 		}
-		if (hr) {
+		if (hr || (rc = tree_size(tree, ntree, name, url, r.clen, &e))) {
 			free(url);
 			rc = cs_fail(err, e.code, "%s", e.msg);
 			break;
@@ -378,6 +391,7 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 		*n = nf;
 	}
 	names_free(&ns);
+	hsi_hub_files_free(tree, ntree);
 	free(dir);
 	free(shown);
 	curl_easy_cleanup(c);

@@ -108,8 +108,8 @@ static int read_failed(const struct hs_opts *o, const struct source_file *f, con
 			hsi_s3_redirect(&sb, rs);
 		else
 			hsi_describe(&sb, o, cc, rs, eb);
-		cs_fail(err, rs->status == 401 || rs->status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s", shown, range,
-			sb.buf, attempt ? " (after retries)" : "");
+		cs_fail(err, rs->status == 401 || rs->status == 403 ? EACCES : EIO, "'%s': bytes %s: %s%s%s", shown, range,
+			sb.buf, rs->reresolved ? HSI_REFUSED_AGAIN : "", attempt ? " (after retries)" : "");
 		strbuf_release(&sb);
 	}
 	free(shown);

@@ -1,5 +1,6 @@
 /* httpsrc: one exchange -- the easy handle, its headers, redirects followed
- * by hand with the credentials kept to the first origin, retries. */
+ * by hand with the credentials kept to the first origin (started where
+ * hs_hops says they led), retries; a text GET. */
 #define _GNU_SOURCE
 #include "http_internal.h"
 #include "awscred.h"
@@ -29,6 +30,7 @@ void hsi_resp_init(struct resp *r, const struct req *q)
 static void resp_clear(struct resp *r)
 {
 	r->etag[0] = r->reqid[0] = r->cksum[0] = r->region[0] = r->location[0] = r->ctype[0] = r->reason[0] = 0;
+	r->next[0] = 0;
 	r->clen = r->range_total = UINT64_MAX;
 	r->has_range = 0;
 	r->range_start = r->range_end = 0;
@@ -84,6 +86,25 @@ static void check_response(struct resp *r)
 	r->verdict = hs_check(q->file, q->off, q->len, r->conditional, &s, r->why, sizeof(r->why));
 }
 
+/* Link: <URL>; rel="next", ... (RFC 8288): the next page's URL into r->next. */
+static void parse_link(struct resp *r, const char *v)
+{
+	for (const char *p = v; (p = strchr(p, '<'));) {
+		const char *end = strchr(p, '>');
+		if (!end)
+			return;
+		size_t n = strcspn(end, ",");
+		char *params = xstrndup(end + 1, n - 1);
+		int next = strcasestr(params, "rel=\"next\"") || strcasestr(params, "rel=next");
+		free(params);
+		if (next && (size_t)(end - p - 1) < sizeof(r->next)) {
+			snprintf(r->next, sizeof(r->next), "%.*s", (int)(end - p - 1), p + 1);
+			return;
+		}
+		p = end + n;
+	}
+}
+
 static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
 	struct resp *r = arg;
@@ -102,6 +123,10 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	if (!line[0]) {                      /* the end of a response's headers */
 		if (r->rq && r->rq->file && r->hstatus >= 200 && r->hstatus < 300)
 			check_response(r);
+		/* Where the redirects led answers: kept now, so that the other
+		 * threads waiting for it start before this body is in. */
+		if (r->hop && r->hop->want && r->hop->redirected && r->hstatus >= 200 && r->hstatus < 300)
+			hsi_hops_end(r->hop, r->hop->now, 0, NULL);
 		return len;
 	}
 	char *colon = strchr(line, ':');
@@ -131,6 +156,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 		snprintf(r->region, sizeof(r->region), "%s", v);
 	else if (!strcasecmp(line, "location"))
 		snprintf(r->location, sizeof(r->location), "%s", strlen(v) < sizeof(r->location) - 1 ? v : "\x01");
+	else if (!strcasecmp(line, "link"))
+		parse_link(r, v);
 	else if (!strcasecmp(line, "content-length")) {
 		const char *c = v;
 		uint64_t cl;
@@ -288,9 +315,7 @@ static struct curl_slist *headers(const struct hs_opts *o, const struct req *q, 
 	return h;
 }
 
-/* "scheme://host:port" of url, lowercased (the default port named); -1
- * when it is not an http(s) URL. */
-static int origin(const char *url, char *out, size_t n)
+int hsi_origin(const char *url, char *out, size_t n)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL;
@@ -341,7 +366,7 @@ static char *next_hop(const struct req *q, const char *url, const char *loc, int
 		code = ELOOP;
 	} else if (loc[0] == '\x01')
 		why = "a Location longer than 4 KiB";
-	else if (!next || origin(next, o, sizeof(o)))
+	else if (!next || hsi_origin(next, o, sizeof(o)))
 		why = "not an http(s) URL";
 	else if (!strncasecmp(q->url, "https:", 6) && strncasecmp(next, "https:", 6))
 		why = "from https to plain http";
@@ -372,10 +397,56 @@ static void userinfo(const char *url, char **user, char **pw)
 	curl_url_cleanup(u);
 }
 
+/* One request of an exchange at url (its hop-th), r and *cc its answer. */
+static void one_request(CURL *c, const struct hs_opts *o, const struct req *q, struct resp *r, const char *url,
+			int hop, int creds, char **user, char **pw, char *eb, CURLcode *cc)
+{
+	curl_easy_reset(c);
+	resp_clear(r);
+	r->hstatus = 0;
+	r->got = 0;
+	int conditional;
+	struct curl_slist *h = headers(o, q, creds, &conditional);
+	r->conditional = conditional;
+	setup(c, o, r, h);
+	eb[0] = 0;
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, eb);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (q->range)
+		curl_easy_setopt(c, CURLOPT_RANGE, q->range);
+	if (q->nobody)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (hop && creds && !o->sigv4) {
+		if (!*user && !*pw)
+			userinfo(q->url, user, pw);
+		if (*user)
+			curl_easy_setopt(c, CURLOPT_USERNAME, *user);
+		if (*pw)
+			curl_easy_setopt(c, CURLOPT_PASSWORD, *pw);
+	}
+	if (q->requests)
+		__atomic_fetch_add(q->requests, 1, __ATOMIC_RELAXED);
+	*cc = curl_easy_perform(c);
+	curl_slist_free_all(h);
+	r->status = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+}
+
+/* The URL a redirect led to no longer serves: 403, 410, or a 400 or 401
+ * whose body says it expired (a signed URL's signature). */
+static int refused_there(const struct resp *r)
+{
+	const char *body = r->errlen ? r->errbody : r->sb && r->sb->buf ? r->sb->buf : "";
+	return r->status == 403 || r->status == 410 ||
+	       ((r->status == 400 || r->status == 401) && strcasestr(body, "expire"));
+}
+
 /*
  * One exchange, redirects followed by hand (see the header): credentials
- * only to requests at the first URL's origin. *cc and r are the last
- * hop's; 0, or -1 with err when a redirect is refused.
+ * only to requests at the first URL's origin. With o->hops it starts where
+ * q->url's redirects led before, and resolves q->url again once when that
+ * URL refuses (refused_there). *cc and r are the last hop's; 0, or -1 with
+ * err when a redirect is refused.
  */
 int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct resp *r, char *eb, CURLcode *cc,
 		   struct cs_err *err)
@@ -391,43 +462,46 @@ int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct re
 		o = &fresh;
 	}
 	char first[512] = "", here[512];
-	origin(q->url, first, sizeof(first));
-	char *url = xstrdup(q->url), *user = NULL, *pw = NULL;
-	int rc = 0;
-	for (int hop = 0;; hop++) {
-		int creds = hop == 0 || (!origin(url, here, sizeof(here)) && !strcmp(here, first));
-		curl_easy_reset(c);
-		resp_clear(r);
-		r->hstatus = 0;
-		r->got = 0;
-		int conditional;
-		struct curl_slist *h = headers(o, q, creds, &conditional);
-		r->conditional = conditional;
-		setup(c, o, r, h);
-		eb[0] = 0;
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, eb);
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		if (q->range)
-			curl_easy_setopt(c, CURLOPT_RANGE, q->range);
-		if (q->nobody)
-			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-		if (hop && creds && !o->sigv4) {
-			if (!user && !pw)
-				userinfo(q->url, &user, &pw);
-			if (user)
-				curl_easy_setopt(c, CURLOPT_USERNAME, user);
-			if (pw)
-				curl_easy_setopt(c, CURLOPT_PASSWORD, pw);
-		}
-		if (q->requests)
-			__atomic_fetch_add(q->requests, 1, __ATOMIC_RELAXED);
-		*cc = curl_easy_perform(c);
-		curl_slist_free_all(h);
+	hsi_origin(q->url, first, sizeof(first));
+	struct hop_use u;
+	char *kept = hsi_hops_begin(o->s3 ? NULL : o->hops, q->url, &u);
+	if (u.refused) {
+		*cc = CURLE_OK;
 		r->status = 0;
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+		char *shown = hs_redact(q->url);
+		if (u.why)
+			cs_fail(err, EACCES, "'%s': %s%s", shown, u.why, HSI_REFUSED_AGAIN);
+		else
+			cs_fail(err, EACCES, "'%s': HTTP %ld%s", shown, u.refused, HSI_REFUSED_AGAIN);
+		free(shown);
+		free(u.why);
+		return -1;
+	}
+	char *url = kept ? kept : xstrdup(q->url), *user = NULL, *pw = NULL;
+	int rc = 0, at_kept = kept != NULL, again = 0;
+	r->hop = u.h ? &u : NULL;
+	for (int hop = at_kept;; hop++) {
+		int creds = hop == 0 || (!hsi_origin(url, here, sizeof(here)) && !strcmp(here, first));
+		u.now = url;
+		u.redirected = hop > 0 && !at_kept;
+		one_request(c, o, q, r, url, hop, creds, &user, &pw, eb, cc);
 		if (*cc == CURLE_ABORTED_BY_CALLBACK && cs_cancelled(o->cancel)) {
 			rc = cs_fail(err, ECANCELED, "interrupted");
 			break;
+		}
+		if (at_kept && !again && *cc == CURLE_OK && refused_there(r)) {
+			/* Expired, most likely: where q->url leads now, once. */
+			again = r->reresolved = 1;
+			free(url);
+			kept = hsi_hops_stale(&u);
+			if (u.refused) {
+				url = NULL;
+				break;      /* another's resolve again was refused: so is this */
+			}
+			url = kept ? kept : xstrdup(q->url);
+			at_kept = kept != NULL;
+			hop = at_kept - 1;
+			continue;
 		}
 		if (*cc != CURLE_OK || !hsi_is_redirect(r->status) || !r->location[0] || o->s3)
 			break;
@@ -438,13 +512,67 @@ int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct re
 		}
 		free(url);
 		url = next;
+		at_kept = 0;
 	}
+	/* A resolve that kept nothing: the waiting go on (and give up on a 4xx
+	 * that is no 408 or 429: those are worth another attempt). */
+	int refused = u.owner && rc == 0 && *cc == CURLE_OK && r->status >= 400 && r->status < 500 &&
+		      !hsi_retryable(*cc, r);
+	struct strbuf why = STRBUF_INIT;
+	if (refused)
+		hsi_describe(&why, o, *cc, r, eb);
+	hsi_hops_end(&u, NULL, refused ? r->status : 0, why.buf);
+	strbuf_release(&why);
+	r->hop = NULL;
 	free(url);
 	if (pw)
 		memset(pw, 0, strlen(pw));
 	free(user);
 	free(pw);
 	awscred_wipe(up, tok);
+	return rc;
+}
+
+/* A text GET with retries: see http_internal.h. */
+int hsi_get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbuf *out, struct hs_answer *a,
+		 struct cs_err *err)
+{
+	char eb[CURL_ERROR_SIZE];
+	char *shown = hs_redact(url);
+	struct req q = { url, NULL, 0, NULL, 0, 0, NULL };
+	int rc = -1;
+	memset(a, 0, sizeof(*a));
+	for (int attempt = 0;; attempt++) {
+		struct resp r;
+		hsi_resp_init(&r, &q);
+		strbuf_release(out);
+		r.sb = out;
+		CURLcode cc;
+		if (hsi_perform(c, o, &q, &r, eb, &cc, err))
+			break;
+		a->status = r.status;
+		snprintf(a->reqid, sizeof(a->reqid), "%s", r.reqid);
+		snprintf(a->region, sizeof(a->region), "%s", r.region);
+		snprintf(a->location, sizeof(a->location), "%s", r.location);
+		snprintf(a->next, sizeof(a->next), "%s", r.next);
+		if (r.overflow) {
+			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
+			break;
+		}
+		if (cc == CURLE_OK && (r.status < 500 && r.status != 429 && r.status != 408)) {
+			rc = 0;
+			break;
+		}
+		if (attempt >= hsi_max_retries(o) || !hsi_retryable(cc, &r)) {
+			struct strbuf sb = STRBUF_INIT;
+			hsi_describe(&sb, o, cc, &r, eb);
+			rc = cs_fail(err, EIO, "'%s': %s", shown, sb.buf);
+			strbuf_release(&sb);
+			break;
+		}
+		hsi_backoff(o, attempt);
+	}
+	free(shown);
 	return rc;
 }
 

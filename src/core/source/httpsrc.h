@@ -38,6 +38,27 @@
  * https never leads to http. For S3 (hs_opts.s3) nothing is followed: a
  * 3xx is the answer (the bucket's region: s3src re-signs).
  *
+ * One redirect per file (hs_hops): with hs_opts.hops, the URL a file's
+ * redirects led to, once it answered 2xx, is kept, and every later request
+ * for the file (its chunks, from any thread; the HEAD after the copy) goes
+ * there directly, its credentials still decided by the first URL's origin
+ * (so none go to the CDN) and every answer still checked against the
+ * listed identity (hs_check). When the kept URL answers 403 or 410, or 400
+ * or 401 with a body that says "expired" (a signed URL that expired), the
+ * first URL is resolved again, once per request and by one thread for all
+ * (the others wait for its answer); refused again, the request fails as
+ * any 403 does, naming the first URL (redacted).
+ *
+ * A Hugging Face Hub URL of a directory, SCHEME://HOST/[datasets/]REPO_ID/
+ * resolve/REV/[DIR/] with no --files: its files are the Hub's own list
+ * (GET /api/{models,datasets}/REPO_ID/tree/REV[/DIR]?recursive=true, each
+ * next page of its Link header, at the URL's own origin, with the token)
+ * instead of names guessed and probed; the index, model.safetensors and
+ * the config files are taken as above where the tree has them, else every
+ * file at the top of DIR. A HEAD per file still gives its identity, and a
+ * size other than the tree's fails the listing. A server that answers 404
+ * to the API is probed as any other.
+ *
  * Security: URLs are shown without their user info and query (hs_redact);
  * TLS is verified unless insecure, against the CA bundle hs_ca_pick names
  * (a private CA: --cacert, $AWS_CA_BUNDLE for S3, $CURL_CA_BUNDLE,
@@ -79,7 +100,18 @@ struct hs_opts {
 	int s3;                     /* follow no redirect: a 3xx is the answer (hs_answer.region) */
 	const char *const *headers; /* the user's own "Name: value" headers, first origin only */
 	size_t nheaders;
+	struct hs_hops *hops;       /* where redirects led, kept per first URL (shared, thread-safe), or
+				     * NULL: every request follows them again */
 };
+
+/* Where each URL's redirects led, for the requests of one source (its
+ * listing, reader and stats): see "One redirect per file" above. Every
+ * operation is thread-safe; free it after the readers that use it. */
+struct hs_hops;
+struct hs_hops *hs_hops_new(void);
+void hs_hops_free(struct hs_hops *h);   /* NULL: nothing */
+/* Resolves whose final URL was kept (the first and each again), for tests. */
+uint64_t hs_hops_resolves(struct hs_hops *h);
 
 /* HEAD f->url (o->checksum_mode for S3): f->checksum from the store's
  * x-amz-checksum-* when it sends one it can be checked against. A size,
@@ -95,6 +127,7 @@ struct hs_answer {
 	long status;
 	char reqid[128];            /* x-amz-request-id and the like, or "" */
 	char region[64];            /* x-amz-bucket-region, or "" */
+	char next[2048];            /* Link: <URL>; rel="next" (a listing's next page), or "" */
 	char location[4096];        /* a redirect's Location (not followed: o->s3), or "" */
 };
 /* GET url into out (at most 64 MiB; the body of an error too), a. -1 only

@@ -12,17 +12,32 @@ static const char *http_kind(const char *src)
 	return strncasecmp(src, "https:", 6) ? "http" : "https";
 }
 
-/* A CA bundle that cannot be read fails here, before any transfer. */
+/* A CA bundle that cannot be read fails here, before any transfer.
+ * s->priv: where each file's redirects led (hs_hops), for its listing,
+ * reader and stats: one resolve per file. */
 static int http_open(struct source *s, struct cs_err *err)
 {
 	s->canon = hs_redact(s->given);
+	s->priv = hs_hops_new();
 	return hs_ca_check(&s->o, 0, err);
+}
+
+static void http_close(struct source *s)
+{
+	hs_hops_free(s->priv);
+	s->priv = NULL;
+}
+
+static void http_opts(const struct source *s, struct hs_opts *ho)
+{
+	hs_opts_from(&s->o, 0, ho);
+	ho->hops = s->priv;
 }
 
 static int http_list(struct source *s, struct source_file **out, size_t *n, struct cs_err *err)
 {
 	struct hs_opts ho;
-	hs_opts_from(&s->o, 0, &ho);
+	http_opts(s, &ho);
 	if (hs_list(&ho, s->given, s->o.names, s->o.nnames, out, n, err))
 		return -1;
 	source_keep_wanted(s, *out, n);
@@ -33,14 +48,14 @@ static int http_list(struct source *s, struct source_file **out, size_t *n, stru
 static int http_stat(struct source *s, struct source_file *f, struct cs_err *err)
 {
 	struct hs_opts ho;
-	hs_opts_from(&s->o, 0, &ho);
+	http_opts(s, &ho);
 	return hs_stat(&ho, f, err);
 }
 
 static void *http_reader_new(struct source *s, const struct source_file *files, size_t n)
 {
 	struct hs_opts ho;
-	hs_opts_from(&s->o, 0, &ho);
+	http_opts(s, &ho);
 	return hs_reader_new(&ho, files, n);
 }
 
@@ -53,6 +68,7 @@ const struct source_ops source_http = {
 	.default_name = hs_default_name,
 	.identity = hs_redact,
 	.open = http_open,
+	.close = http_close,
 	.list = http_list,
 	.stat = http_stat,
 	.reader_new = http_reader_new,
