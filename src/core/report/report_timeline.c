@@ -97,13 +97,15 @@ static void panel(struct strbuf *b, const struct layout *L, int p, const char *y
 	}
 }
 
-/* One line and its legend entry at lx above the panel at top. */
-static void series(struct strbuf *b, const double *x, const double *y, size_t n, const char *color, double lx,
-		   double top, const char *name)
+/* One line and its legend entry at lx above the panel at top; where the
+ * next entry goes (the legend flows: about 6 px a character at 10 px). */
+static double series(struct strbuf *b, const double *x, const double *y, size_t n, const char *color, double lx,
+		     double top, const char *name)
 {
 	polyline(b, x, y, n, color);
 	strbuf_addf(b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"3\" fill=\"%s\"/>\n", lx, top - 11, color);
 	rpi_svg_text(b, lx + 16, top - 6, "start", 10, "#222", name);
+	return lx + 16 + 6.0 * (double)strlen(name) + 14;
 }
 
 /* The read rates above, the memory below. */
@@ -120,7 +122,7 @@ static void lines(struct strbuf *b, const struct layout *L, const struct tl_samp
 	const char *rc[3] = { "#3182bd", "#756bb1", "#d62728" };
 	const char *rn[3] = { "block reads of the server's processes", "model arriving in the page cache",
 			      "prefetch reads" };
-	const double rx[3] = { 105, 320, 500 };
+	double lx = L->left + 105;
 	for (int k = 0; k < 3; k++) {
 		int any = 0;
 		y[0] = top1 + ph;
@@ -134,11 +136,11 @@ static void lines(struct strbuf *b, const struct layout *L, const struct tl_samp
 			y[i] = top1 + ph - ph * rate / L->ymax[0];
 		}
 		if (any)
-			series(b, x, y, n, rc[k], L->left + rx[k], top1, rn[k]);
+			lx = series(b, x, y, n, rc[k], lx, top1, rn[k]);
 	}
 	const char *mc[4] = { "#31a354", "#e6550d", "#756bb1", "#d62728" };
 	const char *mn[4] = { "resident memory (RSS)", "GPU memory", "model in page cache", "prefetched so far" };
-	const double mx[4] = { 90, 225, 305, 425 };
+	lx = L->left + 90;
 	for (int k = 0; k < 4; k++) {
 		int any = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -147,7 +149,7 @@ static void lines(struct strbuf *b, const struct layout *L, const struct tl_samp
 			any |= v > 0;
 		}
 		if (any)
-			series(b, x, y, n, mc[k], L->left + mx[k], top2, mn[k]);
+			lx = series(b, x, y, n, mc[k], lx, top2, mn[k]);
 	}
 	free(x);
 	free(y);
