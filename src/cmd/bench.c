@@ -118,6 +118,18 @@ static int check_cacert(struct bench *b, struct run_cfg *cfg)
 	return 0;
 }
 
+/* --no-sign-request: with an s3:// --net or --cache-src. */
+static int check_no_sign(struct bench *b, struct run_cfg *cfg)
+{
+	if (!b->stage_no_sign)
+		return 0;
+	int net = b->net && !strncmp(b->net, "s3://", 5), cache = cfg->cc.src && !strncmp(cfg->cc.src, "s3://", 5);
+	if (!net && !cache)
+		return usage_error("--no-sign-request goes with an s3:// --net or --cache-src");
+	cfg->cc.no_sign = cache;
+	return 0;
+}
+
 /* The checks, the sidecar, the runs and what follows them. */
 static int run_bench(struct bench *b, struct run_cfg *cfg, struct bench_cli *c, const char *modes_arg,
 		     const char *ns_profile, struct bench_netsim *ns, char **net_note, int argc, char **argv)
@@ -168,6 +180,7 @@ int cmd_bench(int argc, char **argv)
 			"run even when the files behind --nvme and --net differ\n(names, sizes, sampled bytes): a "
 			"warning, and the\nsidecar records the differences"),
 		OPT_FLAG_(0, "insecure", &b.stage_insecure, "a URL --net: no TLS certificate verification"),
+		OPT_FLAG_(0, "no-sign-request", &b.stage_no_sign, "an s3:// --net or --cache-src: requests unsigned\n(a public bucket), no credentials looked for"),
 		OPT_STRING_(0, "cacert", &b.stage_cacert, "FILE",
 			"a URL --net or --cache-src: verify TLS against the\nCA certificates in FILE (PEM), a private CA"
 			CLI_CACERT_DEFAULTS,
@@ -225,6 +238,8 @@ int cmd_bench(int argc, char **argv)
 	rc = set_paths(&b, nvme, net, &ns_profile, &net_note);
 	if (!rc)
 		rc = check_cacert(&b, &cfg);
+	if (!rc)
+		rc = check_no_sign(&b, &cfg);
 	if (rc) {
 		free(b.net_shown);
 		return rc;

@@ -51,6 +51,20 @@ assert p["fstype"]=="s3" and p["kind"]=="object store" and p["source"]=="'"$EP"'
 check "staged: ranged GETs from the bucket (206 in s3rver's log)" grep -q "qwen/m/model-00001-of-00003.safetensors 206" "$SCRATCH/s3rver.log"
 check "net: the server's own whole-object GETs (200)" grep -Eq "qwen/m/model-00001-of-00003.safetensors 200 [0-9]+ms [1-9]" "$SCRATCH/s3rver.log"
 
+# No credentials: an error naming what was tried, never unsigned requests;
+# --no-sign-request asks for those (s3rver serves a public read).
+nocreds() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED=true \
+	AWS_SHARED_CREDENTIALS_FILE="$SCRATCH/none" AWS_CONFIG_FILE="$SCRATCH/none" "$@"; }
+expect_rc 1 "bench --net s3:// with no credentials" nocreds "$COLDSTART" bench --net s3://models/qwen/m --modes staged \
+	--stage-root "$SCRATCH/stage" --server "$SRV" --repeat 1 --csv n.csv -q
+contains "... an error naming what was tried" "$err" "no S3 credentials found; tried, in order"
+expect_rc 0 "bench --net s3:// --no-sign-request" nocreds "$COLDSTART" bench --net s3://models/qwen/m --modes staged \
+	--no-sign-request --stage-root "$SCRATCH/stage" --server "$SRV" --repeat 1 --csv n.csv -q
+check "... staged it unsigned" [ "$(note n.csv 0 staged_bytes)" = "$(du -cb www/m/* | tail -1 | cut -f1)" ]
+expect_rc 2 "--no-sign-request with an http:// --net: a usage error" "$COLDSTART" bench --net "http://127.0.0.1:$PORT/m/" \
+	--no-sign-request --modes net --server "$SRV" -q --csv r.csv
+contains "... which says why" "$err" "--no-sign-request goes with an s3:// --net or --cache-src"
+
 # Refusals, before anything runs.
 expect_rc 2 "refserve cannot read a URL" "$COLDSTART" bench --net s3://models/qwen/m --modes net --server refserve -q --csv r.csv
 contains "says why and what to do" "$err" "reads local files only"

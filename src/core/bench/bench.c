@@ -99,7 +99,7 @@ int bench_add_modes(struct bench *b, const char *list, struct cs_err *err)
 static int check_remote(const struct bench *b, struct cs_err *err)
 {
 	const struct sc_opts o = { .src = b->net, .bearer = b->stage_bearer, .insecure = b->stage_insecure,
-				   .cacert = b->stage_cacert };
+				   .cacert = b->stage_cacert, .no_sign = b->stage_no_sign };
 	uint64_t bytes;
 	size_t files;
 	struct cs_err e;
@@ -520,6 +520,7 @@ static int stage_for_run(const struct bench *b, const char *src, const char *nam
 		o.bearer = b->stage_bearer;
 		o.insecure = b->stage_insecure;
 		o.cacert = b->stage_cacert;
+		o.no_sign = b->stage_no_sign;
 		return stage_copy(b, &o, r, err);
 	}
 	/* The copy starts cold too: nothing of the source in the page cache. */

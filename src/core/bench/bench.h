@@ -86,6 +86,7 @@ struct bench {
 	const char *net_remote;        /* sc_remote_kind(net), NULL for a path */
 	const char *stage_bearer;      /* HTTP(S) source: $HF_TOKEN, never shown */
 	int stage_insecure;
+	int stage_no_sign;             /* s3:// --net or --cache-src: unsigned requests (--no-sign-request) */
 	const char *stage_cacert;      /* URL --net: the CA bundle (--cacert), or NULL: the environment's */
 	size_t repeat;
 	enum bench_order order;

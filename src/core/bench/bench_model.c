@@ -172,7 +172,8 @@ static int ident_local(const char *path, struct mident *m, struct cs_err *err)
 /* A URL: its listing, as stage lists it (names, sizes, ETags; no bytes). */
 static int ident_remote(const struct bench *b, struct mident *m, struct cs_err *err)
 {
-	struct source_opts so = { .insecure = b->stage_insecure, .cacert = b->stage_cacert, .bearer = b->stage_bearer };
+	struct source_opts so = { .insecure = b->stage_insecure, .cacert = b->stage_cacert, .bearer = b->stage_bearer,
+				  .no_sign = b->stage_no_sign };
 	struct source_file *hf = NULL;
 	size_t n = 0;
 	struct source *s;

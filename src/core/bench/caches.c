@@ -335,7 +335,7 @@ static int open_staged(const struct cc_opts *o, const char *dir, struct cc_set *
 	}
 	struct sc_opts so = {
 		.root = s->stage_root, .src = o->src, .name = s->stage_name, .jobs = o->stage_jobs,
-		.kind_dir = 1, .bearer = o->bearer, .insecure = o->insecure, .cacert = o->cacert,
+		.kind_dir = 1, .bearer = o->bearer, .insecure = o->insecure, .cacert = o->cacert, .no_sign = o->no_sign,
 		.cancel = o->cancel, .notice = stage_notice, .notice_arg = (void *)o,
 	};
 	struct sc_result r = { 0 };

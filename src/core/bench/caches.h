@@ -47,6 +47,7 @@ struct cc_opts {
 	const char *src;              /* staged: the cache set's source (path or URL) */
 	const char *bearer;           /* staged from HTTP(S): a token, never shown */
 	int insecure;
+	int no_sign;                  /* an s3:// src: unsigned requests */
 	const char *cacert;           /* a URL: the CA bundle (--cacert), or NULL: the environment's */
 	int stage_jobs;
 	volatile sig_atomic_t *cancel;
