@@ -9,6 +9,7 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "core/bench/bench.h"
+#include "core/bench/bench_rate.h"
 #include "core/bench/bench_netsim.h"
 #include "core/report/report.h"
 #include "core/stage/stagecache.h"
@@ -132,6 +133,8 @@ static int run_bench(struct bench *b, struct run_cfg *cfg, struct bench_cli *c, 
 	struct cs_err err;
 	if (bench_write_meta(b, argc, argv, &err))
 		warning("%s", err.msg);
+	else if (bench_record_rates(b, &err)) /* each path's cold read rate, for the report's floor */
+		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
 	cli_catch_signals();
 	c->all = cfg->json ? json_array() : NULL;
 	cfg->quiet = 1; /* per-run chatter off; one line per run here instead */
