@@ -60,8 +60,8 @@ static json_t *measure(const struct bench *b, const char *name, const char *path
 int bench_record_rates(const struct bench *b, struct cs_err *err)
 {
 	unsigned which = paths_read(b);
-	if (!which)
-		return 0;
+	if (!which || b->run.cold == COLD_NONE)
+		return 0; /* --cold none: the runs start on what is cached, left as it is */
 	json_t *rates = json_array();
 	for (int k = 0; k < 2; k++) {
 		if (!(which & (1u << k)))

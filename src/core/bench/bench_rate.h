@@ -9,7 +9,8 @@
  * as --prefetch reads), timed, and evicted again, so the runs still start
  * cold. The sidecar gets "read_rates": [{path, bytes, seconds,
  * bytes_per_s, jobs, cold}] (cold false: more than 1 % was still cached
- * after eviction, the rate is not of the storage).
+ * after eviction, the rate is not of the storage). Not with --cold none
+ * (b->run.cold COLD_NONE): those runs start on the page cache as it is.
  *
  * One extra cold read of the model per path: on a 15 GB model at 1.5 GB/s,
  * about 10 s per path. A path that cannot be read is a notice, not an

@@ -135,7 +135,7 @@ static double model_bytes(const struct rp_report *r, const char **src)
 		const struct rp_run *u = &r->runs[k];
 		double by = u->prefetch_bytes >= 0 ? u->prefetch_bytes : u->staged_bytes;
 		if (u->load_s >= 0 && !u->unreadable && by >= 0) {
-			*src = "the runs' notes (prefetch_bytes, staged_bytes)";
+			*src = "the runs' notes: prefetch_bytes, staged_bytes";
 			return by;
 		}
 	}
@@ -247,7 +247,7 @@ char *rpf_text(const struct rp_report *r)
 		strbuf_addf(&sb, "runtime %.3f s", f.runtime_s);
 	else
 		strbuf_addf(&sb, "no runtime mode (storage only)");
-	strbuf_addf(&sb, f.h2d_rate > 0 ? "\n" : ", host->GPU not counted (no rate recorded)\n");
+	strbuf_addf(&sb, f.h2d_rate > 0 ? "\n" : f.gpu ? ", host->GPU not counted (no rate recorded)\n" : ", no GPU\n");
 	strbuf_addf(&sb, "%-20s %10s %10s %10s  %-16s %10s\n", "mode", "median_s", "floor_s", "vs_floor", "dominated by",
 		    "left_s");
 	for (size_t i = 0; i < f.n; i++) {
@@ -381,6 +381,12 @@ void rpf_md_table(struct strbuf *b, const struct rp_report *r)
 	struct rpf_report f;
 	rpf_of(r, &f);
 	if (!f.n) {
+		rpf_release(&f);
+		return;
+	}
+	if (!nfloors(&f)) {
+		strbuf_addf(b, "\n### Overlap floor\n\nNot computed: %s (bench records the model's size and each "
+			      "path's read rate in the sidecar).\n", f.modes[0].f.why);
 		rpf_release(&f);
 		return;
 	}
