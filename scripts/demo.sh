@@ -5,7 +5,9 @@
 #     (529 MB) for llama.cpp, or a safetensors checkpoint (988 MB) for
 #     refserve; the tiny preset on a machine short of disk or memory;
 #  2. bench cold starts from it ("nvme") against the same file behind a
-#     simulated 10 GbE NFS path ("net", netsim), staged from that path onto
+#     simulated shared cloud file system ("net", netsim's filestore-basic:
+#     100 MiB/s and 2 ms per request, a general-purpose tier such as
+#     Filestore Basic HDD or EFS Bursting), staged from that path onto
 #     local disk first ("staged": copy + load), read ahead in parallel while
 #     the server starts ("net+prefetch"), and the server with no weights
 #     ("runtime"), 3 interleaved repeats;
@@ -49,12 +51,12 @@ fi
 csv="$OUT/storage_layout_bench.csv"
 rm -f "$csv"
 rm -rf "$OUT/coldstart-logs" "$OUT/staged"
-net="--net netsim:nfs-10g --modes $modes --stage-root $OUT/staged"
+net="--net netsim:${DEMO_NET:-filestore-basic} --modes $modes --stage-root $OUT/staged"
 if [ ! -c /dev/fuse ]; then
 	echo "coldstart demo: no /dev/fuse here: benchmarking the nvme path only" >&2
 	net="--modes nvme,runtime"
 fi
-echo "coldstart demo: bench, nvme vs a simulated NFS path ($server)" >&2
+echo "coldstart demo: bench, nvme vs a simulated cloud file system ($server)" >&2
 # shellcheck disable=SC2086
 "$CS" bench --nvme "$model" $net --repeat 3 --csv "$csv" --name "$preset" --server "$server"
 rm -rf "$OUT/staged"

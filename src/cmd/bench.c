@@ -9,6 +9,7 @@
 #include "../cli.h"
 #include "../opts.h"
 #include "core/bench/bench.h"
+#include "core/bench/bench_rate.h"
 #include "core/bench/bench_netsim.h"
 #include "core/report/report.h"
 #include "core/stage/stagecache.h"
@@ -142,9 +143,12 @@ static int run_bench(struct bench *b, struct run_cfg *cfg, struct bench_cli *c, 
 	if (!b->run.name && !(getenv("MODEL_NAME") && *getenv("MODEL_NAME")))
 		b->run.name = name = sc_default_name(b->nvme ? b->nvme : bench_arm_path(b, &b->arms[0]));
 	struct cs_err err;
-	if (bench_write_meta(b, argc, argv, &err))
+	int meta_rc = bench_write_meta(b, argc, argv, &err);
+	if (meta_rc)
 		warning("%s", err.msg);
 	cli_catch_signals();
+	if (!meta_rc && bench_record_rates(b, &err)) /* each path's cold read rate, for the report's floor */
+		return err.code == ECANCELED ? cli_signal_exit() : error("%s", err.msg);
 	c->all = cfg->json ? json_array() : NULL;
 	cfg->quiet = 1; /* per-run chatter off; one line per run here instead */
 	rc = bench_run_until(b, &err);

@@ -7,6 +7,7 @@
 
 #include "../cli.h"
 #include "core/report/report.h"
+#include "core/report/report_floor.h"
 #include "core/base/util.h"
 #include "core/base/banned.h"
 
@@ -75,8 +76,14 @@ int bench_finish(struct bench *b, struct bench_cli *c, const struct bench_netsim
 		return rc;
 	struct rp_output o = { .csv = b->run.csv, .model = b->run.name };
 	struct rp_written w;
-	if (rp_write(&o, NULL, &w, &err))
+	struct rp_report r;
+	if (rp_write(&o, &r, &w, &err))
 		return error("%s", err.msg);
+	char *fl = c->quiet ? NULL : rpf_text(&r); /* per mode: the overlap floor */
+	if (fl)
+		fputs(fl, stderr);
+	free(fl);
+	rp_release(&r);
 	if (!c->quiet)
 		fprintf(stderr, "coldstart: report: %s\ncoldstart: report: %s\n", w.md, w.svg);
 	rp_written_release(&w);

@@ -42,6 +42,18 @@ static const struct netsim_profile profiles[] = {
 	  "Amazon EFS Elastic throughput: 1,500 MiB/s per client read, ~1 ms read latency (AWS docs)" },
 	{ "efs-bursting", 500 * MIB, 1000000, 64, MIB,
 	  "Amazon EFS Bursting/Provisioned: 500 MiB/s per client read, ~1 ms read latency (AWS docs)" },
+	/* A general-purpose shared cloud file system: Google Filestore Basic
+	 * HDD (1-10 TiB) is documented at 100 MiB/s read and 600 read IOPS
+	 * (cloud.google.com/filestore/docs/performance, "Expected
+	 * performance"), and Amazon EFS in Bursting mode lets every file
+	 * system, whatever its size, burst to 100 MiB/s (AWS knowledge
+	 * center, "efs-choosing-correct-throughput-mode"). Neither page gives a per-request latency for
+	 * this tier: 2 ms is our assumption for HDD-backed NFS (EFS gives
+	 * "as low as 250 us" reads on its SSD-backed storage). 16 slots:
+	 * the Linux NFS client's RPC slot table without nconnect. */
+	{ "filestore-basic", 100 * MIB, 2000000, 16, MIB,
+	  "Google Filestore Basic HDD (1-10 TiB): 100 MiB/s read (Google docs; EFS Bursting's 100 MiB/s too), "
+	  "~2 ms per request (assumed), 16 RPC slots, rsize=1M" },
 	{ "slow-disk", 160 * MB, 4000000, 4, MIB,
 	  "a 7200 rpm SATA disk: ~160 MB/s sequential, ~4 ms per request (seek + rotation), queue of 4" },
 	{ "none", 0, 0, 0, MIB, "no limits: the FUSE passthrough alone" },

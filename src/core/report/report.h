@@ -106,6 +106,8 @@ struct rp_run {
 	/* compile and kernel caches (caches.h); NULL / < 0 when not noted */
 	char *caches;         /* caches=cold|warm|staged */
 	double weights_s, compile_s, graph_s, cache_copy_s, cache_bytes, cache_bytes_after;
+	/* what the run read, for the overlap floor (report_floor.h); < 0 when not noted */
+	double prefetch_bytes, prefetch_s, staged_bytes;
 };
 
 /* One mode in one cache state: time to ready and its parts, medians over

@@ -1,6 +1,7 @@
 /* report: the interpretation (ratios, staging, break-even) and the JSON. */
 #define _GNU_SOURCE
 #include "report_internal.h"
+#include "report_floor.h"
 
 #include <errno.h>
 #include <math.h>
@@ -268,6 +269,7 @@ json_t *rpi_json(const struct rp_report *r)
 	json_object_set_new(j, "outliers", outl);
 	if (in.has_runtime)
 		json_object_set_new(j, "runtime_s", num(in.runtime_s));
+	json_object_set_new(j, "floor", rpf_json(r));
 	static const char *reads[] = { "plain", "load", "load-assumed", "total", "notes", "flagged" };
 	json_t *runs = json_array();
 	for (size_t i = 0; i < r->nruns; i++) {

@@ -341,6 +341,9 @@ static void read_row(char **c, size_t record, struct rp_report *r, size_t *amode
 	run->cache_copy_s = note_num(run, notes, NOTE_CACHE_COPY_S);
 	run->cache_bytes = note_num(run, notes, NOTE_CACHE_BYTES);
 	run->cache_bytes_after = note_num(run, notes, NOTE_CACHE_BYTES_AFTER);
+	run->prefetch_bytes = note_num(run, notes, NOTE_PREFETCH_BYTES);
+	run->prefetch_s = note_num(run, notes, NOTE_PREFETCH_S);
+	run->staged_bytes = note_num(run, notes, NOTE_STAGED_BYTES);
 	double ls = note_num(run, notes, NOTE_T_LOAD_START), we = note_num(run, notes, NOTE_T_WEIGHTS_END);
 	run->status = notes_get_lenient(notes, NOTE_STATUS);
 	if (!run->status)

@@ -2,6 +2,7 @@
  * (the tables after them are report_md_tables.c's). */
 #define _GNU_SOURCE
 #include "report_internal.h"
+#include "report_floor.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -231,6 +232,7 @@ static void md_interpretation(struct strbuf *b, const struct rp_report *r, const
 				  100.0 * m->ph_weights / m->load.median, a, c);
 		}
 	}
+	rpf_md_interp(b, r);
 }
 
 /* One row of the verdicts: what a figure adds over nvme, its interval,
@@ -325,6 +327,7 @@ char *rp_markdown(const struct rp_report *r, const char *svg_name)
 	md_intro(&b, r);
 	md_interpretation(&b, r, &in);
 	md_verdicts(&b, r, nv);
+	rpf_md_table(&b, r);
 	if (svg_name) {
 		strbuf_addf(&b, "\n![time-to-ready per mode: copy, start-up before weights, weights, after weights](");
 		rpi_md_url(&b, svg_name);
