@@ -12,11 +12,18 @@
  * after eviction, the rate is not of the storage). Not with --cold none
  * (b->run.cold COLD_NONE): those runs start on the page cache as it is.
  *
+ * Where a GPU is usable (device 0 as this process sees it), also the
+ * pinned host -> GPU rate (probe_h2d_rate over BENCH_H2D_BYTES, in a child
+ * process, so that no CUDA context stays in the bench): the sidecar's
+ * "h2d_bytes_per_s". Without a driver nothing is said.
+ *
  * One extra cold read of the model per path: on a 15 GB model at 1.5 GB/s,
  * about 10 s per path. A path that cannot be read is a notice, not an
  * error: the floor then falls back to what the runs measured.
  */
 #include "bench.h"
+
+#define BENCH_H2D_BYTES (1ull << 30)
 
 /* Measures and records; 0, or -1 with err when the sidecar cannot be
  * rewritten (ECANCELED when cancelled meanwhile). */
