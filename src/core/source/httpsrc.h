@@ -128,6 +128,12 @@ struct hs_answer {
 	char reqid[128];            /* x-amz-request-id and the like, or "" */
 	char region[64];            /* x-amz-bucket-region, or "" */
 	char next[2048];            /* Link: <URL>; rel="next" (a listing's next page), or "" */
+	char etag[256];             /* the answer's identity, as a HEAD gives it: ETag, or "" ... */
+	int64_t mtime_ns;           /* ... Last-Modified, or 0 ... */
+	char cksum[128];            /* ... an x-amz-checksum-* (checksum.h's spec), or "" */
+	char ctype[128];            /* Content-Type, for an error's body */
+	int at_origin;              /* it came from the first URL's origin (not where a redirect led) */
+	int reresolved;             /* refused where its redirect led, and again after resolving anew */
 	char location[4096];        /* a redirect's Location (not followed: o->s3), or "" */
 };
 /* GET url into out (at most 64 MiB; the body of an error too), a. -1 only
