@@ -1,5 +1,7 @@
 /* httpsrc: HEAD and GET of text, and a model's files found from them
- * (hs_list), each with its identity; hs_stat. */
+ * (hs_list), each with its identity -- a HEAD's, or for the index the GET
+ * that gave its names (so it is not asked again) -- and hs_stat, the HEAD
+ * after the copy. */
 #define _GNU_SOURCE
 #include "http_internal.h"
 
