@@ -60,6 +60,10 @@ check "... the resolve URL of each LFS file was asked once" [ "$(reqs h$n "$LFS"
 check "... once per file, each" [ -z "$(resolves_off h$n)" ]
 check "... the files came from the Hub's tree, one API request" [ "$(reqs h$n 'r.get("kind")=="api"')" = 1 ]
 check "... nothing probed: no 404" [ "$(reqs h$n 'r["status"]==404')" = 0 ]
+IDX='r["host"]=="hub" and r.get("path")=="model.safetensors.index.json"'
+check "... the index: one GET in the listing (its identity too)" \
+	[ "$(reqs h$n "$IDX"' and r["method"]=="GET" and r["status"]==200')" = 1 ]
+check "... and no HEAD of it but the one after the copy" [ "$(reqs h$n "$IDX"' and r["method"]=="HEAD"')" = 1 ]
 check "... the CDN got no Authorization, no X-Api-Key, no token" [ "$(reqs h$n 'r["host"]=="cdn" and ('"$SECRETS"')')" = 0 ]
 check "... and refused none" [ "$(reqs h$n 'r["host"]=="cdn" and r["status"]>=400')" = 0 ]
 check "... the Hub got them, on the API and on resolve" \
@@ -105,6 +109,38 @@ check "... nothing published" [ ! -e "$R/hx" ]
 check "... each file resolved at most twice: once, and once again" [ "$(most_resolves h$n)" -le 2 ]
 stop_faultserve h$n
 
+# --- the CDN refuses a file ---
+
+JSONLFS='\.(safetensors|json)$'
+IDXRES='r["host"]=="hub" and r.get("path")=="model.safetensors.index.json" and r["status"]==302'
+fresh
+check "a Hub whose index is in LFS too, and whose CDN refuses it (403)" hub --lfs "$JSONLFS" \
+	--refuse model.safetensors.index.json
+HF_TOKEN=hf-SECRET-1 expect_rc 1 "stage fails" "$COLDSTART" stage "$U/" --root "$R" --name hr --chunk 1M
+contains "... naming the index and the CDN's 403" "$err" "'$U/model.safetensors.index.json': HTTP 403 AccessDenied: Access Denied"
+contains "... after resolving it anew" "$err" "again after resolving it anew"
+lacks "... not that it is no model" "$err" "not a model"
+lacks "... no token hint: the token went to the Hub, not the CDN" "$err" "token"
+check "... the index resolved twice: once, and once again" [ "$(reqs h$n "$IDXRES")" = 2 ]
+check "... nothing published" [ ! -e "$R/hr" ]
+stop_faultserve h$n
+
+fresh
+check "the same Hub, every signature expired from the start" hub --lfs "$JSONLFS" --good-sigs 0
+HF_TOKEN=hf-SECRET-1 expect_rc 1 "stage fails" "$COLDSTART" stage "$U/" --root "$R" --name hr --chunk 1M
+contains "... naming the index" "$err" "'$U/model.safetensors.index.json': HTTP 403 AccessDenied: Request has expired"
+lacks "... no file it never asks for" "$err" ".gitattributes"
+lacks "... no token hint" "$err" "token"
+check "... the index resolved twice" [ "$(reqs h$n "$IDXRES")" = 2 ]
+stop_faultserve h$n
+
+fresh
+check "a Hub whose CDN refuses one shard (403)" hub --refuse model-00002-of-00004.safetensors
+HF_TOKEN=hf-SECRET-1 expect_rc 1 "stage fails" "$COLDSTART" stage "$U/" --root "$R" --name hr --chunk 1M
+contains "... naming the shard and the 403" "$err" "'$U/model-00002-of-00004.safetensors': HTTP 403"
+lacks "... no token hint: the CDN refused, not the Hub" "$err" "token"
+stop_faultserve h$n
+
 # --- a private repository, a dataset's directory, a server without the API ---
 
 fresh
@@ -112,6 +148,11 @@ check "a private repository (the Hub wants the token)" hub --token hf-SECRET-9
 expect_rc 1 "without \$HF_TOKEN: fails" env -u HF_TOKEN "$COLDSTART" stage "$U/" --root "$R" --name hq
 contains "... access denied, naming the API URL and the token" "$err" "/api/models/acme/tiny/tree/main': HTTP 401"
 contains "... with the Hub's reason" "$err" "Invalid credentials"
+contains "... and that a token may help" "$err" "access denied (a token? \$HF_TOKEN)"
+lacks "... no secret" "$err" "SECRET"
+HF_TOKEN=hf-SECRET-8 expect_rc 1 "with another token: fails" "$COLDSTART" stage "$U/" --root "$R" --name hq
+contains "... saying the token was refused" "$err" "Invalid credentials in Authorization header\"}: access denied (the token was refused)"
+lacks "... not asking for one" "$err" "a token?"
 lacks "... no secret" "$err" "SECRET"
 HF_TOKEN=hf-SECRET-9 expect_rc 0 "with it: staged" "$COLDSTART" stage "$U/" --root "$R" --name hq --chunk 1M
 check "... an exact copy" same want/m "$R/hq"
@@ -127,6 +168,16 @@ expect_rc 0 "stage .../datasets/acme/data/resolve/v1.0/m/" \
 	"$COLDSTART" stage "http://127.0.0.1:$HP/datasets/acme/data/resolve/v1.0/m/" --root "$R" --name hd --chunk 1M
 check "... an exact copy of m/" same want/m "$R/hd"
 check "... nothing probed" [ "$(reqs h$n 'r["status"]==404')" = 0 ]
+stop_faultserve h$n
+
+fresh
+mkdir -p gg
+cp want/m/config.json gg/
+"$COLDSTART" mkmodel gg/model.gguf --preset tiny --format gguf -q >/dev/null
+check "a repository with no index and no model.safetensors: config.json and a GGUF file" \
+	start_hubserve h$n "$HP" "$CP" --repo acme/tiny --rev main --root gg
+expect_rc 0 "stage: every file at the top" "$COLDSTART" stage "$U/" --root "$R" --name hg --chunk 1M
+check "... all of them, not the first alone" same gg "$R/hg"
 stop_faultserve h$n
 
 fresh

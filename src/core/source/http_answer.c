@@ -73,6 +73,23 @@ void hsi_describe(struct strbuf *sb, const struct hs_opts *o, CURLcode cc, const
 	free(why);
 }
 
+void hsi_describe_text(struct strbuf *sb, const struct hs_opts *o, const struct hs_answer *a,
+		       const struct strbuf *body)
+{
+	strbuf_addf(sb, "HTTP %ld", a->status);
+	if (a->reqid[0])
+		strbuf_addf(sb, " (request id %s)", a->reqid);
+	if (body->len && strstr(body->buf, "<Error>") && strstr(body->buf, "<Code>")) {
+		s3_error(sb, body->buf);
+	} else {
+		char *why = body->len ? hs_reason(body->buf, body->len, a->ctype[0] ? a->ctype : "text/plain") : NULL;
+		if (why)
+			strbuf_addf(sb, ": %s", why);
+		free(why);
+	}
+	strbuf_adds(sb, hsi_refused_hint(o, a->status, a->at_origin, a->reresolved));
+}
+
 /* An S3 redirect (nothing is followed there): its status, code and region. */
 void hsi_s3_redirect(struct strbuf *sb, const struct resp *r)
 {
@@ -86,6 +103,16 @@ void hsi_s3_redirect(struct strbuf *sb, const struct resp *r)
 		free(to);
 	}
 	strbuf_adds(sb, "; not followed (S3 requests are signed for one host and region)");
+}
+
+const char *hsi_refused_hint(const struct hs_opts *o, long status, int at_origin, int reresolved)
+{
+	if (reresolved)
+		return HSI_REFUSED_AGAIN;
+	if ((status != 401 && status != 403) || !at_origin)
+		return "";
+	return o->bearer && *o->bearer ? ": access denied (the token was refused)" :
+	       ": access denied (a token? $HF_TOKEN)";
 }
 
 /* An HTTP date (IMF-fixdate) of ns, not the locale's. */

@@ -135,20 +135,12 @@ static int page(const char *shown, const struct strbuf *sb, const char *prefix, 
 }
 
 /* A failed answer of the API: -1 with err (401, 403: access denied). */
-static int refused(const char *shown, const struct hs_answer *a, const struct strbuf *sb, struct cs_err *err)
+static int refused(const struct hs_opts *o, const char *shown, const struct hs_answer *a, const struct strbuf *sb,
+		   struct cs_err *err)
 {
 	struct strbuf m = STRBUF_INIT;
-	char *why = sb->len ? hs_reason(sb->buf, sb->len, "application/json") : NULL;
-	int denied = a->status == 401 || a->status == 403;
-	strbuf_addf(&m, "HTTP %ld", a->status);
-	if (a->reqid[0])
-		strbuf_addf(&m, " (request id %s)", a->reqid);
-	if (why)
-		strbuf_addf(&m, ": %s", why);
-	if (denied)
-		strbuf_adds(&m, ": access denied (a token? $HF_TOKEN)");
-	int rc = cs_fail(err, denied ? EACCES : EIO, "'%s': %s", shown, m.buf);
-	free(why);
+	hsi_describe_text(&m, o, a, sb);
+	int rc = cs_fail(err, a->status == 401 || a->status == 403 ? EACCES : EIO, "'%s': %s", shown, m.buf);
 	strbuf_release(&m);
 	return rc;
 }
@@ -183,7 +175,7 @@ int hsi_hub_tree(CURL *c, const struct hs_opts *o, const char *base, struct hub_
 			break;
 		}
 		if (a.status != 200) {
-			rc = refused(shown, &a, &sb, err);
+			rc = refused(o, shown, &a, &sb, err);
 			break;
 		}
 		rc = page(shown, &sb, prefix, out, n, &alloc, err);

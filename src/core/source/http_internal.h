@@ -63,6 +63,7 @@ struct resp {
 	char next[2048];            /* Link's rel="next" target (a listing's next page), or "" */
 	struct hop_use *hop;        /* a 2xx at a URL redirects led to is kept there (hsi_hops_end) */
 	int reresolved;             /* the cached URL was refused, the first URL resolved again */
+	int at_origin;              /* the last request went to the first URL's origin (credentials) */
 	int64_t mtime_ns;
 	uint64_t clen;              /* Content-Length, or UINT64_MAX */
 	int has_range;              /* Content-Range: bytes START-END/TOTAL */
@@ -160,8 +161,18 @@ void hsi_hub_files_free(struct hub_file *f, size_t n);
  * certificate that did not verify says against which CA bundle (o's). */
 void hsi_describe(struct strbuf *sb, const struct hs_opts *o, CURLcode cc, const struct resp *r,
 		  const char *errbuf);
+/* "HTTP 403 (request id X): the server's reason" and hsi_refused_hint's
+ * words, of a text GET's failed answer a, its body in body. */
+void hsi_describe_text(struct strbuf *sb, const struct hs_opts *o, const struct hs_answer *a,
+		       const struct strbuf *body);
 /* An S3 redirect (nothing is followed there): its status, code and region. */
 void hsi_s3_redirect(struct strbuf *sb, const struct resp *r);
+/* What a refused request's message adds: HSI_REFUSED_AGAIN when it was
+ * resolved anew and refused again; for a 401 or 403 of the first URL's
+ * origin (where the credentials go), that access was denied and, without
+ * a token, that one may help -- with one, that it was refused; else "".
+ * A CDN's 403 says nothing of the token, which never goes there. */
+const char *hsi_refused_hint(const struct hs_opts *o, long status, int at_origin, int reresolved);
 /* An HTTP date (IMF-fixdate) of ns, not the locale's. */
 void hsi_http_date(int64_t ns, char *buf, size_t n);
 /* The identity a response (or HEAD) gives: 0 when it is f's, else

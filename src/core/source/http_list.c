@@ -1,5 +1,7 @@
 /* httpsrc: HEAD and GET of text, and a model's files found from them
- * (hs_list), each with its identity; hs_stat. */
+ * (hs_list), each with its identity -- a HEAD's, or for the index the GET
+ * that gave its names (so it is not asked again) -- and hs_stat, the HEAD
+ * after the copy. */
 #define _GNU_SOURCE
 #include "http_internal.h"
 
@@ -86,8 +88,7 @@ static int head(CURL *c, const struct hs_opts *o, const char *url, struct resp *
 				hsi_describe(&sb, o, cc, r, eb);
 			int code = r->status == 401 || r->status == 403 ? EACCES : EIO;
 			rc = cs_fail(err, code, "'%s': %s%s", shown, sb.buf,
-				     r->reresolved ? HSI_REFUSED_AGAIN : r->status == 401 || r->status == 403 ?
-				     ": access denied (a token? $HF_TOKEN)" : "");
+				     hsi_refused_hint(o, cc == CURLE_OK ? r->status : 0, r->at_origin, r->reresolved));
 			strbuf_release(&sb);
 			break;
 		}
@@ -146,22 +147,41 @@ static void names_free(struct names *ns)
 	free_strv(ns->v, ns->n);
 }
 
-/* The files of the model's own index, or NULL names when it has none. */
-static int from_index(CURL *c, const struct hs_opts *o, const char *base, struct names *ns, struct cs_err *err)
+#define INDEX_NAME "model.safetensors.index.json"
+
+/*
+ * The files of the model's own index, or no names when it has none; its
+ * identity in *idx (its url set) from the GET that gave the names, so no
+ * HEAD asks for it again. listed: the Hub's tree has it, so any answer
+ * but a 200 fails (naming it, the status and the reason); else (names
+ * probed) one that is no 200 means no index.
+ */
+static int from_index(CURL *c, const struct hs_opts *o, const char *base, struct names *ns, int listed,
+		      struct source_file *idx, struct cs_err *err)
 {
-	char *url = join_url(base, "model.safetensors.index.json");
+	char *url = join_url(base, INDEX_NAME);
 	struct strbuf sb = STRBUF_INIT;
-	long status = 0;
-	int rc = get_text(c, o, url, &sb, &status, err);
+	struct hs_answer a;
+	int rc = hsi_get_text(c, o, url, &sb, &a, err);
 	char *shown = hs_redact(url);
-	if (!rc && status == 200) {
+	if (!rc && a.status != 200 && listed) {
+		struct strbuf m = STRBUF_INIT;
+		hsi_describe_text(&m, o, &a, &sb);
+		rc = cs_fail(err, a.status == 401 || a.status == 403 ? EACCES : a.status == 404 ? ENOENT : EIO,
+			     "'%s': %s", shown, m.buf);
+		strbuf_release(&m);
+	}
+	if (!rc && a.status == 200) {
 		json_error_t je;
 		json_t *j = json_loadb(sb.buf, sb.len, 0, &je);
 		json_t *wm = j ? json_object_get(j, "weight_map") : NULL;
 		if (!json_is_object(wm) || !json_object_size(wm)) {
 			rc = cs_fail(err, EINVAL, "'%s': not a model index (no \"weight_map\" object)", shown);
 		} else {
-			add_name(ns, "model.safetensors.index.json", strlen("model.safetensors.index.json"));
+			add_name(ns, INDEX_NAME, strlen(INDEX_NAME));
+			*idx = (struct source_file){ xstrdup(INDEX_NAME), url, sb.len, a.etag[0] ? xstrdup(a.etag) : NULL,
+						     a.mtime_ns, a.cksum[0] ? xstrdup(a.cksum) : NULL };
+			url = NULL;
 			const char *k;
 			json_t *v;
 			json_object_foreach(wm, k, v) {
@@ -232,21 +252,22 @@ static const struct hub_file *in_tree(const struct hub_file *t, size_t n, const 
  * is no Hub URL or its server has no such API (the names are probed).
  */
 static int hub_names(CURL *c, const struct hs_opts *o, const char *base, struct names *ns, struct hub_file **t,
-		     size_t *nt, struct cs_err *err)
+		     size_t *nt, struct source_file *idx, struct cs_err *err)
 {
 	if (!hsi_hub_url(base))
 		return 1;
 	int rc = hsi_hub_tree(c, o, base, t, nt, err);
 	if (rc)
 		return rc;
-	if (in_tree(*t, *nt, "model.safetensors.index.json"))
-		rc = from_index(c, o, base, ns, err);
+	if (in_tree(*t, *nt, INDEX_NAME))
+		rc = from_index(c, o, base, ns, 1, idx, err);
 	else if (in_tree(*t, *nt, "model.safetensors"))
 		add_name(ns, "model.safetensors", strlen("model.safetensors"));
 	for (size_t i = 0; !rc && ns->n && i < sizeof(config_files) / sizeof(*config_files); i++)
 		if (in_tree(*t, *nt, config_files[i]))
 			add_name(ns, config_files[i], strlen(config_files[i]));
-	for (size_t i = 0; !rc && !ns->n && i < *nt; i++)
+	int none = !ns->n;
+	for (size_t i = 0; !rc && none && i < *nt; i++)
 		if (!strchr((*t)[i].path, '/'))
 			add_name(ns, (*t)[i].path, strlen((*t)[i].path));
 	if (!rc && !ns->n) {
@@ -283,6 +304,7 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 	struct names ns = { 0 };
 	struct hub_file *tree = NULL;   /* a Hub URL's: the names and sizes its API lists */
 	size_t ntree = 0;
+	struct source_file idx = { 0 };  /* the index, where its GET gave the names (and its identity) */
 	int rc = 0, optional_from = -1;
 	char *shown = hs_redact(base);
 	char *dir = xstrdup(base);
@@ -315,8 +337,8 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 				rc = cs_fail(err, EINVAL, "--files '%s': not a file under the model", names[i]);
 			else
 				add_name(&ns, names[i], strlen(names[i]));
-	} else if ((rc = hub_names(c, o, base, &ns, &tree, &ntree, err)) == 1) {
-		rc = from_index(c, o, base, &ns, err);
+	} else if ((rc = hub_names(c, o, base, &ns, &tree, &ntree, &idx, err)) == 1) {
+		rc = from_index(c, o, base, &ns, 0, &idx, err);
 		if (!rc && !ns.n)
 			add_name(&ns, "model.safetensors", strlen("model.safetensors"));
 		optional_from = 0;   /* every name is a guess: keep what exists */
@@ -330,6 +352,14 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 			dup |= !strcmp(f[k].name, name);
 		if (dup)
 			continue;
+		if (idx.url && !strcmp(name, idx.name)) {
+			if ((rc = tree_size(tree, ntree, name, idx.url, idx.size, err)))
+				break;
+			f = xrealloc(f, (nf + 1) * sizeof(*f));
+			f[nf++] = idx;
+			idx = (struct source_file){ 0 };
+			continue;
+		}
 		char *url = join_url(dir, name);
 		struct resp r;
 		struct cs_err e;
@@ -391,6 +421,10 @@ int hs_list(const struct hs_opts *o, const char *base, char *const *names, size_
 		*n = nf;
 	}
 	names_free(&ns);
+	free(idx.name);
+	free(idx.url);
+	free(idx.etag);
+	free(idx.checksum);
 	hsi_hub_files_free(tree, ntree);
 	free(dir);
 	free(shown);

@@ -403,6 +403,8 @@ static void one_request(CURL *c, const struct hs_opts *o, const struct req *q, s
 {
 	curl_easy_reset(c);
 	resp_clear(r);
+	if (r->sb)
+		strbuf_reset(r->sb);    /* a redirect's body is not the text asked for */
 	r->hstatus = 0;
 	r->got = 0;
 	int conditional;
@@ -485,15 +487,17 @@ int hsi_perform(CURL *c, const struct hs_opts *o, const struct req *q, struct re
 		u.now = url;
 		u.redirected = hop > 0 && !at_kept;
 		one_request(c, o, q, r, url, hop, creds, &user, &pw, eb, cc);
+		r->at_origin = creds;
 		if (*cc == CURLE_ABORTED_BY_CALLBACK && cs_cancelled(o->cancel)) {
 			rc = cs_fail(err, ECANCELED, "interrupted");
 			break;
 		}
-		if (at_kept && !again && *cc == CURLE_OK && refused_there(r)) {
-			/* Expired, most likely: where q->url leads now, once. */
+		if ((at_kept || hop > 0) && !again && *cc == CURLE_OK && refused_there(r)) {
+			/* Expired, most likely (kept a while, or issued expired: a
+			 * clock behind): where q->url leads now, once. */
 			again = r->reresolved = 1;
 			free(url);
-			kept = hsi_hops_stale(&u);
+			kept = u.h ? hsi_hops_stale(&u) : NULL;
 			if (u.refused) {
 				url = NULL;
 				break;      /* another's resolve again was refused: so is this */
@@ -555,6 +559,12 @@ int hsi_get_text(CURL *c, const struct hs_opts *o, const char *url, struct strbu
 		snprintf(a->region, sizeof(a->region), "%s", r.region);
 		snprintf(a->location, sizeof(a->location), "%s", r.location);
 		snprintf(a->next, sizeof(a->next), "%s", r.next);
+		snprintf(a->etag, sizeof(a->etag), "%s", r.etag);
+		snprintf(a->cksum, sizeof(a->cksum), "%s", r.cksum);
+		snprintf(a->ctype, sizeof(a->ctype), "%s", r.ctype);
+		a->mtime_ns = r.mtime_ns;
+		a->at_origin = r.at_origin;
+		a->reresolved = r.reresolved;
 		if (r.overflow) {
 			rc = cs_fail(err, EFBIG, "'%s': larger than %u MiB", shown, HS_INDEX_MAX >> 20);
 			break;

@@ -57,7 +57,20 @@
  * the config files are taken as above where the tree has them, else every
  * file at the top of DIR. A HEAD per file still gives its identity, and a
  * size other than the tree's fails the listing. A server that answers 404
- * to the API is probed as any other.
+ * to the API is probed as any other. An index the tree lists that does
+ * not come (a 403 where its redirect led, after one resolve anew) fails
+ * the listing, naming it and the answer.
+ *
+ * The requests of a Hub stage, and why each is needed: the tree (each page
+ * once: the names and sizes); the index's GET (its names, and its identity
+ * from the same answer: no HEAD of it); per other file a HEAD (its identity
+ * where it is served -- for an LFS file the CDN object's ETag and
+ * Last-Modified, which the Hub's X-Linked-Etag is not -- and, at its
+ * resolve URL's 302, the one resolve of the file); the chunks' GETs, each
+ * checked against that identity; and after the copy one HEAD per file (a
+ * server that replaces an object mid-transfer keeps the old headers on
+ * the new bytes: only asking again tells). A 401 or 403 hints at a token
+ * only when the first URL's origin refused (hsi_refused_hint).
  *
  * Security: URLs are shown without their user info and query (hs_redact);
  * TLS is verified unless insecure, against the CA bundle hs_ca_pick names
@@ -128,6 +141,12 @@ struct hs_answer {
 	char reqid[128];            /* x-amz-request-id and the like, or "" */
 	char region[64];            /* x-amz-bucket-region, or "" */
 	char next[2048];            /* Link: <URL>; rel="next" (a listing's next page), or "" */
+	char etag[256];             /* the answer's identity, as a HEAD gives it: ETag, or "" ... */
+	int64_t mtime_ns;           /* ... Last-Modified, or 0 ... */
+	char cksum[128];            /* ... an x-amz-checksum-* (checksum.h's spec), or "" */
+	char ctype[128];            /* Content-Type, for an error's body */
+	int at_origin;              /* it came from the first URL's origin (not where a redirect led) */
+	int reresolved;             /* refused where its redirect led, and again after resolving anew */
 	char location[4096];        /* a redirect's Location (not followed: o->s3), or "" */
 };
 /* GET url into out (at most 64 MiB; the body of an error too), a. -1 only
